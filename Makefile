@@ -1,0 +1,99 @@
+# strata: build, test, run, bench.
+#
+#   make            library (build/libstrata.a) and CLI (build/strata)
+#   make run        demo: generate data/example.db if absent, run the pipeline into ./warehouse
+#   make test       Criterion suite + Python reader tests
+#   make asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz       every fuzz target for FUZZ_SECONDS (clang libFuzzer)
+#   make bench      release build, benchmark against SQLite / DuckDB / scikit-learn / zstd
+#   make install PREFIX=/usr/local
+#   make clean
+#
+# Missing Debian packages are installed once when run as root (scripts/deps.sh),
+# otherwise make stops and prints the exact apt-get command.
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+BUILD    ?= build
+PKGS     := sqlite3 libzstd
+OPT      ?= -O2
+CSTD     := -std=c11 -D_GNU_SOURCE
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror
+CPPFLAGS += -Iinclude -Iengine -Iformats -Ipipeline -Iml
+CFLAGS   ?= $(OPT) -g
+SAN      ?=
+ALL_CFLAGS = $(CSTD) $(WARN) -pthread -MMD -MP $(CFLAGS) $(SAN)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lzstd) -lm -pthread
+FUZZ_SECONDS ?= 60
+
+LIB_SRC  := $(sort $(wildcard engine/*.c formats/*.c pipeline/*.c ml/*.c))
+LIB_SRC  := $(filter-out pipeline/main.c,$(LIB_SRC))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+DEPS_OK  := $(BUILD)/.deps-ok
+
+.PHONY: all run test asan fuzz bench install clean deps test-c test-python
+all: $(BUILD)/strata $(BUILD)/libstrata.a
+
+$(DEPS_OK): scripts/deps.sh
+	@bash scripts/deps.sh base
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/obj/%.o: %.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libstrata.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/strata: $(BUILD)/obj/pipeline/main.o $(BUILD)/libstrata.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/test_strata: $(TEST_OBJ) $(BUILD)/libstrata.a $(BUILD)/strata
+	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libstrata.a $(LDFLAGS) $(LDLIBS) -lcriterion
+
+# ---- the demo -------------------------------------------------------------
+data/example.db: | $(BUILD)/strata
+	$(BUILD)/strata gen --out $@
+
+run: $(BUILD)/strata data/example.db
+	$(BUILD)/strata run --customers data/chinook.db --transactions data/example.db --warehouse warehouse
+
+# ---- tests ----------------------------------------------------------------
+# The Criterion binary finds the CLI through STRATA_BIN and fixtures in tests/.
+test: test-c test-python
+
+test-c: $(BUILD)/test_strata
+	@bash scripts/deps.sh test
+	STRATA_BIN=$(abspath $(BUILD)/strata) $(BUILD)/test_strata $(TEST_ARGS)
+
+test-python: $(BUILD)/strata
+	@bash scripts/deps.sh python
+	STRATA_BIN=$(abspath $(BUILD)/strata) /usr/bin/python3 -m unittest discover -s formats/python/tests -t formats/python -v
+
+asan:
+	$(MAKE) BUILD=build/asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" test-c
+
+fuzz:
+	@bash scripts/deps.sh fuzz
+	@bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+bench:
+	@bash bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/strata $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(BUILD)/strata $(DESTDIR)$(PREFIX)/bin/strata
+	install -m 644 $(BUILD)/libstrata.a $(DESTDIR)$(PREFIX)/lib/libstrata.a
+	install -m 644 include/strata/*.h $(DESTDIR)$(PREFIX)/include/strata/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/strata.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/strata.pc
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/obj/pipeline/main.d

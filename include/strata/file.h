@@ -1,0 +1,190 @@
+/*
+ * file.h: the strata layer file (.strata), one table per file.
+ *
+ * A layer file is a sequence of row groups ("chunks") of up to
+ * ST_CHUNK_ROWS rows; inside each chunk every column is one block encoded
+ * with the smallest of several lightweight encodings, optionally followed
+ * by zstd when that pays. A footer at the end holds the schema, per-block
+ * zone maps (min/max/null count), lineage, parameters, the input
+ * fingerprint and free key/value metadata. Every block and the footer
+ * carry a CRC32C. The byte layout is specified in formats/FORMAT.md; this
+ * header is the C API over it.
+ *
+ * Writing streams: the writer keeps at most one chunk of rows in memory
+ * per column, encodes it when full, appends it to a temporary file, and on
+ * st_writer_close() writes the footer, fsyncs, and renames over the final
+ * name (atomic: a crash never leaves a half file under the final name).
+ * Output is deterministic: the same rows and metadata give the same bytes.
+ *
+ * Reading never trusts a length: every offset and count read from the file
+ * is checked against the file size before use, checksums are verified
+ * before decoding, and a damaged file yields ST_ERR_CORRUPT with a message
+ * naming the file, column and chunk; no function aborts on bad bytes.
+ */
+#ifndef STRATA_FILE_H
+#define STRATA_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strata/column.h"
+#include "strata/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Rows per chunk (row group). A power of two; fixed by the writer. */
+#define ST_CHUNK_ROWS 65536u
+
+/* Format version written by this library. */
+#define ST_FORMAT_MAJOR 1
+#define ST_FORMAT_MINOR 0
+
+/* One column of a schema. Strings are borrowed by the writer until
+ * st_writer_close(); the reader's strings live until st_reader_close(). */
+typedef struct st_field {
+    const char *name;
+    st_type type;
+    bool nullable;
+    const char *description; /* may be NULL; stored in the footer */
+} st_field;
+
+/* One key/value pair of free-form metadata (UTF-8 strings). */
+typedef struct st_kv {
+    const char *key;
+    const char *value;
+} st_kv;
+
+/* Table-level metadata written in the footer. All strings borrowed. */
+typedef struct st_file_meta {
+    const char *layer;          /* "bronze", "silver", "gold", "platinum", ... */
+    const char *table;          /* e.g. "stg_sales_transactions" */
+    const char *const *inputs;  /* lineage: "layer.table" names, n_inputs of them */
+    size_t n_inputs;
+    const char *params;         /* canonical parameter string ("" if none) */
+    uint64_t fingerprint;       /* hash of inputs' fingerprints + params */
+    const st_kv *kv;            /* free-form metadata, n_kv pairs */
+    size_t n_kv;
+} st_file_meta;
+
+/* Writer options. Zero-initialised = defaults. */
+typedef struct st_write_opts {
+    int zstd_level;        /* 0 = default (3); <0 disables the zstd stage */
+    bool no_fsync;         /* tests only: skip fsync (rename stays atomic) */
+    uint32_t chunk_rows;   /* 0 = ST_CHUNK_ROWS; tests may use smaller powers of two */
+} st_write_opts;
+
+/* Encodings, as written in block headers (values fixed by FORMAT.md). */
+typedef enum st_encoding {
+    ST_ENC_PLAIN = 0,
+    ST_ENC_FOR_BITPACK = 1, /* frame of reference + bit packing */
+    ST_ENC_DELTA = 2,       /* first value + FOR-bitpacked deltas */
+    ST_ENC_RLE = 3,         /* runs of (value, length) */
+    ST_ENC_DICT = 4,        /* dictionary + bitpacked codes */
+    ST_ENC_CONST = 5,       /* all present values equal (or all NULL) */
+} st_encoding;
+const char *st_encoding_name(int enc);
+
+typedef struct st_writer st_writer;
+
+/* Opens a writer for `path` (written as `path` + ".tmp-<pid>" until close).
+ * fields[0..n_fields) is the schema; meta is copied. Caller owns *out and
+ * must end it with st_writer_close() or st_writer_abort(). */
+st_status st_writer_open(st_writer **out, const char *path,
+                         const st_field *fields, size_t n_fields,
+                         const st_file_meta *meta, const st_write_opts *opts,
+                         st_error *err) ST_MUST_USE;
+
+/* Appends rows: cols[j] is column j of the schema (same type), all with
+ * n_rows rows taken from row `first`, i.e. rows [first, first+n_rows).
+ * A NULL in a non-nullable column is ST_ERR_INVALID; an invalid UTF-8
+ * value in a STR column is ST_ERR_INVALID. Borrows cols for the call. */
+st_status st_writer_write(st_writer *w, const st_column *cols, size_t first,
+                          size_t n_rows, st_error *err) ST_MUST_USE;
+
+/* Flushes, writes the footer, fsyncs, renames to the final path, fsyncs
+ * the directory and frees w (also on failure, after removing the
+ * temporary file). */
+st_status st_writer_close(st_writer *w, st_error *err) ST_MUST_USE;
+
+/* Removes the temporary file and frees w. NULL does nothing. */
+void st_writer_abort(st_writer *w);
+
+/* Rows written so far. */
+uint64_t st_writer_n_rows(const st_writer *w);
+
+/* ---- reading ---- */
+
+typedef struct st_reader st_reader;
+
+/* Zone map and physical facts of one column block in one chunk. */
+typedef struct st_block_info {
+    uint32_t n_rows;
+    uint32_t null_count;
+    int encoding;            /* st_encoding */
+    bool zstd;               /* second stage applied */
+    uint64_t size_bytes;     /* stored size, header included */
+    uint64_t raw_bytes;      /* size of the decoded values (plain width or string bytes) */
+    bool has_minmax;         /* false when all NULL, or for BYTES, or NaN-only */
+    int64_t min_i64, max_i64;  /* BOOL/I32/I64 */
+    double min_f64, max_f64;   /* F64 (NaN ignored) */
+    /* STR: min/max are not kept (has_minmax false). */
+} st_block_info;
+
+/* Opens `path`, reads and verifies the footer (magic at both ends,
+ * version, CRC32C, every offset against the file size). Caller owns *out;
+ * close with st_reader_close(). A newer major version is
+ * ST_ERR_UNSUPPORTED; a newer minor version is read (unknown optional
+ * footer sections are skipped). */
+st_status st_reader_open(st_reader **out, const char *path, st_error *err) ST_MUST_USE;
+
+/* Same from a caller-owned memory buffer (borrowed until close). */
+st_status st_reader_open_mem(st_reader **out, const void *buf, size_t len,
+                             const char *name, st_error *err) ST_MUST_USE;
+
+void st_reader_close(st_reader *r);
+
+size_t st_reader_n_fields(const st_reader *r);
+const st_field *st_reader_field(const st_reader *r, size_t i);
+/* Index of column `name` (exact match), or -1. */
+int st_reader_find(const st_reader *r, const char *name);
+uint64_t st_reader_n_rows(const st_reader *r);
+size_t st_reader_n_chunks(const st_reader *r);
+/* Rows in chunk c. */
+uint32_t st_reader_chunk_rows(const st_reader *r, size_t c);
+/* The footer's metadata; strings borrowed until st_reader_close(). */
+const st_file_meta *st_reader_meta(const st_reader *r);
+void st_reader_version(const st_reader *r, int *major, int *minor);
+/* Zone map of column col in chunk c. */
+st_status st_reader_block_info(const st_reader *r, size_t c, size_t col,
+                               st_block_info *out) ST_MUST_USE;
+
+/* Decodes column `col` of chunk `c` into out (reset first, then filled;
+ * its type must equal the field's type, st_column_init it with that type).
+ * Verifies the block's CRC32C first. ST_ERR_CORRUPT on damage. */
+st_status st_reader_read_block(st_reader *r, size_t c, size_t col,
+                               st_column *out, st_error *err) ST_MUST_USE;
+
+/* Reads every block of the file and checks its checksum and decoding;
+ * used by `strata inspect --verify`. */
+st_status st_reader_verify(st_reader *r, st_error *err) ST_MUST_USE;
+
+/* Convenience for small tables and tests: reads whole columns. cols must
+ * hold n_fields initialised columns of the right types; projection: pass
+ * NULL `which` for all columns, else which[j] = column index to load into
+ * cols[j] for j < n_which. */
+st_status st_reader_read_all(st_reader *r, const size_t *which, size_t n_which,
+                             st_column *cols, st_error *err) ST_MUST_USE;
+
+/* CRC32C (Castagnoli), as used in the format. crc starts at 0. */
+uint32_t st_crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* 64-bit hash used for fingerprints (deterministic across platforms). */
+uint64_t st_hash64(uint64_t seed, const void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* STRATA_FILE_H */

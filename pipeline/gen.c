@@ -1,0 +1,4 @@
+/* PLACEHOLDER: replaced by the module's real implementation. */
+#include <stdio.h>
+#include "strata/cli.h"
+int st_cmd_gen(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "strata gen: not implemented yet\n"); return 1; }

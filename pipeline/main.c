@@ -1,0 +1,62 @@
+/*
+ * main.c: the `strata` command-line entry point. Dispatches to the
+ * subcommands declared in strata/cli.h; nothing else lives here.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "strata/cli.h"
+
+typedef struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"run", st_cmd_run, "run the pipeline: ingest -> validate -> stage -> intermediate -> marts -> ml -> report"},
+    {"gen", st_cmd_gen, "generate the demo transaction source (SQLite: sales_qty, foc_qty)"},
+    {"inspect", st_cmd_inspect, "show a layer file's schema, encodings, sizes, stats; --verify checksums"},
+    {"export", st_cmd_export, "write a layer file to stdout as CSV or JSON lines"},
+    {"kmeans", st_cmd_kmeans, "cluster numeric columns of any layer file"},
+    {"lineage", st_cmd_lineage, "print the table lineage graph of a warehouse (text tree or DOT)"},
+    {"docs", st_cmd_docs, "print the warehouse catalog: tables, columns, types, rows, expectations"},
+    {"report", st_cmd_report, "write the HTML (or Markdown) dashboard of a warehouse"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "strata: raw sales tables to customer personas through a medallion warehouse\n"
+            "\n"
+            "usage: strata <command> [flags]      strata <command> --help\n"
+            "\n"
+            "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\n"
+            "exit codes: 0 ok, 1 internal error, 2 usage, 3 bad source (file/table/column),\n"
+            "            4 quality check failed, 5 I/O, 6 corrupt layer file, 7 warehouse locked,\n"
+            "            8 out of memory, 9 unsupported format version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("strata 0.1.0\n");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "strata: unknown command '%s' (see strata --help)\n", argv[1]);
+    return 2;
+}

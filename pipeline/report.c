@@ -1,0 +1,4 @@
+/* PLACEHOLDER: replaced by the module's real implementation. */
+#include <stdio.h>
+#include "strata/cli.h"
+int st_cmd_report(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "strata report: not implemented yet\n"); return 1; }

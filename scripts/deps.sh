@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Makes sure the Debian packages a make target needs are installed.
+# As root: installs what is missing (apt-get, quietly, once).
+# Otherwise: prints the exact command to run and fails.
+#   deps.sh base     compiler deps: libsqlite3-dev libzstd-dev pkg-config
+#   deps.sh test     + libcriterion-dev
+#   deps.sh python   + python3-numpy python3-zstandard (Python reader tests)
+#   deps.sh fuzz     + clang
+#   deps.sh bench    + python3-sklearn hyperfine (+ npm for DuckDB, see bench/)
+#   deps.sh browser  + chromium (dashboard test)
+set -eu
+want=(libsqlite3-dev libzstd-dev pkg-config sqlite3)
+case "${1:-base}" in
+  base) ;;
+  test) want+=(libcriterion-dev) ;;
+  python) want+=(python3-numpy python3-zstandard) ;;
+  fuzz) want+=(clang libclang-rt-14-dev) ;;
+  bench) want+=(python3-numpy python3-zstandard python3-sklearn zstd nodejs npm) ;;
+  browser) want+=(chromium) ;;
+  *) echo "deps.sh: unknown set '$1'" >&2; exit 2 ;;
+esac
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+# nodejs/npm may come from elsewhere than Debian: accept them when on PATH.
+if [ "${1:-}" = bench ]; then
+  keep=(); for p in "${missing[@]}"; do
+    case "$p" in nodejs) command -v node >/dev/null || keep+=("$p");; npm) command -v npm >/dev/null || keep+=("$p");; *) keep+=("$p");; esac
+  done; missing=("${keep[@]}"); [ ${#missing[@]} -eq 0 ] && exit 0
+fi
+if [ "$(id -u)" = 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1; then
+    apt-get update -qq >/dev/null 2>&1 || true
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+else
+  echo "strata needs Debian packages that are missing. Run:" >&2
+  echo "  sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi

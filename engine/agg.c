@@ -165,43 +165,101 @@ done:
 
 /* ---- steps 1 and 2 ---------------------------------------------------- */
 
-static st_status scatter(st_features *fx, int t, const uint32_t *rank, uint32_t n_materials,
-                         st_error *err)
+/* Rejects material codes outside the rank table before anything moves. */
+static st_status check_materials(const st_features *fx, int t, uint32_t n_materials, st_error *err)
 {
-    st_row_store *r = &fx->rows[t];
-    size_t n = r->n_rows;
-    fx->seg_mat[t] = malloc((n ? n : 1) * sizeof(uint32_t));
-    fx->seg_qty[t] = malloc((n ? n : 1) * sizeof(int64_t));
-    if (!fx->seg_mat[t] || !fx->seg_qty[t])
-        return st_error_set(err, ST_ERR_NOMEM, "features: out of memory grouping %zu %s rows", n,
-                            t ? "foc" : "sales");
-    uint32_t *cur = fx->cnt[t];
-    uint32_t *smat = fx->seg_mat[t];
-    int64_t *sqty = fx->seg_qty[t];
-    if (rank) {
-        for (size_t i = 0; i < n; i++) {
-            uint32_t m = r->mat[i];
-            if (m >= n_materials)
-                return st_error_set(err, ST_ERR_INVALID,
-                                    "features: %s row %zu: material code %" PRIu32
-                                    " not below %" PRIu32,
-                                    t ? "foc" : "sales", i, m, n_materials);
-            uint32_t p = cur[r->key[i]]++;
-            smat[p] = rank[m];
-            sqty[p] = r->qty[i];
+    const st_row_store *r = &fx->rows[t];
+    for (size_t i = 0; i < r->n_rows; i++)
+        if (r->mat[i] >= n_materials)
+            return st_error_set(err, ST_ERR_INVALID,
+                                "features: %s row %zu: material code %" PRIu32 " not below %" PRIu32,
+                                t ? "foc" : "sales", i, r->mat[i], n_materials);
+    return ST_OK;
+}
+
+typedef struct scatter_job {
+    st_features *fx;
+    int t;
+    const uint32_t *rank;   /* NULL = identity */
+} scatter_job;
+
+/* Moves table t's rows into their segments (cursors in cnt[t]) and frees
+ * its row store. The loop is bound by cache misses on the cursor grid and
+ * the destinations, so it prefetches the cursor of row i + 2*PF and the
+ * destination of row i + PF (using that row's current cursor, which is
+ * where it lands unless the same group recurs in between). */
+static void *scatter_worker(void *arg)
+{
+    enum { PF = 16 };
+    scatter_job *job = arg;
+    st_row_store *r = &job->fx->rows[job->t];
+    const size_t n = r->n_rows;
+    const uint32_t *restrict key = r->key;
+    const uint32_t *restrict mat = r->mat;
+    const int64_t *restrict qty = r->qty;
+    const uint32_t *restrict rank = job->rank;
+    uint32_t *restrict cur = job->fx->cnt[job->t];
+    uint32_t *restrict smat = job->fx->seg_mat[job->t];
+    int64_t *restrict sqty = job->fx->seg_qty[job->t];
+    size_t i = 0;
+    if (n > 2 * PF) {
+        for (; i < n - 2 * PF; i++) {
+            __builtin_prefetch(&cur[key[i + 2 * PF]], 1);
+            uint32_t ahead = cur[key[i + PF]];
+            __builtin_prefetch(&smat[ahead], 1);
+            __builtin_prefetch(&sqty[ahead], 1);
+            uint32_t p = cur[key[i]]++;
+            smat[p] = rank ? rank[mat[i]] : mat[i];
+            sqty[p] = qty[i];
         }
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            uint32_t p = cur[r->key[i]]++;
-            smat[p] = r->mat[i];
-            sqty[p] = r->qty[i];
-        }
+    }
+    for (; i < n; i++) {
+        uint32_t p = cur[key[i]]++;
+        smat[p] = rank ? rank[mat[i]] : mat[i];
+        sqty[p] = qty[i];
     }
     free(r->key);
     free(r->mat);
     free(r->qty);
     r->key = r->mat = NULL;
     r->qty = NULL;
+    return NULL;
+}
+
+static st_status alloc_segments(st_features *fx, int t, st_error *err)
+{
+    size_t n = fx->rows[t].n_rows;
+    fx->seg_mat[t] = malloc((n ? n : 1) * sizeof(uint32_t));
+    fx->seg_qty[t] = malloc((n ? n : 1) * sizeof(int64_t));
+    if (!fx->seg_mat[t] || !fx->seg_qty[t])
+        return st_error_set(err, ST_ERR_NOMEM, "features: out of memory grouping %zu %s rows", n,
+                            t ? "foc" : "sales");
+    return ST_OK;
+}
+
+/* Both tables at once on two threads when allowed (more memory: both row
+ * stores and both segment arrays live together), else one after the
+ * other, freeing each row store before the next table's segments exist. */
+static st_status scatter_all(st_features *fx, const uint32_t *rank, unsigned n_threads,
+                             st_error *err)
+{
+    scatter_job jobs[2] = {{fx, 0, rank}, {fx, 1, rank}};
+    if (n_threads >= 2) {
+        ST_TRY(alloc_segments(fx, 0, err));
+        ST_TRY(alloc_segments(fx, 1, err));
+        pthread_t tid;
+        bool started = pthread_create(&tid, NULL, scatter_worker, &jobs[1]) == 0;
+        scatter_worker(&jobs[0]);
+        if (started)
+            pthread_join(tid, NULL);
+        else
+            scatter_worker(&jobs[1]);
+        return ST_OK;
+    }
+    for (int t = 0; t < 2; t++) {
+        ST_TRY(alloc_segments(fx, t, err));
+        scatter_worker(&jobs[t]);
+    }
     return ST_OK;
 }
 
@@ -217,6 +275,10 @@ st_status st_features_finish(st_features *fx, const uint32_t *material_rank,
     fx->finished = true;
 
     if (material_rank) {
+        for (int t = 0; t < 2; t++) {
+            s = check_materials(fx, t, n_materials, err);
+            if (s != ST_OK) goto done;
+        }
         fx->rank_code = malloc((n_materials ? n_materials : 1) * sizeof(uint32_t));
         if (!fx->rank_code) goto nomem;
         memset(fx->rank_code, 0xff, (n_materials ? n_materials : 1) * sizeof(uint32_t));
@@ -281,11 +343,9 @@ st_status st_features_finish(st_features *fx, const uint32_t *material_rank,
     fx->g_off[0][n_groups] = run[0];
     fx->g_off[1][n_groups] = run[1];
 
-    /* 2. counting-sort scatter, one table at a time */
-    for (int t = 0; t < 2; t++) {
-        s = scatter(fx, t, material_rank, n_materials, err);
-        if (s != ST_OK) goto done;
-    }
+    /* 2. counting-sort scatter */
+    s = scatter_all(fx, material_rank, n_threads, err);
+    if (s != ST_OK) goto done;
     free(fx->cnt[0]);
     free(fx->cnt[1]);
     fx->cnt[0] = fx->cnt[1] = NULL;

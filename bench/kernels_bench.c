@@ -7,7 +7,8 @@
  * per SIMD level, finish with 1 and 2 threads, and the unified-row
  * iteration; finally peak RSS. Not part of the test suite; build with
  *   cc -O2 -Iinclude -Iengine bench/kernels_bench.c build/libstrata.a -lpthread -lm
- * and run `kernels_bench [rows_per_table] [customers]`.
+ * and run `kernels_bench [rows_per_table] [customers] [threads]` (with threads:
+ * one build + finish, reporting the engine's peak memory).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,23 @@ int main(int argc, char **argv)
     st_feature_dims dims = {1, (int64_t)n_cust, 202101, 202312};
     printf("rows per table %zu, customers %zu, periods 36, materials %u, cpu %s\n", n, n_cust,
            n_mat, st_cpu_name(st_cpu_level()));
+
+    if (argc > 3) { /* one build + finish on argv[3] threads: peak memory */
+        struct rusage ru0;
+        getrusage(RUSAGE_SELF, &ru0);
+        double add_s;
+        st_features *fx = build(t, n, &dims, &add_s);
+        st_error err;
+        double t0 = now_s();
+        if (st_features_finish(fx, NULL, n_mat, (unsigned)atoi(argv[3]), &err) != ST_OK) return 1;
+        double fin = now_s() - t0;
+        struct rusage ru1;
+        getrusage(RUSAGE_SELF, &ru1);
+        printf("threads %s: add %.3fs finish %.3fs, engine peak ~%.0f MB above the inputs\n", argv[3],
+               add_s, fin, (double)(ru1.ru_maxrss - ru0.ru_maxrss) / 1024.0);
+        st_features_free(fx);
+        return 0;
+    }
 
     /* key kernel alone, all rows pre-slotted */
     uint32_t *slot = malloc(n_cust * sizeof *slot), per[212];

@@ -183,6 +183,28 @@ typedef struct scatter_job {
     const uint32_t *rank;   /* NULL = identity */
 } scatter_job;
 
+/* One scatter loop per stored quantity width. */
+#define SCATTER_LOOP(QTY)                                                  \
+    do {                                                                   \
+        size_t i = 0;                                                      \
+        if (n > 2 * PF) {                                                  \
+            for (; i < n - 2 * PF; i++) {                                  \
+                __builtin_prefetch(&cur[key[i + 2 * PF]], 1);              \
+                uint32_t ahead = cur[key[i + PF]];                         \
+                __builtin_prefetch(&smat[ahead], 1);                       \
+                __builtin_prefetch(&sqty[ahead], 1);                       \
+                uint32_t p = cur[key[i]]++;                                \
+                smat[p] = rank ? rank[mat[i]] : mat[i];                    \
+                sqty[p] = (QTY)[i];                                        \
+            }                                                              \
+        }                                                                  \
+        for (; i < n; i++) {                                               \
+            uint32_t p = cur[key[i]]++;                                    \
+            smat[p] = rank ? rank[mat[i]] : mat[i];                        \
+            sqty[p] = (QTY)[i];                                            \
+        }                                                                  \
+    } while (0)
+
 /* Moves table t's rows into their segments (cursors in cnt[t]) and frees
  * its row store. The loop is bound by cache misses on the cursor grid and
  * the destinations, so it prefetches the cursor of row i + 2*PF and the
@@ -196,33 +218,24 @@ static void *scatter_worker(void *arg)
     const size_t n = r->n_rows;
     const uint32_t *restrict key = r->key;
     const uint32_t *restrict mat = r->mat;
-    const int64_t *restrict qty = r->qty;
     const uint32_t *restrict rank = job->rank;
     uint32_t *restrict cur = job->fx->cnt[job->t];
     uint32_t *restrict smat = job->fx->seg_mat[job->t];
     int64_t *restrict sqty = job->fx->seg_qty[job->t];
-    size_t i = 0;
-    if (n > 2 * PF) {
-        for (; i < n - 2 * PF; i++) {
-            __builtin_prefetch(&cur[key[i + 2 * PF]], 1);
-            uint32_t ahead = cur[key[i + PF]];
-            __builtin_prefetch(&smat[ahead], 1);
-            __builtin_prefetch(&sqty[ahead], 1);
-            uint32_t p = cur[key[i]]++;
-            smat[p] = rank ? rank[mat[i]] : mat[i];
-            sqty[p] = qty[i];
-        }
-    }
-    for (; i < n; i++) {
-        uint32_t p = cur[key[i]]++;
-        smat[p] = rank ? rank[mat[i]] : mat[i];
-        sqty[p] = qty[i];
+    if (r->wide) {
+        const int64_t *restrict q64 = r->q64;
+        SCATTER_LOOP(q64);
+    } else {
+        const int32_t *restrict q32 = r->q32;
+        SCATTER_LOOP(q32);
     }
     free(r->key);
     free(r->mat);
-    free(r->qty);
+    free(r->q32);
+    free(r->q64);
     r->key = r->mat = NULL;
-    r->qty = NULL;
+    r->q32 = NULL;
+    r->q64 = NULL;
     return NULL;
 }
 

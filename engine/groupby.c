@@ -44,7 +44,8 @@ void st_features_free(st_features *fx)
         free(fx->cnt[t]);
         free(fx->rows[t].key);
         free(fx->rows[t].mat);
-        free(fx->rows[t].qty);
+        free(fx->rows[t].q32);
+        free(fx->rows[t].q64);
         free(fx->g_off[t]);
         free(fx->g_sum[t]);
         free(fx->g_med[t]);
@@ -221,11 +222,48 @@ static st_status reserve_rows(st_row_store *r, size_t n, st_error *err)
     if (k) r->key = k;
     uint32_t *m = realloc(r->mat, cap * sizeof *m);
     if (m) r->mat = m;
-    int64_t *q = realloc(r->qty, cap * sizeof *q);
-    if (q) r->qty = q;
+    bool q = false;
+    if (r->wide) {
+        int64_t *q64 = realloc(r->q64, cap * sizeof *q64);
+        if (q64) r->q64 = q64;
+        q = q64 != NULL;
+    } else {
+        int32_t *q32 = realloc(r->q32, cap * sizeof *q32);
+        if (q32) r->q32 = q32;
+        q = q32 != NULL;
+    }
     if (!k || !m || !q)
         return st_error_set(err, ST_ERR_NOMEM, "features: out of memory storing %zu rows", n);
     r->cap_rows = cap;
+    return ST_OK;
+}
+
+/* Appends n quantities at r->n_rows (room reserved). Quantities are kept
+ * as int32 until one does not fit, which then widens the whole column
+ * once: silver quantities are small, and 4 bytes less per row is 80 MB
+ * less at 20M rows. */
+static st_status store_qty(st_row_store *r, const int64_t *qty, size_t n, st_error *err)
+{
+    if (!r->wide) {
+        int64_t lo = 0, hi = 0;
+        for (size_t i = 0; i < n; i++) {
+            lo = qty[i] < lo ? qty[i] : lo;
+            hi = qty[i] > hi ? qty[i] : hi;
+        }
+        if (lo >= INT32_MIN && hi <= INT32_MAX) {
+            int32_t *dst = r->q32 + r->n_rows;
+            for (size_t i = 0; i < n; i++) dst[i] = (int32_t)qty[i];
+            return ST_OK;
+        }
+        int64_t *w = malloc(r->cap_rows * sizeof *w);
+        if (!w) return st_error_set(err, ST_ERR_NOMEM, "features: out of memory widening quantities");
+        for (size_t i = 0; i < r->n_rows; i++) w[i] = r->q32[i];
+        free(r->q32);
+        r->q32 = NULL;
+        r->q64 = w;
+        r->wide = true;
+    }
+    memcpy(r->q64 + r->n_rows, qty, n * sizeof *qty);
     return ST_OK;
 }
 
@@ -285,7 +323,8 @@ static st_status add_rows(st_features *fx, int t, const int64_t *cust, const int
         st_groupby_count_u32(keys + b, m, fx->cnt[t]);
     }
     memcpy(r->mat + r->n_rows, mat, n * sizeof *mat);
-    memcpy(r->qty + r->n_rows, qty, n * sizeof *qty);
+    s = store_qty(r, qty, n, err);
+    if (s != ST_OK) goto done;
     r->n_rows += n;
 done:
     if (s != ST_OK) fx->failed = true;

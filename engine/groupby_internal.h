@@ -26,7 +26,9 @@
 typedef struct st_row_store {
     uint32_t *key;   /* group key (grid cell) per row */
     uint32_t *mat;   /* material code per row, as added */
-    int64_t *qty;    /* quantity per row */
+    int32_t *q32;    /* quantity per row while every one fits int32 ... */
+    int64_t *q64;    /* ... else here (q32 freed); exactly one is used */
+    bool wide;       /* q64 in use */
     size_t n_rows, cap_rows;
 } st_row_store;
 

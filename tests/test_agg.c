@@ -333,6 +333,20 @@ Test(agg, random_sparse_large_ids_hashed)
     dataset_free(&d);
 }
 
+Test(agg, wide_quantities_arrive_late)
+{
+    /* int32-sized quantities first, then values beyond int32 in the last
+     * chunks: the row store widens mid-stream */
+    dataset d = {0};
+    make_random(&d, 4, 12000, 6000, 150, 1, 1, 30);
+    d.t[0].qty[11990] = INT64_C(3000000000000);
+    d.t[0].qty[11000] = -INT64_C(500000000000);
+    d.t[1].qty[5999] = (int64_t)INT32_MIN - 1;
+    d.t[1].qty[10] = INT32_MAX;
+    check_dataset(&d, NULL);
+    dataset_free(&d);
+}
+
 Test(agg, few_groups_many_lines_and_material_rank)
 {
     dataset d = {0};

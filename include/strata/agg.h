@@ -38,10 +38,15 @@
  * thread count, so results are identical for any n_threads.
  *
  * Memory, for S sales and F FOC rows, C customers, P periods and A active
- * groups: 16 bytes per row while adding, then 12 bytes per row after
- * finish (peak about 16*(S+F) + 12*max(S,F)); 8 bytes per grid cell (C*P)
- * until finish; about 56 bytes per active group after finish; 4 bytes per
- * id of the customer range when the direct table is used (<= 16 MiB).
+ * groups: 12 bytes per row while adding (16 once a quantity does not fit
+ * int32), 12 bytes per row after finish; during finish the row store and
+ * the grouped copy coexist: with n_threads 1 one table at a time (peak
+ * about 12*(S+F) + 12*max(S,F)), with n_threads >= 2 both tables at once
+ * (about 24*(S+F), for twice the speed). Plus 8 bytes per grid cell (C*P)
+ * until finish, about 56 bytes per active group after finish, and 4 bytes
+ * per id of the customer range when the direct table is used (<= 16 MiB).
+ * Measured: 10M + 10M rows, 100K customers, 36 periods, 3.6M groups:
+ * peak 450 MB (1 thread) / 565 MB (2 threads).
  *
  * Threading: an st_features or st_dict is used by one thread at a time;
  * st_features_finish() starts and joins its own threads.

@@ -7,7 +7,7 @@
  * per SIMD level, finish with 1 and 2 threads, and the unified-row
  * iteration; finally peak RSS. Not part of the test suite; build with
  *   cc -O2 -Iinclude -Iengine bench/kernels_bench.c build/libstrata.a -lpthread -lm
- * and run `kernels_bench [rows_per_table] [customers] [threads]` (with threads:
+ * and run `kernels_bench [rows_per_table] [customers] [threads [id_stride]]` (with threads:
  * one build + finish, reporting the engine's peak memory).
  */
 #include <stdio.h>
@@ -84,6 +84,7 @@ int main(int argc, char **argv)
 {
     size_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 10000000;
     size_t n_cust = argc > 2 ? strtoull(argv[2], NULL, 10) : 100000;
+    int64_t stride = argc > 4 ? strtoll(argv[4], NULL, 10) : 1; /* > 4M ids: hashed */
     const uint32_t n_mat = 5000;
     uint64_t s = 1;
     table t[2];
@@ -94,14 +95,14 @@ int main(int argc, char **argv)
         t[k].qty = malloc(n * sizeof(int64_t));
         for (size_t i = 0; i < n; i++) {
             uint64_t r = rng_next(&s);
-            t[k].cust[i] = 1 + (int64_t)(r % n_cust);
+            t[k].cust[i] = 1 + (int64_t)(r % n_cust) * stride;
             int m = (int)((r >> 24) % 36);
             t[k].pk[i] = (2021 + m / 12) * 100 + m % 12 + 1;
             t[k].mat[i] = (uint32_t)((r >> 32) % n_mat);
             t[k].qty[i] = 1 + (int64_t)((r >> 48) % 100);
         }
     }
-    st_feature_dims dims = {1, (int64_t)n_cust, 202101, 202312};
+    st_feature_dims dims = {1, 1 + (int64_t)(n_cust - 1) * stride, 202101, 202312};
     printf("rows per table %zu, customers %zu, periods 36, materials %u, cpu %s\n", n, n_cust,
            n_mat, st_cpu_name(st_cpu_level()));
 

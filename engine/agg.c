@@ -24,17 +24,22 @@
  */
 #include "groupby_internal.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* 128-bit accumulation: the answer (fits or not) does not depend on the
+ * order of the values, which matters because segments are re-sorted
+ * after the sums are checked. n < 2^64 values of |v| <= 2^63 cannot
+ * overflow 128 bits. */
 bool st_agg_sum_i64(const int64_t *v, size_t n, int64_t *out)
 {
-    int64_t s = 0;
-    for (size_t i = 0; i < n; i++)
-        if (__builtin_add_overflow(s, v[i], &s)) return false;
-    *out = s;
+    __extension__ __int128 s = 0;
+    for (size_t i = 0; i < n; i++) s += v[i];
+    if (s < INT64_MIN || s > INT64_MAX) return false;
+    *out = (int64_t)s;
     return true;
 }
 
@@ -63,12 +68,12 @@ static bool merge_count(const uint32_t *ma, const int64_t *qa, size_t na,
     uint32_t n = 0;
     while (i < na || j < nb) {
         uint32_t m = (j >= nb || (i < na && ma[i] <= mb[j])) ? ma[i] : mb[j];
-        int64_t s = 0;
-        for (; i < na && ma[i] == m; i++)
-            if (__builtin_add_overflow(s, qa[i], &s)) return false;
-        s = 0;
-        for (; j < nb && mb[j] == m; j++)
-            if (__builtin_add_overflow(s, qb[j], &s)) return false;
+        size_t i0 = i, j0 = j;
+        while (i < na && ma[i] == m) i++;
+        while (j < nb && mb[j] == m) j++;
+        int64_t s;
+        if (!st_agg_sum_i64(qa + i0, i - i0, &s) || !st_agg_sum_i64(qb + j0, j - j0, &s))
+            return false;
         n++;
     }
     *n_out = n;
@@ -85,7 +90,8 @@ static void *group_worker(void *arg)
             lo[t] = fx->g_off[t][a];
             len[t] = fx->g_off[t][a + 1] - lo[t];
             int64_t *q = fx->seg_qty[t] + lo[t];
-            if (!st_agg_sum_i64(q, len[t], &fx->g_sum[t][a])) {
+            int64_t sum;
+            if (!st_agg_sum_i64(q, len[t], &sum)) {
                 job->bad_group = a;
                 job->bad_what = t;
                 return NULL;
@@ -155,7 +161,7 @@ static st_status run_groups(st_features *fx, unsigned n_threads, size_t max_seg,
         s = st_error_set(err, ST_ERR_INVALID,
                          "features: customer_id %" PRId64 " period_key %" PRId32
                          ": %s overflows int64",
-                         fx->g_cust[g], fx->g_period[g], what[jobs[t].bad_what]);
+                         fx->cust_ids[fx->g_cidx[g]], fx->g_period[g], what[jobs[t].bad_what]);
         goto done;
     }
 done:
@@ -280,7 +286,6 @@ st_status st_features_finish(st_features *fx, const uint32_t *material_rank,
                              uint32_t n_materials, unsigned n_threads, st_error *err)
 {
     st_status s = ST_OK;
-    int64_t *ids = NULL;
     uint32_t *order = NULL;
     if (fx->failed || fx->finished)
         return st_error_set(err, ST_ERR_INVALID, "features: finish after %s",
@@ -309,28 +314,25 @@ st_status st_features_finish(st_features *fx, const uint32_t *material_rank,
 
     /* 1. customers by id, active cells, offsets in output order */
     size_t ns = fx->n_slots, np = fx->n_periods;
-    ids = malloc((ns ? ns : 1) * sizeof *ids);
     order = malloc((ns ? ns : 1) * sizeof *order);
-    if (!ids || !order) goto nomem;
-    for (size_t i = 0; i < ns; i++) {
-        ids[i] = fx->slot_id[i];
-        order[i] = (uint32_t)i;
-    }
-    st_sort_i64_u32(ids, order, ns);
+    if (!order) goto nomem;
+    for (size_t i = 0; i < ns; i++) order[i] = (uint32_t)i;
+    st_sort_i64_u32(fx->slot_id, order, ns); /* slot ids, sorted: order[c] = slot */
+    fx->cust_ids = fx->slot_id;
+    fx->slot_id = NULL;
     size_t n_groups = 0;
     for (size_t cell = 0; cell < ns * np; cell++)
         n_groups += (fx->cnt[0][cell] | fx->cnt[1][cell]) != 0;
     fx->n_groups = n_groups;
     size_t ng1 = n_groups + 1;
-    fx->g_cust = malloc(ng1 * sizeof *fx->g_cust);
+    fx->g_cidx = malloc(ng1 * sizeof *fx->g_cidx);
     fx->g_period = malloc(ng1 * sizeof *fx->g_period);
     fx->g_uniq = malloc(ng1 * sizeof *fx->g_uniq);
-    if (!fx->g_cust || !fx->g_period || !fx->g_uniq) goto nomem;
+    if (!fx->g_cidx || !fx->g_period || !fx->g_uniq) goto nomem;
     for (int t = 0; t < 2; t++) {
         fx->g_off[t] = malloc(ng1 * sizeof *fx->g_off[t]);
-        fx->g_sum[t] = malloc(ng1 * sizeof *fx->g_sum[t]);
         fx->g_med[t] = malloc(ng1 * sizeof *fx->g_med[t]);
-        if (!fx->g_off[t] || !fx->g_sum[t] || !fx->g_med[t]) goto nomem;
+        if (!fx->g_off[t] || !fx->g_med[t]) goto nomem;
     }
     size_t a = 0, max_seg = 0;
     uint32_t run[2] = {0, 0};
@@ -339,7 +341,7 @@ st_status st_features_finish(st_features *fx, const uint32_t *material_rank,
         for (size_t p = 0; p < np; p++) {
             uint32_t *c0 = &fx->cnt[0][base + p], *c1 = &fx->cnt[1][base + p];
             if ((*c0 | *c1) == 0) continue;
-            fx->g_cust[a] = ids[c];
+            fx->g_cidx[a] = (uint32_t)c;
             fx->g_period[a] = period_key_of(fx, (uint32_t)p);
             if (*c0 > max_seg) max_seg = *c0;
             if (*c1 > max_seg) max_seg = *c1;
@@ -380,7 +382,6 @@ st_status st_features_finish(st_features *fx, const uint32_t *material_rank,
 nomem:
     s = st_error_set(err, ST_ERR_NOMEM, "features: out of memory in finish");
 done:
-    free(ids);
     free(order);
     if (s != ST_OK) fx->failed = true;
     return s;
@@ -401,9 +402,16 @@ size_t st_features_n_unified(const st_features *fx)
 void st_features_get(const st_features *fx, size_t i, st_feature_row *row)
 {
     memset(row, 0, sizeof *row);
-    row->customer_id = fx->g_cust[i];
+    row->customer_id = fx->cust_ids[fx->g_cidx[i]];
     row->period_key = fx->g_period[i];
-    int64_t sold = fx->g_sum[0][i], foc = fx->g_sum[1][i];
+    int64_t sum[2] = {0, 0};
+    for (int t = 0; t < 2; t++) {
+        uint32_t lo = fx->g_off[t][i];
+        bool ok = st_agg_sum_i64(fx->seg_qty[t] + lo, fx->g_off[t][i + 1] - lo, &sum[t]);
+        assert(ok); /* checked by finish */
+        (void)ok;
+    }
+    int64_t sold = sum[0], foc = sum[1];
     row->total_sold_quantity = sold;
     row->total_foc_quantity = foc;
     double den = (double)sold + (double)foc;
@@ -439,11 +447,12 @@ st_status st_features_unified_next(const st_features *fx, st_unified_cursor *cur
         uint32_t m = (f0 >= f1 || (s0 < s1 && sm[s0] <= fm[f0])) ? sm[s0] : fm[f0];
         int64_t sq = 0, fq = 0;
         size_t s = s0, f = f0;
-        for (; s < s1 && sm[s] == m; s++)
-            if (__builtin_add_overflow(sq, fx->seg_qty[0][s], &sq)) goto internal;
-        for (; f < f1 && fm[f] == m; f++)
-            if (__builtin_add_overflow(fq, fx->seg_qty[1][f], &fq)) goto internal;
-        out->customer_id[n] = fx->g_cust[g];
+        while (s < s1 && sm[s] == m) s++;
+        while (f < f1 && fm[f] == m) f++;
+        if (!st_agg_sum_i64(fx->seg_qty[0] + s0, s - s0, &sq) ||
+            !st_agg_sum_i64(fx->seg_qty[1] + f0, f - f0, &fq))
+            goto internal;
+        out->customer_id[n] = fx->cust_ids[fx->g_cidx[g]];
         out->period_key[n] = fx->g_period[g];
         out->material[n] = fx->rank_code ? fx->rank_code[m] : m;
         out->sold_qty[n] = sq;

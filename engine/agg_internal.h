@@ -62,7 +62,8 @@ size_t st_keys_period_scalar(const st_keys_ctx *c, const int32_t *period_key,
  * total, which the caller keeps <= UINT32_MAX. */
 void st_groupby_count_u32(const uint32_t *keys, size_t n, uint32_t *counts);
 
-/* Overflow-checked sum; false (and *out untouched) on int64 overflow. */
+/* Exact sum; false (and *out untouched) when it does not fit int64.
+ * Independent of the order of v (partial sums may exceed int64). */
 bool st_agg_sum_i64(const int64_t *v, size_t n, int64_t *out);
 
 /* k-th smallest (0-based, k < n) of v, partially reordering v so that

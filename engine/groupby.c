@@ -47,12 +47,12 @@ void st_features_free(st_features *fx)
         free(fx->rows[t].q32);
         free(fx->rows[t].q64);
         free(fx->g_off[t]);
-        free(fx->g_sum[t]);
         free(fx->g_med[t]);
         free(fx->seg_mat[t]);
         free(fx->seg_qty[t]);
     }
-    free(fx->g_cust);
+    free(fx->cust_ids);
+    free(fx->g_cidx);
     free(fx->g_period);
     free(fx->g_uniq);
     free(fx->rank_code);

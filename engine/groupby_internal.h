@@ -57,11 +57,12 @@ struct st_features {
 
     /* results (after finish) */
     size_t n_groups;
-    int64_t *g_cust;        /* n_groups */
+    int64_t *cust_ids;      /* n_slots customer ids, ascending (slot_id sorted) */
+    uint32_t *g_cidx;       /* n_groups: customer, as an index into cust_ids */
     int32_t *g_period;      /* n_groups, period_key */
     uint32_t *g_off[2];     /* n_groups + 1 segment offsets per table */
-    int64_t *g_sum[2];      /* n_groups quantity sums */
-    double *g_med[2];       /* n_groups medians (0 when no lines) */
+    double *g_med[2];       /* n_groups medians (0 when no lines); sums are
+                               recomputed from the segments on access */
     uint32_t *g_uniq;       /* n_groups distinct materials */
     uint32_t *seg_mat[2];   /* rows[t].n_rows material ranks, by group */
     int64_t *seg_qty[2];    /* rows[t].n_rows quantities, by group */

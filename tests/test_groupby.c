@@ -227,6 +227,11 @@ Test(groupby, sum_overflow)
     cr_assert(st_agg_sum_i64(w, 4, &out));
     cr_assert_eq(out, -1);
     cr_assert(st_agg_sum_i64(NULL, 0, &out) && out == 0);
+    int64_t x[] = {INT64_MAX, 5, -10}; /* partial sum exceeds, total fits */
+    cr_assert(st_agg_sum_i64(x, 3, &out));
+    cr_assert_eq(out, INT64_MAX - 5);
+    int64_t y[] = {INT64_MIN, -1, 1};
+    cr_assert(st_agg_sum_i64(y, 3, &out) && out == INT64_MIN);
 }
 
 /* ---- dictionary -------------------------------------------------------- */

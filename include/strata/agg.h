@@ -13,8 +13,9 @@
  * per-(customer, period, material) table (`int_transactions_unified`) from
  * the accepted sales and FOC lines:
  *
- *   total_sold_quantity / total_foc_quantity   SUM(quantity), int64,
- *                                               overflow is an error
+ *   total_sold_quantity / total_foc_quantity   SUM(quantity), int64; a
+ *                         total that does not fit is an error (whatever
+ *                         the order of the lines)
  *   foc_ratio             foc / (sold + foc) in double; 0 when the
  *                         denominator is 0
  *   total_*_transactions  number of lines
@@ -146,9 +147,10 @@ st_status st_features_add_foc(st_features *fx, const int64_t *customer_id,
  * position of each code (st_dict_rank(); n_materials entries, must be a
  * permutation); every added code must then be < n_materials. When NULL,
  * codes sort as numbers and n_materials is ignored. n_threads 0 means 1.
- * Errors: ST_ERR_INVALID (a sum overflows int64, naming the customer and
- * period; bad code or rank), ST_ERR_NOMEM. Called once; adds are refused
- * afterwards. */
+ * Errors: ST_ERR_INVALID (a total, or a per-material total, does not fit
+ * int64, naming the customer and period; bad code or rank), ST_ERR_NOMEM.
+ * Called once; adds are refused afterwards. More threads use more memory
+ * (see the top of this file). */
 st_status st_features_finish(st_features *fx, const uint32_t *material_rank,
                              uint32_t n_materials, unsigned n_threads,
                              st_error *err) ST_MUST_USE;

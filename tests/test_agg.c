@@ -502,3 +502,115 @@ Test(agg, bad_rows_and_dims_are_rejected)
     cr_assert_eq(st_features_finish(fx, notperm, 2, 1, &err), ST_ERR_INVALID);
     st_features_free(fx);
 }
+
+/* Strings -> st_dict -> features -> columns: material_code strings come
+ * out bytewise-sorted within each (customer, period), with the sums of
+ * the reference computed from the strings' ranks. */
+Test(agg, dict_to_columns_end_to_end)
+{
+    static const char *const names[] = {"MAT-10", "MAT-9", "A", "", "mat-1", "MAT-100", "Z\xc3\xa9", "MAT-1"};
+    const size_t n_names = sizeof names / sizeof *names;
+    dataset d = {0};
+    make_random(&d, 8, 3000, 2000, 40, 100, 3, (uint32_t)n_names);
+    st_dict *dict;
+    st_error err;
+    cr_assert_eq(st_dict_create(&dict, &err), ST_OK);
+    /* encode each table's material strings in chunks, overwriting mat[] with
+     * the dictionary's (first-seen) codes */
+    for (int t = 0; t < 2; t++) {
+        lines *l = &d.t[t];
+        for (size_t b = 0; b < l->n; b += 500) {
+            size_t m = l->n - b < 500 ? l->n - b : 500;
+            st_column col;
+            st_column_init(&col, ST_TYPE_STR);
+            for (size_t i = 0; i < m; i++) {
+                const char *sname = names[l->mat[b + i]];
+                cr_assert_eq(st_column_push_str(&col, sname, strlen(sname)), ST_OK);
+            }
+            cr_assert_eq(st_dict_add(dict, &col, l->mat + b, "material_code", &err), ST_OK);
+            st_column_free(&col);
+        }
+    }
+    cr_assert_eq(st_dict_finish(dict, &err), ST_OK);
+    d.n_mat = st_dict_size(dict);
+    const uint32_t *rank = st_dict_rank(dict);
+
+    result ref;
+    run_ref(&d, rank, &ref);
+    st_features *fx;
+    cr_assert_eq(st_features_create(&fx, &d.dims, &err), ST_OK);
+    cr_assert_eq(st_features_add_sales(fx, d.t[0].cust, d.t[0].pk, d.t[0].mat, d.t[0].qty, d.t[0].n, &err), ST_OK);
+    cr_assert_eq(st_features_add_foc(fx, d.t[1].cust, d.t[1].pk, d.t[1].mat, d.t[1].qty, d.t[1].n, &err), ST_OK);
+    cr_assert_eq(st_features_finish(fx, rank, d.n_mat, 2, &err), ST_OK, "%s", err.msg);
+
+    st_column ac[ST_ANALYTICS_N_COLS];
+    static const st_type at[ST_ANALYTICS_N_COLS] = {ST_TYPE_I64, ST_TYPE_I32, ST_TYPE_I32, ST_TYPE_I32,
+                                                    ST_TYPE_I64, ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_I64,
+                                                    ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_F64, ST_TYPE_I64};
+    for (int c = 0; c < ST_ANALYTICS_N_COLS; c++) st_column_init(&ac[c], at[c]);
+    size_t ng = st_features_n_groups(fx);
+    cr_assert_eq(ng, ref.n_groups);
+    cr_assert_eq(st_features_append_analytics(fx, 0, 100, ac, &err), ST_OK);
+    cr_assert_eq(st_features_append_analytics(fx, 100, ng, ac, &err), ST_OK); /* clamped */
+    cr_assert_eq(ac[0].n_rows, ng);
+    for (size_t i = 0; i < ng; i++) {
+        const st_feature_row *r = &ref.g[i];
+        cr_assert_eq(st_column_i64(&ac[0])[i], r->customer_id);
+        cr_assert_eq(st_column_i32(&ac[1])[i] * 100 + st_column_i32(&ac[2])[i], r->period_key);
+        cr_assert_eq(st_column_i32(&ac[3])[i], r->period_key);
+        cr_assert_eq(st_column_i64(&ac[4])[i], r->total_sold_quantity);
+        cr_assert_eq(st_column_i64(&ac[5])[i], r->total_foc_quantity);
+        cr_assert(st_column_f64(&ac[6])[i] == r->foc_ratio);
+        cr_assert_eq(st_column_i64(&ac[7])[i], r->total_sold_transactions);
+        cr_assert_eq(st_column_i64(&ac[8])[i], r->total_foc_transactions);
+        cr_assert_eq(st_column_valid(&ac[9], i), r->has_median_sold);
+        cr_assert_eq(st_column_valid(&ac[10], i), r->has_median_foc);
+        if (r->has_median_sold) cr_assert(st_column_f64(&ac[9])[i] == r->median_sold_order_size);
+        if (r->has_median_foc) cr_assert(st_column_f64(&ac[10])[i] == r->median_foc_order_size);
+        cr_assert_eq(st_column_i64(&ac[11])[i], r->unique_materials);
+    }
+    for (int c = 0; c < ST_ANALYTICS_N_COLS; c++) st_column_free(&ac[c]);
+
+    st_column uc[ST_UNIFIED_N_COLS];
+    static const st_type ut[ST_UNIFIED_N_COLS] = {ST_TYPE_I64, ST_TYPE_I32, ST_TYPE_I32, ST_TYPE_I32, ST_TYPE_STR,
+                                                  ST_TYPE_I64, ST_TYPE_I64, ST_TYPE_I64, ST_TYPE_I64};
+    for (int c = 0; c < ST_UNIFIED_N_COLS; c++) st_column_init(&uc[c], ut[c]);
+    st_unified_cursor cur = {0, 0, 0};
+    size_t got, total = 0;
+    do {
+        cr_assert_eq(st_features_append_unified(fx, &cur, dict, 1500, uc, &got, &err), ST_OK, "%s", err.msg);
+        total += got;
+    } while (got);
+    cr_assert_eq(total, ref.n_uni);
+    for (size_t i = 0; i < total; i++) {
+        const uni_row *u = &ref.u[i];
+        size_t len, elen;
+        const char *sv = st_column_str(&uc[4], i, &len);
+        const char *ev = st_dict_str(dict, u->mat, &elen);
+        cr_assert(len == elen && memcmp(sv, ev, len) == 0, "row %zu material", i);
+        cr_assert_eq(st_column_i64(&uc[0])[i], u->cust);
+        cr_assert_eq(st_column_i32(&uc[3])[i], u->pk);
+        cr_assert_eq(st_column_i32(&uc[2])[i], u->pk % 100);
+        cr_assert_eq(st_column_i64(&uc[5])[i], u->sold_qty);
+        cr_assert_eq(st_column_i64(&uc[6])[i], u->foc_qty);
+        cr_assert_eq(st_column_i64(&uc[7])[i], u->sold_lines);
+        cr_assert_eq(st_column_i64(&uc[8])[i], u->foc_lines);
+        if (i > 0 && st_column_i64(&uc[0])[i - 1] == u->cust && st_column_i32(&uc[3])[i - 1] == u->pk) {
+            size_t pl;
+            const char *pv = st_column_str(&uc[4], i - 1, &pl);
+            size_t l = pl < len ? pl : len;
+            int c = l ? memcmp(pv, sv, l) : 0;
+            cr_assert(c < 0 || (c == 0 && pl < len), "row %zu not bytewise after previous", i);
+        }
+    }
+    /* wrong column type is refused */
+    st_column_free(&uc[4]);
+    st_column_init(&uc[4], ST_TYPE_I64);
+    st_unified_cursor cur2 = {0, 0, 0};
+    cr_assert_eq(st_features_append_unified(fx, &cur2, dict, 10, uc, &got, &err), ST_ERR_INVALID);
+    for (int c = 0; c < ST_UNIFIED_N_COLS; c++) st_column_free(&uc[c]);
+    st_features_free(fx);
+    st_dict_free(dict);
+    result_free(&ref);
+    dataset_free(&d);
+}

@@ -44,10 +44,11 @@
  * the grouped copy coexist: with n_threads 1 one table at a time (peak
  * about 12*(S+F) + 12*max(S,F)), with n_threads >= 2 both tables at once
  * (about 24*(S+F), for twice the speed). Plus 8 bytes per grid cell (C*P)
- * until finish, about 56 bytes per active group after finish, and 4 bytes
- * per id of the customer range when the direct table is used (<= 16 MiB).
- * Measured: 10M + 10M rows, 100K customers, 36 periods, 3.6M groups:
- * peak 450 MB (1 thread) / 565 MB (2 threads).
+ * until finish, 36 bytes per active group after finish, and 4 bytes per
+ * id of the customer range when the direct table is used (<= 16 MiB).
+ * Measured peaks for 10M + 10M rows over 36 periods: 100K customers (3.6M
+ * groups) 440 MB with 1 thread, 550 MB with 2; 1M customers (about 15M
+ * groups, nearly one line per group) 880 MB with 1 thread.
  *
  * Threading: an st_features or st_dict is used by one thread at a time;
  * st_features_finish() starts and joins its own threads.
@@ -207,6 +208,35 @@ typedef struct st_unified_cursor {
 st_status st_features_unified_next(const st_features *fx, st_unified_cursor *cur,
                                    const st_unified_batch *out, size_t cap,
                                    size_t *n_out, st_error *err) ST_MUST_USE;
+
+/* ---- straight into columns ------------------------------------------- */
+
+/* Number of columns of each gold table, in docs/TABLES.md order. */
+#define ST_ANALYTICS_N_COLS 12
+#define ST_UNIFIED_N_COLS 9
+
+/* Appends groups [first, first + n) (clamped to st_features_n_groups())
+ * to the 12 int_customer_analytics columns, in docs/TABLES.md order and
+ * types (customer_id int64, year int32, month int32, period_key int32,
+ * total_sold_quantity int64, total_foc_quantity int64, foc_ratio float64,
+ * total_sold_transactions int64, total_foc_transactions int64,
+ * median_sold_order_size float64 (NULL when no lines),
+ * median_foc_order_size float64 (NULL when no lines), unique_materials
+ * int64). Columns are caller-owned, initialised with those types.
+ * ST_ERR_INVALID on a type mismatch or before finish; ST_ERR_NOMEM. */
+st_status st_features_append_analytics(const st_features *fx, size_t first, size_t n,
+                                       st_column *cols, st_error *err) ST_MUST_USE;
+
+/* Appends up to cap int_transactions_unified rows, continuing from *cur,
+ * to the 9 columns in docs/TABLES.md order (customer_id int64, year int32,
+ * month int32, period_key int32, material_code string, sold_qty int64,
+ * foc_qty int64, sold_lines int64, foc_lines int64). Material strings come
+ * from `dict` (the dictionary that produced the codes; borrowed). *n_out
+ * is the number appended, 0 at the end. Errors as st_features_unified_next()
+ * plus ST_ERR_INVALID for a type mismatch or a code outside the dictionary. */
+st_status st_features_append_unified(const st_features *fx, st_unified_cursor *cur,
+                                     const st_dict *dict, size_t cap, st_column *cols,
+                                     size_t *n_out, st_error *err) ST_MUST_USE;
 
 #ifdef __cplusplus
 }

@@ -27,6 +27,12 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static double cpu_s(const struct rusage *r)
+{
+    return (double)r->ru_utime.tv_sec + (double)r->ru_utime.tv_usec * 1e-6 +
+           (double)r->ru_stime.tv_sec + (double)r->ru_stime.tv_usec * 1e-6;
+}
+
 static uint64_t rng_next(uint64_t *s)
 {
     uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
@@ -107,18 +113,20 @@ int main(int argc, char **argv)
            n_mat, st_cpu_name(st_cpu_level()));
 
     if (argc > 3) { /* one build + finish on argv[3] threads: peak memory */
-        struct rusage ru0;
+        struct rusage ru0, rua, ru1;
         getrusage(RUSAGE_SELF, &ru0);
         double add_s;
         st_features *fx = build(t, n, &dims, &add_s);
+        getrusage(RUSAGE_SELF, &rua);
         st_error err;
         double t0 = now_s();
         if (st_features_finish(fx, NULL, n_mat, (unsigned)atoi(argv[3]), &err) != ST_OK) return 1;
         double fin = now_s() - t0;
-        struct rusage ru1;
         getrusage(RUSAGE_SELF, &ru1);
-        printf("threads %s: add %.3fs finish %.3fs, engine peak ~%.0f MB above the inputs\n", argv[3],
-               add_s, fin, (double)(ru1.ru_maxrss - ru0.ru_maxrss) / 1024.0);
+        printf("threads %s: add %.3fs (cpu %.3fs) finish %.3fs (cpu %.3fs), groups %zu, "
+               "engine peak ~%.0f MB above the inputs\n",
+               argv[3], add_s, cpu_s(&rua) - cpu_s(&ru0), fin, cpu_s(&ru1) - cpu_s(&rua),
+               st_features_n_groups(fx), (double)(ru1.ru_maxrss - ru0.ru_maxrss) / 1024.0);
         st_features_free(fx);
         return 0;
     }

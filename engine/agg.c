@@ -1,21 +1,23 @@
 /*
  * agg.c: st_features_finish() and the result accessors (strata/agg.h).
  *
- * Finish is a counting sort followed by independent per-group work:
+ * Finish is a two-pass radix sort followed by independent per-group work:
  *
  *  1. Customers are ordered by id; walking them and, for each, its periods
  *     in order lists the active cells (any line) as groups 0..A-1 in
  *     output order. The same walk turns each cell's line count into the
  *     write cursor of its segment (exclusive prefix sum).
- *  2. Rows scatter into their group's segment, one table at a time, the
- *     row store of a table being freed as soon as it is scattered (this
- *     bounds peak memory). Material codes become ranks on the way.
+ *  2. Each table's rows are counting-sorted by material rank, then
+ *     (stably) by group, so every group's segment ends up ordered by
+ *     material rank with no per-group sorting; the row store is freed
+ *     between the passes (this bounds peak memory). With two or more
+ *     threads the two tables are done concurrently.
  *  3. Groups are split into n_threads contiguous ranges of about equal
- *     line counts. Per group: int64 sums (overflow is an error), medians by
- *     selection on a per-thread copy of the quantities, then each segment
- *     is sorted by material rank and the two sorted lists are merged to
- *     count distinct materials (and overflow-check per-material sums, so
- *     the unified iterator cannot fail later).
+ *     line counts. Per group: exact sums (a total that does not fit int64
+ *     is an error), medians by selection on a per-thread copy of the
+ *     quantities, and a merge of the two rank-ordered segments that counts
+ *     distinct materials (and checks per-material sums, so the unified
+ *     iterator cannot fail later).
  *
  * Step 3 writes only its own groups' slots and segments, and every value
  * depends only on the group's lines, so the output is identical for any
@@ -30,10 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 128-bit accumulation: the answer (fits or not) does not depend on the
- * order of the values, which matters because segments are re-sorted
- * after the sums are checked. n < 2^64 values of |v| <= 2^63 cannot
- * overflow 128 bits. */
+/* 128-bit accumulation, so the verdict (fits or not) depends on the
+ * values only, never on the order lines happen to be stored in.
+ * n < 2^64 values of |v| <= 2^63 cannot overflow 128 bits. */
 bool st_agg_sum_i64(const int64_t *v, size_t n, int64_t *out)
 {
     __extension__ __int128 s = 0;
@@ -99,7 +100,7 @@ static void *group_worker(void *arg)
             if (len[t] > 0) {
                 memcpy(job->scratch, q, len[t] * sizeof *q);
                 fx->g_med[t][a] = st_median_i64(job->scratch, len[t]);
-                st_sort_u32_i64(fx->seg_mat[t] + lo[t], q, len[t]);
+                if (!fx->segments_sorted) st_sort_u32_i64(fx->seg_mat[t] + lo[t], q, len[t]);
             } else {
                 fx->g_med[t][a] = 0.0;
             }
@@ -171,7 +172,7 @@ done:
 
 /* ---- steps 1 and 2 ---------------------------------------------------- */
 
-/* Rejects material codes outside the rank table before anything moves. */
+/* Rejects material codes >= n_materials before anything moves. */
 static st_status check_materials(const st_features *fx, int t, uint32_t n_materials, st_error *err)
 {
     const st_row_store *r = &fx->rows[t];
@@ -187,53 +188,101 @@ typedef struct scatter_job {
     st_features *fx;
     int t;
     const uint32_t *rank;   /* NULL = identity */
+    uint32_t n_materials;
+    bool by_material;       /* two passes (see below), else one */
+    st_status status;       /* ST_OK or ST_ERR_NOMEM */
 } scatter_job;
 
-/* One scatter loop per stored quantity width. */
-#define SCATTER_LOOP(QTY)                                                  \
-    do {                                                                   \
-        size_t i = 0;                                                      \
-        if (n > 2 * PF) {                                                  \
-            for (; i < n - 2 * PF; i++) {                                  \
-                __builtin_prefetch(&cur[key[i + 2 * PF]], 1);              \
-                uint32_t ahead = cur[key[i + PF]];                         \
-                __builtin_prefetch(&smat[ahead], 1);                       \
-                __builtin_prefetch(&sqty[ahead], 1);                       \
-                uint32_t p = cur[key[i]]++;                                \
-                smat[p] = rank ? rank[mat[i]] : mat[i];                    \
-                sqty[p] = (QTY)[i];                                        \
-            }                                                              \
+/* Single pass for one stored quantity width: rows straight into their
+ * group's segment in arrival order (group_worker sorts each segment). */
+#define BY_GROUP(QTY)                                                      \
+    for (size_t i = 0; i < n; i++) {                                       \
+        if (i + 2 * PF < n) {                                              \
+            __builtin_prefetch(&cur[key[i + 2 * PF]], 1);                  \
+            uint32_t ahead = cur[key[i + PF]];                             \
+            __builtin_prefetch(&smat[ahead], 1);                           \
+            __builtin_prefetch(&sqty[ahead], 1);                           \
         }                                                                  \
-        for (; i < n; i++) {                                               \
-            uint32_t p = cur[key[i]]++;                                    \
-            smat[p] = rank ? rank[mat[i]] : mat[i];                        \
-            sqty[p] = (QTY)[i];                                            \
-        }                                                                  \
-    } while (0)
+        uint32_t p = cur[key[i]]++;                                        \
+        smat[p] = rank ? rank[mat[i]] : mat[i];                            \
+        sqty[p] = (QTY)[i];                                                \
+    }
 
-/* Moves table t's rows into their segments (cursors in cnt[t]) and frees
- * its row store. The loop is bound by cache misses on the cursor grid and
- * the destinations, so it prefetches the cursor of row i + 2*PF and the
- * destination of row i + PF (using that row's current cursor, which is
- * where it lands unless the same group recurs in between). */
+/* Pass 1 for one stored quantity width: rows into material-rank order. */
+#define BY_MATERIAL(QTY)                                                   \
+    for (size_t i = 0; i < n; i++) {                                       \
+        uint32_t m = rank ? rank[mat[i]] : mat[i];                         \
+        uint32_t p = mcur[m]++;                                            \
+        tkey[p] = key[i];                                                  \
+        tqty[p] = (QTY)[i];                                                \
+    }
+
+/* Groups table t's rows with a two-pass LSD radix sort: a stable counting
+ * sort by material rank into (key, quantity) scratch, then a stable
+ * counting sort by group (cursors in cnt[t]) into the segments. Each
+ * segment thus comes out ordered by material rank, then by arrival, with
+ * no per-group sorting. The row store is freed between the passes, so at
+ * most 12 bytes per row of scratch exist next to either it or the
+ * segments. The second pass is bound by cache misses on the cursor grid
+ * and the destinations, so it prefetches the cursor of row i + 2*PF and
+ * the destination of row i + PF (its current cursor, which is where it
+ * lands unless the same group recurs in between). */
 static void *scatter_worker(void *arg)
 {
     enum { PF = 16 };
     scatter_job *job = arg;
-    st_row_store *r = &job->fx->rows[job->t];
-    const size_t n = r->n_rows;
-    const uint32_t *restrict key = r->key;
-    const uint32_t *restrict mat = r->mat;
+    st_features *fx = job->fx;
+    st_row_store *r = &fx->rows[job->t];
+    const size_t n = r->n_rows, nm = job->n_materials;
+    if (!job->by_material) {
+        fx->seg_mat[job->t] = malloc((n ? n : 1) * sizeof(uint32_t));
+        fx->seg_qty[job->t] = malloc((n ? n : 1) * sizeof(int64_t));
+        if (!fx->seg_mat[job->t] || !fx->seg_qty[job->t]) {
+            job->status = ST_ERR_NOMEM;
+            return NULL;
+        }
+        const uint32_t *restrict key = r->key;
+        const uint32_t *restrict mat = r->mat;
+        const uint32_t *restrict rank = job->rank;
+        uint32_t *restrict cur = fx->cnt[job->t];
+        uint32_t *restrict smat = fx->seg_mat[job->t];
+        int64_t *restrict sqty = fx->seg_qty[job->t];
+        if (r->wide) {
+            const int64_t *restrict q64 = r->q64;
+            BY_GROUP(q64)
+        } else {
+            const int32_t *restrict q32 = r->q32;
+            BY_GROUP(q32)
+        }
+        free(r->key);
+        free(r->mat);
+        free(r->q32);
+        free(r->q64);
+        r->key = r->mat = NULL;
+        r->q32 = NULL;
+        r->q64 = NULL;
+        return NULL;
+    }
+    uint32_t *mstart = calloc(nm + 1, sizeof *mstart);
+    uint32_t *mcur = malloc((nm + 1) * sizeof *mcur);
+    uint32_t *tkey = malloc((n ? n : 1) * sizeof *tkey);
+    int64_t *tqty = malloc((n ? n : 1) * sizeof *tqty);
+    if (!mstart || !mcur || !tkey || !tqty) goto nomem;
+
     const uint32_t *restrict rank = job->rank;
-    uint32_t *restrict cur = job->fx->cnt[job->t];
-    uint32_t *restrict smat = job->fx->seg_mat[job->t];
-    int64_t *restrict sqty = job->fx->seg_qty[job->t];
-    if (r->wide) {
-        const int64_t *restrict q64 = r->q64;
-        SCATTER_LOOP(q64);
-    } else {
-        const int32_t *restrict q32 = r->q32;
-        SCATTER_LOOP(q32);
+    {
+        const uint32_t *restrict key = r->key;
+        const uint32_t *restrict mat = r->mat;
+        for (size_t i = 0; i < n; i++) mstart[(rank ? rank[mat[i]] : mat[i]) + 1]++;
+        for (size_t m = 0; m < nm; m++) mstart[m + 1] += mstart[m];
+        memcpy(mcur, mstart, nm * sizeof *mcur);
+        if (r->wide) {
+            const int64_t *restrict q64 = r->q64;
+            BY_MATERIAL(q64)
+        } else {
+            const int32_t *restrict q32 = r->q32;
+            BY_MATERIAL(q32)
+        }
     }
     free(r->key);
     free(r->mat);
@@ -242,43 +291,56 @@ static void *scatter_worker(void *arg)
     r->key = r->mat = NULL;
     r->q32 = NULL;
     r->q64 = NULL;
+
+    fx->seg_mat[job->t] = malloc((n ? n : 1) * sizeof(uint32_t));
+    fx->seg_qty[job->t] = malloc((n ? n : 1) * sizeof(int64_t));
+    if (!fx->seg_mat[job->t] || !fx->seg_qty[job->t]) goto nomem;
+    {
+        uint32_t *restrict cur = fx->cnt[job->t];
+        uint32_t *restrict smat = fx->seg_mat[job->t];
+        int64_t *restrict sqty = fx->seg_qty[job->t];
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            while (i >= mstart[m + 1]) m++;
+            if (i + 2 * PF < n) {
+                __builtin_prefetch(&cur[tkey[i + 2 * PF]], 1);
+                uint32_t ahead = cur[tkey[i + PF]];
+                __builtin_prefetch(&smat[ahead], 1);
+                __builtin_prefetch(&sqty[ahead], 1);
+            }
+            uint32_t p = cur[tkey[i]]++;
+            smat[p] = (uint32_t)m;
+            sqty[p] = tqty[i];
+        }
+    }
+    goto done;
+nomem:
+    job->status = ST_ERR_NOMEM;
+done:
+    free(mstart);
+    free(mcur);
+    free(tkey);
+    free(tqty);
     return NULL;
 }
 
-static st_status alloc_segments(st_features *fx, int t, st_error *err)
+/* Both tables at once on two threads when allowed (more memory: both
+ * tables' scratch and segments live together), else one after the other. */
+static st_status scatter_all(st_features *fx, const uint32_t *rank, uint32_t n_materials,
+                             unsigned n_threads, st_error *err)
 {
-    size_t n = fx->rows[t].n_rows;
-    fx->seg_mat[t] = malloc((n ? n : 1) * sizeof(uint32_t));
-    fx->seg_qty[t] = malloc((n ? n : 1) * sizeof(int64_t));
-    if (!fx->seg_mat[t] || !fx->seg_qty[t])
-        return st_error_set(err, ST_ERR_NOMEM, "features: out of memory grouping %zu %s rows", n,
-                            t ? "foc" : "sales");
-    return ST_OK;
-}
-
-/* Both tables at once on two threads when allowed (more memory: both row
- * stores and both segment arrays live together), else one after the
- * other, freeing each row store before the next table's segments exist. */
-static st_status scatter_all(st_features *fx, const uint32_t *rank, unsigned n_threads,
-                             st_error *err)
-{
-    scatter_job jobs[2] = {{fx, 0, rank}, {fx, 1, rank}};
-    if (n_threads >= 2) {
-        ST_TRY(alloc_segments(fx, 0, err));
-        ST_TRY(alloc_segments(fx, 1, err));
-        pthread_t tid;
-        bool started = pthread_create(&tid, NULL, scatter_worker, &jobs[1]) == 0;
-        scatter_worker(&jobs[0]);
-        if (started)
-            pthread_join(tid, NULL);
-        else
-            scatter_worker(&jobs[1]);
-        return ST_OK;
-    }
-    for (int t = 0; t < 2; t++) {
-        ST_TRY(alloc_segments(fx, t, err));
-        scatter_worker(&jobs[t]);
-    }
+    bool lsd = fx->segments_sorted;
+    scatter_job jobs[2] = {{fx, 0, rank, n_materials, lsd, ST_OK},
+                           {fx, 1, rank, n_materials, lsd, ST_OK}};
+    pthread_t tid;
+    bool started = n_threads >= 2 && pthread_create(&tid, NULL, scatter_worker, &jobs[1]) == 0;
+    scatter_worker(&jobs[0]);
+    if (started)
+        pthread_join(tid, NULL);
+    else
+        scatter_worker(&jobs[1]);
+    if (jobs[0].status != ST_OK || jobs[1].status != ST_OK)
+        return st_error_set(err, ST_ERR_NOMEM, "features: out of memory grouping rows");
     return ST_OK;
 }
 
@@ -292,11 +354,11 @@ st_status st_features_finish(st_features *fx, const uint32_t *material_rank,
                             fx->finished ? "finish" : "an earlier error");
     fx->finished = true;
 
+    for (int t = 0; t < 2; t++) {
+        s = check_materials(fx, t, n_materials, err);
+        if (s != ST_OK) goto done;
+    }
     if (material_rank) {
-        for (int t = 0; t < 2; t++) {
-            s = check_materials(fx, t, n_materials, err);
-            if (s != ST_OK) goto done;
-        }
         fx->rank_code = malloc((n_materials ? n_materials : 1) * sizeof(uint32_t));
         if (!fx->rank_code) goto nomem;
         memset(fx->rank_code, 0xff, (n_materials ? n_materials : 1) * sizeof(uint32_t));
@@ -358,8 +420,13 @@ st_status st_features_finish(st_features *fx, const uint32_t *material_rank,
     fx->g_off[0][n_groups] = run[0];
     fx->g_off[1][n_groups] = run[1];
 
-    /* 2. counting-sort scatter */
-    s = scatter_all(fx, material_rank, n_threads, err);
+    /* 2. group the rows. Two radix passes cost one extra sweep over the
+     * rows; sorting each segment costs about len*log(len) per group. With
+     * about 4 lines per group and table or fewer the sorts are cheaper
+     * (measured at 10M+10M rows: 5.6 lines per group, 0.81 s vs 0.95 s;
+     * 55 lines, 1.8 s vs 0.85 s). Both give the same results. */
+    fx->segments_sorted = (uint64_t)fx->rows[0].n_rows + fx->rows[1].n_rows >= 8 * (uint64_t)n_groups;
+    s = scatter_all(fx, material_rank, n_materials, n_threads, err);
     if (s != ST_OK) goto done;
     free(fx->cnt[0]);
     free(fx->cnt[1]);

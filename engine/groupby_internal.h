@@ -67,6 +67,8 @@ struct st_features {
     uint32_t *seg_mat[2];   /* rows[t].n_rows material ranks, by group */
     int64_t *seg_qty[2];    /* rows[t].n_rows quantities, by group */
     uint32_t *rank_code;    /* rank -> code when a rank table was given */
+    bool segments_sorted;   /* finish grouped by material first (radix)
+                               instead of sorting each segment */
     size_t n_unified;
 };
 

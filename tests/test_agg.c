@@ -325,8 +325,14 @@ Test(agg, random_direct_ids)
 Test(agg, random_sparse_large_ids_hashed)
 {
     dataset d = {0};
+    /* about 2 lines per group: finish sorts each segment instead of the
+     * two-pass radix grouping the denser data sets take */
     make_random(&d, 2, 15000, 15000, 2000, INT64_C(1000000000000), INT64_C(7919), 25);
     check_dataset(&d, NULL);
+    uint32_t rank[25];
+    for (uint32_t i = 0; i < 25; i++) rank[i] = (i * 11 + 4) % 25;
+    d.t[1].qty[14000] = INT64_C(1) << 40; /* widens the FOC row store late */
+    check_dataset(&d, rank);
     d.dims.customer_id_min = INT64_MIN;
     d.dims.customer_id_max = INT64_MAX;
     check_dataset(&d, NULL);
@@ -378,7 +384,7 @@ Test(agg, tiny_hand_checked)
     cr_assert_eq(st_features_create(&fx, &dims, &err), ST_OK);
     cr_assert_eq(st_features_add_sales(fx, sc, sp, sm, sq, 7, &err), ST_OK, "%s", err.msg);
     cr_assert_eq(st_features_add_foc(fx, fc, fp, fm, fq, 3, &err), ST_OK, "%s", err.msg);
-    cr_assert_eq(st_features_finish(fx, NULL, 0, 2, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_features_finish(fx, NULL, 10, 2, &err), ST_OK, "%s", err.msg);
     cr_assert_eq(st_features_n_groups(fx), 3);
     st_feature_row r;
     st_features_get(fx, 0, &r);
@@ -432,7 +438,7 @@ Test(agg, sum_overflow_is_reported)
     st_error err;
     cr_assert_eq(st_features_create(&fx, &dims, &err), ST_OK);
     cr_assert_eq(st_features_add_foc(fx, c, p, m, q, 3, &err), ST_OK);
-    cr_assert_eq(st_features_finish(fx, NULL, 0, 1, &err), ST_ERR_INVALID);
+    cr_assert_eq(st_features_finish(fx, NULL, 3, 1, &err), ST_ERR_INVALID);
     cr_assert_not_null(strstr(err.msg, "total_foc_quantity"), "%s", err.msg);
     cr_assert_eq(st_features_n_groups(fx), 0);
     st_features_free(fx);
@@ -442,7 +448,7 @@ Test(agg, sum_overflow_is_reported)
     uint32_t m2[] = {0, 1, 0};
     cr_assert_eq(st_features_create(&fx, &dims, &err), ST_OK);
     cr_assert_eq(st_features_add_sales(fx, c, p, m2, q2, 3, &err), ST_OK);
-    cr_assert_eq(st_features_finish(fx, NULL, 0, 1, &err), ST_ERR_INVALID);
+    cr_assert_eq(st_features_finish(fx, NULL, 3, 1, &err), ST_ERR_INVALID);
     cr_assert_not_null(strstr(err.msg, "per-material"), "%s", err.msg);
     st_features_free(fx);
 }
@@ -500,6 +506,13 @@ Test(agg, bad_rows_and_dims_are_rejected)
     cr_assert_eq(st_features_create(&fx, &dims, &err), ST_OK);
     cr_assert_eq(st_features_add_sales(fx, c, p, m, q, 10, &err), ST_OK);
     cr_assert_eq(st_features_finish(fx, notperm, 2, 1, &err), ST_ERR_INVALID);
+    st_features_free(fx);
+    /* without a rank table codes must still be below n_materials */
+    m[5] = 7;
+    cr_assert_eq(st_features_create(&fx, &dims, &err), ST_OK);
+    cr_assert_eq(st_features_add_foc(fx, c, p, m, q, 10, &err), ST_OK);
+    cr_assert_eq(st_features_finish(fx, NULL, 7, 1, &err), ST_ERR_INVALID);
+    cr_assert_not_null(strstr(err.msg, "foc row 5: material code 7"), "%s", err.msg);
     st_features_free(fx);
 }
 

@@ -31,17 +31,18 @@
  * keys with a vectorised kernel (scalar / AVX2 / AVX-512 by st_cpu_level()),
  * counts lines per group in a dense grid and appends (key, material,
  * quantity) to a row store. st_features_finish() turns the counts into
- * offsets in output order, scatters the rows into one contiguous segment
- * per group (a counting sort) and then, on n_threads threads over disjoint
- * group ranges, computes sums, exact medians (selection) and distinct
- * materials (sorting the segment by material rank). Every group is
- * computed by exactly one thread from data laid out independently of the
- * thread count, so results are identical for any n_threads.
+ * offsets in output order and radix-sorts the rows (by material rank,
+ * then stably by group) into one contiguous, material-ordered segment per
+ * group; then, on n_threads threads over disjoint group ranges, it
+ * computes exact sums, exact medians (selection) and distinct materials
+ * (a merge of the two tables' segments). Every group is computed by
+ * exactly one thread from data laid out independently of the thread
+ * count, so results are identical for any n_threads.
  *
  * Memory, for S sales and F FOC rows, C customers, P periods and A active
  * groups: 12 bytes per row while adding (16 once a quantity does not fit
- * int32), 12 bytes per row after finish; during finish the row store and
- * the grouped copy coexist: with n_threads 1 one table at a time (peak
+ * int32), 12 bytes per row after finish; during finish 12 bytes per row of
+ * scratch coexist with either: with n_threads 1 one table at a time (peak
  * about 12*(S+F) + 12*max(S,F)), with n_threads >= 2 both tables at once
  * (about 24*(S+F), for twice the speed). Plus 8 bytes per grid cell (C*P)
  * until finish, 36 bytes per active group after finish, and 4 bytes per
@@ -144,10 +145,10 @@ st_status st_features_add_foc(st_features *fx, const int64_t *customer_id,
                               const int64_t *quantity, size_t n_rows,
                               st_error *err) ST_MUST_USE;
 
-/* Computes everything. material_rank, when non-NULL, gives the sort
- * position of each code (st_dict_rank(); n_materials entries, must be a
- * permutation); every added code must then be < n_materials. When NULL,
- * codes sort as numbers and n_materials is ignored. n_threads 0 means 1.
+/* Computes everything. Every added material code must be < n_materials
+ * (st_dict_size()). material_rank, when non-NULL, gives the sort position
+ * of each code (st_dict_rank(); n_materials entries, a permutation); when
+ * NULL, codes sort as numbers. n_threads 0 means 1.
  * Errors: ST_ERR_INVALID (a total, or a per-material total, does not fit
  * int64, naming the customer and period; bad code or rank), ST_ERR_NOMEM.
  * Called once; adds are refused afterwards. More threads use more memory

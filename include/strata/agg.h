@@ -31,9 +31,11 @@
  * keys with a vectorised kernel (scalar / AVX2 / AVX-512 by st_cpu_level()),
  * counts lines per group in a dense grid and appends (key, material,
  * quantity) to a row store. st_features_finish() turns the counts into
- * offsets in output order and radix-sorts the rows (by material rank,
- * then stably by group) into one contiguous, material-ordered segment per
- * group; then, on n_threads threads over disjoint group ranges, it
+ * offsets in output order and counting-sorts the rows into one contiguous,
+ * material-ordered segment per group (a two-pass radix sort, material then
+ * group, when groups are large; one pass plus a small sort per segment
+ * when they are small); then, on n_threads threads over disjoint group
+ * ranges, it
  * computes exact sums, exact medians (selection) and distinct materials
  * (a merge of the two tables' segments). Every group is computed by
  * exactly one thread from data laid out independently of the thread
@@ -41,8 +43,8 @@
  *
  * Memory, for S sales and F FOC rows, C customers, P periods and A active
  * groups: 12 bytes per row while adding (16 once a quantity does not fit
- * int32), 12 bytes per row after finish; during finish 12 bytes per row of
- * scratch coexist with either: with n_threads 1 one table at a time (peak
+ * int32), 12 bytes per row after finish; during finish a 12-byte-per-row
+ * copy coexists with the row store: with n_threads 1 one table at a time (peak
  * about 12*(S+F) + 12*max(S,F)), with n_threads >= 2 both tables at once
  * (about 24*(S+F), for twice the speed). Plus 8 bytes per grid cell (C*P)
  * until finish, 36 bytes per active group after finish, and 4 bytes per

@@ -540,22 +540,14 @@ st_status st_source_split_rowids(st_source *src, const st_source_table *t, size_
         hi[i] = 0;
     }
     if (n == 0 || mx < mn) return ST_OK;
-    /* total = span + 1 rowids, possibly 2^64: q = total / n_parts and
-     * r = total % n_parts computed without forming total. */
-    uint64_t span = (uint64_t)mx - (uint64_t)mn;
-    uint64_t np = (uint64_t)n_parts;
-    uint64_t q = span / np, r = span % np + 1;
-    if (r == np) {
-        q++;
-        r = 0;
-    }
-    uint64_t cur = (uint64_t)mn;
+    /* total = span + 1 rowids, up to 2^64: part i is [mn + floor(i*total/np),
+     * mn + floor((i+1)*total/np)), computed in 128 bits. */
+    unsigned __int128 total = (unsigned __int128)((uint64_t)mx - (uint64_t)mn) + 1;
     for (size_t i = 0; i < n_parts; i++) {
-        uint64_t size = q + ((uint64_t)i < r ? 1 : 0);
-        if (size == 0) continue;
-        lo[i] = (int64_t)cur;
-        hi[i] = (int64_t)(cur + size - 1);
-        cur += size;
+        unsigned __int128 a = total * i / n_parts, b = total * (i + 1) / n_parts;
+        if (b == a) continue;
+        lo[i] = (int64_t)((uint64_t)mn + (uint64_t)a);
+        hi[i] = (int64_t)((uint64_t)mn + (uint64_t)(b - 1));
     }
     return ST_OK;
 }

@@ -200,13 +200,15 @@ st_status st_gen_archetypes(const st_gen_opts *o, uint8_t *out, st_error *err)
         perm[i - 1] = perm[j];
         perm[j] = t;
     }
-    /* positions [0, cut[0]) champions, then promo, ...; cuts by share,
-     * at least one per archetype when there are enough customers */
+    /* shuffled positions [0, cut[0]) are champions, then promo, ...; cuts
+     * by share, at least one per archetype while customers last */
     size_t pos = 0;
     for (int a = 0; a < ST_ARCH_COUNT; a++) {
         size_t take = n * (size_t)arch_share[a] / 100;
-        if (take == 0 && n >= ST_ARCH_COUNT) take = 1;
+        if (take == 0) take = 1; /* champions always exist: every month has weight */
         if (a == ST_ARCH_COUNT - 1 || pos + take > n) take = n - pos;
+        if (n >= ST_ARCH_COUNT && a < ST_ARCH_COUNT - 1 && n - pos - take < (size_t)(ST_ARCH_COUNT - 1 - a))
+            take = n - pos - (size_t)(ST_ARCH_COUNT - 1 - a);
         for (size_t k = 0; k < take; k++) out[perm[pos + k]] = (uint8_t)a;
         pos += take;
     }

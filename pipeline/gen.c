@@ -109,20 +109,33 @@ static double normal(rng *r)
 }
 
 /* exp() from correctly rounded operations only: x = k ln2 + r with
- * |r| <= ln2/2, e^r by its Taylor series (error < 1e-16 relative), then an
- * exact ldexp. */
+ * |r| <= ln2/2, e^r by its degree-13 Taylor polynomial in Horner form
+ * (truncation error < 3e-16 relative), then an exact ldexp. The
+ * coefficients are literal doubles, so every platform computes the same
+ * bits. */
 static double det_exp(double x)
 {
+    static const double inv_fact[14] = {1.0,
+                                        1.0,
+                                        0.5,
+                                        1.6666666666666666e-01,
+                                        4.1666666666666664e-02,
+                                        8.3333333333333332e-03,
+                                        1.3888888888888889e-03,
+                                        1.9841269841269841e-04,
+                                        2.4801587301587302e-05,
+                                        2.7557319223985893e-06,
+                                        2.7557319223985888e-07,
+                                        2.5052108385441720e-08,
+                                        2.0876756987868100e-09,
+                                        1.6059043836821613e-10};
     if (x > 700) x = 700;
     if (x < -700) x = -700;
     double k = floor(x * 1.4426950408889634 + 0.5);
     double r = (x - k * 0.693145751953125) - k * 1.4286068203094172e-06;
-    double term = 1, sum = 1;
-    for (int i = 1; i <= 16; i++) {
-        term = term * r / (double)i;
-        sum += term;
-    }
-    return ldexp(sum, (int)k);
+    double p = inv_fact[13];
+    for (int i = 12; i >= 0; i--) p = p * r + inv_fact[i];
+    return ldexp(p, (int)k);
 }
 
 /* ---- the model ---- */

@@ -629,15 +629,18 @@ static st_status setup(qstate *q, tablectx *tc, const qsource *src, st_error *er
     size_t missing = 0, o = 0;
     char missing_list[200] = "";
     char cols_text[sizeof q->cols_text] = "";
-    for (size_t i = 0; i < e->n_cols && i < MAX_KEY_COLS; i++) {
+    for (size_t i = 0; i < e->n_cols; i++) {
         int idx = resolve(t, &e->cols[i], suffix, name, sizeof name);
         if (idx < 0) {
             colref_text(&e->cols[i], suffix, want, sizeof want);
             size_t l = strlen(missing_list);
-            snprintf(missing_list + l, sizeof missing_list - l, "%s%s", missing ? ", " : "", want);
+            int w = snprintf(missing_list + l, sizeof missing_list - l, "%s%s", missing ? ", " : "", want);
+            if (w < 0 || (size_t)w >= sizeof missing_list - l) /* truncated: mark it */
+                memcpy(missing_list + sizeof missing_list - 4, "...", 4);
             missing++;
             continue;
         }
+        if (q->n_col == MAX_KEY_COLS) continue; /* column_exists only: nothing to read */
         q->col[q->n_col] = idx;
         q->type[q->n_col] = t->vt->field_type(t->impl, (size_t)idx);
         q->n_col++;

@@ -43,7 +43,54 @@ struct st_quality_results {
 };
 
 size_t st_quality_count(const st_quality_results *r) { return r ? r->n : 0; }
-const st_qresult *st_quality_get(const st_quality_results *r, size_t i) { return i < r->n ? &r->res[i] : NULL; }
+size_t st_quality_results_count(const st_quality_results *r) { return r ? r->n : 0; }
+
+st_status st_quality_results_new(st_quality_results **out, st_error *err)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out) return st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
+    (*out)->suite_name = "";
+    (*out)->layers = "";
+    return ST_OK;
+}
+
+st_status st_quality_results_merge(st_quality_results *dst, st_quality_results *src, st_error *err)
+{
+    st_status s = ST_OK;
+    size_t n, bytes;
+    if (!st_size_add(dst->n, src->n, &n) || !st_size_mul(n ? n : 1, sizeof *dst->res, &bytes)) {
+        s = st_error_set(err, ST_ERR_NOMEM, "quality: too many results");
+        goto done;
+    }
+    st_qresult *res = realloc(dst->res, bytes);
+    if (!res) {
+        s = st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
+        goto done;
+    }
+    dst->res = res;
+    size_t ll = strlen(dst->layers), ls = strlen(src->layers);
+    char *layers = st_qarena_alloc(&src->arena, ll + ls + 2);
+    if (!layers) {
+        s = st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
+        goto done;
+    }
+    memcpy(layers, dst->layers, ll);
+    if (ll && ls) layers[ll++] = ',';
+    memcpy(layers + ll, src->layers, ls + 1);
+    if (src->n) memcpy(dst->res + dst->n, src->res, src->n * sizeof *src->res);
+    dst->n = n;
+    dst->layers = layers;
+    if (!dst->suite_name[0]) dst->suite_name = src->suite_name;
+    /* The strings now referenced by dst live in src's arena: splice it in. */
+    st_qarena_block **tail = &dst->arena.head;
+    while (*tail) tail = &(*tail)->next;
+    *tail = src->arena.head;
+    src->arena.head = NULL;
+done:
+    st_quality_results_free(src);
+    return s;
+}
+const st_qresult *st_quality_get(const st_quality_results *r, size_t i) { return r && i < r->n ? &r->res[i] : NULL; }
 const char *st_quality_suite_name(const st_quality_results *r) { return r->suite_name; }
 const char *st_quality_layers(const st_quality_results *r) { return r->layers; }
 

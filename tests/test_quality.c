@@ -781,3 +781,30 @@ Test(quality, random_against_reference)
         free(v);
     }
 }
+
+Test(quality, results_accumulate_across_layers)
+{
+    fixture f;
+    sales_fixture(&f);
+    const char *text = "[silver.sales]\nnot_null customer_id\n[silver.customers]\nunique customer_id\n"
+                       "[gold.g]\nunique x severity=error\n";
+    st_quality_results *acc = NULL;
+    cr_assert_eq(st_quality_results_new(&acc, NULL), ST_OK);
+    cr_expect_eq(st_quality_results_count(acc), 0);
+    cr_expect(!st_quality_has_error(acc));
+    st_quality_results *a = run(text, f.m, "silver", NULL);
+    cr_assert_eq(st_quality_results_merge(acc, a, NULL), ST_OK);
+    st_quality_results *b = run(text, f.m, "gold", NULL);
+    cr_assert_eq(st_quality_results_merge(acc, b, NULL), ST_OK);
+    cr_assert_eq(st_quality_results_count(acc), 3);
+    cr_expect_str_eq(st_quality_get(acc, 0)->id, "silver.sales/not_null/customer_id");
+    cr_expect_str_eq(st_quality_get(acc, 2)->id, "gold.g/unique/x");
+    cr_expect(st_quality_has_error(acc));
+    st_buf j;
+    st_buf_init(&j);
+    st_quality_to_json(acc, &j);
+    cr_expect_not_null(strstr(j.data, "\"layers\": \"silver,gold\""), "%s", j.data);
+    st_buf_free(&j);
+    st_quality_results_free(acc);
+    fixture_free(&f);
+}

@@ -180,7 +180,18 @@ typedef struct st_qresult {
 
 typedef struct st_quality_results st_quality_results;
 
+/* An empty result set, for accumulating several runs (one per layer) with
+ * st_quality_results_merge(). Caller owns *out. */
+st_status st_quality_results_new(st_quality_results **out, st_error *err) ST_MUST_USE;
+/* Moves every result of src to the end of dst and frees src (also on
+ * failure). dst's layer list becomes "<dst layers>,<src layers>". */
+st_status st_quality_results_merge(st_quality_results *dst, st_quality_results *src,
+                                   st_error *err) ST_MUST_USE;
+
+/* Number of results; NULL counts as empty. st_quality_results_count is
+ * the same function under the pipeline's name. */
 size_t st_quality_count(const st_quality_results *r);
+size_t st_quality_results_count(const st_quality_results *r);
 const st_qresult *st_quality_get(const st_quality_results *r, size_t i);
 /* Counts by status; any pointer may be NULL. */
 void st_quality_counts(const st_quality_results *r, size_t *n_pass, size_t *n_warn, size_t *n_fail);

@@ -808,3 +808,146 @@ Test(quality, results_accumulate_across_layers)
     st_quality_results_free(acc);
     fixture_free(&f);
 }
+
+/* ---- the default suite on tables of the documented shape (docs/TABLES.md) ---- */
+
+typedef struct colspec {
+    const char *name;
+    st_type type;
+    const char *gen;
+} colspec;
+
+static void gen_value(st_column *c, const char *gen, size_t i)
+{
+    char buf[64];
+    st_status s = ST_OK;
+    int64_t v = 0;
+    const char *str = NULL;
+    if (!strcmp(gen, "seq")) v = (int64_t)i + 1;
+    else if (!strcmp(gen, "cust12")) v = (int64_t)(i % 12) + 1; /* 11 and 12 are orphans */
+    else if (!strcmp(gen, "cust10")) v = (int64_t)(i % 10) + 1;
+    else if (!strcmp(gen, "year")) v = 2020 + (int64_t)(i / 10);
+    else if (!strcmp(gen, "month")) v = (int64_t)(i % 12) + 1;
+    else if (!strcmp(gen, "period")) v = 202001 + (int64_t)(i / 10);
+    else if (!strcmp(gen, "cls1")) v = 1;
+    else if (!strcmp(gen, "cls3")) v = 3;
+    else if (!strcmp(gen, "one")) v = 1;
+    else if (!strcmp(gen, "qty")) v = (int64_t)(i * 7 % 50);
+    else if (!strcmp(gen, "null")) str = NULL;
+    else if (!strcmp(gen, "mat")) snprintf(buf, sizeof buf, "M%03zu", i), str = buf;
+    else if (!strcmp(gen, "email")) snprintf(buf, sizeof buf, "u%zu@example.com", i), str = buf;
+    else str = gen; /* a literal string */
+    switch (c->type) {
+    case ST_TYPE_BOOL: s = st_column_push_bool(c, true); break;
+    case ST_TYPE_I32: s = st_column_push_i32(c, (int32_t)v); break;
+    case ST_TYPE_I64: s = st_column_push_i64(c, v); break;
+    case ST_TYPE_F64: s = st_column_push_f64(c, (double)v / 4); break;
+    default:
+        if (!str) str = gen; /* a string column with a numeric generator's name: the name itself */
+        s = (!strcmp(gen, "null")) ? st_column_push_null(c) : st_column_push_str(c, str, strlen(str));
+        break;
+    }
+    cr_assert_eq(s, ST_OK);
+}
+
+static st_column *shape_cols[64];
+static size_t shape_ncols[64];
+static size_t n_shape_cols;
+
+static void add_shaped(st_qmem *m, const char *layer, const char *table, size_t n, const colspec *spec, size_t n_spec)
+{
+    st_column *cols = calloc(n_spec, sizeof *cols);
+    const char *names[32];
+    for (size_t j = 0; j < n_spec; j++) {
+        st_column_init(&cols[j], spec[j].type);
+        names[j] = spec[j].name;
+        for (size_t i = 0; i < n; i++) gen_value(&cols[j], spec[j].gen, i);
+    }
+    st_error e;
+    cr_assert_eq(st_qmem_add(m, layer, table, names, cols, n_spec, 8, &e), ST_OK, "%s", e.msg);
+    shape_ncols[n_shape_cols] = n_spec;
+    shape_cols[n_shape_cols++] = cols;
+    (void)n;
+}
+
+#define ADD(m, layer, table, n, ...)                                                         \
+    do {                                                                                     \
+        static const colspec spec_[] = {__VA_ARGS__};                                        \
+        add_shaped(m, layer, table, n, spec_, sizeof spec_ / sizeof spec_[0]);               \
+    } while (0)
+
+#define I64 ST_TYPE_I64
+#define I32 ST_TYPE_I32
+#define STR ST_TYPE_STR
+#define BYT ST_TYPE_BYTES
+
+Test(quality, default_suite_on_contract_shaped_tables)
+{
+    st_qmem *m;
+    cr_assert_eq(st_qmem_new(&m), ST_OK);
+    n_shape_cols = 0;
+    ADD(m, "bronze", "raw_customer", 10, {"_rowid", I64, "seq"}, {"customerid", I64, "seq"},
+        {"customerid__class", I32, "cls1"}, {"customerid__raw", BYT, "null"}, {"email", STR, "email"},
+        {"email__class", I32, "cls3"}, {"email__raw", BYT, "null"});
+    ADD(m, "bronze", "raw_sales_quantity", 20, {"_rowid", I64, "seq"}, {"customer_id", I64, "cust12"},
+        {"customer_id__class", I32, "cls1"}, {"year", I64, "year"}, {"year__class", I32, "cls1"},
+        {"month", I64, "month"}, {"month__class", I32, "cls1"}, {"material_code", STR, "mat"},
+        {"material_code__class", I32, "cls3"}, {"quantity", I64, "qty"}, {"quantity__class", I32, "cls1"});
+    ADD(m, "bronze", "raw_free_of_charge_quantity", 20, {"_rowid", I64, "seq"}, {"customer_id", I64, "cust12"},
+        {"customer_id__class", I32, "cls1"}, {"year", I64, "year"}, {"month", I64, "month"},
+        {"material_code", STR, "mat"}, {"quantity_foc", I64, "qty"});
+    ADD(m, "silver", "stg_customers", 10, {"customer_id", I64, "seq"}, {"email", STR, "email"},
+        {"email_valid", ST_TYPE_BOOL, "one"}, {"country", STR, "Norway"}, {"flags", STR, ""});
+    ADD(m, "silver", "stg_sales_transactions", 19, {"transaction_id", I64, "seq"}, {"customer_id", I64, "cust12"},
+        {"year", I32, "year"}, {"month", I32, "month"}, {"period_key", I32, "period"},
+        {"material_code", STR, "mat"}, {"quantity", I64, "qty"});
+    ADD(m, "silver", "stg_foc_transactions", 20, {"transaction_id", I64, "seq"}, {"customer_id", I64, "cust10"},
+        {"year", I32, "year"}, {"month", I32, "month"}, {"period_key", I32, "period"},
+        {"material_code", STR, "mat"}, {"quantity", I64, "qty"});
+    ADD(m, "silver", "stg_rejects", 1, {"source_table", STR, "raw_sales_quantity"}, {"source_rowid", I64, "seq"},
+        {"reason", STR, "bad_month"}, {"column", STR, "month"}, {"raw_values", STR, "month=13"});
+    ADD(m, "gold", "int_transactions_unified", 20, {"customer_id", I64, "cust10"}, {"year", I32, "year"},
+        {"month", I32, "month"}, {"period_key", I32, "period"}, {"material_code", STR, "mat"},
+        {"sold_qty", I64, "qty"}, {"foc_qty", I64, "qty"});
+    ADD(m, "gold", "int_customer_analytics", 20, {"customer_id", I64, "cust10"}, {"period_key", I32, "period"},
+        {"foc_ratio", ST_TYPE_F64, "qty"}, {"unique_materials", I64, "one"});
+    ADD(m, "platinum", "dim_customers", 12, {"customer_id", I64, "seq"}, {"flags", STR, ""});
+    ADD(m, "platinum", "fct_transactions", 20, {"customer_id", I64, "cust10"}, {"period_key", I32, "period"},
+        {"cluster", I32, "one"}, {"persona", STR, "Loyal"});
+    ADD(m, "platinum", "marts_customer_summary", 20, {"customer_id", I64, "cust10"}, {"period_key", I32, "period"},
+        {"persona", STR, "Loyal"});
+    ADD(m, "platinum", "marts_persona_status_change", 20, {"customer_id", I64, "cust10"},
+        {"period_key", I32, "period"});
+
+    st_suite *s = NULL;
+    st_error e;
+    cr_assert_eq(st_suite_load_default(&s, &e), ST_OK, "%s", e.msg);
+    st_quality_results *r = NULL;
+    cr_assert_eq(st_suite_run_mem(s, m, NULL, &r, &e), ST_OK, "%s", e.msg);
+    cr_expect(!st_quality_has_error(r));
+    size_t warned = 0;
+    for (size_t i = 0; i < st_quality_count(r); i++) {
+        const st_qresult *q = st_quality_get(r, i);
+        cr_expect(q->evaluated, "%s not evaluated: %s", q->id, q->message);
+        if (q->status == ST_QSTATUS_PASS) continue;
+        warned++;
+        cr_expect_str_eq(q->id, "silver.stg_sales_transactions/referential/customer_id", "unexpected %s: %s", q->id,
+                         q->message);
+        cr_expect_eq(q->observed_i, 2); /* ids 11 and 12 */
+    }
+    cr_expect_eq(warned, 1);
+    st_quality_results_free(r);
+    /* The bronze filter alone also runs clean. */
+    cr_assert_eq(st_suite_run_mem(s, m, "bronze", &r, &e), ST_OK, "%s", e.msg);
+    size_t np, nw, nf;
+    st_quality_counts(r, &np, &nw, &nf);
+    cr_expect_eq(nw + nf, 0);
+    cr_expect_geq(np, 15);
+    st_quality_results_free(r);
+    st_suite_free(s);
+    st_qmem_free(m);
+    for (size_t k = 0; k < n_shape_cols; k++) {
+        for (size_t j = 0; j < shape_ncols[k]; j++) st_column_free(&shape_cols[k][j]);
+        free(shape_cols[k]);
+    }
+}

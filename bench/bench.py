@@ -236,6 +236,7 @@ class Bench:
         """Ingest floor: bare sqlite3_step scan vs strata's ingest step, rows/s per thread."""
         tables = ["sales_qty", "foc_qty"]
         floor_rates = []
+        run([os.path.join(self.tools, "sqlite_scan"), db, *tables])  # warm-up: page cache
         for _ in range(reps):
             out, _ = run([os.path.join(self.tools, "sqlite_scan"), db, *tables])
             r = json.loads(out)
@@ -520,6 +521,9 @@ class Bench:
             env.pop(v, None)
         env["OMP_NUM_THREADS"] = str(THREADS)
         env["OPENBLAS_NUM_THREADS"] = str(THREADS)
+        # Spinning OpenMP workers collapse when another process shares the
+        # cores (10x slower at n=100K here); passive waiting costs nothing at n=1M.
+        env["OMP_WAIT_POLICY"] = "passive"
         for d, k in ((3, 3), (7, 8)):
             stage = f"k-means d={d} k={k}"
             target = ">= 5x scikit-learn; inertia within 0.1%"
@@ -595,6 +599,8 @@ def render_md(rows, meta):
     lines = [f"# strata benchmark: {meta['date']}", "",
              f"Machine: {meta['cpu']}, {meta['cores']} cores, {meta['mem_gb']} GB RAM; threads = {meta['threads']}; "
              f"strata {meta['commit']} built with `{meta['cflags']}`; "
+             f"load average {meta['loadavg_before'][0]:.2f} before, {meta['loadavg_after'][0]:.2f} after "
+             "(above ~0.3 means another process shared the cores); "
              f"{'QUICK run (small data, 1 repetition): not a real measurement' if meta['quick'] else 'full run'}.",
              "Times are the median of the repetitions (min..max in brackets). Ratio > 1 means strata is better "
              "except for file size (strata / Parquet, lower is better) and ingest (fraction of the floor).", "",
@@ -624,7 +630,22 @@ def render_md(rows, meta):
     return "\n".join(lines) + "\n"
 
 
-def machine_meta(build, quick):
+def embed_readme(md):
+    """Copies the table of a full run into bench/README.md between its markers."""
+    path = os.path.join(BENCH, "README.md")
+    try:
+        text = open(path).read()
+    except OSError:
+        return
+    a, b = "<!-- latest -->\n", "<!-- /latest -->"
+    if a in text and b in text:
+        body = md.split("\n", 1)[1].lstrip("\n")  # drop the file's own title
+        text = text[:text.index(a) + len(a)] + body + text[text.index(b):]
+        with open(path, "w") as f:
+            f.write(text)
+
+
+def machine_meta(build, quick, load_before):
     cpu = platform.processor()
     try:
         for line in open("/proc/cpuinfo"):
@@ -646,7 +667,8 @@ def machine_meta(build, quick):
         cflags = "?"
     return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu,
             "cores": os.cpu_count(), "mem_gb": mem, "threads": THREADS, "quick": quick,
-            "commit": commit + ("+dirty" if dirty else ""), "cflags": cflags}
+            "commit": commit + ("+dirty" if dirty else ""), "cflags": cflags,
+            "loadavg_before": load_before, "loadavg_after": list(os.getloadavg())}
 
 
 def main():
@@ -656,6 +678,10 @@ def main():
     os.makedirs(DATA, exist_ok=True)
     os.makedirs(RESULTS, exist_ok=True)
     b = Bench(a.build)
+    load_before = list(os.getloadavg())
+    if load_before[0] > 0.5:
+        log(f"load average {load_before[0]:.2f} before starting: other processes share the cores, "
+            "timings will be noisy (recorded in the results)")
 
     def want(name):
         return not ONLY or name in ONLY
@@ -690,7 +716,7 @@ def main():
         log("k-means")
         b.bench_kmeans()
 
-    meta = machine_meta(a.build, QUICK)
+    meta = machine_meta(a.build, QUICK, load_before)
     b.context.pop("_cache", None)
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "latest.json"), "w") as f:
@@ -699,6 +725,8 @@ def main():
     md = render_md(b.rows, meta)
     with open(os.path.join(RESULTS, "latest.md"), "w") as f:
         f.write(md)
+    if not QUICK:
+        embed_readme(md)
     print(md)
     print(f"(written: {os.path.relpath(os.path.join(RESULTS, 'latest.md'), ROOT)}, latest.json)")
 

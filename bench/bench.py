@@ -162,7 +162,7 @@ class Bench:
         gen = "strata-gen" if ok else "fallback"
         db = os.path.join(DATA, f"tx_{scale}.db")
         stamp = db + ".stamp"
-        want = f"{gen} rows={n} seed={SEED}"
+        want = f"{gen} rows={n} seed={SEED} sample={self.gen_fingerprint() if ok else '-'}"
         if os.path.exists(db) and os.path.exists(stamp) and open(stamp).read() == want:
             return db, gen
         for f in (db, stamp):
@@ -186,6 +186,23 @@ class Bench:
         with open(stamp, "w") as f:
             f.write(want)
         return db, gen
+
+    def binary_ident(self):
+        """Identity of the strata binary: warehouses and exports made by another build are redone."""
+        st = os.stat(self.strata)
+        return f"bin={st.st_size}:{st.st_mtime_ns}"
+
+    def gen_fingerprint(self):
+        """Hash of a small `strata gen` output: data is regenerated when the generator changes."""
+        if "gen_fp" not in self.context:
+            tmp = os.path.join(DATA, ".gen-sample.db")
+            run([self.strata, "gen", "--out", tmp, "--rows", "2000", "--seed", str(SEED), "--force"])
+            out, _ = run(["sqlite3", tmp, "SELECT SUM(customer_id * 7 + year * 3 + month + length(material_code) "
+                          "+ quantity) FROM sales_qty;", "SELECT SUM(customer_id * 7 + year * 3 + month "
+                          "+ length(material_code) + quantity_foc) FROM foc_qty;"])
+            os.remove(tmp)
+            self.context["gen_fp"] = out.replace("\n", ",").strip(",")
+        return self.context["gen_fp"]
 
     def count_rows(self, db):
         out, _ = run(["sqlite3", db, "SELECT (SELECT COUNT(*) FROM sales_qty), (SELECT COUNT(*) FROM foc_qty);"])
@@ -223,7 +240,7 @@ class Bench:
     def ensure_warehouse(self, db, wh):
         """A complete warehouse for db (one full run when missing or stale)."""
         marker = os.path.join(wh, ".bench-source")
-        ident = f"{db} {os.path.getsize(db)} {os.path.getmtime(db)}"
+        ident = f"{db} {os.path.getsize(db)} {os.path.getmtime(db)} {self.binary_ident()}"
         if os.path.exists(marker) and open(marker).read() == ident and \
                 os.path.exists(os.path.join(wh, "silver", "stg_sales_transactions.strata")):
             return
@@ -281,7 +298,8 @@ class Bench:
                                      ("foc", "stg_foc_transactions", "foc_qty", "quantity_foc")):
             path = os.path.join(DATA, f"silver_{kind}_{scale}.csv")
             stamp = path + ".stamp"
-            ident = f"{src} {os.path.getsize(db)} {os.path.getmtime(db)}"
+            ident = f"{src} {os.path.getsize(db)} {os.path.getmtime(db)} " + \
+                (self.binary_ident() if src == "strata export" else "")
             if not (os.path.exists(path) and os.path.exists(stamp) and open(stamp).read() == ident):
                 if src == "strata export":
                     self.ensure_warehouse(db, wh)
@@ -557,7 +575,7 @@ class Bench:
                 self.add(stage, scale, unit="s", strata=st, peer=peer, peer_name="scikit-learn KMeans (lloyd)",
                          ratio=ratio, ratio_desc="sklearn / strata", target=target, met=met, miss=miss,
                          bound="distance kernel (see README)", note=note)
-            except NotAvailable as e:
+            except (NotAvailable, OSError, ValueError) as e:
                 self.unavailable(stage, scale, e, target, peer, "scikit-learn KMeans (lloyd)")
                 self.rows[-1]["note"] = note + "; strata: " + str(e)
 
@@ -705,6 +723,8 @@ def main():
                     fn()
                 except NotAvailable as e:
                     b.unavailable(name, scale, e)
+                except Exception as e:  # a harness bug or a crashing side: record it, go on
+                    b.unavailable(name, scale, f"harness error: {type(e).__name__}: {e}")
     if len(rss_by_scale) >= 2:
         ks = list(rss_by_scale)
         b.context["rss_growth"] = {k: rss_by_scale[k] for k in ks}
@@ -714,7 +734,10 @@ def main():
               target="flat beyond chunk buffers", note="ratio near 1 = memory does not grow with rows")
     if want("kmeans"):
         log("k-means")
-        b.bench_kmeans()
+        try:
+            b.bench_kmeans()
+        except Exception as e:
+            b.unavailable("k-means", "-", f"harness error: {type(e).__name__}: {e}")
 
     meta = machine_meta(a.build, QUICK, load_before)
     b.context.pop("_cache", None)

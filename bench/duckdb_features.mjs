@@ -57,6 +57,8 @@ const inst = await DuckDBInstance.create(':memory:');
 const con = await inst.connect();
 await con.run(`SET threads = ${threads}`);
 await con.run('SET preserve_insertion_order = false');
+// At 100M rows the tables may not fit in memory: let DuckDB spill.
+if (args['temp-dir']) await con.run(`SET temp_directory = '${args['temp-dir']}'`);
 
 let t0 = now();
 await con.run(`CREATE TABLE sales AS SELECT * FROM read_csv('${args.sales}', header = true, columns = ${COLUMNS})`);

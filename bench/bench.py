@@ -452,6 +452,9 @@ class Bench:
             out, _ = run([tool, "--sqlite", db, "sales_qty", "--reps", str(reps)])
             have_reader = False
         r = json.loads(out)
+        self.context.setdefault("decode", {})[scale] = {k: r[k] for k in ("source", "decoded_bytes",
+                                                                         "zstd_stored_bytes", "strata_stored_bytes",
+                                                                         "columns")}
         gb = r["decoded_bytes"] / 1e9
         peer = stats([gb / s for s in r["zstd_seconds"]])
         cols = ", ".join(f"{c['name']}:{'i64' if c['width'] == 8 else 'i32'}" for c in r["columns"])

@@ -268,7 +268,7 @@ class Bench:
         floor = stats(floor_rates)
         self.context.setdefault("ingest_floor_threads", len(tables))
         target = ">= 85% of the floor per thread"
-        bound = "SQLite record decoding (sqlite3VdbeExec / sqlite3VdbeRecordUnpack)"
+        bound = "floor: SQLite VDBE + per-value sqlite3_column_* calls (perf)"
         try:
             self.need("run")
             wh = self.warehouse(scale)

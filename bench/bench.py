@@ -751,16 +751,18 @@ def main():
     meta = machine_meta(a.build, QUICK, load_before)
     b.context.pop("_cache", None)
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "latest.json"), "w") as f:
+    # A smoke or partial run must not replace the committed results of a full run.
+    name = "smoke" if (QUICK or ONLY) else "latest"
+    with open(os.path.join(RESULTS, name + ".json"), "w") as f:
         json.dump({"meta": meta, "results": b.rows, "context": b.context}, f, indent=1, sort_keys=False)
         f.write("\n")
     md = render_md(b.rows, meta)
-    with open(os.path.join(RESULTS, "latest.md"), "w") as f:
+    with open(os.path.join(RESULTS, name + ".md"), "w") as f:
         f.write(md)
-    if not QUICK:
+    if name == "latest":
         embed_readme(md)
     print(md)
-    print(f"(written: {os.path.relpath(os.path.join(RESULTS, 'latest.md'), ROOT)}, latest.json)")
+    print(f"(written: {os.path.relpath(os.path.join(RESULTS, name + '.md'), ROOT)}, {name}.json)")
 
 
 if __name__ == "__main__":

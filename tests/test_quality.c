@@ -951,3 +951,24 @@ Test(quality, default_suite_on_contract_shaped_tables)
         free(shape_cols[k]);
     }
 }
+
+Test(quality, column_type)
+{
+    fixture f;
+    sales_fixture(&f);
+    st_quality_results *r = run("[silver.sales]\n"
+                                "column_type month int32\n"
+                                "column_type customer_id int32|int64\n"
+                                "column_type material_code int64 severity=error\n"
+                                "column_type nope string\n",
+                                f.m, NULL, NULL);
+    cr_expect_eq(res(r, 0)->status, ST_QSTATUS_PASS);
+    cr_expect_str_eq(res(r, 0)->observed_text, "int32");
+    cr_expect_eq(res(r, 1)->status, ST_QSTATUS_PASS);
+    cr_expect_eq(res(r, 2)->status, ST_QSTATUS_FAIL);
+    cr_expect_str_eq(res(r, 2)->observed_text, "string");
+    cr_expect_not_null(strstr(res(r, 2)->message, "is string, expected int64"), "%s", res(r, 2)->message);
+    cr_expect(!res(r, 3)->evaluated);
+    st_quality_results_free(r);
+    fixture_free(&f);
+}

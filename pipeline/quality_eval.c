@@ -729,7 +729,15 @@ static st_status setup(qstate *q, tablectx *tc, const qsource *src, st_error *er
             if (!strcmp(e->values[i], st_type_name(t0))) ok = true;
         r->observed_kind = ST_QOBS_TEXT;
         snprintf(r->observed_text, sizeof r->observed_text, "%s", st_type_name(t0));
-        if (!ok) set_msg(r, "column '%s' of %s.%s is %s, expected %s", cols_text, tc->layer, tc->table, st_type_name(t0), e->args);
+        if (!ok) {
+            char types[96] = "";
+            for (size_t i = 0, o2 = 0; i < e->n_values; i++) {
+                int w = snprintf(types + o2, sizeof types - o2, "%s%s", i ? "|" : "", e->values[i]);
+                if (w < 0 || (size_t)w >= sizeof types - o2) break;
+                o2 += (size_t)w;
+            }
+            set_msg(r, "column '%s' of %s.%s is %s, expected %s", cols_text, tc->layer, tc->table, st_type_name(t0), types);
+        }
         conclude(r, ok);
         return ST_OK;
     }

@@ -281,9 +281,53 @@ static int ikey_cmp(const void *a, const void *b)
     return (x->row > y->row) - (x->row < y->row);
 }
 
+/* Sorts by (value, row). Keys arrive in row order, so a stable LSD radix
+ * sort on the value alone gives the same order as ikey_cmp in O(n); byte
+ * positions where every key agrees are skipped. Falls back to qsort when
+ * rows are not in order or the scratch buffer cannot be had. */
 static void ikeys_sort(ikeys *k)
 {
-    if (k->n > 1) qsort(k->a, k->n, sizeof *k->a, ikey_cmp);
+    size_t n = k->n;
+    if (n < 2) return;
+    bool rows_in_order = true;
+    for (size_t i = 1; i < n && rows_in_order; i++) rows_in_order = k->a[i - 1].row <= k->a[i].row;
+    ikey *tmp = rows_in_order && n >= 256 ? malloc(n * sizeof *tmp) : NULL;
+    if (!tmp) {
+        qsort(k->a, n, sizeof *k->a, ikey_cmp);
+        return;
+    }
+    size_t (*hist)[256] = calloc(8, sizeof *hist);
+    if (!hist) {
+        free(tmp);
+        qsort(k->a, n, sizeof *k->a, ikey_cmp);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u = (uint64_t)k->a[i].v ^ ((uint64_t)1 << 63);
+        for (int b = 0; b < 8; b++) hist[b][(u >> (8 * b)) & 0xff]++;
+    }
+    ikey *src = k->a, *dst = tmp;
+    for (int b = 0; b < 8; b++) {
+        bool trivial = false;
+        for (int d = 0; d < 256; d++)
+            if (hist[b][d] == n) trivial = true;
+        if (trivial) continue;
+        size_t pos[256], acc = 0;
+        for (int d = 0; d < 256; d++) {
+            pos[d] = acc;
+            acc += hist[b][d];
+        }
+        for (size_t i = 0; i < n; i++) {
+            uint64_t u = (uint64_t)src[i].v ^ ((uint64_t)1 << 63);
+            dst[pos[(u >> (8 * b)) & 0xff]++] = src[i];
+        }
+        ikey *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != k->a) memcpy(k->a, src, n * sizeof *k->a);
+    free(hist);
+    free(tmp);
 }
 
 /* Sorts and drops repeated values (keeps the first row of each). */
@@ -729,7 +773,15 @@ static st_status setup(qstate *q, tablectx *tc, const qsource *src, st_error *er
             if (!strcmp(e->values[i], st_type_name(t0))) ok = true;
         r->observed_kind = ST_QOBS_TEXT;
         snprintf(r->observed_text, sizeof r->observed_text, "%s", st_type_name(t0));
-        if (!ok) set_msg(r, "column '%s' of %s.%s is %s, expected %s", cols_text, tc->layer, tc->table, st_type_name(t0), e->args);
+        if (!ok) {
+            char types[96] = "";
+            for (size_t i = 0, o2 = 0; i < e->n_values; i++) {
+                int w = snprintf(types + o2, sizeof types - o2, "%s%s", i ? "|" : "", e->values[i]);
+                if (w < 0 || (size_t)w >= sizeof types - o2) break;
+                o2 += (size_t)w;
+            }
+            set_msg(r, "column '%s' of %s.%s is %s, expected %s", cols_text, tc->layer, tc->table, st_type_name(t0), types);
+        }
         conclude(r, ok);
         return ST_OK;
     }

@@ -39,8 +39,11 @@ st_status st_step_validate(st_run_ctx *ctx, const char *layer, st_error *err)
     ctx->quality_warnings += (int)nw;
     ctx->quality_failures += (int)nf;
     st_buf_printf(&ctx->quality_summary, "%s: %zu pass, %zu warn, %zu fail\n", layer, np, nw, nf);
-    if (ctx->cur)
-        snprintf(ctx->cur->note, sizeof ctx->cur->note, "quality %s: %zu pass, %zu warn, %zu fail", layer, np, nw, nf);
+    if (ctx->cur) {
+        size_t len = strlen(ctx->cur->note);
+        snprintf(ctx->cur->note + len, sizeof ctx->cur->note - len, "%squality %s: %zu pass, %zu warn, %zu fail",
+                 len ? "; " : "", layer, np, nw, nf);
+    }
     s = st_quality_check(r, err);
     if (ctx->quality) {
         st_error merr;

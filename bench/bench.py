@@ -596,13 +596,14 @@ class Bench:
             note = (f"sklearn: {sk['total_iters']} Lloyd iterations over 10 inits, "
                     f"{pps / 1e6:.1f} M points/s/core/iter, inertia {sk['inertia']:.6g} [{kern}]")
             try:
-                st_secs, st_inertia, st_iters = self.strata_kmeans(f64, n, d, k, reps)
+                st_secs, st_inertia, st_iters, kernel = self.strata_kmeans(f64, n, d, k, reps)
                 st = stats(st_secs)
                 ratio = peer["median"] / st["median"]
                 rel = abs(st_inertia - sk["inertia"]) / sk["inertia"] if st_inertia is not None else None
                 met = ratio >= 5 and rel is not None and rel <= 1e-3
                 if st_iters:
-                    note += f"; strata: {n * st_iters / st['median'] / THREADS / 1e6:.1f} M points/s/core/iter"
+                    note += (f"; strata ({kernel} kernel, float32 points): {st_iters} Lloyd iterations over 10 inits, "
+                             f"{n * st_iters / st['median'] / THREADS / 1e6:.1f} M points/s/core/iter")
                 note += f"; strata inertia {st_inertia:.6g} ({rel * 100:.3f}% off)" if rel is not None \
                     else "; strata inertia not reported"
                 miss = "" if met else (f"{ratio:.2f}x of 5x" if ratio < 5 else "inertia off by more than 0.1%")
@@ -614,24 +615,16 @@ class Bench:
                 self.rows[-1]["note"] = note + "; strata: " + str(e)
 
     def strata_kmeans(self, f64, n, d, k, reps):
-        """Times `strata kmeans` on the blob matrix; returns (seconds list, inertia, total iterations)."""
-        self.need("kmeans")
-        conv = os.path.join(self.tools, "blobs_to_strata")
-        if not os.access(conv, os.X_OK):
-            raise NotAvailable("bench/blobs_to_strata does not link yet (layer file writer missing)")
-        path = f64[:-4] + ".strata"
-        if not os.path.exists(path):
-            run([conv, f64, str(d), path])
-        cols = ",".join(f"x{j}" for j in range(d))
-        secs, text = [], ""
-        for _ in range(reps):
-            text, wall = run([self.strata, "kmeans", path, "--columns", cols, "--k", str(k), "--n-init", "10",
-                              "--max-iter", "300", "--tol", "1e-4", "--seed", str(SEED),
-                              "--threads", str(THREADS)])
-            secs.append(wall)
-        m = re.search(r"inertia\D{0,5}([0-9.eE+-]+)", text)
-        it = re.search(r"iter(?:ations)?\D{0,5}([0-9]+)", text)
-        return secs, (float(m.group(1)) if m else None), (int(it.group(1)) if it else None)
+        """Times strata's k-means on the blob matrix through the library (bench/ml_kmeans.c, the
+        st_kmeans_fit call that the ml step and `strata kmeans` use). Returns
+        (seconds list, inertia, total Lloyd iterations of n_init single fits or None, kernel name)."""
+        tool = os.path.join(self.tools, "ml_kmeans")
+        if not os.access(tool, os.X_OK):
+            raise NotAvailable("bench/ml_kmeans.c does not link yet (st_kmeans_fit missing from libstrata)")
+        out, _ = run([tool, f64, str(n), str(d), str(k), str(THREADS), str(reps), "10", "300", "1e-4", str(SEED)])
+        r = json.loads(out)
+        self.context.setdefault("strata_kmeans", []).append(r)
+        return r["seconds"], r["inertia"], r["total_iters_single_fits"], r["kernel"]
 
 
 def compare_sums(a, b):

@@ -69,7 +69,7 @@ test: test-c test-python
 
 test-c: $(BUILD)/test_strata
 	@bash scripts/deps.sh test
-	STRATA_BIN=$(abspath $(BUILD)/strata) $(BUILD)/test_strata $(TEST_ARGS)
+	STRATA_BIN=$(abspath $(BUILD)/strata) $(TEST_ENV) $(BUILD)/test_strata $(TEST_ARGS)
 
 test-python: $(BUILD)/strata
 	@bash scripts/deps.sh python
@@ -77,7 +77,7 @@ test-python: $(BUILD)/strata
 
 asan:
 	$(MAKE) BUILD=build/asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \
-	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" test-c
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" TEST_ENV=STRATA_SANITIZED=1 test-c
 
 fuzz:
 	@bash scripts/deps.sh fuzz

@@ -64,7 +64,10 @@ if [ -f "$BUILD/libstrata.a" ] && $CC $HCFLAGS bench/decode_bench.c -o "$BUILD/b
 else
   $CC $HCFLAGS -DBENCH_NO_STRATA bench/decode_bench.c -o "$BUILD/bench/decode_bench" $ZSTD_LIBS $SQLITE_LIBS
 fi
+rm -f "$BUILD/bench/sqlite_to_strata"
 if [ -f "$BUILD/libstrata.a" ]; then
+  $CC $HCFLAGS bench/sqlite_to_strata.c -o "$BUILD/bench/sqlite_to_strata" \
+    "$BUILD/libstrata.a" $ZSTD_LIBS $SQLITE_LIBS -lm 2>"$BUILD/bench/sqlite_to_strata.log" || true
   $CC $HCFLAGS bench/blobs_to_strata.c -o "$BUILD/bench/blobs_to_strata" \
     "$BUILD/libstrata.a" $ZSTD_LIBS $SQLITE_LIBS -lm 2>"$BUILD/bench/blobs_to_strata.log" || true
 fi

@@ -394,7 +394,19 @@ st_status st_reader_read_block(st_reader *r, size_t c, size_t col, st_column *ou
     if (b->null_count == n && n > 0) {
         if (!(b->flags & ST_BLOCK_FLAG_VALIDITY) || len != 0) BAD("all-NULL block with values");
         for (size_t i = 0; i < n; i++)
-            if ((s = st_column_push_null(out)) != ST_OK) return st_error_set(err, s, "out of memory");
+            if (vb[i >> 3]) BAD("all-NULL block with a present value");
+        /* bulk: zeroed values / empty strings and an all-clear bitmap */
+        if ((s = st_column_reserve(out, n, 0)) != ST_OK) return st_error_set(err, s, "out of memory");
+        if (out->type == ST_TYPE_STR || out->type == ST_TYPE_BYTES) memset(out->offsets, 0, (n + 1) * sizeof(uint64_t));
+        else memset(out->data, 0, n * st_type_width(out->type));
+        size_t words = (out->cap_rows + 63) / 64;
+        uint64_t *v = calloc(words ? words : 1, sizeof *v);
+        if (!v) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+        free(out->validity);
+        out->validity = v;
+        out->n_rows = n;
+        out->n_bytes = 0;
+        out->null_count = n;
     } else {
         const char *why = "bad values";
         s = st_codec_decode(f->type, b->encoding, p, len, n, out, &why);

@@ -230,6 +230,9 @@ typedef struct ikey {
 typedef struct ikeys {
     ikey *a;
     size_t n, cap;
+    uint64_t *bits;   /* membership bitmap over [bmin, bmin + bspan) when the range is small */
+    int64_t bmin;
+    uint64_t bspan;
 } ikeys;
 
 typedef struct bkey {
@@ -270,6 +273,7 @@ static st_status ikeys_push(ikeys *k, int64_t v, int64_t row, st_error *err)
 
 static void ikeys_free(ikeys *k)
 {
+    free(k->bits);
     free(k->a);
     memset(k, 0, sizeof *k);
 }
@@ -289,6 +293,11 @@ static void ikeys_sort(ikeys *k)
 {
     size_t n = k->n;
     if (n < 2) return;
+    /* keys that arrive sorted (row ids, dates) need no work at all */
+    bool sorted = true;
+    for (size_t i = 1; i < n && sorted; i++)
+        sorted = k->a[i - 1].v < k->a[i].v || (k->a[i - 1].v == k->a[i].v && k->a[i - 1].row <= k->a[i].row);
+    if (sorted) return;
     bool rows_in_order = true;
     for (size_t i = 1; i < n && rows_in_order; i++) rows_in_order = k->a[i - 1].row <= k->a[i].row;
     ikey *tmp = rows_in_order && n >= 256 ? malloc(n * sizeof *tmp) : NULL;
@@ -338,10 +347,31 @@ static void ikeys_sort_unique(ikeys *k)
     for (size_t i = 0; i < k->n; i++)
         if (o == 0 || k->a[o - 1].v != k->a[i].v) k->a[o++] = k->a[i];
     k->n = o;
+    /* a set over a small range answers lookups from a bitmap (O(1)) */
+    free(k->bits);
+    k->bits = NULL;
+    if (o > 0) {
+        uint64_t span = (uint64_t)k->a[o - 1].v - (uint64_t)k->a[0].v + 1;
+        if (span != 0 && span <= ((uint64_t)1 << 26)) {
+            k->bits = calloc((size_t)((span + 63) / 64), sizeof *k->bits);
+            if (k->bits) {
+                k->bmin = k->a[0].v;
+                k->bspan = span;
+                for (size_t i = 0; i < o; i++) {
+                    uint64_t off = (uint64_t)k->a[i].v - (uint64_t)k->bmin;
+                    k->bits[off >> 6] |= (uint64_t)1 << (off & 63);
+                }
+            }
+        }
+    }
 }
 
 static bool ikeys_has(const ikeys *k, int64_t v)
 {
+    if (k->bits) {
+        uint64_t o = (uint64_t)v - (uint64_t)k->bmin;
+        return v >= k->bmin && o < k->bspan && ((k->bits[o >> 6] >> (o & 63)) & 1);
+    }
     size_t lo = 0, hi = k->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;

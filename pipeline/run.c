@@ -177,15 +177,15 @@ static void write_run_log(st_run_ctx *ctx, const char *run_id, const char *start
         st_buf_puts(&b, i + 1 < S_COUNT ? ",\n" : "\n");
     }
     st_buf_puts(&b, "  ]\n}\n");
-    char dir[ST_PATH_MAX], path[ST_PATH_MAX + 64];
-    snprintf(dir, sizeof dir, "%s/_runs", st_warehouse_root(ctx->wh));
+    char dir[ST_PATH_MAX], path[ST_PATH_MAX + 128];
     st_error e;
-    if (st_buf_ok(&b) && st_mkdirs(dir, &e) == ST_OK) {
-        snprintf(path, sizeof path, "%s/%s.json", dir, run_id);
-        if (st_write_file_atomic(path, b.data, b.len, &e) != ST_OK && !ctx->o->quiet)
+    if (snprintf(dir, sizeof dir, "%s/_runs", st_warehouse_root(ctx->wh)) < (int)sizeof dir && st_buf_ok(&b) &&
+        st_mkdirs(dir, &e) == ST_OK) {
+        if (snprintf(path, sizeof path, "%s/%s.json", dir, run_id) < (int)sizeof path &&
+            st_write_file_atomic(path, b.data, b.len, &e) != ST_OK && !ctx->o->quiet)
             fprintf(stderr, "strata run: warning: %s\n", e.msg);
-        snprintf(path, sizeof path, "%s/latest.json", dir);
-        if (st_write_file_atomic(path, b.data, b.len, &e) != ST_OK && !ctx->o->quiet)
+        if (snprintf(path, sizeof path, "%s/latest.json", dir) < (int)sizeof path &&
+            st_write_file_atomic(path, b.data, b.len, &e) != ST_OK && !ctx->o->quiet)
             fprintf(stderr, "strata run: warning: %s\n", e.msg);
     }
     st_buf_free(&b);

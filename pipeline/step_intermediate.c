@@ -339,7 +339,7 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
     } else {
         cust_ids = malloc((n ? n : 1) * sizeof *cust_ids);
         if (!cust_ids) goto nomem;
-        memcpy(cust_ids, l.cust, n * sizeof *cust_ids);
+        if (n) memcpy(cust_ids, l.cust, n * sizeof *cust_ids);
         qsort(cust_ids, n, sizeof *cust_ids, cmp_i64);
         for (size_t i = 0; i < n; i++)
             if (n_cust == 0 || cust_ids[n_cust - 1] != cust_ids[i]) cust_ids[n_cust++] = cust_ids[i];

@@ -231,7 +231,7 @@ Test(reliability, damaged_files_are_caught_by_verify)
     snprintf(p, sizeof p, "%s/out.txt", dir);
     size_t n;
     char *out = slurp(p, &n);
-    cr_assert_not_null(strstr(out, "DAMAGED") && strstr(out, "stg_sales_transactions"), "%s", out);
+    cr_assert(strstr(out, "DAMAGED") && strstr(out, "stg_sales_transactions"), "%s", out);
     free(out);
 }
 
@@ -299,9 +299,8 @@ Test(reliability, every_storage_class_in_every_column_runs_to_the_end_and_loses_
 
 Test(reliability, valgrind_memcheck_is_clean_on_a_small_run)
 {
-    if (sh("command -v valgrind >/dev/null 2>&1") != 0) {
-        cr_skip_test("valgrind is not installed");
-    }
+    if (getenv("STRATA_SANITIZED")) cr_skip_test("a sanitizer build cannot run under valgrind (make test runs this)");
+    if (sh("command -v valgrind >/dev/null 2>&1") != 0) cr_skip_test("valgrind is not installed");
     gen(3000);
     int rc = sh("valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite "
                 "%s run --customers data/chinook.db --transactions %s/tx.db --warehouse %s/wh --quiet --threads 2 "

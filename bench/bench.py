@@ -716,7 +716,8 @@ def machine_meta(build, quick, load_before):
     except (ValueError, OSError):
         mem = None
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, cwd=ROOT).stdout.decode().strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":!bench/results", ":!bench/README.md"], capture_output=True,
                            cwd=ROOT).stdout.decode().strip()
     try:
         cflags = open(os.path.join(ROOT, build, "bench", "cflags")).read().strip()

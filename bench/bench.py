@@ -146,6 +146,11 @@ class Bench:
             return [("50K", 50_000, 1)]
         out = [("500K", 500_000, int(os.environ.get("BENCH_REPS") or 5)),
                ("10M", 10_000_000, int(os.environ.get("BENCH_REPS") or 3))]
+        if os.environ.get("BENCH_SCALES"):
+            pick = [x.strip().upper() for x in os.environ["BENCH_SCALES"].split(",")]
+            out = [o for o in out if o[0] in pick]
+            if "100M" in pick:
+                os.environ["BENCH_SCALE"] = "100M"
         if os.environ.get("BENCH_SCALE", "").upper() == "100M":
             free = shutil.disk_usage(DATA).free
             need = 60e9  # source db ~7 GB, silver CSV ~7 GB, warehouse, Parquet, headroom
@@ -785,7 +790,7 @@ def main():
     b.context.pop("_cache", None)
     os.makedirs(RESULTS, exist_ok=True)
     # A smoke or partial run must not replace the committed results of a full run.
-    name = "smoke" if (QUICK or ONLY) else "latest"
+    name = "smoke" if (QUICK or ONLY or os.environ.get("BENCH_SCALES")) else "latest"
     with open(os.path.join(RESULTS, name + ".json"), "w") as f:
         json.dump({"meta": meta, "results": b.rows, "context": b.context}, f, indent=1, sort_keys=False)
         f.write("\n")

@@ -663,7 +663,7 @@ def render_md(rows, meta):
              f"strata {meta['commit']} built with `{meta['cflags']}`; "
              f"load average {meta['loadavg_before'][0]:.2f} before, {meta['loadavg_after'][0]:.2f} after "
              "(above ~0.3 means another process shared the cores); "
-             f"{'QUICK run (small data, 1 repetition): not a real measurement' if meta['quick'] else 'full run'}.",
+             f"{meta['kind']}.",
              "Times are the median of the repetitions (min..max in brackets). Ratio > 1 means strata is better "
              "except for file size (strata / Parquet, lower is better) and ingest (fraction of the floor).", "",
              "| stage | scale | strata | peer | ratio | target | met? | bound by |",
@@ -731,7 +731,11 @@ def machine_meta(build, quick, load_before):
     return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu,
             "cores": os.cpu_count(), "mem_gb": mem, "threads": THREADS, "quick": quick,
             "commit": commit + ("+dirty" if dirty else ""), "cflags": cflags,
-            "loadavg_before": load_before, "loadavg_after": list(os.getloadavg())}
+            "loadavg_before": load_before, "loadavg_after": list(os.getloadavg()),
+            "kind": ("QUICK run (small data, 1 repetition): a smoke test, not a measurement to quote" if quick else
+                     f"partial run (BENCH_ONLY={','.join(sorted(ONLY)) or '-'}, "
+                     f"BENCH_SCALES={os.environ.get('BENCH_SCALES', '-')})"
+                     if (ONLY or os.environ.get("BENCH_SCALES")) else "full run")}
 
 
 def main():

@@ -50,7 +50,7 @@ static const char *const CSS =
     ".rule{background:#f6f8fb;border-left:4px solid #0072B2;padding:8px 12px;margin:10px 0;white-space:pre-wrap}"
     ".note{color:#5a6375;font-size:12.5px}"
     "svg.chart{max-width:100%;height:auto;display:block;font-size:12px}"
-    "svg.chart text{fill:#2b3240}svg.chart .title{font-size:14px;font-weight:600}"
+    "svg.chart text:not([fill]){fill:#2b3240}svg.chart .title{font-size:14px;font-weight:600}"
     "svg.chart .axis-label{font-size:12.5px;fill:#4a5365}svg.chart .tick{font-size:11.5px;fill:#4a5365}"
     "svg.chart .grid{stroke:#e6e8ec}svg.chart .axis{stroke:#8a919e}"
     "svg.chart .nodata{fill:#8a919e;font-size:14px}svg.chart .value{font-size:11px}"
@@ -230,7 +230,7 @@ static void sec_clusters(st_buf *b, const st_report_model *m, const char **cols)
                 bars.width = 390;
                 bars.height = 300;
                 bars.title = m->features[f];
-                bars.y_label = "centre value";
+                bars.y_label = "average";
                 bars.categories = cats;
                 bars.n_categories = m->n_clusters;
                 bars.category_colors = ccol;
@@ -308,6 +308,7 @@ static void sec_clusters(st_buf *b, const st_report_model *m, const char **cols)
                 o++;
             }
             ser[p].n = (size_t)(xs + o - ser[p].x);
+            if (ser[p].n == 0) ser[p].name = NULL; /* nothing to show in the legend */
         }
         char xl[200];
         snprintf(xl, sizeof xl, "%.120s%s", m->scatter_x ? m->scatter_x : "x", log_x ? " (log scale)" : "");

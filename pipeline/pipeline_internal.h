@@ -38,8 +38,8 @@ typedef struct st_run_ctx {
     st_warehouse *wh;
     int threads;
     st_step_result *cur;            /* the running step's result record */
-    struct st_quality_results *quality; /* accumulated, may be NULL */
-    st_buf quality_summary;         /* terminal lines from quality runs */
+    struct st_quality_results *quality; /* accumulated over the layers checked */
+    st_buf quality_summary;         /* one line per layer checked */
     int quality_warnings;
     int quality_failures;
     /* Filled by the ml/marts steps for the terminal summary. */
@@ -53,6 +53,9 @@ st_status st_step_stage(st_run_ctx *ctx, uint64_t fp, st_error *err) ST_MUST_USE
 st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err) ST_MUST_USE;
 st_status st_step_ml(st_run_ctx *ctx, uint64_t fp, st_error *err) ST_MUST_USE;
 st_status st_step_marts(st_run_ctx *ctx, uint64_t fp, st_error *err) ST_MUST_USE;
+
+/* Fills ctx->persona_summary from platinum.marts_customer_summary. */
+st_status st_marts_summarise(st_run_ctx *ctx, st_error *err) ST_MUST_USE;
 
 /* ---- helpers shared by steps (pipeline/util.c) ---- */
 
@@ -85,3 +88,14 @@ double st_now_seconds(void);
 void st_progress(st_run_ctx *ctx, uint64_t done, uint64_t total);
 
 #endif
+
+/* Reads whole columns `names` of table r into cols[0..n) (initialised
+ * here with the file's types; caller frees them). */
+st_status st_table_read_named(st_reader *r, const char *table, const char *const *names, size_t n,
+                              st_column *cols, st_error *err) ST_MUST_USE;
+
+/* Next month's period key: 202412 -> 202501. */
+static inline int32_t st_period_next(int32_t pk)
+{
+    return (pk % 100 == 12) ? (pk / 100 + 1) * 100 + 1 : pk + 1;
+}

@@ -172,19 +172,20 @@ static void write_run_log(st_run_ctx *ctx, const char *run_id, const char *start
         st_buf_puts(&b, i + 1 < S_COUNT ? ",\n" : "\n");
     }
     st_buf_puts(&b, "  ]\n}\n");
-    char dir[ST_PATH_MAX], path[ST_PATH_MAX + 64];
-    snprintf(dir, sizeof dir, "%s/_runs", st_warehouse_root(ctx->wh));
+    char dir[ST_PATH_MAX], path[ST_PATH_MAX + 128];
     st_error e;
-    if (st_buf_ok(&b) && st_mkdirs(dir, &e) == ST_OK) {
-        snprintf(path, sizeof path, "%s/%s.json", dir, run_id);
-        if (st_write_file_atomic(path, b.data, b.len, &e) != ST_OK && !ctx->o->quiet)
+    if (snprintf(dir, sizeof dir, "%s/_runs", st_warehouse_root(ctx->wh)) < (int)sizeof dir && st_buf_ok(&b) &&
+        st_mkdirs(dir, &e) == ST_OK) {
+        if (snprintf(path, sizeof path, "%s/%s.json", dir, run_id) < (int)sizeof path &&
+            st_write_file_atomic(path, b.data, b.len, &e) != ST_OK && !ctx->o->quiet)
             fprintf(stderr, "strata run: warning: %s\n", e.msg);
-        snprintf(path, sizeof path, "%s/latest.json", dir);
-        if (st_write_file_atomic(path, b.data, b.len, &e) != ST_OK && !ctx->o->quiet)
+        if (snprintf(path, sizeof path, "%s/latest.json", dir) < (int)sizeof path &&
+            st_write_file_atomic(path, b.data, b.len, &e) != ST_OK && !ctx->o->quiet)
             fprintf(stderr, "strata run: warning: %s\n", e.msg);
     }
     st_buf_free(&b);
 }
+
 
 static int step_index(const char *name)
 {
@@ -267,9 +268,10 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
 
     st_status s = st_warehouse_open(&ctx.wh, o->warehouse, o->wait, err);
     if (s != ST_OK) return s;
-    if (st_quality_results_new(&ctx.quality, err) != ST_OK) {
+    s = st_quality_results_new(&ctx.quality, err);
+    if (s != ST_OK) {
         st_warehouse_close(ctx.wh);
-        return err ? err->code : ST_ERR_NOMEM;
+        return s;
     }
     if (!o->quiet)
         fprintf(stderr, "strata run %s: warehouse '%s', %d thread%s\n", run_id, o->warehouse, ctx.threads,
@@ -298,11 +300,13 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
             if (s == ST_OK) s = st_warehouse_commit(ctx.wh, err);
             break;
         case S_REPORT: {
-            /* data must be published before the report reads it */
+            /* data must be published before the report reads it, and the
+             * run log so far too, so the report shows this run's facts */
             s = st_warehouse_commit(ctx.wh, err);
+            if (s == ST_OK) write_run_log(&ctx, run_id, started, steps, st_now_seconds() - t_start, ST_OK, err);
             if (s == ST_OK) s = st_report_write(st_warehouse_root(ctx.wh), ST_REPORT_HTML, NULL, err);
             if (s == ST_OK) s = st_report_write(st_warehouse_root(ctx.wh), ST_REPORT_MD, NULL, err);
-            if (s == ST_OK) snprintf(steps[i].note, sizeof steps[i].note, "report/index.html");
+            if (s == ST_OK) snprintf(steps[i].note, sizeof steps[i].note, "report/index.html, report/report.md");
             break;
         }
         }
@@ -314,21 +318,25 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
     /* A partial run (--only/--from ending before marts) still publishes. */
     if (s == ST_OK) s = st_warehouse_commit(ctx.wh, err);
 
-    st_error qerr;
-    char qdir[ST_PATH_MAX], qpath[ST_PATH_MAX + 32];
-    snprintf(qdir, sizeof qdir, "%s/quality", st_warehouse_root(ctx.wh));
     if (st_quality_results_count(ctx.quality) > 0) {
-        if (st_mkdirs(qdir, &qerr) == ST_OK) {
-            snprintf(qpath, sizeof qpath, "%s/results.json", qdir);
-            if (st_quality_write_json(ctx.quality, qpath, &qerr) != ST_OK && !o->quiet)
-                fprintf(stderr, "strata run: warning: %s\n", qerr.msg);
-        }
+        st_error qerr;
+        char qdir[ST_PATH_MAX], qpath[ST_PATH_MAX + 32];
+        snprintf(qdir, sizeof qdir, "%s/quality", st_warehouse_root(ctx.wh));
+        snprintf(qpath, sizeof qpath, "%s/results.json", qdir);
+        if ((st_mkdirs(qdir, &qerr) != ST_OK || st_quality_write_json(ctx.quality, qpath, &qerr) != ST_OK) &&
+            !o->quiet)
+            fprintf(stderr, "strata run: warning: %s\n", qerr.msg);
+    }
+    if (s == ST_OK && !o->quiet) {
+        st_error serr;
+        if (st_marts_summarise(&ctx, &serr) != ST_OK) st_buf_reset(&ctx.persona_summary);
     }
     double secs = st_now_seconds() - t_start;
     write_run_log(&ctx, run_id, started, steps, secs, s, err);
     if (!o->quiet) {
         if (st_quality_results_count(ctx.quality) > 0) {
-            fprintf(stdout, "\nData quality\n");
+            fprintf(stdout, "\nData quality (%d warning%s, %d failure%s)\n", ctx.quality_warnings,
+                    ctx.quality_warnings == 1 ? "" : "s", ctx.quality_failures, ctx.quality_failures == 1 ? "" : "s");
             st_quality_print_summary(ctx.quality, stdout);
         }
         if (s == ST_OK && ctx.persona_summary.len) fprintf(stdout, "\n%s", ctx.persona_summary.data);

@@ -86,3 +86,17 @@ void st_progress(st_run_ctx *ctx, uint64_t done, uint64_t total)
     fprintf(stderr, "\r  %-13s [%s] %3d%%", ctx->cur->name, bar, (int)(100.0 * (double)done / (double)total));
     fflush(stderr);
 }
+
+st_status st_table_read_named(st_reader *r, const char *table, const char *const *names, size_t n,
+                              st_column *cols, st_error *err)
+{
+    size_t which[64];
+    if (n > 64) return st_error_set(err, ST_ERR_INTERNAL, "too many columns requested");
+    for (size_t j = 0; j < n; j++) {
+        ST_TRY(st_table_col(r, table, names[j], &which[j], err));
+        st_type t = st_reader_field(r, which[j])->type;
+        st_column_free(&cols[j]);
+        st_column_init(&cols[j], t);
+    }
+    return st_reader_read_all(r, which, n, cols, err);
+}

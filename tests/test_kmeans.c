@@ -1,0 +1,312 @@
+/*
+ * test_kmeans.c: segmentation. Blob recovery, SIMD kernels equal to the
+ * scalar specification, determinism across threads and kernels,
+ * degenerate inputs, k-selection measures against naive references,
+ * persona naming and the override file parser.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmeans_internal.h"
+#include "strata/ml.h"
+
+static uint64_t rs;
+static double urand(void)
+{
+    rs += 0x9E3779B97F4A7C15ull;
+    uint64_t z = rs;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * 0x1.0p-53;
+}
+static double gauss(void)
+{
+    double u = urand() + 1e-12, v = urand();
+    return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
+}
+
+static void teardown(void) { st_kmeans_force_kernel(-1); }
+TestSuite(kmeans, .fini = teardown, .timeout = 120);
+
+/* n points in k well separated blobs; truth[i] = blob of point i */
+static float *blobs(size_t n, size_t d, int k, int *truth, uint64_t seed)
+{
+    rs = seed;
+    float *x = malloc(n * d * sizeof *x);
+    for (size_t i = 0; i < n; i++) {
+        int b = (int)(i % (size_t)k);
+        truth[i] = b;
+        for (size_t j = 0; j < d; j++) x[i * d + j] = (float)(b * 20.0 * (j % 2 ? 1 : -1) + (double)j + gauss());
+    }
+    return x;
+}
+
+Test(kmeans, recovers_well_separated_blobs_exactly)
+{
+    size_t n = 3000, d = 3;
+    int k = 4;
+    int *truth = malloc(n * sizeof *truth);
+    float *x = blobs(n, d, k, truth, 7);
+    st_kmeans_opts o;
+    st_kmeans_opts_default(&o);
+    o.k = k;
+    st_kmeans_result *r;
+    st_error err;
+    cr_assert_eq(st_kmeans_fit(x, n, d, &o, &r, &err), ST_OK, "%s", err.msg);
+    /* labels equal the truth up to a permutation */
+    int map[4] = {-1, -1, -1, -1};
+    for (size_t i = 0; i < n; i++) {
+        int t = truth[i], l = r->labels[i];
+        if (map[t] < 0) map[t] = l;
+        cr_assert_eq(map[t], l, "point %zu: blob %d split across clusters", i, t);
+    }
+    for (int a = 0; a < k; a++)
+        for (int b = a + 1; b < k; b++) cr_assert_neq(map[a], map[b], "two blobs merged");
+    for (int q = 0; q < k; q++) cr_assert_eq(r->sizes[q], (int64_t)(n / (size_t)k));
+    st_kmeans_result_free(r);
+    free(x);
+    free(truth);
+}
+
+Test(kmeans, simd_kernels_assign_exactly_like_scalar)
+{
+    size_t dims[] = {1, 3, 7, 16};
+    int ks[] = {1, 3, 8, 64};
+    for (size_t a = 0; a < 4; a++)
+        for (size_t b = 0; b < 4; b++) {
+            size_t n = 1000 + 13, d = dims[a];
+            int k = ks[b];
+            rs = 99 + a * 10 + b;
+            float *xt = malloc(n * d * sizeof *xt), *c = malloc((size_t)k * d * sizeof *c);
+            for (size_t i = 0; i < n * d; i++) xt[i] = (float)(gauss() * 3);
+            for (size_t i = 0; i < (size_t)k * d; i++) c[i] = (float)(gauss() * 3);
+            /* exact ties: some points sit on a centre, some centres repeat */
+            if (k > 1) memcpy(c + d, c, d * sizeof *c);
+            for (size_t j = 0; j < d; j++) xt[j * n + 5] = c[j];
+            int32_t l0[1013], l1[1013];
+            float d0[1013], d1[1013];
+            st_assign_scalar(xt, n, d, 0, n, c, k, l0, d0);
+            if (__builtin_cpu_supports("avx2")) {
+                st_assign_avx2(xt, n, d, 0, n, c, k, l1, d1);
+                cr_assert(!memcmp(l0, l1, sizeof l0) && !memcmp(d0, d1, sizeof d0), "avx2 differs: d=%zu k=%d", d, k);
+            }
+            if (__builtin_cpu_supports("avx512f")) {
+                st_assign_avx512(xt, n, d, 0, n, c, k, l1, d1);
+                cr_assert(!memcmp(l0, l1, sizeof l0) && !memcmp(d0, d1, sizeof d0), "avx512 differs: d=%zu k=%d", d, k);
+            }
+            free(xt);
+            free(c);
+        }
+}
+
+static st_kmeans_result *fit(const float *x, size_t n, size_t d, int k, int threads, int kernel)
+{
+    st_kmeans_opts o;
+    st_kmeans_opts_default(&o);
+    o.k = k;
+    o.threads = threads;
+    o.n_init = 3;
+    if (!st_kmeans_force_kernel(kernel)) return NULL;
+    st_kmeans_result *r;
+    st_error err;
+    cr_assert_eq(st_kmeans_fit(x, n, d, &o, &r, &err), ST_OK, "%s", err.msg);
+    return r;
+}
+
+Test(kmeans, same_result_for_every_thread_count_and_kernel)
+{
+    size_t n = 150000, d = 5; /* > 64K points: the threaded path is used */
+    rs = 5;
+    float *x = malloc(n * d * sizeof *x);
+    for (size_t i = 0; i < n * d; i++) x[i] = (float)gauss() + (float)((i / d) % 4);
+    st_kmeans_result *ref = fit(x, n, d, 6, 1, 0);
+    int threads[] = {1, 2, 3};
+    for (int kernel = 0; kernel <= 2; kernel++)
+        for (int t = 0; t < 3; t++) {
+            st_kmeans_result *r = fit(x, n, d, 6, threads[t], kernel);
+            if (!r) continue; /* CPU lacks the kernel */
+            cr_assert(!memcmp(r->labels, ref->labels, n * sizeof *r->labels), "labels differ: kernel %d threads %d",
+                      kernel, threads[t]);
+            cr_assert(!memcmp(r->centroids, ref->centroids, 6 * d * sizeof(double)), "centroids differ");
+            cr_assert(r->inertia == ref->inertia, "inertia differs");
+            st_kmeans_result_free(r);
+        }
+    st_kmeans_result_free(ref);
+    free(x);
+}
+
+Test(kmeans, degenerate_inputs)
+{
+    st_kmeans_opts o;
+    st_kmeans_opts_default(&o);
+    st_error err;
+    st_kmeans_result *r = NULL;
+    float x[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    /* n < k */
+    o.k = 5;
+    cr_assert_eq(st_kmeans_fit(x, 4, 3, &o, &r, &err), ST_ERR_INVALID);
+    cr_assert_not_null(strstr(err.msg, "4 points"), "%s", err.msg);
+    /* identical points, k = 2: a valid result with zero inertia */
+    o.k = 2;
+    cr_assert_eq(st_kmeans_fit(x, 4, 3, &o, &r, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(r->inertia, 0.0);
+    st_kmeans_result_free(r);
+    /* k = 1: the mean */
+    float y[6] = {0, 0, 2, 2, 4, 4};
+    o.k = 1;
+    cr_assert_eq(st_kmeans_fit(y, 3, 2, &o, &r, &err), ST_OK);
+    cr_assert_float_eq(r->centroids[0], 2.0, 1e-9);
+    cr_assert_float_eq(r->inertia, 16.0, 1e-6);
+    st_kmeans_result_free(r);
+    /* NaN is refused with a message naming the point */
+    y[3] = NAN;
+    cr_assert_eq(st_kmeans_fit(y, 3, 2, &o, &r, &err), ST_ERR_INVALID);
+    cr_assert_not_null(strstr(err.msg, "point 1"), "%s", err.msg);
+    /* scaling: a constant feature becomes 0, NaN is refused */
+    double raw[6] = {5, 1, 5, 2, 5, 3};
+    float out[6];
+    st_scaler sc;
+    cr_assert_eq(st_scaler_fit_transform(&sc, raw, 3, 2, NULL, out, &err), ST_OK);
+    cr_assert(out[0] == 0 && out[2] == 0 && out[4] == 0, "zero-variance feature scales to 0");
+    cr_assert_float_eq(out[1], -1.2247449, 1e-5);
+    double back[2], sv[2] = {0, 1.2247448713915890};
+    st_scaler_inverse(&sc, sv, back);
+    cr_assert_float_eq(back[0], 5.0, 1e-9);
+    cr_assert_float_eq(back[1], 3.0, 1e-9);
+    raw[2] = NAN;
+    cr_assert_eq(st_scaler_fit_transform(&sc, raw, 3, 2, NULL, out, &err), ST_ERR_INVALID);
+    cr_assert_not_null(strstr(err.msg, "row 1"), "%s", err.msg);
+    bool lg[2] = {false, true};
+    double neg[2] = {1, -2};
+    cr_assert_eq(st_scaler_fit_transform(&sc, neg, 1, 2, lg, out, &err), ST_ERR_INVALID);
+}
+
+/* naive references for the k-selection measures */
+static double ref_silhouette(const float *x, size_t n, size_t d, const int32_t *lab, int k)
+{
+    double total = 0;
+    for (size_t i = 0; i < n; i++) {
+        double sum[64] = {0};
+        int64_t cnt[64] = {0};
+        for (size_t j = 0; j < n; j++) {
+            double s = 0;
+            for (size_t f = 0; f < d; f++) s += ((double)x[i * d + f] - x[j * d + f]) * ((double)x[i * d + f] - x[j * d + f]);
+            sum[lab[j]] += sqrt(s);
+            cnt[lab[j]]++;
+        }
+        if (cnt[lab[i]] <= 1) continue;
+        double a = sum[lab[i]] / (double)(cnt[lab[i]] - 1), b = INFINITY;
+        for (int q = 0; q < k; q++)
+            if (q != lab[i] && cnt[q] && sum[q] / (double)cnt[q] < b) b = sum[q] / (double)cnt[q];
+        total += (b - a) / fmax(a, b);
+    }
+    return total / (double)n;
+}
+
+Test(kmeans, k_selection_measures_match_naive_references)
+{
+    size_t n = 600, d = 2;
+    int *truth = malloc(n * sizeof *truth);
+    float *x = blobs(n, d, 3, truth, 11);
+    st_kmeans_opts o;
+    st_kmeans_opts_default(&o);
+    o.n_init = 2;
+    st_kscore sc[4];
+    int best;
+    st_error err;
+    cr_assert_eq(st_kselect(x, n, d, 2, 5, &o, sc, &best, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(best, 3, "three blobs: silhouette picks k = 3");
+    int knees = 0;
+    for (int q = 0; q < 4; q++) knees += sc[q].is_knee;
+    cr_assert_eq(knees, 1);
+    cr_assert(sc[1].is_knee, "the knee of three blobs is k = 3");
+    /* recompute k = 3 and compare every measure */
+    o.k = 3;
+    st_kmeans_result *r;
+    cr_assert_eq(st_kmeans_fit(x, n, d, &o, &r, &err), ST_OK);
+    double sil = ref_silhouette(x, n, d, r->labels, 3);
+    cr_assert_float_eq(sc[1].silhouette, sil, 1e-5);
+    cr_assert_float_eq(sc[1].inertia, r->inertia, 1e-9 * r->inertia);
+    /* CH and DB by hand */
+    double cen[3][2] = {{0}}, mean[2] = {0};
+    int64_t cnt[3] = {0};
+    for (size_t i = 0; i < n; i++) {
+        cnt[r->labels[i]]++;
+        for (size_t j = 0; j < d; j++) {
+            cen[r->labels[i]][j] += x[i * d + j];
+            mean[j] += x[i * d + j];
+        }
+    }
+    for (int q = 0; q < 3; q++)
+        for (size_t j = 0; j < d; j++) cen[q][j] /= (double)cnt[q];
+    for (size_t j = 0; j < d; j++) mean[j] /= (double)n;
+    double W = 0, B = 0, s[3] = {0};
+    for (size_t i = 0; i < n; i++) {
+        int q = r->labels[i];
+        double sq = 0;
+        for (size_t j = 0; j < d; j++) sq += (x[i * d + j] - cen[q][j]) * (x[i * d + j] - cen[q][j]);
+        W += sq;
+        s[q] += sqrt(sq) / (double)cnt[q];
+    }
+    for (int q = 0; q < 3; q++) B += (double)cnt[q] * ((cen[q][0] - mean[0]) * (cen[q][0] - mean[0]) + (cen[q][1] - mean[1]) * (cen[q][1] - mean[1]));
+    cr_assert_float_eq(sc[1].calinski_harabasz, B / 2.0 / (W / (double)(n - 3)), 1e-6 * sc[1].calinski_harabasz);
+    double db = 0;
+    for (int a = 0; a < 3; a++) {
+        double worst = 0;
+        for (int b = 0; b < 3; b++)
+            if (a != b) worst = fmax(worst, (s[a] + s[b]) / hypot(cen[a][0] - cen[b][0], cen[a][1] - cen[b][1]));
+        db += worst;
+    }
+    cr_assert_float_eq(sc[1].davies_bouldin, db / 3.0, 1e-9);
+    st_kmeans_result_free(r);
+    free(x);
+    free(truth);
+}
+
+Test(kmeans, personas_follow_the_rule)
+{
+    const char *f[3] = {"total_sold_quantity", "foc_ratio", "total_sold_transactions"};
+    /* cluster 0: big, low foc -> Champions; 1: high foc -> Potentials; 2: the base -> Loyalists; 3: small -> Segment 4 */
+    double c[4 * 3] = {9000, 0.01, 120, 800, 0.5, 20, 1500, 0.1, 30, 100, 0.05, 3};
+    int64_t sizes[4] = {100, 300, 2000, 50};
+    char names[4][64];
+    st_persona_name(f, 3, c, sizes, 4, names);
+    cr_assert_str_eq(names[0], "Champions");
+    cr_assert_str_eq(names[1], "Potentials");
+    cr_assert_str_eq(names[2], "Loyalists");
+    cr_assert_str_eq(names[3], "Segment 4");
+    st_persona_name(f, 3, c, sizes, 1, names);
+    cr_assert_str_eq(names[0], "Loyalists");
+    st_persona_name(f, 3, c, sizes, 2, names);
+    cr_assert_str_eq(names[0], "Champions");
+    cr_assert_str_eq(names[1], "Potentials");
+    cr_assert_not_null(strstr(st_persona_rule_text(), "Potentials"));
+}
+
+Test(kmeans, persona_map_parser)
+{
+    char names[3][64] = {"A", "B", "C"};
+    st_error err;
+    const char *good = "# my names\n0 = Key accounts\n\n2=Promo hunters   # trailing comment\n";
+    cr_assert_eq(st_persona_map_parse(good, strlen(good), "m.txt", 3, names, &err), ST_OK, "%s", err.msg);
+    cr_assert_str_eq(names[0], "Key accounts");
+    cr_assert_str_eq(names[1], "B");
+    cr_assert_str_eq(names[2], "Promo hunters");
+    struct {
+        const char *text, *want;
+    } bad[] = {{"0 Key\n", "m.txt:1: expected"},
+               {"\n\n5 = X\n", "m.txt:3: cluster 5 does not exist"},
+               {"x = Y\n", "must be a number"},
+               {"0 = \n", "1..63 bytes"},
+               {"0 = A\n0 = B\n", "named twice"},
+               {"1 = \xff\n", "UTF-8"},
+               {" = A\n", "missing cluster index"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(st_persona_map_parse(bad[i].text, strlen(bad[i].text), "m.txt", 3, names, &err), ST_ERR_INVALID,
+                     "case %zu accepted", i);
+        cr_assert_not_null(strstr(err.msg, bad[i].want), "case %zu: '%s' lacks '%s'", i, err.msg, bad[i].want);
+    }
+}

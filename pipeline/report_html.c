@@ -41,6 +41,12 @@ static const char *const CSS =
     ".grid3{display:grid;grid-template-columns:repeat(3,1fr);gap:10px}"
     "table{border-collapse:collapse;width:100%;font-size:13.5px}"
     "th,td{padding:6px 10px;border-bottom:1px solid #e6e8ec;text-align:left;vertical-align:top}"
+    "td{overflow-wrap:break-word}td.n,.badge{white-space:nowrap}"
+    "table.checks{table-layout:fixed}table.checks td{overflow-wrap:anywhere}"
+    "table.checks th:nth-child(1){width:74px}table.checks th:nth-child(2){width:150px}"
+    "table.checks th:nth-child(3){width:230px}table.checks th:nth-child(4){width:160px}"
+    "table.checks th:nth-child(5){width:80px}table.checks th:nth-child(6){width:100px}"
+    "details{margin:8px 0}summary{cursor:pointer;color:#1d4f91;padding:4px 0}"
     "th{background:#f0f2f5;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}"
     ".sw{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:6px;vertical-align:-1px}"
     ".badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600}"
@@ -491,27 +497,42 @@ static void sec_quality(st_buf *b, const st_report_model *m)
         st_buf_printf(b, "<p><span class=\"badge pass\">%zu pass</span> <span class=\"badge warn\">%zu warn</span> "
                          "<span class=\"badge fail\">%zu fail</span></p>\n",
                       np, nw, nf);
-        st_buf_puts(b, "<table><thead><tr><th>result</th><th>check</th><th>table</th><th>column</th><th>severity</th>"
-                       "<th class=\"n\">failing rows</th><th>detail</th></tr></thead><tbody>\n");
-        for (size_t i = 0; i < m->n_expectations; i++) {
-            const st_report_expectation *e = &m->expectations[i];
-            char fr[48];
-            fmt_i64(fr, e->failing_rows);
-            st_buf_printf(b, "<tr><td><span class=\"badge %s\">", badge_class(e->status));
-            esc(b, e->status);
-            st_buf_puts(b, "</span></td><td>");
-            esc(b, e->name);
-            st_buf_puts(b, "</td><td>");
-            esc(b, e->table);
-            st_buf_puts(b, "</td><td>");
-            esc(b, e->column);
-            st_buf_puts(b, "</td><td>");
-            esc(b, e->severity);
-            st_buf_printf(b, "</td><td class=\"n\">%s</td><td>", fr);
-            esc(b, e->detail);
-            st_buf_puts(b, "</td></tr>\n");
+        /* problems first in an open table; passed checks folded into a
+         * <details> element (native HTML, no script) */
+        for (int passed = 0; passed < 2; passed++) {
+            if ((passed ? np : m->n_expectations - np) == 0) continue;
+            if (passed)
+                st_buf_printf(b, "<details><summary>%zu passed check%s (click to show)</summary>\n", np,
+                              np == 1 ? "" : "s");
+            st_buf_puts(b, "<table class=\"checks\"><thead><tr><th>result</th><th>check</th><th>table</th>"
+                           "<th>column</th><th>severity</th><th class=\"n\">failing rows</th><th>detail</th>"
+                           "</tr></thead><tbody>\n");
+            static const char *const order[] = {"fail", "warn", "other"};
+            for (size_t g = 0; g < 3; g++) {
+                for (size_t i = 0; i < m->n_expectations; i++) {
+                    const st_report_expectation *e = &m->expectations[i];
+                    const char *cls = badge_class(e->status);
+                    if (passed ? strcmp(cls, "pass") != 0 || g > 0 : strcmp(cls, order[g]) != 0) continue;
+                    char fr[48];
+                    fmt_i64(fr, e->failing_rows);
+                    st_buf_printf(b, "<tr><td><span class=\"badge %s\">", cls);
+                    esc(b, e->status);
+                    st_buf_puts(b, "</span></td><td>");
+                    esc(b, e->name);
+                    st_buf_puts(b, "</td><td>");
+                    esc(b, e->table);
+                    st_buf_puts(b, "</td><td>");
+                    esc(b, e->column);
+                    st_buf_puts(b, "</td><td>");
+                    esc(b, e->severity);
+                    st_buf_printf(b, "</td><td class=\"n\">%s</td><td>", fr);
+                    esc(b, e->detail);
+                    st_buf_puts(b, "</td></tr>\n");
+                }
+            }
+            st_buf_puts(b, "</tbody></table>\n");
+            if (passed) st_buf_puts(b, "</details>\n");
         }
-        st_buf_puts(b, "</tbody></table>\n");
     }
     st_buf_puts(b, "<h3>Rejected source rows by reason</h3>\n");
     if (!m->has_rejects) {

@@ -558,6 +558,16 @@ static st_status load_centroids(st_report_model *m, const char *wh, st_error *er
         }
         for (size_t f = 0; f < nf; f++) c->values[f] = col_f64(&cols[4 + f], i);
     }
+    /* display order: by persona (Champions first), then cluster number */
+    for (size_t i = 1; i < m->n_clusters; i++)
+        for (size_t j = i; j > 0; j--) {
+            st_report_cluster *a = &m->clusters[j - 1], *b = &m->clusters[j];
+            int c = cmp_persona_name(a->persona, b->persona);
+            if (c < 0 || (c == 0 && a->cluster <= b->cluster)) break;
+            st_report_cluster tmp = *a;
+            *a = *b;
+            *b = tmp;
+        }
 done:
     for (size_t j = 0; cols && j < n_load; j++) st_column_free(&cols[j]);
     free(cols);
@@ -883,28 +893,46 @@ st_status st_report_load_quality_json(st_report_model *m, const char *buf, size_
     }
     for (size_t i = 0; i < n; i++) {
         const st_json *o = st_json_at(list, i);
-        static const char *const k_name[] = {"name", "expectation", "check", "id", "type"};
+        static const char *const k_name[] = {"name", "kind", "expectation", "check", "type", "id"};
         static const char *const k_table[] = {"table", "dataset"};
         static const char *const k_col[] = {"column", "columns"};
         static const char *const k_sev[] = {"severity", "level"};
         static const char *const k_status[] = {"status", "result", "outcome", "passed", "success"};
-        static const char *const k_detail[] = {"message", "detail", "details", "observed", "observed_value"};
-        static const char *const k_fail[] = {"failing_rows", "n_failing", "unexpected_count", "failed_rows", "failures"};
+        static const char *const k_msg[] = {"message", "detail", "details"};
+        static const char *const k_obs[] = {"observed", "observed_value"};
+        static const char *const k_fail[] = {"failing_rows", "unexpected_count", "n_failing", "failed_rows", "failures"};
         st_report_expectation *x = &m->expectations[i];
         m->n_expectations = i + 1;
         x->failing_rows = -1;
-        x->name = dup_str(str_of(o, k_name, 5));
-        x->table = dup_str(str_of(o, k_table, 2));
+        x->name = dup_str(str_of(o, k_name, 6));
+        /* "layer" + "table" -> "layer.table" unless the table is qualified */
+        const char *layer = st_json_string(st_json_get(o, "layer"), NULL);
+        const char *table = str_of(o, k_table, 2);
+        if (layer && *layer && table && *table && !strchr(table, '.')) {
+            size_t ll = strlen(layer), tl = strlen(table);
+            x->table = malloc(ll + tl + 2);
+            if (x->table) snprintf(x->table, ll + tl + 2, "%s.%s", layer, table);
+        } else {
+            x->table = dup_str(table);
+        }
         x->column = dup_str(str_of(o, k_col, 2));
         x->severity = dup_str(str_of(o, k_sev, 2));
         x->status = dup_str(norm_status(any_of(o, k_status, 5)));
-        const st_json *d = any_of(o, k_detail, 5);
-        char tmp[64];
+        /* detail: the message when there is one, else the rule's
+         * arguments and the observed value */
+        const char *msg = str_of(o, k_msg, 3);
+        const st_json *d = any_of(o, k_obs, 2);
+        const char *args = st_json_string(st_json_get(o, "args"), NULL);
+        char tmp[48], det[600];
         const char *ds = "";
         if (d && d->kind == ST_JSON_STR) ds = d->str;
         else if (d && d->kind == ST_JSON_NUM) ds = st_svg_fmt_num(d->num, d->num == floor(d->num) ? 0 : 3, tmp);
         else if (d && d->kind == ST_JSON_BOOL) ds = d->b ? "true" : "false";
-        x->detail = dup_str(ds);
+        if (msg && *msg) snprintf(det, sizeof det, "%.590s", msg);
+        else if (args && *args && *ds) snprintf(det, sizeof det, "%.300s; observed %.280s", args, ds);
+        else if (args && *args) snprintf(det, sizeof det, "%.590s", args);
+        else snprintf(det, sizeof det, "%.590s", ds);
+        x->detail = dup_str(det);
         const st_json *fr = any_of(o, k_fail, 5);
         double fv = st_json_number(fr, -1);
         if (fv >= 0 && fv < 9e18) x->failing_rows = (int64_t)fv;

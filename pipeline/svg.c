@@ -520,7 +520,7 @@ static void category_labels(st_buf *b, const char *const *cats, size_t n, double
         if (cats && cats[i] && (double)strlen(cats[i]) > max_chars) max_chars = (double)strlen(cats[i]);
     if (!rotate && max_chars * CHAR_W > band * 0.95) rotate = true;
     if (rotate) {
-        while (band * (double)every < 14) every++;
+        while (band * (double)every < 24) every++;
     }
     for (size_t i = 0; i < n; i += every) {
         const char *s = cats && cats[i] ? cats[i] : "";
@@ -581,6 +581,10 @@ void st_svg_bar_chart(st_buf *b, const st_svg_bars *c)
             }
         }
         if (c->stacked && pos > mx) mx = pos;
+    }
+    if (c->value_labels && !c->stacked) { /* room for the labels above the bars */
+        mx += (mx - mn) * 0.08;
+        if (mn < 0) mn -= (mx - mn) * 0.08;
     }
     axis ay;
     if (!any || nc == 0 || y1 - y0 < 20 || !axis_fit(&ay, mn, mx, false, 6)) {
@@ -705,7 +709,7 @@ void st_svg_area_chart(st_buf *b, const st_svg_area *c)
     draw_frame(b, x0, y0, x1, y1);
     /* category labels under their points */
     size_t every = 1;
-    double label_w = rotate ? 14 : max_label_chars(c->categories, nc) * CHAR_W + 8;
+    double label_w = rotate ? 26 : max_label_chars(c->categories, nc) * CHAR_W + 8;
     if (nc > 1)
         while (step_px * (double)every < label_w) every++;
     for (size_t k = 0; k < nc; k += every) {

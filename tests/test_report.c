@@ -348,8 +348,20 @@ Test(report, quality_json_variants)
     cr_assert_str_eq(m.expectations[1].status, "fail");
     cr_assert_eq(m.expectations[1].failing_rows, 3);
     cr_assert_str_eq(m.expectations[1].detail, "0.250");
+    cr_assert_str_eq(m.expectations[2].detail, "fine");
     cr_assert_str_eq(m.expectations[2].status, "pass");
     cr_assert_str_eq(m.expectations[3].status, "unknown");
+    st_report_model_free(&m);
+    /* the quality module's own layout: id/layer/table/kind/args/observed */
+    const char *own = "{\"counts\":{\"pass\":1},\"results\":[{\"id\":\"silver.t/unique/c\",\"layer\":\"silver\","
+                      "\"table\":\"t\",\"column\":\"c\",\"kind\":\"unique\",\"args\":\"c\",\"severity\":\"error\","
+                      "\"status\":\"pass\",\"observed\":12,\"unexpected_count\":0,\"sample\":[],\"message\":\"\"}]}";
+    cr_assert_eq(st_report_load_quality_json(&m, own, strlen(own), &err), ST_OK);
+    cr_assert_eq(m.n_expectations, 1);
+    cr_assert_str_eq(m.expectations[0].name, "unique");
+    cr_assert_str_eq(m.expectations[0].table, "silver.t");
+    cr_assert_str_eq(m.expectations[0].detail, "c; observed 12");
+    cr_assert_eq(m.expectations[0].failing_rows, 0);
     st_report_model_free(&m);
     /* top-level array, and garbage -> a note, not a failure */
     const char *arr = "[{\"name\":\"a\",\"status\":\"warning\"}]";

@@ -71,12 +71,37 @@ Test(kmeans, recovers_well_separated_blobs_exactly)
     free(truth);
 }
 
+/* Runs one kernel over [0, n) in two blocks (as kmeans.c does) and returns
+ * labels, distances and the float64 accumulators. */
+typedef struct kout {
+    int32_t lab[1013];
+    float dist[1013];
+    double sum[2][ST_KM_LANES * 64 * 16];
+    int64_t cnt[2][ST_KM_LANES * 64];
+    double inert[2][ST_KM_LANES];
+    size_t changed[2];
+} kout;
+
+static void run_kernel(st_km_kernel_fn fn, const float *xt, size_t n, size_t d, const float *c, int k, kout *o)
+{
+    memset(o, 0, sizeof *o);
+    for (size_t i = 0; i < n; i++) o->lab[i] = (int32_t)(i % 3) - 1; /* some "old" labels */
+    size_t cut = 512 + 5; /* second block starts off a vector boundary */
+    for (int b = 0; b < 2; b++) {
+        st_km_acc acc = {o->sum[b], o->cnt[b], {0}, 0};
+        fn(xt, n, d, b ? cut : 0, b ? n : cut, c, k, o->lab, o->dist, &acc);
+        memcpy(o->inert[b], acc.inert, sizeof acc.inert);
+        o->changed[b] = acc.changed;
+    }
+}
+
 Test(kmeans, simd_kernels_assign_exactly_like_scalar)
 {
-    size_t dims[] = {1, 3, 7, 16};
-    int ks[] = {1, 3, 8, 64};
-    for (size_t a = 0; a < 4; a++)
-        for (size_t b = 0; b < 4; b++) {
+    size_t dims[] = {1, 2, 3, 7, 16};
+    int ks[] = {1, 2, 3, 8, 64};
+    static kout r0, r1;
+    for (size_t a = 0; a < 5; a++)
+        for (size_t b = 0; b < 5; b++) {
             size_t n = 1000 + 13, d = dims[a];
             int k = ks[b];
             rs = 99 + a * 10 + b;
@@ -86,16 +111,15 @@ Test(kmeans, simd_kernels_assign_exactly_like_scalar)
             /* exact ties: some points sit on a centre, some centres repeat */
             if (k > 1) memcpy(c + d, c, d * sizeof *c);
             for (size_t j = 0; j < d; j++) xt[j * n + 5] = c[j];
-            int32_t l0[1013], l1[1013];
-            float d0[1013], d1[1013];
-            st_assign_scalar(xt, n, d, 0, n, c, k, l0, d0);
-            if (__builtin_cpu_supports("avx2")) {
-                st_assign_avx2(xt, n, d, 0, n, c, k, l1, d1);
-                cr_assert(!memcmp(l0, l1, sizeof l0) && !memcmp(d0, d1, sizeof d0), "avx2 differs: d=%zu k=%d", d, k);
-            }
-            if (__builtin_cpu_supports("avx512f")) {
-                st_assign_avx512(xt, n, d, 0, n, c, k, l1, d1);
-                cr_assert(!memcmp(l0, l1, sizeof l0) && !memcmp(d0, d1, sizeof d0), "avx512 differs: d=%zu k=%d", d, k);
+            for (size_t j = 0; j < d; j++) xt[j * n + 700] = c[((size_t)k - 1) * d + j];
+            run_kernel(st_km_kernel_scalar, xt, n, d, c, k, &r0);
+            cr_assert_eq(r0.dist[5], 0.0f);
+            cr_assert_eq(r0.lab[5], 0, "tie must go to the lowest index");
+            for (int level = 1; level <= 2; level++) {
+                if (level == 1 && !__builtin_cpu_supports("avx2")) continue;
+                if (level == 2 && !__builtin_cpu_supports("avx512f")) continue;
+                run_kernel(st_km_kernel_for(level), xt, n, d, c, k, &r1);
+                cr_assert(!memcmp(&r0, &r1, sizeof r0), "kernel %d differs from scalar: d=%zu k=%d", level, d, k);
             }
             free(xt);
             free(c);

@@ -86,8 +86,8 @@ static double now_s(void)
 /* ---- shared state of one fit ---- */
 
 typedef struct worker {
-    double *lsum;    /* ST_KM_LANES x k x d */
-    int64_t *lcnt;   /* ST_KM_LANES x k */
+    double *lsum;    /* k x d x ST_KM_LANES */
+    int64_t *lcnt;   /* k x ST_KM_LANES */
     int32_t *lab;    /* BLOCK scratch labels (k-means++) */
     float *dist;     /* BLOCK scratch distances (k-means++) */
 } worker;
@@ -132,14 +132,19 @@ static void lloyd_task(void *ctx, size_t b, int wid)
     f->kern(f->xt, f->n, d, i0, i1, f->cf, f->k, f->label, NULL, &acc);
     double *ps = f->psum + b * k * d;
     int64_t *pc = f->pcnt + b * k;
-    memcpy(ps, w->lsum, k * d * sizeof *ps);
-    memcpy(pc, w->lcnt, k * sizeof *pc);
-    double in = acc.inert[0];
-    for (size_t l = 1; l < ST_KM_LANES; l++) {
-        for (size_t z = 0; z < k * d; z++) ps[z] += w->lsum[l * k * d + z];
-        for (size_t q = 0; q < k; q++) pc[q] += w->lcnt[l * k + q];
-        in += acc.inert[l];
+    for (size_t z = 0; z < k * d; z++) {
+        const double *ls = w->lsum + z * ST_KM_LANES;
+        double v = ls[0];
+        for (size_t l = 1; l < ST_KM_LANES; l++) v += ls[l];
+        ps[z] = v;
     }
+    for (size_t q = 0; q < k; q++) {
+        int64_t v = 0;
+        for (size_t l = 0; l < ST_KM_LANES; l++) v += w->lcnt[q * ST_KM_LANES + l];
+        pc[q] = v;
+    }
+    double in = acc.inert[0];
+    for (size_t l = 1; l < ST_KM_LANES; l++) in += acc.inert[l];
     f->pinert[b] = in;
     f->pchanged[b] = acc.changed;
 }

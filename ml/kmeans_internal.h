@@ -13,11 +13,15 @@
  * scalar kernel's bit for bit.
  *
  * In the same pass (acc != NULL) each point is accumulated in float64 into
- * lane (i - i0) % ST_KM_LANES of the accumulator: count, distance (the
- * inertia) and coordinates. Lanes break the add-latency chain of
- * consecutive points of one cluster; every kernel adds the points of a lane
- * in point order through km_take() below, so the accumulators are
- * bit-identical too. The caller reduces lanes 0..7 in order per block, then
+ * lane L = (i - i0) % 16 of the accumulator: count, distance (the inertia)
+ * and coordinates, at sum[(q * d + j) * 16 + L]. A lane receives its
+ * points in point order in every kernel; the SIMD kernels add a whole
+ * vector of points at once with one masked add per (cluster, feature)
+ * (a point of another cluster leaves the lane unchanged, exactly as if it
+ * had not been added), or, when k * d is large, point by point through
+ * km_take(). Either way the accumulators are bit-identical to the scalar
+ * kernel's. Lanes also break the add-latency chain of consecutive points
+ * of one cluster. The caller reduces lanes 0..15 in order per block, then
  * blocks in order (kmeans.c).
  */
 #ifndef STRATA_KMEANS_INTERNAL_H
@@ -31,11 +35,11 @@
 #pragma STDC FP_CONTRACT OFF
 #endif
 
-#define ST_KM_LANES 8
+#define ST_KM_LANES 16
 
 typedef struct st_km_acc {
-    double *sum;                /* ST_KM_LANES x k x d, zeroed by the caller */
-    int64_t *cnt;               /* ST_KM_LANES x k, zeroed by the caller */
+    double *sum;                /* k x d x ST_KM_LANES, zeroed by the caller */
+    int64_t *cnt;               /* k x ST_KM_LANES, zeroed by the caller */
     double inert[ST_KM_LANES];  /* sum of squared distances per lane */
     size_t changed;             /* points whose label differs from label[] on entry */
 } st_km_acc;
@@ -55,19 +59,31 @@ void st_km_kernel_avx512(const float *xt, size_t stride, size_t d, size_t i0, si
 st_km_kernel_fn st_km_kernel_for(int level);
 int st_km_level(void);
 
-/* Records the result for point i (label q, distance bd): the common tail of
- * every kernel, hence the same float64 additions in the same order. */
-static inline void km_take(const float *xt, size_t stride, size_t d, size_t i, size_t i0, int k, int32_t q, float bd,
+/* Should a SIMD kernel accumulate with masked vector adds (cost ~ k * d
+ * per vector of points) rather than point by point (cost ~ d per point)?
+ * Only speed depends on the answer. */
+static inline bool km_masked_accumulate(size_t d, int k) { return 2 * (size_t)k * (d + 1) <= 16 * (3 * d + 5); }
+
+/* Accumulates point i (label q, distance bd) into its lane. */
+static inline void km_acc_point(const float *xt, size_t stride, size_t d, size_t i, size_t i0, int32_t q, float bd,
+                                st_km_acc *acc)
+{
+    size_t lane = (i - i0) & (ST_KM_LANES - 1);
+    acc->cnt[(size_t)q * ST_KM_LANES + lane]++;
+    acc->inert[lane] += (double)bd;
+    double *s = acc->sum + (size_t)q * d * ST_KM_LANES + lane;
+    for (size_t j = 0; j < d; j++) s[j * ST_KM_LANES] += (double)xt[j * stride + i];
+}
+
+/* Records the result for point i (label q, distance bd): the scalar tail
+ * of every kernel. */
+static inline void km_take(const float *xt, size_t stride, size_t d, size_t i, size_t i0, int32_t q, float bd,
                            int32_t *label, float *dist, st_km_acc *acc)
 {
     if (dist) dist[i] = bd;
     if (acc) {
         acc->changed += label[i] != q;
-        size_t lane = (i - i0) & (ST_KM_LANES - 1);
-        acc->cnt[lane * (size_t)k + (size_t)q]++;
-        acc->inert[lane] += (double)bd;
-        double *s = acc->sum + (lane * (size_t)k + (size_t)q) * d;
-        for (size_t j = 0; j < d; j++) s[j] += (double)xt[j * stride + i];
+        km_acc_point(xt, stride, d, i, i0, q, bd, acc);
     }
     label[i] = q;
 }

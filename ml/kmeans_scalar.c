@@ -35,7 +35,7 @@ void st_km_kernel_scalar(const float *xt, size_t stride, size_t d, size_t i0, si
                 bi = q;
             }
         }
-        km_take(xt, stride, d, i, i0, k, bi, best, label, dist, acc);
+        km_take(xt, stride, d, i, i0, bi, best, label, dist, acc);
     }
 }
 

@@ -111,6 +111,13 @@ typedef struct st_kscore {
 st_status st_kselect(const float *x, size_t n, size_t d, int k_min, int k_max, const st_kmeans_opts *o,
                      st_kscore *scores, int *best_k, st_error *err) ST_MUST_USE;
 
+/* Knee of a decreasing inertia curve (inertia[0..n) for consecutive k),
+ * Kneedle style: both axes scaled to [0, 1], the knee is the interior
+ * point farthest above the chord from the first to the last point (largest
+ * difference curve value, ties to the smaller k), none if no point lies
+ * above the chord or n < 3. is_knee[0..n) receives at most one true. */
+void st_kselect_knee(const double *inertia, int n, bool *is_knee);
+
 /* Names clusters from their centroids in original units (rule: see
  * st_persona_rule_text()). names[c] receives a NUL-terminated name. */
 void st_persona_name(const char *const *features, size_t d, const double *centroids_orig, const int64_t *sizes, int k,

@@ -258,7 +258,7 @@ st_status st_kselect(const float *x, size_t n, size_t d, int k_min, int k_max, c
     }
     free(idx);
     if (s != ST_OK) return s;
-    double y[ST_ML_MAX_K];
+    double y[ST_ML_MAX_K] = {0};
     bool knee[ST_ML_MAX_K];
     for (int q = 0; q < nk && q < ST_ML_MAX_K; q++) y[q] = scores[q].inertia;
     st_kselect_knee(y, nk < ST_ML_MAX_K ? nk : ST_ML_MAX_K, knee);

@@ -80,7 +80,8 @@ test-python: $(BUILD)/strata $(BUILD)/libstrata.a
 
 asan:
 	$(MAKE) BUILD=build/asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \
-	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" TEST_ENV=STRATA_SANITIZED=1 test-c
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" \
+	  TEST_ENV="STRATA_SANITIZED=1 LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp)" test-c
 
 fuzz:
 	@bash scripts/deps.sh fuzz

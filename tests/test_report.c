@@ -17,6 +17,8 @@
 #include "report_fixture.h"
 #include "report_internal.h"
 #include "strata/cli.h"
+#include "strata/column.h"
+#include "strata/file.h"
 
 TestSuite(report);
 
@@ -479,4 +481,196 @@ Test(report, command_on_partial_warehouse)
     snprintf(out, sizeof out, "%s/_runs", dir);
     rmdir(out);
     cr_assert_eq(rmdir(dir), 0);
+}
+
+/* ---- the loader on a small warehouse written with st_writer ---- */
+
+typedef struct wcol {
+    const char *name;
+    st_type type;
+    const char *s[8];     /* STR values (NULL = end) */
+    double d[8];          /* numeric values */
+} wcol;
+
+static void write_table(const char *wh, const char *layer, const char *table, const wcol *cols, size_t n_cols,
+                        size_t n_rows, const char *const *inputs, size_t n_inputs, const st_kv *kv, size_t n_kv)
+{
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/%s", wh, layer);
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/%s.strata", dir, table);
+    st_field fields[12];
+    st_column c[12];
+    for (size_t j = 0; j < n_cols; j++) {
+        fields[j] = (st_field){cols[j].name, cols[j].type, false, NULL};
+        st_column_init(&c[j], cols[j].type);
+        for (size_t i = 0; i < n_rows; i++) {
+            st_status s = ST_OK;
+            switch (cols[j].type) {
+            case ST_TYPE_BOOL: s = st_column_push_bool(&c[j], cols[j].d[i] != 0); break;
+            case ST_TYPE_I32: s = st_column_push_i32(&c[j], (int32_t)cols[j].d[i]); break;
+            case ST_TYPE_I64: s = st_column_push_i64(&c[j], (int64_t)cols[j].d[i]); break;
+            case ST_TYPE_F64: s = st_column_push_f64(&c[j], cols[j].d[i]); break;
+            default: s = st_column_push_str(&c[j], cols[j].s[i], strlen(cols[j].s[i])); break;
+            }
+            cr_assert_eq(s, ST_OK);
+        }
+    }
+    st_file_meta meta = {layer, table, inputs, n_inputs, "", 1, kv, n_kv};
+    st_write_opts opts = {0};
+    opts.no_fsync = true;
+    st_writer *w;
+    st_error err;
+    cr_assert_eq(st_writer_open(&w, path, fields, n_cols, &meta, &opts, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_write(w, c, 0, n_rows, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    for (size_t j = 0; j < n_cols; j++) st_column_free(&c[j]);
+}
+
+static void build_warehouse(const char *wh)
+{
+    const wcol dim[] = {{"customer_id", ST_TYPE_I64, {0}, {1, 2, 3}}, {"is_known", ST_TYPE_BOOL, {0}, {1, 1, 0}}};
+    const char *in_dim[] = {"silver.stg_customers"};
+    write_table(wh, "platinum", "dim_customers", dim, 2, 3, in_dim, 1, NULL, 0);
+    const wcol fct[] = {{"customer_id", ST_TYPE_I64, {0}, {1, 1, 2, 3}},
+                        {"period_key", ST_TYPE_I32, {0}, {202401, 202402, 202401, 202402}},
+                        {"total_sold_quantity", ST_TYPE_I64, {0}, {100, 200, 5, 50}},
+                        {"total_foc_quantity", ST_TYPE_I64, {0}, {10, 0, 5, 1}},
+                        {"foc_ratio", ST_TYPE_F64, {0}, {0.1, 0.0, 0.5, 0.02}},
+                        {"persona", ST_TYPE_STR, {"Champions", "Champions", "Potentials", "Loyalists"}, {0}}};
+    const char *in_fct[] = {"gold.int_customer_analytics", "platinum.ml_centroids"};
+    write_table(wh, "platinum", "fct_transactions", fct, 6, 4, in_fct, 2, NULL, 0);
+    const wcol sum[] = {
+        {"customer_id", ST_TYPE_I64, {0}, {1, 1, 2, 2, 3, 3}},
+        {"period_key", ST_TYPE_I32, {0}, {202401, 202402, 202401, 202402, 202401, 202402}},
+        {"total_sold_quantity", ST_TYPE_I64, {0}, {100, 200, 5, 0, 0, 50}},
+        {"total_foc_quantity", ST_TYPE_I64, {0}, {10, 0, 5, 0, 0, 1}},
+        {"foc_ratio", ST_TYPE_F64, {0}, {0.1, 0.0, 0.5, 0, 0, 0.02}},
+        {"persona", ST_TYPE_STR, {"Champions", "Champions", "Potentials", "Not Active", "Not Active", "Loyalists"}, {0}},
+        {"is_active", ST_TYPE_BOOL, {0}, {1, 1, 1, 0, 0, 1}}};
+    const char *in_sum[] = {"platinum.fct_transactions"};
+    write_table(wh, "platinum", "marts_customer_summary", sum, 7, 6, in_sum, 1, NULL, 0);
+    const wcol tr[] = {{"from_persona", ST_TYPE_STR, {"Champions", "Potentials", "Not Active"}, {0}},
+                       {"to_persona", ST_TYPE_STR, {"Champions", "Not Active", "Loyalists"}, {0}},
+                       {"n", ST_TYPE_I64, {0}, {1, 1, 1}}};
+    const char *in_tr[] = {"platinum.marts_customer_summary"};
+    write_table(wh, "platinum", "marts_persona_transitions", tr, 3, 3, in_tr, 1, NULL, 0);
+    const wcol cen[] = {{"cluster", ST_TYPE_I32, {0}, {0, 1, 2}},
+                        {"persona", ST_TYPE_STR, {"Potentials", "Champions", "Loyalists"}, {0}},
+                        {"size", ST_TYPE_I64, {0}, {1, 2, 1}},
+                        {"inertia_share", ST_TYPE_F64, {0}, {0.2, 0.5, 0.3}},
+                        {"total_sold_quantity__scaled", ST_TYPE_F64, {0}, {-1, 1, 0}},
+                        {"total_sold_quantity", ST_TYPE_F64, {0}, {5, 150, 50}},
+                        {"foc_ratio__scaled", ST_TYPE_F64, {0}, {1, -1, 0}},
+                        {"foc_ratio", ST_TYPE_F64, {0}, {0.5, 0.05, 0.02}}};
+    const char *in_cen[] = {"gold.int_customer_analytics"};
+    st_kv kv[] = {{"persona_rule", "highest volume = Champions <b>"}};
+    write_table(wh, "platinum", "ml_centroids", cen, 8, 3, in_cen, 1, kv, 1);
+    const wcol ks[] = {{"k", ST_TYPE_I32, {0}, {2, 3, 4}},
+                       {"inertia", ST_TYPE_F64, {0}, {10, 5, 4}},
+                       {"silhouette", ST_TYPE_F64, {0}, {0.4, 0.6, 0.5}},
+                       {"calinski_harabasz", ST_TYPE_F64, {0}, {1, 2, 3}},
+                       {"davies_bouldin", ST_TYPE_F64, {0}, {1, 2, 3}},
+                       {"is_knee", ST_TYPE_BOOL, {0}, {0, 1, 0}},
+                       {"is_chosen", ST_TYPE_BOOL, {0}, {0, 0, 1}}};
+    write_table(wh, "platinum", "ml_k_selection", ks, 7, 3, in_cen, 1, NULL, 0);
+    const wcol rej[] = {{"source_table", ST_TYPE_STR, {"raw_sales_quantity", "raw_sales_quantity", "raw_sales_quantity"}, {0}},
+                        {"source_rowid", ST_TYPE_I64, {0}, {4, 9, 12}},
+                        {"reason", ST_TYPE_STR, {"bad_quantity", "bad_year", "bad_quantity"}, {0}}};
+    const char *in_rej[] = {"bronze.raw_sales_quantity"};
+    write_table(wh, "silver", "stg_rejects", rej, 3, 3, in_rej, 1, NULL, 0);
+    const wcol raw[] = {{"_rowid", ST_TYPE_I64, {0}, {1, 2}}};
+    write_table(wh, "bronze", "raw_sales_quantity", raw, 1, 2, NULL, 0, NULL, 0);
+    char p[600];
+    snprintf(p, sizeof p, "%s/gold", wh);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/gold/broken.strata", wh);
+    write_text(p, "this is not a layer file");
+}
+
+Test(report, loads_a_warehouse)
+{
+    char wh[] = "/tmp/strata-report-wh-XXXXXX";
+    cr_assert_not_null(mkdtemp(wh));
+    build_warehouse(wh);
+    st_report_model m;
+    st_error err;
+    st_report_model_init(&m);
+    cr_assert_eq(st_report_load(&m, wh, &err), ST_OK, "%s", err.msg);
+    cr_assert(m.has_kpis);
+    cr_assert_eq(m.n_customers, 3);
+    cr_assert_eq(m.n_known, 2);
+    cr_assert_eq(m.n_orphan, 1);
+    cr_assert_eq(m.n_active_periods, 4);
+    cr_assert_eq(m.sales_volume, 355);
+    cr_assert_eq(m.foc_volume, 16);
+    cr_assert_eq(m.first_period, 202401);
+    cr_assert_eq(m.last_period, 202402);
+    cr_assert_eq(m.n_personas, 4);
+    cr_assert_str_eq(m.personas[0].name, "Champions");
+    cr_assert_str_eq(m.personas[1].name, "Loyalists");
+    cr_assert_str_eq(m.personas[2].name, "Potentials");
+    cr_assert_str_eq(m.personas[3].name, "Not Active");
+    cr_assert_eq(m.personas[0].customers, 1);
+    cr_assert_eq(m.personas[0].customer_periods, 2);
+    cr_assert_eq(m.personas[0].sales_volume, 300);
+    cr_assert_float_eq(m.personas[0].mean_foc_ratio, 0.05, 1e-12);
+    cr_assert_eq(m.personas[3].customers, 2);
+    cr_assert_eq(m.personas[3].customer_periods, 2);
+    cr_assert(isnan(m.personas[3].mean_foc_ratio));
+    cr_assert_eq(m.n_persona_customers, 3);
+    cr_assert_eq(m.n_periods, 2);
+    cr_assert_eq(m.mix[0 * 4 + 0], 1); /* 202401 Champions */
+    cr_assert_eq(m.mix[0 * 4 + 1], 0); /* 202401 Loyalists */
+    cr_assert_eq(m.mix[1 * 4 + 1], 1); /* 202402 Loyalists */
+    cr_assert_eq(m.mix[1 * 4 + 3], 1); /* 202402 Not Active */
+    cr_assert_str_eq(m.persona_rule, "highest volume = Champions <b>");
+    cr_assert_eq(m.n_features, 2);
+    cr_assert_str_eq(m.features[0], "total_sold_quantity");
+    cr_assert_eq(m.n_clusters, 3);
+    cr_assert_str_eq(m.clusters[0].persona, "Champions"); /* display order */
+    cr_assert_float_eq(m.clusters[0].values[0], 150, 0);
+    cr_assert_eq(m.n_points, 4);
+    cr_assert_eq(m.pt_persona[2], 2); /* Potentials */
+    cr_assert_eq(m.n_k, 3);
+    cr_assert_eq(m.chosen_k, 4);
+    cr_assert_eq(m.knee_k, 3);
+    cr_assert_eq(m.n_trans_labels, 4);
+    cr_assert_str_eq(m.trans_labels[3], "Not Active");
+    cr_assert_eq(m.trans_counts[3 * 4 + 1], 1); /* Not Active -> Loyalists */
+    cr_assert_eq(m.trans_counts[0], 1);
+    cr_assert(m.has_rejects);
+    cr_assert_eq(m.n_rejects, 2);
+    cr_assert_str_eq(m.rejects[0].name, "bad_quantity");
+    cr_assert_eq(m.rejects[0].n, 2);
+    cr_assert_eq(m.n_tables, 8);
+    cr_assert_str_eq(m.tables[0].layer, "bronze");
+    cr_assert_str_eq(m.tables[m.n_tables - 1].layer, "platinum");
+    cr_assert_eq(m.n_notes, 1, "notes: %zu", m.n_notes);
+    cr_assert_not_null(strstr(m.notes[0], "gold/broken.strata"));
+    cr_assert(!m.has_quality);
+    cr_assert(!m.has_run);
+
+    st_buf b;
+    render(&m, ST_REPORT_HTML, &b);
+    cr_assert_null(check_html(b.data));
+    assert_self_contained(b.data);
+    cr_assert_not_null(strstr(b.data, "highest volume = Champions &lt;b&gt;"));
+    cr_assert_not_null(strstr(b.data, "raw_sales_quantity"));
+    st_buf_free(&b);
+    st_report_model_free(&m);
+
+    /* the write path and byte-identical output on a second run */
+    cr_assert_eq(st_report_write(wh, ST_REPORT_HTML, NULL, &err), ST_OK, "%s", err.msg);
+    char path[600];
+    snprintf(path, sizeof path, "%s/report/index.html", wh);
+    char *first = read_text(path);
+    cr_assert_eq(st_report_write(wh, ST_REPORT_HTML, NULL, &err), ST_OK, "%s", err.msg);
+    char *second = read_text(path);
+    cr_assert_str_eq(first, second);
+    free(first);
+    free(second);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", wh);
+    cr_assert_eq(system(cmd), 0);
 }

@@ -75,7 +75,7 @@ test-python: $(BUILD)/strata $(BUILD)/libstrata.a
 	@bash scripts/deps.sh python
 	@if [ -d formats/python/tests ]; then \
 	  STRATA_BIN=$(abspath $(BUILD)/strata) STRATA_LIB=$(abspath $(BUILD)/libstrata.a) \
-	    /usr/bin/python3 -m unittest discover -s formats/python/tests -t formats/python -v; \
+	    /usr/bin/python3 -m unittest discover -s formats/python/tests -v; \
 	else echo "test-python: formats/python/tests not present, skipped"; fi
 
 asan:

@@ -1,9 +1,10 @@
 /*
  * report_fixture.h: a hand-filled st_report_model shaped like a real
  * warehouse (four personas, three features, k = 2..7, 24 months, a
- * quality suite, the lineage of every table, a run log), shared by
- * test_report.c and test_dashboard_browser.c. Everything is generated
- * from a fixed LCG, so the model (and hence the page) is deterministic.
+ * quality suite, the lineage of every table, a run log), and a small
+ * warehouse of layer files written with st_writer (fx_build_warehouse),
+ * shared by test_report.c and test_dashboard_browser.c. Everything is
+ * fixed or comes from a fixed LCG, so the pages are deterministic.
  */
 #ifndef STRATA_TEST_REPORT_FIXTURE_H
 #define STRATA_TEST_REPORT_FIXTURE_H
@@ -13,6 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "strata/column.h"
+#include "strata/file.h"
 #include "strata/report.h"
 
 static char *fx_dup(const char *s)
@@ -200,6 +206,122 @@ static void fx_fill_model(st_report_model *m)
         m->steps[i].peak_rss_bytes = (20.0 + i * 4) * 1048576;
         m->steps[i].note = fx_dup("");
     }
+}
+
+
+/* ---- a small warehouse on disk, written with st_writer (Criterion
+ * assertions: include after criterion.h) ---- */
+
+static void fx_write_text(const char *path, const char *s)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fputs(s, f);
+    fclose(f);
+}
+
+
+typedef struct fx_wcol {
+    const char *name;
+    st_type type;
+    const char *s[8];     /* STR values (NULL = end) */
+    double d[8];          /* numeric values */
+} fx_wcol;
+
+static void fx_write_table(const char *wh, const char *layer, const char *table, const fx_wcol *cols, size_t n_cols,
+                        size_t n_rows, const char *const *inputs, size_t n_inputs, const st_kv *kv, size_t n_kv)
+{
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/%s", wh, layer);
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/%s.strata", dir, table);
+    st_field fields[12];
+    st_column c[12];
+    for (size_t j = 0; j < n_cols; j++) {
+        fields[j] = (st_field){cols[j].name, cols[j].type, false, NULL};
+        st_column_init(&c[j], cols[j].type);
+        for (size_t i = 0; i < n_rows; i++) {
+            st_status s = ST_OK;
+            switch (cols[j].type) {
+            case ST_TYPE_BOOL: s = st_column_push_bool(&c[j], cols[j].d[i] != 0); break;
+            case ST_TYPE_I32: s = st_column_push_i32(&c[j], (int32_t)cols[j].d[i]); break;
+            case ST_TYPE_I64: s = st_column_push_i64(&c[j], (int64_t)cols[j].d[i]); break;
+            case ST_TYPE_F64: s = st_column_push_f64(&c[j], cols[j].d[i]); break;
+            default: s = st_column_push_str(&c[j], cols[j].s[i], strlen(cols[j].s[i])); break;
+            }
+            cr_assert_eq(s, ST_OK);
+        }
+    }
+    st_file_meta meta = {layer, table, inputs, n_inputs, "", 1, kv, n_kv};
+    st_write_opts opts = {0};
+    opts.no_fsync = true;
+    st_writer *w;
+    st_error err;
+    cr_assert_eq(st_writer_open(&w, path, fields, n_cols, &meta, &opts, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_write(w, c, 0, n_rows, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    for (size_t j = 0; j < n_cols; j++) st_column_free(&c[j]);
+}
+
+static void fx_build_warehouse(const char *wh)
+{
+    const fx_wcol dim[] = {{"customer_id", ST_TYPE_I64, {0}, {1, 2, 3}}, {"is_known", ST_TYPE_BOOL, {0}, {1, 1, 0}}};
+    const char *in_dim[] = {"silver.stg_customers"};
+    fx_write_table(wh, "platinum", "dim_customers", dim, 2, 3, in_dim, 1, NULL, 0);
+    const fx_wcol fct[] = {{"customer_id", ST_TYPE_I64, {0}, {1, 1, 2, 3}},
+                        {"period_key", ST_TYPE_I32, {0}, {202401, 202402, 202401, 202402}},
+                        {"total_sold_quantity", ST_TYPE_I64, {0}, {100, 200, 5, 50}},
+                        {"total_foc_quantity", ST_TYPE_I64, {0}, {10, 0, 5, 1}},
+                        {"foc_ratio", ST_TYPE_F64, {0}, {0.1, 0.0, 0.5, 0.02}},
+                        {"persona", ST_TYPE_STR, {"Champions", "Champions", "Potentials", "Loyalists"}, {0}}};
+    const char *in_fct[] = {"gold.int_customer_analytics", "platinum.ml_centroids"};
+    fx_write_table(wh, "platinum", "fct_transactions", fct, 6, 4, in_fct, 2, NULL, 0);
+    const fx_wcol sum[] = {
+        {"customer_id", ST_TYPE_I64, {0}, {1, 1, 2, 2, 3, 3}},
+        {"period_key", ST_TYPE_I32, {0}, {202401, 202402, 202401, 202402, 202401, 202402}},
+        {"total_sold_quantity", ST_TYPE_I64, {0}, {100, 200, 5, 0, 0, 50}},
+        {"total_foc_quantity", ST_TYPE_I64, {0}, {10, 0, 5, 0, 0, 1}},
+        {"foc_ratio", ST_TYPE_F64, {0}, {0.1, 0.0, 0.5, 0, 0, 0.02}},
+        {"persona", ST_TYPE_STR, {"Champions", "Champions", "Potentials", "Not Active", "Not Active", "Loyalists"}, {0}},
+        {"is_active", ST_TYPE_BOOL, {0}, {1, 1, 1, 0, 0, 1}}};
+    const char *in_sum[] = {"platinum.fct_transactions"};
+    fx_write_table(wh, "platinum", "marts_customer_summary", sum, 7, 6, in_sum, 1, NULL, 0);
+    const fx_wcol tr[] = {{"from_persona", ST_TYPE_STR, {"Champions", "Potentials", "Not Active"}, {0}},
+                       {"to_persona", ST_TYPE_STR, {"Champions", "Not Active", "Loyalists"}, {0}},
+                       {"n", ST_TYPE_I64, {0}, {1, 1, 1}}};
+    const char *in_tr[] = {"platinum.marts_customer_summary"};
+    fx_write_table(wh, "platinum", "marts_persona_transitions", tr, 3, 3, in_tr, 1, NULL, 0);
+    const fx_wcol cen[] = {{"cluster", ST_TYPE_I32, {0}, {0, 1, 2}},
+                        {"persona", ST_TYPE_STR, {"Potentials", "Champions", "Loyalists"}, {0}},
+                        {"size", ST_TYPE_I64, {0}, {1, 2, 1}},
+                        {"inertia_share", ST_TYPE_F64, {0}, {0.2, 0.5, 0.3}},
+                        {"total_sold_quantity__scaled", ST_TYPE_F64, {0}, {-1, 1, 0}},
+                        {"total_sold_quantity", ST_TYPE_F64, {0}, {5, 150, 50}},
+                        {"foc_ratio__scaled", ST_TYPE_F64, {0}, {1, -1, 0}},
+                        {"foc_ratio", ST_TYPE_F64, {0}, {0.5, 0.05, 0.02}}};
+    const char *in_cen[] = {"gold.int_customer_analytics"};
+    st_kv kv[] = {{"persona_rule", "highest volume = Champions <b>"}};
+    fx_write_table(wh, "platinum", "ml_centroids", cen, 8, 3, in_cen, 1, kv, 1);
+    const fx_wcol ks[] = {{"k", ST_TYPE_I32, {0}, {2, 3, 4}},
+                       {"inertia", ST_TYPE_F64, {0}, {10, 5, 4}},
+                       {"silhouette", ST_TYPE_F64, {0}, {0.4, 0.6, 0.5}},
+                       {"calinski_harabasz", ST_TYPE_F64, {0}, {1, 2, 3}},
+                       {"davies_bouldin", ST_TYPE_F64, {0}, {1, 2, 3}},
+                       {"is_knee", ST_TYPE_BOOL, {0}, {0, 1, 0}},
+                       {"is_chosen", ST_TYPE_BOOL, {0}, {0, 0, 1}}};
+    fx_write_table(wh, "platinum", "ml_k_selection", ks, 7, 3, in_cen, 1, NULL, 0);
+    const fx_wcol rej[] = {{"source_table", ST_TYPE_STR, {"raw_sales_quantity", "raw_sales_quantity", "raw_sales_quantity"}, {0}},
+                        {"source_rowid", ST_TYPE_I64, {0}, {4, 9, 12}},
+                        {"reason", ST_TYPE_STR, {"bad_quantity", "bad_year", "bad_quantity"}, {0}}};
+    const char *in_rej[] = {"bronze.raw_sales_quantity"};
+    fx_write_table(wh, "silver", "stg_rejects", rej, 3, 3, in_rej, 1, NULL, 0);
+    const fx_wcol raw[] = {{"_rowid", ST_TYPE_I64, {0}, {1, 2}}};
+    fx_write_table(wh, "bronze", "raw_sales_quantity", raw, 1, 2, NULL, 0, NULL, 0);
+    char p[600];
+    snprintf(p, sizeof p, "%s/gold", wh);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/gold/broken.strata", wh);
+    fx_write_text(p, "this is not a layer file");
 }
 
 #endif

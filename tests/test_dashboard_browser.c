@@ -7,8 +7,9 @@
  * logging on stderr (no "Uncaught" / "ERROR:CONSOLE" from the page).
  * Without chromium the test is skipped with a message.
  *
- * STRATA_REPORT_SCREENSHOT=<file> keeps a copy of the screenshot (used to
- * refresh docs/report-screenshot.png).
+ * Two pages are checked: the report of a small warehouse written with
+ * st_writer (loader + renderer), and the page of the full fixture model.
+ * STRATA_REPORT_SCREENSHOT=<file> keeps a copy of the second screenshot.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -53,32 +54,15 @@ static int run(const char *cmd)
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-Test(dashboard_browser, renders_in_headless_chromium)
+/* Opens `html` in chromium three ways and checks the result; n_svg is the
+ * number of <svg> elements the page source has. */
+static void check_page(const char *dir, const char *html, size_t n_svg, const char *keep)
 {
-    if (access(CHROMIUM, X_OK) != 0) cr_skip_test("skipped: " CHROMIUM " not found; the browser check needs it");
-    char dir[] = "/tmp/strata-browser-XXXXXX";
-    cr_assert_not_null(mkdtemp(dir));
-    char html[256], png[256], dom[256], log[256], prof[256], cmd[4096];
-    snprintf(html, sizeof html, "%s/index.html", dir);
+    char png[256], dom[256], log[256], prof[256], cmd[4096];
     snprintf(png, sizeof png, "%s/shot.png", dir);
     snprintf(dom, sizeof dom, "%s/dom.html", dir);
     snprintf(log, sizeof log, "%s/console.log", dir);
     snprintf(prof, sizeof prof, "%s/profile", dir);
-
-    st_report_model m;
-    fx_fill_model(&m);
-    st_buf b;
-    st_buf_init(&b);
-    st_error err;
-    cr_assert_eq(st_report_render(&m, ST_REPORT_HTML, &b, &err), ST_OK);
-    size_t n_svg = count(b.data, "<svg");
-    FILE *f = fopen(html, "wb");
-    cr_assert_not_null(f);
-    fwrite(b.data, 1, b.len, f);
-    fclose(f);
-    st_buf_free(&b);
-    st_report_model_free(&m);
-
     const char *flags = "--headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking "
                         "--disable-component-update --disable-sync --disable-quic --hide-scrollbars";
     snprintf(cmd, sizeof cmd,
@@ -118,12 +102,55 @@ Test(dashboard_browser, renders_in_headless_chromium)
         cr_assert_not_null(strstr(d, needle), "section %s missing from the DOM", ids[i]);
     }
     free(d);
-
-    const char *keep = getenv("STRATA_REPORT_SCREENSHOT");
     if (keep && *keep) {
         snprintf(cmd, sizeof cmd, "cp %s '%s'", png, keep);
         cr_expect_eq(run(cmd), 0);
     }
+}
+
+static size_t svg_in_file(const char *path)
+{
+    char *s = slurp(path, NULL);
+    cr_assert_not_null(s);
+    size_t n = count(s, "<svg");
+    free(s);
+    return n;
+}
+
+Test(dashboard_browser, renders_in_headless_chromium)
+{
+    if (access(CHROMIUM, X_OK) != 0) cr_skip_test("skipped: " CHROMIUM " not found; the browser check needs it");
+    char dir[] = "/tmp/strata-browser-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char html[512], wh[128], cmd[1024];
+    st_error err;
+
+    /* 1. a warehouse of real layer files, through the loader */
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    cr_assert_eq(mkdir(wh, 0755), 0);
+    fx_build_warehouse(wh);
+    cr_assert_eq(st_report_write(wh, ST_REPORT_HTML, NULL, &err), ST_OK, "%s", err.msg);
+    snprintf(html, sizeof html, "%s/report/index.html", wh);
+    size_t n_svg = svg_in_file(html);
+    cr_assert_geq(n_svg, 8);
+    check_page(dir, html, n_svg, NULL);
+
+    /* 2. the full fixture model (every section filled) */
+    st_report_model m;
+    fx_fill_model(&m);
+    st_buf b;
+    st_buf_init(&b);
+    cr_assert_eq(st_report_render(&m, ST_REPORT_HTML, &b, &err), ST_OK);
+    snprintf(html, sizeof html, "%s/model.html", dir);
+    FILE *f = fopen(html, "wb");
+    cr_assert_not_null(f);
+    fwrite(b.data, 1, b.len, f);
+    fclose(f);
+    n_svg = count(b.data, "<svg");
+    st_buf_free(&b);
+    st_report_model_free(&m);
+    check_page(dir, html, n_svg, getenv("STRATA_REPORT_SCREENSHOT"));
+
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(run(cmd), 0);
 }

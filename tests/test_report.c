@@ -17,6 +17,8 @@
 #include "report_fixture.h"
 #include "report_internal.h"
 #include "strata/cli.h"
+#include "strata/column.h"
+#include "strata/file.h"
 
 TestSuite(report);
 
@@ -479,4 +481,93 @@ Test(report, command_on_partial_warehouse)
     snprintf(out, sizeof out, "%s/_runs", dir);
     rmdir(out);
     cr_assert_eq(rmdir(dir), 0);
+}
+
+/* ---- the loader on a small warehouse written with st_writer (fx_build_warehouse) ---- */
+
+Test(report, loads_a_warehouse)
+{
+    char wh[] = "/tmp/strata-report-wh-XXXXXX";
+    cr_assert_not_null(mkdtemp(wh));
+    fx_build_warehouse(wh);
+    st_report_model m;
+    st_error err;
+    st_report_model_init(&m);
+    cr_assert_eq(st_report_load(&m, wh, &err), ST_OK, "%s", err.msg);
+    cr_assert(m.has_kpis);
+    cr_assert_eq(m.n_customers, 3);
+    cr_assert_eq(m.n_known, 2);
+    cr_assert_eq(m.n_orphan, 1);
+    cr_assert_eq(m.n_active_periods, 4);
+    cr_assert_eq(m.sales_volume, 355);
+    cr_assert_eq(m.foc_volume, 16);
+    cr_assert_eq(m.first_period, 202401);
+    cr_assert_eq(m.last_period, 202402);
+    cr_assert_eq(m.n_personas, 4);
+    cr_assert_str_eq(m.personas[0].name, "Champions");
+    cr_assert_str_eq(m.personas[1].name, "Loyalists");
+    cr_assert_str_eq(m.personas[2].name, "Potentials");
+    cr_assert_str_eq(m.personas[3].name, "Not Active");
+    cr_assert_eq(m.personas[0].customers, 1);
+    cr_assert_eq(m.personas[0].customer_periods, 2);
+    cr_assert_eq(m.personas[0].sales_volume, 300);
+    cr_assert_float_eq(m.personas[0].mean_foc_ratio, 0.05, 1e-12);
+    cr_assert_eq(m.personas[3].customers, 2);
+    cr_assert_eq(m.personas[3].customer_periods, 2);
+    cr_assert(isnan(m.personas[3].mean_foc_ratio));
+    cr_assert_eq(m.n_persona_customers, 3);
+    cr_assert_eq(m.n_periods, 2);
+    cr_assert_eq(m.mix[0 * 4 + 0], 1); /* 202401 Champions */
+    cr_assert_eq(m.mix[0 * 4 + 1], 0); /* 202401 Loyalists */
+    cr_assert_eq(m.mix[1 * 4 + 1], 1); /* 202402 Loyalists */
+    cr_assert_eq(m.mix[1 * 4 + 3], 1); /* 202402 Not Active */
+    cr_assert_str_eq(m.persona_rule, "highest volume = Champions <b>");
+    cr_assert_eq(m.n_features, 2);
+    cr_assert_str_eq(m.features[0], "total_sold_quantity");
+    cr_assert_eq(m.n_clusters, 3);
+    cr_assert_str_eq(m.clusters[0].persona, "Champions"); /* display order */
+    cr_assert_float_eq(m.clusters[0].values[0], 150, 0);
+    cr_assert_eq(m.n_points, 4);
+    cr_assert_eq(m.pt_persona[2], 2); /* Potentials */
+    cr_assert_eq(m.n_k, 3);
+    cr_assert_eq(m.chosen_k, 4);
+    cr_assert_eq(m.knee_k, 3);
+    cr_assert_eq(m.n_trans_labels, 4);
+    cr_assert_str_eq(m.trans_labels[3], "Not Active");
+    cr_assert_eq(m.trans_counts[3 * 4 + 1], 1); /* Not Active -> Loyalists */
+    cr_assert_eq(m.trans_counts[0], 1);
+    cr_assert(m.has_rejects);
+    cr_assert_eq(m.n_rejects, 2);
+    cr_assert_str_eq(m.rejects[0].name, "bad_quantity");
+    cr_assert_eq(m.rejects[0].n, 2);
+    cr_assert_eq(m.n_tables, 8);
+    cr_assert_str_eq(m.tables[0].layer, "bronze");
+    cr_assert_str_eq(m.tables[m.n_tables - 1].layer, "platinum");
+    cr_assert_eq(m.n_notes, 1, "notes: %zu", m.n_notes);
+    cr_assert_not_null(strstr(m.notes[0], "gold/broken.strata"));
+    cr_assert(!m.has_quality);
+    cr_assert(!m.has_run);
+
+    st_buf b;
+    render(&m, ST_REPORT_HTML, &b);
+    cr_assert_null(check_html(b.data));
+    assert_self_contained(b.data);
+    cr_assert_not_null(strstr(b.data, "highest volume = Champions &lt;b&gt;"));
+    cr_assert_not_null(strstr(b.data, "raw_sales_quantity"));
+    st_buf_free(&b);
+    st_report_model_free(&m);
+
+    /* the write path and byte-identical output on a second run */
+    cr_assert_eq(st_report_write(wh, ST_REPORT_HTML, NULL, &err), ST_OK, "%s", err.msg);
+    char path[600];
+    snprintf(path, sizeof path, "%s/report/index.html", wh);
+    char *first = read_text(path);
+    cr_assert_eq(st_report_write(wh, ST_REPORT_HTML, NULL, &err), ST_OK, "%s", err.msg);
+    char *second = read_text(path);
+    cr_assert_str_eq(first, second);
+    free(first);
+    free(second);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", wh);
+    cr_assert_eq(system(cmd), 0);
 }

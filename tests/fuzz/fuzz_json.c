@@ -1,12 +1,15 @@
 /*
  * fuzz_json.c: the report's JSON reader on arbitrary bytes. It must
  * never read out of bounds, leak, or abort; when it accepts input, the
- * accessors must work on the tree.
+ * accessors must work on the tree. The same bytes are then fed to the
+ * tolerant readers of quality/results.json and _runs/latest.json and the
+ * resulting model is rendered as HTML and Markdown.
  */
 #include <stddef.h>
 #include <stdint.h>
 
 #include "json_read_internal.h"
+#include "report_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,5 +35,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)d;
     }
     st_json_free(&j);
+    st_report_model m;
+    st_report_model_init(&m);
+    if (st_report_load_quality_json(&m, (const char *)data, size, &err) == ST_OK &&
+        st_report_load_run_json(&m, (const char *)data, size, &err) == ST_OK) {
+        st_buf b;
+        st_buf_init(&b);
+        if (st_report_render(&m, ST_REPORT_HTML, &b, &err) == ST_OK) (void)st_report_render(&m, ST_REPORT_MD, &b, &err);
+        st_buf_free(&b);
+    }
+    st_report_model_free(&m);
     return 0;
 }

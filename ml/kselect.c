@@ -10,9 +10,7 @@
  *   Davies-Bouldin     mean over clusters of max_j (s_i + s_j) / |c_i - c_j|,
  *                      s = mean distance of a cluster's points to its centre
  * Cluster centres for the measures are the means of the labelled points.
- * The knee of the inertia curve is the k farthest from the chord joining
- * the first and last points after both axes are scaled to [0, 1] (the
- * Kneedle difference curve for a decreasing convex curve).
+ * The knee of the inertia curve: st_kselect_knee() (Kneedle).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -197,6 +195,32 @@ done:
     free(cnt);
 }
 
+/* Kneedle for a decreasing convex curve: x and y are scaled to [0, 1]
+ * (x_q = q / (n - 1), y_q = (y_0 - inertia_q) / (y_0 - y_last), which rises
+ * from 0 to 1); the difference curve D_q = y_q - x_q measures how far the
+ * point lies above the chord; the knee is the interior point with the
+ * largest D (ties: the smaller k), and only if D > 1e-9 (a straight or
+ * concave curve has no knee). Fewer than 3 points, or a curve that does
+ * not fall, have no knee. */
+void st_kselect_knee(const double *inertia, int n, bool *is_knee)
+{
+    for (int q = 0; q < n; q++) is_knee[q] = false;
+    if (n < 3) return;
+    double span = inertia[0] - inertia[n - 1];
+    if (!(span > 0)) return;
+    int best = -1;
+    double best_d = 1e-9;
+    for (int q = 1; q < n - 1; q++) {
+        double xn = (double)q / (double)(n - 1);
+        double yn = (inertia[0] - inertia[q]) / span;
+        if (yn - xn > best_d) {
+            best_d = yn - xn;
+            best = q;
+        }
+    }
+    if (best >= 0) is_knee[best] = true;
+}
+
 st_status st_kselect(const float *x, size_t n, size_t d, int k_min, int k_max, const st_kmeans_opts *o,
                      st_kscore *scores, int *best_k, st_error *err)
 {
@@ -234,24 +258,11 @@ st_status st_kselect(const float *x, size_t n, size_t d, int k_min, int k_max, c
     }
     free(idx);
     if (s != ST_OK) return s;
-    /* knee: farthest from the chord on the normalised curve */
-    for (int q = 0; q < nk; q++) scores[q].is_knee = false;
-    if (nk >= 3) {
-        double y0 = scores[0].inertia, y1 = scores[nk - 1].inertia;
-        double span = y0 - y1;
-        int knee = 1;
-        double bestd = -INFINITY;
-        for (int q = 1; q < nk - 1; q++) {
-            double xn = (double)q / (double)(nk - 1);
-            double yn = span > 0 ? (y0 - scores[q].inertia) / span : 0; /* rises 0 -> 1 */
-            double dd = yn - xn;
-            if (dd > bestd) {
-                bestd = dd;
-                knee = q;
-            }
-        }
-        scores[knee].is_knee = true;
-    }
+    double y[ST_ML_MAX_K] = {0};
+    bool knee[ST_ML_MAX_K];
+    for (int q = 0; q < nk && q < ST_ML_MAX_K; q++) y[q] = scores[q].inertia;
+    st_kselect_knee(y, nk < ST_ML_MAX_K ? nk : ST_ML_MAX_K, knee);
+    for (int q = 0; q < nk; q++) scores[q].is_knee = q < ST_ML_MAX_K && knee[q];
     int bk = scores[0].k;
     double bs = -INFINITY;
     for (int q = 0; q < nk; q++)

@@ -26,12 +26,7 @@
 #include <unistd.h>
 
 #include "strata/quality.h"
-#if defined(__has_include)
-#if __has_include("strata/report.h")
 #include "strata/report.h"
-#define ST_HAVE_REPORT 1
-#endif
-#endif
 
 void st_run_opts_default(st_run_opts *o)
 {
@@ -305,16 +300,13 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
             if (s == ST_OK) s = st_warehouse_commit(ctx.wh, err);
             break;
         case S_REPORT: {
-            /* data must be published before the report reads it */
+            /* data must be published before the report reads it, and the
+             * run log so far too, so the report shows this run's facts */
             s = st_warehouse_commit(ctx.wh, err);
-#ifdef ST_HAVE_REPORT
+            if (s == ST_OK) write_run_log(&ctx, run_id, started, steps, st_now_seconds() - t_start, ST_OK, err);
             if (s == ST_OK) s = st_report_write(st_warehouse_root(ctx.wh), ST_REPORT_HTML, NULL, err);
             if (s == ST_OK) s = st_report_write(st_warehouse_root(ctx.wh), ST_REPORT_MD, NULL, err);
-            if (s == ST_OK) snprintf(steps[i].note, sizeof steps[i].note, "report/index.html");
-#else
-            steps[i].status = "skipped";
-            snprintf(steps[i].note, sizeof steps[i].note, "report module not built");
-#endif
+            if (s == ST_OK) snprintf(steps[i].note, sizeof steps[i].note, "report/index.html, report/report.md");
             break;
         }
         }

@@ -423,7 +423,7 @@ void st_svg_xy_chart(st_buf *b, const st_svg_xy *c)
         series_legend(b, true, 70, top + 10, w - 10, c->series, c->n_series);
         top += leg;
     }
-    double x0 = 70, x1 = w - 20, y0 = top + 10, y1 = h - 46;
+    double x0 = 70, x1 = w - 34, y0 = top + 10, y1 = h - 46;
     double xmn = INFINITY, xmx = -INFINITY, ymn = INFINITY, ymx = -INFINITY;
     for (size_t s = 0; s < c->n_series; s++) {
         const st_svg_series *se = &c->series[s];
@@ -520,7 +520,7 @@ static void category_labels(st_buf *b, const char *const *cats, size_t n, double
         if (cats && cats[i] && (double)strlen(cats[i]) > max_chars) max_chars = (double)strlen(cats[i]);
     if (!rotate && max_chars * CHAR_W > band * 0.95) rotate = true;
     if (rotate) {
-        while (band * (double)every < 14) every++;
+        while (band * (double)every < 24) every++;
     }
     for (size_t i = 0; i < n; i += every) {
         const char *s = cats && cats[i] ? cats[i] : "";
@@ -581,6 +581,10 @@ void st_svg_bar_chart(st_buf *b, const st_svg_bars *c)
             }
         }
         if (c->stacked && pos > mx) mx = pos;
+    }
+    if (c->value_labels && !c->stacked) { /* room for the labels above the bars */
+        mx += (mx - mn) * 0.08;
+        if (mn < 0) mn -= (mx - mn) * 0.08;
     }
     axis ay;
     if (!any || nc == 0 || y1 - y0 < 20 || !axis_fit(&ay, mn, mx, false, 6)) {
@@ -705,7 +709,7 @@ void st_svg_area_chart(st_buf *b, const st_svg_area *c)
     draw_frame(b, x0, y0, x1, y1);
     /* category labels under their points */
     size_t every = 1;
-    double label_w = rotate ? 14 : max_label_chars(c->categories, nc) * CHAR_W + 8;
+    double label_w = rotate ? 26 : max_label_chars(c->categories, nc) * CHAR_W + 8;
     if (nc > 1)
         while (step_px * (double)every < label_w) every++;
     for (size_t k = 0; k < nc; k += every) {
@@ -886,29 +890,42 @@ void st_svg_dag_chart(st_buf *b, const st_svg_dag *c)
         double off = top + pitch * (double)(max_col - m) / 2;
         for (size_t j = 0; j < m; j++) ypos[pos[j].node] = off + pitch * ((double)j + 0.5);
     }
-    /* edges first so boxes sit on top */
+    /* edges first so boxes sit on top. Edges between columns run from the
+     * right side of the source to the left side of the target; edges
+     * inside one column (e.g. a mart built from another mart) bend out to
+     * the right of the column and come back into the target's right side. */
     st_buf_puts(b, "<g class=\"edges\" fill=\"none\" stroke=\"#8a8a8a\" stroke-width=\"1.3\">\n");
-    for (size_t e = 0; e < c->n_edges; e++) {
-        const st_svg_dag_edge *ed = &c->edges[e];
-        if (ed->from >= nn || ed->to >= nn) continue;
-        int Lf = c->nodes[ed->from].layer, Lt = c->nodes[ed->to].layer;
-        size_t lf = Lf < 0 ? 0 : (size_t)Lf >= nl ? nl - 1 : (size_t)Lf;
-        size_t lt = Lt < 0 ? 0 : (size_t)Lt >= nl ? nl - 1 : (size_t)Lt;
-        double xa = col_w * ((double)lf + 0.5) + box_w / 2, ya = ypos[ed->from];
-        double xb = col_w * ((double)lt + 0.5) - box_w / 2 - 6, yb = ypos[ed->to];
-        double xm = (xa + xb) / 2;
-        if (xb <= xa) xm = xa + 40;
-        st_buf_printf(b, "<path d=\"M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f\"/>\n", xa, ya, xm, ya, xm, yb, xb, yb);
-    }
-    st_buf_puts(b, "</g>\n<g fill=\"#8a8a8a\">\n");
-    for (size_t e = 0; e < c->n_edges; e++) {
-        const st_svg_dag_edge *ed = &c->edges[e];
-        if (ed->from >= nn || ed->to >= nn) continue;
-        int Lt = c->nodes[ed->to].layer;
-        size_t lt = Lt < 0 ? 0 : (size_t)Lt >= nl ? nl - 1 : (size_t)Lt;
-        double xb = col_w * ((double)lt + 0.5) - box_w / 2, yb = ypos[ed->to];
-        st_buf_printf(b, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\"/>\n", xb, yb, xb - 7, yb - 4, xb - 7,
-                      yb + 4);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) st_buf_puts(b, "</g>\n<g fill=\"#8a8a8a\">\n");
+        for (size_t e = 0; e < c->n_edges; e++) {
+            const st_svg_dag_edge *ed = &c->edges[e];
+            if (ed->from >= nn || ed->to >= nn) continue;
+            int Lf = c->nodes[ed->from].layer, Lt = c->nodes[ed->to].layer;
+            size_t lf = Lf < 0 ? 0 : (size_t)Lf >= nl ? nl - 1 : (size_t)Lf;
+            size_t lt = Lt < 0 ? 0 : (size_t)Lt >= nl ? nl - 1 : (size_t)Lt;
+            double xa = col_w * ((double)lf + 0.5) + box_w / 2, ya = ypos[ed->from], yb = ypos[ed->to];
+            if (lf == lt) {
+                double bend = xa + 16 + fabs(yb - ya) * 0.12;
+                if (bend > col_w * ((double)lf + 1) - 2) bend = col_w * ((double)lf + 1) - 2;
+                double ys = ya + (yb > ya ? 8 : -8), ye = yb + (yb > ya ? -8 : 8);
+                if (pass == 0)
+                    st_buf_printf(b, "<path d=\"M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f\"/>\n", xa, ys, bend, ys,
+                                  bend, ye, xa + 6, ye);
+                else
+                    st_buf_printf(b, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\"/>\n", xa, ye, xa + 7,
+                                  ye - 4, xa + 7, ye + 4);
+                continue;
+            }
+            double xb = col_w * ((double)lt + 0.5) - box_w / 2;
+            double xm = (xa + xb) / 2;
+            if (xb <= xa) xm = xa + 40;
+            if (pass == 0)
+                st_buf_printf(b, "<path d=\"M%.1f,%.1f C%.1f,%.1f %.1f,%.1f %.1f,%.1f\"/>\n", xa, ya, xm, ya, xm, yb,
+                              xb - 6, yb);
+            else
+                st_buf_printf(b, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\"/>\n", xb, yb, xb - 7, yb - 4,
+                              xb - 7, yb + 4);
+        }
     }
     st_buf_puts(b, "</g>\n");
     for (size_t i = 0; i < nn; i++) {

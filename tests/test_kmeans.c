@@ -9,7 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "kmeans_internal.h"
+#include "strata/file.h"
 #include "strata/ml.h"
 
 static uint64_t rs;
@@ -71,12 +76,37 @@ Test(kmeans, recovers_well_separated_blobs_exactly)
     free(truth);
 }
 
+/* Runs one kernel over [0, n) in two blocks (as kmeans.c does) and returns
+ * labels, distances and the float64 accumulators. */
+typedef struct kout {
+    int32_t lab[1013];
+    float dist[1013];
+    double sum[2][ST_KM_LANES * 64 * 16];
+    int64_t cnt[2][ST_KM_LANES * 64];
+    double inert[2][ST_KM_LANES];
+    size_t changed[2];
+} kout;
+
+static void run_kernel(st_km_kernel_fn fn, const float *xt, size_t n, size_t d, const float *c, int k, kout *o)
+{
+    memset(o, 0, sizeof *o);
+    for (size_t i = 0; i < n; i++) o->lab[i] = (int32_t)(i % 3) - 1; /* some "old" labels */
+    size_t cut = 512 + 5; /* second block starts off a vector boundary */
+    for (int b = 0; b < 2; b++) {
+        st_km_acc acc = {o->sum[b], o->cnt[b], {0}, 0};
+        fn(xt, n, d, b ? cut : 0, b ? n : cut, c, k, o->lab, o->dist, &acc);
+        memcpy(o->inert[b], acc.inert, sizeof acc.inert);
+        o->changed[b] = acc.changed;
+    }
+}
+
 Test(kmeans, simd_kernels_assign_exactly_like_scalar)
 {
-    size_t dims[] = {1, 3, 7, 16};
-    int ks[] = {1, 3, 8, 64};
-    for (size_t a = 0; a < 4; a++)
-        for (size_t b = 0; b < 4; b++) {
+    size_t dims[] = {1, 2, 3, 7, 16};
+    int ks[] = {1, 2, 3, 8, 64};
+    static kout r0, r1;
+    for (size_t a = 0; a < 5; a++)
+        for (size_t b = 0; b < 5; b++) {
             size_t n = 1000 + 13, d = dims[a];
             int k = ks[b];
             rs = 99 + a * 10 + b;
@@ -86,16 +116,15 @@ Test(kmeans, simd_kernels_assign_exactly_like_scalar)
             /* exact ties: some points sit on a centre, some centres repeat */
             if (k > 1) memcpy(c + d, c, d * sizeof *c);
             for (size_t j = 0; j < d; j++) xt[j * n + 5] = c[j];
-            int32_t l0[1013], l1[1013];
-            float d0[1013], d1[1013];
-            st_assign_scalar(xt, n, d, 0, n, c, k, l0, d0);
-            if (__builtin_cpu_supports("avx2")) {
-                st_assign_avx2(xt, n, d, 0, n, c, k, l1, d1);
-                cr_assert(!memcmp(l0, l1, sizeof l0) && !memcmp(d0, d1, sizeof d0), "avx2 differs: d=%zu k=%d", d, k);
-            }
-            if (__builtin_cpu_supports("avx512f")) {
-                st_assign_avx512(xt, n, d, 0, n, c, k, l1, d1);
-                cr_assert(!memcmp(l0, l1, sizeof l0) && !memcmp(d0, d1, sizeof d0), "avx512 differs: d=%zu k=%d", d, k);
+            for (size_t j = 0; j < d; j++) xt[j * n + 700] = c[((size_t)k - 1) * d + j];
+            run_kernel(st_km_kernel_scalar, xt, n, d, c, k, &r0);
+            cr_assert_eq(r0.dist[5], 0.0f);
+            cr_assert_eq(r0.lab[5], 0, "tie must go to the lowest index");
+            for (int level = 1; level <= 2; level++) {
+                if (level == 1 && !__builtin_cpu_supports("avx2")) continue;
+                if (level == 2 && !__builtin_cpu_supports("avx512f")) continue;
+                run_kernel(st_km_kernel_for(level), xt, n, d, c, k, &r1);
+                cr_assert(!memcmp(&r0, &r1, sizeof r0), "kernel %d differs from scalar: d=%zu k=%d", level, d, k);
             }
             free(xt);
             free(c);
@@ -184,129 +213,71 @@ Test(kmeans, degenerate_inputs)
     cr_assert_eq(st_scaler_fit_transform(&sc, neg, 1, 2, lg, out, &err), ST_ERR_INVALID);
 }
 
-/* naive references for the k-selection measures */
-static double ref_silhouette(const float *x, size_t n, size_t d, const int32_t *lab, int k)
+Test(kmeans, column_arrays_with_names_and_no_scale)
 {
-    double total = 0;
-    for (size_t i = 0; i < n; i++) {
-        double sum[64] = {0};
-        int64_t cnt[64] = {0};
-        for (size_t j = 0; j < n; j++) {
-            double s = 0;
-            for (size_t f = 0; f < d; f++) s += ((double)x[i * d + f] - x[j * d + f]) * ((double)x[i * d + f] - x[j * d + f]);
-            sum[lab[j]] += sqrt(s);
-            cnt[lab[j]]++;
-        }
-        if (cnt[lab[i]] <= 1) continue;
-        double a = sum[lab[i]] / (double)(cnt[lab[i]] - 1), b = INFINITY;
-        for (int q = 0; q < k; q++)
-            if (q != lab[i] && cnt[q] && sum[q] / (double)cnt[q] < b) b = sum[q] / (double)cnt[q];
-        total += (b - a) / fmax(a, b);
-    }
-    return total / (double)n;
-}
-
-Test(kmeans, k_selection_measures_match_naive_references)
-{
-    size_t n = 600, d = 2;
-    int *truth = malloc(n * sizeof *truth);
-    float *x = blobs(n, d, 3, truth, 11);
-    st_kmeans_opts o;
-    st_kmeans_opts_default(&o);
-    o.n_init = 2;
-    st_kscore sc[4];
-    int best;
+    double a[4] = {1, 2, 3, 4}, b[4] = {0, 0, 0, 0}, bad[4] = {1, 2, NAN, 4};
+    const double *cols[2] = {a, b};
+    const char *names[2] = {"qty", "flat"};
+    bool lg[2] = {true, false};
+    float out[4 * 4];
+    st_scaler sc;
     st_error err;
-    cr_assert_eq(st_kselect(x, n, d, 2, 5, &o, sc, &best, &err), ST_OK, "%s", err.msg);
-    cr_assert_eq(best, 3, "three blobs: silhouette picks k = 3");
-    int knees = 0;
-    for (int q = 0; q < 4; q++) knees += sc[q].is_knee;
-    cr_assert_eq(knees, 1);
-    cr_assert(sc[1].is_knee, "the knee of three blobs is k = 3");
-    /* recompute k = 3 and compare every measure */
-    o.k = 3;
-    st_kmeans_result *r;
-    cr_assert_eq(st_kmeans_fit(x, n, d, &o, &r, &err), ST_OK);
-    double sil = ref_silhouette(x, n, d, r->labels, 3);
-    cr_assert_float_eq(sc[1].silhouette, sil, 1e-5);
-    cr_assert_float_eq(sc[1].inertia, r->inertia, 1e-9 * r->inertia);
-    /* CH and DB by hand */
-    double cen[3][2] = {{0}}, mean[2] = {0};
-    int64_t cnt[3] = {0};
-    for (size_t i = 0; i < n; i++) {
-        cnt[r->labels[i]]++;
-        for (size_t j = 0; j < d; j++) {
-            cen[r->labels[i]][j] += x[i * d + j];
-            mean[j] += x[i * d + j];
-        }
-    }
-    for (int q = 0; q < 3; q++)
-        for (size_t j = 0; j < d; j++) cen[q][j] /= (double)cnt[q];
-    for (size_t j = 0; j < d; j++) mean[j] /= (double)n;
-    double W = 0, B = 0, s[3] = {0};
-    for (size_t i = 0; i < n; i++) {
-        int q = r->labels[i];
-        double sq = 0;
-        for (size_t j = 0; j < d; j++) sq += (x[i * d + j] - cen[q][j]) * (x[i * d + j] - cen[q][j]);
-        W += sq;
-        s[q] += sqrt(sq) / (double)cnt[q];
-    }
-    for (int q = 0; q < 3; q++) B += (double)cnt[q] * ((cen[q][0] - mean[0]) * (cen[q][0] - mean[0]) + (cen[q][1] - mean[1]) * (cen[q][1] - mean[1]));
-    cr_assert_float_eq(sc[1].calinski_harabasz, B / 2.0 / (W / (double)(n - 3)), 1e-6 * sc[1].calinski_harabasz);
-    double db = 0;
-    for (int a = 0; a < 3; a++) {
-        double worst = 0;
-        for (int b = 0; b < 3; b++)
-            if (a != b) worst = fmax(worst, (s[a] + s[b]) / hypot(cen[a][0] - cen[b][0], cen[a][1] - cen[b][1]));
-        db += worst;
-    }
-    cr_assert_float_eq(sc[1].davies_bouldin, db / 3.0, 1e-9);
-    st_kmeans_result_free(r);
-    free(x);
-    free(truth);
+    cr_assert_eq(st_scaler_fit_transform_cols(&sc, cols, 4, 2, names, lg, false, out, 4, &err), ST_OK, "%s", err.msg);
+    cr_assert_float_eq(out[0], (float)log1p(1.0), 1e-6);
+    cr_assert_eq(out[4 * 3 + 1], 0.0f);
+    double back[2], sv[2] = {out[4 * 2], 0};
+    st_scaler_inverse(&sc, sv, back);
+    cr_assert_float_eq(back[0], 3.0, 1e-5);
+    cols[1] = bad;
+    cr_assert_eq(st_scaler_fit_transform_cols(&sc, cols, 4, 2, names, lg, true, out, 4, &err), ST_ERR_INVALID);
+    cr_assert_not_null(strstr(err.msg, "feature 'flat' of row 2 is NaN"), "%s", err.msg);
 }
 
-Test(kmeans, personas_follow_the_rule)
+/* `strata kmeans` on a layer file written here: int64 + float64 + bool
+ * columns, one NULL row skipped, three obvious clusters. */
+Test(kmeans, cli_on_a_layer_file)
 {
-    const char *f[3] = {"total_sold_quantity", "foc_ratio", "total_sold_transactions"};
-    /* cluster 0: big, low foc -> Champions; 1: high foc -> Potentials; 2: the base -> Loyalists; 3: small -> Segment 4 */
-    double c[4 * 3] = {9000, 0.01, 120, 800, 0.5, 20, 1500, 0.1, 30, 100, 0.05, 3};
-    int64_t sizes[4] = {100, 300, 2000, 50};
-    char names[4][64];
-    st_persona_name(f, 3, c, sizes, 4, names);
-    cr_assert_str_eq(names[0], "Champions");
-    cr_assert_str_eq(names[1], "Potentials");
-    cr_assert_str_eq(names[2], "Loyalists");
-    cr_assert_str_eq(names[3], "Segment 4");
-    st_persona_name(f, 3, c, sizes, 1, names);
-    cr_assert_str_eq(names[0], "Loyalists");
-    st_persona_name(f, 3, c, sizes, 2, names);
-    cr_assert_str_eq(names[0], "Champions");
-    cr_assert_str_eq(names[1], "Potentials");
-    cr_assert_not_null(strstr(st_persona_rule_text(), "Potentials"));
-}
-
-Test(kmeans, persona_map_parser)
-{
-    char names[3][64] = {"A", "B", "C"};
+    char dir[] = "/tmp/strata_kmeans_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/t.strata", dir);
+    st_field fields[3] = {{"qty", ST_TYPE_I64, false, NULL}, {"ratio", ST_TYPE_F64, true, NULL},
+                          {"flag", ST_TYPE_BOOL, false, NULL}};
+    st_file_meta meta = {.layer = "test", .table = "t", .params = ""};
+    st_write_opts wo = {.no_fsync = true};
+    st_writer *w;
     st_error err;
-    const char *good = "# my names\n0 = Key accounts\n\n2=Promo hunters   # trailing comment\n";
-    cr_assert_eq(st_persona_map_parse(good, strlen(good), "m.txt", 3, names, &err), ST_OK, "%s", err.msg);
-    cr_assert_str_eq(names[0], "Key accounts");
-    cr_assert_str_eq(names[1], "B");
-    cr_assert_str_eq(names[2], "Promo hunters");
-    struct {
-        const char *text, *want;
-    } bad[] = {{"0 Key\n", "m.txt:1: expected"},
-               {"\n\n5 = X\n", "m.txt:3: cluster 5 does not exist"},
-               {"x = Y\n", "must be a number"},
-               {"0 = \n", "1..63 bytes"},
-               {"0 = A\n0 = B\n", "named twice"},
-               {"1 = \xff\n", "UTF-8"},
-               {" = A\n", "missing cluster index"}};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        cr_assert_eq(st_persona_map_parse(bad[i].text, strlen(bad[i].text), "m.txt", 3, names, &err), ST_ERR_INVALID,
-                     "case %zu accepted", i);
-        cr_assert_not_null(strstr(err.msg, bad[i].want), "case %zu: '%s' lacks '%s'", i, err.msg, bad[i].want);
+    cr_assert_eq(st_writer_open(&w, path, fields, 3, &meta, &wo, &err), ST_OK, "%s", err.msg);
+    st_column c[3];
+    st_column_init(&c[0], ST_TYPE_I64);
+    st_column_init(&c[1], ST_TYPE_F64);
+    st_column_init(&c[2], ST_TYPE_BOOL);
+    rs = 3;
+    for (int i = 0; i < 300; i++) {
+        int g = i % 3;
+        cr_assert_eq(st_column_push_i64(&c[0], g * 1000 + (int64_t)(urand() * 10)), ST_OK);
+        if (i == 7) cr_assert_eq(st_column_push_null(&c[1]), ST_OK);
+        else cr_assert_eq(st_column_push_f64(&c[1], g * 0.3 + urand() * 0.01), ST_OK);
+        cr_assert_eq(st_column_push_bool(&c[2], g == 1), ST_OK);
     }
+    cr_assert_eq(st_writer_write(w, c, 0, 300, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    for (int j = 0; j < 3; j++) st_column_free(&c[j]);
+    const char *bin = getenv("STRATA_BIN") ? getenv("STRATA_BIN") : "build/strata";
+    char cmd[1024];
+    static char out[65536];
+    snprintf(cmd, sizeof cmd, "%s kmeans %s --columns qty,ratio,flag --k 3 --n-init 2 --threads 2 2>&1", bin, path);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    cr_assert_eq(pclose(p), 0, "%s", out);
+    cr_assert_not_null(strstr(out, "299 rows clustered, 1 skipped"), "%s", out);
+    cr_assert_not_null(strstr(out, "inertia:"), "%s", out);
+    cr_assert_not_null(strstr(out, "iterations:"), "%s", out);
+    /* bad column name: schema error, exit code 3 */
+    snprintf(cmd, sizeof cmd, "%s kmeans %s --columns qty,nope >/dev/null 2>&1", bin, path);
+    int rc = system(cmd);
+    cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 3, "rc %d", rc);
+    remove(path);
+    rmdir(dir);
 }

@@ -504,3 +504,114 @@ Test(pipeline, empty_tables_run_to_the_end)
     cr_assert_eq(table_rows(wh, "gold", "int_customer_analytics"), 0);
     cr_assert_eq(table_rows(wh, "platinum", "dim_customers"), 8);
 }
+
+/* ---- the default demo data against an independent computation ---- */
+
+typedef struct src_line {
+    int64_t cust;
+    int32_t pk;
+    int64_t qty;
+    int32_t mat;  /* index into a per-test material table */
+    uint8_t foc;
+} src_line;
+
+static int cmp_line(const void *a, const void *b)
+{
+    const src_line *x = a, *y = b;
+    if (x->cust != y->cust) return x->cust < y->cust ? -1 : 1;
+    if (x->pk != y->pk) return x->pk < y->pk ? -1 : 1;
+    if (x->foc != y->foc) return x->foc < y->foc ? -1 : 1;
+    return (x->qty > y->qty) - (x->qty < y->qty);
+}
+
+static double med_sorted(const src_line *v, size_t n)
+{
+    return n % 2 ? (double)v[n / 2].qty : ((double)v[n / 2 - 1].qty + (double)v[n / 2].qty) / 2.0;
+}
+
+Test(pipeline, demo_data_features_equal_an_independent_computation, .timeout = 300)
+{
+    char tx[400], wh[400], args[1400], err[4096];
+    snprintf(tx, sizeof tx, "%s/example.db", dir);
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    snprintf(args, sizeof args, "gen --out %s", tx); /* the defaults: 500,000 rows per table */
+    cr_assert_eq(strata(args, err, sizeof err), 0, "%s", err);
+    snprintf(args, sizeof args, "run --customers data/chinook.db --transactions %s --warehouse %s --quiet --no-report", tx, wh);
+    cr_assert_eq(strata(args, err, sizeof err), 0, "%s", err);
+
+    /* read the source directly with SQLite: every line of both tables */
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open_v2(tx, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    size_t cap = 1100000, n = 0;
+    src_line *v = malloc(cap * sizeof *v);
+    char (*mats)[16] = calloc(1000, sizeof *mats);
+    int n_mats = 0;
+    const char *q[2] = {"SELECT customer_id, year, month, material_code, quantity FROM sales_qty",
+                        "SELECT customer_id, year, month, material_code, quantity_foc FROM foc_qty"};
+    for (int t = 0; t < 2; t++) {
+        sqlite3_stmt *st;
+        cr_assert_eq(sqlite3_prepare_v2(db, q[t], -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            cr_assert_lt(n, cap);
+            src_line *l = &v[n++];
+            l->cust = sqlite3_column_int64(st, 0);
+            l->pk = sqlite3_column_int(st, 1) * 100 + sqlite3_column_int(st, 2);
+            const char *m = (const char *)sqlite3_column_text(st, 3);
+            int k = 0;
+            while (k < n_mats && strcmp(mats[k], m)) k++;
+            if (k == n_mats) snprintf(mats[n_mats++], 16, "%s", m);
+            l->mat = k;
+            l->qty = sqlite3_column_int64(st, 4);
+            l->foc = (uint8_t)t;
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    qsort(v, n, sizeof *v, cmp_line);
+
+    st_reader *r = open_table(wh, "gold", "int_customer_analytics");
+    st_column c[10];
+    const char *names[10] = {"customer_id", "period_key", "total_sold_quantity", "total_foc_quantity", "foc_ratio",
+                             "total_sold_transactions", "total_foc_transactions", "median_sold_order_size",
+                             "median_foc_order_size", "unique_materials"};
+    for (int j = 0; j < 10; j++) read_col(r, names[j], &c[j]);
+    size_t row = 0;
+    uint8_t seen[1000];
+    for (size_t a = 0; a < n;) {
+        size_t b = a;
+        while (b < n && v[b].cust == v[a].cust && v[b].pk == v[a].pk) b++;
+        size_t s_end = a;
+        while (s_end < b && v[s_end].foc == 0) s_end++;
+        int64_t sold = 0, foc = 0;
+        for (size_t i = a; i < s_end; i++) sold += v[i].qty;
+        for (size_t i = s_end; i < b; i++) foc += v[i].qty;
+        memset(seen, 0, sizeof seen);
+        int64_t uniq = 0;
+        for (size_t i = a; i < b; i++)
+            if (!seen[v[i].mat]) {
+                seen[v[i].mat] = 1;
+                uniq++;
+            }
+        cr_assert_lt(row, c[0].n_rows, "gold has fewer customer-periods than the source");
+        cr_assert_eq(st_column_i64(&c[0])[row], v[a].cust, "row %zu customer", row);
+        cr_assert_eq(st_column_i32(&c[1])[row], v[a].pk, "row %zu period", row);
+        cr_assert_eq(st_column_i64(&c[2])[row], sold, "row %zu sold", row);
+        cr_assert_eq(st_column_i64(&c[3])[row], foc, "row %zu foc", row);
+        double ratio = sold + foc ? (double)foc / (double)(sold + foc) : 0.0;
+        cr_assert(fabs(st_column_f64(&c[4])[row] - ratio) <= 1e-15, "row %zu foc_ratio", row);
+        cr_assert_eq(st_column_i64(&c[5])[row], (int64_t)(s_end - a), "row %zu sold lines", row);
+        cr_assert_eq(st_column_i64(&c[6])[row], (int64_t)(b - s_end), "row %zu foc lines", row);
+        if (s_end > a) cr_assert(st_column_f64(&c[7])[row] == med_sorted(v + a, s_end - a), "row %zu median sold", row);
+        else cr_assert(!st_column_valid(&c[7], row), "row %zu: no sales, NULL median", row);
+        if (b > s_end) cr_assert(st_column_f64(&c[8])[row] == med_sorted(v + s_end, b - s_end), "row %zu median foc", row);
+        else cr_assert(!st_column_valid(&c[8], row), "row %zu: no FOC, NULL median", row);
+        cr_assert_eq(st_column_i64(&c[9])[row], uniq, "row %zu unique materials", row);
+        row++;
+        a = b;
+    }
+    cr_assert_eq(row, c[0].n_rows, "gold has more customer-periods than the source");
+    for (int j = 0; j < 10; j++) st_column_free(&c[j]);
+    st_reader_close(r);
+    free(v);
+    free(mats);
+}

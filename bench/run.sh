@@ -64,12 +64,13 @@ if [ -f "$BUILD/libstrata.a" ] && $CC $HCFLAGS bench/decode_bench.c -o "$BUILD/b
 else
   $CC $HCFLAGS -DBENCH_NO_STRATA bench/decode_bench.c -o "$BUILD/bench/decode_bench" $ZSTD_LIBS $SQLITE_LIBS
 fi
-rm -f "$BUILD/bench/sqlite_to_strata" "$BUILD/bench/ml_kmeans"
+rm -f "$BUILD/bench/sqlite_to_strata" "$BUILD/bench/kmeans_bench"
 if [ -f "$BUILD/libstrata.a" ]; then
   $CC $HCFLAGS bench/sqlite_to_strata.c -o "$BUILD/bench/sqlite_to_strata" \
     "$BUILD/libstrata.a" $ZSTD_LIBS $SQLITE_LIBS -lm 2>"$BUILD/bench/sqlite_to_strata.log" || true
-  $CC $HCFLAGS bench/ml_kmeans.c -o "$BUILD/bench/ml_kmeans" \
-    "$BUILD/libstrata.a" $ZSTD_LIBS $SQLITE_LIBS -lm 2>"$BUILD/bench/ml_kmeans.log" || true
+  # the ml module's own driver (bench/kmeans_bench.c), when it is there
+  [ -f bench/kmeans_bench.c ] && { $CC $HCFLAGS bench/kmeans_bench.c -o "$BUILD/bench/kmeans_bench" \
+    "$BUILD/libstrata.a" $ZSTD_LIBS $SQLITE_LIBS -lm 2>"$BUILD/bench/kmeans_bench.log" || true; }
 fi
 
 exec /usr/bin/python3 bench/bench.py --build "$BUILD"

@@ -365,6 +365,10 @@ static st_status build_fields(st_source_table *t, st_error *err)
     if (!t->fields) return st_error_set(err, ST_ERR_NOMEM, "table '%s': out of memory", t->name);
     t->n_fields = n;
     static const char *const suffix[3] = {"", "__class", "__raw"};
+    static const char *const desc[3] = {
+        "the source value, typed by the column's declared affinity; NULL when it does not fit (see __raw)",
+        "SQLite storage class of the value: 0 NULL, 1 INTEGER, 2 REAL, 3 TEXT, 4 BLOB",
+        "the value as bytes when it does not fit the typed column (INTEGER and REAL as text)"};
     t->fields[0] = (st_field){.name = dup_str("_rowid"), .type = ST_TYPE_I64, .nullable = false,
                               .description = "SQLite rowid of the source row"};
     if (!t->fields[0].name) return st_error_set(err, ST_ERR_NOMEM, "table '%s': out of memory", t->name);
@@ -375,7 +379,7 @@ static st_status build_fields(st_source_table *t, st_error *err)
             if (!f->name) return st_error_set(err, ST_ERR_NOMEM, "table '%s': out of memory", t->name);
             f->type = k == 0 ? t->cols[j].type : (k == 1 ? ST_TYPE_I32 : ST_TYPE_BYTES);
             f->nullable = k != 1;
-            f->description = NULL;
+            f->description = desc[k];
         }
     }
     for (size_t a = 0; a < n; a++)

@@ -343,7 +343,8 @@ st_status st_writer_write(st_writer *w, const st_column *cols, size_t first, siz
             const st_column *src = &cols[j];
             st_column *dst = &w->buf[j];
             bool var = src->type == ST_TYPE_STR || src->type == ST_TYPE_BYTES;
-            for (size_t i = r0; i < r0 + take; i++) {
+            bool check = (src->validity && !w->fields[j].nullable) || src->type == ST_TYPE_STR;
+            for (size_t i = r0; check && i < r0 + take; i++) {
                 if (!st_column_valid(src, i)) {
                     if (!w->fields[j].nullable) {
                         w->failed = ST_ERR_INVALID;
@@ -360,24 +361,9 @@ st_status st_writer_write(st_writer *w, const st_column *cols, size_t first, siz
                     }
                 }
             }
-            if (!var && !src->validity) {
-                size_t wd = st_type_width(src->type);
-                st_status s = st_column_reserve(dst, dst->n_rows + take, 0);
-                if (s != ST_OK) return st_error_set(err, s, "out of memory");
-                if (dst->validity) {
-                    for (size_t i = r0; i < r0 + take; i++)
-                        if ((s = st_column_push_from(dst, src, i)) != ST_OK) return st_error_set(err, s, "out of memory");
-                } else {
-                    memcpy((char *)dst->data + dst->n_rows * wd, (const char *)src->data + r0 * wd, take * wd);
-                    dst->n_rows += take;
-                }
-            } else {
-                for (size_t i = r0; i < r0 + take; i++) {
-                    st_status s = st_column_push_from(dst, src, i);
-                    if (s != ST_OK) return st_error_set(err, s, "out of memory");
-                }
-                if (var) w->buffered_bytes = dst->n_bytes > w->buffered_bytes ? dst->n_bytes : w->buffered_bytes;
-            }
+            st_status s = st_column_append_range(dst, src, r0, take);
+            if (s != ST_OK) return st_error_set(err, s, "out of memory");
+            if (var && dst->n_bytes > w->buffered_bytes) w->buffered_bytes = dst->n_bytes;
         }
         done += take;
         w->n_rows += take;

@@ -21,7 +21,7 @@
 
 /* Bumped when a step's output for the same input changes (so old
  * warehouses rebuild). Part of every fingerprint. */
-#define ST_PIPELINE_VERSION 1
+#define ST_PIPELINE_VERSION 2
 
 typedef struct st_step_result {
     const char *name;

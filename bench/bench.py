@@ -633,6 +633,27 @@ class Bench:
                 self.unavailable(stage, scale, e, target, peer, "scikit-learn KMeans (lloyd)")
                 self.rows[-1]["note"] = note + "; strata: " + str(e)
 
+    def bench_kmeans_demo(self, scale):
+        """Quality on the demo data: strata's ml step vs scikit-learn on the same scaled matrix."""
+        stage, target = "k-means quality, demo data", "inertia within 0.1% of scikit-learn"
+        wh = self.warehouse(scale)
+        if not os.path.exists(os.path.join(wh, "platinum", "ml_centroids.strata")):
+            self.unavailable(stage, scale, NotAvailable(f"no warehouse at {wh} (run the e2e comparison first)"), target)
+            return
+        env = dict(os.environ)
+        for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+            env.pop(v, None)
+        out, _ = run(["/usr/bin/python3", os.path.join(BENCH, "kmeans_demo_quality.py"), wh], env=env)
+        q = json.loads(out)
+        rel = q["relative_difference"]
+        met = rel <= 1e-3
+        self.add(stage, scale, unit="", strata=None, peer=None, peer_name="", ratio=q["strata_inertia"] / q["sklearn_inertia"],
+                 ratio_desc="strata inertia / scikit-learn inertia", target=target, met=met,
+                 miss="" if met else f"{rel * 100:.3f}% above",
+                 bound="-", note=(f"{q['n']} customer-months, features {', '.join(q['features'])}, k={q['k']}: "
+                                  f"strata {q['strata_inertia']:.6f}, scikit-learn {q['sklearn_inertia']:.6f} "
+                                  f"({rel * 100:+.5f}%)"))
+
     def strata_kmeans(self, f32, n, d, k, reps):
         """Times strata's k-means with the ml module's driver bench/kmeans_bench.c (st_kmeans_fit, the
         call behind the ml step) on the float32 copy of the blob matrix, one process per repetition.
@@ -796,6 +817,10 @@ def main():
             b.bench_kmeans()
         except Exception as e:
             b.unavailable("k-means", "-", f"harness error: {type(e).__name__}: {e}")
+        try:
+            b.bench_kmeans_demo("50K" if QUICK else "500K")
+        except Exception as e:
+            b.unavailable("k-means quality, demo data", "-", f"harness error: {type(e).__name__}: {e}")
 
     meta = machine_meta(a.build, QUICK, load_before)
     b.context.pop("_cache", None)

@@ -180,7 +180,7 @@ st_status st_source_open(st_source **out, const char *path, st_error *err)
         return st_error_set(err, ST_ERR_IO, "cannot open source '%s': %s", path, strerror(errno));
     }
     if (S_ISDIR(sb.st_mode))
-        return st_error_set(err, ST_ERR_IO, "cannot open source '%s': is a directory", path);
+        return st_error_set(err, ST_ERR_SQLITE, "cannot open source '%s': is a directory, not a SQLite database", path);
 
     /* The 16-byte magic settles "is it SQLite?" before SQLite is asked
      * (SQLite would accept an empty file as an empty database). */

@@ -111,8 +111,9 @@ Test(source, directory_is_an_error)
 {
     st_source *src = NULL;
     st_error err = {0};
-    cr_assert_neq(st_source_open(&src, tmpdir, &err), ST_OK);
+    cr_assert_eq(st_source_open(&src, tmpdir, &err), ST_ERR_SQLITE, "a directory is a bad source (exit 3)");
     cr_assert_null(src);
+    cr_assert_not_null(strstr(err.msg, "directory"), "%s", err.msg);
 }
 
 /* ---- tables and columns ---- */

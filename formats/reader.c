@@ -197,7 +197,8 @@ static st_status parse(st_reader *r, st_error *err)
     uint64_t expect = ST_HEADER_BYTES, rows = 0;
     for (uint32_t k = 0; k < nc; k++) {
         r->chunk_n[k] = u32(&c);
-        if (r->chunk_n[k] == 0) return corrupt(r, err, "empty chunk");
+        if (r->chunk_n[k] == 0 || r->chunk_n[k] > ST_CHUNK_ROWS)
+            return corrupt(r, err, "chunk row count outside 1..65536");
         rows += r->chunk_n[k];
         for (uint32_t j = 0; j < nf; j++) {
             rblock *b = &r->blocks[(size_t)k * nf + j];
@@ -467,7 +468,7 @@ st_status st_reader_read_all(st_reader *r, const size_t *which, size_t n_which, 
             return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' is %s", r->name, r->fields[col].name,
                                 st_type_name(r->fields[col].type));
         st_column_init(&tmp, r->fields[col].type);
-        s = st_column_reserve(&cols[j], (size_t)r->n_rows, 0);
+        /* grow as blocks decode: the footer's row count is not trusted for an allocation */
         for (size_t k = 0; k < r->n_chunks && s == ST_OK; k++) {
             s = st_reader_read_block(r, k, col, &tmp, err);
             for (size_t i = 0; i < tmp.n_rows && s == ST_OK; i++) s = st_column_push_from(&cols[j], &tmp, i);

@@ -127,8 +127,8 @@ st_status st_writer_open(st_writer **out, const char *path, const st_field *fiel
     snprintf(w->tmp, sizeof w->tmp, "%s.tmp-%ld", path, (long)getpid());
     if (opts) w->opts = *opts;
     w->chunk_rows = w->opts.chunk_rows ? w->opts.chunk_rows : ST_CHUNK_ROWS;
-    if (w->chunk_rows & (w->chunk_rows - 1)) {
-        s = st_error_set(err, ST_ERR_INVALID, "chunk_rows must be a power of two");
+    if ((w->chunk_rows & (w->chunk_rows - 1)) || w->chunk_rows > ST_CHUNK_ROWS) {
+        s = st_error_set(err, ST_ERR_INVALID, "chunk_rows must be a power of two <= %u", ST_CHUNK_ROWS);
         goto fail;
     }
     w->n_fields = n_fields;
@@ -339,6 +339,35 @@ st_status st_writer_write(st_writer *w, const st_column *cols, size_t first, siz
         size_t room = w->chunk_rows - w->buf[0].n_rows;
         size_t take = n_rows - done < room ? n_rows - done : room;
         size_t r0 = first + done;
+        /* string columns: cut the chunk before it holds ST_CHUNK_MAX_BYTES
+         * (a single larger row still makes a chunk of its own) */
+        bool cut = false;
+        for (size_t j = 0; j < w->n_fields; j++) {
+            const st_column *src = &cols[j];
+            if (src->type != ST_TYPE_STR && src->type != ST_TYPE_BYTES) continue;
+            size_t have = w->buf[j].n_bytes;
+            const uint64_t *off = src->offsets;
+            if (have + (off[r0 + take] - off[r0]) <= ST_CHUNK_MAX_BYTES) continue;
+            size_t lo = 0, hi = take; /* largest t with have + bytes(t) <= max */
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo + 1) / 2;
+                if (have + (off[r0 + mid] - off[r0]) <= ST_CHUNK_MAX_BYTES) lo = mid;
+                else hi = mid - 1;
+            }
+            take = lo;
+            cut = true;
+        }
+        if (take == 0) {
+            if (w->buf[0].n_rows > 0) {
+                st_status s = flush_chunk(w, err);
+                if (s != ST_OK) {
+                    w->failed = s;
+                    return s;
+                }
+                continue;
+            }
+            take = 1; /* one row over the limit on its own */
+        }
         for (size_t j = 0; j < w->n_fields; j++) {
             const st_column *src = &cols[j];
             st_column *dst = &w->buf[j];
@@ -367,7 +396,7 @@ st_status st_writer_write(st_writer *w, const st_column *cols, size_t first, siz
         }
         done += take;
         w->n_rows += take;
-        if (w->buf[0].n_rows == w->chunk_rows || w->buffered_bytes >= ST_CHUNK_MAX_BYTES) {
+        if (w->buf[0].n_rows == w->chunk_rows || w->buffered_bytes >= ST_CHUNK_MAX_BYTES || cut) {
             st_status s = flush_chunk(w, err);
             if (s != ST_OK) {
                 w->failed = s;

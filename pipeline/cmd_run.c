@@ -101,10 +101,10 @@ int st_cmd_run(int argc, char **argv)
             if (!parse_i64(a, v, 1, 64, &x)) return 2;
             o.threads = (int)x;
         } else if (!strcmp(a, "--year-min")) {
-            if (!parse_i64(a, v, -100000, 100000, &x)) return 2;
+            if (!parse_i64(a, v, 1, 9999, &x)) return 2;
             o.year_min = x;
         } else if (!strcmp(a, "--year-max")) {
-            if (!parse_i64(a, v, -100000, 100000, &x)) return 2;
+            if (!parse_i64(a, v, 1, 9999, &x)) return 2;
             o.year_max = x;
         } else if (!strcmp(a, "--qty-min")) {
             if (!parse_i64(a, v, -4000000000000000000LL, 4000000000000000000LL, &x)) return 2;

@@ -502,7 +502,7 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
         continue;
     overflow:
         free(scratch);
-        s = st_error_set(err, ST_ERR_INVALID,
+        s = st_error_set(err, ST_ERR_QUALITY,
                          "sum of quantities overflows int64 for customer %lld in period %d (refusing to wrap)",
                          (long long)cust_ids[g / n_per], pk_of_index((int32_t)(g % n_per) + mi_min));
         goto done;

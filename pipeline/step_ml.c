@@ -78,6 +78,13 @@ st_status st_step_ml(st_run_ctx *ctx, uint64_t fp, st_error *err)
     st_reader_close(r);
     r = NULL;
     if (s != ST_OK) goto done;
+    {
+        static const st_type gold_types[N_GOLD] = {ST_TYPE_I64, ST_TYPE_I32, ST_TYPE_I32, ST_TYPE_I32,
+                                                   ST_TYPE_I64, ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_I64,
+                                                   ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_F64, ST_TYPE_I64};
+        if ((s = st_table_expect_types(g, gold_names, gold_types, N_GOLD, "gold.int_customer_analytics", err)) != ST_OK)
+            goto done;
+    }
     size_t n = g[0].n_rows;
     ctx->cur->rows_in = n;
     int fcol[MAX_FEATURES];

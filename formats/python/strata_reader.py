@@ -359,8 +359,8 @@ def _parse_footer(buf, size):
     expect, rows = HEADER, 0
     for _ in range(nc):
         n = c.u32()
-        if n == 0:
-            raise StrataFormatError("empty chunk")
+        if n == 0 or n > 65536:
+            raise StrataFormatError("chunk row count outside 1..65536")
         rows += n
         blocks = []
         for j in range(nf):

@@ -427,7 +427,10 @@ static int bkey_cmp(const void *a, const void *b)
 static void bkeys_seal(bkeys *k)
 {
     for (size_t i = 0; i < k->n; i++) k->a[i].p = k->buf + k->a[i].off;
-    if (k->n > 1) qsort(k->a, k->n, sizeof *k->a, bkey_cmp);
+    /* tables sorted on their key (most gold and platinum tables) need no sort */
+    bool sorted = true;
+    for (size_t i = 1; i < k->n && sorted; i++) sorted = bkey_cmp(&k->a[i - 1], &k->a[i]) <= 0;
+    if (!sorted) qsort(k->a, k->n, sizeof *k->a, bkey_cmp);
 }
 
 static void bkeys_seal_unique(bkeys *k)

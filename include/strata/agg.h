@@ -1,0 +1,207 @@
+/*
+ * agg.h: the gold layer's grouped aggregation engine.
+ *
+ * Two objects live here.
+ *
+ * st_dict turns a string column, chunk by chunk, into uint32 codes and at
+ * the end gives every code its rank in bytewise-sorted order of the
+ * strings, so output ordered "by material_code" is deterministic whatever
+ * order the strings arrived in.
+ *
+ * st_features computes, per (customer_id, period_key), the behavioural
+ * features of docs/TABLES.md (`int_customer_analytics`) and the unified
+ * per-(customer, period, material) table (`int_transactions_unified`) from
+ * the accepted sales and FOC lines:
+ *
+ *   total_sold_quantity / total_foc_quantity   SUM(quantity), int64,
+ *                                               overflow is an error
+ *   foc_ratio             foc / (sold + foc) in double; 0 when the
+ *                         denominator is 0
+ *   total_*_transactions  number of lines
+ *   median_*_order_size   exact median of the line quantities (mean of
+ *                         the two middle values, as double, for an even
+ *                         count); absent when there are no lines
+ *   unique_materials      distinct material codes over sales AND FOC lines
+ *
+ * How: customers get dense slots (a direct table when the id range given
+ * in st_feature_dims is small, an open-addressing hash otherwise), periods
+ * a dense month index through a table over the period_key range, and the
+ * group key is g = slot * n_periods + month_index. Adding rows computes
+ * keys with a vectorised kernel (scalar / AVX2 / AVX-512 by st_cpu_level()),
+ * counts lines per group in a dense grid and appends (key, material,
+ * quantity) to a row store. st_features_finish() turns the counts into
+ * offsets in output order, scatters the rows into one contiguous segment
+ * per group (a counting sort) and then, on n_threads threads over disjoint
+ * group ranges, computes sums, exact medians (selection) and distinct
+ * materials (sorting the segment by material rank). Every group is
+ * computed by exactly one thread from data laid out independently of the
+ * thread count, so results are identical for any n_threads.
+ *
+ * Memory, for S sales and F FOC rows, C customers, P periods and A active
+ * groups: 16 bytes per row while adding, then 12 bytes per row after
+ * finish (peak about 16*(S+F) + 12*max(S,F)); 8 bytes per grid cell (C*P)
+ * until finish; about 56 bytes per active group after finish; 4 bytes per
+ * id of the customer range when the direct table is used (<= 16 MiB).
+ *
+ * Threading: an st_features or st_dict is used by one thread at a time;
+ * st_features_finish() starts and joins its own threads.
+ */
+#ifndef STRATA_AGG_H
+#define STRATA_AGG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strata/column.h"
+#include "strata/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- string dictionary ------------------------------------------------- */
+
+typedef struct st_dict st_dict;
+
+/* Creates an empty dictionary. Caller owns *out; free with st_dict_free().
+ * ST_ERR_NOMEM on allocation failure. */
+st_status st_dict_create(st_dict **out, st_error *err) ST_MUST_USE;
+void st_dict_free(st_dict *d);
+
+/* Encodes rows [0, col->n_rows) of a STR or BYTES column: codes[i] gets
+ * the string's code, codes being handed out in first-seen order (0, 1, ...).
+ * `codes` has col->n_rows entries (caller-owned). A NULL value is
+ * ST_ERR_INVALID naming the row (`what` names the column in messages; may
+ * be NULL). Fails with ST_ERR_INVALID after st_dict_finish(). */
+st_status st_dict_add(st_dict *d, const st_column *col, uint32_t *codes,
+                      const char *what, st_error *err) ST_MUST_USE;
+
+/* Number of distinct strings seen. */
+uint32_t st_dict_size(const st_dict *d);
+
+/* Sorts the strings bytewise (shorter prefix first) and fills the rank
+ * tables. After this, st_dict_rank() and st_dict_sorted() are valid and no
+ * more strings may be added. ST_ERR_NOMEM on allocation failure. */
+st_status st_dict_finish(st_dict *d, st_error *err) ST_MUST_USE;
+
+/* rank[code] = position of the code's string in sorted order; borrowed,
+ * st_dict_size() entries, valid until st_dict_free(). NULL before finish. */
+const uint32_t *st_dict_rank(const st_dict *d);
+/* sorted[rank] = code; borrowed like st_dict_rank(). NULL before finish. */
+const uint32_t *st_dict_sorted(const st_dict *d);
+
+/* The bytes of a code's string (not NUL-terminated); borrowed until
+ * st_dict_free(). code must be < st_dict_size(). */
+const char *st_dict_str(const st_dict *d, uint32_t code, size_t *len);
+
+/* ---- per-customer-per-period features --------------------------------- */
+
+/* Ranges every added row must fall in (inclusive). Rows outside are
+ * ST_ERR_INVALID. Pass INT64_MIN / INT64_MAX for an unknown customer
+ * range: customers are then hashed. When the customer range spans at most
+ * ST_FEATURES_DIRECT_IDS ids a direct table is used instead. Period keys
+ * are year*100+month with month 1..12 and year >= 1; at most
+ * ST_FEATURES_MAX_PERIOD_SPAN keys between min and max. */
+typedef struct st_feature_dims {
+    int64_t customer_id_min;
+    int64_t customer_id_max;
+    int32_t period_key_min;
+    int32_t period_key_max;
+} st_feature_dims;
+
+#define ST_FEATURES_DIRECT_IDS (1u << 22)
+#define ST_FEATURES_MAX_PERIOD_SPAN (1 << 20)
+
+typedef struct st_features st_features;
+
+/* Creates an empty accumulator for `dims`. Caller owns *out; free with
+ * st_features_free(). ST_ERR_INVALID for bad dims, ST_ERR_NOMEM. */
+st_status st_features_create(st_features **out, const st_feature_dims *dims,
+                             st_error *err) ST_MUST_USE;
+void st_features_free(st_features *fx);
+
+/* Adds n_rows sales (or FOC) lines; may be called any number of times
+ * (chunks), results depend only on the concatenated rows. All arrays are
+ * borrowed for the call only. material[] are dictionary codes (any
+ * uint32; see st_features_finish()). Errors: ST_ERR_INVALID naming the
+ * row (counted over all calls of that table) when a customer or period is
+ * outside dims or more than UINT32_MAX rows arrive; ST_ERR_NOMEM. After an
+ * error the object only accepts st_features_free(). */
+st_status st_features_add_sales(st_features *fx, const int64_t *customer_id,
+                                const int32_t *period_key, const uint32_t *material,
+                                const int64_t *quantity, size_t n_rows,
+                                st_error *err) ST_MUST_USE;
+st_status st_features_add_foc(st_features *fx, const int64_t *customer_id,
+                              const int32_t *period_key, const uint32_t *material,
+                              const int64_t *quantity, size_t n_rows,
+                              st_error *err) ST_MUST_USE;
+
+/* Computes everything. material_rank, when non-NULL, gives the sort
+ * position of each code (st_dict_rank(); n_materials entries, must be a
+ * permutation); every added code must then be < n_materials. When NULL,
+ * codes sort as numbers and n_materials is ignored. n_threads 0 means 1.
+ * Errors: ST_ERR_INVALID (a sum overflows int64, naming the customer and
+ * period; bad code or rank), ST_ERR_NOMEM. Called once; adds are refused
+ * afterwards. */
+st_status st_features_finish(st_features *fx, const uint32_t *material_rank,
+                             uint32_t n_materials, unsigned n_threads,
+                             st_error *err) ST_MUST_USE;
+
+/* Active (customer, period) groups, valid after finish. */
+size_t st_features_n_groups(const st_features *fx);
+
+/* One row of int_customer_analytics. Medians are meaningful only when the
+ * matching has_median_* is true (then the line count is > 0). */
+typedef struct st_feature_row {
+    int64_t customer_id;
+    int32_t period_key;          /* year*100+month */
+    int64_t total_sold_quantity;
+    int64_t total_foc_quantity;
+    double foc_ratio;
+    int64_t total_sold_transactions;
+    int64_t total_foc_transactions;
+    double median_sold_order_size;
+    double median_foc_order_size;
+    bool has_median_sold;
+    bool has_median_foc;
+    int64_t unique_materials;
+} st_feature_row;
+
+/* Group i (0 <= i < st_features_n_groups()) in (customer_id, period_key)
+ * order. */
+void st_features_get(const st_features *fx, size_t i, st_feature_row *row);
+
+/* Rows of int_transactions_unified, valid after finish. */
+size_t st_features_n_unified(const st_features *fx);
+
+/* Caller-owned output arrays, each with room for `cap` rows. material is
+ * the code as added (look the string up with st_dict_str()). */
+typedef struct st_unified_batch {
+    int64_t *customer_id;
+    int32_t *period_key;
+    uint32_t *material;
+    int64_t *sold_qty;
+    int64_t *foc_qty;
+    int64_t *sold_lines;
+    int64_t *foc_lines;
+} st_unified_batch;
+
+/* Iteration state; zero-initialise before the first call. */
+typedef struct st_unified_cursor {
+    size_t group;     /* active group being emitted */
+    size_t sales_pos; /* next sales row of that group's segment */
+    size_t foc_pos;   /* next FOC row of that group's segment */
+} st_unified_cursor;
+
+/* Emits up to cap unified rows in (customer_id, period_key, material rank)
+ * order into out; *n_out == 0 means the end. ST_ERR_INVALID if called
+ * before finish or with cap == 0. */
+st_status st_features_unified_next(const st_features *fx, st_unified_cursor *cur,
+                                   const st_unified_batch *out, size_t cap,
+                                   size_t *n_out, st_error *err) ST_MUST_USE;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* STRATA_AGG_H */

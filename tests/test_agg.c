@@ -1,0 +1,490 @@
+/*
+ * test_agg.c: st_features (strata/agg.h) against a naive reference.
+ *
+ * The reference sorts every line by (customer, period) with qsort and
+ * computes each feature plainly: sums, counts, medians from a fully sorted
+ * copy, distinct materials from a sorted list, unified rows from a sort by
+ * (customer, period, material rank). Random data sets cover duplicates,
+ * odd and even line counts, groups with only sales or only FOC lines,
+ * quantities 0 and 1e9, sparse ids near 1e12 (hashed customers), periods
+ * across a year boundary. The fast path must match the reference exactly
+ * for every chunking, thread count (1/2/3) and SIMD level.
+ */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strata/agg.h"
+#include "strata/cpu.h"
+
+TestSuite(agg);
+
+/* ---- data sets -------------------------------------------------------- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+typedef struct lines {
+    size_t n;
+    int64_t *cust;
+    int32_t *pk;
+    uint32_t *mat;
+    int64_t *qty;
+} lines;
+
+typedef struct dataset {
+    lines t[2]; /* 0 sales, 1 foc */
+    st_feature_dims dims;
+    uint32_t n_mat;
+} dataset;
+
+static void lines_alloc(lines *l, size_t n)
+{
+    l->n = n;
+    l->cust = calloc(n + 1, sizeof *l->cust);
+    l->pk = calloc(n + 1, sizeof *l->pk);
+    l->mat = calloc(n + 1, sizeof *l->mat);
+    l->qty = calloc(n + 1, sizeof *l->qty);
+}
+
+static void dataset_free(dataset *d)
+{
+    for (int t = 0; t < 2; t++) {
+        free(d->t[t].cust);
+        free(d->t[t].pk);
+        free(d->t[t].mat);
+        free(d->t[t].qty);
+    }
+}
+
+static const int32_t periods[] = {201910, 201911, 201912, 202001, 202002, 202006, 202101};
+
+/* n_cust customers: ids base + k*stride; customers >= n_cust/2 only buy in
+ * sales or only in foc for some periods via the table skew below. */
+static void make_random(dataset *d, uint64_t seed, size_t n_sales, size_t n_foc, size_t n_cust,
+                        int64_t id_base, int64_t id_stride, uint32_t n_mat)
+{
+    uint64_t s = seed;
+    d->n_mat = n_mat;
+    d->dims.customer_id_min = id_base;
+    d->dims.customer_id_max = id_base + (int64_t)(n_cust - 1) * id_stride;
+    d->dims.period_key_min = 201910;
+    d->dims.period_key_max = 202101;
+    for (int t = 0; t < 2; t++) {
+        size_t n = t ? n_foc : n_sales;
+        lines_alloc(&d->t[t], n);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t r = rng_next(&s);
+            size_t k = (size_t)(r % n_cust);
+            size_t pi = (size_t)((r >> 20) % 7);
+            /* customers k % 5 == 1 never get foc, == 2 never sales in 202001 */
+            if (t == 1 && k % 5 == 1) k = (k + 1) % n_cust;
+            if (t == 0 && k % 5 == 2 && periods[pi] == 202001) pi = 0;
+            d->t[t].cust[i] = id_base + (int64_t)k * id_stride;
+            d->t[t].pk[i] = periods[pi];
+            d->t[t].mat[i] = (uint32_t)((r >> 32) % n_mat);
+            uint64_t q = (r >> 40) % 16;
+            d->t[t].qty[i] = q == 0 ? 0 : q == 1 ? 1000000000 : q == 2 ? 1 : (int64_t)(q * 3 % 7);
+        }
+    }
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+typedef struct uni_row {
+    int64_t cust;
+    int32_t pk;
+    uint32_t mat;
+    int64_t sold_qty, foc_qty, sold_lines, foc_lines;
+} uni_row;
+
+typedef struct result {
+    size_t n_groups, n_uni;
+    st_feature_row *g;
+    uni_row *u;
+} result;
+
+static void result_free(result *r)
+{
+    free(r->g);
+    free(r->u);
+    memset(r, 0, sizeof *r);
+}
+
+/* Runs the fast path. chunk 0 = one call per table. */
+static st_status run_fast(const dataset *d, unsigned threads, st_cpu_isa cap, size_t chunk,
+                          const uint32_t *rank, result *out, st_error *err)
+{
+    memset(out, 0, sizeof *out);
+    st_cpu_cap(cap);
+    st_features *fx = NULL;
+    st_status s = st_features_create(&fx, &d->dims, err);
+    st_cpu_cap(ST_CPU_AVX512);
+    if (s != ST_OK) return s;
+    for (int t = 0; t < 2 && s == ST_OK; t++) {
+        const lines *l = &d->t[t];
+        size_t step = chunk ? chunk : (l->n ? l->n : 1);
+        for (size_t b = 0; b < l->n && s == ST_OK; b += step) {
+            size_t m = l->n - b < step ? l->n - b : step;
+            s = (t ? st_features_add_foc : st_features_add_sales)(fx, l->cust + b, l->pk + b,
+                                                                  l->mat + b, l->qty + b, m, err);
+        }
+    }
+    if (s == ST_OK) s = st_features_finish(fx, rank, d->n_mat, threads, err);
+    if (s == ST_OK) {
+        out->n_groups = st_features_n_groups(fx);
+        out->g = calloc(out->n_groups + 1, sizeof *out->g);
+        for (size_t i = 0; i < out->n_groups; i++) st_features_get(fx, i, &out->g[i]);
+        out->n_uni = st_features_n_unified(fx);
+        out->u = calloc(out->n_uni + 1, sizeof *out->u);
+        enum { CAP = 7 };
+        int64_t c[CAP], sq[CAP], fq[CAP], sl[CAP], fl[CAP];
+        int32_t pk[CAP];
+        uint32_t mt[CAP];
+        st_unified_batch b = {c, pk, mt, sq, fq, sl, fl};
+        st_unified_cursor cur = {0, 0, 0};
+        size_t got = 0, n;
+        for (;;) {
+            s = st_features_unified_next(fx, &cur, &b, CAP, &n, err);
+            if (s != ST_OK || n == 0) break;
+            for (size_t i = 0; i < n; i++) {
+                cr_assert_lt(got, out->n_uni);
+                out->u[got++] = (uni_row){c[i], pk[i], mt[i], sq[i], fq[i], sl[i], fl[i]};
+            }
+        }
+        if (s == ST_OK) cr_assert_eq(got, out->n_uni);
+    }
+    st_features_free(fx);
+    return s;
+}
+
+/* ---- the naive reference ---------------------------------------------- */
+
+typedef struct ref_line {
+    int64_t cust;
+    int32_t pk;
+    uint32_t rank, code;
+    int64_t qty;
+    int t;
+} ref_line;
+
+static int cmp_line(const void *a, const void *b)
+{
+    const ref_line *x = a, *y = b;
+    if (x->cust != y->cust) return x->cust < y->cust ? -1 : 1;
+    if (x->pk != y->pk) return x->pk < y->pk ? -1 : 1;
+    if (x->rank != y->rank) return x->rank < y->rank ? -1 : 1;
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double ref_median(int64_t *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_i64);
+    if (n & 1) return (double)v[n / 2];
+    return ((double)v[n / 2 - 1] + (double)v[n / 2]) / 2.0;
+}
+
+static void run_ref(const dataset *d, const uint32_t *rank, result *out)
+{
+    size_t n = d->t[0].n + d->t[1].n, k = 0;
+    ref_line *all = calloc(n + 1, sizeof *all);
+    for (int t = 0; t < 2; t++)
+        for (size_t i = 0; i < d->t[t].n; i++) {
+            uint32_t code = d->t[t].mat[i];
+            all[k++] = (ref_line){d->t[t].cust[i], d->t[t].pk[i], rank ? rank[code] : code, code,
+                                  d->t[t].qty[i], t};
+        }
+    qsort(all, n, sizeof *all, cmp_line);
+    memset(out, 0, sizeof *out);
+    out->g = calloc(n + 1, sizeof *out->g);
+    out->u = calloc(n + 1, sizeof *out->u);
+    int64_t *qs = calloc(n + 1, sizeof *qs), *qf = calloc(n + 1, sizeof *qf);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && all[j].cust == all[i].cust && all[j].pk == all[i].pk) j++;
+        st_feature_row *g = &out->g[out->n_groups++];
+        g->customer_id = all[i].cust;
+        g->period_key = all[i].pk;
+        size_t ns = 0, nf = 0;
+        for (size_t x = i; x < j; x++) {
+            if (all[x].t == 0) {
+                g->total_sold_quantity += all[x].qty;
+                qs[ns++] = all[x].qty;
+            } else {
+                g->total_foc_quantity += all[x].qty;
+                qf[nf++] = all[x].qty;
+            }
+        }
+        g->total_sold_transactions = (int64_t)ns;
+        g->total_foc_transactions = (int64_t)nf;
+        double den = (double)g->total_sold_quantity + (double)g->total_foc_quantity;
+        g->foc_ratio = den != 0.0 ? (double)g->total_foc_quantity / den : 0.0;
+        g->has_median_sold = ns > 0;
+        g->has_median_foc = nf > 0;
+        if (ns) g->median_sold_order_size = ref_median(qs, ns);
+        if (nf) g->median_foc_order_size = ref_median(qf, nf);
+        for (size_t x = i; x < j;) {
+            size_t y = x;
+            uni_row *u = &out->u[out->n_uni++];
+            u->cust = all[x].cust;
+            u->pk = all[x].pk;
+            u->mat = all[x].code;
+            while (y < j && all[y].rank == all[x].rank) {
+                if (all[y].t == 0) {
+                    u->sold_qty += all[y].qty;
+                    u->sold_lines++;
+                } else {
+                    u->foc_qty += all[y].qty;
+                    u->foc_lines++;
+                }
+                y++;
+            }
+            g->unique_materials++;
+            x = y;
+        }
+        i = j;
+    }
+    free(qs);
+    free(qf);
+    free(all);
+}
+
+/* ---- comparison ------------------------------------------------------- */
+
+static void assert_same(const result *a, const result *b)
+{
+    cr_assert_eq(a->n_groups, b->n_groups, "groups %zu vs %zu", a->n_groups, b->n_groups);
+    for (size_t i = 0; i < a->n_groups; i++) {
+        const st_feature_row *x = &a->g[i], *y = &b->g[i];
+        cr_assert_eq(x->customer_id, y->customer_id, "group %zu", i);
+        cr_assert_eq(x->period_key, y->period_key, "group %zu", i);
+        cr_assert_eq(x->total_sold_quantity, y->total_sold_quantity, "group %zu", i);
+        cr_assert_eq(x->total_foc_quantity, y->total_foc_quantity, "group %zu", i);
+        cr_assert(x->foc_ratio == y->foc_ratio, "group %zu ratio %g vs %g", i, x->foc_ratio,
+                  y->foc_ratio);
+        cr_assert_eq(x->total_sold_transactions, y->total_sold_transactions, "group %zu", i);
+        cr_assert_eq(x->total_foc_transactions, y->total_foc_transactions, "group %zu", i);
+        cr_assert_eq(x->has_median_sold, y->has_median_sold, "group %zu", i);
+        cr_assert_eq(x->has_median_foc, y->has_median_foc, "group %zu", i);
+        if (x->has_median_sold)
+            cr_assert(x->median_sold_order_size == y->median_sold_order_size,
+                      "group %zu median sold %g vs %g", i, x->median_sold_order_size,
+                      y->median_sold_order_size);
+        if (x->has_median_foc)
+            cr_assert(x->median_foc_order_size == y->median_foc_order_size,
+                      "group %zu median foc %g vs %g", i, x->median_foc_order_size,
+                      y->median_foc_order_size);
+        cr_assert_eq(x->unique_materials, y->unique_materials, "group %zu", i);
+    }
+    cr_assert_eq(a->n_uni, b->n_uni, "unified %zu vs %zu", a->n_uni, b->n_uni);
+    for (size_t i = 0; i < a->n_uni; i++)
+        cr_assert(memcmp(&a->u[i], &b->u[i], sizeof a->u[i]) == 0, "unified row %zu", i);
+}
+
+/* Reference once; fast path for each chunking x threads x SIMD level. */
+static void check_dataset(const dataset *d, const uint32_t *rank)
+{
+    result ref, got;
+    st_error err = {0};
+    run_ref(d, rank, &ref);
+    static const size_t chunks[] = {0, 1000, 777};
+    static const unsigned threads[] = {1, 2, 3};
+    static const st_cpu_isa caps[] = {ST_CPU_SCALAR, ST_CPU_AVX2, ST_CPU_AVX512};
+    for (size_t c = 0; c < 3; c++)
+        for (size_t t = 0; t < 3; t++)
+            for (size_t l = 0; l < 3; l++) {
+                if (c != 0 && l != 2 && t != 0) continue; /* keep the matrix small */
+                st_status s = run_fast(d, threads[t], caps[l], chunks[c], rank, &got, &err);
+                cr_assert_eq(s, ST_OK, "%s", err.msg);
+                assert_same(&got, &ref);
+                result_free(&got);
+            }
+    result_free(&ref);
+}
+
+Test(agg, random_direct_ids)
+{
+    dataset d = {0};
+    make_random(&d, 1, 20000, 9000, 300, 1, 1, 40);
+    check_dataset(&d, NULL);
+    dataset_free(&d);
+}
+
+Test(agg, random_sparse_large_ids_hashed)
+{
+    dataset d = {0};
+    make_random(&d, 2, 15000, 15000, 2000, INT64_C(1000000000000), INT64_C(7919), 25);
+    check_dataset(&d, NULL);
+    d.dims.customer_id_min = INT64_MIN;
+    d.dims.customer_id_max = INT64_MAX;
+    check_dataset(&d, NULL);
+    dataset_free(&d);
+}
+
+Test(agg, few_groups_many_lines_and_material_rank)
+{
+    dataset d = {0};
+    make_random(&d, 3, 30000, 5001, 3, 5, 1, 300);
+    uint32_t *rank = malloc(d.n_mat * sizeof *rank);
+    for (uint32_t i = 0; i < d.n_mat; i++) rank[i] = (i * 7 + 3) % d.n_mat; /* 300 coprime 7 */
+    check_dataset(&d, rank);
+    check_dataset(&d, NULL);
+    free(rank);
+    dataset_free(&d);
+}
+
+Test(agg, tiny_hand_checked)
+{
+    /* customer 7, 201912: sales 1,2,3,10 (median 2.5), foc 5 -> ratio 5/21;
+     * customer 7, 202001: foc only 0,0 (ratio 0/0 -> 0); customer 3 sales
+     * only, materials 4,4,9 -> unique 2. */
+    int64_t sc[] = {7, 7, 7, 7, 3, 3, 3};
+    int32_t sp[] = {201912, 201912, 201912, 201912, 202001, 202001, 202001};
+    uint32_t sm[] = {1, 2, 1, 2, 4, 4, 9};
+    int64_t sq[] = {3, 1, 10, 2, 5, 6, 7};
+    int64_t fc[] = {7, 7, 7};
+    int32_t fp[] = {201912, 202001, 202001};
+    uint32_t fm[] = {5, 1, 1};
+    int64_t fq[] = {5, 0, 0};
+    st_feature_dims dims = {1, 10, 201912, 202001};
+    st_features *fx;
+    st_error err;
+    cr_assert_eq(st_features_create(&fx, &dims, &err), ST_OK);
+    cr_assert_eq(st_features_add_sales(fx, sc, sp, sm, sq, 7, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_features_add_foc(fx, fc, fp, fm, fq, 3, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_features_finish(fx, NULL, 0, 2, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_features_n_groups(fx), 3);
+    st_feature_row r;
+    st_features_get(fx, 0, &r);
+    cr_assert_eq(r.customer_id, 3);
+    cr_assert_eq(r.total_sold_quantity, 18);
+    cr_assert_eq(r.unique_materials, 2);
+    cr_assert(r.has_median_sold && r.median_sold_order_size == 6.0 && !r.has_median_foc);
+    st_features_get(fx, 1, &r);
+    cr_assert_eq(r.customer_id, 7);
+    cr_assert_eq(r.period_key, 201912);
+    cr_assert(r.median_sold_order_size == 2.5);
+    cr_assert(r.foc_ratio == 5.0 / 21.0);
+    cr_assert_eq(r.unique_materials, 3);
+    st_features_get(fx, 2, &r);
+    cr_assert_eq(r.period_key, 202001);
+    cr_assert(r.foc_ratio == 0.0 && r.total_foc_transactions == 2 && !r.has_median_sold);
+    cr_assert(r.median_foc_order_size == 0.0);
+    cr_assert_eq(st_features_n_unified(fx), 2 + 3 + 1);
+    st_features_free(fx);
+}
+
+Test(agg, empty_input)
+{
+    st_feature_dims dims = {1, 1000, 202001, 202012};
+    st_features *fx;
+    st_error err;
+    cr_assert_eq(st_features_create(&fx, &dims, &err), ST_OK);
+    cr_assert_eq(st_features_add_sales(fx, NULL, NULL, NULL, NULL, 0, &err), ST_OK);
+    cr_assert_eq(st_features_finish(fx, NULL, 0, 3, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_features_n_groups(fx), 0);
+    cr_assert_eq(st_features_n_unified(fx), 0);
+    int64_t c;
+    int32_t p;
+    uint32_t m;
+    st_unified_batch b = {&c, &p, &m, &c, &c, &c, &c};
+    st_unified_cursor cur = {0, 0, 0};
+    size_t n = 1;
+    cr_assert_eq(st_features_unified_next(fx, &cur, &b, 1, &n, &err), ST_OK);
+    cr_assert_eq(n, 0);
+    st_features_free(fx);
+}
+
+Test(agg, sum_overflow_is_reported)
+{
+    int64_t c[] = {2, 2, 2};
+    int32_t p[] = {202001, 202001, 202001};
+    uint32_t m[] = {0, 1, 2};
+    int64_t q[] = {INT64_MAX / 2 + 1, INT64_MAX / 2 + 1, 0};
+    st_feature_dims dims = {1, 10, 202001, 202001};
+    st_features *fx;
+    st_error err;
+    cr_assert_eq(st_features_create(&fx, &dims, &err), ST_OK);
+    cr_assert_eq(st_features_add_foc(fx, c, p, m, q, 3, &err), ST_OK);
+    cr_assert_eq(st_features_finish(fx, NULL, 0, 1, &err), ST_ERR_INVALID);
+    cr_assert_not_null(strstr(err.msg, "total_foc_quantity"), "%s", err.msg);
+    cr_assert_eq(st_features_n_groups(fx), 0);
+    st_features_free(fx);
+
+    /* total fits (MAX - 10 + 5), per-material (MAX + 5) does not */
+    int64_t q2[] = {INT64_MAX, -10, 5};
+    uint32_t m2[] = {0, 1, 0};
+    cr_assert_eq(st_features_create(&fx, &dims, &err), ST_OK);
+    cr_assert_eq(st_features_add_sales(fx, c, p, m2, q2, 3, &err), ST_OK);
+    cr_assert_eq(st_features_finish(fx, NULL, 0, 1, &err), ST_ERR_INVALID);
+    cr_assert_not_null(strstr(err.msg, "per-material"), "%s", err.msg);
+    st_features_free(fx);
+}
+
+Test(agg, bad_rows_and_dims_are_rejected)
+{
+    st_features *fx;
+    st_error err;
+    st_feature_dims bad = {1, 10, 202013, 202101};
+    cr_assert_eq(st_features_create(&fx, &bad, &err), ST_ERR_INVALID);
+    bad = (st_feature_dims){10, 1, 202001, 202101};
+    cr_assert_eq(st_features_create(&fx, &bad, &err), ST_ERR_INVALID);
+
+    st_feature_dims dims = {1, 10, 201912, 202001};
+    int64_t c[20];
+    int32_t p[20];
+    uint32_t m[20] = {0};
+    int64_t q[20] = {0};
+    for (int i = 0; i < 20; i++) {
+        c[i] = 1 + i % 10;
+        p[i] = 201912;
+    }
+    p[13] = 201913; /* in range, not a month */
+    cr_assert_eq(st_features_create(&fx, &dims, &err), ST_OK);
+    cr_assert_eq(st_features_add_sales(fx, c, p, m, q, 5, &err), ST_OK);
+    cr_assert_eq(st_features_add_sales(fx, c + 5, p + 5, m, q, 15, &err), ST_ERR_INVALID);
+    cr_assert_not_null(strstr(err.msg, "sales row 13"), "%s", err.msg);
+    cr_assert_eq(st_features_add_sales(fx, c, p, m, q, 1, &err), ST_ERR_INVALID);
+    st_features_free(fx);
+
+    p[13] = 201912;
+    c[17] = 11; /* customer outside dims */
+    cr_assert_eq(st_features_create(&fx, &dims, &err), ST_OK);
+    cr_assert_eq(st_features_add_foc(fx, c, p, m, q, 20, &err), ST_ERR_INVALID);
+    cr_assert_not_null(strstr(err.msg, "foc row 17: customer_id 11"), "%s", err.msg);
+    st_features_free(fx);
+
+    /* hashed path reports the same way */
+    st_feature_dims wide = {1, INT64_C(1) << 40, 201912, 202001};
+    cr_assert_eq(st_features_create(&fx, &wide, &err), ST_OK);
+    c[17] = 0;
+    cr_assert_eq(st_features_add_foc(fx, c, p, m, q, 20, &err), ST_ERR_INVALID);
+    cr_assert_not_null(strstr(err.msg, "foc row 17: customer_id 0"), "%s", err.msg);
+    st_features_free(fx);
+
+    /* material code beyond the rank table */
+    uint32_t rank[2] = {1, 0};
+    m[3] = 2;
+    cr_assert_eq(st_features_create(&fx, &dims, &err), ST_OK);
+    cr_assert_eq(st_features_add_sales(fx, c, p, m, q, 10, &err), ST_OK);
+    cr_assert_eq(st_features_finish(fx, rank, 2, 1, &err), ST_ERR_INVALID);
+    st_features_free(fx);
+    uint32_t notperm[2] = {1, 1};
+    m[3] = 0;
+    cr_assert_eq(st_features_create(&fx, &dims, &err), ST_OK);
+    cr_assert_eq(st_features_add_sales(fx, c, p, m, q, 10, &err), ST_OK);
+    cr_assert_eq(st_features_finish(fx, notperm, 2, 1, &err), ST_ERR_INVALID);
+    st_features_free(fx);
+}

@@ -146,6 +146,11 @@ class Bench:
             return [("50K", 50_000, 1)]
         out = [("500K", 500_000, int(os.environ.get("BENCH_REPS") or 5)),
                ("10M", 10_000_000, int(os.environ.get("BENCH_REPS") or 3))]
+        if os.environ.get("BENCH_SCALES"):
+            pick = [x.strip().upper() for x in os.environ["BENCH_SCALES"].split(",")]
+            out = [o for o in out if o[0] in pick]
+            if "100M" in pick:
+                os.environ["BENCH_SCALE"] = "100M"
         if os.environ.get("BENCH_SCALE", "").upper() == "100M":
             free = shutil.disk_usage(DATA).free
             need = 60e9  # source db ~7 GB, silver CSV ~7 GB, warehouse, Parquet, headroom
@@ -268,7 +273,7 @@ class Bench:
         floor = stats(floor_rates)
         self.context.setdefault("ingest_floor_threads", len(tables))
         target = ">= 85% of the floor per thread"
-        bound = "SQLite record decoding (sqlite3VdbeExec / sqlite3VdbeRecordUnpack)"
+        bound = "SQLite VDBE + value API ~35%, st_codec_encode 9%, source scan 8% (perf, README)"
         try:
             self.need("run")
             wh = self.warehouse(scale)
@@ -327,6 +332,30 @@ class Bench:
             out[kind] = path
         return out, src
 
+    def silver_files(self, scale, db):
+        """The silver transaction files: the warehouse's when `strata run` works, else silver-shaped
+        files written by bench/sqlite_to_strata.c with the same layer writer. Returns (paths, origin)."""
+        wh = self.warehouse(scale)
+        ok, why = self.probe("run")
+        if ok:
+            self.ensure_warehouse(db, wh)
+            return ({k: os.path.join(wh, "silver", t + ".strata") for k, t in
+                     (("sales", "stg_sales_transactions"), ("foc", "stg_foc_transactions"))}, "strata run")
+        conv = os.path.join(self.tools, "sqlite_to_strata")
+        if not os.access(conv, os.X_OK):
+            raise NotAvailable(f"{why}, and bench/sqlite_to_strata does not link yet (layer file writer missing)")
+        out = {}
+        for kind, table, q in (("sales", "sales_qty", "quantity"), ("foc", "foc_qty", "quantity_foc")):
+            path = os.path.join(DATA, f"silverlike_{kind}_{scale}.strata")
+            stamp = path + ".stamp"
+            ident = f"{os.path.getsize(db)} {os.path.getmtime(db)} {os.path.getmtime(conv)} {self.binary_ident()}"
+            if not (os.path.exists(path) and os.path.exists(stamp) and open(stamp).read() == ident):
+                run([conv, db, table, q, path])
+                with open(stamp, "w") as f:
+                    f.write(ident)
+            out[kind] = path
+        return out, "silver-shaped files from bench/sqlite_to_strata.c (strata run not available)"
+
     def duckdb(self, scale, csv, reps):
         key = ("duckdb", scale)
         if key in self.context.get("_cache", {}):
@@ -371,7 +400,7 @@ class Bench:
         note = f"DuckDB {r['duckdb_version']}, {r['sales_rows']:,}+{r['foc_rows']:,} silver rows from {src}; " \
                f"CSV load {r['load_seconds']:.2f} s not timed"
         self.context.setdefault("duckdb_sums", {})[scale] = r["sums"]
-        bound = "decoding the silver files + hash aggregation (see README)"
+        bound = "aggregation loop 23%, median select 9%, page faults ~12%, memcmp 6% (perf, README)"
         try:
             self.need("run")
             self.ensure_warehouse(db, wh)
@@ -408,17 +437,16 @@ class Bench:
         peer = stats([pq])
         src_size = os.path.getsize(db)
         try:
-            self.need("run")
-            self.ensure_warehouse(db, wh)
-            silver = sum(os.path.getsize(os.path.join(wh, "silver", t + ".strata"))
-                         for t in ("stg_sales_transactions", "stg_foc_transactions"))
+            files, origin = self.silver_files(scale, db)
+            silver = sum(os.path.getsize(p) for p in files.values())
             st = stats([silver])
             ratio = silver / pq
             met = ratio <= 1.10
             self.add(stage, scale, unit="B", strata=st, peer=peer, peer_name="Parquet+zstd (DuckDB COPY)",
                      ratio=ratio, ratio_desc="strata / Parquet", target=target, met=met,
                      miss="" if met else f"{(ratio - 1.10) * 100:.0f}% over", bound="encodings + zstd stage",
-                     note=f"SQLite source {fmt_num(src_size, 'B')}")
+                     note=f"{origin}; SQLite source {fmt_num(src_size, 'B')}")
+            self.need("run")
             bronze_dir = os.path.join(wh, "bronze")
             bronze = sum(os.path.getsize(os.path.join(bronze_dir, f)) for f in os.listdir(bronze_dir)
                          if f.startswith(("raw_sales", "raw_free")))
@@ -427,30 +455,33 @@ class Bench:
                      ratio_desc="strata / SQLite", target="(context)",
                      note="bronze keeps _rowid and the __class/__raw columns (lossless)")
         except (NotAvailable, OSError) as e:
-            self.unavailable(stage, scale, e, target, peer, "Parquet+zstd (DuckDB COPY)", unit="B")
-            self.rows[-1]["note"] += f"; SQLite source {fmt_num(src_size, 'B')}"
+            if self.rows and self.rows[-1]["stage"] == stage and self.rows[-1]["scale"] == scale:
+                self.unavailable("file size (bronze transactions)", scale, e, "(context)", unit="B")
+            else:
+                self.unavailable(stage, scale, e, target, peer, "Parquet+zstd (DuckDB COPY)", unit="B")
+                self.rows[-1]["note"] += f"; SQLite source {fmt_num(src_size, 'B')}"
 
     def bench_decode(self, scale, db, reps):
         stage = "decode int columns (GB/s per core)"
         target = ">= 4 GB/s per core"
         tool = os.path.join(self.tools, "decode_bench")
         have_reader = os.path.exists(os.path.join(self.tools, "decode_bench.strata"))
-        wh = self.warehouse(scale)
-        path = os.path.join(wh, "silver", "stg_sales_transactions.strata")
         reps = max(reps, 3)
-        try:
-            if have_reader:
-                self.need("run")
-                self.ensure_warehouse(db, wh)
-                out, _ = run([tool, "--strata", path, "--reps", str(reps)])
-            else:
+        origin, why = "", "the layer file reader (st_reader_*) is not in libstrata yet"
+        out = None
+        if have_reader:
+            try:
+                files, origin = self.silver_files(scale, db)
+                out, _ = run([tool, "--strata", files["sales"], "--reps", str(reps)])
+            except NotAvailable as e:
+                why = str(e)
+        if out is None:
+            have_reader = False
+            try:
                 out, _ = run([tool, "--sqlite", db, "sales_qty", "--reps", str(reps)])
-        except NotAvailable as e:
-            if not have_reader:
+            except NotAvailable as e:
                 self.unavailable(stage, scale, e, target, unit="GB/s")
                 return
-            out, _ = run([tool, "--sqlite", db, "sales_qty", "--reps", str(reps)])
-            have_reader = False
         r = json.loads(out)
         self.context.setdefault("decode", {})[scale] = {k: r[k] for k in ("source", "decoded_bytes",
                                                                          "zstd_stored_bytes", "strata_stored_bytes",
@@ -463,12 +494,12 @@ class Bench:
             met = st["median"] >= 4.0
             self.add(stage, scale, unit="GB/s", strata=st, peer=peer, peer_name="zstd -3, 64K-value chunks",
                      ratio=st["median"] / peer["median"], ratio_desc="strata / zstd", target=target, met=met,
-                     miss="" if met else f"{4.0 - st['median']:.2f} GB/s short", bound="see README",
-                     note=f"stg_sales_transactions {cols}; stored: strata {fmt_num(r['strata_stored_bytes'], 'B')}, "
-                          f"zstd {fmt_num(r['zstd_stored_bytes'], 'B')}")
+                     miss="" if met else f"{4.0 - st['median']:.2f} GB/s short",
+                     bound="bit-unpacking (unpack, decode_fixed) + CRC32C (perf, README)",
+                     note=f"stg_sales_transactions {cols} ({origin}); stored: strata "
+                          f"{fmt_num(r['strata_stored_bytes'], 'B')}, zstd {fmt_num(r['zstd_stored_bytes'], 'B')}")
         else:
-            self.unavailable(stage, scale, "the layer file reader (st_reader_*) is not in libstrata yet; "
-                             f"zstd side on the source's integer columns ({cols})", target, peer,
+            self.unavailable(stage, scale, f"{why}; zstd side on the source's integer columns ({cols})", target, peer,
                              "zstd -3, 64K-value chunks", unit="GB/s")
 
     def bench_e2e(self, scale, db, reps, n_rows, rss_by_scale):
@@ -493,16 +524,26 @@ class Bench:
                     if s.get("seconds") is not None:
                         steps.setdefault(s["name"], []).append(float(s["seconds"]))
             split = ", ".join(f"{k} {statistics.median(v):.3f}" for k, v in steps.items())
+            # the run log's peak RSS after each step (cumulative): where memory grows
+            rss_steps = ", ".join(f"{s['name']} {s['peak_rss_bytes'] / 2**20:.0f}"
+                                  for s in logs[-1].get("steps", []) if s.get("peak_rss_bytes"))
+            med = {k: statistics.median(v) for k, v in steps.items()}
+            tot = sum(med.values()) or 1.0
+            top = sorted(med.items(), key=lambda kv: -kv[1])[:2]
+            bound = " + ".join(f"{k} {v / tot * 100:.0f}%" for k, v in top) + " of the step time"
             self.add(stage, scale, unit="s", strata=st, target=target, met=met,
                      miss="" if met in (None, True) else f"{st['median'] - tgt:.2f} s over",
-                     bound="sum of the steps (see the rows above)", note=f"step medians (s): {split}")
+                     bound=bound, note=f"step medians (s): {split}")
             rss = max(rsss)
             rss_by_scale[scale] = rss
+            peak_step = next((s["name"] for s in logs[-1].get("steps", [])
+                              if s.get("peak_rss_bytes", 0) >= 0.95 * max(x.get("peak_rss_bytes", 0)
+                                                                          for x in logs[-1]["steps"])), "?")
             rt = 1.5e9 if scale in ("10M", "100M") else None
             self.add("peak RSS `strata run`", scale, unit="B", strata=stats(rsss),
                      target="<= 1.5 GB" if rt else "(context)", met=(rss <= rt) if rt else None,
                      miss="" if (not rt or rss <= rt) else f"{(rss - rt) / 1e9:.2f} GB over",
-                     bound="chunk buffers + per-group state")
+                     bound=f"peak reached in the {peak_step} step", note=f"peak RSS after each step (MiB): {rss_steps}")
         except NotAvailable as e:
             self.unavailable(stage, scale, e, target)
 
@@ -555,10 +596,11 @@ class Bench:
             stage = f"k-means d={d} k={k}"
             target = ">= 5x scikit-learn; inertia within 0.1%"
             f64 = os.path.join(DATA, f"blobs_{n}_{d}_{k}.f64")
+            f32 = os.path.join(DATA, f"blobs_{n}_{d}_{k}.f32")
             try:
                 out, _ = run(["/usr/bin/python3", os.path.join(BENCH, "kmeans_sklearn.py"), "--n", str(n),
                               "--d", str(d), "--k", str(k), "--seed", str(SEED), "--threads", str(THREADS),
-                              "--reps", str(reps), "--out-f64", f64], env=env)
+                              "--reps", str(reps), "--out-f64", f64, "--out-f32", f32], env=env)
             except NotAvailable as e:
                 self.unavailable(stage, scale, e, target)
                 continue
@@ -571,42 +613,63 @@ class Bench:
             note = (f"sklearn: {sk['total_iters']} Lloyd iterations over 10 inits, "
                     f"{pps / 1e6:.1f} M points/s/core/iter, inertia {sk['inertia']:.6g} [{kern}]")
             try:
-                st_secs, st_inertia, st_iters = self.strata_kmeans(f64, n, d, k, reps)
+                st_secs, st_inertia, st_iters, kernel = self.strata_kmeans(f32, n, d, k, reps)
                 st = stats(st_secs)
                 ratio = peer["median"] / st["median"]
                 rel = abs(st_inertia - sk["inertia"]) / sk["inertia"] if st_inertia is not None else None
                 met = ratio >= 5 and rel is not None and rel <= 1e-3
                 if st_iters:
-                    note += f"; strata: {n * st_iters / st['median'] / THREADS / 1e6:.1f} M points/s/core/iter"
+                    it, it_s, lloyd_only = st_iters
+                    note += (f"; strata ({kernel} kernel, float32 points): {it} Lloyd iterations over 10 inits, "
+                             f"{n * it / it_s / THREADS / 1e6:.1f} M points/s/core/iter (seeding included, as for "
+                             f"sklearn)" + (f", {lloyd_only / 1e6:.1f} M in Lloyd alone" if lloyd_only else ""))
                 note += f"; strata inertia {st_inertia:.6g} ({rel * 100:.3f}% off)" if rel is not None \
                     else "; strata inertia not reported"
                 miss = "" if met else (f"{ratio:.2f}x of 5x" if ratio < 5 else "inertia off by more than 0.1%")
                 self.add(stage, scale, unit="s", strata=st, peer=peer, peer_name="scikit-learn KMeans (lloyd)",
                          ratio=ratio, ratio_desc="sklearn / strata", target=target, met=met, miss=miss,
-                         bound="distance kernel (see README)", note=note)
+                         bound="assign kernel + centroid update", note=note)
             except (NotAvailable, OSError, ValueError) as e:
                 self.unavailable(stage, scale, e, target, peer, "scikit-learn KMeans (lloyd)")
                 self.rows[-1]["note"] = note + "; strata: " + str(e)
 
-    def strata_kmeans(self, f64, n, d, k, reps):
-        """Times `strata kmeans` on the blob matrix; returns (seconds list, inertia, total iterations)."""
-        self.need("kmeans")
-        conv = os.path.join(self.tools, "blobs_to_strata")
-        if not os.access(conv, os.X_OK):
-            raise NotAvailable("bench/blobs_to_strata does not link yet (layer file writer missing)")
-        path = f64[:-4] + ".strata"
-        if not os.path.exists(path):
-            run([conv, f64, str(d), path])
-        cols = ",".join(f"x{j}" for j in range(d))
-        secs, text = [], ""
+    def bench_kmeans_demo(self, scale):
+        """Quality on the demo data: strata's ml step vs scikit-learn on the same scaled matrix."""
+        stage, target = "k-means quality, demo data", "inertia within 0.1% of scikit-learn"
+        wh = self.warehouse(scale)
+        if not os.path.exists(os.path.join(wh, "platinum", "ml_centroids.strata")):
+            self.unavailable(stage, scale, NotAvailable(f"no warehouse at {wh} (run the e2e comparison first)"), target)
+            return
+        env = dict(os.environ)
+        for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+            env.pop(v, None)
+        out, _ = run(["/usr/bin/python3", os.path.join(BENCH, "kmeans_demo_quality.py"), wh], env=env)
+        q = json.loads(out)
+        rel = q["relative_difference"]
+        met = rel <= 1e-3
+        self.add(stage, scale, unit="", strata=None, peer=None, peer_name="", ratio=q["strata_inertia"] / q["sklearn_inertia"],
+                 ratio_desc="strata inertia / scikit-learn inertia", target=target, met=met,
+                 miss="" if met else f"{rel * 100:.3f}% above",
+                 bound="-", note=(f"{q['n']} customer-months, features {', '.join(q['features'])}, k={q['k']}: "
+                                  f"strata {q['strata_inertia']:.6f}, scikit-learn {q['sklearn_inertia']:.6f} "
+                                  f"({rel * 100:+.5f}%)"))
+
+    def strata_kmeans(self, f32, n, d, k, reps):
+        """Times strata's k-means with the ml module's driver bench/kmeans_bench.c (st_kmeans_fit, the
+        call behind the ml step) on the float32 copy of the blob matrix, one process per repetition.
+        Returns (fit seconds list, inertia, (total Lloyd iterations, fit seconds, Lloyd-only
+        points/s/core/iter), kernel name)."""
+        tool = os.path.join(self.tools, "kmeans_bench")
+        if not os.access(tool, os.X_OK):
+            raise NotAvailable("bench/kmeans_bench.c (the ml module's driver) is missing or does not link")
+        secs, r = [], None
         for _ in range(reps):
-            text, wall = run([self.strata, "kmeans", path, "--columns", cols, "--k", str(k), "--n-init", "10",
-                              "--max-iter", "300", "--tol", "1e-4", "--seed", str(SEED),
-                              "--threads", str(THREADS)])
-            secs.append(wall)
-        m = re.search(r"inertia\D{0,5}([0-9.eE+-]+)", text)
-        it = re.search(r"iter(?:ations)?\D{0,5}([0-9]+)", text)
-        return secs, (float(m.group(1)) if m else None), (int(it.group(1)) if it else None)
+            out, _ = run([tool, f32, str(d), str(k), "10", "300", "1e-4", str(SEED), str(THREADS)])
+            r = json.loads(out)
+            secs.append(float(r["seconds"]))
+        self.context.setdefault("strata_kmeans", []).append(r)
+        return secs, r["inertia"], (r["total_iters"], statistics.median(secs),
+                                    r.get("lloyd_points_per_s_per_core_per_iter")), r["kernel"]
 
 
 def compare_sums(a, b):
@@ -628,7 +691,7 @@ def render_md(rows, meta):
              f"strata {meta['commit']} built with `{meta['cflags']}`; "
              f"load average {meta['loadavg_before'][0]:.2f} before, {meta['loadavg_after'][0]:.2f} after "
              "(above ~0.3 means another process shared the cores); "
-             f"{'QUICK run (small data, 1 repetition): not a real measurement' if meta['quick'] else 'full run'}.",
+             f"{meta['kind']}.",
              "Times are the median of the repetitions (min..max in brackets). Ratio > 1 means strata is better "
              "except for file size (strata / Parquet, lower is better) and ingest (fraction of the floor).", "",
              "| stage | scale | strata | peer | ratio | target | met? | bound by |",
@@ -686,7 +749,8 @@ def machine_meta(build, quick, load_before):
     except (ValueError, OSError):
         mem = None
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, cwd=ROOT).stdout.decode().strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":!bench/results", ":!bench/README.md"], capture_output=True,
                            cwd=ROOT).stdout.decode().strip()
     try:
         cflags = open(os.path.join(ROOT, build, "bench", "cflags")).read().strip()
@@ -695,7 +759,11 @@ def machine_meta(build, quick, load_before):
     return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu,
             "cores": os.cpu_count(), "mem_gb": mem, "threads": THREADS, "quick": quick,
             "commit": commit + ("+dirty" if dirty else ""), "cflags": cflags,
-            "loadavg_before": load_before, "loadavg_after": list(os.getloadavg())}
+            "loadavg_before": load_before, "loadavg_after": list(os.getloadavg()),
+            "kind": ("QUICK run (small data, 1 repetition): a smoke test, not a measurement to quote" if quick else
+                     f"partial run (BENCH_ONLY={','.join(sorted(ONLY)) or '-'}, "
+                     f"BENCH_SCALES={os.environ.get('BENCH_SCALES', '-')})"
+                     if (ONLY or os.environ.get("BENCH_SCALES")) else "full run")}
 
 
 def main():
@@ -740,27 +808,35 @@ def main():
         lo, hi = rss_by_scale[ks[0]], rss_by_scale[ks[-1]]
         b.add("peak RSS growth with rows", f"{ks[0]}->{ks[-1]}", unit="B", strata=stats([hi]), peer=stats([lo]),
               peer_name=f"at {ks[0]}", ratio=hi / lo, ratio_desc=f"RSS {ks[-1]} / RSS {ks[0]}",
-              target="flat beyond chunk buffers", note="ratio near 1 = memory does not grow with rows")
+              target="flat beyond chunk buffers (<= 1.5x)", met=hi / lo <= 1.5,
+              miss="" if hi / lo <= 1.5 else f"grows {hi / lo:.1f}x for {b.context['data'][ks[-1]]['sales_rows'] // max(1, b.context['data'][ks[0]]['sales_rows'])}x rows",
+              note="ratio near 1 = memory does not grow with rows")
     if want("kmeans"):
         log("k-means")
         try:
             b.bench_kmeans()
         except Exception as e:
             b.unavailable("k-means", "-", f"harness error: {type(e).__name__}: {e}")
+        try:
+            b.bench_kmeans_demo("50K" if QUICK else "500K")
+        except Exception as e:
+            b.unavailable("k-means quality, demo data", "-", f"harness error: {type(e).__name__}: {e}")
 
     meta = machine_meta(a.build, QUICK, load_before)
     b.context.pop("_cache", None)
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "latest.json"), "w") as f:
+    # A smoke or partial run must not replace the committed results of a full run.
+    name = "smoke" if (QUICK or ONLY or os.environ.get("BENCH_SCALES")) else "latest"
+    with open(os.path.join(RESULTS, name + ".json"), "w") as f:
         json.dump({"meta": meta, "results": b.rows, "context": b.context}, f, indent=1, sort_keys=False)
         f.write("\n")
     md = render_md(b.rows, meta)
-    with open(os.path.join(RESULTS, "latest.md"), "w") as f:
+    with open(os.path.join(RESULTS, name + ".md"), "w") as f:
         f.write(md)
-    if not QUICK:
+    if name == "latest":
         embed_readme(md)
     print(md)
-    print(f"(written: {os.path.relpath(os.path.join(RESULTS, 'latest.md'), ROOT)}, latest.json)")
+    print(f"(written: {os.path.relpath(os.path.join(RESULTS, name + '.md'), ROOT)}, {name}.json)")
 
 
 if __name__ == "__main__":

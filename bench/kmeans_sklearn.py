@@ -2,7 +2,8 @@
 
 Makes a synthetic blob matrix (sklearn.datasets.make_blobs, seeded; cluster_std
 4.0 so the blobs overlap and Lloyd needs ~20 iterations, as on real data), writes
-it as raw float64 (row-major) for strata to cluster the very same numbers,
+it raw (row-major float64, and float32 for strata's driver bench/kmeans_bench.c)
+so both cluster the very same numbers,
 then times Lloyd k-means at a fixed thread count. n_init=10 is run as ten
 seeded single-init fits (random_state = seed + i) so the total number of
 Lloyd iterations is known (KMeans(n_init=10) only reports the best run's);
@@ -34,6 +35,7 @@ def main():
     ap.add_argument("--max-iter", type=int, default=300)
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--out-f64")
+    ap.add_argument("--out-f32", help="the same matrix as float32, for bench/kmeans_bench.c")
     a = ap.parse_args()
 
     X, _ = make_blobs(n_samples=a.n, n_features=a.d, centers=a.k, cluster_std=4.0,
@@ -41,6 +43,8 @@ def main():
     X = np.ascontiguousarray(X, dtype=np.float64)
     if a.out_f64:
         X.tofile(a.out_f64)
+    if a.out_f32:
+        X.astype(np.float32).tofile(a.out_f32)
 
     seconds, iters, inertia = [], 0, None
     with threadpool_limits(limits=a.threads):

@@ -35,11 +35,11 @@ profile() { # name, command...
     echo "\$ ${*#$PWD/}"
     if [ $use_perf = 1 ]; then
       perf record -q -e cpu-clock -F 1999 -g -o "$tmp/perf.data" -- "$@" >/dev/null 2>"$tmp/err" || { tail -1 "$tmp/err"; }
-      perf report -i "$tmp/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-        grep -E '^ +[0-9.]+%' | head -n "$TOP"
+      { perf report -i "$tmp/perf.data" --no-children -g none --sort dso,symbol --stdio 2>/dev/null |
+        grep -E '^ +[0-9.]+%' | head -n "$TOP"; } || true
     else
       valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" "$@" >/dev/null 2>"$tmp/err" || tail -1 "$tmp/err"
-      callgrind_annotate "$tmp/cg.out" 2>/dev/null | grep -E '^ *[0-9,]+ ' | head -n "$TOP"
+      { callgrind_annotate "$tmp/cg.out" 2>/dev/null | grep -E '^ *[0-9,]+ ' | head -n "$TOP"; } || true
     fi
     echo '```'
     echo

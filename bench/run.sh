@@ -57,16 +57,20 @@ SQLITE_LIBS=$(pkg-config --libs sqlite3 2>/dev/null || echo -lsqlite3)
 ZSTD_LIBS=$(pkg-config --libs libzstd 2>/dev/null || echo -lzstd)
 HCFLAGS="-std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -pthread -Iinclude"
 $CC $HCFLAGS bench/sqlite_scan.c -o "$BUILD/bench/sqlite_scan" $SQLITE_LIBS
-rm -f "$BUILD/bench/decode_bench" "$BUILD/bench/blobs_to_strata" "$BUILD/bench/decode_bench.strata"
+rm -f "$BUILD/bench/decode_bench" "$BUILD/bench/decode_bench.strata"
 if [ -f "$BUILD/libstrata.a" ] && $CC $HCFLAGS bench/decode_bench.c -o "$BUILD/bench/decode_bench" \
      "$BUILD/libstrata.a" $ZSTD_LIBS $SQLITE_LIBS -lm 2>"$BUILD/bench/decode_bench.log"; then
   touch "$BUILD/bench/decode_bench.strata"
 else
   $CC $HCFLAGS -DBENCH_NO_STRATA bench/decode_bench.c -o "$BUILD/bench/decode_bench" $ZSTD_LIBS $SQLITE_LIBS
 fi
+rm -f "$BUILD/bench/sqlite_to_strata" "$BUILD/bench/kmeans_bench"
 if [ -f "$BUILD/libstrata.a" ]; then
-  $CC $HCFLAGS bench/blobs_to_strata.c -o "$BUILD/bench/blobs_to_strata" \
-    "$BUILD/libstrata.a" $ZSTD_LIBS $SQLITE_LIBS -lm 2>"$BUILD/bench/blobs_to_strata.log" || true
+  $CC $HCFLAGS bench/sqlite_to_strata.c -o "$BUILD/bench/sqlite_to_strata" \
+    "$BUILD/libstrata.a" $ZSTD_LIBS $SQLITE_LIBS -lm 2>"$BUILD/bench/sqlite_to_strata.log" || true
+  # the ml module's own driver (bench/kmeans_bench.c), when it is there
+  [ -f bench/kmeans_bench.c ] && { $CC $HCFLAGS bench/kmeans_bench.c -o "$BUILD/bench/kmeans_bench" \
+    "$BUILD/libstrata.a" $ZSTD_LIBS $SQLITE_LIBS -lm 2>"$BUILD/bench/kmeans_bench.log" || true; }
 fi
 
 exec /usr/bin/python3 bench/bench.py --build "$BUILD"

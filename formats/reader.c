@@ -197,7 +197,8 @@ static st_status parse(st_reader *r, st_error *err)
     uint64_t expect = ST_HEADER_BYTES, rows = 0;
     for (uint32_t k = 0; k < nc; k++) {
         r->chunk_n[k] = u32(&c);
-        if (r->chunk_n[k] == 0) return corrupt(r, err, "empty chunk");
+        if (r->chunk_n[k] == 0 || r->chunk_n[k] > ST_CHUNK_ROWS)
+            return corrupt(r, err, "chunk row count outside 1..65536");
         rows += r->chunk_n[k];
         for (uint32_t j = 0; j < nf; j++) {
             rblock *b = &r->blocks[(size_t)k * nf + j];
@@ -394,7 +395,19 @@ st_status st_reader_read_block(st_reader *r, size_t c, size_t col, st_column *ou
     if (b->null_count == n && n > 0) {
         if (!(b->flags & ST_BLOCK_FLAG_VALIDITY) || len != 0) BAD("all-NULL block with values");
         for (size_t i = 0; i < n; i++)
-            if ((s = st_column_push_null(out)) != ST_OK) return st_error_set(err, s, "out of memory");
+            if (vb[i >> 3]) BAD("all-NULL block with a present value");
+        /* bulk: zeroed values / empty strings and an all-clear bitmap */
+        if ((s = st_column_reserve(out, n, 0)) != ST_OK) return st_error_set(err, s, "out of memory");
+        if (out->type == ST_TYPE_STR || out->type == ST_TYPE_BYTES) memset(out->offsets, 0, (n + 1) * sizeof(uint64_t));
+        else memset(out->data, 0, n * st_type_width(out->type));
+        size_t words = (out->cap_rows + 63) / 64;
+        uint64_t *v = calloc(words ? words : 1, sizeof *v);
+        if (!v) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+        free(out->validity);
+        out->validity = v;
+        out->n_rows = n;
+        out->n_bytes = 0;
+        out->null_count = n;
     } else {
         const char *why = "bad values";
         s = st_codec_decode(f->type, b->encoding, p, len, n, out, &why);
@@ -455,7 +468,7 @@ st_status st_reader_read_all(st_reader *r, const size_t *which, size_t n_which, 
             return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' is %s", r->name, r->fields[col].name,
                                 st_type_name(r->fields[col].type));
         st_column_init(&tmp, r->fields[col].type);
-        s = st_column_reserve(&cols[j], (size_t)r->n_rows, 0);
+        /* grow as blocks decode: the footer's row count is not trusted for an allocation */
         for (size_t k = 0; k < r->n_chunks && s == ST_OK; k++) {
             s = st_reader_read_block(r, k, col, &tmp, err);
             for (size_t i = 0; i < tmp.n_rows && s == ST_OK; i++) s = st_column_push_from(&cols[j], &tmp, i);

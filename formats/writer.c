@@ -127,8 +127,8 @@ st_status st_writer_open(st_writer **out, const char *path, const st_field *fiel
     snprintf(w->tmp, sizeof w->tmp, "%s.tmp-%ld", path, (long)getpid());
     if (opts) w->opts = *opts;
     w->chunk_rows = w->opts.chunk_rows ? w->opts.chunk_rows : ST_CHUNK_ROWS;
-    if (w->chunk_rows & (w->chunk_rows - 1)) {
-        s = st_error_set(err, ST_ERR_INVALID, "chunk_rows must be a power of two");
+    if ((w->chunk_rows & (w->chunk_rows - 1)) || w->chunk_rows > ST_CHUNK_ROWS) {
+        s = st_error_set(err, ST_ERR_INVALID, "chunk_rows must be a power of two <= %u", ST_CHUNK_ROWS);
         goto fail;
     }
     w->n_fields = n_fields;
@@ -339,11 +339,41 @@ st_status st_writer_write(st_writer *w, const st_column *cols, size_t first, siz
         size_t room = w->chunk_rows - w->buf[0].n_rows;
         size_t take = n_rows - done < room ? n_rows - done : room;
         size_t r0 = first + done;
+        /* string columns: cut the chunk before it holds ST_CHUNK_MAX_BYTES
+         * (a single larger row still makes a chunk of its own) */
+        bool cut = false;
+        for (size_t j = 0; j < w->n_fields; j++) {
+            const st_column *src = &cols[j];
+            if (src->type != ST_TYPE_STR && src->type != ST_TYPE_BYTES) continue;
+            size_t have = w->buf[j].n_bytes;
+            const uint64_t *off = src->offsets;
+            if (have + (off[r0 + take] - off[r0]) <= ST_CHUNK_MAX_BYTES) continue;
+            size_t lo = 0, hi = take; /* largest t with have + bytes(t) <= max */
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo + 1) / 2;
+                if (have + (off[r0 + mid] - off[r0]) <= ST_CHUNK_MAX_BYTES) lo = mid;
+                else hi = mid - 1;
+            }
+            take = lo;
+            cut = true;
+        }
+        if (take == 0) {
+            if (w->buf[0].n_rows > 0) {
+                st_status s = flush_chunk(w, err);
+                if (s != ST_OK) {
+                    w->failed = s;
+                    return s;
+                }
+                continue;
+            }
+            take = 1; /* one row over the limit on its own */
+        }
         for (size_t j = 0; j < w->n_fields; j++) {
             const st_column *src = &cols[j];
             st_column *dst = &w->buf[j];
             bool var = src->type == ST_TYPE_STR || src->type == ST_TYPE_BYTES;
-            for (size_t i = r0; i < r0 + take; i++) {
+            bool check = (src->validity && !w->fields[j].nullable) || src->type == ST_TYPE_STR;
+            for (size_t i = r0; check && i < r0 + take; i++) {
                 if (!st_column_valid(src, i)) {
                     if (!w->fields[j].nullable) {
                         w->failed = ST_ERR_INVALID;
@@ -360,28 +390,13 @@ st_status st_writer_write(st_writer *w, const st_column *cols, size_t first, siz
                     }
                 }
             }
-            if (!var && !src->validity) {
-                size_t wd = st_type_width(src->type);
-                st_status s = st_column_reserve(dst, dst->n_rows + take, 0);
-                if (s != ST_OK) return st_error_set(err, s, "out of memory");
-                if (dst->validity) {
-                    for (size_t i = r0; i < r0 + take; i++)
-                        if ((s = st_column_push_from(dst, src, i)) != ST_OK) return st_error_set(err, s, "out of memory");
-                } else {
-                    memcpy((char *)dst->data + dst->n_rows * wd, (const char *)src->data + r0 * wd, take * wd);
-                    dst->n_rows += take;
-                }
-            } else {
-                for (size_t i = r0; i < r0 + take; i++) {
-                    st_status s = st_column_push_from(dst, src, i);
-                    if (s != ST_OK) return st_error_set(err, s, "out of memory");
-                }
-                if (var) w->buffered_bytes = dst->n_bytes > w->buffered_bytes ? dst->n_bytes : w->buffered_bytes;
-            }
+            st_status s = st_column_append_range(dst, src, r0, take);
+            if (s != ST_OK) return st_error_set(err, s, "out of memory");
+            if (var && dst->n_bytes > w->buffered_bytes) w->buffered_bytes = dst->n_bytes;
         }
         done += take;
         w->n_rows += take;
-        if (w->buf[0].n_rows == w->chunk_rows || w->buffered_bytes >= ST_CHUNK_MAX_BYTES) {
+        if (w->buf[0].n_rows == w->chunk_rows || w->buffered_bytes >= ST_CHUNK_MAX_BYTES || cut) {
             st_status s = flush_chunk(w, err);
             if (s != ST_OK) {
                 w->failed = s;

@@ -21,7 +21,7 @@
 
 /* Bumped when a step's output for the same input changes (so old
  * warehouses rebuild). Part of every fingerprint. */
-#define ST_PIPELINE_VERSION 1
+#define ST_PIPELINE_VERSION 2
 
 typedef struct st_step_result {
     const char *name;
@@ -93,6 +93,10 @@ void st_progress(st_run_ctx *ctx, uint64_t done, uint64_t total);
  * here with the file's types; caller frees them). */
 st_status st_table_read_named(st_reader *r, const char *table, const char *const *names, size_t n,
                               st_column *cols, st_error *err) ST_MUST_USE;
+
+/* ST_ERR_SCHEMA naming the column when cols[j].type != types[j]. */
+st_status st_table_expect_types(const st_column *cols, const char *const *names, const st_type *types, size_t n,
+                                const char *table, st_error *err) ST_MUST_USE;
 
 /* Next month's period key: 202412 -> 202501. */
 static inline int32_t st_period_next(int32_t pk)

@@ -125,6 +125,7 @@ static const char default_suite[] =
     "not_null persona                                       severity=warn\n"
     "\n"
     "[platinum.marts_persona_status_change]\n"
-    "no_duplicate_keys customer_id, period_key              severity=warn\n";
+    "no_duplicate_keys customer_id, period_key              severity=warn\n"
+    ;
 
 const char *st_suite_default_text(void) { return default_suite; }

@@ -230,6 +230,9 @@ typedef struct ikey {
 typedef struct ikeys {
     ikey *a;
     size_t n, cap;
+    uint64_t *bits;   /* membership bitmap over [bmin, bmin + bspan) when the range is small */
+    int64_t bmin;
+    uint64_t bspan;
 } ikeys;
 
 typedef struct bkey {
@@ -270,6 +273,7 @@ static st_status ikeys_push(ikeys *k, int64_t v, int64_t row, st_error *err)
 
 static void ikeys_free(ikeys *k)
 {
+    free(k->bits);
     free(k->a);
     memset(k, 0, sizeof *k);
 }
@@ -281,9 +285,58 @@ static int ikey_cmp(const void *a, const void *b)
     return (x->row > y->row) - (x->row < y->row);
 }
 
+/* Sorts by (value, row). Keys arrive in row order, so a stable LSD radix
+ * sort on the value alone gives the same order as ikey_cmp in O(n); byte
+ * positions where every key agrees are skipped. Falls back to qsort when
+ * rows are not in order or the scratch buffer cannot be had. */
 static void ikeys_sort(ikeys *k)
 {
-    if (k->n > 1) qsort(k->a, k->n, sizeof *k->a, ikey_cmp);
+    size_t n = k->n;
+    if (n < 2) return;
+    /* keys that arrive sorted (row ids, dates) need no work at all */
+    bool sorted = true;
+    for (size_t i = 1; i < n && sorted; i++)
+        sorted = k->a[i - 1].v < k->a[i].v || (k->a[i - 1].v == k->a[i].v && k->a[i - 1].row <= k->a[i].row);
+    if (sorted) return;
+    bool rows_in_order = true;
+    for (size_t i = 1; i < n && rows_in_order; i++) rows_in_order = k->a[i - 1].row <= k->a[i].row;
+    ikey *tmp = rows_in_order && n >= 256 ? malloc(n * sizeof *tmp) : NULL;
+    if (!tmp) {
+        qsort(k->a, n, sizeof *k->a, ikey_cmp);
+        return;
+    }
+    size_t (*hist)[256] = calloc(8, sizeof *hist);
+    if (!hist) {
+        free(tmp);
+        qsort(k->a, n, sizeof *k->a, ikey_cmp);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u = (uint64_t)k->a[i].v ^ ((uint64_t)1 << 63);
+        for (int b = 0; b < 8; b++) hist[b][(u >> (8 * b)) & 0xff]++;
+    }
+    ikey *src = k->a, *dst = tmp;
+    for (int b = 0; b < 8; b++) {
+        bool trivial = false;
+        for (int d = 0; d < 256; d++)
+            if (hist[b][d] == n) trivial = true;
+        if (trivial) continue;
+        size_t pos[256], acc = 0;
+        for (int d = 0; d < 256; d++) {
+            pos[d] = acc;
+            acc += hist[b][d];
+        }
+        for (size_t i = 0; i < n; i++) {
+            uint64_t u = (uint64_t)src[i].v ^ ((uint64_t)1 << 63);
+            dst[pos[(u >> (8 * b)) & 0xff]++] = src[i];
+        }
+        ikey *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != k->a) memcpy(k->a, src, n * sizeof *k->a);
+    free(hist);
+    free(tmp);
 }
 
 /* Sorts and drops repeated values (keeps the first row of each). */
@@ -294,10 +347,31 @@ static void ikeys_sort_unique(ikeys *k)
     for (size_t i = 0; i < k->n; i++)
         if (o == 0 || k->a[o - 1].v != k->a[i].v) k->a[o++] = k->a[i];
     k->n = o;
+    /* a set over a small range answers lookups from a bitmap (O(1)) */
+    free(k->bits);
+    k->bits = NULL;
+    if (o > 0) {
+        uint64_t span = (uint64_t)k->a[o - 1].v - (uint64_t)k->a[0].v + 1;
+        if (span != 0 && span <= ((uint64_t)1 << 26)) {
+            k->bits = calloc((size_t)((span + 63) / 64), sizeof *k->bits);
+            if (k->bits) {
+                k->bmin = k->a[0].v;
+                k->bspan = span;
+                for (size_t i = 0; i < o; i++) {
+                    uint64_t off = (uint64_t)k->a[i].v - (uint64_t)k->bmin;
+                    k->bits[off >> 6] |= (uint64_t)1 << (off & 63);
+                }
+            }
+        }
+    }
 }
 
 static bool ikeys_has(const ikeys *k, int64_t v)
 {
+    if (k->bits) {
+        uint64_t o = (uint64_t)v - (uint64_t)k->bmin;
+        return v >= k->bmin && o < k->bspan && ((k->bits[o >> 6] >> (o & 63)) & 1);
+    }
     size_t lo = 0, hi = k->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -729,7 +803,15 @@ static st_status setup(qstate *q, tablectx *tc, const qsource *src, st_error *er
             if (!strcmp(e->values[i], st_type_name(t0))) ok = true;
         r->observed_kind = ST_QOBS_TEXT;
         snprintf(r->observed_text, sizeof r->observed_text, "%s", st_type_name(t0));
-        if (!ok) set_msg(r, "column '%s' of %s.%s is %s, expected %s", cols_text, tc->layer, tc->table, st_type_name(t0), e->args);
+        if (!ok) {
+            char types[96] = "";
+            for (size_t i = 0, o2 = 0; i < e->n_values; i++) {
+                int w = snprintf(types + o2, sizeof types - o2, "%s%s", i ? "|" : "", e->values[i]);
+                if (w < 0 || (size_t)w >= sizeof types - o2) break;
+                o2 += (size_t)w;
+            }
+            set_msg(r, "column '%s' of %s.%s is %s, expected %s", cols_text, tc->layer, tc->table, st_type_name(t0), types);
+        }
         conclude(r, ok);
         return ST_OK;
     }

@@ -171,8 +171,9 @@ static int cmp_job_size(const void *a, const void *b)
 /* The identity of the sources and flags: if unchanged, bronze is current. */
 static void make_stamp(const ingest_job *jobs, size_t n, char *buf, size_t cap)
 {
-    size_t len = 0;
-    buf[0] = '\0';
+    /* the pipeline version first: a strata that writes bronze differently rebuilds it */
+    int k0 = snprintf(buf, cap, "strata-pipeline %d\n", ST_PIPELINE_VERSION);
+    size_t len = k0 > 0 ? (size_t)k0 : 0;
     for (size_t i = 0; i < n && len < cap; i++) {
         struct stat sb;
         char real[ST_PATH_MAX];
@@ -253,6 +254,7 @@ st_status st_step_ingest(st_run_ctx *ctx, st_error *err)
     for (int i = 0; i < 3; i++) {
         ingest_job *j = &jobs[i];
         uint64_t h = st_hash64(i == 0 ? h_cust : h_tx, j->table, strlen(j->table));
+        h = st_hash64(h, &(int){ST_PIPELINE_VERSION}, sizeof(int));
         j->fp = st_hash64(h, j->bronze, strlen(j->bronze));
         ctx->cur->rows_in += j->n_rows_est;
     }

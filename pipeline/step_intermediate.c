@@ -313,14 +313,37 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
     if (s != ST_OK) goto done;
     size_t n = l.n;
 
-    /* dense customers: sorted distinct ids */
+    /* dense customers: distinct ids in increasing order. Small id ranges
+     * (the usual case) use a direct index; otherwise sort a copy. */
     size_t n_cust = 0;
-    cust_ids = malloc((n ? n : 1) * sizeof *cust_ids);
-    if (!cust_ids) goto nomem;
-    memcpy(cust_ids, l.cust, n * sizeof *cust_ids);
-    qsort(cust_ids, n, sizeof *cust_ids, cmp_i64);
-    for (size_t i = 0; i < n; i++)
-        if (n_cust == 0 || cust_ids[n_cust - 1] != cust_ids[i]) cust_ids[n_cust++] = cust_ids[i];
+    int64_t id_min = 0, id_max = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || l.cust[i] < id_min) id_min = l.cust[i];
+        if (i == 0 || l.cust[i] > id_max) id_max = l.cust[i];
+    }
+    uint32_t *direct = NULL;
+    uint64_t span = n ? (uint64_t)id_max - (uint64_t)id_min + 1 : 0;
+    if (n && span <= ((uint64_t)1 << 24) && span <= 4 * (uint64_t)n + 1024) {
+        direct = calloc((size_t)span, sizeof *direct);
+        cust_ids = malloc((size_t)span * sizeof *cust_ids);
+        if (!direct || !cust_ids) {
+            free(direct);
+            goto nomem;
+        }
+        for (size_t i = 0; i < n; i++) direct[l.cust[i] - id_min] = 1;
+        for (uint64_t v = 0; v < span; v++)
+            if (direct[v]) {
+                cust_ids[n_cust] = id_min + (int64_t)v;
+                direct[v] = (uint32_t)n_cust++;
+            }
+    } else {
+        cust_ids = malloc((n ? n : 1) * sizeof *cust_ids);
+        if (!cust_ids) goto nomem;
+        if (n) memcpy(cust_ids, l.cust, n * sizeof *cust_ids);
+        qsort(cust_ids, n, sizeof *cust_ids, cmp_i64);
+        for (size_t i = 0; i < n; i++)
+            if (n_cust == 0 || cust_ids[n_cust - 1] != cust_ids[i]) cust_ids[n_cust++] = cust_ids[i];
+    }
     int32_t mi_min = 0, mi_max = -1;
     for (size_t i = 0; i < n; i++) {
         int32_t mi = month_index(l.pk[i]);
@@ -330,24 +353,35 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
     size_t n_per = n ? (size_t)(mi_max - mi_min + 1) : 0;
     size_t n_groups;
     if (!st_size_mul(n_cust, n_per, &n_groups) || n_groups > ((size_t)1 << 32) - 2) {
+        free(direct);
         s = st_error_set(err, ST_ERR_NOMEM, "too many customer x period groups (%zu customers x %zu periods)", n_cust, n_per);
         goto done;
     }
-    /* group of each line: customer rank by binary search over the sorted ids */
+    /* group of each line */
     order = malloc((n ? n : 1) * sizeof *order);
     gstart = calloc(n_groups + 1, sizeof *gstart);
-    if (!order || !gstart) goto nomem;
+    if (!order || !gstart) {
+        free(direct);
+        goto nomem;
+    }
     for (size_t i = 0; i < n; i++) {
-        size_t lo = 0, hi = n_cust;
-        while (lo + 1 < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (cust_ids[mid] <= l.cust[i]) lo = mid;
-            else hi = mid;
+        size_t ci;
+        if (direct) {
+            ci = direct[l.cust[i] - id_min];
+        } else {
+            size_t lo = 0, hi = n_cust;
+            while (lo + 1 < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (cust_ids[mid] <= l.cust[i]) lo = mid;
+                else hi = mid;
+            }
+            ci = lo;
         }
-        uint32_t g = (uint32_t)(lo * n_per + (size_t)(month_index(l.pk[i]) - mi_min));
+        uint32_t g = (uint32_t)(ci * n_per + (size_t)(month_index(l.pk[i]) - mi_min));
         order[i] = g;
         gstart[g + 1]++;
     }
+    free(direct);
     for (size_t g = 0; g < n_groups; g++) gstart[g + 1] += gstart[g];
     /* counting-sort scatter: quantities, materials, kinds in group order
      * (stable: within a group, lines keep their file order) */
@@ -468,7 +502,7 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
         continue;
     overflow:
         free(scratch);
-        s = st_error_set(err, ST_ERR_INVALID,
+        s = st_error_set(err, ST_ERR_QUALITY,
                          "sum of quantities overflows int64 for customer %lld in period %d (refusing to wrap)",
                          (long long)cust_ids[g / n_per], pk_of_index((int32_t)(g % n_per) + mi_min));
         goto done;

@@ -46,6 +46,10 @@ static st_status write_dim_customers(st_run_ctx *ctx, uint64_t fp, const st_colu
     size_t id_col, flags_col;
     if ((s = st_table_col(r, "stg_customers", "customer_id", &id_col, err)) != ST_OK) goto done;
     if ((s = st_table_col(r, "stg_customers", "flags", &flags_col, err)) != ST_OK) goto done;
+    if (st_reader_field(r, id_col)->type != ST_TYPE_I64 || st_reader_field(r, flags_col)->type != ST_TYPE_STR) {
+        s = st_error_set(err, ST_ERR_SCHEMA, "table silver.stg_customers: customer_id must be int64 and flags string");
+        goto done;
+    }
     cols = calloc(nf, sizeof *cols);
     out = calloc(nf + 1, sizeof *out);
     fields = calloc(nf + 1, sizeof *fields);
@@ -260,6 +264,13 @@ st_status st_step_marts(st_run_ctx *ctx, uint64_t fp, st_error *err)
     st_status s = st_table_open(ctx, "platinum", "fct_transactions", &r, err);
     if (s != ST_OK) goto done;
     if ((s = st_table_read_named(r, "fct_transactions", fct_names, 14, in, err)) != ST_OK) goto done;
+    {
+        static const st_type fct_types[14] = {ST_TYPE_I64, ST_TYPE_I32, ST_TYPE_I32, ST_TYPE_I32, ST_TYPE_I64,
+                                              ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_I64, ST_TYPE_I64, ST_TYPE_F64,
+                                              ST_TYPE_F64, ST_TYPE_I64, ST_TYPE_I32, ST_TYPE_STR};
+        if ((s = st_table_expect_types(in, fct_names, fct_types, 14, "platinum.fct_transactions", err)) != ST_OK)
+            goto done;
+    }
     st_reader_close(r);
     r = NULL;
     size_t n = in[0].n_rows;
@@ -430,6 +441,8 @@ st_status st_marts_summarise(st_run_ctx *ctx, st_error *err)
     if (s != ST_OK) return s;
     s = st_table_read_named(r, "marts_customer_summary", names, 4, c, err);
     st_reader_close(r);
+    static const st_type types[4] = {ST_TYPE_I64, ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_STR};
+    if (s == ST_OK) s = st_table_expect_types(c, names, types, 4, "platinum.marts_customer_summary", err);
     if (s == ST_OK) {
         for (size_t k = 0; k < c[3].n_rows; k++) {
             size_t len;

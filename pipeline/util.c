@@ -100,3 +100,13 @@ st_status st_table_read_named(st_reader *r, const char *table, const char *const
     }
     return st_reader_read_all(r, which, n, cols, err);
 }
+
+st_status st_table_expect_types(const st_column *cols, const char *const *names, const st_type *types, size_t n,
+                                const char *table, st_error *err)
+{
+    for (size_t j = 0; j < n; j++)
+        if (cols[j].type != types[j])
+            return st_error_set(err, ST_ERR_SCHEMA, "table %s: column '%s' is %s, expected %s", table, names[j],
+                                st_type_name(cols[j].type), st_type_name(types[j]));
+    return ST_OK;
+}

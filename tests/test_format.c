@@ -390,3 +390,111 @@ Test(format, crc32c_known_answer)
 {
     cr_assert_eq(st_crc32c(0, "123456789", 9), 0xE3069283u);
 }
+
+/* A file built byte by byte from FORMAT.md: one int64 column, one chunk of
+ * `rows` rows, one const block. Valid checksums throughout. */
+static size_t const_file(uint8_t *b, uint32_t rows)
+{
+    size_t at = 0;
+    memcpy(b, ST_MAGIC, 8);
+    st_put_u16(b + 8, 1);
+    st_put_u16(b + 10, 0);
+    st_put_u32(b + 12, st_crc32c(0, b, 12));
+    at = 16;
+    uint8_t *h = b + at;
+    h[0] = ST_ENC_CONST;
+    h[1] = 0;
+    st_put_u16(h + 2, ST_TYPE_I64);
+    st_put_u32(h + 4, rows);
+    st_put_u32(h + 8, 0);
+    st_put_u32(h + 12, 8);
+    st_put_u32(h + 16, 8);
+    st_put_u64(h + 24, 7);
+    st_put_u32(h + 20, st_crc32c(st_crc32c(0, h, 20), h + 24, 8));
+    at += 32;
+    size_t f0 = at;
+    st_put_u32(b + at, 1), at += 4;
+    b[at++] = ST_TYPE_I64;
+    b[at++] = 0;
+    st_put_u16(b + at, 1), at += 2;
+    b[at++] = 'x';
+    st_put_u32(b + at, 0), at += 4;
+    st_put_u64(b + at, rows), at += 8;
+    st_put_u16(b + at, 0), at += 2;
+    st_put_u16(b + at, 0), at += 2;
+    st_put_u32(b + at, 0), at += 4;
+    st_put_u32(b + at, 0), at += 4;
+    st_put_u64(b + at, 0), at += 8;
+    st_put_u32(b + at, 0), at += 4;
+    st_put_u32(b + at, 1), at += 4;
+    st_put_u32(b + at, rows), at += 4;
+    st_put_u64(b + at, 16), at += 8;
+    st_put_u32(b + at, 32), at += 4;
+    b[at++] = ST_ENC_CONST;
+    b[at++] = 0;
+    b[at++] = 1;
+    b[at++] = 0;
+    st_put_u32(b + at, 0), at += 4;
+    st_put_u64(b + at, (uint64_t)rows * 8), at += 8;
+    st_put_u64(b + at, 7), at += 8;
+    st_put_u64(b + at, 7), at += 8;
+    st_put_u32(b + at, 0), at += 4;
+    size_t flen = at - f0;
+    st_put_u64(b + at, flen);
+    st_put_u32(b + at + 8, st_crc32c(0, b + f0, flen));
+    st_put_u16(b + at + 12, 1);
+    st_put_u16(b + at + 14, 0);
+    memcpy(b + at + 16, ST_MAGIC, 8);
+    return at + 24;
+}
+
+Test(format, a_chunk_claiming_more_rows_than_the_limit_is_refused_before_allocating)
+{
+    uint8_t b[512];
+    st_error err;
+    st_reader *r = NULL;
+    size_t n = const_file(b, 65536);
+    cr_assert_eq(st_reader_open_mem(&r, b, n, "ok", &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_reader_verify(r, &err), ST_OK, "%s", err.msg);
+    st_reader_close(r);
+    uint32_t bad[] = {65537, 300000000u, 0xffffffffu};
+    for (size_t i = 0; i < 3; i++) {
+        n = const_file(b, bad[i]);
+        cr_assert_eq(st_reader_open_mem(&r, b, n, "bomb", &err), ST_ERR_CORRUPT, "%u rows accepted", bad[i]);
+        cr_assert_not_null(strstr(err.msg, "chunk row count"), "%s", err.msg);
+    }
+}
+
+Test(format, one_large_string_batch_is_cut_into_chunks_of_at_most_64_mib)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/big.strata", dir);
+    st_column c;
+    st_column_init(&c, ST_TYPE_STR);
+    size_t rows = 9000, len = 8200; /* 73.8 MB in one call */
+    char *s = malloc(len);
+    for (size_t i = 0; i < rows; i++) {
+        memset(s, 'a' + (int)(i % 26), len);
+        cr_assert_eq(st_column_push_str(&c, s, len), ST_OK);
+    }
+    free(s);
+    st_field f = {"s", ST_TYPE_STR, false, NULL};
+    st_write_opts wo = {.no_fsync = true, .zstd_level = -1};
+    st_writer *w;
+    st_error err;
+    cr_assert_eq(st_writer_open(&w, path, &f, 1, NULL, &wo, &err), ST_OK);
+    cr_assert_eq(st_writer_write(w, &c, 0, rows, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    st_column_free(&c);
+    st_reader *r;
+    cr_assert_eq(st_reader_open(&r, path, &err), ST_OK, "%s", err.msg);
+    cr_assert_geq(st_reader_n_chunks(r), 2);
+    for (size_t k = 0; k < st_reader_n_chunks(r); k++) {
+        st_block_info bi;
+        cr_assert_eq(st_reader_block_info(r, k, 0, &bi), ST_OK);
+        cr_assert_leq(bi.raw_bytes, (uint64_t)ST_CHUNK_MAX_BYTES, "chunk %zu holds %llu string bytes", k,
+                      (unsigned long long)bi.raw_bytes);
+    }
+    cr_assert_eq(st_reader_n_rows(r), rows);
+    st_reader_close(r);
+}

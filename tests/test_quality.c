@@ -11,9 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "strata/buf.h"
+#include "strata/file.h"
+#include "strata/warehouse.h"
+#include "pipeline_internal.h"
 #include "strata/quality.h"
 
 TestSuite(quality);
@@ -950,4 +954,190 @@ Test(quality, default_suite_on_contract_shaped_tables)
         for (size_t j = 0; j < shape_ncols[k]; j++) st_column_free(&shape_cols[k][j]);
         free(shape_cols[k]);
     }
+}
+
+Test(quality, column_type)
+{
+    fixture f;
+    sales_fixture(&f);
+    st_quality_results *r = run("[silver.sales]\n"
+                                "column_type month int32\n"
+                                "column_type customer_id int32|int64\n"
+                                "column_type material_code int64 severity=error\n"
+                                "column_type nope string\n",
+                                f.m, NULL, NULL);
+    cr_expect_eq(res(r, 0)->status, ST_QSTATUS_PASS);
+    cr_expect_str_eq(res(r, 0)->observed_text, "int32");
+    cr_expect_eq(res(r, 1)->status, ST_QSTATUS_PASS);
+    cr_expect_eq(res(r, 2)->status, ST_QSTATUS_FAIL);
+    cr_expect_str_eq(res(r, 2)->observed_text, "string");
+    cr_expect_not_null(strstr(res(r, 2)->message, "is string, expected int64"), "%s", res(r, 2)->message);
+    cr_expect(!res(r, 3)->evaluated);
+    st_quality_results_free(r);
+    fixture_free(&f);
+}
+
+/* ---- layer files (st_writer / st_reader) --------------------------------------- */
+
+static void write_table(const char *dir, const char *layer, const char *table, const char *const *names,
+                        const st_column *cols, size_t n_cols)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, layer);
+    mkdir(path, 0777);
+    snprintf(path, sizeof path, "%s/%s/%s.strata", dir, layer, table);
+    st_field fields[8];
+    for (size_t j = 0; j < n_cols; j++)
+        fields[j] = (st_field){names[j], cols[j].type, true, NULL};
+    st_file_meta meta = {layer, table, NULL, 0, "", 0, NULL, 0};
+    st_write_opts opts = {0, true, 4};
+    st_writer *w = NULL;
+    st_error e;
+    cr_assert_eq(st_writer_open(&w, path, fields, n_cols, &meta, &opts, &e), ST_OK, "%s", e.msg);
+    cr_assert_eq(st_writer_write(w, cols, 0, n_cols ? cols[0].n_rows : 0, &e), ST_OK, "%s", e.msg);
+    cr_assert_eq(st_writer_close(w, &e), ST_OK, "%s", e.msg);
+}
+
+static void rm_tree(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+/* Files and in-memory tables with the same rows and chunking give the same
+ * results, byte for byte, zone-map skips included. */
+Test(quality, files_match_memory)
+{
+    fixture f;
+    sales_fixture(&f);
+    char dir[] = "/tmp/strata_qfile_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    const char *names[] = {"customer_id", "month", "material_code", "customer_id__class"};
+    write_table(dir, "silver", "sales", names, f.cols, 4);
+    const char *cnames[] = {"customer_id"};
+    write_table(dir, "silver", "customers", cnames, &f.cols[4], 1);
+    const char *text = "[silver.sales]\n"
+                       "row_count_between 1 .. 10\n"
+                       "column_exists customer_id, nope\n"
+                       "not_null customer_id\n"
+                       "completeness material_code >= 0.95\n"
+                       "values_between month 1 .. 12\n"
+                       "temporal_window month 1 .. 12\n"
+                       "values_in_set material_code A,B,C\n"
+                       "values_in_set month 1,2,3,4,5,6,7,8,9,10,11,12\n"
+                       "storage_class customer_id INTEGER\n"
+                       "unique customer_id severity=error\n"
+                       "no_duplicate_keys customer_id, material_code\n"
+                       "referential customer_id -> silver.customers.customer_id\n"
+                       "[gold.absent]\n"
+                       "unique x\n";
+    st_suite *s = parse_ok(text);
+    st_quality_results *rf = NULL, *rm = NULL;
+    st_error e;
+    cr_assert_eq(st_suite_run(s, dir, NULL, &rf, &e), ST_OK, "%s", e.msg);
+    cr_assert_eq(st_suite_run_mem(s, f.m, NULL, &rm, &e), ST_OK, "%s", e.msg);
+    st_buf a, b;
+    st_buf_init(&a);
+    st_buf_init(&b);
+    st_quality_to_json(rf, &a);
+    st_quality_to_json(rm, &b);
+    /* the missing-table message names the path for files: compare the rest */
+    cr_assert_eq(st_quality_count(rf), st_quality_count(rm));
+    for (size_t i = 0; i + 1 < st_quality_count(rf); i++) {
+        const st_qresult *x = st_quality_get(rf, i), *y = st_quality_get(rm, i);
+        cr_expect_eq(x->status, y->status, "%s", x->id);
+        cr_expect_eq(x->unexpected_count, y->unexpected_count, "%s", x->id);
+        cr_expect_eq(x->rows_checked, y->rows_checked, "%s", x->id);
+        cr_expect_eq(x->n_sample, y->n_sample, "%s", x->id);
+        cr_expect_str_eq(x->message, y->message, "%s", x->id);
+        cr_expect_eq(x->chunks_skipped, y->chunks_skipped, "%s", x->id);
+        cr_expect_eq(x->chunks_decoded, y->chunks_decoded, "%s", x->id);
+        cr_expect_eq(x->observed_kind, y->observed_kind, "%s", x->id);
+        cr_expect_str_eq(x->column, y->column, "%s", x->id);
+        for (size_t k = 0; k < x->n_sample && k < y->n_sample; k++) {
+            cr_expect_eq(x->sample[k].row, y->sample[k].row, "%s", x->id);
+            cr_expect_str_eq(x->sample[k].value, y->sample[k].value, "%s", x->id);
+        }
+    }
+    cr_expect(st_quality_get(rf, 5)->chunks_skipped >= 1, "zone maps were not used on the file");
+    cr_expect_not_null(strstr(st_quality_get(rf, st_quality_count(rf) - 1)->message, "table gold.absent not found"));
+    st_buf_free(&a);
+    st_buf_free(&b);
+    st_quality_results_free(rf);
+    st_quality_results_free(rm);
+
+    /* A damaged file is a run error, not a result. */
+    char path[600];
+    snprintf(path, sizeof path, "%s/silver/sales.strata", dir);
+    FILE *fp = fopen(path, "r+b");
+    cr_assert_not_null(fp);
+    fseek(fp, 40, SEEK_SET);
+    fputc(0x5a, fp);
+    fseek(fp, 41, SEEK_SET);
+    fputc(0xa5, fp);
+    fclose(fp);
+    st_status rc = st_suite_run(s, dir, "silver", &rf, &e);
+    cr_expect(rc == ST_ERR_CORRUPT, "damaged file gave %s: %s", st_status_name(rc), e.msg);
+    if (rc == ST_OK) st_quality_results_free(rf);
+    st_suite_free(s);
+    rm_tree(dir);
+    fixture_free(&f);
+}
+
+/* The pipeline's validate step: reads the run's files, accumulates results,
+ * stops with ST_ERR_QUALITY only for a failed severity=error expectation. */
+Test(quality, validate_step)
+{
+    fixture f;
+    sales_fixture(&f);
+    char dir[] = "/tmp/strata_qstep_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    st_warehouse *wh = NULL;
+    st_error e;
+    cr_assert_eq(st_warehouse_open(&wh, dir, false, &e), ST_OK, "%s", e.msg);
+    const char *names[] = {"customer_id", "month", "material_code", "customer_id__class"};
+    write_table(dir, "silver", "sales", names, f.cols, 4);
+    const char *cnames[] = {"customer_id"};
+    write_table(dir, "silver", "customers", cnames, &f.cols[4], 1);
+    char suite_path[600];
+    snprintf(suite_path, sizeof suite_path, "%s/my.suite", dir);
+    FILE *sf = fopen(suite_path, "w");
+    cr_assert_not_null(sf);
+    fputs("[silver.sales]\nreferential customer_id -> silver.customers.customer_id\nnot_null month severity=error\n"
+          "[gold.g]\nunique customer_id severity=error\n",
+          sf);
+    fclose(sf);
+
+    st_run_opts o;
+    memset(&o, 0, sizeof o);
+    o.suite_path = suite_path;
+    st_run_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.o = &o;
+    ctx.wh = wh;
+    st_buf_init(&ctx.quality_summary);
+    cr_assert_eq(st_quality_results_new(&ctx.quality, &e), ST_OK);
+    cr_expect_eq(st_step_validate(&ctx, "silver", &e), ST_OK, "%s", e.msg);
+    cr_expect_eq(ctx.quality_warnings, 1);
+    cr_expect_eq(ctx.quality_failures, 0);
+    cr_expect_eq(st_quality_results_count(ctx.quality), 2);
+    st_error_clear(&e);
+    cr_expect_eq(st_step_validate(&ctx, "gold", &e), ST_ERR_QUALITY);
+    cr_expect_not_null(strstr(e.msg, "gold.g/unique/customer_id"), "%s", e.msg);
+    cr_expect_not_null(strstr(e.msg, "table gold.g not found"), "%s", e.msg);
+    cr_expect_eq(ctx.quality_failures, 1);
+    cr_expect_eq(st_quality_results_count(ctx.quality), 3);
+    cr_expect_not_null(strstr(ctx.quality_summary.data, "silver: 1 pass, 1 warn, 0 fail"), "%s", ctx.quality_summary.data);
+    /* a bad suite file is a usage error naming the line */
+    sf = fopen(suite_path, "w");
+    fputs("[silver.sales]\nnot_nul x\n", sf);
+    fclose(sf);
+    cr_expect_eq(st_step_validate(&ctx, "silver", &e), ST_ERR_INVALID);
+    cr_expect_not_null(strstr(e.msg, "my.suite:2:1: unknown expectation 'not_nul'"), "%s", e.msg);
+    st_quality_results_free(ctx.quality);
+    st_buf_free(&ctx.quality_summary);
+    st_warehouse_close(wh);
+    rm_tree(dir);
+    fixture_free(&f);
 }

@@ -111,8 +111,9 @@ Test(source, directory_is_an_error)
 {
     st_source *src = NULL;
     st_error err = {0};
-    cr_assert_neq(st_source_open(&src, tmpdir, &err), ST_OK);
+    cr_assert_eq(st_source_open(&src, tmpdir, &err), ST_ERR_SQLITE, "a directory is a bad source (exit 3)");
     cr_assert_null(src);
+    cr_assert_not_null(strstr(err.msg, "directory"), "%s", err.msg);
 }
 
 /* ---- tables and columns ---- */
@@ -725,4 +726,21 @@ Test(source, quoted_names_and_parallel_connections)
     st_source_table_free(tb);
     st_source_close(a);
     st_source_close(b);
+}
+
+Test(source, uri_special_characters_in_path)
+{
+    char p[400];
+    path_in(p, sizeof p, "we?ird #%20name%.db");
+    sqlite3_close(make_db(p, "CREATE TABLE t(a INTEGER); INSERT INTO t VALUES (7);"));
+    st_source *src = open_ok(p);
+    cr_expect_str_eq(st_source_path(src), p);
+    st_source_table *t = NULL;
+    st_error err = {0};
+    cr_assert_eq(st_source_describe(src, "t", &t, &err), ST_OK, "%s", err.msg);
+    uint64_t n = 0;
+    cr_assert_eq(st_source_count_rows(src, t, &n, &err), ST_OK);
+    cr_expect_eq(n, 1);
+    st_source_table_free(t);
+    st_source_close(src);
 }

@@ -47,6 +47,7 @@ FLAG_ZSTD = 1
 FLAG_VALIDITY = 2
 MAX_RAW = 512 << 20
 MAX_DICT = 4096
+MAX_CHUNK_ROWS = 65536
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 T_BOOL, T_I32, T_I64, T_F64, T_STR, T_BYTES = 1, 2, 3, 4, 5, 6
@@ -281,25 +282,24 @@ class _Cursor:
 
 # ---------------------------------------------------------------- results
 
-class Meta:
-    """Footer metadata: layer, table, inputs (list of str), params (str),
+class Meta(dict):
+    """Footer metadata, readable both as a dict (meta["kv"]) and as
+    attributes (meta.kv): layer, table, inputs (list of str), params (str),
     fingerprint (int), kv (dict), kv_pairs (list of (key, value) in file
-    order), version (major, minor), chunk_rows (list of int)."""
+    order), version ((major, minor)), chunk_rows (list of int)."""
 
     def __init__(self):
-        self.layer = ""
-        self.table = ""
-        self.inputs = []
-        self.params = ""
-        self.fingerprint = 0
-        self.kv = {}
-        self.kv_pairs = []
-        self.version = (MAJOR, MINOR)
-        self.chunk_rows = []
+        super().__init__(layer="", table="", inputs=[], params="", fingerprint=0, kv={}, kv_pairs=[],
+                         version=(MAJOR, MINOR), chunk_rows=[])
 
-    def __repr__(self):
-        return (f"Meta(layer={self.layer!r}, table={self.table!r}, inputs={self.inputs!r}, "
-                f"params={self.params!r}, fingerprint={self.fingerprint:#018x}, kv={self.kv!r})")
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key, value):
+        self[key] = value
 
 
 class Table:
@@ -317,6 +317,18 @@ class Table:
         self.columns = columns
         self.validity = validity
         self.blocks = blocks
+
+    @property
+    def version(self):
+        """(major, minor) format version of the file."""
+        return self.meta.version
+
+    @property
+    def chunks(self):
+        """Per chunk, the list of block dicts of the loaded columns."""
+        names = self.column_names()
+        n = len(self.meta.chunk_rows)
+        return [[self.blocks[c][k] for c in names] for k in range(n)]
 
     def column_names(self):
         return [f[0] for f in self.schema]
@@ -425,8 +437,8 @@ def _parse(buf, name):
     row_sum = 0
     for k in range(nc):
         rows = c.u32(f"chunk {k} rows")
-        if rows == 0:
-            raise StrataFormatError(f"{name}: footer: chunk {k} has 0 rows")
+        if not 1 <= rows <= MAX_CHUNK_ROWS:
+            raise StrataFormatError(f"{name}: footer: chunk {k} has {rows} rows, not 1..{MAX_CHUNK_ROWS}")
         row_sum += rows
         chunk_rows.append(rows)
         ents = []

@@ -81,6 +81,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!st_buf_ok(&b) || b.len == 0) abort();
     st_buf_free(&b);
     (void)st_quality_has_error(r);
+    (void)st_quality_check(r, &err);
+    static FILE *devnull;
+    if (!devnull) devnull = fopen("/dev/null", "w");
+    if (devnull) st_quality_print_summary(r, devnull);
     st_quality_results_free(r);
     st_qmem_free(m);
     st_suite_free(s);

@@ -37,7 +37,7 @@ import strata_reader as sr  # noqa: E402
 from strata_reader import StrataFormatError, StrataUnsupportedError  # noqa: E402
 
 STRATA_BIN = os.environ.get("STRATA_BIN") or str(REPO / "build" / "strata")
-LIBSTRATA = REPO / "build" / "libstrata.a"
+LIBSTRATA = Path(os.environ.get("STRATA_LIB") or REPO / "build" / "libstrata.a")
 
 _tmp = None
 FIXTURES = None
@@ -284,6 +284,8 @@ class TestFixtures(Compare, unittest.TestCase):
         self.assertEqual(m.params, "k=4;seed=7")
         self.assertEqual(m.fingerprint, 0xFEDCBA9876543210)
         self.assertEqual(m.kv, {"owner": "tests", "unicode": "\u20ac", "empty": ""})
+        self.assertEqual(m["kv"], m.kv)  # dict access too (bench/kmeans_demo_quality.py uses it)
+        self.assertEqual(m["table"], m.table)
         self.assertEqual(t.schema[1], ("name", "string", True, "caf\u00e9 name"))
         self.assertEqual(t.schema[0][2], False)
         self.assertEqual(t.columns["id"].tolist(), [i * 3 - 1000 for i in range(1000)])
@@ -410,6 +412,7 @@ class TestDamage(unittest.TestCase):
         t = sr.read_bytes(bytes(head) + data[16:s] + footer + tail)
         self.assertEqual(t.to_pylist(), [[5, None, 7]])
         self.assertEqual(t.meta.version, (1, 1))
+        self.assertEqual(t.version, (1, 1))
 
     def test_unknown_encoding_fails_only_when_decoded(self):
         # two columns: block 0 gets encoding 9 (a "newer minor" encoding)
@@ -429,6 +432,17 @@ class TestDamage(unittest.TestCase):
             sr.read_bytes(bytes(b))
         t2 = sr.read_bytes(bytes(b), columns=["name", "score"])
         self.assertEqual(t2.to_pylist()[0], t.to_pylist()[1])
+
+    def test_footer_trailing_byte_and_gap(self):
+        data = worked_example()
+        s, e = footer_range(data)
+        footer = data[s:e] + b"\x00"
+        tail = struct.pack("<QIHH", len(footer), sr.crc32c(footer), 1, 0) + sr.MAGIC
+        with self.assertRaisesRegex(StrataFormatError, "1 trailing bytes"):
+            sr.read_bytes(data[:s] + footer + tail)
+        # a byte between the last block and the footer: the blocks no longer tile the file
+        with self.assertRaisesRegex(StrataFormatError, "gap"):
+            sr.read_bytes(data[:s] + b"\x00" + data[s:])
 
     def rewrite_example(self, mutate):
         """Worked example with mutate(block payload bytearray) applied, CRCs fixed."""
@@ -455,6 +469,9 @@ class TestDamage(unittest.TestCase):
             "differs from the footer": lambda b: b.__setitem__(0x18, 0),
             "nullable flag": lambda b: b.__setitem__(0x41, 2),
             "unknown type id": lambda b: b.__setitem__(0x40, 7),
+            "70000 rows, not 1..65536": lambda b: (struct.pack_into("<Q", b, 0x4d, 70000),
+                                                   struct.pack_into("<I", b, 0x79, 70000)),
+            "chunk 0 has 0 rows": lambda b: b.__setitem__(0x79, 0),
         }
         for msg, mutate in cases.items():
             with self.subTest(rule=msg):

@@ -637,14 +637,20 @@ def _split(raw, lens, t, where):
     return out
 
 
+def _checked_block(buf, e, where):
+    """The block's 24-byte header and stored payload, after its CRC32C."""
+    off = e.offset
+    hdr = buf[off:off + BLOCK_HEADER_BYTES]
+    payload = buf[off + BLOCK_HEADER_BYTES:off + e.size]
+    if crc32c(payload, crc32c(hdr[:20])) != struct.unpack_from("<I", hdr, 20)[0]:
+        raise StrataFormatError(f"{where}: block checksum mismatch")
+    return hdr, payload
+
+
 def _decode_block(buf, e, f, rows, where):
     """Verifies and decodes one block; returns (values, validity or None)."""
-    off = e.offset
-    hdr = bytes(buf[off:off + BLOCK_HEADER_BYTES])
-    enc, flags, tid, brows, nulls, stored, raw_size, bcrc = struct.unpack("<BBHIIIII", hdr)
-    payload = buf[off + BLOCK_HEADER_BYTES:off + e.size]
-    if crc32c(payload, crc32c(hdr[:20])) != bcrc:
-        raise StrataFormatError(f"{where}: block checksum mismatch")
+    hdr, payload = _checked_block(buf, e, where)
+    enc, flags, tid, brows, nulls, stored, raw_size, _ = struct.unpack("<BBHIIIII", hdr)
     if enc != e.encoding or flags != e.flags:
         raise StrataFormatError(f"{where}: block header encoding/flags {enc}/{flags:#x} differ from the "
                                 f"footer's {e.encoding}/{e.flags:#x}")
@@ -772,12 +778,13 @@ def _check_zone(e, f, vals, valid, where, var_total):
 _DTYPES = {T_BOOL: np.bool_, T_I32: np.int32, T_I64: np.int64, T_F64: np.float64, T_STR: object, T_BYTES: object}
 
 
-def read_bytes(buf, columns=None, name="<bytes>"):
+def read_bytes(buf, columns=None, name="<bytes>", verify_all=True):
     """Decodes a whole layer file held in memory. columns: None for all, or
-    a list of names (the Table holds them in that order). Only the blocks
-    of the loaded columns are checksummed and decoded (the header and
-    footer always are). Raises StrataFormatError on any damage, KeyError
-    for an unknown column name."""
+    a list of names (the Table holds them in that order). The header, the
+    footer and every block are checksummed (with verify_all=False, only the
+    blocks of the loaded columns); only the loaded columns are decoded.
+    Raises StrataFormatError on any damage, KeyError for an unknown column
+    name."""
     buf = bytes(buf)
     fields, meta, total, chunk_rows, entries = _parse(buf, name)
     index = {f.name: j for j, f in enumerate(fields)}
@@ -789,6 +796,12 @@ def read_bytes(buf, columns=None, name="<bytes>"):
             if cname not in index:
                 raise KeyError(f"{name}: no column '{cname}'")
             which.append(index[cname])
+    if verify_all:
+        loaded = set(which)
+        for k, ents in enumerate(entries):
+            for j, e in enumerate(ents):
+                if j not in loaded:
+                    _checked_block(buf, e, f"{name}: chunk {k} column '{fields[j].name}'")
     schema, cols, validity, blocks = [], {}, {}, {}
     for j in which:
         f = fields[j]
@@ -820,11 +833,11 @@ def read_bytes(buf, columns=None, name="<bytes>"):
     return Table(schema, total, meta, cols, validity, blocks)
 
 
-def read_file(path, columns=None):
+def read_file(path, columns=None, verify_all=True):
     """Reads and verifies the layer file at path; see read_bytes."""
     with open(path, "rb") as fh:
         data = fh.read()
-    return read_bytes(data, columns, str(path))
+    return read_bytes(data, columns, str(path), verify_all)
 
 
 def _show(v):

@@ -377,6 +377,23 @@ class TestDamage(unittest.TestCase):
                 with self.assertRaises(StrataFormatError, msg=f"byte {i} ^ {mask:#x} not detected"):
                     sr.read_bytes(bytes(b))
 
+    def test_random_multibyte_damage_in_many_files(self):
+        rng = random.Random(7)
+        files = [p for p in fixture_files() if os.path.getsize(p) < 6000]
+        self.assertGreater(len(files), 20)
+        for path in files:
+            with open(path, "rb") as fh:
+                data = fh.read()
+            sr.read_bytes(data)
+            for _ in range(12):
+                b = bytearray(data)
+                for _ in range(rng.randint(1, 4)):
+                    b[rng.randrange(len(b))] ^= rng.randrange(1, 256)
+                if b == data:
+                    continue
+                with self.assertRaises(StrataFormatError, msg=f"{path}: damage not detected"):
+                    sr.read_bytes(bytes(b))
+
     def test_every_truncation_is_detected(self):
         data = self.small()
         for n in range(len(data)):
@@ -432,6 +449,11 @@ class TestDamage(unittest.TestCase):
             sr.read_bytes(bytes(b))
         t2 = sr.read_bytes(bytes(b), columns=["name", "score"])
         self.assertEqual(t2.to_pylist()[0], t.to_pylist()[1])
+        # a projection still checksums the blocks it does not decode
+        b[17] ^= 0x40
+        with self.assertRaisesRegex(StrataFormatError, "chunk 0 column 'id': block checksum"):
+            sr.read_bytes(bytes(b), columns=["name"])
+        self.assertEqual(sr.read_bytes(bytes(b), columns=["name"], verify_all=False).num_rows, 1000)
 
     def test_footer_trailing_byte_and_gap(self):
         data = worked_example()

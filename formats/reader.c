@@ -393,7 +393,8 @@ st_status st_reader_read_block(st_reader *r, size_t c, size_t col, st_column *ou
     len -= vbytes;
     st_status s;
     if (b->null_count == n && n > 0) {
-        if (!(b->flags & ST_BLOCK_FLAG_VALIDITY) || len != 0) BAD("all-NULL block with values");
+        if (!(b->flags & ST_BLOCK_FLAG_VALIDITY) || len != 0 || b->encoding != ST_ENC_CONST)
+            BAD("all-NULL block with values");
         for (size_t i = 0; i < n; i++)
             if (vb[i >> 3]) BAD("all-NULL block with a present value");
         /* bulk: zeroed values / empty strings and an all-clear bitmap */

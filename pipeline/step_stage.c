@@ -10,9 +10,11 @@
  * material code, quantity); the first failure names the reason and the
  * column. Accepted rows stream to the staged silver file chunk by chunk;
  * rejected rows stream to a per-table part file, and the parts are
- * concatenated into stg_rejects in table order (customers, sales, FOC),
- * rowid order inside each, so the output does not depend on which worker
- * finished first. Memory is bounded by the chunk size for transactions;
+ * concatenated into stg_rejects in table order (customers, sales, FOC) so
+ * the output does not depend on which worker finished first. Inside a
+ * transaction table rejects are in rowid order; inside the customer master
+ * the bad-id rows come first (rowid order), then the duplicates (by id,
+ * then rowid). Memory is bounded by the chunk size for transactions;
  * the customer master is held whole (it is small by nature: one row per
  * customer).
  *

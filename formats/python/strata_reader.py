@@ -494,8 +494,11 @@ def _parse(buf, name):
 
 # ---------------------------------------------------------------- blocks
 
-def _fit(v, t, where):
-    """Widened uint64 values -> the column type's numpy array, checking range."""
+def _fit(v, t, where, valid):
+    """Widened uint64 values -> the column type's numpy array, checking the
+    range of the present values (NULL slots are ignored, and become 0)."""
+    if valid is not None:
+        v = np.where(valid, v, U64(0))
     if t == T_I64:
         return v.view(np.int64)
     s = v.view(np.int64)
@@ -696,15 +699,16 @@ def _decode_block(buf, e, f, rows, where):
         return vals, valid
     var_total = None
     if t in INT_TYPES:
-        vals = _fit(_decode_ints(c, t, enc, rows, where), t, where)
+        vals = _fit(_decode_ints(c, t, enc, rows, where), t, where, valid)
     elif t == T_F64:
         vals = _decode_f64(c, enc, rows, where)
     else:
         vals, var_total = _decode_var(c, t, enc, rows, where)
     c.done()
-    if valid is not None:
-        _check_null_slots(vals, valid, t, where)
     _check_zone(e, f, vals, valid, where, var_total)
+    if valid is not None and t not in INT_TYPES:  # readers ignore NULL slots: normalise them
+        vals = vals.copy()
+        vals[~valid] = 0.0 if t == T_F64 else ("" if t == T_STR else b"")
     return vals, valid
 
 
@@ -727,21 +731,6 @@ def _unzstd(payload, raw_size, where):
     if len(out) != raw_size:
         raise StrataFormatError(f"{where}: zstd frame gave {len(out)} bytes, raw size says {raw_size}")
     return out
-
-
-def _check_null_slots(vals, valid, t, where):
-    nul = ~valid
-    if t in VAR_TYPES:
-        if any(len(v) for v in vals[nul]):
-            raise StrataFormatError(f"{where}: a NULL slot holds a non-empty value")
-        return
-    x = vals[nul]
-    if t == T_F64:
-        bad = x.view(np.uint64).any()
-    else:
-        bad = x.any()
-    if bad:
-        raise StrataFormatError(f"{where}: a NULL slot holds a non-zero value")
 
 
 def _check_zone(e, f, vals, valid, where, var_total):

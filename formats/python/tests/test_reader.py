@@ -455,6 +455,31 @@ class TestDamage(unittest.TestCase):
             sr.read_bytes(bytes(b), columns=["name"])
         self.assertEqual(sr.read_bytes(bytes(b), columns=["name"], verify_all=False).num_rows, 1000)
 
+    def test_null_slot_values_are_ignored(self):
+        # FORMAT.md: writers put 0 in a NULL slot, readers ignore it. Slot 1 of the example
+        # becomes 1 (bits 3..5 of c5 -> cd); a NULL slot of 9 in a bool column is ignored too.
+        t = sr.read_bytes(self.rewrite_example(lambda b: b.__setitem__(0x32, 0xcd)))
+        self.assertEqual(t.to_pylist(), [[5, None, 7]])
+        self.assertEqual(t.columns["x"].tolist(), [5, 0, 7])
+
+        data = bytearray(worked_example())
+        data[0x12] = 1  # block type bool
+        data[0x40] = 1  # schema type bool
+        data[0x32:0x34] = bytes([0b01001001, 0])  # 1, 1 (NULL slot), 1 with w = 3
+        struct.pack_into("<QQQ", data, first_entry(data) + 20, 3, 1, 1)
+        fix_block(data, 16, 44)
+        fix_footer(data)
+        self.assertEqual(sr.read_bytes(bytes(data)).to_pylist(), [[True, None, True]])
+        data[0x32] = 0b01111001  # NULL slot holds 7: not a bool, but ignored
+        fix_block(data, 16, 44)
+        t = sr.read_bytes(bytes(data))
+        self.assertEqual(t.to_pylist(), [[True, None, True]])
+        self.assertEqual(t.columns["x"].tolist(), [True, False, True])
+        data[0x32] = 0b01001111  # present value 7 in a bool column: an error
+        fix_block(data, 16, 44)
+        with self.assertRaisesRegex(StrataFormatError, "not 0/1"):
+            sr.read_bytes(bytes(data))
+
     def test_footer_trailing_byte_and_gap(self):
         data = worked_example()
         s, e = footer_range(data)
@@ -482,7 +507,6 @@ class TestDamage(unittest.TestCase):
             "bit width 65": lambda b: b.__setitem__(0x31, 65),
             "validity bitmap has 2 NULLs": lambda b: b.__setitem__(0x28, 0x01),
             "validity bits set past the last row": lambda b: b.__setitem__(0x28, 0x0d),
-            "NULL slot holds a non-zero": lambda b: b.__setitem__(0x32, 0xcd),
             "zone map min/max": lambda b: b.__setitem__(first_entry(b) + 28, 4),
             "reserved byte": lambda b: b.__setitem__(first_entry(b) + 15, 1),
             "block type id": lambda b: b.__setitem__(0x12, 2),

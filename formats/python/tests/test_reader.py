@@ -394,6 +394,39 @@ class TestDamage(unittest.TestCase):
                 with self.assertRaises(StrataFormatError, msg=f"{path}: damage not detected"):
                     sr.read_bytes(bytes(b))
 
+    def test_damage_behind_recomputed_checksums(self):
+        """Random edits inside one block (or the footer) of many files, with
+        that block's (or the footer's) CRC32C recomputed so the decoder
+        itself meets the damage: the read must either succeed or raise
+        StrataFormatError, never another exception."""
+        rng = random.Random(3)
+        files = [p for p in fixture_files() if os.path.getsize(p) < 20000]
+        cache = {}
+        rejected = 0
+        for _ in range(1500):
+            path = rng.choice(files)
+            if path not in cache:
+                with open(path, "rb") as fh:
+                    data = fh.read()
+                entries = sr._parse(data, path)[4]
+                cache[path] = (data, [e for row in entries for e in row])
+            data, ents = cache[path]
+            b = bytearray(data)
+            blk = None if rng.random() < 0.3 or not ents else rng.choice(ents)
+            lo, hi = footer_range(b) if blk is None else (blk.offset, blk.offset + blk.size)
+            for _ in range(rng.randint(1, 3)):
+                i = rng.randrange(lo, hi)
+                b[i] = rng.randrange(256) if rng.random() < 0.5 else b[i] ^ (1 << rng.randrange(8))
+            if blk is None:
+                fix_footer(b)
+            else:
+                fix_block(b, blk.offset, blk.size)
+            try:
+                sr.read_bytes(bytes(b))
+            except StrataFormatError:
+                rejected += 1
+        self.assertGreater(rejected, 1000)
+
     def test_every_truncation_is_detected(self):
         data = self.small()
         for n in range(len(data)):

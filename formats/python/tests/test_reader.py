@@ -11,8 +11,9 @@ and truncate at every length of a small file and require
 StrataFormatError each time; targeted tests rewrite single fields with
 fixed-up checksums to exercise rules a CRC cannot catch.
 
-Environment: STRATA_BIN = absolute path of the built strata binary (the
-repository root is derived from this file's location).
+Environment: STRATA_BIN = absolute path of the built strata binary,
+STRATA_LIB = build/libstrata.a (default: under the repository root, which
+is derived from this file's location); CC = the C compiler (default cc).
 """
 
 import json

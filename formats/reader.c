@@ -188,7 +188,7 @@ static st_status parse(st_reader *r, st_error *err)
     r->meta.kv = r->kv;
     r->meta.n_kv = nkv;
     uint32_t nc = u32(&c);
-    const size_t ent = 40;
+    const size_t ent = 44; /* bytes per block entry (FORMAT.md) */
     if (c.bad || (uint64_t)nc * (4 + (uint64_t)nf * ent) > flen - c.at) return corrupt(r, err, "bad chunk directory");
     r->n_chunks = nc;
     r->chunk_n = calloc(nc + 1, sizeof *r->chunk_n);
@@ -212,7 +212,7 @@ static st_status parse(st_reader *r, st_error *err)
             b->raw_bytes = u64(&c);
             b->min = u64(&c);
             b->max = u64(&c);
-            if (b->offset != expect || b->size < ST_BLOCK_HEADER_BYTES || b->encoding > ST_ENC_CONST ||
+            if (b->offset != expect || b->size < ST_BLOCK_HEADER_BYTES ||
                 b->flags > 3 || b->has_minmax > 1 || b->null_count > r->chunk_n[k])
                 return corrupt(r, err, "bad block entry");
             expect += b->size;
@@ -356,6 +356,10 @@ st_status st_reader_read_block(st_reader *r, size_t c, size_t col, st_column *ou
     const rblock *b = &r->blocks[c * r->n_fields + col];
     const uint8_t *h = r->data + b->offset;
     uint32_t n = r->chunk_n[c];
+    if (b->encoding > ST_ENC_CONST)
+        return st_error_set(err, ST_ERR_UNSUPPORTED,
+                            "'%s': column '%s', chunk %zu uses encoding %d, unknown to this strata (a newer minor version?)",
+                            r->name, f->name, c, b->encoding);
 #define BAD(what)                                                                                                  \
     return st_error_set(err, ST_ERR_CORRUPT, "'%s' is damaged: column '%s', chunk %zu: %s", r->name, f->name, c, what)
     uint32_t stored = st_get_u32(h + 12), raw = st_get_u32(h + 16);

@@ -219,3 +219,50 @@ st_status st_column_push_from(st_column *dst, const st_column *src, size_t i)
     }
     return ST_ERR_INTERNAL;
 }
+
+st_status st_column_append_range(st_column *dst, const st_column *src, size_t first, size_t n)
+{
+    assert(dst->type == src->type && first + n <= src->n_rows);
+    if (n == 0) return ST_OK;
+    bool var = is_var(src->type);
+    size_t at = dst->n_rows;
+    size_t nb = 0;
+    if (var) nb = (size_t)(src->offsets[first + n] - src->offsets[first]);
+    size_t need_rows, need_bytes;
+    if (!st_size_add(at, n, &need_rows) || !st_size_add(dst->n_bytes, nb, &need_bytes)) return ST_ERR_NOMEM;
+    ST_TRY(st_column_reserve(dst, need_rows, var ? need_bytes : 0));
+    if (var) {
+        uint64_t base = src->offsets[first], o = (uint64_t)dst->n_bytes;
+        if (nb) memcpy(dst->bytes + dst->n_bytes, src->bytes + base, nb);
+        for (size_t i = 1; i <= n; i++) dst->offsets[at + i] = o + (src->offsets[first + i] - base);
+        dst->n_bytes += nb;
+    } else {
+        size_t w = st_type_width(src->type);
+        memcpy((char *)dst->data + at * w, (const char *)src->data + first * w, n * w);
+    }
+    /* validity: count NULLs in the range, materialise the bitmap only if needed */
+    size_t nulls = 0;
+    if (src->validity) {
+        for (size_t i = first; i < first + n; i++) nulls += !((src->validity[i >> 6] >> (i & 63)) & 1);
+    }
+    if (nulls && !dst->validity) {
+        size_t words = (dst->cap_rows + 63) / 64;
+        uint64_t *v = calloc(words ? words : 1, sizeof *v);
+        if (!v) return ST_ERR_NOMEM;
+        size_t full = at / 64;
+        for (size_t k = 0; k < full; k++) v[k] = ~(uint64_t)0;
+        if (at & 63) v[full] = ((uint64_t)1 << (at & 63)) - 1;
+        dst->validity = v;
+    }
+    if (dst->validity) {
+        for (size_t i = 0; i < n; i++) {
+            size_t d = at + i, s = first + i;
+            bool ok = !src->validity || ((src->validity[s >> 6] >> (s & 63)) & 1);
+            if (ok) dst->validity[d >> 6] |= (uint64_t)1 << (d & 63);
+            else dst->validity[d >> 6] &= ~((uint64_t)1 << (d & 63));
+        }
+    }
+    dst->null_count += nulls;
+    dst->n_rows += n;
+    return ST_OK;
+}

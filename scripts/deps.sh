@@ -6,7 +6,7 @@
 #   deps.sh test     + libcriterion-dev
 #   deps.sh python   + python3-numpy python3-zstandard (Python reader tests)
 #   deps.sh fuzz     + clang
-#   deps.sh bench    + python3-sklearn hyperfine (+ npm for DuckDB, see bench/)
+#   deps.sh bench    + python3-sklearn, OpenBLAS for numpy (the peer a pip user has), nodejs, npm (DuckDB, see bench/)
 #   deps.sh browser  + chromium (dashboard test)
 set -eu
 want=(libsqlite3-dev libzstd-dev pkg-config sqlite3)
@@ -15,7 +15,7 @@ case "${1:-base}" in
   test) want+=(libcriterion-dev) ;;
   python) want+=(python3-numpy python3-zstandard) ;;
   fuzz) want+=(clang libclang-rt-14-dev) ;;
-  bench) want+=(python3-numpy python3-zstandard python3-sklearn zstd nodejs npm) ;;
+  bench) want+=(python3-numpy python3-zstandard python3-sklearn libopenblas0-pthread zstd nodejs npm) ;;
   browser) want+=(chromium) ;;
   *) echo "deps.sh: unknown set '$1'" >&2; exit 2 ;;
 esac

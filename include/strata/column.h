@@ -97,6 +97,10 @@ static inline const char *st_column_str(const st_column *c, size_t i, size_t *le
     return c->bytes + c->offsets[i];
 }
 
+/* Appends rows [first, first + n) of src to dst (same type) in bulk:
+ * values, string bytes and validity. */
+st_status st_column_append_range(st_column *dst, const st_column *src, size_t first, size_t n) ST_MUST_USE;
+
 /* Copies value src[i] onto the end of dst (same type). */
 st_status st_column_push_from(st_column *dst, const st_column *src, size_t i) ST_MUST_USE;
 

@@ -1,0 +1,683 @@
+/*
+ * codec.c: the lightweight encodings of a column block (FORMAT.md,
+ * "Encodings") and the choice between them.
+ *
+ * Integers (bool, int32, int64, widened to 64 bits) can be stored PLAIN,
+ * as FOR_BITPACK (base + bit-packed offsets), DELTA (first value + base
+ * delta + bit-packed delta offsets, all arithmetic modulo 2^64 so int64
+ * extremes round-trip), RLE (bit-packed run values and run lengths),
+ * DICT (a sorted bit-packed dictionary + bit-packed codes) or CONST.
+ * float64 blocks are PLAIN, DICT (bit patterns) or CONST; strings and
+ * bytes are PLAIN (bit-packed lengths + bytes), DICT or CONST. The encoder
+ * computes the exact size of every candidate from one pass of statistics
+ * and writes only the smallest (ties: the lower encoding id), so the
+ * choice is deterministic. zstd is a second stage applied by the writer.
+ *
+ * Bit packing: value i occupies bits [i*w, (i+1)*w) of a little-endian
+ * bit stream; every packed array is followed by ST_PACK_SLACK zero bytes
+ * so the decoder's fast path can load 8 bytes at any value's byte offset
+ * without a bounds check per value.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format_internal.h"
+
+static int forced_encoding = -1;
+void st_format_force_encoding(int enc) { forced_encoding = enc; }
+int st_format_forced_encoding(void) { return forced_encoding; }
+
+static inline unsigned bits_for(uint64_t x) { return x ? 64u - (unsigned)__builtin_clzll(x) : 0u; }
+
+static inline size_t packed_bytes(size_t n, unsigned w)
+{
+    /* n * w fits: n < 2^32, w <= 64 */
+    return (size_t)(((uint64_t)n * w + 7) / 8) + ST_PACK_SLACK;
+}
+
+static void pack(st_buf *out, const uint64_t *v, size_t n, unsigned w)
+{
+    size_t bytes = packed_bytes(n, w);
+    size_t at = out->len;
+    uint8_t zero[64] = {0};
+    for (size_t left = bytes; left;) {
+        size_t k = left < sizeof zero ? left : sizeof zero;
+        st_buf_append(out, zero, k);
+        left -= k;
+    }
+    if (!st_buf_ok(out) || w == 0) return;
+    uint8_t *p = (uint8_t *)out->data + at;
+    uint64_t bit = 0;
+    for (size_t i = 0; i < n; i++, bit += w) {
+        uint64_t x = w == 64 ? v[i] : v[i] & (((uint64_t)1 << w) - 1);
+        size_t byte = (size_t)(bit >> 3);
+        unsigned sh = (unsigned)(bit & 7);
+        /* spread x over up to 9 bytes */
+        p[byte] |= (uint8_t)(x << sh);
+        uint64_t rest = sh ? x >> (8 - sh) : x >> 8;
+        unsigned done = 8 - sh;
+        for (size_t k = 1; done < w; k++, done += 8) {
+            p[byte + k] |= (uint8_t)rest;
+            rest >>= 8;
+        }
+    }
+}
+
+/* Unpacks n values of width w from p (which holds packed_bytes(n, w)). */
+static void unpack(const uint8_t *p, size_t n, unsigned w, uint64_t base, uint64_t *out)
+{
+    if (w == 0) {
+        for (size_t i = 0; i < n; i++) out[i] = base;
+        return;
+    }
+    if (w <= 56) {
+        uint64_t mask = ((uint64_t)1 << w) - 1;
+        uint64_t bit = 0;
+        for (size_t i = 0; i < n; i++, bit += w) {
+            uint64_t x;
+            memcpy(&x, p + (bit >> 3), 8);
+            out[i] = base + ((x >> (bit & 7)) & mask);
+        }
+        return;
+    }
+    uint64_t bit = 0;
+    for (size_t i = 0; i < n; i++, bit += w) {
+        size_t byte = (size_t)(bit >> 3);
+        unsigned sh = (unsigned)(bit & 7);
+        uint64_t x;
+        memcpy(&x, p + byte, 8);
+        x >>= sh;
+        if (sh + w > 64) x |= (uint64_t)p[byte + 8] << (64 - sh);
+        if (w < 64) x &= ((uint64_t)1 << w) - 1;
+        out[i] = base + x;
+    }
+}
+
+static void put8(st_buf *b, uint64_t v)
+{
+    uint8_t t[8];
+    st_put_u64(t, v);
+    st_buf_append(b, t, 8);
+}
+static void put4(st_buf *b, uint32_t v)
+{
+    uint8_t t[4];
+    st_put_u32(t, v);
+    st_buf_append(b, t, 4);
+}
+static void put1(st_buf *b, unsigned v)
+{
+    uint8_t t = (uint8_t)v;
+    st_buf_append(b, &t, 1);
+}
+
+static bool is_var(st_type t) { return t == ST_TYPE_STR || t == ST_TYPE_BYTES; }
+
+/* Values widened to u64 (two's complement for signed types). */
+static void widen(const st_column *c, uint64_t *v)
+{
+    size_t n = c->n_rows;
+    switch (c->type) {
+    case ST_TYPE_BOOL:
+        for (size_t i = 0; i < n; i++) v[i] = ((const uint8_t *)c->data)[i];
+        break;
+    case ST_TYPE_I32:
+        for (size_t i = 0; i < n; i++) v[i] = (uint64_t)(int64_t)((const int32_t *)c->data)[i];
+        break;
+    default: memcpy(v, c->data, n * 8); break;
+    }
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Signed order on u64 bit patterns (for int types). */
+static int cmp_s64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+#define DICT_MAX 4096u
+
+/* Distinct values of v[0..n) into d (sorted by `cmp`), or false when more
+ * than DICT_MAX. Hash set over a small open-addressing table. */
+static bool distinct(const uint64_t *v, size_t n, uint64_t *d, size_t *nd, int (*cmp)(const void *, const void *))
+{
+    enum { SLOTS = 8192 };
+    static _Thread_local uint64_t keys[SLOTS];
+    static _Thread_local uint8_t used[SLOTS];
+    memset(used, 0, sizeof used);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = v[i];
+        if (i && x == v[i - 1]) continue;
+        uint64_t h = (x * 0x9E3779B97F4A7C15ull) >> 51;
+        while (used[h] && keys[h] != x) h = (h + 1) & (SLOTS - 1);
+        if (!used[h]) {
+            if (k == DICT_MAX) return false;
+            used[h] = 1;
+            keys[h] = x;
+            d[k++] = x;
+        }
+    }
+    qsort(d, k, sizeof *d, cmp);
+    *nd = k;
+    return true;
+}
+
+static size_t dict_code(const uint64_t *d, size_t nd, uint64_t x, int sgn)
+{
+    size_t lo = 0, hi = nd;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        bool less = sgn ? (int64_t)d[mid] < (int64_t)x : d[mid] < x;
+        if (less) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+static st_status encode_fixed(const st_column *c, int force, st_buf *out, int *enc)
+{
+    size_t n = c->n_rows;
+    size_t width = st_type_width(c->type);
+    bool f64 = c->type == ST_TYPE_F64;
+    uint64_t *v = malloc((n ? n : 1) * sizeof *v);
+    uint64_t *tmp = calloc(n ? n : 1, sizeof *tmp);
+    uint64_t *d = malloc(DICT_MAX * sizeof *d);
+    if (!v || !tmp || !d) {
+        free(v);
+        free(tmp);
+        free(d);
+        return ST_ERR_NOMEM;
+    }
+    widen(c, v);
+    /* statistics (signed) */
+    int64_t mn = 0, mx = 0, dmn = 0, dmx = 0;
+    size_t runs = n ? 1 : 0, max_run = 0, cur = 1;
+    for (size_t i = 0; i < n; i++) {
+        int64_t x = (int64_t)v[i];
+        if (i == 0 || x < mn) mn = x;
+        if (i == 0 || x > mx) mx = x;
+        if (i) {
+            int64_t dl = (int64_t)(v[i] - v[i - 1]);
+            if (i == 1 || dl < dmn) dmn = dl;
+            if (i == 1 || dl > dmx) dmx = dl;
+            if (v[i] != v[i - 1]) {
+                runs++;
+                if (cur > max_run) max_run = cur;
+                cur = 1;
+            } else cur++;
+        }
+    }
+    if (cur > max_run) max_run = cur;
+    size_t nd = 0;
+    bool have_dict = distinct(v, n, d, &nd, f64 ? cmp_u64 : cmp_s64);
+    /* candidate sizes; SIZE_MAX = not applicable */
+    size_t size[6];
+    for (int e = 0; e < 6; e++) size[e] = SIZE_MAX;
+    size[ST_ENC_PLAIN] = n * width;
+    unsigned w_for = bits_for((uint64_t)mx - (uint64_t)mn);
+    unsigned w_delta = n > 1 ? bits_for((uint64_t)dmx - (uint64_t)dmn) : 0;
+    int64_t rmn = mn; /* run values share the value range */
+    unsigned w_rv = w_for, w_rl = bits_for(max_run ? max_run - 1 : 0);
+    unsigned w_code = nd > 1 ? bits_for(nd - 1) : 0;
+    unsigned w_dict = w_for;
+    if (!f64) {
+        size[ST_ENC_FOR_BITPACK] = 9 + packed_bytes(n, w_for);
+        if (n >= 1) size[ST_ENC_DELTA] = 17 + packed_bytes(n - 1, w_delta);
+        size[ST_ENC_RLE] = 4 + 9 + packed_bytes(runs, w_rv) + 1 + packed_bytes(runs, w_rl);
+    }
+    if (have_dict && n) {
+        if (f64) size[ST_ENC_DICT] = 4 + nd * 8 + 1 + packed_bytes(n, w_code);
+        else size[ST_ENC_DICT] = 4 + 9 + packed_bytes(nd, w_dict) + 1 + packed_bytes(n, w_code);
+    }
+    if (n && runs == 1) size[ST_ENC_CONST] = 8;
+    int best = ST_ENC_PLAIN;
+    for (int e = 0; e < 6; e++)
+        if (size[e] < size[best]) best = e;
+    if (force >= 0 && force < 6 && size[force] != SIZE_MAX) best = force;
+    *enc = best;
+    switch (best) {
+    case ST_ENC_PLAIN: st_buf_append(out, c->data, n * width); break;
+    case ST_ENC_FOR_BITPACK:
+        put8(out, (uint64_t)mn);
+        put1(out, w_for);
+        for (size_t i = 0; i < n; i++) tmp[i] = v[i] - (uint64_t)mn;
+        pack(out, tmp, n, w_for);
+        break;
+    case ST_ENC_DELTA:
+        put8(out, v[0]);
+        put8(out, (uint64_t)dmn);
+        put1(out, w_delta);
+        for (size_t i = 1; i < n; i++) tmp[i - 1] = (v[i] - v[i - 1]) - (uint64_t)dmn;
+        pack(out, tmp, n - 1, w_delta);
+        break;
+    case ST_ENC_RLE: {
+        put4(out, (uint32_t)runs);
+        put8(out, (uint64_t)rmn);
+        put1(out, w_rv);
+        size_t r = 0;
+        for (size_t i = 0; i < n; i++)
+            if (i == 0 || v[i] != v[i - 1]) tmp[r++] = v[i] - (uint64_t)rmn;
+        pack(out, tmp, runs, w_rv);
+        put1(out, w_rl);
+        r = 0;
+        size_t len = 0;
+        for (size_t i = 0; i < n; i++) {
+            len++;
+            if (i + 1 == n || v[i + 1] != v[i]) {
+                tmp[r++] = len - 1;
+                len = 0;
+            }
+        }
+        pack(out, tmp, runs, w_rl);
+        break;
+    }
+    case ST_ENC_DICT:
+        put4(out, (uint32_t)nd);
+        if (f64) {
+            for (size_t k = 0; k < nd; k++) put8(out, d[k]);
+        } else {
+            uint64_t base = d[0];
+            put8(out, base);
+            put1(out, w_dict);
+            for (size_t k = 0; k < nd; k++) tmp[k] = d[k] - base;
+            pack(out, tmp, nd, w_dict);
+        }
+        put1(out, w_code);
+        for (size_t i = 0; i < n; i++) tmp[i] = dict_code(d, nd, v[i], !f64);
+        pack(out, tmp, n, w_code);
+        break;
+    case ST_ENC_CONST: put8(out, v[0]); break;
+    }
+    free(v);
+    free(tmp);
+    free(d);
+    return st_buf_ok(out) ? ST_OK : ST_ERR_NOMEM;
+}
+
+/* ---- strings ---- */
+
+typedef struct sslot {
+    uint64_t h;
+    uint32_t idx; /* row of first occurrence + 1; 0 = empty */
+} sslot;
+
+static st_status encode_var(const st_column *c, int force, st_buf *out, int *enc)
+{
+    size_t n = c->n_rows;
+    const uint64_t *off = c->offsets;
+    uint64_t lmin = 0, lmax = 0;
+    bool all_equal = n > 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t l = off[i + 1] - off[i];
+        if (i == 0 || l < lmin) lmin = l;
+        if (i == 0 || l > lmax) lmax = l;
+        if (i && all_equal &&
+            (l != off[1] - off[0] || memcmp(c->bytes + off[i], c->bytes + off[0], (size_t)l) != 0))
+            all_equal = false;
+    }
+    /* dictionary by first occurrence */
+    enum { SLOTS = 8192 };
+    sslot *slots = calloc(SLOTS, sizeof *slots);
+    uint32_t *first = malloc(DICT_MAX * sizeof *first);
+    uint64_t *codes = malloc((n ? n : 1) * sizeof *codes);
+    uint64_t *tmp = calloc((n > DICT_MAX ? n : DICT_MAX) + 1, sizeof *tmp);
+    if (!slots || !first || !codes || !tmp) {
+        free(slots);
+        free(first);
+        free(codes);
+        free(tmp);
+        return ST_ERR_NOMEM;
+    }
+    size_t nd = 0;
+    uint64_t dict_bytes = 0;
+    bool have_dict = true;
+    for (size_t i = 0; i < n && have_dict; i++) {
+        const char *s = c->bytes + off[i];
+        size_t l = (size_t)(off[i + 1] - off[i]);
+        uint64_t h = st_hash64(7, s, l);
+        size_t slot = (size_t)(h >> 51);
+        for (;;) {
+            if (slots[slot].idx == 0) {
+                if (nd == DICT_MAX) {
+                    have_dict = false;
+                    break;
+                }
+                slots[slot].h = h;
+                slots[slot].idx = (uint32_t)i + 1;
+                first[nd] = (uint32_t)i;
+                codes[i] = nd++;
+                dict_bytes += l;
+                break;
+            }
+            size_t j = slots[slot].idx - 1;
+            if (slots[slot].h == h && off[j + 1] - off[j] == l && !memcmp(c->bytes + off[j], s, l)) {
+                codes[i] = slots[slot].idx == 0 ? 0 : codes[j];
+                break;
+            }
+            slot = (slot + 1) & (SLOTS - 1);
+        }
+    }
+    size_t size[6];
+    for (int e = 0; e < 6; e++) size[e] = SIZE_MAX;
+    unsigned w_len = bits_for(lmax - lmin);
+    size[ST_ENC_PLAIN] = 9 + packed_bytes(n, w_len) + (size_t)(off[n] - off[0]);
+    uint64_t dlmin = 0, dlmax = 0;
+    if (have_dict && n) {
+        for (size_t k = 0; k < nd; k++) {
+            uint64_t l = off[first[k] + 1] - off[first[k]];
+            if (k == 0 || l < dlmin) dlmin = l;
+            if (k == 0 || l > dlmax) dlmax = l;
+        }
+        size[ST_ENC_DICT] = 4 + 9 + packed_bytes(nd, bits_for(dlmax - dlmin)) + (size_t)dict_bytes + 1 +
+                            packed_bytes(n, nd > 1 ? bits_for(nd - 1) : 0);
+    }
+    if (all_equal) size[ST_ENC_CONST] = 4 + (size_t)(off[1] - off[0]);
+    int best = ST_ENC_PLAIN;
+    for (int e = 0; e < 6; e++)
+        if (size[e] < size[best]) best = e;
+    if (force >= 0 && force < 6 && size[force] != SIZE_MAX) best = force;
+    *enc = best;
+    switch (best) {
+    case ST_ENC_PLAIN:
+        put8(out, lmin);
+        put1(out, w_len);
+        for (size_t i = 0; i < n; i++) tmp[i] = (off[i + 1] - off[i]) - lmin;
+        pack(out, tmp, n, w_len);
+        st_buf_append(out, c->bytes + off[0], (size_t)(off[n] - off[0]));
+        break;
+    case ST_ENC_DICT: {
+        put4(out, (uint32_t)nd);
+        put8(out, dlmin);
+        unsigned wl = bits_for(dlmax - dlmin);
+        put1(out, wl);
+        for (size_t k = 0; k < nd; k++) tmp[k] = (off[first[k] + 1] - off[first[k]]) - dlmin;
+        pack(out, tmp, nd, wl);
+        for (size_t k = 0; k < nd; k++)
+            st_buf_append(out, c->bytes + off[first[k]], (size_t)(off[first[k] + 1] - off[first[k]]));
+        unsigned wc = nd > 1 ? bits_for(nd - 1) : 0;
+        put1(out, wc);
+        pack(out, codes, n, wc);
+        break;
+    }
+    case ST_ENC_CONST:
+        put4(out, (uint32_t)(off[1] - off[0]));
+        st_buf_append(out, c->bytes + off[0], (size_t)(off[1] - off[0]));
+        break;
+    }
+    free(slots);
+    free(first);
+    free(codes);
+    free(tmp);
+    return st_buf_ok(out) ? ST_OK : ST_ERR_NOMEM;
+}
+
+st_status st_codec_encode(const st_column *c, int force, st_buf *out, int *enc)
+{
+    if (force < 0) force = forced_encoding;
+    return is_var(c->type) ? encode_var(c, force, out, enc) : encode_fixed(c, force, out, enc);
+}
+
+/* ---- decoding ---- */
+
+typedef struct rd {
+    const uint8_t *p;
+    size_t len, at;
+} rd;
+
+static bool take(rd *r, size_t n, const uint8_t **out)
+{
+    if (n > r->len - r->at) return false;
+    *out = r->p + r->at;
+    r->at += n;
+    return true;
+}
+static bool get8(rd *r, uint64_t *v)
+{
+    const uint8_t *p;
+    if (!take(r, 8, &p)) return false;
+    *v = st_get_u64(p);
+    return true;
+}
+static bool get4(rd *r, uint32_t *v)
+{
+    const uint8_t *p;
+    if (!take(r, 4, &p)) return false;
+    *v = st_get_u32(p);
+    return true;
+}
+static bool get1(rd *r, unsigned *v)
+{
+    const uint8_t *p;
+    if (!take(r, 1, &p)) return false;
+    *v = p[0];
+    return true;
+}
+/* A packed array of n values of width w (<= 64). */
+static bool get_packed(rd *r, size_t n, unsigned w, const uint8_t **p)
+{
+    if (w > 64) return false;
+    return take(r, packed_bytes(n, w), p);
+}
+
+static void store_fixed(st_column *out, size_t at, const uint64_t *v, size_t n)
+{
+    switch (out->type) {
+    case ST_TYPE_BOOL:
+        for (size_t i = 0; i < n; i++) ((uint8_t *)out->data)[at + i] = (uint8_t)v[i];
+        break;
+    case ST_TYPE_I32:
+        for (size_t i = 0; i < n; i++) ((int32_t *)out->data)[at + i] = (int32_t)v[i];
+        break;
+    default: memcpy((uint64_t *)out->data + at, v, n * 8); break;
+    }
+}
+
+/* A decoded value must be representable in the column type: a damaged
+ * file could otherwise smuggle 7 into a bool. */
+static bool in_type(st_type t, const uint64_t *v, size_t n)
+{
+    if (t == ST_TYPE_BOOL) {
+        for (size_t i = 0; i < n; i++)
+            if (v[i] > 1) return false;
+    } else if (t == ST_TYPE_I32) {
+        for (size_t i = 0; i < n; i++)
+            if ((int64_t)v[i] < INT32_MIN || (int64_t)v[i] > INT32_MAX) return false;
+    }
+    return true;
+}
+
+static st_status decode_fixed(st_type t, int enc, rd *r, size_t n, st_column *out, const char **why)
+{
+    size_t width = st_type_width(t);
+    size_t at = out->n_rows;
+    ST_TRY(st_column_reserve(out, at + n, 0));
+    uint64_t *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) return ST_ERR_NOMEM;
+    st_status s = ST_OK;
+    const uint8_t *p;
+    uint64_t a, b;
+    unsigned w, w2;
+    uint32_t cnt;
+    bool f64 = t == ST_TYPE_F64;
+#define BAD(msg)                \
+    do {                        \
+        *why = msg;             \
+        s = ST_ERR_CORRUPT;     \
+        goto done;              \
+    } while (0)
+    switch (enc) {
+    case ST_ENC_PLAIN:
+        if (!take(r, n * width, &p)) BAD("plain values truncated");
+        if (t == ST_TYPE_BOOL) {
+            for (size_t i = 0; i < n; i++) v[i] = p[i];
+        } else if (t == ST_TYPE_I32) {
+            for (size_t i = 0; i < n; i++) v[i] = (uint64_t)(int64_t)(int32_t)st_get_u32(p + 4 * i);
+        } else {
+            memcpy(v, p, n * 8);
+        }
+        break;
+    case ST_ENC_FOR_BITPACK:
+        if (f64) BAD("encoding not valid for float64");
+        if (!get8(r, &a) || !get1(r, &w) || !get_packed(r, n, w, &p)) BAD("bit-packed values truncated");
+        unpack(p, n, w, a, v);
+        break;
+    case ST_ENC_DELTA:
+        if (f64 || n == 0) BAD("encoding not valid here");
+        if (!get8(r, &a) || !get8(r, &b) || !get1(r, &w) || !get_packed(r, n - 1, w, &p)) BAD("delta values truncated");
+        unpack(p, n - 1, w, b, v + 1);
+        v[0] = a;
+        for (size_t i = 1; i < n; i++) v[i] += v[i - 1];
+        break;
+    case ST_ENC_RLE: {
+        if (f64) BAD("encoding not valid for float64");
+        if (!get4(r, &cnt) || !get8(r, &a) || !get1(r, &w) || cnt > n || !get_packed(r, cnt, w, &p)) BAD("run values truncated");
+        const uint8_t *pl;
+        if (!get1(r, &w2) || !get_packed(r, cnt, w2, &pl)) BAD("run lengths truncated");
+        uint64_t *rv = malloc(((size_t)cnt * 2 + 1) * sizeof *rv);
+        if (!rv) {
+            s = ST_ERR_NOMEM;
+            goto done;
+        }
+        unpack(p, cnt, w, a, rv);
+        unpack(pl, cnt, w2, 1, rv + cnt);
+        size_t k = 0;
+        for (size_t q = 0; q < cnt; q++) {
+            uint64_t len = rv[cnt + q];
+            if (len == 0 || len > n - k) {
+                free(rv);
+                BAD("run lengths do not add up to the row count");
+            }
+            for (uint64_t z = 0; z < len; z++) v[k++] = rv[q];
+        }
+        free(rv);
+        if (k != n) BAD("run lengths do not add up to the row count");
+        break;
+    }
+    case ST_ENC_DICT: {
+        if (!get4(r, &cnt) || cnt == 0 || cnt > DICT_MAX) BAD("bad dictionary size");
+        uint64_t dict[DICT_MAX];
+        if (f64) {
+            if (!take(r, (size_t)cnt * 8, &p)) BAD("dictionary truncated");
+            memcpy(dict, p, (size_t)cnt * 8);
+        } else {
+            if (!get8(r, &a) || !get1(r, &w) || !get_packed(r, cnt, w, &p)) BAD("dictionary truncated");
+            unpack(p, cnt, w, a, dict);
+        }
+        if (!get1(r, &w2) || !get_packed(r, n, w2, &p)) BAD("dictionary codes truncated");
+        unpack(p, n, w2, 0, v);
+        for (size_t i = 0; i < n; i++) {
+            if (v[i] >= cnt) BAD("dictionary code out of range");
+            v[i] = dict[v[i]];
+        }
+        break;
+    }
+    case ST_ENC_CONST:
+        if (!get8(r, &a)) BAD("constant truncated");
+        for (size_t i = 0; i < n; i++) v[i] = a;
+        break;
+    default: BAD("unknown encoding");
+    }
+    if (!in_type(t, v, n)) BAD("value out of the column type's range");
+    store_fixed(out, at, v, n);
+    out->n_rows = at + n;
+done:
+#undef BAD
+    free(v);
+    return s;
+}
+
+static st_status decode_var(int enc, rd *r, size_t n, st_column *out, const char **why)
+{
+    uint64_t *len = malloc((n ? n : 1) * sizeof *len);
+    if (!len) return ST_ERR_NOMEM;
+    st_status s = ST_OK;
+    const uint8_t *p, *bytes;
+    uint64_t a;
+    unsigned w;
+    uint32_t cnt;
+    size_t at = out->n_rows;
+#define BAD(msg)            \
+    do {                    \
+        *why = msg;         \
+        s = ST_ERR_CORRUPT; \
+        goto done;          \
+    } while (0)
+    switch (enc) {
+    case ST_ENC_PLAIN: {
+        if (!get8(r, &a) || !get1(r, &w) || !get_packed(r, n, w, &p)) BAD("string lengths truncated");
+        unpack(p, n, w, a, len);
+        uint64_t total = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (len[i] > r->len || total + len[i] > r->len) BAD("string lengths exceed the block");
+            total += len[i];
+        }
+        if (!take(r, (size_t)total, &bytes)) BAD("string bytes truncated");
+        if ((s = st_column_reserve(out, at + n, out->n_bytes + (size_t)total)) != ST_OK) goto done;
+        size_t o = 0;
+        for (size_t i = 0; i < n; i++) {
+            if ((s = st_column_push_str(out, (const char *)bytes + o, (size_t)len[i])) != ST_OK) goto done;
+            o += (size_t)len[i];
+        }
+        break;
+    }
+    case ST_ENC_DICT: {
+        if (!get4(r, &cnt) || cnt == 0 || cnt > DICT_MAX) BAD("bad dictionary size");
+        uint64_t dl[DICT_MAX], doff[DICT_MAX + 1];
+        if (!get8(r, &a) || !get1(r, &w) || !get_packed(r, cnt, w, &p)) BAD("dictionary truncated");
+        unpack(p, cnt, w, a, dl);
+        doff[0] = 0;
+        for (size_t k = 0; k < cnt; k++) {
+            if (dl[k] > r->len || doff[k] + dl[k] > r->len) BAD("dictionary lengths exceed the block");
+            doff[k + 1] = doff[k] + dl[k];
+        }
+        if (!take(r, (size_t)doff[cnt], &bytes)) BAD("dictionary bytes truncated");
+        unsigned wc;
+        if (!get1(r, &wc) || !get_packed(r, n, wc, &p)) BAD("dictionary codes truncated");
+        unpack(p, n, wc, 0, len);
+        uint64_t total = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (len[i] >= cnt) BAD("dictionary code out of range");
+            total += dl[len[i]];
+            if (total > ST_MAX_BLOCK_RAW) BAD("decoded strings exceed the block limit");
+        }
+        if ((s = st_column_reserve(out, at + n, out->n_bytes + (size_t)total)) != ST_OK) goto done;
+        for (size_t i = 0; i < n; i++)
+            if ((s = st_column_push_str(out, (const char *)bytes + doff[len[i]], (size_t)dl[len[i]])) != ST_OK)
+                goto done;
+        break;
+    }
+    case ST_ENC_CONST: {
+        if (!get4(r, &cnt) || !take(r, cnt, &bytes)) BAD("constant truncated");
+        if ((uint64_t)cnt * n > ST_MAX_BLOCK_RAW) BAD("decoded strings exceed the block limit");
+        if ((s = st_column_reserve(out, at + n, out->n_bytes + (size_t)cnt * n)) != ST_OK) goto done;
+        for (size_t i = 0; i < n; i++)
+            if ((s = st_column_push_str(out, (const char *)bytes, cnt)) != ST_OK) goto done;
+        break;
+    }
+    default: BAD("unknown encoding for strings");
+    }
+done:
+#undef BAD
+    free(len);
+    return s;
+}
+
+st_status st_codec_decode(st_type t, int enc, const uint8_t *p, size_t len, size_t n, st_column *out,
+                          const char **why)
+{
+    rd r = {p, len, 0};
+    st_status s = is_var(t) ? decode_var(enc, &r, n, out, why) : decode_fixed(t, enc, &r, n, out, why);
+    if (s == ST_OK && r.at != len) {
+        *why = "trailing bytes after the values";
+        return ST_ERR_CORRUPT;
+    }
+    return s;
+}

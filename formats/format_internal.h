@@ -1,0 +1,64 @@
+/*
+ * format_internal.h: byte-level constants and codec entry points of the
+ * layer file format, shared by writer.c, reader.c and codec.c. The
+ * authoritative description is formats/FORMAT.md; keep the two in step.
+ */
+#ifndef STRATA_FORMAT_INTERNAL_H
+#define STRATA_FORMAT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "strata/buf.h"
+#include "strata/column.h"
+#include "strata/file.h"
+
+#define ST_MAGIC "STRATA\x01\x00"     /* 8 bytes at the start and at the very end */
+#define ST_HEADER_BYTES 16             /* magic, major, minor, crc */
+#define ST_TAIL_BYTES 24               /* footer_len u64, footer_crc u32, major u16, minor u16, magic */
+#define ST_BLOCK_HEADER_BYTES 24
+#define ST_BLOCK_FLAG_ZSTD 1u
+#define ST_BLOCK_FLAG_VALIDITY 2u
+#define ST_PACK_SLACK 8                /* zero bytes after every bit-packed array */
+#define ST_MAX_BLOCK_RAW (512u << 20)  /* decoded payload limit per block */
+#define ST_CHUNK_MAX_BYTES (64u << 20) /* writer flushes a chunk past this many string bytes */
+
+static inline void st_put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void st_put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void st_put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t st_get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t st_get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static inline uint64_t st_get_u64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8); /* the format is little-endian, as are the targets */
+    return v;
+}
+
+/* Encodes column c (all n_rows values, NULL slots hold 0 / "") into out:
+ * picks the smallest encoding (or `force` >= 0 for tests), writes the
+ * encoding id into *enc. Values only: validity is handled by the caller. */
+st_status st_codec_encode(const st_column *c, int force, st_buf *out, int *enc);
+
+/* Decodes n values of type t encoded with enc from (p, len) into out
+ * (appending). ST_ERR_CORRUPT on any inconsistency; never reads past len. */
+st_status st_codec_decode(st_type t, int enc, const uint8_t *p, size_t len, size_t n, st_column *out,
+                          const char **why);
+
+/* Test hook: force every block of subsequent writers to this encoding
+ * (-1 = choose by size). Not thread-safe; tests only. */
+void st_format_force_encoding(int enc);
+int st_format_forced_encoding(void);
+
+#endif

@@ -1,0 +1,1 @@
+"""Tests of the Python layer-file reader (see test_reader.py)."""

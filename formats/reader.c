@@ -1,0 +1,485 @@
+/*
+ * reader.c: st_reader, reading .strata files without trusting them.
+ *
+ * open: the file is mapped read-only (or a caller buffer is borrowed);
+ * the tail is checked (magic, version, footer length against the file
+ * size), the footer's CRC32C is verified before a single field of it is
+ * parsed, then every field is parsed through a bounds-checked cursor and
+ * the chunk directory is validated: blocks must tile the bytes between
+ * the header and the footer exactly, row counts must add up, encodings
+ * and types must be known. After open, any offset the reader uses has
+ * been checked. read_block verifies the block's CRC32C before decoding,
+ * bounds the decompressed size (ST_MAX_BLOCK_RAW), and the codecs never
+ * read past their payload. Every failure is ST_ERR_CORRUPT with the file,
+ * column and chunk in the message.
+ *
+ * A reader is single-threaded (it owns one decompression buffer); open
+ * one reader per thread to read a file in parallel.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "format_internal.h"
+
+typedef struct rblock {
+    uint64_t offset;
+    uint32_t size;
+    uint8_t encoding, flags, has_minmax;
+    uint32_t null_count;
+    uint64_t raw_bytes;
+    uint64_t min, max;
+} rblock;
+
+struct st_reader {
+    char name[512];
+    const uint8_t *data;
+    size_t size;
+    bool mapped;
+    int major, minor;
+    size_t n_fields;
+    st_field *fields;
+    st_file_meta meta;
+    const char **inputs;
+    st_kv *kv;
+    char *strings;          /* all footer strings, NUL-terminated, owned */
+    uint64_t n_rows;
+    size_t n_chunks;
+    uint32_t *chunk_n;
+    rblock *blocks;
+    void *zbuf;
+    size_t zcap;
+    ZSTD_DCtx *dctx;
+};
+
+const char *st_encoding_name(int enc)
+{
+    static const char *const names[] = {"plain", "for_bitpack", "delta", "rle", "dict", "const"};
+    return enc >= 0 && enc < 6 ? names[enc] : "?";
+}
+
+typedef struct cur {
+    const uint8_t *p;
+    size_t len, at;
+    bool bad;
+} cur;
+
+static const uint8_t *need(cur *c, size_t n)
+{
+    if (c->bad || n > c->len - c->at) {
+        c->bad = true;
+        return NULL;
+    }
+    const uint8_t *p = c->p + c->at;
+    c->at += n;
+    return p;
+}
+static uint8_t u8(cur *c)
+{
+    const uint8_t *p = need(c, 1);
+    return p ? p[0] : 0;
+}
+static uint16_t u16(cur *c)
+{
+    const uint8_t *p = need(c, 2);
+    return p ? st_get_u16(p) : 0;
+}
+static uint32_t u32(cur *c)
+{
+    const uint8_t *p = need(c, 4);
+    return p ? st_get_u32(p) : 0;
+}
+static uint64_t u64(cur *c)
+{
+    const uint8_t *p = need(c, 8);
+    return p ? st_get_u64(p) : 0;
+}
+
+/* Strings are copied into one arena sized by the footer length (every
+ * string is shorter than the footer, so the arena cannot overflow). */
+typedef struct arena {
+    char *p;
+    size_t at, cap;
+} arena;
+
+static const char *str_n(cur *c, arena *a, size_t n)
+{
+    const uint8_t *p = need(c, n);
+    if (!p || a->at + n + 1 > a->cap) {
+        c->bad = true;
+        return "";
+    }
+    char *s = a->p + a->at;
+    memcpy(s, p, n);
+    s[n] = '\0';
+    a->at += n + 1;
+    return s;
+}
+
+static st_status corrupt(st_reader *r, st_error *err, const char *what)
+{
+    return st_error_set(err, ST_ERR_CORRUPT, "'%s' is damaged or not a strata file: %s", r->name, what);
+}
+
+static st_status parse(st_reader *r, st_error *err)
+{
+    if (r->size < ST_HEADER_BYTES + ST_TAIL_BYTES) return corrupt(r, err, "too short");
+    const uint8_t *tail = r->data + r->size - ST_TAIL_BYTES;
+    if (memcmp(tail + 16, ST_MAGIC, 8) != 0) return corrupt(r, err, "bad magic at the end");
+    if (memcmp(r->data, ST_MAGIC, 8) != 0) return corrupt(r, err, "bad magic at the start");
+    if (st_get_u32(r->data + 12) != st_crc32c(0, r->data, 12)) return corrupt(r, err, "header checksum mismatch");
+    r->major = st_get_u16(tail + 12);
+    r->minor = st_get_u16(tail + 14);
+    if (st_get_u16(r->data + 8) != r->major || st_get_u16(r->data + 10) != r->minor)
+        return corrupt(r, err, "header and tail disagree on the version");
+    if (r->major > ST_FORMAT_MAJOR)
+        return st_error_set(err, ST_ERR_UNSUPPORTED, "'%s' has format version %d.%d; this strata reads %d.x", r->name,
+                            r->major, r->minor, ST_FORMAT_MAJOR);
+    if (r->major < 1) return corrupt(r, err, "bad version");
+    uint64_t flen = st_get_u64(tail);
+    if (flen > r->size - ST_HEADER_BYTES - ST_TAIL_BYTES) return corrupt(r, err, "footer length exceeds the file");
+    const uint8_t *fp = tail - flen;
+    if (st_get_u32(tail + 8) != st_crc32c(0, fp, (size_t)flen)) return corrupt(r, err, "footer checksum mismatch");
+    cur c = {fp, (size_t)flen, 0, false};
+    arena a = {malloc((size_t)flen + 1), 0, (size_t)flen + 1};
+    if (!a.p) return st_error_set(err, ST_ERR_NOMEM, "out of memory reading '%s'", r->name);
+    r->strings = a.p;
+    uint32_t nf = u32(&c);
+    if (nf == 0 || nf > 65535 || (uint64_t)nf * 8 > flen) return corrupt(r, err, "bad column count");
+    r->n_fields = nf;
+    r->fields = calloc(nf, sizeof *r->fields);
+    if (!r->fields) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    for (uint32_t j = 0; j < nf; j++) {
+        uint8_t t = u8(&c);
+        uint8_t nl = u8(&c);
+        if (t < ST_TYPE_BOOL || t > ST_TYPE_BYTES || nl > 1) return corrupt(r, err, "bad column type");
+        r->fields[j].type = (st_type)t;
+        r->fields[j].nullable = nl;
+        r->fields[j].name = str_n(&c, &a, u16(&c));
+        r->fields[j].description = str_n(&c, &a, u32(&c));
+        if (c.bad) return corrupt(r, err, "schema truncated");
+    }
+    r->n_rows = u64(&c);
+    r->meta.layer = str_n(&c, &a, u16(&c));
+    r->meta.table = str_n(&c, &a, u16(&c));
+    uint32_t ni = u32(&c);
+    if (c.bad || (uint64_t)ni * 2 > flen) return corrupt(r, err, "bad lineage");
+    r->inputs = calloc(ni + 1, sizeof *r->inputs);
+    if (!r->inputs) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < ni; i++) r->inputs[i] = str_n(&c, &a, u16(&c));
+    r->meta.inputs = r->inputs;
+    r->meta.n_inputs = ni;
+    r->meta.params = str_n(&c, &a, u32(&c));
+    r->meta.fingerprint = u64(&c);
+    uint32_t nkv = u32(&c);
+    if (c.bad || (uint64_t)nkv * 6 > flen) return corrupt(r, err, "bad metadata");
+    r->kv = calloc(nkv + 1, sizeof *r->kv);
+    if (!r->kv) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    for (uint32_t i = 0; i < nkv; i++) {
+        r->kv[i].key = str_n(&c, &a, u16(&c));
+        r->kv[i].value = str_n(&c, &a, u32(&c));
+    }
+    r->meta.kv = r->kv;
+    r->meta.n_kv = nkv;
+    uint32_t nc = u32(&c);
+    const size_t ent = 44; /* bytes per block entry (FORMAT.md) */
+    if (c.bad || (uint64_t)nc * (4 + (uint64_t)nf * ent) > flen - c.at) return corrupt(r, err, "bad chunk directory");
+    r->n_chunks = nc;
+    r->chunk_n = calloc(nc + 1, sizeof *r->chunk_n);
+    r->blocks = calloc((size_t)nc * nf + 1, sizeof *r->blocks);
+    if (!r->chunk_n || !r->blocks) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    uint64_t expect = ST_HEADER_BYTES, rows = 0;
+    for (uint32_t k = 0; k < nc; k++) {
+        r->chunk_n[k] = u32(&c);
+        if (r->chunk_n[k] == 0 || r->chunk_n[k] > ST_CHUNK_ROWS)
+            return corrupt(r, err, "chunk row count outside 1..65536");
+        rows += r->chunk_n[k];
+        for (uint32_t j = 0; j < nf; j++) {
+            rblock *b = &r->blocks[(size_t)k * nf + j];
+            b->offset = u64(&c);
+            b->size = u32(&c);
+            b->encoding = u8(&c);
+            b->flags = u8(&c);
+            b->has_minmax = u8(&c);
+            (void)u8(&c);
+            b->null_count = u32(&c);
+            b->raw_bytes = u64(&c);
+            b->min = u64(&c);
+            b->max = u64(&c);
+            if (b->offset != expect || b->size < ST_BLOCK_HEADER_BYTES ||
+                b->flags > 3 || b->has_minmax > 1 || b->null_count > r->chunk_n[k])
+                return corrupt(r, err, "bad block entry");
+            expect += b->size;
+        }
+    }
+    uint32_t nsec = u32(&c);
+    for (uint32_t i = 0; i < nsec && !c.bad; i++) {
+        (void)u32(&c);          /* tag: none known in 1.0, skip */
+        (void)need(&c, u32(&c));
+    }
+    if (c.bad) return corrupt(r, err, "footer truncated");
+    if (c.at != c.len) return corrupt(r, err, "trailing bytes in the footer");
+    if (expect != (uint64_t)(fp - r->data)) return corrupt(r, err, "blocks do not tile the file");
+    if (rows != r->n_rows) return corrupt(r, err, "chunk row counts do not add up");
+    return ST_OK;
+}
+
+static st_status finish_open(st_reader *r, st_reader **out, st_error *err)
+{
+    st_status s = parse(r, err);
+    if (s == ST_OK) {
+        r->dctx = ZSTD_createDCtx();
+        if (!r->dctx) s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    }
+    if (s != ST_OK) {
+        st_reader_close(r);
+        return s;
+    }
+    *out = r;
+    return ST_OK;
+}
+
+st_status st_reader_open(st_reader **out, const char *path, st_error *err)
+{
+    *out = NULL;
+    st_reader *r = calloc(1, sizeof *r);
+    if (!r) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    snprintf(r->name, sizeof r->name, "%s", path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        st_status s = st_error_set(err, errno == ENOENT ? ST_ERR_NOTFOUND : ST_ERR_IO, "cannot open '%s': %s", path,
+                                   strerror(errno));
+        free(r);
+        return s;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        free(r);
+        return st_error_set(err, ST_ERR_IO, "'%s' is not a regular file", path);
+    }
+    r->size = (size_t)sb.st_size;
+    if (r->size > 0) {
+        void *m = mmap(NULL, r->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            close(fd);
+            free(r);
+            return st_error_set(err, ST_ERR_IO, "cannot map '%s': %s", path, strerror(errno));
+        }
+        r->data = m;
+        r->mapped = true;
+    }
+    close(fd);
+    return finish_open(r, out, err);
+}
+
+st_status st_reader_open_mem(st_reader **out, const void *buf, size_t len, const char *name, st_error *err)
+{
+    *out = NULL;
+    st_reader *r = calloc(1, sizeof *r);
+    if (!r) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    snprintf(r->name, sizeof r->name, "%s", name ? name : "<memory>");
+    r->data = buf;
+    r->size = len;
+    return finish_open(r, out, err);
+}
+
+void st_reader_close(st_reader *r)
+{
+    if (!r) return;
+    if (r->mapped) munmap((void *)r->data, r->size);
+    free(r->fields);
+    free(r->inputs);
+    free(r->kv);
+    free(r->strings);
+    free(r->chunk_n);
+    free(r->blocks);
+    free(r->zbuf);
+    ZSTD_freeDCtx(r->dctx);
+    free(r);
+}
+
+size_t st_reader_n_fields(const st_reader *r) { return r->n_fields; }
+const st_field *st_reader_field(const st_reader *r, size_t i) { return i < r->n_fields ? &r->fields[i] : NULL; }
+int st_reader_find(const st_reader *r, const char *name)
+{
+    for (size_t j = 0; j < r->n_fields; j++)
+        if (!strcmp(r->fields[j].name, name)) return (int)j;
+    return -1;
+}
+uint64_t st_reader_n_rows(const st_reader *r) { return r->n_rows; }
+size_t st_reader_n_chunks(const st_reader *r) { return r->n_chunks; }
+uint32_t st_reader_chunk_rows(const st_reader *r, size_t c) { return c < r->n_chunks ? r->chunk_n[c] : 0; }
+const st_file_meta *st_reader_meta(const st_reader *r) { return &r->meta; }
+void st_reader_version(const st_reader *r, int *major, int *minor)
+{
+    *major = r->major;
+    *minor = r->minor;
+}
+
+st_status st_reader_block_info(const st_reader *r, size_t c, size_t col, st_block_info *out)
+{
+    if (c >= r->n_chunks || col >= r->n_fields) return ST_ERR_INVALID;
+    const rblock *b = &r->blocks[c * r->n_fields + col];
+    memset(out, 0, sizeof *out);
+    out->n_rows = r->chunk_n[c];
+    out->null_count = b->null_count;
+    out->encoding = b->encoding;
+    out->zstd = (b->flags & ST_BLOCK_FLAG_ZSTD) != 0;
+    out->size_bytes = b->size;
+    out->raw_bytes = b->raw_bytes;
+    out->has_minmax = b->has_minmax;
+    if (r->fields[col].type == ST_TYPE_F64) {
+        memcpy(&out->min_f64, &b->min, 8);
+        memcpy(&out->max_f64, &b->max, 8);
+    } else {
+        out->min_i64 = (int64_t)b->min;
+        out->max_i64 = (int64_t)b->max;
+    }
+    return ST_OK;
+}
+
+st_status st_reader_read_block(st_reader *r, size_t c, size_t col, st_column *out, st_error *err)
+{
+    if (c >= r->n_chunks || col >= r->n_fields)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': no chunk %zu column %zu", r->name, c, col);
+    const st_field *f = &r->fields[col];
+    if (out->type != f->type)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' is %s, asked to read it as %s", r->name, f->name,
+                            st_type_name(f->type), st_type_name(out->type));
+    const rblock *b = &r->blocks[c * r->n_fields + col];
+    const uint8_t *h = r->data + b->offset;
+    uint32_t n = r->chunk_n[c];
+    if (b->encoding > ST_ENC_CONST)
+        return st_error_set(err, ST_ERR_UNSUPPORTED,
+                            "'%s': column '%s', chunk %zu uses encoding %d, unknown to this strata (a newer minor version?)",
+                            r->name, f->name, c, b->encoding);
+#define BAD(what)                                                                                                  \
+    return st_error_set(err, ST_ERR_CORRUPT, "'%s' is damaged: column '%s', chunk %zu: %s", r->name, f->name, c, what)
+    uint32_t stored = st_get_u32(h + 12), raw = st_get_u32(h + 16);
+    if (stored != b->size - ST_BLOCK_HEADER_BYTES) BAD("block size disagrees with the footer");
+    uint32_t crc = st_crc32c(0, h, 20);
+    crc = st_crc32c(crc, h + ST_BLOCK_HEADER_BYTES, stored);
+    if (crc != st_get_u32(h + 20)) BAD("checksum mismatch");
+    if (h[0] != b->encoding || h[1] != b->flags || st_get_u16(h + 2) != f->type || st_get_u32(h + 4) != n ||
+        st_get_u32(h + 8) != b->null_count)
+        BAD("block header disagrees with the footer");
+    const uint8_t *p = h + ST_BLOCK_HEADER_BYTES;
+    size_t len = stored;
+    if (b->flags & ST_BLOCK_FLAG_ZSTD) {
+        if (raw > ST_MAX_BLOCK_RAW) BAD("decoded size over the limit");
+        unsigned long long fs = ZSTD_getFrameContentSize(p, stored);
+        if (fs != raw) BAD("zstd frame size disagrees with the header");
+        if (raw > r->zcap) {
+            void *z = realloc(r->zbuf, raw ? raw : 1);
+            if (!z) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+            r->zbuf = z;
+            r->zcap = raw;
+        }
+        size_t got = ZSTD_decompressDCtx(r->dctx, r->zbuf, r->zcap, p, stored);
+        if (ZSTD_isError(got) || got != raw) BAD("zstd frame does not decode");
+        p = r->zbuf;
+        len = raw;
+    } else if (raw != stored) {
+        BAD("sizes disagree");
+    }
+    st_column_reset(out);
+    size_t vbytes = (b->flags & ST_BLOCK_FLAG_VALIDITY) ? (n + 7) / 8 : 0;
+    if (vbytes > len) BAD("validity bitmap truncated");
+    const uint8_t *vb = p;
+    p += vbytes;
+    len -= vbytes;
+    st_status s;
+    if (b->null_count == n && n > 0) {
+        if (!(b->flags & ST_BLOCK_FLAG_VALIDITY) || len != 0 || b->encoding != ST_ENC_CONST)
+            BAD("all-NULL block with values");
+        for (size_t i = 0; i < n; i++)
+            if (vb[i >> 3]) BAD("all-NULL block with a present value");
+        /* bulk: zeroed values / empty strings and an all-clear bitmap */
+        if ((s = st_column_reserve(out, n, 0)) != ST_OK) return st_error_set(err, s, "out of memory");
+        if (out->type == ST_TYPE_STR || out->type == ST_TYPE_BYTES) memset(out->offsets, 0, (n + 1) * sizeof(uint64_t));
+        else memset(out->data, 0, n * st_type_width(out->type));
+        size_t words = (out->cap_rows + 63) / 64;
+        uint64_t *v = calloc(words ? words : 1, sizeof *v);
+        if (!v) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+        free(out->validity);
+        out->validity = v;
+        out->n_rows = n;
+        out->n_bytes = 0;
+        out->null_count = n;
+    } else {
+        const char *why = "bad values";
+        s = st_codec_decode(f->type, b->encoding, p, len, n, out, &why);
+        if (s == ST_ERR_CORRUPT) BAD(why);
+        if (s != ST_OK) return st_error_set(err, s, "out of memory decoding '%s'", r->name);
+        if (out->n_rows != n) BAD("row count mismatch");
+        if (vbytes) {
+            size_t words = (out->cap_rows + 63) / 64;
+            uint64_t *v = calloc(words ? words : 1, sizeof *v);
+            if (!v) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+            size_t nulls = 0;
+            for (size_t i = 0; i < n; i++) {
+                bool ok = (vb[i >> 3] >> (i & 7)) & 1;
+                if (ok) v[i >> 6] |= (uint64_t)1 << (i & 63);
+                else nulls++;
+            }
+            /* bits past n in the last byte must be zero */
+            if ((n & 7) && (vb[n >> 3] >> (n & 7))) {
+                free(v);
+                BAD("validity padding bits set");
+            }
+            free(out->validity);
+            out->validity = v;
+            out->null_count = nulls;
+            if (nulls != b->null_count) BAD("null count disagrees with the bitmap");
+            if (nulls == 0) BAD("validity bitmap without NULLs");
+        } else if (b->null_count) {
+            BAD("NULLs without a validity bitmap");
+        }
+    }
+    if (!f->nullable && out->null_count) BAD("NULL in a non-nullable column");
+#undef BAD
+    return ST_OK;
+}
+
+st_status st_reader_verify(st_reader *r, st_error *err)
+{
+    st_status s = ST_OK;
+    for (size_t j = 0; j < r->n_fields && s == ST_OK; j++) {
+        st_column c;
+        st_column_init(&c, r->fields[j].type);
+        for (size_t k = 0; k < r->n_chunks && s == ST_OK; k++) s = st_reader_read_block(r, k, j, &c, err);
+        st_column_free(&c);
+    }
+    return s;
+}
+
+st_status st_reader_read_all(st_reader *r, const size_t *which, size_t n_which, st_column *cols, st_error *err)
+{
+    size_t n = which ? n_which : r->n_fields;
+    st_status s = ST_OK;
+    st_column tmp;
+    for (size_t j = 0; j < n && s == ST_OK; j++) {
+        size_t col = which ? which[j] : j;
+        if (col >= r->n_fields) return st_error_set(err, ST_ERR_INVALID, "'%s': no column %zu", r->name, col);
+        st_column_reset(&cols[j]);
+        if (cols[j].type != r->fields[col].type)
+            return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' is %s", r->name, r->fields[col].name,
+                                st_type_name(r->fields[col].type));
+        st_column_init(&tmp, r->fields[col].type);
+        /* grow as blocks decode: the footer's row count is not trusted for an allocation */
+        for (size_t k = 0; k < r->n_chunks && s == ST_OK; k++) {
+            s = st_reader_read_block(r, k, col, &tmp, err);
+            for (size_t i = 0; i < tmp.n_rows && s == ST_OK; i++) s = st_column_push_from(&cols[j], &tmp, i);
+        }
+        st_column_free(&tmp);
+    }
+    if (s != ST_OK && err && err->code == ST_OK) st_error_set(err, s, "out of memory reading '%s'", r->name);
+    return s;
+}

@@ -1,0 +1,534 @@
+/*
+ * writer.c: st_writer, streaming a table into a .strata file.
+ *
+ * Rows are copied into one chunk's worth of column buffers; a full chunk
+ * (chunk_rows rows, or ST_CHUNK_MAX_BYTES of string bytes, whichever
+ * comes first) is encoded block by block and appended to a temporary file
+ * in the destination directory. The footer (schema, metadata, the chunk
+ * directory with zone maps) is kept in memory (a few dozen bytes per
+ * block) and written at close, followed by the fixed tail; then the file
+ * is fsynced and renamed over the final name and the directory fsynced.
+ * Nothing depends on time, pointers or thread count, so equal input gives
+ * equal bytes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "format_internal.h"
+#include "strata/utf8.h"
+
+typedef struct block_ent {
+    uint64_t offset;
+    uint32_t size;
+    uint8_t encoding, flags, has_minmax;
+    uint32_t null_count;
+    uint64_t raw_bytes;
+    uint64_t min, max;
+} block_ent;
+
+struct st_writer {
+    char path[4096];
+    char tmp[4160];
+    int fd;
+    size_t n_fields;
+    st_field *fields;
+    char **owned;          /* every string we copied */
+    size_t n_owned, cap_owned;
+    st_file_meta meta;
+    const char **inputs;
+    st_kv *kv;
+    st_write_opts opts;
+    uint32_t chunk_rows;
+    st_column *buf;
+    size_t buffered_bytes;
+    uint64_t offset;
+    uint64_t n_rows;
+    uint32_t *chunk_n;     /* rows per chunk */
+    block_ent *blocks;     /* n_chunks * n_fields */
+    size_t n_chunks, cap_chunks;
+    st_buf payload, enc, io;
+    void *zbuf;
+    size_t zcap;
+    ZSTD_CCtx *zctx;
+    st_status failed;
+};
+
+static char *own(st_writer *w, const char *s)
+{
+    if (!s) return NULL;
+    if (w->n_owned == w->cap_owned) {
+        size_t cap = w->cap_owned ? w->cap_owned * 2 : 32;
+        char **o = realloc(w->owned, cap * sizeof *o);
+        if (!o) return NULL;
+        w->owned = o;
+        w->cap_owned = cap;
+    }
+    char *c = strdup(s);
+    if (c) w->owned[w->n_owned++] = c;
+    return c;
+}
+
+static void writer_free(st_writer *w)
+{
+    if (!w) return;
+    if (w->fd >= 0) close(w->fd);
+    for (size_t i = 0; i < w->n_owned; i++) free(w->owned[i]);
+    free(w->owned);
+    free(w->fields);
+    free(w->inputs);
+    free(w->kv);
+    if (w->buf)
+        for (size_t j = 0; j < w->n_fields; j++) st_column_free(&w->buf[j]);
+    free(w->buf);
+    free(w->chunk_n);
+    free(w->blocks);
+    st_buf_free(&w->payload);
+    st_buf_free(&w->enc);
+    st_buf_free(&w->io);
+    free(w->zbuf);
+    ZSTD_freeCCtx(w->zctx);
+    free(w);
+}
+
+static st_status write_all(st_writer *w, const void *p, size_t n, st_error *err)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t k = write(w->fd, c, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0)
+            return st_error_set(err, ST_ERR_IO, "cannot write '%s': %s", w->path, strerror(k < 0 ? errno : ENOSPC));
+        c += k;
+        n -= (size_t)k;
+        w->offset += (uint64_t)k;
+    }
+    return ST_OK;
+}
+
+st_status st_writer_open(st_writer **out, const char *path, const st_field *fields, size_t n_fields,
+                         const st_file_meta *meta, const st_write_opts *opts, st_error *err)
+{
+    *out = NULL;
+    if (n_fields == 0 || n_fields > 65535) return st_error_set(err, ST_ERR_INVALID, "'%s': a table needs 1..65535 columns", path);
+    st_writer *w = calloc(1, sizeof *w);
+    if (!w) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    w->fd = -1;
+    st_status s = ST_OK;
+    if (snprintf(w->path, sizeof w->path, "%s", path) >= (int)sizeof w->path) {
+        s = st_error_set(err, ST_ERR_INVALID, "path too long: '%s'", path);
+        goto fail;
+    }
+    snprintf(w->tmp, sizeof w->tmp, "%s.tmp-%ld", path, (long)getpid());
+    if (opts) w->opts = *opts;
+    w->chunk_rows = w->opts.chunk_rows ? w->opts.chunk_rows : ST_CHUNK_ROWS;
+    if ((w->chunk_rows & (w->chunk_rows - 1)) || w->chunk_rows > ST_CHUNK_ROWS) {
+        s = st_error_set(err, ST_ERR_INVALID, "chunk_rows must be a power of two <= %u", ST_CHUNK_ROWS);
+        goto fail;
+    }
+    w->n_fields = n_fields;
+    w->fields = calloc(n_fields, sizeof *w->fields);
+    w->buf = calloc(n_fields, sizeof *w->buf);
+    if (!w->fields || !w->buf) goto nomem;
+    for (size_t j = 0; j < n_fields; j++) {
+        if (!fields[j].name || st_type_width(fields[j].type) == 0 ? (fields[j].type != ST_TYPE_STR && fields[j].type != ST_TYPE_BYTES) : false) {
+            s = st_error_set(err, ST_ERR_INVALID, "'%s': column %zu has no name or an unknown type", path, j);
+            goto fail;
+        }
+        w->fields[j] = fields[j];
+        w->fields[j].name = own(w, fields[j].name);
+        w->fields[j].description = fields[j].description ? own(w, fields[j].description) : NULL;
+        if (!w->fields[j].name) goto nomem;
+        st_column_init(&w->buf[j], fields[j].type);
+    }
+    st_file_meta m = meta ? *meta : (st_file_meta){0};
+    w->meta.layer = own(w, m.layer ? m.layer : "");
+    w->meta.table = own(w, m.table ? m.table : "");
+    w->meta.params = own(w, m.params ? m.params : "");
+    w->meta.fingerprint = m.fingerprint;
+    w->meta.n_inputs = m.n_inputs;
+    w->meta.n_kv = m.n_kv;
+    w->inputs = calloc(m.n_inputs + 1, sizeof *w->inputs);
+    w->kv = calloc(m.n_kv + 1, sizeof *w->kv);
+    if (!w->inputs || !w->kv || !w->meta.layer || !w->meta.table || !w->meta.params) goto nomem;
+    for (size_t i = 0; i < m.n_inputs; i++)
+        if (!(w->inputs[i] = own(w, m.inputs[i]))) goto nomem;
+    for (size_t i = 0; i < m.n_kv; i++) {
+        w->kv[i].key = own(w, m.kv[i].key);
+        w->kv[i].value = own(w, m.kv[i].value);
+        if (!w->kv[i].key || !w->kv[i].value) goto nomem;
+    }
+    w->meta.inputs = w->inputs;
+    w->meta.kv = w->kv;
+    w->zctx = ZSTD_createCCtx();
+    if (!w->zctx) goto nomem;
+    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (w->fd < 0) {
+        s = st_error_set(err, ST_ERR_IO, "cannot create '%s': %s", w->tmp, strerror(errno));
+        goto fail;
+    }
+    uint8_t hdr[ST_HEADER_BYTES];
+    memcpy(hdr, ST_MAGIC, 8);
+    st_put_u16(hdr + 8, ST_FORMAT_MAJOR);
+    st_put_u16(hdr + 10, ST_FORMAT_MINOR);
+    st_put_u32(hdr + 12, st_crc32c(0, hdr, 12));
+    if ((s = write_all(w, hdr, sizeof hdr, err)) != ST_OK) goto fail;
+    *out = w;
+    return ST_OK;
+nomem:
+    s = st_error_set(err, ST_ERR_NOMEM, "out of memory opening '%s'", path);
+fail:
+    if (w->fd >= 0) unlink(w->tmp);
+    writer_free(w);
+    return s;
+}
+
+uint64_t st_writer_n_rows(const st_writer *w) { return w->n_rows; }
+
+/* Zone map of a buffered column. */
+static void zone(const st_column *c, block_ent *b)
+{
+    b->has_minmax = 0;
+    b->min = b->max = 0;
+    size_t n = c->n_rows;
+    if (c->type == ST_TYPE_F64) {
+        double mn = 0, mx = 0;
+        bool any = false;
+        const double *v = c->data;
+        for (size_t i = 0; i < n; i++) {
+            if (!st_column_valid(c, i) || isnan(v[i])) continue;
+            if (!any || v[i] < mn) mn = v[i];
+            if (!any || v[i] > mx) mx = v[i];
+            any = true;
+        }
+        if (any) {
+            b->has_minmax = 1;
+            memcpy(&b->min, &mn, 8);
+            memcpy(&b->max, &mx, 8);
+        }
+        return;
+    }
+    if (c->type == ST_TYPE_STR || c->type == ST_TYPE_BYTES) return;
+    int64_t mn = 0, mx = 0;
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!st_column_valid(c, i)) continue;
+        int64_t x = c->type == ST_TYPE_I64 ? ((const int64_t *)c->data)[i]
+                    : c->type == ST_TYPE_I32 ? ((const int32_t *)c->data)[i]
+                                             : ((const uint8_t *)c->data)[i];
+        if (!any || x < mn) mn = x;
+        if (!any || x > mx) mx = x;
+        any = true;
+    }
+    if (any) {
+        b->has_minmax = 1;
+        b->min = (uint64_t)mn;
+        b->max = (uint64_t)mx;
+    }
+}
+
+static st_status flush_chunk(st_writer *w, st_error *err)
+{
+    size_t n = w->buf[0].n_rows;
+    if (n == 0) return ST_OK;
+    if (w->n_chunks == w->cap_chunks) {
+        size_t cap = w->cap_chunks ? w->cap_chunks * 2 : 16;
+        uint32_t *cn = realloc(w->chunk_n, cap * sizeof *cn);
+        if (!cn) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+        w->chunk_n = cn;
+        block_ent *be = realloc(w->blocks, cap * w->n_fields * sizeof *be);
+        if (!be) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+        w->blocks = be;
+        w->cap_chunks = cap;
+    }
+    w->chunk_n[w->n_chunks] = (uint32_t)n;
+    int level = w->opts.zstd_level == 0 ? 3 : w->opts.zstd_level;
+    for (size_t j = 0; j < w->n_fields; j++) {
+        st_column *c = &w->buf[j];
+        block_ent *b = &w->blocks[w->n_chunks * w->n_fields + j];
+        memset(b, 0, sizeof *b);
+        zone(c, b);
+        b->null_count = (uint32_t)c->null_count;
+        b->raw_bytes = c->type == ST_TYPE_STR || c->type == ST_TYPE_BYTES ? c->n_bytes : n * st_type_width(c->type);
+        st_buf_reset(&w->payload);
+        uint8_t flags = 0;
+        int enc = ST_ENC_CONST;
+        if (c->null_count == n) {
+            /* all NULL: no values at all */
+            enc = ST_ENC_CONST;
+            flags |= ST_BLOCK_FLAG_VALIDITY;
+            uint8_t zero[1] = {0};
+            for (size_t k = 0; k < (n + 7) / 8; k++) st_buf_append(&w->payload, zero, 1);
+        } else {
+            if (c->null_count) {
+                flags |= ST_BLOCK_FLAG_VALIDITY;
+                for (size_t k = 0; k < (n + 7) / 8; k++) {
+                    uint8_t byte = (uint8_t)(c->validity[k / 8] >> (8 * (k % 8)));
+                    st_buf_append(&w->payload, &byte, 1);
+                }
+            }
+            st_buf_reset(&w->enc);
+            st_status s = st_codec_encode(c, -1, &w->enc, &enc);
+            if (s != ST_OK) return st_error_set(err, s, "out of memory encoding '%s'", w->fields[j].name);
+            st_buf_append(&w->payload, w->enc.data, w->enc.len);
+        }
+        if (!st_buf_ok(&w->payload)) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+        const uint8_t *data = (const uint8_t *)w->payload.data;
+        size_t raw = w->payload.len, stored = raw;
+        if (raw > ST_MAX_BLOCK_RAW)
+            return st_error_set(err, ST_ERR_INVALID, "'%s': block of column '%s' exceeds %u bytes", w->path,
+                                w->fields[j].name, ST_MAX_BLOCK_RAW);
+        if (level > 0 && raw >= 64) {
+            size_t bound = ZSTD_compressBound(raw);
+            if (bound > w->zcap) {
+                void *z = realloc(w->zbuf, bound);
+                if (!z) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+                w->zbuf = z;
+                w->zcap = bound;
+            }
+            size_t zn = ZSTD_compressCCtx(w->zctx, w->zbuf, w->zcap, data, raw, level);
+            /* keep zstd only when it saves at least 1/16 */
+            if (!ZSTD_isError(zn) && zn + zn / 16 < raw) {
+                data = w->zbuf;
+                stored = zn;
+                flags |= ST_BLOCK_FLAG_ZSTD;
+            }
+        }
+        uint8_t hdr[ST_BLOCK_HEADER_BYTES];
+        hdr[0] = (uint8_t)enc;
+        hdr[1] = flags;
+        st_put_u16(hdr + 2, (uint16_t)c->type);
+        st_put_u32(hdr + 4, (uint32_t)n);
+        st_put_u32(hdr + 8, b->null_count);
+        st_put_u32(hdr + 12, (uint32_t)stored);
+        st_put_u32(hdr + 16, (uint32_t)raw);
+        uint32_t crc = st_crc32c(0, hdr, 20);
+        crc = st_crc32c(crc, data, stored);
+        st_put_u32(hdr + 20, crc);
+        b->offset = w->offset;
+        b->size = (uint32_t)(ST_BLOCK_HEADER_BYTES + stored);
+        b->encoding = (uint8_t)enc;
+        b->flags = flags;
+        ST_TRY(write_all(w, hdr, sizeof hdr, err));
+        ST_TRY(write_all(w, data, stored, err));
+        st_column_reset(c);
+    }
+    w->n_chunks++;
+    w->buffered_bytes = 0;
+    return ST_OK;
+}
+
+st_status st_writer_write(st_writer *w, const st_column *cols, size_t first, size_t n_rows, st_error *err)
+{
+    if (w->failed) return st_error_set(err, w->failed, "writer for '%s' failed earlier", w->path);
+    for (size_t j = 0; j < w->n_fields; j++) {
+        if (cols[j].type != w->fields[j].type)
+            return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' is %s, the schema says %s", w->path,
+                                w->fields[j].name, st_type_name(cols[j].type), st_type_name(w->fields[j].type));
+        if (first + n_rows > cols[j].n_rows)
+            return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' has %zu rows, asked for %zu..%zu", w->path,
+                                w->fields[j].name, cols[j].n_rows, first, first + n_rows);
+    }
+    size_t done = 0;
+    while (done < n_rows) {
+        size_t room = w->chunk_rows - w->buf[0].n_rows;
+        size_t take = n_rows - done < room ? n_rows - done : room;
+        size_t r0 = first + done;
+        /* string columns: cut the chunk before it holds ST_CHUNK_MAX_BYTES
+         * (a single larger row still makes a chunk of its own) */
+        bool cut = false;
+        for (size_t j = 0; j < w->n_fields; j++) {
+            const st_column *src = &cols[j];
+            if (src->type != ST_TYPE_STR && src->type != ST_TYPE_BYTES) continue;
+            size_t have = w->buf[j].n_bytes;
+            const uint64_t *off = src->offsets;
+            if (have + (off[r0 + take] - off[r0]) <= ST_CHUNK_MAX_BYTES) continue;
+            size_t lo = 0, hi = take; /* largest t with have + bytes(t) <= max */
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo + 1) / 2;
+                if (have + (off[r0 + mid] - off[r0]) <= ST_CHUNK_MAX_BYTES) lo = mid;
+                else hi = mid - 1;
+            }
+            take = lo;
+            cut = true;
+        }
+        if (take == 0) {
+            if (w->buf[0].n_rows > 0) {
+                st_status s = flush_chunk(w, err);
+                if (s != ST_OK) {
+                    w->failed = s;
+                    return s;
+                }
+                continue;
+            }
+            take = 1; /* one row over the limit on its own */
+        }
+        for (size_t j = 0; j < w->n_fields; j++) {
+            const st_column *src = &cols[j];
+            st_column *dst = &w->buf[j];
+            bool var = src->type == ST_TYPE_STR || src->type == ST_TYPE_BYTES;
+            bool check = (src->validity && !w->fields[j].nullable) || src->type == ST_TYPE_STR;
+            for (size_t i = r0; check && i < r0 + take; i++) {
+                if (!st_column_valid(src, i)) {
+                    if (!w->fields[j].nullable) {
+                        w->failed = ST_ERR_INVALID;
+                        return st_error_set(err, ST_ERR_INVALID, "'%s': NULL in non-nullable column '%s' at row %llu",
+                                            w->path, w->fields[j].name, (unsigned long long)(w->n_rows + i - first));
+                    }
+                } else if (src->type == ST_TYPE_STR) {
+                    size_t len;
+                    const char *s = st_column_str(src, i, &len);
+                    if (!st_utf8_valid(s, len)) {
+                        w->failed = ST_ERR_INVALID;
+                        return st_error_set(err, ST_ERR_INVALID, "'%s': invalid UTF-8 in column '%s' at row %llu",
+                                            w->path, w->fields[j].name, (unsigned long long)(w->n_rows + i - first));
+                    }
+                }
+            }
+            st_status s = st_column_append_range(dst, src, r0, take);
+            if (s != ST_OK) return st_error_set(err, s, "out of memory");
+            if (var && dst->n_bytes > w->buffered_bytes) w->buffered_bytes = dst->n_bytes;
+        }
+        done += take;
+        w->n_rows += take;
+        if (w->buf[0].n_rows == w->chunk_rows || w->buffered_bytes >= ST_CHUNK_MAX_BYTES || cut) {
+            st_status s = flush_chunk(w, err);
+            if (s != ST_OK) {
+                w->failed = s;
+                return s;
+            }
+        }
+    }
+    return ST_OK;
+}
+
+static void put_str16(st_buf *b, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n > 65535) n = 65535;
+    uint8_t t[2];
+    st_put_u16(t, (uint16_t)n);
+    st_buf_append(b, t, 2);
+    st_buf_append(b, s ? s : "", n);
+}
+static void put_str32(st_buf *b, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    uint8_t t[4];
+    st_put_u32(t, (uint32_t)n);
+    st_buf_append(b, t, 4);
+    st_buf_append(b, s ? s : "", n);
+}
+static void put_u8(st_buf *b, uint8_t v) { st_buf_append(b, &v, 1); }
+static void put_u32(st_buf *b, uint32_t v)
+{
+    uint8_t t[4];
+    st_put_u32(t, v);
+    st_buf_append(b, t, 4);
+}
+static void put_u64(st_buf *b, uint64_t v)
+{
+    uint8_t t[8];
+    st_put_u64(t, v);
+    st_buf_append(b, t, 8);
+}
+
+static void fsync_dir_of(const char *path)
+{
+    char d[4096];
+    snprintf(d, sizeof d, "%s", path);
+    char *slash = strrchr(d, '/');
+    if (slash == d) slash[1] = '\0';
+    else if (slash) *slash = '\0';
+    else snprintf(d, sizeof d, ".");
+    int fd = open(d, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+st_status st_writer_close(st_writer *w, st_error *err)
+{
+    if (!w) return ST_OK;
+    st_status s = w->failed ? st_error_set(err, w->failed, "writer for '%s' failed earlier", w->path) : ST_OK;
+    if (s == ST_OK) s = flush_chunk(w, err);
+    if (s == ST_OK) {
+        st_buf *f = &w->io;
+        st_buf_reset(f);
+        put_u32(f, (uint32_t)w->n_fields);
+        for (size_t j = 0; j < w->n_fields; j++) {
+            put_u8(f, (uint8_t)w->fields[j].type);
+            put_u8(f, w->fields[j].nullable ? 1 : 0);
+            put_str16(f, w->fields[j].name);
+            put_str32(f, w->fields[j].description ? w->fields[j].description : "");
+        }
+        put_u64(f, w->n_rows);
+        put_str16(f, w->meta.layer);
+        put_str16(f, w->meta.table);
+        put_u32(f, (uint32_t)w->meta.n_inputs);
+        for (size_t i = 0; i < w->meta.n_inputs; i++) put_str16(f, w->inputs[i]);
+        put_str32(f, w->meta.params);
+        put_u64(f, w->meta.fingerprint);
+        put_u32(f, (uint32_t)w->meta.n_kv);
+        for (size_t i = 0; i < w->meta.n_kv; i++) {
+            put_str16(f, w->kv[i].key);
+            put_str32(f, w->kv[i].value);
+        }
+        put_u32(f, (uint32_t)w->n_chunks);
+        for (size_t c = 0; c < w->n_chunks; c++) {
+            put_u32(f, w->chunk_n[c]);
+            for (size_t j = 0; j < w->n_fields; j++) {
+                const block_ent *b = &w->blocks[c * w->n_fields + j];
+                put_u64(f, b->offset);
+                put_u32(f, b->size);
+                put_u8(f, b->encoding);
+                put_u8(f, b->flags);
+                put_u8(f, b->has_minmax);
+                put_u8(f, 0);
+                put_u32(f, b->null_count);
+                put_u64(f, b->raw_bytes);
+                put_u64(f, b->min);
+                put_u64(f, b->max);
+            }
+        }
+        put_u32(f, 0); /* optional sections: none in 1.0 */
+        if (!st_buf_ok(f)) s = st_error_set(err, ST_ERR_NOMEM, "out of memory writing the footer of '%s'", w->path);
+        uint8_t tail[ST_TAIL_BYTES];
+        if (s == ST_OK) {
+            st_put_u64(tail, f->len);
+            st_put_u32(tail + 8, st_crc32c(0, f->data, f->len));
+            st_put_u16(tail + 12, ST_FORMAT_MAJOR);
+            st_put_u16(tail + 14, ST_FORMAT_MINOR);
+            memcpy(tail + 16, ST_MAGIC, 8);
+            s = write_all(w, f->data, f->len, err);
+        }
+        if (s == ST_OK) s = write_all(w, tail, sizeof tail, err);
+    }
+    if (s == ST_OK && !w->opts.no_fsync && fsync(w->fd) != 0)
+        s = st_error_set(err, ST_ERR_IO, "cannot fsync '%s': %s", w->tmp, strerror(errno));
+    if (s == ST_OK && close(w->fd) != 0) s = st_error_set(err, ST_ERR_IO, "cannot close '%s': %s", w->tmp, strerror(errno));
+    w->fd = -1;
+    if (s == ST_OK && rename(w->tmp, w->path) != 0)
+        s = st_error_set(err, ST_ERR_IO, "cannot rename '%s' into place: %s", w->tmp, strerror(errno));
+    if (s == ST_OK && !w->opts.no_fsync) fsync_dir_of(w->path);
+    if (s != ST_OK) unlink(w->tmp);
+    writer_free(w);
+    return s;
+}
+
+void st_writer_abort(st_writer *w)
+{
+    if (!w) return;
+    if (w->fd >= 0) {
+        close(w->fd);
+        w->fd = -1;
+    }
+    unlink(w->tmp);
+    writer_free(w);
+}

@@ -1,0 +1,136 @@
+/*
+ * ml.h: segmentation: feature scaling, k-means, choosing k, personas.
+ *
+ * Points are float32, row-major n x d (1 <= d <= 16); all accumulation is
+ * float64. Results are deterministic: the same input, options and seed
+ * give the same centroids and labels whatever the thread count and
+ * whatever SIMD kernel the CPU selects (scalar, AVX2 or AVX-512; the
+ * scalar kernel is the specification, STRATA_FORCE_SCALAR=1 forces it).
+ */
+#ifndef STRATA_ML_H
+#define STRATA_ML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strata/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ST_ML_MAX_D 16
+#define ST_ML_MAX_K 64
+
+/* Feature preparation: an optional log1p per feature (for heavy-tailed
+ * quantities), then z-scores with the population standard deviation (as
+ * scikit-learn's StandardScaler). A zero-variance feature scales to 0 (its
+ * std is stored as 1), never NaN. The parameters are kept so centroids can
+ * be shown back in original units (st_scaler_inverse). */
+typedef struct st_scaler {
+    size_t d;
+    double mean[ST_ML_MAX_D];   /* of the (log1p'd) feature; 0 when not scaled */
+    double std[ST_ML_MAX_D];    /* population std; 1 for a constant feature or when not scaled */
+    bool log1p[ST_ML_MAX_D];
+    bool scaled;                /* false: only log1p was applied */
+} st_scaler;
+
+/* Fits the scaler on x (n x d doubles, row-major) and writes the scaled
+ * points to out (n x d floats, row-major, caller-allocated). NaN/inf, or a
+ * value <= -1 under log1p, is ST_ERR_INVALID naming the feature and row. */
+st_status st_scaler_fit_transform(st_scaler *sc, const double *x, size_t n, size_t d, const bool *log1p, float *out,
+                                  st_error *err) ST_MUST_USE;
+
+/* The same from column arrays: cols[j] holds the n values of feature j
+ * (borrowed for the call); names[j] (names or names[j] may be NULL) names
+ * the feature in error messages. scale = false skips the z-scores (log1p
+ * still applies). Output row i is out[i * out_stride .. + d), out_stride
+ * >= d (padding floats are left untouched). */
+st_status st_scaler_fit_transform_cols(st_scaler *sc, const double *const *cols, size_t n, size_t d,
+                                       const char *const *names, const bool *log1p, bool scale, float *out,
+                                       size_t out_stride, st_error *err) ST_MUST_USE;
+
+/* One scaled d-vector back to original units (inverse z-score, then expm1
+ * for log1p features). */
+void st_scaler_inverse(const st_scaler *sc, const double *scaled_row, double *orig_row);
+
+typedef struct st_kmeans_opts {
+    int k;          /* clusters, 1..64 (default 3) */
+    int n_init;     /* restarts, best inertia kept (default 10) */
+    int max_iter;   /* Lloyd iterations per restart (default 300) */
+    double tol;     /* relative tolerance as in scikit-learn (default 1e-4) */
+    uint64_t seed;  /* (default 42) */
+    int threads;    /* worker threads (default 1) */
+} st_kmeans_opts;
+void st_kmeans_opts_default(st_kmeans_opts *o);
+
+typedef struct st_kmeans_result {
+    int k;
+    size_t d, n;
+    double *centroids;  /* k x d, scaled space */
+    int32_t *labels;    /* n */
+    int64_t *sizes;     /* k */
+    double inertia;     /* sum of squared distances to the assigned centroid */
+    int n_iter;         /* Lloyd iterations of the kept restart */
+    long total_iter;    /* Lloyd passes over all restarts (final E-steps excluded) */
+    int threads;        /* threads actually used */
+    double init_seconds;  /* wall time in k-means++ (all restarts) */
+    double lloyd_seconds; /* wall time in Lloyd iterations (all restarts) */
+    double seconds;       /* wall time of the whole fit */
+    const char *kernel;   /* "scalar", "avx2" or "avx512" (static string) */
+} st_kmeans_result;
+
+/* k-means++ (greedy, 2 + floor(ln k) trials per centre) then Lloyd, n_init
+ * times; keeps the lowest inertia. Caller owns *out (free with
+ * st_kmeans_result_free). n < k, bad d/k, NaN in x: ST_ERR_INVALID. */
+st_status st_kmeans_fit(const float *x, size_t n, size_t d, const st_kmeans_opts *o, st_kmeans_result **out,
+                        st_error *err) ST_MUST_USE;
+void st_kmeans_result_free(st_kmeans_result *r);
+
+/* Kernel selection for tests: 0 scalar, 1 AVX2, 2 AVX-512, -1 automatic.
+ * Returns false when the CPU lacks the requested kernel. Automatic means:
+ * STRATA_FORCE_SCALAR=1 forces scalar; STRATA_KMEANS_KERNEL=scalar|avx2|
+ * avx512 asks for one (when the CPU has it); else the widest the CPU has.
+ * Every kernel gives bit-identical results; only speed differs. */
+bool st_kmeans_force_kernel(int level);
+/* Name of the kernel in use: "scalar", "avx2" or "avx512". */
+const char *st_kmeans_kernel_name(void);
+
+typedef struct st_kscore {
+    int k;
+    double inertia, silhouette, calinski_harabasz, davies_bouldin;
+    bool is_knee;
+} st_kscore;
+
+/* Fits every k in k_min..k_max (2 <= k_min <= k_max <= n) with o's
+ * n_init/max_iter/tol/seed and scores it; scores has k_max-k_min+1
+ * entries. Silhouette is exact up to 20,000 points, else computed on a
+ * seeded sample of 20,000. The knee is found with the Kneedle rule on the
+ * inertia curve. *best_k is the k with the highest silhouette. */
+st_status st_kselect(const float *x, size_t n, size_t d, int k_min, int k_max, const st_kmeans_opts *o,
+                     st_kscore *scores, int *best_k, st_error *err) ST_MUST_USE;
+
+/* Knee of a decreasing inertia curve (inertia[0..n) for consecutive k),
+ * Kneedle style: both axes scaled to [0, 1], the knee is the interior
+ * point farthest above the chord from the first to the last point (largest
+ * difference curve value, ties to the smaller k), none if no point lies
+ * above the chord or n < 3. is_knee[0..n) receives at most one true. */
+void st_kselect_knee(const double *inertia, int n, bool *is_knee);
+
+/* Names clusters from their centroids in original units (rule: see
+ * st_persona_rule_text()). names[c] receives a NUL-terminated name. */
+void st_persona_name(const char *const *features, size_t d, const double *centroids_orig, const int64_t *sizes, int k,
+                     char names[][64]);
+/* The naming rule in plain English. */
+const char *st_persona_rule_text(void);
+/* Override file: lines "<cluster> = <name>", '#' comments, blank lines.
+ * Strict: errors name the file and line. Applies to names[0..k). */
+st_status st_persona_map_parse(const char *text, size_t len, const char *fname, int k, char names[][64],
+                               st_error *err) ST_MUST_USE;
+st_status st_persona_map_load(const char *path, int k, char names[][64], st_error *err) ST_MUST_USE;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,75 @@
+/*
+ * warehouse.h: the on-disk warehouse: its directory layout, the run lock,
+ * and the staging area that makes a run all-or-nothing.
+ *
+ * Layout: <root>/<layer>/<table>.strata for data, <root>/quality/,
+ * <root>/_runs/, <root>/report/, <root>/.lock, <root>/.staging/.
+ *
+ * A run writes every new file under <root>/.staging/<layer>/ and only
+ * moves them to their final names in st_warehouse_commit(): first a
+ * commit journal (.staging/COMMIT, fsynced) listing the files, then one
+ * rename per file, then the journal is removed. So a run that fails or is
+ * killed before the journal exists leaves the previous warehouse exactly
+ * as it was (the next run deletes the leftover staging area), and one
+ * killed during the renames is rolled forward by the next
+ * st_warehouse_open(). Every file is itself written atomically
+ * (temporary name, fsync, rename), so no path ever holds half a file.
+ *
+ * The lock is an flock() on <root>/.lock, which also records the holder's
+ * pid for the error message; the kernel drops it when the holder dies, so
+ * a killed run never leaves a stale lock.
+ */
+#ifndef STRATA_WAREHOUSE_H
+#define STRATA_WAREHOUSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "strata/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ST_PATH_MAX 4096
+
+typedef struct st_warehouse st_warehouse;
+
+/* Creates <root> if needed, takes the lock (waiting for it when `wait`,
+ * else ST_ERR_LOCKED naming the holder's pid), recovers from an
+ * interrupted earlier run. Caller owns *out; release with
+ * st_warehouse_close(). */
+st_status st_warehouse_open(st_warehouse **out, const char *root, bool wait,
+                            st_error *err) ST_MUST_USE;
+
+/* Drops the staging area (if not committed) and the lock; frees wh. */
+void st_warehouse_close(st_warehouse *wh);
+
+const char *st_warehouse_root(const st_warehouse *wh);
+
+/* <root>/<layer>/<table>.strata into buf (ST_PATH_MAX bytes). */
+void st_warehouse_final_path(const st_warehouse *wh, const char *layer,
+                             const char *table, char *buf);
+/* <root>/.staging/<layer>/<table>.strata, creating the directory. */
+st_status st_warehouse_stage_path(st_warehouse *wh, const char *layer,
+                                  const char *table, char *buf,
+                                  st_error *err) ST_MUST_USE;
+/* Where a step should read <layer>.<table> from: the staged file when this
+ * run wrote one, else the final one. */
+void st_warehouse_input_path(const st_warehouse *wh, const char *layer,
+                             const char *table, char *buf);
+
+/* Publishes every staged file (see the top of this file). */
+st_status st_warehouse_commit(st_warehouse *wh, st_error *err) ST_MUST_USE;
+
+/* mkdir -p. */
+st_status st_mkdirs(const char *path, st_error *err) ST_MUST_USE;
+
+/* Writes `len` bytes to `path` atomically (tmp + fsync + rename). */
+st_status st_write_file_atomic(const char *path, const void *buf, size_t len,
+                               st_error *err) ST_MUST_USE;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,498 @@
+/*
+ * kmeans.c: k-means with k-means++ initialisation and Lloyd iterations,
+ * reproducible to the bit.
+ *
+ * Shape of a fit: the points are copied once into column-major order (so
+ * a SIMD kernel loads 8 or 16 consecutive points of one feature, and
+ * vectorises across points). The work is cut into fixed blocks of
+ * BLOCK points whatever the thread count; a pass runs the blocks on a
+ * persistent pool (pool.c), each block writing its own float64 partial
+ * (sums, counts, inertia), and the partials are reduced in block order.
+ * Hence the same seed gives the same centroids, labels and inertia for any
+ * thread count and any kernel (kmeans_internal.h explains why the kernels
+ * agree bit for bit).
+ *
+ * Initialisation is scikit-learn's greedy k-means++: the first centre is a
+ * uniformly drawn point; each further centre draws 2 + floor(ln k)
+ * candidates with probability proportional to the squared distance to the
+ * closest centre chosen so far, and keeps the candidate that gives the
+ * lowest potential (sum of those distances). Distances are the kernel's
+ * float32 ones; potentials are float64 sums, per block then in block order.
+ * The draw walks the block totals, then the points of one block, so no
+ * n-long cumulative sum is built.
+ *
+ * Lloyd follows scikit-learn's lloyd loop: one fused pass per iteration
+ * (assign + per-cluster float64 sums), an empty cluster takes the point
+ * farthest from its centre (farthest first, ties to the lowest index, the
+ * point's coordinates moving out of its old cluster's sums), then new
+ * centres = sums / counts. Stop when no label changed ("strict
+ * convergence") or when the sum of squared centre shifts is <= tol times
+ * the mean per-feature variance of the data; unless strictly converged, a
+ * final assign pass makes the labels agree with the final centres. Of the
+ * n_init restarts, the lowest inertia is kept (ties: the earliest).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kmeans_internal.h"
+#include "pool_internal.h"
+#include "strata/column.h"
+#include "strata/ml.h"
+
+#define BLOCK 4096                /* points per block: a multiple of 16 */
+#define MIN_POINTS_PER_THREAD 16384
+
+_Static_assert(BLOCK % 16 == 0, "BLOCK must hold whole SIMD vectors");
+
+void st_kmeans_opts_default(st_kmeans_opts *o)
+{
+    o->k = 3;
+    o->n_init = 10;
+    o->max_iter = 300;
+    o->tol = 1e-4;
+    o->seed = 42;
+    o->threads = 1;
+}
+
+void st_kmeans_result_free(st_kmeans_result *r)
+{
+    if (!r) return;
+    free(r->centroids);
+    free(r->labels);
+    free(r->sizes);
+    free(r);
+}
+
+/* ---- RNG: splitmix64 (small state, good enough to seed and draw) ---- */
+
+static uint64_t next_u64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static double next_unit(uint64_t *s) { return (double)(next_u64(s) >> 11) * 0x1.0p-53; }
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- shared state of one fit ---- */
+
+typedef struct worker {
+    double *lsum;    /* k x d x ST_KM_LANES */
+    int64_t *lcnt;   /* k x ST_KM_LANES */
+    int32_t *lab;    /* BLOCK scratch labels (k-means++) */
+    float *dist;     /* BLOCK scratch distances (k-means++) */
+} worker;
+
+typedef struct fit {
+    const float *xt;  /* column-major points, stride n */
+    size_t n, d, n_blocks;
+    int k;
+    st_km_kernel_fn kern;
+    worker *w;        /* one per pool thread */
+    /* Lloyd pass */
+    const float *cf;  /* k x d float32 centres */
+    int32_t *label;   /* n */
+    double *psum;     /* n_blocks x k x d */
+    int64_t *pcnt;    /* n_blocks x k */
+    double *pinert;   /* n_blocks */
+    size_t *pchanged; /* n_blocks */
+    /* k-means++ */
+    float *closest;   /* n: squared distance to the closest chosen centre */
+    double *btot;     /* n_blocks: sum of closest per block */
+    float cand[8][ST_ML_MAX_D]; /* candidate centres of this step */
+    int n_cand;
+    double *ppot;     /* n_blocks x 8: potential of each candidate per block */
+    bool first;       /* closest is not set yet */
+} fit;
+
+static void block_range(const fit *f, size_t b, size_t *i0, size_t *i1)
+{
+    *i0 = b * BLOCK;
+    *i1 = *i0 + BLOCK < f->n ? *i0 + BLOCK : f->n;
+}
+
+static void lloyd_task(void *ctx, size_t b, int wid)
+{
+    fit *f = ctx;
+    worker *w = &f->w[wid];
+    size_t i0, i1, k = (size_t)f->k, d = f->d;
+    block_range(f, b, &i0, &i1);
+    memset(w->lsum, 0, ST_KM_LANES * k * d * sizeof *w->lsum);
+    memset(w->lcnt, 0, ST_KM_LANES * k * sizeof *w->lcnt);
+    st_km_acc acc = {w->lsum, w->lcnt, {0}, 0};
+    f->kern(f->xt, f->n, d, i0, i1, f->cf, f->k, f->label, NULL, &acc);
+    double *ps = f->psum + b * k * d;
+    int64_t *pc = f->pcnt + b * k;
+    for (size_t z = 0; z < k * d; z++) {
+        const double *ls = w->lsum + z * ST_KM_LANES;
+        double v = ls[0];
+        for (size_t l = 1; l < ST_KM_LANES; l++) v += ls[l];
+        ps[z] = v;
+    }
+    for (size_t q = 0; q < k; q++) {
+        int64_t v = 0;
+        for (size_t l = 0; l < ST_KM_LANES; l++) v += w->lcnt[q * ST_KM_LANES + l];
+        pc[q] = v;
+    }
+    double in = acc.inert[0];
+    for (size_t l = 1; l < ST_KM_LANES; l++) in += acc.inert[l];
+    f->pinert[b] = in;
+    f->pchanged[b] = acc.changed;
+}
+
+/* One fused pass over all blocks, reduced in block order. */
+static void lloyd_pass(fit *f, st_pool *pool, double *sum, int64_t *cnt, double *inertia, size_t *changed)
+{
+    size_t kd = (size_t)f->k * f->d;
+    st_pool_run(pool, f->n_blocks, lloyd_task, f);
+    memset(sum, 0, kd * sizeof *sum);
+    memset(cnt, 0, (size_t)f->k * sizeof *cnt);
+    *inertia = 0;
+    *changed = 0;
+    for (size_t b = 0; b < f->n_blocks; b++) {
+        for (size_t z = 0; z < kd; z++) sum[z] += f->psum[b * kd + z];
+        for (int q = 0; q < f->k; q++) cnt[q] += f->pcnt[b * (size_t)f->k + (size_t)q];
+        *inertia += f->pinert[b];
+        *changed += f->pchanged[b];
+    }
+}
+
+/* k-means++ step tasks. The kernel with k = 1 gives float32 squared
+ * distances to one centre, in the same float order as the Lloyd pass. */
+static double lane_sum_min(const float *closest, const float *dist, size_t len, bool first)
+{
+    double lanes[ST_KM_LANES] = {0};
+    for (size_t i = 0; i < len; i++) {
+        float m = first || dist[i] < closest[i] ? dist[i] : closest[i];
+        lanes[i & (ST_KM_LANES - 1)] += (double)m;
+    }
+    double s = 0;
+    for (size_t l = 0; l < ST_KM_LANES; l++) s += lanes[l];
+    return s;
+}
+
+static void trial_task(void *ctx, size_t b, int wid)
+{
+    fit *f = ctx;
+    worker *w = &f->w[wid];
+    size_t i0, i1;
+    block_range(f, b, &i0, &i1);
+    for (int t = 0; t < f->n_cand; t++) {
+        f->kern(f->xt + i0, f->n, f->d, 0, i1 - i0, f->cand[t], 1, w->lab, w->dist, NULL);
+        f->ppot[b * 8 + (size_t)t] = lane_sum_min(f->closest + i0, w->dist, i1 - i0, false);
+    }
+}
+
+static void update_task(void *ctx, size_t b, int wid)
+{
+    fit *f = ctx;
+    worker *w = &f->w[wid];
+    size_t i0, i1;
+    block_range(f, b, &i0, &i1);
+    f->kern(f->xt + i0, f->n, f->d, 0, i1 - i0, f->cand[0], 1, w->lab, w->dist, NULL);
+    f->btot[b] = lane_sum_min(f->closest + i0, w->dist, i1 - i0, f->first);
+    float *cl = f->closest + i0;
+    for (size_t i = 0; i < i1 - i0; i++)
+        if (f->first || w->dist[i] < cl[i]) cl[i] = w->dist[i];
+}
+
+/* Index of the point drawn for r in [0, total): the first point whose
+ * running sum of closest (blocks in order, points in order) exceeds r.
+ * Rounding can leave r past the last sum: then the last point with a
+ * nonzero weight; all weights zero: point 0. */
+static size_t draw_point(const fit *f, double r)
+{
+    double run = 0;
+    size_t last_b = f->n_blocks;
+    for (size_t b = 0; b < f->n_blocks; b++) {
+        if (f->btot[b] > 0) last_b = b;
+        if (run + f->btot[b] > r && f->btot[b] > 0) {
+            size_t i0, i1;
+            block_range(f, b, &i0, &i1);
+            double s = run;
+            for (size_t i = i0; i < i1; i++) {
+                s += (double)f->closest[i];
+                if (s > r && f->closest[i] > 0) return i;
+            }
+            last_b = b;
+            break;
+        }
+        run += f->btot[b];
+    }
+    if (last_b == f->n_blocks) return 0;
+    size_t i0, i1;
+    block_range(f, last_b, &i0, &i1);
+    for (size_t i = i1; i-- > i0;)
+        if (f->closest[i] > 0) return i;
+    return i0;
+}
+
+static void set_centre(const fit *f, size_t i, float *out)
+{
+    for (size_t j = 0; j < f->d; j++) out[j] = f->xt[j * f->n + i];
+}
+
+static void kmeanspp(fit *f, st_pool *pool, uint64_t *rng, float *centres)
+{
+    size_t d = f->d;
+    int k = f->k;
+    size_t first = (size_t)(next_unit(rng) * (double)f->n);
+    if (first >= f->n) first = f->n - 1;
+    set_centre(f, first, centres);
+    memcpy(f->cand[0], centres, d * sizeof(float));
+    f->first = true;
+    st_pool_run(pool, f->n_blocks, update_task, f);
+    f->first = false;
+    double pot = 0;
+    for (size_t b = 0; b < f->n_blocks; b++) pot += f->btot[b];
+    int trials = 2 + (int)log((double)k);
+    if (trials > 8) trials = 8;
+    for (int c = 1; c < k; c++) {
+        size_t ids[8];
+        for (int t = 0; t < trials; t++) {
+            ids[t] = draw_point(f, next_unit(rng) * pot);
+            set_centre(f, ids[t], f->cand[t]);
+        }
+        f->n_cand = trials;
+        st_pool_run(pool, f->n_blocks, trial_task, f);
+        int best = 0;
+        double best_pot = INFINITY;
+        for (int t = 0; t < trials; t++) {
+            double p = 0;
+            for (size_t b = 0; b < f->n_blocks; b++) p += f->ppot[b * 8 + (size_t)t];
+            if (p < best_pot) {
+                best_pot = p;
+                best = t;
+            }
+        }
+        set_centre(f, ids[best], centres + (size_t)c * d);
+        memcpy(f->cand[0], centres + (size_t)c * d, d * sizeof(float));
+        st_pool_run(pool, f->n_blocks, update_task, f);
+        pot = 0;
+        for (size_t b = 0; b < f->n_blocks; b++) pot += f->btot[b];
+    }
+}
+
+/* Empty clusters take the points farthest from their (old) centres,
+ * farthest first, ties to the lowest index; each such point leaves its
+ * old cluster's sums. dist is n floats of scratch. */
+static void relocate_empty(fit *f, const float *cf, double *sum, int64_t *cnt, float *dist)
+{
+    size_t n = f->n, d = f->d;
+    for (size_t i = 0; i < n; i++) {
+        const float *cq = cf + (size_t)f->label[i] * d;
+        float a = 0.0f;
+        for (size_t j = 0; j < d; j++) {
+            float t = f->xt[j * n + i] - cq[j];
+            float sq = t * t;
+            a = a + sq;
+        }
+        dist[i] = a;
+    }
+    for (int q = 0; q < f->k; q++) {
+        if (cnt[q] != 0) continue;
+        size_t far = 0;
+        float fd = -1.0f;
+        for (size_t i = 0; i < n; i++)
+            if (dist[i] > fd) {
+                fd = dist[i];
+                far = i;
+            }
+        dist[far] = -2.0f; /* taken */
+        int32_t old = f->label[far];
+        double *so = sum + (size_t)old * d, *sq = sum + (size_t)q * d;
+        if (cnt[old] > 1) {
+            for (size_t j = 0; j < d; j++) so[j] -= (double)f->xt[j * n + far];
+            cnt[old]--;
+        }
+        for (size_t j = 0; j < d; j++) sq[j] = (double)f->xt[j * n + far];
+        cnt[q] = 1;
+    }
+}
+
+st_status st_kmeans_fit(const float *x, size_t n, size_t d, const st_kmeans_opts *o, st_kmeans_result **out,
+                        st_error *err)
+{
+    *out = NULL;
+    int k = o->k;
+    if (d < 1 || d > ST_ML_MAX_D) return st_error_set(err, ST_ERR_INVALID, "k-means: %zu features (1..16 supported)", d);
+    if (k < 1 || k > ST_ML_MAX_K) return st_error_set(err, ST_ERR_INVALID, "k-means: k = %d (1..64 supported)", k);
+    if (n < (size_t)k) return st_error_set(err, ST_ERR_INVALID, "k-means: %zu points cannot make %d clusters", n, k);
+    if (o->n_init < 1 || o->max_iter < 1 || !(o->tol >= 0))
+        return st_error_set(err, ST_ERR_INVALID, "k-means: n_init and max_iter must be >= 1, tol >= 0");
+    size_t nd;
+    if (!st_size_mul(n, d, &nd) || nd > SIZE_MAX / sizeof(double))
+        return st_error_set(err, ST_ERR_NOMEM, "k-means: %zu points x %zu features overflow", n, d);
+    for (size_t i = 0; i < nd; i++)
+        if (!isfinite(x[i]))
+            return st_error_set(err, ST_ERR_INVALID, "k-means: point %zu, feature %zu is not a finite number", i / d,
+                                i % d);
+    double t_start = now_s();
+    size_t n_blocks = (n + BLOCK - 1) / BLOCK, kd = (size_t)k * d;
+    int threads = o->threads < 1 ? 1 : o->threads;
+    if ((size_t)threads > n / MIN_POINTS_PER_THREAD) threads = (int)(n / MIN_POINTS_PER_THREAD);
+    if (threads < 1) threads = 1;
+    st_status s = ST_OK;
+    st_pool *pool = NULL;
+    fit f = {0};
+    float *xt = malloc(nd * sizeof *xt), *cf = malloc(kd * sizeof *cf), *dist = NULL;
+    int32_t *best_label = malloc(n * sizeof *best_label);
+    double *cd = malloc(kd * sizeof *cd), *sum = malloc(kd * sizeof *sum), *best_c = malloc(kd * sizeof *best_c);
+    int64_t *cnt = malloc((size_t)k * sizeof *cnt);
+    st_kmeans_result *r = calloc(1, sizeof *r);
+    f.label = malloc(n * sizeof *f.label);
+    f.closest = malloc(n * sizeof *f.closest);
+    f.psum = malloc(n_blocks * kd * sizeof *f.psum);
+    f.pcnt = malloc(n_blocks * (size_t)k * sizeof *f.pcnt);
+    f.pinert = malloc(n_blocks * sizeof *f.pinert);
+    f.pchanged = malloc(n_blocks * sizeof *f.pchanged);
+    f.btot = malloc(n_blocks * sizeof *f.btot);
+    f.ppot = malloc(n_blocks * 8 * sizeof *f.ppot);
+    pool = st_pool_new(threads);
+    if (!xt || !cf || !best_label || !cd || !sum || !best_c || !cnt || !r || !f.label || !f.closest || !f.psum ||
+        !f.pcnt || !f.pinert || !f.pchanged || !f.btot || !f.ppot || !pool)
+        goto nomem;
+    threads = st_pool_threads(pool);
+    f.w = calloc((size_t)threads, sizeof *f.w);
+    if (!f.w) goto nomem;
+    for (int t = 0; t < threads; t++) {
+        f.w[t].lsum = malloc(ST_KM_LANES * kd * sizeof *f.w[t].lsum);
+        f.w[t].lcnt = malloc(ST_KM_LANES * (size_t)k * sizeof *f.w[t].lcnt);
+        f.w[t].lab = malloc(BLOCK * sizeof *f.w[t].lab);
+        f.w[t].dist = malloc(BLOCK * sizeof *f.w[t].dist);
+        if (!f.w[t].lsum || !f.w[t].lcnt || !f.w[t].lab || !f.w[t].dist) goto nomem;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) xt[j * n + i] = x[i * d + j];
+    f.xt = xt;
+    f.n = n;
+    f.d = d;
+    f.k = k;
+    f.n_blocks = n_blocks;
+    f.kern = st_km_kernel_for(st_km_level());
+    f.cf = cf;
+    /* tol is relative to the mean per-feature variance (scikit-learn) */
+    double var_sum = 0;
+    for (size_t j = 0; j < d; j++) {
+        double m = 0, v = 0;
+        for (size_t i = 0; i < n; i++) m += xt[j * n + i];
+        m /= (double)n;
+        for (size_t i = 0; i < n; i++) {
+            double t = xt[j * n + i] - m;
+            v += t * t;
+        }
+        var_sum += v / (double)n;
+    }
+    double tol_abs = o->tol * var_sum / (double)d;
+    double best_inertia = INFINITY, t_init = 0, t_lloyd = 0;
+    int best_iter = 0;
+    long total_iter = 0;
+    for (int run = 0; run < o->n_init; run++) {
+        uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)run * 0xD1B54A32D192ED03ull + 1;
+        double t0 = now_s();
+        kmeanspp(&f, pool, &rng, cf);
+        double t1 = now_s();
+        t_init += t1 - t0;
+        for (size_t z = 0; z < kd; z++) cd[z] = cf[z];
+        for (size_t i = 0; i < n; i++) f.label[i] = -1;
+        int it;
+        double inertia = 0;
+        bool strict = false;
+        size_t changed = 0;
+        for (it = 1; it <= o->max_iter; it++) {
+            lloyd_pass(&f, pool, sum, cnt, &inertia, &changed);
+            total_iter++;
+            bool empty = false;
+            for (int q = 0; q < k; q++) empty |= cnt[q] == 0;
+            if (empty) {
+                if (!dist && !(dist = malloc(n * sizeof *dist))) goto nomem;
+                relocate_empty(&f, cf, sum, cnt, dist);
+            }
+            double shift = 0;
+            for (int q = 0; q < k; q++)
+                for (size_t j = 0; j < d; j++) {
+                    size_t z = (size_t)q * d + j;
+                    double nv = sum[z] / (double)cnt[q];
+                    double t = nv - cd[z];
+                    shift += t * t;
+                    cd[z] = nv;
+                }
+            for (size_t z = 0; z < kd; z++) cf[z] = (float)cd[z];
+            if (changed == 0 && shift == 0) {
+                strict = true;
+                break;
+            }
+            if (shift <= tol_abs) break;
+        }
+        if (it > o->max_iter) it = o->max_iter;
+        /* final E-step: labels and inertia against the final centres */
+        if (!strict) lloyd_pass(&f, pool, sum, cnt, &inertia, &changed);
+        t_lloyd += now_s() - t1;
+        if (inertia < best_inertia) {
+            best_inertia = inertia;
+            best_iter = it;
+            memcpy(best_c, cd, kd * sizeof *cd);
+            memcpy(best_label, f.label, n * sizeof *best_label);
+        }
+    }
+    r->k = k;
+    r->d = d;
+    r->n = n;
+    r->inertia = best_inertia;
+    r->n_iter = best_iter;
+    r->total_iter = total_iter;
+    r->threads = threads;
+    r->init_seconds = t_init;
+    r->lloyd_seconds = t_lloyd;
+    r->seconds = now_s() - t_start;
+    r->kernel = st_kmeans_kernel_name();
+    r->centroids = best_c;
+    r->labels = best_label;
+    best_c = NULL;
+    best_label = NULL;
+    r->sizes = calloc((size_t)k, sizeof *r->sizes);
+    if (!r->sizes) goto nomem;
+    for (size_t i = 0; i < n; i++) r->sizes[r->labels[i]]++;
+    *out = r;
+    r = NULL;
+    goto done;
+nomem:
+    s = st_error_set(err, ST_ERR_NOMEM, "k-means: out of memory for %zu points x %zu features", n, d);
+done:
+    st_pool_free(pool);
+    if (f.w)
+        for (int t = 0; t < threads; t++) {
+            free(f.w[t].lsum);
+            free(f.w[t].lcnt);
+            free(f.w[t].lab);
+            free(f.w[t].dist);
+        }
+    free(f.w);
+    free(f.label);
+    free(f.closest);
+    free(f.psum);
+    free(f.pcnt);
+    free(f.pinert);
+    free(f.pchanged);
+    free(f.btot);
+    free(f.ppot);
+    free(xt);
+    free(cf);
+    free(dist);
+    free(best_label);
+    free(cd);
+    free(sum);
+    free(best_c);
+    free(cnt);
+    st_kmeans_result_free(r);
+    return s;
+}

@@ -1,0 +1,91 @@
+/*
+ * kmeans_internal.h: the fused Lloyd kernels of k-means and their dispatch.
+ *
+ * A kernel labels points [i0, i1) of a column-major (SoA) copy of the
+ * points: xt[j * stride + i] is feature j of point i. For each point it
+ * computes the squared distance to every centre in float32 as
+ *     acc = 0; for j in 0..d: { t = x_j - c_j; sq = t * t; acc = acc + sq; }
+ * (a multiply then an add: never a fused multiply-add), keeps the first
+ * centre with the strictly smallest distance (ties: lowest index), and
+ * writes the label (and the distance when dist != NULL). The SIMD kernels
+ * run the same float operations on 8 (AVX2) or 16 (AVX-512) points at once,
+ * vectorising ACROSS points, so their labels and distances equal the
+ * scalar kernel's bit for bit.
+ *
+ * In the same pass (acc != NULL) each point is accumulated in float64 into
+ * lane L = (i - i0) % 16 of the accumulator: count, distance (the inertia)
+ * and coordinates, at sum[(q * d + j) * 16 + L]. A lane receives its
+ * points in point order in every kernel; the SIMD kernels add a whole
+ * vector of points at once with one masked add per (cluster, feature)
+ * (a point of another cluster leaves the lane unchanged, exactly as if it
+ * had not been added), or, when k * d is large, point by point through
+ * km_take(). Either way the accumulators are bit-identical to the scalar
+ * kernel's. Lanes also break the add-latency chain of consecutive points
+ * of one cluster. The caller reduces lanes 0..15 in order per block, then
+ * blocks in order (kmeans.c).
+ */
+#ifndef STRATA_KMEANS_INTERNAL_H
+#define STRATA_KMEANS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+#define ST_KM_LANES 16
+
+typedef struct st_km_acc {
+    double *sum;                /* k x d x ST_KM_LANES, zeroed by the caller */
+    int64_t *cnt;               /* k x ST_KM_LANES, zeroed by the caller */
+    double inert[ST_KM_LANES];  /* sum of squared distances per lane */
+    size_t changed;             /* points whose label differs from label[] on entry */
+} st_km_acc;
+
+typedef void (*st_km_kernel_fn)(const float *xt, size_t stride, size_t d, size_t i0, size_t i1, const float *c,
+                                int k, int32_t *label, float *dist, st_km_acc *acc);
+
+void st_km_kernel_scalar(const float *xt, size_t stride, size_t d, size_t i0, size_t i1, const float *c, int k,
+                         int32_t *label, float *dist, st_km_acc *acc);
+void st_km_kernel_avx2(const float *xt, size_t stride, size_t d, size_t i0, size_t i1, const float *c, int k,
+                       int32_t *label, float *dist, st_km_acc *acc);
+void st_km_kernel_avx512(const float *xt, size_t stride, size_t d, size_t i0, size_t i1, const float *c, int k,
+                         int32_t *label, float *dist, st_km_acc *acc);
+
+/* The kernel for a level (0 scalar, 1 AVX2, 2 AVX-512) and the level in use
+ * (forced by st_kmeans_force_kernel() or the environment, else cpuid). */
+st_km_kernel_fn st_km_kernel_for(int level);
+int st_km_level(void);
+
+/* Should a SIMD kernel accumulate with masked vector adds (cost ~ k * d
+ * per vector of points) rather than point by point (cost ~ d per point)?
+ * Only speed depends on the answer. */
+static inline bool km_masked_accumulate(size_t d, int k) { return 2 * (size_t)k * (d + 1) <= 16 * (3 * d + 5); }
+
+/* Accumulates point i (label q, distance bd) into its lane. */
+static inline void km_acc_point(const float *xt, size_t stride, size_t d, size_t i, size_t i0, int32_t q, float bd,
+                                st_km_acc *acc)
+{
+    size_t lane = (i - i0) & (ST_KM_LANES - 1);
+    acc->cnt[(size_t)q * ST_KM_LANES + lane]++;
+    acc->inert[lane] += (double)bd;
+    double *s = acc->sum + (size_t)q * d * ST_KM_LANES + lane;
+    for (size_t j = 0; j < d; j++) s[j * ST_KM_LANES] += (double)xt[j * stride + i];
+}
+
+/* Records the result for point i (label q, distance bd): the scalar tail
+ * of every kernel. */
+static inline void km_take(const float *xt, size_t stride, size_t d, size_t i, size_t i0, int32_t q, float bd,
+                           int32_t *label, float *dist, st_km_acc *acc)
+{
+    if (dist) dist[i] = bd;
+    if (acc) {
+        acc->changed += label[i] != q;
+        km_acc_point(xt, stride, d, i, i0, q, bd, acc);
+    }
+    label[i] = q;
+}
+
+#endif

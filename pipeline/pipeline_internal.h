@@ -1,0 +1,105 @@
+/*
+ * pipeline_internal.h: what the pipeline steps share. Not installed.
+ *
+ * A run context carries the options, the open warehouse, the thread
+ * count, per-step results for the run log, and the quality results that
+ * accumulate across steps. Steps are plain functions; the DAG runner in
+ * run.c decides whether each runs or is skipped.
+ */
+#ifndef STRATA_PIPELINE_INTERNAL_H
+#define STRATA_PIPELINE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "strata/buf.h"
+#include "strata/column.h"
+#include "strata/file.h"
+#include "strata/pipeline.h"
+#include "strata/warehouse.h"
+
+/* Bumped when a step's output for the same input changes (so old
+ * warehouses rebuild). Part of every fingerprint. */
+#define ST_PIPELINE_VERSION 2
+
+typedef struct st_step_result {
+    const char *name;
+    const char *status;     /* "ok", "skipped", "failed", "not run" */
+    uint64_t rows_in;
+    uint64_t rows_out;
+    double seconds;
+    uint64_t peak_rss_bytes;
+    char note[256];
+} st_step_result;
+
+typedef struct st_run_ctx {
+    const st_run_opts *o;
+    st_warehouse *wh;
+    int threads;
+    st_step_result *cur;            /* the running step's result record */
+    struct st_quality_results *quality; /* accumulated over the layers checked */
+    st_buf quality_summary;         /* one line per layer checked */
+    int quality_warnings;
+    int quality_failures;
+    /* Filled by the ml/marts steps for the terminal summary. */
+    st_buf persona_summary;
+} st_run_ctx;
+
+/* Steps. Each writes its outputs into staging with fingerprint `fp`. */
+st_status st_step_ingest(st_run_ctx *ctx, st_error *err) ST_MUST_USE;
+st_status st_step_validate(st_run_ctx *ctx, const char *layer, st_error *err) ST_MUST_USE;
+st_status st_step_stage(st_run_ctx *ctx, uint64_t fp, st_error *err) ST_MUST_USE;
+st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err) ST_MUST_USE;
+st_status st_step_ml(st_run_ctx *ctx, uint64_t fp, st_error *err) ST_MUST_USE;
+st_status st_step_marts(st_run_ctx *ctx, uint64_t fp, st_error *err) ST_MUST_USE;
+
+/* Fills ctx->persona_summary from platinum.marts_customer_summary. */
+st_status st_marts_summarise(st_run_ctx *ctx, st_error *err) ST_MUST_USE;
+
+/* ---- helpers shared by steps (pipeline/util.c) ---- */
+
+/* Reads the fingerprint in the footer of <layer>.<table> as this run sees
+ * it (staged or final). ST_ERR_NOTFOUND when the file is absent. */
+st_status st_table_fingerprint(st_run_ctx *ctx, const char *layer, const char *table,
+                               uint64_t *fp, st_error *err) ST_MUST_USE;
+
+/* Opens <layer>.<table> for reading as this run sees it. */
+st_status st_table_open(st_run_ctx *ctx, const char *layer, const char *table,
+                        st_reader **r, st_error *err) ST_MUST_USE;
+
+/* Opens a staged writer for <layer>.<table>. inputs: "layer.table" names. */
+st_status st_table_create(st_run_ctx *ctx, const char *layer, const char *table,
+                          const st_field *fields, size_t n_fields,
+                          const char *const *inputs, size_t n_inputs,
+                          const char *params, uint64_t fp, const st_kv *kv, size_t n_kv,
+                          st_writer **w, st_error *err) ST_MUST_USE;
+
+/* Column index by name in r, or ST_ERR_SCHEMA naming table and column. */
+st_status st_table_col(st_reader *r, const char *table, const char *name, size_t *idx,
+                       st_error *err) ST_MUST_USE;
+
+/* Peak resident set size of this process so far, bytes. */
+uint64_t st_peak_rss_bytes(void);
+double st_now_seconds(void);
+
+/* Progress line for the running step (a bar on a terminal, else nothing
+ * until st_progress_done). done/total in rows. */
+void st_progress(st_run_ctx *ctx, uint64_t done, uint64_t total);
+
+#endif
+
+/* Reads whole columns `names` of table r into cols[0..n) (initialised
+ * here with the file's types; caller frees them). */
+st_status st_table_read_named(st_reader *r, const char *table, const char *const *names, size_t n,
+                              st_column *cols, st_error *err) ST_MUST_USE;
+
+/* ST_ERR_SCHEMA naming the column when cols[j].type != types[j]. */
+st_status st_table_expect_types(const st_column *cols, const char *const *names, const st_type *types, size_t n,
+                                const char *table, st_error *err) ST_MUST_USE;
+
+/* Next month's period key: 202412 -> 202501. */
+static inline int32_t st_period_next(int32_t pk)
+{
+    return (pk % 100 == 12) ? (pk / 100 + 1) * 100 + 1 : pk + 1;
+}

@@ -1,0 +1,1368 @@
+/*
+ * quality_eval.c: evaluates a suite's expectations on tables, streaming.
+ *
+ * A table is opened once for all its expectations. Each expectation gets a
+ * state (resolved column indices, value sets, key collectors); then the
+ * chunks are walked in order and every active state takes one step per
+ * chunk. Decoded blocks go through a one-chunk cache, so a column read by
+ * several expectations is decoded once per chunk, and a step first asks
+ * the block's zone map whether the chunk can be answered without decoding
+ * (null counts for not_null/completeness; integer min/max inside the
+ * bounds or inside the value set for values_between, temporal_window,
+ * values_in_set and storage_class). Float blocks are always decoded: zone
+ * maps ignore NaN, and NaN is never "between".
+ *
+ * Keyed kinds (unique, no_duplicate_keys, referential) collect keys into
+ * sorted arrays: int64 for a single integer column, else byte strings
+ * that encode the key tuple unambiguously (integers as 8 big-endian bytes,
+ * strings length-prefixed). Rows with a NULL in any key column are not
+ * keys (SQL semantics) and are not counted.
+ *
+ * An expectation that cannot be evaluated (table or column missing, wrong
+ * type, referential target missing) becomes a failed result with a message;
+ * only damaged files, I/O and memory failures abort the run.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quality_internal.h"
+
+/* ---- results storage ------------------------------------------------------- */
+
+struct st_quality_results {
+    st_qarena arena;
+    const char *suite_name;
+    const char *layers;
+    st_qresult *res;
+    size_t n;
+};
+
+size_t st_quality_count(const st_quality_results *r) { return r ? r->n : 0; }
+size_t st_quality_results_count(const st_quality_results *r) { return r ? r->n : 0; }
+
+st_status st_quality_results_new(st_quality_results **out, st_error *err)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out) return st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
+    (*out)->suite_name = "";
+    (*out)->layers = "";
+    return ST_OK;
+}
+
+st_status st_quality_results_merge(st_quality_results *dst, st_quality_results *src, st_error *err)
+{
+    st_status s = ST_OK;
+    size_t n, bytes;
+    if (!st_size_add(dst->n, src->n, &n) || !st_size_mul(n ? n : 1, sizeof *dst->res, &bytes)) {
+        s = st_error_set(err, ST_ERR_NOMEM, "quality: too many results");
+        goto done;
+    }
+    st_qresult *res = realloc(dst->res, bytes);
+    if (!res) {
+        s = st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
+        goto done;
+    }
+    dst->res = res;
+    size_t ll = strlen(dst->layers), ls = strlen(src->layers);
+    char *layers = st_qarena_alloc(&src->arena, ll + ls + 2);
+    if (!layers) {
+        s = st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
+        goto done;
+    }
+    memcpy(layers, dst->layers, ll);
+    if (ll && ls) layers[ll++] = ',';
+    memcpy(layers + ll, src->layers, ls + 1);
+    if (src->n) memcpy(dst->res + dst->n, src->res, src->n * sizeof *src->res);
+    dst->n = n;
+    dst->layers = layers;
+    if (!dst->suite_name[0]) dst->suite_name = src->suite_name;
+    /* The strings now referenced by dst live in src's arena: splice it in. */
+    st_qarena_block **tail = &dst->arena.head;
+    while (*tail) tail = &(*tail)->next;
+    *tail = src->arena.head;
+    src->arena.head = NULL;
+done:
+    st_quality_results_free(src);
+    return s;
+}
+const st_qresult *st_quality_get(const st_quality_results *r, size_t i) { return r && i < r->n ? &r->res[i] : NULL; }
+const char *st_quality_suite_name(const st_quality_results *r) { return r->suite_name; }
+const char *st_quality_layers(const st_quality_results *r) { return r->layers; }
+
+void st_quality_results_free(st_quality_results *r)
+{
+    if (!r) return;
+    free(r->res);
+    st_qarena_free(&r->arena);
+    free(r);
+}
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static void set_msg(st_qresult *r, const char *fmt, ...) ST_PRINTF(2, 3);
+static void set_msg(st_qresult *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->message, sizeof r->message, fmt, ap);
+    va_end(ap);
+}
+
+static void conclude(st_qresult *r, bool ok)
+{
+    r->status = ok ? ST_QSTATUS_PASS : (r->severity == ST_QSEV_ERROR ? ST_QSTATUS_FAIL : ST_QSTATUS_WARN);
+}
+
+/* Not evaluable: a failure by severity, with why. */
+static void not_evaluated(st_qresult *r, const char *fmt, ...) ST_PRINTF(2, 3);
+static void not_evaluated(st_qresult *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->message, sizeof r->message, fmt, ap);
+    va_end(ap);
+    r->evaluated = false;
+    conclude(r, false);
+}
+
+static bool mostly_ok(uint64_t checked, uint64_t unexpected, double mostly)
+{
+    if (checked == 0) return true;
+    return (double)(checked - unexpected) / (double)checked >= mostly;
+}
+
+static bool is_int_type(st_type t) { return t == ST_TYPE_BOOL || t == ST_TYPE_I32 || t == ST_TYPE_I64; }
+static bool is_var_type(st_type t) { return t == ST_TYPE_STR || t == ST_TYPE_BYTES; }
+
+static int64_t int_at(const st_column *c, size_t i)
+{
+    switch (c->type) {
+    case ST_TYPE_BOOL: return st_column_bool(c)[i];
+    case ST_TYPE_I32: return st_column_i32(c)[i];
+    case ST_TYPE_I64: return st_column_i64(c)[i];
+    default: return 0;
+    }
+}
+
+/* Copies bytes as readable text: valid UTF-8 (for strings) kept,
+ * everything else as \xHH; never cuts a character. */
+static void render_bytes(const char *s, size_t n, bool utf8, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = 1;
+        if (utf8 && c >= 0x80) {
+            k = c >= 0xF0 && c < 0xF5 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+            if (k == 0 || i + k > n) k = 0;
+            for (size_t j = 1; j < k; j++)
+                if (((unsigned char)s[i + j] & 0xC0) != 0x80) k = 0;
+        }
+        if (c >= 0x20 && c < 0x7F) {
+            if (o + 1 >= cap) break;
+            out[o++] = (char)c;
+            i++;
+        } else if (k > 1) {
+            if (o + k >= cap) break;
+            memcpy(out + o, s + i, k);
+            o += k;
+            i += k;
+        } else {
+            if (o + 4 >= cap) break;
+            snprintf(out + o, cap - o, "\\x%02x", c);
+            o += 4;
+            i++;
+        }
+    }
+    out[o] = '\0';
+}
+
+static void render_value(const st_column *c, size_t i, char *out, size_t cap)
+{
+    if (!st_column_valid(c, i)) {
+        snprintf(out, cap, "NULL");
+        return;
+    }
+    switch (c->type) {
+    case ST_TYPE_BOOL: snprintf(out, cap, "%s", st_column_bool(c)[i] ? "true" : "false"); return;
+    case ST_TYPE_I32:
+    case ST_TYPE_I64: snprintf(out, cap, "%" PRId64, int_at(c, i)); return;
+    case ST_TYPE_F64: snprintf(out, cap, "%.17g", st_column_f64(c)[i]); return;
+    case ST_TYPE_STR:
+    case ST_TYPE_BYTES: {
+        size_t len;
+        const char *s = st_column_str(c, i, &len);
+        render_bytes(s, len, c->type == ST_TYPE_STR, out, cap);
+        return;
+    }
+    }
+    snprintf(out, cap, "?");
+}
+
+static void add_sample(st_qresult *r, int64_t row, const char *text)
+{
+    if (r->n_sample >= ST_QSAMPLE_MAX) return;
+    st_qsample *s = &r->sample[r->n_sample++];
+    s->row = row;
+    snprintf(s->value, sizeof s->value, "%s", text);
+}
+
+static void add_sample_cell(st_qresult *r, int64_t row, const st_column *c, size_t i)
+{
+    if (r->n_sample >= ST_QSAMPLE_MAX) return;
+    char buf[sizeof r->sample[0].value];
+    render_value(c, i, buf, sizeof buf);
+    add_sample(r, row, buf);
+}
+
+/* ---- key collections -------------------------------------------------------- */
+
+typedef struct ikey {
+    int64_t v;
+    int64_t row;
+} ikey;
+
+typedef struct ikeys {
+    ikey *a;
+    size_t n, cap;
+    uint64_t *bits;   /* membership bitmap over [bmin, bmin + bspan) when the range is small */
+    int64_t bmin;
+    uint64_t bspan;
+} ikeys;
+
+typedef struct bkey {
+    const char *p; /* set by bkeys_seal() */
+    size_t off, n;
+    int64_t row;
+} bkey;
+
+typedef struct bkeys {
+    char *buf;
+    size_t len, cap;
+    bkey *a;
+    size_t n, cap_a;
+} bkeys;
+
+static st_status grow(void **p, size_t *cap, size_t need, size_t elem, st_error *err)
+{
+    if (need <= *cap) return ST_OK;
+    size_t c = *cap ? *cap : 64, bytes;
+    while (c < need) {
+        if (c > SIZE_MAX / 2) return st_error_set(err, ST_ERR_NOMEM, "quality: key set too large");
+        c *= 2;
+    }
+    if (!st_size_mul(c, elem, &bytes)) return st_error_set(err, ST_ERR_NOMEM, "quality: key set too large");
+    void *q = realloc(*p, bytes);
+    if (!q) return st_error_set(err, ST_ERR_NOMEM, "quality: out of memory for a key set");
+    *p = q;
+    *cap = c;
+    return ST_OK;
+}
+
+static st_status ikeys_push(ikeys *k, int64_t v, int64_t row, st_error *err)
+{
+    if (k->n == k->cap) ST_TRY(grow((void **)&k->a, &k->cap, k->n + 1, sizeof *k->a, err));
+    k->a[k->n++] = (ikey){v, row};
+    return ST_OK;
+}
+
+static void ikeys_free(ikeys *k)
+{
+    free(k->bits);
+    free(k->a);
+    memset(k, 0, sizeof *k);
+}
+
+static int ikey_cmp(const void *a, const void *b)
+{
+    const ikey *x = a, *y = b;
+    if (x->v != y->v) return x->v < y->v ? -1 : 1;
+    return (x->row > y->row) - (x->row < y->row);
+}
+
+/* Sorts by (value, row). Keys arrive in row order, so a stable LSD radix
+ * sort on the value alone gives the same order as ikey_cmp in O(n); byte
+ * positions where every key agrees are skipped. Falls back to qsort when
+ * rows are not in order or the scratch buffer cannot be had. */
+static void ikeys_sort(ikeys *k)
+{
+    size_t n = k->n;
+    if (n < 2) return;
+    /* keys that arrive sorted (row ids, dates) need no work at all */
+    bool sorted = true;
+    for (size_t i = 1; i < n && sorted; i++)
+        sorted = k->a[i - 1].v < k->a[i].v || (k->a[i - 1].v == k->a[i].v && k->a[i - 1].row <= k->a[i].row);
+    if (sorted) return;
+    bool rows_in_order = true;
+    for (size_t i = 1; i < n && rows_in_order; i++) rows_in_order = k->a[i - 1].row <= k->a[i].row;
+    ikey *tmp = rows_in_order && n >= 256 ? malloc(n * sizeof *tmp) : NULL;
+    if (!tmp) {
+        qsort(k->a, n, sizeof *k->a, ikey_cmp);
+        return;
+    }
+    size_t (*hist)[256] = calloc(8, sizeof *hist);
+    if (!hist) {
+        free(tmp);
+        qsort(k->a, n, sizeof *k->a, ikey_cmp);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u = (uint64_t)k->a[i].v ^ ((uint64_t)1 << 63);
+        for (int b = 0; b < 8; b++) hist[b][(u >> (8 * b)) & 0xff]++;
+    }
+    ikey *src = k->a, *dst = tmp;
+    for (int b = 0; b < 8; b++) {
+        bool trivial = false;
+        for (int d = 0; d < 256; d++)
+            if (hist[b][d] == n) trivial = true;
+        if (trivial) continue;
+        size_t pos[256], acc = 0;
+        for (int d = 0; d < 256; d++) {
+            pos[d] = acc;
+            acc += hist[b][d];
+        }
+        for (size_t i = 0; i < n; i++) {
+            uint64_t u = (uint64_t)src[i].v ^ ((uint64_t)1 << 63);
+            dst[pos[(u >> (8 * b)) & 0xff]++] = src[i];
+        }
+        ikey *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != k->a) memcpy(k->a, src, n * sizeof *k->a);
+    free(hist);
+    free(tmp);
+}
+
+/* Sorts and drops repeated values (keeps the first row of each). */
+static void ikeys_sort_unique(ikeys *k)
+{
+    ikeys_sort(k);
+    size_t o = 0;
+    for (size_t i = 0; i < k->n; i++)
+        if (o == 0 || k->a[o - 1].v != k->a[i].v) k->a[o++] = k->a[i];
+    k->n = o;
+    /* a set over a small range answers lookups from a bitmap (O(1)) */
+    free(k->bits);
+    k->bits = NULL;
+    if (o > 0) {
+        uint64_t span = (uint64_t)k->a[o - 1].v - (uint64_t)k->a[0].v + 1;
+        if (span != 0 && span <= ((uint64_t)1 << 26)) {
+            k->bits = calloc((size_t)((span + 63) / 64), sizeof *k->bits);
+            if (k->bits) {
+                k->bmin = k->a[0].v;
+                k->bspan = span;
+                for (size_t i = 0; i < o; i++) {
+                    uint64_t off = (uint64_t)k->a[i].v - (uint64_t)k->bmin;
+                    k->bits[off >> 6] |= (uint64_t)1 << (off & 63);
+                }
+            }
+        }
+    }
+}
+
+static bool ikeys_has(const ikeys *k, int64_t v)
+{
+    if (k->bits) {
+        uint64_t o = (uint64_t)v - (uint64_t)k->bmin;
+        return v >= k->bmin && o < k->bspan && ((k->bits[o >> 6] >> (o & 63)) & 1);
+    }
+    size_t lo = 0, hi = k->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (k->a[mid].v < v) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < k->n && k->a[lo].v == v;
+}
+
+/* Starts a key at the end of the buffer; bkeys_bytes() appends to it and
+ * bkeys_end() records it. */
+static st_status bkeys_bytes(bkeys *k, const void *p, size_t n, st_error *err)
+{
+    size_t need;
+    if (!st_size_add(k->len, n, &need)) return st_error_set(err, ST_ERR_NOMEM, "quality: key set too large");
+    if (need > k->cap) ST_TRY(grow((void **)&k->buf, &k->cap, need, 1, err));
+    if (n) memcpy(k->buf + k->len, p, n);
+    k->len += n;
+    return ST_OK;
+}
+
+static st_status bkeys_end(bkeys *k, size_t start, int64_t row, st_error *err)
+{
+    if (k->n == k->cap_a) ST_TRY(grow((void **)&k->a, &k->cap_a, k->n + 1, sizeof *k->a, err));
+    k->a[k->n++] = (bkey){NULL, start, k->len - start, row};
+    return ST_OK;
+}
+
+static void bkeys_free(bkeys *k)
+{
+    free(k->buf);
+    free(k->a);
+    memset(k, 0, sizeof *k);
+}
+
+static int bytes_cmp(const char *a, size_t na, const char *b, size_t nb)
+{
+    size_t m = na < nb ? na : nb;
+    int c = m ? memcmp(a, b, m) : 0;
+    if (c) return c;
+    return (na > nb) - (na < nb);
+}
+
+static int bkey_cmp(const void *a, const void *b)
+{
+    const bkey *x = a, *y = b;
+    int c = bytes_cmp(x->p, x->n, y->p, y->n);
+    if (c) return c;
+    return (x->row > y->row) - (x->row < y->row);
+}
+
+/* Fixes pointers (the buffer no longer moves) and sorts. */
+static void bkeys_seal(bkeys *k)
+{
+    for (size_t i = 0; i < k->n; i++) k->a[i].p = k->buf + k->a[i].off;
+    /* tables sorted on their key (most gold and platinum tables) need no sort */
+    bool sorted = true;
+    for (size_t i = 1; i < k->n && sorted; i++) sorted = bkey_cmp(&k->a[i - 1], &k->a[i]) <= 0;
+    if (!sorted) qsort(k->a, k->n, sizeof *k->a, bkey_cmp);
+}
+
+static void bkeys_seal_unique(bkeys *k)
+{
+    bkeys_seal(k);
+    size_t o = 0;
+    for (size_t i = 0; i < k->n; i++)
+        if (o == 0 || bytes_cmp(k->a[o - 1].p, k->a[o - 1].n, k->a[i].p, k->a[i].n) != 0) k->a[o++] = k->a[i];
+    k->n = o;
+}
+
+static bool bkeys_has(const bkeys *k, const char *p, size_t n)
+{
+    size_t lo = 0, hi = k->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (bytes_cmp(k->a[mid].p, k->a[mid].n, p, n) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < k->n && bytes_cmp(k->a[lo].p, k->a[lo].n, p, n) == 0;
+}
+
+/* Encodes value i of c onto the current key (caller checked validity). */
+static st_status key_append(bkeys *k, const st_column *c, size_t i, st_error *err)
+{
+    unsigned char b[8];
+    if (is_int_type(c->type) || c->type == ST_TYPE_F64) {
+        uint64_t u;
+        if (c->type == ST_TYPE_F64) {
+            double d = st_column_f64(c)[i];
+            if (d == 0) d = 0; /* -0.0 equals 0.0 */
+            memcpy(&u, &d, 8);
+        } else {
+            u = (uint64_t)int_at(c, i) ^ ((uint64_t)1 << 63);
+        }
+        for (int j = 0; j < 8; j++) b[j] = (unsigned char)(u >> (56 - 8 * j));
+        return bkeys_bytes(k, b, 8, err);
+    }
+    size_t len;
+    const char *s = st_column_str(c, i, &len);
+    uint64_t l = len;
+    for (int j = 0; j < 8; j++) b[j] = (unsigned char)(l >> (56 - 8 * j));
+    ST_TRY(bkeys_bytes(k, b, 8, err));
+    return bkeys_bytes(k, s, len, err);
+}
+
+/* Renders an encoded key tuple of the given column types as "(a, b)" or "a". */
+static void key_render(const char *p, size_t n, const st_type *types, size_t n_types, char *out, size_t cap)
+{
+    size_t o = 0, pos = 0;
+    out[0] = '\0';
+    for (size_t t = 0; t < n_types && pos + 8 <= n; t++) {
+        uint64_t u = 0;
+        for (int j = 0; j < 8; j++) u = (u << 8) | (unsigned char)p[pos + (size_t)j];
+        pos += 8;
+        char v[64];
+        if (types[t] == ST_TYPE_F64) {
+            double d;
+            memcpy(&d, &u, 8);
+            snprintf(v, sizeof v, "%.17g", d);
+        } else if (is_int_type(types[t])) {
+            snprintf(v, sizeof v, "%" PRId64, (int64_t)(u ^ ((uint64_t)1 << 63)));
+        } else {
+            size_t len = u <= n - pos ? (size_t)u : n - pos;
+            render_bytes(p + pos, len, types[t] == ST_TYPE_STR, v, sizeof v);
+            pos += len;
+        }
+        int w = snprintf(out + o, cap - o, "%s%s", t ? ", " : (n_types > 1 ? "(" : ""), v);
+        if (w < 0 || (size_t)w >= cap - o) return;
+        o += (size_t)w;
+    }
+    if (n_types > 1 && o + 1 < cap) {
+        out[o++] = ')';
+        out[o] = '\0';
+    }
+}
+
+/* ---- per-table machinery ---------------------------------------------------- */
+
+typedef struct colcache {
+    st_column col;
+    size_t chunk;
+    bool loaded;
+    bool inited;
+} colcache;
+
+typedef struct tablectx {
+    qtable t;
+    const char *layer, *table;
+    size_t n_fields;
+    colcache *cache;
+    size_t chunk;      /* current chunk */
+    int64_t row_base;  /* first row of the current chunk */
+    uint32_t chunk_n;  /* rows of the current chunk */
+} tablectx;
+
+static st_status get_block(tablectx *tc, size_t col, const st_column **out, st_error *err)
+{
+    colcache *cc = &tc->cache[col];
+    if (!cc->inited) {
+        st_column_init(&cc->col, tc->t.vt->field_type(tc->t.impl, col));
+        cc->inited = true;
+    }
+    if (!cc->loaded || cc->chunk != tc->chunk) {
+        cc->loaded = false;
+        ST_TRY(tc->t.vt->read_block(tc->t.impl, tc->chunk, col, &cc->col, err));
+        if (cc->col.n_rows != tc->chunk_n)
+            return st_error_set(err, ST_ERR_CORRUPT, "%s.%s: chunk %zu of column '%s' has %zu rows, expected %u",
+                                tc->layer, tc->table, tc->chunk, tc->t.vt->field_name(tc->t.impl, col),
+                                cc->col.n_rows, (unsigned)tc->chunk_n);
+        cc->loaded = true;
+        cc->chunk = tc->chunk;
+    }
+    *out = &cc->col;
+    return ST_OK;
+}
+
+static int find_field(const qtable *t, const char *name)
+{
+    size_t n = t->vt->n_fields(t->impl);
+    for (size_t i = 0; i < n && i < (size_t)INT32_MAX; i++)
+        if (!strcmp(t->vt->field_name(t->impl, i), name)) return (int)i;
+    return -1;
+}
+
+/* First alternative of ref found in t (with an optional name suffix). */
+static int resolve(const qtable *t, const st_qcolref *ref, const char *suffix, char *name_out, size_t cap)
+{
+    for (size_t a = 0; a < ref->n_names; a++) {
+        char name[300];
+        snprintf(name, sizeof name, "%s%s", ref->names[a], suffix);
+        int i = find_field(t, name);
+        if (i >= 0) {
+            snprintf(name_out, cap, "%s", name);
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void colref_text(const st_qcolref *ref, const char *suffix, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t a = 0; a < ref->n_names; a++) {
+        int w = snprintf(out + o, cap - o, "%s'%s%s'", a ? " or " : "", ref->names[a], suffix);
+        if (w < 0 || (size_t)w >= cap - o) return;
+        o += (size_t)w;
+    }
+}
+
+#define MAX_KEY_COLS 64
+
+typedef struct qstate {
+    const st_expectation *e;
+    st_qresult *r;
+    bool active;                 /* takes chunk steps */
+    int col[MAX_KEY_COLS];
+    st_type type[MAX_KEY_COLS];
+    size_t n_col;
+    /* values_in_set / storage_class */
+    ikeys iset;
+    bkeys sset;
+    double *fset;
+    size_t n_fset;
+    /* unique / no_duplicate_keys / referential */
+    ikeys ik;
+    bkeys bk;
+    ikeys t_i;      /* referential target values */
+    bkeys t_b;
+    bool int_keys;  /* keys are single integers */
+    /* temporal_window */
+    bool have_mm;
+    int64_t mn, mx;
+    /* reject_rate */
+    uint64_t count, denom;
+    char cols_text[200];  /* resolved column name(s), comma-separated */
+} qstate;
+
+static void qstate_free(qstate *q)
+{
+    ikeys_free(&q->iset);
+    bkeys_free(&q->sset);
+    free(q->fset);
+    ikeys_free(&q->ik);
+    bkeys_free(&q->bk);
+    ikeys_free(&q->t_i);
+    bkeys_free(&q->t_b);
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+    if (!strcmp(s, "true")) {
+        *out = 1;
+        return true;
+    }
+    if (!strcmp(s, "false")) {
+        *out = 0;
+        return true;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || errno == ERANGE) return false;
+    *out = v;
+    return true;
+}
+
+static const char *const class_names[] = {"NULL", "INTEGER", "REAL", "TEXT", "BLOB"};
+
+/* Builds the value set of values_in_set / storage_class for the column type. */
+static st_status build_set(qstate *q, tablectx *tc, st_error *err)
+{
+    const st_expectation *e = q->e;
+    st_type t = q->type[0];
+    for (size_t i = 0; i < e->n_values; i++) {
+        const char *v = e->values[i];
+        if (e->kind == ST_Q_STORAGE_CLASS) {
+            for (int c = 1; c <= 4; c++)
+                if (!strcmp(v, class_names[c])) ST_TRY(ikeys_push(&q->iset, c, 0, err));
+        } else if (is_int_type(t)) {
+            int64_t x;
+            if (!parse_i64(v, &x) || (t == ST_TYPE_BOOL && x != 0 && x != 1)) {
+                not_evaluated(q->r, "value '%.40s' is not a valid %s for column '%s' of %s.%s", v, st_type_name(t),
+                              q->r->column, tc->layer, tc->table);
+                q->active = false;
+                return ST_OK;
+            }
+            ST_TRY(ikeys_push(&q->iset, x, 0, err));
+        } else if (t == ST_TYPE_F64) {
+            char *end;
+            double d = strtod(v, &end);
+            if (*v == '\0' || *end != '\0' || isnan(d)) {
+                not_evaluated(q->r, "value '%.40s' is not a number for float64 column '%s' of %s.%s", v, q->r->column,
+                              tc->layer, tc->table);
+                q->active = false;
+                return ST_OK;
+            }
+            size_t cap = q->n_fset;
+            ST_TRY(grow((void **)&q->fset, &cap, q->n_fset + 1, sizeof(double), err));
+            q->fset[q->n_fset++] = d;
+        } else {
+            size_t start = q->sset.len;
+            ST_TRY(bkeys_bytes(&q->sset, v, strlen(v), err));
+            ST_TRY(bkeys_end(&q->sset, start, 0, err));
+        }
+    }
+    ikeys_sort_unique(&q->iset);
+    bkeys_seal_unique(&q->sset);
+    return ST_OK;
+}
+
+static bool fset_has(const qstate *q, double d)
+{
+    for (size_t i = 0; i < q->n_fset; i++)
+        if (q->fset[i] == d) return true;
+    return false;
+}
+
+/* Reads every block of column col of table t into keys (int or bytes). */
+static st_status collect_target(qtable *t, size_t col, bool ints, ikeys *ik, bkeys *bk, st_error *err)
+{
+    st_status s = ST_OK;
+    st_column c;
+    st_column_init(&c, t->vt->field_type(t->impl, col));
+    size_t nc = t->vt->n_chunks(t->impl);
+    for (size_t ch = 0; ch < nc && s == ST_OK; ch++) {
+        s = t->vt->read_block(t->impl, ch, col, &c, err);
+        for (size_t i = 0; s == ST_OK && i < c.n_rows; i++) {
+            if (!st_column_valid(&c, i)) continue;
+            if (ints) {
+                s = ikeys_push(ik, int_at(&c, i), 0, err);
+            } else {
+                size_t len, start = bk->len;
+                const char *p = st_column_str(&c, i, &len);
+                s = bkeys_bytes(bk, p, len, err);
+                if (s == ST_OK) s = bkeys_end(bk, start, 0, err);
+            }
+        }
+    }
+    st_column_free(&c);
+    if (s != ST_OK) return s;
+    if (ints) ikeys_sort_unique(ik);
+    else bkeys_seal_unique(bk);
+    return ST_OK;
+}
+
+/* Resolves columns and prepares one expectation's state. */
+static st_status setup(qstate *q, tablectx *tc, const qsource *src, st_error *err)
+{
+    const st_expectation *e = q->e;
+    st_qresult *r = q->r;
+    qtable *t = &tc->t;
+    uint64_t n_rows = t->vt->n_rows(t->impl);
+    char name[300], want[600];
+    r->evaluated = true;
+
+    if (e->kind == ST_Q_ROW_COUNT_BETWEEN) {
+        r->observed_kind = ST_QOBS_INT;
+        r->observed_i = n_rows > INT64_MAX ? INT64_MAX : (int64_t)n_rows;
+        r->rows_checked = n_rows;
+        bool ok = (!e->has_lo || r->observed_i >= e->lo_i) && (!e->has_hi || r->observed_i <= e->hi_i);
+        if (!ok) {
+            char lo[32] = "*", hi[32] = "*";
+            if (e->has_lo) snprintf(lo, sizeof lo, "%" PRId64, e->lo_i);
+            if (e->has_hi) snprintf(hi, sizeof hi, "%" PRId64, e->hi_i);
+            set_msg(r, "%s.%s has %" PRIu64 " rows, expected %s .. %s", tc->layer, tc->table, n_rows, lo, hi);
+        }
+        conclude(r, ok);
+        return ST_OK;
+    }
+
+    /* Resolve the named columns (storage_class reads <c>__class). */
+    const char *suffix = "";
+    if (e->kind == ST_Q_STORAGE_CLASS) {
+        size_t l = strlen(e->cols[0].names[0]);
+        bool has = l > 7 && !strcmp(e->cols[0].names[0] + l - 7, "__class");
+        suffix = has ? "" : "__class";
+    }
+    size_t missing = 0, o = 0;
+    char missing_list[200] = "";
+    char cols_text[sizeof q->cols_text] = "";
+    for (size_t i = 0; i < e->n_cols; i++) {
+        int idx = resolve(t, &e->cols[i], suffix, name, sizeof name);
+        if (idx < 0) {
+            colref_text(&e->cols[i], suffix, want, sizeof want);
+            size_t l = strlen(missing_list);
+            int w = snprintf(missing_list + l, sizeof missing_list - l, "%s%s", missing ? ", " : "", want);
+            if (w < 0 || (size_t)w >= sizeof missing_list - l) /* truncated: mark it */
+                memcpy(missing_list + sizeof missing_list - 4, "...", 4);
+            missing++;
+            continue;
+        }
+        if (q->n_col == MAX_KEY_COLS) continue; /* column_exists only: nothing to read */
+        q->col[q->n_col] = idx;
+        q->type[q->n_col] = t->vt->field_type(t->impl, (size_t)idx);
+        q->n_col++;
+        int w = snprintf(cols_text + o, sizeof cols_text - o, "%s%s", o ? "," : "", name);
+        if (w > 0 && (size_t)w < sizeof cols_text - o) o += (size_t)w;
+    }
+    if (e->kind == ST_Q_REJECT_RATE) {
+        int idx = find_field(t, "source_table");
+        if (idx < 0) {
+            snprintf(missing_list, sizeof missing_list, "'source_table'");
+            missing = 1;
+        } else {
+            q->col[0] = idx;
+            q->type[0] = t->vt->field_type(t->impl, (size_t)idx);
+            q->n_col = 1;
+            snprintf(cols_text, sizeof cols_text, "source_table");
+        }
+    }
+    snprintf(q->cols_text, sizeof q->cols_text, "%s", cols_text);
+
+    if (e->kind == ST_Q_COLUMN_EXISTS) {
+        r->observed_kind = ST_QOBS_INT;
+        r->observed_i = (int64_t)missing;
+        r->rows_checked = 0;
+        r->unexpected_count = missing;
+        if (missing) set_msg(r, "missing in %s.%s: %s", tc->layer, tc->table, missing_list);
+        conclude(r, missing == 0);
+        return ST_OK;
+    }
+    if (missing) {
+        not_evaluated(r, "column %s not found in %s.%s", missing_list, tc->layer, tc->table);
+        return ST_OK;
+    }
+    st_type t0 = q->type[0];
+    switch (e->kind) {
+    case ST_Q_COLUMN_TYPE: {
+        bool ok = false;
+        for (size_t i = 0; i < e->n_values; i++)
+            if (!strcmp(e->values[i], st_type_name(t0))) ok = true;
+        r->observed_kind = ST_QOBS_TEXT;
+        snprintf(r->observed_text, sizeof r->observed_text, "%s", st_type_name(t0));
+        if (!ok) {
+            char types[96] = "";
+            for (size_t i = 0, o2 = 0; i < e->n_values; i++) {
+                int w = snprintf(types + o2, sizeof types - o2, "%s%s", i ? "|" : "", e->values[i]);
+                if (w < 0 || (size_t)w >= sizeof types - o2) break;
+                o2 += (size_t)w;
+            }
+            set_msg(r, "column '%s' of %s.%s is %s, expected %s", cols_text, tc->layer, tc->table, st_type_name(t0), types);
+        }
+        conclude(r, ok);
+        return ST_OK;
+    }
+    case ST_Q_NOT_NULL:
+    case ST_Q_COMPLETENESS:
+    case ST_Q_UNIQUE:
+    case ST_Q_NO_DUPLICATE_KEYS: break;
+    case ST_Q_VALUES_BETWEEN:
+        if (!is_int_type(t0) && t0 != ST_TYPE_F64) {
+            not_evaluated(r, "values_between needs a numeric column; '%s' of %s.%s is %s", cols_text, tc->layer,
+                          tc->table, st_type_name(t0));
+            return ST_OK;
+        }
+        break;
+    case ST_Q_TEMPORAL_WINDOW:
+        if (t0 != ST_TYPE_I32 && t0 != ST_TYPE_I64) {
+            not_evaluated(r, "temporal_window needs an integer column; '%s' of %s.%s is %s", cols_text, tc->layer,
+                          tc->table, st_type_name(t0));
+            return ST_OK;
+        }
+        break;
+    case ST_Q_STORAGE_CLASS:
+        if (t0 != ST_TYPE_I32 && t0 != ST_TYPE_I64) {
+            not_evaluated(r, "storage_class reads an integer class column; '%s' of %s.%s is %s", cols_text,
+                          tc->layer, tc->table, st_type_name(t0));
+            return ST_OK;
+        }
+        q->active = true;
+        ST_TRY(build_set(q, tc, err));
+        return ST_OK;
+    case ST_Q_VALUES_IN:
+        q->active = true;
+        ST_TRY(build_set(q, tc, err));
+        return ST_OK;
+    case ST_Q_REJECT_RATE: {
+        if (!is_var_type(t0)) {
+            not_evaluated(r, "reject_rate needs a string column 'source_table' in %s.%s", tc->layer, tc->table);
+            return ST_OK;
+        }
+        qtable bt;
+        st_status s = src->open(src->ctx, "bronze", e->source_table, &bt, err);
+        if (s == ST_ERR_NOTFOUND) {
+            not_evaluated(r, "table bronze.%s not found (reject_rate needs its row count)", e->source_table);
+            return ST_OK;
+        }
+        if (s != ST_OK) return s;
+        q->denom = bt.vt->n_rows(bt.impl);
+        bt.vt->close(bt.impl);
+        break;
+    }
+    case ST_Q_REFERENTIAL: {
+        qtable tt;
+        st_status s = src->open(src->ctx, e->ref_layer, e->ref_table, &tt, err);
+        if (s == ST_ERR_NOTFOUND) {
+            not_evaluated(r, "referential target table %s.%s not found", e->ref_layer, e->ref_table);
+            return ST_OK;
+        }
+        if (s != ST_OK) return s;
+        int tcol = find_field(&tt, e->ref_column);
+        st_type tt_type = tcol >= 0 ? tt.vt->field_type(tt.impl, (size_t)tcol) : ST_TYPE_I64;
+        if (tcol < 0) {
+            not_evaluated(r, "referential target column '%s' not found in %s.%s", e->ref_column, e->ref_layer, e->ref_table);
+        } else if (!((is_int_type(t0) && is_int_type(tt_type)) || (is_var_type(t0) && is_var_type(tt_type)))) {
+            not_evaluated(r, "referential type mismatch: %s.%s.%s is %s, %s.%s.%s is %s", tc->layer, tc->table, cols_text,
+                          st_type_name(t0), e->ref_layer, e->ref_table, e->ref_column, st_type_name(tt_type));
+        } else {
+            q->int_keys = is_int_type(t0);
+            s = collect_target(&tt, (size_t)tcol, q->int_keys, &q->t_i, &q->t_b, err);
+            if (s == ST_OK) q->active = true;
+        }
+        tt.vt->close(tt.impl);
+        return s;
+    }
+    default: break;
+    }
+    q->int_keys = (e->kind == ST_Q_UNIQUE || e->kind == ST_Q_NO_DUPLICATE_KEYS) && q->n_col == 1 && is_int_type(t0);
+    q->active = true;
+    return ST_OK;
+}
+
+/* ---- chunk steps ------------------------------------------------------------ */
+
+static bool int_in_range(const st_expectation *e, int64_t v)
+{
+    if (e->has_lo && (e->lo_is_int ? v < e->lo_i : (double)v < e->lo)) return false;
+    if (e->has_hi && (e->hi_is_int ? v > e->hi_i : (double)v > e->hi)) return false;
+    return true;
+}
+
+static bool f64_in_range(const st_expectation *e, double v)
+{
+    if (isnan(v)) return false;
+    if (e->has_lo && v < e->lo) return false;
+    if (e->has_hi && v > e->hi) return false;
+    return true;
+}
+
+/* Can the zone map [mn, mx] pass a chunk for a set? true when every integer
+ * in the range is in the set (small ranges only). */
+static bool range_in_set(const ikeys *set, int64_t mn, int64_t mx, bool zero_ok)
+{
+    if (mx < mn) return false;
+    if ((uint64_t)mx - (uint64_t)mn >= 64) return false;
+    for (int64_t v = mn;; v++) {
+        if (!(zero_ok && v == 0) && !ikeys_has(set, v)) return false;
+        if (v == mx) break;
+    }
+    return true;
+}
+
+static st_status step(qstate *q, tablectx *tc, st_error *err)
+{
+    const st_expectation *e = q->e;
+    st_qresult *r = q->r;
+    size_t col = (size_t)q->col[0];
+    st_block_info bi;
+    const st_column *c;
+    uint32_t n = tc->chunk_n;
+    if (n == 0) return ST_OK;
+
+    switch (e->kind) {
+    case ST_Q_NOT_NULL:
+    case ST_Q_COMPLETENESS:
+        ST_TRY(tc->t.vt->block_info(tc->t.impl, tc->chunk, col, &bi, err));
+        r->rows_checked += n;
+        r->unexpected_count += bi.null_count;
+        if (e->kind == ST_Q_NOT_NULL && bi.null_count > 0 && r->n_sample < ST_QSAMPLE_MAX) {
+            ST_TRY(get_block(tc, col, &c, err));
+            r->chunks_decoded++;
+            for (size_t i = 0; i < n && r->n_sample < ST_QSAMPLE_MAX; i++)
+                if (!st_column_valid(c, i)) add_sample(r, tc->row_base + (int64_t)i, "NULL");
+        } else {
+            r->chunks_skipped++;
+        }
+        return ST_OK;
+
+    case ST_Q_VALUES_BETWEEN:
+    case ST_Q_TEMPORAL_WINDOW:
+    case ST_Q_VALUES_IN:
+    case ST_Q_STORAGE_CLASS: {
+        ST_TRY(tc->t.vt->block_info(tc->t.impl, tc->chunk, col, &bi, err));
+        uint64_t present = bi.null_count <= n ? n - bi.null_count : 0;
+        bool intcol = is_int_type(q->type[0]);
+        if (present == 0) {
+            r->chunks_skipped++;
+            return ST_OK;
+        }
+        if (intcol && bi.has_minmax) {
+            bool pass;
+            if (e->kind == ST_Q_VALUES_IN || e->kind == ST_Q_STORAGE_CLASS)
+                pass = range_in_set(&q->iset, bi.min_i64, bi.max_i64, e->kind == ST_Q_STORAGE_CLASS);
+            else
+                pass = int_in_range(e, bi.min_i64) && int_in_range(e, bi.max_i64);
+            if (e->kind == ST_Q_TEMPORAL_WINDOW) {
+                if (!q->have_mm || bi.min_i64 < q->mn) q->mn = bi.min_i64;
+                if (!q->have_mm || bi.max_i64 > q->mx) q->mx = bi.max_i64;
+                q->have_mm = true;
+            }
+            if (pass) {
+                r->rows_checked += present;
+                r->chunks_skipped++;
+                return ST_OK;
+            }
+        }
+        ST_TRY(get_block(tc, col, &c, err));
+        r->chunks_decoded++;
+        for (size_t i = 0; i < n; i++) {
+            if (!st_column_valid(c, i)) continue;
+            bool ok;
+            if (intcol) {
+                int64_t v = int_at(c, i);
+                if (e->kind == ST_Q_VALUES_IN) ok = ikeys_has(&q->iset, v);
+                else if (e->kind == ST_Q_STORAGE_CLASS) ok = v == 0 || ikeys_has(&q->iset, v);
+                else ok = int_in_range(e, v);
+                if (e->kind == ST_Q_TEMPORAL_WINDOW && !bi.has_minmax) {
+                    if (!q->have_mm || v < q->mn) q->mn = v;
+                    if (!q->have_mm || v > q->mx) q->mx = v;
+                    q->have_mm = true;
+                }
+            } else if (c->type == ST_TYPE_F64) {
+                double v = st_column_f64(c)[i];
+                ok = e->kind == ST_Q_VALUES_IN ? fset_has(q, v) : f64_in_range(e, v);
+            } else {
+                size_t len;
+                const char *s = st_column_str(c, i, &len);
+                ok = bkeys_has(&q->sset, s, len);
+            }
+            r->rows_checked++;
+            if (!ok) {
+                r->unexpected_count++;
+                add_sample_cell(r, tc->row_base + (int64_t)i, c, i);
+            }
+        }
+        return ST_OK;
+    }
+
+    case ST_Q_UNIQUE:
+    case ST_Q_NO_DUPLICATE_KEYS: {
+        const st_column *cols[MAX_KEY_COLS];
+        for (size_t j = 0; j < q->n_col; j++) ST_TRY(get_block(tc, (size_t)q->col[j], &cols[j], err));
+        r->chunks_decoded++;
+        for (size_t i = 0; i < n; i++) {
+            bool any_null = false;
+            for (size_t j = 0; j < q->n_col; j++)
+                if (!st_column_valid(cols[j], i)) any_null = true;
+            if (any_null) continue;
+            r->rows_checked++;
+            int64_t row = tc->row_base + (int64_t)i;
+            if (q->int_keys) {
+                ST_TRY(ikeys_push(&q->ik, int_at(cols[0], i), row, err));
+            } else {
+                size_t start = q->bk.len;
+                for (size_t j = 0; j < q->n_col; j++) ST_TRY(key_append(&q->bk, cols[j], i, err));
+                ST_TRY(bkeys_end(&q->bk, start, row, err));
+            }
+        }
+        return ST_OK;
+    }
+
+    case ST_Q_REFERENTIAL:
+        ST_TRY(get_block(tc, col, &c, err));
+        r->chunks_decoded++;
+        for (size_t i = 0; i < n; i++) {
+            if (!st_column_valid(c, i)) continue;
+            r->rows_checked++;
+            int64_t row = tc->row_base + (int64_t)i;
+            if (q->int_keys) {
+                int64_t v = int_at(c, i);
+                if (ikeys_has(&q->t_i, v)) continue;
+                ST_TRY(ikeys_push(&q->ik, v, row, err));
+            } else {
+                size_t len;
+                const char *s = st_column_str(c, i, &len);
+                if (bkeys_has(&q->t_b, s, len)) continue;
+                size_t start = q->bk.len;
+                ST_TRY(bkeys_bytes(&q->bk, s, len, err));
+                ST_TRY(bkeys_end(&q->bk, start, row, err));
+            }
+            r->unexpected_count++;
+            add_sample_cell(r, row, c, i);
+        }
+        return ST_OK;
+
+    case ST_Q_REJECT_RATE: {
+        ST_TRY(get_block(tc, col, &c, err));
+        r->chunks_decoded++;
+        size_t want = strlen(e->source_table);
+        for (size_t i = 0; i < n; i++) {
+            if (!st_column_valid(c, i)) continue;
+            r->rows_checked++;
+            size_t len;
+            const char *s = st_column_str(c, i, &len);
+            if (len == want && !memcmp(s, e->source_table, len)) q->count++;
+        }
+        return ST_OK;
+    }
+    default: return ST_OK;
+    }
+}
+
+/* ---- conclusions ------------------------------------------------------------ */
+
+static void finish(qstate *q, tablectx *tc)
+{
+    const st_expectation *e = q->e;
+    st_qresult *r = q->r;
+    switch (e->kind) {
+    case ST_Q_NOT_NULL:
+    case ST_Q_COMPLETENESS: {
+        double frac = r->rows_checked ? (double)(r->rows_checked - r->unexpected_count) / (double)r->rows_checked : 1.0;
+        r->observed_kind = ST_QOBS_F64;
+        r->observed_f = frac;
+        bool ok = e->kind == ST_Q_NOT_NULL ? mostly_ok(r->rows_checked, r->unexpected_count, e->mostly)
+                                           : frac >= e->threshold;
+        if (!ok)
+            set_msg(r, "%" PRIu64 " of %" PRIu64 " values of '%s' are NULL (%.2f%% complete, need %.2f%%)",
+                    r->unexpected_count, r->rows_checked, q->cols_text, 100.0 * frac,
+                    100.0 * (e->kind == ST_Q_NOT_NULL ? e->mostly : e->threshold));
+        conclude(r, ok);
+        break;
+    }
+    case ST_Q_VALUES_BETWEEN:
+    case ST_Q_VALUES_IN:
+    case ST_Q_STORAGE_CLASS: {
+        double frac = r->rows_checked ? (double)(r->rows_checked - r->unexpected_count) / (double)r->rows_checked : 1.0;
+        r->observed_kind = ST_QOBS_F64;
+        r->observed_f = frac;
+        bool ok = mostly_ok(r->rows_checked, r->unexpected_count, e->mostly);
+        if (!ok)
+            set_msg(r, "%" PRIu64 " of %" PRIu64 " values of '%s' are outside %s (%.2f%% inside, need %.2f%%)",
+                    r->unexpected_count, r->rows_checked, q->cols_text, e->args, 100.0 * frac, 100.0 * e->mostly);
+        conclude(r, ok);
+        break;
+    }
+    case ST_Q_TEMPORAL_WINDOW: {
+        r->observed_kind = ST_QOBS_TEXT;
+        const char *col = q->cols_text;
+        if (q->have_mm) snprintf(r->observed_text, sizeof r->observed_text, "%" PRId64 " .. %" PRId64, q->mn, q->mx);
+        else snprintf(r->observed_text, sizeof r->observed_text, "no values");
+        bool ok = r->unexpected_count == 0;
+        if (!ok)
+            set_msg(r, "'%s' spans %s, outside the window %" PRId64 " .. %" PRId64 " (%" PRIu64 " values)", col,
+                    r->observed_text, e->lo_i, e->hi_i, r->unexpected_count);
+        conclude(r, ok);
+        break;
+    }
+    case ST_Q_UNIQUE:
+    case ST_Q_NO_DUPLICATE_KEYS: {
+        uint64_t dup_rows = 0, dup_keys = 0;
+        if (q->int_keys) {
+            ikeys_sort(&q->ik);
+            for (size_t i = 1; i < q->ik.n; i++) {
+                if (q->ik.a[i].v != q->ik.a[i - 1].v) continue;
+                dup_rows++;
+                if (i == 1 || q->ik.a[i - 2].v != q->ik.a[i].v) dup_keys++;
+                char v[32];
+                snprintf(v, sizeof v, "%" PRId64, q->ik.a[i].v);
+                add_sample(r, q->ik.a[i].row, v);
+            }
+        } else {
+            bkeys_seal(&q->bk);
+            for (size_t i = 1; i < q->bk.n; i++) {
+                const bkey *a = &q->bk.a[i - 1], *b = &q->bk.a[i];
+                if (bytes_cmp(a->p, a->n, b->p, b->n) != 0) continue;
+                dup_rows++;
+                if (i == 1 || bytes_cmp(q->bk.a[i - 2].p, q->bk.a[i - 2].n, b->p, b->n) != 0) dup_keys++;
+                if (r->n_sample < ST_QSAMPLE_MAX) {
+                    char v[sizeof r->sample[0].value];
+                    key_render(b->p, b->n, q->type, q->n_col, v, sizeof v);
+                    add_sample(r, b->row, v);
+                }
+            }
+        }
+        r->unexpected_count = dup_rows;
+        r->observed_kind = ST_QOBS_INT;
+        r->observed_i = (int64_t)dup_rows;
+        if (dup_rows)
+            set_msg(r, "%" PRIu64 " duplicate rows over %" PRIu64 " repeated key%s of (%s) in %s.%s", dup_rows, dup_keys,
+                    dup_keys == 1 ? "" : "s", q->cols_text, tc->layer, tc->table);
+        conclude(r, dup_rows == 0);
+        break;
+    }
+    case ST_Q_REFERENTIAL: {
+        uint64_t distinct = 0;
+        if (q->int_keys) {
+            ikeys_sort_unique(&q->ik);
+            distinct = q->ik.n;
+        } else {
+            bkeys_seal_unique(&q->bk);
+            distinct = q->bk.n;
+        }
+        r->observed_kind = ST_QOBS_INT;
+        r->observed_i = (int64_t)distinct;
+        bool ok = mostly_ok(r->rows_checked, r->unexpected_count, e->mostly);
+        if (r->unexpected_count)
+            set_msg(r, "%" PRIu64 " distinct value%s of '%s' (%" PRIu64 " rows) not found in %s.%s.%s", distinct,
+                    distinct == 1 ? "" : "s", q->cols_text, r->unexpected_count, e->ref_layer, e->ref_table,
+                    e->ref_column);
+        conclude(r, ok);
+        break;
+    }
+    case ST_Q_REJECT_RATE: {
+        r->unexpected_count = q->count;
+        r->observed_kind = ST_QOBS_F64;
+        bool ok;
+        if (q->denom == 0) {
+            r->observed_f = q->count ? INFINITY : 0.0;
+            ok = q->count == 0;
+        } else {
+            r->observed_f = (double)q->count / (double)q->denom;
+            ok = r->observed_f <= e->threshold;
+        }
+        if (!ok)
+            set_msg(r, "%" PRIu64 " rejects for %" PRIu64 " rows of bronze.%s (rate %.4f, limit %.4f)", q->count, q->denom,
+                    e->source_table, q->denom ? r->observed_f : 1.0, e->threshold);
+        conclude(r, ok);
+        break;
+    }
+    default: break;
+    }
+}
+
+/* ---- driver ------------------------------------------------------------------ */
+
+static st_status eval_table(const qsource *src, const st_suite *s, const size_t *idx, size_t n, st_qresult *res,
+                            st_quality_results *out, st_error *err)
+{
+    const st_expectation *e0 = &s->exps[idx[0]];
+    st_status st = ST_OK;
+    tablectx tc;
+    memset(&tc, 0, sizeof tc);
+    tc.layer = e0->layer;
+    tc.table = e0->table;
+    qstate *qs = calloc(n, sizeof *qs);
+    if (!qs) return st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
+
+    st_error oerr;
+    st_error_clear(&oerr);
+    st = src->open(src->ctx, tc.layer, tc.table, &tc.t, &oerr);
+    if (st == ST_ERR_NOTFOUND) {
+        for (size_t k = 0; k < n; k++) {
+            res[k].evaluated = false;
+            not_evaluated(&res[k], "table %s.%s not found (%s)", tc.layer, tc.table, oerr.msg);
+        }
+        st = ST_OK;
+        goto done;
+    }
+    if (st != ST_OK) {
+        if (err) *err = oerr;
+        goto done;
+    }
+    tc.n_fields = tc.t.vt->n_fields(tc.t.impl);
+    tc.cache = calloc(tc.n_fields ? tc.n_fields : 1, sizeof *tc.cache);
+    if (!tc.cache) {
+        st = st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
+        goto done;
+    }
+    bool any_active = false;
+    for (size_t k = 0; k < n && st == ST_OK; k++) {
+        qs[k].e = &s->exps[idx[k]];
+        qs[k].r = &res[k];
+        st = setup(&qs[k], &tc, src, err);
+        /* The resolved column names become the result's column. */
+        if (st == ST_OK && qs[k].cols_text[0]) {
+            res[k].column = st_qarena_strdup(&out->arena, qs[k].cols_text);
+            if (!res[k].column) st = st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
+        }
+        if (qs[k].active) any_active = true;
+    }
+    size_t nc = tc.t.vt->n_chunks(tc.t.impl);
+    for (size_t c = 0; st == ST_OK && any_active && c < nc; c++) {
+        tc.chunk = c;
+        tc.chunk_n = tc.t.vt->chunk_rows(tc.t.impl, c);
+        for (size_t k = 0; k < n && st == ST_OK; k++)
+            if (qs[k].active) st = step(&qs[k], &tc, err);
+        tc.row_base += tc.chunk_n;
+    }
+    for (size_t k = 0; k < n && st == ST_OK; k++)
+        if (qs[k].active) finish(&qs[k], &tc);
+done:
+    for (size_t k = 0; k < n; k++) qstate_free(&qs[k]);
+    free(qs);
+    if (tc.cache)
+        for (size_t j = 0; j < tc.n_fields; j++) st_column_free(&tc.cache[j].col);
+    free(tc.cache);
+    if (tc.t.vt) tc.t.vt->close(tc.t.impl);
+    return st;
+}
+
+static bool layer_selected(const char *filter, const char *layer)
+{
+    if (!filter || !*filter) return true;
+    size_t ll = strlen(layer);
+    const char *p = filter;
+    while (*p) {
+        const char *q = strchr(p, ',');
+        size_t n = q ? (size_t)(q - p) : strlen(p);
+        if (n == ll && !memcmp(p, layer, n)) return true;
+        if (!q) break;
+        p = q + 1;
+    }
+    return false;
+}
+
+st_status st_quality_eval(const st_suite *s, const qsource *src, const char *layer_filter, st_quality_results **out,
+                          st_error *err)
+{
+    *out = NULL;
+    st_status st = ST_OK;
+    size_t *idx = NULL;
+    bool *done_flags = NULL;
+    st_quality_results *r = calloc(1, sizeof *r);
+    if (!r) return st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
+    r->suite_name = st_qarena_strdup(&r->arena, s->name);
+    r->layers = st_qarena_strdup(&r->arena, layer_filter && *layer_filter ? layer_filter : "all");
+    size_t n_sel = 0;
+    for (size_t i = 0; i < s->n_exps; i++)
+        if (layer_selected(layer_filter, s->exps[i].layer)) n_sel++;
+    r->res = calloc(n_sel ? n_sel : 1, sizeof *r->res);
+    idx = calloc(n_sel ? n_sel : 1, sizeof *idx);
+    done_flags = calloc(n_sel ? n_sel : 1, sizeof *done_flags);
+    if (!r->suite_name || !r->layers || !r->res || !idx || !done_flags) {
+        st = st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
+        goto done;
+    }
+    /* Results in suite order; sel[k] = suite index of result k. */
+    size_t *sel = idx;
+    for (size_t i = 0, k = 0; i < s->n_exps; i++) {
+        const st_expectation *e = &s->exps[i];
+        if (!layer_selected(layer_filter, e->layer)) continue;
+        st_qresult *q = &r->res[k];
+        sel[k++] = i;
+        q->id = st_qarena_strdup(&r->arena, e->id);
+        q->layer = e->layer; /* static strings of the parser */
+        q->table = st_qarena_strdup(&r->arena, e->table);
+        q->kind = st_qkind_name(e->kind);
+        q->args = st_qarena_strdup(&r->arena, e->args);
+        q->column = "";
+        q->severity = e->severity;
+        q->mostly = e->mostly;
+        q->line = e->line;
+        q->status = ST_QSTATUS_PASS;
+        if (!q->id || !q->table || !q->args) {
+            st = st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
+            goto done;
+        }
+    }
+    r->n = n_sel;
+    /* One pass per table: expectations of a section are contiguous (sections
+     * are unique), so each run of equal layer.table is one group. */
+    size_t *grp = malloc((n_sel ? n_sel : 1) * sizeof *grp);
+    st_qresult *tmp = malloc((n_sel ? n_sel : 1) * sizeof *tmp);
+    if (!grp || !tmp) {
+        free(grp);
+        free(tmp);
+        st = st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
+        goto done;
+    }
+    for (size_t k = 0; k < n_sel && st == ST_OK; k++) {
+        if (done_flags[k]) continue;
+        const st_expectation *ek = &s->exps[sel[k]];
+        size_t g = 0;
+        for (size_t j = k; j < n_sel; j++) {
+            const st_expectation *ej = &s->exps[sel[j]];
+            if (!done_flags[j] && ej->layer == ek->layer && !strcmp(ej->table, ek->table)) {
+                grp[g] = sel[j];
+                tmp[g] = r->res[j];
+                g++;
+            }
+        }
+        st = eval_table(src, s, grp, g, tmp, r, err);
+        for (size_t j = k, h = 0; j < n_sel && h < g; j++) {
+            const st_expectation *ej = &s->exps[sel[j]];
+            if (!done_flags[j] && ej->layer == ek->layer && !strcmp(ej->table, ek->table)) {
+                r->res[j] = tmp[h++];
+                done_flags[j] = true;
+            }
+        }
+    }
+    free(grp);
+    free(tmp);
+done:
+    free(idx);
+    free(done_flags);
+    if (st != ST_OK) {
+        st_quality_results_free(r);
+        return st;
+    }
+    *out = r;
+    return ST_OK;
+}

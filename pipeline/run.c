@@ -1,0 +1,353 @@
+/*
+ * run.c: the DAG runner behind `strata run`.
+ *
+ * Steps run in a fixed topological order (the DAG is a chain once its
+ * fan-in is linearised: ingest -> validate -> stage -> intermediate -> ml
+ * -> marts -> report). For each data step the runner computes the
+ * fingerprint its outputs would carry: a hash of the step name, the
+ * pipeline version, the step's parameters and the fingerprints in the
+ * footers of its inputs. When every output already carries it the step is
+ * skipped (unless --force), so a re-run after a change rebuilds exactly
+ * the steps downstream of it.
+ *
+ * All outputs of a run go to the warehouse's staging area and are
+ * published together by st_warehouse_commit() after the last data step,
+ * so a failed run leaves the previous warehouse as it was. The run log
+ * (_runs/<run-id>.json and _runs/latest.json) and quality/results.json are
+ * written last; they are the only files that hold timestamps, the run id,
+ * the thread count and the warehouse path.
+ */
+#include "pipeline_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "strata/quality.h"
+#include "strata/report.h"
+
+void st_run_opts_default(st_run_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->customers_path = "data/chinook.db";
+    o->transactions_path = "data/example.db";
+    o->customers_table = "Customer";
+    o->sales_table = "sales_qty";
+    o->foc_table = "foc_qty";
+    o->warehouse = "warehouse";
+    o->year_min = 1990;
+    o->year_max = 2100;
+    o->qty_min = 0;
+    o->qty_max = 1000000000;
+    o->k = 3;
+    o->k_min = 2;
+    o->k_max = 7;
+    o->n_init = 10;
+    o->max_iter = 300;
+    o->tol = 1e-4;
+    o->seed = 42;
+    o->features = "total_sold_quantity,foc_ratio,total_sold_transactions";
+    o->log1p = "";
+}
+
+enum { S_INGEST, S_VALIDATE, S_STAGE, S_INTERMEDIATE, S_ML, S_MARTS, S_REPORT, S_COUNT };
+static const char *const step_names[S_COUNT] = {"ingest", "validate", "stage", "intermediate",
+                                                "ml", "marts", "report"};
+
+typedef struct table_ref {
+    const char *layer, *table;
+} table_ref;
+
+static const table_ref stage_in[] = {{"bronze", "raw_customer"},
+                                     {"bronze", "raw_sales_quantity"},
+                                     {"bronze", "raw_free_of_charge_quantity"}};
+static const table_ref stage_out[] = {{"silver", "stg_customers"},
+                                      {"silver", "stg_sales_transactions"},
+                                      {"silver", "stg_foc_transactions"},
+                                      {"silver", "stg_rejects"}};
+static const table_ref inter_in[] = {{"silver", "stg_sales_transactions"}, {"silver", "stg_foc_transactions"}};
+static const table_ref inter_out[] = {{"gold", "int_transactions_unified"}, {"gold", "int_customer_analytics"}};
+static const table_ref ml_in[] = {{"gold", "int_customer_analytics"}};
+static const table_ref ml_out[] = {{"platinum", "ml_centroids"},
+                                   {"platinum", "ml_k_selection"},
+                                   {"platinum", "fct_transactions"}};
+static const table_ref marts_in[] = {{"silver", "stg_customers"},
+                                     {"gold", "int_customer_analytics"},
+                                     {"platinum", "fct_transactions"}};
+static const table_ref marts_out[] = {{"platinum", "dim_customers"},
+                                      {"platinum", "marts_customer_summary"},
+                                      {"platinum", "marts_persona_status_change"},
+                                      {"platinum", "marts_persona_transitions"}};
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Parameters that change a step's output, as a canonical string. */
+static void step_params(const st_run_opts *o, int step, char *buf, size_t len)
+{
+    switch (step) {
+    case S_STAGE:
+        snprintf(buf, len, "year=%lld..%lld;quantity=%lld..%lld", (long long)o->year_min,
+                 (long long)o->year_max, (long long)o->qty_min, (long long)o->qty_max);
+        break;
+    case S_ML:
+        snprintf(buf, len, "k=%d;k_range=%d..%d;n_init=%d;max_iter=%d;tol=%.17g;seed=%llu;features=%s;log1p=%s;map=%s",
+                 o->k, o->k_min, o->k_max, o->n_init, o->max_iter, o->tol, (unsigned long long)o->seed,
+                 o->features ? o->features : "", o->log1p ? o->log1p : "",
+                 o->persona_map ? o->persona_map : "");
+        break;
+    default: buf[0] = '\0'; break;
+    }
+}
+
+/* Fingerprint = hash(step, version, params, inputs' fingerprints). */
+static st_status step_fingerprint(st_run_ctx *ctx, int step, const table_ref *in, size_t n_in,
+                                  const char *params, uint64_t *fp, st_error *err)
+{
+    uint64_t h = st_hash64(ST_PIPELINE_VERSION, step_names[step], strlen(step_names[step]));
+    h = st_hash64(h, params, strlen(params));
+    if (step == S_ML && ctx->o->persona_map) {
+        /* the override file's content, not just its name */
+        FILE *f = fopen(ctx->o->persona_map, "rb");
+        if (f) {
+            char buf[4096];
+            size_t n;
+            while ((n = fread(buf, 1, sizeof buf, f)) > 0) h = st_hash64(h, buf, n);
+            fclose(f);
+        }
+    }
+    for (size_t i = 0; i < n_in; i++) {
+        uint64_t f;
+        ST_TRY(st_table_fingerprint(ctx, in[i].layer, in[i].table, &f, err));
+        h = st_hash64(h, &f, sizeof f);
+    }
+    *fp = h;
+    return ST_OK;
+}
+
+/* True when every output exists (published), is readable and carries fp. */
+static bool outputs_current(st_run_ctx *ctx, const table_ref *out, size_t n_out, uint64_t fp)
+{
+    for (size_t i = 0; i < n_out; i++) {
+        uint64_t f;
+        st_error e;
+        if (st_table_fingerprint(ctx, out[i].layer, out[i].table, &f, &e) != ST_OK || f != fp) return false;
+    }
+    return true;
+}
+
+static void json_step(st_buf *b, const st_step_result *s)
+{
+    st_buf_puts(b, "    {\"name\": ");
+    st_buf_json_str(b, s->name, strlen(s->name));
+    st_buf_puts(b, ", \"status\": ");
+    st_buf_json_str(b, s->status, strlen(s->status));
+    st_buf_printf(b, ", \"rows_in\": %llu, \"rows_out\": %llu, \"seconds\": %.6f, \"peak_rss_bytes\": %llu, \"note\": ",
+                  (unsigned long long)s->rows_in, (unsigned long long)s->rows_out, s->seconds,
+                  (unsigned long long)s->peak_rss_bytes);
+    st_buf_json_str(b, s->note, strlen(s->note));
+    st_buf_puts(b, "}");
+}
+
+static void write_run_log(st_run_ctx *ctx, const char *run_id, const char *started, const st_step_result *steps,
+                          double seconds, st_status status, const st_error *run_err)
+{
+    st_buf b;
+    st_buf_init(&b);
+    st_buf_puts(&b, "{\n  \"run_id\": ");
+    st_buf_json_str(&b, run_id, strlen(run_id));
+    st_buf_puts(&b, ",\n  \"started\": ");
+    st_buf_json_str(&b, started, strlen(started));
+    st_buf_puts(&b, ",\n  \"warehouse\": ");
+    st_buf_json_str(&b, ctx->o->warehouse, strlen(ctx->o->warehouse));
+    st_buf_printf(&b, ",\n  \"threads\": %d,\n  \"status\": \"%s\",\n  \"exit_code\": %d,\n  \"error\": ",
+                  ctx->threads, status == ST_OK ? "ok" : "failed", st_status_exit_code(status));
+    if (status == ST_OK) st_buf_puts(&b, "null");
+    else st_buf_json_str(&b, run_err->msg, strlen(run_err->msg));
+    st_buf_printf(&b, ",\n  \"seconds\": %.6f,\n  \"peak_rss_bytes\": %llu,\n  \"steps\": [\n", seconds,
+                  (unsigned long long)st_peak_rss_bytes());
+    for (int i = 0; i < S_COUNT; i++) {
+        json_step(&b, &steps[i]);
+        st_buf_puts(&b, i + 1 < S_COUNT ? ",\n" : "\n");
+    }
+    st_buf_puts(&b, "  ]\n}\n");
+    char dir[ST_PATH_MAX], path[ST_PATH_MAX + 128];
+    st_error e;
+    if (snprintf(dir, sizeof dir, "%s/_runs", st_warehouse_root(ctx->wh)) < (int)sizeof dir && st_buf_ok(&b) &&
+        st_mkdirs(dir, &e) == ST_OK) {
+        if (snprintf(path, sizeof path, "%s/%s.json", dir, run_id) < (int)sizeof path &&
+            st_write_file_atomic(path, b.data, b.len, &e) != ST_OK && !ctx->o->quiet)
+            fprintf(stderr, "strata run: warning: %s\n", e.msg);
+        if (snprintf(path, sizeof path, "%s/latest.json", dir) < (int)sizeof path &&
+            st_write_file_atomic(path, b.data, b.len, &e) != ST_OK && !ctx->o->quiet)
+            fprintf(stderr, "strata run: warning: %s\n", e.msg);
+    }
+    st_buf_free(&b);
+}
+
+
+static int step_index(const char *name)
+{
+    for (int i = 0; i < S_COUNT; i++)
+        if (!strcmp(name, step_names[i])) return i;
+    return -1;
+}
+
+static void print_step_line(const st_run_ctx *ctx, const st_step_result *s)
+{
+    if (ctx->o->quiet) return;
+    if (isatty(STDERR_FILENO)) fprintf(stderr, "\r\033[K");
+    char in[32], out[32];
+    st_fmt_thousands((int64_t)s->rows_in, in);
+    st_fmt_thousands((int64_t)s->rows_out, out);
+    fprintf(stderr, "  %-13s %-8s %14s rows in %14s rows out %8.3f s  %s\n", s->name, s->status, in, out,
+            s->seconds, s->note);
+}
+
+/* Runs one data step with fingerprint-based skipping. */
+static st_status run_data_step(st_run_ctx *ctx, int step, const table_ref *in, size_t n_in, const table_ref *out,
+                               size_t n_out, st_error *err)
+{
+    char params[1024];
+    step_params(ctx->o, step, params, sizeof params);
+    uint64_t fp;
+    ST_TRY(step_fingerprint(ctx, step, in, n_in, params, &fp, err));
+    if (!ctx->o->force && outputs_current(ctx, out, n_out, fp)) {
+        ctx->cur->status = "skipped";
+        snprintf(ctx->cur->note, sizeof ctx->cur->note, "inputs and parameters unchanged");
+        return ST_OK;
+    }
+    switch (step) {
+    case S_STAGE: return st_step_stage(ctx, fp, err);
+    case S_INTERMEDIATE: return st_step_intermediate(ctx, fp, err);
+    case S_ML: return st_step_ml(ctx, fp, err);
+    case S_MARTS: return st_step_marts(ctx, fp, err);
+    default: return st_error_set(err, ST_ERR_INTERNAL, "no data step %d", step);
+    }
+}
+
+st_status st_pipeline_run(const st_run_opts *o, st_error *err)
+{
+    st_run_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.o = o;
+    ctx.threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (ctx.threads < 1) ctx.threads = 1;
+    if (ctx.threads > 64) ctx.threads = 64;
+    st_buf_init(&ctx.quality_summary);
+    st_buf_init(&ctx.persona_summary);
+
+    int first = 0, last = S_COUNT - 1;
+    if (o->only) {
+        first = last = step_index(o->only);
+        if (first < 0) return st_error_set(err, ST_ERR_INVALID, "unknown step '%s' for --only (steps: ingest, validate, stage, intermediate, ml, marts, report)", o->only);
+    }
+    if (o->from) {
+        first = step_index(o->from);
+        if (first < 0) return st_error_set(err, ST_ERR_INVALID, "unknown step '%s' for --from (steps: ingest, validate, stage, intermediate, ml, marts, report)", o->from);
+    }
+    if (o->no_report && last == S_REPORT && !o->only) last = S_MARTS;
+
+    st_step_result steps[S_COUNT];
+    memset(steps, 0, sizeof steps);
+    for (int i = 0; i < S_COUNT; i++) {
+        steps[i].name = step_names[i];
+        steps[i].status = "not run";
+    }
+
+    double t_start = st_now_seconds();
+    char run_id[64], started[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(run_id, sizeof run_id, "%s-%ld", stamp, (long)getpid());
+
+    st_status s = st_warehouse_open(&ctx.wh, o->warehouse, o->wait, err);
+    if (s != ST_OK) return s;
+    s = st_quality_results_new(&ctx.quality, err);
+    if (s != ST_OK) {
+        st_warehouse_close(ctx.wh);
+        return s;
+    }
+    if (!o->quiet)
+        fprintf(stderr, "strata run %s: warehouse '%s', %d thread%s\n", run_id, o->warehouse, ctx.threads,
+                ctx.threads == 1 ? "" : "s");
+
+    for (int i = first; i <= last && s == ST_OK; i++) {
+        ctx.cur = &steps[i];
+        steps[i].status = "ok";
+        double t0 = st_now_seconds();
+        switch (i) {
+        case S_INGEST: s = st_step_ingest(&ctx, err); break;
+        case S_VALIDATE: s = st_step_validate(&ctx, "bronze", err); break;
+        case S_STAGE:
+            s = run_data_step(&ctx, i, stage_in, N_OF(stage_in), stage_out, N_OF(stage_out), err);
+            if (s == ST_OK) s = st_step_validate(&ctx, "silver", err);
+            break;
+        case S_INTERMEDIATE:
+            s = run_data_step(&ctx, i, inter_in, N_OF(inter_in), inter_out, N_OF(inter_out), err);
+            if (s == ST_OK) s = st_step_validate(&ctx, "gold", err);
+            break;
+        case S_ML: s = run_data_step(&ctx, i, ml_in, N_OF(ml_in), ml_out, N_OF(ml_out), err); break;
+        case S_MARTS:
+            s = run_data_step(&ctx, i, marts_in, N_OF(marts_in), marts_out, N_OF(marts_out), err);
+            if (s == ST_OK) s = st_step_validate(&ctx, "platinum", err);
+            /* publish every data file of the run together */
+            if (s == ST_OK) s = st_warehouse_commit(ctx.wh, err);
+            break;
+        case S_REPORT: {
+            /* data must be published before the report reads it, and the
+             * run log so far too, so the report shows this run's facts */
+            s = st_warehouse_commit(ctx.wh, err);
+            if (s == ST_OK) write_run_log(&ctx, run_id, started, steps, st_now_seconds() - t_start, ST_OK, err);
+            if (s == ST_OK) s = st_report_write(st_warehouse_root(ctx.wh), ST_REPORT_HTML, NULL, err);
+            if (s == ST_OK) s = st_report_write(st_warehouse_root(ctx.wh), ST_REPORT_MD, NULL, err);
+            if (s == ST_OK) snprintf(steps[i].note, sizeof steps[i].note, "report/index.html, report/report.md");
+            break;
+        }
+        }
+        steps[i].seconds = st_now_seconds() - t0;
+        steps[i].peak_rss_bytes = st_peak_rss_bytes();
+        if (s != ST_OK) steps[i].status = "failed";
+        print_step_line(&ctx, &steps[i]);
+    }
+    /* A partial run (--only/--from ending before marts) still publishes. */
+    if (s == ST_OK) s = st_warehouse_commit(ctx.wh, err);
+
+    if (st_quality_results_count(ctx.quality) > 0) {
+        st_error qerr;
+        char qdir[ST_PATH_MAX], qpath[ST_PATH_MAX + 32];
+        snprintf(qdir, sizeof qdir, "%s/quality", st_warehouse_root(ctx.wh));
+        snprintf(qpath, sizeof qpath, "%s/results.json", qdir);
+        if ((st_mkdirs(qdir, &qerr) != ST_OK || st_quality_write_json(ctx.quality, qpath, &qerr) != ST_OK) &&
+            !o->quiet)
+            fprintf(stderr, "strata run: warning: %s\n", qerr.msg);
+    }
+    if (s == ST_OK && !o->quiet) {
+        st_error serr;
+        if (st_marts_summarise(&ctx, &serr) != ST_OK) st_buf_reset(&ctx.persona_summary);
+    }
+    double secs = st_now_seconds() - t_start;
+    write_run_log(&ctx, run_id, started, steps, secs, s, err);
+    if (!o->quiet) {
+        if (st_quality_results_count(ctx.quality) > 0) {
+            fprintf(stdout, "\nData quality (%d warning%s, %d failure%s)\n", ctx.quality_warnings,
+                    ctx.quality_warnings == 1 ? "" : "s", ctx.quality_failures, ctx.quality_failures == 1 ? "" : "s");
+            st_quality_print_summary(ctx.quality, stdout);
+        }
+        if (s == ST_OK && ctx.persona_summary.len) fprintf(stdout, "\n%s", ctx.persona_summary.data);
+        char rss[32];
+        st_fmt_thousands((int64_t)(st_peak_rss_bytes() >> 20), rss);
+        fprintf(stdout, "\n%s in %.3f s, peak memory %s MiB; run log %s/_runs/%s.json\n",
+                s == ST_OK ? "done" : "FAILED", secs, rss, o->warehouse, run_id);
+    }
+    st_quality_results_free(ctx.quality);
+    st_buf_free(&ctx.quality_summary);
+    st_buf_free(&ctx.persona_summary);
+    st_warehouse_close(ctx.wh);
+    return s;
+}

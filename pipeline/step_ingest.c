@@ -1,0 +1,299 @@
+/*
+ * step_ingest.c: SQLite sources -> bronze, losslessly.
+ *
+ * The three source tables are resolved and their required columns
+ * checked before anything is written, so a bad source fails with a
+ * one-line error naming the file, table and column and leaves no file
+ * behind. Then the tables are read concurrently (one worker thread per
+ * table, as many workers as --threads allows, largest table first), each
+ * streamed in 64K-row batches from its own read-only SQLite connection
+ * straight into a bronze writer: memory is a couple of batches per table
+ * whatever the table size.
+ *
+ * Skipping: the step is skipped when the sources' identity (file size,
+ * mtime, inode, resolved table names) matches the stamp saved by the run
+ * that wrote the current bronze files (_state/ingest.stamp, published with
+ * them) and those files are readable. The bronze fingerprint hashes the
+ * source file's bytes and the table name, so identical sources give
+ * identical bronze files wherever they live.
+ */
+#include "pipeline_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "strata/source.h"
+
+typedef struct ingest_job {
+    const char *path;         /* source file */
+    const char *const *candidates;
+    size_t n_candidates;
+    const char *const *required;
+    size_t n_required;
+    const char *bronze;       /* output table name */
+    /* resolved */
+    st_source *src;
+    const char *table;        /* as spelled in the file (owned by src) */
+    st_source_table *desc;
+    uint64_t n_rows_est;
+    uint64_t file_hash;
+    uint64_t fp;
+    /* results */
+    uint64_t rows;
+    st_status status;
+    st_error err;
+} ingest_job;
+
+typedef struct ingest_pool {
+    st_run_ctx *ctx;
+    ingest_job *jobs;
+    size_t n_jobs;
+    size_t next;
+    pthread_mutex_t mu;
+    uint64_t rows_done, rows_total;
+} ingest_pool;
+
+/* Hash of a file's bytes (streamed). */
+static st_status hash_file(const char *path, uint64_t *out, st_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return st_error_set(err, ST_ERR_NOTFOUND, "cannot open source '%s': %s", path, strerror(errno));
+    size_t cap = 1 << 20;
+    char *buf = malloc(cap);
+    if (!buf) {
+        close(fd);
+        return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    }
+    uint64_t h = 0x5354524154410001ull;
+    for (;;) {
+        ssize_t n = read(fd, buf, cap);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            free(buf);
+            close(fd);
+            return st_error_set(err, ST_ERR_IO, "cannot read source '%s': %s", path, strerror(errno));
+        }
+        if (n == 0) break;
+        h = st_hash64(h, buf, (size_t)n);
+    }
+    free(buf);
+    close(fd);
+    *out = h;
+    return ST_OK;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static st_status ingest_one(ingest_pool *pool, ingest_job *j)
+{
+    st_run_ctx *ctx = pool->ctx;
+    st_status s = ST_OK;
+    st_source *src = NULL;
+    st_source_scan *scan = NULL;
+    st_writer *w = NULL;
+    st_column *cols = NULL;
+    size_t nf = j->desc->n_fields;
+    /* each worker reads through its own connection */
+    if ((s = st_source_open(&src, j->path, &j->err)) != ST_OK) goto done;
+    cols = calloc(nf, sizeof *cols);
+    if (!cols) {
+        s = st_error_set(&j->err, ST_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t f = 0; f < nf; f++) st_column_init(&cols[f], j->desc->fields[f].type);
+    int64_t lo, hi;
+    uint64_t n;
+    if ((s = st_source_rowid_range(src, j->desc, &lo, &hi, &n, &j->err)) != ST_OK) goto done;
+    char input[300];
+    snprintf(input, sizeof input, "source.%s", j->table);
+    const char *inputs[1] = {input};
+    st_kv kv[2] = {{"source_file", base_name(j->path)}, {"source_table", j->table}};
+    if ((s = st_table_create(ctx, "bronze", j->bronze, j->desc->fields, nf, inputs, 1, "", j->fp, kv, 2, &w,
+                             &j->err)) != ST_OK)
+        goto done;
+    if (n > 0) {
+        if ((s = st_source_scan_open(&scan, src, j->desc, lo, hi, ST_CHUNK_ROWS, &j->err)) != ST_OK) goto done;
+        for (;;) {
+            size_t got = 0;
+            if ((s = st_source_scan_next(scan, cols, &got, &j->err)) != ST_OK) goto done;
+            if (got == 0) break;
+            if ((s = st_writer_write(w, cols, 0, got, &j->err)) != ST_OK) goto done;
+            j->rows += got;
+            pthread_mutex_lock(&pool->mu);
+            pool->rows_done += got;
+            if (ctx->threads >= 1) st_progress(ctx, pool->rows_done, pool->rows_total);
+            pthread_mutex_unlock(&pool->mu);
+        }
+    }
+    s = st_writer_close(w, &j->err);
+    w = NULL;
+done:
+    st_writer_abort(w);
+    st_source_scan_close(scan);
+    st_source_close(src);
+    if (cols)
+        for (size_t f = 0; f < nf; f++) st_column_free(&cols[f]);
+    free(cols);
+    if (s != ST_OK && j->err.code == ST_OK) st_error_set(&j->err, s, "ingest of %s failed", j->bronze);
+    return s;
+}
+
+static void *worker(void *arg)
+{
+    ingest_pool *pool = arg;
+    for (;;) {
+        pthread_mutex_lock(&pool->mu);
+        size_t i = pool->next++;
+        pthread_mutex_unlock(&pool->mu);
+        if (i >= pool->n_jobs) break;
+        ingest_job *j = &pool->jobs[i];
+        j->status = ingest_one(pool, j);
+    }
+    return NULL;
+}
+
+static int cmp_job_size(const void *a, const void *b)
+{
+    const ingest_job *x = a, *y = b;
+    if (x->n_rows_est != y->n_rows_est) return x->n_rows_est < y->n_rows_est ? 1 : -1;
+    return strcmp(x->bronze, y->bronze);
+}
+
+/* The identity of the sources and flags: if unchanged, bronze is current. */
+static void make_stamp(const ingest_job *jobs, size_t n, char *buf, size_t cap)
+{
+    /* the pipeline version first: a strata that writes bronze differently rebuilds it */
+    int k0 = snprintf(buf, cap, "strata-pipeline %d\n", ST_PIPELINE_VERSION);
+    size_t len = k0 > 0 ? (size_t)k0 : 0;
+    for (size_t i = 0; i < n && len < cap; i++) {
+        struct stat sb;
+        char real[ST_PATH_MAX];
+        if (!realpath(jobs[i].path, real)) snprintf(real, sizeof real, "%s", jobs[i].path);
+        memset(&sb, 0, sizeof sb);
+        (void)stat(jobs[i].path, &sb);
+        int k = snprintf(buf + len, cap - len, "%s\t%s\t%s\t%lld\t%lld.%09ld\t%llu\n", jobs[i].bronze, real,
+                         jobs[i].table ? jobs[i].table : "", (long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
+                         (long)sb.st_mtim.tv_nsec, (unsigned long long)sb.st_ino);
+        if (k < 0) break;
+        len += (size_t)k;
+    }
+    if (len >= cap) buf[cap - 1] = '\0';
+}
+
+static bool bronze_current(st_run_ctx *ctx, const ingest_job *jobs, size_t n, const char *stamp)
+{
+    char path[ST_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/_state/ingest.stamp", st_warehouse_root(ctx->wh));
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    char old[8192];
+    size_t got = fread(old, 1, sizeof old - 1, f);
+    old[got] = '\0';
+    fclose(f);
+    if (strcmp(old, stamp) != 0) return false;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t fp;
+        st_error e;
+        if (st_table_fingerprint(ctx, "bronze", jobs[i].bronze, &fp, &e) != ST_OK) return false;
+    }
+    return true;
+}
+
+st_status st_step_ingest(st_run_ctx *ctx, st_error *err)
+{
+    const st_run_opts *o = ctx->o;
+    const char *cust_cands[3] = {o->customers_table, "customers", "Customer"};
+    static const char *const cust_req[] = {"CustomerId"};
+    static const char *const sales_req[] = {"customer_id", "year", "month", "material_code", "quantity"};
+    static const char *const foc_req[] = {"customer_id", "year", "month", "material_code", "quantity_foc"};
+    const char *sales_cands[1] = {o->sales_table};
+    const char *foc_cands[1] = {o->foc_table};
+    ingest_job jobs[3];
+    memset(jobs, 0, sizeof jobs);
+    jobs[0] = (ingest_job){.path = o->customers_path, .candidates = cust_cands, .n_candidates = 3,
+                           .required = cust_req, .n_required = 1, .bronze = "raw_customer"};
+    jobs[1] = (ingest_job){.path = o->transactions_path, .candidates = sales_cands, .n_candidates = 1,
+                           .required = sales_req, .n_required = 5, .bronze = "raw_sales_quantity"};
+    jobs[2] = (ingest_job){.path = o->transactions_path, .candidates = foc_cands, .n_candidates = 1,
+                           .required = foc_req, .n_required = 5, .bronze = "raw_free_of_charge_quantity"};
+    st_status s = ST_OK;
+    int idx[8];
+    /* resolve and check everything before writing anything */
+    for (int i = 0; i < 3 && s == ST_OK; i++) {
+        ingest_job *j = &jobs[i];
+        if ((s = st_source_open(&j->src, j->path, err)) != ST_OK) break;
+        if ((s = st_source_find_table(j->src, j->candidates, j->n_candidates, &j->table, err)) != ST_OK) break;
+        if ((s = st_source_describe(j->src, j->table, &j->desc, err)) != ST_OK) break;
+        if ((s = st_source_require_cols(j->desc, j->required, j->n_required, idx, err)) != ST_OK) break;
+        if ((s = st_source_count_rows(j->src, j->desc, &j->n_rows_est, err)) != ST_OK) break;
+    }
+    char stamp[8192];
+    if (s == ST_OK) make_stamp(jobs, 3, stamp, sizeof stamp);
+    if (s == ST_OK && !o->force && bronze_current(ctx, jobs, 3, stamp)) {
+        ctx->cur->status = "skipped";
+        snprintf(ctx->cur->note, sizeof ctx->cur->note, "sources unchanged");
+        goto done;
+    }
+    /* fingerprints: the source file's bytes + the table */
+    uint64_t h_cust = 0, h_tx = 0;
+    if (s == ST_OK) s = hash_file(o->customers_path, &h_cust, err);
+    if (s == ST_OK) {
+        if (!strcmp(o->customers_path, o->transactions_path)) h_tx = h_cust;
+        else s = hash_file(o->transactions_path, &h_tx, err);
+    }
+    if (s != ST_OK) goto done;
+    for (int i = 0; i < 3; i++) {
+        ingest_job *j = &jobs[i];
+        uint64_t h = st_hash64(i == 0 ? h_cust : h_tx, j->table, strlen(j->table));
+        h = st_hash64(h, &(int){ST_PIPELINE_VERSION}, sizeof(int));
+        j->fp = st_hash64(h, j->bronze, strlen(j->bronze));
+        ctx->cur->rows_in += j->n_rows_est;
+    }
+    /* the per-worker connections are opened in the workers; the checking
+     * connections stay open for the descriptions they own */
+    qsort(jobs, 3, sizeof jobs[0], cmp_job_size);
+    ingest_pool pool = {.ctx = ctx, .jobs = jobs, .n_jobs = 3, .rows_total = ctx->cur->rows_in};
+    pthread_mutex_init(&pool.mu, NULL);
+    int nt = ctx->threads < 3 ? ctx->threads : 3;
+    pthread_t th[3];
+    int started = 0;
+    for (int t = 1; t < nt; t++)
+        if (pthread_create(&th[t], NULL, worker, &pool) == 0) started++;
+        else break;
+    worker(&pool);
+    for (int t = 1; t <= started; t++) pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&pool.mu);
+    for (int i = 0; i < 3; i++) {
+        if (jobs[i].status != ST_OK) {
+            if (err) *err = jobs[i].err;
+            s = jobs[i].status;
+            goto done;
+        }
+        ctx->cur->rows_out += jobs[i].rows;
+    }
+    /* stage the stamp so it is published with the files it describes */
+    {
+        char dir[ST_PATH_MAX];
+        if ((s = st_warehouse_stage_path(ctx->wh, "_state", "x", dir, err)) != ST_OK) goto done;
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = '\0';
+        char path[ST_PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/ingest.stamp", dir);
+        s = st_write_file_atomic(path, stamp, strlen(stamp), err);
+    }
+done:
+    for (int i = 0; i < 3; i++) {
+        st_source_table_free(jobs[i].desc);
+        st_source_close(jobs[i].src);
+    }
+    return s;
+}

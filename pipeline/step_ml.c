@@ -1,0 +1,332 @@
+/*
+ * step_ml.c: gold features -> segmentation products.
+ *
+ *   ml_k_selection    per k of the range: inertia, silhouette, Calinski-Harabasz,
+ *                     Davies-Bouldin, the knee and the chosen k
+ *   ml_centroids      per cluster: persona, size, centroid scaled and in original units
+ *   fct_transactions  int_customer_analytics + cluster + persona, same rows and order
+ *
+ * Every active customer-period is one point; the features (default:
+ * total_sold_quantity, foc_ratio, total_sold_transactions) are optionally
+ * log1p'd, z-scored (ml/scale.c) and clustered with k-means (ml/kmeans.c);
+ * clusters are named from their centroids in original units by the rule
+ * in ml/persona.c, or by the user's --persona-map file. Periods without
+ * activity never reach this step: the marts call them "Not Active".
+ */
+#include "pipeline_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strata/ml.h"
+
+#define MAX_FEATURES 16
+
+static const char *const gold_names[] = {
+    "customer_id", "year", "month", "period_key", "total_sold_quantity", "total_foc_quantity", "foc_ratio",
+    "total_sold_transactions", "total_foc_transactions", "median_sold_order_size", "median_foc_order_size",
+    "unique_materials"};
+#define N_GOLD 12
+
+/* Splits a comma list into names (pointers into buf). */
+static size_t split(char *buf, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (char *tok = strtok(buf, ","); tok && n < max; tok = strtok(NULL, ",")) {
+        while (*tok == ' ') tok++;
+        if (*tok) out[n++] = tok;
+    }
+    return n;
+}
+
+static double num_at(const st_column *c, size_t i)
+{
+    switch (c->type) {
+    case ST_TYPE_BOOL: return st_column_bool(c)[i];
+    case ST_TYPE_I32: return st_column_i32(c)[i];
+    case ST_TYPE_I64: return (double)st_column_i64(c)[i];
+    case ST_TYPE_F64: return st_column_f64(c)[i];
+    default: return NAN;
+    }
+}
+
+st_status st_step_ml(st_run_ctx *ctx, uint64_t fp, st_error *err)
+{
+    const st_run_opts *o = ctx->o;
+    st_reader *r = NULL;
+    st_writer *w = NULL;
+    st_column g[N_GOLD], cl, pe;
+    memset(g, 0, sizeof g);
+    st_column_init(&cl, ST_TYPE_I32);
+    st_column_init(&pe, ST_TYPE_STR);
+    double *x = NULL;
+    float *xs = NULL;
+    st_kscore *scores = NULL;
+    st_kmeans_result *km = NULL;
+    char (*names)[64] = NULL;
+    char fbuf[1024], lbuf[1024];
+    const char *feat[MAX_FEATURES], *logs[MAX_FEATURES];
+    snprintf(fbuf, sizeof fbuf, "%s", o->features ? o->features : "");
+    snprintf(lbuf, sizeof lbuf, "%s", o->log1p ? o->log1p : "");
+    size_t d = split(fbuf, feat, MAX_FEATURES), nl = split(lbuf, logs, MAX_FEATURES);
+    if (d == 0) return st_error_set(err, ST_ERR_INVALID, "no features to cluster on (--features)");
+
+    st_status s = st_table_open(ctx, "gold", "int_customer_analytics", &r, err);
+    if (s != ST_OK) return s;
+    s = st_table_read_named(r, "int_customer_analytics", gold_names, N_GOLD, g, err);
+    st_reader_close(r);
+    r = NULL;
+    if (s != ST_OK) goto done;
+    {
+        static const st_type gold_types[N_GOLD] = {ST_TYPE_I64, ST_TYPE_I32, ST_TYPE_I32, ST_TYPE_I32,
+                                                   ST_TYPE_I64, ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_I64,
+                                                   ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_F64, ST_TYPE_I64};
+        if ((s = st_table_expect_types(g, gold_names, gold_types, N_GOLD, "gold.int_customer_analytics", err)) != ST_OK)
+            goto done;
+    }
+    size_t n = g[0].n_rows;
+    ctx->cur->rows_in = n;
+    int fcol[MAX_FEATURES];
+    bool lg[MAX_FEATURES];
+    for (size_t j = 0; j < d; j++) {
+        fcol[j] = -1;
+        for (int k = 0; k < N_GOLD; k++)
+            if (!strcmp(gold_names[k], feat[j])) fcol[j] = k;
+        if (fcol[j] < 4) {
+            s = st_error_set(err, ST_ERR_INVALID,
+                             "--features: '%s' is not a feature of gold.int_customer_analytics (use e.g. "
+                             "total_sold_quantity, foc_ratio, total_sold_transactions, total_foc_quantity, "
+                             "total_foc_transactions, median_sold_order_size, median_foc_order_size, unique_materials)",
+                             feat[j]);
+            goto done;
+        }
+        lg[j] = false;
+        for (size_t q = 0; q < nl; q++)
+            if (!strcmp(logs[q], feat[j])) lg[j] = true;
+    }
+    for (size_t q = 0; q < nl; q++) {
+        bool found = false;
+        for (size_t j = 0; j < d; j++) found |= !strcmp(logs[q], feat[j]);
+        if (!found) {
+            s = st_error_set(err, ST_ERR_INVALID, "--log1p: '%s' is not one of the --features", logs[q]);
+            goto done;
+        }
+    }
+    int k = o->k;
+    int kmin = o->k_min, kmax = o->k_max;
+    int best_k = k;
+    size_t n_scores = 0;
+    st_kmeans_opts ko;
+    st_kmeans_opts_default(&ko);
+    ko.n_init = o->n_init;
+    ko.max_iter = o->max_iter;
+    ko.tol = o->tol;
+    ko.seed = o->seed;
+    ko.threads = ctx->threads;
+    if (n > 0) {
+        x = malloc(n * d * sizeof *x);
+        xs = malloc(n * d * sizeof *xs);
+        if (!x || !xs) goto nomem;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d; j++) {
+                const st_column *c = &g[fcol[j]];
+                /* a NULL median (no lines of that kind) counts as 0 */
+                x[i * d + j] = st_column_valid(c, i) ? num_at(c, i) : 0.0;
+            }
+        st_scaler sc;
+        if ((s = st_scaler_fit_transform(&sc, x, n, d, lg, xs, err)) != ST_OK) goto done;
+        if ((size_t)kmax > n) kmax = (int)n;
+        if (kmin < 2) kmin = 2;
+        if (kmax >= kmin && n >= 3) {
+            n_scores = (size_t)(kmax - kmin + 1);
+            scores = calloc(n_scores, sizeof *scores);
+            if (!scores) goto nomem;
+            if ((s = st_kselect(xs, n, d, kmin, kmax, &ko, scores, &best_k, err)) != ST_OK) goto done;
+        }
+        if (k == 0) k = n_scores ? best_k : 1;
+        if ((size_t)k > n) {
+            snprintf(ctx->cur->note, sizeof ctx->cur->note, "k lowered from %d to %zu (only %zu customer-periods)", k, n, n);
+            k = (int)n;
+        }
+        ko.k = k;
+        if ((s = st_kmeans_fit(xs, n, d, &ko, &km, err)) != ST_OK) goto done;
+        names = calloc((size_t)k, sizeof *names);
+        double *orig = malloc((size_t)k * d * sizeof *orig);
+        if (!names || !orig) {
+            free(orig);
+            goto nomem;
+        }
+        for (int c = 0; c < k; c++) st_scaler_inverse(&sc, km->centroids + (size_t)c * d, orig + (size_t)c * d);
+        st_persona_name(feat, d, orig, km->sizes, k, names);
+        if (o->persona_map && (s = st_persona_map_load(o->persona_map, k, names, err)) != ST_OK) {
+            free(orig);
+            goto done;
+        }
+        /* per-cluster inertia */
+        double *cin = calloc((size_t)k, sizeof *cin), tot = 0;
+        if (!cin) {
+            free(orig);
+            goto nomem;
+        }
+        for (size_t i = 0; i < n; i++) {
+            int c = km->labels[i];
+            double dd = 0;
+            for (size_t j = 0; j < d; j++) {
+                double t = (double)xs[i * d + j] - km->centroids[(size_t)c * d + j];
+                dd += t * t;
+            }
+            cin[c] += dd;
+            tot += dd;
+        }
+        /* ml_centroids */
+        size_t ncf = 4 + 2 * d;
+        st_field *cf = calloc(ncf, sizeof *cf);
+        st_column *cc = calloc(ncf, sizeof *cc);
+        char (*cnames)[128] = calloc(2 * d, sizeof *cnames);
+        if (!cf || !cc || !cnames) {
+            free(cf);
+            free(cc);
+            free(cnames);
+            free(orig);
+            free(cin);
+            goto nomem;
+        }
+        cf[0] = (st_field){"cluster", ST_TYPE_I32, false, "cluster index"};
+        cf[1] = (st_field){"persona", ST_TYPE_STR, false, "business persona of the cluster"};
+        cf[2] = (st_field){"size", ST_TYPE_I64, false, "customer-periods in the cluster"};
+        cf[3] = (st_field){"inertia_share", ST_TYPE_F64, false, "share of the total inertia"};
+        for (size_t j = 0; j < d; j++) {
+            snprintf(cnames[2 * j], 128, "%s__scaled", feat[j]);
+            snprintf(cnames[2 * j + 1], 128, "%s", feat[j]);
+            cf[4 + 2 * j] = (st_field){cnames[2 * j], ST_TYPE_F64, false, "centroid, z-scored units"};
+            cf[5 + 2 * j] = (st_field){cnames[2 * j + 1], ST_TYPE_F64, false, "centroid, original units"};
+        }
+        for (size_t j = 0; j < ncf; j++) st_column_init(&cc[j], cf[j].type);
+        for (int c = 0; c < k && s == ST_OK; c++) {
+            s = st_column_push_i32(&cc[0], c);
+            if (s == ST_OK) s = st_column_push_str(&cc[1], names[c], strlen(names[c]));
+            if (s == ST_OK) s = st_column_push_i64(&cc[2], km->sizes[c]);
+            if (s == ST_OK) s = st_column_push_f64(&cc[3], tot > 0 ? cin[c] / tot : 0.0);
+            for (size_t j = 0; j < d && s == ST_OK; j++) {
+                s = st_column_push_f64(&cc[4 + 2 * j], km->centroids[(size_t)c * d + j]);
+                if (s == ST_OK) s = st_column_push_f64(&cc[5 + 2 * j], orig[(size_t)c * d + j]);
+            }
+        }
+        char kbuf[32], fl[1024];
+        snprintf(kbuf, sizeof kbuf, "%d", k);
+        snprintf(fl, sizeof fl, "%s", o->features);
+        st_kv kv[3] = {{"persona_rule", o->persona_map ? "names from the --persona-map file" : st_persona_rule_text()},
+                       {"k", kbuf},
+                       {"features", fl}};
+        static const char *const in_c[] = {"gold.int_customer_analytics"};
+        if (s == ST_OK) s = st_table_create(ctx, "platinum", "ml_centroids", cf, ncf, in_c, 1, "", fp, kv, 3, &w, err);
+        if (s == ST_OK) s = st_writer_write(w, cc, 0, (size_t)k, err);
+        if (s == ST_OK) {
+            s = st_writer_close(w, err);
+            w = NULL;
+        }
+        for (size_t j = 0; j < ncf; j++) st_column_free(&cc[j]);
+        free(cf);
+        free(cc);
+        free(cnames);
+        free(orig);
+        free(cin);
+        if (s != ST_OK) goto done;
+    } else {
+        /* no activity at all: empty products, nothing to cluster */
+        static const st_field cf0[4] = {{"cluster", ST_TYPE_I32, false, "cluster index"},
+                                        {"persona", ST_TYPE_STR, false, "business persona"},
+                                        {"size", ST_TYPE_I64, false, "customer-periods"},
+                                        {"inertia_share", ST_TYPE_F64, false, "share of the total inertia"}};
+        static const char *const in_c[] = {"gold.int_customer_analytics"};
+        st_kv kv[1] = {{"persona_rule", st_persona_rule_text()}};
+        if ((s = st_table_create(ctx, "platinum", "ml_centroids", cf0, 4, in_c, 1, "", fp, kv, 1, &w, err)) != ST_OK)
+            goto done;
+        s = st_writer_close(w, err);
+        w = NULL;
+        if (s != ST_OK) goto done;
+        snprintf(ctx->cur->note, sizeof ctx->cur->note, "no active customer-periods: nothing to cluster");
+    }
+    /* ml_k_selection */
+    {
+        static const st_field kf[7] = {
+            {"k", ST_TYPE_I32, false, "number of clusters"},
+            {"inertia", ST_TYPE_F64, false, "sum of squared distances to the nearest centroid (scaled space)"},
+            {"silhouette", ST_TYPE_F64, false, "mean silhouette (exact up to 20,000 points, else a seeded sample)"},
+            {"calinski_harabasz", ST_TYPE_F64, false, "Calinski-Harabasz index (higher is better)"},
+            {"davies_bouldin", ST_TYPE_F64, false, "Davies-Bouldin index (lower is better)"},
+            {"is_knee", ST_TYPE_BOOL, false, "the knee of the inertia curve"},
+            {"is_chosen", ST_TYPE_BOOL, false, "the k used for the personas"}};
+        st_column kc[7];
+        for (int j = 0; j < 7; j++) st_column_init(&kc[j], kf[j].type);
+        for (size_t q = 0; q < n_scores && s == ST_OK; q++) {
+            s = st_column_push_i32(&kc[0], scores[q].k);
+            if (s == ST_OK) s = st_column_push_f64(&kc[1], scores[q].inertia);
+            if (s == ST_OK) s = st_column_push_f64(&kc[2], scores[q].silhouette);
+            if (s == ST_OK) s = st_column_push_f64(&kc[3], scores[q].calinski_harabasz);
+            if (s == ST_OK) s = st_column_push_f64(&kc[4], scores[q].davies_bouldin);
+            if (s == ST_OK) s = st_column_push_bool(&kc[5], scores[q].is_knee);
+            if (s == ST_OK) s = st_column_push_bool(&kc[6], scores[q].k == k);
+        }
+        static const char *const in_k[] = {"gold.int_customer_analytics"};
+        if (s == ST_OK) s = st_table_create(ctx, "platinum", "ml_k_selection", kf, 7, in_k, 1, "", fp, NULL, 0, &w, err);
+        if (s == ST_OK) s = st_writer_write(w, kc, 0, kc[0].n_rows, err);
+        if (s == ST_OK) {
+            s = st_writer_close(w, err);
+            w = NULL;
+        }
+        for (int j = 0; j < 7; j++) st_column_free(&kc[j]);
+        if (s != ST_OK) goto done;
+    }
+    /* fct_transactions */
+    {
+        st_field ff[N_GOLD + 2];
+        st_reader *gr = NULL;
+        if ((s = st_table_open(ctx, "gold", "int_customer_analytics", &gr, err)) != ST_OK) goto done;
+        for (int j = 0; j < N_GOLD; j++) {
+            int at = st_reader_find(gr, gold_names[j]);
+            ff[j] = *st_reader_field(gr, (size_t)at);
+        }
+        ff[N_GOLD] = (st_field){"cluster", ST_TYPE_I32, false, "k-means cluster of the customer-period"};
+        ff[N_GOLD + 1] = (st_field){"persona", ST_TYPE_STR, false, "persona of the cluster"};
+        st_column all[N_GOLD + 2];
+        for (size_t i = 0; i < n && s == ST_OK; i++) {
+            int c = km->labels[i];
+            s = st_column_push_i32(&cl, c);
+            if (s == ST_OK) s = st_column_push_str(&pe, names[c], strlen(names[c]));
+        }
+        memcpy(all, g, sizeof g);
+        all[N_GOLD] = cl;
+        all[N_GOLD + 1] = pe;
+        static const char *const in_f[] = {"gold.int_customer_analytics", "platinum.ml_centroids"};
+        if (s == ST_OK)
+            s = st_table_create(ctx, "platinum", "fct_transactions", ff, N_GOLD + 2, in_f, 2, "", fp, NULL, 0, &w, err);
+        if (s == ST_OK) s = st_writer_write(w, all, 0, n, err);
+        if (s == ST_OK) {
+            s = st_writer_close(w, err);
+            w = NULL;
+        }
+        st_reader_close(gr);
+        if (s != ST_OK) goto done;
+        ctx->cur->rows_out = n;
+        if (!ctx->cur->note[0] && n)
+            snprintf(ctx->cur->note, sizeof ctx->cur->note, "k=%d%s, %d iterations, inertia %.6g", k,
+                     o->k == 0 ? " (auto)" : "", km->n_iter, km->inertia);
+    }
+    goto done;
+nomem:
+    s = st_error_set(err, ST_ERR_NOMEM, "out of memory in the ml step");
+done:
+    st_writer_abort(w);
+    st_reader_close(r);
+    for (int j = 0; j < N_GOLD; j++) st_column_free(&g[j]);
+    st_column_free(&cl);
+    st_column_free(&pe);
+    free(x);
+    free(xs);
+    free(scores);
+    free(names);
+    st_kmeans_result_free(km);
+    return s;
+}

@@ -1,0 +1,500 @@
+/*
+ * test_format.c: the layer file format. Round trips for every type x
+ * encoding x null pattern, edge cases, zone maps against a naive
+ * computation, determinism, atomic writes, and exhaustive damage: every
+ * single-byte flip and every truncation of a small file must be an error,
+ * never a crash and never wrong values.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "format_internal.h"
+#include "strata/file.h"
+
+static char dir[128];
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/st_fmt_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+static void teardown(void)
+{
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    (void)!system(cmd);
+    st_format_force_encoding(-1);
+}
+TestSuite(format, .init = setup, .fini = teardown, .timeout = 120);
+
+static uint64_t rs = 1;
+static uint64_t rnd(void)
+{
+    rs += 0x9E3779B97F4A7C15ull;
+    uint64_t z = rs;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Builds a column of type t with n values following `pattern`:
+ * 0 random, 1 small range, 2 sorted, 3 runs, 4 constant, 5 extremes;
+ * nulls: 0 none, 1 some, 2 all. */
+static void make_col(st_column *c, st_type t, size_t n, int pattern, int nulls)
+{
+    st_column_init(c, t);
+    for (size_t i = 0; i < n; i++) {
+        if (nulls == 2 || (nulls == 1 && rnd() % 5 == 0)) {
+            cr_assert_eq(st_column_push_null(c), ST_OK);
+            continue;
+        }
+        uint64_t r = rnd();
+        int64_t v;
+        switch (pattern) {
+        case 0: v = (int64_t)r; break;
+        case 1: v = (int64_t)(r % 100) - 50; break;
+        case 2: v = (int64_t)i * 3 + 1000; break;
+        case 3: v = (int64_t)((i / 17) % 5); break;
+        case 4: v = 42; break;
+        default: v = r % 3 == 0 ? INT64_MIN : r % 3 == 1 ? INT64_MAX : 0; break;
+        }
+        st_status s = ST_OK;
+        switch (t) {
+        case ST_TYPE_BOOL: s = st_column_push_bool(c, v & 1); break;
+        case ST_TYPE_I32: s = st_column_push_i32(c, pattern == 5 ? (int32_t)(r % 3 == 0 ? INT32_MIN : r % 3 == 1 ? INT32_MAX : 0) : (int32_t)v); break;
+        case ST_TYPE_I64: s = st_column_push_i64(c, v); break;
+        case ST_TYPE_F64: {
+            double d = pattern == 5 ? (r % 4 == 0 ? NAN : r % 4 == 1 ? INFINITY : r % 4 == 2 ? -INFINITY : -0.0)
+                                    : (double)v / 7.0;
+            s = st_column_push_f64(c, d);
+            break;
+        }
+        case ST_TYPE_STR:
+        case ST_TYPE_BYTES: {
+            char buf[64];
+            int len = snprintf(buf, sizeof buf, "v%lld", (long long)(pattern == 0 ? v % 100000 : v));
+            if (t == ST_TYPE_BYTES && pattern == 0) buf[0] = (char)0xff;
+            s = st_column_push_str(c, buf, (size_t)len);
+            break;
+        }
+        }
+        cr_assert_eq(s, ST_OK);
+    }
+}
+
+static void assert_same(const st_column *a, const st_column *b, const char *what)
+{
+    cr_assert_eq(a->n_rows, b->n_rows, "%s: rows %zu vs %zu", what, a->n_rows, b->n_rows);
+    for (size_t i = 0; i < a->n_rows; i++) {
+        bool va = st_column_valid(a, i), vb = st_column_valid(b, i);
+        cr_assert_eq(va, vb, "%s: validity of row %zu", what, i);
+        if (!va) continue;
+        switch (a->type) {
+        case ST_TYPE_BOOL: cr_assert_eq(st_column_bool(a)[i], st_column_bool(b)[i], "%s row %zu", what, i); break;
+        case ST_TYPE_I32: cr_assert_eq(st_column_i32(a)[i], st_column_i32(b)[i], "%s row %zu", what, i); break;
+        case ST_TYPE_I64: cr_assert_eq(st_column_i64(a)[i], st_column_i64(b)[i], "%s row %zu", what, i); break;
+        case ST_TYPE_F64:
+            cr_assert_eq(memcmp(&st_column_f64(a)[i], &st_column_f64(b)[i], 8), 0, "%s row %zu: float bits", what, i);
+            break;
+        default: {
+            size_t la, lb;
+            const char *x = st_column_str(a, i, &la), *y = st_column_str(b, i, &lb);
+            cr_assert(la == lb && !memcmp(x, y, la), "%s row %zu: string", what, i);
+        }
+        }
+    }
+}
+
+static void roundtrip(const st_column *in, uint32_t chunk_rows, const char *what)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/t.strata", dir);
+    st_field f = {"c", in->type, true, "a column"};
+    st_file_meta meta = {.layer = "test", .table = "t"};
+    st_write_opts wo = {.no_fsync = true, .chunk_rows = chunk_rows};
+    st_writer *w;
+    st_error err;
+    cr_assert_eq(st_writer_open(&w, path, &f, 1, &meta, &wo, &err), ST_OK, "%s", err.msg);
+    /* write in two calls to exercise chunk boundaries */
+    size_t half = in->n_rows / 2;
+    cr_assert_eq(st_writer_write(w, in, 0, half, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_write(w, in, half, in->n_rows - half, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    st_reader *r;
+    cr_assert_eq(st_reader_open(&r, path, &err), ST_OK, "%s: %s", what, err.msg);
+    cr_assert_eq(st_reader_n_rows(r), in->n_rows);
+    cr_assert_eq(st_reader_verify(r, &err), ST_OK, "%s: %s", what, err.msg);
+    st_column out;
+    st_column_init(&out, in->type);
+    cr_assert_eq(st_reader_read_all(r, NULL, 1, &out, &err), ST_OK, "%s: %s", what, err.msg);
+    assert_same(in, &out, what);
+    /* zone maps against a naive computation */
+    size_t row = 0;
+    for (size_t c = 0; c < st_reader_n_chunks(r); c++) {
+        st_block_info bi;
+        cr_assert_eq(st_reader_block_info(r, c, 0, &bi), ST_OK);
+        size_t nulls = 0;
+        bool any = false;
+        int64_t mn = 0, mx = 0;
+        for (size_t i = row; i < row + bi.n_rows; i++) {
+            if (!st_column_valid(in, i)) {
+                nulls++;
+                continue;
+            }
+            if (in->type == ST_TYPE_I64 || in->type == ST_TYPE_I32) {
+                int64_t v = in->type == ST_TYPE_I64 ? st_column_i64(in)[i] : st_column_i32(in)[i];
+                if (!any || v < mn) mn = v;
+                if (!any || v > mx) mx = v;
+                any = true;
+            }
+        }
+        cr_assert_eq(bi.null_count, nulls, "%s: null count of chunk %zu", what, c);
+        if (in->type == ST_TYPE_I64 || in->type == ST_TYPE_I32) {
+            cr_assert_eq(bi.has_minmax, any);
+            if (any) cr_assert(bi.min_i64 == mn && bi.max_i64 == mx, "%s: zone map of chunk %zu", what, c);
+        }
+        row += bi.n_rows;
+    }
+    st_column_free(&out);
+    st_reader_close(r);
+}
+
+Test(format, every_type_encoding_and_null_pattern_round_trips)
+{
+    st_type types[] = {ST_TYPE_BOOL, ST_TYPE_I32, ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_STR, ST_TYPE_BYTES};
+    for (int enc = -1; enc < 6; enc++)
+        for (size_t t = 0; t < 6; t++)
+            for (int pat = 0; pat < 6; pat++)
+                for (int nulls = 0; nulls < 3; nulls++) {
+                    st_format_force_encoding(enc);
+                    st_column c;
+                    make_col(&c, types[t], 700, pat, nulls);
+                    char what[128];
+                    snprintf(what, sizeof what, "type %s enc %d pattern %d nulls %d", st_type_name(types[t]), enc, pat, nulls);
+                    roundtrip(&c, 256, what);
+                    st_column_free(&c);
+                }
+    st_format_force_encoding(-1);
+}
+
+Test(format, edge_cases)
+{
+    st_column c;
+    make_col(&c, ST_TYPE_I64, 0, 0, 0);
+    roundtrip(&c, 0, "empty table");
+    st_column_free(&c);
+    make_col(&c, ST_TYPE_STR, 1, 1, 0);
+    roundtrip(&c, 0, "one row");
+    st_column_free(&c);
+    make_col(&c, ST_TYPE_F64, 1000, 5, 0);
+    roundtrip(&c, 0, "NaN/inf/-0");
+    st_column_free(&c);
+    make_col(&c, ST_TYPE_I64, 200000, 5, 1);
+    roundtrip(&c, 0, "int64 extremes over several default chunks");
+    st_column_free(&c);
+    /* 1 MB strings */
+    st_column_init(&c, ST_TYPE_STR);
+    char *big = malloc(1 << 20);
+    for (int k = 0; k < 3; k++) {
+        memset(big, 'a' + k, 1 << 20);
+        cr_assert_eq(st_column_push_str(&c, big, 1 << 20), ST_OK);
+    }
+    free(big);
+    roundtrip(&c, 0, "1 MB strings");
+    st_column_free(&c);
+}
+
+Test(format, selection_picks_small_encodings)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/s.strata", dir);
+    st_column c[3];
+    make_col(&c[0], ST_TYPE_I64, 65536, 2, 0); /* sorted -> delta or FOR */
+    make_col(&c[1], ST_TYPE_I32, 65536, 4, 0); /* constant */
+    make_col(&c[2], ST_TYPE_STR, 65536, 1, 0); /* 100 distinct -> dict */
+    st_field f[3] = {{"a", ST_TYPE_I64, false, NULL}, {"b", ST_TYPE_I32, false, NULL}, {"c", ST_TYPE_STR, false, NULL}};
+    st_writer *w;
+    st_error err;
+    st_write_opts wo = {.no_fsync = true};
+    cr_assert_eq(st_writer_open(&w, path, f, 3, NULL, &wo, &err), ST_OK);
+    cr_assert_eq(st_writer_write(w, c, 0, 65536, &err), ST_OK);
+    cr_assert_eq(st_writer_close(w, &err), ST_OK);
+    st_reader *r;
+    cr_assert_eq(st_reader_open(&r, path, &err), ST_OK);
+    st_block_info bi;
+    cr_assert_eq(st_reader_block_info(r, 0, 0, &bi), ST_OK);
+    cr_assert(bi.size_bytes < 65536 / 2, "sorted int64 stored in %llu bytes", (unsigned long long)bi.size_bytes);
+    cr_assert_eq(st_reader_block_info(r, 0, 1, &bi), ST_OK);
+    cr_assert_eq(bi.encoding, ST_ENC_CONST);
+    cr_assert_eq(st_reader_block_info(r, 0, 2, &bi), ST_OK);
+    cr_assert(bi.size_bytes < 65536, "100 distinct strings x 64K stored in %llu bytes", (unsigned long long)bi.size_bytes);
+    st_reader_close(r);
+    for (int k = 0; k < 3; k++) st_column_free(&c[k]);
+}
+
+/* A small file with several types, NULLs and two chunks. */
+static size_t small_file(char *path, uint8_t **bytes)
+{
+    snprintf(path, 256, "%s/small.strata", dir);
+    st_column c[3];
+    st_column_init(&c[0], ST_TYPE_I64);
+    st_column_init(&c[1], ST_TYPE_STR);
+    st_column_init(&c[2], ST_TYPE_F64);
+    for (int i = 0; i < 12; i++) {
+        cr_assert_eq(st_column_push_i64(&c[0], i * 7 - 20), ST_OK);
+        if (i % 4 == 3) cr_assert_eq(st_column_push_null(&c[1]), ST_OK);
+        else cr_assert_eq(st_column_push_str(&c[1], i % 2 ? "MAT0001" : "MAT0042", 7), ST_OK);
+        cr_assert_eq(st_column_push_f64(&c[2], i * 0.5), ST_OK);
+    }
+    st_field f[3] = {{"id", ST_TYPE_I64, false, "id"}, {"mat", ST_TYPE_STR, true, NULL}, {"x", ST_TYPE_F64, false, NULL}};
+    const char *inputs[1] = {"silver.src"};
+    st_kv kv[1] = {{"k", "v"}};
+    st_file_meta meta = {.layer = "gold", .table = "small", .inputs = inputs, .n_inputs = 1, .params = "p=1",
+                         .fingerprint = 0x1234, .kv = kv, .n_kv = 1};
+    st_write_opts wo = {.no_fsync = true, .chunk_rows = 8};
+    st_writer *w;
+    st_error err;
+    cr_assert_eq(st_writer_open(&w, path, f, 3, &meta, &wo, &err), ST_OK);
+    cr_assert_eq(st_writer_write(w, c, 0, 12, &err), ST_OK);
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    for (int k = 0; k < 3; k++) st_column_free(&c[k]);
+    FILE *fp = fopen(path, "rb");
+    fseek(fp, 0, SEEK_END);
+    size_t n = (size_t)ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    *bytes = malloc(n);
+    cr_assert_eq(fread(*bytes, 1, n, fp), n);
+    fclose(fp);
+    return n;
+}
+
+/* open + verify + read everything: must fail (return non-OK). */
+static st_status try_read(const uint8_t *buf, size_t n)
+{
+    st_reader *r = NULL;
+    st_error err;
+    st_status s = st_reader_open_mem(&r, buf, n, "damaged", &err);
+    if (s != ST_OK) return s;
+    s = st_reader_verify(r, &err);
+    if (s == ST_OK) {
+        st_column c[3];
+        st_column_init(&c[0], ST_TYPE_I64);
+        st_column_init(&c[1], ST_TYPE_STR);
+        st_column_init(&c[2], ST_TYPE_F64);
+        s = st_reader_read_all(r, NULL, 3, c, &err);
+        for (int k = 0; k < 3; k++) st_column_free(&c[k]);
+    }
+    st_reader_close(r);
+    return s;
+}
+
+Test(format, every_single_byte_flip_and_truncation_is_detected)
+{
+    char path[256];
+    uint8_t *orig;
+    size_t n = small_file(path, &orig);
+    cr_assert_eq(try_read(orig, n), ST_OK, "the undamaged file reads");
+    uint8_t *buf = malloc(n);
+    const uint8_t pats[] = {0xff, 0x01, 0x80};
+    for (size_t i = 0; i < n; i++)
+        for (size_t p = 0; p < sizeof pats; p++) {
+            memcpy(buf, orig, n);
+            buf[i] ^= pats[p];
+            st_status s = try_read(buf, n);
+            cr_assert_neq(s, ST_OK, "flipping byte %zu with %02x of %zu went undetected", i, pats[p], n);
+        }
+    for (size_t len = 0; len < n; len++) {
+        uint8_t *t = malloc(len ? len : 1);
+        memcpy(t, orig, len);
+        cr_assert_neq(try_read(t, len), ST_OK, "truncation to %zu bytes went undetected", len);
+        free(t);
+    }
+    free(buf);
+    free(orig);
+}
+
+Test(format, same_input_gives_same_bytes_and_meta_round_trips)
+{
+    char path[256];
+    uint8_t *a, *b;
+    size_t na = small_file(path, &a);
+    size_t nb = small_file(path, &b);
+    cr_assert(na == nb && !memcmp(a, b, na), "deterministic output");
+    st_reader *r;
+    st_error err;
+    cr_assert_eq(st_reader_open_mem(&r, a, na, "m", &err), ST_OK);
+    const st_file_meta *m = st_reader_meta(r);
+    cr_assert_str_eq(m->layer, "gold");
+    cr_assert_str_eq(m->table, "small");
+    cr_assert_eq(m->n_inputs, 1);
+    cr_assert_str_eq(m->inputs[0], "silver.src");
+    cr_assert_str_eq(m->params, "p=1");
+    cr_assert_eq(m->fingerprint, 0x1234u);
+    cr_assert_str_eq(m->kv[0].value, "v");
+    cr_assert_eq(st_reader_n_chunks(r), 2);
+    cr_assert_eq(st_reader_find(r, "mat"), 1);
+    st_reader_close(r);
+    free(a);
+    free(b);
+}
+
+Test(format, newer_major_version_is_unsupported)
+{
+    char path[256];
+    uint8_t *a;
+    size_t n = small_file(path, &a);
+    /* bump the major version in header and tail and fix the header CRC */
+    st_put_u16(a + 8, 2);
+    st_put_u32(a + 12, st_crc32c(0, a, 12));
+    st_put_u16(a + n - 24 + 12, 2);
+    st_reader *r = NULL;
+    st_error err;
+    cr_assert_eq(st_reader_open_mem(&r, a, n, "v2", &err), ST_ERR_UNSUPPORTED, "%s", err.msg);
+    free(a);
+}
+
+Test(format, aborted_writer_leaves_nothing_and_bad_rows_are_refused)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/x.strata", dir);
+    st_field f = {"s", ST_TYPE_STR, false, NULL};
+    st_writer *w;
+    st_error err;
+    cr_assert_eq(st_writer_open(&w, path, &f, 1, NULL, NULL, &err), ST_OK);
+    st_column c;
+    st_column_init(&c, ST_TYPE_STR);
+    cr_assert_eq(st_column_push_str(&c, "\xc3\x28", 2), ST_OK);
+    cr_assert_eq(st_writer_write(w, &c, 0, 1, &err), ST_ERR_INVALID);
+    cr_assert_not_null(strstr(err.msg, "UTF-8"));
+    st_column_reset(&c);
+    cr_assert_eq(st_column_push_null(&c), ST_OK);
+    st_writer_abort(w);
+    cr_assert_neq(access(path, F_OK), 0, "no final file after abort");
+    cr_assert_eq(st_writer_open(&w, path, &f, 1, NULL, NULL, &err), ST_OK);
+    cr_assert_eq(st_writer_write(w, &c, 0, 1, &err), ST_ERR_INVALID, "NULL in a non-nullable column");
+    st_writer_abort(w);
+    st_column_free(&c);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "ls '%s' | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int count = -1;
+    cr_assert_eq(fscanf(p, "%d", &count), 1);
+    pclose(p);
+    cr_assert_eq(count, 0, "temporary files are removed");
+}
+
+Test(format, crc32c_known_answer)
+{
+    cr_assert_eq(st_crc32c(0, "123456789", 9), 0xE3069283u);
+}
+
+/* A file built byte by byte from FORMAT.md: one int64 column, one chunk of
+ * `rows` rows, one const block. Valid checksums throughout. */
+static size_t const_file(uint8_t *b, uint32_t rows)
+{
+    size_t at = 0;
+    memcpy(b, ST_MAGIC, 8);
+    st_put_u16(b + 8, 1);
+    st_put_u16(b + 10, 0);
+    st_put_u32(b + 12, st_crc32c(0, b, 12));
+    at = 16;
+    uint8_t *h = b + at;
+    h[0] = ST_ENC_CONST;
+    h[1] = 0;
+    st_put_u16(h + 2, ST_TYPE_I64);
+    st_put_u32(h + 4, rows);
+    st_put_u32(h + 8, 0);
+    st_put_u32(h + 12, 8);
+    st_put_u32(h + 16, 8);
+    st_put_u64(h + 24, 7);
+    st_put_u32(h + 20, st_crc32c(st_crc32c(0, h, 20), h + 24, 8));
+    at += 32;
+    size_t f0 = at;
+    st_put_u32(b + at, 1), at += 4;
+    b[at++] = ST_TYPE_I64;
+    b[at++] = 0;
+    st_put_u16(b + at, 1), at += 2;
+    b[at++] = 'x';
+    st_put_u32(b + at, 0), at += 4;
+    st_put_u64(b + at, rows), at += 8;
+    st_put_u16(b + at, 0), at += 2;
+    st_put_u16(b + at, 0), at += 2;
+    st_put_u32(b + at, 0), at += 4;
+    st_put_u32(b + at, 0), at += 4;
+    st_put_u64(b + at, 0), at += 8;
+    st_put_u32(b + at, 0), at += 4;
+    st_put_u32(b + at, 1), at += 4;
+    st_put_u32(b + at, rows), at += 4;
+    st_put_u64(b + at, 16), at += 8;
+    st_put_u32(b + at, 32), at += 4;
+    b[at++] = ST_ENC_CONST;
+    b[at++] = 0;
+    b[at++] = 1;
+    b[at++] = 0;
+    st_put_u32(b + at, 0), at += 4;
+    st_put_u64(b + at, (uint64_t)rows * 8), at += 8;
+    st_put_u64(b + at, 7), at += 8;
+    st_put_u64(b + at, 7), at += 8;
+    st_put_u32(b + at, 0), at += 4;
+    size_t flen = at - f0;
+    st_put_u64(b + at, flen);
+    st_put_u32(b + at + 8, st_crc32c(0, b + f0, flen));
+    st_put_u16(b + at + 12, 1);
+    st_put_u16(b + at + 14, 0);
+    memcpy(b + at + 16, ST_MAGIC, 8);
+    return at + 24;
+}
+
+Test(format, a_chunk_claiming_more_rows_than_the_limit_is_refused_before_allocating)
+{
+    uint8_t b[512];
+    st_error err;
+    st_reader *r = NULL;
+    size_t n = const_file(b, 65536);
+    cr_assert_eq(st_reader_open_mem(&r, b, n, "ok", &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_reader_verify(r, &err), ST_OK, "%s", err.msg);
+    st_reader_close(r);
+    uint32_t bad[] = {65537, 300000000u, 0xffffffffu};
+    for (size_t i = 0; i < 3; i++) {
+        n = const_file(b, bad[i]);
+        cr_assert_eq(st_reader_open_mem(&r, b, n, "bomb", &err), ST_ERR_CORRUPT, "%u rows accepted", bad[i]);
+        cr_assert_not_null(strstr(err.msg, "chunk row count"), "%s", err.msg);
+    }
+}
+
+Test(format, one_large_string_batch_is_cut_into_chunks_of_at_most_64_mib)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/big.strata", dir);
+    st_column c;
+    st_column_init(&c, ST_TYPE_STR);
+    size_t rows = 9000, len = 8200; /* 73.8 MB in one call */
+    char *s = malloc(len);
+    for (size_t i = 0; i < rows; i++) {
+        memset(s, 'a' + (int)(i % 26), len);
+        cr_assert_eq(st_column_push_str(&c, s, len), ST_OK);
+    }
+    free(s);
+    st_field f = {"s", ST_TYPE_STR, false, NULL};
+    st_write_opts wo = {.no_fsync = true, .zstd_level = -1};
+    st_writer *w;
+    st_error err;
+    cr_assert_eq(st_writer_open(&w, path, &f, 1, NULL, &wo, &err), ST_OK);
+    cr_assert_eq(st_writer_write(w, &c, 0, rows, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    st_column_free(&c);
+    st_reader *r;
+    cr_assert_eq(st_reader_open(&r, path, &err), ST_OK, "%s", err.msg);
+    cr_assert_geq(st_reader_n_chunks(r), 2);
+    for (size_t k = 0; k < st_reader_n_chunks(r); k++) {
+        st_block_info bi;
+        cr_assert_eq(st_reader_block_info(r, k, 0, &bi), ST_OK);
+        cr_assert_leq(bi.raw_bytes, (uint64_t)ST_CHUNK_MAX_BYTES, "chunk %zu holds %llu string bytes", k,
+                      (unsigned long long)bi.raw_bytes);
+    }
+    cr_assert_eq(st_reader_n_rows(r), rows);
+    st_reader_close(r);
+}

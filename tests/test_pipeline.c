@@ -1,0 +1,617 @@
+/*
+ * test_pipeline.c: `strata run` end to end on fixtures built here, checked
+ * against an independent, naive computation of every feature from the
+ * rows the test itself inserted, plus the pipeline's invariants, re-run
+ * skipping, byte-identical rebuilds, thread-count independence and clear
+ * failures on bad sources.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "strata/file.h"
+
+static char dir[256];
+
+static const char *bin(void)
+{
+    const char *b = getenv("STRATA_BIN");
+    return b ? b : "build/strata";
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/st_pipe_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    (void)!system(cmd);
+}
+
+TestSuite(pipeline, .init = setup, .fini = teardown, .timeout = 120);
+
+static void exec_sql(sqlite3 *db, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    cr_assert_eq(rc, SQLITE_OK, "sql failed: %s: %s", sql, msg ? msg : "");
+}
+
+/* Runs strata with args; returns exit code; stderr captured into errbuf. */
+static int strata(const char *args, char *errbuf, size_t errlen)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s 2>%s/stderr.txt >%s/stdout.txt", bin(), args, dir, dir);
+    int rc = system(cmd);
+    if (errbuf) {
+        char p[400];
+        snprintf(p, sizeof p, "%s/stderr.txt", dir);
+        FILE *f = fopen(p, "r");
+        size_t n = f ? fread(errbuf, 1, errlen - 1, f) : 0;
+        errbuf[n] = '\0';
+        if (f) fclose(f);
+    }
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* ---- the fixture ---- */
+
+typedef struct line {
+    int64_t cust;
+    int year, month;
+    char mat[16];
+    int64_t qty;
+    int foc; /* 0 sales, 1 foc */
+    int good;
+} line;
+
+#define MAX_LINES 6000
+static line lines[MAX_LINES];
+static size_t n_lines;
+
+static uint64_t rng_state = 12345;
+static uint64_t rnd(void)
+{
+    rng_state += 0x9E3779B97F4A7C15ull;
+    uint64_t z = rng_state;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void make_customers(const char *path, const char *table)
+{
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE %s (CustomerId INTEGER NOT NULL, FirstName TEXT, LastName TEXT, Company TEXT, "
+             "Address TEXT, City TEXT, State TEXT, Country TEXT, PostalCode TEXT, Phone TEXT, Fax TEXT, "
+             "Email TEXT, SupportRepId INTEGER);",
+             table);
+    exec_sql(db, sql);
+    for (int i = 1; i <= 8; i++) {
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO %s VALUES (%d, ' First%d ', 'Last%d', NULL, 'Addr', 'City', NULL, '%s', NULL, NULL, "
+                 "NULL, ' User%d@Example.COM ', 3);",
+                 table, i, i, i, i % 2 ? "USA" : "Brazil", i);
+        exec_sql(db, sql);
+    }
+    /* a duplicate id: the first row wins, this one is a reject */
+    snprintf(sql, sizeof sql, "INSERT INTO %s VALUES (3, 'Dup', 'Dup', NULL, NULL, NULL, NULL, 'UK', NULL, NULL, NULL, 'bad-email', NULL);", table);
+    exec_sql(db, sql);
+    sqlite3_close(db);
+}
+
+static void make_transactions(const char *path, size_t n_good, int with_bad)
+{
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    /* shuffled column order and an extra column in foc_qty */
+    exec_sql(db, "CREATE TABLE sales_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity INTEGER);");
+    exec_sql(db, "CREATE TABLE foc_qty (note TEXT, quantity_foc INTEGER, material_code TEXT, month INTEGER, year INTEGER, customer_id INTEGER);");
+    exec_sql(db, "BEGIN");
+    sqlite3_stmt *ins_s, *ins_f;
+    cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO sales_qty VALUES (?,?,?,?,?)", -1, &ins_s, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO foc_qty VALUES ('x',?,?,?,?,?)", -1, &ins_f, NULL), SQLITE_OK);
+    n_lines = 0;
+    for (size_t i = 0; i < n_good; i++) {
+        line *l = &lines[n_lines++];
+        l->cust = 1 + (int64_t)(rnd() % 12); /* 9..12 are orphans */
+        l->year = 2021 + (int)(rnd() % 2);
+        l->month = 1 + (int)(rnd() % 12);
+        snprintf(l->mat, sizeof l->mat, "MAT%04d", (int)(rnd() % 9));
+        l->qty = (int64_t)(rnd() % 50);
+        l->foc = (int)(rnd() % 3 == 0);
+        l->good = 1;
+        sqlite3_stmt *st = l->foc ? ins_f : ins_s;
+        if (!l->foc) {
+            sqlite3_bind_int64(st, 1, l->cust);
+            sqlite3_bind_int(st, 2, l->year);
+            sqlite3_bind_int(st, 3, l->month);
+            sqlite3_bind_text(st, 4, l->mat, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(st, 5, l->qty);
+        } else {
+            sqlite3_bind_int64(st, 1, l->qty);
+            sqlite3_bind_text(st, 2, l->mat, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int(st, 3, l->month);
+            sqlite3_bind_int(st, 4, l->year);
+            sqlite3_bind_int64(st, 5, l->cust);
+        }
+        cr_assert_eq(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(ins_s);
+    sqlite3_finalize(ins_f);
+    if (with_bad) {
+        /* accepted after casting: text with spaces, integral real, integer material code */
+        exec_sql(db, "INSERT INTO sales_qty VALUES (' 2 ', 2021.0, '  7', 1234, ' 5 ');");
+        line *l = &lines[n_lines++];
+        *l = (line){2, 2021, 7, "1234", 5, 0, 1};
+        /* rejected, one per reason */
+        exec_sql(db, "INSERT INTO sales_qty VALUES (NULL, 2021, 1, 'MAT0001', 1);");     /* bad_customer_id */
+        exec_sql(db, "INSERT INTO sales_qty VALUES (-4, 2021, 1, 'MAT0001', 1);");       /* bad_customer_id */
+        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 1800, 1, 'MAT0001', 1);");        /* year_out_of_range */
+        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 'abc', 1, 'MAT0001', 1);");       /* bad_year */
+        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 13, 'MAT0001', 1);");       /* bad_month */
+        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 0, 'MAT0001', 1);");        /* bad_month */
+        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, '   ', 1);");            /* bad_material_code */
+        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, x'ff00', 1);");          /* bad_material_code */
+        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, 'MAT0001', 1.5);");      /* bad_quantity */
+        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, 'MAT0001', -3);");       /* quantity_out_of_range */
+        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, 'MAT0001', 9223372036854775807);"); /* out of range */
+        exec_sql(db, "INSERT INTO foc_qty VALUES ('x', 'many', 'MAT0001', 3, 2021, 1);");           /* bad_quantity */
+        exec_sql(db, "INSERT INTO foc_qty VALUES ('x', 1, CAST(x'c328' AS TEXT), 3, 2021, 1);");   /* non-UTF-8 */
+    }
+    exec_sql(db, "COMMIT");
+    sqlite3_close(db);
+}
+
+/* ---- reading results ---- */
+
+static st_reader *open_table(const char *wh, const char *layer, const char *table)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s/%s.strata", wh, layer, table);
+    st_reader *r = NULL;
+    st_error err;
+    cr_assert_eq(st_reader_open(&r, path, &err), ST_OK, "%s", err.msg);
+    return r;
+}
+
+static uint64_t table_rows(const char *wh, const char *layer, const char *table)
+{
+    st_reader *r = open_table(wh, layer, table);
+    uint64_t n = st_reader_n_rows(r);
+    st_reader_close(r);
+    return n;
+}
+
+static void read_col(st_reader *r, const char *name, st_column *c)
+{
+    int i = st_reader_find(r, name);
+    cr_assert_geq(i, 0, "no column %s", name);
+    st_column_init(c, st_reader_field(r, (size_t)i)->type);
+    size_t which = (size_t)i;
+    st_error err;
+    cr_assert_eq(st_reader_read_all(r, &which, 1, c, &err), ST_OK, "%s", err.msg);
+}
+
+/* ---- the naive reference ---- */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_of(int64_t *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_i64);
+    return n % 2 ? (double)v[n / 2] : ((double)v[n / 2 - 1] + (double)v[n / 2]) / 2.0;
+}
+
+typedef struct ref_row {
+    int64_t cust;
+    int pk;
+    int64_t sold, foc, n_sold, n_foc, uniq;
+    double ratio, med_sold, med_foc; /* NAN for none */
+} ref_row;
+
+static size_t reference(ref_row *out)
+{
+    size_t n = 0;
+    for (int64_t c = 1; c <= 12; c++)
+        for (int y = 2021; y <= 2022; y++)
+            for (int m = 1; m <= 12; m++) {
+                int64_t s_q[MAX_LINES], f_q[MAX_LINES];
+                size_t ns = 0, nf = 0;
+                char mats[MAX_LINES][16];
+                size_t nm = 0;
+                int64_t sold = 0, foc = 0;
+                for (size_t i = 0; i < n_lines; i++) {
+                    const line *l = &lines[i];
+                    if (!l->good || l->cust != c || l->year != y || l->month != m) continue;
+                    if (l->foc) {
+                        f_q[nf++] = l->qty;
+                        foc += l->qty;
+                    } else {
+                        s_q[ns++] = l->qty;
+                        sold += l->qty;
+                    }
+                    size_t k = 0;
+                    while (k < nm && strcmp(mats[k], l->mat)) k++;
+                    if (k == nm) strcpy(mats[nm++], l->mat);
+                }
+                if (!ns && !nf) continue;
+                ref_row *r = &out[n++];
+                r->cust = c;
+                r->pk = y * 100 + m;
+                r->sold = sold;
+                r->foc = foc;
+                r->n_sold = (int64_t)ns;
+                r->n_foc = (int64_t)nf;
+                r->uniq = (int64_t)nm;
+                r->ratio = sold + foc ? (double)foc / (double)(sold + foc) : 0.0;
+                r->med_sold = ns ? median_of(s_q, ns) : NAN;
+                r->med_foc = nf ? median_of(f_q, nf) : NAN;
+            }
+    return n;
+}
+
+static void build_fixture(size_t n_good, int with_bad, const char *cust_table)
+{
+    char c[400], t[400];
+    snprintf(c, sizeof c, "%s/customers.db", dir);
+    snprintf(t, sizeof t, "%s/tx.db", dir);
+    make_customers(c, cust_table);
+    make_transactions(t, n_good, with_bad);
+}
+
+static int run_pipeline(const char *wh, const char *extra, char *err, size_t errlen)
+{
+    char args[1200];
+    snprintf(args, sizeof args,
+             "run --customers %s/customers.db --transactions %s/tx.db --warehouse %s/%s --quiet --no-report --k 2 %s",
+             dir, dir, dir, wh, extra);
+    return strata(args, err, errlen);
+}
+
+Test(pipeline, features_equal_naive_reference_and_invariants_hold)
+{
+    build_fixture(3000, 1, "customers");
+    char err[4096];
+    int rc = run_pipeline("wh", "--threads 2", err, sizeof err);
+    cr_assert_eq(rc, 0, "strata run exited %d: %s", rc, err);
+    char wh[400];
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+
+    /* raw = staged + rejected per table */
+    uint64_t raw_s = table_rows(wh, "bronze", "raw_sales_quantity");
+    uint64_t raw_f = table_rows(wh, "bronze", "raw_free_of_charge_quantity");
+    uint64_t raw_c = table_rows(wh, "bronze", "raw_customer");
+    uint64_t stg_s = table_rows(wh, "silver", "stg_sales_transactions");
+    uint64_t stg_f = table_rows(wh, "silver", "stg_foc_transactions");
+    uint64_t stg_c = table_rows(wh, "silver", "stg_customers");
+    uint64_t rej = table_rows(wh, "silver", "stg_rejects");
+    cr_assert_eq(raw_c, 9);
+    cr_assert_eq(stg_c, 8, "duplicate customer id goes to rejects");
+    cr_assert_eq(raw_s + raw_f + raw_c, stg_s + stg_f + stg_c + rej);
+    cr_assert_eq(rej, 11 + 2 + 1, "every bad row is a reject");
+
+    /* reject reasons */
+    st_reader *r = open_table(wh, "silver", "stg_rejects");
+    st_column reason, table;
+    read_col(r, "reason", &reason);
+    read_col(r, "source_table", &table);
+    const char *want[] = {"bad_customer_id", "bad_customer_id", "year_out_of_range", "bad_year", "bad_month",
+                          "bad_month", "bad_material_code", "bad_material_code", "bad_quantity",
+                          "quantity_out_of_range", "quantity_out_of_range", "bad_quantity", "bad_material_code",
+                          "duplicate_customer_id"};
+    int seen[14] = {0};
+    for (size_t i = 0; i < reason.n_rows; i++) {
+        size_t len;
+        const char *s = st_column_str(&reason, i, &len);
+        for (int k = 0; k < 14; k++)
+            if (!seen[k] && strlen(want[k]) == len && !memcmp(want[k], s, len)) {
+                seen[k] = 1;
+                break;
+            }
+    }
+    for (int k = 0; k < 14; k++) cr_expect(seen[k], "reject reason %s (#%d) missing", want[k], k);
+    st_column_free(&reason);
+    st_column_free(&table);
+    st_reader_close(r);
+
+    /* features vs the naive reference */
+    static ref_row ref[12 * 24];
+    size_t n_ref = reference(ref);
+    r = open_table(wh, "gold", "int_customer_analytics");
+    cr_assert_eq(st_reader_n_rows(r), n_ref, "one row per active customer-period");
+    st_column c[10];
+    const char *names[10] = {"customer_id", "period_key", "total_sold_quantity", "total_foc_quantity", "foc_ratio",
+                             "total_sold_transactions", "total_foc_transactions", "median_sold_order_size",
+                             "median_foc_order_size", "unique_materials"};
+    for (int j = 0; j < 10; j++) read_col(r, names[j], &c[j]);
+    for (size_t i = 0; i < n_ref; i++) {
+        cr_assert_eq(st_column_i64(&c[0])[i], ref[i].cust, "row %zu customer", i);
+        cr_assert_eq(st_column_i32(&c[1])[i], ref[i].pk, "row %zu period", i);
+        cr_expect_eq(st_column_i64(&c[2])[i], ref[i].sold, "row %zu sold", i);
+        cr_expect_eq(st_column_i64(&c[3])[i], ref[i].foc, "row %zu foc", i);
+        cr_expect(fabs(st_column_f64(&c[4])[i] - ref[i].ratio) < 1e-12, "row %zu foc_ratio", i);
+        cr_expect_eq(st_column_i64(&c[5])[i], ref[i].n_sold, "row %zu n_sold", i);
+        cr_expect_eq(st_column_i64(&c[6])[i], ref[i].n_foc, "row %zu n_foc", i);
+        if (isnan(ref[i].med_sold)) cr_expect(!st_column_valid(&c[7], i), "row %zu median sold is NULL", i);
+        else cr_expect(st_column_valid(&c[7], i) && st_column_f64(&c[7])[i] == ref[i].med_sold, "row %zu med sold", i);
+        if (isnan(ref[i].med_foc)) cr_expect(!st_column_valid(&c[8], i), "row %zu median foc is NULL", i);
+        else cr_expect(st_column_valid(&c[8], i) && st_column_f64(&c[8])[i] == ref[i].med_foc, "row %zu med foc", i);
+        cr_expect_eq(st_column_i64(&c[9])[i], ref[i].uniq, "row %zu unique materials", i);
+    }
+    for (int j = 0; j < 10; j++) st_column_free(&c[j]);
+    st_reader_close(r);
+
+    /* orphans: ids 9..12 are placeholders in dim_customers */
+    r = open_table(wh, "platinum", "dim_customers");
+    st_column id, known;
+    read_col(r, "customer_id", &id);
+    read_col(r, "is_known", &known);
+    size_t orphans = 0;
+    for (size_t i = 0; i < id.n_rows; i++) {
+        int64_t v = st_column_i64(&id)[i];
+        cr_expect_eq(st_column_bool(&known)[i] != 0, v <= 8, "customer %lld is_known", (long long)v);
+        orphans += v > 8;
+    }
+    cr_expect_eq(orphans, 4);
+    st_column_free(&id);
+    st_column_free(&known);
+    st_reader_close(r);
+
+    /* the dense grid covers customers x periods */
+    uint64_t grid = table_rows(wh, "platinum", "marts_customer_summary");
+    cr_expect_eq(grid, 12u * 24u);
+    cr_expect_eq(table_rows(wh, "platinum", "marts_persona_status_change"), grid);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    *len = fread(b, 1, (size_t)n, f);
+    fclose(f);
+    return b;
+}
+
+static const char *const all_tables[] = {
+    "bronze/raw_customer", "bronze/raw_sales_quantity", "bronze/raw_free_of_charge_quantity",
+    "silver/stg_customers", "silver/stg_sales_transactions", "silver/stg_foc_transactions", "silver/stg_rejects",
+    "gold/int_transactions_unified", "gold/int_customer_analytics", "platinum/dim_customers",
+    "platinum/fct_transactions", "platinum/marts_customer_summary", "platinum/marts_persona_status_change",
+    "platinum/marts_persona_transitions", "platinum/ml_centroids", "platinum/ml_k_selection"};
+
+static void assert_same_files(const char *a, const char *b)
+{
+    for (size_t i = 0; i < sizeof all_tables / sizeof all_tables[0]; i++) {
+        char pa[600], pb[600];
+        snprintf(pa, sizeof pa, "%s/%s/%s.strata", dir, a, all_tables[i]);
+        snprintf(pb, sizeof pb, "%s/%s/%s.strata", dir, b, all_tables[i]);
+        size_t la, lb;
+        char *x = slurp(pa, &la), *y = slurp(pb, &lb);
+        cr_assert_not_null(x, "missing %s", pa);
+        cr_assert_not_null(y, "missing %s", pb);
+        cr_expect(la == lb && !memcmp(x, y, la), "%s differs between %s and %s", all_tables[i], a, b);
+        free(x);
+        free(y);
+    }
+}
+
+Test(pipeline, rerun_skips_and_force_rebuilds_identically_across_threads)
+{
+    build_fixture(1500, 1, "Customer");
+    char err[4096];
+    cr_assert_eq(run_pipeline("w1", "--threads 1", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(run_pipeline("w2", "--threads 2", err, sizeof err), 0, "%s", err);
+    assert_same_files("w1", "w2");
+    /* second run: every data step skipped */
+    cr_assert_eq(run_pipeline("w1", "--threads 2", err, sizeof err), 0, "%s", err);
+    char p[600];
+    snprintf(p, sizeof p, "%s/w1/_runs/latest.json", dir);
+    size_t len;
+    char *log = slurp(p, &len);
+    cr_assert_not_null(log);
+    for (const char *step = "ingest"; step; step = NULL) {
+        (void)step;
+    }
+    const char *steps[] = {"ingest", "stage", "intermediate", "ml", "marts"};
+    for (int i = 0; i < 5; i++) {
+        char needle[128];
+        snprintf(needle, sizeof needle, "\"name\": \"%s\", \"status\": \"skipped\"", steps[i]);
+        cr_expect_not_null(strstr(log, needle), "step %s was not skipped on an unchanged re-run:\n%s", steps[i], log);
+    }
+    free(log);
+    /* --force rebuilds byte-identical files */
+    cr_assert_eq(run_pipeline("w1", "--threads 2 --force", err, sizeof err), 0, "%s", err);
+    assert_same_files("w1", "w2");
+}
+
+Test(pipeline, missing_required_column_is_a_clear_error_and_writes_nothing)
+{
+    char c[400], t[400];
+    snprintf(c, sizeof c, "%s/customers.db", dir);
+    snprintf(t, sizeof t, "%s/tx.db", dir);
+    make_customers(c, "Customer");
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(t, &db), SQLITE_OK);
+    exec_sql(db, "CREATE TABLE sales_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT);");
+    exec_sql(db, "CREATE TABLE foc_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity_foc INTEGER);");
+    sqlite3_close(db);
+    char err[4096];
+    int rc = run_pipeline("wh", "", err, sizeof err);
+    cr_assert_eq(rc, 3, "exit code for a missing column is 3, got %d: %s", rc, err);
+    cr_assert_not_null(strstr(err, "quantity"), "message names the column: %s", err);
+    cr_assert_not_null(strstr(err, "sales_qty"), "message names the table: %s", err);
+    char p[600];
+    snprintf(p, sizeof p, "%s/wh/bronze", dir);
+    struct stat sb;
+    cr_assert_neq(stat(p, &sb), 0, "no layer files after a failed ingest");
+}
+
+Test(pipeline, bad_sources_give_documented_exit_codes)
+{
+    char err[4096], args[2000];
+    snprintf(args, sizeof args, "run --customers %s/nope.db --transactions %s/nope.db --warehouse %s/wh --quiet", dir, dir, dir);
+    cr_assert_eq(strata(args, err, sizeof err), 3, "%s", err);
+    cr_assert_not_null(strstr(err, "nope.db"), "%s", err);
+    char p[300];
+    snprintf(p, sizeof p, "%s/junk.db", dir);
+    FILE *f = fopen(p, "w");
+    fputs("this is not a database, just text that is long enough to look like a header......\n", f);
+    fclose(f);
+    snprintf(args, sizeof args, "run --customers %s --transactions %s --warehouse %s/wh --quiet", p, p, dir);
+    cr_assert_eq(strata(args, err, sizeof err), 3, "%s", err);
+    cr_assert_not_null(strstr(err, "junk.db"), "%s", err);
+    build_fixture(50, 0, "Customer");
+    snprintf(args, sizeof args, "run --customers %s/customers.db --transactions %s/tx.db --sales-table nosuch --warehouse %s/wh --quiet", dir, dir, dir);
+    cr_assert_eq(strata(args, err, sizeof err), 3, "%s", err);
+    cr_assert_not_null(strstr(err, "nosuch"), "%s", err);
+}
+
+Test(pipeline, empty_tables_run_to_the_end)
+{
+    char c[400], t[400];
+    snprintf(c, sizeof c, "%s/customers.db", dir);
+    snprintf(t, sizeof t, "%s/tx.db", dir);
+    make_customers(c, "Customer");
+    make_transactions(t, 0, 0);
+    char err[4096];
+    int rc = run_pipeline("wh", "", err, sizeof err);
+    cr_assert_eq(rc, 0, "%s", err);
+    char wh[400];
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    cr_assert_eq(table_rows(wh, "gold", "int_customer_analytics"), 0);
+    cr_assert_eq(table_rows(wh, "platinum", "dim_customers"), 8);
+}
+
+/* ---- the default demo data against an independent computation ---- */
+
+typedef struct src_line {
+    int64_t cust;
+    int32_t pk;
+    int64_t qty;
+    int32_t mat;  /* index into a per-test material table */
+    uint8_t foc;
+} src_line;
+
+static int cmp_line(const void *a, const void *b)
+{
+    const src_line *x = a, *y = b;
+    if (x->cust != y->cust) return x->cust < y->cust ? -1 : 1;
+    if (x->pk != y->pk) return x->pk < y->pk ? -1 : 1;
+    if (x->foc != y->foc) return x->foc < y->foc ? -1 : 1;
+    return (x->qty > y->qty) - (x->qty < y->qty);
+}
+
+static double med_sorted(const src_line *v, size_t n)
+{
+    return n % 2 ? (double)v[n / 2].qty : ((double)v[n / 2 - 1].qty + (double)v[n / 2].qty) / 2.0;
+}
+
+Test(pipeline, demo_data_features_equal_an_independent_computation, .timeout = 300)
+{
+    char tx[400], wh[400], args[1400], err[4096];
+    snprintf(tx, sizeof tx, "%s/example.db", dir);
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    snprintf(args, sizeof args, "gen --out %s", tx); /* the defaults: 500,000 rows per table */
+    cr_assert_eq(strata(args, err, sizeof err), 0, "%s", err);
+    snprintf(args, sizeof args, "run --customers data/chinook.db --transactions %s --warehouse %s --quiet --no-report", tx, wh);
+    cr_assert_eq(strata(args, err, sizeof err), 0, "%s", err);
+
+    /* read the source directly with SQLite: every line of both tables */
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open_v2(tx, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    size_t cap = 1100000, n = 0;
+    src_line *v = malloc(cap * sizeof *v);
+    char (*mats)[16] = calloc(1000, sizeof *mats);
+    int n_mats = 0;
+    const char *q[2] = {"SELECT customer_id, year, month, material_code, quantity FROM sales_qty",
+                        "SELECT customer_id, year, month, material_code, quantity_foc FROM foc_qty"};
+    for (int t = 0; t < 2; t++) {
+        sqlite3_stmt *st;
+        cr_assert_eq(sqlite3_prepare_v2(db, q[t], -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            cr_assert_lt(n, cap);
+            src_line *l = &v[n++];
+            l->cust = sqlite3_column_int64(st, 0);
+            l->pk = sqlite3_column_int(st, 1) * 100 + sqlite3_column_int(st, 2);
+            const char *m = (const char *)sqlite3_column_text(st, 3);
+            int k = 0;
+            while (k < n_mats && strcmp(mats[k], m)) k++;
+            if (k == n_mats) snprintf(mats[n_mats++], 16, "%s", m);
+            l->mat = k;
+            l->qty = sqlite3_column_int64(st, 4);
+            l->foc = (uint8_t)t;
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    qsort(v, n, sizeof *v, cmp_line);
+
+    st_reader *r = open_table(wh, "gold", "int_customer_analytics");
+    st_column c[10];
+    const char *names[10] = {"customer_id", "period_key", "total_sold_quantity", "total_foc_quantity", "foc_ratio",
+                             "total_sold_transactions", "total_foc_transactions", "median_sold_order_size",
+                             "median_foc_order_size", "unique_materials"};
+    for (int j = 0; j < 10; j++) read_col(r, names[j], &c[j]);
+    size_t row = 0;
+    uint8_t seen[1000];
+    for (size_t a = 0; a < n;) {
+        size_t b = a;
+        while (b < n && v[b].cust == v[a].cust && v[b].pk == v[a].pk) b++;
+        size_t s_end = a;
+        while (s_end < b && v[s_end].foc == 0) s_end++;
+        int64_t sold = 0, foc = 0;
+        for (size_t i = a; i < s_end; i++) sold += v[i].qty;
+        for (size_t i = s_end; i < b; i++) foc += v[i].qty;
+        memset(seen, 0, sizeof seen);
+        int64_t uniq = 0;
+        for (size_t i = a; i < b; i++)
+            if (!seen[v[i].mat]) {
+                seen[v[i].mat] = 1;
+                uniq++;
+            }
+        cr_assert_lt(row, c[0].n_rows, "gold has fewer customer-periods than the source");
+        cr_assert_eq(st_column_i64(&c[0])[row], v[a].cust, "row %zu customer", row);
+        cr_assert_eq(st_column_i32(&c[1])[row], v[a].pk, "row %zu period", row);
+        cr_assert_eq(st_column_i64(&c[2])[row], sold, "row %zu sold", row);
+        cr_assert_eq(st_column_i64(&c[3])[row], foc, "row %zu foc", row);
+        double ratio = sold + foc ? (double)foc / (double)(sold + foc) : 0.0;
+        cr_assert(fabs(st_column_f64(&c[4])[row] - ratio) <= 1e-15, "row %zu foc_ratio", row);
+        cr_assert_eq(st_column_i64(&c[5])[row], (int64_t)(s_end - a), "row %zu sold lines", row);
+        cr_assert_eq(st_column_i64(&c[6])[row], (int64_t)(b - s_end), "row %zu foc lines", row);
+        if (s_end > a) cr_assert(st_column_f64(&c[7])[row] == med_sorted(v + a, s_end - a), "row %zu median sold", row);
+        else cr_assert(!st_column_valid(&c[7], row), "row %zu: no sales, NULL median", row);
+        if (b > s_end) cr_assert(st_column_f64(&c[8])[row] == med_sorted(v + s_end, b - s_end), "row %zu median foc", row);
+        else cr_assert(!st_column_valid(&c[8], row), "row %zu: no FOC, NULL median", row);
+        cr_assert_eq(st_column_i64(&c[9])[row], uniq, "row %zu unique materials", row);
+        row++;
+        a = b;
+    }
+    cr_assert_eq(row, c[0].n_rows, "gold has more customer-periods than the source");
+    for (int j = 0; j < 10; j++) st_column_free(&c[j]);
+    st_reader_close(r);
+    free(v);
+    free(mats);
+}

@@ -1,0 +1,1143 @@
+/*
+ * test_quality.c: the data-quality suite: the parser (the default suite,
+ * every kind of syntax error with its line and column), each expectation
+ * kind passing and failing on small in-memory tables with the right
+ * observed values, zone-map skipping, severity semantics, the JSON
+ * (parsed back by Python's json module) and randomized comparisons with
+ * naive reference implementations.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "strata/buf.h"
+#include "strata/file.h"
+#include "strata/warehouse.h"
+#include "pipeline_internal.h"
+#include "strata/quality.h"
+
+TestSuite(quality);
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+#define NUL_I64 INT64_MIN
+
+static st_suite *parse_ok(const char *text)
+{
+    st_suite *s = NULL;
+    st_error e;
+    st_error_clear(&e);
+    st_status rc = st_suite_parse(&s, text, strlen(text), "t.suite", &e);
+    cr_assert_eq(rc, ST_OK, "parse failed: %s", e.msg);
+    return s;
+}
+
+static void parse_err(const char *text, const char *want)
+{
+    st_suite *s = (st_suite *)1;
+    st_error e;
+    st_error_clear(&e);
+    st_status rc = st_suite_parse(&s, text, strlen(text), "t.suite", &e);
+    cr_expect_eq(rc, ST_ERR_INVALID, "expected an error for <<%s>>", text);
+    cr_expect_null(s);
+    cr_expect_not_null(strstr(e.msg, want), "for <<%s>>\n  got:  %s\n  want: %s", text, e.msg, want);
+    if (rc == ST_OK) st_suite_free(s);
+}
+
+static st_column col_i64(const int64_t *v, size_t n)
+{
+    st_column c;
+    st_column_init(&c, ST_TYPE_I64);
+    for (size_t i = 0; i < n; i++) {
+        st_status s = v[i] == NUL_I64 ? st_column_push_null(&c) : st_column_push_i64(&c, v[i]);
+        cr_assert_eq(s, ST_OK);
+    }
+    return c;
+}
+
+static st_column col_i32(const int32_t *v, size_t n)
+{
+    st_column c;
+    st_column_init(&c, ST_TYPE_I32);
+    for (size_t i = 0; i < n; i++) cr_assert_eq(st_column_push_i32(&c, v[i]), ST_OK);
+    return c;
+}
+
+static st_column col_f64(const double *v, size_t n)
+{
+    st_column c;
+    st_column_init(&c, ST_TYPE_F64);
+    for (size_t i = 0; i < n; i++) cr_assert_eq(st_column_push_f64(&c, v[i]), ST_OK);
+    return c;
+}
+
+/* NULL entries are NULL values. */
+static st_column col_str(const char *const *v, size_t n)
+{
+    st_column c;
+    st_column_init(&c, ST_TYPE_STR);
+    for (size_t i = 0; i < n; i++) {
+        st_status s = v[i] ? st_column_push_str(&c, v[i], strlen(v[i])) : st_column_push_null(&c);
+        cr_assert_eq(s, ST_OK);
+    }
+    return c;
+}
+
+/* Runs suite text over the qmem and returns results (caller frees). */
+static st_quality_results *run(const char *text, const st_qmem *m, const char *filter, st_suite **keep)
+{
+    st_suite *s = parse_ok(text);
+    st_quality_results *r = NULL;
+    st_error e;
+    st_error_clear(&e);
+    cr_assert_eq(st_suite_run_mem(s, m, filter, &r, &e), ST_OK, "run failed: %s", e.msg);
+    if (keep) *keep = s;
+    else st_suite_free(s);
+    return r;
+}
+
+static const st_qresult *res(const st_quality_results *r, size_t i)
+{
+    cr_assert_lt(i, st_quality_count(r));
+    return st_quality_get(r, i);
+}
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    b[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+/* ---- the parser ---------------------------------------------------------------- */
+
+Test(quality, default_suite_parses_and_matches_file)
+{
+    size_t len;
+    char *file = read_all("pipeline/suites/default.suite", &len);
+    cr_expect_str_eq(st_suite_default_text(), file, "quality_default.c is out of date with default.suite");
+    st_suite *s = NULL;
+    st_error e;
+    cr_assert_eq(st_suite_load(&s, "pipeline/suites/default.suite", &e), ST_OK, "%s", e.msg);
+    cr_expect_geq(st_suite_count(s), 21);
+    /* Every GE check of the original project is marked GE1..GE21. */
+    for (int i = 1; i <= 21; i++) {
+        char tag[32];
+        snprintf(tag, sizeof tag, "# GE%d ", i);
+        char tag2[32];
+        snprintf(tag2, sizeof tag2, "# GE%d\n", i);
+        char tag3[32];
+        snprintf(tag3, sizeof tag3, "# GE%d:", i);
+        cr_expect(strstr(file, tag) || strstr(file, tag2) || strstr(file, tag3), "GE%d missing", i);
+    }
+    /* The referential check on transactions warns, never stops the run. */
+    bool found = false;
+    for (size_t i = 0; i < st_suite_count(s); i++) {
+        const st_expectation *x = st_suite_get(s, i);
+        if (x->kind == ST_Q_REFERENTIAL && !strcmp(x->table, "stg_sales_transactions")) {
+            found = true;
+            cr_expect_eq(x->severity, ST_QSEV_WARN);
+        }
+        if (x->kind == ST_Q_UNIQUE && !strcmp(x->table, "stg_customers")) cr_expect_eq(x->severity, ST_QSEV_ERROR);
+        /* no exact demo row counts */
+        if (x->kind == ST_Q_ROW_COUNT_BETWEEN) cr_expect(!x->has_hi, "%s has an upper row bound", x->id);
+    }
+    cr_expect(found);
+    st_suite *d = NULL;
+    cr_assert_eq(st_suite_load_default(&d, &e), ST_OK, "%s", e.msg);
+    cr_expect_eq(st_suite_count(d), st_suite_count(s));
+    st_suite_free(d);
+    st_suite_free(s);
+    free(file);
+}
+
+Test(quality, parse_fields)
+{
+    st_suite *s = parse_ok("# c\n"
+                           "\n"
+                           "[silver.stg_x]   # trailing comment\n"
+                           "values_between month 1..12 severity=warn mostly=0.99\n"
+                           "values_between month 0.5 .. * severity=error id=my.check\n"
+                           "referential customer_id -> silver.stg_customers.customer_id\n"
+                           "values_in_set reason a, \"b c\",d\n"
+                           "storage_class qty INTEGER,2\n"
+                           "reject_rate raw_sales <= 0.05\n"
+                           "no_duplicate_keys a,b|c\n"
+                           "values_between month 1 .. 12\r\n");
+    cr_assert_eq(st_suite_count(s), 8);
+    const st_expectation *e = st_suite_get(s, 0);
+    cr_expect_str_eq(e->id, "silver.stg_x/values_between/month");
+    cr_expect_str_eq(e->layer, "silver");
+    cr_expect_str_eq(e->table, "stg_x");
+    cr_expect_eq(e->line, 4);
+    cr_expect_eq(e->severity, ST_QSEV_WARN);
+    cr_expect_float_eq(e->mostly, 0.99, 1e-12);
+    cr_expect(e->has_lo && e->has_hi && e->lo_is_int && e->hi_is_int);
+    cr_expect_eq(e->lo_i, 1);
+    cr_expect_eq(e->hi_i, 12);
+    cr_expect_str_eq(e->args, "month 1 .. 12");
+    e = st_suite_get(s, 1);
+    cr_expect_str_eq(e->id, "my.check");
+    cr_expect_eq(e->severity, ST_QSEV_ERROR);
+    cr_expect(!e->lo_is_int && e->has_lo && !e->has_hi);
+    cr_expect_float_eq(e->lo, 0.5, 1e-12);
+    e = st_suite_get(s, 2);
+    cr_expect_str_eq(e->ref_layer, "silver");
+    cr_expect_str_eq(e->ref_table, "stg_customers");
+    cr_expect_str_eq(e->ref_column, "customer_id");
+    cr_expect_str_eq(e->args, "customer_id -> silver.stg_customers.customer_id");
+    e = st_suite_get(s, 3);
+    cr_assert_eq(e->n_values, 3);
+    cr_expect_str_eq(e->values[1], "b c");
+    cr_expect_str_eq(e->args, "reason a,\"b c\",d");
+    e = st_suite_get(s, 4);
+    cr_assert_eq(e->n_values, 2);
+    cr_expect_str_eq(e->values[1], "REAL");
+    e = st_suite_get(s, 5);
+    cr_expect_str_eq(e->source_table, "raw_sales");
+    cr_expect_float_eq(e->threshold, 0.05, 1e-12);
+    e = st_suite_get(s, 6);
+    cr_assert_eq(e->n_cols, 2);
+    cr_expect_eq(e->cols[1].n_names, 2);
+    cr_expect_str_eq(e->cols[1].names[1], "c");
+    e = st_suite_get(s, 7);
+    cr_expect_str_eq(e->id, "silver.stg_x/values_between/month#2");
+    st_suite_free(s);
+}
+
+Test(quality, parse_errors_have_line_and_column)
+{
+    parse_err("[bronze.t]\nnot_nul x\n", "t.suite:2:1: unknown expectation 'not_nul'");
+    parse_err("[bronze.t]\nnot_null\n", "t.suite:2:9: missing arguments for not_null");
+    parse_err("[bronze.t]\n\nvalues_between m 1 .. x\n", "t.suite:3:23: bad number 'x' for upper bound");
+    parse_err("[bronze.t]\nvalues_between m 1 12\n", "t.suite:2:20: expected '..' between the bounds, got '12'");
+    parse_err("[bronze.t]\nnot_null c severity=fatal\n", "t.suite:2:21: bad severity 'fatal' (error or warn)");
+    parse_err("[bronze.t]\nnot_null c\n[bronze.t]\n", "t.suite:3:1: section [bronze.t] already defined at line 1");
+    parse_err("[bronze.t]\n[silver.u]\n[bronze.t]\n", "section [bronze.t] already defined at line 1");
+    parse_err("not_null c\n", "t.suite:1:1: expectation 'not_null' before any [layer.table] section");
+    parse_err("[brnze.t]\n", "t.suite:1:2: unknown layer 'brnze'");
+    parse_err("[bronze]\n", "expected layer.table, got 'bronze'");
+    parse_err("[bronze.t\n", "missing ']'");
+    parse_err("[bronze.t] x\n", "unexpected 'x' after section header");
+    parse_err("[bronze.t]\nrow_count_between 5 .. 1\n", "lower bound is greater than upper bound");
+    parse_err("[bronze.t]\nrow_count_between -1 .. 1\n", "row counts cannot be negative");
+    parse_err("[bronze.t]\nrow_count_between 1.5 .. 3\n", "bounds must be integers");
+    parse_err("[bronze.t]\nrow_count_between * .. *\n", "at least one bound must be a number");
+    parse_err("[bronze.t]\ncompleteness c >= 1.5\n", "completeness threshold must be between 0 and 1");
+    parse_err("[bronze.t]\ncompleteness c 0.5\n", "expected '>=' and a fraction, got '0.5'");
+    parse_err("[bronze.t]\nunique c mostly=0.9\n", "mostly does not apply to unique");
+    parse_err("[bronze.t]\nnot_null c mostly=0\n", "mostly must be in (0, 1]");
+    parse_err("[bronze.t]\nnot_null c mostly=0.5 mostly=0.6\n", "mostly given twice");
+    parse_err("[bronze.t]\nstorage_class c NULL\n", "NULL is not checked by storage_class");
+    parse_err("[bronze.t]\nstorage_class c FLOAT\n", "unknown storage class 'FLOAT'");
+    parse_err("[bronze.t]\ncolumn_type c int65\n", "unknown type 'int65'");
+    parse_err("[bronze.t]\nreferential c -> silver.t\n", "expected target layer.table.column, got 'silver.t'");
+    parse_err("[bronze.t]\nreferential c -> mud.t.c\n", "unknown layer 'mud'");
+    parse_err("[bronze.t]\nreferential c silver.t.c\n", "expected '->'");
+    parse_err("[bronze.t]\nvalues_in_set c \"abc\n", "t.suite:2:17: unterminated string");
+    parse_err("[bronze.t]\nvalues_in_set c \"a\\qb\"\n", "bad escape");
+    parse_err("[bronze.t]\nvalues_in_set c severity=warn\n", "expected value list");
+    parse_err("[bronze.t]\nnot_null c extra\n", "t.suite:2:12: unexpected 'extra' (options are key=value");
+    parse_err("[bronze.t]\nnot_null c color=red\n", "unknown option 'color'");
+    parse_err("[bronze.t]\nnot_null c id=a\nnot_null d id=a\n", "t.suite:3:15: duplicate id 'a'");
+    parse_err("[bronze.t]\nnot_null c$\n", "t.suite:2:11: unexpected character '$'");
+    parse_err("[bronze.t]\nnot_null 9c\n", "bad column name '9c'");
+    parse_err("[bronze.t]\ntemporal_window y 1 .. *\n", "both bounds are required");
+    parse_err("[bronze.t]\nreject_rate raw <= \n", "missing reject rate threshold");
+    parse_err("[bronze.t]\nvalues_between m 1e999 .. 2\n", "bad number '1e999'");
+    parse_err("[bronze.t]\nvalues_between m 99999999999999999999 .. *\n", "bad number");
+    parse_err("[bronze.t]\nvalues_between m nan .. 2\n", "bad number 'nan'");
+    parse_err("[bronze.t]\nnot_null c severity=\n", "missing value after 'severity='");
+    const char nul_text[] = "[bronze.t]\nnot_null c\0\n";
+    st_suite *s = NULL;
+    st_error e;
+    cr_expect_eq(st_suite_parse(&s, nul_text, sizeof nul_text - 1, "t.suite", &e), ST_ERR_INVALID);
+    cr_expect_not_null(strstr(e.msg, "unexpected byte 0x00"), "%s", e.msg);
+}
+
+Test(quality, load_missing_file)
+{
+    st_suite *s = NULL;
+    st_error e;
+    cr_expect_eq(st_suite_load(&s, "no/such/file.suite", &e), ST_ERR_NOTFOUND);
+    cr_expect_not_null(strstr(e.msg, "no/such/file.suite"));
+}
+
+/* ---- evaluation --------------------------------------------------------------- */
+
+/* A small sales table in chunks of 4 rows:
+ *   customer_id: 1 2 3 NULL | 5 5 7 8 | 9 10 99
+ *   month:       1 2 3 4    | 5 6 7 8 | 13 0 12
+ *   material:    A B C D    | A A NULL B | C C C                  */
+typedef struct fixture {
+    st_qmem *m;
+    st_column cols[8];
+    size_t n_cols;
+} fixture;
+
+static void fixture_free(fixture *f)
+{
+    st_qmem_free(f->m);
+    for (size_t i = 0; i < f->n_cols; i++) st_column_free(&f->cols[i]);
+}
+
+static void sales_fixture(fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    cr_assert_eq(st_qmem_new(&f->m), ST_OK);
+    int64_t cust[] = {1, 2, 3, NUL_I64, 5, 5, 7, 8, 9, 10, 99};
+    int32_t month[] = {1, 2, 3, 4, 5, 6, 7, 8, 13, 0, 12};
+    const char *mat[] = {"A", "B", "C", "D", "A", "A", NULL, "B", "C", "C", "C"};
+    int64_t cls[] = {1, 1, 1, 0, 1, 1, 3, 1, 2, 1, 1};
+    f->cols[0] = col_i64(cust, 11);
+    f->cols[1] = col_i32(month, 11);
+    f->cols[2] = col_str(mat, 11);
+    f->cols[3] = col_i64(cls, 11);
+    const char *names[] = {"customer_id", "month", "material_code", "customer_id__class"};
+    st_error e;
+    cr_assert_eq(st_qmem_add(f->m, "silver", "sales", names, f->cols, 4, 4, &e), ST_OK, "%s", e.msg);
+    int64_t ids[] = {1, 2, 3, 5, 7, 8, 9, 10};
+    f->cols[4] = col_i64(ids, 8);
+    const char *cnames[] = {"customer_id"};
+    cr_assert_eq(st_qmem_add(f->m, "silver", "customers", cnames, &f->cols[4], 1, 4, &e), ST_OK, "%s", e.msg);
+    f->n_cols = 5;
+}
+
+Test(quality, row_count_and_column_exists)
+{
+    fixture f;
+    sales_fixture(&f);
+    st_quality_results *r = run("[silver.sales]\n"
+                                "row_count_between 1 .. *\n"
+                                "row_count_between 1 .. 10 severity=error\n"
+                                "column_exists cust|customer_id, month\n"
+                                "column_exists month, year, day\n",
+                                f.m, NULL, NULL);
+    cr_assert_eq(st_quality_count(r), 4);
+    cr_expect_eq(res(r, 0)->status, ST_QSTATUS_PASS);
+    cr_expect_eq(res(r, 0)->observed_i, 11);
+    cr_expect_eq(res(r, 1)->status, ST_QSTATUS_FAIL);
+    cr_expect_not_null(strstr(res(r, 1)->message, "has 11 rows, expected 1 .. 10"), "%s", res(r, 1)->message);
+    cr_expect_eq(res(r, 2)->status, ST_QSTATUS_PASS);
+    cr_expect_str_eq(res(r, 2)->column, "customer_id,month");
+    cr_expect_eq(res(r, 3)->status, ST_QSTATUS_WARN);
+    cr_expect_eq(res(r, 3)->observed_i, 2);
+    cr_expect_not_null(strstr(res(r, 3)->message, "'year', 'day'"), "%s", res(r, 3)->message);
+    cr_expect(st_quality_has_error(r));
+    st_error e;
+    cr_expect_eq(st_quality_check(r, &e), ST_ERR_QUALITY);
+    cr_expect_not_null(strstr(e.msg, "silver.sales/row_count_between"), "%s", e.msg);
+    cr_expect_not_null(strstr(e.msg, "line 3"), "%s", e.msg);
+    st_quality_results_free(r);
+    fixture_free(&f);
+}
+
+Test(quality, not_null_and_completeness_use_zone_maps)
+{
+    fixture f;
+    sales_fixture(&f);
+    st_quality_results *r = run("[silver.sales]\n"
+                                "not_null customer_id\n"
+                                "not_null customer_id mostly=0.9\n"
+                                "completeness material_code >= 0.9\n"
+                                "completeness material_code >= 0.95\n"
+                                "not_null month\n",
+                                f.m, NULL, NULL);
+    const st_qresult *q = res(r, 0);
+    cr_expect_eq(q->status, ST_QSTATUS_WARN);
+    cr_expect_eq(q->unexpected_count, 1);
+    cr_expect_eq(q->rows_checked, 11);
+    cr_expect_float_eq(q->observed_f, 10.0 / 11.0, 1e-12);
+    cr_assert_eq(q->n_sample, 1);
+    cr_expect_eq(q->sample[0].row, 3);
+    cr_expect_str_eq(q->sample[0].value, "NULL");
+    cr_expect_eq(q->chunks_decoded, 1); /* only the chunk with the NULL */
+    cr_expect_eq(q->chunks_skipped, 2);
+    cr_expect_eq(res(r, 1)->status, ST_QSTATUS_PASS);
+    cr_expect_eq(res(r, 2)->status, ST_QSTATUS_PASS);
+    cr_expect_eq(res(r, 2)->chunks_decoded, 0);
+    cr_expect_eq(res(r, 3)->status, ST_QSTATUS_WARN);
+    cr_expect_eq(res(r, 4)->status, ST_QSTATUS_PASS);
+    cr_expect_eq(res(r, 4)->chunks_decoded, 0);
+    cr_expect(!st_quality_has_error(r));
+    st_error e;
+    cr_expect_eq(st_quality_check(r, &e), ST_OK);
+    st_quality_results_free(r);
+    fixture_free(&f);
+}
+
+Test(quality, values_between_and_temporal_window)
+{
+    fixture f;
+    sales_fixture(&f);
+    st_quality_results *r = run("[silver.sales]\n"
+                                "values_between month 1 .. 12\n"
+                                "values_between month 1 .. 12 mostly=0.8\n"
+                                "values_between month 0 .. *\n"
+                                "values_between month * .. 12.5\n"
+                                "temporal_window month 1 .. 12\n"
+                                "temporal_window month 0 .. 13\n"
+                                "values_between material_code 1 .. 2\n",
+                                f.m, NULL, NULL);
+    const st_qresult *q = res(r, 0);
+    cr_expect_eq(q->status, ST_QSTATUS_WARN);
+    cr_expect_eq(q->unexpected_count, 2);
+    cr_expect_eq(q->rows_checked, 11);
+    cr_expect_eq(q->chunks_skipped, 2); /* chunks 1 and 2 pass from min/max */
+    cr_expect_eq(q->chunks_decoded, 1);
+    cr_assert_eq(q->n_sample, 2);
+    cr_expect_eq(q->sample[0].row, 8);
+    cr_expect_str_eq(q->sample[0].value, "13");
+    cr_expect_eq(q->sample[1].row, 9);
+    cr_expect_str_eq(q->sample[1].value, "0");
+    cr_expect_float_eq(q->observed_f, 9.0 / 11.0, 1e-12);
+    cr_expect_eq(res(r, 1)->status, ST_QSTATUS_PASS);
+    cr_expect_eq(res(r, 2)->status, ST_QSTATUS_PASS);
+    cr_expect_eq(res(r, 2)->chunks_decoded, 0);
+    cr_expect_eq(res(r, 3)->status, ST_QSTATUS_WARN);
+    cr_expect_eq(res(r, 3)->unexpected_count, 1);
+    q = res(r, 4);
+    cr_expect_eq(q->status, ST_QSTATUS_WARN);
+    cr_expect_eq(q->observed_kind, ST_QOBS_TEXT);
+    cr_expect_str_eq(q->observed_text, "0 .. 13");
+    cr_expect_eq(q->unexpected_count, 2);
+    cr_expect_eq(res(r, 5)->status, ST_QSTATUS_PASS);
+    cr_expect_eq(res(r, 5)->chunks_decoded, 0);
+    q = res(r, 6);
+    cr_expect_eq(q->status, ST_QSTATUS_WARN);
+    cr_expect(!q->evaluated);
+    cr_expect_not_null(strstr(q->message, "needs a numeric column"), "%s", q->message);
+    st_quality_results_free(r);
+    fixture_free(&f);
+}
+
+Test(quality, values_between_float_nan_is_unexpected)
+{
+    st_qmem *m;
+    cr_assert_eq(st_qmem_new(&m), ST_OK);
+    double v[] = {0.5, NAN, 1.0, 2.0, -0.1};
+    st_column c = col_f64(v, 5);
+    const char *names[] = {"ratio"};
+    cr_assert_eq(st_qmem_add(m, "gold", "g", names, &c, 1, 2, NULL), ST_OK);
+    st_quality_results *r = run("[gold.g]\nvalues_between ratio 0 .. 1\nvalues_in_set ratio 0.5, 1, 2, -0.1\n", m, NULL, NULL);
+    cr_expect_eq(res(r, 0)->unexpected_count, 3);
+    cr_expect_eq(res(r, 0)->sample[0].row, 1);
+    cr_expect_str_eq(res(r, 0)->sample[0].value, "nan");
+    cr_expect_eq(res(r, 1)->unexpected_count, 1);
+    st_quality_results_free(r);
+    st_qmem_free(m);
+    st_column_free(&c);
+}
+
+Test(quality, values_in_set_and_storage_class)
+{
+    fixture f;
+    sales_fixture(&f);
+    st_quality_results *r = run("[silver.sales]\n"
+                                "values_in_set material_code A,B,C\n"
+                                "values_in_set month 1,2,3,4,5,6,7,8,9,10,11,12\n"
+                                "values_in_set month x\n"
+                                "storage_class customer_id INTEGER\n"
+                                "storage_class customer_id__class INTEGER,REAL,3\n"
+                                "storage_class month INTEGER\n",
+                                f.m, NULL, NULL);
+    const st_qresult *q = res(r, 0);
+    cr_expect_eq(q->status, ST_QSTATUS_WARN);
+    cr_expect_eq(q->unexpected_count, 1);
+    cr_expect_eq(q->rows_checked, 10);
+    cr_expect_str_eq(q->sample[0].value, "D");
+    cr_expect_eq(res(r, 1)->unexpected_count, 2);
+    cr_expect_eq(res(r, 1)->chunks_skipped, 2); /* ranges 1..4 and 5..8 are in the set */
+    cr_expect(!res(r, 2)->evaluated);
+    cr_expect_not_null(strstr(res(r, 2)->message, "value 'x' is not a valid int32"), "%s", res(r, 2)->message);
+    q = res(r, 3);
+    cr_expect_str_eq(q->column, "customer_id__class");
+    cr_expect_eq(q->unexpected_count, 2); /* TEXT and REAL; class 0 (NULL) is ignored */
+    cr_expect_eq(q->rows_checked, 11);
+    cr_expect_eq(q->chunks_skipped, 1);  /* first chunk: classes 0..1 */
+    cr_assert_eq(q->n_sample, 2);
+    cr_expect_eq(q->sample[0].row, 6);
+    cr_expect_eq(res(r, 4)->status, ST_QSTATUS_PASS);
+    cr_expect(!res(r, 5)->evaluated);
+    cr_expect_not_null(strstr(res(r, 5)->message, "'month__class' not found"), "%s", res(r, 5)->message);
+    st_quality_results_free(r);
+    fixture_free(&f);
+}
+
+Test(quality, unique_and_duplicate_keys)
+{
+    fixture f;
+    sales_fixture(&f);
+    st_quality_results *r = run("[silver.sales]\n"
+                                "unique customer_id severity=error\n"
+                                "unique material_code\n"
+                                "no_duplicate_keys customer_id, material_code\n"
+                                "no_duplicate_keys month, material_code\n"
+                                "unique month\n",
+                                f.m, NULL, NULL);
+    const st_qresult *q = res(r, 0);
+    cr_expect_eq(q->status, ST_QSTATUS_FAIL);
+    cr_expect_eq(q->unexpected_count, 1);
+    cr_expect_eq(q->observed_i, 1);
+    cr_expect_eq(q->rows_checked, 10);
+    cr_assert_eq(q->n_sample, 1);
+    cr_expect_eq(q->sample[0].row, 5);
+    cr_expect_str_eq(q->sample[0].value, "5");
+    q = res(r, 1);
+    cr_expect_eq(q->unexpected_count, 6); /* 10 present values, 4 distinct */
+    cr_expect_eq(q->status, ST_QSTATUS_WARN);
+    q = res(r, 2);
+    cr_expect_eq(q->unexpected_count, 1);
+    cr_expect_eq(q->rows_checked, 9); /* rows with a NULL key part are not keys */
+    cr_assert_eq(q->n_sample, 1);
+    cr_expect_str_eq(q->sample[0].value, "(5, A)");
+    cr_expect_eq(q->sample[0].row, 5);
+    cr_expect_eq(res(r, 3)->status, ST_QSTATUS_PASS);
+    cr_expect_eq(res(r, 4)->status, ST_QSTATUS_PASS);
+    cr_expect(st_quality_has_error(r));
+    st_quality_results_free(r);
+    fixture_free(&f);
+}
+
+Test(quality, referential_warns_with_orphans)
+{
+    fixture f;
+    sales_fixture(&f);
+    st_quality_results *r = run("[silver.sales]\n"
+                                "referential customer_id -> silver.customers.customer_id severity=warn\n"
+                                "referential customer_id -> silver.customers.customer_id mostly=0.85\n"
+                                "referential customer_id -> silver.nope.customer_id\n"
+                                "referential customer_id -> silver.customers.nope\n"
+                                "referential material_code -> silver.customers.customer_id\n",
+                                f.m, NULL, NULL);
+    const st_qresult *q = res(r, 0);
+    cr_expect_eq(q->status, ST_QSTATUS_WARN);
+    cr_expect_eq(q->observed_i, 1);       /* one distinct orphan: 99 */
+    cr_expect_eq(q->unexpected_count, 1);
+    cr_expect_eq(q->rows_checked, 10);
+    cr_expect_eq(q->sample[0].row, 10);
+    cr_expect_str_eq(q->sample[0].value, "99");
+    cr_expect_not_null(strstr(q->message, "1 distinct value of 'customer_id' (1 rows) not found in silver.customers.customer_id"),
+                       "%s", q->message);
+    cr_expect_eq(res(r, 1)->status, ST_QSTATUS_PASS);
+    cr_expect_not_null(strstr(res(r, 2)->message, "target table silver.nope not found"), "%s", res(r, 2)->message);
+    cr_expect_not_null(strstr(res(r, 3)->message, "target column 'nope' not found"), "%s", res(r, 3)->message);
+    cr_expect_not_null(strstr(res(r, 4)->message, "type mismatch"), "%s", res(r, 4)->message);
+    cr_expect(!st_quality_has_error(r));
+    st_quality_results_free(r);
+    fixture_free(&f);
+}
+
+Test(quality, referential_strings)
+{
+    st_qmem *m;
+    cr_assert_eq(st_qmem_new(&m), ST_OK);
+    const char *a[] = {"x", "y", "z", "y", NULL, "w"};
+    const char *b[] = {"y", "x"};
+    st_column ca = col_str(a, 6), cb = col_str(b, 2);
+    const char *na[] = {"k"};
+    cr_assert_eq(st_qmem_add(m, "gold", "a", na, &ca, 1, 2, NULL), ST_OK);
+    cr_assert_eq(st_qmem_add(m, "gold", "b", na, &cb, 1, 0, NULL), ST_OK);
+    st_quality_results *r = run("[gold.a]\nreferential k -> gold.b.k\n", m, NULL, NULL);
+    cr_expect_eq(res(r, 0)->observed_i, 2);
+    cr_expect_eq(res(r, 0)->unexpected_count, 2);
+    cr_expect_eq(res(r, 0)->rows_checked, 5);
+    st_quality_results_free(r);
+    st_qmem_free(m);
+    st_column_free(&ca);
+    st_column_free(&cb);
+}
+
+Test(quality, reject_rate)
+{
+    st_qmem *m;
+    cr_assert_eq(st_qmem_new(&m), ST_OK);
+    const char *src[] = {"raw_sales", "raw_sales", "raw_foc", "raw_sales"};
+    st_column rej = col_str(src, 4);
+    int64_t rows[100];
+    for (int i = 0; i < 100; i++) rows[i] = i;
+    st_column bronze = col_i64(rows, 100), empty = col_i64(rows, 0);
+    const char *n1[] = {"source_table"}, *n2[] = {"_rowid"};
+    cr_assert_eq(st_qmem_add(m, "silver", "stg_rejects", n1, &rej, 1, 0, NULL), ST_OK);
+    cr_assert_eq(st_qmem_add(m, "bronze", "raw_sales", n2, &bronze, 1, 0, NULL), ST_OK);
+    cr_assert_eq(st_qmem_add(m, "bronze", "raw_foc", n2, &empty, 1, 0, NULL), ST_OK);
+    st_quality_results *r = run("[silver.stg_rejects]\n"
+                                "reject_rate raw_sales <= 0.05\n"
+                                "reject_rate raw_sales <= 0.02\n"
+                                "reject_rate raw_foc <= 0.5\n"
+                                "reject_rate raw_missing <= 0.5\n",
+                                m, NULL, NULL);
+    cr_expect_eq(res(r, 0)->status, ST_QSTATUS_PASS);
+    cr_expect_float_eq(res(r, 0)->observed_f, 0.03, 1e-12);
+    cr_expect_eq(res(r, 0)->unexpected_count, 3);
+    cr_expect_eq(res(r, 1)->status, ST_QSTATUS_WARN);
+    cr_expect_not_null(strstr(res(r, 1)->message, "3 rejects for 100 rows of bronze.raw_sales"), "%s", res(r, 1)->message);
+    cr_expect_eq(res(r, 2)->status, ST_QSTATUS_WARN); /* rejects of an empty table */
+    cr_expect_not_null(strstr(res(r, 3)->message, "bronze.raw_missing not found"), "%s", res(r, 3)->message);
+    st_quality_results_free(r);
+    st_qmem_free(m);
+    st_column_free(&rej);
+    st_column_free(&bronze);
+    st_column_free(&empty);
+}
+
+Test(quality, missing_table_and_column_fail_by_severity)
+{
+    fixture f;
+    sales_fixture(&f);
+    st_quality_results *r = run("[silver.sales]\n"
+                                "values_between nope 1 .. 2 severity=error\n"
+                                "not_null nope2\n"
+                                "[gold.absent]\n"
+                                "row_count_between 1 .. * severity=error\n"
+                                "unique x\n",
+                                f.m, NULL, NULL);
+    cr_expect_eq(res(r, 0)->status, ST_QSTATUS_FAIL);
+    cr_expect(!res(r, 0)->evaluated);
+    cr_expect_not_null(strstr(res(r, 0)->message, "column 'nope' not found in silver.sales"), "%s", res(r, 0)->message);
+    cr_expect_eq(res(r, 1)->status, ST_QSTATUS_WARN);
+    cr_expect_eq(res(r, 2)->status, ST_QSTATUS_FAIL);
+    cr_expect_not_null(strstr(res(r, 2)->message, "table gold.absent not found"), "%s", res(r, 2)->message);
+    cr_expect_eq(res(r, 3)->status, ST_QSTATUS_WARN);
+    size_t p, w, fl;
+    st_quality_counts(r, &p, &w, &fl);
+    cr_expect_eq(p, 0);
+    cr_expect_eq(w, 2);
+    cr_expect_eq(fl, 2);
+    st_error e;
+    cr_expect_eq(st_quality_check(r, &e), ST_ERR_QUALITY);
+    cr_expect_not_null(strstr(e.msg, "silver.sales/values_between/nope"), "%s", e.msg);
+    cr_expect_not_null(strstr(e.msg, "and 1 more"), "%s", e.msg);
+    st_quality_results_free(r);
+    fixture_free(&f);
+}
+
+Test(quality, layer_filter)
+{
+    fixture f;
+    sales_fixture(&f);
+    const char *text = "[bronze.raw]\nrow_count_between 1 .. *\n[silver.sales]\nnot_null month\n[gold.g]\nunique x\n";
+    st_quality_results *r = run(text, f.m, "silver", NULL);
+    cr_assert_eq(st_quality_count(r), 1);
+    cr_expect_str_eq(res(r, 0)->table, "sales");
+    st_quality_results_free(r);
+    r = run(text, f.m, "bronze,gold", NULL);
+    cr_expect_eq(st_quality_count(r), 2);
+    st_quality_results_free(r);
+    r = run(text, f.m, NULL, NULL);
+    cr_expect_eq(st_quality_count(r), 3);
+    st_quality_results_free(r);
+    r = run(text, f.m, "platinum", NULL);
+    cr_expect_eq(st_quality_count(r), 0);
+    cr_expect(!st_quality_has_error(r));
+    st_quality_results_free(r);
+    fixture_free(&f);
+}
+
+/* ---- output -------------------------------------------------------------------- */
+
+static bool python_json_ok(const char *path, const char *check)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); %s' '%s' >/dev/null 2>&1", check, path);
+    return system(cmd) == 0;
+}
+
+Test(quality, json_is_well_formed)
+{
+    fixture f;
+    sales_fixture(&f);
+    /* a string with quotes and a control char in the sample */
+    st_quality_results *r = run("[silver.sales]\n"
+                                "values_in_set material_code \"A\\\"q\", B, C\n"
+                                "referential customer_id -> silver.customers.customer_id\n"
+                                "unique customer_id severity=error\n"
+                                "temporal_window month 1 .. 12\n"
+                                "[gold.none]\nunique x\n",
+                                f.m, NULL, NULL);
+    char dir[] = "/tmp/strata_quality_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/quality/results.json", dir);
+    st_error e;
+    cr_assert_eq(st_quality_write_json(r, path, &e), ST_OK, "%s", e.msg);
+    cr_expect(python_json_ok(path, "r=d[\"results\"]; assert len(r)==5; assert d[\"counts\"]==dict(pass_=0) or True; "
+                                   "assert d[\"counts\"][\"fail\"]==1 and d[\"has_error\"] is True; "
+                                   "assert r[1][\"kind\"]==\"referential\" and r[1][\"observed\"]==1 and r[1][\"status\"]==\"warn\"; "
+                                   "assert r[1][\"sample\"][0]==dict(row=10,value=\"99\"); "
+                                   "assert r[0][\"args\"]==\"material_code \\\"A\\\\\\\"q\\\",B,C\"; "
+                                   "assert r[3][\"observed\"]==\"0 .. 13\"; assert r[4][\"evaluated\"] is False"),
+              "results.json failed the Python checks");
+    /* deterministic bytes */
+    st_buf a, b;
+    st_buf_init(&a);
+    st_buf_init(&b);
+    st_quality_to_json(r, &a);
+    st_quality_to_json(r, &b);
+    cr_expect_eq(a.len, b.len);
+    cr_expect(memcmp(a.data, b.data, a.len) == 0);
+    st_buf_free(&a);
+    st_buf_free(&b);
+    unlink(path);
+    char qdir[256];
+    snprintf(qdir, sizeof qdir, "%s/quality", dir);
+    rmdir(qdir);
+    rmdir(dir);
+    st_quality_results_free(r);
+    fixture_free(&f);
+}
+
+Test(quality, summary_lists_failures)
+{
+    fixture f;
+    sales_fixture(&f);
+    st_quality_results *r = run("[silver.sales]\nnot_null month\nnot_null customer_id\nunique customer_id severity=error\n",
+                                f.m, NULL, NULL);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *mf = open_memstream(&out, &len);
+    st_quality_print_summary(r, mf);
+    fclose(mf);
+    cr_expect_not_null(strstr(out, "3 expectations: 1 pass, 1 warn, 1 fail"), "%s", out);
+    cr_expect_not_null(strstr(out, "not_null customer_id"), "%s", out);
+    cr_expect_not_null(strstr(out, "duplicate rows"), "%s", out);
+    cr_expect_null(strstr(out, "not_null month"), "%s", out);
+    free(out);
+    st_quality_results_free(r);
+    fixture_free(&f);
+}
+
+/* ---- randomized comparisons with naive references ---------------------------------- */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15u;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+Test(quality, random_against_reference)
+{
+    for (int iter = 0; iter < 40; iter++) {
+        size_t n = rnd() % 300;
+        int64_t span = 1 + (int64_t)(rnd() % 50);
+        int64_t *v = malloc((n ? n : 1) * sizeof *v);
+        for (size_t i = 0; i < n; i++) v[i] = rnd() % 10 == 0 ? NUL_I64 : (int64_t)(rnd() % (uint64_t)span) - 5;
+        st_column c = col_i64(v, n);
+        st_qmem *m;
+        cr_assert_eq(st_qmem_new(&m), ST_OK);
+        const char *names[] = {"v"};
+        size_t chunk = (size_t)1 << (rnd() % 8);
+        cr_assert_eq(st_qmem_add(m, "gold", "t", names, &c, 1, chunk, NULL), ST_OK);
+        int64_t lo = (int64_t)(rnd() % 20) - 5, hi = lo + (int64_t)(rnd() % 30);
+        char text[256];
+        snprintf(text, sizeof text,
+                 "[gold.t]\nvalues_between v %lld .. %lld\nnot_null v\nunique v\nvalues_in_set v 0,1,2,3\n"
+                 "temporal_window v %lld .. %lld\n",
+                 (long long)lo, (long long)hi, (long long)lo, (long long)hi);
+        st_quality_results *r = run(text, m, NULL, NULL);
+        /* reference */
+        uint64_t out_range = 0, nulls = 0, present = 0, dups = 0, not_in = 0;
+        int64_t first_bad = -1;
+        for (size_t i = 0; i < n; i++) {
+            if (v[i] == NUL_I64) {
+                nulls++;
+                continue;
+            }
+            present++;
+            if (v[i] < lo || v[i] > hi) {
+                if (first_bad < 0) first_bad = (int64_t)i;
+                out_range++;
+            }
+            if (v[i] < 0 || v[i] > 3) not_in++;
+            for (size_t j = 0; j < i; j++)
+                if (v[j] == v[i]) {
+                    dups++;
+                    break;
+                }
+        }
+        cr_expect_eq(res(r, 0)->unexpected_count, out_range, "iter %d", iter);
+        cr_expect_eq(res(r, 0)->rows_checked, present, "iter %d", iter);
+        if (first_bad >= 0) cr_expect_eq(res(r, 0)->sample[0].row, first_bad, "iter %d", iter);
+        cr_expect_eq(res(r, 0)->status, out_range ? ST_QSTATUS_WARN : ST_QSTATUS_PASS);
+        cr_expect_eq(res(r, 1)->unexpected_count, nulls, "iter %d", iter);
+        cr_expect_eq(res(r, 2)->unexpected_count, dups, "iter %d", iter);
+        cr_expect_eq(res(r, 3)->unexpected_count, not_in, "iter %d", iter);
+        cr_expect_eq(res(r, 4)->unexpected_count, out_range, "iter %d", iter);
+        st_quality_results_free(r);
+        st_qmem_free(m);
+        st_column_free(&c);
+        free(v);
+    }
+}
+
+Test(quality, results_accumulate_across_layers)
+{
+    fixture f;
+    sales_fixture(&f);
+    const char *text = "[silver.sales]\nnot_null customer_id\n[silver.customers]\nunique customer_id\n"
+                       "[gold.g]\nunique x severity=error\n";
+    st_quality_results *acc = NULL;
+    cr_assert_eq(st_quality_results_new(&acc, NULL), ST_OK);
+    cr_expect_eq(st_quality_results_count(acc), 0);
+    cr_expect(!st_quality_has_error(acc));
+    st_quality_results *a = run(text, f.m, "silver", NULL);
+    cr_assert_eq(st_quality_results_merge(acc, a, NULL), ST_OK);
+    st_quality_results *b = run(text, f.m, "gold", NULL);
+    cr_assert_eq(st_quality_results_merge(acc, b, NULL), ST_OK);
+    cr_assert_eq(st_quality_results_count(acc), 3);
+    cr_expect_str_eq(st_quality_get(acc, 0)->id, "silver.sales/not_null/customer_id");
+    cr_expect_str_eq(st_quality_get(acc, 2)->id, "gold.g/unique/x");
+    cr_expect(st_quality_has_error(acc));
+    st_buf j;
+    st_buf_init(&j);
+    st_quality_to_json(acc, &j);
+    cr_expect_not_null(strstr(j.data, "\"layers\": \"silver,gold\""), "%s", j.data);
+    st_buf_free(&j);
+    st_quality_results_free(acc);
+    fixture_free(&f);
+}
+
+/* ---- the default suite on tables of the documented shape (docs/TABLES.md) ---- */
+
+typedef struct colspec {
+    const char *name;
+    st_type type;
+    const char *gen;
+} colspec;
+
+static void gen_value(st_column *c, const char *gen, size_t i)
+{
+    char buf[64];
+    st_status s = ST_OK;
+    int64_t v = 0;
+    const char *str = NULL;
+    if (!strcmp(gen, "seq")) v = (int64_t)i + 1;
+    else if (!strcmp(gen, "cust12")) v = (int64_t)(i % 12) + 1; /* 11 and 12 are orphans */
+    else if (!strcmp(gen, "cust10")) v = (int64_t)(i % 10) + 1;
+    else if (!strcmp(gen, "year")) v = 2020 + (int64_t)(i / 10);
+    else if (!strcmp(gen, "month")) v = (int64_t)(i % 12) + 1;
+    else if (!strcmp(gen, "period")) v = 202001 + (int64_t)(i / 10);
+    else if (!strcmp(gen, "cls1")) v = 1;
+    else if (!strcmp(gen, "cls3")) v = 3;
+    else if (!strcmp(gen, "one")) v = 1;
+    else if (!strcmp(gen, "qty")) v = (int64_t)(i * 7 % 50);
+    else if (!strcmp(gen, "null")) str = NULL;
+    else if (!strcmp(gen, "mat")) snprintf(buf, sizeof buf, "M%03zu", i), str = buf;
+    else if (!strcmp(gen, "email")) snprintf(buf, sizeof buf, "u%zu@example.com", i), str = buf;
+    else str = gen; /* a literal string */
+    switch (c->type) {
+    case ST_TYPE_BOOL: s = st_column_push_bool(c, true); break;
+    case ST_TYPE_I32: s = st_column_push_i32(c, (int32_t)v); break;
+    case ST_TYPE_I64: s = st_column_push_i64(c, v); break;
+    case ST_TYPE_F64: s = st_column_push_f64(c, (double)v / 4); break;
+    default:
+        if (!str) str = gen; /* a string column with a numeric generator's name: the name itself */
+        s = (!strcmp(gen, "null")) ? st_column_push_null(c) : st_column_push_str(c, str, strlen(str));
+        break;
+    }
+    cr_assert_eq(s, ST_OK);
+}
+
+static st_column *shape_cols[64];
+static size_t shape_ncols[64];
+static size_t n_shape_cols;
+
+static void add_shaped(st_qmem *m, const char *layer, const char *table, size_t n, const colspec *spec, size_t n_spec)
+{
+    st_column *cols = calloc(n_spec, sizeof *cols);
+    const char *names[32];
+    for (size_t j = 0; j < n_spec; j++) {
+        st_column_init(&cols[j], spec[j].type);
+        names[j] = spec[j].name;
+        for (size_t i = 0; i < n; i++) gen_value(&cols[j], spec[j].gen, i);
+    }
+    st_error e;
+    cr_assert_eq(st_qmem_add(m, layer, table, names, cols, n_spec, 8, &e), ST_OK, "%s", e.msg);
+    shape_ncols[n_shape_cols] = n_spec;
+    shape_cols[n_shape_cols++] = cols;
+    (void)n;
+}
+
+#define ADD(m, layer, table, n, ...)                                                         \
+    do {                                                                                     \
+        static const colspec spec_[] = {__VA_ARGS__};                                        \
+        add_shaped(m, layer, table, n, spec_, sizeof spec_ / sizeof spec_[0]);               \
+    } while (0)
+
+#define I64 ST_TYPE_I64
+#define I32 ST_TYPE_I32
+#define STR ST_TYPE_STR
+#define BYT ST_TYPE_BYTES
+
+Test(quality, default_suite_on_contract_shaped_tables)
+{
+    st_qmem *m;
+    cr_assert_eq(st_qmem_new(&m), ST_OK);
+    n_shape_cols = 0;
+    ADD(m, "bronze", "raw_customer", 10, {"_rowid", I64, "seq"}, {"customerid", I64, "seq"},
+        {"customerid__class", I32, "cls1"}, {"customerid__raw", BYT, "null"}, {"email", STR, "email"},
+        {"email__class", I32, "cls3"}, {"email__raw", BYT, "null"});
+    ADD(m, "bronze", "raw_sales_quantity", 20, {"_rowid", I64, "seq"}, {"customer_id", I64, "cust12"},
+        {"customer_id__class", I32, "cls1"}, {"year", I64, "year"}, {"year__class", I32, "cls1"},
+        {"month", I64, "month"}, {"month__class", I32, "cls1"}, {"material_code", STR, "mat"},
+        {"material_code__class", I32, "cls3"}, {"quantity", I64, "qty"}, {"quantity__class", I32, "cls1"});
+    ADD(m, "bronze", "raw_free_of_charge_quantity", 20, {"_rowid", I64, "seq"}, {"customer_id", I64, "cust12"},
+        {"customer_id__class", I32, "cls1"}, {"year", I64, "year"}, {"month", I64, "month"},
+        {"material_code", STR, "mat"}, {"quantity_foc", I64, "qty"});
+    ADD(m, "silver", "stg_customers", 10, {"customer_id", I64, "seq"}, {"email", STR, "email"},
+        {"email_valid", ST_TYPE_BOOL, "one"}, {"country", STR, "Norway"}, {"flags", STR, ""});
+    ADD(m, "silver", "stg_sales_transactions", 19, {"transaction_id", I64, "seq"}, {"customer_id", I64, "cust12"},
+        {"year", I32, "year"}, {"month", I32, "month"}, {"period_key", I32, "period"},
+        {"material_code", STR, "mat"}, {"quantity", I64, "qty"});
+    ADD(m, "silver", "stg_foc_transactions", 20, {"transaction_id", I64, "seq"}, {"customer_id", I64, "cust10"},
+        {"year", I32, "year"}, {"month", I32, "month"}, {"period_key", I32, "period"},
+        {"material_code", STR, "mat"}, {"quantity", I64, "qty"});
+    ADD(m, "silver", "stg_rejects", 1, {"source_table", STR, "raw_sales_quantity"}, {"source_rowid", I64, "seq"},
+        {"reason", STR, "bad_month"}, {"column", STR, "month"}, {"raw_values", STR, "month=13"});
+    ADD(m, "gold", "int_transactions_unified", 20, {"customer_id", I64, "cust10"}, {"year", I32, "year"},
+        {"month", I32, "month"}, {"period_key", I32, "period"}, {"material_code", STR, "mat"},
+        {"sold_qty", I64, "qty"}, {"foc_qty", I64, "qty"});
+    ADD(m, "gold", "int_customer_analytics", 20, {"customer_id", I64, "cust10"}, {"period_key", I32, "period"},
+        {"foc_ratio", ST_TYPE_F64, "qty"}, {"unique_materials", I64, "one"});
+    ADD(m, "platinum", "dim_customers", 12, {"customer_id", I64, "seq"}, {"flags", STR, ""});
+    ADD(m, "platinum", "fct_transactions", 20, {"customer_id", I64, "cust10"}, {"period_key", I32, "period"},
+        {"cluster", I32, "one"}, {"persona", STR, "Loyal"});
+    ADD(m, "platinum", "marts_customer_summary", 20, {"customer_id", I64, "cust10"}, {"period_key", I32, "period"},
+        {"persona", STR, "Loyal"});
+    ADD(m, "platinum", "marts_persona_status_change", 20, {"customer_id", I64, "cust10"},
+        {"period_key", I32, "period"});
+
+    st_suite *s = NULL;
+    st_error e;
+    cr_assert_eq(st_suite_load_default(&s, &e), ST_OK, "%s", e.msg);
+    st_quality_results *r = NULL;
+    cr_assert_eq(st_suite_run_mem(s, m, NULL, &r, &e), ST_OK, "%s", e.msg);
+    cr_expect(!st_quality_has_error(r));
+    size_t warned = 0;
+    for (size_t i = 0; i < st_quality_count(r); i++) {
+        const st_qresult *q = st_quality_get(r, i);
+        cr_expect(q->evaluated, "%s not evaluated: %s", q->id, q->message);
+        if (q->status == ST_QSTATUS_PASS) continue;
+        warned++;
+        cr_expect_str_eq(q->id, "silver.stg_sales_transactions/referential/customer_id", "unexpected %s: %s", q->id,
+                         q->message);
+        cr_expect_eq(q->observed_i, 2); /* ids 11 and 12 */
+    }
+    cr_expect_eq(warned, 1);
+    st_quality_results_free(r);
+    /* The bronze filter alone also runs clean. */
+    cr_assert_eq(st_suite_run_mem(s, m, "bronze", &r, &e), ST_OK, "%s", e.msg);
+    size_t np, nw, nf;
+    st_quality_counts(r, &np, &nw, &nf);
+    cr_expect_eq(nw + nf, 0);
+    cr_expect_geq(np, 15);
+    st_quality_results_free(r);
+    st_suite_free(s);
+    st_qmem_free(m);
+    for (size_t k = 0; k < n_shape_cols; k++) {
+        for (size_t j = 0; j < shape_ncols[k]; j++) st_column_free(&shape_cols[k][j]);
+        free(shape_cols[k]);
+    }
+}
+
+Test(quality, column_type)
+{
+    fixture f;
+    sales_fixture(&f);
+    st_quality_results *r = run("[silver.sales]\n"
+                                "column_type month int32\n"
+                                "column_type customer_id int32|int64\n"
+                                "column_type material_code int64 severity=error\n"
+                                "column_type nope string\n",
+                                f.m, NULL, NULL);
+    cr_expect_eq(res(r, 0)->status, ST_QSTATUS_PASS);
+    cr_expect_str_eq(res(r, 0)->observed_text, "int32");
+    cr_expect_eq(res(r, 1)->status, ST_QSTATUS_PASS);
+    cr_expect_eq(res(r, 2)->status, ST_QSTATUS_FAIL);
+    cr_expect_str_eq(res(r, 2)->observed_text, "string");
+    cr_expect_not_null(strstr(res(r, 2)->message, "is string, expected int64"), "%s", res(r, 2)->message);
+    cr_expect(!res(r, 3)->evaluated);
+    st_quality_results_free(r);
+    fixture_free(&f);
+}
+
+/* ---- layer files (st_writer / st_reader) --------------------------------------- */
+
+static void write_table(const char *dir, const char *layer, const char *table, const char *const *names,
+                        const st_column *cols, size_t n_cols)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, layer);
+    mkdir(path, 0777);
+    snprintf(path, sizeof path, "%s/%s/%s.strata", dir, layer, table);
+    st_field fields[8];
+    for (size_t j = 0; j < n_cols; j++)
+        fields[j] = (st_field){names[j], cols[j].type, true, NULL};
+    st_file_meta meta = {layer, table, NULL, 0, "", 0, NULL, 0};
+    st_write_opts opts = {0, true, 4};
+    st_writer *w = NULL;
+    st_error e;
+    cr_assert_eq(st_writer_open(&w, path, fields, n_cols, &meta, &opts, &e), ST_OK, "%s", e.msg);
+    cr_assert_eq(st_writer_write(w, cols, 0, n_cols ? cols[0].n_rows : 0, &e), ST_OK, "%s", e.msg);
+    cr_assert_eq(st_writer_close(w, &e), ST_OK, "%s", e.msg);
+}
+
+static void rm_tree(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+/* Files and in-memory tables with the same rows and chunking give the same
+ * results, byte for byte, zone-map skips included. */
+Test(quality, files_match_memory)
+{
+    fixture f;
+    sales_fixture(&f);
+    char dir[] = "/tmp/strata_qfile_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    const char *names[] = {"customer_id", "month", "material_code", "customer_id__class"};
+    write_table(dir, "silver", "sales", names, f.cols, 4);
+    const char *cnames[] = {"customer_id"};
+    write_table(dir, "silver", "customers", cnames, &f.cols[4], 1);
+    const char *text = "[silver.sales]\n"
+                       "row_count_between 1 .. 10\n"
+                       "column_exists customer_id, nope\n"
+                       "not_null customer_id\n"
+                       "completeness material_code >= 0.95\n"
+                       "values_between month 1 .. 12\n"
+                       "temporal_window month 1 .. 12\n"
+                       "values_in_set material_code A,B,C\n"
+                       "values_in_set month 1,2,3,4,5,6,7,8,9,10,11,12\n"
+                       "storage_class customer_id INTEGER\n"
+                       "unique customer_id severity=error\n"
+                       "no_duplicate_keys customer_id, material_code\n"
+                       "referential customer_id -> silver.customers.customer_id\n"
+                       "[gold.absent]\n"
+                       "unique x\n";
+    st_suite *s = parse_ok(text);
+    st_quality_results *rf = NULL, *rm = NULL;
+    st_error e;
+    cr_assert_eq(st_suite_run(s, dir, NULL, &rf, &e), ST_OK, "%s", e.msg);
+    cr_assert_eq(st_suite_run_mem(s, f.m, NULL, &rm, &e), ST_OK, "%s", e.msg);
+    st_buf a, b;
+    st_buf_init(&a);
+    st_buf_init(&b);
+    st_quality_to_json(rf, &a);
+    st_quality_to_json(rm, &b);
+    /* the missing-table message names the path for files: compare the rest */
+    cr_assert_eq(st_quality_count(rf), st_quality_count(rm));
+    for (size_t i = 0; i + 1 < st_quality_count(rf); i++) {
+        const st_qresult *x = st_quality_get(rf, i), *y = st_quality_get(rm, i);
+        cr_expect_eq(x->status, y->status, "%s", x->id);
+        cr_expect_eq(x->unexpected_count, y->unexpected_count, "%s", x->id);
+        cr_expect_eq(x->rows_checked, y->rows_checked, "%s", x->id);
+        cr_expect_eq(x->n_sample, y->n_sample, "%s", x->id);
+        cr_expect_str_eq(x->message, y->message, "%s", x->id);
+        cr_expect_eq(x->chunks_skipped, y->chunks_skipped, "%s", x->id);
+        cr_expect_eq(x->chunks_decoded, y->chunks_decoded, "%s", x->id);
+        cr_expect_eq(x->observed_kind, y->observed_kind, "%s", x->id);
+        cr_expect_str_eq(x->column, y->column, "%s", x->id);
+        for (size_t k = 0; k < x->n_sample && k < y->n_sample; k++) {
+            cr_expect_eq(x->sample[k].row, y->sample[k].row, "%s", x->id);
+            cr_expect_str_eq(x->sample[k].value, y->sample[k].value, "%s", x->id);
+        }
+    }
+    cr_expect(st_quality_get(rf, 5)->chunks_skipped >= 1, "zone maps were not used on the file");
+    cr_expect_not_null(strstr(st_quality_get(rf, st_quality_count(rf) - 1)->message, "table gold.absent not found"));
+    st_buf_free(&a);
+    st_buf_free(&b);
+    st_quality_results_free(rf);
+    st_quality_results_free(rm);
+
+    /* A damaged file is a run error, not a result. */
+    char path[600];
+    snprintf(path, sizeof path, "%s/silver/sales.strata", dir);
+    FILE *fp = fopen(path, "r+b");
+    cr_assert_not_null(fp);
+    fseek(fp, 40, SEEK_SET);
+    fputc(0x5a, fp);
+    fseek(fp, 41, SEEK_SET);
+    fputc(0xa5, fp);
+    fclose(fp);
+    st_status rc = st_suite_run(s, dir, "silver", &rf, &e);
+    cr_expect(rc == ST_ERR_CORRUPT, "damaged file gave %s: %s", st_status_name(rc), e.msg);
+    if (rc == ST_OK) st_quality_results_free(rf);
+    st_suite_free(s);
+    rm_tree(dir);
+    fixture_free(&f);
+}
+
+/* The pipeline's validate step: reads the run's files, accumulates results,
+ * stops with ST_ERR_QUALITY only for a failed severity=error expectation. */
+Test(quality, validate_step)
+{
+    fixture f;
+    sales_fixture(&f);
+    char dir[] = "/tmp/strata_qstep_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    st_warehouse *wh = NULL;
+    st_error e;
+    cr_assert_eq(st_warehouse_open(&wh, dir, false, &e), ST_OK, "%s", e.msg);
+    const char *names[] = {"customer_id", "month", "material_code", "customer_id__class"};
+    write_table(dir, "silver", "sales", names, f.cols, 4);
+    const char *cnames[] = {"customer_id"};
+    write_table(dir, "silver", "customers", cnames, &f.cols[4], 1);
+    char suite_path[600];
+    snprintf(suite_path, sizeof suite_path, "%s/my.suite", dir);
+    FILE *sf = fopen(suite_path, "w");
+    cr_assert_not_null(sf);
+    fputs("[silver.sales]\nreferential customer_id -> silver.customers.customer_id\nnot_null month severity=error\n"
+          "[gold.g]\nunique customer_id severity=error\n",
+          sf);
+    fclose(sf);
+
+    st_run_opts o;
+    memset(&o, 0, sizeof o);
+    o.suite_path = suite_path;
+    st_run_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.o = &o;
+    ctx.wh = wh;
+    st_buf_init(&ctx.quality_summary);
+    cr_assert_eq(st_quality_results_new(&ctx.quality, &e), ST_OK);
+    cr_expect_eq(st_step_validate(&ctx, "silver", &e), ST_OK, "%s", e.msg);
+    cr_expect_eq(ctx.quality_warnings, 1);
+    cr_expect_eq(ctx.quality_failures, 0);
+    cr_expect_eq(st_quality_results_count(ctx.quality), 2);
+    st_error_clear(&e);
+    cr_expect_eq(st_step_validate(&ctx, "gold", &e), ST_ERR_QUALITY);
+    cr_expect_not_null(strstr(e.msg, "gold.g/unique/customer_id"), "%s", e.msg);
+    cr_expect_not_null(strstr(e.msg, "table gold.g not found"), "%s", e.msg);
+    cr_expect_eq(ctx.quality_failures, 1);
+    cr_expect_eq(st_quality_results_count(ctx.quality), 3);
+    cr_expect_not_null(strstr(ctx.quality_summary.data, "silver: 1 pass, 1 warn, 0 fail"), "%s", ctx.quality_summary.data);
+    /* a bad suite file is a usage error naming the line */
+    sf = fopen(suite_path, "w");
+    fputs("[silver.sales]\nnot_nul x\n", sf);
+    fclose(sf);
+    cr_expect_eq(st_step_validate(&ctx, "silver", &e), ST_ERR_INVALID);
+    cr_expect_not_null(strstr(e.msg, "my.suite:2:1: unknown expectation 'not_nul'"), "%s", e.msg);
+    st_quality_results_free(ctx.quality);
+    st_buf_free(&ctx.quality_summary);
+    st_warehouse_close(wh);
+    rm_tree(dir);
+    fixture_free(&f);
+}

@@ -1,0 +1,573 @@
+/*
+ * test_report.c: the dashboard. Model -> HTML/Markdown (sections present,
+ * self-contained, escaped, deterministic, "not available" when empty),
+ * the JSON reader (valid, invalid, hostile), the tolerant readers of
+ * quality/results.json and _runs/latest.json, and `strata report` on a
+ * warehouse directory holding only those JSON files.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "json_read_internal.h"
+#include "report_fixture.h"
+#include "report_internal.h"
+#include "strata/cli.h"
+#include "strata/column.h"
+#include "strata/file.h"
+
+TestSuite(report);
+
+/* Tag balance for HTML: like the SVG checker in test_svg.c plus the void
+ * elements (meta) and the doctype. NULL when fine. */
+static const char *check_html(const char *s)
+{
+    static char msg[256];
+    char stack[256][32];
+    size_t depth = 0;
+    for (size_t i = 0; s[i];) {
+        if (s[i] == '&') {
+            size_t j = i + 1;
+            while (s[j] && s[j] != ';' && j - i < 10) j++;
+            if (s[j] != ';') {
+                snprintf(msg, sizeof msg, "bare & at %zu", i);
+                return msg;
+            }
+            i = j + 1;
+            continue;
+        }
+        if (s[i] == '>') {
+            snprintf(msg, sizeof msg, "bare > at %zu: %.40s", i, s + (i > 20 ? i - 20 : 0));
+            return msg;
+        }
+        if (s[i] != '<') {
+            i++;
+            continue;
+        }
+        bool closing = s[i + 1] == '/';
+        size_t j = i + 1 + (closing ? 1 : 0), k = 0;
+        char name[32];
+        while (s[j] && s[j] != ' ' && s[j] != '>' && s[j] != '/' && s[j] != '\n' && k < 31) name[k++] = s[j++];
+        name[k] = '\0';
+        bool self = false;
+        while (s[j] && s[j] != '>') {
+            if (s[j] == '"') {
+                j++;
+                while (s[j] && s[j] != '"') {
+                    if (s[j] == '<') return "'<' inside an attribute";
+                    j++;
+                }
+                if (!s[j]) return "unterminated attribute";
+            }
+            if (s[j] == '/' && s[j + 1] == '>') self = true;
+            j++;
+        }
+        if (!s[j]) return "unterminated tag";
+        if (closing) {
+            if (depth == 0 || strcmp(stack[depth - 1], name) != 0) {
+                snprintf(msg, sizeof msg, "</%s> does not close <%s>", name, depth ? stack[depth - 1] : "(none)");
+                return msg;
+            }
+            depth--;
+        } else if (!self && name[0] != '!' && strcmp(name, "meta") != 0) {
+            if (depth == 256) return "too deep";
+            strcpy(stack[depth++], name);
+        }
+        i = j + 1;
+    }
+    if (depth) {
+        snprintf(msg, sizeof msg, "<%s> never closed", stack[depth - 1]);
+        return msg;
+    }
+    return NULL;
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++) n++;
+    return n;
+}
+
+static void render(const st_report_model *m, st_report_format fmt, st_buf *b)
+{
+    st_error err;
+    st_buf_init(b);
+    cr_assert_eq(st_report_render(m, fmt, b, &err), ST_OK);
+    cr_assert(st_buf_ok(b));
+}
+
+static void assert_self_contained(const char *html)
+{
+    cr_assert_null(strstr(html, "<script"), "page has a script");
+    cr_assert_null(strstr(html, "http:"), "page references a URL");
+    cr_assert_null(strstr(html, "https:"), "page references a URL");
+    cr_assert_null(strstr(html, "url("), "page references a URL from CSS");
+    cr_assert_null(strstr(html, "@import"));
+    cr_assert_null(strstr(html, "src="));
+    cr_assert_null(strstr(html, "<link"));
+    cr_assert_null(strstr(html, "<img"));
+    cr_assert_null(strstr(html, "nan"), "NaN printed");
+}
+
+Test(report, html_has_every_section)
+{
+    st_report_model m;
+    fx_fill_model(&m);
+    st_buf b;
+    render(&m, ST_REPORT_HTML, &b);
+    const char *msg = check_html(b.data);
+    cr_assert_null(msg, "malformed HTML: %s", msg ? msg : "");
+    assert_self_contained(b.data);
+    static const char *const ids[] = {"kpis", "personas", "profiles", "k", "migration", "quality", "lineage", "run"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        char needle[64];
+        snprintf(needle, sizeof needle, "<section id=\"%s\">", ids[i]);
+        cr_assert_not_null(strstr(b.data, needle), "section %s missing", ids[i]);
+    }
+    /* 3 feature panels + scatter + 2 k charts + heatmap + area + DAG + 3 reject bars */
+    cr_assert_eq(count(b.data, "<svg"), 12, "got %zu svg", count(b.data, "<svg"));
+    cr_assert_null(strstr(b.data, "Not available"));
+    cr_assert_not_null(strstr(b.data, "1,211,675"));         /* thousands separators */
+    cr_assert_not_null(strstr(b.data, "chosen k = 3"));
+    cr_assert_not_null(strstr(b.data, "knee k = 4"));
+    cr_assert_not_null(strstr(b.data, "2026-01-01T12:00:00Z")); /* timestamp from the run log only */
+    cr_assert_not_null(strstr(b.data, "badge fail"));
+    cr_assert_not_null(strstr(b.data, "stg_sales_transactions"));
+    cr_assert_not_null(strstr(b.data, "#0072B2"));           /* Champions' fixed colour */
+    cr_assert_not_null(strstr(b.data, "(log scale)"));        /* heavy-tailed x */
+    st_buf_free(&b);
+    st_report_model_free(&m);
+}
+
+Test(report, html_is_deterministic)
+{
+    st_report_model m1, m2;
+    fx_fill_model(&m1);
+    fx_fill_model(&m2);
+    st_buf a, b;
+    render(&m1, ST_REPORT_HTML, &a);
+    render(&m2, ST_REPORT_HTML, &b);
+    cr_assert_eq(a.len, b.len);
+    cr_assert(memcmp(a.data, b.data, a.len) == 0);
+    st_buf_free(&a);
+    st_buf_free(&b);
+    render(&m1, ST_REPORT_MD, &a);
+    render(&m2, ST_REPORT_MD, &b);
+    cr_assert_str_eq(a.data, b.data);
+    st_buf_free(&a);
+    st_buf_free(&b);
+    st_report_model_free(&m1);
+    st_report_model_free(&m2);
+}
+
+Test(report, hostile_strings_are_escaped)
+{
+    st_report_model m;
+    fx_fill_model(&m);
+    free(m.personas[3].name);
+    m.personas[3].name = fx_dup("<script>alert('x')</script>");
+    free(m.persona_rule);
+    m.persona_rule = fx_dup("a < b && \"c\" | d");
+    free(m.trans_labels[0]);
+    m.trans_labels[0] = fx_dup("</svg><b>");
+    free(m.expectations[0].detail);
+    m.expectations[0].detail = fx_dup("x|y\nz<w>");
+    st_buf b;
+    render(&m, ST_REPORT_HTML, &b);
+    const char *msg = check_html(b.data);
+    cr_assert_null(msg, "malformed HTML: %s", msg ? msg : "");
+    cr_assert_null(strstr(b.data, "<script"));
+    cr_assert_not_null(strstr(b.data, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
+    cr_assert_not_null(strstr(b.data, "a &lt; b &amp;&amp; &quot;c&quot;"));
+    st_buf_free(&b);
+    render(&m, ST_REPORT_MD, &b);
+    cr_assert_not_null(strstr(b.data, "x\\|y z&lt;w&gt;"));
+    cr_assert_null(strstr(b.data, "<script"));
+    st_buf_free(&b);
+    st_report_model_free(&m);
+}
+
+Test(report, empty_model_says_not_available)
+{
+    st_report_model m;
+    st_report_model_init(&m);
+    st_buf b;
+    render(&m, ST_REPORT_HTML, &b);
+    const char *msg = check_html(b.data);
+    cr_assert_null(msg, "malformed HTML: %s", msg ? msg : "");
+    assert_self_contained(b.data);
+    cr_assert_geq(count(b.data, "Not available"), 10);
+    cr_assert_not_null(strstr(b.data, "n/a")); /* persona rule */
+    st_buf_free(&b);
+    render(&m, ST_REPORT_MD, &b);
+    cr_assert_geq(count(b.data, "Not available"), 9);
+    st_buf_free(&b);
+    st_report_model_free(&m);
+}
+
+Test(report, degenerate_model_renders)
+{
+    /* one persona, one point, one k, all-equal values, NaN ratios */
+    st_report_model m;
+    fx_fill_model(&m);
+    m.n_points = 1;
+    m.n_k = 1;
+    m.n_periods = 1;
+    for (size_t c = 0; c < m.n_clusters; c++)
+        for (size_t f = 0; f < m.n_features; f++) m.clusters[c].values[f] = NAN;
+    for (size_t i = 0; i < 16; i++) m.trans_counts[i] = 5;
+    st_buf b;
+    render(&m, ST_REPORT_HTML, &b);
+    const char *msg = check_html(b.data);
+    cr_assert_null(msg, "malformed HTML: %s", msg ? msg : "");
+    assert_self_contained(b.data);
+    st_buf_free(&b);
+    m.n_k = 6;
+    m.n_points = 600;
+    m.n_periods = 24;
+    st_report_model_free(&m);
+}
+
+Test(report, markdown_tables)
+{
+    st_report_model m;
+    fx_fill_model(&m);
+    st_buf b;
+    render(&m, ST_REPORT_MD, &b);
+    cr_assert_not_null(strstr(b.data, "| Champions | 41 | 64.1% | 310 | 812,345 | 67.0% | 0.042 |"), "%s", b.data);
+    cr_assert_not_null(strstr(b.data, "| units sold | 1,211,675 |"));
+    cr_assert_not_null(strstr(b.data, "| 3 | 1,011.70 | 0.530 | chosen  |"));
+    cr_assert_not_null(strstr(b.data, "| bad_quantity | 1,204 |"));
+    cr_assert_not_null(strstr(b.data, "| platinum | fct_transactions | 948 | gold.int_customer_analytics, platinum.ml_centroids |"));
+    cr_assert_not_null(strstr(b.data, "| 2022-01 |"));
+    st_buf_free(&b);
+    st_report_model_free(&m);
+}
+
+Test(report, persona_colours_fixed)
+{
+    cr_assert_str_eq(st_report_persona_color("Champions", 0), "#0072B2");
+    cr_assert_str_eq(st_report_persona_color("Not Active", 3), "#999999");
+    cr_assert_str_neq(st_report_persona_color("Dormant", 0), st_report_persona_color("Dormant", 1));
+    cr_assert_lt(st_report_persona_rank("Loyalists"), st_report_persona_rank("Potentials"));
+    cr_assert_eq(st_report_persona_rank("Other"), 4);
+}
+
+/* ---- JSON reader ---- */
+
+static st_status parse(const char *s, st_json *j)
+{
+    st_error err;
+    return st_json_parse(s, strlen(s), "t", j, &err);
+}
+
+Test(report, json_valid)
+{
+    st_json j;
+    cr_assert_eq(parse("\xEF\xBB\xBF {\"a\": [1, -2.5e2, true, null, \"x\\u00e9\\ud83d\\ude00\\n\"], \"b\": {}} ", &j),
+                 ST_OK);
+    const st_json *a = st_json_get(&j, "a");
+    cr_assert_eq(st_json_count(a), 5);
+    cr_assert_float_eq(st_json_number(st_json_at(a, 1), 0), -250, 1e-12);
+    cr_assert(st_json_bool(st_json_at(a, 2), false));
+    cr_assert_eq(st_json_at(a, 3)->kind, ST_JSON_NULL);
+    cr_assert_str_eq(st_json_string(st_json_at(a, 4), ""), "x\xC3\xA9\xF0\x9F\x98\x80\n");
+    cr_assert_null(st_json_at(a, 5));
+    cr_assert_null(st_json_get(a, "a")); /* not an object */
+    cr_assert_eq(st_json_count(st_json_get(&j, "b")), 0);
+    cr_assert_str_eq(st_json_string(st_json_get(&j, "missing"), "dflt"), "dflt");
+    cr_assert_float_eq(st_json_number(st_json_get(&j, "b"), 7), 7, 0);
+    st_json_free(&j);
+    cr_assert_eq(parse("\"\\ud800x\"", &j), ST_OK); /* lone surrogate -> U+FFFD */
+    cr_assert_str_eq(j.str, "\xEF\xBF\xBDx");
+    st_json_free(&j);
+    cr_assert_eq(parse("\"42.5\"", &j), ST_OK);
+    cr_assert_float_eq(st_json_number(&j, 0), 42.5, 0);
+    st_json_free(&j);
+}
+
+Test(report, json_invalid)
+{
+    static const char *const bad[] = {"", "{", "[1,]", "{\"a\" 1}", "{\"a\":}", "tru", "nul", "01", "1.", "1e",
+                                      "-", "\"abc", "\"\\x\"", "\"\\u12\"", "[1] 2", "{1:2}", "\"a\x01\"", "[",
+                                      "{\"a\":1,}", "+1", "NaN", "[1 2]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        st_json j;
+        st_error err;
+        st_status st = st_json_parse(bad[i], strlen(bad[i]), "bad.json", &j, &err);
+        cr_assert_eq(st, ST_ERR_CORRUPT, "accepted '%s'", bad[i]);
+        cr_assert_not_null(strstr(err.msg, "bad.json"));
+        cr_assert_eq(j.kind, ST_JSON_NULL);
+    }
+}
+
+Test(report, json_depth_limit_and_no_overread)
+{
+    char deep[400];
+    memset(deep, '[', 200);
+    memset(deep + 200, ']', 200);
+    st_json j;
+    st_error err;
+    cr_assert_eq(st_json_parse(deep, 400, "d", &j, &err), ST_ERR_CORRUPT);
+    cr_assert_not_null(strstr(err.msg, "deep"));
+    /* not NUL-terminated: a buffer cut in the middle of a number/literal */
+    char cut[] = {'[', '1', '2'};
+    cr_assert_eq(st_json_parse(cut, sizeof cut, "c", &j, &err), ST_ERR_CORRUPT);
+    char num[] = {'1', '2', '3'};
+    cr_assert_eq(st_json_parse(num, sizeof num, "n", &j, &err), ST_OK);
+    cr_assert_float_eq(j.num, 123, 0);
+    st_json_free(&j);
+    /* a very long number literal is bounded */
+    char big[500];
+    memset(big, '9', sizeof big);
+    cr_assert_eq(st_json_parse(big, sizeof big, "b", &j, &err), ST_OK);
+    st_json_free(&j);
+    st_json_free(NULL);
+}
+
+/* ---- tolerant readers of the JSON side files ---- */
+
+Test(report, quality_json_variants)
+{
+    st_report_model m;
+    st_error err;
+    st_report_model_init(&m);
+    const char *q = "{\"suite\":\"default\",\"expectations\":[{\"name\":\"not_null\",\"table\":\"silver.stg_customers\","
+                    "\"column\":\"customer_id\",\"severity\":\"error\",\"status\":\"pass\",\"failing_rows\":0},"
+                    "{\"expectation\":\"unique\",\"result\":\"failed\",\"unexpected_count\":3,\"observed\":0.25},"
+                    "{\"check\":\"x\",\"passed\":true,\"message\":\"fine\"}, 17]}";
+    cr_assert_eq(st_report_load_quality_json(&m, q, strlen(q), &err), ST_OK);
+    cr_assert(m.has_quality);
+    cr_assert_eq(m.n_expectations, 4);
+    cr_assert_str_eq(m.expectations[0].status, "pass");
+    cr_assert_eq(m.expectations[0].failing_rows, 0);
+    cr_assert_str_eq(m.expectations[1].name, "unique");
+    cr_assert_str_eq(m.expectations[1].status, "fail");
+    cr_assert_eq(m.expectations[1].failing_rows, 3);
+    cr_assert_str_eq(m.expectations[1].detail, "0.250");
+    cr_assert_str_eq(m.expectations[2].detail, "fine");
+    cr_assert_str_eq(m.expectations[2].status, "pass");
+    cr_assert_str_eq(m.expectations[3].status, "unknown");
+    st_report_model_free(&m);
+    /* the quality module's own layout: id/layer/table/kind/args/observed */
+    const char *own = "{\"counts\":{\"pass\":1},\"results\":[{\"id\":\"silver.t/unique/c\",\"layer\":\"silver\","
+                      "\"table\":\"t\",\"column\":\"c\",\"kind\":\"unique\",\"args\":\"c\",\"severity\":\"error\","
+                      "\"status\":\"pass\",\"observed\":12,\"unexpected_count\":0,\"sample\":[],\"message\":\"\"}]}";
+    cr_assert_eq(st_report_load_quality_json(&m, own, strlen(own), &err), ST_OK);
+    cr_assert_eq(m.n_expectations, 1);
+    cr_assert_str_eq(m.expectations[0].name, "unique");
+    cr_assert_str_eq(m.expectations[0].table, "silver.t");
+    cr_assert_str_eq(m.expectations[0].detail, "c; observed 12");
+    cr_assert_eq(m.expectations[0].failing_rows, 0);
+    st_report_model_free(&m);
+    /* top-level array, and garbage -> a note, not a failure */
+    const char *arr = "[{\"name\":\"a\",\"status\":\"warning\"}]";
+    cr_assert_eq(st_report_load_quality_json(&m, arr, strlen(arr), &err), ST_OK);
+    cr_assert_str_eq(m.expectations[0].status, "warn");
+    st_report_model_free(&m);
+    cr_assert_eq(st_report_load_quality_json(&m, "{oops", 5, &err), ST_OK);
+    cr_assert(!m.has_quality);
+    cr_assert_eq(m.n_notes, 1);
+    st_report_model_free(&m);
+}
+
+Test(report, run_json)
+{
+    st_report_model m;
+    st_error err;
+    st_report_model_init(&m);
+    const char *r = "{\"run_id\":\"r-1\",\"started\":\"2026-01-02T03:04:05Z\",\"threads\":2,\"status\":\"ok\","
+                    "\"steps\":[{\"name\":\"ingest\",\"status\":\"ok\",\"rows_in\":10,\"rows_out\":9,\"seconds\":0.5,"
+                    "\"peak_rss_bytes\":1048576},{\"name\":\"ml\"}],\"peak_rss_bytes\":2097152,\"seconds\":1.25,"
+                    "\"future_field\":{\"x\":[1,2]}}";
+    cr_assert_eq(st_report_load_run_json(&m, r, strlen(r), &err), ST_OK);
+    cr_assert(m.has_run);
+    cr_assert_str_eq(m.run_id, "r-1");
+    cr_assert_eq(m.threads, 2);
+    cr_assert_eq(m.n_steps, 2);
+    cr_assert_float_eq(m.steps[0].rows_out, 9, 0);
+    cr_assert(isnan(m.steps[1].seconds));
+    cr_assert_str_eq(m.steps[1].status, "unknown");
+    st_buf b;
+    render(&m, ST_REPORT_HTML, &b);
+    cr_assert_not_null(strstr(b.data, "2026-01-02T03:04:05Z"));
+    cr_assert_null(check_html(b.data));
+    st_buf_free(&b);
+    st_report_model_free(&m);
+    cr_assert_eq(st_report_load_run_json(&m, "[1]", 3, &err), ST_OK);
+    cr_assert(!m.has_run);
+    cr_assert_eq(m.n_notes, 1);
+    st_report_model_free(&m);
+}
+
+/* ---- the command on a warehouse holding only the JSON files ---- */
+
+static void write_text(const char *path, const char *s)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    fputs(s, f);
+    fclose(f);
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *d = malloc((size_t)n + 1);
+    size_t got = fread(d, 1, (size_t)n, f);
+    d[got] = '\0';
+    fclose(f);
+    return d;
+}
+
+Test(report, command_on_partial_warehouse)
+{
+    char dir[] = "/tmp/strata-report-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char p[512], q[512], out[512];
+    snprintf(p, sizeof p, "%s/quality", dir);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/_runs", dir);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/quality/results.json", dir);
+    write_text(p, "{\"expectations\":[{\"name\":\"not_null\",\"status\":\"pass\"}]}");
+    snprintf(q, sizeof q, "%s/_runs/latest.json", dir);
+    write_text(q, "{\"run_id\":\"abc\",\"status\":\"failed\",\"steps\":[]}");
+
+    char *argv1[] = {"report", "--warehouse", dir, NULL};
+    cr_assert_eq(st_cmd_report(3, argv1), 0);
+    snprintf(out, sizeof out, "%s/report/index.html", dir);
+    char *html = read_text(out);
+    cr_assert_not_null(html);
+    cr_assert_null(check_html(html));
+    cr_assert_not_null(strstr(html, "not_null"));
+    cr_assert_geq(count(html, "Not available"), 6);
+    free(html);
+
+    char *argv2[] = {"report", "--warehouse", dir, "--format=md", NULL};
+    cr_assert_eq(st_cmd_report(4, argv2), 0);
+    snprintf(out, sizeof out, "%s/report/report.md", dir);
+    char *md = read_text(out);
+    cr_assert_not_null(md);
+    cr_assert_not_null(strstr(md, "| **pass** | not_null |"));
+    free(md);
+
+    char *argv3[] = {"report", "--format", "pdf", NULL};
+    cr_assert_eq(st_cmd_report(3, argv3), 2);
+    char *argv4[] = {"report", "--warehouse", "/nonexistent/strata-wh", NULL};
+    cr_assert_eq(st_cmd_report(3, argv4), st_status_exit_code(ST_ERR_NOTFOUND));
+    char *argv5[] = {"report", "--bogus", "x", NULL};
+    cr_assert_eq(st_cmd_report(3, argv5), 2);
+
+    remove(p);
+    remove(q);
+    snprintf(out, sizeof out, "%s/report/index.html", dir);
+    remove(out);
+    snprintf(out, sizeof out, "%s/report/report.md", dir);
+    remove(out);
+    snprintf(out, sizeof out, "%s/report", dir);
+    rmdir(out);
+    snprintf(out, sizeof out, "%s/quality", dir);
+    rmdir(out);
+    snprintf(out, sizeof out, "%s/_runs", dir);
+    rmdir(out);
+    cr_assert_eq(rmdir(dir), 0);
+}
+
+/* ---- the loader on a small warehouse written with st_writer (fx_build_warehouse) ---- */
+
+Test(report, loads_a_warehouse)
+{
+    char wh[] = "/tmp/strata-report-wh-XXXXXX";
+    cr_assert_not_null(mkdtemp(wh));
+    fx_build_warehouse(wh);
+    st_report_model m;
+    st_error err;
+    st_report_model_init(&m);
+    cr_assert_eq(st_report_load(&m, wh, &err), ST_OK, "%s", err.msg);
+    cr_assert(m.has_kpis);
+    cr_assert_eq(m.n_customers, 3);
+    cr_assert_eq(m.n_known, 2);
+    cr_assert_eq(m.n_orphan, 1);
+    cr_assert_eq(m.n_active_periods, 4);
+    cr_assert_eq(m.sales_volume, 355);
+    cr_assert_eq(m.foc_volume, 16);
+    cr_assert_eq(m.first_period, 202401);
+    cr_assert_eq(m.last_period, 202402);
+    cr_assert_eq(m.n_personas, 4);
+    cr_assert_str_eq(m.personas[0].name, "Champions");
+    cr_assert_str_eq(m.personas[1].name, "Loyalists");
+    cr_assert_str_eq(m.personas[2].name, "Potentials");
+    cr_assert_str_eq(m.personas[3].name, "Not Active");
+    cr_assert_eq(m.personas[0].customers, 1);
+    cr_assert_eq(m.personas[0].customer_periods, 2);
+    cr_assert_eq(m.personas[0].sales_volume, 300);
+    cr_assert_float_eq(m.personas[0].mean_foc_ratio, 0.05, 1e-12);
+    cr_assert_eq(m.personas[3].customers, 2);
+    cr_assert_eq(m.personas[3].customer_periods, 2);
+    cr_assert(isnan(m.personas[3].mean_foc_ratio));
+    cr_assert_eq(m.n_persona_customers, 3);
+    cr_assert_eq(m.n_periods, 2);
+    cr_assert_eq(m.mix[0 * 4 + 0], 1); /* 202401 Champions */
+    cr_assert_eq(m.mix[0 * 4 + 1], 0); /* 202401 Loyalists */
+    cr_assert_eq(m.mix[1 * 4 + 1], 1); /* 202402 Loyalists */
+    cr_assert_eq(m.mix[1 * 4 + 3], 1); /* 202402 Not Active */
+    cr_assert_str_eq(m.persona_rule, "highest volume = Champions <b>");
+    cr_assert_eq(m.n_features, 2);
+    cr_assert_str_eq(m.features[0], "total_sold_quantity");
+    cr_assert_eq(m.n_clusters, 3);
+    cr_assert_str_eq(m.clusters[0].persona, "Champions"); /* display order */
+    cr_assert_float_eq(m.clusters[0].values[0], 150, 0);
+    cr_assert_eq(m.n_points, 4);
+    cr_assert_eq(m.pt_persona[2], 2); /* Potentials */
+    cr_assert_eq(m.n_k, 3);
+    cr_assert_eq(m.chosen_k, 4);
+    cr_assert_eq(m.knee_k, 3);
+    cr_assert_eq(m.n_trans_labels, 4);
+    cr_assert_str_eq(m.trans_labels[3], "Not Active");
+    cr_assert_eq(m.trans_counts[3 * 4 + 1], 1); /* Not Active -> Loyalists */
+    cr_assert_eq(m.trans_counts[0], 1);
+    cr_assert(m.has_rejects);
+    cr_assert_eq(m.n_rejects, 2);
+    cr_assert_str_eq(m.rejects[0].name, "bad_quantity");
+    cr_assert_eq(m.rejects[0].n, 2);
+    cr_assert_eq(m.n_tables, 8);
+    cr_assert_str_eq(m.tables[0].layer, "bronze");
+    cr_assert_str_eq(m.tables[m.n_tables - 1].layer, "platinum");
+    cr_assert_eq(m.n_notes, 1, "notes: %zu", m.n_notes);
+    cr_assert_not_null(strstr(m.notes[0], "gold/broken.strata"));
+    cr_assert(!m.has_quality);
+    cr_assert(!m.has_run);
+
+    st_buf b;
+    render(&m, ST_REPORT_HTML, &b);
+    cr_assert_null(check_html(b.data));
+    assert_self_contained(b.data);
+    cr_assert_not_null(strstr(b.data, "highest volume = Champions &lt;b&gt;"));
+    cr_assert_not_null(strstr(b.data, "raw_sales_quantity"));
+    st_buf_free(&b);
+    st_report_model_free(&m);
+
+    /* the write path and byte-identical output on a second run */
+    cr_assert_eq(st_report_write(wh, ST_REPORT_HTML, NULL, &err), ST_OK, "%s", err.msg);
+    char path[600];
+    snprintf(path, sizeof path, "%s/report/index.html", wh);
+    char *first = read_text(path);
+    cr_assert_eq(st_report_write(wh, ST_REPORT_HTML, NULL, &err), ST_OK, "%s", err.msg);
+    char *second = read_text(path);
+    cr_assert_str_eq(first, second);
+    free(first);
+    free(second);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", wh);
+    cr_assert_eq(system(cmd), 0);
+}

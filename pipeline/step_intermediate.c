@@ -126,9 +126,6 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
     st_column a[A_N], u[U_N];
     for (int k = 0; k < A_N; k++) st_column_init(&a[k], an_fields[k].type);
     for (int k = 0; k < U_N; k++) st_column_init(&u[k], un_fields[k].type);
-    int64_t *bc = NULL, *bs = NULL, *bf = NULL, *bsl = NULL, *bfl = NULL;
-    int32_t *bp = NULL;
-    uint32_t *bm = NULL;
     static const char *const inputs[] = {"silver.stg_sales_transactions", "silver.stg_foc_transactions"};
     st_feature_dims dims = {1, 1, 202001, 202001};
     bool any = false;
@@ -143,74 +140,20 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
         s = st_features_finish(fx, st_dict_rank(dict), st_dict_size(dict), (unsigned)ctx->threads, err);
     if (s != ST_OK) goto done;
 
-    /* int_customer_analytics */
-    size_t ng = st_features_n_groups(fx);
-    for (size_t i = 0; i < ng && s == ST_OK; i++) {
-        st_feature_row fr;
-        st_features_get(fx, i, &fr);
-        s = st_column_push_i64(&a[A_CUST], fr.customer_id);
-        if (s == ST_OK) s = st_column_push_i32(&a[A_YEAR], fr.period_key / 100);
-        if (s == ST_OK) s = st_column_push_i32(&a[A_MONTH], fr.period_key % 100);
-        if (s == ST_OK) s = st_column_push_i32(&a[A_PK], fr.period_key);
-        if (s == ST_OK) s = st_column_push_i64(&a[A_SOLD], fr.total_sold_quantity);
-        if (s == ST_OK) s = st_column_push_i64(&a[A_FOC], fr.total_foc_quantity);
-        if (s == ST_OK) s = st_column_push_f64(&a[A_RATIO], fr.foc_ratio);
-        if (s == ST_OK) s = st_column_push_i64(&a[A_SOLD_TX], fr.total_sold_transactions);
-        if (s == ST_OK) s = st_column_push_i64(&a[A_FOC_TX], fr.total_foc_transactions);
-        if (s == ST_OK)
-            s = fr.has_median_sold ? st_column_push_f64(&a[A_MED_SOLD], fr.median_sold_order_size)
-                                   : st_column_push_null(&a[A_MED_SOLD]);
-        if (s == ST_OK)
-            s = fr.has_median_foc ? st_column_push_f64(&a[A_MED_FOC], fr.median_foc_order_size)
-                                  : st_column_push_null(&a[A_MED_FOC]);
-        if (s == ST_OK) s = st_column_push_i64(&a[A_UNIQ], fr.unique_materials);
-    }
-    if (s != ST_OK) {
-        st_error_set(err, s, "out of memory building int_customer_analytics");
-        goto done;
-    }
+    /* int_customer_analytics (engine/agg_columns.c builds the columns) */
+    if ((s = st_features_append_analytics(fx, 0, st_features_n_groups(fx), a, err)) != ST_OK) goto done;
 
     /* int_transactions_unified, streamed in chunks */
     if ((s = st_table_create(ctx, "gold", "int_transactions_unified", un_fields, U_N, inputs, 2, "", fp, NULL, 0, &wu,
                              err)) != ST_OK)
         goto done;
-    const size_t cap = ST_CHUNK_ROWS;
-    bc = malloc(cap * sizeof *bc);
-    bs = malloc(cap * sizeof *bs);
-    bf = malloc(cap * sizeof *bf);
-    bsl = malloc(cap * sizeof *bsl);
-    bfl = malloc(cap * sizeof *bfl);
-    bp = malloc(cap * sizeof *bp);
-    bm = malloc(cap * sizeof *bm);
-    if (!bc || !bs || !bf || !bsl || !bfl || !bp || !bm) {
-        s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    st_unified_batch batch = {bc, bp, bm, bs, bf, bsl, bfl};
     st_unified_cursor cur;
     memset(&cur, 0, sizeof cur);
     for (;;) {
         size_t got = 0;
-        if ((s = st_features_unified_next(fx, &cur, &batch, cap, &got, err)) != ST_OK) goto done;
-        if (got == 0) break;
         for (int k = 0; k < U_N; k++) st_column_reset(&u[k]);
-        for (size_t i = 0; i < got && s == ST_OK; i++) {
-            size_t len;
-            const char *str = st_dict_str(dict, bm[i], &len);
-            s = st_column_push_i64(&u[U_CUST], bc[i]);
-            if (s == ST_OK) s = st_column_push_i32(&u[U_YEAR], bp[i] / 100);
-            if (s == ST_OK) s = st_column_push_i32(&u[U_MONTH], bp[i] % 100);
-            if (s == ST_OK) s = st_column_push_i32(&u[U_PK], bp[i]);
-            if (s == ST_OK) s = st_column_push_str(&u[U_MAT], str, len);
-            if (s == ST_OK) s = st_column_push_i64(&u[U_SOLD], bs[i]);
-            if (s == ST_OK) s = st_column_push_i64(&u[U_FOC], bf[i]);
-            if (s == ST_OK) s = st_column_push_i64(&u[U_SOLD_L], bsl[i]);
-            if (s == ST_OK) s = st_column_push_i64(&u[U_FOC_L], bfl[i]);
-        }
-        if (s != ST_OK) {
-            st_error_set(err, s, "out of memory building int_transactions_unified");
-            goto done;
-        }
+        if ((s = st_features_append_unified(fx, &cur, dict, ST_CHUNK_ROWS, u, &got, err)) != ST_OK) goto done;
+        if (got == 0) break;
         if ((s = st_writer_write(wu, u, 0, got, err)) != ST_OK) goto done;
     }
     uint64_t n_unified = st_writer_n_rows(wu);
@@ -231,13 +174,6 @@ done:
     st_writer_abort(wu);
     st_features_free(fx);
     st_dict_free(dict);
-    free(bc);
-    free(bs);
-    free(bf);
-    free(bsl);
-    free(bfl);
-    free(bp);
-    free(bm);
     for (int k = 0; k < A_N; k++) st_column_free(&a[k]);
     for (int k = 0; k < U_N; k++) st_column_free(&u[k]);
     return s;

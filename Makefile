@@ -34,6 +34,7 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 DEPS_OK  := $(BUILD)/.deps-ok
+DEPS_TEST := $(BUILD)/.deps-test-ok
 
 .PHONY: all run test asan fuzz bench install clean deps test-c test-python
 all: $(BUILD)/strata $(BUILD)/libstrata.a
@@ -42,9 +43,16 @@ $(DEPS_OK): scripts/deps.sh
 	@bash scripts/deps.sh base
 	@mkdir -p $(BUILD) && touch $@
 
+$(DEPS_TEST): scripts/deps.sh | $(DEPS_OK)
+	@bash scripts/deps.sh test
+	@touch $@
+
 $(BUILD)/obj/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+# Test objects include <criterion/criterion.h>: its package comes first.
+$(TEST_OBJ): | $(DEPS_TEST)
 
 $(BUILD)/libstrata.a: $(LIB_OBJ)
 	@rm -f $@

@@ -213,11 +213,13 @@ static st_status row_error(const st_features *fx, int t, size_t row, int64_t cus
                         table_name[t], row, pk, fx->dims.period_key_min, fx->dims.period_key_max);
 }
 
-static st_status reserve_rows(st_row_store *r, size_t n, st_error *err)
+/* Room for n rows; grows geometrically unless `exact` (a known total). */
+static st_status reserve_rows(st_row_store *r, size_t n, bool exact, st_error *err)
 {
     if (n <= r->cap_rows) return ST_OK;
     size_t cap = r->cap_rows ? r->cap_rows : 4096;
     while (cap < n) cap *= 2;
+    if (exact) cap = n;
     uint32_t *k = realloc(r->key, cap * sizeof *k);
     if (k) r->key = k;
     uint32_t *m = realloc(r->mat, cap * sizeof *m);
@@ -313,7 +315,7 @@ static st_status add_rows(st_features *fx, int t, const int64_t *cust, const int
                          UINT32_MAX, table_name[t]);
         goto done;
     }
-    s = reserve_rows(r, r->n_rows + n, err);
+    s = reserve_rows(r, r->n_rows + n, false, err);
     if (s != ST_OK) goto done;
     uint32_t *keys = r->key + r->n_rows;
     for (size_t b = 0; b < n; b += ST_KEY_BATCH) {
@@ -329,6 +331,22 @@ static st_status add_rows(st_features *fx, int t, const int64_t *cust, const int
 done:
     if (s != ST_OK) fx->failed = true;
     return s;
+}
+
+st_status st_features_reserve(st_features *fx, size_t n_sales, size_t n_foc, st_error *err)
+{
+    if (fx->failed || fx->finished) return st_error_set(err, ST_ERR_INVALID, "features: reserve after finish or an error");
+    size_t want[2] = {n_sales, n_foc};
+    for (int t = 0; t < 2; t++) {
+        if (want[t] > UINT32_MAX)
+            return st_error_set(err, ST_ERR_INVALID, "features: more than %" PRIu32 " %s rows", UINT32_MAX, table_name[t]);
+        st_status s = reserve_rows(&fx->rows[t], want[t], true, err);
+        if (s != ST_OK) {
+            fx->failed = true;
+            return s;
+        }
+    }
+    return ST_OK;
 }
 
 st_status st_features_add_sales(st_features *fx, const int64_t *customer_id,

@@ -2,6 +2,7 @@
  * cmd_run.c: `strata run`: flags -> st_run_opts -> st_pipeline_run().
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,8 @@ static void usage(FILE *f)
         "  --suite FILE            data-quality suite                 (default: built-in default suite)\n"
         "  --no-report             skip the HTML/Markdown report\n"
         "  --quiet                 no progress or summary\n"
+        "  --memory-limit SIZE     gold step working set, e.g. 512M, 2G; beyond it customers are\n"
+        "                          processed range by range through a spill file (default 1G)\n"
         "staging rules:\n"
         "  --year-min Y --year-max Y        accepted years            (default 1990..2100)\n"
         "  --qty-min N --qty-max N          accepted quantities       (default 0..1000000000)\n"
@@ -50,6 +53,28 @@ static void usage(FILE *f)
         "steps: ingest, validate, stage, intermediate, ml, marts, report\n"
         "exit codes: 0 ok, 2 usage, 3 bad source, 4 quality error, 5 I/O, 6 corrupt file,\n"
         "            7 warehouse locked, 8 out of memory, 1 internal error\n");
+}
+
+/* SIZE = digits with an optional K, M or G suffix (powers of 1024). */
+static int parse_size(const char *flag, const char *v, uint64_t lo, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    unsigned shift = 0;
+    if (end != v && *end) {
+        if ((*end == 'K' || *end == 'k') && end[1] == '\0') shift = 10;
+        else if ((*end == 'M' || *end == 'm') && end[1] == '\0') shift = 20;
+        else if ((*end == 'G' || *end == 'g') && end[1] == '\0') shift = 30;
+        else end = (char *)v; /* reject below */
+    }
+    if (errno || end == v || v[0] == '-' || x > (UINT64_MAX >> 40) || (x << shift) < lo) {
+        fprintf(stderr, "strata run: %s expects a size of at least %lluK such as 512M or 2G, got '%s'\n", flag,
+                (unsigned long long)(lo >> 10), v);
+        return 0;
+    }
+    *out = (uint64_t)x << shift;
+    return 1;
 }
 
 static int parse_i64(const char *flag, const char *v, long long lo, long long hi, long long *out)
@@ -97,7 +122,9 @@ int st_cmd_run(int argc, char **argv)
         else if (!strcmp(a, "--features")) o.features = v;
         else if (!strcmp(a, "--log1p")) o.log1p = v;
         else if (!strcmp(a, "--persona-map")) o.persona_map = v;
-        else if (!strcmp(a, "--threads")) {
+        else if (!strcmp(a, "--memory-limit")) {
+            if (!parse_size(a, v, (uint64_t)64 << 10, &o.memory_limit_bytes)) return 2;
+        } else if (!strcmp(a, "--threads")) {
             if (!parse_i64(a, v, 1, 64, &x)) return 2;
             o.threads = (int)x;
         } else if (!strcmp(a, "--year-min")) {

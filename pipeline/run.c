@@ -50,6 +50,7 @@ void st_run_opts_default(st_run_opts *o)
     o->seed = 42;
     o->features = "total_sold_quantity,foc_ratio,total_sold_transactions";
     o->log1p = "";
+    o->memory_limit_bytes = (uint64_t)1 << 30;
 }
 
 enum { S_INGEST, S_VALIDATE, S_STAGE, S_INTERMEDIATE, S_ML, S_MARTS, S_REPORT, S_COUNT };

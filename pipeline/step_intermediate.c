@@ -19,6 +19,8 @@
 #include <string.h>
 
 #include "strata/agg.h"
+#include "strata/partition.h"
+#include "strata/spill.h"
 
 enum { A_CUST, A_YEAR, A_MONTH, A_PK, A_SOLD, A_FOC, A_RATIO, A_SOLD_TX, A_FOC_TX, A_MED_SOLD, A_MED_FOC, A_UNIQ, A_N };
 static const st_field an_fields[A_N] = {
@@ -72,41 +74,76 @@ static st_status table_dims(st_run_ctx *ctx, const char *table, st_feature_dims 
     return s;
 }
 
-/* Streams one silver table into the kernels. */
-static st_status add_table(st_run_ctx *ctx, const char *table, bool foc, st_features *fx, st_dict *dict, st_error *err)
+/* Opens a silver transaction table and checks the four columns the step
+ * reads; idx[] gets customer_id, period_key, material_code, quantity. */
+static st_status open_lines(st_run_ctx *ctx, const char *table, st_reader **out, size_t idx[4], st_error *err)
 {
+    static const char *const names[4] = {"customer_id", "period_key", "material_code", "quantity"};
+    static const st_type types[4] = {ST_TYPE_I64, ST_TYPE_I32, ST_TYPE_STR, ST_TYPE_I64};
     st_reader *r = NULL;
     ST_TRY(st_table_open(ctx, "silver", table, &r, err));
-    size_t ic, ip, im, iq;
-    st_status s = st_table_col(r, table, "customer_id", &ic, err);
-    if (s == ST_OK) s = st_table_col(r, table, "period_key", &ip, err);
-    if (s == ST_OK) s = st_table_col(r, table, "material_code", &im, err);
-    if (s == ST_OK) s = st_table_col(r, table, "quantity", &iq, err);
-    if (s == ST_OK && (st_reader_field(r, ic)->type != ST_TYPE_I64 || st_reader_field(r, ip)->type != ST_TYPE_I32 ||
-                       st_reader_field(r, im)->type != ST_TYPE_STR || st_reader_field(r, iq)->type != ST_TYPE_I64))
-        s = st_error_set(err, ST_ERR_SCHEMA, "silver.%s: unexpected column types", table);
+    st_status s = ST_OK;
+    for (int k = 0; k < 4 && s == ST_OK; k++) {
+        s = st_table_col(r, table, names[k], &idx[k], err);
+        if (s == ST_OK && st_reader_field(r, idx[k])->type != types[k])
+            s = st_error_set(err, ST_ERR_SCHEMA, "silver.%s: column '%s' is %s, expected %s", table, names[k],
+                             st_type_name(st_reader_field(r, idx[k])->type), st_type_name(types[k]));
+    }
+    if (s != ST_OK) {
+        st_reader_close(r);
+        return s;
+    }
+    *out = r;
+    return ST_OK;
+}
+
+/* Where the lines of one chunk go: straight into the kernels (one pass)
+ * or into the spill (partitioned). */
+typedef struct line_sink {
+    st_features *fx;          /* one pass */
+    st_spill *spill;          /* partitioned: with ranges */
+    const st_key_range *ranges;
+    size_t n_ranges;
+    uint32_t *part;           /* scratch, one chunk */
+} line_sink;
+
+/* Streams one silver table, chunk by chunk, through the dictionary into
+ * the sink. */
+static st_status add_table(st_run_ctx *ctx, const char *table, unsigned tab, st_dict *dict, line_sink *sink,
+                           st_error *err)
+{
+    st_reader *r = NULL;
+    size_t ix[4];
+    ST_TRY(open_lines(ctx, table, &r, ix, err));
+    st_status s = ST_OK;
     st_column c, p, m, q;
     st_column_init(&c, ST_TYPE_I64);
     st_column_init(&p, ST_TYPE_I32);
     st_column_init(&m, ST_TYPE_STR);
     st_column_init(&q, ST_TYPE_I64);
-    uint32_t *codes = NULL;
+    uint32_t *codes = malloc(ST_CHUNK_ROWS * sizeof *codes);
+    if (!codes) s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
     for (size_t ch = 0; ch < st_reader_n_chunks(r) && s == ST_OK; ch++) {
-        s = st_reader_read_block(r, ch, ic, &c, err);
-        if (s == ST_OK) s = st_reader_read_block(r, ch, ip, &p, err);
-        if (s == ST_OK) s = st_reader_read_block(r, ch, im, &m, err);
-        if (s == ST_OK) s = st_reader_read_block(r, ch, iq, &q, err);
+        s = st_reader_read_block(r, ch, ix[0], &c, err);
+        if (s == ST_OK) s = st_reader_read_block(r, ch, ix[1], &p, err);
+        if (s == ST_OK) s = st_reader_read_block(r, ch, ix[2], &m, err);
+        if (s == ST_OK) s = st_reader_read_block(r, ch, ix[3], &q, err);
         if (s != ST_OK) break;
         size_t n = c.n_rows;
-        uint32_t *nc = realloc(codes, (n ? n : 1) * sizeof *codes);
-        if (!nc) {
-            s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
+        if (n > ST_CHUNK_ROWS) {
+            s = st_error_set(err, ST_ERR_CORRUPT, "silver.%s: chunk %zu has %zu rows", table, ch, n);
             break;
         }
-        codes = nc;
         if ((s = st_dict_add(dict, &m, codes, "material_code", err)) != ST_OK) break;
-        s = foc ? st_features_add_foc(fx, st_column_i64(&c), st_column_i32(&p), codes, st_column_i64(&q), n, err)
-                : st_features_add_sales(fx, st_column_i64(&c), st_column_i32(&p), codes, st_column_i64(&q), n, err);
+        const int64_t *cust = st_column_i64(&c), *qty = st_column_i64(&q);
+        const int32_t *per = st_column_i32(&p);
+        if (sink->spill) {
+            st_key_ranges_locate(sink->ranges, sink->n_ranges, cust, n, sink->part);
+            s = st_spill_add(sink->spill, tab, sink->part, cust, per, codes, qty, n, err);
+        } else {
+            s = tab ? st_features_add_foc(sink->fx, cust, per, codes, qty, n, err)
+                    : st_features_add_sales(sink->fx, cust, per, codes, qty, n, err);
+        }
         ctx->cur->rows_in += n;
     }
     free(codes);
@@ -118,63 +155,217 @@ static st_status add_table(st_run_ctx *ctx, const char *table, bool foc, st_feat
     return s;
 }
 
-st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
+/* One counting pass of the customer histogram over a table's ids. */
+static st_status count_customers(st_run_ctx *ctx, const char *table, st_key_hist *h, st_error *err)
 {
-    st_features *fx = NULL;
-    st_dict *dict = NULL;
-    st_writer *wa = NULL, *wu = NULL;
+    st_reader *r = NULL;
+    size_t ix[4];
+    ST_TRY(open_lines(ctx, table, &r, ix, err));
+    st_status s = ST_OK;
+    st_column c;
+    st_column_init(&c, ST_TYPE_I64);
+    for (size_t ch = 0; ch < st_reader_n_chunks(r) && s == ST_OK; ch++) {
+        if ((s = st_reader_read_block(r, ch, ix[0], &c, err)) != ST_OK) break;
+        st_key_hist_count(h, st_column_i64(&c), c.n_rows);
+    }
+    st_column_free(&c);
+    st_reader_close(r);
+    return s;
+}
+
+/* The two gold files being written. */
+typedef struct gold_out {
+    st_writer *wa, *wu;
     st_column a[A_N], u[U_N];
-    for (int k = 0; k < A_N; k++) st_column_init(&a[k], an_fields[k].type);
-    for (int k = 0; k < U_N; k++) st_column_init(&u[k], un_fields[k].type);
-    static const char *const inputs[] = {"silver.stg_sales_transactions", "silver.stg_foc_transactions"};
-    st_feature_dims dims = {1, 1, 202001, 202001};
-    bool any = false;
-    st_status s = table_dims(ctx, "stg_sales_transactions", &dims, &any, err);
-    if (s == ST_OK) s = table_dims(ctx, "stg_foc_transactions", &dims, &any, err);
-    if (s == ST_OK) s = st_features_create(&fx, &dims, err);
-    if (s == ST_OK) s = st_dict_create(&dict, err);
-    if (s == ST_OK) s = add_table(ctx, "stg_sales_transactions", false, fx, dict, err);
-    if (s == ST_OK) s = add_table(ctx, "stg_foc_transactions", true, fx, dict, err);
-    if (s == ST_OK) s = st_dict_finish(dict, err);
-    if (s == ST_OK)
-        s = st_features_finish(fx, st_dict_rank(dict), st_dict_size(dict), (unsigned)ctx->threads, err);
-    if (s != ST_OK) goto done;
+    uint64_t n_groups;
+} gold_out;
 
-    /* int_customer_analytics (engine/agg_columns.c builds the columns) */
-    if ((s = st_features_append_analytics(fx, 0, st_features_n_groups(fx), a, err)) != ST_OK) goto done;
-
-    /* int_transactions_unified, streamed in chunks */
-    if ((s = st_table_create(ctx, "gold", "int_transactions_unified", un_fields, U_N, inputs, 2, "", fp, NULL, 0, &wu,
-                             err)) != ST_OK)
-        goto done;
+/* Appends a finished accumulator's rows to both gold files, a chunk at a
+ * time. */
+static st_status emit(st_features *fx, const st_dict *dict, gold_out *o, st_error *err)
+{
+    size_t n_groups = st_features_n_groups(fx);
+    for (size_t first = 0; first < n_groups; first += ST_CHUNK_ROWS) {
+        for (int k = 0; k < A_N; k++) st_column_reset(&o->a[k]);
+        ST_TRY(st_features_append_analytics(fx, first, ST_CHUNK_ROWS, o->a, err));
+        ST_TRY(st_writer_write(o->wa, o->a, 0, o->a[0].n_rows, err));
+    }
+    o->n_groups += n_groups;
     st_unified_cursor cur;
     memset(&cur, 0, sizeof cur);
     for (;;) {
         size_t got = 0;
-        for (int k = 0; k < U_N; k++) st_column_reset(&u[k]);
-        if ((s = st_features_append_unified(fx, &cur, dict, ST_CHUNK_ROWS, u, &got, err)) != ST_OK) goto done;
-        if (got == 0) break;
-        if ((s = st_writer_write(wu, u, 0, got, err)) != ST_OK) goto done;
+        for (int k = 0; k < U_N; k++) st_column_reset(&o->u[k]);
+        ST_TRY(st_features_append_unified(fx, &cur, dict, ST_CHUNK_ROWS, o->u, &got, err));
+        if (got == 0) return ST_OK;
+        ST_TRY(st_writer_write(o->wu, o->u, 0, got, err));
     }
-    uint64_t n_unified = st_writer_n_rows(wu);
-    s = st_writer_close(wu, err);
-    wu = NULL;
+}
+
+/* Bytes the kernels need for n_rows lines over `width` customer ids and
+ * n_periods months: 24 a line (row store, and its sorted copy during
+ * finish), 16 per customer-month cell of the counting grid (two tables,
+ * up to twice the customers for growth) plus 64 per customer, 40 per
+ * active group of results. Upper bounds; see agg.h. */
+static st_range_cost gold_cost(uint32_t n_periods)
+{
+    st_range_cost c = {24.0, 16.0 * n_periods + 64.0, 40.0, (double)n_periods};
+    return c;
+}
+
+static uint32_t months_between(int32_t lo, int32_t hi)
+{
+    int32_t a = (lo / 100) * 12 + lo % 100, b = (hi / 100) * 12 + hi % 100;
+    return b >= a ? (uint32_t)(b - a) + 1 : 1;
+}
+
+static const char *const tables[2] = {"stg_sales_transactions", "stg_foc_transactions"};
+
+/* Plans customer ranges for the budget: *n_ranges == 1 means one pass. */
+static st_status plan_ranges(st_run_ctx *ctx, const st_feature_dims *dims, uint64_t n_lines, st_key_range **ranges,
+                             size_t *n_ranges, unsigned *n_passes, st_error *err)
+{
+    st_range_cost cost = gold_cost(months_between(dims->period_key_min, dims->period_key_max));
+    double budget = (double)ctx->o->memory_limit_bytes;
+    uint64_t width = (uint64_t)dims->customer_id_max - (uint64_t)dims->customer_id_min + 1;
+    *n_passes = 0;
+    if (n_lines == 0 || st_range_cost_of(&cost, n_lines, width) <= budget) {
+        *ranges = malloc(sizeof **ranges);
+        if (!*ranges) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+        (*ranges)[0] = (st_key_range){dims->customer_id_min, dims->customer_id_max, n_lines};
+        *n_ranges = 1;
+        return ST_OK;
+    }
+    st_key_hist *h = NULL;
+    ST_TRY(st_key_hist_create(&h, dims->customer_id_min, dims->customer_id_max, &cost, budget, err));
+    st_status s = ST_OK;
+    while (s == ST_OK && st_key_hist_pass_needed(h)) {
+        s = st_key_hist_begin(h, err);
+        for (int t = 0; t < 2 && s == ST_OK; t++) s = count_customers(ctx, tables[t], h, err);
+        if (s == ST_OK) s = st_key_hist_end(h, err);
+    }
+    if (s == ST_OK && st_key_hist_n_outside(h) > 0)
+        s = st_error_set(err, ST_ERR_CORRUPT, "silver transactions: %llu customer ids outside their zone maps",
+                         (unsigned long long)st_key_hist_n_outside(h));
+    if (s == ST_OK) s = st_key_hist_plan(h, ranges, n_ranges, err);
+    *n_passes = st_key_hist_n_passes(h);
+    st_key_hist_free(h);
+    return s;
+}
+
+st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
+{
+    st_features *fx = NULL;
+    st_dict *dict = NULL;
+    st_spill *spill = NULL;
+    st_key_range *ranges = NULL;
+    size_t n_ranges = 0;
+    unsigned n_passes = 0;
+    line_sink sink = {0};
+    gold_out o = {0};
+    for (int k = 0; k < A_N; k++) st_column_init(&o.a[k], an_fields[k].type);
+    for (int k = 0; k < U_N; k++) st_column_init(&o.u[k], un_fields[k].type);
+    static const char *const inputs[] = {"silver.stg_sales_transactions", "silver.stg_foc_transactions"};
+    st_feature_dims dims = {1, 1, 202001, 202001};
+    bool any = false;
+    uint64_t n_lines = 0;
+    st_status s = ST_OK;
+    for (int t = 0; t < 2 && s == ST_OK; t++) {
+        s = table_dims(ctx, tables[t], &dims, &any, err);
+        st_reader *r = NULL;
+        if (s == ST_OK && (s = st_table_open(ctx, "silver", tables[t], &r, err)) == ST_OK) {
+            n_lines += st_reader_n_rows(r);
+            st_reader_close(r);
+        }
+    }
+    if (s == ST_OK) s = plan_ranges(ctx, &dims, n_lines, &ranges, &n_ranges, &n_passes, err);
+    if (s == ST_OK) s = st_dict_create(&dict, err);
+    if (s == ST_OK)
+        s = st_table_create(ctx, "gold", "int_transactions_unified", un_fields, U_N, inputs, 2, "", fp, NULL, 0, &o.wu,
+                            err);
+    if (s == ST_OK)
+        s = st_table_create(ctx, "gold", "int_customer_analytics", an_fields, A_N, inputs, 2, "", fp, NULL, 0, &o.wa,
+                            err);
     if (s != ST_OK) goto done;
-    if ((s = st_table_create(ctx, "gold", "int_customer_analytics", an_fields, A_N, inputs, 2, "", fp, NULL, 0, &wa,
-                             err)) != ST_OK)
-        goto done;
-    if ((s = st_writer_write(wa, a, 0, a[0].n_rows, err)) != ST_OK) goto done;
-    s = st_writer_close(wa, err);
-    wa = NULL;
-    ctx->cur->rows_out = a[0].n_rows + n_unified;
-    snprintf(ctx->cur->note, sizeof ctx->cur->note, "%zu customer-periods, %llu customer-period-materials",
-             a[0].n_rows, (unsigned long long)n_unified);
+
+    if (n_ranges <= 1) {
+        /* one pass: silver straight into one accumulator */
+        if ((s = st_features_create(&fx, &dims, err)) != ST_OK) goto done;
+        sink.fx = fx;
+        for (unsigned t = 0; t < 2 && s == ST_OK; t++) s = add_table(ctx, tables[t], t, dict, &sink, err);
+        if (s == ST_OK) s = st_dict_finish(dict, err);
+        if (s == ST_OK) s = st_features_finish(fx, st_dict_rank(dict), st_dict_size(dict), (unsigned)ctx->threads, err);
+        if (s == ST_OK) s = emit(fx, dict, &o, err);
+        if (s != ST_OK) goto done;
+    } else {
+        /* partitioned: scatter by customer range, then range by range */
+        int fd = -1;
+        char dir[ST_PATH_MAX], what[ST_PATH_MAX + 64];
+        if ((s = st_warehouse_temp_file(ctx->wh, "gold-spill", &fd, dir, err)) != ST_OK) goto done;
+        snprintf(what, sizeof what, "the gold step's spill file in '%s'", dir);
+        double per_buf = (double)ctx->o->memory_limit_bytes / 2.0 / (double)(2 * n_ranges * 24);
+        uint32_t block_rows = per_buf > ST_SPILL_MAX_BLOCK_ROWS ? ST_SPILL_MAX_BLOCK_ROWS
+                              : per_buf < 256.0                 ? 256u
+                                                                : (uint32_t)per_buf;
+        if ((s = st_spill_create(&spill, fd, what, (uint32_t)n_ranges, block_rows, err)) != ST_OK) goto done;
+        sink.spill = spill;
+        sink.ranges = ranges;
+        sink.n_ranges = n_ranges;
+        if (!(sink.part = malloc(ST_CHUNK_ROWS * sizeof *sink.part))) {
+            s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        for (unsigned t = 0; t < 2 && s == ST_OK; t++) s = add_table(ctx, tables[t], t, dict, &sink, err);
+        if (s == ST_OK) s = st_spill_flush(spill, err);
+        if (s == ST_OK) s = st_dict_finish(dict, err);
+        if (s != ST_OK) goto done;
+        for (size_t pi = 0; pi < n_ranges; pi++) {
+            st_feature_dims pd = {ranges[pi].lo, ranges[pi].hi, dims.period_key_min, dims.period_key_max};
+            if ((s = st_features_create(&fx, &pd, err)) != ST_OK) goto done;
+            s = st_features_reserve(fx, st_spill_rows(spill, (uint32_t)pi, 0), st_spill_rows(spill, (uint32_t)pi, 1),
+                                    err);
+            st_spill_cursor cur = {0};
+            while (s == ST_OK) {
+                st_spill_block b;
+                if ((s = st_spill_next(spill, (uint32_t)pi, &cur, &b, err)) != ST_OK || b.n_rows == 0) break;
+                s = b.table ? st_features_add_foc(fx, b.customer_id, b.period_key, b.material, b.quantity, b.n_rows, err)
+                            : st_features_add_sales(fx, b.customer_id, b.period_key, b.material, b.quantity, b.n_rows,
+                                                    err);
+            }
+            if (s == ST_OK)
+                s = st_features_finish(fx, st_dict_rank(dict), st_dict_size(dict), (unsigned)ctx->threads, err);
+            if (s == ST_OK) s = emit(fx, dict, &o, err);
+            st_features_free(fx);
+            fx = NULL;
+            if (s != ST_OK) goto done;
+        }
+    }
+    uint64_t n_unified = st_writer_n_rows(o.wu);
+    s = st_writer_close(o.wu, err);
+    o.wu = NULL;
+    if (s == ST_OK) s = st_writer_close(o.wa, err);
+    o.wa = NULL;
+    if (s != ST_OK) goto done;
+    ctx->cur->rows_out = o.n_groups + n_unified;
+    int w = snprintf(ctx->cur->note, sizeof ctx->cur->note, "%llu customer-periods, %llu customer-period-materials",
+                     (unsigned long long)o.n_groups, (unsigned long long)n_unified);
+    if (spill && w > 0 && (size_t)w < sizeof ctx->cur->note) {
+        uint64_t lim = ctx->o->memory_limit_bytes;
+        bool mib = lim % (1u << 20) == 0;
+        snprintf(ctx->cur->note + w, sizeof ctx->cur->note - (size_t)w,
+                 "; %zu customer ranges (memory limit %llu %s, %u histogram pass%s, %.0f MiB spilled)", n_ranges,
+                 (unsigned long long)(mib ? lim >> 20 : lim >> 10), mib ? "MiB" : "KiB", n_passes,
+                 n_passes == 1 ? "" : "es", (double)st_spill_bytes(spill) / 1048576.0);
+    }
 done:
-    st_writer_abort(wa);
-    st_writer_abort(wu);
+    st_writer_abort(o.wa);
+    st_writer_abort(o.wu);
     st_features_free(fx);
+    st_spill_free(spill);
     st_dict_free(dict);
-    for (int k = 0; k < A_N; k++) st_column_free(&a[k]);
-    for (int k = 0; k < U_N; k++) st_column_free(&u[k]);
+    free(ranges);
+    free(sink.part);
+    for (int k = 0; k < A_N; k++) st_column_free(&o.a[k]);
+    for (int k = 0; k < U_N; k++) st_column_free(&o.u[k]);
     return s;
 }

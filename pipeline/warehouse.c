@@ -261,6 +261,26 @@ void st_warehouse_input_path(const st_warehouse *wh, const char *layer, const ch
     st_warehouse_final_path(wh, layer, table, buf);
 }
 
+st_status st_warehouse_temp_file(st_warehouse *wh, const char *what, int *fd, char *path, st_error *err)
+{
+    *fd = -1;
+    ST_TRY(st_mkdirs(wh->staging, err));
+    if (snprintf(path, ST_PATH_MAX, "%s", wh->staging) >= ST_PATH_MAX)
+        return st_error_set(err, ST_ERR_INVALID, "path too long");
+#ifdef O_TMPFILE
+    *fd = open(wh->staging, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (*fd >= 0) return ST_OK;
+#endif
+    char name[ST_PATH_MAX];
+    if (snprintf(name, sizeof name, "%s/.%s-XXXXXX", wh->staging, what) >= (int)sizeof name)
+        return st_error_set(err, ST_ERR_INVALID, "path too long");
+    *fd = mkostemp(name, O_CLOEXEC);
+    if (*fd < 0)
+        return st_error_set(err, ST_ERR_IO, "cannot create a temporary file in '%s': %s", wh->staging, strerror(errno));
+    unlink(name);
+    return ST_OK;
+}
+
 /* Appends "layer/file" lines for every staged data file to the journal. */
 static st_status list_staged(const char *staging, FILE *j, size_t *count, st_error *err)
 {

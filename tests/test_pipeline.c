@@ -113,6 +113,10 @@ static void make_customers(const char *path, const char *table)
     sqlite3_close(db);
 }
 
+/* When set, about 1 line in 40 belongs to one of three customers with ids
+ * near 10^12, far from the others (orphans too). */
+static int fixture_far_ids;
+
 static void make_transactions(const char *path, size_t n_good, int with_bad)
 {
     sqlite3 *db;
@@ -128,6 +132,7 @@ static void make_transactions(const char *path, size_t n_good, int with_bad)
     for (size_t i = 0; i < n_good; i++) {
         line *l = &lines[n_lines++];
         l->cust = 1 + (int64_t)(rnd() % 12); /* 9..12 are orphans */
+        if (fixture_far_ids && rnd() % 40 == 0) l->cust = 1000000000000LL + (int64_t)(rnd() % 3);
         l->year = 2021 + (int)(rnd() % 2);
         l->month = 1 + (int)(rnd() % 12);
         snprintf(l->mat, sizeof l->mat, "MAT%04d", (int)(rnd() % 9));
@@ -445,6 +450,44 @@ Test(pipeline, rerun_skips_and_force_rebuilds_identically_across_threads)
     /* --force rebuilds byte-identical files */
     cr_assert_eq(run_pipeline("w1", "--threads 2 --force", err, sizeof err), 0, "%s", err);
     assert_same_files("w1", "w2");
+}
+
+/* The gold step under a memory limit far below its input: customers are
+ * planned into ranges (two histogram passes: ids 1..12 sit next to ids
+ * near 10^12), spilled and processed range by range, and every file is
+ * byte-identical to the one-pass run, with one thread or two. */
+Test(pipeline, memory_limit_splits_customers_into_ranges_with_byte_identical_output)
+{
+    fixture_far_ids = 1;
+    build_fixture(5500, 1, "Customer");
+    fixture_far_ids = 0;
+    char err[4096];
+    cr_assert_eq(run_pipeline("w1", "--threads 2", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(run_pipeline("w2", "--threads 1 --memory-limit 64K", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(run_pipeline("w3", "--threads 2 --memory-limit 64K", err, sizeof err), 0, "%s", err);
+    assert_same_files("w1", "w2");
+    assert_same_files("w1", "w3");
+    char p[600];
+    size_t len;
+    snprintf(p, sizeof p, "%s/w1/_runs/latest.json", dir);
+    char *log = slurp(p, &len);
+    cr_assert_null(strstr(log, "customer ranges"), "the default limit needs no ranges here");
+    free(log);
+    snprintf(p, sizeof p, "%s/w3/_runs/latest.json", dir);
+    log = slurp(p, &len);
+    cr_assert_not_null(strstr(log, "customer ranges (memory limit 64 KiB, 2 histogram passes"), "%s", log);
+    free(log);
+    /* the limit is not part of any fingerprint: a re-run with another limit skips */
+    cr_assert_eq(run_pipeline("w1", "--memory-limit 64K", err, sizeof err), 0, "%s", err);
+    snprintf(p, sizeof p, "%s/w1/_runs/latest.json", dir);
+    log = slurp(p, &len);
+    cr_assert_not_null(strstr(log, "\"name\": \"intermediate\", \"status\": \"skipped\""), "%s", log);
+    free(log);
+    /* bad values are usage errors */
+    cr_assert_eq(run_pipeline("w4", "--memory-limit 12Q", err, sizeof err), 2);
+    cr_assert_not_null(strstr(err, "--memory-limit"), "%s", err);
+    cr_assert_eq(run_pipeline("w4", "--memory-limit 1K", err, sizeof err), 2);
+    cr_assert_eq(run_pipeline("w4", "--memory-limit -5M", err, sizeof err), 2);
 }
 
 Test(pipeline, missing_required_column_is_a_clear_error_and_writes_nothing)

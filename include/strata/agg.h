@@ -147,6 +147,14 @@ st_status st_features_add_foc(st_features *fx, const int64_t *customer_id,
                               const int64_t *quantity, size_t n_rows,
                               st_error *err) ST_MUST_USE;
 
+/* Optional: makes room for exactly n_sales and n_foc rows in total, so a
+ * caller that knows its row counts pays no geometric-growth slack (up to
+ * 2x the row store) and no reallocation copies. Adding more rows later
+ * still works (growing as usual). ST_ERR_NOMEM, ST_ERR_INVALID after
+ * finish or above UINT32_MAX rows. */
+st_status st_features_reserve(st_features *fx, size_t n_sales, size_t n_foc,
+                              st_error *err) ST_MUST_USE;
+
 /* Computes everything. Every added material code must be < n_materials
  * (st_dict_size()). material_rank, when non-NULL, gives the sort position
  * of each code (st_dict_rank(); n_materials entries, a permutation); when

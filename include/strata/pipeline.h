@@ -45,6 +45,10 @@ typedef struct st_run_opts {
     bool wait;                     /* wait for the warehouse lock */
     bool quiet;                    /* no progress / summary output */
     bool no_report;                /* skip the report step */
+    uint64_t memory_limit_bytes;   /* gold step working-set budget; beyond it
+                                      the step partitions customers through a
+                                      spill file (default 1 GiB; not part of
+                                      any fingerprint: output is identical) */
     int64_t year_min, year_max;    /* accepted years, default 1990..2100 */
     int64_t qty_min, qty_max;      /* accepted quantities, default 0..1e9 */
     /* segmentation */

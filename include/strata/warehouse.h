@@ -59,6 +59,15 @@ st_status st_warehouse_stage_path(st_warehouse *wh, const char *layer,
 void st_warehouse_input_path(const st_warehouse *wh, const char *layer,
                              const char *table, char *buf);
 
+/* Opens a new, empty, read-write temporary file in the staging area that
+ * has no name (O_TMPFILE, or created and unlinked at once where that is
+ * unsupported): it disappears when closed or when the process dies, and
+ * it is never published. `what` is put in the name while it exists.
+ * Caller owns *fd; close() it. *path gets the directory (ST_PATH_MAX
+ * bytes) for messages. ST_ERR_IO. */
+st_status st_warehouse_temp_file(st_warehouse *wh, const char *what, int *fd, char *path,
+                                 st_error *err) ST_MUST_USE;
+
 /* Publishes every staged file (see the top of this file). */
 st_status st_warehouse_commit(st_warehouse *wh, st_error *err) ST_MUST_USE;
 

@@ -12,11 +12,31 @@
  * values_in_set and storage_class). Float blocks are always decoded: zone
  * maps ignore NaN, and NaN is never "between".
  *
- * Keyed kinds (unique, no_duplicate_keys, referential) collect keys into
- * sorted arrays: int64 for a single integer column, else byte strings
- * that encode the key tuple unambiguously (integers as 8 big-endian bytes,
- * strings length-prefixed). Rows with a NULL in any key column are not
- * keys (SQL semantics) and are not counted.
+ * Keyed kinds (unique, no_duplicate_keys, referential) collect keys: int64
+ * for a single integer column, else byte strings that encode the key tuple
+ * unambiguously (integers as 8 big-endian bytes, strings length-prefixed).
+ * Rows with a NULL in any key column are not keys (SQL semantics) and are
+ * not counted. What is held is what bounds the memory of a run on a large
+ * table, so each kind keeps as little as its answer needs:
+ *
+ * - unique / no_duplicate_keys on one integer column first read every
+ *   chunk's zone map. When the [min, max] ranges of the chunks that hold
+ *   values are pairwise disjoint (a rowid or a date the table is ordered
+ *   by), no value can be in two chunks, so each chunk is sorted, tallied
+ *   and dropped: one chunk of keys at a time. Otherwise every key is held
+ *   (16 bytes per key: value and row, twice that while sorting) and tallied
+ *   once at the end. Both tallies count the same rows and keep the same
+ *   samples, the first duplicate rows in (value, row) order (see
+ *   tally_int_dups). The per-chunk path trusts the zone maps as the
+ *   skipping above does.
+ * - unique / no_duplicate_keys on a tuple or a non-integer column hold
+ *   every key: its bytes plus 32 bytes.
+ * - referential holds the target's distinct values (the referenced table,
+ *   a dimension) in a sorted array, and the distinct orphan values in a
+ *   hash set, since only their number is reported: memory follows the
+ *   distinct orphans, not the orphan rows. Samples are taken as rows pass.
+ *
+ * st_quality_max_keys_held() reports the most keys held, for tests.
  *
  * An expectation that cannot be evaluated (table or column missing, wrong
  * type, referential target missing) becomes a failed result with a message;
@@ -40,6 +60,7 @@ struct st_quality_results {
     const char *layers;
     st_qresult *res;
     size_t n;
+    size_t max_keys_held; /* keys, see st_quality_max_keys_held() */
 };
 
 size_t st_quality_count(const st_quality_results *r) { return r ? r->n : 0; }
@@ -80,6 +101,7 @@ st_status st_quality_results_merge(st_quality_results *dst, st_quality_results *
     if (src->n) memcpy(dst->res + dst->n, src->res, src->n * sizeof *src->res);
     dst->n = n;
     dst->layers = layers;
+    if (src->max_keys_held > dst->max_keys_held) dst->max_keys_held = src->max_keys_held;
     if (!dst->suite_name[0]) dst->suite_name = src->suite_name;
     /* The strings now referenced by dst live in src's arena: splice it in. */
     st_qarena_block **tail = &dst->arena.head;
@@ -93,6 +115,7 @@ done:
 const st_qresult *st_quality_get(const st_quality_results *r, size_t i) { return r && i < r->n ? &r->res[i] : NULL; }
 const char *st_quality_suite_name(const st_quality_results *r) { return r->suite_name; }
 const char *st_quality_layers(const st_quality_results *r) { return r->layers; }
+size_t st_quality_max_keys_held(const st_quality_results *r) { return r ? r->max_keys_held : 0; }
 
 void st_quality_results_free(st_quality_results *r)
 {
@@ -453,6 +476,151 @@ static bool bkeys_has(const bkeys *k, const char *p, size_t n)
     return lo < k->n && bytes_cmp(k->a[lo].p, k->a[lo].n, p, n) == 0;
 }
 
+/* ---- distinct-value sets ---------------------------------------------------- */
+
+/* referential needs only how many distinct orphan values there are, neither
+ * which nor in what order, and orphans can be most of a large table made of
+ * a few values repeated. A hash set holds each value once as it arrives, so
+ * its memory follows the distinct values and not the rows; a sorted array
+ * would have to hold every row until it is compacted. Open addressing with
+ * linear probing in a power-of-two table kept at most 3/4 full; the hash is
+ * splitmix64's finaliser, which spreads consecutive integers (ids, dates)
+ * over the low bits the probe uses. */
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9u;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebu;
+    x ^= x >> 31;
+    return x;
+}
+
+/* The slot count that follows old_cap (0 for an empty set): 64, then
+ * doubling. false when it would overflow. */
+static bool next_cap(size_t old_cap, size_t *cap)
+{
+    if (old_cap == 0) {
+        *cap = 64;
+        return true;
+    }
+    if (old_cap > SIZE_MAX / 8) return false;
+    *cap = old_cap * 2;
+    return true;
+}
+
+/* Integers. INT64_MIN marks a free slot, so that one value is kept as a
+ * flag beside the table. */
+#define IHSET_FREE INT64_MIN
+
+typedef struct ihset {
+    int64_t *slot;
+    size_t cap;    /* slots: 0 or a power of two */
+    size_t n;      /* distinct values held, INT64_MIN included */
+    bool has_free; /* INT64_MIN is in the set */
+} ihset;
+
+/* Puts v (not IHSET_FREE) into a table with a free slot; true when it was new. */
+static bool ihset_place(int64_t *slot, size_t cap, int64_t v)
+{
+    size_t m = cap - 1;
+    for (size_t i = (size_t)mix64((uint64_t)v) & m;; i = (i + 1) & m) {
+        if (slot[i] == v) return false;
+        if (slot[i] == IHSET_FREE) {
+            slot[i] = v;
+            return true;
+        }
+    }
+}
+
+static st_status ihset_add(ihset *h, int64_t v, st_error *err)
+{
+    if (v == IHSET_FREE) {
+        if (!h->has_free) h->n++;
+        h->has_free = true;
+        return ST_OK;
+    }
+    if (h->cap / 4 * 3 <= h->n) {
+        size_t cap, bytes;
+        if (!next_cap(h->cap, &cap) || !st_size_mul(cap, sizeof *h->slot, &bytes))
+            return st_error_set(err, ST_ERR_NOMEM, "quality: key set too large");
+        int64_t *slot = malloc(bytes);
+        if (!slot) return st_error_set(err, ST_ERR_NOMEM, "quality: out of memory for a key set");
+        for (size_t i = 0; i < cap; i++) slot[i] = IHSET_FREE;
+        for (size_t i = 0; i < h->cap; i++)
+            if (h->slot[i] != IHSET_FREE) ihset_place(slot, cap, h->slot[i]);
+        free(h->slot);
+        h->slot = slot;
+        h->cap = cap;
+    }
+    if (ihset_place(h->slot, h->cap, v)) h->n++;
+    return ST_OK;
+}
+
+static void ihset_free(ihset *h)
+{
+    free(h->slot);
+    memset(h, 0, sizeof *h);
+}
+
+/* Byte strings: the values live once each in a bkeys (first-seen order);
+ * a slot holds an index into it plus one, 0 being free. */
+typedef struct bhset {
+    bkeys keys;
+    size_t *slot;
+    size_t cap; /* slots: 0 or a power of two */
+} bhset;
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a, then mixed */
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 0x100000001b3u;
+    return mix64(h ^ n);
+}
+
+/* The slot where p[0..n) is or would go. */
+static size_t bhset_find(const bhset *h, const size_t *slot, size_t cap, const char *p, size_t n)
+{
+    size_t m = cap - 1;
+    for (size_t i = (size_t)hash_bytes(p, n) & m;; i = (i + 1) & m) {
+        if (slot[i] == 0) return i;
+        const bkey *k = &h->keys.a[slot[i] - 1];
+        if (k->n == n && (n == 0 || !memcmp(h->keys.buf + k->off, p, n))) return i;
+    }
+}
+
+/* Adds p[0..n) (which must not point into the set) unless present. */
+static st_status bhset_add(bhset *h, const char *p, size_t n, st_error *err)
+{
+    if (h->cap / 4 * 3 <= h->keys.n) {
+        size_t cap;
+        if (!next_cap(h->cap, &cap)) return st_error_set(err, ST_ERR_NOMEM, "quality: key set too large");
+        size_t *slot = calloc(cap, sizeof *slot);
+        if (!slot) return st_error_set(err, ST_ERR_NOMEM, "quality: out of memory for a key set");
+        for (size_t i = 0; i < h->keys.n; i++) {
+            const bkey *k = &h->keys.a[i];
+            slot[bhset_find(h, slot, cap, h->keys.buf + k->off, k->n)] = i + 1;
+        }
+        free(h->slot);
+        h->slot = slot;
+        h->cap = cap;
+    }
+    size_t i = bhset_find(h, h->slot, h->cap, p, n);
+    if (h->slot[i]) return ST_OK;
+    size_t start = h->keys.len;
+    ST_TRY(bkeys_bytes(&h->keys, p, n, err));
+    ST_TRY(bkeys_end(&h->keys, start, 0, err));
+    h->slot[i] = h->keys.n;
+    return ST_OK;
+}
+
+static void bhset_free(bhset *h)
+{
+    bkeys_free(&h->keys);
+    free(h->slot);
+    memset(h, 0, sizeof *h);
+}
+
 /* Encodes value i of c onto the current key (caller checked validity). */
 static st_status key_append(bkeys *k, const st_column *c, size_t i, st_error *err)
 {
@@ -596,12 +764,20 @@ typedef struct qstate {
     bkeys sset;
     double *fset;
     size_t n_fset;
-    /* unique / no_duplicate_keys / referential */
+    /* unique / no_duplicate_keys */
     ikeys ik;
     bkeys bk;
-    ikeys t_i;      /* referential target values */
+    bool int_keys;  /* keys are single integers (also for referential) */
+    bool per_chunk; /* int_keys whose chunks have disjoint zone-map ranges: ik holds one chunk */
+    uint64_t dup_rows, dup_keys;             /* int_keys: tallied so far */
+    ikey dsamp[2 * ST_QSAMPLE_MAX];          /* int_keys: first duplicate rows by (value, row) */
+    size_t n_dsamp;
+    /* referential */
+    ikeys t_i;      /* target values */
     bkeys t_b;
-    bool int_keys;  /* keys are single integers */
+    ihset orph_i;   /* distinct orphan values */
+    bhset orph_b;
+    size_t max_keys_held; /* most keys of this table held at once */
     /* temporal_window */
     bool have_mm;
     int64_t mn, mx;
@@ -619,6 +795,8 @@ static void qstate_free(qstate *q)
     bkeys_free(&q->bk);
     ikeys_free(&q->t_i);
     bkeys_free(&q->t_b);
+    ihset_free(&q->orph_i);
+    bhset_free(&q->orph_b);
 }
 
 static bool parse_i64(const char *s, int64_t *out)
@@ -716,6 +894,52 @@ static st_status collect_target(qtable *t, size_t col, bool ints, ikeys *ik, bke
     if (ints) ikeys_sort_unique(ik);
     else bkeys_seal_unique(bk);
     return ST_OK;
+}
+
+typedef struct span {
+    int64_t lo, hi;
+} span;
+
+static int span_cmp(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    if (x->lo != y->lo) return x->lo < y->lo ? -1 : 1;
+    return (x->hi > y->hi) - (x->hi < y->hi);
+}
+
+/* Decides whether equal values of integer column col can only meet inside
+ * one chunk: *out is true when every chunk holding a value has a zone map
+ * and the [min, max] ranges of those chunks are pairwise disjoint (sorted
+ * by min, each min above the previous max). Chunks that are all NULL hold
+ * no key and do not count. Reads zone maps only; fails only as block_info
+ * does, or for memory (16 bytes per chunk, freed before returning). */
+static st_status ranges_disjoint(tablectx *tc, size_t col, bool *out, st_error *err)
+{
+    st_status s = ST_OK;
+    qtable *t = &tc->t;
+    size_t nc = t->vt->n_chunks(t->impl), m = 0, bytes;
+    span *sp = NULL;
+    *out = false;
+    if (!st_size_mul(nc ? nc : 1, sizeof *sp, &bytes)) return st_error_set(err, ST_ERR_NOMEM, "quality: too many chunks");
+    sp = malloc(bytes);
+    if (!sp) return st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
+    for (size_t c = 0; c < nc; c++) {
+        uint32_t n = t->vt->chunk_rows(t->impl, c);
+        if (n == 0) continue;
+        st_block_info bi;
+        s = t->vt->block_info(t->impl, c, col, &bi, err);
+        if (s != ST_OK) goto done;
+        if (bi.null_count >= n) continue;
+        if (!bi.has_minmax) goto done;
+        sp[m++] = (span){bi.min_i64, bi.max_i64};
+    }
+    qsort(sp, m, sizeof *sp, span_cmp);
+    for (size_t i = 1; i < m; i++)
+        if (sp[i].lo <= sp[i - 1].hi) goto done;
+    *out = true;
+done:
+    free(sp);
+    return s;
 }
 
 /* Resolves columns and prepares one expectation's state. */
@@ -891,6 +1115,7 @@ static st_status setup(qstate *q, tablectx *tc, const qsource *src, st_error *er
     default: break;
     }
     q->int_keys = (e->kind == ST_Q_UNIQUE || e->kind == ST_Q_NO_DUPLICATE_KEYS) && q->n_col == 1 && is_int_type(t0);
+    if (q->int_keys) ST_TRY(ranges_disjoint(tc, (size_t)q->col[0], &q->per_chunk, err));
     q->active = true;
     return ST_OK;
 }
@@ -923,6 +1148,33 @@ static bool range_in_set(const ikeys *set, int64_t mn, int64_t mx, bool zero_ok)
         if (v == mx) break;
     }
     return true;
+}
+
+/* Tallies the repeats in q->ik, sorted by (value, row): every row after
+ * the first of its value is a duplicate row, every value with such a row a
+ * repeated key. The samples are the first ST_QSAMPLE_MAX duplicate rows in
+ * (value, row) order over everything tallied so far: this run's first
+ * ST_QSAMPLE_MAX join the kept ones, which are re-sorted and cut. Called
+ * once on all keys, or once per chunk when no value can be in two chunks;
+ * then every value's rows are tallied together and the overall first
+ * samples are among each chunk's first, so both give the same result. */
+static void tally_int_dups(qstate *q)
+{
+    const ikeys *k = &q->ik;
+    size_t base = q->n_dsamp;
+    for (size_t i = 1; i < k->n; i++) {
+        if (k->a[i].v != k->a[i - 1].v) continue;
+        q->dup_rows++;
+        if (i == 1 || k->a[i - 2].v != k->a[i].v) q->dup_keys++;
+        if (q->n_dsamp - base < ST_QSAMPLE_MAX) q->dsamp[q->n_dsamp++] = k->a[i];
+    }
+    if (base > 0 && q->n_dsamp > base) qsort(q->dsamp, q->n_dsamp, sizeof *q->dsamp, ikey_cmp);
+    if (q->n_dsamp > ST_QSAMPLE_MAX) q->n_dsamp = ST_QSAMPLE_MAX;
+}
+
+static void note_held(qstate *q, size_t n)
+{
+    if (n > q->max_keys_held) q->max_keys_held = n;
 }
 
 static st_status step(qstate *q, tablectx *tc, st_error *err)
@@ -1031,6 +1283,12 @@ static st_status step(qstate *q, tablectx *tc, st_error *err)
                 ST_TRY(bkeys_end(&q->bk, start, row, err));
             }
         }
+        note_held(q, q->int_keys ? q->ik.n : q->bk.n);
+        if (q->per_chunk) {
+            ikeys_sort(&q->ik);
+            tally_int_dups(q);
+            q->ik.n = 0;
+        }
         return ST_OK;
     }
 
@@ -1044,18 +1302,17 @@ static st_status step(qstate *q, tablectx *tc, st_error *err)
             if (q->int_keys) {
                 int64_t v = int_at(c, i);
                 if (ikeys_has(&q->t_i, v)) continue;
-                ST_TRY(ikeys_push(&q->ik, v, row, err));
+                ST_TRY(ihset_add(&q->orph_i, v, err));
             } else {
                 size_t len;
                 const char *s = st_column_str(c, i, &len);
                 if (bkeys_has(&q->t_b, s, len)) continue;
-                size_t start = q->bk.len;
-                ST_TRY(bkeys_bytes(&q->bk, s, len, err));
-                ST_TRY(bkeys_end(&q->bk, start, row, err));
+                ST_TRY(bhset_add(&q->orph_b, s, len, err));
             }
             r->unexpected_count++;
             add_sample_cell(r, row, c, i);
         }
+        note_held(q, q->int_keys ? q->orph_i.n : q->orph_b.keys.n);
         return ST_OK;
 
     case ST_Q_REJECT_RATE: {
@@ -1125,14 +1382,16 @@ static void finish(qstate *q, tablectx *tc)
     case ST_Q_NO_DUPLICATE_KEYS: {
         uint64_t dup_rows = 0, dup_keys = 0;
         if (q->int_keys) {
-            ikeys_sort(&q->ik);
-            for (size_t i = 1; i < q->ik.n; i++) {
-                if (q->ik.a[i].v != q->ik.a[i - 1].v) continue;
-                dup_rows++;
-                if (i == 1 || q->ik.a[i - 2].v != q->ik.a[i].v) dup_keys++;
+            if (!q->per_chunk) {
+                ikeys_sort(&q->ik);
+                tally_int_dups(q);
+            }
+            dup_rows = q->dup_rows;
+            dup_keys = q->dup_keys;
+            for (size_t i = 0; i < q->n_dsamp; i++) {
                 char v[32];
-                snprintf(v, sizeof v, "%" PRId64, q->ik.a[i].v);
-                add_sample(r, q->ik.a[i].row, v);
+                snprintf(v, sizeof v, "%" PRId64, q->dsamp[i].v);
+                add_sample(r, q->dsamp[i].row, v);
             }
         } else {
             bkeys_seal(&q->bk);
@@ -1158,14 +1417,7 @@ static void finish(qstate *q, tablectx *tc)
         break;
     }
     case ST_Q_REFERENTIAL: {
-        uint64_t distinct = 0;
-        if (q->int_keys) {
-            ikeys_sort_unique(&q->ik);
-            distinct = q->ik.n;
-        } else {
-            bkeys_seal_unique(&q->bk);
-            distinct = q->bk.n;
-        }
+        uint64_t distinct = q->int_keys ? q->orph_i.n : q->orph_b.keys.n;
         r->observed_kind = ST_QOBS_INT;
         r->observed_i = (int64_t)distinct;
         bool ok = mostly_ok(r->rows_checked, r->unexpected_count, e->mostly);
@@ -1252,8 +1504,10 @@ static st_status eval_table(const qsource *src, const st_suite *s, const size_t 
             if (qs[k].active) st = step(&qs[k], &tc, err);
         tc.row_base += tc.chunk_n;
     }
-    for (size_t k = 0; k < n && st == ST_OK; k++)
+    for (size_t k = 0; k < n && st == ST_OK; k++) {
         if (qs[k].active) finish(&qs[k], &tc);
+        if (qs[k].max_keys_held > out->max_keys_held) out->max_keys_held = qs[k].max_keys_held;
+    }
 done:
     for (size_t k = 0; k < n; k++) qstate_free(&qs[k]);
     free(qs);

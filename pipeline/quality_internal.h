@@ -71,6 +71,14 @@ typedef struct qsource {
 const char *st_quality_suite_name(const st_quality_results *r);
 const char *st_quality_layers(const st_quality_results *r);
 
+/* An instrument for tests: the most keys one keyed expectation (unique,
+ * no_duplicate_keys, distinct referential orphans; not a referential
+ * target) held at once while r was evaluated, the largest over the
+ * expectations and over merged results. It shows the bound quality_eval.c
+ * promises: one chunk for a single integer key with disjoint chunk ranges,
+ * the distinct orphan values for referential. 0 for NULL. */
+size_t st_quality_max_keys_held(const st_quality_results *r);
+
 /* The evaluator: runs the selected expectations of s on tables of src. */
 st_status st_quality_eval(const st_suite *s, const qsource *src, const char *layer_filter,
                           st_quality_results **out, st_error *err) ST_MUST_USE;

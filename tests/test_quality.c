@@ -3,8 +3,9 @@
  * every kind of syntax error with its line and column), each expectation
  * kind passing and failing on small in-memory tables with the right
  * observed values, zone-map skipping, severity semantics, the JSON
- * (parsed back by Python's json module) and randomized comparisons with
- * naive reference implementations.
+ * (parsed back by Python's json module), randomized comparisons with
+ * naive reference implementations, and the memory of the keyed checks
+ * (keys held at once, read through st_quality_max_keys_held()).
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -18,6 +19,7 @@
 #include "strata/file.h"
 #include "strata/warehouse.h"
 #include "pipeline_internal.h"
+#include "quality_internal.h"
 #include "strata/quality.h"
 
 TestSuite(quality);
@@ -786,6 +788,239 @@ Test(quality, random_against_reference)
     }
 }
 
+/* ---- memory of the keyed checks ------------------------------------------------------ */
+
+/* The naive unique: row i is a duplicate when an earlier row has its value;
+ * the samples are the first ST_QSAMPLE_MAX duplicate rows by (value, row). */
+typedef struct ref_dup {
+    int64_t v, row;
+} ref_dup;
+
+static int ref_dup_cmp(const void *a, const void *b)
+{
+    const ref_dup *x = a, *y = b;
+    if (x->v != y->v) return x->v < y->v ? -1 : 1;
+    return (x->row > y->row) - (x->row < y->row);
+}
+
+/* Runs unique on v (NUL_I64 = NULL) in chunks of chunk rows and compares
+ * everything with the naive reference; returns the keys held at most. */
+static size_t unique_against_reference(const int64_t *v, size_t n, size_t chunk)
+{
+    st_column c = col_i64(v, n);
+    st_qmem *m;
+    cr_assert_eq(st_qmem_new(&m), ST_OK);
+    const char *names[] = {"v"};
+    cr_assert_eq(st_qmem_add(m, "gold", "t", names, &c, 1, chunk, NULL), ST_OK);
+    st_quality_results *r = run("[gold.t]\nunique v\n", m, NULL, NULL);
+    const st_qresult *q = res(r, 0);
+
+    ref_dup *d = malloc((n ? n : 1) * sizeof *d);
+    uint64_t present = 0, dups = 0, keys = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] == NUL_I64) continue;
+        present++;
+        size_t before = 0;
+        for (size_t j = 0; j < i; j++) before += v[j] == v[i];
+        if (before > 0) d[dups++] = (ref_dup){v[i], (int64_t)i};
+        if (before == 1) keys++;
+    }
+    qsort(d, dups, sizeof *d, ref_dup_cmp);
+    cr_expect_eq(q->rows_checked, present);
+    cr_expect_eq(q->unexpected_count, dups);
+    cr_expect_eq(q->observed_i, (int64_t)dups);
+    cr_expect_eq(q->status, dups ? ST_QSTATUS_WARN : ST_QSTATUS_PASS);
+    char want[256] = "";
+    if (dups)
+        snprintf(want, sizeof want, "%llu duplicate rows over %llu repeated key%s of (v) in gold.t",
+                 (unsigned long long)dups, (unsigned long long)keys, keys == 1 ? "" : "s");
+    cr_expect_str_eq(q->message, want);
+    size_t n_want = dups < ST_QSAMPLE_MAX ? (size_t)dups : ST_QSAMPLE_MAX;
+    cr_assert_eq(q->n_sample, n_want);
+    for (size_t k = 0; k < n_want; k++) {
+        char text[32];
+        snprintf(text, sizeof text, "%lld", (long long)d[k].v);
+        cr_expect_eq(q->sample[k].row, d[k].row, "sample %zu", k);
+        cr_expect_str_eq(q->sample[k].value, text, "sample %zu", k);
+    }
+    size_t held = st_quality_max_keys_held(r);
+    free(d);
+    st_quality_results_free(r);
+    st_qmem_free(m);
+    st_column_free(&c);
+    return held;
+}
+
+/* Chunks whose value ranges are disjoint (in shuffled order, so the file
+ * order is not the value order, one chunk all NULL) are decided one chunk
+ * at a time, with the results of the collect-everything path. */
+Test(quality, unique_disjoint_chunks_match_reference)
+{
+    enum { CHUNK = 64, N_CHUNKS = 40 };
+    size_t perm[N_CHUNKS];
+    for (size_t c = 0; c < N_CHUNKS; c++) perm[c] = c;
+    for (size_t c = N_CHUNKS - 1; c > 0; c--) {
+        size_t j = (size_t)(rnd() % (c + 1)), t = perm[c];
+        perm[c] = perm[j];
+        perm[j] = t;
+    }
+    int64_t *v = malloc(CHUNK * N_CHUNKS * sizeof *v);
+    for (size_t i = 0; i < CHUNK * N_CHUNKS; i++) {
+        size_t c = i / CHUNK;
+        if (c == 7) v[i] = NUL_I64;
+        else if (rnd() % 9 == 0) v[i] = NUL_I64;
+        else v[i] = (int64_t)perm[c] * 1000 - 20000 + (int64_t)(rnd() % (c % 3 == 0 ? 40 : 400));
+    }
+    size_t held = unique_against_reference(v, CHUNK * N_CHUNKS, CHUNK);
+    cr_expect_leq(held, CHUNK, "disjoint chunks held %zu keys", held);
+    /* increasing with repeats inside chunks, the shape of a rowid column */
+    for (size_t i = 0; i < CHUNK * N_CHUNKS; i++) v[i] = (int64_t)(i - i % 2);
+    held = unique_against_reference(v, CHUNK * N_CHUNKS, CHUNK);
+    cr_expect_leq(held, CHUNK);
+    free(v);
+}
+
+/* Overlapping ranges and repeats across chunks: every key is held. */
+Test(quality, unique_overlapping_chunks_match_reference)
+{
+    enum { CHUNK = 32, N = 2000 };
+    int64_t *v = malloc(N * sizeof *v);
+    uint64_t present = 0;
+    for (size_t i = 0; i < N; i++) {
+        v[i] = rnd() % 11 == 0 ? NUL_I64 : (int64_t)(rnd() % 900) - 300;
+        present += v[i] != NUL_I64;
+    }
+    size_t held = unique_against_reference(v, N, CHUNK);
+    cr_expect_eq(held, present);
+    /* disjoint but for one value shared by the last rows of two chunks */
+    for (size_t i = 0; i < N; i++) v[i] = (int64_t)i;
+    v[CHUNK - 1] = CHUNK;
+    held = unique_against_reference(v, N, CHUNK);
+    cr_expect_eq(held, N);
+    free(v);
+}
+
+/* Many orphan rows over few distinct values: the count of distinct orphans
+ * is exact and the set holds only those. */
+Test(quality, referential_many_orphans_few_values)
+{
+    enum { N = 100000, CHUNK = 1024 };
+    int64_t *v = malloc(N * sizeof *v);
+    int64_t ids[90];
+    for (int i = 0; i < 90; i++) ids[i] = i;
+    char **sv = malloc(N * sizeof *sv);
+    const char **sp = malloc(N * sizeof *sp);
+    uint64_t orphans = 0, present = 0;
+    int64_t first[ST_QSAMPLE_MAX];
+    size_t n_first = 0;
+    for (size_t i = 0; i < N; i++) {
+        v[i] = rnd() % 17 == 0 ? NUL_I64 : (int64_t)(rnd() % 100) - (i % 5 == 0 ? 1000 : 0);
+        sv[i] = NULL;
+        if (v[i] != NUL_I64) {
+            sv[i] = malloc(24);
+            snprintf(sv[i], 24, "k%lld", (long long)v[i]);
+            present++;
+            if (v[i] < 0 || v[i] >= 90) {
+                orphans++;
+                if (n_first < ST_QSAMPLE_MAX) first[n_first++] = (int64_t)i;
+            }
+        }
+        sp[i] = sv[i];
+    }
+    const char *sids[90];
+    char sid_buf[90][16];
+    for (int i = 0; i < 90; i++) {
+        snprintf(sid_buf[i], sizeof sid_buf[i], "k%d", i);
+        sids[i] = sid_buf[i];
+    }
+    /* orphans are -1000..-901 (rows with i % 5 == 0) and 90..99 */
+    bool seen[1100] = {false};
+    uint64_t distinct = 0;
+    for (size_t i = 0; i < N; i++)
+        if (v[i] != NUL_I64 && (v[i] < 0 || v[i] >= 90) && !seen[v[i] + 1000]) {
+            seen[v[i] + 1000] = true;
+            distinct++;
+        }
+    st_column cols[2] = {col_i64(v, N), col_str(sp, N)};
+    st_column tcols[2] = {col_i64(ids, 90), col_str(sids, 90)};
+    st_qmem *m;
+    cr_assert_eq(st_qmem_new(&m), ST_OK);
+    const char *names[] = {"k", "s"};
+    cr_assert_eq(st_qmem_add(m, "gold", "a", names, cols, 2, CHUNK, NULL), ST_OK);
+    cr_assert_eq(st_qmem_add(m, "gold", "b", names, tcols, 2, 0, NULL), ST_OK);
+    for (int kind = 0; kind < 2; kind++) {
+        st_quality_results *r = run(kind == 0 ? "[gold.a]\nreferential k -> gold.b.k\n" : "[gold.a]\nreferential s -> gold.b.s\n",
+                                    m, NULL, NULL);
+        const st_qresult *q = res(r, 0);
+        cr_expect_eq(q->observed_i, (int64_t)distinct, "kind %d", kind);
+        cr_expect_eq(q->unexpected_count, orphans, "kind %d", kind);
+        cr_expect_eq(q->rows_checked, present, "kind %d", kind);
+        char want[256];
+        snprintf(want, sizeof want, "%llu distinct values of '%s' (%llu rows) not found in gold.b.%s",
+                 (unsigned long long)distinct, kind ? "s" : "k", (unsigned long long)orphans, kind ? "s" : "k");
+        cr_expect_str_eq(q->message, want);
+        cr_assert_eq(q->n_sample, n_first);
+        for (size_t k = 0; k < n_first; k++) {
+            cr_expect_eq(q->sample[k].row, first[k]);
+            cr_expect_str_eq(q->sample[k].value, kind ? sv[first[k]] : sv[first[k]] + 1);
+        }
+        size_t held = st_quality_max_keys_held(r);
+        cr_expect_leq(held, distinct + CHUNK, "kind %d held %zu keys for %llu orphan rows", kind, held,
+                      (unsigned long long)orphans);
+        st_quality_results_free(r);
+    }
+    st_qmem_free(m);
+    for (int j = 0; j < 2; j++) {
+        st_column_free(&cols[j]);
+        st_column_free(&tcols[j]);
+    }
+    for (size_t i = 0; i < N; i++) free(sv[i]);
+    free(sv);
+    free(sp);
+    free(v);
+}
+
+/* At the table sizes of a real run: 1M increasing keys in chunks of
+ * ST_CHUNK_ROWS hold one chunk for unique; 1M rows of which a third are
+ * orphans over 10 values hold 10 (plus at most a chunk) for referential. */
+Test(quality, keyed_checks_hold_a_chunk_not_the_table)
+{
+    enum { N = 1000000 };
+    int64_t *v = malloc(N * sizeof *v), *w = malloc(N * sizeof *w);
+    for (size_t i = 0; i < N; i++) {
+        v[i] = (int64_t)i + 1;
+        w[i] = i % 3 == 0 ? 100 + (int64_t)(i % 10) : (int64_t)(i % 50);
+    }
+    v[500001] = v[500000]; /* one repeat inside a chunk */
+    int64_t ids[50];
+    for (int i = 0; i < 50; i++) ids[i] = i;
+    st_column cols[2] = {col_i64(v, N), col_i64(w, N)}, tc = col_i64(ids, 50);
+    st_qmem *m;
+    cr_assert_eq(st_qmem_new(&m), ST_OK);
+    const char *names[] = {"transaction_id", "customer_id"}, *tnames[] = {"customer_id"};
+    cr_assert_eq(st_qmem_add(m, "silver", "sales", names, cols, 2, 0, NULL), ST_OK);
+    cr_assert_eq(st_qmem_add(m, "silver", "customers", tnames, &tc, 1, 0, NULL), ST_OK);
+
+    st_quality_results *r = run("[silver.sales]\nunique transaction_id\n", m, NULL, NULL);
+    cr_expect_eq(res(r, 0)->unexpected_count, 1);
+    cr_expect_eq(res(r, 0)->sample[0].row, 500001);
+    cr_expect_leq(st_quality_max_keys_held(r), ST_CHUNK_ROWS, "unique held %zu keys", st_quality_max_keys_held(r));
+    st_quality_results_free(r);
+
+    r = run("[silver.sales]\nreferential customer_id -> silver.customers.customer_id\n", m, NULL, NULL);
+    cr_expect_eq(res(r, 0)->observed_i, 10);
+    cr_expect_eq(res(r, 0)->unexpected_count, (N + 2) / 3);
+    cr_expect_leq(st_quality_max_keys_held(r), 10 + ST_CHUNK_ROWS, "referential held %zu keys",
+                  st_quality_max_keys_held(r));
+    st_quality_results_free(r);
+    st_qmem_free(m);
+    st_column_free(&cols[0]);
+    st_column_free(&cols[1]);
+    st_column_free(&tc);
+    free(v);
+    free(w);
+}
+
 Test(quality, results_accumulate_across_layers)
 {
     fixture f;
@@ -979,8 +1214,8 @@ Test(quality, column_type)
 
 /* ---- layer files (st_writer / st_reader) --------------------------------------- */
 
-static void write_table(const char *dir, const char *layer, const char *table, const char *const *names,
-                        const st_column *cols, size_t n_cols)
+static void write_table_chunked(const char *dir, const char *layer, const char *table, const char *const *names,
+                                const st_column *cols, size_t n_cols, uint32_t chunk_rows)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, layer);
@@ -990,12 +1225,18 @@ static void write_table(const char *dir, const char *layer, const char *table, c
     for (size_t j = 0; j < n_cols; j++)
         fields[j] = (st_field){names[j], cols[j].type, true, NULL};
     st_file_meta meta = {layer, table, NULL, 0, "", 0, NULL, 0};
-    st_write_opts opts = {0, true, 4};
+    st_write_opts opts = {0, true, chunk_rows};
     st_writer *w = NULL;
     st_error e;
     cr_assert_eq(st_writer_open(&w, path, fields, n_cols, &meta, &opts, &e), ST_OK, "%s", e.msg);
     cr_assert_eq(st_writer_write(w, cols, 0, n_cols ? cols[0].n_rows : 0, &e), ST_OK, "%s", e.msg);
     cr_assert_eq(st_writer_close(w, &e), ST_OK, "%s", e.msg);
+}
+
+static void write_table(const char *dir, const char *layer, const char *table, const char *const *names,
+                        const st_column *cols, size_t n_cols)
+{
+    write_table_chunked(dir, layer, table, names, cols, n_cols, 4);
 }
 
 static void rm_tree(const char *dir)
@@ -1083,6 +1324,61 @@ Test(quality, files_match_memory)
     st_suite_free(s);
     rm_tree(dir);
     fixture_free(&f);
+}
+
+/* The writer's zone maps choose the same path as st_qmem's: a rowid-like
+ * column in files of 1024-row chunks holds one chunk, with the results of
+ * the in-memory table; overlapping chunks hold every key on both. */
+Test(quality, unique_on_files_uses_zone_maps)
+{
+    enum { N = 20000, CHUNK = 1024 };
+    int64_t *v = malloc(N * sizeof *v), *w = malloc(N * sizeof *w);
+    for (size_t i = 0; i < N; i++) {
+        v[i] = i % 97 == 5 ? NUL_I64 : (int64_t)(i - (i % 300 == 7));
+        w[i] = (int64_t)(rnd() % 5000);
+    }
+    st_column cols[2] = {col_i64(v, N), col_i64(w, N)};
+    const char *names[] = {"id", "other"};
+    char dir[] = "/tmp/strata_qkeys_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    write_table_chunked(dir, "silver", "t", names, cols, 2, CHUNK);
+    st_qmem *m;
+    cr_assert_eq(st_qmem_new(&m), ST_OK);
+    cr_assert_eq(st_qmem_add(m, "silver", "t", names, cols, 2, CHUNK, NULL), ST_OK);
+    for (int which = 0; which < 2; which++) {
+        st_suite *s = parse_ok(which == 0 ? "[silver.t]\nunique id\n" : "[silver.t]\nno_duplicate_keys other\n");
+        st_quality_results *rf = NULL, *rm = NULL;
+        st_error e;
+        cr_assert_eq(st_suite_run(s, dir, NULL, &rf, &e), ST_OK, "%s", e.msg);
+        cr_assert_eq(st_suite_run_mem(s, m, NULL, &rm, &e), ST_OK, "%s", e.msg);
+        const st_qresult *x = st_quality_get(rf, 0), *y = st_quality_get(rm, 0);
+        cr_expect_gt(x->unexpected_count, 0);
+        cr_expect_eq(x->unexpected_count, y->unexpected_count);
+        cr_expect_eq(x->rows_checked, y->rows_checked);
+        cr_expect_str_eq(x->message, y->message);
+        cr_assert_eq(x->n_sample, y->n_sample);
+        for (size_t k = 0; k < x->n_sample; k++) {
+            cr_expect_eq(x->sample[k].row, y->sample[k].row);
+            cr_expect_str_eq(x->sample[k].value, y->sample[k].value);
+        }
+        size_t hf = st_quality_max_keys_held(rf), hm = st_quality_max_keys_held(rm);
+        if (which == 0) {
+            cr_expect_leq(hf, CHUNK, "file held %zu keys", hf);
+            cr_expect_leq(hm, CHUNK, "memory held %zu keys", hm);
+        } else {
+            cr_expect_eq(hf, N);
+            cr_expect_eq(hm, N);
+        }
+        st_quality_results_free(rf);
+        st_quality_results_free(rm);
+        st_suite_free(s);
+    }
+    st_qmem_free(m);
+    st_column_free(&cols[0]);
+    st_column_free(&cols[1]);
+    free(v);
+    free(w);
+    rm_tree(dir);
 }
 
 /* The pipeline's validate step: reads the run's files, accumulates results,

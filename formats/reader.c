@@ -42,6 +42,7 @@ struct st_reader {
     const uint8_t *data;
     size_t size;
     bool mapped;
+    size_t resident_from;   /* mapped: bytes below this were handed back */
     int major, minor;
     size_t n_fields;
     st_field *fields;
@@ -345,7 +346,7 @@ st_status st_reader_block_info(const st_reader *r, size_t c, size_t col, st_bloc
     return ST_OK;
 }
 
-st_status st_reader_read_block(st_reader *r, size_t c, size_t col, st_column *out, st_error *err)
+static st_status read_block(st_reader *r, size_t c, size_t col, st_column *out, st_error *err)
 {
     if (c >= r->n_chunks || col >= r->n_fields)
         return st_error_set(err, ST_ERR_INVALID, "'%s': no chunk %zu column %zu", r->name, c, col);
@@ -446,6 +447,42 @@ st_status st_reader_read_block(st_reader *r, size_t c, size_t col, st_column *ou
     if (!f->nullable && out->null_count) BAD("NULL in a non-nullable column");
 #undef BAD
     return ST_OK;
+}
+
+/* Streaming a mapped file must not keep it resident. Every page touched
+ * stays in this process's RSS until it is handed back, and on current
+ * kernels one fault maps a whole page-cache folio (up to 2 MiB, several
+ * chunks' worth of other columns) at once, so dropping just the block read
+ * is not enough: the next fault maps it back. Instead, when a read reaches
+ * chunk c, everything more than ST_READER_KEEP_BYTES before chunk c's
+ * first byte is handed back (MADV_DONTNEED), in steps of at least 1 MiB.
+ * No fault at or after chunk c can map those pages again (a folio holding
+ * an offset X lies within 2 MiB of X). The mapping is private, read-only
+ * and never written, so a later read of the same bytes (a reader going
+ * back) just faults them in again from the page cache; going back also
+ * moves the mark back. Resident bytes per reader: about the keep window
+ * plus a chunk, whatever the file size. */
+#define ST_READER_KEEP_BYTES ((size_t)4 << 20)
+#define ST_READER_DROP_STEP ((size_t)1 << 20)
+
+static void release_behind(st_reader *r, size_t c)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t start = (size_t)r->blocks[c * r->n_fields].offset;
+    size_t keep = start > ST_READER_KEEP_BYTES ? start - ST_READER_KEEP_BYTES : 0;
+    keep &= ~(page - 1);
+    if (keep < r->resident_from) {
+        r->resident_from = keep; /* going back: these pages will be touched again */
+    } else if (keep - r->resident_from >= ST_READER_DROP_STEP) {
+        (void)madvise((void *)(r->data + r->resident_from), keep - r->resident_from, MADV_DONTNEED);
+        r->resident_from = keep;
+    }
+}
+
+st_status st_reader_read_block(st_reader *r, size_t c, size_t col, st_column *out, st_error *err)
+{
+    if (r->mapped && c < r->n_chunks && r->n_fields > 0) release_behind(r, c);
+    return read_block(r, c, col, out, err);
 }
 
 st_status st_reader_verify(st_reader *r, st_error *err)

@@ -217,8 +217,12 @@ st_status st_source_open(st_source **out, const char *path, st_error *err)
                              sqlite3_errmsg(src->db));
         goto done;
     }
-    /* Reading through a memory map saves a copy per page. */
-    sqlite3_exec(src->db, "PRAGMA mmap_size=1073741824", NULL, NULL, NULL);
+    /* No memory map: a map saves one copy per page (ingest measured 6%
+     * faster at 10M+10M rows) but every page touched stays resident in
+     * this process, so RSS grew with the source file (1 GB per connection).
+     * Pages read with read() live in the kernel's page cache instead, and
+     * memory stays flat in rows. Explicit, whatever SQLite's build default. */
+    sqlite3_exec(src->db, "PRAGMA mmap_size=0", NULL, NULL, NULL);
     *out = src;
     src = NULL;
 done:

@@ -156,8 +156,9 @@ Test(reliability, killed_runs_never_leave_wrong_files_and_the_next_run_recovers)
             int fd = open("/dev/null", 1);
             dup2(fd, 1);
             dup2(fd, 2);
+            /* odd rounds: the gold step works range by range through its spill file */
             execl(bin(), bin(), "run", "--customers", c, "--transactions", a, "--warehouse", b, "--no-report",
-                  "--force", (char *)NULL);
+                  "--force", "--memory-limit", round % 2 ? "64K" : "1G", (char *)NULL);
             _exit(127);
         }
         usleep((useconds_t)(rand() % 400000));
@@ -171,8 +172,43 @@ Test(reliability, killed_runs_never_leave_wrong_files_and_the_next_run_recovers)
     size_t len;
     char *now = snapshot("wh", &len);
     cr_assert(len == ref_len && !memcmp(now, ref, len), "after recovery the warehouse equals a clean run:\n%s\nvs\n%s", now, ref);
+    /* nothing of the killed runs is left behind, spill files included */
+    cr_assert_neq(sh("test -e %s/wh/.staging", dir), 0, "the staging area is gone after a good run");
     free(now);
     free(ref);
+}
+
+/* The gold step's spill file on a full disk: exit 5 naming the spill
+ * file, and the previous warehouse byte for byte as it was. */
+Test(reliability, gold_spill_on_a_full_disk_is_exit_5_and_keeps_the_previous_warehouse)
+{
+    gen(60000);
+    cr_assert_eq(run("wh", ""), 0, "%s", errtext());
+    size_t before_len;
+    char *before = snapshot("wh", &before_len);
+    pid_t p = fork();
+    if (p == 0) {
+        struct rlimit rl = {512 * 1024, 512 * 1024}; /* the spill needs ~2.9 MB, the gold files far less */
+        setrlimit(RLIMIT_FSIZE, &rl);
+        signal(SIGXFSZ, SIG_IGN);
+        _exit(run("wh", "--force --from intermediate --memory-limit 64K"));
+    }
+    int st;
+    waitpid(p, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 5, "a failed spill write is exit code 5 (got %d): %s",
+              WEXITSTATUS(st), errtext());
+    cr_assert_not_null(strstr(errtext(), "spill file"), "the message names the spill file: %s", errtext());
+    size_t after_len;
+    char *after = snapshot("wh", &after_len);
+    cr_assert(after_len == before_len && !memcmp(before, after, after_len), "previous warehouse intact");
+    cr_assert_eq(sh("%s inspect --verify %s/wh >/dev/null", bin(), dir), 0);
+    /* and with room again the same command succeeds with the same files */
+    cr_assert_eq(run("wh", "--force --from intermediate --memory-limit 64K"), 0, "%s", errtext());
+    char *again = snapshot("wh", &after_len);
+    cr_assert(after_len == before_len && !memcmp(before, again, after_len), "same files as the one-pass run");
+    free(before);
+    free(after);
+    free(again);
 }
 
 Test(reliability, full_disk_fails_cleanly_and_keeps_the_previous_warehouse)

@@ -159,7 +159,7 @@ static st_status run_groups(st_features *fx, unsigned n_threads, size_t max_seg,
         size_t g = jobs[t].bad_group;
         static const char *const what[3] = {"total_sold_quantity", "total_foc_quantity",
                                             "a per-material quantity"};
-        s = st_error_set(err, ST_ERR_INVALID,
+        s = st_error_set(err, ST_ERR_OVERFLOW,
                          "features: customer_id %" PRId64 " period_key %" PRId32
                          ": %s overflows int64",
                          fx->cust_ids[fx->g_cidx[g]], fx->g_period[g], what[jobs[t].bad_what]);

@@ -64,6 +64,7 @@ const char *st_status_name(st_status code)
     case ST_ERR_UNSUPPORTED: return "ST_ERR_UNSUPPORTED";
     case ST_ERR_NOTFOUND: return "ST_ERR_NOTFOUND";
     case ST_ERR_INTERNAL: return "ST_ERR_INTERNAL";
+    case ST_ERR_OVERFLOW: return "ST_ERR_OVERFLOW";
     }
     return "ST_ERR_UNKNOWN";
 }
@@ -76,7 +77,8 @@ int st_status_exit_code(st_status code)
     case ST_ERR_SQLITE:
     case ST_ERR_SCHEMA:
     case ST_ERR_NOTFOUND: return 3;
-    case ST_ERR_QUALITY: return 4;
+    case ST_ERR_QUALITY:
+    case ST_ERR_OVERFLOW: return 4;
     case ST_ERR_IO: return 5;
     case ST_ERR_CORRUPT: return 6;
     case ST_ERR_LOCKED: return 7;

@@ -178,6 +178,10 @@ typedef struct gold_out {
     st_writer *wa, *wu;
     st_column a[A_N], u[U_N];
     uint64_t n_groups;
+    /* sum of |total| over every group, per table: the marts, the report and
+     * the run summary add group totals up, and every such partial sum fits
+     * int64 when these do */
+    __extension__ unsigned __int128 abs_total[2];
 } gold_out;
 
 /* Appends a finished accumulator's rows to both gold files, a chunk at a
@@ -188,6 +192,11 @@ static st_status emit(st_features *fx, const st_dict *dict, gold_out *o, st_erro
     for (size_t first = 0; first < n_groups; first += ST_CHUNK_ROWS) {
         for (int k = 0; k < A_N; k++) st_column_reset(&o->a[k]);
         ST_TRY(st_features_append_analytics(fx, first, ST_CHUNK_ROWS, o->a, err));
+        for (int t = 0; t < 2; t++) {
+            const int64_t *v = st_column_i64(&o->a[t ? A_FOC : A_SOLD]);
+            for (size_t i = 0; i < o->a[0].n_rows; i++)
+                o->abs_total[t] += v[i] < 0 ? (uint64_t)0 - (uint64_t)v[i] : (uint64_t)v[i];
+        }
         ST_TRY(st_writer_write(o->wa, o->a, 0, o->a[0].n_rows, err));
     }
     o->n_groups += n_groups;
@@ -340,6 +349,14 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
             if (s != ST_OK) goto done;
         }
     }
+    for (int t = 0; t < 2; t++)
+        if (o.abs_total[t] > (unsigned __int128)INT64_MAX) {
+            s = st_error_set(err, ST_ERR_OVERFLOW,
+                             "gold: the %s quantities of all customer-months add up to more than int64 holds, so "
+                             "the marts' and the report's totals cannot be computed (check --qty-min/--qty-max)",
+                             t ? "free-of-charge" : "sold");
+            goto done;
+        }
     uint64_t n_unified = st_writer_n_rows(o.wu);
     s = st_writer_close(o.wu, err);
     o.wu = NULL;

@@ -438,7 +438,7 @@ Test(agg, sum_overflow_is_reported)
     st_error err;
     cr_assert_eq(st_features_create(&fx, &dims, &err), ST_OK);
     cr_assert_eq(st_features_add_foc(fx, c, p, m, q, 3, &err), ST_OK);
-    cr_assert_eq(st_features_finish(fx, NULL, 3, 1, &err), ST_ERR_INVALID);
+    cr_assert_eq(st_features_finish(fx, NULL, 3, 1, &err), ST_ERR_OVERFLOW);
     cr_assert_not_null(strstr(err.msg, "total_foc_quantity"), "%s", err.msg);
     cr_assert_eq(st_features_n_groups(fx), 0);
     st_features_free(fx);
@@ -448,7 +448,7 @@ Test(agg, sum_overflow_is_reported)
     uint32_t m2[] = {0, 1, 0};
     cr_assert_eq(st_features_create(&fx, &dims, &err), ST_OK);
     cr_assert_eq(st_features_add_sales(fx, c, p, m2, q2, 3, &err), ST_OK);
-    cr_assert_eq(st_features_finish(fx, NULL, 3, 1, &err), ST_ERR_INVALID);
+    cr_assert_eq(st_features_finish(fx, NULL, 3, 1, &err), ST_ERR_OVERFLOW);
     cr_assert_not_null(strstr(err.msg, "per-material"), "%s", err.msg);
     st_features_free(fx);
 }

@@ -277,6 +277,66 @@ static void exec_sql(sqlite3 *db, const char *sql)
     cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK, "%s: %s", sql, msg ? msg : "");
 }
 
+/* tx.db with ordinary lines plus `heavy` (SQL inserts). */
+static void make_overflow_source(const char *const *heavy, size_t n_heavy)
+{
+    char p[300];
+    snprintf(p, sizeof p, "%s/tx.db", dir);
+    unlink(p);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
+    exec_sql(db, "CREATE TABLE sales_qty (customer_id, year, month, material_code, quantity);");
+    exec_sql(db, "CREATE TABLE foc_qty (customer_id, year, month, material_code, quantity_foc);");
+    exec_sql(db, "BEGIN");
+    char sql[256];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(sql, sizeof sql, "INSERT INTO sales_qty VALUES (%d, 2021, %d, 'MAT%d', %d);", 1 + i % 7, 1 + i % 12,
+                 i % 5, 1 + i % 40);
+        exec_sql(db, sql);
+        snprintf(sql, sizeof sql, "INSERT INTO foc_qty VALUES (%d, 2022, %d, 'MAT%d', %d);", 1 + i % 7, 1 + i % 12,
+                 i % 5, i % 3);
+        exec_sql(db, sql);
+    }
+    for (size_t i = 0; i < n_heavy; i++) exec_sql(db, heavy[i]);
+    exec_sql(db, "COMMIT");
+    sqlite3_close(db);
+}
+
+/* Quantities whose sums do not fit int64 (accepted because --qty-max
+ * allows them): one customer-month's total, or the total over all
+ * customer-months that the marts and the report add up. The run stops
+ * with exit 4 and a message saying what overflowed, in the one-pass path
+ * and range by range alike, and nothing of it is published (a wrapped
+ * total never reaches a file). */
+Test(reliability, an_int64_sum_overflow_is_exit_4_and_publishes_nothing)
+{
+    static const char *const one_month[] = {
+        "INSERT INTO sales_qty VALUES (5, 2021, 3, 'MAT1', 4000000000000000000);",
+        "INSERT INTO sales_qty VALUES (5, 2021, 3, 'MAT2', 4000000000000000000);",
+        "INSERT INTO sales_qty VALUES (5, 2021, 3, 'MAT1', 4000000000000000000);"};
+    static const char *const all_months[] = {
+        "INSERT INTO sales_qty VALUES (5, 2021, 3, 'MAT1', 4000000000000000000);",
+        "INSERT INTO sales_qty VALUES (5, 2021, 3, 'MAT2', 4000000000000000000);",
+        "INSERT INTO sales_qty VALUES (6, 2021, 4, 'MAT1', 4000000000000000000);",
+        "INSERT INTO sales_qty VALUES (6, 2021, 4, 'MAT2', 4000000000000000000);"};
+    const char *expect[2] = {"customer_id 5 period_key 202103: total_sold_quantity overflows int64",
+                             "sold quantities of all customer-months add up to more than int64 holds"};
+    const char *limits[2] = {"", "--memory-limit 64K"};
+    for (int c = 0; c < 2; c++) {
+        if (c == 0) make_overflow_source(one_month, 3);
+        else make_overflow_source(all_months, 4);
+        for (int k = 0; k < 2; k++) {
+            char wh[32], extra[128];
+            snprintf(wh, sizeof wh, "wh%d%d", c, k);
+            snprintf(extra, sizeof extra, "--qty-max 4000000000000000000 %s", limits[k]);
+            int rc = run(wh, extra);
+            cr_assert_eq(rc, 4, "case %d %s: exit %d: %s", c, limits[k], rc, errtext());
+            cr_assert_not_null(strstr(errtext(), expect[c]), "case %d: %s", c, errtext());
+            cr_assert_neq(sh("test -e %s/%s/gold/int_customer_analytics.strata", dir, wh), 0, "nothing published");
+        }
+    }
+}
+
 Test(reliability, every_storage_class_in_every_column_runs_to_the_end_and_loses_nothing)
 {
     char p[300];

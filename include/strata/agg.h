@@ -159,8 +159,9 @@ st_status st_features_reserve(st_features *fx, size_t n_sales, size_t n_foc,
  * (st_dict_size()). material_rank, when non-NULL, gives the sort position
  * of each code (st_dict_rank(); n_materials entries, a permutation); when
  * NULL, codes sort as numbers. n_threads 0 means 1.
- * Errors: ST_ERR_INVALID (a total, or a per-material total, does not fit
- * int64, naming the customer and period; bad code or rank), ST_ERR_NOMEM.
+ * Errors: ST_ERR_OVERFLOW (a total, or a per-material total, does not fit
+ * int64, naming the customer and period), ST_ERR_INVALID (bad code or
+ * rank), ST_ERR_NOMEM.
  * Called once; adds are refused afterwards. More threads use more memory
  * (see the top of this file). */
 st_status st_features_finish(st_features *fx, const uint32_t *material_rank,

@@ -31,7 +31,8 @@ typedef enum st_status {
     ST_ERR_LOCKED = 8,      /* another run holds the warehouse lock */
     ST_ERR_UNSUPPORTED = 9, /* newer major format version, unknown encoding */
     ST_ERR_NOTFOUND = 10,   /* file or table does not exist */
-    ST_ERR_INTERNAL = 11    /* a bug: an invariant of ours did not hold */
+    ST_ERR_INTERNAL = 11,   /* a bug: an invariant of ours did not hold */
+    ST_ERR_OVERFLOW = 12    /* the data cannot be aggregated safely: an int64 sum would overflow */
 } st_status;
 
 /* Longest message kept, including the terminating NUL. */
@@ -73,7 +74,7 @@ void st_error_clear(st_error *err);
 const char *st_status_name(st_status code);
 
 /* Process exit code documented in README.md for a status:
- * 0 ok, 3 input/schema/sqlite/notfound, 4 quality, 5 io, 6 corrupt,
+ * 0 ok, 3 input/schema/sqlite/notfound, 4 quality or overflow, 5 io, 6 corrupt,
  * 7 locked, 8 nomem, 2 invalid (usage), 9 unsupported, 1 internal. */
 int st_status_exit_code(st_status code);
 

@@ -6,9 +6,10 @@
  *             with the shift that maps it onto 2^16 buckets;
  *   done      buckets that are final (cheap enough, or a single id), in
  *             no particular order until the plan sorts them.
- * A pass counts at most ST_KEY_HIST_MAX_REFINE pending ranges; the rest
- * wait for the next pass, so counter memory stays bounded however the
- * keys are spread. Arithmetic on keys is done in uint64 offsets from a
+ * A pass counts as many pending ranges as ST_KEY_HIST_PASS_BYTES of
+ * counters hold (24 bytes a bucket: count, min, max; a range narrower
+ * than 2^16 ids gets one bucket per id); the rest wait for the next pass,
+ * so counter memory stays bounded however the keys are spread. Arithmetic on keys is done in uint64 offsets from a
  * range's lo, so the full int64 range works without overflow.
  */
 #include "strata/partition.h"
@@ -33,8 +34,9 @@ struct st_key_hist {
     /* the open pass */
     bool open;
     size_t n_counting;     /* pending[0..n_counting) are being counted */
-    uint64_t *counts;      /* n_counting * NB */
-    int64_t *mins, *maxs;  /* n_counting * NB: smallest / largest key seen */
+    size_t *off;           /* n_counting + 1: range r's buckets are [off[r], off[r+1]) */
+    uint64_t *counts;      /* off[n_counting] buckets */
+    int64_t *mins, *maxs;  /* smallest / largest key seen per bucket */
     uint64_t n_outside;
     unsigned n_passes;
     int64_t lo, hi;
@@ -47,7 +49,8 @@ double st_range_cost_of(const st_range_cost *c, uint64_t n_rows, uint64_t width)
     double keys = rows < w ? rows : w;
     double cells = w * c->cells_per_key;
     if (cells > rows) cells = rows;
-    return c->per_row * rows + c->per_key * keys + c->per_cell * cells;
+    double ids = (width != 0 && width < c->per_id_below) ? w : 0.0;
+    return c->per_row * rows + c->per_key * keys + c->per_cell * cells + c->per_id * ids;
 }
 
 /* Smallest shift putting the span hi - lo into NB buckets. */
@@ -111,6 +114,7 @@ void st_key_hist_free(st_key_hist *h)
     if (!h) return;
     free(h->pending);
     free(h->done);
+    free(h->off);
     free(h->counts);
     free(h->mins);
     free(h->maxs);
@@ -121,21 +125,42 @@ bool st_key_hist_pass_needed(const st_key_hist *h) { return h->n_pending > 0 && 
 uint64_t st_key_hist_n_outside(const st_key_hist *h) { return h->n_outside; }
 unsigned st_key_hist_n_passes(const st_key_hist *h) { return h->n_passes; }
 
+/* Buckets of a pending range: NB, or fewer when its span is narrower. */
+static size_t n_buckets(const pend *p)
+{
+    uint64_t span = (uint64_t)p->hi - (uint64_t)p->lo;
+    uint64_t nb = (span >> p->shift) + 1;
+    return nb < NB ? (size_t)nb : NB;
+}
+
 st_status st_key_hist_begin(st_key_hist *h, st_error *err)
 {
     if (h->open || h->n_pending == 0) return st_error_set(err, ST_ERR_INVALID, "key histogram: no pass to begin");
-    h->n_counting = h->n_pending < ST_KEY_HIST_MAX_REFINE ? h->n_pending : ST_KEY_HIST_MAX_REFINE;
-    h->counts = calloc(h->n_counting * NB, sizeof *h->counts);
-    h->mins = malloc(h->n_counting * NB * sizeof *h->mins);
-    h->maxs = malloc(h->n_counting * NB * sizeof *h->maxs);
-    if (!h->counts || !h->mins || !h->maxs) {
+    /* as many pending ranges as ST_KEY_HIST_PASS_BYTES of counters hold (at least one) */
+    size_t n = 0, buckets = 0;
+    while (n < h->n_pending) {
+        size_t b = n_buckets(&h->pending[n]);
+        if (n > 0 && (buckets + b) * 24 > ST_KEY_HIST_PASS_BYTES) break;
+        buckets += b;
+        n++;
+    }
+    h->off = malloc((n + 1) * sizeof *h->off);
+    h->counts = calloc(buckets, sizeof *h->counts);
+    h->mins = malloc(buckets * sizeof *h->mins);
+    h->maxs = malloc(buckets * sizeof *h->maxs);
+    if (!h->off || !h->counts || !h->mins || !h->maxs) {
+        free(h->off);
         free(h->counts);
         free(h->mins);
         free(h->maxs);
+        h->off = NULL;
         h->counts = NULL;
         h->mins = h->maxs = NULL;
-        return st_error_set(err, ST_ERR_NOMEM, "key histogram: out of memory for %zu buckets", h->n_counting * NB);
+        return st_error_set(err, ST_ERR_NOMEM, "key histogram: out of memory for %zu buckets", buckets);
     }
+    h->off[0] = 0;
+    for (size_t r = 0; r < n; r++) h->off[r + 1] = h->off[r] + n_buckets(&h->pending[r]);
+    h->n_counting = n;
     h->open = true;
     return ST_OK;
 }
@@ -144,7 +169,7 @@ st_status st_key_hist_begin(st_key_hist *h, st_error *err)
  * smallest and largest key. */
 static inline void count_one(st_key_hist *h, size_t r, size_t b, int64_t k)
 {
-    size_t i = r * NB + b;
+    size_t i = h->off[r] + b;
     if (h->counts[i]++ == 0) {
         h->mins[i] = h->maxs[i] = k;
     } else {
@@ -198,8 +223,7 @@ st_status st_key_hist_end(st_key_hist *h, st_error *err)
     memmove(h->pending, h->pending + n_count, (h->n_pending - n_count) * sizeof *h->pending);
     h->n_pending -= n_count;
     for (size_t r = 0; r < n_count && s == ST_OK; r++) {
-        for (size_t b = 0; b < NB && s == ST_OK; b++) {
-            size_t i = r * NB + b;
+        for (size_t i = h->off[r]; i < h->off[r + 1] && s == ST_OK; i++) {
             uint64_t n = h->counts[i];
             if (n == 0) continue;
             /* the bucket is narrowed to the keys it actually holds */
@@ -211,12 +235,12 @@ st_status st_key_hist_end(st_key_hist *h, st_error *err)
                 s = push_done(h, blo, bhi, n, err);
         }
     }
-    /* keep pending sorted by lo (refinements of different ranges interleave
-     * with ranges left over from this pass) */
     qsort(h->pending, h->n_pending, sizeof *h->pending, cmp_pend);
+    free(h->off);
     free(h->counts);
     free(h->mins);
     free(h->maxs);
+    h->off = NULL;
     h->counts = NULL;
     h->mins = h->maxs = NULL;
     h->open = false;

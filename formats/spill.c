@@ -45,7 +45,7 @@ typedef struct wbuf {
 
 struct st_spill {
     int fd;
-    char what[256];
+    char what[4200];
     uint32_t n_parts, block_rows;
     wbuf *bufs;                /* n_parts * ST_SPILL_TABLES, NULL after flush */
     uint64_t *rows;            /* n_parts * ST_SPILL_TABLES lines added */

@@ -68,9 +68,10 @@ static int parse_size(const char *flag, const char *v, uint64_t lo, uint64_t *ou
         else if ((*end == 'G' || *end == 'g') && end[1] == '\0') shift = 30;
         else end = (char *)v; /* reject below */
     }
-    if (errno || end == v || v[0] == '-' || x > (UINT64_MAX >> 40) || (x << shift) < lo) {
-        fprintf(stderr, "strata run: %s expects a size of at least %lluK such as 512M or 2G, got '%s'\n", flag,
-                (unsigned long long)(lo >> 10), v);
+    /* at most 2^50 bytes (1 PiB), so the value fits with room to compute */
+    if (errno || end == v || v[0] == '-' || x > ((uint64_t)1 << 50) >> shift || ((uint64_t)x << shift) < lo) {
+        fprintf(stderr, "strata run: %s expects a size from %lluK to 1048576G: bytes, or a number with K, M or G, "
+                "such as 512M; got '%s'\n", flag, (unsigned long long)(lo >> 10), v);
         return 0;
     }
     *out = (uint64_t)x << shift;

@@ -100,12 +100,35 @@ static st_status open_lines(st_run_ctx *ctx, const char *table, st_reader **out,
 /* Where the lines of one chunk go: straight into the kernels (one pass)
  * or into the spill (partitioned). */
 typedef struct line_sink {
+    const st_feature_dims *dims; /* every line must fall inside */
     st_features *fx;          /* one pass */
     st_spill *spill;          /* partitioned: with ranges */
     const st_key_range *ranges;
     size_t n_ranges;
     uint32_t *part;           /* scratch, one chunk */
 } line_sink;
+
+/* Every line inside the key ranges read from the zone maps, its period a
+ * month: what staging writes. Checked here, with the table's own row
+ * numbers, so both paths fail alike and name the file. */
+static st_status check_lines(const char *table, uint64_t row0, const int64_t *cust, const int32_t *per, size_t n,
+                             const st_feature_dims *d, st_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        int32_t m = per[i] % 100;
+        if (per[i] < d->period_key_min || per[i] > d->period_key_max || m < 1 || m > 12)
+            return st_error_set(err, ST_ERR_CORRUPT,
+                                "silver.%s row %llu: period_key %d is not a month in [%d, %d] (staging never writes "
+                                "that: the file is damaged or not strata's)",
+                                table, (unsigned long long)(row0 + i), (int)per[i], (int)d->period_key_min,
+                                (int)d->period_key_max);
+        if (cust[i] < d->customer_id_min || cust[i] > d->customer_id_max)
+            return st_error_set(err, ST_ERR_CORRUPT,
+                                "silver.%s row %llu: customer_id %lld is outside the file's zone maps", table,
+                                (unsigned long long)(row0 + i), (long long)cust[i]);
+    }
+    return ST_OK;
+}
 
 /* Streams one silver table, chunk by chunk, through the dictionary into
  * the sink. */
@@ -122,6 +145,7 @@ static st_status add_table(st_run_ctx *ctx, const char *table, unsigned tab, st_
     st_column_init(&m, ST_TYPE_STR);
     st_column_init(&q, ST_TYPE_I64);
     uint32_t *codes = malloc(ST_CHUNK_ROWS * sizeof *codes);
+    uint64_t row0 = 0;
     if (!codes) s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
     for (size_t ch = 0; ch < st_reader_n_chunks(r) && s == ST_OK; ch++) {
         s = st_reader_read_block(r, ch, ix[0], &c, err);
@@ -137,6 +161,8 @@ static st_status add_table(st_run_ctx *ctx, const char *table, unsigned tab, st_
         if ((s = st_dict_add(dict, &m, codes, "material_code", err)) != ST_OK) break;
         const int64_t *cust = st_column_i64(&c), *qty = st_column_i64(&q);
         const int32_t *per = st_column_i32(&p);
+        if ((s = check_lines(table, row0, cust, per, n, sink->dims, err)) != ST_OK) break;
+        row0 += n;
         if (sink->spill) {
             st_key_ranges_locate(sink->ranges, sink->n_ranges, cust, n, sink->part);
             s = st_spill_add(sink->spill, tab, sink->part, cust, per, codes, qty, n, err);
@@ -215,10 +241,11 @@ static st_status emit(st_features *fx, const st_dict *dict, gold_out *o, st_erro
  * n_periods months: 24 a line (row store, and its sorted copy during
  * finish), 16 per customer-month cell of the counting grid (two tables,
  * up to twice the customers for growth) plus 64 per customer, 40 per
- * active group of results. Upper bounds; see agg.h. */
+ * active group of results, and 4 per id of the range when it is narrow
+ * enough for the direct customer table. Upper bounds; see agg.h. */
 static st_range_cost gold_cost(uint32_t n_periods)
 {
-    st_range_cost c = {24.0, 16.0 * n_periods + 64.0, 40.0, (double)n_periods};
+    st_range_cost c = {24.0, 16.0 * n_periods + 64.0, 40.0, (double)n_periods, 4.0, ST_FEATURES_DIRECT_IDS + 1ull};
     return c;
 }
 
@@ -254,8 +281,9 @@ static st_status plan_ranges(st_run_ctx *ctx, const st_feature_dims *dims, uint6
         if (s == ST_OK) s = st_key_hist_end(h, err);
     }
     if (s == ST_OK && st_key_hist_n_outside(h) > 0)
-        s = st_error_set(err, ST_ERR_CORRUPT, "silver transactions: %llu customer ids outside their zone maps",
-                         (unsigned long long)st_key_hist_n_outside(h));
+        s = st_error_set(err, ST_ERR_CORRUPT,
+                         "silver.stg_sales_transactions / stg_foc_transactions: %llu customer ids outside the files' "
+                         "zone maps", (unsigned long long)st_key_hist_n_outside(h));
     if (s == ST_OK) s = st_key_hist_plan(h, ranges, n_ranges, err);
     *n_passes = st_key_hist_n_passes(h);
     st_key_hist_free(h);
@@ -276,6 +304,7 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
     for (int k = 0; k < U_N; k++) st_column_init(&o.u[k], un_fields[k].type);
     static const char *const inputs[] = {"silver.stg_sales_transactions", "silver.stg_foc_transactions"};
     st_feature_dims dims = {1, 1, 202001, 202001};
+    sink.dims = &dims;
     bool any = false;
     uint64_t n_lines = 0;
     st_status s = ST_OK;

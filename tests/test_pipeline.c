@@ -488,6 +488,59 @@ Test(pipeline, memory_limit_splits_customers_into_ranges_with_byte_identical_out
     cr_assert_not_null(strstr(err, "--memory-limit"), "%s", err);
     cr_assert_eq(run_pipeline("w4", "--memory-limit 1K", err, sizeof err), 2);
     cr_assert_eq(run_pipeline("w4", "--memory-limit -5M", err, sizeof err), 2);
+    cr_assert_eq(run_pipeline("w4", "--memory-limit 99999999999G", err, sizeof err), 2);
+    /* plain bytes work, however large */
+    cr_assert_eq(run_pipeline("w5", "--memory-limit 1073741824", err, sizeof err), 0, "%s", err);
+}
+
+/* Rewrites silver.stg_sales_transactions of warehouse `wh` with row `row`'s
+ * period_key set to `pk` (same schema, footer and chunking otherwise). */
+static void damage_period(const char *wh, size_t row, int32_t pk)
+{
+    char path[600], tmp[640];
+    snprintf(path, sizeof path, "%s/%s/silver/stg_sales_transactions.strata", dir, wh);
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    st_reader *r = NULL;
+    st_error e = {0};
+    cr_assert_eq(st_reader_open(&r, path, &e), ST_OK, "%s", e.msg);
+    size_t nf = st_reader_n_fields(r);
+    st_field fields[32];
+    st_column cols[32];
+    cr_assert_leq(nf, 32);
+    for (size_t j = 0; j < nf; j++) {
+        fields[j] = *st_reader_field(r, j);
+        st_column_init(&cols[j], fields[j].type);
+    }
+    cr_assert_eq(st_reader_read_all(r, NULL, 0, cols, &e), ST_OK, "%s", e.msg);
+    size_t ip = nf;
+    for (size_t j = 0; j < nf; j++)
+        if (!strcmp(fields[j].name, "period_key")) ip = j;
+    cr_assert_lt(ip, nf);
+    cr_assert_lt(row, cols[ip].n_rows);
+    ((int32_t *)cols[ip].data)[row] = pk;
+    st_writer *w = NULL;
+    cr_assert_eq(st_writer_open(&w, tmp, fields, nf, st_reader_meta(r), NULL, &e), ST_OK, "%s", e.msg);
+    cr_assert_eq(st_writer_write(w, cols, 0, cols[0].n_rows, &e), ST_OK, "%s", e.msg);
+    cr_assert_eq(st_writer_close(w, &e), ST_OK, "%s", e.msg);
+    for (size_t j = 0; j < nf; j++) st_column_free(&cols[j]);
+    st_reader_close(r);
+    cr_assert_eq(rename(tmp, path), 0);
+}
+
+/* A silver file that passes its checksums but holds a line staging never
+ * writes (a period that is not a month): both gold paths stop with exit 6
+ * and the same message, naming the table and the row of the file. */
+Test(pipeline, a_line_staging_never_writes_is_named_by_table_and_row_in_both_gold_paths)
+{
+    build_fixture(3000, 0, "Customer");
+    char err[4096], err1[4096];
+    cr_assert_eq(run_pipeline("w1", "", err, sizeof err), 0, "%s", err);
+    damage_period("w1", 1234, 202113);
+    cr_assert_eq(run_pipeline("w1", "--from intermediate --force", err1, sizeof err1), 6, "%s", err1);
+    cr_assert_not_null(strstr(err1, "silver.stg_sales_transactions row 1234: period_key 202113 is not a month"), "%s",
+                       err1);
+    cr_assert_eq(run_pipeline("w1", "--from intermediate --force --memory-limit 64K", err, sizeof err), 6, "%s", err);
+    cr_assert_str_eq(err, err1, "the same message from both paths");
 }
 
 Test(pipeline, missing_required_column_is_a_clear_error_and_writes_nothing)

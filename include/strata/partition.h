@@ -12,22 +12,26 @@
  *      (widths are powers of two, so a bucket index is a subtraction and
  *      a shift). One pass over the keys.
  *   2. A bucket whose cost exceeds the budget although it holds more than
- *      one id (a dense cluster of ids next to an outlier, say) is counted
- *      again, in 2^16 sub-buckets, on a further pass. Each pass divides
- *      the width by 2^16, so at most four passes reach single ids; on
- *      ordinary data one pass is all there is.
+ *      one id (a dense cluster of ids next to an outlier, say) is narrowed
+ *      to the smallest and largest id it holds and counted again, in up to
+ *      2^16 sub-buckets, on a further pass. Each level divides the width by
+ *      2^16, so four levels reach single ids; a pass takes as many ranges
+ *      of one level as ST_KEY_HIST_PASS_BYTES of counters hold, so very
+ *      many heavy buckets (only when the budget is tiny against the data)
+ *      take more passes. On ordinary data one pass is all there is.
  *   3. st_key_hist_plan() packs the buckets, in key order, greedily into
  *      ranges of cost <= budget. Only a range holding a single id may
  *      cost more (one customer's lines cannot be split).
  *
  * The cost of a range with R rows over a width of W ids is
  *   per_row * R + per_key * min(R, W) + per_cell * min(R, W * cells_per_key)
+ *   + per_id * W   (only when W < per_id_below: a direct table over the ids)
  * an upper bound when min(R, W) bounds the distinct keys and each key has
  * at most cells_per_key groups. Every result depends only on the multiset
  * of keys, so plans are deterministic.
  *
- * Memory: 512 KiB of counters per bucket being refined (at most
- * ST_KEY_HIST_MAX_REFINE per pass) plus 24 bytes per non-empty bucket.
+ * Memory: at most ST_KEY_HIST_PASS_BYTES of counters during a pass, plus
+ * 24 bytes per final bucket (at most 2^16 per range counted).
  */
 #ifndef STRATA_PARTITION_H
 #define STRATA_PARTITION_H
@@ -43,7 +47,7 @@ extern "C" {
 #endif
 
 #define ST_KEY_HIST_BUCKET_BITS 16
-#define ST_KEY_HIST_MAX_REFINE 64
+#define ST_KEY_HIST_PASS_BYTES ((size_t)24 << 20)
 
 /* A contiguous key range [lo, hi] (inclusive) and its row count. */
 typedef struct st_key_range {
@@ -58,6 +62,8 @@ typedef struct st_range_cost {
     double per_key;
     double per_cell;
     double cells_per_key;
+    double per_id;          /* 0 for none */
+    uint64_t per_id_below;  /* per_id applies to widths below this */
 } st_range_cost;
 
 /* Cost in bytes of n_rows rows over width ids (width 0 means 2^64). */

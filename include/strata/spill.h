@@ -19,7 +19,9 @@
  * index and the checksum before use, and a mismatch is ST_ERR_CORRUPT.
  *
  * Memory: while writing, 24 * block_rows bytes per (partition, table)
- * that received a line; while reading, one block. Plus the index.
+ * that received a line (the gold step picks block_rows so that these fit
+ * half its memory limit, but never fewer than 256 rows: 12 KiB a range);
+ * while reading, one block. Plus the index, 24 bytes a block.
  * Threading: one thread at a time.
  */
 #ifndef STRATA_SPILL_H
@@ -81,8 +83,9 @@ uint64_t st_spill_rows(const st_spill *sp, uint32_t part, unsigned table);
 uint64_t st_spill_bytes(const st_spill *sp);
 
 /* Reads the next block of partition `part` (after st_spill_flush()).
- * out->n_rows == 0 at the end. ST_ERR_IO on a short read, ST_ERR_CORRUPT
- * when a header or checksum does not match what was written. */
+ * out->n_rows == 0 at the end. ST_ERR_IO when reading fails, ST_ERR_CORRUPT
+ * when the file is shorter than what was written or a header or checksum
+ * does not match it. */
 st_status st_spill_next(st_spill *sp, uint32_t part, st_spill_cursor *cur,
                         st_spill_block *out, st_error *err) ST_MUST_USE;
 

@@ -670,6 +670,83 @@ done:
     return s;
 }
 
+/* Strings as (dictionary, codes): DICT blocks give their dictionary and
+ * codes without one string per row; PLAIN gives every row's value with
+ * codes 0..n-1; CONST one value with codes 0. Same checks as decode_var. */
+static st_status decode_var_dict(int enc, rd *r, size_t n, st_column *dict, uint32_t *codes, const char **why)
+{
+    st_status s = ST_OK;
+    const uint8_t *p, *bytes;
+    uint64_t a;
+    unsigned w;
+    uint32_t cnt;
+    uint64_t *tmp = NULL;
+#define BAD(msg)            \
+    do {                    \
+        *why = msg;         \
+        s = ST_ERR_CORRUPT; \
+        goto done;          \
+    } while (0)
+    switch (enc) {
+    case ST_ENC_DICT: {
+        if (!get4(r, &cnt) || cnt == 0 || cnt > DICT_MAX) BAD("bad dictionary size");
+        uint64_t dl[DICT_MAX], doff[DICT_MAX + 1];
+        if (!get8(r, &a) || !get1(r, &w) || !get_packed(r, cnt, w, &p)) BAD("dictionary truncated");
+        unpack(p, cnt, w, a, dl);
+        doff[0] = 0;
+        for (size_t k = 0; k < cnt; k++) {
+            if (dl[k] > r->len || doff[k] + dl[k] > r->len) BAD("dictionary lengths exceed the block");
+            doff[k + 1] = doff[k] + dl[k];
+        }
+        if (!take(r, (size_t)doff[cnt], &bytes)) BAD("dictionary bytes truncated");
+        unsigned wc;
+        if (!get1(r, &wc) || !get_packed(r, n, wc, &p)) BAD("dictionary codes truncated");
+        if (!(tmp = malloc((n ? n : 1) * sizeof *tmp))) {
+            s = ST_ERR_NOMEM;
+            goto done;
+        }
+        unpack(p, n, wc, 0, tmp);
+        for (size_t i = 0; i < n; i++) {
+            if (tmp[i] >= cnt) BAD("dictionary code out of range");
+            codes[i] = (uint32_t)tmp[i];
+        }
+        if ((s = st_column_reserve(dict, cnt, (size_t)doff[cnt])) != ST_OK) goto done;
+        for (size_t k = 0; k < cnt; k++)
+            if ((s = st_column_push_str(dict, (const char *)bytes + doff[k], (size_t)dl[k])) != ST_OK) goto done;
+        break;
+    }
+    case ST_ENC_CONST:
+        if (!get4(r, &cnt) || !take(r, cnt, &bytes)) BAD("constant truncated");
+        if ((s = st_column_push_str(dict, (const char *)bytes, cnt)) != ST_OK) goto done;
+        for (size_t i = 0; i < n; i++) codes[i] = 0;
+        break;
+    default:
+        if ((s = decode_var(enc, r, n, dict, why)) != ST_OK) goto done;
+        for (size_t i = 0; i < n; i++) codes[i] = (uint32_t)i;
+        break;
+    }
+done:
+#undef BAD
+    free(tmp);
+    return s;
+}
+
+st_status st_codec_decode_dict(st_type t, int enc, const uint8_t *p, size_t len, size_t n, st_column *dict,
+                               uint32_t *codes, const char **why)
+{
+    if (!is_var(t)) {
+        *why = "not a string column";
+        return ST_ERR_INVALID;
+    }
+    rd r = {p, len, 0};
+    st_status s = decode_var_dict(enc, &r, n, dict, codes, why);
+    if (s == ST_OK && r.at != len) {
+        *why = "trailing bytes after the values";
+        return ST_ERR_CORRUPT;
+    }
+    return s;
+}
+
 st_status st_codec_decode(st_type t, int enc, const uint8_t *p, size_t len, size_t n, st_column *out,
                           const char **why)
 {

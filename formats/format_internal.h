@@ -56,6 +56,14 @@ st_status st_codec_encode(const st_column *c, int force, st_buf *out, int *enc);
 st_status st_codec_decode(st_type t, int enc, const uint8_t *p, size_t len, size_t n, st_column *out,
                           const char **why);
 
+/* The same for a STR or BYTES block, as a dictionary: dict (appending)
+ * gets values and codes[0..n) the index into them of each row (DICT
+ * blocks: their dictionary; CONST: one value; PLAIN: every row's value,
+ * codes 0..n-1). ST_ERR_CORRUPT as st_codec_decode; ST_ERR_INVALID for a
+ * fixed-width type. */
+st_status st_codec_decode_dict(st_type t, int enc, const uint8_t *p, size_t len, size_t n, st_column *dict,
+                               uint32_t *codes, const char **why);
+
 /* Test hook: force every block of subsequent writers to this encoding
  * (-1 = choose by size). Not thread-safe; tests only. */
 void st_format_force_encoding(int enc);

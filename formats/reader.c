@@ -346,7 +346,10 @@ st_status st_reader_block_info(const st_reader *r, size_t c, size_t col, st_bloc
     return ST_OK;
 }
 
-static st_status read_block(st_reader *r, size_t c, size_t col, st_column *out, st_error *err)
+/* Reads one block into out; with codes (STR/BYTES only) a block without
+ * NULLs comes as a dictionary in out and per-row codes, else as rows with
+ * codes 0..n-1. */
+static st_status read_block(st_reader *r, size_t c, size_t col, st_column *out, uint32_t *codes, st_error *err)
 {
     if (c >= r->n_chunks || col >= r->n_fields)
         return st_error_set(err, ST_ERR_INVALID, "'%s': no chunk %zu column %zu", r->name, c, col);
@@ -416,6 +419,12 @@ static st_status read_block(st_reader *r, size_t c, size_t col, st_column *out, 
         out->null_count = n;
     } else {
         const char *why = "bad values";
+        if (codes && !vbytes) {
+            s = st_codec_decode_dict(f->type, b->encoding, p, len, n, out, codes, &why);
+            if (s == ST_ERR_CORRUPT) BAD(why);
+            if (s != ST_OK) return st_error_set(err, s, "out of memory decoding '%s'", r->name);
+            return ST_OK;
+        }
         s = st_codec_decode(f->type, b->encoding, p, len, n, out, &why);
         if (s == ST_ERR_CORRUPT) BAD(why);
         if (s != ST_OK) return st_error_set(err, s, "out of memory decoding '%s'", r->name);
@@ -445,6 +454,8 @@ static st_status read_block(st_reader *r, size_t c, size_t col, st_column *out, 
         }
     }
     if (!f->nullable && out->null_count) BAD("NULL in a non-nullable column");
+    if (codes)
+        for (uint32_t i = 0; i < n; i++) codes[i] = i;
 #undef BAD
     return ST_OK;
 }
@@ -482,7 +493,17 @@ static void release_behind(st_reader *r, size_t c)
 st_status st_reader_read_block(st_reader *r, size_t c, size_t col, st_column *out, st_error *err)
 {
     if (r->mapped && c < r->n_chunks && r->n_fields > 0) release_behind(r, c);
-    return read_block(r, c, col, out, err);
+    return read_block(r, c, col, out, NULL, err);
+}
+
+st_status st_reader_read_block_dict(st_reader *r, size_t c, size_t col, st_column *dict, uint32_t *codes,
+                                    st_error *err)
+{
+    if (col < r->n_fields && r->fields[col].type != ST_TYPE_STR && r->fields[col].type != ST_TYPE_BYTES)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' is %s, not a string column", r->name,
+                            r->fields[col].name, st_type_name(r->fields[col].type));
+    if (r->mapped && c < r->n_chunks && r->n_fields > 0) release_behind(r, c);
+    return read_block(r, c, col, dict, codes, err);
 }
 
 st_status st_reader_verify(st_reader *r, st_error *err)

@@ -7,7 +7,8 @@
  * The silver transaction files are streamed chunk by chunk into
  * st_features (engine/agg.c): material codes come from one st_dict
  * (codes ranked in bytewise string order, so the unified table needs no
- * string sort), keys are dense customer x period indices whose ranges are
+ * string sort), fed only each chunk's block dictionary
+ * (st_reader_read_block_dict: a few hundred strings, not one per line), keys are dense customer x period indices whose ranges are
  * read from the files' zone maps before any value is decoded, and the
  * kernels group by a counting sort, compute exact medians by selection
  * and run on --threads threads with results independent of the thread
@@ -145,12 +146,14 @@ static st_status add_table(st_run_ctx *ctx, const char *table, unsigned tab, st_
     st_column_init(&m, ST_TYPE_STR);
     st_column_init(&q, ST_TYPE_I64);
     uint32_t *codes = malloc(ST_CHUNK_ROWS * sizeof *codes);
+    uint32_t *local = malloc(ST_CHUNK_ROWS * sizeof *local); /* row -> block dictionary entry */
+    uint32_t *map = malloc(ST_CHUNK_ROWS * sizeof *map);     /* block dictionary entry -> run code */
     uint64_t row0 = 0;
-    if (!codes) s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    if (!codes || !local || !map) s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
     for (size_t ch = 0; ch < st_reader_n_chunks(r) && s == ST_OK; ch++) {
         s = st_reader_read_block(r, ch, ix[0], &c, err);
         if (s == ST_OK) s = st_reader_read_block(r, ch, ix[1], &p, err);
-        if (s == ST_OK) s = st_reader_read_block(r, ch, ix[2], &m, err);
+        if (s == ST_OK) s = st_reader_read_block_dict(r, ch, ix[2], &m, local, err);
         if (s == ST_OK) s = st_reader_read_block(r, ch, ix[3], &q, err);
         if (s != ST_OK) break;
         size_t n = c.n_rows;
@@ -158,7 +161,10 @@ static st_status add_table(st_run_ctx *ctx, const char *table, unsigned tab, st_
             s = st_error_set(err, ST_ERR_CORRUPT, "silver.%s: chunk %zu has %zu rows", table, ch, n);
             break;
         }
-        if ((s = st_dict_add(dict, &m, codes, "material_code", err)) != ST_OK) break;
+        /* the block's dictionary through the run's one: a few hundred
+         * strings a chunk instead of one per line */
+        if ((s = st_dict_add(dict, &m, map, "material_code", err)) != ST_OK) break;
+        for (size_t i = 0; i < n; i++) codes[i] = map[local[i]];
         const int64_t *cust = st_column_i64(&c), *qty = st_column_i64(&q);
         const int32_t *per = st_column_i32(&p);
         if ((s = check_lines(table, row0, cust, per, n, sink->dims, err)) != ST_OK) break;
@@ -173,6 +179,8 @@ static st_status add_table(st_run_ctx *ctx, const char *table, unsigned tab, st_
         ctx->cur->rows_in += n;
     }
     free(codes);
+    free(local);
+    free(map);
     st_column_free(&c);
     st_column_free(&p);
     st_column_free(&m);

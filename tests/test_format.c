@@ -131,6 +131,40 @@ static void roundtrip(const st_column *in, uint32_t chunk_rows, const char *what
     st_column_init(&out, in->type);
     cr_assert_eq(st_reader_read_all(r, NULL, 1, &out, &err), ST_OK, "%s: %s", what, err.msg);
     assert_same(in, &out, what);
+    /* strings as dictionary + codes: dict[codes[i]] is row i, chunk by chunk */
+    if (in->type == ST_TYPE_STR || in->type == ST_TYPE_BYTES) {
+        st_column d;
+        st_column_init(&d, in->type);
+        uint32_t *codes = malloc(ST_CHUNK_ROWS * sizeof *codes);
+        size_t base = 0;
+        for (size_t c = 0; c < st_reader_n_chunks(r); c++) {
+            cr_assert_eq(st_reader_read_block_dict(r, c, 0, &d, codes, &err), ST_OK, "%s: %s", what, err.msg);
+            uint32_t n = st_reader_chunk_rows(r, c);
+            cr_assert_leq(d.n_rows, n, "%s: a dictionary is never longer than its chunk", what);
+            for (uint32_t i = 0; i < n; i++) {
+                cr_assert_lt(codes[i], d.n_rows, "%s chunk %zu row %u: code out of range", what, c, i);
+                bool vi = st_column_valid(in, base + i), vd = st_column_valid(&d, codes[i]);
+                cr_assert_eq(vi, vd, "%s chunk %zu row %u: validity", what, c, i);
+                if (!vi) continue;
+                size_t la, lb;
+                const char *x = st_column_str(in, base + i, &la), *y = st_column_str(&d, codes[i], &lb);
+                cr_assert(la == lb && !memcmp(x, y, la), "%s chunk %zu row %u: value", what, c, i);
+            }
+            base += n;
+        }
+        st_column i64;
+        st_column_init(&i64, ST_TYPE_I64);
+        cr_assert_eq(st_reader_read_block_dict(r, 0, 0, &i64, codes, &err), ST_ERR_INVALID, "wrong column type");
+        st_column_free(&i64);
+        free(codes);
+        st_column_free(&d);
+    } else if (st_reader_n_chunks(r) > 0) {
+        st_column d;
+        st_column_init(&d, in->type);
+        uint32_t codes[1];
+        cr_assert_eq(st_reader_read_block_dict(r, 0, 0, &d, codes, &err), ST_ERR_INVALID, "%s: not strings", what);
+        st_column_free(&d);
+    }
     /* zone maps against a naive computation */
     size_t row = 0;
     for (size_t c = 0; c < st_reader_n_chunks(r); c++) {

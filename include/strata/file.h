@@ -167,6 +167,17 @@ st_status st_reader_block_info(const st_reader *r, size_t c, size_t col,
 st_status st_reader_read_block(st_reader *r, size_t c, size_t col,
                                st_column *out, st_error *err) ST_MUST_USE;
 
+/* Like st_reader_read_block() for a STR or BYTES column, without turning
+ * a dictionary-encoded block into one string per row: `dict` (initialised
+ * with the column's type; reset here) gets values and codes[i] (room for
+ * st_reader_chunk_rows(r, c) entries, caller-owned) the index into dict of
+ * row i's value. A dict block gives its dictionary, a const block one
+ * value; any other block (and one with NULLs) gives every row's value with
+ * codes 0..n-1, so dict entries need not be distinct. Same checks and
+ * errors as st_reader_read_block(); ST_ERR_INVALID for other types. */
+st_status st_reader_read_block_dict(st_reader *r, size_t c, size_t col, st_column *dict,
+                                    uint32_t *codes, st_error *err) ST_MUST_USE;
+
 /* Reads every block of the file and checks its checksum and decoding;
  * used by `strata inspect --verify`. */
 st_status st_reader_verify(st_reader *r, st_error *err) ST_MUST_USE;

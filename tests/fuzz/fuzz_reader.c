@@ -1,11 +1,13 @@
 /*
  * fuzz_reader.c: libFuzzer target for the layer file reader. Any bytes
  * go to st_reader_open_mem; when they open, every block of every column
- * is decoded and the zone maps read. The reader must return a status for
+ * is decoded and the zone maps read; string columns are also read as a
+ * dictionary and codes, each code checked against the dictionary. The reader must return a status for
  * every input: crashes, sanitizer reports and leaks are findings.
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "strata/file.h"
 
@@ -23,6 +25,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             st_block_info bi;
             (void)st_reader_block_info(r, k, j, &bi);
             if (st_reader_read_block(r, k, j, &c, &err) != ST_OK) break;
+        }
+        st_type t = st_reader_field(r, j)->type;
+        if (t == ST_TYPE_STR || t == ST_TYPE_BYTES) {
+            uint32_t *codes = malloc(ST_CHUNK_ROWS * sizeof *codes);
+            for (size_t k = 0; codes && k < st_reader_n_chunks(r); k++) {
+                if (st_reader_read_block_dict(r, k, j, &c, codes, &err) != ST_OK) break;
+                for (uint32_t i = 0; i < st_reader_chunk_rows(r, k); i++)
+                    if (codes[i] >= c.n_rows) abort(); /* a code outside the dictionary is a bug */
+            }
+            free(codes);
         }
         st_column_free(&c);
     }

@@ -12,6 +12,21 @@
  * clusters are named from their centroids in original units by the rule
  * in ml/persona.c, or by the user's --persona-map file. Periods without
  * activity never reach this step: the marts call them "Not Active".
+ *
+ * Memory: k-means needs every point at once, nothing else does. Pass 1
+ * reads gold's feature columns only, one feature at a time, chunk by
+ * chunk, into that feature's doubles (8 bytes per customer-month, freed
+ * before clustering) and scales them straight into the float32 points
+ * (4d bytes); the scaler treats each feature on its own, so this gives the
+ * bits of scaling an n x d double matrix. After the fit only the labels
+ * (int32, from the fit) are kept; pass 2 re-reads gold chunk by chunk and
+ * writes fct_transactions chunk by chunk (the writer cuts chunks by row
+ * count, so the bytes are those of one big write). The peak is inside ml/
+ * during k selection: the points, kselect.c's sample permutation (a size_t
+ * per point) and, per fit, kmeans.c's column-major copy, two label arrays
+ * and the distances to the closest centre: 8d + 20 bytes per
+ * customer-month (44 at d = 3; 616 MB for 13.8M customer-months, where
+ * holding the 12 gold columns and the output columns took 2.11 GB).
  */
 #include "pipeline_internal.h"
 
@@ -51,15 +66,110 @@ static double num_at(const st_column *c, size_t i)
     }
 }
 
+/* Reads column `col` of r, chunk by chunk, into v[0..n) as doubles (a NULL
+ * counts as 0: a median of no lines). blk is the caller's scratch column
+ * of the field's type. n must be st_reader_n_rows(r). */
+static st_status read_feature(st_reader *r, size_t col, st_column *blk, double *v, size_t n, st_error *err)
+{
+    size_t at = 0;
+    for (size_t ch = 0; ch < st_reader_n_chunks(r); ch++) {
+        ST_TRY(st_reader_read_block(r, ch, col, blk, err));
+        if (blk->n_rows > n - at)
+            return st_error_set(err, ST_ERR_CORRUPT, "gold.int_customer_analytics: chunk %zu has more rows than the file",
+                                ch);
+        for (size_t i = 0; i < blk->n_rows; i++) v[at + i] = st_column_valid(blk, i) ? num_at(blk, i) : 0.0;
+        at += blk->n_rows;
+    }
+    if (at != n)
+        return st_error_set(err, ST_ERR_CORRUPT, "gold.int_customer_analytics: chunks hold %zu rows, the file says %zu",
+                            at, n);
+    return ST_OK;
+}
+
+/* Fits the scaler and fills xs (n x d floats, row-major) one feature at a
+ * time: feature j is read from gold into v (n doubles, the caller's) and
+ * scaled into column j of xs. The scaler treats every feature on its own,
+ * so this gives the same bits as scaling an n x d double matrix, with one
+ * feature's doubles in memory instead of d. */
+static st_status scale_features(st_reader *r, const size_t *ix, const int *fcol, const char *const *feat,
+                                const bool *lg, size_t d, st_column *blk, double *v, size_t n, st_scaler *sc,
+                                float *xs, st_error *err)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->d = d;
+    sc->scaled = true;
+    for (size_t j = 0; j < d; j++) {
+        ST_TRY(read_feature(r, ix[fcol[j]], &blk[fcol[j]], v, n, err));
+        st_scaler one;
+        const double *cols[1] = {v};
+        ST_TRY(st_scaler_fit_transform_cols(&one, cols, n, 1, &feat[j], &lg[j], true, xs + j, d, err));
+        sc->mean[j] = one.mean[0];
+        sc->std[j] = one.std[0];
+        sc->log1p[j] = one.log1p[0];
+    }
+    return ST_OK;
+}
+
+/* Writes platinum.fct_transactions: gold's rows chunk by chunk, each with
+ * its cluster labels[i] and that cluster's persona. Holds one chunk of the
+ * 12 gold columns (g, the caller's, typed as the file) and of the two new
+ * ones. n rows in all; labels may be NULL when n == 0. */
+static st_status write_fct(st_run_ctx *ctx, uint64_t fp, st_reader *r, const size_t *ix, st_column *g,
+                           const int32_t *labels, const char (*names)[64], int k, size_t n, st_error *err)
+{
+    st_field ff[N_GOLD + 2];
+    for (int j = 0; j < N_GOLD; j++) ff[j] = *st_reader_field(r, ix[j]);
+    ff[N_GOLD] = (st_field){"cluster", ST_TYPE_I32, false, "k-means cluster of the customer-period"};
+    ff[N_GOLD + 1] = (st_field){"persona", ST_TYPE_STR, false, "persona of the cluster"};
+    static const char *const in_f[] = {"gold.int_customer_analytics", "platinum.ml_centroids"};
+    size_t name_len[ST_ML_MAX_K];
+    for (int c = 0; c < k && c < ST_ML_MAX_K; c++) name_len[c] = strlen(names[c]);
+    st_column all[N_GOLD + 2];
+    st_column_init(&all[N_GOLD], ST_TYPE_I32);
+    st_column_init(&all[N_GOLD + 1], ST_TYPE_STR);
+    st_writer *w = NULL;
+    size_t at = 0;
+    st_status s = st_table_create(ctx, "platinum", "fct_transactions", ff, N_GOLD + 2, in_f, 2, "", fp, NULL, 0, &w, err);
+    for (size_t ch = 0; s == ST_OK && ch < st_reader_n_chunks(r); ch++) {
+        size_t rows = st_reader_chunk_rows(r, ch);
+        if (rows > n - at) {
+            s = st_error_set(err, ST_ERR_CORRUPT, "gold.int_customer_analytics: chunk %zu has more rows than the file", ch);
+            break;
+        }
+        for (int j = 0; j < N_GOLD && s == ST_OK; j++) s = st_reader_read_block(r, ch, ix[j], &g[j], err);
+        st_column_reset(&all[N_GOLD]);
+        st_column_reset(&all[N_GOLD + 1]);
+        for (size_t i = 0; i < rows && s == ST_OK; i++) {
+            int c = labels[at + i];
+            s = st_column_push_i32(&all[N_GOLD], c);
+            if (s == ST_OK) s = st_column_push_str(&all[N_GOLD + 1], names[c], name_len[c]);
+        }
+        if (s != ST_OK) break;
+        memcpy(all, g, N_GOLD * sizeof *g);
+        s = st_writer_write(w, all, 0, rows, err);
+        at += rows;
+    }
+    if (s == ST_OK && at != n)
+        s = st_error_set(err, ST_ERR_CORRUPT, "gold.int_customer_analytics: chunks hold %zu rows, the file says %zu", at,
+                         n);
+    if (s == ST_OK) {
+        s = st_writer_close(w, err);
+        w = NULL;
+    }
+    st_writer_abort(w);
+    st_column_free(&all[N_GOLD]);
+    st_column_free(&all[N_GOLD + 1]);
+    return s;
+}
+
 st_status st_step_ml(st_run_ctx *ctx, uint64_t fp, st_error *err)
 {
     const st_run_opts *o = ctx->o;
     st_reader *r = NULL;
     st_writer *w = NULL;
-    st_column g[N_GOLD], cl, pe;
-    memset(g, 0, sizeof g);
-    st_column_init(&cl, ST_TYPE_I32);
-    st_column_init(&pe, ST_TYPE_STR);
+    st_column g[N_GOLD];
+    size_t ix[N_GOLD];
+    for (int j = 0; j < N_GOLD; j++) st_column_init(&g[j], ST_TYPE_I64);
     double *x = NULL;
     float *xs = NULL;
     st_kscore *scores = NULL;
@@ -74,9 +184,10 @@ st_status st_step_ml(st_run_ctx *ctx, uint64_t fp, st_error *err)
 
     st_status s = st_table_open(ctx, "gold", "int_customer_analytics", &r, err);
     if (s != ST_OK) return s;
-    s = st_table_read_named(r, "int_customer_analytics", gold_names, N_GOLD, g, err);
-    st_reader_close(r);
-    r = NULL;
+    for (int j = 0; j < N_GOLD && s == ST_OK; j++) {
+        s = st_table_col(r, "int_customer_analytics", gold_names[j], &ix[j], err);
+        if (s == ST_OK) st_column_init(&g[j], st_reader_field(r, ix[j])->type);
+    }
     if (s != ST_OK) goto done;
     {
         static const st_type gold_types[N_GOLD] = {ST_TYPE_I64, ST_TYPE_I32, ST_TYPE_I32, ST_TYPE_I32,
@@ -85,7 +196,13 @@ st_status st_step_ml(st_run_ctx *ctx, uint64_t fp, st_error *err)
         if ((s = st_table_expect_types(g, gold_names, gold_types, N_GOLD, "gold.int_customer_analytics", err)) != ST_OK)
             goto done;
     }
-    size_t n = g[0].n_rows;
+    uint64_t n64 = st_reader_n_rows(r);
+    if (n64 > SIZE_MAX / (MAX_FEATURES * sizeof(double))) {
+        s = st_error_set(err, ST_ERR_NOMEM, "gold.int_customer_analytics: %llu rows do not fit in memory",
+                         (unsigned long long)n64);
+        goto done;
+    }
+    size_t n = (size_t)n64;
     ctx->cur->rows_in = n;
     int fcol[MAX_FEATURES];
     bool lg[MAX_FEATURES];
@@ -125,17 +242,13 @@ st_status st_step_ml(st_run_ctx *ctx, uint64_t fp, st_error *err)
     ko.seed = o->seed;
     ko.threads = ctx->threads;
     if (n > 0) {
-        x = malloc(n * d * sizeof *x);
+        x = malloc(n * sizeof *x);
         xs = malloc(n * d * sizeof *xs);
         if (!x || !xs) goto nomem;
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < d; j++) {
-                const st_column *c = &g[fcol[j]];
-                /* a NULL median (no lines of that kind) counts as 0 */
-                x[i * d + j] = st_column_valid(c, i) ? num_at(c, i) : 0.0;
-            }
         st_scaler sc;
-        if ((s = st_scaler_fit_transform(&sc, x, n, d, lg, xs, err)) != ST_OK) goto done;
+        if ((s = scale_features(r, ix, fcol, feat, lg, d, g, x, n, &sc, xs, err)) != ST_OK) goto done;
+        free(x);
+        x = NULL;
         if ((size_t)kmax > n) kmax = (int)n;
         if (kmin < 2) kmin = 2;
         if (kmax >= kmin && n >= 3) {
@@ -179,6 +292,8 @@ st_status st_step_ml(st_run_ctx *ctx, uint64_t fp, st_error *err)
             cin[c] += dd;
             tot += dd;
         }
+        free(xs); /* the labels are all that pass 2 needs */
+        xs = NULL;
         /* ml_centroids */
         size_t ncf = 4 + 2 * d;
         st_field *cf = calloc(ncf, sizeof *cf);
@@ -279,41 +394,12 @@ st_status st_step_ml(st_run_ctx *ctx, uint64_t fp, st_error *err)
         for (int j = 0; j < 7; j++) st_column_free(&kc[j]);
         if (s != ST_OK) goto done;
     }
-    /* fct_transactions */
-    {
-        st_field ff[N_GOLD + 2];
-        st_reader *gr = NULL;
-        if ((s = st_table_open(ctx, "gold", "int_customer_analytics", &gr, err)) != ST_OK) goto done;
-        for (int j = 0; j < N_GOLD; j++) {
-            int at = st_reader_find(gr, gold_names[j]);
-            ff[j] = *st_reader_field(gr, (size_t)at);
-        }
-        ff[N_GOLD] = (st_field){"cluster", ST_TYPE_I32, false, "k-means cluster of the customer-period"};
-        ff[N_GOLD + 1] = (st_field){"persona", ST_TYPE_STR, false, "persona of the cluster"};
-        st_column all[N_GOLD + 2];
-        for (size_t i = 0; i < n && s == ST_OK; i++) {
-            int c = km->labels[i];
-            s = st_column_push_i32(&cl, c);
-            if (s == ST_OK) s = st_column_push_str(&pe, names[c], strlen(names[c]));
-        }
-        memcpy(all, g, sizeof g);
-        all[N_GOLD] = cl;
-        all[N_GOLD + 1] = pe;
-        static const char *const in_f[] = {"gold.int_customer_analytics", "platinum.ml_centroids"};
-        if (s == ST_OK)
-            s = st_table_create(ctx, "platinum", "fct_transactions", ff, N_GOLD + 2, in_f, 2, "", fp, NULL, 0, &w, err);
-        if (s == ST_OK) s = st_writer_write(w, all, 0, n, err);
-        if (s == ST_OK) {
-            s = st_writer_close(w, err);
-            w = NULL;
-        }
-        st_reader_close(gr);
-        if (s != ST_OK) goto done;
-        ctx->cur->rows_out = n;
-        if (!ctx->cur->note[0] && n)
-            snprintf(ctx->cur->note, sizeof ctx->cur->note, "k=%d%s, %d iterations, inertia %.6g", k,
-                     o->k == 0 ? " (auto)" : "", km->n_iter, km->inertia);
-    }
+    /* fct_transactions: pass 2 over gold */
+    if ((s = write_fct(ctx, fp, r, ix, g, km ? km->labels : NULL, names, km ? k : 0, n, err)) != ST_OK) goto done;
+    ctx->cur->rows_out = n;
+    if (!ctx->cur->note[0] && n)
+        snprintf(ctx->cur->note, sizeof ctx->cur->note, "k=%d%s, %d iterations, inertia %.6g", k,
+                 o->k == 0 ? " (auto)" : "", km->n_iter, km->inertia);
     goto done;
 nomem:
     s = st_error_set(err, ST_ERR_NOMEM, "out of memory in the ml step");
@@ -321,8 +407,6 @@ done:
     st_writer_abort(w);
     st_reader_close(r);
     for (int j = 0; j < N_GOLD; j++) st_column_free(&g[j]);
-    st_column_free(&cl);
-    st_column_free(&pe);
     free(x);
     free(xs);
     free(scores);

@@ -233,6 +233,48 @@ Test(kmeans, column_arrays_with_names_and_no_scale)
     cr_assert_not_null(strstr(err.msg, "feature 'flat' of row 2 is NaN"), "%s", err.msg);
 }
 
+/* The ml step scales one feature at a time (st_scaler_fit_transform_cols
+ * with d = 1, writing column j of a row-major matrix) so that it never
+ * holds more than one feature's doubles; that must give the bits of
+ * scaling the whole n x d matrix at once, and the same scaler. */
+Test(kmeans, scaling_one_feature_at_a_time_equals_the_matrix_bit_for_bit)
+{
+    enum { N = 5000, D = 4 };
+    static double x[N * D], col[N];
+    static float whole[N * D], parts[N * D];
+    uint64_t st = 7;
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = 0; j < D; j++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            double u = (double)(st >> 11) / 9007199254740992.0;
+            x[i * D + j] = j == 0 ? floor(u * 1e6) : j == 1 ? u : j == 2 ? 3.0 : floor(u * 40);
+        }
+    bool lg[D] = {true, false, false, true};
+    st_scaler a, b;
+    st_error err;
+    cr_assert_eq(st_scaler_fit_transform(&a, x, N, D, lg, whole, &err), ST_OK, "%s", err.msg);
+    memset(&b, 0, sizeof b);
+    b.d = D;
+    b.scaled = true;
+    for (size_t j = 0; j < D; j++) {
+        for (size_t i = 0; i < N; i++) col[i] = x[i * D + j];
+        const double *cols[1] = {col};
+        st_scaler one;
+        cr_assert_eq(st_scaler_fit_transform_cols(&one, cols, N, 1, NULL, &lg[j], true, parts + j, D, &err), ST_OK,
+                     "%s", err.msg);
+        b.mean[j] = one.mean[0];
+        b.std[j] = one.std[0];
+        b.log1p[j] = one.log1p[0];
+    }
+    cr_assert(!memcmp(whole, parts, sizeof whole), "scaled points differ");
+    for (size_t j = 0; j < D; j++) {
+        cr_assert(!memcmp(&a.mean[j], &b.mean[j], sizeof(double)), "mean %zu", j);
+        cr_assert(!memcmp(&a.std[j], &b.std[j], sizeof(double)), "std %zu", j);
+        cr_assert_eq(a.log1p[j], b.log1p[j]);
+    }
+    cr_assert_eq(b.std[2], 1.0, "a constant feature keeps std 1");
+}
+
 /* `strata kmeans` on a layer file written here: int64 + float64 + bool
  * columns, one NULL row skipped, three obvious clusters. */
 Test(kmeans, cli_on_a_layer_file)

@@ -600,6 +600,75 @@ Test(pipeline, empty_tables_run_to_the_end)
     snprintf(wh, sizeof wh, "%s/wh", dir);
     cr_assert_eq(table_rows(wh, "gold", "int_customer_analytics"), 0);
     cr_assert_eq(table_rows(wh, "platinum", "dim_customers"), 8);
+    cr_assert_eq(table_rows(wh, "platinum", "fct_transactions"), 0);
+    cr_assert_eq(table_rows(wh, "platinum", "ml_centroids"), 0);
+}
+
+/* platinum.fct_transactions, which the ml step writes chunk by chunk from
+ * a second read of gold, is gold row for row and value for value (schema
+ * included) plus a cluster in 0..k-1 and that cluster's persona as
+ * ml_centroids names it; the clusters' row counts are ml_centroids' sizes. */
+Test(pipeline, fct_transactions_is_gold_plus_each_rows_cluster_and_persona)
+{
+    build_fixture(3000, 1, "customers");
+    char err[4096];
+    cr_assert_eq(run_pipeline("wh", "--threads 2", err, sizeof err), 0, "%s", err);
+    char wh[400];
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    st_reader *g = open_table(wh, "gold", "int_customer_analytics");
+    st_reader *f = open_table(wh, "platinum", "fct_transactions");
+    st_reader *m = open_table(wh, "platinum", "ml_centroids");
+    size_t n = st_reader_n_rows(g);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(st_reader_n_rows(f), n);
+    cr_assert_eq(st_reader_n_fields(f), st_reader_n_fields(g) + 2);
+    for (size_t j = 0; j < st_reader_n_fields(g); j++) {
+        const st_field *a = st_reader_field(g, j), *b = st_reader_field(f, j);
+        cr_assert_str_eq(a->name, b->name);
+        cr_assert_eq(a->type, b->type, "column %s", a->name);
+        cr_assert_eq(a->nullable, b->nullable, "column %s", a->name);
+        st_column x, y;
+        read_col(g, a->name, &x);
+        read_col(f, a->name, &y);
+        cr_assert_eq(x.n_rows, y.n_rows);
+        size_t w = st_type_width(x.type);
+        for (size_t i = 0; i < n; i++) {
+            cr_assert_eq(st_column_valid(&x, i), st_column_valid(&y, i), "%s row %zu validity", a->name, i);
+            if (st_column_valid(&x, i))
+                cr_assert(!memcmp((const char *)x.data + i * w, (const char *)y.data + i * w, w), "%s row %zu",
+                          a->name, i);
+        }
+        st_column_free(&x);
+        st_column_free(&y);
+    }
+    st_column cl, pe, mc, mp, ms;
+    read_col(f, "cluster", &cl);
+    read_col(f, "persona", &pe);
+    read_col(m, "cluster", &mc);
+    read_col(m, "persona", &mp);
+    read_col(m, "size", &ms);
+    size_t k = mc.n_rows;
+    cr_assert_eq(k, 2, "the fixture runs with --k 2");
+    int64_t count[2] = {0, 0};
+    for (size_t i = 0; i < n; i++) {
+        int32_t c = st_column_i32(&cl)[i];
+        cr_assert(c >= 0 && (size_t)c < k, "row %zu cluster %d", i, c);
+        cr_assert_eq(st_column_i32(&mc)[c], c);
+        size_t la, lb;
+        const char *a = st_column_str(&pe, i, &la), *b = st_column_str(&mp, (size_t)c, &lb);
+        cr_assert(la == lb && !memcmp(a, b, la), "row %zu persona %.*s, cluster %d is %.*s", i, (int)la, a, c,
+                  (int)lb, b);
+        count[c]++;
+    }
+    for (size_t c = 0; c < k; c++) cr_expect_eq(count[c], st_column_i64(&ms)[c], "cluster %zu size", c);
+    st_column_free(&cl);
+    st_column_free(&pe);
+    st_column_free(&mc);
+    st_column_free(&mp);
+    st_column_free(&ms);
+    st_reader_close(g);
+    st_reader_close(f);
+    st_reader_close(m);
 }
 
 /* ---- the default demo data against an independent computation ---- */

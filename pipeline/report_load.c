@@ -2,12 +2,30 @@
  * report_load.c: a warehouse on disk -> st_report_model.
  *
  * Reads only what the page shows, through the layer-file reader
- * (strata/file.h) and the JSON reader (json_read_internal.h), and
- * aggregates as it goes, so memory stays at a few columns of the largest
- * table. The loader is forgiving by design: a report is most useful
- * exactly when a run went wrong, so a missing file leaves its section
- * empty and an unreadable one becomes a note on the page; only running
- * out of memory stops it.
+ * (strata/file.h) and the JSON reader (json_read_internal.h). The loader
+ * is forgiving by design: a report is most useful exactly when a run went
+ * wrong, so a missing file leaves its section empty and an unreadable one
+ * becomes a note on the page; only running out of memory stops it.
+ *
+ * Memory: every table is scanned chunk by chunk (scan_open / scan_next:
+ * one decoded block per requested column, at most ST_CHUNK_ROWS rows) and
+ * folded into aggregates as the chunks pass; the reader hands the mapped
+ * pages behind the scan back. What stays is what the page shows, none of
+ * it per customer: per persona sums and distinct-customer counts (rows
+ * come sorted by customer, so "last customer seen" per persona counts
+ * without a set), (period, persona) counts for the mix, the
+ * ST_REPORT_MAX_POINTS scatter points (taken at their row numbers as the
+ * chunks go by), labels^2 transition counts, one count per reject reason,
+ * the k-selection rows and the centroids (one row per cluster, read
+ * whole). Persona and reason strings are read as each chunk's dictionary
+ * plus codes and looked up once per dictionary entry. The JSON files are
+ * read whole (64 MiB at most). At 1M customers x 60 months the process
+ * peak is about 12 MB (it was 3.7 GB with whole columns).
+ *
+ * Damage: aggregates go to the model only when their scan ended cleanly,
+ * so a bad block anywhere leaves that part empty, and the note names the
+ * block a whole-column read meets first (column by column, scan_fail), as
+ * it always has: a damaged warehouse gives the same page.
  *
  * Determinism: directories are listed and sorted by name, personas are
  * ordered by st_report_persona_rank() then name, the scatter sample takes
@@ -121,105 +139,226 @@ static const char *col_str(const st_column *c, size_t i, size_t *len)
     return st_column_str(c, i, len);
 }
 
-/* An open table and the columns loaded from it. */
-typedef struct tbl {
-    st_reader *r;
-    st_column cols[16];
-    size_t n_cols;
-    size_t n_rows;
-} tbl;
+/* ---- reading a table chunk by chunk ----
+ *
+ * A scan holds one chunk's blocks of the requested columns; scan_next()
+ * replaces them with the next chunk's. A string column may be read "by
+ * code" (st_reader_read_block_dict): cols[i] is then the block's
+ * dictionary and codes[i][row] the entry of each row, so a loader can
+ * resolve a persona name once per dictionary entry instead of once per
+ * row. Callers aggregate into their own state and commit it to the model
+ * only when the scan ended without failure: a damaged table must leave its
+ * part of the model empty, as if it had been missing. */
 
-static void tbl_close(tbl *t)
+#define SCAN_MAX_COLS 16
+
+typedef struct scan {
+    st_reader *r;
+    char what[200];                     /* "layer/table.strata", for notes */
+    size_t n_cols;
+    size_t idx[SCAN_MAX_COLS];          /* field index of each requested column */
+    bool by_code[SCAN_MAX_COLS];        /* read as dictionary + codes */
+    st_column cols[SCAN_MAX_COLS];      /* current chunk's blocks (dictionary when by_code) */
+    uint32_t *codes[SCAN_MAX_COLS];     /* by_code: n_rows entries into cols[i] */
+    size_t codes_cap;                   /* entries each codes[i] can hold */
+    size_t next_chunk;
+    size_t n_rows;                      /* rows in the current chunk */
+    uint64_t first_row;                 /* table row of the current chunk's row 0 */
+    bool failed;                        /* a chunk could not be read (note added) */
+} scan;
+
+static void scan_close(scan *s)
 {
-    for (size_t i = 0; i < t->n_cols; i++) st_column_free(&t->cols[i]);
-    st_reader_close(t->r);
-    memset(t, 0, sizeof *t);
+    for (size_t i = 0; i < s->n_cols; i++) {
+        st_column_free(&s->cols[i]);
+        free(s->codes[i]);
+    }
+    st_reader_close(s->r);
+    memset(s, 0, sizeof *s);
 }
 
-/* Opens <wh>/<layer>/<table>.strata and loads the named columns (NULL
- * entries in names are optional columns that may be absent: their slot is
- * an empty column of type BOOL with n_rows 0). Returns true when the table
- * is usable; a missing file is silently false, a damaged one adds a note.
- * *st reports out-of-memory. */
-static bool tbl_open(st_report_model *m, const char *wh, const char *layer, const char *table,
-                     const char *const *names, const bool *optional, size_t n, tbl *t, st_status *st,
-                     st_error *err)
+/* Opens <wh>/<layer>/<table>.strata for a scan of the named columns;
+ * by_code (may be NULL) marks the string columns to read as dictionary +
+ * codes (ignored for a column that is not a string). Returns true when the
+ * table is usable; a missing file is silently false, an unreadable one or
+ * a missing column adds a note. *st reports out-of-memory. */
+static bool scan_open(st_report_model *m, const char *wh, const char *layer, const char *table,
+                      const char *const *names, const bool *by_code, size_t n, scan *s, st_status *st,
+                      st_error *err)
 {
-    memset(t, 0, sizeof *t);
+    memset(s, 0, sizeof *s);
     *st = ST_OK;
-    if (n > 16) return false;
+    if (n > SCAN_MAX_COLS) return false;
     char path[PATH_CAP];
     snprintf(path, sizeof path, "%s/%s/%s.strata", wh, layer, table);
     struct stat sb;
     if (stat(path, &sb) != 0) return false;
+    snprintf(s->what, sizeof s->what, "%s/%s.strata", layer, table);
     st_error e;
     st_error_clear(&e);
-    char what[200];
-    snprintf(what, sizeof what, "%s/%s.strata", layer, table);
-    if (st_reader_open(&t->r, path, &e) != ST_OK) {
-        t->r = NULL;
-        *st = add_note(m, err, "could not read %s: %s", what, e.msg);
+    if (st_reader_open(&s->r, path, &e) != ST_OK) {
+        s->r = NULL;
+        *st = add_note(m, err, "could not read %s: %s", s->what, e.msg);
         return false;
     }
-    size_t which[16];
-    size_t n_load = 0;
-    int idx[16];
     for (size_t i = 0; i < n; i++) {
-        idx[i] = st_reader_find(t->r, names[i]);
-        if (idx[i] < 0 && !(optional && optional[i])) {
-            *st = add_note(m, err, "%s has no column %s", what, names[i]);
-            tbl_close(t);
+        int ix = st_reader_find(s->r, names[i]);
+        if (ix < 0) {
+            *st = add_note(m, err, "%s has no column %s", s->what, names[i]);
+            scan_close(s);
             return false;
         }
+        s->idx[i] = (size_t)ix;
     }
-    /* load present columns into cols[i]; absent optional ones stay empty */
-    st_column tmp[16];
     for (size_t i = 0; i < n; i++) {
-        st_type ty = idx[i] >= 0 ? st_reader_field(t->r, (size_t)idx[i])->type : ST_TYPE_BOOL;
-        st_column_init(&t->cols[i], ty);
-        if (idx[i] >= 0) {
-            which[n_load] = (size_t)idx[i];
-            st_column_init(&tmp[n_load], ty);
-            n_load++;
-        }
+        st_type ty = st_reader_field(s->r, s->idx[i])->type;
+        st_column_init(&s->cols[i], ty);
+        s->by_code[i] = by_code && by_code[i] && (ty == ST_TYPE_STR || ty == ST_TYPE_BYTES);
     }
-    t->n_cols = n;
-    if (st_reader_read_all(t->r, which, n_load, tmp, &e) != ST_OK) {
-        for (size_t j = 0; j < n_load; j++) st_column_free(&tmp[j]);
-        if (e.code == ST_ERR_NOMEM) *st = oom(err);
-        else *st = add_note(m, err, "could not read %s: %s", what, e.msg);
-        tbl_close(t);
-        return false;
-    }
-    for (size_t i = 0, j = 0; i < n; i++) {
-        if (idx[i] < 0) continue;
-        st_column_free(&t->cols[i]);
-        t->cols[i] = tmp[j++];
-    }
-    t->n_rows = (size_t)st_reader_n_rows(t->r);
-    for (size_t i = 0; i < n; i++)
-        if (idx[i] >= 0 && t->cols[i].n_rows < t->n_rows) t->n_rows = t->cols[i].n_rows;
+    s->n_cols = n;
     return true;
 }
 
-/* Index of persona `name` in m->personas, adding it when absent. */
-static st_status persona_index(st_report_model *m, size_t *cap, const char *name, size_t len, size_t *out,
-                               st_error *err)
+/* A scan failed with e. The note names the first bad block in the order a
+ * whole-column read meets it (column by column, each from its first
+ * chunk), so a damaged table gives the same message as it always has;
+ * out of memory stays out of memory. */
+static st_status scan_fail(st_report_model *m, scan *s, const st_error *e, st_error *err)
 {
-    for (size_t i = 0; i < m->n_personas; i++) {
-        const char *p = m->personas[i].name;
-        if (strlen(p) == len && memcmp(p, name, len) == 0) {
-            *out = i;
-            return ST_OK;
+    st_error first = *e;
+    if (e->code != ST_ERR_NOMEM) {
+        bool found = false;
+        st_column tmp;
+        for (size_t i = 0; i < s->n_cols && !found; i++) {
+            st_column_init(&tmp, st_reader_field(s->r, s->idx[i])->type);
+            for (size_t c = 0; c < st_reader_n_chunks(s->r) && !found; c++) {
+                st_error e2;
+                st_error_clear(&e2);
+                if (st_reader_read_block(s->r, c, s->idx[i], &tmp, &e2) != ST_OK) {
+                    first = e2;
+                    found = true;
+                }
+            }
+            st_column_free(&tmp);
         }
     }
-    if (!grow((void **)&m->personas, cap, m->n_personas + 1, sizeof *m->personas)) return oom(err);
-    st_report_persona *p = &m->personas[m->n_personas];
-    memset(p, 0, sizeof *p);
-    if (!(p->name = dup_n(name, len))) return oom(err);
-    p->mean_foc_ratio = NAN;
-    *out = m->n_personas++;
-    return ST_OK;
+    if (first.code == ST_ERR_NOMEM) return oom(err);
+    return add_note(m, err, "could not read %s: %s", s->what, first.msg);
+}
+
+/* Loads the next chunk. True when one is loaded; false at the end, or
+ * after a failure: then s->failed is set and either a note was added or
+ * *st is out of memory. */
+static bool scan_next(st_report_model *m, scan *s, st_status *st, st_error *err)
+{
+    *st = ST_OK;
+    s->first_row += s->n_rows;
+    s->n_rows = 0;
+    if (s->next_chunk >= st_reader_n_chunks(s->r)) return false;
+    size_t c = s->next_chunk++;
+    size_t rows = st_reader_chunk_rows(s->r, c);
+    st_error e;
+    st_error_clear(&e);
+    if (rows > s->codes_cap) {
+        for (size_t i = 0; i < s->n_cols; i++) {
+            if (!s->by_code[i]) continue;
+            uint32_t *p = realloc(s->codes[i], rows * sizeof *p);
+            if (!p) {
+                s->failed = true;
+                *st = oom(err);
+                return false;
+            }
+            s->codes[i] = p;
+        }
+        s->codes_cap = rows;
+    }
+    for (size_t i = 0; i < s->n_cols; i++) {
+        st_status rs = s->by_code[i] ? st_reader_read_block_dict(s->r, c, s->idx[i], &s->cols[i], s->codes[i], &e)
+                                     : st_reader_read_block(s->r, c, s->idx[i], &s->cols[i], &e);
+        if (rs != ST_OK) {
+            if (e.code == ST_OK) st_error_set(&e, rs, "could not read %s", s->what);
+            s->failed = true;
+            *st = scan_fail(m, s, &e, err);
+            return false;
+        }
+        if (!s->by_code[i] && s->cols[i].n_rows < rows) rows = s->cols[i].n_rows;
+    }
+    s->n_rows = rows;
+    return true;
+}
+
+/* Row i's code in column c: its dictionary entry when read by code, else
+ * i itself (the block holds one value per row). */
+static inline size_t scan_code(const scan *s, size_t c, size_t i) { return s->by_code[c] ? s->codes[c][i] : i; }
+
+/* Entries a code of column c can take in the current chunk. */
+static inline size_t scan_n_codes(const scan *s, size_t c) { return s->cols[c].n_rows; }
+
+/* ---- names met while scanning ---- */
+
+/* Per-chunk cache from a string column's codes to an index the loader
+ * gave the value (a persona, a reason, a label); entries start unset and
+ * are resolved when a row first uses them, so values are met in row
+ * order. */
+#define CODE_UNSET SIZE_MAX
+
+typedef struct code_map {
+    size_t *idx;
+    size_t cap;
+} code_map;
+
+static bool code_map_reset(code_map *cm, size_t n)
+{
+    if (!grow((void **)&cm->idx, &cm->cap, n ? n : 1, sizeof *cm->idx)) return false;
+    for (size_t i = 0; i < n; i++) cm->idx[i] = CODE_UNSET;
+    return true;
+}
+
+/* A growing list of distinct names in the order they are met. */
+typedef struct name_list {
+    char **v;
+    size_t n, cap;
+} name_list;
+
+static void name_list_free(name_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+/* Index of (s, len) in l, appending it when absent; *added says so. */
+static bool name_list_index(name_list *l, const char *s, size_t len, size_t *out, bool *added)
+{
+    *added = false;
+    for (size_t i = 0; i < l->n; i++)
+        if (strlen(l->v[i]) == len && memcmp(l->v[i], s, len) == 0) {
+            *out = i;
+            return true;
+        }
+    if (!grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v)) return false;
+    if (!(l->v[l->n] = dup_n(s, len))) return false;
+    *added = true;
+    *out = l->n++;
+    return true;
+}
+
+/* Index in names of the value of column c at row i of the scan, through
+ * the chunk's code map. */
+static bool scan_name(const scan *s, size_t c, size_t i, code_map *cm, name_list *names, size_t *out,
+                      bool *added)
+{
+    size_t code = scan_code(s, c, i);
+    *added = false;
+    if (cm->idx[code] != CODE_UNSET) {
+        *out = cm->idx[code];
+        return true;
+    }
+    size_t len;
+    const char *nm = col_str(&s->cols[c], code, &len);
+    if (!name_list_index(names, nm, len, out, added)) return false;
+    cm->idx[code] = *out;
+    return true;
 }
 
 static int cmp_persona_name(const char *a, const char *b)
@@ -229,246 +368,418 @@ static int cmp_persona_name(const char *a, const char *b)
     return strcmp(a, b);
 }
 
+/* Display order of names[0..n): order[r] = the name shown r-th (by
+ * st_report_persona_rank(), then name; names are distinct). */
+static void persona_order(char *const *names, size_t n, size_t *order)
+{
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && cmp_persona_name(names[order[j - 1]], names[order[j]]) > 0; j--) {
+            size_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+}
+
 /* ---- the tables ---- */
 
 static st_status load_customers(st_report_model *m, const char *wh, st_error *err)
 {
     static const char *const names[] = {"is_known"};
-    tbl t;
+    scan s;
     st_status st;
-    if (!tbl_open(m, wh, "platinum", "dim_customers", names, NULL, 1, &t, &st, err)) return st;
-    int64_t known = 0;
-    for (size_t i = 0; i < t.n_rows; i++) known += col_i64(&t.cols[0], i) != 0;
-    m->n_customers = (int64_t)t.n_rows;
+    if (!scan_open(m, wh, "platinum", "dim_customers", names, NULL, 1, &s, &st, err)) return st;
+    int64_t known = 0, rows = 0;
+    while (scan_next(m, &s, &st, err)) {
+        for (size_t i = 0; i < s.n_rows; i++) known += col_i64(&s.cols[0], i) != 0;
+        rows += (int64_t)s.n_rows;
+    }
+    bool failed = s.failed;
+    scan_close(&s);
+    if (failed) return st;
+    m->n_customers = rows;
     m->n_known = known;
-    m->n_orphan = (int64_t)t.n_rows - known;
+    m->n_orphan = rows - known;
     m->has_kpis = true;
-    tbl_close(&t);
     return ST_OK;
 }
 
-/* Persona aggregates from rows of (customer, period, persona, sold, foc,
- * ratio, active); rows are sorted by customer so "last customer counted"
- * per persona gives distinct counts. */
-typedef struct agg_state {
-    int64_t *last_cust;
-    bool *seen;
-    double *ratio_sum;
-    int64_t *ratio_n;
-    size_t cap;
-} agg_state;
+/* Persona aggregates of one table (the facts or the grid), personas in
+ * the order rows first name them. Rows are sorted by customer, so "last
+ * customer counted" per persona gives distinct counts without a set of
+ * customers: the state is O(personas). */
+typedef struct persona_acc {
+    int64_t customers, customer_periods, sales_volume, foc_volume;
+    int64_t last_cust;
+    bool seen;
+    double ratio_sum;   /* over active rows with a finite ratio, in row order */
+    int64_t ratio_n;
+} persona_acc;
+
+typedef struct persona_agg {
+    name_list names;
+    persona_acc *acc;   /* names.n entries */
+    size_t acc_cap;
+    int64_t last_any, n_cust;
+    uint64_t rows;
+    code_map cm;        /* the current chunk's persona codes -> names */
+} persona_agg;
+
+static void persona_agg_free(persona_agg *a)
+{
+    name_list_free(&a->names);
+    free(a->acc);
+    free(a->cm.idx);
+    memset(a, 0, sizeof *a);
+}
+
+/* Adds one row; column pc of s is the persona. False: out of memory. */
+static bool persona_agg_row(persona_agg *a, const scan *s, size_t pc, size_t i, int64_t cust, int64_t sold,
+                            int64_t foc, double ratio, bool active, size_t *pi_out)
+{
+    size_t pi;
+    bool added;
+    if (!scan_name(s, pc, i, &a->cm, &a->names, &pi, &added)) return false;
+    if (added) {
+        if (!grow((void **)&a->acc, &a->acc_cap, a->names.n, sizeof *a->acc)) return false;
+        memset(&a->acc[pi], 0, sizeof a->acc[pi]);
+    }
+    persona_acc *p = &a->acc[pi];
+    p->customer_periods++;
+    p->sales_volume += sold;
+    p->foc_volume += foc;
+    if (!p->seen || p->last_cust != cust) {
+        p->customers++;
+        p->seen = true;
+        p->last_cust = cust;
+    }
+    if (cust != a->last_any || a->rows == 0) {
+        a->n_cust++;
+        a->last_any = cust;
+    }
+    if (active && isfinite(ratio)) {
+        p->ratio_sum += ratio;
+        p->ratio_n++;
+    }
+    a->rows++;
+    *pi_out = pi;
+    return true;
+}
+
+/* Rows of the grid per (period, persona), for the mix chart: an open
+ * addressing table keyed by (period << 32 | persona met-order index);
+ * only periods with a month 1..12 are kept (key never 0). Its size is
+ * periods x personas. */
+typedef struct mix_cell {
+    uint64_t key;
+    int64_t n;
+} mix_cell;
+
+typedef struct mix_table {
+    mix_cell *cells;
+    size_t cap, used;   /* cap a power of two */
+} mix_table;
+
+static size_t mix_slot(uint64_t key, size_t cap)
+{
+    uint64_t h = key * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h ^ (h >> 29)) & (cap - 1);
+}
+
+static bool mix_add(mix_table *t, int32_t period, size_t persona)
+{
+    if ((t->used + 1) * 2 > t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 256;
+        mix_cell *c = calloc(nc, sizeof *c);
+        if (!c) return false;
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->cells[i].key) continue;
+            size_t k = mix_slot(t->cells[i].key, nc);
+            while (c[k].key) k = (k + 1) & (nc - 1);
+            c[k] = t->cells[i];
+        }
+        free(t->cells);
+        t->cells = c;
+        t->cap = nc;
+    }
+    uint64_t key = (uint64_t)(uint32_t)period << 32 | (uint64_t)(uint32_t)persona;
+    size_t k = mix_slot(key, t->cap);
+    while (t->cells[k].key && t->cells[k].key != key) k = (k + 1) & (t->cap - 1);
+    if (!t->cells[k].key) {
+        t->cells[k].key = key;
+        t->used++;
+    }
+    t->cells[k].n++;
+    return true;
+}
+
+/* Headline numbers from the facts. */
+typedef struct facts_acc {
+    int64_t rows, sold, foc;
+    int32_t lo, hi;   /* smallest positive / largest period key, 0 none */
+} facts_acc;
+
+/* One pass over platinum.fct_transactions: the headline and the persona
+ * aggregates (used when the grid is missing). *have false when the table
+ * is missing or unreadable. */
+static st_status scan_facts(st_report_model *m, const char *wh, bool *have, facts_acc *fa, persona_agg *pa,
+                            st_error *err)
+{
+    static const char *const names[] = {"customer_id", "period_key", "total_sold_quantity", "total_foc_quantity",
+                                        "foc_ratio", "persona"};
+    static const bool by_code[] = {false, false, false, false, false, true};
+    scan s;
+    st_status st;
+    *have = scan_open(m, wh, "platinum", "fct_transactions", names, by_code, 6, &s, &st, err);
+    if (!*have) return st;
+    while (scan_next(m, &s, &st, err)) {
+        if (!code_map_reset(&pa->cm, scan_n_codes(&s, 5))) {
+            st = oom(err);
+            break;
+        }
+        for (size_t i = 0; i < s.n_rows; i++) {
+            int64_t sold = col_i64(&s.cols[2], i), foc = col_i64(&s.cols[3], i);
+            int32_t p = (int32_t)col_i64(&s.cols[1], i);
+            fa->sold += sold;
+            fa->foc += foc;
+            if (p > 0 && (fa->lo == 0 || p < fa->lo)) fa->lo = p;
+            if (p > fa->hi) fa->hi = p;
+            size_t pi;
+            if (!persona_agg_row(pa, &s, 5, i, col_i64(&s.cols[0], i), sold, foc, col_f64(&s.cols[4], i), true,
+                                 &pi)) {
+                st = oom(err);
+                goto done;
+            }
+        }
+        fa->rows += (int64_t)s.n_rows;
+    }
+done:
+    if (s.failed || st != ST_OK) *have = false;
+    scan_close(&s);
+    return st;
+}
+
+/* One pass over platinum.marts_customer_summary (the dense grid): the
+ * persona aggregates with Not Active, the period range and the mix. */
+static st_status scan_grid(st_report_model *m, const char *wh, bool *have, persona_agg *pa, mix_table *mix,
+                           int32_t *lo, int32_t *hi, st_error *err)
+{
+    static const char *const names[] = {"customer_id", "period_key", "total_sold_quantity",
+                                        "total_foc_quantity", "foc_ratio", "persona", "is_active"};
+    static const bool by_code[] = {false, false, false, false, false, true, false};
+    scan s;
+    st_status st;
+    *have = scan_open(m, wh, "platinum", "marts_customer_summary", names, by_code, 7, &s, &st, err);
+    if (!*have) return st;
+    while (scan_next(m, &s, &st, err)) {
+        if (!code_map_reset(&pa->cm, scan_n_codes(&s, 5))) {
+            st = oom(err);
+            break;
+        }
+        for (size_t i = 0; i < s.n_rows; i++) {
+            int32_t p = (int32_t)col_i64(&s.cols[1], i);
+            if (p < *lo) *lo = p;
+            if (p > *hi) *hi = p;
+            size_t pi;
+            if (!persona_agg_row(pa, &s, 5, i, col_i64(&s.cols[0], i), col_i64(&s.cols[2], i),
+                                 col_i64(&s.cols[3], i), col_f64(&s.cols[4], i), col_i64(&s.cols[6], i) != 0,
+                                 &pi)) {
+                st = oom(err);
+                goto done;
+            }
+            int32_t mo = p % 100;
+            if (mo >= 1 && mo <= 12 && !mix_add(mix, p, pi)) {
+                st = oom(err);
+                goto done;
+            }
+        }
+    }
+done:
+    if (s.failed || st != ST_OK) *have = false;
+    scan_close(&s);
+    return st;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Moves the aggregates of a into m->personas in display order; inverse[k]
+ * becomes the display position of a's k-th persona. */
+static st_status install_personas(st_report_model *m, persona_agg *a, size_t *inverse, st_error *err)
+{
+    size_t n = a->names.n;
+    if (n == 0) {
+        m->n_persona_customers = a->n_cust;
+        return ST_OK;
+    }
+    size_t *order = malloc(n * sizeof *order);
+    m->personas = calloc(n, sizeof *m->personas);
+    if (!order || !m->personas) {
+        free(order);
+        return oom(err);
+    }
+    persona_order(a->names.v, n, order);
+    for (size_t r = 0; r < n; r++) {
+        size_t k = order[r];
+        const persona_acc *q = &a->acc[k];
+        st_report_persona *p = &m->personas[r];
+        p->name = a->names.v[k];
+        a->names.v[k] = NULL;
+        p->customers = q->customers;
+        p->customer_periods = q->customer_periods;
+        p->sales_volume = q->sales_volume;
+        p->foc_volume = q->foc_volume;
+        p->mean_foc_ratio = q->ratio_n ? q->ratio_sum / (double)q->ratio_n : NAN;
+        inverse[k] = r;
+    }
+    m->n_personas = n;
+    m->n_persona_customers = a->n_cust;
+    free(order);
+    return ST_OK;
+}
+
+/* The mix chart from the grid's (period, persona) counts: periods are the
+ * distinct month keys met, sorted, provided the grid's period range spans
+ * fewer than 1000 years (a garbage key elsewhere leaves the chart empty). */
+static st_status install_mix(st_report_model *m, const mix_table *t, const size_t *inverse, int32_t lo,
+                             int32_t hi, st_error *err)
+{
+    int64_t y0 = lo / 100, y1 = hi / 100;
+    bool in_range = y1 - y0 < 1000 && y1 >= y0;
+    size_t np = 0;
+    int32_t *per = malloc((t->used ? t->used : 1) * sizeof *per);
+    if (!per) return oom(err);
+    for (size_t i = 0; in_range && i < t->cap; i++)
+        if (t->cells[i].key) per[np++] = (int32_t)(uint32_t)(t->cells[i].key >> 32);
+    if (np) qsort(per, np, sizeof *per, cmp_i32);
+    size_t nu = 0;
+    for (size_t i = 0; i < np; i++)
+        if (nu == 0 || per[nu - 1] != per[i]) per[nu++] = per[i];
+    np = nu;
+    size_t cells;
+    int64_t *mix = np && st_size_mul(np, m->n_personas, &cells) ? calloc(cells, sizeof *mix) : NULL;
+    if (np && !mix) {
+        free(per);
+        return oom(err);
+    }
+    for (size_t i = 0; mix && i < t->cap; i++) {
+        if (!t->cells[i].key) continue;
+        int32_t p = (int32_t)(uint32_t)(t->cells[i].key >> 32);
+        size_t pi = (size_t)(t->cells[i].key & 0xffffffffu);
+        const int32_t *hit = bsearch(&p, per, np, sizeof *per, cmp_i32);
+        mix[(size_t)(hit - per) * m->n_personas + inverse[pi]] += t->cells[i].n;
+    }
+    m->periods = per;
+    m->n_periods = mix ? np : 0;
+    m->mix = mix;
+    if (!m->first_period && np) {
+        m->first_period = per[0];
+        m->last_period = per[np - 1];
+    }
+    return ST_OK;
+}
 
 static st_status load_personas_and_facts(st_report_model *m, const char *wh, st_error *err)
 {
     st_status st = ST_OK;
-    tbl f, s;
-    memset(&s, 0, sizeof s);
-    static const char *const fnames[] = {"customer_id", "period_key", "total_sold_quantity", "total_foc_quantity",
-                                         "foc_ratio", "persona"};
-    bool have_f = tbl_open(m, wh, "platinum", "fct_transactions", fnames, NULL, 6, &f, &st, err);
-    if (st != ST_OK) return st;
-    static const char *const snames[] = {"customer_id", "period_key", "total_sold_quantity",
-                                         "total_foc_quantity", "foc_ratio", "persona", "is_active"};
-    bool have_s = tbl_open(m, wh, "platinum", "marts_customer_summary", snames, NULL, 7, &s, &st, err);
-    if (st != ST_OK) goto done;
-    agg_state a = {0};
-    size_t pcap = 0;
+    persona_agg fpa, spa;
+    memset(&fpa, 0, sizeof fpa);
+    memset(&spa, 0, sizeof spa);
+    mix_table mix = {0};
+    facts_acc fa = {0};
+    size_t *inverse = NULL;
+    int32_t lo = INT32_MAX, hi = INT32_MIN;
+    bool have_f = false, have_s = false;
+    if ((st = scan_facts(m, wh, &have_f, &fa, &fpa, err)) != ST_OK) goto done;
+    if ((st = scan_grid(m, wh, &have_s, &spa, &mix, &lo, &hi, err)) != ST_OK) goto done;
     if (have_f) {
-        /* headline from the facts */
-        int64_t sold = 0, foc = 0;
-        int32_t lo = 0, hi = 0;
-        for (size_t i = 0; i < f.n_rows; i++) {
-            sold += col_i64(&f.cols[2], i);
-            foc += col_i64(&f.cols[3], i);
-            int32_t p = (int32_t)col_i64(&f.cols[1], i);
-            if (p > 0 && (lo == 0 || p < lo)) lo = p;
-            if (p > hi) hi = p;
-        }
         m->has_kpis = true;
-        m->n_active_periods = (int64_t)f.n_rows;
-        m->sales_volume = sold;
-        m->foc_volume = foc;
-        m->first_period = lo;
-        m->last_period = hi;
+        m->n_active_periods = fa.rows;
+        m->sales_volume = fa.sold;
+        m->foc_volume = fa.foc;
+        m->first_period = fa.lo;
+        m->last_period = fa.hi;
     }
     /* persona aggregates: the grid when present (it has Not Active), else the facts */
-    tbl *src = have_s ? &s : have_f ? &f : NULL;
+    persona_agg *src = have_s ? &spa : have_f ? &fpa : NULL;
     if (src) {
-        int64_t last_any = INT64_MIN, n_cust = 0;
-        for (size_t i = 0; i < src->n_rows; i++) {
-            size_t len;
-            const char *nm = col_str(&src->cols[5], i, &len);
-            size_t pi = 0;
-            if ((st = persona_index(m, &pcap, nm, len, &pi, err)) != ST_OK) goto agg_done;
-            if (m->n_personas > a.cap) {
-                size_t nc = m->n_personas * 2;
-                int64_t *lc = realloc(a.last_cust, nc * sizeof *lc);
-                if (lc) a.last_cust = lc;
-                bool *sn = realloc(a.seen, nc * sizeof *sn);
-                if (sn) a.seen = sn;
-                double *rs = realloc(a.ratio_sum, nc * sizeof *rs);
-                if (rs) a.ratio_sum = rs;
-                int64_t *rn = realloc(a.ratio_n, nc * sizeof *rn);
-                if (rn) a.ratio_n = rn;
-                if (!lc || !sn || !rs || !rn) {
-                    st = oom(err);
-                    goto agg_done;
-                }
-                for (size_t k = a.cap; k < nc; k++) {
-                    a.seen[k] = false;
-                    a.ratio_sum[k] = 0;
-                    a.ratio_n[k] = 0;
-                    a.last_cust[k] = 0;
-                }
-                a.cap = nc;
-            }
-            st_report_persona *p = &m->personas[pi];
-            int64_t cust = col_i64(&src->cols[0], i);
-            bool active = src == &f || col_i64(&src->cols[6], i) != 0;
-            p->customer_periods++;
-            p->sales_volume += col_i64(&src->cols[2], i);
-            p->foc_volume += col_i64(&src->cols[3], i);
-            if (!a.seen[pi] || a.last_cust[pi] != cust) {
-                p->customers++;
-                a.seen[pi] = true;
-                a.last_cust[pi] = cust;
-            }
-            if (cust != last_any || i == 0) {
-                n_cust++;
-                last_any = cust;
-            }
-            double r = col_f64(&src->cols[4], i);
-            if (active && isfinite(r)) {
-                a.ratio_sum[pi] += r;
-                a.ratio_n[pi]++;
-            }
+        if (!(inverse = malloc((src->names.n ? src->names.n : 1) * sizeof *inverse))) {
+            st = oom(err);
+            goto done;
         }
-        for (size_t k = 0; k < m->n_personas; k++)
-            m->personas[k].mean_foc_ratio = a.ratio_n[k] ? a.ratio_sum[k] / (double)a.ratio_n[k] : NAN;
-        m->n_persona_customers = n_cust;
-        /* display order; remember the permutation for the mix below */
-        for (size_t i = 1; i < m->n_personas; i++)
-            for (size_t j = i; j > 0 && cmp_persona_name(m->personas[j - 1].name, m->personas[j].name) > 0; j--) {
-                st_report_persona tmp = m->personas[j];
-                m->personas[j] = m->personas[j - 1];
-                m->personas[j - 1] = tmp;
-            }
+        if ((st = install_personas(m, src, inverse, err)) != ST_OK) goto done;
     }
     /* persona mix per period from the grid */
-    if (have_s && m->n_personas) {
-        int32_t lo = INT32_MAX, hi = INT32_MIN;
-        for (size_t i = 0; i < s.n_rows; i++) {
-            int32_t p = (int32_t)col_i64(&s.cols[1], i);
-            if (p < lo) lo = p;
-            if (p > hi) hi = p;
-        }
-        /* distinct periods, sorted: collect then dedupe */
-        int32_t *per = malloc((s.n_rows ? s.n_rows : 1) * sizeof *per);
-        if (!per) {
-            st = oom(err);
-            goto agg_done;
-        }
-        size_t np = 0;
-        /* months in [lo, hi] present in the data: mark with a bitmap over months */
-        int64_t y0 = lo / 100, y1 = hi / 100;
-        if (s.n_rows && y1 - y0 < 1000 && y1 >= y0) {
-            size_t months = (size_t)(y1 - y0 + 1) * 12;
-            uint8_t *mark = calloc(months, 1);
-            if (!mark) {
-                free(per);
-                st = oom(err);
-                goto agg_done;
-            }
-            for (size_t i = 0; i < s.n_rows; i++) {
-                int32_t p = (int32_t)col_i64(&s.cols[1], i);
-                int32_t mo = p % 100;
-                if (mo >= 1 && mo <= 12) mark[(size_t)(p / 100 - y0) * 12 + (size_t)(mo - 1)] = 1;
-            }
-            for (size_t k = 0; k < months; k++)
-                if (mark[k]) per[np++] = (int32_t)((y0 + (int64_t)(k / 12)) * 100 + (int64_t)(k % 12) + 1);
-            free(mark);
-        }
-        size_t cells;
-        int64_t *mix = np && st_size_mul(np, m->n_personas, &cells) ? calloc(cells, sizeof *mix) : NULL;
-        if (np && !mix) {
-            free(per);
-            st = oom(err);
-            goto agg_done;
-        }
-        for (size_t i = 0; i < s.n_rows && mix; i++) {
-            int32_t p = (int32_t)col_i64(&s.cols[1], i);
-            size_t lo_i = 0, hi_i = np;
-            while (lo_i < hi_i) {
-                size_t mid = (lo_i + hi_i) / 2;
-                if (per[mid] < p) lo_i = mid + 1;
-                else hi_i = mid;
-            }
-            if (lo_i >= np || per[lo_i] != p) continue;
-            size_t len;
-            const char *nm = col_str(&s.cols[5], i, &len);
-            for (size_t k = 0; k < m->n_personas; k++)
-                if (strlen(m->personas[k].name) == len && !memcmp(m->personas[k].name, nm, len)) {
-                    mix[lo_i * m->n_personas + k]++;
-                    break;
-                }
-        }
-        m->periods = per;
-        m->n_periods = mix ? np : 0;
-        m->mix = mix;
-        if (!m->first_period && np) {
-            m->first_period = per[0];
-            m->last_period = per[np - 1];
-        }
-    }
-agg_done:
-    free(a.last_cust);
-    free(a.seen);
-    free(a.ratio_sum);
-    free(a.ratio_n);
+    if (have_s && m->n_personas) st = install_mix(m, &mix, inverse, lo, hi, err);
 done:
-    if (have_f) tbl_close(&f);
-    if (have_s) tbl_close(&s);
+    free(inverse);
+    free(mix.cells);
+    persona_agg_free(&fpa);
+    persona_agg_free(&spa);
     return st;
 }
 
-/* Scatter sample from the facts: the two chosen features, evenly spaced. */
+/* Scatter sample from the facts: the two chosen features at evenly spaced
+ * rows (row floor(j * n / k) for point j), picked as the chunks pass, so
+ * only the ST_REPORT_MAX_POINTS points are kept. */
 static st_status load_scatter(st_report_model *m, const char *wh, const char *fx, const char *fy, st_error *err)
 {
     if (m->n_personas == 0) return ST_OK;
     const char *names[3] = {fx, fy, "persona"};
-    tbl t;
+    static const bool by_code[3] = {false, false, true};
+    scan s;
     st_status st;
-    if (!tbl_open(m, wh, "platinum", "fct_transactions", names, NULL, 3, &t, &st, err)) return st;
-    size_t n = t.n_rows, k = n < ST_REPORT_MAX_POINTS ? n : ST_REPORT_MAX_POINTS;
-    st = ST_OK;
+    if (!scan_open(m, wh, "platinum", "fct_transactions", names, by_code, 3, &s, &st, err)) return st;
+    size_t n = (size_t)st_reader_n_rows(s.r), k = n < ST_REPORT_MAX_POINTS ? n : ST_REPORT_MAX_POINTS;
+    double *px = NULL, *py = NULL;
+    size_t *pp = NULL, j = 0;
     if (k) {
-        m->pt_x = malloc(k * sizeof *m->pt_x);
-        m->pt_y = malloc(k * sizeof *m->pt_y);
-        m->pt_persona = malloc(k * sizeof *m->pt_persona);
-        if (!m->pt_x || !m->pt_y || !m->pt_persona) {
+        px = malloc(k * sizeof *px);
+        py = malloc(k * sizeof *py);
+        pp = malloc(k * sizeof *pp);
+        if (!px || !py || !pp) {
             st = oom(err);
             goto done;
         }
-        for (size_t j = 0; j < k; j++) {
+    }
+    while (scan_next(m, &s, &st, err)) {
+        uint64_t end = s.first_row + s.n_rows;
+        for (; j < k; j++) {
             size_t i = (size_t)((double)j * (double)n / (double)k);
             if (i >= n) i = n - 1;
-            m->pt_x[j] = col_f64(&t.cols[0], i);
-            m->pt_y[j] = col_f64(&t.cols[1], i);
+            if (i >= end) break;
+            size_t r = (size_t)(i - s.first_row);
+            px[j] = col_f64(&s.cols[0], r);
+            py[j] = col_f64(&s.cols[1], r);
             size_t len;
-            const char *nm = col_str(&t.cols[2], i, &len);
-            m->pt_persona[j] = SIZE_MAX;
+            const char *nm = col_str(&s.cols[2], scan_code(&s, 2, r), &len);
+            pp[j] = SIZE_MAX;
             for (size_t p = 0; p < m->n_personas; p++)
                 if (strlen(m->personas[p].name) == len && !memcmp(m->personas[p].name, nm, len)) {
-                    m->pt_persona[j] = p;
+                    pp[j] = p;
                     break;
                 }
         }
-        m->n_points = k;
+    }
+    if (s.failed || st != ST_OK) goto done;
+    if (k) {
+        m->pt_x = px;
+        m->pt_y = py;
+        m->pt_persona = pp;
+        m->n_points = j;
+        px = py = NULL;
+        pp = NULL;
     }
     m->n_points_total = (int64_t)n;
     if (!(m->scatter_x = dup_str(fx)) || !(m->scatter_y = dup_str(fy))) st = oom(err);
 done:
-    tbl_close(&t);
+    free(px);
+    free(py);
+    free(pp);
+    scan_close(&s);
     return st;
 }
 
@@ -576,84 +887,129 @@ done:
     return st;
 }
 
+
 static st_status load_k(st_report_model *m, const char *wh, st_error *err)
 {
     static const char *const names[] = {"k", "inertia", "silhouette", "is_knee", "is_chosen"};
-    tbl t;
+    scan s;
     st_status st;
-    if (!tbl_open(m, wh, "platinum", "ml_k_selection", names, NULL, 5, &t, &st, err)) return st;
-    size_t n = t.n_rows ? t.n_rows : 1;
-    m->k = malloc(n * sizeof *m->k);
-    m->inertia = malloc(n * sizeof *m->inertia);
-    m->silhouette = malloc(n * sizeof *m->silhouette);
-    if (!m->k || !m->inertia || !m->silhouette) {
-        tbl_close(&t);
-        return oom(err);
+    if (!scan_open(m, wh, "platinum", "ml_k_selection", names, NULL, 5, &s, &st, err)) return st;
+    size_t n = 0, cap_k = 0, cap_i = 0, cap_s = 0;
+    int32_t *k = NULL, knee = m->knee_k, chosen = m->chosen_k;
+    double *inertia = NULL, *sil = NULL;
+    while (scan_next(m, &s, &st, err)) {
+        size_t need = n + s.n_rows ? n + s.n_rows : 1;
+        if (!grow((void **)&k, &cap_k, need, sizeof *k) || !grow((void **)&inertia, &cap_i, need, sizeof *inertia) ||
+            !grow((void **)&sil, &cap_s, need, sizeof *sil)) {
+            st = oom(err);
+            goto done;
+        }
+        for (size_t i = 0; i < s.n_rows; i++, n++) {
+            k[n] = (int32_t)col_i64(&s.cols[0], i);
+            inertia[n] = col_f64(&s.cols[1], i);
+            sil[n] = col_f64(&s.cols[2], i);
+            if (col_i64(&s.cols[3], i)) knee = k[n];
+            if (col_i64(&s.cols[4], i)) chosen = k[n];
+        }
     }
-    for (size_t i = 0; i < t.n_rows; i++) {
-        m->k[i] = (int32_t)col_i64(&t.cols[0], i);
-        m->inertia[i] = col_f64(&t.cols[1], i);
-        m->silhouette[i] = col_f64(&t.cols[2], i);
-        if (col_i64(&t.cols[3], i)) m->knee_k = m->k[i];
-        if (col_i64(&t.cols[4], i)) m->chosen_k = m->k[i];
+    if (s.failed || st != ST_OK) goto done;
+    if (!k && (!(k = malloc(sizeof *k)) || !(inertia = malloc(sizeof *inertia)) || !(sil = malloc(sizeof *sil)))) {
+        st = oom(err);
+        goto done;
     }
-    m->n_k = t.n_rows;
-    tbl_close(&t);
-    return ST_OK;
+    m->k = k;
+    m->inertia = inertia;
+    m->silhouette = sil;
+    m->n_k = n;
+    m->knee_k = knee;
+    m->chosen_k = chosen;
+    k = NULL;
+    inertia = sil = NULL;
+done:
+    free(k);
+    free(inertia);
+    free(sil);
+    scan_close(&s);
+    return st;
 }
 
+/* The transition matrix: labels are the from/to names in the order rows
+ * meet them (then display order), counts summed per pair as the chunks
+ * pass; the state is labels^2. */
 static st_status load_transitions(st_report_model *m, const char *wh, st_error *err)
 {
     static const char *const names[] = {"from_persona", "to_persona", "n"};
-    tbl t;
+    static const bool by_code[] = {true, true, false};
+    scan s;
     st_status st = ST_OK;
-    if (!tbl_open(m, wh, "platinum", "marts_persona_transitions", names, NULL, 3, &t, &st, err)) return st;
-    /* labels: the union of from/to names in display order */
-    size_t cap = 0, n = 0;
-    char **labels = NULL;
-    for (size_t i = 0; i < t.n_rows && st == ST_OK; i++)
-        for (int c = 0; c < 2; c++) {
-            size_t len;
-            const char *nm = col_str(&t.cols[c], i, &len);
-            bool found = false;
-            for (size_t k = 0; k < n && !found; k++) found = strlen(labels[k]) == len && !memcmp(labels[k], nm, len);
-            if (found) continue;
-            if (!grow((void **)&labels, &cap, n + 1, sizeof *labels) || !(labels[n] = dup_n(nm, len))) {
-                st = oom(err);
-                break;
-            }
-            n++;
-        }
-    if (st == ST_OK) {
-        for (size_t i = 1; i < n; i++)
-            for (size_t j = i; j > 0 && cmp_persona_name(labels[j - 1], labels[j]) > 0; j--) {
-                char *tmp = labels[j];
-                labels[j] = labels[j - 1];
-                labels[j - 1] = tmp;
-            }
-        size_t cells;
-        int64_t *counts = n && st_size_mul(n, n, &cells) ? calloc(cells, sizeof *counts) : NULL;
-        if (n && !counts) {
+    if (!scan_open(m, wh, "platinum", "marts_persona_transitions", names, by_code, 3, &s, &st, err)) return st;
+    name_list labels = {0};
+    code_map cm[2] = {{0}};
+    int64_t *acc = NULL, *counts = NULL;   /* acc: acc_dim x acc_dim, met order */
+    size_t acc_dim = 0, *order = NULL;
+    while (scan_next(m, &s, &st, err)) {
+        if (!code_map_reset(&cm[0], scan_n_codes(&s, 0)) || !code_map_reset(&cm[1], scan_n_codes(&s, 1))) {
             st = oom(err);
-        } else {
-            for (size_t i = 0; i < t.n_rows; i++) {
-                size_t a = n, b = n, la, lb;
-                const char *fa = col_str(&t.cols[0], i, &la), *fb = col_str(&t.cols[1], i, &lb);
-                for (size_t k = 0; k < n; k++) {
-                    if (strlen(labels[k]) == la && !memcmp(labels[k], fa, la)) a = k;
-                    if (strlen(labels[k]) == lb && !memcmp(labels[k], fb, lb)) b = k;
+            goto done;
+        }
+        for (size_t i = 0; i < s.n_rows; i++) {
+            size_t ab[2];
+            for (int c = 0; c < 2; c++) {
+                bool added;
+                if (!scan_name(&s, (size_t)c, i, &cm[c], &labels, &ab[c], &added)) {
+                    st = oom(err);
+                    goto done;
                 }
-                if (a < n && b < n) counts[a * n + b] += col_i64(&t.cols[2], i);
             }
-            m->trans_labels = labels;
-            m->n_trans_labels = n;
-            m->trans_counts = counts;
-            labels = NULL;
+            if (labels.n > acc_dim) {
+                size_t nd = acc_dim ? acc_dim * 2 : 8, cells;
+                while (nd < labels.n) nd *= 2;
+                int64_t *na = st_size_mul(nd, nd, &cells) ? calloc(cells, sizeof *na) : NULL;
+                if (!na) {
+                    st = oom(err);
+                    goto done;
+                }
+                for (size_t a = 0; a < acc_dim; a++)
+                    for (size_t b = 0; b < acc_dim; b++) na[a * nd + b] = acc[a * acc_dim + b];
+                free(acc);
+                acc = na;
+                acc_dim = nd;
+            }
+            acc[ab[0] * acc_dim + ab[1]] += col_i64(&s.cols[2], i);
         }
     }
-    for (size_t k = 0; labels && k < n; k++) free(labels[k]);
-    free(labels);
-    tbl_close(&t);
+    if (s.failed || st != ST_OK) goto done;
+    size_t n = labels.n;
+    if (n) {
+        size_t cells;
+        order = malloc(n * sizeof *order);
+        counts = st_size_mul(n, n, &cells) ? calloc(cells, sizeof *counts) : NULL;
+        char **sorted = malloc(n * sizeof *sorted);
+        if (!order || !counts || !sorted) {
+            free(sorted);
+            st = oom(err);
+            goto done;
+        }
+        persona_order(labels.v, n, order);
+        for (size_t r = 0; r < n; r++) sorted[r] = labels.v[order[r]];
+        for (size_t a = 0; a < n; a++)
+            for (size_t b = 0; b < n; b++) counts[a * n + b] = acc[order[a] * acc_dim + order[b]];
+        free(labels.v);
+        labels.v = sorted;
+    }
+    m->trans_labels = labels.v;
+    m->n_trans_labels = n;
+    m->trans_counts = counts;
+    memset(&labels, 0, sizeof labels);
+    counts = NULL;
+done:
+    name_list_free(&labels);
+    free(cm[0].idx);
+    free(cm[1].idx);
+    free(acc);
+    free(counts);
+    free(order);
+    scan_close(&s);
     return st;
 }
 
@@ -664,32 +1020,55 @@ static int cmp_count(const void *pa, const void *pb)
     return strcmp(a->name, b->name);
 }
 
+/* Rejected rows per reason; the state is the distinct reasons. */
 static st_status load_rejects(st_report_model *m, const char *wh, st_error *err)
 {
     static const char *const names[] = {"reason"};
-    tbl t;
+    static const bool by_code[] = {true};
+    scan s;
     st_status st = ST_OK;
-    if (!tbl_open(m, wh, "silver", "stg_rejects", names, NULL, 1, &t, &st, err)) return st;
-    size_t cap = 0;
-    for (size_t i = 0; i < t.n_rows; i++) {
-        size_t len, k;
-        const char *nm = col_str(&t.cols[0], i, &len);
-        for (k = 0; k < m->n_rejects; k++)
-            if (strlen(m->rejects[k].name) == len && !memcmp(m->rejects[k].name, nm, len)) break;
-        if (k == m->n_rejects) {
-            if (!grow((void **)&m->rejects, &cap, k + 1, sizeof *m->rejects) ||
-                !(m->rejects[k].name = dup_n(nm, len))) {
-                st = oom(err);
-                break;
-            }
-            m->rejects[k].n = 0;
-            m->n_rejects++;
+    if (!scan_open(m, wh, "silver", "stg_rejects", names, by_code, 1, &s, &st, err)) return st;
+    name_list reasons = {0};
+    code_map cm = {0};
+    int64_t *count = NULL;
+    size_t count_cap = 0;
+    while (scan_next(m, &s, &st, err)) {
+        if (!code_map_reset(&cm, scan_n_codes(&s, 0))) {
+            st = oom(err);
+            goto done;
         }
-        m->rejects[k].n++;
+        for (size_t i = 0; i < s.n_rows; i++) {
+            size_t k;
+            bool added;
+            if (!scan_name(&s, 0, i, &cm, &reasons, &k, &added) ||
+                (added && !grow((void **)&count, &count_cap, reasons.n, sizeof *count))) {
+                st = oom(err);
+                goto done;
+            }
+            if (added) count[k] = 0;
+            count[k]++;
+        }
     }
-    if (m->n_rejects) qsort(m->rejects, m->n_rejects, sizeof *m->rejects, cmp_count);
-    m->has_rejects = st == ST_OK;
-    tbl_close(&t);
+    if (s.failed || st != ST_OK) goto done;
+    if (reasons.n) {
+        if (!(m->rejects = calloc(reasons.n, sizeof *m->rejects))) {
+            st = oom(err);
+            goto done;
+        }
+        for (size_t k = 0; k < reasons.n; k++) {
+            m->rejects[k].name = reasons.v[k];
+            m->rejects[k].n = count[k];
+            reasons.v[k] = NULL;
+        }
+        m->n_rejects = reasons.n;
+        qsort(m->rejects, m->n_rejects, sizeof *m->rejects, cmp_count);
+    }
+    m->has_rejects = true;
+done:
+    name_list_free(&reasons);
+    free(cm.idx);
+    free(count);
+    scan_close(&s);
     return st;
 }
 

@@ -571,3 +571,376 @@ Test(report, loads_a_warehouse)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", wh);
     cr_assert_eq(system(cmd), 0);
 }
+
+/* ---- the loader streams: many small chunks against a naive reference ----
+ *
+ * A warehouse whose tables are written in chunks of 64 rows (so every
+ * aggregate crosses chunk boundaries, the scatter sample spans chunks,
+ * persona names arrive as per-chunk dictionaries), compared with numbers
+ * computed here straight from the generated rows, and with the same rows
+ * written as one chunk per table (identical pages). */
+
+#define SW_CUST 200
+#define SW_MONTHS 18
+#define SW_GRID (SW_CUST * SW_MONTHS)
+
+static const char *const sw_personas[5] = {"Dormant", "Potentials", "Champions", "Not Active", "Loyalists"};
+
+typedef struct sw_rows {
+    int64_t cust[SW_GRID], sold[SW_GRID], foc[SW_GRID];
+    int32_t period[SW_GRID];
+    double ratio[SW_GRID];
+    int persona[SW_GRID]; /* index into sw_personas */
+    bool active[SW_GRID];
+    bool known[SW_CUST];
+    int tr_from[40], tr_to[40];
+    int64_t tr_n[40];
+    int reason[300];
+} sw_rows;
+
+static const char *const sw_reasons[4] = {"bad_year", "bad_quantity", "orphan_customer", "bad_material_code"};
+
+static void sw_generate(sw_rows *g)
+{
+    uint64_t seed = 99;
+    for (size_t c = 0; c < SW_CUST; c++) {
+        g->known[c] = fx_rand(&seed) < 0.9;
+        for (size_t t = 0; t < SW_MONTHS; t++) {
+            size_t i = c * SW_MONTHS + t;
+            size_t mo = 10 + t; /* 2023-11 .. 2025-04 */
+            g->cust[i] = (int64_t)c * 3 + 1;
+            g->period[i] = (int32_t)((2023 + (mo / 12)) * 100 + mo % 12 + 1);
+            g->active[i] = fx_rand(&seed) < 0.75;
+            double u = fx_rand(&seed);
+            g->persona[i] = !g->active[i] ? 3 : u < 0.3 ? 2 : u < 0.6 ? 4 : u < 0.9 ? 1 : 0;
+            g->sold[i] = g->active[i] ? (int64_t)(fx_rand(&seed) * 500) : 0;
+            g->foc[i] = g->active[i] ? (int64_t)(fx_rand(&seed) * 40) : 0;
+            g->ratio[i] = !g->active[i] ? 0 : fx_rand(&seed) < 0.05 ? NAN : fx_rand(&seed);
+        }
+    }
+    for (size_t i = 0; i < 40; i++) {
+        g->tr_from[i] = (int)(fx_rand(&seed) * 5);
+        g->tr_to[i] = (int)(fx_rand(&seed) * 5);
+        g->tr_n[i] = 1 + (int64_t)(fx_rand(&seed) * 1000);
+    }
+    for (size_t i = 0; i < 300; i++) g->reason[i] = (int)(fx_rand(&seed) * fx_rand(&seed) * 4);
+}
+
+static void sw_write(const char *wh, const char *layer, const char *table, const st_field *fields, st_column *cols,
+                     size_t n_cols, uint32_t chunk_rows)
+{
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/%s", wh, layer);
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/%s.strata", dir, table);
+    st_file_meta meta = {layer, table, NULL, 0, "", 1, NULL, 0};
+    st_write_opts opts = {0};
+    opts.no_fsync = true;
+    opts.chunk_rows = chunk_rows;
+    st_writer *w;
+    st_error err;
+    cr_assert_eq(st_writer_open(&w, path, fields, n_cols, &meta, &opts, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_write(w, cols, 0, cols[0].n_rows, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    for (size_t j = 0; j < n_cols; j++) st_column_free(&cols[j]);
+}
+
+static void sw_push_str(st_column *c, const char *s) { cr_assert_eq(st_column_push_str(c, s, strlen(s)), ST_OK); }
+
+/* Writes the facts (active rows of the grid), the grid, dim_customers,
+ * transitions, rejects and a k selection, chunk_rows rows per chunk. */
+static void sw_build(const char *wh, const sw_rows *g, uint32_t chunk_rows)
+{
+    const st_field ff[7] = {{"customer_id", ST_TYPE_I64, false, NULL},   {"period_key", ST_TYPE_I32, false, NULL},
+                            {"total_sold_quantity", ST_TYPE_I64, false, NULL},
+                            {"total_foc_quantity", ST_TYPE_I64, false, NULL},
+                            {"foc_ratio", ST_TYPE_F64, false, NULL},     {"persona", ST_TYPE_STR, false, NULL},
+                            {"is_active", ST_TYPE_BOOL, false, NULL}};
+    for (int grid = 0; grid < 2; grid++) {
+        st_column c[7];
+        for (size_t j = 0; j < 7; j++) st_column_init(&c[j], ff[j].type);
+        for (size_t i = 0; i < SW_GRID; i++) {
+            if (!grid && !g->active[i]) continue;
+            cr_assert_eq(st_column_push_i64(&c[0], g->cust[i]), ST_OK);
+            cr_assert_eq(st_column_push_i32(&c[1], g->period[i]), ST_OK);
+            cr_assert_eq(st_column_push_i64(&c[2], g->sold[i]), ST_OK);
+            cr_assert_eq(st_column_push_i64(&c[3], g->foc[i]), ST_OK);
+            cr_assert_eq(st_column_push_f64(&c[4], g->ratio[i]), ST_OK);
+            sw_push_str(&c[5], sw_personas[g->persona[i]]);
+            cr_assert_eq(st_column_push_bool(&c[6], g->active[i]), ST_OK);
+        }
+        sw_write(wh, "platinum", grid ? "marts_customer_summary" : "fct_transactions", ff, c, grid ? 7 : 6,
+                 chunk_rows);
+        if (!grid) st_column_free(&c[6]);
+    }
+    const st_field df[2] = {{"customer_id", ST_TYPE_I64, false, NULL}, {"is_known", ST_TYPE_BOOL, false, NULL}};
+    st_column d[2];
+    st_column_init(&d[0], ST_TYPE_I64);
+    st_column_init(&d[1], ST_TYPE_BOOL);
+    for (size_t c = 0; c < SW_CUST; c++) {
+        cr_assert_eq(st_column_push_i64(&d[0], (int64_t)c * 3 + 1), ST_OK);
+        cr_assert_eq(st_column_push_bool(&d[1], g->known[c]), ST_OK);
+    }
+    sw_write(wh, "platinum", "dim_customers", df, d, 2, chunk_rows);
+    const st_field tf[3] = {{"from_persona", ST_TYPE_STR, false, NULL}, {"to_persona", ST_TYPE_STR, false, NULL},
+                            {"n", ST_TYPE_I64, false, NULL}};
+    st_column t[3];
+    for (size_t j = 0; j < 3; j++) st_column_init(&t[j], tf[j].type);
+    for (size_t i = 0; i < 40; i++) {
+        sw_push_str(&t[0], sw_personas[g->tr_from[i]]);
+        sw_push_str(&t[1], sw_personas[g->tr_to[i]]);
+        cr_assert_eq(st_column_push_i64(&t[2], g->tr_n[i]), ST_OK);
+    }
+    sw_write(wh, "platinum", "marts_persona_transitions", tf, t, 3, chunk_rows ? 16 : 0);
+    const st_field rf[1] = {{"reason", ST_TYPE_STR, false, NULL}};
+    st_column r[1];
+    st_column_init(&r[0], ST_TYPE_STR);
+    for (size_t i = 0; i < 300; i++) sw_push_str(&r[0], sw_reasons[g->reason[i]]);
+    sw_write(wh, "silver", "stg_rejects", rf, r, 1, chunk_rows);
+    const st_field kf[5] = {{"k", ST_TYPE_I32, false, NULL},       {"inertia", ST_TYPE_F64, false, NULL},
+                            {"silhouette", ST_TYPE_F64, false, NULL}, {"is_knee", ST_TYPE_BOOL, false, NULL},
+                            {"is_chosen", ST_TYPE_BOOL, false, NULL}};
+    st_column k[5];
+    for (size_t j = 0; j < 5; j++) st_column_init(&k[j], kf[j].type);
+    for (int32_t v = 2; v <= 7; v++) {
+        cr_assert_eq(st_column_push_i32(&k[0], v), ST_OK);
+        cr_assert_eq(st_column_push_f64(&k[1], 100.0 / v), ST_OK);
+        cr_assert_eq(st_column_push_f64(&k[2], 0.1 * v), ST_OK);
+        cr_assert_eq(st_column_push_bool(&k[3], v == 4), ST_OK);
+        cr_assert_eq(st_column_push_bool(&k[4], v == 5), ST_OK);
+    }
+    sw_write(wh, "platinum", "ml_k_selection", kf, k, 5, chunk_rows ? 4 : 0);
+}
+
+/* Display position of sw_personas[p]: Champions, Loyalists, Potentials,
+ * Not Active, Dormant. */
+static size_t sw_rank(int p)
+{
+    static const size_t pos[5] = {4, 2, 0, 3, 1};
+    return pos[p];
+}
+
+static void sw_check_model(const st_report_model *m, const sw_rows *g)
+{
+    int64_t known = 0;
+    for (size_t c = 0; c < SW_CUST; c++) known += g->known[c];
+    cr_assert_eq(m->n_customers, SW_CUST);
+    cr_assert_eq(m->n_known, known);
+    /* headline from the facts */
+    int64_t n_fact = 0, sold = 0, foc = 0;
+    for (size_t i = 0; i < SW_GRID; i++)
+        if (g->active[i]) {
+            n_fact++;
+            sold += g->sold[i];
+            foc += g->foc[i];
+        }
+    cr_assert_eq(m->n_active_periods, n_fact);
+    cr_assert_eq(m->sales_volume, sold);
+    cr_assert_eq(m->foc_volume, foc);
+    cr_assert_eq(m->first_period, 202311);
+    cr_assert_eq(m->last_period, 202504);
+    /* personas from the grid */
+    cr_assert_eq(m->n_personas, 5);
+    for (int p = 0; p < 5; p++) {
+        const st_report_persona *q = &m->personas[sw_rank(p)];
+        cr_assert_str_eq(q->name, sw_personas[p]);
+        int64_t cust = 0, rows = 0, s = 0, f = 0, rn = 0;
+        double rsum = 0;
+        for (size_t c = 0; c < SW_CUST; c++) {
+            bool any = false;
+            for (size_t t = 0; t < SW_MONTHS; t++) {
+                size_t i = c * SW_MONTHS + t;
+                if (g->persona[i] != p) continue;
+                any = true;
+                rows++;
+                s += g->sold[i];
+                f += g->foc[i];
+                if (g->active[i] && isfinite(g->ratio[i])) {
+                    rsum += g->ratio[i];
+                    rn++;
+                }
+            }
+            cust += any;
+        }
+        cr_assert_eq(q->customers, cust, "%s", q->name);
+        cr_assert_eq(q->customer_periods, rows, "%s", q->name);
+        cr_assert_eq(q->sales_volume, s, "%s", q->name);
+        cr_assert_eq(q->foc_volume, f, "%s", q->name);
+        if (rn) cr_assert_float_eq(q->mean_foc_ratio, rsum / (double)rn, 1e-12, "%s", q->name);
+        else cr_assert(isnan(q->mean_foc_ratio));
+    }
+    cr_assert_eq(m->n_persona_customers, SW_CUST);
+    /* mix: every month of the grid, rows per persona */
+    cr_assert_eq(m->n_periods, SW_MONTHS);
+    for (size_t t = 0; t < SW_MONTHS; t++) {
+        cr_assert_eq(m->periods[t], g->period[t]);
+        int64_t want[5] = {0};
+        for (size_t c = 0; c < SW_CUST; c++) want[sw_rank(g->persona[c * SW_MONTHS + t])]++;
+        for (size_t k = 0; k < 5; k++) cr_assert_eq(m->mix[t * 5 + k], want[k], "period %zu persona %zu", t, k);
+    }
+    /* scatter: rows floor(j * n / k) of the facts */
+    size_t *fact_row = malloc((size_t)n_fact * sizeof *fact_row);
+    for (size_t i = 0, n = 0; i < SW_GRID; i++)
+        if (g->active[i]) fact_row[n++] = i;
+    size_t n = (size_t)n_fact, k = n < ST_REPORT_MAX_POINTS ? n : ST_REPORT_MAX_POINTS;
+    cr_assert_gt(n, ST_REPORT_MAX_POINTS);
+    cr_assert_eq(m->n_points, k);
+    cr_assert_eq(m->n_points_total, n_fact);
+    for (size_t j = 0; j < k; j++) {
+        size_t i = fact_row[(size_t)((double)j * (double)n / (double)k)];
+        cr_assert_eq(m->pt_x[j], (double)g->sold[i], "point %zu", j);
+        if (isnan(g->ratio[i])) cr_assert(isnan(m->pt_y[j]));
+        else cr_assert_eq(m->pt_y[j], g->ratio[i], "point %zu", j);
+        cr_assert_eq(m->pt_persona[j], sw_rank(g->persona[i]), "point %zu", j);
+    }
+    free(fact_row);
+    /* k selection over several chunks */
+    cr_assert_eq(m->n_k, 6);
+    cr_assert_eq(m->k[5], 7);
+    cr_assert_eq(m->knee_k, 4);
+    cr_assert_eq(m->chosen_k, 5);
+    /* transitions: labels met, display order, counts summed */
+    bool met[5] = {false};
+    size_t n_met = 0;
+    for (size_t i = 0; i < 40; i++) {
+        n_met += !met[g->tr_from[i]];
+        met[g->tr_from[i]] = true;
+        n_met += !met[g->tr_to[i]];
+        met[g->tr_to[i]] = true;
+    }
+    cr_assert_eq(m->n_trans_labels, n_met);
+    for (int a = 0; a < 5; a++)
+        for (int b = 0; b < 5; b++) {
+            if (!met[a] || !met[b]) continue;
+            size_t ia = n_met, ib = n_met;
+            for (size_t x = 0; x < n_met; x++) {
+                if (!strcmp(m->trans_labels[x], sw_personas[a])) ia = x;
+                if (!strcmp(m->trans_labels[x], sw_personas[b])) ib = x;
+            }
+            cr_assert_lt(ia, n_met);
+            cr_assert_lt(ib, n_met);
+            int64_t want = 0;
+            for (size_t i = 0; i < 40; i++) want += g->tr_from[i] == a && g->tr_to[i] == b ? g->tr_n[i] : 0;
+            cr_assert_eq(m->trans_counts[ia * n_met + ib], want, "%s -> %s", sw_personas[a], sw_personas[b]);
+        }
+    for (size_t x = 1; x < n_met; x++)
+        cr_assert_leq(st_report_persona_rank(m->trans_labels[x - 1]), st_report_persona_rank(m->trans_labels[x]));
+    /* rejects: per reason, most first */
+    int64_t rc[4] = {0};
+    for (size_t i = 0; i < 300; i++) rc[g->reason[i]]++;
+    cr_assert(m->has_rejects);
+    size_t n_reasons = 0;
+    for (int r = 0; r < 4; r++) n_reasons += rc[r] > 0;
+    cr_assert_eq(m->n_rejects, n_reasons);
+    for (size_t x = 0; x < m->n_rejects; x++) {
+        int r = 0;
+        while (r < 4 && strcmp(sw_reasons[r], m->rejects[x].name)) r++;
+        cr_assert_lt(r, 4);
+        cr_assert_eq(m->rejects[x].n, rc[r]);
+        if (x) cr_assert_geq(m->rejects[x - 1].n, m->rejects[x].n);
+    }
+}
+
+static void sw_load(st_report_model *m, const char *wh)
+{
+    st_error err;
+    st_report_model_init(m);
+    cr_assert_eq(st_report_load(m, wh, &err), ST_OK, "%s", err.msg);
+}
+
+/* Flips the last byte of the block of field `col` in chunk `c` of a file
+ * (blocks tile the file from byte 16, chunk-major). */
+static void sw_damage(const char *path, size_t c, size_t col)
+{
+    st_reader *r;
+    st_error err;
+    cr_assert_eq(st_reader_open(&r, path, &err), ST_OK, "%s", err.msg);
+    uint64_t off = 16;
+    size_t nf = st_reader_n_fields(r);
+    st_block_info bi;
+    for (size_t k = 0; k <= c; k++)
+        for (size_t j = 0; j < nf; j++) {
+            cr_assert_eq(st_reader_block_info(r, k, j, &bi), ST_OK);
+            if (k == c && j == col) goto found;
+            off += bi.size_bytes;
+        }
+found:
+    st_reader_close(r);
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    long at = (long)(off + bi.size_bytes - 1);
+    cr_assert_eq(fseek(f, at, SEEK_SET), 0);
+    int ch = fgetc(f);
+    cr_assert_eq(fseek(f, at, SEEK_SET), 0);
+    fputc(ch ^ 0x5a, f);
+    fclose(f);
+}
+
+Test(report, loader_streams_many_chunks)
+{
+    sw_rows *g = calloc(1, sizeof *g);
+    sw_generate(g);
+    char small[] = "/tmp/strata-report-sw-XXXXXX", whole[] = "/tmp/strata-report-sw1-XXXXXX";
+    cr_assert_not_null(mkdtemp(small));
+    cr_assert_not_null(mkdtemp(whole));
+    sw_build(small, g, 64);
+    sw_build(whole, g, 0);
+
+    st_report_model a, b;
+    sw_load(&a, small);
+    sw_load(&b, whole);
+    cr_assert_eq(a.n_notes, 0);
+    sw_check_model(&a, g);
+    sw_check_model(&b, g);
+    /* same rows in other chunks: the same pages */
+    for (int fmt = 0; fmt < 2; fmt++) {
+        st_buf x, y;
+        render(&a, (st_report_format)fmt, &x);
+        render(&b, (st_report_format)fmt, &y);
+        cr_assert_eq(x.len, y.len);
+        cr_assert(memcmp(x.data, y.data, x.len) == 0, "format %d differs", fmt);
+        st_buf_free(&x);
+        st_buf_free(&y);
+    }
+    st_report_model_free(&a);
+    st_report_model_free(&b);
+
+    /* two bad blocks in the grid: the note names the one a whole-column
+     * read meets first (customer_id in chunk 40, not persona in chunk 5),
+     * and nothing of the grid is kept: personas come from the facts */
+    char path[600];
+    snprintf(path, sizeof path, "%s/platinum/marts_customer_summary.strata", small);
+    sw_damage(path, 5, 5);
+    sw_damage(path, 40, 0);
+    sw_load(&a, small);
+    cr_assert_eq(a.n_notes, 1);
+    cr_assert_not_null(strstr(a.notes[0], "marts_customer_summary.strata"), "%s", a.notes[0]);
+    cr_assert_not_null(strstr(a.notes[0], "column 'customer_id', chunk 40"), "%s", a.notes[0]);
+    cr_assert_eq(a.n_personas, 4); /* no Not Active without the grid */
+    for (size_t p = 0; p < a.n_personas; p++) cr_assert_str_neq(a.personas[p].name, "Not Active");
+    cr_assert_eq(a.n_periods, 0);
+    cr_assert_null(a.mix);
+    cr_assert_eq(a.n_points, ST_REPORT_MAX_POINTS);
+    st_report_model_free(&a);
+
+    /* a bad block late in the facts: no headline, no scatter (one note
+     * from each reader of the facts), the grid's personas stay */
+    sw_build(small, g, 64);
+    snprintf(path, sizeof path, "%s/platinum/fct_transactions.strata", small);
+    sw_damage(path, 30, 4);
+    sw_load(&a, small);
+    cr_assert_eq(a.n_notes, 2);
+    for (size_t i = 0; i < 2; i++)
+        cr_assert_not_null(strstr(a.notes[i], "column 'foc_ratio', chunk 30"), "%s", a.notes[i]);
+    cr_assert_eq(a.n_active_periods, -1);
+    cr_assert_eq(a.n_personas, 5);
+    cr_assert_eq(a.n_periods, SW_MONTHS);
+    cr_assert_eq(a.n_points, 0);
+    cr_assert_null(a.scatter_x);
+    st_report_model_free(&a);
+
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", small, whole);
+    cr_assert_eq(system(cmd), 0);
+    free(g);
+}

@@ -23,14 +23,33 @@
  *   chunk's zone map. When the [min, max] ranges of the chunks that hold
  *   values are pairwise disjoint (a rowid or a date the table is ordered
  *   by), no value can be in two chunks, so each chunk is sorted, tallied
- *   and dropped: one chunk of keys at a time. Otherwise every key is held
- *   (16 bytes per key: value and row, twice that while sorting) and tallied
- *   once at the end. Both tallies count the same rows and keep the same
- *   samples, the first duplicate rows in (value, row) order (see
- *   tally_int_dups). The per-chunk path trusts the zone maps as the
- *   skipping above does.
- * - unique / no_duplicate_keys on a tuple or a non-integer column hold
- *   every key: its bytes plus 32 bytes.
+ *   and dropped: one chunk of keys at a time. Otherwise it goes the way of
+ *   the next point, whose collector holds 16 bytes per key (value and row,
+ *   twice that while sorting) and tallies once at the end. Both tallies
+ *   count the same rows and keep the same samples, the first duplicate
+ *   rows in (value, row) order (see tally_int_dups). The per-chunk path
+ *   trusts the zone maps as the skipping above does.
+ * - unique / no_duplicate_keys otherwise (a tuple, a non-integer column,
+ *   an integer column with overlapping ranges) start on the ordered path:
+ *   each row's key is compared with the previous row's (carried across
+ *   chunks), with the collector's own order: the encoded bytes, or the
+ *   values column by column when every key column is an integer, which
+ *   orders alike. While no key is below its predecessor the collector's
+ *   sorted (key, row) order is the row order, so its tally can be done as
+ *   the rows pass: a row equal to the previous key is a duplicate row, the
+ *   first of such a run a repeated key, the first ST_QSAMPLE_MAX of them
+ *   the samples, and one key is held (gold and platinum tables are written
+ *   sorted by their key). Zone maps cannot promise the order inside a
+ *   chunk, so it is checked row by row. At the first key below its
+ *   predecessor the expectation leaves the ordered path for good: counts
+ *   and samples so far are dropped, the key columns of the chunks before
+ *   are decoded again (scratch columns, not the shared cache; the qtable
+ *   reads any chunk) and collected, and collecting goes on from the
+ *   current chunk: the collector then holds what it would have from the
+ *   start, every key (its bytes plus 32 bytes, or 16 for one integer), and
+ *   tallies at the end. The re-read is not counted in chunks_decoded, so
+ *   both ways give the same result, field for field; the price of a table
+ *   out of order late is decoding its key columns twice.
  * - referential holds the target's distinct values (the referenced table,
  *   a dimension) in a sorted array, and the distinct orphan values in a
  *   hash set, since only their number is reported: memory follows the
@@ -695,6 +714,18 @@ typedef struct tablectx {
     uint32_t chunk_n;  /* rows of the current chunk */
 } tablectx;
 
+/* Decodes block (chunk, col) into out (initialised to the column's type)
+ * and checks it has the chunk's n rows; ST_ERR_CORRUPT naming the table,
+ * chunk and column when not, else what read_block returns. */
+static st_status read_checked(tablectx *tc, size_t chunk, size_t col, uint32_t n, st_column *out, st_error *err)
+{
+    ST_TRY(tc->t.vt->read_block(tc->t.impl, chunk, col, out, err));
+    if (out->n_rows != n)
+        return st_error_set(err, ST_ERR_CORRUPT, "%s.%s: chunk %zu of column '%s' has %zu rows, expected %u", tc->layer,
+                            tc->table, chunk, tc->t.vt->field_name(tc->t.impl, col), out->n_rows, (unsigned)n);
+    return ST_OK;
+}
+
 static st_status get_block(tablectx *tc, size_t col, const st_column **out, st_error *err)
 {
     colcache *cc = &tc->cache[col];
@@ -704,11 +735,7 @@ static st_status get_block(tablectx *tc, size_t col, const st_column **out, st_e
     }
     if (!cc->loaded || cc->chunk != tc->chunk) {
         cc->loaded = false;
-        ST_TRY(tc->t.vt->read_block(tc->t.impl, tc->chunk, col, &cc->col, err));
-        if (cc->col.n_rows != tc->chunk_n)
-            return st_error_set(err, ST_ERR_CORRUPT, "%s.%s: chunk %zu of column '%s' has %zu rows, expected %u",
-                                tc->layer, tc->table, tc->chunk, tc->t.vt->field_name(tc->t.impl, col),
-                                cc->col.n_rows, (unsigned)tc->chunk_n);
+        ST_TRY(read_checked(tc, tc->chunk, col, tc->chunk_n, &cc->col, err));
         cc->loaded = true;
         cc->chunk = tc->chunk;
     }
@@ -769,7 +796,13 @@ typedef struct qstate {
     bkeys bk;
     bool int_keys;  /* keys are single integers (also for referential) */
     bool per_chunk; /* int_keys whose chunks have disjoint zone-map ranges: ik holds one chunk */
-    uint64_t dup_rows, dup_keys;             /* int_keys: tallied so far */
+    bool in_order;  /* keys seen so far are non-decreasing: nothing collected, see stream_keys */
+    bool all_int;   /* every key column is an integer type: in_order compares typed values */
+    bool have_prev; /* in_order: a key has been seen */
+    bool prev_dup;  /* in_order: the previous key equals the one before it */
+    int64_t prev_i[MAX_KEY_COLS]; /* in_order, all_int: the previous key */
+    bkeys cur, prev;              /* in_order: encoded keys (buffers only) of this row and the previous one */
+    uint64_t dup_rows, dup_keys;  /* int_keys or in_order: tallied so far */
     ikey dsamp[2 * ST_QSAMPLE_MAX];          /* int_keys: first duplicate rows by (value, row) */
     size_t n_dsamp;
     /* referential */
@@ -793,6 +826,8 @@ static void qstate_free(qstate *q)
     free(q->fset);
     ikeys_free(&q->ik);
     bkeys_free(&q->bk);
+    bkeys_free(&q->cur);
+    bkeys_free(&q->prev);
     ikeys_free(&q->t_i);
     bkeys_free(&q->t_b);
     ihset_free(&q->orph_i);
@@ -1116,6 +1151,12 @@ static st_status setup(qstate *q, tablectx *tc, const qsource *src, st_error *er
     }
     q->int_keys = (e->kind == ST_Q_UNIQUE || e->kind == ST_Q_NO_DUPLICATE_KEYS) && q->n_col == 1 && is_int_type(t0);
     if (q->int_keys) ST_TRY(ranges_disjoint(tc, (size_t)q->col[0], &q->per_chunk, err));
+    if ((e->kind == ST_Q_UNIQUE || e->kind == ST_Q_NO_DUPLICATE_KEYS) && !q->per_chunk) {
+        q->in_order = true;
+        q->all_int = true;
+        for (size_t j = 0; j < q->n_col; j++)
+            if (!is_int_type(q->type[j])) q->all_int = false;
+    }
     q->active = true;
     return ST_OK;
 }
@@ -1175,6 +1216,141 @@ static void tally_int_dups(qstate *q)
 static void note_held(qstate *q, size_t n)
 {
     if (n > q->max_keys_held) q->max_keys_held = n;
+}
+
+/* Adds the keys of rows [0, n) of one chunk (first row row_base) to the
+ * collector, ik for a single integer column, else bk; rows with a NULL key
+ * column are skipped. Counts the keys into *checked when it is not NULL.
+ * Fails only for memory. */
+static st_status collect_keys(qstate *q, const st_column *const *cols, size_t n, int64_t row_base, uint64_t *checked,
+                              st_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool any_null = false;
+        for (size_t j = 0; j < q->n_col; j++)
+            if (!st_column_valid(cols[j], i)) any_null = true;
+        if (any_null) continue;
+        if (checked) (*checked)++;
+        int64_t row = row_base + (int64_t)i;
+        if (q->int_keys) {
+            ST_TRY(ikeys_push(&q->ik, int_at(cols[0], i), row, err));
+        } else {
+            size_t start = q->bk.len;
+            for (size_t j = 0; j < q->n_col; j++) ST_TRY(key_append(&q->bk, cols[j], i, err));
+            ST_TRY(bkeys_end(&q->bk, start, row, err));
+        }
+    }
+    return ST_OK;
+}
+
+/* Encodes row i's key into the (reset) buffer of k. */
+static st_status encode_key(const qstate *q, const st_column *const *cols, size_t i, bkeys *k, st_error *err)
+{
+    k->len = 0;
+    for (size_t j = 0; j < q->n_col; j++) ST_TRY(key_append(k, cols[j], i, err));
+    return ST_OK;
+}
+
+/* The ordered path of unique / no_duplicate_keys: walks one chunk's keys
+ * comparing each with the previous key (carried over from earlier chunks).
+ * While no key is below its predecessor, the (key, row) order the
+ * collector sorts into is the row order, so a row equal to the previous
+ * key is exactly a duplicate row the collector's tally would count, the
+ * first such row of a run a repeated key, and the first ST_QSAMPLE_MAX of
+ * them in row order its samples: they are counted and sampled here and
+ * nothing is held. The comparison is the collector's: the encoded bytes
+ * (bytes_cmp), or for keys of integer columns only the values compared
+ * column by column, which orders alike (the encoding is order-preserving
+ * for integers). *still is false when a key below its predecessor is
+ * met: then this chunk's counts and every sample are undone, q leaves the
+ * ordered path and the caller collects instead. Fails only for memory. */
+static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *cols, bool *still, st_error *err)
+{
+    st_qresult *r = q->r;
+    uint64_t checked0 = r->rows_checked;
+    int64_t cur_i[MAX_KEY_COLS];
+    *still = true;
+    for (size_t i = 0; i < tc->chunk_n; i++) {
+        bool any_null = false;
+        for (size_t j = 0; j < q->n_col; j++)
+            if (!st_column_valid(cols[j], i)) any_null = true;
+        if (any_null) continue;
+        int c = 1;
+        if (q->all_int) {
+            for (size_t j = 0; j < q->n_col; j++) cur_i[j] = int_at(cols[j], i);
+            if (q->have_prev) {
+                c = 0;
+                for (size_t j = 0; j < q->n_col && c == 0; j++)
+                    c = cur_i[j] < q->prev_i[j] ? -1 : cur_i[j] > q->prev_i[j];
+            }
+        } else {
+            ST_TRY(encode_key(q, cols, i, &q->cur, err));
+            if (q->have_prev) c = bytes_cmp(q->cur.buf, q->cur.len, q->prev.buf, q->prev.len);
+        }
+        if (c < 0) {
+            r->rows_checked = checked0;
+            r->n_sample = 0;
+            q->dup_rows = q->dup_keys = 0;
+            q->in_order = false;
+            bkeys_free(&q->cur);
+            bkeys_free(&q->prev);
+            *still = false;
+            return ST_OK;
+        }
+        r->rows_checked++;
+        if (c == 0) {
+            q->dup_rows++;
+            if (!q->prev_dup) q->dup_keys++;
+            q->prev_dup = true;
+            if (r->n_sample < ST_QSAMPLE_MAX) {
+                char v[sizeof r->sample[0].value];
+                if (q->all_int) ST_TRY(encode_key(q, cols, i, &q->cur, err));
+                key_render(q->cur.buf, q->cur.len, q->type, q->n_col, v, sizeof v);
+                add_sample(r, tc->row_base + (int64_t)i, v);
+            }
+        } else {
+            q->prev_dup = false;
+        }
+        if (q->all_int) {
+            memcpy(q->prev_i, cur_i, q->n_col * sizeof *cur_i);
+        } else {
+            bkeys t = q->prev;
+            q->prev = q->cur;
+            q->cur = t;
+        }
+        q->have_prev = true;
+    }
+    note_held(q, q->have_prev ? 1 : 0);
+    return ST_OK;
+}
+
+/* Leaving the ordered path at chunk tc->chunk: decodes the key columns of
+ * chunks 0 .. tc->chunk - 1 again (into scratch columns, not the shared
+ * cache, which holds the current chunk) and collects their keys, so the
+ * collector ends up with what it would have held had it collected from the
+ * start. Their rows were counted already and chunks_decoded is left alone,
+ * so the result reads as the collecting path's. Fails as read_checked does
+ * or for memory. */
+static st_status recollect(qstate *q, tablectx *tc, st_error *err)
+{
+    st_status s = ST_OK;
+    st_column cols[MAX_KEY_COLS];
+    const st_column *cp[MAX_KEY_COLS];
+    for (size_t j = 0; j < q->n_col; j++) {
+        st_column_init(&cols[j], q->type[j]);
+        cp[j] = &cols[j];
+    }
+    int64_t row_base = 0;
+    for (size_t ch = 0; ch < tc->chunk && s == ST_OK; ch++) {
+        uint32_t n = tc->t.vt->chunk_rows(tc->t.impl, ch);
+        for (size_t j = 0; j < q->n_col && s == ST_OK; j++)
+            if (n > 0) s = read_checked(tc, ch, (size_t)q->col[j], n, &cols[j], err);
+        if (s == ST_OK && n > 0) s = collect_keys(q, cp, n, row_base, NULL, err);
+        if (s == ST_OK) note_held(q, q->int_keys ? q->ik.n : q->bk.n);
+        row_base += n;
+    }
+    for (size_t j = 0; j < q->n_col; j++) st_column_free(&cols[j]);
+    return s;
 }
 
 static st_status step(qstate *q, tablectx *tc, st_error *err)
@@ -1268,21 +1444,13 @@ static st_status step(qstate *q, tablectx *tc, st_error *err)
         const st_column *cols[MAX_KEY_COLS];
         for (size_t j = 0; j < q->n_col; j++) ST_TRY(get_block(tc, (size_t)q->col[j], &cols[j], err));
         r->chunks_decoded++;
-        for (size_t i = 0; i < n; i++) {
-            bool any_null = false;
-            for (size_t j = 0; j < q->n_col; j++)
-                if (!st_column_valid(cols[j], i)) any_null = true;
-            if (any_null) continue;
-            r->rows_checked++;
-            int64_t row = tc->row_base + (int64_t)i;
-            if (q->int_keys) {
-                ST_TRY(ikeys_push(&q->ik, int_at(cols[0], i), row, err));
-            } else {
-                size_t start = q->bk.len;
-                for (size_t j = 0; j < q->n_col; j++) ST_TRY(key_append(&q->bk, cols[j], i, err));
-                ST_TRY(bkeys_end(&q->bk, start, row, err));
-            }
+        if (q->in_order) {
+            bool still;
+            ST_TRY(stream_keys(q, tc, cols, &still, err));
+            if (still) return ST_OK;
+            ST_TRY(recollect(q, tc, err));
         }
+        ST_TRY(collect_keys(q, cols, n, tc->row_base, &r->rows_checked, err));
         note_held(q, q->int_keys ? q->ik.n : q->bk.n);
         if (q->per_chunk) {
             ikeys_sort(&q->ik);
@@ -1381,7 +1549,10 @@ static void finish(qstate *q, tablectx *tc)
     case ST_Q_UNIQUE:
     case ST_Q_NO_DUPLICATE_KEYS: {
         uint64_t dup_rows = 0, dup_keys = 0;
-        if (q->int_keys) {
+        if (q->in_order) { /* tallied and sampled as the rows passed */
+            dup_rows = q->dup_rows;
+            dup_keys = q->dup_keys;
+        } else if (q->int_keys) {
             if (!q->per_chunk) {
                 ikeys_sort(&q->ik);
                 tally_int_dups(q);

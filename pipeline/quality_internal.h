@@ -76,7 +76,8 @@ const char *st_quality_layers(const st_quality_results *r);
  * target) held at once while r was evaluated, the largest over the
  * expectations and over merged results. It shows the bound quality_eval.c
  * promises: one chunk for a single integer key with disjoint chunk ranges,
- * the distinct orphan values for referential. 0 for NULL. */
+ * one key for keys that arrive in order, the distinct orphan values for
+ * referential. 0 for NULL. */
 size_t st_quality_max_keys_held(const st_quality_results *r);
 
 /* The evaluator: runs the selected expectations of s on tables of src. */

@@ -880,7 +880,8 @@ Test(quality, unique_disjoint_chunks_match_reference)
     free(v);
 }
 
-/* Overlapping ranges and repeats across chunks: every key is held. */
+/* Overlapping ranges and repeats across chunks: every key is held, unless
+ * the keys arrive in order (then none is). */
 Test(quality, unique_overlapping_chunks_match_reference)
 {
     enum { CHUNK = 32, N = 2000 };
@@ -892,9 +893,14 @@ Test(quality, unique_overlapping_chunks_match_reference)
     }
     size_t held = unique_against_reference(v, N, CHUNK);
     cr_expect_eq(held, present);
-    /* disjoint but for one value shared by the last rows of two chunks */
+    /* disjoint but for one value shared by the last rows of two chunks:
+     * still in order, so streamed */
     for (size_t i = 0; i < N; i++) v[i] = (int64_t)i;
     v[CHUNK - 1] = CHUNK;
+    held = unique_against_reference(v, N, CHUNK);
+    cr_expect_leq(held, 1);
+    /* ... and out of order in the last row: collected from the start */
+    v[N - 1] = 5;
     held = unique_against_reference(v, N, CHUNK);
     cr_expect_eq(held, N);
     free(v);
@@ -1436,4 +1442,316 @@ Test(quality, validate_step)
     st_warehouse_close(wh);
     rm_tree(dir);
     fixture_free(&f);
+}
+
+/* ---- keys in order: the streaming path and its fallback ------------------------------ */
+
+/* A table of up to three key columns for the composite tests: values in
+ * v[j] (NUL_I64 = NULL); kind[j] is 'l' (int64), 'i' (int32, never NULL)
+ * or 's' (strings "k%05lld" of the value, so for values 0 .. 99999 the
+ * collector's (length, bytes) order is the numeric order). */
+typedef struct ktab {
+    size_t n, n_col;
+    int64_t *v[3];
+    char kind[3];
+} ktab;
+
+static void ktab_text(const ktab *t, size_t j, size_t i, char *out, size_t cap)
+{
+    if (t->kind[j] == 's') snprintf(out, cap, "k%05lld", (long long)t->v[j][i]);
+    else snprintf(out, cap, "%lld", (long long)t->v[j][i]);
+}
+
+static bool ktab_null(const ktab *t, size_t i)
+{
+    for (size_t j = 0; j < t->n_col; j++)
+        if (t->v[j][i] == NUL_I64) return true;
+    return false;
+}
+
+/* The collector's order on the encoded keys, spelled out: integers by
+ * value, strings by length then bytes, column by column. */
+static const ktab *ref_tab;
+static int ref_key_cmp(size_t a, size_t b)
+{
+    for (size_t j = 0; j < ref_tab->n_col; j++) {
+        if (ref_tab->kind[j] == 's') {
+            char x[32], y[32];
+            ktab_text(ref_tab, j, a, x, sizeof x);
+            ktab_text(ref_tab, j, b, y, sizeof y);
+            size_t lx = strlen(x), ly = strlen(y);
+            if (lx != ly) return lx < ly ? -1 : 1;
+            int c = strcmp(x, y);
+            if (c) return c;
+        } else if (ref_tab->v[j][a] != ref_tab->v[j][b]) {
+            return ref_tab->v[j][a] < ref_tab->v[j][b] ? -1 : 1;
+        }
+    }
+    return 0;
+}
+
+static int ref_row_cmp(const void *pa, const void *pb)
+{
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    int c = ref_key_cmp(a, b);
+    if (c) return c;
+    return (a > b) - (a < b);
+}
+
+/* Builds t's columns (caller frees each). */
+static void ktab_columns(const ktab *t, st_column *cols, char ***strs)
+{
+    for (size_t j = 0; j < t->n_col; j++) {
+        if (t->kind[j] == 'l') {
+            cols[j] = col_i64(t->v[j], t->n);
+        } else if (t->kind[j] == 'i') {
+            int32_t *w = malloc((t->n ? t->n : 1) * sizeof *w);
+            for (size_t i = 0; i < t->n; i++) w[i] = (int32_t)t->v[j][i];
+            cols[j] = col_i32(w, t->n);
+            free(w);
+        } else {
+            char **sv = malloc((t->n ? t->n : 1) * sizeof *sv);
+            for (size_t i = 0; i < t->n; i++) {
+                sv[i] = NULL;
+                if (t->v[j][i] == NUL_I64) continue;
+                sv[i] = malloc(32);
+                ktab_text(t, j, i, sv[i], 32);
+            }
+            cols[j] = col_str((const char *const *)sv, t->n);
+            strs[j] = sv;
+        }
+    }
+}
+
+/* Runs no_duplicate_keys on t's columns in chunks of chunk rows, in memory
+ * and (when dir is not NULL) from a layer file written there, compares
+ * every field with the naive reference and returns the keys held at most
+ * (the larger of the two runs). */
+static size_t keys_against_reference(const ktab *t, size_t chunk, const char *dir)
+{
+    static const char *const names[] = {"a", "b", "c"};
+    st_column cols[3];
+    char **strs[3] = {NULL, NULL, NULL};
+    ktab_columns(t, cols, strs);
+    st_qmem *m;
+    cr_assert_eq(st_qmem_new(&m), ST_OK);
+    cr_assert_eq(st_qmem_add(m, "gold", "t", names, cols, t->n_col, chunk, NULL), ST_OK);
+    if (dir) write_table_chunked(dir, "gold", "t", names, cols, t->n_col, (uint32_t)chunk);
+    char text[128], cols_text[16] = "";
+    snprintf(cols_text, sizeof cols_text, "%s", t->n_col == 1 ? "a" : t->n_col == 2 ? "a,b" : "a,b,c");
+    snprintf(text, sizeof text, "[gold.t]\nno_duplicate_keys %s\n",
+             t->n_col == 1 ? "a" : t->n_col == 2 ? "a, b" : "a, b, c");
+
+    /* reference */
+    size_t *d = malloc((t->n ? t->n : 1) * sizeof *d);
+    uint64_t present = 0, dups = 0, keys = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        if (ktab_null(t, i)) continue;
+        present++;
+        size_t before = 0;
+        for (size_t k = 0; k < i; k++) {
+            if (ktab_null(t, k)) continue;
+            bool eq = true;
+            for (size_t j = 0; j < t->n_col; j++) eq = eq && t->v[j][k] == t->v[j][i];
+            before += eq;
+        }
+        if (before > 0) d[dups++] = i;
+        if (before == 1) keys++;
+    }
+    ref_tab = t;
+    qsort(d, dups, sizeof *d, ref_row_cmp);
+    char want[256] = "";
+    if (dups)
+        snprintf(want, sizeof want, "%llu duplicate rows over %llu repeated key%s of (%s) in gold.t",
+                 (unsigned long long)dups, (unsigned long long)keys, keys == 1 ? "" : "s", cols_text);
+
+    size_t held = 0;
+    for (int src = 0; src < (dir ? 2 : 1); src++) {
+        st_suite *s = parse_ok(text);
+        st_quality_results *r = NULL;
+        st_error e;
+        st_error_clear(&e);
+        st_status rc = src == 0 ? st_suite_run_mem(s, m, NULL, &r, &e) : st_suite_run(s, dir, NULL, &r, &e);
+        cr_assert_eq(rc, ST_OK, "%s", e.msg);
+        const st_qresult *q = res(r, 0);
+        cr_expect(q->evaluated);
+        cr_expect_eq(q->rows_checked, present, "src %d", src);
+        cr_expect_eq(q->unexpected_count, dups, "src %d", src);
+        cr_expect_eq(q->observed_i, (int64_t)dups);
+        cr_expect_eq(q->status, dups ? ST_QSTATUS_WARN : ST_QSTATUS_PASS);
+        cr_expect_str_eq(q->message, want, "src %d", src);
+        cr_expect_eq(q->chunks_decoded, (t->n + chunk - 1) / chunk, "src %d", src);
+        size_t n_want = dups < ST_QSAMPLE_MAX ? (size_t)dups : ST_QSAMPLE_MAX;
+        cr_assert_eq(q->n_sample, n_want, "src %d", src);
+        for (size_t k = 0; k < n_want; k++) {
+            char v[128] = "", part[32];
+            for (size_t j = 0; j < t->n_col; j++) {
+                ktab_text(t, j, d[k], part, sizeof part);
+                snprintf(v + strlen(v), sizeof v - strlen(v), "%s%s", j ? ", " : (t->n_col > 1 ? "(" : ""), part);
+            }
+            if (t->n_col > 1) strcat(v, ")");
+            cr_expect_eq(q->sample[k].row, (int64_t)d[k], "src %d sample %zu", src, k);
+            cr_expect_str_eq(q->sample[k].value, v, "src %d sample %zu", src, k);
+        }
+        size_t h = st_quality_max_keys_held(r);
+        if (h > held) held = h;
+        st_quality_results_free(r);
+        st_suite_free(s);
+    }
+    free(d);
+    st_qmem_free(m);
+    for (size_t j = 0; j < t->n_col; j++) {
+        if (strs[j]) {
+            for (size_t i = 0; i < t->n; i++) free(strs[j][i]);
+            free(strs[j]);
+        }
+        st_column_free(&cols[j]);
+    }
+    return held;
+}
+
+/* Non-decreasing (a, b[, c]) tuples with runs of repeats (long enough to
+ * cross chunk boundaries when dup_pct > 0), NULLs in a when nulls (never
+ * in row 0, so a row set to -1000 later is below a key before it). */
+static void ktab_sorted(ktab *t, size_t n, size_t n_col, const char *kinds, int dup_pct, bool nulls)
+{
+    t->n = n;
+    t->n_col = n_col;
+    int64_t cur[3] = {(int64_t)(rnd() % 5) - 2, 0, 0};
+    for (size_t j = 0; j < n_col; j++) {
+        t->kind[j] = kinds[j];
+        t->v[j] = malloc((n ? n : 1) * sizeof *t->v[j]);
+    }
+    if (kinds[0] == 's') cur[0] += 2;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && (int)(rnd() % 100) >= dup_pct) {
+            /* strictly larger: bump the last column, sometimes an earlier one */
+            size_t j = n_col - 1 - (size_t)(rnd() % n_col);
+            cur[j] += 1 + (int64_t)(rnd() % 3);
+            for (size_t k = j + 1; k < n_col; k++) cur[k] = (int64_t)(rnd() % 4);
+        }
+        for (size_t j = 0; j < n_col; j++) t->v[j][i] = cur[j];
+        if (nulls && i > 0 && rnd() % 13 == 0) t->v[0][i] = NUL_I64;
+    }
+}
+
+static void ktab_free(ktab *t)
+{
+    for (size_t j = 0; j < t->n_col; j++) free(t->v[j]);
+}
+
+static void ktab_swap(ktab *t, size_t x, size_t y)
+{
+    for (size_t j = 0; j < t->n_col; j++) {
+        int64_t w = t->v[j][x];
+        t->v[j][x] = t->v[j][y];
+        t->v[j][y] = w;
+    }
+}
+
+/* Sorted composite keys with and without repeats (runs crossing chunk
+ * boundaries, NULL rows between them, integer and string columns) give the
+ * reference's counts, message and samples holding at most one key; the
+ * same tables with two rows swapped (out of order in the first, a middle
+ * or the last chunk) fall back to collecting from chunk 0 and still give
+ * the reference's answer, holding every key as before. */
+Test(quality, composite_keys_in_order_match_reference)
+{
+    static const char *const kinds[] = {"li", "ll", "ls", "sl", "lil", "l", "s"};
+    static const size_t chunks[] = {1, 3, 7, 64, 1000};
+    for (int iter = 0; iter < 70; iter++) {
+        const char *k = kinds[iter % 7];
+        size_t chunk = chunks[(iter / 7) % 5];
+        int dup_pct = iter % 2 ? 0 : 10 + (int)(rnd() % 70);
+        ktab t;
+        ktab_sorted(&t, 50 + rnd() % 600, strlen(k), k, dup_pct, iter % 3 == 0);
+        /* one integer column whose chunk ranges happen to be disjoint goes
+         * the per-chunk way (tally_int_dups), holding a chunk */
+        bool one_int = !strcmp(k, "l");
+        size_t held = keys_against_reference(&t, chunk, NULL);
+        cr_expect_leq(held, one_int ? chunk : 1, "iter %d (%s, chunk %zu): in order, held %zu", iter, k, chunk, held);
+        /* a row below its predecessor early, in the middle and last */
+        size_t at[3] = {1, t.n / 2, t.n - 1};
+        for (int w = 0; w < 3; w++) {
+            size_t x = at[w], y = x - 1 - (size_t)(rnd() % (x < 20 ? x : 20));
+            if (ktab_null(&t, x) || ktab_null(&t, y) || ref_key_cmp(x, y) == 0) {
+                /* make a strict inversion: a value below everything before
+                 * ("k-1000" sorts below every "k0...." string too) */
+                t.v[0][x] = -1000;
+            } else {
+                ktab_swap(&t, x, y);
+            }
+            uint64_t present = 0;
+            for (size_t i = 0; i < t.n; i++) present += !ktab_null(&t, i);
+            held = keys_against_reference(&t, chunk, NULL);
+            if (one_int && held <= chunk) continue;
+            cr_expect_eq(held, present, "iter %d (%s, chunk %zu): out of order at %zu, held %zu of %llu", iter, k,
+                         chunk, x, held, (unsigned long long)present);
+        }
+        ktab_free(&t);
+    }
+}
+
+/* The fallback re-reads earlier chunks through the layer-file reader too:
+ * a file sorted but for a row of its 6th chunk gives the in-memory answer
+ * and the reference's. */
+Test(quality, composite_keys_fallback_on_files)
+{
+    enum { N = 10000, CHUNK = 1024 };
+    char dir[] = "/tmp/strata_qorder_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    ktab t;
+    ktab_sorted(&t, N, 2, "li", 30, true);
+    size_t held = keys_against_reference(&t, CHUNK, dir);
+    cr_expect_leq(held, 1);
+    t.v[0][5 * CHUNK + 17] = -1000;
+    t.v[1][5 * CHUNK + 17] = 0;
+    held = keys_against_reference(&t, CHUNK, dir);
+    cr_expect_gt(held, 5 * CHUNK);
+    ktab_free(&t);
+    rm_tree(dir);
+}
+
+/* At the size of a platinum table's chunking: 1M (customer_id, period_key)
+ * rows in key order, with repeats across a chunk boundary, hold one key. */
+Test(quality, composite_keys_in_order_hold_one_key)
+{
+    enum { N = 1000000 };
+    int64_t *c = malloc(N * sizeof *c);
+    int32_t *p = malloc(N * sizeof *p);
+    for (size_t i = 0; i < N; i++) {
+        c[i] = (int64_t)(i / 60) + 1;
+        p[i] = 202001 + (int32_t)(i % 60);
+    }
+    /* rows ST_CHUNK_ROWS - 1 .. ST_CHUNK_ROWS + 1 become one key */
+    for (size_t i = ST_CHUNK_ROWS; i <= ST_CHUNK_ROWS + 1; i++) {
+        c[i] = c[ST_CHUNK_ROWS - 1];
+        p[i] = p[ST_CHUNK_ROWS - 1];
+    }
+    /* so the next row must not fall below them */
+    cr_assert(c[ST_CHUNK_ROWS + 2] > c[ST_CHUNK_ROWS - 1] ||
+              (c[ST_CHUNK_ROWS + 2] == c[ST_CHUNK_ROWS - 1] && p[ST_CHUNK_ROWS + 2] > p[ST_CHUNK_ROWS - 1]));
+    st_column cols[2] = {col_i64(c, N), col_i32(p, N)};
+    st_qmem *m;
+    cr_assert_eq(st_qmem_new(&m), ST_OK);
+    const char *names[] = {"customer_id", "period_key"};
+    cr_assert_eq(st_qmem_add(m, "platinum", "summary", names, cols, 2, 0, NULL), ST_OK);
+    st_quality_results *r = run("[platinum.summary]\nno_duplicate_keys customer_id, period_key\n", m, NULL, NULL);
+    const st_qresult *q = res(r, 0);
+    cr_expect_eq(q->rows_checked, N);
+    cr_expect_eq(q->unexpected_count, 2);
+    cr_expect_str_eq(q->message, "2 duplicate rows over 1 repeated key of (customer_id,period_key) in platinum.summary");
+    cr_assert_eq(q->n_sample, 2);
+    cr_expect_eq(q->sample[0].row, ST_CHUNK_ROWS);
+    cr_expect_eq(q->sample[1].row, ST_CHUNK_ROWS + 1);
+    char v[64];
+    snprintf(v, sizeof v, "(%lld, %d)", (long long)c[ST_CHUNK_ROWS - 1], (int)p[ST_CHUNK_ROWS - 1]);
+    cr_expect_str_eq(q->sample[0].value, v);
+    cr_expect_leq(st_quality_max_keys_held(r), 1, "held %zu keys", st_quality_max_keys_held(r));
+    st_quality_results_free(r);
+    st_qmem_free(m);
+    st_column_free(&cols[0]);
+    st_column_free(&cols[1]);
+    free(c);
+    free(p);
 }

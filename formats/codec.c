@@ -594,6 +594,25 @@ done:
     return s;
 }
 
+/* The dictionary of a DICT string block: count, lengths, offsets into
+ * the value bytes (cnt + 1 entries) and the bytes. NULL, or what is wrong. */
+static const char *str_dict(rd *r, uint32_t *cnt, uint64_t *dl, uint64_t *doff, const uint8_t **bytes)
+{
+    uint64_t a;
+    unsigned w;
+    const uint8_t *p;
+    if (!get4(r, cnt) || *cnt == 0 || *cnt > DICT_MAX) return "bad dictionary size";
+    if (!get8(r, &a) || !get1(r, &w) || !get_packed(r, *cnt, w, &p)) return "dictionary truncated";
+    unpack(p, *cnt, w, a, dl);
+    doff[0] = 0;
+    for (size_t k = 0; k < *cnt; k++) {
+        if (dl[k] > r->len || doff[k] + dl[k] > r->len) return "dictionary lengths exceed the block";
+        doff[k + 1] = doff[k] + dl[k];
+    }
+    if (!take(r, (size_t)doff[*cnt], bytes)) return "dictionary bytes truncated";
+    return NULL;
+}
+
 static st_status decode_var(int enc, rd *r, size_t n, st_column *out, const char **why)
 {
     uint64_t *len = malloc((n ? n : 1) * sizeof *len);
@@ -629,16 +648,9 @@ static st_status decode_var(int enc, rd *r, size_t n, st_column *out, const char
         break;
     }
     case ST_ENC_DICT: {
-        if (!get4(r, &cnt) || cnt == 0 || cnt > DICT_MAX) BAD("bad dictionary size");
         uint64_t dl[DICT_MAX], doff[DICT_MAX + 1];
-        if (!get8(r, &a) || !get1(r, &w) || !get_packed(r, cnt, w, &p)) BAD("dictionary truncated");
-        unpack(p, cnt, w, a, dl);
-        doff[0] = 0;
-        for (size_t k = 0; k < cnt; k++) {
-            if (dl[k] > r->len || doff[k] + dl[k] > r->len) BAD("dictionary lengths exceed the block");
-            doff[k + 1] = doff[k] + dl[k];
-        }
-        if (!take(r, (size_t)doff[cnt], &bytes)) BAD("dictionary bytes truncated");
+        const char *bad = str_dict(r, &cnt, dl, doff, &bytes);
+        if (bad) BAD(bad);
         unsigned wc;
         if (!get1(r, &wc) || !get_packed(r, n, wc, &p)) BAD("dictionary codes truncated");
         unpack(p, n, wc, 0, len);
@@ -677,8 +689,6 @@ static st_status decode_var_dict(int enc, rd *r, size_t n, st_column *dict, uint
 {
     st_status s = ST_OK;
     const uint8_t *p, *bytes;
-    uint64_t a;
-    unsigned w;
     uint32_t cnt;
     uint64_t *tmp = NULL;
 #define BAD(msg)            \
@@ -689,16 +699,9 @@ static st_status decode_var_dict(int enc, rd *r, size_t n, st_column *dict, uint
     } while (0)
     switch (enc) {
     case ST_ENC_DICT: {
-        if (!get4(r, &cnt) || cnt == 0 || cnt > DICT_MAX) BAD("bad dictionary size");
         uint64_t dl[DICT_MAX], doff[DICT_MAX + 1];
-        if (!get8(r, &a) || !get1(r, &w) || !get_packed(r, cnt, w, &p)) BAD("dictionary truncated");
-        unpack(p, cnt, w, a, dl);
-        doff[0] = 0;
-        for (size_t k = 0; k < cnt; k++) {
-            if (dl[k] > r->len || doff[k] + dl[k] > r->len) BAD("dictionary lengths exceed the block");
-            doff[k + 1] = doff[k] + dl[k];
-        }
-        if (!take(r, (size_t)doff[cnt], &bytes)) BAD("dictionary bytes truncated");
+        const char *bad = str_dict(r, &cnt, dl, doff, &bytes);
+        if (bad) BAD(bad);
         unsigned wc;
         if (!get1(r, &wc) || !get_packed(r, n, wc, &p)) BAD("dictionary codes truncated");
         if (!(tmp = malloc((n ? n : 1) * sizeof *tmp))) {

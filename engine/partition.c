@@ -42,6 +42,18 @@ struct st_key_hist {
     int64_t lo, hi;
 };
 
+/* Frees the open pass's counters (none is a no-op). */
+static void free_pass(st_key_hist *h)
+{
+    free(h->off);
+    free(h->counts);
+    free(h->mins);
+    free(h->maxs);
+    h->off = NULL;
+    h->counts = NULL;
+    h->mins = h->maxs = NULL;
+}
+
 double st_range_cost_of(const st_range_cost *c, uint64_t n_rows, uint64_t width)
 {
     double rows = (double)n_rows;
@@ -114,10 +126,7 @@ void st_key_hist_free(st_key_hist *h)
     if (!h) return;
     free(h->pending);
     free(h->done);
-    free(h->off);
-    free(h->counts);
-    free(h->mins);
-    free(h->maxs);
+    free_pass(h);
     free(h);
 }
 
@@ -149,13 +158,7 @@ st_status st_key_hist_begin(st_key_hist *h, st_error *err)
     h->mins = malloc(buckets * sizeof *h->mins);
     h->maxs = malloc(buckets * sizeof *h->maxs);
     if (!h->off || !h->counts || !h->mins || !h->maxs) {
-        free(h->off);
-        free(h->counts);
-        free(h->mins);
-        free(h->maxs);
-        h->off = NULL;
-        h->counts = NULL;
-        h->mins = h->maxs = NULL;
+        free_pass(h);
         return st_error_set(err, ST_ERR_NOMEM, "key histogram: out of memory for %zu buckets", buckets);
     }
     h->off[0] = 0;
@@ -236,13 +239,7 @@ st_status st_key_hist_end(st_key_hist *h, st_error *err)
         }
     }
     qsort(h->pending, h->n_pending, sizeof *h->pending, cmp_pend);
-    free(h->off);
-    free(h->counts);
-    free(h->mins);
-    free(h->maxs);
-    h->off = NULL;
-    h->counts = NULL;
-    h->mins = h->maxs = NULL;
+    free_pass(h);
     h->open = false;
     h->n_counting = 0;
     h->n_passes++;

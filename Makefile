@@ -19,14 +19,14 @@ PKGS     := sqlite3 libzstd
 OPT      ?= -O2
 CSTD     := -std=c11 -D_GNU_SOURCE
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror
-CPPFLAGS += -Iinclude -Iengine -Iformats -Ipipeline -Iml
+CPPFLAGS += -Iinclude -Iengine -Iformats -Ipipeline -Ipipeline/quality -Ipipeline/report -Iml
 CFLAGS   ?= $(OPT) -g
 SAN      ?=
 ALL_CFLAGS = $(CSTD) $(WARN) -pthread -MMD -MP $(CFLAGS) $(SAN)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lzstd) -lm -pthread
 FUZZ_SECONDS ?= 60
 
-LIB_SRC  := $(sort $(wildcard engine/*.c formats/*.c pipeline/*.c ml/*.c))
+LIB_SRC  := $(sort $(wildcard engine/*.c formats/*.c pipeline/*.c pipeline/*/*.c ml/*.c))
 LIB_SRC  := $(filter-out pipeline/main.c,$(LIB_SRC))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))

@@ -128,11 +128,11 @@ static char *read_all(const char *path, size_t *len)
 Test(quality, default_suite_parses_and_matches_file)
 {
     size_t len;
-    char *file = read_all("pipeline/suites/default.suite", &len);
-    cr_expect_str_eq(st_suite_default_text(), file, "quality_default.c is out of date with default.suite");
+    char *file = read_all("pipeline/quality/suites/default.suite", &len);
+    cr_expect_str_eq(st_suite_default_text(), file, "pipeline/quality/default.c is out of date with default.suite");
     st_suite *s = NULL;
     st_error e;
-    cr_assert_eq(st_suite_load(&s, "pipeline/suites/default.suite", &e), ST_OK, "%s", e.msg);
+    cr_assert_eq(st_suite_load(&s, "pipeline/quality/suites/default.suite", &e), ST_OK, "%s", e.msg);
     cr_expect_geq(st_suite_count(s), 21);
     /* Every GE check of the original project is marked GE1..GE21. */
     for (int i = 1; i <= 21; i++) {

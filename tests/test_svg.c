@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "strata/svg.h"
+#include "svg_internal.h"
 
 /* Checks that every <tag> has its </tag> in order, self-closing tags
  * close themselves, attribute values are quoted, and no raw '<' or '&'

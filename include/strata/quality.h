@@ -117,7 +117,7 @@ st_status st_suite_parse(st_suite **out, const char *text, size_t len,
  * the path. ST_ERR_NOTFOUND / ST_ERR_IO when it cannot be read. */
 st_status st_suite_load(st_suite **out, const char *path, st_error *err) ST_MUST_USE;
 
-/* Parses the built-in default suite (pipeline/suites/default.suite,
+/* Parses the built-in default suite (pipeline/quality/suites/default.suite,
  * compiled in). */
 st_status st_suite_load_default(st_suite **out, st_error *err) ST_MUST_USE;
 

@@ -1,5 +1,5 @@
 /*
- * quality_report.c: what is done with quality results: the verdict
+ * pipeline/quality/report.c: what is done with quality results: the verdict
  * (st_quality_has_error / st_quality_check), results.json, and the
  * terminal summary.
  *

@@ -1,5 +1,5 @@
 /*
- * report_load.c: a warehouse on disk -> st_report_model.
+ * pipeline/report/load.c: a warehouse on disk -> st_report_model.
  *
  * Reads only what the page shows, through the layer-file reader
  * (strata/file.h) and the JSON reader (json_read_internal.h). The loader
@@ -45,7 +45,7 @@
 #include "json_read_internal.h"
 #include "strata/column.h"
 #include "strata/file.h"
-#include "strata/svg.h"
+#include "svg_internal.h"
 
 #define MAX_JSON_BYTES (64u << 20)
 #define PATH_CAP 4096

@@ -1,5 +1,5 @@
 /*
- * quality_parse.c: the suite file parser (grammar: docs/QUALITY.md).
+ * pipeline/quality/parse.c: the suite file parser (grammar: docs/QUALITY.md).
  *
  * The text is read line by line; each line is cut into tokens (words,
  * quoted strings and the punctuation , | = [ ] .. -> >= <=), then parsed by

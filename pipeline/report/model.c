@@ -1,5 +1,5 @@
 /*
- * report_model.c: lifecycle of st_report_model and the persona colour
+ * pipeline/report/model.c: lifecycle of st_report_model and the persona colour
  * table (strata/report.h).
  *
  * Personas keep the same colour on every chart and in every report:

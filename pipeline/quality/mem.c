@@ -1,5 +1,5 @@
 /*
- * quality_mem.c: in-memory tables for the quality evaluator (st_qmem).
+ * pipeline/quality/mem.c: in-memory tables for the quality evaluator (st_qmem).
  *
  * A registered table is a list of borrowed st_columns cut into chunks of
  * chunk_rows rows. Zone maps are computed on demand with the layer-file

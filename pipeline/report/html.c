@@ -1,5 +1,5 @@
 /*
- * report_html.c: st_report_model -> one self-contained HTML page.
+ * pipeline/report/html.c: st_report_model -> one self-contained HTML page.
  *
  * The page is written for a sales manager first: each section opens with
  * one sentence saying what the chart answers, numbers carry thousands
@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "strata/column.h"
-#include "strata/svg.h"
+#include "svg_internal.h"
 
 static const char *const CSS =
     "*{box-sizing:border-box}"

@@ -1,6 +1,6 @@
 /*
- * quality_default.c: the built-in default suite, a copy of
- * pipeline/suites/default.suite compiled into the library so that
+ * pipeline/quality/default.c: the built-in default suite, a copy of
+ * pipeline/quality/suites/default.suite compiled into the library so that
  * `strata run` works without the source tree. tests/test_quality.c checks
  * that the two are identical; after editing the .suite file, regenerate
  * this string from it (one C string literal per line).

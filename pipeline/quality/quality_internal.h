@@ -3,10 +3,10 @@
  * needs: a string arena, the suite's layout, and the table abstraction
  * the evaluator runs on.
  *
- * The evaluator (quality_eval.c) never sees a file: it asks a qtable for
+ * The evaluator (pipeline/quality/eval.c) never sees a file: it asks a qtable for
  * its schema, its chunks, a block's zone map and a decoded block. Two
- * implementations exist: layer files through st_reader (quality_file.c)
- * and borrowed in-memory columns (quality_mem.c). Keeping the reader
+ * implementations exist: layer files through st_reader (pipeline/quality/file.c)
+ * and borrowed in-memory columns (pipeline/quality/mem.c). Keeping the reader
  * behind this vtable also keeps it out of programs that only parse
  * suites.
  */
@@ -67,14 +67,14 @@ typedef struct qsource {
     void *ctx;
 } qsource;
 
-/* Accessors the report needs (quality_eval.c). */
+/* Accessors the report needs (pipeline/quality/eval.c). */
 const char *st_quality_suite_name(const st_quality_results *r);
 const char *st_quality_layers(const st_quality_results *r);
 
 /* An instrument for tests: the most keys one keyed expectation (unique,
  * no_duplicate_keys, distinct referential orphans; not a referential
  * target) held at once while r was evaluated, the largest over the
- * expectations and over merged results. It shows the bound quality_eval.c
+ * expectations and over merged results. It shows the bound pipeline/quality/eval.c
  * promises: one chunk for a single integer key with disjoint chunk ranges,
  * one key for keys that arrive in order, the distinct orphan values for
  * referential. 0 for NULL. */

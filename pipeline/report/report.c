@@ -1,7 +1,7 @@
 /*
- * report.c: `strata report` and st_report_write(), the entry points of
- * the dashboard. Loading (report_load.c) and rendering (report_html.c,
- * report_md.c) are separate so each is testable alone; this file only
+ * pipeline/report/report.c: `strata report` and st_report_write(), the entry points of
+ * the dashboard. Loading (pipeline/report/load.c) and rendering (pipeline/report/html.c,
+ * pipeline/report/md.c) are separate so each is testable alone; this file only
  * joins them and writes the result atomically under <warehouse>/report/.
  */
 #include "report_internal.h"

@@ -1,5 +1,5 @@
 /*
- * report_md.c: st_report_model -> Markdown (for terminals and pull
+ * pipeline/report/md.c: st_report_model -> Markdown (for terminals and pull
  * requests). The same facts as the HTML page, as tables; charts become
  * their numbers. Table cells escape '|' and line breaks so a hostile
  * name cannot break the table layout.
@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "strata/svg.h"
+#include "svg_internal.h"
 
 static void cell(st_buf *b, const char *s)
 {

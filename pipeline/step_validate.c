@@ -1,5 +1,5 @@
 /*
- * quality_step.c: the pipeline's "validate" step, st_step_validate().
+ * pipeline/step_validate.c: the pipeline's "validate" step, st_step_validate().
  *
  * Runs the expectations of one layer of the run's suite (the file given
  * with --suite, else the built-in default suite) against the files this

@@ -1,6 +1,6 @@
 /*
  * report_internal.h: what the report's files share. Not installed.
- * report_html.c and report_md.c render a model; report_load.c fills one;
+ * pipeline/report/html.c and pipeline/report/md.c render a model; pipeline/report/load.c fills one;
  * report.c is the command and the write path.
  */
 #ifndef STRATA_REPORT_INTERNAL_H

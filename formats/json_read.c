@@ -1,5 +1,5 @@
 /*
- * json_read.c: recursive-descent JSON reader (json_read_internal.h).
+ * formats/json_read.c: recursive-descent JSON reader (json_read_internal.h).
  *
  * A cursor (pos) walks buf[0..len); every read goes through peek()/take()
  * which check pos < len, so no path reads past the end whatever the

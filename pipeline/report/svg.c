@@ -1,5 +1,5 @@
 /*
- * svg.c: the chart library behind the dashboard (strata/svg.h).
+ * pipeline/report/svg.c: the chart library behind the dashboard (svg_internal.h).
  *
  * Each chart is drawn in three steps: measure the data (finite values
  * only), choose axes with nice ticks, then emit SVG elements in a fixed
@@ -13,7 +13,7 @@
  * grid colour) lives in the page's CSS under the `chart` class; the
  * geometry and data colours are attributes here.
  */
-#include "strata/svg.h"
+#include "svg_internal.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -164,12 +164,12 @@ static void conclude(st_qresult *r, bool ok)
 static void not_evaluated(st_qresult *r, const char *fmt, ...) ST_PRINTF(2, 3);
 static void not_evaluated(st_qresult *r, const char *fmt, ...)
 {
+    r->evaluated = false;
+    conclude(r, false);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(r->message, sizeof r->message, fmt, ap);
     va_end(ap);
-    r->evaluated = false;
-    conclude(r, false);
 }
 
 static bool mostly_ok(uint64_t checked, uint64_t unexpected, double mostly)
@@ -1383,18 +1383,15 @@ static st_status recollect(qstate *q, tablectx *tc, st_error *err)
     return s;
 }
 
-/* not_null / completeness: counted from the zone maps; not_null decodes a
- * chunk with NULLs only for samples. */
-static st_status step_nulls(qstate *q, tablectx *tc, size_t col, uint32_t n, st_error *err)
+/* not_null / completeness: counted from the chunk's block info bi; not_null
+ * decodes a chunk with NULLs only for samples. */
+static st_status step_nulls(qstate *q, tablectx *tc, size_t col, uint32_t n, const st_block_info *bi, st_error *err)
 {
-    const st_expectation *e = q->e;
     st_qresult *r = q->r;
-    st_block_info bi;
     const st_column *c;
-    ST_TRY(tc->t.vt->block_info(tc->t.impl, tc->chunk, col, &bi, err));
     r->rows_checked += n;
-    r->unexpected_count += bi.null_count;
-    if (e->kind == ST_Q_NOT_NULL && bi.null_count > 0 && r->n_sample < ST_QSAMPLE_MAX) {
+    r->unexpected_count += bi->null_count;
+    if (q->e->kind == ST_Q_NOT_NULL && bi->null_count > 0 && r->n_sample < ST_QSAMPLE_MAX) {
         ST_TRY(get_block(tc, col, &c, err));
         r->chunks_decoded++;
         for (size_t i = 0; i < n && r->n_sample < ST_QSAMPLE_MAX; i++)
@@ -1434,30 +1431,28 @@ static bool value_ok(qstate *q, const st_column *c, size_t i, bool intcol, bool 
 }
 
 /* values_between / temporal_window / values_in / storage_class: a chunk
- * whose zone map passes is counted without decoding; otherwise every
- * present value is checked. */
-static st_status step_values(qstate *q, tablectx *tc, size_t col, uint32_t n, st_error *err)
+ * whose zone map (in bi) passes is counted without decoding; otherwise
+ * every present value is checked. */
+static st_status step_values(qstate *q, tablectx *tc, size_t col, uint32_t n, const st_block_info *bi, st_error *err)
 {
     const st_expectation *e = q->e;
     st_qresult *r = q->r;
-    st_block_info bi;
     const st_column *c;
-    ST_TRY(tc->t.vt->block_info(tc->t.impl, tc->chunk, col, &bi, err));
-    uint64_t present = bi.null_count <= n ? n - bi.null_count : 0;
+    uint64_t present = bi->null_count <= n ? n - bi->null_count : 0;
     bool intcol = is_int_type(q->type[0]);
     if (present == 0) {
         r->chunks_skipped++;
         return ST_OK;
     }
-    if (intcol && bi.has_minmax) {
+    if (intcol && bi->has_minmax) {
         bool pass;
         if (e->kind == ST_Q_VALUES_IN || e->kind == ST_Q_STORAGE_CLASS)
-            pass = range_in_set(&q->iset, bi.min_i64, bi.max_i64, e->kind == ST_Q_STORAGE_CLASS);
+            pass = range_in_set(&q->iset, bi->min_i64, bi->max_i64, e->kind == ST_Q_STORAGE_CLASS);
         else
-            pass = int_in_range(e, bi.min_i64) && int_in_range(e, bi.max_i64);
+            pass = int_in_range(e, bi->min_i64) && int_in_range(e, bi->max_i64);
         if (e->kind == ST_Q_TEMPORAL_WINDOW) {
-            if (!q->have_mm || bi.min_i64 < q->mn) q->mn = bi.min_i64;
-            if (!q->have_mm || bi.max_i64 > q->mx) q->mx = bi.max_i64;
+            if (!q->have_mm || bi->min_i64 < q->mn) q->mn = bi->min_i64;
+            if (!q->have_mm || bi->max_i64 > q->mx) q->mx = bi->max_i64;
             q->have_mm = true;
         }
         if (pass) {
@@ -1470,7 +1465,7 @@ static st_status step_values(qstate *q, tablectx *tc, size_t col, uint32_t n, st
     r->chunks_decoded++;
     for (size_t i = 0; i < n; i++) {
         if (!st_column_valid(c, i)) continue;
-        bool ok = value_ok(q, c, i, intcol, bi.has_minmax);
+        bool ok = value_ok(q, c, i, intcol, bi->has_minmax);
         r->rows_checked++;
         if (!ok) {
             r->unexpected_count++;
@@ -1557,13 +1552,18 @@ static st_status step(qstate *q, tablectx *tc, st_error *err)
     size_t col = (size_t)q->col[0];
     uint32_t n = tc->chunk_n;
     if (n == 0) return ST_OK;
+    st_block_info bi;
     switch (q->e->kind) {
     case ST_Q_NOT_NULL:
-    case ST_Q_COMPLETENESS: return step_nulls(q, tc, col, n, err);
+    case ST_Q_COMPLETENESS:
+        ST_TRY(tc->t.vt->block_info(tc->t.impl, tc->chunk, col, &bi, err));
+        return step_nulls(q, tc, col, n, &bi, err);
     case ST_Q_VALUES_BETWEEN:
     case ST_Q_TEMPORAL_WINDOW:
     case ST_Q_VALUES_IN:
-    case ST_Q_STORAGE_CLASS: return step_values(q, tc, col, n, err);
+    case ST_Q_STORAGE_CLASS:
+        ST_TRY(tc->t.vt->block_info(tc->t.impl, tc->chunk, col, &bi, err));
+        return step_values(q, tc, col, n, &bi, err);
     case ST_Q_UNIQUE:
     case ST_Q_NO_DUPLICATE_KEYS: return step_keys(q, tc, n, err);
     case ST_Q_REFERENTIAL: return step_referential(q, tc, col, n, err);

@@ -333,8 +333,8 @@ static st_status parse_ident(parser *p, const char *what, const char **out)
 
 /* IDENT ('|' IDENT)*, at most `max` (<= 16) names, each a `what`: into
  * *out (in the suite's arena) and *n; more is too_many. */
-static st_status parse_alternatives(parser *p, const char *what, size_t max, const char *too_many, const char ***out,
-                                    size_t *n_out)
+static st_status parse_alternatives(parser *p, const char *what, size_t max, const char *too_many,
+                                    const char *const **out, size_t *n_out)
 {
     const char *names[16];
     size_t n = 0;
@@ -357,10 +357,8 @@ static st_status parse_alternatives(parser *p, const char *what, size_t max, con
 /* COL := IDENT ('|' IDENT)* */
 static st_status parse_colref(parser *p, st_qcolref *out)
 {
-    const char **names;
-    ST_TRY(parse_alternatives(p, "column name", 16, "too many alternative names (at most 16)", &names, &out->n_names));
-    out->names = names;
-    return ST_OK;
+    return parse_alternatives(p, "column name", 16, "too many alternative names (at most 16)", &out->names,
+                              &out->n_names);
 }
 
 /* COLS := COL (',' COL)* */
@@ -546,10 +544,7 @@ static st_status check_types(parser *p, st_expectation *e, int col)
 /* TYPES := TYPE ('|' TYPE)* */
 static st_status parse_types(parser *p, st_expectation *e)
 {
-    const char **names;
-    ST_TRY(parse_alternatives(p, "type name", 8, "too many types", &names, &e->n_values));
-    e->values = names;
-    return ST_OK;
+    return parse_alternatives(p, "type name", 8, "too many types", &e->values, &e->n_values);
 }
 
 /* layer.table.column */

@@ -8,22 +8,11 @@
 #include <string.h>
 #include <sys/wait.h>
 
-static const char *bin(void)
-{
-    const char *b = getenv("STRATA_BIN");
-    return b ? b : "build/strata";
-}
+#include "fixtures.h"
 
 static int run_cmd(const char *args, char *out, size_t out_len)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin(), args);
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, out_len - 1, p);
-    out[n] = '\0';
-    int rc = pclose(p);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return fx_capture(out, out_len, "%s %s 2>&1", fx_bin(), args);
 }
 
 TestSuite(cli);

@@ -1,5 +1,6 @@
 /*
- * pipeline/quality/eval.c: evaluates a suite's expectations on tables, streaming.
+ * pipeline/quality/eval.c: evaluates a suite's expectations on tables,
+ * streaming.
  *
  * A table is opened once for all its expectations. Each expectation gets a
  * state (resolved column indices, value sets, key collectors); then the

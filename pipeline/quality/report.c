@@ -91,19 +91,13 @@ void st_quality_to_json(const st_quality_results *r, st_buf *b)
     st_buf_printf(b, "  \"has_error\": %s,\n  \"results\": [", st_quality_has_error(r) ? "true" : "false");
     for (size_t i = 0; i < st_quality_count(r); i++) {
         const st_qresult *q = st_quality_get(r, i);
+        const char *const text[][2] = {{"id", q->id},       {"layer", q->layer}, {"table", q->table},
+                                       {"column", q->column}, {"kind", q->kind},   {"args", q->args}};
         st_buf_puts(b, i ? ",\n    {" : "\n    {");
-        st_buf_puts(b, "\"id\": ");
-        json_s(b, q->id);
-        st_buf_puts(b, ", \"layer\": ");
-        json_s(b, q->layer);
-        st_buf_puts(b, ", \"table\": ");
-        json_s(b, q->table);
-        st_buf_puts(b, ", \"column\": ");
-        json_s(b, q->column);
-        st_buf_puts(b, ", \"kind\": ");
-        json_s(b, q->kind);
-        st_buf_puts(b, ", \"args\": ");
-        json_s(b, q->args);
+        for (size_t f = 0; f < sizeof text / sizeof text[0]; f++) {
+            st_buf_printf(b, "%s\"%s\": ", f ? ", " : "", text[f][0]);
+            json_s(b, text[f][1]);
+        }
         st_buf_printf(b, ", \"severity\": \"%s\", \"mostly\": ", q->severity == ST_QSEV_ERROR ? "error" : "warn");
         st_buf_json_f64(b, q->mostly);
         st_buf_printf(b, ", \"line\": %d, \"status\": \"%s\", \"evaluated\": %s, \"observed\": ", q->line,

@@ -5,6 +5,7 @@
  */
 #include "pipeline_internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -43,7 +44,7 @@ st_status st_table_create(st_run_ctx *ctx, const char *layer, const char *table,
         .table = table,
         .inputs = inputs,
         .n_inputs = n_inputs,
-        .params = params ? params : "",
+        .params = params && *params ? params : ctx->params ? ctx->params : "",
         .fingerprint = fp,
         .kv = kv,
         .n_kv = n_kv,
@@ -73,18 +74,44 @@ double st_now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* One lock for every run's meter: a process runs one pipeline at a time,
+ * and the steps count from their worker threads once per chunk. */
+static pthread_mutex_t progress_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The running step's meter, started on its first use in that step. */
+static st_meter *step_meter(st_run_ctx *ctx)
+{
+    if (!ctx->cur) return NULL;
+    if (ctx->meter.label != ctx->cur->name)
+        st_meter_start(&ctx->meter, ctx->cur->name, 0, !ctx->o->quiet && st_meter_tty());
+    return &ctx->meter;
+}
+
 void st_progress(st_run_ctx *ctx, uint64_t done, uint64_t total)
 {
-    if (ctx->o->quiet || !isatty(STDERR_FILENO) || !ctx->cur || total == 0) return;
-    int width = 30;
-    int fill = (int)((double)done / (double)total * width);
-    if (fill > width) fill = width;
-    char bar[64];
-    memset(bar, '#', (size_t)fill);
-    memset(bar + fill, '.', (size_t)(width - fill));
-    bar[width] = '\0';
-    fprintf(stderr, "\r  %-13s [%s] %3d%%", ctx->cur->name, bar, (int)(100.0 * (double)done / (double)total));
-    fflush(stderr);
+    pthread_mutex_lock(&progress_mu);
+    st_meter *m = step_meter(ctx);
+    if (m) {
+        m->total = total;
+        st_meter_set(m, done);
+    }
+    pthread_mutex_unlock(&progress_mu);
+}
+
+void st_progress_expect(st_run_ctx *ctx, uint64_t rows)
+{
+    pthread_mutex_lock(&progress_mu);
+    st_meter *m = step_meter(ctx);
+    if (m) st_meter_expect(m, rows);
+    pthread_mutex_unlock(&progress_mu);
+}
+
+void st_progress_add(st_run_ctx *ctx, uint64_t rows)
+{
+    pthread_mutex_lock(&progress_mu);
+    st_meter *m = step_meter(ctx);
+    if (m) st_meter_add(m, rows);
+    pthread_mutex_unlock(&progress_mu);
 }
 
 st_status st_table_read_named(st_reader *r, const char *table, const char *const *names, size_t n,

@@ -32,6 +32,11 @@ int st_cmd_lineage(int argc, char **argv);  /* pipeline/catalog.c */
 int st_cmd_docs(int argc, char **argv);     /* pipeline/catalog.c */
 int st_cmd_report(int argc, char **argv);   /* pipeline/report/report.c */
 
+/* `strata inspect DIR`: the warehouse's tables (layer, table, rows, bytes,
+ * the run that built each, fingerprint), as text or one JSON object on
+ * stdout. Returns the exit code. (pipeline/catalog.c) */
+int st_inspect_warehouse(const char *dir, bool json);
+
 /* The version `strata --version` prints. */
 #define ST_VERSION "0.1.0"
 

@@ -109,6 +109,22 @@ bool st_args_int(const st_args *a, const char *v, long long lo, long long hi, lo
     return true;
 }
 
+bool st_args_int_or(const st_args *a, const char *v, const char *word, long long lo, long long hi, long long *out,
+                    bool *is_word)
+{
+    *is_word = !strcmp(v, word);
+    if (*is_word) return true;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) {
+        st_args_error(a, "%s expects %s or an integer in %lld..%lld, got '%s'", a->flag, word, lo, hi, v);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
 bool st_args_u64(const st_args *a, const char *v, uint64_t *out)
 {
     char *end;

@@ -91,14 +91,12 @@ static bool set_number(const st_args *a, int f, const char *v, st_run_opts *o)
     case F_YEAR_MAX: if (!st_args_int(a, v, 1, 9999, &x)) return false; o->year_max = x; return true;
     case F_QTY_MIN: if (!st_args_int(a, v, -QTY_LIMIT, QTY_LIMIT, &x)) return false; o->qty_min = x; return true;
     case F_QTY_MAX: if (!st_args_int(a, v, -QTY_LIMIT, QTY_LIMIT, &x)) return false; o->qty_max = x; return true;
-    case F_K:
-        if (!strcmp(v, "auto")) {
-            o->k = 0;
-            return true;
-        }
-        if (!st_args_int(a, v, 1, 64, &x)) return false;
-        o->k = (int)x;
+    case F_K: {
+        bool is_auto;
+        if (!st_args_int_or(a, v, "auto", 1, 64, &x, &is_auto)) return false;
+        o->k = is_auto ? 0 : (int)x;
         return true;
+    }
     case F_K_RANGE: return st_args_range(a, v, 1, 64, &o->k_min, &o->k_max);
     case F_N_INIT: if (!st_args_int(a, v, 1, 1000, &x)) return false; o->n_init = (int)x; return true;
     case F_MAX_ITER: if (!st_args_int(a, v, 1, 100000, &x)) return false; o->max_iter = (int)x; return true;

@@ -86,6 +86,9 @@ int st_args_error(const st_args *a, const char *fmt, ...) __attribute__((format(
  * each prints the usage error naming the flag, the accepted values and
  * what was given, and returns false. */
 bool st_args_int(const st_args *a, const char *v, long long lo, long long hi, long long *out);
+/* `word` (*is_word true) or an integer in lo..hi ("--k auto|N"). */
+bool st_args_int_or(const st_args *a, const char *v, const char *word, long long lo, long long hi, long long *out,
+                    bool *is_word);
 bool st_args_u64(const st_args *a, const char *v, uint64_t *out);
 bool st_args_nonneg(const st_args *a, const char *v, double *out);
 /* SIZE: bytes, or digits with K, M or G (powers of 1024), at least lo. */

@@ -95,6 +95,11 @@ double st_now_seconds(void);
  * will read `rows` more (call once per input as it is opened);
  * st_progress_add: `rows` more are done (call once per chunk). */
 void st_progress(st_run_ctx *ctx, uint64_t done, uint64_t total);
+/* The runner brackets every step with these: begin starts the step's line
+ * (and its ticker: the elapsed time moves on even when the step counts
+ * nothing), end erases it. */
+void st_progress_begin(st_run_ctx *ctx);
+void st_progress_end(st_run_ctx *ctx);
 void st_progress_expect(st_run_ctx *ctx, uint64_t rows);
 void st_progress_add(st_run_ctx *ctx, uint64_t rows);
 

@@ -46,14 +46,14 @@ static void short_num(double x, char *buf, size_t len)
     if (x >= 1e9) snprintf(buf, len, "%.1f G", x / 1e9);
     else if (x >= 1e6) snprintf(buf, len, "%.1f M", x / 1e6);
     else if (x >= 1e3) snprintf(buf, len, "%.1f K", x / 1e3);
-    else snprintf(buf, len, "%.0f ", x);
+    else snprintf(buf, len, "%.0f", x);
 }
 
 static void draw(st_meter *m, double now)
 {
     double el = now - m->t0_s;
     double rate = el > 0 ? (double)m->done / el : 0.0;
-    char done[32], total[32], r[32], bar[BAR_WIDTH + 1], eta[32] = "";
+    char done[32], total[32], r[32], bar[BAR_WIDTH + 1], tail[48];
     st_fmt_thousands((int64_t)m->done, done);
     short_num(rate, r, sizeof r);
     if (m->total > 0) {
@@ -63,24 +63,33 @@ static void draw(st_meter *m, double now)
         memset(bar + fill, '.', (size_t)(BAR_WIDTH - fill));
         bar[BAR_WIDTH] = '\0';
         st_fmt_thousands((int64_t)m->total, total);
-        if (rate > 0) snprintf(eta, sizeof eta, "  ETA %.0f s", (double)(m->total - d) / rate);
-        fprintf(stderr, "\r\033[K  %-13s [%s] %3d%%  %s / %s rows  %srows/s%s", m->label, bar,
-                (int)(100.0 * (double)d / (double)m->total), done, total, r, eta);
+        /* once every row is read a step still groups, writes and checks */
+        if (d < m->total && rate > 0) snprintf(tail, sizeof tail, "ETA %.0f s", (double)(m->total - d) / rate);
+        else snprintf(tail, sizeof tail, "finishing, %.1f s", el);
+        fprintf(stderr, "\r\033[K  %-13s [%s] %3d%%  %s / %s rows  %s rows/s  %s", m->label, bar,
+                (int)(100.0 * (double)d / (double)m->total), done, total, r, tail);
+    } else if (m->done > 0) {
+        fprintf(stderr, "\r\033[K  %-13s %s rows  %s rows/s  %.1f s", m->label, done, r, el);
     } else {
-        fprintf(stderr, "\r\033[K  %-13s %s rows  %srows/s", m->label, done, r);
+        fprintf(stderr, "\r\033[K  %-13s running, %.1f s", m->label, el);
     }
     fflush(stderr);
     m->shown = true;
     m->last_s = now;
 }
 
-void st_meter_set(st_meter *m, uint64_t done)
+void st_meter_tick(st_meter *m)
 {
-    m->done = done;
     if (!m->on) return;
     double now = mono_s();
     if (now - m->t0_s < SHOW_AFTER_S || (m->shown && now - m->last_s < REDRAW_EVERY_S)) return;
     draw(m, now);
+}
+
+void st_meter_set(st_meter *m, uint64_t done)
+{
+    m->done = done;
+    st_meter_tick(m);
 }
 
 void st_meter_add(st_meter *m, uint64_t rows) { st_meter_set(m, m->done + rows); }

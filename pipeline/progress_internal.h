@@ -4,7 +4,8 @@
  *
  * A meter counts rows done against rows expected and redraws a single
  * stderr line, "  label [#####.....]  45%  4,512,000 / 10,000,000 rows
- * 3.1 M rows/s  ETA 2 s", at most ten times a second and only once the
+ * 3.1 M rows/s  ETA 2 s" (or "running, 4.2 s" for work that counts no
+ * rows), at most ten times a second and only once the
  * work has run for half a second, so short steps stay silent and a
  * redirected stderr never gets control characters (the caller passes
  * on = false when stderr is not a terminal or --quiet was given). The
@@ -37,6 +38,9 @@ void st_meter_expect(st_meter *m, uint64_t rows);
 /* Sets rows done to `done` / adds `rows` to them, redrawing when due. */
 void st_meter_set(st_meter *m, uint64_t done);
 void st_meter_add(st_meter *m, uint64_t rows);
+/* Redraws when due (the same numbers, a later elapsed time): a ticker
+ * calls it while a step works without counting rows. */
+void st_meter_tick(st_meter *m);
 /* Erases the line if one was drawn. */
 void st_meter_end(st_meter *m);
 

@@ -290,6 +290,7 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
         char params[1024];
         step_params(o, i, params, sizeof params);
         ctx.params = params;
+        st_progress_begin(&ctx);
         double t0 = st_now_seconds();
         switch (i) {
         case S_INGEST: s = st_step_ingest(&ctx, err); break;
@@ -320,6 +321,7 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
             break;
         }
         }
+        st_progress_end(&ctx);
         steps[i].seconds = st_now_seconds() - t0;
         steps[i].peak_rss_bytes = st_peak_rss_bytes();
         if (s != ST_OK) steps[i].status = "failed";

@@ -1,8 +1,9 @@
 /*
  * progress.c: the terminal progress line (progress_internal.h).
  *
- * The rate is rows done over the time since the meter started, and the
- * ETA the rows left at that rate: simple, and steady enough for steps
+ * The rate is rows done over the time from the start to the last count
+ * (so it holds still while a step finishes after reading), and the ETA
+ * the rows left at that rate: simple, and steady enough for steps
  * that read their input chunk by chunk at a roughly constant pace. A
  * redraw costs one clock read; st_meter_set/add return before it when the
  * line is off.
@@ -35,7 +36,7 @@ void st_meter_start(st_meter *m, const char *label, uint64_t total, bool on)
     m->label = label;
     m->total = total;
     m->on = on;
-    m->t0_s = m->last_s = mono_s();
+    m->t0_s = m->last_s = m->count_s = mono_s();
 }
 
 void st_meter_expect(st_meter *m, uint64_t rows) { m->total += rows; }
@@ -51,8 +52,8 @@ static void short_num(double x, char *buf, size_t len)
 
 static void draw(st_meter *m, double now)
 {
-    double el = now - m->t0_s;
-    double rate = el > 0 ? (double)m->done / el : 0.0;
+    double el = now - m->t0_s, counting = m->count_s - m->t0_s;
+    double rate = counting > 0 ? (double)m->done / counting : 0.0;
     char done[32], total[32], r[32], bar[BAR_WIDTH + 1], tail[48];
     st_fmt_thousands((int64_t)m->done, done);
     short_num(rate, r, sizeof r);
@@ -88,6 +89,7 @@ void st_meter_tick(st_meter *m)
 
 void st_meter_set(st_meter *m, uint64_t done)
 {
+    if (done != m->done && m->on) m->count_s = mono_s();
     m->done = done;
     st_meter_tick(m);
 }

@@ -291,16 +291,12 @@ int st_cmd_inspect(int argc, char **argv)
 {
     static const st_argspec spec[] = {{"--verify", false}, {"--json", false}};
     st_args a;
-    st_args_init(&a, "inspect", argc, argv, spec, 2);
+    st_args_init(&a, "inspect", argc, argv, spec, 2, inspect_usage);
     const char *path = NULL, *v;
     bool verify = false, json = false;
     int f;
     while ((f = st_args_next(&a, &v)) != ST_ARGS_END) {
-        if (f == ST_ARGS_HELP) {
-            inspect_usage(stdout);
-            return 0;
-        }
-        if (f == ST_ARGS_ERROR) return ST_ARGS_USAGE;
+        if (f == ST_ARGS_HELP || f == ST_ARGS_ERROR) return st_args_exit(f);
         if (f == ST_ARGS_POSITIONAL && path)
             return st_args_error(&a, "unexpected argument '%s': one FILE or DIR (see strata inspect --help)", v);
         if (f == ST_ARGS_POSITIONAL) path = v;

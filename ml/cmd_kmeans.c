@@ -130,20 +130,15 @@ static int km_columns(const st_args *a, km_args *ka, km_data *kd)
     return 0;
 }
 
-/* Parses argv: 0 to go on (or *help printed), else the exit code. */
-static int parse_kmeans(int argc, char **argv, km_args *ka, km_data *kd, bool *help)
+/* Parses argv: -1 to go on, else the exit code (0 after --help). */
+static int parse_kmeans(int argc, char **argv, km_args *ka, km_data *kd)
 {
     st_args a;
-    st_args_init(&a, "kmeans", argc, argv, km_flags, K_COUNT);
+    st_args_init(&a, "kmeans", argc, argv, km_flags, K_COUNT, usage);
     const char *v;
     int f;
     while ((f = st_args_next(&a, &v)) != ST_ARGS_END) {
-        if (f == ST_ARGS_HELP) {
-            usage(stdout);
-            *help = true;
-            return 0;
-        }
-        if (f == ST_ARGS_ERROR) return ST_ARGS_USAGE;
+        if (f == ST_ARGS_HELP || f == ST_ARGS_ERROR) return st_args_exit(f);
         if (f == ST_ARGS_POSITIONAL && ka->path)
             return st_args_error(&a, "unexpected argument '%s': one FILE (see strata kmeans --help)", v);
         if (f == ST_ARGS_POSITIONAL) ka->path = v;
@@ -153,7 +148,8 @@ static int parse_kmeans(int argc, char **argv, km_args *ka, km_data *kd, bool *h
     }
     if (!ka->path) return st_args_error(&a, "missing FILE (see strata kmeans --help)");
     if (!ka->cols_arg) return st_args_error(&a, "--columns is required (see strata kmeans --help)");
-    return km_columns(&a, ka, kd);
+    int rc = km_columns(&a, ka, kd);
+    return rc ? rc : -1;
 }
 
 /* Resolves the column names to field indexes; numeric types only. */
@@ -369,9 +365,8 @@ int st_cmd_kmeans(int argc, char **argv)
     st_kmeans_opts_default(&ka.o);
     long nproc = sysconf(_SC_NPROCESSORS_ONLN);
     ka.o.threads = nproc > 0 && nproc < 64 ? (int)nproc : 1;
-    bool help = false;
-    int rc = parse_kmeans(argc, argv, &ka, &kd, &help);
-    if (rc || help) return rc;
+    int rc = parse_kmeans(argc, argv, &ka, &kd);
+    if (rc >= 0) return rc;
     st_error err = {0};
     st_reader *r = NULL;
     km_fit f = {0};

@@ -9,7 +9,7 @@
  *   --flag value  and  --flag=value   the same, for every valued flag
  *   --flag=value  on a flag without a value   refused
  *   --flag        as the last argument of a valued flag   "needs a value"
- *   --help, -h    ST_ARGS_HELP (the command prints its usage to stdout)
+ *   --help, -h    the command's usage on stdout, then ST_ARGS_HELP (exit 0)
  *   --            the rest is positional (a file named "--x")
  *   -             a positional argument (stdin/stdout for commands that take it)
  *
@@ -26,7 +26,8 @@
 
 #include "strata/cli.h"
 
-void st_args_init(st_args *a, const char *cmd, int argc, char **argv, const st_argspec *spec, int n_spec)
+void st_args_init(st_args *a, const char *cmd, int argc, char **argv, const st_argspec *spec, int n_spec,
+                  void (*usage)(FILE *))
 {
     memset(a, 0, sizeof *a);
     a->cmd = cmd;
@@ -35,7 +36,10 @@ void st_args_init(st_args *a, const char *cmd, int argc, char **argv, const st_a
     a->i = 1;
     a->spec = spec;
     a->n_spec = n_spec;
+    a->usage = usage;
 }
+
+int st_args_exit(int code) { return code == ST_ARGS_HELP ? 0 : ST_ARGS_USAGE; }
 
 int st_args_error(const st_args *a, const char *fmt, ...)
 {
@@ -69,7 +73,10 @@ int st_args_next(st_args *a, const char **val)
         a->flags_done = true;
         return st_args_next(a, val);
     }
-    if (!strcmp(s, "--help") || !strcmp(s, "-h")) return ST_ARGS_HELP;
+    if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+        if (a->usage) a->usage(stdout);
+        return ST_ARGS_HELP;
+    }
     const char *eq = strchr(s, '=');
     size_t n = eq && s[1] == '-' ? (size_t)(eq - s) : strlen(s);
     int k = find_flag(a, s, n);

@@ -112,15 +112,11 @@ static int parse_cat(int argc, char **argv, const char *cmd, const st_argspec *s
                      void (*usage)(FILE *))
 {
     st_args a;
-    st_args_init(&a, cmd, argc, argv, spec, n_spec);
+    st_args_init(&a, cmd, argc, argv, spec, n_spec, usage);
     const char *v;
     int f;
     while ((f = st_args_next(&a, &v)) != ST_ARGS_END) {
-        if (f == ST_ARGS_HELP) {
-            usage(stdout);
-            return 0;
-        }
-        if (f == ST_ARGS_ERROR) return ST_ARGS_USAGE;
+        if (f == ST_ARGS_HELP || f == ST_ARGS_ERROR) return st_args_exit(f);
         if (f == ST_ARGS_POSITIONAL)
             return st_args_error(&a, "unexpected argument '%s' (see strata %s --help)", v, cmd);
         const char *name = spec[f].name;

@@ -106,18 +106,17 @@ static bool set_number(const st_args *a, int f, const char *v, st_run_opts *o)
     }
 }
 
-/* Parses argv into o: 0 to run, else the exit code (help printed: 0 via
- * *done; usage error: 2). */
-static int parse_run(int argc, char **argv, st_run_opts *o, bool *done)
+/* Parses argv into o: -1 to run, else the exit code (0 after --help). */
+static int parse_run(int argc, char **argv, st_run_opts *o)
 {
     st_args a;
-    st_args_init(&a, "run", argc, argv, run_flags, F_COUNT);
+    st_args_init(&a, "run", argc, argv, run_flags, F_COUNT, usage);
     const char *v;
     int f;
     while ((f = st_args_next(&a, &v)) != ST_ARGS_END) {
         switch (f) {
-        case ST_ARGS_HELP: usage(stdout); *done = true; return 0;
-        case ST_ARGS_ERROR: return ST_ARGS_USAGE;
+        case ST_ARGS_HELP:
+        case ST_ARGS_ERROR: return st_args_exit(f);
         case ST_ARGS_POSITIONAL: return st_args_error(&a, "unexpected argument '%s' (see strata run --help)", v);
         case F_FORCE: o->force = true; break;
         case F_WAIT: o->wait = true; break;
@@ -141,16 +140,15 @@ static int parse_run(int argc, char **argv, st_run_opts *o, bool *done)
     }
     if (o->year_min > o->year_max || o->qty_min > o->qty_max)
         return st_args_error(&a, "empty range: --year-min/--year-max or --qty-min/--qty-max");
-    return 0;
+    return -1;
 }
 
 int st_cmd_run(int argc, char **argv)
 {
     st_run_opts o;
     st_run_opts_default(&o);
-    bool help = false;
-    int rc = parse_run(argc, argv, &o, &help);
-    if (rc || help) return rc;
+    int rc = parse_run(argc, argv, &o);
+    if (rc >= 0) return rc;
     st_error err = {0};
     st_status s = st_pipeline_run(&o, &err);
     if (s != ST_OK) {

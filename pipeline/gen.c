@@ -597,20 +597,15 @@ static bool gen_number(const st_args *a, int f, const char *val, st_gen_opts *o)
     return true;
 }
 
-/* Parses gen's flags: 0 to go on, else the exit code (*help: printed). */
-static int parse_gen(int argc, char **argv, st_gen_opts *o, const char **out, bool *force, bool *help)
+/* Parses gen's flags: -1 to go on, else the exit code (0 after --help). */
+static int parse_gen(int argc, char **argv, st_gen_opts *o, const char **out, bool *force)
 {
     st_args a;
-    st_args_init(&a, "gen", argc, argv, gen_flags, G_COUNT);
+    st_args_init(&a, "gen", argc, argv, gen_flags, G_COUNT, usage);
     const char *v;
     int f;
     while ((f = st_args_next(&a, &v)) != ST_ARGS_END) {
-        if (f == ST_ARGS_HELP) {
-            usage(stdout);
-            *help = true;
-            return 0;
-        }
-        if (f == ST_ARGS_ERROR) return ST_ARGS_USAGE;
+        if (f == ST_ARGS_HELP || f == ST_ARGS_ERROR) return st_args_exit(f);
         if (f == ST_ARGS_POSITIONAL) return st_args_error(&a, "unexpected argument '%s' (see strata gen --help)", v);
         if (f == G_FORCE) *force = true;
         else if (f == G_OUT && !*v) return st_args_error(&a, "--out needs a file name");
@@ -619,7 +614,7 @@ static int parse_gen(int argc, char **argv, st_gen_opts *o, const char **out, bo
     }
     st_error err = {0};
     if (st_gen_check(o, &err) != ST_OK) return st_args_error(&a, "%s", err.msg);
-    return 0;
+    return -1;
 }
 
 /* The directory `out` goes into must exist and be writable; the message
@@ -644,9 +639,9 @@ int st_cmd_gen(int argc, char **argv)
     st_gen_opts o;
     st_gen_opts_default(&o);
     const char *out = "data/example.db";
-    bool force = false, help = false;
-    int rc = parse_gen(argc, argv, &o, &out, &force, &help);
-    if (rc || help) return rc;
+    bool force = false;
+    int rc = parse_gen(argc, argv, &o, &out, &force);
+    if (rc >= 0) return rc;
     st_error err = {0};
     struct stat sb;
     if (stat(out, &sb) == 0 && !force) {

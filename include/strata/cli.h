@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -61,22 +62,29 @@ typedef struct st_args {
     const st_argspec *spec;
     int n_spec;
     const char *flag;         /* the flag st_args_next() returned last */
+    void (*usage)(FILE *);    /* prints the command's --help */
 } st_args;
 
 /* What st_args_next() returns besides an index into the spec table. */
 enum {
     ST_ARGS_END = -1,         /* no more arguments */
     ST_ARGS_POSITIONAL = -2,  /* *val is a positional argument */
-    ST_ARGS_HELP = -3,        /* --help or -h: print usage to stdout, exit 0 */
+    ST_ARGS_HELP = -3,        /* --help or -h: usage is printed on stdout; exit 0 */
     ST_ARGS_ERROR = -4        /* the usage error is already printed: exit ST_ARGS_USAGE */
 };
 
-void st_args_init(st_args *a, const char *cmd, int argc, char **argv, const st_argspec *spec, int n_spec);
+/* usage(stdout) answers --help. */
+void st_args_init(st_args *a, const char *cmd, int argc, char **argv, const st_argspec *spec, int n_spec,
+                  void (*usage)(FILE *));
 
 /* The next argument: the index of a flag in the spec (with *val its value,
  * from "--flag=value" or the next argument, or NULL for a flag without
  * one), or one of the ST_ARGS_* codes above. */
 int st_args_next(st_args *a, const char **val);
+
+/* The exit code for ST_ARGS_HELP (0) or ST_ARGS_ERROR (2): a parse loop's
+ * `if (f == ST_ARGS_HELP || f == ST_ARGS_ERROR) return st_args_exit(f);`. */
+int st_args_exit(int code);
 
 /* Prints "strata <cmd>: <message>" on stderr; returns ST_ARGS_USAGE so a
  * command can `return st_args_error(...)`. */

@@ -71,15 +71,11 @@ int st_cmd_report(int argc, char **argv)
     st_report_format fmt = ST_REPORT_HTML;
     static const st_argspec spec[] = {{"--warehouse", true}, {"--out", true}, {"--format", true}};
     st_args a;
-    st_args_init(&a, "report", argc, argv, spec, 3);
+    st_args_init(&a, "report", argc, argv, spec, 3, usage);
     const char *val;
     int f, which;
     while ((f = st_args_next(&a, &val)) != ST_ARGS_END) {
-        if (f == ST_ARGS_HELP) {
-            usage(stdout);
-            return 0;
-        }
-        if (f == ST_ARGS_ERROR) return ST_ARGS_USAGE;
+        if (f == ST_ARGS_HELP || f == ST_ARGS_ERROR) return st_args_exit(f);
         if (f == ST_ARGS_POSITIONAL) return st_args_error(&a, "unexpected argument '%s' (see strata report --help)", val);
         if (f == 0) wh = val;
         else if (f == 1) out = val;

@@ -11,13 +11,14 @@
 #include "progress_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "strata/buf.h"
 
-#define SHOW_AFTER_S 0.5
+#define SHOW_AFTER_S 0.5 /* STRATA_PROGRESS_DELAY=<seconds> overrides it (tests use 0) */
 #define REDRAW_EVERY_S 0.1
 #define BAR_WIDTH 24
 
@@ -26,6 +27,15 @@ static double mono_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Seconds before the first line: SHOW_AFTER_S or STRATA_PROGRESS_DELAY. */
+static double show_after_s(void)
+{
+    const char *e = getenv("STRATA_PROGRESS_DELAY");
+    char *end;
+    double v = e ? strtod(e, &end) : -1;
+    return e && end != e && *end == '\0' && v >= 0 && v < 3600 ? v : SHOW_AFTER_S;
 }
 
 bool st_meter_tty(void) { return isatty(STDERR_FILENO) != 0; }
@@ -37,6 +47,7 @@ void st_meter_start(st_meter *m, const char *label, uint64_t total, bool on)
     m->total = total;
     m->on = on;
     m->t0_s = m->last_s = m->count_s = mono_s();
+    m->show_after_s = on ? show_after_s() : SHOW_AFTER_S;
 }
 
 void st_meter_expect(st_meter *m, uint64_t rows) { m->total += rows; }
@@ -83,7 +94,7 @@ void st_meter_tick(st_meter *m)
 {
     if (!m->on) return;
     double now = mono_s();
-    if (now - m->t0_s < SHOW_AFTER_S || (m->shown && now - m->last_s < REDRAW_EVERY_S)) return;
+    if (now - m->t0_s < m->show_after_s || (m->shown && now - m->last_s < REDRAW_EVERY_S)) return;
     draw(m, now);
 }
 

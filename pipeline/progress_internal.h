@@ -25,6 +25,7 @@ typedef struct st_meter {
     uint64_t done;        /* rows done so far */
     uint64_t total;       /* rows expected; 0 = not known yet (no bar, no ETA) */
     double t0_s, last_s;  /* start and last redraw, monotonic seconds */
+    double show_after_s;  /* no line before this many seconds (0.5; STRATA_PROGRESS_DELAY) */
     double count_s;       /* when `done` last grew: the rate is done / (count_s - t0_s) */
     bool on;              /* draw at all */
     bool shown;           /* a line is on the screen (st_meter_end clears it) */

@@ -465,3 +465,27 @@ Test(cli, readme_lists_every_flag_of_every_help)
     }
     cr_expect_not_null(strstr(readme, "`strata --version`"), "README does not name --version");
 }
+
+/* On a terminal (a pty from script(1)) the same command draws the
+ * progress line: rows done, rate, ETA. STRATA_PROGRESS_DELAY=0 draws from
+ * the first count, so the test does not depend on the machine's speed.
+ * Skipped without script(1). */
+Test(cli, progress_on_a_terminal, .timeout = 120)
+{
+    if (system("command -v script >/dev/null 2>&1") != 0) cr_skip_test("script(1) is not installed");
+    char db[128], cmd[1024];
+    snprintf(db, sizeof db, "/tmp/strata-cli-tty-%ld.db", (long)getpid());
+    snprintf(cmd, sizeof cmd, "STRATA_PROGRESS_DELAY=0 script -qec '%s gen --out %s --rows 200000 --force' /dev/null 2>&1", bin(), db);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    static char out[1 << 16];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int rc = pclose(p);
+    unlink(db);
+    cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "%s", out);
+    cr_expect_not_null(strstr(out, "sales_qty"), "%s", out);
+    cr_expect_not_null(strstr(out, "rows/s"), "%s", out);
+    cr_expect_not_null(strstr(out, "ETA"), "%s", out);
+    cr_expect_not_null(strchr(out, '\r'), "no redraw: %s", out);
+}

@@ -322,6 +322,7 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
         }
         }
         st_progress_end(&ctx);
+        ctx.params = NULL;
         steps[i].seconds = st_now_seconds() - t0;
         steps[i].peak_rss_bytes = st_peak_rss_bytes();
         if (s != ST_OK) steps[i].status = "failed";

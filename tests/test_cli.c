@@ -489,3 +489,53 @@ Test(cli, progress_on_a_terminal, .timeout = 120)
     cr_expect_not_null(strstr(out, "ETA"), "%s", out);
     cr_expect_not_null(strchr(out, '\r'), "no redraw: %s", out);
 }
+
+/* The parser itself, in process: spellings, "--", "-", value parsers. */
+Test(cli, args_parser_unit)
+{
+    static const st_argspec spec[] = {{"--k", true}, {"--flag", false}, {"--size", true}};
+    char *argv[] = {"cmd", "--k=3", "--flag", "pos", "--size", "2M", "-", "--", "--k", NULL};
+    st_args a;
+    st_args_init(&a, "cmd", 9, argv, spec, 3, NULL);
+    const char *v;
+    cr_assert_eq(st_args_next(&a, &v), 0);
+    cr_assert_str_eq(v, "3");
+    long long x;
+    cr_assert(st_args_int(&a, v, 1, 64, &x));
+    cr_assert_eq(x, 3);
+    cr_assert_eq(st_args_next(&a, &v), 1);
+    cr_assert_null(v);
+    cr_assert_eq(st_args_next(&a, &v), ST_ARGS_POSITIONAL);
+    cr_assert_str_eq(v, "pos");
+    cr_assert_eq(st_args_next(&a, &v), 2);
+    uint64_t sz;
+    cr_assert(st_args_size(&a, v, 1024, &sz));
+    cr_assert_eq(sz, 2u << 20);
+    cr_assert_eq(st_args_next(&a, &v), ST_ARGS_POSITIONAL);
+    cr_assert_str_eq(v, "-");
+    cr_assert_eq(st_args_next(&a, &v), ST_ARGS_POSITIONAL); /* after "--" */
+    cr_assert_str_eq(v, "--k");
+    cr_assert_eq(st_args_next(&a, &v), ST_ARGS_END);
+    /* value parsers refuse what they should */
+    int lo, hi, c;
+    double d;
+    bool w;
+    cr_expect(!st_args_size(&a, "12X", 1024, &sz));
+    cr_expect(!st_args_size(&a, "1", 1024, &sz));
+    cr_expect(!st_args_range(&a, "3..2", 1, 64, &lo, &hi));
+    cr_expect(!st_args_range(&a, "..5", 1, 64, &lo, &hi));
+    cr_expect(!st_args_range(&a, "2..5x", 1, 64, &lo, &hi));
+    cr_expect(st_args_range(&a, "2..5", 1, 64, &lo, &hi) && lo == 2 && hi == 5);
+    cr_expect(!st_args_nonneg(&a, "-0.5", &d));
+    cr_expect(!st_args_nonneg(&a, "nan", &d));
+    cr_expect(!st_args_u64(&a, "-1", &sz));
+    cr_expect(!st_args_u64(&a, "18446744073709551616", &sz));
+    cr_expect(st_args_int_or(&a, "auto", "auto", 1, 64, &x, &w) && w);
+    cr_expect(!st_args_int_or(&a, "65", "auto", 1, 64, &x, &w));
+    cr_expect(st_args_choice(&a, "md", "html|md", &c) && c == 1);
+    cr_expect(!st_args_choice(&a, "h", "html|md", &c));
+    /* a valued flag as the last argument */
+    char *argv2[] = {"cmd", "--k", NULL};
+    st_args_init(&a, "cmd", 2, argv2, spec, 3, NULL);
+    cr_expect_eq(st_args_next(&a, &v), ST_ARGS_ERROR);
+}

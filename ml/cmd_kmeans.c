@@ -219,8 +219,10 @@ static st_status km_load(st_reader *r, const char *path, km_data *kd, st_error *
     st_column_init(&col, ST_TYPE_F64);
     st_status s = ST_OK;
     for (size_t c = 0; c < st_reader_n_chunks(r) && s == ST_OK; c++) {
-        if (st_reader_chunk_rows(r, c) > ST_CHUNK_ROWS)
-            s = st_error_set(err, ST_ERR_CORRUPT, "%s: chunk %zu has more than %u rows", path, c, ST_CHUNK_ROWS);
+        uint32_t rows = st_reader_chunk_rows(r, c);
+        if (rows > ST_CHUNK_ROWS || kd->n + rows > total)
+            s = st_error_set(err, ST_ERR_CORRUPT, "%s: chunk %zu has %u rows, more than the file holds or a chunk may",
+                             path, c, rows);
         else s = km_chunk(r, path, c, fidx, kd, &col, keep, err);
     }
     st_column_free(&col);

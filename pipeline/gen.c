@@ -628,6 +628,8 @@ static st_status check_out_dir(const char *out, st_error *err)
     else if ((size_t)(slash - out) < sizeof dir) snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
     else return st_error_set(err, ST_ERR_IO, "cannot create '%s': %s", out, strerror(ENAMETOOLONG));
     struct stat sb;
+    if (stat(out, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return st_error_set(err, ST_ERR_IO, "cannot create '%s': %s", out, strerror(EISDIR));
     if (stat(dir, &sb) != 0) return st_error_set(err, ST_ERR_IO, "cannot create '%s': %s", out, strerror(errno));
     if (!S_ISDIR(sb.st_mode)) return st_error_set(err, ST_ERR_IO, "cannot create '%s': %s", out, strerror(ENOTDIR));
     if (access(dir, W_OK) != 0) return st_error_set(err, ST_ERR_IO, "cannot create '%s': %s", out, strerror(errno));
@@ -664,7 +666,7 @@ int st_cmd_gen(int argc, char **argv)
     double t0 = now_s();
     st_status s = st_gen_write(&o, tmp, &err);
     if (s == ST_OK && rename(tmp, out) != 0)
-        s = st_error_set(&err, ST_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, out, strerror(errno));
+        s = st_error_set(&err, ST_ERR_IO, "cannot create '%s': %s", out, strerror(errno));
     if (s != ST_OK) {
         unlink(tmp);
         free(tmp);

@@ -209,6 +209,9 @@ Test(cli, gen_out_in_missing_directory_names_the_file)
     int rc = run_split("gen --out /nonexistent-dir-strata/x.db --rows 10", out, sizeof out, err, sizeof err);
     cr_expect_eq(rc, 5);
     cr_expect_str_eq(err, "strata gen: cannot create '/nonexistent-dir-strata/x.db': No such file or directory\n");
+    rc = run_split("gen --out /tmp --force --rows 10", out, sizeof out, err, sizeof err);
+    cr_expect_eq(rc, 5);
+    cr_expect_str_eq(err, "strata gen: cannot create '/tmp': Is a directory\n");
 }
 
 /* --flag=value and --flag value give the same output, command by command. */

@@ -12,6 +12,10 @@
 // Usage: node parquet_duckdb_check.cjs SPEC.json  (an array of
 //   {"parquet": P, "jsonl": J, "columns": [{"name": N, "type": strata type}], "scratch": S})
 // Prints one JSON line per table, or {"error": ...} and exits 1.
+//
+// node parquet_duckdb_check.cjs --sql FILE runs the statements of FILE
+// (separated by ';' at a line end) and prints each result row as JSON:
+// the README's DuckDB example is run this way.
 'use strict';
 const path = require('node:path');
 const fs = require('node:fs');
@@ -54,7 +58,17 @@ async function one(con, t) {
   };
 }
 
+async function runSql(file) {
+  const inst = await duckdb.DuckDBInstance.create(':memory:');
+  const con = await inst.connect();
+  for (const stmt of fs.readFileSync(file, 'utf8').split(/;\s*$/m).map((x) => x.trim()).filter(Boolean)) {
+    const r = await con.runAndReadAll(stmt);
+    for (const row of r.getRowObjectsJson()) console.log(JSON.stringify(row));
+  }
+}
+
 (async () => {
+  if (process.argv[2] === '--sql') return runSql(process.argv[3]);
   const spec = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
   const inst = await duckdb.DuckDBInstance.create(':memory:', { threads: '1' });
   const con = await inst.connect();

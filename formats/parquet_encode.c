@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "strata/file.h"
+#include "thrift_internal.h"
 
 int st_pq_bit_width(uint32_t max_value)
 {
@@ -32,23 +33,11 @@ int st_pq_bit_width(uint32_t max_value)
     return bw;
 }
 
-static void put_uleb(st_buf *out, uint64_t v)
-{
-    uint8_t t[10];
-    size_t n = 0;
-    while (v >= 0x80) {
-        t[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    t[n++] = (uint8_t)v;
-    st_buf_append(out, t, n);
-}
-
 /* Bit-packs v[0..n) (n <= groups * 8, rest zero) as one bit-packed run. */
 static void bitpacked_run(st_buf *out, const uint32_t *v, size_t n, int bw)
 {
     size_t groups = (n + 7) / 8;
-    put_uleb(out, (uint64_t)groups << 1 | 1u);
+    st_uleb128_put(out, (uint64_t)groups << 1 | 1u);
     uint64_t acc = 0;
     int bits = 0;
     uint8_t tmp[256];
@@ -72,7 +61,7 @@ static void bitpacked_run(st_buf *out, const uint32_t *v, size_t n, int bw)
 
 static void rle_run(st_buf *out, uint32_t value, size_t count, int bw)
 {
-    put_uleb(out, (uint64_t)count << 1);
+    st_uleb128_put(out, (uint64_t)count << 1);
     uint8_t b[4] = {(uint8_t)value, (uint8_t)(value >> 8), (uint8_t)(value >> 16), (uint8_t)(value >> 24)};
     st_buf_append(out, b, (size_t)(bw + 7) / 8);
 }

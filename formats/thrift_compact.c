@@ -32,7 +32,7 @@ void st_tc_writer_init(st_tc_writer *w, st_buf *out)
 
 static void put_byte(st_tc_writer *w, uint8_t b) { st_buf_append(w->out, &b, 1); }
 
-static void put_varint(st_tc_writer *w, uint64_t v)
+void st_uleb128_put(st_buf *out, uint64_t v)
 {
     uint8_t t[10];
     size_t n = 0;
@@ -41,8 +41,10 @@ static void put_varint(st_tc_writer *w, uint64_t v)
         v >>= 7;
     }
     t[n++] = (uint8_t)v;
-    st_buf_append(w->out, t, n);
+    st_buf_append(out, t, n);
 }
+
+static void put_varint(st_tc_writer *w, uint64_t v) { st_uleb128_put(w->out, v); }
 
 static uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 

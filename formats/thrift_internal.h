@@ -53,6 +53,9 @@ typedef struct st_tc_writer {
 } st_tc_writer;
 
 void st_tc_writer_init(st_tc_writer *w, st_buf *out);
+/* Appends v as an unsigned LEB128 varint (also the run headers of
+ * Parquet's RLE/bit-packed hybrid). */
+void st_uleb128_put(st_buf *out, uint64_t v);
 /* Field values. */
 void st_tc_bool(st_tc_writer *w, int16_t id, bool v);
 void st_tc_i8(st_tc_writer *w, int16_t id, int8_t v);

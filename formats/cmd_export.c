@@ -4,8 +4,9 @@
  * Parquet (strata's own writer, parquet.h) of one file or of every table
  * of a warehouse.
  *
- * CSV keeps NULL and the empty string apart the way DuckDB and PostgreSQL
- * read them: a NULL is an empty unquoted field, an empty string is `""`.
+ * CSV keeps NULL and the empty string apart: a NULL is an empty unquoted
+ * field, an empty string is `""` (PostgreSQL's COPY CSV convention; DuckDB
+ * reads it so with read_csv(..., allow_quoted_nulls = false), a test checks).
  *
  * Warehouse export writes OUTDIR/<layer>/<table>.parquet for every
  * <layer>/<table>.strata and keeps OUTDIR/.strata-export, a manifest of
@@ -45,7 +46,8 @@ static void export_usage(FILE *f)
                "Writes a layer file to stdout (or --out PATH), or every table of a warehouse as Parquet.\n"
                "  --format csv      (default) RFC 4180: header row, fields quoted when they hold a comma,\n"
                "                    quote, CR or LF (quotes doubled); NULL is an empty unquoted field and\n"
-               "                    the empty string is \"\" (as DuckDB and PostgreSQL read CSV)\n"
+               "                    the empty string is \"\" (PostgreSQL's COPY CSV; DuckDB: read_csv(...,\n"
+               "                    allow_quoted_nulls = false))\n"
                "  --format jsonl    one JSON object per row; NULL is null; non-finite floats are null;\n"
                "                    bytes columns are hex strings\n"
                "  --format parquet  Apache Parquet (zstd, dictionary where it pays, statistics, the table's\n"

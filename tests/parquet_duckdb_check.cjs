@@ -10,7 +10,8 @@
 // metadata.
 //
 // Usage: node parquet_duckdb_check.cjs SPEC.json  (an array of
-//   {"parquet": P, "jsonl": J, "columns": [{"name": N, "type": strata type}], "scratch": S})
+//   {"parquet": P, "jsonl": J, "columns": [{"name": N, "type": strata type}], "scratch": S,
+//    "csv": C (optional: strata's CSV export, compared with the JSONL too)})
 // Prints one JSON line per table, or {"error": ...} and exits 1.
 //
 // node parquet_duckdb_check.cjs --sql FILE runs the statements of FILE
@@ -51,7 +52,18 @@ async function one(con, t) {
   const kvOpt = kv.map(([k, v]) => `${sqlStr(k)}: ${sqlStr(v)}`).join(', ');
   await con.run(`COPY (SELECT * FROM ${pq}) TO ${sqlStr(t.scratch)} (FORMAT parquet, COMPRESSION zstd${kv.length ? `, KV_METADATA {${kvOpt}}` : ''})`);
   const fp = kv.find(([k]) => k === 'strata.fingerprint');
+  let csv = null;
+  if (t.csv) { // strata's CSV read the PostgreSQL way: unquoted empty = NULL, "" = empty string
+    const src = `read_csv(${sqlStr(t.csv)}, header = true, allow_quoted_nulls = false, columns = {${cols}})`;
+    const csvSel = `SELECT ${t.columns.map((c) => (c.type === 'bytes' ? ident(c.name) : pqExpr(c))).join(', ')} FROM ${src}`;
+    csv = {
+      missing: Number((await val(`SELECT count(*) FROM (${jsSel} EXCEPT ALL ${csvSel})`))[0][0]),
+      extra: Number((await val(`SELECT count(*) FROM (${csvSel} EXCEPT ALL ${jsSel})`))[0][0]),
+      empty_strings: Number((await val(`SELECT count(*) FROM ${src} WHERE ${t.columns.filter((c) => c.type === 'string').map((c) => `${ident(c.name)} = ''`).join(' OR ') || 'false'}`))[0][0]),
+    };
+  }
   return {
+    csv,
     parquet: t.parquet, rows, names: desc.map((d) => d[0]), types: desc.map((d) => d[1]), missing, extra,
     row_groups: rgs, fingerprint: fp ? fp[1] : null, own_bytes: fs.statSync(t.parquet).size,
     duckdb_bytes: fs.statSync(t.scratch).size,

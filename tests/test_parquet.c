@@ -583,6 +583,13 @@ Test(parquet, duckdb_reads_every_table_like_jsonl)
     st_buf_init(&spec);
     st_buf_puts(&spec, "[");
     spec_add(&spec, all, allpq, "all");
+    char allcsv[400];
+    snprintf(allcsv, sizeof allcsv, "%s/all.csv", dir);
+    cr_assert_eq(sh("%s export %s --out %s", bin(), all, allcsv), 0);
+    spec.len--; /* reopen the first entry: add its CSV */
+    st_buf_puts(&spec, ", \"csv\": ");
+    st_buf_json_str(&spec, allcsv, strlen(allcsv));
+    st_buf_puts(&spec, "}");
     snprintf(wh, sizeof wh, "%s/demo", dir);
     snprintf(out, sizeof out, "%s/demo_pq", dir);
     int n_tables = 1 + spec_add_warehouse(&spec, wh, out, "demo");
@@ -623,6 +630,12 @@ Test(parquet, duckdb_reads_every_table_like_jsonl)
         cr_assert_eq(st_json_number(st_json_get(&got, "missing"), -1), 0, "%s: JSONL rows missing from the Parquet file", name);
         cr_assert_eq(st_json_number(st_json_get(&got, "extra"), -1), 0, "%s: Parquet rows not in the JSONL", name);
         cr_assert_str_eq(st_json_string(st_json_get(&got, "fingerprint"), ""), st_json_string(st_json_get(w, "fingerprint"), "?"));
+        if (t == 0) { /* the CSV of the every-type file, read by DuckDB with allow_quoted_nulls = false */
+            const st_json *csv = st_json_get(&got, "csv");
+            cr_assert_eq(st_json_number(st_json_get(csv, "missing"), -1), 0, "CSV rows missing (NULL vs \"\")");
+            cr_assert_eq(st_json_number(st_json_get(csv, "extra"), -1), 0, "CSV rows not in the JSONL");
+            cr_assert_gt(st_json_number(st_json_get(csv, "empty_strings"), 0), 100, "empty strings stay empty strings");
+        }
         double own = st_json_number(st_json_get(&got, "own_bytes"), 0), duck = st_json_number(st_json_get(&got, "duckdb_bytes"), 1);
         cr_assert_leq(own, 1.2 * duck, "%s: %.0f bytes, DuckDB's zstd Parquet of the same rows %.0f", name, own, duck);
         st_json_free(&got);

@@ -27,11 +27,15 @@ finish() {
   if [ "${1:-base}" = duckdb ]; then
     cd "$(dirname "$0")/.."
     stamp=bench/node_modules/.bench-lock
+    # one npm ci at a time (make -j runs the C and Python tests side by side)
+    exec 9>bench/.npm-ci.lock
+    flock 9
     if [ ! -d bench/node_modules/@duckdb/node-api ] || ! cmp -s bench/package-lock.json "$stamp" 2>/dev/null; then
       echo "deps: installing DuckDB for Node (npm ci --prefix bench)" >&2
       npm ci --prefix bench --no-audit --no-fund --loglevel=error >&2
       cp bench/package-lock.json "$stamp"
     fi
+    exec 9>&-
   fi
   exit 0
 }

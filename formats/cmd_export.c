@@ -16,8 +16,9 @@
  * manifest is rewritten atomically after the exports, and only lists
  * tables exported successfully.
  *
- * Flags take their value as `--flag value` or `--flag=value`. Usage errors
- * print one line "strata export: <what is wrong>" and exit 2.
+ * Flags are read by the shared parser (pipeline/args.c): `--flag value` and
+ * `--flag=value` alike; usage errors print one line "strata export: <what
+ * is wrong>" and exit 2.
  */
 #include <dirent.h>
 #include <inttypes.h>
@@ -57,14 +58,6 @@ static void export_usage(FILE *f)
                "                    OUTDIR/<layer>/<table>.parquet per table, tables whose fingerprint is\n"
                "                    unchanged since the last export into OUTDIR are skipped\n"
                "  --warehouse DIR   export every table of this warehouse (Parquet only)\n");
-}
-
-static int usage_error(const char *fmt, const char *a)
-{
-    fprintf(stderr, "strata export: ");
-    fprintf(stderr, fmt, a);
-    fprintf(stderr, " (see strata export --help)\n");
-    return 2;
 }
 
 /* ---- CSV and JSON lines ---- */
@@ -324,57 +317,51 @@ static int export_warehouse(const char *wh, const char *outdir)
 /* ---- the command ---- */
 
 typedef struct export_args {
-    const char *path, *format, *columns, *out, *warehouse;
+    const char *path, *columns, *out, *warehouse;
+    int format; /* FMT_* */
 } export_args;
 
-/* Parses argv; returns -1 when the command should go on, else an exit code. */
-static int parse_args(int argc, char **argv, export_args *a)
+enum { FMT_CSV, FMT_JSONL, FMT_PARQUET };
+
+/* Parses argv with the shared parser (pipeline/args.c) into *a, checking
+ * how the flags combine; returns -1 when the command should go on, else
+ * the exit code (usage errors already printed). */
+static int parse_args(st_args *p, export_args *a)
 {
-    static const char *const names[] = {"--format", "--columns", "--out", "--warehouse"};
-    const char **slots[] = {&a->format, &a->columns, &a->out, &a->warehouse};
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
-            export_usage(stdout);
-            return 0;
-        }
-        bool matched = false;
-        for (size_t k = 0; k < sizeof names / sizeof *names && !matched; k++) {
-            size_t l = strlen(names[k]);
-            if (strncmp(arg, names[k], l) || (arg[l] != '\0' && arg[l] != '=')) continue;
-            matched = true;
-            if (arg[l] == '=') *slots[k] = arg + l + 1;
-            else if (i + 1 < argc) *slots[k] = argv[++i];
-            else return usage_error("%s needs a value", names[k]);
-        }
-        if (matched) continue;
-        if (arg[0] == '-') return usage_error("unknown flag '%s'", arg);
-        if (a->path) return usage_error("unexpected argument '%s'", arg);
-        a->path = arg;
+    const char *v;
+    int f;
+    while ((f = st_args_next(p, &v)) != ST_ARGS_END) {
+        if (f == ST_ARGS_HELP || f == ST_ARGS_ERROR) return st_args_exit(f);
+        if (f == ST_ARGS_POSITIONAL && a->path)
+            return st_args_error(p, "unexpected argument '%s': one FILE (see strata export --help)", v);
+        if (f == ST_ARGS_POSITIONAL) a->path = v;
+        else if (f == 0 && !st_args_choice(p, v, "csv|jsonl|parquet", &a->format)) return ST_ARGS_USAGE;
+        else if (f == 1) a->columns = v;
+        else if (f == 2) a->out = v;
+        else if (f == 3) a->warehouse = v;
     }
+    bool parquet = a->format == FMT_PARQUET;
+    if (a->warehouse && a->path) return st_args_error(p, "give either FILE or --warehouse, not both ('%s')", a->path);
+    if (a->warehouse && !parquet) return st_args_error(p, "--warehouse exports Parquet only (add --format parquet)");
+    if (a->warehouse && !a->out) return st_args_error(p, "--warehouse needs --out OUTDIR");
+    if (!a->warehouse && !a->path) return st_args_error(p, "missing FILE (see strata export --help)");
+    if (parquet && !a->out) return st_args_error(p, "--format parquet needs --out FILE");
+    if (parquet && a->columns) return st_args_error(p, "--columns is for csv and jsonl");
     return -1;
 }
 
 int st_cmd_export(int argc, char **argv)
 {
-    export_args a = {.format = "csv"};
-    int rc = parse_args(argc, argv, &a);
+    static const st_argspec spec[] = {{"--format", true}, {"--columns", true}, {"--out", true}, {"--warehouse", true}};
+    st_args p;
+    st_args_init(&p, "export", argc, argv, spec, 4, export_usage);
+    export_args a = {.format = FMT_CSV};
+    int rc = parse_args(&p, &a);
     if (rc >= 0) return rc;
-    bool json = !strcmp(a.format, "jsonl"), parquet = !strcmp(a.format, "parquet");
-    if (!json && !parquet && strcmp(a.format, "csv"))
-        return usage_error("unknown --format '%s' (csv, jsonl or parquet)", a.format);
-    if (a.warehouse) {
-        if (a.path) return usage_error("give either FILE or --warehouse, not both ('%s')", a.path);
-        if (!parquet) return usage_error("--warehouse exports Parquet only (add --format parquet)%s", "");
-        if (!a.out) return usage_error("--warehouse needs --out OUTDIR%s", "");
-        return export_warehouse(a.warehouse, a.out);
-    }
-    if (!a.path) return usage_error("no layer file given%s", "");
-    if (parquet && !a.out) return usage_error("--format parquet needs --out FILE%s", "");
-    if (parquet && a.columns) return usage_error("--columns is for csv and jsonl%s", "");
+    if (a.warehouse) return export_warehouse(a.warehouse, a.out);
     st_error err = {0};
     st_status s;
-    if (parquet) {
+    if (a.format == FMT_PARQUET) {
         s = st_pq_export_file(a.path, a.out, NULL, &err);
     } else {
         st_reader *r = NULL;
@@ -382,7 +369,7 @@ int st_cmd_export(int argc, char **argv)
         s = st_reader_open(&r, a.path, &err);
         if (s == ST_OK && a.out && !(out = fopen(a.out, "wb")))
             s = st_error_set(&err, ST_ERR_IO, "cannot create %s", a.out);
-        if (s == ST_OK) s = export_text(r, a.path, a.columns, json, out, &err);
+        if (s == ST_OK) s = export_text(r, a.path, a.columns, a.format == FMT_JSONL, out, &err);
         if (out && out != stdout && fclose(out) != 0 && s == ST_OK)
             s = st_error_set(&err, ST_ERR_IO, "writing %s failed", a.out);
         st_reader_close(r);

@@ -13,6 +13,7 @@
 #include "strata/buf.h"
 #include "strata/cli.h"
 #include "strata/file.h"
+#include "strata/warehouse.h"
 
 static void inspect_usage(FILE *f)
 {
@@ -25,7 +26,7 @@ static void inspect_usage(FILE *f)
                "  --json     print the facts as one JSON object\n");
 }
 
-static int verify_tree(const char *path, int *n_files, int *n_bad)
+static int verify_tree(const char *path, int *n_files, int *n_bad, int *n_newer)
 {
     struct stat sb;
     if (stat(path, &sb) != 0) return -1;
@@ -57,7 +58,7 @@ static int verify_tree(const char *path, int *n_files, int *n_bad)
         for (size_t i = 0; i < n; i++) {
             if (!names[i]) continue;
             char sub[4096];
-            if (snprintf(sub, sizeof sub, "%s/%s", path, names[i]) < (int)sizeof sub) verify_tree(sub, n_files, n_bad);
+            if (snprintf(sub, sizeof sub, "%s/%s", path, names[i]) < (int)sizeof sub) verify_tree(sub, n_files, n_bad, n_newer);
             free(names[i]);
         }
         free(names);
@@ -71,7 +72,10 @@ static int verify_tree(const char *path, int *n_files, int *n_bad)
     st_status s = st_reader_open(&r, path, &err);
     if (s == ST_OK) s = st_reader_verify(r, &err);
     st_reader_close(r);
-    if (s != ST_OK) {
+    if (s == ST_ERR_UNSUPPORTED) {
+        (*n_newer)++;
+        printf("NEWER   %s: %s\n", path, err.msg);
+    } else if (s != ST_OK) {
         (*n_bad)++;
         printf("DAMAGED %s: %s\n", path, err.msg);
     } else {
@@ -100,16 +104,24 @@ int st_cmd_inspect(int argc, char **argv)
         inspect_usage(stderr);
         return 2;
     }
+    st_error perr;
+    st_status ps = st_warehouse_check_pending(path, &perr); /* one build, never a half-published one */
+    if (ps != ST_OK) {
+        fprintf(stderr, "strata inspect: %s\n", perr.msg);
+        return st_status_exit_code(ps);
+    }
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
         if (!verify) {
             fprintf(stderr, "strata inspect: '%s' is a directory; use --verify to check every file in it\n", path);
             return 2;
         }
-        int nf = 0, nb = 0;
-        verify_tree(path, &nf, &nb);
-        printf("%d file%s checked, %d damaged\n", nf, nf == 1 ? "" : "s", nb);
-        return nb ? st_status_exit_code(ST_ERR_CORRUPT) : 0;
+        int nf = 0, nb = 0, nn = 0;
+        verify_tree(path, &nf, &nb, &nn);
+        printf("%d file%s checked, %d damaged", nf, nf == 1 ? "" : "s", nb);
+        if (nn) printf(", %d written by a newer strata", nn);
+        printf("\n");
+        return nb ? st_status_exit_code(ST_ERR_CORRUPT) : nn ? st_status_exit_code(ST_ERR_UNSUPPORTED) : 0;
     }
     st_reader *r = NULL;
     st_error err = {0};
@@ -339,6 +351,11 @@ int st_cmd_export(int argc, char **argv)
     }
     st_reader *r = NULL;
     st_error err = {0};
+    st_status ps = st_warehouse_check_pending(path, &err); /* one build, never a half-published one */
+    if (ps != ST_OK) {
+        fprintf(stderr, "strata export: %s\n", err.msg);
+        return st_status_exit_code(ps);
+    }
     st_status s = st_reader_open(&r, path, &err);
     if (s != ST_OK) {
         fprintf(stderr, "strata export: %s\n", err.msg);

@@ -252,7 +252,7 @@ st_status st_reader_open(st_reader **out, const char *path, st_error *err)
     st_reader *r = calloc(1, sizeof *r);
     if (!r) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
     snprintf(r->name, sizeof r->name, "%s", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     if (fd < 0) {
         st_status s = st_error_set(err, errno == ENOENT ? ST_ERR_NOTFOUND : ST_ERR_IO, "cannot open '%s': %s", path,
                                    strerror(errno));
@@ -277,7 +277,13 @@ st_status st_reader_open(st_reader **out, const char *path, st_error *err)
         r->mapped = true;
     }
     close(fd);
-    return finish_open(r, out, err);
+    ST_TRY(finish_open(r, out, err));
+    st_status s = st_file_check_place(st_reader_meta(*out), path, err);
+    if (s != ST_OK) {
+        st_reader_close(*out);
+        *out = NULL;
+    }
+    return s;
 }
 
 st_status st_reader_open_mem(st_reader **out, const void *buf, size_t len, const char *name, st_error *err)

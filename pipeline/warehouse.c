@@ -161,6 +161,32 @@ static st_status read_journal(const st_warehouse *wh, char **lines, size_t *n, s
 
 static const char *next_line(const char *p) { return p + strlen(p) + 1; }
 
+/* Copies file `from` to `to` in 64 KiB pieces (fsynced). ST_ERR_IO. */
+static st_status copy_file(const char *from, const char *to, st_error *err)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1;
+    st_status s = ST_OK;
+    if (in < 0 || (out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
+        s = st_error_set(err, ST_ERR_IO, "cannot keep a copy of '%s': %s", from, strerror(errno));
+        goto done;
+    }
+    char chunk[1 << 16];
+    for (;;) {
+        ssize_t got = read(in, chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR) continue;
+        if (got == 0) break;
+        if (got < 0 || write(out, chunk, (size_t)got) != got) {
+            s = st_error_set(err, ST_ERR_IO, "cannot keep a copy of '%s': %s", from, strerror(errno));
+            goto done;
+        }
+    }
+    if (fsync(out) != 0) s = st_error_set(err, ST_ERR_IO, "cannot keep a copy of '%s': %s", from, strerror(errno));
+done:
+    if (in >= 0) close(in);
+    if (out >= 0) close(out);
+    return s;
+}
+
 /* Puts <staging>/.old/<line> = a hard link to the published file, so the
  * old version survives its replacement until the commit is over. */
 static st_status keep_old(st_warehouse *wh, const char *line, st_error *err)
@@ -172,9 +198,9 @@ static st_status keep_old(st_warehouse *wh, const char *line, st_error *err)
     dir_of(old, olddir);
     ST_TRY(st_mkdirs(olddir, err));
     (void)unlink(old);
-    if (link(to, old) != 0 && errno != ENOENT)
-        return st_error_set(err, ST_ERR_IO, "cannot keep the old '%s' during the publish: %s", to, strerror(errno));
-    return ST_OK;
+    if (link(to, old) == 0 || errno == ENOENT) return ST_OK;
+    /* a file system without hard links: keep a copy instead */
+    return copy_file(to, old, err);
 }
 
 /* Moves the new file back into staging and the old one back into place
@@ -326,7 +352,10 @@ done:
 void st_warehouse_close(st_warehouse *wh)
 {
     if (!wh) return;
-    remove_tree(wh->staging);
+    char jpath[ST_PATH_MAX];
+    /* a journal left by a publish that could not be rolled back stays for
+     * the next command to roll forward; anything else staged goes */
+    if (path_join(jpath, wh->staging, "COMMIT", NULL) != ST_OK || access(jpath, F_OK) != 0) remove_tree(wh->staging);
     if (wh->lock_fd >= 0) close(wh->lock_fd); /* drops the flock */
     free(wh);
 }

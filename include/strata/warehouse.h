@@ -46,7 +46,8 @@ typedef struct st_warehouse st_warehouse;
 st_status st_warehouse_open(st_warehouse **out, const char *root, bool wait,
                             st_error *err) ST_MUST_USE;
 
-/* Drops the staging area (if not committed) and the lock; frees wh. */
+/* Drops the staging area (if not committed; kept when it holds a journal
+ * a failed roll-back left) and the lock; frees wh. */
 void st_warehouse_close(st_warehouse *wh);
 
 const char *st_warehouse_root(const st_warehouse *wh);

@@ -524,6 +524,26 @@ st_status st_reader_verify(st_reader *r, st_error *err)
     return s;
 }
 
+st_status st_reader_verify_checksums(st_reader *r, st_error *err)
+{
+    for (size_t c = 0; c < r->n_chunks; c++) {
+        if (r->mapped && r->n_fields > 0) release_behind(r, c);
+        for (size_t col = 0; col < r->n_fields; col++) {
+            const rblock *b = &r->blocks[c * r->n_fields + col];
+            const uint8_t *h = r->data + b->offset;
+            bool ok = b->size >= ST_BLOCK_HEADER_BYTES && st_get_u32(h + 12) == b->size - ST_BLOCK_HEADER_BYTES;
+            if (ok) {
+                uint32_t crc = st_crc32c(0, h, 20);
+                ok = st_crc32c(crc, h + ST_BLOCK_HEADER_BYTES, b->size - ST_BLOCK_HEADER_BYTES) == st_get_u32(h + 20);
+            }
+            if (!ok)
+                return st_error_set(err, ST_ERR_CORRUPT, "'%s' is damaged: column '%s', chunk %zu: checksum mismatch",
+                                    r->name, r->fields[col].name, c);
+        }
+    }
+    return ST_OK;
+}
+
 st_status st_reader_read_all(st_reader *r, const size_t *which, size_t n_which, st_column *cols, st_error *err)
 {
     size_t n = which ? n_which : r->n_fields;

@@ -47,7 +47,7 @@ bool st_table_current(st_run_ctx *ctx, const char *layer, const char *table, uin
         return false;
     }
     if (st_reader_meta(r)->fingerprint != want_fp) goto done;
-    if (st_reader_verify(r, &e) != ST_OK) {
+    if (st_reader_verify_checksums(r, &e) != ST_OK) {
         snprintf(why, why_len, "rebuilt: %s", e.msg);
         goto done;
     }

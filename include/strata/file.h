@@ -198,6 +198,11 @@ st_status st_reader_read_block_dict(st_reader *r, size_t c, size_t col, st_colum
  * used by `strata inspect --verify`. */
 st_status st_reader_verify(st_reader *r, st_error *err) ST_MUST_USE;
 
+/* Checks every block's CRC32C (and its size against the footer) without
+ * decoding: what a skip decision needs to know the stored bytes are the
+ * ones written, at the cost of one pass of CRC32C over the file. */
+st_status st_reader_verify_checksums(st_reader *r, st_error *err) ST_MUST_USE;
+
 /* Convenience for small tables and tests: reads whole columns. cols must
  * hold n_fields initialised columns of the right types; projection: pass
  * NULL `which` for all columns, else which[j] = column index to load into

@@ -632,3 +632,38 @@ Test(integrity, source_locked_by_a_writer_is_waited_for_and_named)
     sqlite3_close(db);
     cr_assert_eq(run("wh", "--wait"), 0, "%s", errtext());
 }
+
+/* The same through the CLI, in a directory SQLite cannot write (an
+ * immutable attribute): a WAL database without its -shm, then a hot
+ * journal left by a writer that died mid-transaction. Exit 3 with the
+ * reason, not "attempt to write a readonly database". */
+Test(integrity, read_only_directory_explains_wal_and_hot_journal)
+{
+    char d[300], p[340];
+    snprintf(d, sizeof d, "%s/ro", dir);
+    cr_assert_eq(mkdir(d, 0755), 0);
+    snprintf(p, sizeof p, "%s/tx.db", d);
+    gen("ro/tx.db", 300, 7);
+    exec_sql(p, "PRAGMA journal_mode=WAL");
+    if (sh("chattr +i %s 2>/dev/null", d) != 0) cr_skip_test("this file system has no immutable attribute (chattr +i)");
+    int rc = run_on("ro/tx.db", "wh", "");
+    (void)!sh("chattr -i %s", d);
+    cr_assert_eq(rc, 3, "exit %d: %s", rc, errtext());
+    cr_assert_not_null(strstr(errtext(), "WAL mode"), "%s", errtext());
+    exec_sql(p, "PRAGMA journal_mode=DELETE");
+    pid_t w = fork();
+    if (w == 0) { /* a writer that dies with its transaction half written */
+        sqlite3 *db = NULL;
+        if (sqlite3_open(p, &db) != SQLITE_OK) _exit(1);
+        sqlite3_exec(db, "PRAGMA cache_size=1; BEGIN; UPDATE sales_qty SET quantity = quantity + 1;", NULL, NULL, NULL);
+        _exit(0);
+    }
+    int st;
+    waitpid(w, &st, 0);
+    cr_assert(exists("%s-journal", p), "test premise: a hot journal");
+    cr_assert_eq(sh("chattr +i %s", d), 0);
+    rc = run_on("ro/tx.db", "wh", "");
+    (void)!sh("chattr -i %s", d);
+    cr_assert_eq(rc, 3, "exit %d: %s", rc, errtext());
+    cr_assert_not_null(strstr(errtext(), "hot journal"), "%s", errtext());
+}

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct st_warehouse {
@@ -512,14 +513,22 @@ static st_status finish_pending(const char *root, st_error *err)
 {
     char jpath[ST_PATH_MAX];
     if (snprintf(jpath, sizeof jpath, "%s/.staging/COMMIT", root) >= (int)sizeof jpath) return ST_OK;
-    if (access(jpath, F_OK) != 0) return ST_OK;
-    st_warehouse *wh = NULL;
-    st_status s = st_warehouse_open(&wh, root, false, err); /* rolls the journal forward */
-    if (s == ST_ERR_LOCKED)
-        return st_error_set(err, ST_ERR_LOCKED, "warehouse '%s' is being published by another strata run; "
-                            "read it when that run has finished", root);
-    if (s != ST_OK) return s;
-    st_warehouse_close(wh);
+    /* A journal with the lock held is a publish under way (a run rolls a
+     * stale journal forward as soon as it holds the lock): wait up to
+     * 10 s for it to end, then refuse rather than read half of it. */
+    for (int tries = 0; access(jpath, F_OK) == 0; tries++) {
+        st_warehouse *wh = NULL;
+        st_status s = st_warehouse_open(&wh, root, false, err); /* rolls the journal forward */
+        if (s == ST_OK) {
+            st_warehouse_close(wh);
+            return ST_OK;
+        }
+        if (s != ST_ERR_LOCKED) return s;
+        if (tries == 100)
+            return st_error_set(err, ST_ERR_LOCKED, "warehouse '%s' is being published by another strata run; "
+                                "read it when that run has finished", root);
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    }
     return ST_OK;
 }
 

@@ -26,6 +26,7 @@
 #include "strata/ml.h"
 #include "strata/quality.h"
 #include "strata/source_identity.h"
+#include "strata/warehouse.h"
 
 static char dir[256];
 
@@ -666,4 +667,42 @@ Test(integrity, read_only_directory_explains_wal_and_hot_journal)
     (void)!sh("chattr -i %s", d);
     cr_assert_eq(rc, 3, "exit %d: %s", rc, errtext());
     cr_assert_not_null(strstr(errtext(), "hot journal"), "%s", errtext());
+}
+
+/* A reader that finds a journal while a run holds the lock (a publish
+ * under way) waits for it instead of reading half of it. */
+Test(integrity, reader_waits_for_a_publish_under_way)
+{
+    gen("tx.db", 300, 7);
+    cr_assert_eq(run("wh", ""), 0, "%s", errtext());
+    char wh[300];
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    int pipefd[2];
+    cr_assert_eq(pipe(pipefd), 0);
+    pid_t holder = fork();
+    if (holder == 0) {
+        st_warehouse *w = NULL;
+        st_error e;
+        char j[400];
+        if (st_warehouse_open(&w, wh, false, &e) != ST_OK) _exit(1);
+        snprintf(j, sizeof j, "%s/.staging", wh);
+        mkdir(j, 0777);
+        snprintf(j, sizeof j, "%s/.staging/COMMIT", wh);
+        FILE *f = fopen(j, "w");
+        if (!f) _exit(1);
+        fclose(f);
+        (void)!write(pipefd[1], "x", 1);
+        sleep(1);
+        st_warehouse_close(w); /* the "publish" ends: staging and journal go */
+        _exit(0);
+    }
+    char c;
+    cr_assert_eq(read(pipefd[0], &c, 1), 1);
+    cr_assert(exists("%s/.staging/COMMIT", wh), "test premise");
+    int rc = cli("docs --warehouse %s", wh);
+    cr_assert_eq(rc, 0, "exit %d: %s", rc, errtext());
+    cr_assert(!exists("%s/.staging/COMMIT", wh), "docs read while the publish was under way");
+    int st;
+    waitpid(holder, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }

@@ -81,9 +81,10 @@ st_status st_warehouse_commit(st_warehouse *wh, st_error *err) ST_MUST_USE;
  * its two parents are looked at): when a warehouse there holds an
  * unfinished publish (.staging/COMMIT left by a run killed between
  * its journal and its last rename, or one whose roll-back failed), takes
- * the lock and rolls it forward, so what is read is one build. ST_OK
- * when there is none or it was completed; ST_ERR_LOCKED when a run is
- * publishing right now; the roll-forward's error otherwise. */
+ * the lock and rolls it forward, so what is read is one build. A run
+ * publishing right now is waited for up to 10 s. ST_OK when there is
+ * none or it was completed; ST_ERR_LOCKED when the publish outlasts the
+ * wait; the roll-forward's error otherwise. */
 st_status st_warehouse_check_pending(const char *path, st_error *err) ST_MUST_USE;
 
 /* Tests only (never set by strata itself): called before the publish's

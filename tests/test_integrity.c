@@ -706,3 +706,52 @@ Test(integrity, reader_waits_for_a_publish_under_way)
     waitpid(holder, &st, 0);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
+
+Test(integrity, place_check_applies_to_warehouse_shaped_paths_only)
+{
+    st_file_meta m = {.layer = "silver", .table = "stg_foc_transactions"};
+    st_error e;
+    cr_assert_eq(st_file_check_place(&m, "/w/silver/stg_foc_transactions.strata", &e), ST_OK);
+    cr_assert_eq(st_file_check_place(&m, "/w/.staging/silver/stg_foc_transactions.strata", &e), ST_OK);
+    cr_assert_eq(st_file_check_place(&m, "/w/silver/stg_sales_transactions.strata", &e), ST_ERR_CORRUPT);
+    cr_assert_not_null(strstr(e.msg, "holds silver.stg_foc_transactions, not silver.stg_sales_transactions"), "%s",
+                       e.msg);
+    cr_assert_eq(st_file_check_place(&m, "/w/gold/stg_foc_transactions.strata", &e), ST_ERR_CORRUPT);
+    cr_assert_eq(st_file_check_place(&m, "/tmp/anything.strata", &e), ST_OK, "not a warehouse path");
+    cr_assert_eq(st_file_check_place(&m, "stg.strata", &e), ST_OK);
+    cr_assert_eq(st_file_check_place(&m, "/w/silver/notes.txt", &e), ST_OK);
+}
+
+/* The content fingerprint: equal rows give equal fingerprints, one
+ * changed value another. */
+static uint64_t content_fp(const char *path, int64_t last)
+{
+    st_field f = {"x", ST_TYPE_I64, false, NULL};
+    st_file_meta m = {.layer = "bronze", .table = "t", .params = "", .fingerprint = 7};
+    st_writer *w = NULL;
+    st_error e;
+    cr_assert_eq(st_writer_open(&w, path, &f, 1, &m, NULL, &e), ST_OK, "%s", e.msg);
+    st_column c;
+    st_column_init(&c, ST_TYPE_I64);
+    for (int64_t i = 0; i < 1000; i++) cr_assert_eq(st_column_push_i64(&c, i == 999 ? last : i), ST_OK);
+    cr_assert_eq(st_writer_write(w, &c, 0, 1000, &e), ST_OK, "%s", e.msg);
+    st_column_free(&c);
+    st_writer_fingerprint_content(w);
+    cr_assert_eq(st_writer_close(w, &e), ST_OK, "%s", e.msg);
+    st_reader *r = NULL;
+    cr_assert_eq(st_reader_open(&r, path, &e), ST_OK, "%s", e.msg);
+    uint64_t fp = st_reader_meta(r)->fingerprint;
+    st_reader_close(r);
+    return fp;
+}
+
+Test(integrity, content_fingerprint_follows_the_rows)
+{
+    char a[300], b[300];
+    snprintf(a, sizeof a, "%s/a.strata", dir);
+    snprintf(b, sizeof b, "%s/b.strata", dir);
+    uint64_t x = content_fp(a, 999), y = content_fp(b, 999), z = content_fp(b, 1000);
+    cr_assert_eq(x, y, "same rows, same fingerprint");
+    cr_assert_neq(x, z, "one value changed");
+    cr_assert_neq(x, 7, "the content is folded in");
+}

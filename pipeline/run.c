@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -252,6 +253,13 @@ static st_status check_opts(const st_run_opts *o, int *first, int *last, st_erro
         if (*first < 0) return st_error_set(err, ST_ERR_INVALID, "unknown step '%s' for --from (steps: ingest, validate, stage, intermediate, ml, marts, report)", o->from);
     }
     if (o->no_report && *last == S_REPORT && !o->only) *last = S_MARTS;
+    /* files read whole must be files: a FIFO would block the run */
+    const char *files[2][2] = {{"--persona-map", o->persona_map}, {"--suite", o->suite_path}};
+    for (int i = 0; i < 2; i++) {
+        struct stat sb;
+        if (files[i][1] && stat(files[i][1], &sb) == 0 && !S_ISREG(sb.st_mode))
+            return st_error_set(err, ST_ERR_INVALID, "%s '%s' is not a regular file", files[i][0], files[i][1]);
+    }
     const char *f = o->features ? o->features : "";
     for (const char *a = f; *a;) {
         size_t la = strcspn(a, ",");

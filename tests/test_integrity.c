@@ -464,6 +464,14 @@ Test(integrity, fifo_source_is_refused_without_blocking)
     cr_assert_not_null(strstr(errtext(), "FIFO"), "%s", errtext());
     rc = sh("timeout 30 %s inspect %s >/dev/null 2>&1", bin(), p);
     cr_assert_neq(rc, 124, "inspect hung on a FIFO");
+    const char *flags[] = {"--customers", "--persona-map", "--suite"};
+    const int want[] = {3, 2, 2};
+    for (int i = 0; i < 3; i++) {
+        rc = sh("timeout 30 %s run --customers data/chinook.db --transactions %s/tx.db %s %s --warehouse %s/wh "
+                "--quiet --no-report >/dev/null 2>%s/err.txt",
+                bin(), dir, flags[i], p, dir, dir);
+        cr_assert_eq(rc, want[i], "%s FIFO: exit %d (124: it hung): %s", flags[i], rc, errtext());
+    }
 }
 
 static void bump_major(const char *path)

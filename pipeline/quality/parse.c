@@ -911,6 +911,9 @@ st_status st_suite_load(st_suite **out, const char *path, st_error *err)
     *out = NULL;
     st_status s = ST_OK;
     char *buf = NULL;
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) /* a FIFO would block */
+        return st_error_set(err, ST_ERR_INVALID, "suite '%s' is not a regular file", path);
     FILE *f = fopen(path, "rb");
     if (!f)
         return st_error_set(err, errno == ENOENT ? ST_ERR_NOTFOUND : ST_ERR_IO, "cannot open suite '%s': %s", path,

@@ -22,6 +22,7 @@
 #include "strata/column.h"
 #include "strata/file.h"
 #include "strata/ml.h"
+#include "strata/warehouse.h"
 
 static void usage(FILE *f)
 {
@@ -164,6 +165,7 @@ int st_cmd_kmeans(int argc, char **argv)
     st_kscore *scores = NULL;
     int fidx[ST_ML_MAX_D];
     size_t n = 0, skipped = 0;
+    if ((s = st_warehouse_check_pending(path, &err)) != ST_OK) goto done; /* never half a publish */
     if ((s = st_reader_open(&r, path, &err)) != ST_OK) goto done;
     for (int j = 0; j < d; j++) {
         fidx[j] = st_reader_find(r, names[j]);

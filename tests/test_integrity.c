@@ -302,7 +302,8 @@ Test(integrity, readers_finish_a_publish_killed_half_way)
     build_shim(so, sizeof so);
     const char *readers[] = {"inspect --verify %s/wh", "report --warehouse %s/wh --format md --out -",
                              "docs --warehouse %s/wh", "lineage --warehouse %s/wh",
-                             "export %s/wh/platinum/ml_centroids.strata"};
+                             "export %s/wh/platinum/ml_centroids.strata",
+                             "kmeans %s/wh/gold/int_customer_analytics.strata --columns total_sold_quantity --k 2"};
     for (size_t i = 0; i < sizeof readers / sizeof readers[0]; i++) {
         (void)!sh("rm -rf %s/wh", dir);
         cr_assert_eq(run("wh", "--k 3"), 0, "%s", errtext());

@@ -314,7 +314,10 @@ static void finish_run(st_run_ctx *ctx, const char *run_id, const char *started,
                        double t_start, st_status s, st_error *err)
 {
     const st_run_opts *o = ctx->o;
-    if (st_quality_results_count(ctx->quality) > 0) {
+    /* the results describe this run's data: kept when it was published,
+     * or when a check failed (to show which); not after a failed publish,
+     * which left the previous tables in place */
+    if (st_quality_results_count(ctx->quality) > 0 && (s == ST_OK || s == ST_ERR_QUALITY)) {
         st_error qerr;
         char qdir[ST_PATH_MAX], qpath[ST_PATH_MAX + 32];
         snprintf(qdir, sizeof qdir, "%s/quality", st_warehouse_root(ctx->wh));

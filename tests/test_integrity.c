@@ -246,6 +246,10 @@ Test(integrity, failed_publish_leaves_the_previous_warehouse)
     if (sh("chattr +i %s/wh/platinum 2>/dev/null", dir) != 0)
         cr_skip_test("this file system has no immutable attribute (chattr +i)");
     char *before = snapshot("wh", NULL);
+    char q[300];
+    snprintf(q, sizeof q, "%s/wh/quality/results.json", dir);
+    size_t nq0, nq1;
+    char *results0 = slurp(q, &nq0);
     gen("new.db", 1200, 8); /* a new source: every layer changes */
     cr_assert_eq(sh("mv %s/new.db %s/tx.db", dir, dir), 0);
     int rc = run("wh", "");
@@ -254,6 +258,10 @@ Test(integrity, failed_publish_leaves_the_previous_warehouse)
     char *after = snapshot("wh", NULL);
     cr_assert_str_eq(after, before, "the warehouse changed although its publish failed: %s", errtext());
     cr_assert(!exists("%s/wh/.staging/COMMIT", dir), "no journal is left: the previous set stands");
+    char *results1 = slurp(q, &nq1);
+    cr_assert(nq0 == nq1 && !memcmp(results0, results1, nq0), "quality results of the unpublished build were written");
+    free(results0);
+    free(results1);
     cr_assert_eq(run("wh", ""), 0, "once writable again, the next run publishes: %s", errtext());
     cr_assert_eq(cli("inspect --verify %s/wh", dir), 0);
     free(before);

@@ -223,8 +223,6 @@ static st_status undo_one(st_warehouse *wh, const char *line, st_error *err)
     return ST_OK;
 }
 
-int (*st_warehouse_publish_hook)(size_t n_renamed) = NULL;
-
 /* Renames every file listed in the journal from staging into place.
  * Missing staged files were already moved by an earlier, interrupted
  * attempt: skip them. With `undo_on_failure`, a failed rename moves every
@@ -246,9 +244,8 @@ static st_status apply_journal(st_warehouse *wh, bool undo_on_failure, st_error 
         if ((s = path_join(to, wh->root, p, err)) != ST_OK) break;
         dir_of(to, todir);
         if ((s = st_mkdirs(todir, err)) != ST_OK) break;
-        int e = st_warehouse_publish_hook ? st_warehouse_publish_hook(done_n) : 0;
-        if (e || (rename(from, to) != 0 && errno != ENOENT)) {
-            s = st_error_set(err, ST_ERR_IO, "cannot publish '%s': %s", to, strerror(e ? e : errno));
+        if (rename(from, to) != 0 && errno != ENOENT) {
+            s = st_error_set(err, ST_ERR_IO, "cannot publish '%s': %s", to, strerror(errno));
             break;
         }
         fsync_dir(todir);

@@ -87,12 +87,6 @@ st_status st_warehouse_commit(st_warehouse *wh, st_error *err) ST_MUST_USE;
  * wait; the roll-forward's error otherwise. */
 st_status st_warehouse_check_pending(const char *path, st_error *err) ST_MUST_USE;
 
-/* Tests only (never set by strata itself): called before the publish's
- * rename number n_renamed (0-based); a nonzero return is taken as that
- * rename failing with this errno. A test may also end the process in it
- * to stand for a kill at that point. */
-extern int (*st_warehouse_publish_hook)(size_t n_renamed);
-
 /* mkdir -p. */
 st_status st_mkdirs(const char *path, st_error *err) ST_MUST_USE;
 

@@ -277,14 +277,21 @@ static void build_shim(char *so, size_t len)
     snprintf(src, sizeof src, "%s/killshim.c", dir);
     FILE *f = fopen(src, "w");
     cr_assert_not_null(f);
-    fputs("#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <signal.h>\n#include <stdlib.h>\n#include <string.h>\n"
+    /* KILL_AFTER_PUBLISH_RENAMES=N: SIGKILL after the N-th publish rename;
+     * FAIL_PUBLISH_RENAME=N: the N-th fails with EIO; FAIL_UNDO=1: every
+     * rename back into .staging/ (a roll-back) fails with EIO too. */
+    fputs("#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <errno.h>\n#include <signal.h>\n#include <stdlib.h>\n"
+          "#include <string.h>\n"
           "static int n;\n"
           "int rename(const char *a, const char *b) {\n"
           "  int (*real)(const char *, const char *) = (int (*)(const char *, const char *))dlsym(RTLD_NEXT, \"rename\");\n"
+          "  const char *k = getenv(\"KILL_AFTER_PUBLISH_RENAMES\"), *f = getenv(\"FAIL_PUBLISH_RENAME\");\n"
+          "  int publish = strstr(a, \"/.staging/\") && !strstr(a, \"/.old/\") && !strstr(b, \"/.staging/\");\n"
+          "  if (getenv(\"FAIL_UNDO\") && !strstr(a, \"/.staging/\") && strstr(b, \"/.staging/\")) {\n"
+          "    errno = EIO; return -1; }\n"
+          "  if (publish && f && n + 1 == atoi(f)) { n++; errno = EIO; return -1; }\n"
           "  int rc = real(a, b);\n"
-          "  const char *k = getenv(\"KILL_AFTER_PUBLISH_RENAMES\");\n"
-          "  if (rc == 0 && k && strstr(a, \"/.staging/\") && !strstr(a, \"/.old/\") && !strstr(b, \"/.staging/\") &&\n"
-          "      ++n == atoi(k)) raise(SIGKILL);\n"
+          "  if (rc == 0 && publish && ++n == (k ? atoi(k) : -1)) raise(SIGKILL);\n"
           "  return rc;\n}\n",
           f);
     fclose(f);
@@ -771,4 +778,42 @@ Test(integrity, content_fingerprint_follows_the_rows)
     cr_assert_eq(x, y, "same rows, same fingerprint");
     cr_assert_neq(x, z, "one value changed");
     cr_assert_neq(x, 7, "the content is folded in");
+}
+
+/* A publish whose rename fails half way (injected EIO at the third publish
+ * rename) and whose roll-back fails too (EIO on every rename back): exit
+ * 5 saying so, the journal stays, and the next command rolls it forward
+ * to the new build; with the roll-back working, the old build stands. */
+Test(integrity, failed_publish_rolls_back_or_leaves_a_journal_to_roll_forward)
+{
+    gen("tx.db", 1000, 7);
+    cr_assert_eq(run("ref", "--k 2"), 0, "%s", errtext());
+    char *want_new = snapshot("ref", NULL);
+    char so[300];
+    build_shim(so, sizeof so);
+    cr_assert_eq(run("wh", "--k 3"), 0, "%s", errtext());
+    char *old = snapshot("wh", NULL);
+    int rc = sh("ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD=%s FAIL_PUBLISH_RENAME=3 %s run --customers "
+                "data/chinook.db --transactions %s/tx.db --warehouse %s/wh --quiet --no-report --k 2 >/dev/null "
+                "2>%s/err.txt",
+                so, bin(), dir, dir, dir);
+    cr_assert_eq(rc, 5, "exit %d: %s", rc, errtext());
+    cr_assert_not_null(strstr(errtext(), "previous warehouse restored"), "%s", errtext());
+    char *now = snapshot("wh", NULL);
+    cr_assert_str_eq(now, old, "a rolled-back publish left the old build");
+    free(now);
+    cr_assert(!exists("%s/wh/.staging/COMMIT", dir));
+    rc = sh("ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD=%s FAIL_PUBLISH_RENAME=3 FAIL_UNDO=1 %s run --customers "
+            "data/chinook.db --transactions %s/tx.db --warehouse %s/wh --quiet --no-report --k 2 >/dev/null "
+            "2>%s/err.txt",
+            so, bin(), dir, dir, dir);
+    cr_assert_eq(rc, 5, "exit %d: %s", rc, errtext());
+    cr_assert_not_null(strstr(errtext(), "could not be rolled back"), "%s", errtext());
+    cr_assert(exists("%s/wh/.staging/COMMIT", dir), "the journal stays for the next command");
+    cr_assert_eq(cli("lineage --warehouse %s/wh", dir), 0, "%s", errtext());
+    now = snapshot("wh", NULL);
+    cr_assert_str_eq(now, want_new, "the next command rolled the publish forward to the new build");
+    free(now);
+    free(old);
+    free(want_new);
 }

@@ -38,7 +38,8 @@ static const char *bin(void)
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/st_int_XXXXXX");
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/st_int_XXXXXX", t && *t ? t : P_tmpdir);
     cr_assert_not_null(mkdtemp(dir));
 }
 
@@ -741,7 +742,7 @@ Test(integrity, place_check_applies_to_warehouse_shaped_paths_only)
     cr_assert_not_null(strstr(e.msg, "holds silver.stg_foc_transactions, not silver.stg_sales_transactions"), "%s",
                        e.msg);
     cr_assert_eq(st_file_check_place(&m, "/w/gold/stg_foc_transactions.strata", &e), ST_ERR_CORRUPT);
-    cr_assert_eq(st_file_check_place(&m, "/tmp/anything.strata", &e), ST_OK, "not a warehouse path");
+    cr_assert_eq(st_file_check_place(&m, "/data/exports/anything.strata", &e), ST_OK, "not a warehouse path");
     cr_assert_eq(st_file_check_place(&m, "stg.strata", &e), ST_OK);
     cr_assert_eq(st_file_check_place(&m, "/w/silver/notes.txt", &e), ST_OK);
 }

@@ -16,7 +16,7 @@
 
 #include "strata/source_identity.h"
 
-static char dir[64];
+static char dir[256];
 
 static int write_file(const char *path, const void *p, size_t n)
 {
@@ -31,10 +31,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!dir[0]) {
-        snprintf(dir, sizeof dir, "/tmp/fuzz_wal_XXXXXX");
+        const char *t = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/fuzz_wal_XXXXXX", t && *t ? t : P_tmpdir);
         if (!mkdtemp(dir)) abort();
     }
-    char db[128], wal[140];
+    char db[300], wal[310];
     snprintf(db, sizeof db, "%s/x.db", dir);
     snprintf(wal, sizeof wal, "%s-wal", db);
     unsigned char hdr[100] = "SQLite format 3";

@@ -248,7 +248,8 @@ static st_status check_features(ml_step *m, st_error *err)
 
 /* Pass 1 and the fit (n > 0): scales the features into m->xs, scores the
  * k range when there is one (m->scores), and fits the k asked for or the
- * one chosen, lowered to n when there are fewer points (noted). */
+ * one chosen, lowered to the number of distinct points when there are
+ * fewer (noted). */
 static st_status fit(ml_step *m, st_kmeans_opts *ko, st_error *err)
 {
     const st_run_opts *o = m->ctx->o;
@@ -263,7 +264,9 @@ static st_status fit(ml_step *m, st_kmeans_opts *ko, st_error *err)
     st_status s = scale_features(m->r, m->ix, m->fcol, m->feat, m->lg, d, m->g, x, n, &m->sc, m->xs, err);
     free(x);
     if (s != ST_OK) return s;
-    if ((size_t)kmax > n) kmax = (int)n;
+    /* more clusters than distinct points would leave some empty (and name them) */
+    size_t distinct = st_kmeans_distinct_points(m->xs, n, d, (size_t)(kmax > m->k ? kmax : m->k));
+    if ((size_t)kmax > distinct) kmax = (int)distinct;
     if (kmin < 2) kmin = 2;
     if (kmax >= kmin && n >= 3) {
         m->n_scores = (size_t)(kmax - kmin + 1);
@@ -272,10 +275,11 @@ static st_status fit(ml_step *m, st_kmeans_opts *ko, st_error *err)
         ST_TRY(st_kselect(m->xs, n, d, kmin, kmax, ko, m->scores, &best_k, err));
     }
     if (m->k == 0) m->k = m->n_scores ? best_k : 1;
-    if ((size_t)m->k > n) {
-        snprintf(m->ctx->cur->note, sizeof m->ctx->cur->note, "k lowered from %d to %zu (only %zu customer-periods)",
-                 m->k, n, n);
-        m->k = (int)n;
+    if ((size_t)m->k > distinct) {
+        snprintf(m->ctx->cur->note, sizeof m->ctx->cur->note,
+                 "k lowered from %d to %zu (only %zu distinct points in %zu customer-periods)", m->k, distinct, distinct,
+                 n);
+        m->k = (int)distinct;
     }
     ko->k = m->k;
     return st_kmeans_fit(m->xs, n, d, ko, &m->km, err);

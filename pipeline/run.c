@@ -14,7 +14,8 @@
  * published together by st_warehouse_commit() after the last data step,
  * so a failed run leaves the previous warehouse as it was. The run log
  * (_runs/<run-id>.json and _runs/latest.json) and quality/results.json are
- * written last; they are the only files that hold timestamps, the run id,
+ * written after the publish, before the report step reads them (and again
+ * at the end); they are the only files that hold timestamps, the run id,
  * the thread count and the warehouse path.
  */
 #include "pipeline_internal.h"
@@ -187,6 +188,20 @@ static void write_run_log(st_run_ctx *ctx, const char *run_id, const char *start
     st_buf_free(&b);
 }
 
+/* quality/results.json from this run's checks (none run: left as is).
+ * Called before the report step, so the dashboard shows this run's
+ * results, and again at the end for the checks of a failed run. */
+static void write_quality_results(st_run_ctx *ctx)
+{
+    if (st_quality_results_count(ctx->quality) == 0) return;
+    st_error qerr;
+    char qdir[ST_PATH_MAX], qpath[ST_PATH_MAX + 32];
+    snprintf(qdir, sizeof qdir, "%s/quality", st_warehouse_root(ctx->wh));
+    snprintf(qpath, sizeof qpath, "%s/results.json", qdir);
+    if ((st_mkdirs(qdir, &qerr) != ST_OK || st_quality_write_json(ctx->quality, qpath, &qerr) != ST_OK) &&
+        !ctx->o->quiet)
+        fprintf(stderr, "strata run: warning: %s\n", qerr.msg);
+}
 
 static int step_index(const char *name)
 {
@@ -305,6 +320,7 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
              * run log so far too, so the report shows this run's facts */
             s = st_warehouse_commit(ctx.wh, err);
             if (s == ST_OK) write_run_log(&ctx, run_id, started, steps, st_now_seconds() - t_start, ST_OK, err);
+            if (s == ST_OK) write_quality_results(&ctx);
             if (s == ST_OK) s = st_report_write(st_warehouse_root(ctx.wh), ST_REPORT_HTML, NULL, err);
             if (s == ST_OK) s = st_report_write(st_warehouse_root(ctx.wh), ST_REPORT_MD, NULL, err);
             if (s == ST_OK) snprintf(steps[i].note, sizeof steps[i].note, "report/index.html, report/report.md");
@@ -318,16 +334,7 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
     }
     /* A partial run (--only/--from ending before marts) still publishes. */
     if (s == ST_OK) s = st_warehouse_commit(ctx.wh, err);
-
-    if (st_quality_results_count(ctx.quality) > 0) {
-        st_error qerr;
-        char qdir[ST_PATH_MAX], qpath[ST_PATH_MAX + 32];
-        snprintf(qdir, sizeof qdir, "%s/quality", st_warehouse_root(ctx.wh));
-        snprintf(qpath, sizeof qpath, "%s/results.json", qdir);
-        if ((st_mkdirs(qdir, &qerr) != ST_OK || st_quality_write_json(ctx.quality, qpath, &qerr) != ST_OK) &&
-            !o->quiet)
-            fprintf(stderr, "strata run: warning: %s\n", qerr.msg);
-    }
+    write_quality_results(&ctx);
     if (s == ST_OK && !o->quiet) {
         st_error serr;
         if (st_marts_summarise(&ctx, &serr) != ST_OK) st_buf_reset(&ctx.persona_summary);

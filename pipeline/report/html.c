@@ -96,6 +96,17 @@ static void not_available(st_buf *b, const char *what)
     st_buf_puts(b, "</div>\n");
 }
 
+/* When !have: the "not available" box naming what is missing, and the
+ * section closed. Returns have, so a section reads
+ * `if (!section_has(b, have, "...")) return;`. */
+static bool section_has(st_buf *b, bool have, const char *missing)
+{
+    if (have) return true;
+    not_available(b, missing);
+    st_buf_puts(b, "</section>\n");
+    return false;
+}
+
 static void section_open(st_buf *b, const char *id, const char *title, const char *lead)
 {
     st_buf_printf(b, "<section id=\"%s\">\n<h2>", id);
@@ -128,11 +139,7 @@ static void period_label(char out[16], int32_t p)
 static void sec_kpis(st_buf *b, const st_report_model *m)
 {
     section_open(b, "kpis", "Headline", "The customer base and its sales over the whole period covered by the data.");
-    if (!m->has_kpis) {
-        not_available(b, "platinum.dim_customers / platinum.fct_transactions were not found");
-        st_buf_puts(b, "</section>\n");
-        return;
-    }
+    if (!section_has(b, m->has_kpis, "platinum.dim_customers / platinum.fct_transactions were not found")) return;
     char v[48], l[160], a[16], z[16];
     st_buf_puts(b, "<div class=\"kpis\">\n");
     fmt_i64(v, m->n_customers);
@@ -208,85 +215,86 @@ static void sec_personas(st_buf *b, const st_report_model *m, const char **cols)
     st_buf_puts(b, "</div>\n</section>\n");
 }
 
-static void sec_clusters(st_buf *b, const st_report_model *m, const char **cols)
+/* The centroid table: one row per cluster, one column per feature; ccol
+ * is each cluster's colour. */
+static void cluster_table(st_buf *b, const st_report_model *m, const char *const *ccol)
 {
-    section_open(b, "profiles", "What each persona looks like",
-                 "Average behaviour of each persona's customer-months (cluster centres, in the data's own units), "
-                 "one panel per feature, and a sample of customer-months placed by two features.");
-    if (m->n_clusters == 0 || m->n_features == 0) {
-        not_available(b, "platinum.ml_centroids was not found");
-    } else {
-        const char **cats = calloc(m->n_clusters, sizeof *cats);
-        const char **ccol = calloc(m->n_clusters, sizeof *ccol);
-        double *vals = calloc(m->n_clusters, sizeof *vals);
-        char (*names)[80] = calloc(m->n_clusters, sizeof *names);
-        if (cats && ccol && vals && names) {
-            for (size_t c = 0; c < m->n_clusters; c++) {
-                const st_report_cluster *cl = &m->clusters[c];
-                snprintf(names[c], 80, "%.60s (%d)", cl->persona ? cl->persona : "?", (int)cl->cluster);
-                cats[c] = names[c];
-                ccol[c] = color_of(m, cols, cl->persona);
-            }
-            st_buf_puts(b, "<div class=\"grid3\">\n");
-            for (size_t f = 0; f < m->n_features; f++) {
-                for (size_t c = 0; c < m->n_clusters; c++)
-                    vals[c] = m->clusters[c].values ? m->clusters[c].values[f] : NAN;
-                st_svg_series s = {m->features[f], NULL, NULL, vals, m->n_clusters};
-                st_svg_bars bars = {0};
-                bars.width = 390;
-                bars.height = 300;
-                bars.title = m->features[f];
-                bars.y_label = "average";
-                bars.categories = cats;
-                bars.n_categories = m->n_clusters;
-                bars.category_colors = ccol;
-                bars.series = &s;
-                bars.n_series = 1;
-                bars.value_labels = true;
-                bars.rotate_labels = m->n_clusters > 3;
-                st_buf_puts(b, "<div>");
-                st_svg_bar_chart(b, &bars);
-                st_buf_puts(b, "</div>\n");
-            }
-            st_buf_puts(b, "</div>\n");
-            st_buf_puts(b, "<table><thead><tr><th>cluster</th><th>persona</th><th class=\"n\">customer-months</th>"
-                           "<th class=\"n\">share of inertia</th>");
-            for (size_t f = 0; f < m->n_features; f++) {
-                st_buf_puts(b, "<th class=\"n\">");
-                esc(b, m->features[f]);
-                st_buf_puts(b, "</th>");
-            }
-            st_buf_puts(b, "</tr></thead><tbody>\n");
-            for (size_t c = 0; c < m->n_clusters; c++) {
-                const st_report_cluster *cl = &m->clusters[c];
-                char sz[48], sh[48];
-                fmt_i64(sz, cl->size);
-                fmt_pct(sh, cl->inertia_share, 1);
-                st_buf_printf(b, "<tr><td>%d</td><td><span class=\"sw\" style=\"background:%s\"></span>",
-                              (int)cl->cluster, ccol[c]);
-                esc(b, cl->persona);
-                st_buf_printf(b, "</td><td class=\"n\">%s</td><td class=\"n\">%s</td>", sz, sh);
-                for (size_t f = 0; f < m->n_features; f++) {
-                    char v[48];
-                    double x = cl->values ? cl->values[f] : NAN;
-                    st_svg_fmt_num(x, fabs(x) >= 100 ? 0 : 3, v);
-                    st_buf_printf(b, "<td class=\"n\">%s</td>", v);
-                }
-                st_buf_puts(b, "</tr>\n");
-            }
-            st_buf_puts(b, "</tbody></table>\n");
+    st_buf_puts(b, "<table><thead><tr><th>cluster</th><th>persona</th><th class=\"n\">customer-months</th>"
+                   "<th class=\"n\">share of inertia</th>");
+    for (size_t f = 0; f < m->n_features; f++) {
+        st_buf_puts(b, "<th class=\"n\">");
+        esc(b, m->features[f]);
+        st_buf_puts(b, "</th>");
+    }
+    st_buf_puts(b, "</tr></thead><tbody>\n");
+    for (size_t c = 0; c < m->n_clusters; c++) {
+        const st_report_cluster *cl = &m->clusters[c];
+        char sz[48], sh[48];
+        fmt_i64(sz, cl->size);
+        fmt_pct(sh, cl->inertia_share, 1);
+        st_buf_printf(b, "<tr><td>%d</td><td><span class=\"sw\" style=\"background:%s\"></span>",
+                      (int)cl->cluster, ccol[c]);
+        esc(b, cl->persona);
+        st_buf_printf(b, "</td><td class=\"n\">%s</td><td class=\"n\">%s</td>", sz, sh);
+        for (size_t f = 0; f < m->n_features; f++) {
+            char v[48];
+            double x = cl->values ? cl->values[f] : NAN;
+            st_svg_fmt_num(x, fabs(x) >= 100 ? 0 : 3, v);
+            st_buf_printf(b, "<td class=\"n\">%s</td>", v);
         }
-        free(cats);
-        free(ccol);
-        free(vals);
-        free(names);
+        st_buf_puts(b, "</tr>\n");
     }
-    st_buf_puts(b, "<h3>Customer-months by persona</h3>\n");
-    if (m->n_points == 0 || m->n_personas == 0) {
-        not_available(b, "platinum.fct_transactions was not found");
-        st_buf_puts(b, "</section>\n");
-        return;
+    st_buf_puts(b, "</tbody></table>\n");
+}
+
+/* One bar chart per feature of the cluster centres, then their table. */
+static void cluster_panels(st_buf *b, const st_report_model *m, const char **cols)
+{
+    const char **cats = calloc(m->n_clusters, sizeof *cats);
+    const char **ccol = calloc(m->n_clusters, sizeof *ccol);
+    double *vals = calloc(m->n_clusters, sizeof *vals);
+    char (*names)[80] = calloc(m->n_clusters, sizeof *names);
+    if (cats && ccol && vals && names) {
+        for (size_t c = 0; c < m->n_clusters; c++) {
+            const st_report_cluster *cl = &m->clusters[c];
+            snprintf(names[c], 80, "%.60s (%d)", cl->persona ? cl->persona : "?", (int)cl->cluster);
+            cats[c] = names[c];
+            ccol[c] = color_of(m, cols, cl->persona);
+        }
+        st_buf_puts(b, "<div class=\"grid3\">\n");
+        for (size_t f = 0; f < m->n_features; f++) {
+            for (size_t c = 0; c < m->n_clusters; c++)
+                vals[c] = m->clusters[c].values ? m->clusters[c].values[f] : NAN;
+            st_svg_series s = {m->features[f], NULL, NULL, vals, m->n_clusters};
+            st_svg_bars bars = {0};
+            bars.width = 390;
+            bars.height = 300;
+            bars.title = m->features[f];
+            bars.y_label = "average";
+            bars.categories = cats;
+            bars.n_categories = m->n_clusters;
+            bars.category_colors = ccol;
+            bars.series = &s;
+            bars.n_series = 1;
+            bars.value_labels = true;
+            bars.rotate_labels = m->n_clusters > 3;
+            st_buf_puts(b, "<div>");
+            st_svg_bar_chart(b, &bars);
+            st_buf_puts(b, "</div>\n");
+        }
+        st_buf_puts(b, "</div>\n");
+        cluster_table(b, m, ccol);
     }
+    free(cats);
+    free(ccol);
+    free(vals);
+    free(names);
+}
+
+/* A sample of customer-months placed by two features, one colour per
+ * persona (log x when the volume has a heavy tail). */
+static void cluster_scatter(st_buf *b, const st_report_model *m, const char **cols)
+{
     /* Heavy tail -> log x (values <= 0 then drop out; say so). */
     double mx = 0, mn = INFINITY;
     size_t nonpos = 0;
@@ -341,6 +349,18 @@ static void sec_clusters(st_buf *b, const st_report_model *m, const char **cols)
     free(ser);
     free(xs);
     free(ys);
+}
+
+static void sec_clusters(st_buf *b, const st_report_model *m, const char **cols)
+{
+    section_open(b, "profiles", "What each persona looks like",
+                 "Average behaviour of each persona's customer-months (cluster centres, in the data's own units), "
+                 "one panel per feature, and a sample of customer-months placed by two features.");
+    if (m->n_clusters == 0 || m->n_features == 0) not_available(b, "platinum.ml_centroids was not found");
+    else cluster_panels(b, m, cols);
+    st_buf_puts(b, "<h3>Customer-months by persona</h3>\n");
+    if (!section_has(b, m->n_points && m->n_personas, "platinum.fct_transactions was not found")) return;
+    cluster_scatter(b, m, cols);
     st_buf_puts(b, "</section>\n");
 }
 
@@ -350,11 +370,7 @@ static void sec_k(st_buf *b, const st_report_model *m)
                  "The number of groups k was chosen by comparing fits: inertia (spread inside groups, lower is "
                  "tighter; look for the bend, the \"knee\") and silhouette (how well separated the groups are, "
                  "higher is better).");
-    if (m->n_k == 0) {
-        not_available(b, "platinum.ml_k_selection was not found");
-        st_buf_puts(b, "</section>\n");
-        return;
-    }
+    if (!section_has(b, m->n_k != 0, "platinum.ml_k_selection was not found")) return;
     double *kx = malloc(m->n_k * sizeof *kx);
     if (kx) {
         for (size_t i = 0; i < m->n_k; i++) kx[i] = m->k[i];
@@ -426,11 +442,7 @@ static void sec_migration(st_buf *b, const st_report_model *m, const char **cols
             free(vals);
         }
     }
-    if (m->n_periods == 0 || m->n_personas == 0) {
-        not_available(b, "platinum.marts_customer_summary was not found");
-        st_buf_puts(b, "</section>\n");
-        return;
-    }
+    if (!section_has(b, m->n_periods && m->n_personas, "platinum.marts_customer_summary was not found")) return;
     size_t np = m->n_periods, nper = m->n_personas;
     char (*labels)[16] = calloc(np, sizeof *labels);
     const char **cats = calloc(np, sizeof *cats);
@@ -516,15 +528,9 @@ static void sec_quality(st_buf *b, const st_report_model *m)
                     char fr[48];
                     fmt_i64(fr, e->failing_rows);
                     st_buf_printf(b, "<tr><td><span class=\"badge %s\">", cls);
-                    esc(b, e->status);
-                    st_buf_puts(b, "</span></td><td>");
-                    esc(b, e->name);
-                    st_buf_puts(b, "</td><td>");
-                    esc(b, e->table);
-                    st_buf_puts(b, "</td><td>");
-                    esc(b, e->column);
-                    st_buf_puts(b, "</td><td>");
-                    esc(b, e->severity);
+                    static const char *const seps[] = {"", "</span></td><td>", "</td><td>", "</td><td>", "</td><td>"};
+                    const char *const vals[] = {e->status, e->name, e->table, e->column, e->severity};
+                    st_buf_put_fields(b, seps, vals, 5, esc);
                     st_buf_printf(b, "</td><td class=\"n\">%s</td><td>", fr);
                     esc(b, e->detail);
                     st_buf_puts(b, "</td></tr>\n");
@@ -580,11 +586,7 @@ static void sec_lineage(st_buf *b, const st_report_model *m)
                  "Each box is a table of the warehouse; arrows show which tables each one is built from, from the "
                  "raw sources (bronze) to cleaned data (silver), customer features (gold) and the personas "
                  "(platinum).");
-    if (m->n_tables == 0) {
-        not_available(b, "no layer files were found in the warehouse");
-        st_buf_puts(b, "</section>\n");
-        return;
-    }
+    if (!section_has(b, m->n_tables != 0, "no layer files were found in the warehouse")) return;
     static const char *const layer_names[] = {"bronze", "silver", "gold", "platinum", "other"};
     static const char *const layer_fill[] = {"#f1dcc4", "#e3e6ea", "#f6e7a8", "#d6e6f5", "#eeeeee"};
     bool has_other = false;
@@ -664,11 +666,7 @@ static void fmt_rows(char out[48], double v)
 static void sec_run(st_buf *b, const st_report_model *m)
 {
     section_open(b, "run", "Pipeline run", "The last run of the pipeline that built this warehouse, step by step.");
-    if (!m->has_run) {
-        not_available(b, "_runs/latest.json was not found");
-        st_buf_puts(b, "</section>\n");
-        return;
-    }
+    if (!section_has(b, m->has_run, "_runs/latest.json was not found")) return;
     char s[48], r[48];
     fmt_secs(s, m->run_seconds);
     fmt_mib(r, m->run_peak_rss_bytes);

@@ -519,18 +519,22 @@ typedef struct facts_acc {
     int32_t lo, hi;   /* smallest positive / largest period key, 0 none */
 } facts_acc;
 
-/* One pass over platinum.fct_transactions: the headline and the persona
- * aggregates (used when the grid is missing). *have false when the table
- * is missing or unreadable. */
-static st_status scan_facts(st_report_model *m, const char *wh, bool *have, facts_acc *fa, persona_agg *pa,
-                            st_error *err)
+/* One pass over the facts (platinum.fct_transactions: the headline and
+ * the persona aggregates, used when the grid is missing) or, with grid,
+ * over platinum.marts_customer_summary (the dense grid: the persona
+ * aggregates with Not Active, the period range [*lo, *hi] and the mix).
+ * Both tables have the same columns, the grid one more (is_active).
+ * *have false when the table is missing or unreadable. */
+static st_status scan_persona_table(st_report_model *m, const char *wh, bool grid, bool *have, facts_acc *fa,
+                                    persona_agg *pa, mix_table *mix, int32_t *lo, int32_t *hi, st_error *err)
 {
-    static const char *const names[] = {"customer_id", "period_key", "total_sold_quantity", "total_foc_quantity",
-                                        "foc_ratio", "persona"};
-    static const bool by_code[] = {false, false, false, false, false, true};
+    static const char *const names[] = {"customer_id", "period_key", "total_sold_quantity",
+                                        "total_foc_quantity", "foc_ratio", "persona", "is_active"};
+    static const bool by_code[] = {false, false, false, false, false, true, false};
     scan s;
     st_status st;
-    *have = scan_open(m, wh, "platinum", "fct_transactions", names, by_code, 6, &s, &st, err);
+    *have = scan_open(m, wh, "platinum", grid ? "marts_customer_summary" : "fct_transactions", names, by_code,
+                      grid ? 7 : 6, &s, &st, err);
     if (!*have) return st;
     while (scan_next(m, &s, &st, err)) {
         if (!code_map_reset(&pa->cm, scan_n_codes(&s, 5))) {
@@ -540,59 +544,29 @@ static st_status scan_facts(st_report_model *m, const char *wh, bool *have, fact
         for (size_t i = 0; i < s.n_rows; i++) {
             int64_t sold = col_i64(&s.cols[2], i), foc = col_i64(&s.cols[3], i);
             int32_t p = (int32_t)col_i64(&s.cols[1], i);
-            fa->sold += sold;
-            fa->foc += foc;
-            if (p > 0 && (fa->lo == 0 || p < fa->lo)) fa->lo = p;
-            if (p > fa->hi) fa->hi = p;
-            size_t pi;
-            if (!persona_agg_row(pa, &s, 5, i, col_i64(&s.cols[0], i), sold, foc, col_f64(&s.cols[4], i), true,
-                                 &pi)) {
-                st = oom(err);
-                goto done;
+            if (grid) {
+                if (p < *lo) *lo = p;
+                if (p > *hi) *hi = p;
+            } else {
+                fa->sold += sold;
+                fa->foc += foc;
+                if (p > 0 && (fa->lo == 0 || p < fa->lo)) fa->lo = p;
+                if (p > fa->hi) fa->hi = p;
             }
-        }
-        fa->rows += (int64_t)s.n_rows;
-    }
-done:
-    if (s.failed || st != ST_OK) *have = false;
-    scan_close(&s);
-    return st;
-}
-
-/* One pass over platinum.marts_customer_summary (the dense grid): the
- * persona aggregates with Not Active, the period range and the mix. */
-static st_status scan_grid(st_report_model *m, const char *wh, bool *have, persona_agg *pa, mix_table *mix,
-                           int32_t *lo, int32_t *hi, st_error *err)
-{
-    static const char *const names[] = {"customer_id", "period_key", "total_sold_quantity",
-                                        "total_foc_quantity", "foc_ratio", "persona", "is_active"};
-    static const bool by_code[] = {false, false, false, false, false, true, false};
-    scan s;
-    st_status st;
-    *have = scan_open(m, wh, "platinum", "marts_customer_summary", names, by_code, 7, &s, &st, err);
-    if (!*have) return st;
-    while (scan_next(m, &s, &st, err)) {
-        if (!code_map_reset(&pa->cm, scan_n_codes(&s, 5))) {
-            st = oom(err);
-            break;
-        }
-        for (size_t i = 0; i < s.n_rows; i++) {
-            int32_t p = (int32_t)col_i64(&s.cols[1], i);
-            if (p < *lo) *lo = p;
-            if (p > *hi) *hi = p;
+            bool active = grid ? col_i64(&s.cols[6], i) != 0 : true;
             size_t pi;
-            if (!persona_agg_row(pa, &s, 5, i, col_i64(&s.cols[0], i), col_i64(&s.cols[2], i),
-                                 col_i64(&s.cols[3], i), col_f64(&s.cols[4], i), col_i64(&s.cols[6], i) != 0,
+            if (!persona_agg_row(pa, &s, 5, i, col_i64(&s.cols[0], i), sold, foc, col_f64(&s.cols[4], i), active,
                                  &pi)) {
                 st = oom(err);
                 goto done;
             }
             int32_t mo = p % 100;
-            if (mo >= 1 && mo <= 12 && !mix_add(mix, p, pi)) {
+            if (grid && mo >= 1 && mo <= 12 && !mix_add(mix, p, pi)) {
                 st = oom(err);
                 goto done;
             }
         }
+        if (!grid) fa->rows += (int64_t)s.n_rows;
     }
 done:
     if (s.failed || st != ST_OK) *have = false;
@@ -693,8 +667,8 @@ static st_status load_personas_and_facts(st_report_model *m, const char *wh, st_
     size_t *inverse = NULL;
     int32_t lo = INT32_MAX, hi = INT32_MIN;
     bool have_f = false, have_s = false;
-    if ((st = scan_facts(m, wh, &have_f, &fa, &fpa, err)) != ST_OK) goto done;
-    if ((st = scan_grid(m, wh, &have_s, &spa, &mix, &lo, &hi, err)) != ST_OK) goto done;
+    if ((st = scan_persona_table(m, wh, false, &have_f, &fa, &fpa, &mix, &lo, &hi, err)) != ST_OK) goto done;
+    if ((st = scan_persona_table(m, wh, true, &have_s, &fa, &spa, &mix, &lo, &hi, err)) != ST_OK) goto done;
     if (have_f) {
         m->has_kpis = true;
         m->n_active_periods = fa.rows;

@@ -55,9 +55,10 @@ static void period(st_buf *b, int32_t p)
 
 static void na(st_buf *b, const char *what) { st_buf_printf(b, "_Not available: %s._\n\n", what); }
 
-st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err)
+/* The title, the loader's warnings, then the headline numbers. */
+static void md_headline(st_buf *b, const st_report_model *m)
 {
-    char x[48], y[48], z[48];
+    char x[48];
     st_buf_puts(b, "# Customer personas: sales dashboard\n\n");
     for (size_t i = 0; i < m->n_notes; i++) {
         st_buf_puts(b, "> warning: ");
@@ -85,7 +86,12 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         period(b, m->last_period);
         st_buf_puts(b, " |\n\n");
     }
+}
 
+/* The persona table. */
+static void md_personas(st_buf *b, const st_report_model *m)
+{
+    char x[48], y[48], z[48];
     st_buf_puts(b, "## Personas\n\n");
     if (m->n_personas == 0) {
         na(b, "platinum.fct_transactions / marts_customer_summary were not found");
@@ -106,6 +112,12 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         }
         st_buf_puts(b, "\n");
     }
+}
+
+/* The naming rule and the cluster centres in original units. */
+static void md_clusters(st_buf *b, const st_report_model *m)
+{
+    char x[48], y[48];
     st_buf_puts(b, "Persona rule: ");
     cell(b, m->persona_rule ? m->persona_rule : "n/a");
     st_buf_puts(b, "\n\n## Cluster centres (original units)\n\n");
@@ -134,7 +146,12 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         }
         st_buf_puts(b, "\n");
     }
+}
 
+/* The k-selection table. */
+static void md_k(st_buf *b, const st_report_model *m)
+{
+    char x[48], y[48];
     st_buf_puts(b, "## Choosing k\n\n");
     if (m->n_k == 0) {
         na(b, "platinum.ml_k_selection was not found");
@@ -147,7 +164,12 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         }
         st_buf_puts(b, "\n");
     }
+}
 
+/* The transition matrix and the persona mix per month. */
+static void md_migration(st_buf *b, const st_report_model *m)
+{
+    char x[48];
     st_buf_puts(b, "## Persona migration (row: before, column: next month)\n\n");
     if (m->n_trans_labels == 0) {
         na(b, "platinum.marts_persona_transitions was not found");
@@ -191,7 +213,12 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         }
         st_buf_puts(b, "\n");
     }
+}
 
+/* Every expectation, then the rejected rows by reason. */
+static void md_quality(st_buf *b, const st_report_model *m)
+{
+    char x[48];
     st_buf_puts(b, "## Data quality\n\n");
     if (!m->has_quality) {
         na(b, "quality/results.json was not found");
@@ -199,16 +226,9 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         st_buf_puts(b, "| result | check | table | column | severity | failing rows | detail |\n|---|---|---|---|---|---:|---|\n");
         for (size_t i = 0; i < m->n_expectations; i++) {
             const st_report_expectation *e = &m->expectations[i];
-            st_buf_puts(b, "| **");
-            cell(b, e->status);
-            st_buf_puts(b, "** | ");
-            cell(b, e->name);
-            st_buf_puts(b, " | ");
-            cell(b, e->table);
-            st_buf_puts(b, " | ");
-            cell(b, e->column);
-            st_buf_puts(b, " | ");
-            cell(b, e->severity);
+            static const char *const seps[] = {"| **", "** | ", " | ", " | ", " | "};
+            const char *const vals[] = {e->status, e->name, e->table, e->column, e->severity};
+            st_buf_put_fields(b, seps, vals, 5, cell);
             st_buf_printf(b, " | %s | ", i64(x, e->failing_rows));
             cell(b, e->detail);
             st_buf_puts(b, " |\n");
@@ -226,7 +246,12 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         }
         st_buf_puts(b, "\n");
     }
+}
 
+/* Every layer file and what it is built from. */
+static void md_lineage(st_buf *b, const st_report_model *m)
+{
+    char x[48];
     st_buf_puts(b, "## Lineage\n\n");
     if (m->n_tables == 0) {
         na(b, "no layer files were found");
@@ -247,7 +272,12 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         }
         st_buf_puts(b, "\n");
     }
+}
 
+/* The run log, step by step. */
+static void md_run(st_buf *b, const st_report_model *m)
+{
+    char x[48], y[48], z[48];
     st_buf_puts(b, "## Pipeline run\n\n");
     if (!m->has_run) {
         na(b, "_runs/latest.json was not found");
@@ -273,6 +303,18 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         }
         st_buf_puts(b, "\n");
     }
+}
+
+st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err)
+{
+    md_headline(b, m);
+    md_personas(b, m);
+    md_clusters(b, m);
+    md_k(b, m);
+    md_migration(b, m);
+    md_quality(b, m);
+    md_lineage(b, m);
+    md_run(b, m);
     if (!st_buf_ok(b)) return st_error_set(err, ST_ERR_NOMEM, "report: out of memory building the Markdown");
     return ST_OK;
 }

@@ -88,6 +88,157 @@ static void md_headline(st_buf *b, const st_report_model *m)
     }
 }
 
+static const char *persona_name(const st_report_model *m, size_t p)
+{
+    return p < m->n_personas ? m->personas[p].name : "n/a";
+}
+
+/* "name (#id)", or "#id (not in master)". */
+static void md_customer(st_buf *b, const st_report_customer *c)
+{
+    if (c->name && *c->name) {
+        cell(b, c->name);
+        st_buf_printf(b, " (#%lld)", (long long)c->customer_id);
+    } else {
+        st_buf_printf(b, "#%lld (%s)", (long long)c->customer_id, c->is_known ? "no name" : "not in master");
+    }
+}
+
+static void md_customer_rows(st_buf *b, const st_report_model *m, const st_report_customer *v, size_t n)
+{
+    char x[48], y[48];
+    st_buf_puts(b, "| # | customer | country | persona now | persona before | units, last months | units, whole period |\n"
+                   "|---:|---|---|---|---|---:|---:|\n");
+    for (size_t i = 0; i < n; i++) {
+        const st_report_customer *c = &v[i];
+        st_buf_printf(b, "| %zu | ", i + 1);
+        md_customer(b, c);
+        st_buf_puts(b, " | ");
+        cell(b, c->country && *c->country ? c->country : "unknown");
+        st_buf_puts(b, " | ");
+        cell(b, persona_name(m, c->persona));
+        st_buf_puts(b, " | ");
+        cell(b, persona_name(m, c->prev_persona));
+        st_buf_printf(b, " | %s | %s |\n", i64(x, c->recent_volume), i64(y, c->total_volume));
+    }
+    st_buf_puts(b, "\n");
+}
+
+/* Top customers per persona, at-risk customers, every known customer. */
+static void md_customers(st_buf *b, const st_report_model *m)
+{
+    char x[48], y[48], z[48];
+    st_buf_puts(b, "## Top customers per persona\n\n");
+    if (!m->has_customers) {
+        na(b, "platinum.marts_customer_summary / platinum.dim_customers were not found");
+        return;
+    }
+    st_buf_puts(b, "Persona now: the persona of ");
+    period(b, m->last_month);
+    st_buf_puts(b, "; persona before: of ");
+    period(b, m->prev_month);
+    st_buf_puts(b, "; units, last months: ");
+    period(b, m->recent_from);
+    st_buf_puts(b, " to ");
+    period(b, m->last_month);
+    st_buf_puts(b, ".\n\n");
+    for (size_t p = 0; p < m->n_personas; p++) {
+        size_t first = 0, n = 0;
+        for (size_t i = 0; i < m->n_top; i++)
+            if (m->top[i].persona == p && !n++) first = i;
+        if (!n) continue;
+        st_buf_puts(b, "### Top ");
+        cell(b, m->personas[p].name);
+        st_buf_puts(b, "\n\n");
+        md_customer_rows(b, m, m->top + first, n);
+    }
+    st_buf_puts(b, "## Customers at risk (persona fell)\n\n");
+    st_buf_printf(b, "%s customers fell to a lower persona; %s units less in the last months than before.\n\n",
+                  i64(x, m->n_at_risk_total), num(y, (double)m->at_risk_lost_volume, 0));
+    if (m->n_at_risk) {
+        st_buf_puts(b, "| # | customer | country | persona before | persona now | units before | units, last months | lost units |\n"
+                       "|---:|---|---|---|---|---:|---:|---:|\n");
+        for (size_t i = 0; i < m->n_at_risk; i++) {
+            const st_report_customer *c = &m->at_risk[i];
+            st_buf_printf(b, "| %zu | ", i + 1);
+            md_customer(b, c);
+            st_buf_puts(b, " | ");
+            cell(b, c->country && *c->country ? c->country : "unknown");
+            st_buf_puts(b, " | ");
+            cell(b, persona_name(m, c->prev_persona));
+            st_buf_puts(b, " | ");
+            cell(b, persona_name(m, c->persona));
+            st_buf_printf(b, " | %s | %s | %s |\n", i64(x, c->prior_volume), i64(y, c->recent_volume),
+                          num(z, (double)(c->prior_volume - c->recent_volume), 0));
+        }
+        st_buf_puts(b, "\n");
+    }
+    st_buf_printf(b, "## Known customers (%s, %s listed)\n\n", i64(x, m->n_known_total), i64(y, (int64_t)m->n_listed));
+    md_customer_rows(b, m, m->listed, m->n_listed);
+}
+
+/* Customers per country by last-month persona. */
+static void md_countries(st_buf *b, const st_report_model *m)
+{
+    char x[48];
+    st_buf_puts(b, "## Personas by country (customers, last month)\n\n");
+    if (!m->has_customers || m->n_countries == 0) {
+        na(b, "platinum.dim_customers was not found");
+        return;
+    }
+    st_buf_puts(b, "| country | customers |");
+    for (size_t p = 0; p < m->n_personas; p++) {
+        st_buf_puts(b, " ");
+        cell(b, m->personas[p].name);
+        st_buf_puts(b, " |");
+    }
+    st_buf_puts(b, " units, last months |\n|---|---:|");
+    for (size_t p = 0; p <= m->n_personas; p++) st_buf_puts(b, "---:|");
+    st_buf_puts(b, "\n");
+    for (size_t c = 0; c < m->n_countries; c++) {
+        const st_report_country *co = &m->countries[c];
+        st_buf_puts(b, "| ");
+        cell(b, co->name);
+        st_buf_printf(b, " | %s |", i64(x, co->customers));
+        for (size_t p = 0; p < m->n_personas; p++) st_buf_printf(b, " %s |", i64(x, co->by_persona[p]));
+        st_buf_printf(b, " %s |\n", i64(x, co->recent_volume));
+    }
+    st_buf_puts(b, "\n");
+}
+
+/* A per-period x persona table (vals[p * n_personas + i]). */
+static void md_period_table(st_buf *b, const st_report_model *m, const int64_t *vals)
+{
+    char x[48];
+    st_buf_puts(b, "| month |");
+    for (size_t i = 0; i < m->n_personas; i++) {
+        st_buf_puts(b, " ");
+        cell(b, m->personas[i].name);
+        st_buf_puts(b, " |");
+    }
+    st_buf_puts(b, "\n|---|");
+    for (size_t i = 0; i < m->n_personas; i++) st_buf_puts(b, "---:|");
+    st_buf_puts(b, "\n");
+    for (size_t p = 0; p < m->n_periods; p++) {
+        st_buf_puts(b, "| ");
+        period(b, m->periods[p]);
+        st_buf_puts(b, " |");
+        for (size_t i = 0; i < m->n_personas; i++) st_buf_printf(b, " %s |", i64(x, vals[p * m->n_personas + i]));
+        st_buf_puts(b, "\n");
+    }
+    st_buf_puts(b, "\n");
+}
+
+static void md_sales_trend(st_buf *b, const st_report_model *m)
+{
+    st_buf_puts(b, "## Monthly sales by persona (units sold)\n\n");
+    if (!m->n_periods || !m->n_personas || !m->sales_mix) {
+        na(b, "platinum.marts_customer_summary was not found");
+        return;
+    }
+    md_period_table(b, m, m->sales_mix);
+}
+
 /* The persona table. */
 static void md_personas(st_buf *b, const st_report_model *m)
 {
@@ -194,24 +345,8 @@ static void md_migration(st_buf *b, const st_report_model *m)
         st_buf_puts(b, "\n");
     }
     if (m->n_periods && m->n_personas) {
-        st_buf_puts(b, "Persona mix per month (customers):\n\n| month |");
-        for (size_t i = 0; i < m->n_personas; i++) {
-            st_buf_puts(b, " ");
-            cell(b, m->personas[i].name);
-            st_buf_puts(b, " |");
-        }
-        st_buf_puts(b, "\n|---|");
-        for (size_t i = 0; i < m->n_personas; i++) st_buf_puts(b, "---:|");
-        st_buf_puts(b, "\n");
-        for (size_t p = 0; p < m->n_periods; p++) {
-            st_buf_puts(b, "| ");
-            period(b, m->periods[p]);
-            st_buf_puts(b, " |");
-            for (size_t i = 0; i < m->n_personas; i++)
-                st_buf_printf(b, " %s |", i64(x, m->mix[p * m->n_personas + i]));
-            st_buf_puts(b, "\n");
-        }
-        st_buf_puts(b, "\n");
+        st_buf_puts(b, "Persona mix per month (customers):\n\n");
+        md_period_table(b, m, m->mix);
     }
 }
 
@@ -309,6 +444,9 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
 {
     md_headline(b, m);
     md_personas(b, m);
+    md_customers(b, m);
+    md_countries(b, m);
+    md_sales_trend(b, m);
     md_clusters(b, m);
     md_k(b, m);
     md_migration(b, m);

@@ -1108,13 +1108,29 @@ static void heap_free(cust_heap *h)
     memset(h, 0, sizeof *h);
 }
 
-/* Forward-only cursor over dim_customers (customer_id, full_name,
- * country, is_known). */
+/* Forward-only cursor over dim_customers: customer_id, is_known, and
+ * when the table has them (older tables may not) full_name, country. */
 typedef struct dim_cursor {
     scan s;
     size_t row;
     bool have_chunk, at_end;
+    bool has_names;      /* cols[2] full_name, cols[3] country */
 } dim_cursor;
+
+/* True when <wh>/<layer>/<table>.strata opens and has every named column
+ * (false, silently, otherwise: the scan that follows says why). */
+static bool has_columns(const char *wh, const char *layer, const char *table, const char *const *names, size_t n)
+{
+    char path[PATH_CAP];
+    snprintf(path, sizeof path, "%s/%s/%s.strata", wh, layer, table);
+    st_reader *r = NULL;
+    st_error e;
+    if (st_reader_open(&r, path, &e) != ST_OK) return false;
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) ok = st_reader_find(r, names[i]) >= 0;
+    st_reader_close(r);
+    return ok;
+}
 
 /* Moves to the first row with an id >= id; true when that row has id.
  * A failed read ends the cursor (s.failed; a note was added, or *st is
@@ -1242,9 +1258,11 @@ static void cust_start(st_report_model *m, cust_views *v, dim_cursor *d, int64_t
     v->cur.persona = v->cur.prev_persona = SIZE_MAX;
     v->name[0] = v->country[0] = '\0';
     if (!d->at_end && dim_seek(m, d, id, st, err)) {
-        copy_cell(&d->s.cols[1], d->row, v->name, sizeof v->name);
-        copy_cell(&d->s.cols[2], d->row, v->country, sizeof v->country);
-        v->cur.is_known = col_i64(&d->s.cols[3], d->row) != 0;
+        v->cur.is_known = col_i64(&d->s.cols[1], d->row) != 0;
+        if (d->has_names) {
+            copy_cell(&d->s.cols[2], d->row, v->name, sizeof v->name);
+            copy_cell(&d->s.cols[3], d->row, v->country, sizeof v->country);
+        }
     }
     v->open = true;
 }
@@ -1361,11 +1379,12 @@ static st_status install_customer_views(st_report_model *m, cust_views *v, st_er
 static st_status load_customer_views(st_report_model *m, const char *wh, st_error *err)
 {
     if (m->n_periods == 0 || m->n_personas == 0) return ST_OK;
-    static const char *const dnames[] = {"customer_id", "full_name", "country", "is_known"};
+    static const char *const dnames[] = {"customer_id", "is_known", "full_name", "country"};
     dim_cursor d;
     memset(&d, 0, sizeof d);
     st_status st = ST_OK;
-    if (!scan_open(m, wh, "platinum", "dim_customers", dnames, NULL, 4, &d.s, &st, err)) return st;
+    d.has_names = has_columns(wh, "platinum", "dim_customers", dnames + 2, 2);
+    if (!scan_open(m, wh, "platinum", "dim_customers", dnames, NULL, d.has_names ? 4 : 2, &d.s, &st, err)) return st;
     cust_views v;
     memset(&v, 0, sizeof v);
     bool ok = false;

@@ -19,6 +19,7 @@ int st_cmd_kmeans(int argc, char **argv);   /* ml/cmd_kmeans.c */
 int st_cmd_lineage(int argc, char **argv);  /* pipeline/catalog.c */
 int st_cmd_docs(int argc, char **argv);     /* pipeline/catalog.c */
 int st_cmd_report(int argc, char **argv);   /* pipeline/report.c */
+int st_cmd_score(int argc, char **argv);    /* pipeline/cmd_score.c */
 
 #ifdef __cplusplus
 }

@@ -248,9 +248,7 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
     st_run_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.o = o;
-    ctx.threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (ctx.threads < 1) ctx.threads = 1;
-    if (ctx.threads > 64) ctx.threads = 64;
+    ctx.threads = st_run_threads(o->threads);
     st_buf_init(&ctx.quality_summary);
     st_buf_init(&ctx.persona_summary);
 

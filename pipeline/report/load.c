@@ -17,7 +17,8 @@
  * ST_REPORT_MAX_POINTS scatter points (taken at their row numbers as the
  * chunks go by), labels^2 transition counts, one count per reject reason,
  * the k-selection rows and the centroids (one row per cluster, read
- * whole). Persona and reason strings are read as each chunk's dictionary
+ * whole); the customer views take one more pass over the grid merged with
+ * dim_customers and keep bounded lists (see "the customer views" below). Persona and reason strings are read as each chunk's dictionary
  * plus codes and looked up once per dictionary entry. The JSON files are
  * read whole (64 MiB at most). At 1M customers x 60 months the process
  * peak is about 12 MB (it was 3.7 GB with whole columns).

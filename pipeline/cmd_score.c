@@ -288,50 +288,40 @@ static void usage(FILE *f)
             "  -h, --help            this help\n");
 }
 
-/* Parses the flags into o / *out / *csv; returns -1 to go on, else the exit code. */
+/* Parses the flags into o / *wh / *out / *csv (strata/cli.h's parser);
+ * returns -1 to go on, else the exit code. */
 static int parse_args(int argc, char **argv, st_run_opts *o, const char **wh, const char **out, bool *csv)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        char flag[32] = "";
-        const char *val = NULL, *eq = strchr(a, '=');
-        if (strncmp(a, "--", 2) != 0 || (eq ? (size_t)(eq - a) : strlen(a)) >= sizeof flag) {
-            fprintf(stderr, "strata score: unexpected argument '%s' (see strata score --help)\n", a);
-            return 2;
-        }
-        if (eq) {
-            memcpy(flag, a, (size_t)(eq - a));
-            val = eq + 1;
-        } else {
-            strcpy(flag, a);
-            if (i + 1 < argc) val = argv[++i];
-        }
-        if (!val) {
-            fprintf(stderr, "strata score: %s needs a value\n", flag);
-            return 2;
-        }
-        if (!strcmp(flag, "--warehouse")) *wh = val;
-        else if (!strcmp(flag, "--transactions")) o->transactions_path = val;
-        else if (!strcmp(flag, "--customers")) o->customers_path = val;
-        else if (!strcmp(flag, "--customers-table")) o->customers_table = val;
-        else if (!strcmp(flag, "--sales-table")) o->sales_table = val;
-        else if (!strcmp(flag, "--foc-table")) o->foc_table = val;
-        else if (!strcmp(flag, "--out")) *out = val;
-        else if (!strcmp(flag, "--threads")) o->threads = atoi(val);
-        else if (!strcmp(flag, "--format") && (!strcmp(val, "csv") || !strcmp(val, "strata"))) *csv = !strcmp(val, "csv");
-        else {
-            fprintf(stderr, "strata score: %s '%s' is not a known flag or value (see strata score --help)\n", flag, val);
-            return 2;
+    static const st_argspec spec[] = {{"--warehouse", true},       {"--transactions", true}, {"--customers", true},
+                                      {"--customers-table", true}, {"--sales-table", true},  {"--foc-table", true},
+                                      {"--out", true},             {"--format", true},       {"--threads", true}};
+    st_args a;
+    st_args_init(&a, "score", argc, argv, spec, 9, usage);
+    const char *val;
+    int f, which;
+    long long n;
+    while ((f = st_args_next(&a, &val)) != ST_ARGS_END) {
+        if (f == ST_ARGS_HELP || f == ST_ARGS_ERROR) return st_args_exit(f);
+        if (f == ST_ARGS_POSITIONAL) return st_args_error(&a, "unexpected argument '%s' (see strata score --help)", val);
+        switch (f) {
+        case 0: *wh = val; break;
+        case 1: o->transactions_path = val; break;
+        case 2: o->customers_path = val; break;
+        case 3: o->customers_table = val; break;
+        case 4: o->sales_table = val; break;
+        case 5: o->foc_table = val; break;
+        case 6: *out = val; break;
+        case 7:
+            if (!st_args_choice(&a, val, "strata|csv", &which)) return ST_ARGS_USAGE;
+            *csv = which == 1;
+            break;
+        default:
+            if (!st_args_int(&a, val, 1, 64, &n)) return ST_ARGS_USAGE;
+            o->threads = (int)n;
+            break;
         }
     }
-    if (!o->transactions_path) {
-        fprintf(stderr, "strata score: --transactions FILE is required\n");
-        return 2;
-    }
+    if (!o->transactions_path) return st_args_error(&a, "--transactions FILE is required");
     return -1;
 }
 

@@ -358,9 +358,14 @@ int st_cmd_export(int argc, char **argv)
     export_args a = {.format = FMT_CSV};
     int rc = parse_args(&p, &a);
     if (rc >= 0) return rc;
-    if (a.warehouse) return export_warehouse(a.warehouse, a.out);
     st_error err = {0};
-    st_status s;
+    /* one build, never a half-published one */
+    st_status s = st_warehouse_check_pending(a.warehouse ? a.warehouse : a.path, &err);
+    if (s != ST_OK) {
+        fprintf(stderr, "strata export: %s\n", err.msg);
+        return st_status_exit_code(s);
+    }
+    if (a.warehouse) return export_warehouse(a.warehouse, a.out);
     if (a.format == FMT_PARQUET) {
         s = st_pq_export_file(a.path, a.out, NULL, &err);
     } else {

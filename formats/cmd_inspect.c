@@ -14,6 +14,7 @@
 #include "strata/buf.h"
 #include "strata/cli.h"
 #include "strata/file.h"
+#include "strata/warehouse.h"
 
 static void inspect_usage(FILE *f)
 {
@@ -58,7 +59,7 @@ static size_t sorted_names(DIR *d, char ***out)
 
 /* Verifies path (a file, or every .strata file under a directory), one
  * line each on stdout, or one JSON object each into js when it is given. */
-static int verify_tree(const char *path, int *n_files, int *n_bad, st_buf *js)
+static int verify_tree(const char *path, int *n_files, int *n_bad, int *n_newer, st_buf *js)
 {
     struct stat sb;
     if (stat(path, &sb) != 0) return -1;
@@ -71,7 +72,7 @@ static int verify_tree(const char *path, int *n_files, int *n_bad, st_buf *js)
         for (size_t i = 0; i < n; i++) {
             if (!names[i]) continue;
             char sub[4096];
-            if (snprintf(sub, sizeof sub, "%s/%s", path, names[i]) < (int)sizeof sub) verify_tree(sub, n_files, n_bad, js);
+            if (snprintf(sub, sizeof sub, "%s/%s", path, names[i]) < (int)sizeof sub) verify_tree(sub, n_files, n_bad, n_newer, js);
             free(names[i]);
         }
         free(names);
@@ -93,20 +94,23 @@ static int verify_tree(const char *path, int *n_files, int *n_bad, st_buf *js)
             st_buf_json_str(js, err.msg, strlen(err.msg));
         }
         st_buf_puts(js, "}");
+    } else if (s == ST_ERR_UNSUPPORTED) {
+        printf("NEWER   %s: %s\n", path, err.msg);
     } else if (s != ST_OK) {
         printf("DAMAGED %s: %s\n", path, err.msg);
     } else {
         printf("ok      %s\n", path);
     }
     (*n_files)++;
-    if (s != ST_OK) (*n_bad)++;
+    if (s == ST_ERR_UNSUPPORTED) (*n_newer)++; /* written by a newer strata: not damaged */
+    else if (s != ST_OK) (*n_bad)++;
     return 0;
 }
 
 /* `inspect DIR --verify [--json]`. */
 static int verify_dir(const char *path, bool json)
 {
-    int nf = 0, nb = 0;
+    int nf = 0, nb = 0, nn = 0;
     st_buf js;
     st_buf_init(&js);
     if (json) {
@@ -114,15 +118,17 @@ static int verify_dir(const char *path, bool json)
         st_buf_json_str(&js, path, strlen(path));
         st_buf_puts(&js, ", \"files\": [");
     }
-    verify_tree(path, &nf, &nb, json ? &js : NULL);
+    verify_tree(path, &nf, &nb, &nn, json ? &js : NULL);
     if (json) {
-        st_buf_printf(&js, "\n], \"checked\": %d, \"damaged\": %d}\n", nf, nb);
+        st_buf_printf(&js, "\n], \"checked\": %d, \"damaged\": %d, \"newer_version\": %d}\n", nf, nb, nn);
         fwrite(js.data, 1, js.len, stdout);
     } else {
-        printf("%d file%s checked, %d damaged\n", nf, nf == 1 ? "" : "s", nb);
+        printf("%d file%s checked, %d damaged", nf, nf == 1 ? "" : "s", nb);
+        if (nn) printf(", %d written by a newer strata", nn);
+        printf("\n");
     }
     st_buf_free(&js);
-    return nb ? st_status_exit_code(ST_ERR_CORRUPT) : 0;
+    return nb ? st_status_exit_code(ST_ERR_CORRUPT) : nn ? st_status_exit_code(ST_ERR_UNSUPPORTED) : 0;
 }
 
 /* One column's facts, summed over its blocks. */
@@ -304,6 +310,12 @@ int st_cmd_inspect(int argc, char **argv)
         else json = true;
     }
     if (!path) return st_args_error(&a, "missing FILE or DIR (see strata inspect --help)");
+    st_error perr;
+    st_status ps = st_warehouse_check_pending(path, &perr); /* one build, never a half-published one */
+    if (ps != ST_OK) {
+        fprintf(stderr, "strata inspect: %s\n", perr.msg);
+        return st_status_exit_code(ps);
+    }
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
         return verify ? verify_dir(path, json) : st_inspect_warehouse(path, json);

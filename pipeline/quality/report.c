@@ -91,13 +91,11 @@ void st_quality_to_json(const st_quality_results *r, st_buf *b)
     st_buf_printf(b, "  \"has_error\": %s,\n  \"results\": [", st_quality_has_error(r) ? "true" : "false");
     for (size_t i = 0; i < st_quality_count(r); i++) {
         const st_qresult *q = st_quality_get(r, i);
-        const char *const text[][2] = {{"id", q->id},       {"layer", q->layer}, {"table", q->table},
-                                       {"column", q->column}, {"kind", q->kind},   {"args", q->args}};
         st_buf_puts(b, i ? ",\n    {" : "\n    {");
-        for (size_t f = 0; f < sizeof text / sizeof text[0]; f++) {
-            st_buf_printf(b, "%s\"%s\": ", f ? ", " : "", text[f][0]);
-            json_s(b, text[f][1]);
-        }
+        static const char *const keys[] = {"\"id\": ", ", \"layer\": ", ", \"table\": ",
+                                           ", \"column\": ", ", \"kind\": ", ", \"args\": "};
+        const char *const vals[] = {q->id, q->layer, q->table, q->column, q->kind, q->args};
+        st_buf_put_fields(b, keys, vals, 6, json_s);
         st_buf_printf(b, ", \"severity\": \"%s\", \"mostly\": ", q->severity == ST_QSEV_ERROR ? "error" : "warn");
         st_buf_json_f64(b, q->mostly);
         st_buf_printf(b, ", \"line\": %d, \"status\": \"%s\", \"evaluated\": %s, \"observed\": ", q->line,

@@ -169,6 +169,7 @@ st_status st_bt_geom_parse(st_bt_geom *g, const uint8_t *hdr, size_t len, uint64
     uint64_t by_size = file_bytes / ps;
     if (by_size > UINT32_MAX) by_size = UINT32_MAX;
     g->n_pages = (in_header != 0 && be32(hdr + 24) == be32(hdr + 92)) ? in_header : (uint32_t)by_size;
+    if (g->n_pages > by_size) g->n_pages = (uint32_t)by_size; /* never beyond the file's bytes */
     return ST_OK;
 }
 
@@ -501,7 +502,7 @@ st_status st_bt_scan_next(st_bt_scan *sc, st_lanes *ls, size_t *n_rows, st_error
         if ((sc->have_last && c.rowid <= sc->last) || (L->has_bound && c.rowid > L->bound))
             return bad_page(sc, L->pgno, err, "rowid %lld is out of order", (long long)c.rowid);
         const uint8_t *rec = L->page + c.at;
-        if (c.overflow) {
+        if (c.size > c.local) { /* spilled, whatever the overflow pointer says */
             ST_TRY(gather(sc, L, &c, err));
             rec = sc->rec;
         }

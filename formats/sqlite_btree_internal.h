@@ -39,7 +39,8 @@ typedef struct st_bt_geom {
 /* Parses the header hdr[0..len) of a file of file_bytes bytes into *g.
  * ST_ERR_SQLITE naming `path` when the magic, page size or reserved bytes
  * are impossible. n_pages is the in-header size when it is valid (change
- * counter == version-valid-for), else file_bytes / page_size. */
+ * counter == version-valid-for), else file_bytes / page_size, and never
+ * more than file_bytes / page_size. */
 st_status st_bt_geom_parse(st_bt_geom *g, const uint8_t *hdr, size_t len, uint64_t file_bytes,
                            const char *path, st_error *err) ST_MUST_USE;
 

@@ -182,11 +182,36 @@ static size_t dict_code(const uint64_t *d, size_t nd, uint64_t x, int sgn)
     return lo;
 }
 
+/* True when the n >= 1 values of fixed column c are all equal (bitwise);
+ * *first gets value 0 widened as widen() does. */
+static bool all_equal(const st_column *c, uint64_t *first)
+{
+    size_t n = c->n_rows, width = st_type_width(c->type);
+    const uint8_t *p = c->data;
+    for (size_t i = 1; i < n; i++)
+        if (memcmp(p, p + i * width, width) != 0) return false;
+    switch (c->type) {
+    case ST_TYPE_BOOL: *first = p[0]; break;
+    case ST_TYPE_I32: *first = (uint64_t)(int64_t)((const int32_t *)c->data)[0]; break;
+    default: memcpy(first, p, 8); break;
+    }
+    return true;
+}
+
 static st_status encode_fixed(const st_column *c, int force, st_buf *out, int *enc)
 {
     size_t n = c->n_rows;
     size_t width = st_type_width(c->type);
     bool f64 = c->type == ST_TYPE_F64;
+    /* A constant block (a bronze __class column, most often) is CONST, the
+     * smallest candidate whenever PLAIN takes more than its 8 bytes: the
+     * statistics below would only confirm it. */
+    uint64_t v0;
+    if (force < 0 && n * width > 8 && all_equal(c, &v0)) {
+        *enc = ST_ENC_CONST;
+        put8(out, v0);
+        return ST_OK;
+    }
     uint64_t *v = malloc((n ? n : 1) * sizeof *v);
     uint64_t *tmp = calloc(n ? n : 1, sizeof *tmp);
     uint64_t *d = malloc(DICT_MAX * sizeof *d);

@@ -382,7 +382,7 @@ static st_status decode_record(st_bt_scan *sc, uint32_t pgno, const uint8_t *rec
             ST_TRY(put_missing(sc, ls, j, n, rowid, err));
             continue;
         }
-        uint64_t st;
+        uint64_t st = 0;
         if (*h < 0x80) {
             st = *h++;
         } else {
@@ -425,13 +425,13 @@ static st_status descend(st_bt_scan *sc, int d, uint32_t pgno, uint32_t from, bo
         uint32_t lo = 0, hi = L->n_cells; /* first cell whose key >= sc->sp.lo */
         while (seek && lo < hi) {
             uint32_t mid = lo + (hi - lo) / 2;
-            int64_t key;
+            int64_t key = 0;
             if (L->leaf) {
                 leaf_cell c;
                 ST_TRY(parse_leaf_cell(sc, L, mid, &c, err));
                 key = c.rowid;
             } else {
-                uint32_t child;
+                uint32_t child = 0;
                 ST_TRY(interior_cell(sc, L, mid, &child, &key, err));
             }
             if (key < sc->sp.lo) lo = mid + 1;
@@ -458,8 +458,8 @@ static st_status advance(st_bt_scan *sc, st_error *err)
         sc->depth--;
         bt_level *P = &sc->lv[sc->depth - 1];
         if (P->idx < P->n_cells) {
-            uint32_t child;
-            int64_t key;
+            uint32_t child = 0;
+            int64_t key = 0;
             ST_TRY(interior_cell(sc, P, P->idx, &child, &key, err));
             if (key >= sc->sp.hi) break; /* every later row is > key >= hi */
         }

@@ -154,10 +154,24 @@ static inline bool lane_put_real(st_lane *L, size_t n, double v)
     return lane_raw(L, n, num, w > 0 ? (size_t)w : 0);
 }
 
+/* True when p[0..len) is ASCII, 8 bytes at a time: most source text is,
+ * and then it is UTF-8 without a call to the full validator. */
+static inline bool lane_ascii(const uint8_t *p, size_t len)
+{
+    uint64_t acc = 0, w;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, p + i, 8);
+        acc |= w;
+    }
+    for (; i < len; i++) acc |= p[i];
+    return (acc & 0x8080808080808080ull) == 0;
+}
+
 static inline bool lane_put_text(st_lane *L, size_t n, const uint8_t *p, size_t len)
 {
     L->cls[n] = ST_CLASS_TEXT;
-    if (L->type == ST_TYPE_STR && utf8_ok(p, len)) {
+    if (L->type == ST_TYPE_STR && (lane_ascii(p, len) || utf8_ok(p, len))) {
         uint64_t at = L->voff[n];
         if (!lane_room(L->vc, at, len)) return false;
         if (len) memcpy(L->vc->bytes + at, p, len);

@@ -486,44 +486,52 @@ done:
 
 /* ---- counting and splitting ---- */
 
-static st_status run_count_query(st_source *src, const st_source_table *t, bool with_minmax, int64_t *mn,
-                                 int64_t *mx, uint64_t *n, st_error *err)
+/* SELECT <expr> FROM "t" -> *v (0 when the result is NULL). */
+static st_status table_scalar(st_source *src, const st_source_table *t, const char *e1, const char *e2,
+                              const char *e3, int64_t *v, st_error *err)
 {
     st_status s = ST_OK;
     sqlite3_stmt *st = NULL;
     char sql[1200];
     size_t l = 0;
     sql[0] = '\0';
-    bool ok = append_raw(sql, sizeof sql, &l, "SELECT count(*)");
-    if (with_minmax && t->has_rowid) {
-        ok = ok && append_raw(sql, sizeof sql, &l, ", min(") && append_raw(sql, sizeof sql, &l, t->rowid_name) &&
-             append_raw(sql, sizeof sql, &l, "), max(") && append_raw(sql, sizeof sql, &l, t->rowid_name) &&
-             append_raw(sql, sizeof sql, &l, ")");
-    }
-    ok = ok && append_raw(sql, sizeof sql, &l, " FROM ") && append_ident(sql, sizeof sql, &l, t->name);
+    bool ok = append_raw(sql, sizeof sql, &l, "SELECT ") && append_raw(sql, sizeof sql, &l, e1) &&
+              append_raw(sql, sizeof sql, &l, e2) && append_raw(sql, sizeof sql, &l, e3) &&
+              append_raw(sql, sizeof sql, &l, " FROM ") && append_ident(sql, sizeof sql, &l, t->name);
     if (!ok) return st_error_set(err, ST_ERR_SCHEMA, "table name '%s' is too long", t->name);
     if (sqlite3_prepare_v2(src->db, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
         s = st_error_set(err, ST_ERR_SQLITE, "counting rows of '%s' in '%s': %s", t->name, src->path,
                          sqlite3_errmsg(src->db));
         goto done;
     }
-    int64_t cnt = sqlite3_column_int64(st, 0);
-    *n = cnt < 0 ? 0 : (uint64_t)cnt;
-    if (with_minmax) {
-        if (*n == 0) {
-            *mn = 1;
-            *mx = 0;
-        } else if (t->has_rowid) {
-            *mn = sqlite3_column_int64(st, 1);
-            *mx = sqlite3_column_int64(st, 2);
-        } else {
-            *mn = 1;
-            *mx = cnt;
-        }
-    }
+    *v = sqlite3_column_int64(st, 0);
 done:
     sqlite3_finalize(st);
     return s;
+}
+
+/* The row count and, with_minmax, the rowid range. Three statements, not
+ * one: `count(*)` alone is SQLite's page-count fast path and `min(rowid)`
+ * / `max(rowid)` alone are one descent each, while the three together in
+ * one SELECT step through every row (0.11 s per 1M rows). */
+static st_status run_count_query(st_source *src, const st_source_table *t, bool with_minmax, int64_t *mn,
+                                 int64_t *mx, uint64_t *n, st_error *err)
+{
+    int64_t cnt = 0;
+    ST_TRY(table_scalar(src, t, "count(*)", "", "", &cnt, err));
+    *n = cnt < 0 ? 0 : (uint64_t)cnt;
+    if (!with_minmax) return ST_OK;
+    if (*n == 0) {
+        *mn = 1;
+        *mx = 0;
+    } else if (t->has_rowid) {
+        ST_TRY(table_scalar(src, t, "min(", t->rowid_name, ")", mn, err));
+        ST_TRY(table_scalar(src, t, "max(", t->rowid_name, ")", mx, err));
+    } else {
+        *mn = 1;
+        *mx = cnt;
+    }
+    return ST_OK;
 }
 
 st_status st_source_count_rows(st_source *src, const st_source_table *t, uint64_t *n_rows, st_error *err)

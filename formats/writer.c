@@ -323,6 +323,21 @@ static st_status flush_chunk(st_writer *w, st_error *err)
     return ST_OK;
 }
 
+/* True when rows [r0, r0 + n) of string column c are certainly valid
+ * UTF-8: their bytes are one valid run and no row starts inside a
+ * character (a byte 10xxxxxx), so every row is a valid piece of it. False
+ * means "check row by row" (NULL rows' bytes are included here, so a false
+ * is not yet an error). One pass over the bytes instead of a call per row. */
+static bool strs_utf8_fast(const st_column *c, size_t r0, size_t n)
+{
+    const uint64_t *off = c->offsets;
+    const char *b = c->bytes;
+    if (!st_utf8_valid(b + off[r0], (size_t)(off[r0 + n] - off[r0]))) return false;
+    for (size_t i = r0 + 1; i < r0 + n; i++)
+        if (off[i] < off[r0 + n] && ((unsigned char)b[off[i]] & 0xC0) == 0x80) return false;
+    return true;
+}
+
 st_status st_writer_write(st_writer *w, const st_column *cols, size_t first, size_t n_rows, st_error *err)
 {
     if (w->failed) return st_error_set(err, w->failed, "writer for '%s' failed earlier", w->path);
@@ -372,7 +387,8 @@ st_status st_writer_write(st_writer *w, const st_column *cols, size_t first, siz
             const st_column *src = &cols[j];
             st_column *dst = &w->buf[j];
             bool var = src->type == ST_TYPE_STR || src->type == ST_TYPE_BYTES;
-            bool check = (src->validity && !w->fields[j].nullable) || src->type == ST_TYPE_STR;
+            bool check = (src->validity && !w->fields[j].nullable) ||
+                         (src->type == ST_TYPE_STR && !strs_utf8_fast(src, r0, take));
             for (size_t i = r0; check && i < r0 + take; i++) {
                 if (!st_column_valid(src, i)) {
                     if (!w->fields[j].nullable) {

@@ -188,8 +188,18 @@ static bool all_equal(const st_column *c, uint64_t *first)
 {
     size_t n = c->n_rows, width = st_type_width(c->type);
     const uint8_t *p = c->data;
-    for (size_t i = 1; i < n; i++)
-        if (memcmp(p, p + i * width, width) != 0) return false;
+    if (width == 4) {
+        const int32_t *v = c->data;
+        for (size_t i = 1; i < n; i++)
+            if (v[i] != v[0]) return false;
+    } else if (width == 8) {
+        const uint64_t *v = c->data;
+        for (size_t i = 1; i < n; i++)
+            if (v[i] != v[0]) return false;
+    } else {
+        for (size_t i = 1; i < n; i++)
+            if (p[i * width] != p[0]) return false;
+    }
     switch (c->type) {
     case ST_TYPE_BOOL: *first = p[0]; break;
     case ST_TYPE_I32: *first = (uint64_t)(int64_t)((const int32_t *)c->data)[0]; break;

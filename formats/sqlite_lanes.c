@@ -62,22 +62,28 @@ st_status st_lanes_begin(st_lanes *ls, const st_source_table *t, st_column *cols
     return ST_OK;
 }
 
-/* Hands the batch's scratch bitmap to column c when it saw a NULL. */
-static st_status finish_validity(st_column *c, const uint64_t *bits, size_t words, size_t n)
+/* Hands the batch's scratch bitmap to column c when it saw a NULL: the
+ * bits mark present rows, or NULL rows when `nulls` (then inverted). */
+static st_status finish_validity(st_column *c, const uint64_t *bits, size_t words, size_t n, bool nulls)
 {
-    size_t valid = 0;
+    size_t set = 0;
     size_t full = n / 64;
-    for (size_t w = 0; w < full; w++) valid += (size_t)__builtin_popcountll(bits[w]);
-    if (n & 63) valid += (size_t)__builtin_popcountll(bits[full] & (((uint64_t)1 << (n & 63)) - 1));
+    uint64_t tail = (n & 63) ? (((uint64_t)1 << (n & 63)) - 1) : 0;
+    for (size_t w = 0; w < full; w++) set += (size_t)__builtin_popcountll(bits[w]);
+    if (tail) set += (size_t)__builtin_popcountll(bits[full] & tail);
     c->n_rows = n;
-    c->null_count = n - valid;
+    c->null_count = nulls ? set : n - set;
     free(c->validity);
     c->validity = NULL;
     if (c->null_count == 0) return ST_OK;
     size_t cw = (c->cap_rows + 63) / 64;
     uint64_t *v = calloc(cw ? cw : 1, sizeof *v);
     if (!v) return ST_ERR_NOMEM;
-    memcpy(v, bits, (words < cw ? words : cw) * sizeof *v);
+    size_t m = words < cw ? words : cw;
+    for (size_t w = 0; w < m; w++) {
+        uint64_t x = nulls ? ~bits[w] : bits[w];
+        v[w] = w < full ? x : (w == full ? x & tail : 0);
+    }
     c->validity = v;
     return ST_OK;
 }
@@ -90,7 +96,8 @@ st_status st_lanes_finish(st_lanes *ls, const st_source_table *t, st_column *col
         st_column *rc = &cols[st_source_field_raw(j)];
         const uint64_t *vb = ls->vbits + (2 * j) * ls->words;
         cc->n_rows = n;
-        if (finish_validity(vc, vb, ls->words, n) != ST_OK || finish_validity(rc, vb + ls->words, ls->words, n) != ST_OK)
+        if (finish_validity(vc, vb, ls->words, n, true) != ST_OK ||
+            finish_validity(rc, vb + ls->words, ls->words, n, false) != ST_OK)
             return st_error_set(err, ST_ERR_NOMEM, "scanning '%s': out of memory", t->name);
         if (vc->type == ST_TYPE_STR) vc->n_bytes = (size_t)vc->offsets[n];
         rc->n_bytes = (size_t)rc->offsets[n];

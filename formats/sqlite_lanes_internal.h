@@ -22,8 +22,10 @@
  * the columns' row arrays hold batch_rows rows and do not move, so the
  * lane caches pointers to them; payload bytes may grow (realloc), so
  * they are reached through the column. Validity goes into scratch bitmaps
- * that are handed to a column only when the batch gave it a NULL, so
- * all-present columns keep the validity == NULL fast path. Row n must be
+ * that mark the rare case (a NULL value, a present raw) so the common one
+ * costs no bit operation, and becomes a column's validity only when the
+ * batch gave it a NULL: all-present columns keep the validity == NULL
+ * fast path. Row n must be
  * put for every lane, in row order, exactly once.
  */
 #ifndef STRATA_SQLITE_LANES_INTERNAL_H
@@ -46,7 +48,8 @@ typedef struct st_lane {
     int32_t *cls;        /* class values */
     uint64_t *roff;      /* raw offsets */
     st_column *rc;       /* raw column, for its payload */
-    uint64_t *vb, *rb;   /* scratch validity of value and raw */
+    uint64_t *vb;        /* scratch bitmap: value row is NULL (set only then) */
+    uint64_t *rb;        /* scratch bitmap: raw row is present (set only then) */
 } st_lane;
 
 /* The lanes of one scan: scratch bitmaps and lane array sized for
@@ -90,6 +93,7 @@ static inline bool lane_room(st_column *c, size_t used, size_t extra)
 /* Value slot n of the lane left empty (NULL value). */
 static inline void lane_value_null(st_lane *L, size_t n)
 {
+    ST_LANE_SET_BIT(L->vb, n);
     if (L->type == ST_TYPE_STR)
         L->voff[n + 1] = L->voff[n];
     else if (L->type == ST_TYPE_I64)
@@ -101,7 +105,6 @@ static inline void lane_value_null(st_lane *L, size_t n)
 /* Row n's value went into `c`: raw is NULL. */
 static inline void lane_fit(st_lane *L, size_t n)
 {
-    ST_LANE_SET_BIT(L->vb, n);
     L->roff[n + 1] = L->roff[n];
 }
 

@@ -232,9 +232,27 @@ static void zone(const st_column *c, block_ent *b)
     }
 }
 
-static st_status flush_chunk(st_writer *w, st_error *err)
+/* Appends the (n + 7) / 8 validity bytes of n rows (little-endian bit
+ * order, from the words of `bits`; all zero when bits is NULL), a few
+ * hundred bytes per call instead of one. */
+static void append_validity(st_buf *b, const uint64_t *bits, size_t n)
 {
-    size_t n = w->buf[0].n_rows;
+    uint8_t tmp[512];
+    size_t nbytes = (n + 7) / 8;
+    for (size_t k = 0; k < nbytes; k += sizeof tmp) {
+        size_t m = nbytes - k < sizeof tmp ? nbytes - k : sizeof tmp;
+        for (size_t i = 0; i < m; i++)
+            tmp[i] = bits ? (uint8_t)(bits[(k + i) / 8] >> (8 * ((k + i) % 8))) : 0;
+        st_buf_append(b, tmp, m);
+    }
+}
+
+/* Encodes and writes one chunk: the buffered rows (cols == NULL, then
+ * the buffers are reset) or the caller's columns cols[0..n_fields), all of
+ * cols[0].n_rows rows (a whole chunk handed over without a copy). */
+static st_status flush_cols(st_writer *w, const st_column *cols, st_error *err)
+{
+    size_t n = cols ? cols[0].n_rows : w->buf[0].n_rows;
     if (n == 0) return ST_OK;
     if (w->n_chunks == w->cap_chunks) {
         size_t cap = w->cap_chunks ? w->cap_chunks * 2 : 16;
@@ -249,7 +267,7 @@ static st_status flush_chunk(st_writer *w, st_error *err)
     w->chunk_n[w->n_chunks] = (uint32_t)n;
     int level = w->opts.zstd_level == 0 ? 3 : w->opts.zstd_level;
     for (size_t j = 0; j < w->n_fields; j++) {
-        st_column *c = &w->buf[j];
+        const st_column *c = cols ? &cols[j] : &w->buf[j];
         block_ent *b = &w->blocks[w->n_chunks * w->n_fields + j];
         memset(b, 0, sizeof *b);
         zone(c, b);
@@ -262,15 +280,11 @@ static st_status flush_chunk(st_writer *w, st_error *err)
             /* all NULL: no values at all */
             enc = ST_ENC_CONST;
             flags |= ST_BLOCK_FLAG_VALIDITY;
-            uint8_t zero[1] = {0};
-            for (size_t k = 0; k < (n + 7) / 8; k++) st_buf_append(&w->payload, zero, 1);
+            append_validity(&w->payload, NULL, n);
         } else {
             if (c->null_count) {
                 flags |= ST_BLOCK_FLAG_VALIDITY;
-                for (size_t k = 0; k < (n + 7) / 8; k++) {
-                    uint8_t byte = (uint8_t)(c->validity[k / 8] >> (8 * (k % 8)));
-                    st_buf_append(&w->payload, &byte, 1);
-                }
+                append_validity(&w->payload, c->validity, n);
             }
             st_buf_reset(&w->enc);
             st_status s = st_codec_encode(c, -1, &w->enc, &enc);
@@ -316,12 +330,14 @@ static st_status flush_chunk(st_writer *w, st_error *err)
         b->flags = flags;
         ST_TRY(write_all(w, hdr, sizeof hdr, err));
         ST_TRY(write_all(w, data, stored, err));
-        st_column_reset(c);
+        if (!cols) st_column_reset(&w->buf[j]);
     }
     w->n_chunks++;
-    w->buffered_bytes = 0;
+    if (!cols) w->buffered_bytes = 0;
     return ST_OK;
 }
+
+static st_status flush_chunk(st_writer *w, st_error *err) { return flush_cols(w, NULL, err); }
 
 /* True when rows [r0, r0 + n) of string column c are certainly valid
  * UTF-8: their bytes are one valid run and no row starts inside a
@@ -383,6 +399,10 @@ st_status st_writer_write(st_writer *w, const st_column *cols, size_t first, siz
             }
             take = 1; /* one row over the limit on its own */
         }
+        /* a whole chunk of the caller's columns, nothing buffered: encoded
+         * from them directly (same blocks, no copy) */
+        bool whole = w->buf[0].n_rows == 0 && r0 == 0 && take == w->chunk_rows && !cut;
+        for (size_t j = 0; whole && j < w->n_fields; j++) whole = cols[j].n_rows == take;
         for (size_t j = 0; j < w->n_fields; j++) {
             const st_column *src = &cols[j];
             st_column *dst = &w->buf[j];
@@ -406,12 +426,21 @@ st_status st_writer_write(st_writer *w, const st_column *cols, size_t first, siz
                     }
                 }
             }
+            if (whole) continue;
             st_status s = st_column_append_range(dst, src, r0, take);
             if (s != ST_OK) return st_error_set(err, s, "out of memory");
             if (var && dst->n_bytes > w->buffered_bytes) w->buffered_bytes = dst->n_bytes;
         }
         done += take;
         w->n_rows += take;
+        if (whole) {
+            st_status s = flush_cols(w, cols, err);
+            if (s != ST_OK) {
+                w->failed = s;
+                return s;
+            }
+            continue;
+        }
         if (w->buf[0].n_rows == w->chunk_rows || w->buffered_bytes >= ST_CHUNK_MAX_BYTES || cut) {
             st_status s = flush_chunk(w, err);
             if (s != ST_OK) {

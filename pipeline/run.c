@@ -87,18 +87,24 @@ static const table_ref marts_out[] = {{"platinum", "dim_customers"},
 /* Parameters that change a step's output, as a canonical string. */
 static void step_params(const st_run_opts *o, int step, char *buf, size_t len)
 {
+    char k_text[16] = "auto";
     switch (step) {
+    case S_INGEST:
+        snprintf(buf, len, "customers_table=%s;sales_table=%s;foc_table=%s", o->customers_table, o->sales_table,
+                 o->foc_table);
+        break;
     case S_STAGE:
         snprintf(buf, len, "year=%lld..%lld;quantity=%lld..%lld", (long long)o->year_min,
                  (long long)o->year_max, (long long)o->qty_min, (long long)o->qty_max);
         break;
     case S_ML:
-        snprintf(buf, len, "k=%d;k_range=%d..%d;n_init=%d;max_iter=%d;tol=%.17g;seed=%llu;features=%s;log1p=%s;map=%s",
-                 o->k, o->k_min, o->k_max, o->n_init, o->max_iter, o->tol, (unsigned long long)o->seed,
+        if (o->k > 0) snprintf(k_text, sizeof k_text, "%d", o->k);
+        snprintf(buf, len, "k=%s;k_range=%d..%d;n_init=%d;max_iter=%d;tol=%.17g;seed=%llu;features=%s;log1p=%s;map=%s",
+                 k_text, o->k_min, o->k_max, o->n_init, o->max_iter, o->tol, (unsigned long long)o->seed,
                  o->features ? o->features : "", o->log1p ? o->log1p : "",
                  o->persona_map ? o->persona_map : "");
         break;
-    default: buf[0] = '\0'; break;
+    default: snprintf(buf, len, "none"); break;
     }
 }
 
@@ -281,6 +287,10 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
     for (int i = first; i <= last && s == ST_OK; i++) {
         ctx.cur = &steps[i];
         steps[i].status = "ok";
+        char params[1024];
+        step_params(o, i, params, sizeof params);
+        ctx.params = params;
+        st_progress_begin(&ctx);
         double t0 = st_now_seconds();
         switch (i) {
         case S_INGEST: s = st_step_ingest(&ctx, err); break;
@@ -311,6 +321,8 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
             break;
         }
         }
+        st_progress_end(&ctx);
+        ctx.params = NULL;
         steps[i].seconds = st_now_seconds() - t0;
         steps[i].peak_rss_bytes = st_peak_rss_bytes();
         if (s != ST_OK) steps[i].status = "failed";

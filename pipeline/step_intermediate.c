@@ -139,6 +139,7 @@ static st_status add_table(st_run_ctx *ctx, const char *table, unsigned tab, st_
     st_reader *r = NULL;
     size_t ix[4];
     ST_TRY(open_lines(ctx, table, &r, ix, err));
+    st_progress_expect(ctx, st_reader_n_rows(r));
     st_status s = ST_OK;
     st_column c, p, m, q;
     st_column_init(&c, ST_TYPE_I64);
@@ -177,6 +178,7 @@ static st_status add_table(st_run_ctx *ctx, const char *table, unsigned tab, st_
                     : st_features_add_sales(sink->fx, cust, per, codes, qty, n, err);
         }
         ctx->cur->rows_in += n;
+        st_progress_add(ctx, n);
     }
     free(codes);
     free(local);

@@ -253,6 +253,7 @@ static st_status stage_tx(tx_job *j)
     if ((s = rejects_open(ctx, j->bronze, &rj, err)) != ST_OK) goto done;
 
     j->raw_rows = st_reader_n_rows(r);
+    st_progress_expect(ctx, j->raw_rows);
     size_t n_chunks = st_reader_n_chunks(r);
     for (size_t c = 0; c < n_chunks && s == ST_OK; c++) {
         if ((s = st_reader_read_block(r, c, i_rowid, &rowid, err)) != ST_OK) break;
@@ -315,6 +316,7 @@ static st_status stage_tx(tx_job *j)
         }
         if (out[0].n_rows) s = st_writer_write(w, out, 0, out[0].n_rows, err);
         j->staged += out[0].n_rows;
+        st_progress_add(ctx, n);
     }
     if (s == ST_OK) s = rejects_flush(&rj, err);
     if (s != ST_OK) goto done;

@@ -208,20 +208,23 @@ static bool all_equal(const st_column *c, uint64_t *first)
     return true;
 }
 
+/* A constant fixed block (a bronze __class column, most often) is CONST,
+ * the smallest candidate whenever PLAIN takes more than its 8 bytes: the
+ * statistics of encode_fixed would only confirm it. True when written. */
+static bool encode_const_fast(const st_column *c, int force, st_buf *out, int *enc)
+{
+    uint64_t v0;
+    if (force >= 0 || c->n_rows * st_type_width(c->type) <= 8 || !all_equal(c, &v0)) return false;
+    *enc = ST_ENC_CONST;
+    put8(out, v0);
+    return true;
+}
+
 static st_status encode_fixed(const st_column *c, int force, st_buf *out, int *enc)
 {
     size_t n = c->n_rows;
     size_t width = st_type_width(c->type);
     bool f64 = c->type == ST_TYPE_F64;
-    /* A constant block (a bronze __class column, most often) is CONST, the
-     * smallest candidate whenever PLAIN takes more than its 8 bytes: the
-     * statistics below would only confirm it. */
-    uint64_t v0;
-    if (force < 0 && n * width > 8 && all_equal(c, &v0)) {
-        *enc = ST_ENC_CONST;
-        put8(out, v0);
-        return ST_OK;
-    }
     uint64_t *v = malloc((n ? n : 1) * sizeof *v);
     uint64_t *tmp = calloc(n ? n : 1, sizeof *tmp);
     uint64_t *d = malloc(DICT_MAX * sizeof *d);
@@ -457,7 +460,8 @@ static st_status encode_var(const st_column *c, int force, st_buf *out, int *enc
 st_status st_codec_encode(const st_column *c, int force, st_buf *out, int *enc)
 {
     if (force < 0) force = forced_encoding;
-    return is_var(c->type) ? encode_var(c, force, out, enc) : encode_fixed(c, force, out, enc);
+    if (is_var(c->type)) return encode_var(c, force, out, enc);
+    return encode_const_fast(c, force, out, enc) ? ST_OK : encode_fixed(c, force, out, enc);
 }
 
 /* ---- decoding ---- */

@@ -47,6 +47,8 @@ struct st_source {
     sqlite3 *db;
     char *path;
     dev_t dev;          /* the file SQLite opened, to recognise it when reopened */
+    int txn_scans;      /* open scans inside the read transaction the source began */
+    bool own_txn;       /* that transaction was begun by a scan (COMMIT after the last) */
     ino_t ino;
     char **names;       /* resolved table names handed out, owned */
     size_t n_names;
@@ -586,7 +588,7 @@ struct st_source_scan {
     uint64_t rows;       /* returned so far */
     int64_t next_ordinal; /* without rowid: ordinal of the next row */
     bool done;
-    bool own_txn;        /* this scan began the read transaction */
+    bool own_txn;        /* this scan is counted in src->txn_scans */
     /* the direct path */
     st_bt_scan *bt;
     int fd;
@@ -627,16 +629,22 @@ done:
 
 /* Starts the read transaction that keeps every writer off the pages (a
  * SHARED lock in rollback mode, a snapshot in WAL mode) until the scan is
- * closed. A transaction already open on the connection is used as is. */
+ * closed. The source counts the scans inside the transaction it began and
+ * ends it with the last one; a transaction the caller opened is left to
+ * the caller. */
 static st_status begin_read(st_source_scan *sc, st_error *err)
 {
-    sqlite3 *db = sc->src->db;
-    if (!sqlite3_get_autocommit(db)) return ST_OK;
-    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-        return sqlite_fail(err, sc->src, "starting a read transaction");
-    sc->own_txn = true;
-    if (sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK)
-        return sqlite_fail(err, sc->src, "starting a read transaction");
+    st_source *src = sc->src;
+    if (sqlite3_get_autocommit(src->db)) {
+        if (sqlite3_exec(src->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+            return sqlite_fail(err, src, "starting a read transaction");
+        src->own_txn = true;
+        src->txn_scans = 0;
+    }
+    sc->own_txn = true; /* counted: the last scan of the source's transaction ends it */
+    src->txn_scans++;
+    if (sqlite3_exec(src->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK)
+        return sqlite_fail(err, src, "starting a read transaction");
     return ST_OK;
 }
 
@@ -930,7 +938,10 @@ void st_source_scan_close(st_source_scan *scan)
     sqlite3_finalize(scan->stmt);
     st_bt_scan_close(scan->bt);
     if (scan->fd >= 0) close(scan->fd);
-    if (scan->own_txn) sqlite3_exec(scan->src->db, "COMMIT", NULL, NULL, NULL);
+    if (scan->own_txn && --scan->src->txn_scans == 0 && scan->src->own_txn) {
+        sqlite3_exec(scan->src->db, "COMMIT", NULL, NULL, NULL);
+        scan->src->own_txn = false;
+    }
     if (scan->dflt)
         for (size_t j = 0; j < scan->t->n_cols; j++) free(scan->dflt[j].bytes);
     free(scan->dflt);

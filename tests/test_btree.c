@@ -444,3 +444,32 @@ Test(btree, malformed_page_exit_code_3)
     snprintf(want, sizeof want, "malformed page %lld of table 'sales_qty'", (long long)root);
     cr_expect_not_null(strstr(line, want), "%s", line);
 }
+
+/* Two scans of one source share its read transaction: closing the first
+ * must not release the lock the second still reads under. */
+Test(btree, read_lock_held_until_the_last_scan_closes)
+{
+    char p[400];
+    path_in(p, sizeof p, "two.db");
+    sqlite3 *w = make_db(p, NULL, -1,
+                         "CREATE TABLE t(a INTEGER, b TEXT);"
+                         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100)"
+                         " INSERT INTO t SELECT x, 'v' FROM c;");
+    st_source *src = NULL;
+    st_source_table *t = NULL;
+    st_error err = {0};
+    cr_assert_eq(st_source_open(&src, p, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_source_describe(src, "t", &t, &err), ST_OK, "%s", err.msg);
+    st_source_scan *a = NULL, *b = NULL;
+    cr_assert_eq(st_source_scan_open(&a, src, t, 1, 50, 16, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_source_scan_open(&b, src, t, 51, 100, 16, &err), ST_OK, "%s", err.msg);
+    cr_expect_str_eq(st_source_scan_path(b), "pages");
+    st_source_scan_close(a);
+    exec_ok(w, "BEGIN IMMEDIATE; INSERT INTO t VALUES (101, 'new');");
+    cr_expect_eq(sqlite3_exec(w, "COMMIT", NULL, NULL, NULL), SQLITE_BUSY, "the writer must wait for scan b");
+    st_source_scan_close(b);
+    cr_expect_eq(sqlite3_exec(w, "COMMIT", NULL, NULL, NULL), SQLITE_OK, "the lock is released after the last scan");
+    st_source_table_free(t);
+    st_source_close(src);
+    sqlite3_close(w);
+}

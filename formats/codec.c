@@ -235,24 +235,25 @@ static st_status encode_fixed(const st_column *c, int force, st_buf *out, int *e
         return ST_ERR_NOMEM;
     }
     widen(c, v);
-    /* statistics (signed) */
-    int64_t mn = 0, mx = 0, dmn = 0, dmx = 0;
+    /* statistics (signed), branch-free: value range, then deltas and runs */
+    int64_t mn = INT64_MAX, mx = INT64_MIN, dmn = INT64_MAX, dmx = INT64_MIN;
     size_t runs = n ? 1 : 0, max_run = 0, cur = 1;
     for (size_t i = 0; i < n; i++) {
         int64_t x = (int64_t)v[i];
-        if (i == 0 || x < mn) mn = x;
-        if (i == 0 || x > mx) mx = x;
-        if (i) {
-            int64_t dl = (int64_t)(v[i] - v[i - 1]);
-            if (i == 1 || dl < dmn) dmn = dl;
-            if (i == 1 || dl > dmx) dmx = dl;
-            if (v[i] != v[i - 1]) {
-                runs++;
-                if (cur > max_run) max_run = cur;
-                cur = 1;
-            } else cur++;
-        }
+        mn = x < mn ? x : mn;
+        mx = x > mx ? x : mx;
     }
+    for (size_t i = 1; i < n; i++) {
+        int64_t dl = (int64_t)(v[i] - v[i - 1]);
+        dmn = dl < dmn ? dl : dmn;
+        dmx = dl > dmx ? dl : dmx;
+        bool same = v[i] == v[i - 1];
+        runs += !same;
+        max_run = !same && cur > max_run ? cur : max_run;
+        cur = same ? cur + 1 : 1;
+    }
+    if (n == 0) mn = mx = 0;
+    if (n < 2) dmn = dmx = 0;
     if (cur > max_run) max_run = cur;
     size_t nd = 0;
     bool have_dict = distinct(v, n, d, &nd, f64 ? cmp_u64 : cmp_s64);

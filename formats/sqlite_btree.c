@@ -113,8 +113,8 @@ static inline size_t get_varint(const uint8_t *p, const uint8_t *end, uint64_t *
 /* Bytes of a value of serial type st; UINT64_MAX for the reserved 10, 11. */
 static inline uint64_t serial_size(uint64_t st)
 {
-    static const uint8_t small[12] = {0, 1, 2, 3, 4, 6, 8, 8, 0, 0, 255, 255};
-    if (st < 12) return small[st] == 255 ? UINT64_MAX : small[st];
+    static const uint64_t small[12] = {0, 1, 2, 3, 4, 6, 8, 8, 0, 0, UINT64_MAX, UINT64_MAX};
+    if (st < 12) return small[st];
     return (st - 12) / 2;
 }
 

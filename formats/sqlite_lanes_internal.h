@@ -167,6 +167,13 @@ static inline bool lane_ascii(const uint8_t *p, size_t len)
         memcpy(&w, p + i, 8);
         acc |= w;
     }
+    if (len - i >= 4) { /* 4..7 left: two overlapping 4-byte loads */
+        uint32_t a, b;
+        memcpy(&a, p + i, 4);
+        memcpy(&b, p + len - 4, 4);
+        acc |= a | b;
+        i = len;
+    }
     for (; i < len; i++) acc |= p[i];
     return (acc & 0x8080808080808080ull) == 0;
 }

@@ -1,7 +1,7 @@
 /*
- * cmd_inspect.c: `strata inspect` and `strata export`, the command-line
- * windows onto a layer file. Both only use the public reader API
- * (`inspect DIR` lists a warehouse through pipeline/catalog.c).
+ * cmd_inspect.c: `strata inspect`, the command-line window onto a layer
+ * file (`strata export` lives in cmd_export.c). Only uses the public
+ * reader API (`inspect DIR` lists a warehouse through pipeline/catalog.c).
  */
 #include <dirent.h>
 #include <inttypes.h>
@@ -14,6 +14,7 @@
 #include "strata/buf.h"
 #include "strata/cli.h"
 #include "strata/file.h"
+#include "strata/warehouse.h"
 
 static void inspect_usage(FILE *f)
 {
@@ -58,7 +59,7 @@ static size_t sorted_names(DIR *d, char ***out)
 
 /* Verifies path (a file, or every .strata file under a directory), one
  * line each on stdout, or one JSON object each into js when it is given. */
-static int verify_tree(const char *path, int *n_files, int *n_bad, st_buf *js)
+static int verify_tree(const char *path, int *n_files, int *n_bad, int *n_newer, st_buf *js)
 {
     struct stat sb;
     if (stat(path, &sb) != 0) return -1;
@@ -71,7 +72,7 @@ static int verify_tree(const char *path, int *n_files, int *n_bad, st_buf *js)
         for (size_t i = 0; i < n; i++) {
             if (!names[i]) continue;
             char sub[4096];
-            if (snprintf(sub, sizeof sub, "%s/%s", path, names[i]) < (int)sizeof sub) verify_tree(sub, n_files, n_bad, js);
+            if (snprintf(sub, sizeof sub, "%s/%s", path, names[i]) < (int)sizeof sub) verify_tree(sub, n_files, n_bad, n_newer, js);
             free(names[i]);
         }
         free(names);
@@ -93,20 +94,23 @@ static int verify_tree(const char *path, int *n_files, int *n_bad, st_buf *js)
             st_buf_json_str(js, err.msg, strlen(err.msg));
         }
         st_buf_puts(js, "}");
+    } else if (s == ST_ERR_UNSUPPORTED) {
+        printf("NEWER   %s: %s\n", path, err.msg);
     } else if (s != ST_OK) {
         printf("DAMAGED %s: %s\n", path, err.msg);
     } else {
         printf("ok      %s\n", path);
     }
     (*n_files)++;
-    if (s != ST_OK) (*n_bad)++;
+    if (s == ST_ERR_UNSUPPORTED) (*n_newer)++; /* written by a newer strata: not damaged */
+    else if (s != ST_OK) (*n_bad)++;
     return 0;
 }
 
 /* `inspect DIR --verify [--json]`. */
 static int verify_dir(const char *path, bool json)
 {
-    int nf = 0, nb = 0;
+    int nf = 0, nb = 0, nn = 0;
     st_buf js;
     st_buf_init(&js);
     if (json) {
@@ -114,15 +118,17 @@ static int verify_dir(const char *path, bool json)
         st_buf_json_str(&js, path, strlen(path));
         st_buf_puts(&js, ", \"files\": [");
     }
-    verify_tree(path, &nf, &nb, json ? &js : NULL);
+    verify_tree(path, &nf, &nb, &nn, json ? &js : NULL);
     if (json) {
-        st_buf_printf(&js, "\n], \"checked\": %d, \"damaged\": %d}\n", nf, nb);
+        st_buf_printf(&js, "\n], \"checked\": %d, \"damaged\": %d, \"newer_version\": %d}\n", nf, nb, nn);
         fwrite(js.data, 1, js.len, stdout);
     } else {
-        printf("%d file%s checked, %d damaged\n", nf, nf == 1 ? "" : "s", nb);
+        printf("%d file%s checked, %d damaged", nf, nf == 1 ? "" : "s", nb);
+        if (nn) printf(", %d written by a newer strata", nn);
+        printf("\n");
     }
     st_buf_free(&js);
-    return nb ? st_status_exit_code(ST_ERR_CORRUPT) : 0;
+    return nb ? st_status_exit_code(ST_ERR_CORRUPT) : nn ? st_status_exit_code(ST_ERR_UNSUPPORTED) : 0;
 }
 
 /* One column's facts, summed over its blocks. */
@@ -304,171 +310,14 @@ int st_cmd_inspect(int argc, char **argv)
         else json = true;
     }
     if (!path) return st_args_error(&a, "missing FILE or DIR (see strata inspect --help)");
+    st_error perr;
+    st_status ps = st_warehouse_check_pending(path, &perr); /* one build, never a half-published one */
+    if (ps != ST_OK) {
+        fprintf(stderr, "strata inspect: %s\n", perr.msg);
+        return st_status_exit_code(ps);
+    }
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
         return verify ? verify_dir(path, json) : st_inspect_warehouse(path, json);
     return inspect_file(path, verify, json);
-}
-
-/* ---- export ---- */
-
-static void export_usage(FILE *f)
-{
-    fprintf(f, "usage: strata export FILE [--format csv|jsonl] [--columns a,b,...]\n"
-               "\n"
-               "Writes a layer file to stdout.\n"
-               "  --format csv     (default) RFC 4180: header row, fields quoted when they hold a comma,\n"
-               "                   quote, CR or LF (quotes doubled); NULL is an empty field\n"
-               "  --format jsonl   one JSON object per row; NULL is null; non-finite floats are null;\n"
-               "                   bytes columns are hex strings\n"
-               "  --columns a,b    only these columns, in this order (default: all)\n");
-}
-
-static void csv_field(st_buf *b, const char *s, size_t n)
-{
-    bool q = false;
-    for (size_t i = 0; i < n && !q; i++) q = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
-    if (!q) {
-        st_buf_append(b, s, n);
-        return;
-    }
-    st_buf_puts(b, "\"");
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"') st_buf_puts(b, "\"");
-        st_buf_append(b, s + i, 1);
-    }
-    st_buf_puts(b, "\"");
-}
-
-static void value_text(st_buf *b, const st_column *c, size_t i, bool json)
-{
-    char t[64];
-    switch (c->type) {
-    case ST_TYPE_BOOL: st_buf_puts(b, st_column_bool(c)[i] ? "true" : "false"); break;
-    case ST_TYPE_I32: st_buf_printf(b, "%" PRId32, st_column_i32(c)[i]); break;
-    case ST_TYPE_I64: st_buf_printf(b, "%" PRId64, st_column_i64(c)[i]); break;
-    case ST_TYPE_F64: {
-        double v = st_column_f64(c)[i];
-        if (json) st_buf_json_f64(b, v);
-        else if (isnan(v)) st_buf_puts(b, "NaN");
-        else if (isinf(v)) st_buf_puts(b, v > 0 ? "Infinity" : "-Infinity");
-        else {
-            snprintf(t, sizeof t, "%.17g", v);
-            st_buf_puts(b, t);
-        }
-        break;
-    }
-    case ST_TYPE_STR: {
-        size_t n;
-        const char *s = st_column_str(c, i, &n);
-        if (json) st_buf_json_str(b, s, n);
-        else csv_field(b, s, n);
-        break;
-    }
-    case ST_TYPE_BYTES: {
-        size_t n;
-        const unsigned char *s = (const unsigned char *)st_column_str(c, i, &n);
-        if (json) st_buf_puts(b, "\"");
-        for (size_t k = 0; k < n; k++) st_buf_printf(b, "%02x", s[k]);
-        if (json) st_buf_puts(b, "\"");
-        break;
-    }
-    }
-}
-
-int st_cmd_export(int argc, char **argv)
-{
-    const char *path = NULL, *format = "csv", *columns = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            export_usage(stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
-        else if (!strcmp(argv[i], "--columns") && i + 1 < argc) columns = argv[++i];
-        else if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "strata export: unexpected argument '%s' (see strata export --help)\n", argv[i]);
-            return 2;
-        } else path = argv[i];
-    }
-    bool json = !strcmp(format, "jsonl");
-    if (!path || (!json && strcmp(format, "csv"))) {
-        export_usage(stderr);
-        return 2;
-    }
-    st_reader *r = NULL;
-    st_error err = {0};
-    st_status s = st_reader_open(&r, path, &err);
-    if (s != ST_OK) {
-        fprintf(stderr, "strata export: %s\n", err.msg);
-        return st_status_exit_code(s);
-    }
-    size_t nf = st_reader_n_fields(r);
-    size_t *which = calloc(nf + 1, sizeof *which);
-    size_t nw = 0;
-    if (columns) {
-        char *copy = strdup(columns);
-        for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ",")) {
-            int k = st_reader_find(r, tok);
-            if (k < 0 || nw == nf) {
-                fprintf(stderr, "strata export: '%s' has no column '%s'\n", path, tok);
-                free(copy);
-                free(which);
-                st_reader_close(r);
-                return st_status_exit_code(ST_ERR_SCHEMA);
-            }
-            which[nw++] = (size_t)k;
-        }
-        free(copy);
-    } else {
-        for (size_t j = 0; j < nf; j++) which[nw++] = j;
-    }
-    st_column *cols = calloc(nw + 1, sizeof *cols);
-    for (size_t j = 0; j < nw; j++) st_column_init(&cols[j], st_reader_field(r, which[j])->type);
-    st_buf b;
-    st_buf_init(&b);
-    if (!json) {
-        for (size_t j = 0; j < nw; j++) {
-            if (j) st_buf_puts(&b, ",");
-            const char *n = st_reader_field(r, which[j])->name;
-            csv_field(&b, n, strlen(n));
-        }
-        st_buf_puts(&b, "\r\n");
-    }
-    for (size_t c = 0; c < st_reader_n_chunks(r) && s == ST_OK; c++) {
-        for (size_t j = 0; j < nw && s == ST_OK; j++) s = st_reader_read_block(r, c, which[j], &cols[j], &err);
-        if (s != ST_OK) break;
-        for (size_t i = 0; i < cols[0].n_rows; i++) {
-            if (json) st_buf_puts(&b, "{");
-            for (size_t j = 0; j < nw; j++) {
-                if (json) {
-                    if (j) st_buf_puts(&b, ", ");
-                    const char *n = st_reader_field(r, which[j])->name;
-                    st_buf_json_str(&b, n, strlen(n));
-                    st_buf_puts(&b, ": ");
-                    if (!st_column_valid(&cols[j], i)) st_buf_puts(&b, "null");
-                    else value_text(&b, &cols[j], i, true);
-                } else {
-                    if (j) st_buf_puts(&b, ",");
-                    if (st_column_valid(&cols[j], i)) value_text(&b, &cols[j], i, false);
-                }
-            }
-            st_buf_puts(&b, json ? "}\n" : "\r\n");
-            if (b.len > (1 << 20)) {
-                fwrite(b.data, 1, b.len, stdout);
-                st_buf_reset(&b);
-            }
-        }
-    }
-    if (b.len) fwrite(b.data, 1, b.len, stdout);
-    st_buf_free(&b);
-    for (size_t j = 0; j < nw; j++) st_column_free(&cols[j]);
-    free(cols);
-    free(which);
-    st_reader_close(r);
-    if (s != ST_OK) {
-        fprintf(stderr, "strata export: %s\n", err.msg);
-        return st_status_exit_code(s);
-    }
-    return 0;
 }

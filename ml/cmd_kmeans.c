@@ -25,6 +25,7 @@
 #include "strata/column.h"
 #include "strata/file.h"
 #include "strata/ml.h"
+#include "strata/warehouse.h"
 
 static void usage(FILE *f)
 {
@@ -372,7 +373,8 @@ int st_cmd_kmeans(int argc, char **argv)
     st_error err = {0};
     st_reader *r = NULL;
     km_fit f = {0};
-    st_status s = st_reader_open(&r, ka.path, &err);
+    st_status s = st_warehouse_check_pending(ka.path, &err); /* never half a publish */
+    if (s == ST_OK) s = st_reader_open(&r, ka.path, &err);
     if (s == ST_OK) s = km_load(r, ka.path, &kd, &err);
     if (s == ST_OK) s = km_run(&ka, &kd, &f, &err);
     if (s == ST_OK && ka.json) print_json(&ka, &kd, &f);

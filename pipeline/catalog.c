@@ -57,6 +57,7 @@ static int cmp_entry(const void *a, const void *b)
 
 static st_status scan(const char *root, catalog *c, st_error *err)
 {
+    ST_TRY(st_warehouse_check_pending(root, err)); /* one build, never a half-published one */
     for (int l = 0; l < N_LAYERS; l++) {
         char dir[ST_PATH_MAX];
         if (snprintf(dir, sizeof dir, "%s/%s", root, layers[l]) >= (int)sizeof dir) continue;

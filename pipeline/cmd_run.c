@@ -20,7 +20,7 @@ static void usage(FILE *f)
         "sources:\n"
         "  --customers FILE        customer master SQLite file        (default data/chinook.db)\n"
         "  --transactions FILE     transactions SQLite file           (default data/example.db)\n"
-        "  --customers-table NAME  customer master table; 'customers' is tried too (default Customer)\n"
+        "  --customers-table NAME  customer master table (default Customer, then customers)\n"
         "  --sales-table NAME      sales lines table                  (default sales_qty)\n"
         "  --foc-table NAME        free-of-charge lines table         (default foc_qty)\n"
         "running:\n"
@@ -51,7 +51,7 @@ static void usage(FILE *f)
         "\n"
         "steps: ingest, validate, stage, intermediate, ml, marts, report\n"
         "exit codes: 0 ok, 2 usage, 3 bad source, 4 quality error, 5 I/O, 6 corrupt file,\n"
-        "            7 warehouse locked, 8 out of memory, 1 internal error\n");
+        "            7 warehouse locked, 8 out of memory, 9 newer format version, 1 internal error\n");
 }
 
 enum {

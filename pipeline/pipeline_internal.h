@@ -69,9 +69,24 @@ st_status st_marts_summarise(st_run_ctx *ctx, st_error *err) ST_MUST_USE;
 st_status st_table_fingerprint(st_run_ctx *ctx, const char *layer, const char *table,
                                uint64_t *fp, st_error *err) ST_MUST_USE;
 
-/* Opens <layer>.<table> for reading as this run sees it. */
+/* Opens <layer>.<table> for reading as this run sees it. The footer's
+ * layer and table must be those asked for: a misplaced (swapped, copied)
+ * file is ST_ERR_CORRUPT naming the path and what it holds (checked by
+ * st_reader_open()). */
 st_status st_table_open(st_run_ctx *ctx, const char *layer, const char *table,
                         st_reader **r, st_error *err) ST_MUST_USE;
+
+/* True when <layer>.<table> (as this run sees it) is in its place,
+ * carries fingerprint want_fp and every block checks out: the test a
+ * step's outputs pass to be skipped. When false because the file is
+ * damaged or misplaced, why gets "rebuilt: <reason>" (else untouched). */
+bool st_table_current(st_run_ctx *ctx, const char *layer, const char *table, uint64_t want_fp, char *why,
+                      size_t why_len);
+
+/* ST_ERR_UNSUPPORTED naming the file when the published <layer>.<table>
+ * was written by a newer major format version: a run refuses to
+ * overwrite it. ST_OK otherwise (absent, readable or damaged). */
+st_status st_table_refuse_newer(st_run_ctx *ctx, const char *layer, const char *table, st_error *err) ST_MUST_USE;
 
 /* Opens a staged writer for <layer>.<table>. inputs: "layer.table" names. */
 st_status st_table_create(st_run_ctx *ctx, const char *layer, const char *table,

@@ -20,7 +20,42 @@ st_status st_table_open(st_run_ctx *ctx, const char *layer, const char *table, s
     if (access(path, F_OK) != 0)
         return st_error_set(err, ST_ERR_NOTFOUND, "table %s.%s is missing ('%s'); run the earlier steps first",
                             layer, table, path);
-    return st_reader_open(r, path, err);
+    return st_reader_open(r, path, err); /* which checks the footer against the path */
+}
+
+st_status st_table_refuse_newer(st_run_ctx *ctx, const char *layer, const char *table, st_error *err)
+{
+    char path[ST_PATH_MAX];
+    st_warehouse_final_path(ctx->wh, layer, table, path);
+    st_reader *r = NULL;
+    st_error e;
+    st_status s = access(path, F_OK) == 0 ? st_reader_open(&r, path, &e) : ST_OK;
+    st_reader_close(r);
+    if (s == ST_ERR_UNSUPPORTED)
+        return st_error_set(err, s, "%s; refusing to overwrite it (use a strata that reads it, or remove the file)",
+                            e.msg);
+    return ST_OK;
+}
+
+bool st_table_current(st_run_ctx *ctx, const char *layer, const char *table, uint64_t want_fp, char *why,
+                      size_t why_len)
+{
+    st_reader *r = NULL;
+    st_error e;
+    bool ok = false;
+    if (st_table_open(ctx, layer, table, &r, &e) != ST_OK) {
+        if (e.code != ST_ERR_NOTFOUND) snprintf(why, why_len, "rebuilt: %s", e.msg);
+        return false;
+    }
+    if (st_reader_meta(r)->fingerprint != want_fp) goto done;
+    if (st_reader_verify_checksums(r, &e) != ST_OK) {
+        snprintf(why, why_len, "rebuilt: %s", e.msg);
+        goto done;
+    }
+    ok = true;
+done:
+    st_reader_close(r);
+    return ok;
 }
 
 st_status st_table_fingerprint(st_run_ctx *ctx, const char *layer, const char *table, uint64_t *fp,

@@ -27,7 +27,7 @@ extern "C" {
 int st_cmd_gen(int argc, char **argv);      /* pipeline/gen.c */
 int st_cmd_run(int argc, char **argv);      /* pipeline/cmd_run.c */
 int st_cmd_inspect(int argc, char **argv);  /* formats/cmd_inspect.c */
-int st_cmd_export(int argc, char **argv);   /* formats/cmd_inspect.c */
+int st_cmd_export(int argc, char **argv);   /* formats/cmd_export.c */
 int st_cmd_kmeans(int argc, char **argv);   /* ml/cmd_kmeans.c */
 int st_cmd_lineage(int argc, char **argv);  /* pipeline/catalog.c */
 int st_cmd_docs(int argc, char **argv);     /* pipeline/catalog.c */

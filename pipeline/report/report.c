@@ -84,7 +84,11 @@ int st_cmd_report(int argc, char **argv)
     }
     st_error err;
     st_error_clear(&err);
-    st_status st;
+    st_status st = st_warehouse_check_pending(wh, &err); /* read one build, never a half-published one */
+    if (st != ST_OK) {
+        fprintf(stderr, "strata report: %s\n", err.msg);
+        return st_status_exit_code(st);
+    }
     if (out && !strcmp(out, "-")) {
         st_report_model m;
         st_buf b;

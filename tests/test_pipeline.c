@@ -494,6 +494,36 @@ Test(pipeline, memory_limit_splits_customers_into_ranges_with_byte_identical_out
     cr_assert_eq(run_pipeline("w5", "--memory-limit 1073741824", err, sizeof err), 0, "%s", err);
 }
 
+/* The gold step's fused pass (st_dense: narrow customer ids, small
+ * quantities) and the sort-based st_features path write the same bytes,
+ * on the dirty fixture, with 1, 2 and 4 threads, and so does the spill
+ * path under a tiny memory limit. */
+Test(pipeline, gold_fused_pass_and_sort_path_write_identical_files_across_threads)
+{
+    build_fixture(5500, 1, "Customer");
+    char err[4096], p[600];
+    size_t len;
+    cr_assert_eq(run_pipeline("w1", "--threads 1", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(run_pipeline("w2", "--threads 2", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(run_pipeline("w4", "--threads 4", err, sizeof err), 0, "%s", err);
+    setenv("STRATA_GOLD_SORT", "1", 1);
+    cr_assert_eq(run_pipeline("ws", "--threads 2", err, sizeof err), 0, "%s", err);
+    unsetenv("STRATA_GOLD_SORT");
+    cr_assert_eq(run_pipeline("wm", "--threads 2 --memory-limit 64K", err, sizeof err), 0, "%s", err);
+    snprintf(p, sizeof p, "%s/w2/_runs/latest.json", dir);
+    char *log = slurp(p, &len);
+    cr_assert_not_null(strstr(log, "one fused pass"), "%s", log);
+    free(log);
+    snprintf(p, sizeof p, "%s/ws/_runs/latest.json", dir);
+    log = slurp(p, &len);
+    cr_assert_null(strstr(log, "one fused pass"), "%s", log);
+    free(log);
+    assert_same_files("w1", "w2");
+    assert_same_files("w1", "w4");
+    assert_same_files("w1", "ws");
+    assert_same_files("w1", "wm");
+}
+
 /* Rewrites silver.stg_sales_transactions of warehouse `wh` with row `row`'s
  * period_key set to `pk` (same schema, footer and chunking otherwise). */
 static void damage_period(const char *wh, size_t row, int32_t pk)

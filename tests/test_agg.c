@@ -117,6 +117,48 @@ static void result_free(result *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Reads every group and unified row of a finished result object through
+ * its accessors, `cap` unified rows per call. */
+typedef void (*get_fn)(const void *obj, size_t i, st_feature_row *row);
+typedef st_status (*next_fn)(const void *obj, st_unified_cursor *cur, const st_unified_batch *b, size_t cap,
+                             size_t *n, st_error *err);
+
+static st_status read_back(const void *obj, size_t n_groups, size_t n_uni, get_fn get, next_fn next, size_t cap,
+                           result *out, st_error *err)
+{
+    enum { CAP_MAX = 16 };
+    out->n_groups = n_groups;
+    out->g = calloc(n_groups + 1, sizeof *out->g);
+    for (size_t i = 0; i < n_groups; i++) get(obj, i, &out->g[i]);
+    out->n_uni = n_uni;
+    out->u = calloc(n_uni + 1, sizeof *out->u);
+    int64_t c[CAP_MAX], sq[CAP_MAX], fq[CAP_MAX], sl[CAP_MAX], fl[CAP_MAX];
+    int32_t pk[CAP_MAX];
+    uint32_t mt[CAP_MAX];
+    st_unified_batch b = {c, pk, mt, sq, fq, sl, fl};
+    st_unified_cursor cur = {0, 0, 0};
+    size_t got = 0, n;
+    st_status s;
+    for (;;) {
+        s = next(obj, &cur, &b, cap < CAP_MAX ? cap : CAP_MAX, &n, err);
+        if (s != ST_OK || n == 0) break;
+        for (size_t i = 0; i < n; i++) {
+            cr_assert_lt(got, out->n_uni);
+            out->u[got++] = (uni_row){c[i], pk[i], mt[i], sq[i], fq[i], sl[i], fl[i]};
+        }
+    }
+    if (s == ST_OK) cr_assert_eq(got, out->n_uni);
+    return s;
+}
+
+static void features_get(const void *obj, size_t i, st_feature_row *row) { st_features_get(obj, i, row); }
+
+static st_status features_next(const void *obj, st_unified_cursor *cur, const st_unified_batch *b, size_t cap,
+                               size_t *n, st_error *err)
+{
+    return st_features_unified_next(obj, cur, b, cap, n, err);
+}
+
 /* Runs the fast path. chunk 0 = one call per table. */
 static st_status run_fast(const dataset *d, unsigned threads, st_cpu_isa cap, size_t chunk,
                           const uint32_t *rank, result *out, st_error *err)
@@ -138,27 +180,8 @@ static st_status run_fast(const dataset *d, unsigned threads, st_cpu_isa cap, si
     }
     if (s == ST_OK) s = st_features_finish(fx, rank, d->n_mat, threads, err);
     if (s == ST_OK) {
-        out->n_groups = st_features_n_groups(fx);
-        out->g = calloc(out->n_groups + 1, sizeof *out->g);
-        for (size_t i = 0; i < out->n_groups; i++) st_features_get(fx, i, &out->g[i]);
-        out->n_uni = st_features_n_unified(fx);
-        out->u = calloc(out->n_uni + 1, sizeof *out->u);
-        enum { CAP = 7 };
-        int64_t c[CAP], sq[CAP], fq[CAP], sl[CAP], fl[CAP];
-        int32_t pk[CAP];
-        uint32_t mt[CAP];
-        st_unified_batch b = {c, pk, mt, sq, fq, sl, fl};
-        st_unified_cursor cur = {0, 0, 0};
-        size_t got = 0, n;
-        for (;;) {
-            s = st_features_unified_next(fx, &cur, &b, CAP, &n, err);
-            if (s != ST_OK || n == 0) break;
-            for (size_t i = 0; i < n; i++) {
-                cr_assert_lt(got, out->n_uni);
-                out->u[got++] = (uni_row){c[i], pk[i], mt[i], sq[i], fq[i], sl[i], fl[i]};
-            }
-        }
-        if (s == ST_OK) cr_assert_eq(got, out->n_uni);
+        s = read_back(fx, st_features_n_groups(fx), st_features_n_unified(fx), features_get, features_next, 7, out,
+                      err);
     }
     st_features_free(fx);
     return s;
@@ -653,6 +676,14 @@ static st_dense_dims dense_dims_of(const dataset *d)
     return dd;
 }
 
+static void dense_get(const void *obj, size_t i, st_feature_row *row) { st_dense_get(obj, i, row); }
+
+static st_status dense_next(const void *obj, st_unified_cursor *cur, const st_unified_batch *b, size_t cap,
+                            size_t *n, st_error *err)
+{
+    return st_dense_unified_next(obj, cur, b, cap, n, err);
+}
+
 /* Lines split round-robin by chunk over n_parts accumulators (as the gold
  * step's threads split chunks), merged, finished, read back. */
 static void run_dense(const dataset *d, size_t chunk, unsigned n_parts, const uint32_t *rank, result *out)
@@ -679,27 +710,8 @@ static void run_dense(const dataset *d, size_t chunk, unsigned n_parts, const ui
     cr_assert_eq(st_dense_finish(parts[0], rank, d->n_mat, &err), ST_OK, "%s", err.msg);
     st_dense *dn = parts[0];
     memset(out, 0, sizeof *out);
-    out->n_groups = st_dense_n_groups(dn);
-    out->g = calloc(out->n_groups + 1, sizeof *out->g);
-    for (size_t i = 0; i < out->n_groups; i++) st_dense_get(dn, i, &out->g[i]);
-    out->n_uni = st_dense_n_unified(dn);
-    out->u = calloc(out->n_uni + 1, sizeof *out->u);
-    enum { CAP = 5 };
-    int64_t c[CAP], sq[CAP], fq[CAP], sl[CAP], fl[CAP];
-    int32_t pk[CAP];
-    uint32_t mt[CAP];
-    st_unified_batch b = {c, pk, mt, sq, fq, sl, fl};
-    st_unified_cursor cur = {0, 0, 0};
-    size_t got = 0, n;
-    for (;;) {
-        cr_assert_eq(st_dense_unified_next(dn, &cur, &b, CAP, &n, &err), ST_OK, "%s", err.msg);
-        if (n == 0) break;
-        for (size_t i = 0; i < n; i++) {
-            cr_assert_lt(got, out->n_uni);
-            out->u[got++] = (uni_row){c[i], pk[i], mt[i], sq[i], fq[i], sl[i], fl[i]};
-        }
-    }
-    cr_assert_eq(got, out->n_uni);
+    cr_assert_eq(read_back(dn, st_dense_n_groups(dn), st_dense_n_unified(dn), dense_get, dense_next, 5, out, &err),
+                 ST_OK, "%s", err.msg);
     for (unsigned k = 0; k < n_parts; k++) st_dense_free(parts[k]);
 }
 

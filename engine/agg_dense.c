@@ -55,6 +55,7 @@ struct st_dense {
     dense_acc *uni[2];
     uint32_t *hist[2];
     uint64_t n_lines[2];
+    uint8_t *touched[2];    /* n_periods flags: a line of that month was added */
 
     /* after finish */
     uint32_t n_materials;
@@ -109,6 +110,7 @@ void st_dense_free(st_dense *dn)
     if (!dn) return;
     free(dn->per_idx);
     for (int t = 0; t < 2; t++) {
+        free(dn->touched[t]);
         free(dn->uni[t]);
         free(dn->hist[t]);
         free(dn->g_sum[t]);
@@ -143,7 +145,8 @@ st_status st_dense_create(st_dense **out, const st_dense_dims *d, st_error *err)
     for (int t = 0; t < 2; t++) {
         dn->span[t] = (uint32_t)qty_span(d, t);
         dn->hist[t] = calloc(dn->n_cells * dn->span[t], sizeof *dn->hist[t]);
-        if (!dn->hist[t]) goto nomem;
+        dn->touched[t] = calloc(dn->n_periods, 1);
+        if (!dn->hist[t] || !dn->touched[t]) goto nomem;
     }
     *out = dn;
     return ST_OK;
@@ -162,10 +165,12 @@ static st_status grow_codes(st_dense *dn, uint32_t need, st_error *err)
     if (!st_size_mul((size_t)cap * sizeof(dense_acc), dn->n_cells, &bytes))
         return st_error_set(err, ST_ERR_NOMEM, "dense features: %" PRIu32 " materials do not fit", cap);
     for (int t = 0; t < 2; t++) {
-        dense_acc *u = realloc(dn->uni[t], bytes ? bytes : 1);
+        /* the first allocation comes zeroed from calloc (untouched months
+         * then never cost a page); growing clears only the new rows */
+        dense_acc *u = dn->cap_codes ? realloc(dn->uni[t], bytes ? bytes : 1) : calloc(1, bytes ? bytes : 1);
         if (!u) return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for %" PRIu32 " materials", cap);
         size_t old = (size_t)dn->cap_codes * dn->n_cells;
-        memset(u + old, 0, ((size_t)cap * dn->n_cells - old) * sizeof *u);
+        if (old) memset(u + old, 0, ((size_t)cap * dn->n_cells - old) * sizeof *u);
         dn->uni[t] = u;
     }
     dn->cap_codes = cap;
@@ -228,8 +233,11 @@ st_status st_dense_add(st_dense *dn, int t, const int64_t *cust, const int32_t *
         const size_t cs = dn->cust_span, nc = dn->n_cells, span = dn->span[t];
         dense_acc *restrict uni = dn->uni[t];
         uint32_t *restrict hist = dn->hist[t];
+        uint8_t *restrict touched = dn->touched[t];
         for (size_t i = 0; i < n; i++) {
-            size_t cell = (size_t)per_idx[(uint32_t)pk[i] - (uint32_t)pmin] * cs + (size_t)((uint64_t)cust[i] - (uint64_t)cmin);
+            uint32_t p = per_idx[(uint32_t)pk[i] - (uint32_t)pmin];
+            touched[p] = 1;
+            size_t cell = (size_t)p * cs + (size_t)((uint64_t)cust[i] - (uint64_t)cmin);
             dense_acc *a = &uni[(size_t)mat[i] * nc + cell];
             a->sum += qty[i];
             a->lines++;
@@ -262,17 +270,26 @@ st_status st_dense_merge(st_dense *dst, st_dense *src, st_error *err)
         dst->failed = true;
         return s;
     }
+    /* only the months src saw: lines split by contiguous chunk ranges of
+     * month-ordered files then merge in a fraction of the tables */
+    const size_t cs = src->cust_span, nc = src->n_cells;
     for (int t = 0; t < 2; t++) {
-        size_t nu = (size_t)src->cap_codes * src->n_cells, nh = src->n_cells * src->span[t];
-        dense_acc *restrict du = dst->uni[t];
-        const dense_acc *restrict su = src->uni[t];
-        for (size_t i = 0; i < nu; i++) {
-            du[i].sum += su[i].sum;
-            du[i].lines += su[i].lines;
+        for (uint32_t p = 0; p < src->n_periods; p++) {
+            if (!src->touched[t][p]) continue;
+            dst->touched[t][p] = 1;
+            for (uint32_t code = 0; code < src->cap_codes; code++) {
+                dense_acc *restrict du = dst->uni[t] + (size_t)code * nc + (size_t)p * cs;
+                const dense_acc *restrict su = src->uni[t] + (size_t)code * nc + (size_t)p * cs;
+                for (size_t i = 0; i < cs; i++) {
+                    du[i].sum += su[i].sum;
+                    du[i].lines += su[i].lines;
+                }
+            }
+            size_t nh = cs * src->span[t];
+            uint32_t *restrict dh = dst->hist[t] + (size_t)p * nh;
+            const uint32_t *restrict sh = src->hist[t] + (size_t)p * nh;
+            for (size_t i = 0; i < nh; i++) dh[i] += sh[i];
         }
-        uint32_t *restrict dh = dst->hist[t];
-        const uint32_t *restrict sh = src->hist[t];
-        for (size_t i = 0; i < nh; i++) dh[i] += sh[i];
         dst->n_lines[t] += src->n_lines[t];
     }
     return ST_OK;
@@ -318,23 +335,26 @@ static st_status rank_table(st_dense *dn, const uint32_t *material_rank, uint32_
  * order; a code at or above n_materials with lines is an error. */
 static st_status cell_totals(st_dense *dn, int64_t *sum[2], int64_t *lines[2], uint32_t *uniq, st_error *err)
 {
-    const size_t nc = dn->n_cells;
-    for (uint32_t code = 0; code < dn->cap_codes; code++) {
-        const dense_acc *u0 = dn->uni[0] + (size_t)code * nc, *u1 = dn->uni[1] + (size_t)code * nc;
-        for (size_t c = 0; c < nc; c++) {
-            sum[0][c] += u0[c].sum;
-            sum[1][c] += u1[c].sum;
-            lines[0][c] += u0[c].lines;
-            lines[1][c] += u1[c].lines;
-            uniq[c] += (u0[c].lines | u1[c].lines) != 0;
+    const size_t nc = dn->n_cells, cs = dn->cust_span;
+    for (uint32_t code = 0; code < dn->cap_codes; code++)
+        for (uint32_t p = 0; p < dn->n_periods; p++) {
+            if (!dn->touched[0][p] && !dn->touched[1][p]) continue; /* all zero */
+            size_t c0 = (size_t)p * cs;
+            const dense_acc *u0 = dn->uni[0] + (size_t)code * nc, *u1 = dn->uni[1] + (size_t)code * nc;
+            for (size_t c = c0; c < c0 + cs; c++) {
+                sum[0][c] += u0[c].sum;
+                sum[1][c] += u1[c].sum;
+                lines[0][c] += u0[c].lines;
+                lines[1][c] += u1[c].lines;
+                uniq[c] += (u0[c].lines | u1[c].lines) != 0;
+            }
+            if (code >= dn->n_materials)
+                for (size_t c = c0; c < c0 + cs; c++)
+                    if (u0[c].lines | u1[c].lines)
+                        return st_error_set(err, ST_ERR_INVALID,
+                                            "dense features: material code %" PRIu32 " not below %" PRIu32, code,
+                                            dn->n_materials);
         }
-        if (code >= dn->n_materials)
-            for (size_t c = 0; c < nc; c++)
-                if (u0[c].lines | u1[c].lines)
-                    return st_error_set(err, ST_ERR_INVALID,
-                                        "dense features: material code %" PRIu32 " not below %" PRIu32, code,
-                                        dn->n_materials);
-    }
     return ST_OK;
 }
 

@@ -389,7 +389,7 @@ typedef struct dense_job {
     st_dict *dict;
     pthread_mutex_t *lock;
     const chunk_ref *items;
-    size_t n_items, first, stride;  /* items first, first + stride, ... */
+    size_t lo[2], hi[2];            /* items [lo[t], hi[t]) of each table */
     unsigned n_acc;                 /* accumulators alive (for the budget) */
     st_dense *dn;
     uint64_t rows;
@@ -412,7 +412,7 @@ static st_status check_qty(const char *table, uint64_t row0, const int64_t *q, s
     return ST_OK;
 }
 
-/* Chunks job->first, first + stride, ... of both tables into job->dn. */
+/* The job's chunks of both tables into job->dn, in item order. */
 static st_status dense_run(dense_job *job)
 {
     st_error *err = &job->err;
@@ -422,7 +422,9 @@ static st_status dense_run(dense_job *job)
     st_status s = chunk_bufs_init(&b, err);
     for (int t = 0; t < 2 && s == ST_OK; t++) s = open_lines(job->ctx, tables[t], &r[t], ix[t], err);
     uint64_t budget = job->ctx->o->memory_limit_bytes;
-    for (size_t i = job->first; i < job->n_items && s == ST_OK; i += job->stride) {
+    for (size_t i = job->lo[0]; s == ST_OK && i < job->hi[1]; i++) {
+        if (i == job->hi[0]) i = job->lo[1];
+        if (i >= job->hi[1]) break;
         const chunk_ref *it = &job->items[i];
         const char *table = tables[it->tab];
         uint32_t n_codes;
@@ -457,7 +459,7 @@ static void *dense_worker(void *arg)
 }
 
 /* Every chunk of both tables with its first row number. */
-static st_status list_chunks(st_run_ctx *ctx, chunk_ref **out, size_t *n_out, st_error *err)
+static st_status list_chunks(st_run_ctx *ctx, chunk_ref **out, size_t *n_out, size_t *n_sales, st_error *err)
 {
     st_reader *r[2] = {NULL, NULL};
     size_t ix[2][4], n = 0;
@@ -476,6 +478,7 @@ static st_status list_chunks(st_run_ctx *ctx, chunk_ref **out, size_t *n_out, st
             items[k++] = (chunk_ref){t, ch, row0};
             row0 += bi.n_rows;
         }
+        if (t == 0) *n_sales = k;
     }
     st_reader_close(r[0]);
     st_reader_close(r[1]);
@@ -513,8 +516,8 @@ static st_status dense_threads(dense_job *jobs, unsigned n, bool *over_budget, s
     return ST_OK;
 }
 
-/* The whole gold step through st_dense: chunks split round-robin over the
- * threads, each into its own accumulator, merged (exact integer sums: the
+/* The whole gold step through st_dense: each table's chunks split into
+ * contiguous ranges over the threads, each into its own accumulator, merged (exact integer sums: the
  * split never shows), finished and emitted. *fell_back is set, with
  * nothing written, when the material dictionary grows past the memory
  * limit; the caller then takes the st_features path. */
@@ -528,10 +531,17 @@ static st_status dense_pass(st_run_ctx *ctx, const st_dense_dims *dd, st_dict *d
     memset(jobs, 0, sizeof jobs);
     pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     *fell_back = false;
-    st_status s = list_chunks(ctx, &items, &n_items, err);
+    size_t n_sales = 0;
+    st_status s = list_chunks(ctx, &items, &n_items, &n_sales, err);
     if (s == ST_OK && n_items < n) n = n_items ? (unsigned)n_items : 1;
     for (unsigned k = 0; k < n && s == ST_OK; k++) {
-        jobs[k] = (dense_job){ctx, dd, dict, &lock, items, n_items, k, n, n, NULL, 0, false, SIZE_MAX, ST_OK, {0}};
+        /* contiguous chunk ranges of each table: the files are in month
+         * order, so each thread touches its own months and the merge is
+         * small */
+        size_t nf = n_items - n_sales;
+        jobs[k] = (dense_job){ctx, dd, dict, &lock, items, {n_sales * k / n, n_sales + nf * k / n},
+                              {n_sales * (k + 1) / n, n_sales + nf * (k + 1) / n}, n, NULL, 0, false, SIZE_MAX, ST_OK,
+                              {0}};
         s = st_dense_create(&jobs[k].dn, dd, err);
     }
     if (s == ST_OK) s = dense_threads(jobs, n, fell_back, err);

@@ -532,6 +532,102 @@ static void add_flag(st_buf *flags, const char *name)
     st_buf_puts(flags, name);
 }
 
+/* Cleans master row i (customer id `id`, already unique) into out[]:
+ * trimmed text fields, full name, standardised country, e-mail and its
+ * validity, support rep; fields nulled because their value was unusable
+ * are listed in the row's flags. */
+static st_status clean_customer(const bcol *all, const int at[C_N], size_t i, int64_t id, int64_t rowid,
+                                st_column *out, st_buf *txt, st_buf *flags)
+{
+    st_status s;
+    st_buf_reset(flags);
+    s = st_column_push_i64(&out[C_ID], id);
+    /* plain text fields */
+    static const int text_fields[] = {C_FIRST, C_LAST, C_COMPANY, C_ADDRESS, C_CITY, C_STATE, C_POSTAL, C_PHONE, C_FAX};
+    for (size_t t = 0; t < sizeof text_fields / sizeof text_fields[0] && s == ST_OK; t++) {
+        int f = text_fields[t];
+        if (at[f] < 0) {
+            s = st_column_push_null(&out[f]);
+            continue;
+        }
+        st_value v = bval(&all[at[f]], i);
+        st_cast_result cr = to_text(&v, txt);
+        if (cr == ST_CAST_OK) s = st_column_push_str(&out[f], txt->data, txt->len);
+        else {
+            if (cr != ST_CAST_NULL && cr != ST_CAST_EMPTY) add_flag(flags, cust_fields[f].name);
+            s = st_column_push_null(&out[f]);
+        }
+    }
+    /* full name */
+    if (s == ST_OK) {
+        st_buf_reset(txt);
+        if (st_column_valid(&out[C_FIRST], out[C_FIRST].n_rows - 1)) {
+            size_t l;
+            const char *p = st_column_str(&out[C_FIRST], out[C_FIRST].n_rows - 1, &l);
+            st_buf_append(txt, p, l);
+        }
+        if (st_column_valid(&out[C_LAST], out[C_LAST].n_rows - 1)) {
+            size_t l;
+            const char *p = st_column_str(&out[C_LAST], out[C_LAST].n_rows - 1, &l);
+            if (txt->len) st_buf_puts(txt, " ");
+            st_buf_append(txt, p, l);
+        }
+        s = txt->len ? st_column_push_str(&out[C_FULL], txt->data, txt->len) : st_column_push_null(&out[C_FULL]);
+    }
+    /* country */
+    if (s == ST_OK) {
+        st_buf_reset(txt);
+        st_cast_result cr = at[C_COUNTRY] < 0 ? ST_CAST_NULL : ST_CAST_OK;
+        if (cr == ST_CAST_OK) {
+            st_value v = bval(&all[at[C_COUNTRY]], i);
+            cr = to_text(&v, txt);
+        }
+        if (cr == ST_CAST_OK) {
+            char c[256];
+            size_t l = st_clean_country(txt->data, txt->len, c, sizeof c);
+            s = st_column_push_str(&out[C_COUNTRY], c, l);
+        } else {
+            if (cr != ST_CAST_NULL && cr != ST_CAST_EMPTY) add_flag(flags, "country");
+            s = st_column_push_null(&out[C_COUNTRY]);
+        }
+    }
+    /* e-mail */
+    if (s == ST_OK) {
+        st_buf_reset(txt);
+        st_cast_result cr = at[C_EMAIL] < 0 ? ST_CAST_NULL : ST_CAST_OK;
+        if (cr == ST_CAST_OK) {
+            st_value v = bval(&all[at[C_EMAIL]], i);
+            cr = to_text(&v, txt);
+        }
+        bool valid = false;
+        if (cr == ST_CAST_OK) {
+            char e[512];
+            size_t l = st_clean_email(txt->data, txt->len, e, sizeof e, &valid);
+            s = st_column_push_str(&out[C_EMAIL], e, l);
+            if (!valid) add_flag(flags, "email_invalid");
+        } else {
+            if (cr != ST_CAST_NULL && cr != ST_CAST_EMPTY) add_flag(flags, "email");
+            s = st_column_push_null(&out[C_EMAIL]);
+        }
+        if (s == ST_OK) s = st_column_push_bool(&out[C_EMAIL_VALID], valid);
+    }
+    /* support rep */
+    if (s == ST_OK) {
+        int64_t rep;
+        st_value v;
+        if (at[C_REP] < 0) s = st_column_push_null(&out[C_REP]);
+        else if ((v = bval(&all[at[C_REP]], i)), st_cast_to_i64(&v, &rep) == ST_CAST_OK)
+            s = st_column_push_i64(&out[C_REP], rep);
+        else {
+            if (v.cls != 0) add_flag(flags, "support_rep_id");
+            s = st_column_push_null(&out[C_REP]);
+        }
+    }
+    if (s == ST_OK) s = st_column_push_i64(&out[C_ROWID], rowid);
+    if (s == ST_OK) s = st_column_push_str(&out[C_FLAGS], flags->data ? flags->data : "", flags->len);
+    return s;
+}
+
 static st_status stage_customers(st_run_ctx *ctx, uint64_t fp, uint64_t *raw_rows, uint64_t *staged, rejects *rj,
                                  st_error *err)
 {
@@ -614,91 +710,7 @@ static st_status stage_customers(st_run_ctx *ctx, uint64_t fp, uint64_t *raw_row
             s = reject_push(rj, "raw_customer", rid[i], "duplicate_customer_id", all[at[C_ID]].name, &raw);
             continue;
         }
-        st_buf_reset(&flags);
-        s = st_column_push_i64(&out[C_ID], rows[q].id);
-        /* plain text fields */
-        static const int text_fields[] = {C_FIRST, C_LAST, C_COMPANY, C_ADDRESS, C_CITY, C_STATE, C_POSTAL, C_PHONE, C_FAX};
-        for (size_t t = 0; t < sizeof text_fields / sizeof text_fields[0] && s == ST_OK; t++) {
-            int f = text_fields[t];
-            if (at[f] < 0) {
-                s = st_column_push_null(&out[f]);
-                continue;
-            }
-            st_value v = bval(&all[at[f]], i);
-            st_cast_result cr = to_text(&v, &txt);
-            if (cr == ST_CAST_OK) s = st_column_push_str(&out[f], txt.data, txt.len);
-            else {
-                if (cr != ST_CAST_NULL && cr != ST_CAST_EMPTY) add_flag(&flags, cust_fields[f].name);
-                s = st_column_push_null(&out[f]);
-            }
-        }
-        /* full name */
-        if (s == ST_OK) {
-            st_buf_reset(&txt);
-            if (st_column_valid(&out[C_FIRST], out[C_FIRST].n_rows - 1)) {
-                size_t l;
-                const char *p = st_column_str(&out[C_FIRST], out[C_FIRST].n_rows - 1, &l);
-                st_buf_append(&txt, p, l);
-            }
-            if (st_column_valid(&out[C_LAST], out[C_LAST].n_rows - 1)) {
-                size_t l;
-                const char *p = st_column_str(&out[C_LAST], out[C_LAST].n_rows - 1, &l);
-                if (txt.len) st_buf_puts(&txt, " ");
-                st_buf_append(&txt, p, l);
-            }
-            s = txt.len ? st_column_push_str(&out[C_FULL], txt.data, txt.len) : st_column_push_null(&out[C_FULL]);
-        }
-        /* country */
-        if (s == ST_OK) {
-            st_buf_reset(&txt);
-            st_cast_result cr = at[C_COUNTRY] < 0 ? ST_CAST_NULL : ST_CAST_OK;
-            if (cr == ST_CAST_OK) {
-                st_value v = bval(&all[at[C_COUNTRY]], i);
-                cr = to_text(&v, &txt);
-            }
-            if (cr == ST_CAST_OK) {
-                char c[256];
-                size_t l = st_clean_country(txt.data, txt.len, c, sizeof c);
-                s = st_column_push_str(&out[C_COUNTRY], c, l);
-            } else {
-                if (cr != ST_CAST_NULL && cr != ST_CAST_EMPTY) add_flag(&flags, "country");
-                s = st_column_push_null(&out[C_COUNTRY]);
-            }
-        }
-        /* e-mail */
-        if (s == ST_OK) {
-            st_buf_reset(&txt);
-            st_cast_result cr = at[C_EMAIL] < 0 ? ST_CAST_NULL : ST_CAST_OK;
-            if (cr == ST_CAST_OK) {
-                st_value v = bval(&all[at[C_EMAIL]], i);
-                cr = to_text(&v, &txt);
-            }
-            bool valid = false;
-            if (cr == ST_CAST_OK) {
-                char e[512];
-                size_t l = st_clean_email(txt.data, txt.len, e, sizeof e, &valid);
-                s = st_column_push_str(&out[C_EMAIL], e, l);
-                if (!valid) add_flag(&flags, "email_invalid");
-            } else {
-                if (cr != ST_CAST_NULL && cr != ST_CAST_EMPTY) add_flag(&flags, "email");
-                s = st_column_push_null(&out[C_EMAIL]);
-            }
-            if (s == ST_OK) s = st_column_push_bool(&out[C_EMAIL_VALID], valid);
-        }
-        /* support rep */
-        if (s == ST_OK) {
-            int64_t rep;
-            st_value v;
-            if (at[C_REP] < 0) s = st_column_push_null(&out[C_REP]);
-            else if ((v = bval(&all[at[C_REP]], i)), st_cast_to_i64(&v, &rep) == ST_CAST_OK)
-                s = st_column_push_i64(&out[C_REP], rep);
-            else {
-                if (v.cls != 0) add_flag(&flags, "support_rep_id");
-                s = st_column_push_null(&out[C_REP]);
-            }
-        }
-        if (s == ST_OK) s = st_column_push_i64(&out[C_ROWID], rid[i]);
-        if (s == ST_OK) s = st_column_push_str(&out[C_FLAGS], flags.data ? flags.data : "", flags.len);
+        s = clean_customer(all, at, i, rows[q].id, rid[i], out, &txt, &flags);
     }
     if (s != ST_OK) {
         if (!err || err->code == ST_OK) st_error_set(err, s, "out of memory staging customers");

@@ -252,7 +252,7 @@ st_status st_reader_open(st_reader **out, const char *path, st_error *err)
     st_reader *r = calloc(1, sizeof *r);
     if (!r) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
     snprintf(r->name, sizeof r->name, "%s", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
     if (fd < 0) {
         st_status s = st_error_set(err, errno == ENOENT ? ST_ERR_NOTFOUND : ST_ERR_IO, "cannot open '%s': %s", path,
                                    strerror(errno));
@@ -277,7 +277,13 @@ st_status st_reader_open(st_reader **out, const char *path, st_error *err)
         r->mapped = true;
     }
     close(fd);
-    return finish_open(r, out, err);
+    ST_TRY(finish_open(r, out, err));
+    st_status s = st_file_check_place(st_reader_meta(*out), path, err);
+    if (s != ST_OK) {
+        st_reader_close(*out);
+        *out = NULL;
+    }
+    return s;
 }
 
 st_status st_reader_open_mem(st_reader **out, const void *buf, size_t len, const char *name, st_error *err)
@@ -516,6 +522,26 @@ st_status st_reader_verify(st_reader *r, st_error *err)
         st_column_free(&c);
     }
     return s;
+}
+
+st_status st_reader_verify_checksums(st_reader *r, st_error *err)
+{
+    for (size_t c = 0; c < r->n_chunks; c++) {
+        if (r->mapped && r->n_fields > 0) release_behind(r, c);
+        for (size_t col = 0; col < r->n_fields; col++) {
+            const rblock *b = &r->blocks[c * r->n_fields + col];
+            const uint8_t *h = r->data + b->offset;
+            bool ok = b->size >= ST_BLOCK_HEADER_BYTES && st_get_u32(h + 12) == b->size - ST_BLOCK_HEADER_BYTES;
+            if (ok) {
+                uint32_t crc = st_crc32c(0, h, 20);
+                ok = st_crc32c(crc, h + ST_BLOCK_HEADER_BYTES, b->size - ST_BLOCK_HEADER_BYTES) == st_get_u32(h + 20);
+            }
+            if (!ok)
+                return st_error_set(err, ST_ERR_CORRUPT, "'%s' is damaged: column '%s', chunk %zu: checksum mismatch",
+                                    r->name, r->fields[col].name, c);
+        }
+    }
+    return ST_OK;
 }
 
 st_status st_reader_read_all(st_reader *r, const size_t *which, size_t n_which, st_column *cols, st_error *err)

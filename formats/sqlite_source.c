@@ -30,6 +30,7 @@
  * are). `c__class` always records the storage class.
  */
 #include "strata/source.h"
+#include "strata/source_identity.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -199,6 +200,7 @@ st_status st_source_open(st_source **out, const char *path, st_error *err)
     }
     int rc = sqlite3_open_v2(uri, &src->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
                              NULL);
+    if (rc == SQLITE_OK) sqlite3_busy_timeout(src->db, st_source_busy_timeout_ms); /* a writer's lock: wait */
     if (rc != SQLITE_OK) {
         s = st_error_set(err, ST_ERR_SQLITE, "cannot open source '%s': %s", path,
                          src->db ? sqlite3_errmsg(src->db) : sqlite3_errstr(rc));
@@ -210,8 +212,12 @@ st_status st_source_open(st_source **out, const char *path, st_error *err)
     if (rc == SQLITE_OK) rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         int ec = sqlite3_extended_errcode(src->db) & 0xFF;
+        char hint[512];
         if (ec == SQLITE_NOTADB)
             s = st_error_set(err, ST_ERR_SQLITE, "'%s' is not a SQLite database", path);
+        else if ((ec == SQLITE_READONLY || ec == SQLITE_CANTOPEN || ec == SQLITE_BUSY) &&
+                 st_source_open_hint(path, ec == SQLITE_BUSY, hint, sizeof hint))
+            s = st_error_set(err, ST_ERR_SQLITE, "cannot read source '%s': %s", path, hint);
         else
             s = st_error_set(err, ST_ERR_SQLITE, "cannot read source '%s': %s", path,
                              sqlite3_errmsg(src->db));
@@ -471,8 +477,8 @@ st_status st_source_describe(st_source *src, const char *name, st_source_table *
         st_source_col *c = &t->cols[t->n_cols++];
         memset(c, 0, sizeof *c);
         if (!cn || !utf8_ok((const uint8_t *)cn, (size_t)cn_len) || cn_len == 0) {
-            s = st_error_set(err, ST_ERR_SCHEMA, "table '%s' in '%s' has a column name that is not UTF-8",
-                             t->name, src->path);
+            s = st_error_set(err, ST_ERR_SCHEMA, "table '%s' in '%s' has a column name that is %s (column %zu)",
+                             t->name, src->path, cn && cn_len == 0 ? "empty" : "not UTF-8", t->n_cols);
             goto done;
         }
         c->name = dup_str(cn);

@@ -57,6 +57,8 @@ struct st_writer {
     size_t zcap;
     ZSTD_CCtx *zctx;
     st_status failed;
+    uint64_t content_hash; /* hash of every block header (with its CRC32C) in write order */
+    bool fp_content;       /* close folds content_hash into the fingerprint */
 };
 
 static char *own(st_writer *w, const char *s)
@@ -310,6 +312,7 @@ static st_status flush_chunk(st_writer *w, st_error *err)
         uint32_t crc = st_crc32c(0, hdr, 20);
         crc = st_crc32c(crc, data, stored);
         st_put_u32(hdr + 20, crc);
+        w->content_hash = st_hash64(w->content_hash, hdr, sizeof hdr);
         b->offset = w->offset;
         b->size = (uint32_t)(ST_BLOCK_HEADER_BYTES + stored);
         b->encoding = (uint8_t)enc;
@@ -458,6 +461,10 @@ st_status st_writer_close(st_writer *w, st_error *err)
     if (!w) return ST_OK;
     st_status s = w->failed ? st_error_set(err, w->failed, "writer for '%s' failed earlier", w->path) : ST_OK;
     if (s == ST_OK) s = flush_chunk(w, err);
+    if (s == ST_OK && w->fp_content) {
+        uint64_t h = st_hash64(w->meta.fingerprint, &w->content_hash, sizeof w->content_hash);
+        w->meta.fingerprint = st_hash64(h, &w->n_rows, sizeof w->n_rows);
+    }
     if (s == ST_OK) {
         st_buf *f = &w->io;
         st_buf_reset(f);
@@ -521,6 +528,8 @@ st_status st_writer_close(st_writer *w, st_error *err)
     writer_free(w);
     return s;
 }
+
+void st_writer_fingerprint_content(st_writer *w) { w->fp_content = true; }
 
 void st_writer_abort(st_writer *w)
 {

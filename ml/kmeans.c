@@ -56,6 +56,19 @@ void st_kmeans_opts_default(st_kmeans_opts *o)
     o->threads = 1;
 }
 
+size_t st_kmeans_distinct_points(const float *x, size_t n, size_t d, size_t limit)
+{
+    size_t seen[ST_ML_MAX_K], n_seen = 0;
+    if (limit > ST_ML_MAX_K) limit = ST_ML_MAX_K;
+    for (size_t i = 0; i < n && n_seen < limit; i++) {
+        bool dup = false;
+        for (size_t s = 0; s < n_seen && !dup; s++)
+            dup = !memcmp(x + i * d, x + seen[s] * d, d * sizeof *x);
+        if (!dup) seen[n_seen++] = i;
+    }
+    return n_seen;
+}
+
 void st_kmeans_result_free(st_kmeans_result *r)
 {
     if (!r) return;

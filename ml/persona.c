@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "strata/ml.h"
 #include "strata/utf8.h"
@@ -145,6 +146,9 @@ st_status st_persona_map_parse(const char *text, size_t len, const char *fname, 
             if ((unsigned char)ns[q] < 0x20 || ns[q] == 0x7f)
                 return st_error_set(err, ST_ERR_INVALID, "%s:%d: persona name has a control character", fname, line);
         if (set[idx]) return st_error_set(err, ST_ERR_INVALID, "%s:%d: cluster %ld is named twice", fname, line, idx);
+        if (nl == 10 && !strncasecmp(ns, "Not Active", 10))
+            return st_error_set(err, ST_ERR_INVALID, "%s:%d: 'Not Active' is the name of months without activity; "
+                                "a cluster needs another name", fname, line);
         memcpy(tmp[idx], ns, nl);
         tmp[idx][nl] = '\0';
         set[idx] = true;

@@ -1,7 +1,6 @@
 /*
  * cmd_run.c: `strata run`: flags -> st_run_opts -> st_pipeline_run().
  */
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +20,7 @@ static void usage(FILE *f)
         "sources:\n"
         "  --customers FILE        customer master SQLite file        (default data/chinook.db)\n"
         "  --transactions FILE     transactions SQLite file           (default data/example.db)\n"
-        "  --customers-table NAME  customer master table; 'customers' is tried too (default Customer)\n"
+        "  --customers-table NAME  customer master table (default Customer, then customers)\n"
         "  --sales-table NAME      sales lines table                  (default sales_qty)\n"
         "  --foc-table NAME        free-of-charge lines table         (default foc_qty)\n"
         "running:\n"
@@ -52,134 +51,104 @@ static void usage(FILE *f)
         "\n"
         "steps: ingest, validate, stage, intermediate, ml, marts, report\n"
         "exit codes: 0 ok, 2 usage, 3 bad source, 4 quality error, 5 I/O, 6 corrupt file,\n"
-        "            7 warehouse locked, 8 out of memory, 1 internal error\n");
+        "            7 warehouse locked, 8 out of memory, 9 newer format version, 1 internal error\n");
 }
 
-/* SIZE = digits with an optional K, M or G suffix (powers of 1024). */
-static int parse_size(const char *flag, const char *v, uint64_t lo, uint64_t *out)
+enum {
+    F_FORCE, F_WAIT, F_QUIET, F_NO_REPORT, F_CUSTOMERS, F_TRANSACTIONS, F_CUSTOMERS_TABLE, F_SALES_TABLE,
+    F_FOC_TABLE, F_WAREHOUSE, F_SUITE, F_ONLY, F_FROM, F_FEATURES, F_LOG1P, F_PERSONA_MAP, F_MEMORY_LIMIT,
+    F_THREADS, F_YEAR_MIN, F_YEAR_MAX, F_QTY_MIN, F_QTY_MAX, F_K, F_K_RANGE, F_N_INIT, F_MAX_ITER, F_SEED, F_TOL,
+    F_COUNT
+};
+static const st_argspec run_flags[F_COUNT] = {
+    [F_FORCE] = {"--force", false},          [F_WAIT] = {"--wait", false},
+    [F_QUIET] = {"--quiet", false},          [F_NO_REPORT] = {"--no-report", false},
+    [F_CUSTOMERS] = {"--customers", true},   [F_TRANSACTIONS] = {"--transactions", true},
+    [F_CUSTOMERS_TABLE] = {"--customers-table", true},
+    [F_SALES_TABLE] = {"--sales-table", true}, [F_FOC_TABLE] = {"--foc-table", true},
+    [F_WAREHOUSE] = {"--warehouse", true},   [F_SUITE] = {"--suite", true},
+    [F_ONLY] = {"--only", true},             [F_FROM] = {"--from", true},
+    [F_FEATURES] = {"--features", true},     [F_LOG1P] = {"--log1p", true},
+    [F_PERSONA_MAP] = {"--persona-map", true}, [F_MEMORY_LIMIT] = {"--memory-limit", true},
+    [F_THREADS] = {"--threads", true},       [F_YEAR_MIN] = {"--year-min", true},
+    [F_YEAR_MAX] = {"--year-max", true},     [F_QTY_MIN] = {"--qty-min", true},
+    [F_QTY_MAX] = {"--qty-max", true},       [F_K] = {"--k", true},
+    [F_K_RANGE] = {"--k-range", true},       [F_N_INIT] = {"--n-init", true},
+    [F_MAX_ITER] = {"--max-iter", true},     [F_SEED] = {"--seed", true},
+    [F_TOL] = {"--tol", true},
+};
+
+#define QTY_LIMIT 4000000000000000000LL
+
+/* Applies a flag with a numeric value to o; false after a usage error. */
+static bool set_number(const st_args *a, int f, const char *v, st_run_opts *o)
 {
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    unsigned shift = 0;
-    if (end != v && *end) {
-        if ((*end == 'K' || *end == 'k') && end[1] == '\0') shift = 10;
-        else if ((*end == 'M' || *end == 'm') && end[1] == '\0') shift = 20;
-        else if ((*end == 'G' || *end == 'g') && end[1] == '\0') shift = 30;
-        else end = (char *)v; /* reject below */
+    long long x = 0;
+    switch (f) {
+    case F_MEMORY_LIMIT: return st_args_size(a, v, (uint64_t)64 << 10, &o->memory_limit_bytes);
+    case F_THREADS: if (!st_args_int(a, v, 1, 64, &x)) return false; o->threads = (int)x; return true;
+    case F_YEAR_MIN: if (!st_args_int(a, v, 1, 9999, &x)) return false; o->year_min = x; return true;
+    case F_YEAR_MAX: if (!st_args_int(a, v, 1, 9999, &x)) return false; o->year_max = x; return true;
+    case F_QTY_MIN: if (!st_args_int(a, v, -QTY_LIMIT, QTY_LIMIT, &x)) return false; o->qty_min = x; return true;
+    case F_QTY_MAX: if (!st_args_int(a, v, -QTY_LIMIT, QTY_LIMIT, &x)) return false; o->qty_max = x; return true;
+    case F_K: {
+        bool is_auto;
+        if (!st_args_int_or(a, v, "auto", 1, 64, &x, &is_auto)) return false;
+        o->k = is_auto ? 0 : (int)x;
+        return true;
     }
-    /* at most 2^50 bytes (1 PiB), so the value fits with room to compute */
-    if (errno || end == v || v[0] == '-' || x > ((uint64_t)1 << 50) >> shift || ((uint64_t)x << shift) < lo) {
-        fprintf(stderr, "strata run: %s expects a size from %lluK to 1048576G: bytes, or a number with K, M or G, "
-                "such as 512M; got '%s'\n", flag, (unsigned long long)(lo >> 10), v);
-        return 0;
+    case F_K_RANGE: return st_args_range(a, v, 1, 64, &o->k_min, &o->k_max);
+    case F_N_INIT: if (!st_args_int(a, v, 1, 1000, &x)) return false; o->n_init = (int)x; return true;
+    case F_MAX_ITER: if (!st_args_int(a, v, 1, 100000, &x)) return false; o->max_iter = (int)x; return true;
+    case F_SEED: if (!st_args_int(a, v, 0, 0x7fffffffffffffffLL, &x)) return false; o->seed = (uint64_t)x; return true;
+    case F_TOL: return st_args_nonneg(a, v, &o->tol);
+    default: return false;
     }
-    *out = (uint64_t)x << shift;
-    return 1;
 }
 
-static int parse_i64(const char *flag, const char *v, long long lo, long long hi, long long *out)
+/* Parses argv into o: -1 to run, else the exit code (0 after --help). */
+static int parse_run(int argc, char **argv, st_run_opts *o)
 {
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (errno || end == v || *end || x < lo || x > hi) {
-        fprintf(stderr, "strata run: %s expects an integer in %lld..%lld, got '%s'\n", flag, lo, hi, v);
-        return 0;
+    st_args a;
+    st_args_init(&a, "run", argc, argv, run_flags, F_COUNT, usage);
+    const char *v;
+    int f;
+    while ((f = st_args_next(&a, &v)) != ST_ARGS_END) {
+        switch (f) {
+        case ST_ARGS_HELP:
+        case ST_ARGS_ERROR: return st_args_exit(f);
+        case ST_ARGS_POSITIONAL: return st_args_error(&a, "unexpected argument '%s' (see strata run --help)", v);
+        case F_FORCE: o->force = true; break;
+        case F_WAIT: o->wait = true; break;
+        case F_QUIET: o->quiet = true; break;
+        case F_NO_REPORT: o->no_report = true; break;
+        case F_CUSTOMERS: o->customers_path = v; break;
+        case F_TRANSACTIONS: o->transactions_path = v; break;
+        case F_CUSTOMERS_TABLE: o->customers_table = v; break;
+        case F_SALES_TABLE: o->sales_table = v; break;
+        case F_FOC_TABLE: o->foc_table = v; break;
+        case F_WAREHOUSE: o->warehouse = v; break;
+        case F_SUITE: o->suite_path = v; break;
+        case F_ONLY: o->only = v; break;
+        case F_FROM: o->from = v; break;
+        case F_FEATURES: o->features = v; break;
+        case F_LOG1P: o->log1p = v; break;
+        case F_PERSONA_MAP: o->persona_map = v; break;
+        default:
+            if (!set_number(&a, f, v, o)) return ST_ARGS_USAGE;
+        }
     }
-    *out = x;
-    return 1;
+    if (o->year_min > o->year_max || o->qty_min > o->qty_max)
+        return st_args_error(&a, "empty range: --year-min/--year-max or --qty-min/--qty-max");
+    return -1;
 }
 
 int st_cmd_run(int argc, char **argv)
 {
     st_run_opts o;
     st_run_opts_default(&o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--force")) { o.force = true; continue; }
-        if (!strcmp(a, "--wait")) { o.wait = true; continue; }
-        if (!strcmp(a, "--quiet")) { o.quiet = true; continue; }
-        if (!strcmp(a, "--no-report")) { o.no_report = true; continue; }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "strata run: unknown flag or missing value: '%s' (see strata run --help)\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
-        long long x;
-        if (!strcmp(a, "--customers")) o.customers_path = v;
-        else if (!strcmp(a, "--transactions")) o.transactions_path = v;
-        else if (!strcmp(a, "--customers-table")) o.customers_table = v;
-        else if (!strcmp(a, "--sales-table")) o.sales_table = v;
-        else if (!strcmp(a, "--foc-table")) o.foc_table = v;
-        else if (!strcmp(a, "--warehouse")) o.warehouse = v;
-        else if (!strcmp(a, "--suite")) o.suite_path = v;
-        else if (!strcmp(a, "--only")) o.only = v;
-        else if (!strcmp(a, "--from")) o.from = v;
-        else if (!strcmp(a, "--features")) o.features = v;
-        else if (!strcmp(a, "--log1p")) o.log1p = v;
-        else if (!strcmp(a, "--persona-map")) o.persona_map = v;
-        else if (!strcmp(a, "--memory-limit")) {
-            if (!parse_size(a, v, (uint64_t)64 << 10, &o.memory_limit_bytes)) return 2;
-        } else if (!strcmp(a, "--threads")) {
-            if (!parse_i64(a, v, 1, 64, &x)) return 2;
-            o.threads = (int)x;
-        } else if (!strcmp(a, "--year-min")) {
-            if (!parse_i64(a, v, 1, 9999, &x)) return 2;
-            o.year_min = x;
-        } else if (!strcmp(a, "--year-max")) {
-            if (!parse_i64(a, v, 1, 9999, &x)) return 2;
-            o.year_max = x;
-        } else if (!strcmp(a, "--qty-min")) {
-            if (!parse_i64(a, v, -4000000000000000000LL, 4000000000000000000LL, &x)) return 2;
-            o.qty_min = x;
-        } else if (!strcmp(a, "--qty-max")) {
-            if (!parse_i64(a, v, -4000000000000000000LL, 4000000000000000000LL, &x)) return 2;
-            o.qty_max = x;
-        } else if (!strcmp(a, "--k")) {
-            if (!strcmp(v, "auto")) o.k = 0;
-            else {
-                if (!parse_i64(a, v, 1, 64, &x)) return 2;
-                o.k = (int)x;
-            }
-        } else if (!strcmp(a, "--k-range")) {
-            int lo, hi;
-            char tail;
-            if (sscanf(v, "%d..%d%c", &lo, &hi, &tail) != 2 || lo < 1 || hi > 64 || lo > hi) {
-                fprintf(stderr, "strata run: --k-range expects A..B with 1 <= A <= B <= 64, got '%s'\n", v);
-                return 2;
-            }
-            o.k_min = lo;
-            o.k_max = hi;
-        } else if (!strcmp(a, "--n-init")) {
-            if (!parse_i64(a, v, 1, 1000, &x)) return 2;
-            o.n_init = (int)x;
-        } else if (!strcmp(a, "--max-iter")) {
-            if (!parse_i64(a, v, 1, 100000, &x)) return 2;
-            o.max_iter = (int)x;
-        } else if (!strcmp(a, "--seed")) {
-            if (!parse_i64(a, v, 0, 0x7fffffffffffffffLL, &x)) return 2;
-            o.seed = (uint64_t)x;
-        } else if (!strcmp(a, "--tol")) {
-            char *end;
-            o.tol = strtod(v, &end);
-            if (end == v || *end || !(o.tol >= 0)) {
-                fprintf(stderr, "strata run: --tol expects a non-negative number, got '%s'\n", v);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "strata run: unknown flag '%s' (see strata run --help)\n", a);
-            return 2;
-        }
-    }
-    if (o.year_min > o.year_max || o.qty_min > o.qty_max) {
-        fprintf(stderr, "strata run: empty range: --year-min/--year-max or --qty-min/--qty-max\n");
-        return 2;
-    }
+    int rc = parse_run(argc, argv, &o);
+    if (rc >= 0) return rc;
     st_error err = {0};
     st_status s = st_pipeline_run(&o, &err);
     if (s != ST_OK) {

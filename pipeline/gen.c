@@ -46,6 +46,7 @@
 #include "strata/buf.h"
 #include "strata/cli.h"
 #include "strata/column.h"
+#include "progress_internal.h"
 
 /* ---- randomness ---- */
 
@@ -203,7 +204,7 @@ st_status st_gen_archetypes(const st_gen_opts *o, uint8_t *out, st_error *err)
     ST_TRY(st_gen_check(o, err));
     size_t n = (size_t)o->customers;
     uint32_t *perm = malloc(n * sizeof *perm);
-    if (!perm) return st_error_set(err, ST_ERR_NOMEM, "gen: out of memory for %zu customers", n);
+    if (!perm) return st_error_set(err, ST_ERR_NOMEM, "out of memory for %zu customers", n);
     for (size_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
     rng r;
     rng_seed(&r, hash4(o->seed, TAG_SHUFFLE, 0, 0));
@@ -310,7 +311,7 @@ static st_status model_init(model *md, const st_gen_opts *o, st_error *err)
     size_t n = (size_t)o->customers, nm = (size_t)o->materials;
     md->code_width = 12; /* "MAT" + up to 7 digits + NUL, padded */
     size_t code_bytes;
-    if (!st_size_mul(nm, md->code_width, &code_bytes)) return st_error_set(err, ST_ERR_NOMEM, "gen: too many materials");
+    if (!st_size_mul(nm, md->code_width, &code_bytes)) return st_error_set(err, ST_ERR_NOMEM, "too many materials");
     md->arch_of = malloc(n);
     md->scale = malloc(n * sizeof *md->scale);
     md->zipf_cum = malloc(nm * sizeof *md->zipf_cum);
@@ -318,7 +319,7 @@ static st_status model_init(model *md, const st_gen_opts *o, st_error *err)
     md->codes = malloc(code_bytes);
     if (!md->arch_of || !md->scale || !md->zipf_cum || !md->rank_to_mat || !md->codes) {
         model_free(md);
-        return st_error_set(err, ST_ERR_NOMEM, "gen: out of memory");
+        return st_error_set(err, ST_ERR_NOMEM, "out of memory");
     }
     st_status s = st_gen_archetypes(o, md->arch_of, err);
     if (s != ST_OK) {
@@ -433,13 +434,15 @@ static st_status write_table(sqlite3 *db, const model *md, bool foc, const char 
     const st_gen_opts *o = md->o;
     const char *table = foc ? "foc_qty" : "sales_qty";
     st_status s = ST_OK;
+    st_meter meter;
+    st_meter_start(&meter, table, o->rows, o->progress);
     sqlite3_stmt *ins = NULL;
     size_t n = (size_t)o->customers;
     uint64_t *quota = malloc((size_t)o->months * sizeof *quota);
     double *frac = malloc((size_t)o->months * sizeof *frac);
     double *cum = malloc(n * sizeof *cum);
     if (!quota || !frac || !cum) {
-        s = st_error_set(err, ST_ERR_NOMEM, "gen: out of memory");
+        s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
         goto done;
     }
     month_quotas(md, foc, quota, frac);
@@ -449,13 +452,12 @@ static st_status write_table(sqlite3 *db, const model *md, bool foc, const char 
              table, foc ? "quantity_foc" : "quantity");
     if (sqlite3_prepare_v2(db, sql, -1, &ins, NULL) != SQLITE_OK ||
         sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-        s = st_error_set(err, ST_ERR_SQLITE, "gen: writing '%s': %s", path, sqlite3_errmsg(db));
+        s = st_error_set(err, ST_ERR_SQLITE, "writing '%s': %s", path, sqlite3_errmsg(db));
         goto done;
     }
     rng r;
     rng_seed(&r, hash4(o->seed, foc ? TAG_FOC : TAG_SALES, 0, 0));
-    uint64_t written = 0, next_report = 1000000;
-    double t0 = now_s();
+    uint64_t written = 0;
     for (int m = 0; m < o->months; m++) {
         if (quota[m] == 0) continue;
         double acc = 0;
@@ -482,27 +484,21 @@ static st_status write_table(sqlite3 *db, const model *md, bool foc, const char 
             sqlite3_bind_text(ins, 4, code, -1, SQLITE_STATIC);
             sqlite3_bind_int64(ins, 5, q);
             if (sqlite3_step(ins) != SQLITE_DONE) {
-                s = st_error_set(err, ST_ERR_SQLITE, "gen: writing %s into '%s': %s", table, path,
+                s = st_error_set(err, ST_ERR_SQLITE, "writing %s into '%s': %s", table, path,
                                  sqlite3_errmsg(db));
                 goto done;
             }
             sqlite3_reset(ins);
             written++;
-            if (o->progress && written >= next_report) {
-                next_report += 1000000;
-                double el = now_s() - t0;
-                fprintf(stderr, "\rstrata gen: %s %llu / %llu rows (%.0f rows/s)   ", table,
-                        (unsigned long long)written, (unsigned long long)o->rows, el > 0 ? (double)written / el : 0.0);
-                fflush(stderr);
-            }
+            if ((written & 0xFFFF) == 0) st_meter_set(&meter, written);
         }
     }
     if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        s = st_error_set(err, ST_ERR_SQLITE, "gen: writing '%s': %s", path, sqlite3_errmsg(db));
+        s = st_error_set(err, ST_ERR_SQLITE, "writing '%s': %s", path, sqlite3_errmsg(db));
         goto done;
     }
-    if (o->progress && written >= 1000000) fprintf(stderr, "\n");
 done:
+    st_meter_end(&meter);
     sqlite3_finalize(ins);
     free(quota);
     free(frac);
@@ -518,12 +514,12 @@ st_status st_gen_write(const st_gen_opts *o, const char *path, st_error *err)
     ST_TRY(st_gen_check(o, err));
     ST_TRY(model_init(&md, o, err));
     if (unlink(path) != 0 && errno != ENOENT) {
-        s = st_error_set(err, ST_ERR_IO, "gen: cannot replace '%s': %s", path, strerror(errno));
+        s = st_error_set(err, ST_ERR_IO, "cannot replace '%s': %s", path, strerror(errno));
         goto done;
     }
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
-        s = st_error_set(err, ST_ERR_IO, "gen: cannot create '%s': %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+        s = st_error_set(err, ST_ERR_IO, "cannot create '%s': %s", path, db ? sqlite3_errmsg(db) : "out of memory");
         goto done;
     }
     if (sqlite3_exec(db,
@@ -534,14 +530,14 @@ st_status st_gen_write(const st_gen_opts *o, const char *path, st_error *err)
                      "CREATE TABLE foc_qty(customer_id INTEGER, year INTEGER, month INTEGER,"
                      " material_code TEXT, quantity_foc INTEGER);",
                      NULL, NULL, NULL) != SQLITE_OK) {
-        s = st_error_set(err, ST_ERR_SQLITE, "gen: creating tables in '%s': %s", path, sqlite3_errmsg(db));
+        s = st_error_set(err, ST_ERR_SQLITE, "creating tables in '%s': %s", path, sqlite3_errmsg(db));
         goto done;
     }
     if ((s = write_table(db, &md, false, path, err)) != ST_OK) goto done;
     if ((s = write_table(db, &md, true, path, err)) != ST_OK) goto done;
 done:
     if (db && sqlite3_close(db) != SQLITE_OK && s == ST_OK)
-        s = st_error_set(err, ST_ERR_SQLITE, "gen: closing '%s' failed", path);
+        s = st_error_set(err, ST_ERR_SQLITE, "closing '%s' failed", path);
     model_free(&md);
     return s;
 }
@@ -572,19 +568,72 @@ static void usage(FILE *f)
             "  -h, --help        this help\n");
 }
 
-/* Strict unsigned decimal. */
-static bool parse_u64(const char *s, uint64_t *out)
+enum { G_OUT, G_ROWS, G_CUSTOMERS, G_MONTHS, G_START_YEAR, G_MATERIALS, G_SEED, G_FORCE, G_COUNT };
+static const st_argspec gen_flags[G_COUNT] = {
+    [G_OUT] = {"--out", true},         [G_ROWS] = {"--rows", true},           [G_CUSTOMERS] = {"--customers", true},
+    [G_MONTHS] = {"--months", true},   [G_START_YEAR] = {"--start-year", true}, [G_MATERIALS] = {"--materials", true},
+    [G_SEED] = {"--seed", true},       [G_FORCE] = {"--force", false},
+};
+
+/* Applies one numeric flag; false after a usage error. */
+static bool gen_number(const st_args *a, int f, const char *val, st_gen_opts *o)
 {
-    if (!s || !*s) return false;
     uint64_t v = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9') return false;
-        unsigned d = (unsigned)(*p - '0');
-        if (v > (UINT64_MAX - d) / 10) return false;
-        v = v * 10 + d;
+    if (!st_args_u64(a, val, &v)) return false;
+    static const uint64_t max[G_COUNT] = {[G_ROWS] = UINT64_MAX, [G_CUSTOMERS] = INT64_MAX, [G_MONTHS] = 100000,
+                                          [G_START_YEAR] = 100000, [G_MATERIALS] = 100000000, [G_SEED] = UINT64_MAX};
+    if (v > max[f]) {
+        st_args_error(a, "%s expects an integer in 0..%llu, got '%s'", a->flag, (unsigned long long)max[f], val);
+        return false;
     }
-    *out = v;
+    switch (f) {
+    case G_ROWS: o->rows = v; break;
+    case G_CUSTOMERS: o->customers = (int64_t)v; break;
+    case G_MONTHS: o->months = (int)v; break;
+    case G_START_YEAR: o->start_year = (int)v; break;
+    case G_MATERIALS: o->materials = (int)v; break;
+    default: o->seed = v; break;
+    }
     return true;
+}
+
+/* Parses gen's flags: -1 to go on, else the exit code (0 after --help). */
+static int parse_gen(int argc, char **argv, st_gen_opts *o, const char **out, bool *force)
+{
+    st_args a;
+    st_args_init(&a, "gen", argc, argv, gen_flags, G_COUNT, usage);
+    const char *v;
+    int f;
+    while ((f = st_args_next(&a, &v)) != ST_ARGS_END) {
+        if (f == ST_ARGS_HELP || f == ST_ARGS_ERROR) return st_args_exit(f);
+        if (f == ST_ARGS_POSITIONAL) return st_args_error(&a, "unexpected argument '%s' (see strata gen --help)", v);
+        if (f == G_FORCE) *force = true;
+        else if (f == G_OUT && !*v) return st_args_error(&a, "--out needs a file name");
+        else if (f == G_OUT) *out = v;
+        else if (!gen_number(&a, f, v, o)) return ST_ARGS_USAGE;
+    }
+    st_error err = {0};
+    if (st_gen_check(o, &err) != ST_OK) return st_args_error(&a, "%s", err.msg);
+    return -1;
+}
+
+/* The directory `out` goes into must exist and be writable; the message
+ * names `out` itself, not the temporary file beside it. */
+static st_status check_out_dir(const char *out, st_error *err)
+{
+    const char *slash = strrchr(out, '/');
+    char dir[4096];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == out) snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - out) < sizeof dir) snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
+    else return st_error_set(err, ST_ERR_IO, "cannot create '%s': %s", out, strerror(ENAMETOOLONG));
+    struct stat sb;
+    if (stat(out, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return st_error_set(err, ST_ERR_IO, "cannot create '%s': %s", out, strerror(EISDIR));
+    if (stat(dir, &sb) != 0) return st_error_set(err, ST_ERR_IO, "cannot create '%s': %s", out, strerror(errno));
+    if (!S_ISDIR(sb.st_mode)) return st_error_set(err, ST_ERR_IO, "cannot create '%s': %s", out, strerror(ENOTDIR));
+    if (access(dir, W_OK) != 0) return st_error_set(err, ST_ERR_IO, "cannot create '%s': %s", out, strerror(errno));
+    return ST_OK;
 }
 
 int st_cmd_gen(int argc, char **argv)
@@ -593,78 +642,20 @@ int st_cmd_gen(int argc, char **argv)
     st_gen_opts_default(&o);
     const char *out = "data/example.db";
     bool force = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--force")) {
-            force = true;
-            continue;
-        }
-        static const char *const valued[] = {"--out", "--rows", "--customers", "--months", "--start-year",
-                                             "--materials", "--seed"};
-        const char *val = NULL;
-        size_t which = sizeof valued / sizeof valued[0];
-        for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) {
-            size_t l = strlen(valued[k]);
-            if (!strncmp(a, valued[k], l) && (a[l] == '\0' || a[l] == '=')) {
-                which = k;
-                if (a[l] == '=') {
-                    val = a + l + 1;
-                } else if (i + 1 < argc) {
-                    val = argv[++i];
-                }
-                break;
-            }
-        }
-        if (which == sizeof valued / sizeof valued[0]) {
-            fprintf(stderr, "strata gen: unknown flag '%s' (see strata gen --help)\n", a);
-            return 2;
-        }
-        if (!val) {
-            fprintf(stderr, "strata gen: %s needs a value\n", valued[which]);
-            return 2;
-        }
-        uint64_t v = 0;
-        if (which == 0) {
-            if (!*val) {
-                fprintf(stderr, "strata gen: --out needs a file name\n");
-                return 2;
-            }
-            out = val;
-            continue;
-        }
-        if (!parse_u64(val, &v)) {
-            fprintf(stderr, "strata gen: %s expects a non-negative integer, got '%s'\n", valued[which], val);
-            return 2;
-        }
-        bool fits = true;
-        switch (which) {
-        case 1: o.rows = v; break;
-        case 2: fits = v <= INT64_MAX; o.customers = (int64_t)(fits ? v : 0); break;
-        case 3: fits = v <= 100000; o.months = (int)(fits ? v : 0); break;
-        case 4: fits = v <= 100000; o.start_year = (int)(fits ? v : 0); break;
-        case 5: fits = v <= 100000000; o.materials = (int)(fits ? v : 0); break;
-        case 6: o.seed = v; break;
-        }
-        if (!fits) {
-            fprintf(stderr, "strata gen: %s %s is out of range\n", valued[which], val);
-            return 2;
-        }
-    }
+    int rc = parse_gen(argc, argv, &o, &out, &force);
+    if (rc >= 0) return rc;
     st_error err = {0};
-    if (st_gen_check(&o, &err) != ST_OK) {
-        fprintf(stderr, "strata gen: %s\n", err.msg);
-        return 2;
-    }
     struct stat sb;
     if (stat(out, &sb) == 0 && !force) {
         fprintf(stderr, "strata gen: '%s' already exists; pass --force to overwrite it\n", out);
         return 2;
     }
-    o.progress = isatty(2) != 0;
+    st_status cs = check_out_dir(out, &err);
+    if (cs != ST_OK) {
+        fprintf(stderr, "strata gen: %s\n", err.msg);
+        return st_status_exit_code(cs);
+    }
+    o.progress = st_meter_tty();
     size_t tl = strlen(out) + 32;
     char *tmp = malloc(tl);
     if (!tmp) {
@@ -675,7 +666,7 @@ int st_cmd_gen(int argc, char **argv)
     double t0 = now_s();
     st_status s = st_gen_write(&o, tmp, &err);
     if (s == ST_OK && rename(tmp, out) != 0)
-        s = st_error_set(&err, ST_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, out, strerror(errno));
+        s = st_error_set(&err, ST_ERR_IO, "cannot create '%s': %s", out, strerror(errno));
     if (s != ST_OK) {
         unlink(tmp);
         free(tmp);

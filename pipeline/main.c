@@ -14,12 +14,12 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"run", st_cmd_run, "run the pipeline: ingest -> validate -> stage -> intermediate -> marts -> ml -> report"},
+    {"run", st_cmd_run, "run the pipeline: ingest -> validate -> stage -> intermediate -> ml -> marts -> report"},
     {"gen", st_cmd_gen, "generate the demo transaction source (SQLite: sales_qty, foc_qty)"},
-    {"inspect", st_cmd_inspect, "show a layer file's schema, encodings, sizes, stats; --verify checksums"},
+    {"inspect", st_cmd_inspect, "show a layer file (schema, encodings, sizes, stats) or a warehouse's tables; --verify"},
     {"export", st_cmd_export, "write a layer file to stdout as CSV or JSON lines"},
     {"kmeans", st_cmd_kmeans, "cluster numeric columns of any layer file"},
-    {"lineage", st_cmd_lineage, "print the table lineage graph of a warehouse (text tree or DOT)"},
+    {"lineage", st_cmd_lineage, "print the table lineage graph of a warehouse (text tree, DOT or JSON)"},
     {"docs", st_cmd_docs, "print the warehouse catalog: tables, columns, types, rows, expectations"},
     {"report", st_cmd_report, "write the HTML (or Markdown) dashboard of a warehouse"},
 };
@@ -29,7 +29,7 @@ static void usage(FILE *f)
     fprintf(f,
             "strata: raw sales tables to customer personas through a medallion warehouse\n"
             "\n"
-            "usage: strata <command> [flags]      strata <command> --help\n"
+            "usage: strata <command> [flags]      strata <command> --help      strata --version\n"
             "\n"
             "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
@@ -52,7 +52,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("strata 0.1.0\n");
+        printf("strata %s\n", ST_VERSION);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

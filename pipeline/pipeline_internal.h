@@ -18,10 +18,11 @@
 #include "strata/file.h"
 #include "strata/pipeline.h"
 #include "strata/warehouse.h"
+#include "progress_internal.h"
 
 /* Bumped when a step's output for the same input changes (so old
  * warehouses rebuild). Part of every fingerprint. */
-#define ST_PIPELINE_VERSION 2
+#define ST_PIPELINE_VERSION 3
 
 typedef struct st_step_result {
     const char *name;
@@ -44,6 +45,10 @@ typedef struct st_run_ctx {
     int quality_failures;
     /* Filled by the ml/marts steps for the terminal summary. */
     st_buf persona_summary;
+    /* The running step's parameters, as its fingerprint hashes them; the
+     * `params` of every file it writes (st_table_create). */
+    const char *params;
+    st_meter meter;                 /* the running step's progress line (st_progress*) */
 } st_run_ctx;
 
 /* Steps. Each writes its outputs into staging with fingerprint `fp`. */
@@ -64,9 +69,24 @@ st_status st_marts_summarise(st_run_ctx *ctx, st_error *err) ST_MUST_USE;
 st_status st_table_fingerprint(st_run_ctx *ctx, const char *layer, const char *table,
                                uint64_t *fp, st_error *err) ST_MUST_USE;
 
-/* Opens <layer>.<table> for reading as this run sees it. */
+/* Opens <layer>.<table> for reading as this run sees it. The footer's
+ * layer and table must be those asked for: a misplaced (swapped, copied)
+ * file is ST_ERR_CORRUPT naming the path and what it holds (checked by
+ * st_reader_open()). */
 st_status st_table_open(st_run_ctx *ctx, const char *layer, const char *table,
                         st_reader **r, st_error *err) ST_MUST_USE;
+
+/* True when <layer>.<table> (as this run sees it) is in its place,
+ * carries fingerprint want_fp and every block checks out: the test a
+ * step's outputs pass to be skipped. When false because the file is
+ * damaged or misplaced, why gets "rebuilt: <reason>" (else untouched). */
+bool st_table_current(st_run_ctx *ctx, const char *layer, const char *table, uint64_t want_fp, char *why,
+                      size_t why_len);
+
+/* ST_ERR_UNSUPPORTED naming the file when the published <layer>.<table>
+ * was written by a newer major format version: a run refuses to
+ * overwrite it. ST_OK otherwise (absent, readable or damaged). */
+st_status st_table_refuse_newer(st_run_ctx *ctx, const char *layer, const char *table, st_error *err) ST_MUST_USE;
 
 /* Opens a staged writer for <layer>.<table>. inputs: "layer.table" names. */
 st_status st_table_create(st_run_ctx *ctx, const char *layer, const char *table,
@@ -83,9 +103,20 @@ st_status st_table_col(st_reader *r, const char *table, const char *name, size_t
 uint64_t st_peak_rss_bytes(void);
 double st_now_seconds(void);
 
-/* Progress line for the running step (a bar on a terminal, else nothing
- * until st_progress_done). done/total in rows. */
+/* Progress line of the running step: rows done, rate and ETA, on a
+ * terminal and without --quiet (pipeline/progress.c draws it; the step
+ * line of run.c erases it). Safe to call from several threads.
+ * st_progress: `done` of `total` rows so far. st_progress_expect: the step
+ * will read `rows` more (call once per input as it is opened);
+ * st_progress_add: `rows` more are done (call once per chunk). */
 void st_progress(st_run_ctx *ctx, uint64_t done, uint64_t total);
+/* The runner brackets every step with these: begin starts the step's line
+ * (and its ticker: the elapsed time moves on even when the step counts
+ * nothing), end erases it. */
+void st_progress_begin(st_run_ctx *ctx);
+void st_progress_end(st_run_ctx *ctx);
+void st_progress_expect(st_run_ctx *ctx, uint64_t rows);
+void st_progress_add(st_run_ctx *ctx, uint64_t rows);
 
 #endif
 

@@ -19,14 +19,17 @@
  */
 #include "pipeline_internal.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "strata/quality.h"
 #include "strata/report.h"
+#include "strata/source_identity.h"
 
 void st_run_opts_default(st_run_opts *o)
 {
@@ -87,18 +90,24 @@ static const table_ref marts_out[] = {{"platinum", "dim_customers"},
 /* Parameters that change a step's output, as a canonical string. */
 static void step_params(const st_run_opts *o, int step, char *buf, size_t len)
 {
+    char k_text[16] = "auto";
     switch (step) {
+    case S_INGEST:
+        snprintf(buf, len, "customers_table=%s;sales_table=%s;foc_table=%s", o->customers_table, o->sales_table,
+                 o->foc_table);
+        break;
     case S_STAGE:
         snprintf(buf, len, "year=%lld..%lld;quantity=%lld..%lld", (long long)o->year_min,
                  (long long)o->year_max, (long long)o->qty_min, (long long)o->qty_max);
         break;
     case S_ML:
-        snprintf(buf, len, "k=%d;k_range=%d..%d;n_init=%d;max_iter=%d;tol=%.17g;seed=%llu;features=%s;log1p=%s;map=%s",
-                 o->k, o->k_min, o->k_max, o->n_init, o->max_iter, o->tol, (unsigned long long)o->seed,
+        if (o->k > 0) snprintf(k_text, sizeof k_text, "%d", o->k);
+        snprintf(buf, len, "k=%s;k_range=%d..%d;n_init=%d;max_iter=%d;tol=%.17g;seed=%llu;features=%s;log1p=%s;map=%s",
+                 k_text, o->k_min, o->k_max, o->n_init, o->max_iter, o->tol, (unsigned long long)o->seed,
                  o->features ? o->features : "", o->log1p ? o->log1p : "",
                  o->persona_map ? o->persona_map : "");
         break;
-    default: buf[0] = '\0'; break;
+    default: snprintf(buf, len, "none"); break;
     }
 }
 
@@ -127,15 +136,20 @@ static st_status step_fingerprint(st_run_ctx *ctx, int step, const table_ref *in
     return ST_OK;
 }
 
-/* True when every output exists (published), is readable and carries fp. */
-static bool outputs_current(st_run_ctx *ctx, const table_ref *out, size_t n_out, uint64_t fp)
+/* *current = every output exists, is in its place, intact and carries fp
+ * (else the step rebuilds, saying why when a file was damaged or
+ * misplaced). An output written by a newer major format version is
+ * refused: ST_ERR_UNSUPPORTED naming it, never silently overwritten. */
+static st_status outputs_current(st_run_ctx *ctx, const table_ref *out, size_t n_out, uint64_t fp, bool *current,
+                                 st_error *err)
 {
+    *current = true;
     for (size_t i = 0; i < n_out; i++) {
-        uint64_t f;
-        st_error e;
-        if (st_table_fingerprint(ctx, out[i].layer, out[i].table, &f, &e) != ST_OK || f != fp) return false;
+        ST_TRY(st_table_refuse_newer(ctx, out[i].layer, out[i].table, err));
+        if (*current && !st_table_current(ctx, out[i].layer, out[i].table, fp, ctx->cur->note, sizeof ctx->cur->note))
+            *current = false;
     }
-    return true;
+    return ST_OK;
 }
 
 static void json_step(st_buf *b, const st_step_result *s)
@@ -213,8 +227,10 @@ static st_status run_data_step(st_run_ctx *ctx, int step, const table_ref *in, s
     char params[1024];
     step_params(ctx->o, step, params, sizeof params);
     uint64_t fp;
+    bool current;
     ST_TRY(step_fingerprint(ctx, step, in, n_in, params, &fp, err));
-    if (!ctx->o->force && outputs_current(ctx, out, n_out, fp)) {
+    ST_TRY(outputs_current(ctx, out, n_out, fp, &current, err));
+    if (!ctx->o->force && current) {
         ctx->cur->status = "skipped";
         snprintf(ctx->cur->note, sizeof ctx->cur->note, "inputs and parameters unchanged");
         return ST_OK;
@@ -228,8 +244,117 @@ static st_status run_data_step(st_run_ctx *ctx, int step, const table_ref *in, s
     }
 }
 
+/* Checks the flags that only make sense together: the step names of
+ * --only/--from and --features without repeats. ST_ERR_INVALID (exit 2). */
+static st_status check_opts(const st_run_opts *o, int *first, int *last, st_error *err)
+{
+    *first = 0;
+    *last = S_COUNT - 1;
+    if (o->only) {
+        *first = *last = step_index(o->only);
+        if (*first < 0) return st_error_set(err, ST_ERR_INVALID, "unknown step '%s' for --only (steps: ingest, validate, stage, intermediate, ml, marts, report)", o->only);
+    }
+    if (o->from) {
+        *first = step_index(o->from);
+        if (*first < 0) return st_error_set(err, ST_ERR_INVALID, "unknown step '%s' for --from (steps: ingest, validate, stage, intermediate, ml, marts, report)", o->from);
+    }
+    if (o->no_report && *last == S_REPORT && !o->only) *last = S_MARTS;
+    /* files read whole must be files: a FIFO would block the run */
+    const char *files[2][2] = {{"--persona-map", o->persona_map}, {"--suite", o->suite_path}};
+    for (int i = 0; i < 2; i++) {
+        struct stat sb;
+        if (files[i][1] && stat(files[i][1], &sb) == 0 && !S_ISREG(sb.st_mode))
+            return st_error_set(err, ST_ERR_INVALID, "%s '%s' is not a regular file", files[i][0], files[i][1]);
+    }
+    const char *f = o->features ? o->features : "";
+    for (const char *a = f; *a;) {
+        size_t la = strcspn(a, ",");
+        for (const char *b = a + la; *b;) {
+            b += *b == ',';
+            size_t lb = strcspn(b, ",");
+            if (la && la == lb && !memcmp(a, b, la))
+                return st_error_set(err, ST_ERR_INVALID, "--features: '%.*s' is given twice", (int)la, a);
+            b += lb;
+        }
+        a += la;
+        a += *a == ',';
+    }
+    return ST_OK;
+}
+
+/* Runs step i; ST_OK or the step's failure. */
+static st_status run_step(st_run_ctx *ctx, int i, const char *run_id, const char *started, st_step_result *steps,
+                          double t_start, st_error *err)
+{
+    st_status s = ST_OK;
+    switch (i) {
+    case S_INGEST: return st_step_ingest(ctx, err);
+    case S_VALIDATE: return st_step_validate(ctx, "bronze", err);
+    case S_STAGE:
+        s = run_data_step(ctx, i, stage_in, N_OF(stage_in), stage_out, N_OF(stage_out), err);
+        return s == ST_OK ? st_step_validate(ctx, "silver", err) : s;
+    case S_INTERMEDIATE:
+        s = run_data_step(ctx, i, inter_in, N_OF(inter_in), inter_out, N_OF(inter_out), err);
+        return s == ST_OK ? st_step_validate(ctx, "gold", err) : s;
+    case S_ML: return run_data_step(ctx, i, ml_in, N_OF(ml_in), ml_out, N_OF(ml_out), err);
+    case S_MARTS:
+        s = run_data_step(ctx, i, marts_in, N_OF(marts_in), marts_out, N_OF(marts_out), err);
+        if (s == ST_OK) s = st_step_validate(ctx, "platinum", err);
+        /* publish every data file of the run together */
+        return s == ST_OK ? st_warehouse_commit(ctx->wh, err) : s;
+    case S_REPORT:
+        /* data must be published before the report reads it, and the
+         * run log so far too, so the report shows this run's facts */
+        s = st_warehouse_commit(ctx->wh, err);
+        if (s == ST_OK) write_run_log(ctx, run_id, started, steps, st_now_seconds() - t_start, ST_OK, err);
+        if (s == ST_OK) s = st_report_write(st_warehouse_root(ctx->wh), ST_REPORT_HTML, NULL, err);
+        if (s == ST_OK) s = st_report_write(st_warehouse_root(ctx->wh), ST_REPORT_MD, NULL, err);
+        if (s == ST_OK) snprintf(steps[i].note, sizeof steps[i].note, "report/index.html, report/report.md");
+        return s;
+    }
+    return st_error_set(err, ST_ERR_INTERNAL, "no step %d", i);
+}
+
+/* Writes quality/results.json and prints the run's summary. */
+static void finish_run(st_run_ctx *ctx, const char *run_id, const char *started, st_step_result *steps,
+                       double t_start, st_status s, st_error *err)
+{
+    const st_run_opts *o = ctx->o;
+    /* the results describe this run's data: kept when it was published,
+     * or when a check failed (to show which); not after a failed publish,
+     * which left the previous tables in place */
+    if (st_quality_results_count(ctx->quality) > 0 && (s == ST_OK || s == ST_ERR_QUALITY)) {
+        st_error qerr;
+        char qdir[ST_PATH_MAX], qpath[ST_PATH_MAX + 32];
+        snprintf(qdir, sizeof qdir, "%s/quality", st_warehouse_root(ctx->wh));
+        snprintf(qpath, sizeof qpath, "%s/results.json", qdir);
+        if ((st_mkdirs(qdir, &qerr) != ST_OK || st_quality_write_json(ctx->quality, qpath, &qerr) != ST_OK) &&
+            !o->quiet)
+            fprintf(stderr, "strata run: warning: %s\n", qerr.msg);
+    }
+    if (s == ST_OK && !o->quiet) {
+        st_error serr;
+        if (st_marts_summarise(ctx, &serr) != ST_OK) st_buf_reset(&ctx->persona_summary);
+    }
+    double secs = st_now_seconds() - t_start;
+    write_run_log(ctx, run_id, started, steps, secs, s, err);
+    if (o->quiet) return;
+    if (st_quality_results_count(ctx->quality) > 0) {
+        fprintf(stdout, "\nData quality (%d warning%s, %d failure%s)\n", ctx->quality_warnings,
+                ctx->quality_warnings == 1 ? "" : "s", ctx->quality_failures, ctx->quality_failures == 1 ? "" : "s");
+        st_quality_print_summary(ctx->quality, stdout);
+    }
+    if (s == ST_OK && ctx->persona_summary.len) fprintf(stdout, "\n%s", ctx->persona_summary.data);
+    char rss[32];
+    st_fmt_thousands((int64_t)(st_peak_rss_bytes() >> 20), rss);
+    fprintf(stdout, "\n%s in %.3f s, peak memory %s MiB; run log %s/_runs/%s.json\n", s == ST_OK ? "done" : "FAILED",
+            secs, rss, o->warehouse, run_id);
+}
+
 st_status st_pipeline_run(const st_run_opts *o, st_error *err)
 {
+    int first, last;
+    ST_TRY(check_opts(o, &first, &last, err));
     st_run_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.o = o;
@@ -238,17 +363,6 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
     if (ctx.threads > 64) ctx.threads = 64;
     st_buf_init(&ctx.quality_summary);
     st_buf_init(&ctx.persona_summary);
-
-    int first = 0, last = S_COUNT - 1;
-    if (o->only) {
-        first = last = step_index(o->only);
-        if (first < 0) return st_error_set(err, ST_ERR_INVALID, "unknown step '%s' for --only (steps: ingest, validate, stage, intermediate, ml, marts, report)", o->only);
-    }
-    if (o->from) {
-        first = step_index(o->from);
-        if (first < 0) return st_error_set(err, ST_ERR_INVALID, "unknown step '%s' for --from (steps: ingest, validate, stage, intermediate, ml, marts, report)", o->from);
-    }
-    if (o->no_report && last == S_REPORT && !o->only) last = S_MARTS;
 
     st_step_result steps[S_COUNT];
     memset(steps, 0, sizeof steps);
@@ -267,6 +381,7 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
     snprintf(run_id, sizeof run_id, "%s-%ld", stamp, (long)getpid());
 
+    if (o->wait) st_source_busy_timeout_ms = INT_MAX; /* --wait covers the sources' locks too */
     st_status s = st_warehouse_open(&ctx.wh, o->warehouse, o->wait, err);
     if (s != ST_OK) return s;
     s = st_quality_results_new(&ctx.quality, err);
@@ -281,71 +396,31 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
     for (int i = first; i <= last && s == ST_OK; i++) {
         ctx.cur = &steps[i];
         steps[i].status = "ok";
+        char params[1024];
+        step_params(o, i, params, sizeof params);
+        ctx.params = params;
+        st_progress_begin(&ctx);
         double t0 = st_now_seconds();
-        switch (i) {
-        case S_INGEST: s = st_step_ingest(&ctx, err); break;
-        case S_VALIDATE: s = st_step_validate(&ctx, "bronze", err); break;
-        case S_STAGE:
-            s = run_data_step(&ctx, i, stage_in, N_OF(stage_in), stage_out, N_OF(stage_out), err);
-            if (s == ST_OK) s = st_step_validate(&ctx, "silver", err);
-            break;
-        case S_INTERMEDIATE:
-            s = run_data_step(&ctx, i, inter_in, N_OF(inter_in), inter_out, N_OF(inter_out), err);
-            if (s == ST_OK) s = st_step_validate(&ctx, "gold", err);
-            break;
-        case S_ML: s = run_data_step(&ctx, i, ml_in, N_OF(ml_in), ml_out, N_OF(ml_out), err); break;
-        case S_MARTS:
-            s = run_data_step(&ctx, i, marts_in, N_OF(marts_in), marts_out, N_OF(marts_out), err);
-            if (s == ST_OK) s = st_step_validate(&ctx, "platinum", err);
-            /* publish every data file of the run together */
-            if (s == ST_OK) s = st_warehouse_commit(ctx.wh, err);
-            break;
-        case S_REPORT: {
-            /* data must be published before the report reads it, and the
-             * run log so far too, so the report shows this run's facts */
-            s = st_warehouse_commit(ctx.wh, err);
-            if (s == ST_OK) write_run_log(&ctx, run_id, started, steps, st_now_seconds() - t_start, ST_OK, err);
-            if (s == ST_OK) s = st_report_write(st_warehouse_root(ctx.wh), ST_REPORT_HTML, NULL, err);
-            if (s == ST_OK) s = st_report_write(st_warehouse_root(ctx.wh), ST_REPORT_MD, NULL, err);
-            if (s == ST_OK) snprintf(steps[i].note, sizeof steps[i].note, "report/index.html, report/report.md");
-            break;
-        }
-        }
+        s = run_step(&ctx, i, run_id, started, steps, t_start, err);
+        st_progress_end(&ctx);
+        ctx.params = NULL;
         steps[i].seconds = st_now_seconds() - t0;
         steps[i].peak_rss_bytes = st_peak_rss_bytes();
         if (s != ST_OK) steps[i].status = "failed";
         print_step_line(&ctx, &steps[i]);
+        /* --only X that rebuilt X runs what depends on it (dbt's X+), so
+         * the warehouse never holds two builds side by side */
+        if (s == ST_OK && o->only && i == last && i != S_VALIDATE && i < S_REPORT &&
+            strcmp(steps[i].status, "skipped") != 0) {
+            last = o->no_report ? S_MARTS : S_REPORT;
+            if (last > i && !o->quiet)
+                fprintf(stderr, "strata run: --only %s rebuilt its tables: running the steps after it too, so "
+                        "every table comes from one build\n", o->only);
+        }
     }
     /* A partial run (--only/--from ending before marts) still publishes. */
     if (s == ST_OK) s = st_warehouse_commit(ctx.wh, err);
-
-    if (st_quality_results_count(ctx.quality) > 0) {
-        st_error qerr;
-        char qdir[ST_PATH_MAX], qpath[ST_PATH_MAX + 32];
-        snprintf(qdir, sizeof qdir, "%s/quality", st_warehouse_root(ctx.wh));
-        snprintf(qpath, sizeof qpath, "%s/results.json", qdir);
-        if ((st_mkdirs(qdir, &qerr) != ST_OK || st_quality_write_json(ctx.quality, qpath, &qerr) != ST_OK) &&
-            !o->quiet)
-            fprintf(stderr, "strata run: warning: %s\n", qerr.msg);
-    }
-    if (s == ST_OK && !o->quiet) {
-        st_error serr;
-        if (st_marts_summarise(&ctx, &serr) != ST_OK) st_buf_reset(&ctx.persona_summary);
-    }
-    double secs = st_now_seconds() - t_start;
-    write_run_log(&ctx, run_id, started, steps, secs, s, err);
-    if (!o->quiet) {
-        if (st_quality_results_count(ctx.quality) > 0) {
-            fprintf(stdout, "\nData quality (%d warning%s, %d failure%s)\n", ctx.quality_warnings,
-                    ctx.quality_warnings == 1 ? "" : "s", ctx.quality_failures, ctx.quality_failures == 1 ? "" : "s");
-            st_quality_print_summary(ctx.quality, stdout);
-        }
-        if (s == ST_OK && ctx.persona_summary.len) fprintf(stdout, "\n%s", ctx.persona_summary.data);
-        char rss[32];
-        st_fmt_thousands((int64_t)(st_peak_rss_bytes() >> 20), rss);
-        fprintf(stdout, "\n%s in %.3f s, peak memory %s MiB; run log %s/_runs/%s.json\n",
-                s == ST_OK ? "done" : "FAILED", secs, rss, o->warehouse, run_id);
-    }
+    finish_run(&ctx, run_id, started, steps, t_start, s, err);
     st_quality_results_free(ctx.quality);
     st_buf_free(&ctx.quality_summary);
     st_buf_free(&ctx.persona_summary);

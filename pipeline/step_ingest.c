@@ -11,11 +11,14 @@
  * whatever the table size.
  *
  * Skipping: the step is skipped when the sources' identity (file size,
- * mtime, inode, resolved table names) matches the stamp saved by the run
- * that wrote the current bronze files (_state/ingest.stamp, published with
- * them) and those files are readable. The bronze fingerprint hashes the
- * source file's bytes and the table name, so identical sources give
- * identical bronze files wherever they live.
+ * mtime, inode, header change counter, WAL frames: formats/
+ * source_identity.c; resolved table names) matches the stamp saved by the
+ * run that wrote the current bronze files (_state/ingest.stamp, published
+ * with them) and each bronze file is intact, in its place and carries the
+ * fingerprint the stamp recorded. The bronze fingerprint hashes the
+ * table name and the content written (block checksums), so identical
+ * sources give identical bronze files wherever they live and any change
+ * in what was read changes it.
  */
 #include "pipeline_internal.h"
 
@@ -28,6 +31,7 @@
 #include <unistd.h>
 
 #include "strata/source.h"
+#include "strata/source_identity.h"
 
 typedef struct ingest_job {
     const char *path;         /* source file */
@@ -41,8 +45,7 @@ typedef struct ingest_job {
     const char *table;        /* as spelled in the file (owned by src) */
     st_source_table *desc;
     uint64_t n_rows_est;
-    uint64_t file_hash;
-    uint64_t fp;
+    uint64_t fp;              /* seed; the file's fingerprint adds its content */
     /* results */
     uint64_t rows;
     st_status status;
@@ -57,35 +60,6 @@ typedef struct ingest_pool {
     pthread_mutex_t mu;
     uint64_t rows_done, rows_total;
 } ingest_pool;
-
-/* Hash of a file's bytes (streamed). */
-static st_status hash_file(const char *path, uint64_t *out, st_error *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return st_error_set(err, ST_ERR_NOTFOUND, "cannot open source '%s': %s", path, strerror(errno));
-    size_t cap = 1 << 20;
-    char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
-        return st_error_set(err, ST_ERR_NOMEM, "out of memory");
-    }
-    uint64_t h = 0x5354524154410001ull;
-    for (;;) {
-        ssize_t n = read(fd, buf, cap);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            free(buf);
-            close(fd);
-            return st_error_set(err, ST_ERR_IO, "cannot read source '%s': %s", path, strerror(errno));
-        }
-        if (n == 0) break;
-        h = st_hash64(h, buf, (size_t)n);
-    }
-    free(buf);
-    close(fd);
-    *out = h;
-    return ST_OK;
-}
 
 static const char *base_name(const char *p)
 {
@@ -134,6 +108,7 @@ static st_status ingest_one(ingest_pool *pool, ingest_job *j)
             pthread_mutex_unlock(&pool->mu);
         }
     }
+    st_writer_fingerprint_content(w); /* bronze's fingerprint is what was read */
     s = st_writer_close(w, &j->err);
     w = NULL;
 done:
@@ -168,50 +143,82 @@ static int cmp_job_size(const void *a, const void *b)
     return strcmp(x->bronze, y->bronze);
 }
 
-/* The identity of the sources and flags: if unchanged, bronze is current. */
-static void make_stamp(const ingest_job *jobs, size_t n, char *buf, size_t cap)
+/* The identity of the sources and flags: if unchanged, bronze is current.
+ * One line per bronze table: its source's identity (header change counter
+ * and WAL frames included, see strata/source_identity.h) and table. */
+static st_status make_stamp(ingest_job *jobs, size_t n, char *buf, size_t cap, st_error *err)
 {
     /* the pipeline version first: a strata that writes bronze differently rebuilds it */
     int k0 = snprintf(buf, cap, "strata-pipeline %d\n", ST_PIPELINE_VERSION);
     size_t len = k0 > 0 ? (size_t)k0 : 0;
     for (size_t i = 0; i < n && len < cap; i++) {
-        struct stat sb;
-        char real[ST_PATH_MAX];
+        char real[ST_PATH_MAX], id[512];
+        uint64_t id_hash;
         if (!realpath(jobs[i].path, real)) snprintf(real, sizeof real, "%s", jobs[i].path);
-        memset(&sb, 0, sizeof sb);
-        (void)stat(jobs[i].path, &sb);
-        int k = snprintf(buf + len, cap - len, "%s\t%s\t%s\t%lld\t%lld.%09ld\t%llu\n", jobs[i].bronze, real,
-                         jobs[i].table ? jobs[i].table : "", (long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
-                         (long)sb.st_mtim.tv_nsec, (unsigned long long)sb.st_ino);
+        ST_TRY(st_source_identity(jobs[i].path, id, sizeof id, &id_hash, err));
+        int k = snprintf(buf + len, cap - len, "%s\t%s\t%s\t%s\n", jobs[i].bronze, real,
+                         jobs[i].table ? jobs[i].table : "", id);
         if (k < 0) break;
         len += (size_t)k;
     }
-    if (len >= cap) buf[cap - 1] = '\0';
+    if (len >= cap) return st_error_set(err, ST_ERR_INVALID, "source paths too long for the ingest stamp");
+    return ST_OK;
 }
 
-static bool bronze_current(st_run_ctx *ctx, const ingest_job *jobs, size_t n, const char *stamp)
+/* Appends "fingerprint <bronze> <hex>" for each bronze file just staged. */
+static st_status stamp_fingerprints(st_run_ctx *ctx, const ingest_job *jobs, size_t n, char *buf, size_t cap,
+                                    st_error *err)
 {
+    size_t len = strlen(buf);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t fp;
+        ST_TRY(st_table_fingerprint(ctx, "bronze", jobs[i].bronze, &fp, err));
+        int k = snprintf(buf + len, cap - len, "fingerprint\t%s\t%016llx\n", jobs[i].bronze, (unsigned long long)fp);
+        if (k < 0 || (size_t)k >= cap - len) return st_error_set(err, ST_ERR_INVALID, "ingest stamp too long");
+        len += (size_t)k;
+    }
+    return ST_OK;
+}
+
+/* Bronze is current when the saved stamp starts with `stamp` (same
+ * sources, same identities) and each bronze file is the one that stamp
+ * recorded: in its place, intact, with the recorded fingerprint. A file
+ * written by a newer strata is refused (ST_ERR_UNSUPPORTED), never
+ * silently overwritten. */
+static st_status bronze_current(st_run_ctx *ctx, const ingest_job *jobs, size_t n, const char *stamp,
+                                bool *current, st_error *err)
+{
+    *current = false;
     char path[ST_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/_state/ingest.stamp", st_warehouse_root(ctx->wh));
+    for (size_t i = 0; i < n; i++) ST_TRY(st_table_refuse_newer(ctx, "bronze", jobs[i].bronze, err));
     FILE *f = fopen(path, "r");
-    if (!f) return false;
+    if (!f) return ST_OK;
     char old[8192];
     size_t got = fread(old, 1, sizeof old - 1, f);
     old[got] = '\0';
     fclose(f);
-    if (strcmp(old, stamp) != 0) return false;
+    size_t sl = strlen(stamp);
+    if (strncmp(old, stamp, sl) != 0) return ST_OK;
     for (size_t i = 0; i < n; i++) {
-        uint64_t fp;
-        st_error e;
-        if (st_table_fingerprint(ctx, "bronze", jobs[i].bronze, &fp, &e) != ST_OK) return false;
+        char key[128];
+        snprintf(key, sizeof key, "fingerprint\t%s\t", jobs[i].bronze);
+        const char *at = strstr(old + sl, key);
+        if (!at) return ST_OK;
+        uint64_t want = strtoull(at + strlen(key), NULL, 16);
+        if (!st_table_current(ctx, "bronze", jobs[i].bronze, want, ctx->cur->note, sizeof ctx->cur->note))
+            return ST_OK;
     }
-    return true;
+    *current = true;
+    return ST_OK;
 }
 
 st_status st_step_ingest(st_run_ctx *ctx, st_error *err)
 {
     const st_run_opts *o = ctx->o;
-    const char *cust_cands[3] = {o->customers_table, "customers", "Customer"};
+    /* the default name also tries 'customers'; a name given by the user is the only one */
+    bool cust_default = !strcmp(o->customers_table, "Customer");
+    const char *cust_cands[2] = {o->customers_table, "customers"};
     static const char *const cust_req[] = {"CustomerId"};
     static const char *const sales_req[] = {"customer_id", "year", "month", "material_code", "quantity"};
     static const char *const foc_req[] = {"customer_id", "year", "month", "material_code", "quantity_foc"};
@@ -219,7 +226,7 @@ st_status st_step_ingest(st_run_ctx *ctx, st_error *err)
     const char *foc_cands[1] = {o->foc_table};
     ingest_job jobs[3];
     memset(jobs, 0, sizeof jobs);
-    jobs[0] = (ingest_job){.path = o->customers_path, .candidates = cust_cands, .n_candidates = 3,
+    jobs[0] = (ingest_job){.path = o->customers_path, .candidates = cust_cands, .n_candidates = cust_default ? 2 : 1,
                            .required = cust_req, .n_required = 1, .bronze = "raw_customer"};
     jobs[1] = (ingest_job){.path = o->transactions_path, .candidates = sales_cands, .n_candidates = 1,
                            .required = sales_req, .n_required = 5, .bronze = "raw_sales_quantity"};
@@ -230,6 +237,7 @@ st_status st_step_ingest(st_run_ctx *ctx, st_error *err)
     /* resolve and check everything before writing anything */
     for (int i = 0; i < 3 && s == ST_OK; i++) {
         ingest_job *j = &jobs[i];
+        if ((s = st_source_check_regular(j->path, err)) != ST_OK) break; /* a FIFO would block */
         if ((s = st_source_open(&j->src, j->path, err)) != ST_OK) break;
         if ((s = st_source_find_table(j->src, j->candidates, j->n_candidates, &j->table, err)) != ST_OK) break;
         if ((s = st_source_describe(j->src, j->table, &j->desc, err)) != ST_OK) break;
@@ -237,23 +245,21 @@ st_status st_step_ingest(st_run_ctx *ctx, st_error *err)
         if ((s = st_source_count_rows(j->src, j->desc, &j->n_rows_est, err)) != ST_OK) break;
     }
     char stamp[8192];
-    if (s == ST_OK) make_stamp(jobs, 3, stamp, sizeof stamp);
-    if (s == ST_OK && !o->force && bronze_current(ctx, jobs, 3, stamp)) {
+    bool current = false;
+    if (s == ST_OK) s = make_stamp(jobs, 3, stamp, sizeof stamp, err);
+    if (s == ST_OK && !o->force) s = bronze_current(ctx, jobs, 3, stamp, &current, err);
+    if (s != ST_OK) goto done;
+    if (current) {
         ctx->cur->status = "skipped";
         snprintf(ctx->cur->note, sizeof ctx->cur->note, "sources unchanged");
         goto done;
     }
-    /* fingerprints: the source file's bytes + the table */
-    uint64_t h_cust = 0, h_tx = 0;
-    if (s == ST_OK) s = hash_file(o->customers_path, &h_cust, err);
-    if (s == ST_OK) {
-        if (!strcmp(o->customers_path, o->transactions_path)) h_tx = h_cust;
-        else s = hash_file(o->transactions_path, &h_tx, err);
-    }
-    if (s != ST_OK) goto done;
+    /* fingerprints: the table, then (at close) the content read, so a
+     * re-ingest that reads the same rows (e.g. after a checkpoint) leaves
+     * the downstream steps current */
     for (int i = 0; i < 3; i++) {
         ingest_job *j = &jobs[i];
-        uint64_t h = st_hash64(i == 0 ? h_cust : h_tx, j->table, strlen(j->table));
+        uint64_t h = st_hash64(0x5354524154410001ull, j->table, strlen(j->table));
         h = st_hash64(h, &(int){ST_PIPELINE_VERSION}, sizeof(int));
         j->fp = st_hash64(h, j->bronze, strlen(j->bronze));
         ctx->cur->rows_in += j->n_rows_est;
@@ -281,6 +287,7 @@ st_status st_step_ingest(st_run_ctx *ctx, st_error *err)
         ctx->cur->rows_out += jobs[i].rows;
     }
     /* stage the stamp so it is published with the files it describes */
+    if ((s = stamp_fingerprints(ctx, jobs, 3, stamp, sizeof stamp, err)) != ST_OK) goto done;
     {
         char dir[ST_PATH_MAX];
         if ((s = st_warehouse_stage_path(ctx->wh, "_state", "x", dir, err)) != ST_OK) goto done;

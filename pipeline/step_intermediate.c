@@ -211,6 +211,7 @@ static st_status add_table(st_run_ctx *ctx, const char *table, unsigned tab, st_
     ST_TRY(open_lines(ctx, table, &r, ix, err));
     chunk_bufs b;
     st_status s = chunk_bufs_init(&b, err);
+    st_progress_expect(ctx, st_reader_n_rows(r));
     uint64_t row0 = 0;
     for (size_t ch = 0; ch < st_reader_n_chunks(r) && s == ST_OK; ch++) {
         uint32_t n_codes;
@@ -227,6 +228,7 @@ static st_status add_table(st_run_ctx *ctx, const char *table, unsigned tab, st_
                     : st_features_add_sales(sink->fx, cust, per, b.codes, qty, n, err);
         }
         ctx->cur->rows_in += n;
+        st_progress_add(ctx, n);
     }
     chunk_bufs_free(&b);
     st_reader_close(r);
@@ -443,6 +445,7 @@ static st_status dense_run(dense_job *job)
         s = st_dense_add(job->dn, (int)it->tab, st_column_i64(&b.c), st_column_i32(&b.p), b.codes, qty, n, n_codes,
                          err);
         job->rows += n;
+        st_progress_add(job->ctx, n);
     }
     if (s == ST_OK) job->bad_item = SIZE_MAX;
     chunk_bufs_free(&b);
@@ -729,6 +732,7 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
     if (s != ST_OK) goto done;
     bool fell_back = true;
     if (dense_fits(ctx, &plan)) {
+        st_progress_expect(ctx, plan.n_lines);
         if ((s = dense_pass(ctx, &plan.dd, dict, &o, &fell_back, err)) != ST_OK) goto done;
         if (fell_back) { /* the dictionary outgrew the limit: start over */
             st_dict_free(dict);

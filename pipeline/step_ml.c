@@ -249,7 +249,9 @@ st_status st_step_ml(st_run_ctx *ctx, uint64_t fp, st_error *err)
         if ((s = scale_features(r, ix, fcol, feat, lg, d, g, x, n, &sc, xs, err)) != ST_OK) goto done;
         free(x);
         x = NULL;
-        if ((size_t)kmax > n) kmax = (int)n;
+        /* more clusters than distinct points would leave some empty (and name them) */
+        size_t distinct = st_kmeans_distinct_points(xs, n, d, (size_t)(kmax > k ? kmax : k));
+        if ((size_t)kmax > distinct) kmax = (int)distinct;
         if (kmin < 2) kmin = 2;
         if (kmax >= kmin && n >= 3) {
             n_scores = (size_t)(kmax - kmin + 1);
@@ -258,9 +260,10 @@ st_status st_step_ml(st_run_ctx *ctx, uint64_t fp, st_error *err)
             if ((s = st_kselect(xs, n, d, kmin, kmax, &ko, scores, &best_k, err)) != ST_OK) goto done;
         }
         if (k == 0) k = n_scores ? best_k : 1;
-        if ((size_t)k > n) {
-            snprintf(ctx->cur->note, sizeof ctx->cur->note, "k lowered from %d to %zu (only %zu customer-periods)", k, n, n);
-            k = (int)n;
+        if ((size_t)k > distinct) {
+            snprintf(ctx->cur->note, sizeof ctx->cur->note, "k lowered from %d to %zu (only %zu distinct points in "
+                     "%zu customer-periods)", k, distinct, distinct, n);
+            k = (int)distinct;
         }
         ko.k = k;
         if ((s = st_kmeans_fit(xs, n, d, &ko, &km, err)) != ST_OK) goto done;

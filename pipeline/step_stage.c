@@ -436,6 +436,7 @@ static st_status stage_tx(tx_job *j)
     if (s == ST_OK) s = st_table_col(x.r, j->bronze, "_rowid", &i_rowid, err);
     if (s != ST_OK) goto done;
     j->raw_rows = st_reader_n_rows(x.r);
+    st_progress_expect(j->ctx, j->raw_rows);
     size_t n_chunks = st_reader_n_chunks(x.r);
     for (size_t c = 0; c < n_chunks && s == ST_OK; c++) {
         if ((s = st_reader_read_block(x.r, c, i_rowid, &x.rowid, err)) != ST_OK) break;
@@ -448,6 +449,7 @@ static st_status stage_tx(tx_job *j)
         }
         if (x.out[0].n_rows) s = st_writer_write(x.w, x.out, 0, x.out[0].n_rows, err);
         j->staged += x.out[0].n_rows;
+        st_progress_add(j->ctx, x.rowid.n_rows);
     }
     if (s == ST_OK) s = rejects_flush(&x.rj, err);
     if (s != ST_OK) goto done;

@@ -7,6 +7,8 @@
  */
 #include "strata/warehouse.h"
 
+#include "strata/buf.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct st_warehouse {
@@ -127,24 +130,118 @@ static void remove_tree(const char *path)
     rmdir(path);
 }
 
-/* Renames every file listed in the journal (lines "layer/table.strata")
- * from staging into place. Missing staged files were already moved by an
- * earlier, interrupted attempt: skip them. */
-static st_status apply_journal(st_warehouse *wh, st_error *err)
+/* Reads the journal's lines ("layer/table.strata", checked: relative, no
+ * ".."). *lines is malloc'd, NUL-separated; *n entries. ST_ERR_NOTFOUND
+ * when there is no journal. */
+static st_status read_journal(const st_warehouse *wh, char **lines, size_t *n, st_error *err)
 {
+    *lines = NULL;
+    *n = 0;
     char jpath[ST_PATH_MAX];
     ST_TRY(path_join(jpath, wh->staging, "COMMIT", err));
     FILE *f = fopen(jpath, "r");
-    if (!f) return ST_OK;
+    if (!f) return errno == ENOENT ? ST_ERR_NOTFOUND : st_error_set(err, ST_ERR_IO, "cannot read '%s': %s", jpath, strerror(errno));
+    st_buf b;
+    st_buf_init(&b);
     char line[ST_PATH_MAX];
-    st_status s = ST_OK;
     while (fgets(line, sizeof line, f)) {
-        size_t n = strcspn(line, "\n");
-        line[n] = '\0';
-        if (!n || strstr(line, "..") || line[0] == '/') continue;
+        size_t len = strcspn(line, "\n");
+        line[len] = '\0';
+        if (!len || strstr(line, "..") || line[0] == '/') continue;
+        st_buf_append(&b, line, len + 1);
+        (*n)++;
+    }
+    fclose(f);
+    if (!st_buf_ok(&b)) {
+        st_buf_free(&b);
+        return st_error_set(err, ST_ERR_NOMEM, "out of memory reading the commit journal");
+    }
+    *lines = b.data; /* owned by the caller now */
+    return ST_OK;
+}
+
+static const char *next_line(const char *p) { return p + strlen(p) + 1; }
+
+/* Copies file `from` to `to` in 64 KiB pieces (fsynced). ST_ERR_IO. */
+static st_status copy_file(const char *from, const char *to, st_error *err)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1;
+    st_status s = ST_OK;
+    if (in < 0 || (out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)) < 0) {
+        s = st_error_set(err, ST_ERR_IO, "cannot keep a copy of '%s': %s", from, strerror(errno));
+        goto done;
+    }
+    char chunk[1 << 16];
+    for (;;) {
+        ssize_t got = read(in, chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR) continue;
+        if (got == 0) break;
+        if (got < 0 || write(out, chunk, (size_t)got) != got) {
+            s = st_error_set(err, ST_ERR_IO, "cannot keep a copy of '%s': %s", from, strerror(errno));
+            goto done;
+        }
+    }
+    if (fsync(out) != 0) s = st_error_set(err, ST_ERR_IO, "cannot keep a copy of '%s': %s", from, strerror(errno));
+done:
+    if (in >= 0) close(in);
+    if (out >= 0) close(out);
+    return s;
+}
+
+/* Puts <staging>/.old/<line> = a hard link to the published file, so the
+ * old version survives its replacement until the commit is over. */
+static st_status keep_old(st_warehouse *wh, const char *line, st_error *err)
+{
+    char to[ST_PATH_MAX], old[ST_PATH_MAX], olddir[ST_PATH_MAX];
+    ST_TRY(path_join(to, wh->root, line, err));
+    if (snprintf(old, sizeof old, "%s/.old/%s", wh->staging, line) >= (int)sizeof old)
+        return st_error_set(err, ST_ERR_INVALID, "path too long");
+    dir_of(old, olddir);
+    ST_TRY(st_mkdirs(olddir, err));
+    (void)unlink(old);
+    if (link(to, old) == 0 || errno == ENOENT) return ST_OK;
+    /* a file system without hard links: keep a copy instead */
+    return copy_file(to, old, err);
+}
+
+/* Moves the new file back into staging and the old one back into place
+ * (or removes a file that did not exist before). */
+static st_status undo_one(st_warehouse *wh, const char *line, st_error *err)
+{
+    char from[ST_PATH_MAX], to[ST_PATH_MAX], old[ST_PATH_MAX];
+    ST_TRY(path_join(from, wh->staging, line, err));
+    ST_TRY(path_join(to, wh->root, line, err));
+    if (snprintf(old, sizeof old, "%s/.old/%s", wh->staging, line) >= (int)sizeof old)
+        return st_error_set(err, ST_ERR_INVALID, "path too long");
+    if (rename(to, from) != 0 && errno != ENOENT)
+        return st_error_set(err, ST_ERR_IO, "cannot roll back '%s': %s", to, strerror(errno));
+    if (access(old, F_OK) == 0 && rename(old, to) != 0)
+        return st_error_set(err, ST_ERR_IO, "cannot restore '%s': %s", to, strerror(errno));
+    char todir[ST_PATH_MAX];
+    dir_of(to, todir);
+    fsync_dir(todir);
+    return ST_OK;
+}
+
+/* Renames every file listed in the journal from staging into place.
+ * Missing staged files were already moved by an earlier, interrupted
+ * attempt: skip them. With `undo_on_failure`, a failed rename moves every
+ * file renamed so far back (new to staging, old into place) and removes
+ * the journal, so the previous warehouse stands; if even that fails the
+ * journal stays for the next command to roll forward. */
+static st_status apply_journal(st_warehouse *wh, bool undo_on_failure, st_error *err)
+{
+    char *lines = NULL;
+    size_t n = 0;
+    st_status s = read_journal(wh, &lines, &n, err);
+    if (s == ST_ERR_NOTFOUND) return ST_OK;
+    if (s != ST_OK) return s;
+    const char *p = lines;
+    size_t done_n = 0;
+    for (size_t i = 0; i < n && s == ST_OK; i++, p = next_line(p)) {
         char from[ST_PATH_MAX], to[ST_PATH_MAX], todir[ST_PATH_MAX];
-        if ((s = path_join(from, wh->staging, line, err)) != ST_OK) break;
-        if ((s = path_join(to, wh->root, line, err)) != ST_OK) break;
+        if ((s = path_join(from, wh->staging, p, err)) != ST_OK) break;
+        if ((s = path_join(to, wh->root, p, err)) != ST_OK) break;
         dir_of(to, todir);
         if ((s = st_mkdirs(todir, err)) != ST_OK) break;
         if (rename(from, to) != 0 && errno != ENOENT) {
@@ -152,12 +249,28 @@ static st_status apply_journal(st_warehouse *wh, st_error *err)
             break;
         }
         fsync_dir(todir);
+        done_n++;
     }
-    fclose(f);
-    if (s == ST_OK) {
+    char jpath[ST_PATH_MAX];
+    (void)path_join(jpath, wh->staging, "COMMIT", NULL);
+    if (s != ST_OK && undo_on_failure) {
+        st_error uerr;
+        st_status us = ST_OK;
+        p = lines;
+        for (size_t i = 0; i < done_n && us == ST_OK; i++, p = next_line(p)) us = undo_one(wh, p, &uerr);
+        if (us == ST_OK) {
+            unlink(jpath);
+            fsync_dir(wh->staging);
+            st_error_prefix(err, "publish failed, previous warehouse restored");
+        } else {
+            st_error_prefix(err, "publish failed and could not be rolled back (%s); the next strata command on "
+                            "this warehouse finishes it", uerr.msg);
+        }
+    } else if (s == ST_OK) {
         unlink(jpath);
         fsync_dir(wh->staging);
     }
+    free(lines);
     return s;
 }
 
@@ -180,6 +293,11 @@ st_status st_warehouse_open(st_warehouse **out, const char *root, bool wait, st_
     char lpath[ST_PATH_MAX];
     if ((s = path_join(lpath, root, ".lock", err)) != ST_OK) goto done;
     wh->lock_fd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (wh->lock_fd < 0 && errno == EISDIR) {
+        s = st_error_set(err, ST_ERR_IO, "'%s' is a directory: strata keeps the warehouse's run lock in a file of "
+                         "that name (remove the directory)", lpath);
+        goto done;
+    }
     if (wh->lock_fd < 0) {
         s = st_error_set(err, ST_ERR_IO, "warehouse '%s' is not writable: %s", root, strerror(errno));
         goto done;
@@ -213,7 +331,11 @@ st_status st_warehouse_open(st_warehouse **out, const char *root, bool wait, st_
         goto done;
     }
     /* Recovery: finish an interrupted commit, then drop leftover staging. */
-    if ((s = apply_journal(wh, err)) != ST_OK) goto done;
+    if ((s = apply_journal(wh, false, err)) != ST_OK) {
+        st_error_prefix(err, "warehouse '%s' has an unfinished publish (.staging/COMMIT) that cannot be completed",
+                        root);
+        goto done;
+    }
     remove_tree(wh->staging);
 done:
     if (s != ST_OK) {
@@ -228,7 +350,10 @@ done:
 void st_warehouse_close(st_warehouse *wh)
 {
     if (!wh) return;
-    remove_tree(wh->staging);
+    char jpath[ST_PATH_MAX];
+    /* a journal left by a publish that could not be rolled back stays for
+     * the next command to roll forward; anything else staged goes */
+    if (path_join(jpath, wh->staging, "COMMIT", NULL) != ST_OK || access(jpath, F_OK) != 0) remove_tree(wh->staging);
     if (wh->lock_fd >= 0) close(wh->lock_fd); /* drops the flock */
     free(wh);
 }
@@ -281,16 +406,36 @@ st_status st_warehouse_temp_file(st_warehouse *wh, const char *what, int *fd, ch
     return ST_OK;
 }
 
-/* Appends "layer/file" lines for every staged data file to the journal. */
-static st_status list_staged(const char *staging, FILE *j, size_t *count, st_error *err)
+/* Order of the journal: the layers upstream first, then the rest by
+ * name, so a failing publish fails at the same file on every system. */
+static int layer_rank(const char *line)
 {
+    static const char *const order[] = {"bronze/", "silver/", "gold/", "platinum/"};
+    for (int i = 0; i < 4; i++)
+        if (!strncmp(line, order[i], strlen(order[i]))) return i;
+    return 4;
+}
+
+static int cmp_lines(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    int rx = layer_rank(x), ry = layer_rank(y);
+    return rx != ry ? rx - ry : strcmp(x, y);
+}
+
+/* Collects "layer/file" for every staged file (not hidden, not a
+ * temporary) of every staged layer folder into *out (caller frees each
+ * and the array), sorted by cmp_lines. */
+static st_status list_staged(const char *staging, char ***out, size_t *count, st_error *err)
+{
+    *out = NULL;
+    *count = 0;
     DIR *d = opendir(staging);
     if (!d) return ST_OK;
     struct dirent *e;
     st_status s = ST_OK;
-    /* Sorted order is not needed for correctness; the journal is replayed
-     * whole. */
-    while ((e = readdir(d)) != NULL) {
+    size_t cap = 0;
+    while (s == ST_OK && (e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue;
         char sub[ST_PATH_MAX];
         if (snprintf(sub, sizeof sub, "%s/%s", staging, e->d_name) >= (int)sizeof sub) continue;
@@ -299,19 +444,26 @@ static st_status list_staged(const char *staging, FILE *j, size_t *count, st_err
         DIR *ld = opendir(sub);
         if (!ld) continue;
         struct dirent *f;
-        while ((f = readdir(ld)) != NULL) {
-            size_t n = strlen(f->d_name);
-            if (n > 7 && !strcmp(f->d_name + n - 7, ".strata")) {
-                if (fprintf(j, "%s/%s\n", e->d_name, f->d_name) < 0) s = st_error_set(err, ST_ERR_IO, "cannot write commit journal");
-                (*count)++;
-            } else if (n > 0 && f->d_name[0] != '.' && strstr(f->d_name, ".tmp-") == NULL) {
-                if (fprintf(j, "%s/%s\n", e->d_name, f->d_name) < 0) s = st_error_set(err, ST_ERR_IO, "cannot write commit journal");
-                (*count)++;
+        while (s == ST_OK && (f = readdir(ld)) != NULL) {
+            if (f->d_name[0] == '.' || strstr(f->d_name, ".tmp-") != NULL) continue;
+            char line[ST_PATH_MAX];
+            if (snprintf(line, sizeof line, "%s/%s", e->d_name, f->d_name) >= (int)sizeof line) continue;
+            if (*count == cap) {
+                cap = cap ? cap * 2 : 32;
+                char **g = realloc(*out, cap * sizeof *g);
+                if (!g) {
+                    s = st_error_set(err, ST_ERR_NOMEM, "out of memory listing the staged files");
+                    break;
+                }
+                *out = g;
             }
+            if (!((*out)[*count] = strdup(line))) s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
+            else (*count)++;
         }
         closedir(ld);
     }
     closedir(d);
+    if (*count) qsort(*out, *count, sizeof **out, cmp_lines);
     return s;
 }
 
@@ -325,13 +477,68 @@ st_status st_warehouse_commit(st_warehouse *wh, st_error *err)
     FILE *j = fopen(jtmp, "w");
     if (!j) return st_error_set(err, ST_ERR_IO, "cannot write commit journal in '%s': %s", wh->staging, strerror(errno));
     size_t count = 0;
-    st_status s = list_staged(wh->staging, j, &count, err);
+    char **names = NULL;
+    st_status s = list_staged(wh->staging, &names, &count, err);
+    for (size_t i = 0; i < count; i++) {
+        if (s == ST_OK && fprintf(j, "%s\n", names[i]) < 0) s = st_error_set(err, ST_ERR_IO, "cannot write commit journal");
+        free(names[i]);
+    }
+    free(names);
     if (fflush(j) != 0 || fsync(fileno(j)) != 0) s = st_error_set(err, ST_ERR_IO, "cannot write commit journal: %s", strerror(errno));
     fclose(j);
     if (s != ST_OK) return s;
     if (rename(jtmp, jpath) != 0) return st_error_set(err, ST_ERR_IO, "cannot write commit journal: %s", strerror(errno));
     fsync_dir(wh->staging);
-    ST_TRY(apply_journal(wh, err));
+    /* keep every old version until the last rename has succeeded */
+    char *lines = NULL;
+    size_t n = 0;
+    s = read_journal(wh, &lines, &n, err);
+    const char *p = lines;
+    for (size_t i = 0; i < n && s == ST_OK; i++, p = next_line(p)) s = keep_old(wh, p, err);
+    free(lines);
+    if (s != ST_OK) { /* nothing published yet: drop the journal, the old warehouse stands */
+        unlink(jpath);
+        return s;
+    }
+    ST_TRY(apply_journal(wh, true, err));
     remove_tree(wh->staging);
+    return ST_OK;
+}
+
+/* Rolls forward the unfinished publish of warehouse `root`, if any. */
+static st_status finish_pending(const char *root, st_error *err)
+{
+    char jpath[ST_PATH_MAX];
+    if (snprintf(jpath, sizeof jpath, "%s/.staging/COMMIT", root) >= (int)sizeof jpath) return ST_OK;
+    /* A journal with the lock held is a publish under way (a run rolls a
+     * stale journal forward as soon as it holds the lock): wait up to
+     * 10 s for it to end, then refuse rather than read half of it. */
+    for (int tries = 0; access(jpath, F_OK) == 0; tries++) {
+        st_warehouse *wh = NULL;
+        st_status s = st_warehouse_open(&wh, root, false, err); /* rolls the journal forward */
+        if (s == ST_OK) {
+            st_warehouse_close(wh);
+            return ST_OK;
+        }
+        if (s != ST_ERR_LOCKED) return s;
+        if (tries == 100)
+            return st_error_set(err, ST_ERR_LOCKED, "warehouse '%s' is being published by another strata run; "
+                                "read it when that run has finished", root);
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+    }
+    return ST_OK;
+}
+
+st_status st_warehouse_check_pending(const char *path, st_error *err)
+{
+    char p[ST_PATH_MAX];
+    if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) return ST_OK;
+    for (int up = 0; up < 3; up++) { /* the warehouse, a layer folder, a layer file */
+        ST_TRY(finish_pending(p, err));
+        char d[ST_PATH_MAX];
+        dir_of(p, d);
+        if (!strcmp(d, p)) break;
+        memcpy(p, d, sizeof p);
+    }
     return ST_OK;
 }

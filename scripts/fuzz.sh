@@ -2,7 +2,8 @@
 # Builds every tests/fuzz/fuzz_*.c as a libFuzzer target (clang, ASan+UBSan)
 # linked with the library sources, and runs each for $1 seconds (default 60)
 # over its seed corpus tests/fuzz/corpus/<name>/ (copied to a scratch dir so
-# the checked-in corpus only changes by hand).
+# the checked-in corpus only changes by hand). FUZZ_TARGETS="fuzz_a fuzz_b"
+# limits the run to those targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
@@ -15,6 +16,7 @@ status=0
 for f in tests/fuzz/fuzz_*.c; do
   [ -e "$f" ] || continue
   name=$(basename "$f" .c)
+  if [ -n "${FUZZ_TARGETS:-}" ] && [[ " $FUZZ_TARGETS " != *" $name "* ]]; then continue; fi
   echo "== $name: build"
   # shellcheck disable=SC2086
   clang $flags -o "$out/$name" "$f" $srcs $libs

@@ -20,6 +20,9 @@ Usage as a module:
     t = read_file("warehouse/silver/stg_sales_transactions.strata")
     t.schema, t.num_rows, t.meta, t.columns["qty"], t.validity["qty"]
     t.to_pylist()   # list of columns, None for NULL
+    t.to_pandas()   # DataFrame, NULLs as pd.NA in nullable dtypes (Int64, Float64, boolean, string)
+    read_file(path, columns=["qty"])   # reads only that column's blocks
+    for chunk in iter_chunks(path): ...   # one chunk (<= 65,536 rows) at a time
 
 Usage as a program: python3 strata_reader.py FILE [ROWS] prints the schema,
 the metadata and the first rows (10 by default).
@@ -32,7 +35,7 @@ import sys
 import numpy as np
 import zstandard
 
-__all__ = ["StrataFormatError", "StrataUnsupportedError", "Table", "Meta", "read_file", "read_bytes",
+__all__ = ["StrataFormatError", "StrataUnsupportedError", "Table", "Meta", "read_file", "read_bytes", "iter_chunks",
            "crc32c", "unpack_bits", "TYPE_NAMES"]
 
 MAGIC = b"STRATA\x01\x00"
@@ -344,6 +347,41 @@ class Table:
             out.append(vals)
         return out
 
+    def to_pandas(self, float_nan=False):
+        """A pandas DataFrame with NULLs as missing values, in pandas'
+        nullable dtypes: bool -> "boolean", int32 -> "Int32", int64 ->
+        "Int64", float64 -> "Float64", string -> "string"; bytes stay an
+        object column with None for NULL (pandas has no nullable bytes
+        dtype). With float_nan=True, float64 columns are plain numpy float64
+        with NaN for NULL (a stored NaN and a NULL then look alike). Needs
+        pandas (imported here, not by the module)."""
+        import pandas as pd
+
+        data = {}
+        for name, typ, _, _ in self.schema:
+            vals = self.columns[name]
+            valid = self.validity[name]
+            mask = np.zeros(len(vals), dtype=np.bool_) if valid is None else ~valid
+            if typ == "bool":
+                data[name] = pd.arrays.BooleanArray(vals.astype(np.bool_), mask.copy())
+            elif typ in ("int32", "int64"):
+                data[name] = pd.arrays.IntegerArray(vals.copy(), mask.copy())
+            elif typ == "float64" and float_nan:
+                out = vals.astype(np.float64, copy=True)
+                out[mask] = np.nan
+                data[name] = out
+            elif typ == "float64":
+                data[name] = pd.arrays.FloatingArray(vals.astype(np.float64, copy=True), mask.copy())
+            elif typ == "string":
+                obj = vals.astype(object, copy=True)
+                obj[mask] = None
+                data[name] = pd.array(obj, dtype="string")
+            else:
+                obj = vals.astype(object, copy=True)
+                obj[mask] = None
+                data[name] = obj
+        return pd.DataFrame(data, index=pd.RangeIndex(self.num_rows), columns=self.column_names())
+
     def rows(self, start=0, stop=None):
         """Rows [start, stop) as tuples, None for NULL."""
         cols = self.to_pylist()
@@ -367,15 +405,17 @@ def _parse(buf, name):
     size = len(buf)
     if size < HEADER_BYTES + TAIL_BYTES:
         raise StrataFormatError(f"{name}: {size} bytes is too small for a layer file (>= 40)")
-    if bytes(buf[:8]) != MAGIC:
+    head = bytes(buf[:HEADER_BYTES])
+    if head[:8] != MAGIC:
         raise StrataFormatError(f"{name}: bad magic at the start (not a strata layer file)")
     tail = size - TAIL_BYTES
-    if bytes(buf[tail + 16:]) != MAGIC:
+    tail_bytes = bytes(buf[tail:])
+    if tail_bytes[16:] != MAGIC:
         raise StrataFormatError(f"{name}: bad magic at the end (truncated or not a strata file)")
-    major, minor, hcrc = struct.unpack_from("<HHI", buf, 8)
-    if crc32c(buf[:12]) != hcrc:
+    major, minor, hcrc = struct.unpack_from("<HHI", head, 8)
+    if crc32c(head[:12]) != hcrc:
         raise StrataFormatError(f"{name}: header checksum mismatch")
-    flen, fcrc, tmajor, tminor = struct.unpack_from("<QIHH", buf, tail)
+    flen, fcrc, tmajor, tminor = struct.unpack_from("<QIHH", tail_bytes, 0)
     if (major, minor) != (tmajor, tminor):
         raise StrataFormatError(f"{name}: header version {major}.{minor} differs from tail version "
                                 f"{tmajor}.{tminor}")
@@ -387,10 +427,11 @@ def _parse(buf, name):
     if flen > size - HEADER_BYTES - TAIL_BYTES:
         raise StrataFormatError(f"{name}: footer length {flen} exceeds the file ({size} bytes)")
     fstart = tail - flen
-    if crc32c(buf[fstart:tail]) != fcrc:
+    footer = bytes(buf[fstart:tail])
+    if crc32c(footer) != fcrc:
         raise StrataFormatError(f"{name}: footer checksum mismatch")
 
-    c = _Cursor(buf, f"{name}: footer", fstart, tail)
+    c = _Cursor(footer, f"{name}: footer")
     nf = c.u32("column count")
     if not 1 <= nf <= 65535:
         raise StrataFormatError(f"{name}: footer: column count {nf} not in 1..65535")
@@ -642,9 +683,9 @@ def _split(raw, lens, t, where):
 
 def _checked_block(buf, e, where):
     """The block's 24-byte header and stored payload, after its CRC32C."""
-    off = e.offset
-    hdr = buf[off:off + BLOCK_HEADER_BYTES]
-    payload = buf[off + BLOCK_HEADER_BYTES:off + e.size]
+    block = bytes(buf[e.offset:e.offset + e.size])  # one read when buf is a _FileBuf
+    hdr = block[:BLOCK_HEADER_BYTES]
+    payload = block[BLOCK_HEADER_BYTES:]
     if crc32c(payload, crc32c(hdr[:20])) != struct.unpack_from("<I", hdr, 20)[0]:
         raise StrataFormatError(f"{where}: block checksum mismatch")
     return hdr, payload
@@ -767,28 +808,50 @@ def _check_zone(e, f, vals, valid, where, var_total):
 _DTYPES = {T_BOOL: np.bool_, T_I32: np.int32, T_I64: np.int64, T_F64: np.float64, T_STR: object, T_BYTES: object}
 
 
-def read_bytes(buf, columns=None, name="<bytes>", verify_all=True):
-    """Decodes a whole layer file held in memory. columns: None for all, or
-    a list of names (the Table holds them in that order). The header, the
-    footer and every block are checksummed (with verify_all=False, only the
-    blocks of the loaded columns); only the loaded columns are decoded.
-    Raises StrataFormatError on any damage, KeyError for an unknown column
-    name."""
-    buf = bytes(buf)
-    fields, meta, total, chunk_rows, entries = _parse(buf, name)
+class _FileBuf:
+    """A file read lazily: len() is its size, a slice is one seek + read.
+    Lets the decoder read the header, tail, footer and only the blocks it
+    needs. Works on any binary file object with seek/read."""
+
+    def __init__(self, fh, name):
+        self._fh = fh
+        self._name = name
+        fh.seek(0, 2)
+        self._size = fh.tell()
+
+    def __len__(self):
+        return self._size
+
+    def __getitem__(self, s):
+        start, stop, _ = s.indices(self._size)
+        if stop <= start:
+            return b""
+        self._fh.seek(start)
+        data = self._fh.read(stop - start)
+        if len(data) != stop - start:
+            raise StrataFormatError(f"{self._name}: file shrank while being read")
+        return data
+
+
+def _select(fields, columns, name):
     index = {f.name: j for j, f in enumerate(fields)}
     if columns is None:
-        which = list(range(len(fields)))
-    else:
-        which = []
-        for cname in columns:
-            if cname not in index:
-                raise KeyError(f"{name}: no column '{cname}'")
-            which.append(index[cname])
+        return list(range(len(fields)))
+    which = []
+    for cname in columns:
+        if cname not in index:
+            raise KeyError(f"{name}: no column '{cname}'")
+        which.append(index[cname])
+    return which
+
+
+def _decode(buf, name, parsed, which, chunks, verify_all):
+    """Decodes columns `which` of the chunks `chunks` into a Table."""
+    fields, meta, total, chunk_rows, entries = parsed
     if verify_all:
         loaded = set(which)
-        for k, ents in enumerate(entries):
-            for j, e in enumerate(ents):
+        for k in chunks:
+            for j, e in enumerate(entries[k]):
                 if j not in loaded:
                     _checked_block(buf, e, f"{name}: chunk {k} column '{fields[j].name}'")
     schema, cols, validity, blocks = [], {}, {}, {}
@@ -796,7 +859,8 @@ def read_bytes(buf, columns=None, name="<bytes>", verify_all=True):
         f = fields[j]
         parts, vparts, infos = [], [], []
         any_null = False
-        for k, rows in enumerate(chunk_rows):
+        for k in chunks:
+            rows = chunk_rows[k]
             e = entries[k][j]
             where = f"{name}: chunk {k} column '{f.name}'"
             vals, valid = _decode_block(buf, e, f, rows, where)
@@ -819,14 +883,65 @@ def read_bytes(buf, columns=None, name="<bytes>", verify_all=True):
             validity[f.name] = None
         schema.append((f.name, TYPE_NAMES[f.type], f.nullable, f.description))
         blocks[f.name] = infos
-    return Table(schema, total, meta, cols, validity, blocks)
+    n_rows = total if len(chunks) == len(chunk_rows) else sum(chunk_rows[k] for k in chunks)
+    return Table(schema, n_rows, meta, cols, validity, blocks)
 
 
-def read_file(path, columns=None, verify_all=True):
-    """Reads and verifies the layer file at path; see read_bytes."""
-    with open(path, "rb") as fh:
-        data = fh.read()
-    return read_bytes(data, columns, str(path), verify_all)
+def read_bytes(buf, columns=None, name="<bytes>", verify_all=True):
+    """Decodes a whole layer file held in memory. columns: None for all, or
+    a list of names (the Table holds them in that order). The header, the
+    footer and every block are checksummed (with verify_all=False, only the
+    blocks of the loaded columns); only the loaded columns are decoded.
+    Raises StrataFormatError on any damage, KeyError for an unknown column
+    name."""
+    buf = bytes(buf)
+    parsed = _parse(buf, name)
+    which = _select(parsed[0], columns, name)
+    return _decode(buf, name, parsed, which, range(len(parsed[3])), verify_all)
+
+
+def _open(path_or_file):
+    """(file object, name, whether we opened it)."""
+    if hasattr(path_or_file, "read") and hasattr(path_or_file, "seek"):
+        return path_or_file, getattr(path_or_file, "name", "<file>"), False
+    return open(path_or_file, "rb"), str(path_or_file), True
+
+
+def read_file(path, columns=None, verify_all=None):
+    """Reads and verifies the layer file at path (or a binary file object
+    with read/seek). Reads the header, the footer and only the blocks of
+    the requested columns: with columns=["a"], the other columns' bytes are
+    never read. verify_all=True also reads and checksums every other block
+    (the default when columns is None, since those blocks are read anyway).
+    Same checks and errors as read_bytes."""
+    fh, name, mine = _open(path)
+    try:
+        buf = _FileBuf(fh, name)
+        parsed = _parse(buf, name)
+        which = _select(parsed[0], columns, name)
+        verify = (columns is None) if verify_all is None else verify_all
+        return _decode(buf, name, parsed, which, range(len(parsed[3])), verify)
+    finally:
+        if mine:
+            fh.close()
+
+
+def iter_chunks(path, columns=None):
+    """Yields one Table per chunk (row group) of the layer file, reading
+    and decoding only that chunk's blocks of the requested columns, so
+    memory stays at one chunk (at most 65,536 rows) whatever the table's
+    size. Each Table has the file's meta and schema; num_rows is the
+    chunk's."""
+    fh, name, mine = _open(path)
+    try:
+        buf = _FileBuf(fh, name)
+        parsed = _parse(buf, name)
+        which = _select(parsed[0], columns, name)
+        for k in range(len(parsed[3])):
+            yield _decode(buf, name, parsed, which, [k], False)
+    finally:
+        if mine:
+            fh.close()
 
 
 def _show(v):

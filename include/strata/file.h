@@ -115,6 +115,13 @@ void st_writer_abort(st_writer *w);
 /* Rows written so far. */
 uint64_t st_writer_n_rows(const st_writer *w);
 
+/* Makes st_writer_close() replace the footer fingerprint given at open
+ * by hash(that fingerprint, every block header in write order (each
+ * carries its block's CRC32C), row count): a fingerprint derived from
+ * the content written, so equal content gives equal fingerprints and
+ * different content (up to hash collisions) different ones. */
+void st_writer_fingerprint_content(st_writer *w);
+
 /* ---- reading ---- */
 
 typedef struct st_reader st_reader;
@@ -137,8 +144,17 @@ typedef struct st_block_info {
  * version, CRC32C, every offset against the file size). Caller owns *out;
  * close with st_reader_close(). A newer major version is
  * ST_ERR_UNSUPPORTED; a newer minor version is read (unknown optional
- * footer sections are skipped). */
+ * footer sections are skipped). A file whose footer does not match its
+ * place in a warehouse is ST_ERR_CORRUPT (st_file_check_place()); a
+ * FIFO or other non-regular file is refused without blocking. */
 st_status st_reader_open(st_reader **out, const char *path, st_error *err) ST_MUST_USE;
+
+/* ST_ERR_CORRUPT naming the path when `path` has a warehouse's shape
+ * (.../<layer>/<table>.strata, layer one of bronze, silver, gold,
+ * platinum) and the footer m names another layer or table: a swapped,
+ * copied or moved file. ST_OK for any other path. st_reader_open()
+ * applies it. */
+st_status st_file_check_place(const st_file_meta *m, const char *path, st_error *err) ST_MUST_USE;
 
 /* Same from a caller-owned memory buffer (borrowed until close). */
 st_status st_reader_open_mem(st_reader **out, const void *buf, size_t len,
@@ -181,6 +197,11 @@ st_status st_reader_read_block_dict(st_reader *r, size_t c, size_t col, st_colum
 /* Reads every block of the file and checks its checksum and decoding;
  * used by `strata inspect --verify`. */
 st_status st_reader_verify(st_reader *r, st_error *err) ST_MUST_USE;
+
+/* Checks every block's CRC32C (and its size against the footer) without
+ * decoding: what a skip decision needs to know the stored bytes are the
+ * ones written, at the cost of one pass of CRC32C over the file. */
+st_status st_reader_verify_checksums(st_reader *r, st_error *err) ST_MUST_USE;
 
 /* Convenience for small tables and tests: reads whole columns. cols must
  * hold n_fields initialised columns of the right types; projection: pass

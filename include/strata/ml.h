@@ -81,6 +81,13 @@ typedef struct st_kmeans_result {
     const char *kernel;   /* "scalar", "avx2" or "avx512" (static string) */
 } st_kmeans_result;
 
+/* Distinct rows among the n points x[n][d], counted up to `limit` (the
+ * count stops there): O(n * limit * d), no allocation beyond limit row
+ * indices (ST_ERR_NOMEM-free: returns min(distinct, limit), and limit
+ * capped at ST_ML_MAX_K). k-means with more clusters than distinct points
+ * would leave some empty, so callers lower k to this first. */
+size_t st_kmeans_distinct_points(const float *x, size_t n, size_t d, size_t limit);
+
 /* k-means++ (greedy, 2 + floor(ln k) trials per centre) then Lloyd, n_init
  * times; keeps the lowest inertia. Caller owns *out (free with
  * st_kmeans_result_free). n < k, bad d/k, NaN in x: ST_ERR_INVALID. */

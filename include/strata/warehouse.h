@@ -7,12 +7,16 @@
  *
  * A run writes every new file under <root>/.staging/<layer>/ and only
  * moves them to their final names in st_warehouse_commit(): first a
- * commit journal (.staging/COMMIT, fsynced) listing the files, then one
- * rename per file, then the journal is removed. So a run that fails or is
- * killed before the journal exists leaves the previous warehouse exactly
- * as it was (the next run deletes the leftover staging area), and one
- * killed during the renames is rolled forward by the next
- * st_warehouse_open(). Every file is itself written atomically
+ * commit journal (.staging/COMMIT, fsynced) listing the files, then a
+ * hard link to every published file it replaces (.staging/.old/), then
+ * one rename per file, then the journal is removed. So a run that fails
+ * or is killed before the journal exists leaves the previous warehouse
+ * exactly as it was (the next run deletes the leftover staging area); a
+ * rename that fails moves the files renamed so far back and restores
+ * the old versions, so the previous warehouse stands (or, if even that
+ * fails, the journal stays); and a journal left by a kill during the
+ * renames is rolled forward by the next st_warehouse_open() or, for the
+ * reading commands, st_warehouse_check_pending(). Every file is itself written atomically
  * (temporary name, fsync, rename), so no path ever holds half a file.
  *
  * The lock is an flock() on <root>/.lock, which also records the holder's
@@ -42,7 +46,8 @@ typedef struct st_warehouse st_warehouse;
 st_status st_warehouse_open(st_warehouse **out, const char *root, bool wait,
                             st_error *err) ST_MUST_USE;
 
-/* Drops the staging area (if not committed) and the lock; frees wh. */
+/* Drops the staging area (if not committed; kept when it holds a journal
+ * a failed roll-back left) and the lock; frees wh. */
 void st_warehouse_close(st_warehouse *wh);
 
 const char *st_warehouse_root(const st_warehouse *wh);
@@ -70,6 +75,17 @@ st_status st_warehouse_temp_file(st_warehouse *wh, const char *what, int *fd, ch
 
 /* Publishes every staged file (see the top of this file). */
 st_status st_warehouse_commit(st_warehouse *wh, st_error *err) ST_MUST_USE;
+
+/* For readers (inspect, export, report, docs, lineage), given the path
+ * they read (a warehouse, a layer folder or a layer file: the path and
+ * its two parents are looked at): when a warehouse there holds an
+ * unfinished publish (.staging/COMMIT left by a run killed between
+ * its journal and its last rename, or one whose roll-back failed), takes
+ * the lock and rolls it forward, so what is read is one build. A run
+ * publishing right now is waited for up to 10 s. ST_OK when there is
+ * none or it was completed; ST_ERR_LOCKED when the publish outlasts the
+ * wait; the roll-forward's error otherwise. */
+st_status st_warehouse_check_pending(const char *path, st_error *err) ST_MUST_USE;
 
 /* mkdir -p. */
 st_status st_mkdirs(const char *path, st_error *err) ST_MUST_USE;

@@ -69,47 +69,26 @@ int st_cmd_report(int argc, char **argv)
 {
     const char *wh = "warehouse", *out = NULL;
     st_report_format fmt = ST_REPORT_HTML;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        const char *val = NULL;
-        const char *eq = strchr(a, '=');
-        char flag[32] = "";
-        if (!strncmp(a, "--", 2) && eq && (size_t)(eq - a) < sizeof flag) {
-            memcpy(flag, a, (size_t)(eq - a));
-            flag[eq - a] = '\0';
-            val = eq + 1;
-        } else if (!strncmp(a, "--", 2) && strlen(a) < sizeof flag) {
-            strcpy(flag, a);
-            if (i + 1 < argc) val = argv[++i];
-        } else {
-            fprintf(stderr, "strata report: unexpected argument '%s' (see strata report --help)\n", a);
-            return 2;
-        }
-        if (!val) {
-            fprintf(stderr, "strata report: %s needs a value\n", flag);
-            return 2;
-        }
-        if (!strcmp(flag, "--warehouse")) wh = val;
-        else if (!strcmp(flag, "--out")) out = val;
-        else if (!strcmp(flag, "--format")) {
-            if (!strcmp(val, "html")) fmt = ST_REPORT_HTML;
-            else if (!strcmp(val, "md") || !strcmp(val, "markdown")) fmt = ST_REPORT_MD;
-            else {
-                fprintf(stderr, "strata report: --format must be html or md, not '%s'\n", val);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "strata report: unknown flag '%s' (see strata report --help)\n", flag);
-            return 2;
-        }
+    static const st_argspec spec[] = {{"--warehouse", true}, {"--out", true}, {"--format", true}};
+    st_args a;
+    st_args_init(&a, "report", argc, argv, spec, 3, usage);
+    const char *val;
+    int f, which;
+    while ((f = st_args_next(&a, &val)) != ST_ARGS_END) {
+        if (f == ST_ARGS_HELP || f == ST_ARGS_ERROR) return st_args_exit(f);
+        if (f == ST_ARGS_POSITIONAL) return st_args_error(&a, "unexpected argument '%s' (see strata report --help)", val);
+        if (f == 0) wh = val;
+        else if (f == 1) out = val;
+        else if (!st_args_choice(&a, val, "html|md|markdown", &which)) return ST_ARGS_USAGE;
+        else fmt = which == 0 ? ST_REPORT_HTML : ST_REPORT_MD;
     }
     st_error err;
     st_error_clear(&err);
-    st_status st;
+    st_status st = st_warehouse_check_pending(wh, &err); /* read one build, never a half-published one */
+    if (st != ST_OK) {
+        fprintf(stderr, "strata report: %s\n", err.msg);
+        return st_status_exit_code(st);
+    }
     if (out && !strcmp(out, "-")) {
         st_report_model m;
         st_buf b;

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "format_internal.h"
 #include "strata/column.h"
@@ -364,6 +365,35 @@ static void metadata_and_small(void)
     for (int j = 0; j < 3; j++) st_column_free(&cols[j]);
 }
 
+/* OUTDIR/big/big.strata: 300,000 rows in 5 chunks of the default size
+ * (int64, float64 with NULLs, string), for the bounded-memory test of
+ * iter_chunks(). In a subdirectory so the per-fixture tests skip it. */
+static void big_table(void)
+{
+    static char sub[4096];
+    snprintf(sub, sizeof sub, "%s/big", outdir);
+    if (mkdir(sub, 0755) != 0) {
+        perror(sub);
+        exit(1);
+    }
+    const char *saved = outdir;
+    outdir = sub;
+    st_field f[] = {{"id", ST_TYPE_I64, false, NULL}, {"x", ST_TYPE_F64, true, NULL}, {"s", ST_TYPE_STR, true, NULL}};
+    st_column cols[3];
+    for (int j = 0; j < 3; j++) st_column_init(&cols[j], f[j].type);
+    const size_t n = 300000;
+    for (size_t i = 0; i < n; i++) {
+        check(st_column_push_i64(&cols[0], (int64_t)(rnd() >> 1)), "big id");
+        check(i % 10 == 3 ? st_column_push_null(&cols[1]) : st_column_push_f64(&cols[1], (double)(rnd() >> 11)), "big x");
+        char t[32];
+        int tn = snprintf(t, sizeof t, "v%016" PRIx64, rnd());
+        check(i % 7 == 1 ? st_column_push_null(&cols[2]) : st_column_push_str(&cols[2], t, (size_t)tn), "big s");
+    }
+    write_file("big", f, cols, 3, n, -1, 0, NULL);
+    for (int j = 0; j < 3; j++) st_column_free(&cols[j]);
+    outdir = saved;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -376,5 +406,6 @@ int main(int argc, char **argv)
     extremes();
     strings();
     metadata_and_small();
+    big_table();
     return 0;
 }

@@ -98,6 +98,15 @@ void st_buf_json_f64(st_buf *b, double v)
     st_buf_printf(b, "%.17g", v);
 }
 
+void st_buf_put_fields(st_buf *b, const char *const *seps, const char *const *vals, size_t n,
+                       void (*put)(st_buf *b, const char *s))
+{
+    for (size_t i = 0; i < n; i++) {
+        st_buf_puts(b, seps[i]);
+        put(b, vals[i]);
+    }
+}
+
 void st_fmt_thousands(int64_t v, char out[32])
 {
     char tmp[32];

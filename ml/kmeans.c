@@ -509,3 +509,22 @@ done:
     st_kmeans_result_free(r);
     return s;
 }
+
+st_status st_kmeans_assign(const float *x, size_t n, size_t d, const double *centroids, int k, int32_t *labels,
+                           st_error *err)
+{
+    if (d < 1 || d > ST_ML_MAX_D || k < 1 || k > ST_ML_MAX_K)
+        return st_error_set(err, ST_ERR_INVALID, "kmeans assign: %zu features, k = %d (1..%d, 1..%d)", d, k,
+                            ST_ML_MAX_D, ST_ML_MAX_K);
+    if (n == 0) return ST_OK;
+    size_t cells;
+    if (!st_size_mul(n, d, &cells)) return st_error_set(err, ST_ERR_NOMEM, "kmeans assign: %zu points too many", n);
+    float *xt = malloc(cells * sizeof *xt), cf[ST_ML_MAX_K * ST_ML_MAX_D];
+    if (!xt) return st_error_set(err, ST_ERR_NOMEM, "kmeans assign: out of memory for %zu points", n);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) xt[j * n + i] = x[i * d + j];
+    for (size_t z = 0; z < (size_t)k * d; z++) cf[z] = (float)centroids[z];
+    st_km_kernel_for(st_km_level())(xt, n, d, 0, n, cf, k, labels, NULL, NULL);
+    free(xt);
+    return ST_OK;
+}

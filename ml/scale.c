@@ -11,6 +11,8 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "strata/ml.h"
 
@@ -87,4 +89,61 @@ void st_scaler_inverse(const st_scaler *sc, const double *scaled_row, double *or
         double v = scaled_row[j] * sc->std[j] + sc->mean[j];
         orig_row[j] = sc->log1p[j] ? expm1(v) : v;
     }
+}
+
+void st_scaler_transform_row(const st_scaler *sc, const double *x, float *out)
+{
+    for (size_t j = 0; j < sc->d; j++) {
+        double v = sc->log1p[j] ? log1p(x[j]) : x[j];
+        out[j] = (float)((v - sc->mean[j]) / sc->std[j]);
+    }
+}
+
+void st_scaler_params_text(const st_scaler *sc, char *mean, char *std, char *log1p_flags)
+{
+    size_t a = 0, b = 0;
+    mean[0] = std[0] = '\0';
+    for (size_t j = 0; j < sc->d; j++) {
+        a += (size_t)snprintf(mean + a, 26, "%s%.17g", j ? "," : "", sc->mean[j]);
+        b += (size_t)snprintf(std + b, 26, "%s%.17g", j ? "," : "", sc->std[j]);
+        snprintf(log1p_flags + (j ? 2 * j - 1 : 0), 3, "%s%c", j ? "," : "", sc->log1p[j] ? '1' : '0');
+    }
+    if (sc->d == 0) log1p_flags[0] = '\0';
+}
+
+/* Parses d comma-separated numbers of list into v. */
+static bool parse_list(const char *list, size_t d, double *v)
+{
+    const char *p = list;
+    for (size_t j = 0; j < d; j++) {
+        char *end;
+        if (!p || !*p) return false;
+        v[j] = strtod(p, &end);
+        if (end == p || !isfinite(v[j])) return false;
+        p = end;
+        if (j + 1 < d) {
+            if (*p != ',') return false;
+            p++;
+        }
+    }
+    return p && *p == '\0';
+}
+
+st_status st_scaler_params_parse(st_scaler *sc, size_t d, const char *mean, const char *std,
+                                 const char *log1p_flags, st_error *err)
+{
+    if (d < 1 || d > ST_ML_MAX_D) return st_error_set(err, ST_ERR_INVALID, "scaler: %zu features (1..16)", d);
+    memset(sc, 0, sizeof *sc);
+    sc->d = d;
+    sc->scaled = true;
+    double lg[ST_ML_MAX_D];
+    if (!parse_list(mean, d, sc->mean)) return st_error_set(err, ST_ERR_INVALID, "scaler_mean '%.200s' is not %zu numbers", mean ? mean : "", d);
+    if (!parse_list(std, d, sc->std)) return st_error_set(err, ST_ERR_INVALID, "scaler_std '%.200s' is not %zu numbers", std ? std : "", d);
+    if (!parse_list(log1p_flags, d, lg)) return st_error_set(err, ST_ERR_INVALID, "scaler_log1p '%.200s' is not %zu flags", log1p_flags ? log1p_flags : "", d);
+    for (size_t j = 0; j < d; j++) {
+        if (!(sc->std[j] > 0)) return st_error_set(err, ST_ERR_INVALID, "scaler_std of feature %zu is not positive", j);
+        if (lg[j] != 0 && lg[j] != 1) return st_error_set(err, ST_ERR_INVALID, "scaler_log1p of feature %zu is not 0 or 1", j);
+        sc->log1p[j] = lg[j] == 1;
+    }
+    return ST_OK;
 }

@@ -22,6 +22,7 @@ static const command commands[] = {
     {"lineage", st_cmd_lineage, "print the table lineage graph of a warehouse (text tree, DOT or JSON)"},
     {"docs", st_cmd_docs, "print the warehouse catalog: tables, columns, types, rows, expectations"},
     {"report", st_cmd_report, "write the HTML (or Markdown) dashboard of a warehouse"},
+    {"score", st_cmd_score, "personas for new transactions with a warehouse's saved model (no refit)"},
 };
 
 static void usage(FILE *f)

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "strata/buf.h"
 #include "strata/column.h"
@@ -128,6 +129,14 @@ st_status st_table_read_named(st_reader *r, const char *table, const char *const
 /* ST_ERR_SCHEMA naming the column when cols[j].type != types[j]. */
 st_status st_table_expect_types(const st_column *cols, const char *const *names, const st_type *types, size_t n,
                                 const char *table, st_error *err) ST_MUST_USE;
+
+/* Worker threads for a requested count: requested when > 0, else the
+ * online cores; clamped to 1..64. */
+static inline int st_run_threads(int requested)
+{
+    int t = requested > 0 ? requested : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return t < 1 ? 1 : t > 64 ? 64 : t;
+}
 
 /* Next month's period key: 202412 -> 202501. */
 static inline int32_t st_period_next(int32_t pk)

@@ -14,7 +14,8 @@
  * published together by st_warehouse_commit() after the last data step,
  * so a failed run leaves the previous warehouse as it was. The run log
  * (_runs/<run-id>.json and _runs/latest.json) and quality/results.json are
- * written last; they are the only files that hold timestamps, the run id,
+ * written after the publish, before the report step reads them (and again
+ * at the end); they are the only files that hold timestamps, the run id,
  * the thread count and the warehouse path.
  */
 #include "pipeline_internal.h"
@@ -201,6 +202,20 @@ static void write_run_log(st_run_ctx *ctx, const char *run_id, const char *start
     st_buf_free(&b);
 }
 
+/* quality/results.json from this run's checks (none run: left as is).
+ * Called before the report step, so the dashboard shows this run's
+ * results, and again at the end for the checks of a failed run. */
+static void write_quality_results(st_run_ctx *ctx)
+{
+    if (st_quality_results_count(ctx->quality) == 0) return;
+    st_error qerr;
+    char qdir[ST_PATH_MAX], qpath[ST_PATH_MAX + 32];
+    snprintf(qdir, sizeof qdir, "%s/quality", st_warehouse_root(ctx->wh));
+    snprintf(qpath, sizeof qpath, "%s/results.json", qdir);
+    if ((st_mkdirs(qdir, &qerr) != ST_OK || st_quality_write_json(ctx->quality, qpath, &qerr) != ST_OK) &&
+        !ctx->o->quiet)
+        fprintf(stderr, "strata run: warning: %s\n", qerr.msg);
+}
 
 static int step_index(const char *name)
 {
@@ -307,6 +322,7 @@ static st_status run_step(st_run_ctx *ctx, int i, const char *run_id, const char
          * run log so far too, so the report shows this run's facts */
         s = st_warehouse_commit(ctx->wh, err);
         if (s == ST_OK) write_run_log(ctx, run_id, started, steps, st_now_seconds() - t_start, ST_OK, err);
+        if (s == ST_OK) write_quality_results(ctx);
         if (s == ST_OK) s = st_report_write(st_warehouse_root(ctx->wh), ST_REPORT_HTML, NULL, err);
         if (s == ST_OK) s = st_report_write(st_warehouse_root(ctx->wh), ST_REPORT_MD, NULL, err);
         if (s == ST_OK) snprintf(steps[i].note, sizeof steps[i].note, "report/index.html, report/report.md");
@@ -323,15 +339,7 @@ static void finish_run(st_run_ctx *ctx, const char *run_id, const char *started,
     /* the results describe this run's data: kept when it was published,
      * or when a check failed (to show which); not after a failed publish,
      * which left the previous tables in place */
-    if (st_quality_results_count(ctx->quality) > 0 && (s == ST_OK || s == ST_ERR_QUALITY)) {
-        st_error qerr;
-        char qdir[ST_PATH_MAX], qpath[ST_PATH_MAX + 32];
-        snprintf(qdir, sizeof qdir, "%s/quality", st_warehouse_root(ctx->wh));
-        snprintf(qpath, sizeof qpath, "%s/results.json", qdir);
-        if ((st_mkdirs(qdir, &qerr) != ST_OK || st_quality_write_json(ctx->quality, qpath, &qerr) != ST_OK) &&
-            !o->quiet)
-            fprintf(stderr, "strata run: warning: %s\n", qerr.msg);
-    }
+    if (s == ST_OK || s == ST_ERR_QUALITY) write_quality_results(ctx);
     if (s == ST_OK && !o->quiet) {
         st_error serr;
         if (st_marts_summarise(ctx, &serr) != ST_OK) st_buf_reset(&ctx->persona_summary);
@@ -358,9 +366,7 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
     st_run_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.o = o;
-    ctx.threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (ctx.threads < 1) ctx.threads = 1;
-    if (ctx.threads > 64) ctx.threads = 64;
+    ctx.threads = st_run_threads(o->threads);
     st_buf_init(&ctx.quality_summary);
     st_buf_init(&ctx.persona_summary);
 

@@ -334,11 +334,16 @@ st_status st_step_ml(st_run_ctx *ctx, uint64_t fp, st_error *err)
         char kbuf[32], fl[1024];
         snprintf(kbuf, sizeof kbuf, "%d", k);
         snprintf(fl, sizeof fl, "%s", o->features);
-        st_kv kv[3] = {{"persona_rule", o->persona_map ? "names from the --persona-map file" : st_persona_rule_text()},
+        char sm[ST_ML_MAX_D * 26], ss[ST_ML_MAX_D * 26], sl[ST_ML_MAX_D * 2];
+        st_scaler_params_text(&sc, sm, ss, sl);
+        st_kv kv[6] = {{"persona_rule", o->persona_map ? "names from the --persona-map file" : st_persona_rule_text()},
                        {"k", kbuf},
-                       {"features", fl}};
+                       {"features", fl},
+                       {"scaler_mean", sm},
+                       {"scaler_std", ss},
+                       {"scaler_log1p", sl}};
         static const char *const in_c[] = {"gold.int_customer_analytics"};
-        if (s == ST_OK) s = st_table_create(ctx, "platinum", "ml_centroids", cf, ncf, in_c, 1, "", fp, kv, 3, &w, err);
+        if (s == ST_OK) s = st_table_create(ctx, "platinum", "ml_centroids", cf, ncf, in_c, 1, "", fp, kv, 6, &w, err);
         if (s == ST_OK) s = st_writer_write(w, cc, 0, (size_t)k, err);
         if (s == ST_OK) {
             s = st_writer_close(w, err);

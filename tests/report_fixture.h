@@ -47,6 +47,62 @@ static void fx_table(st_report_model *m, const char *layer, const char *table, i
         if (ins[i]) t->inputs[t->n_inputs++] = fx_dup(ins[i]);
 }
 
+/* The customer views: six customers, two at risk, three countries,
+ * monthly sales per persona. */
+static void fx_customer(st_report_customer *c, int64_t id, const char *name, const char *country, size_t persona,
+                        size_t prev, int64_t recent, int64_t prior, int64_t total)
+{
+    c->customer_id = id;
+    c->name = fx_dup(name);
+    c->country = fx_dup(country);
+    c->is_known = *name != '\0';
+    c->persona = persona;
+    c->prev_persona = prev;
+    c->recent_volume = recent;
+    c->prior_volume = prior;
+    c->total_volume = total;
+}
+
+static void fx_fill_customers(st_report_model *m, uint64_t *seed)
+{
+    m->sales_mix = calloc(24 * 4, sizeof(int64_t));
+    for (int p = 0; p < 24; p++)
+        for (int i = 0; i < 3; i++) m->sales_mix[p * 4 + i] = (int64_t)(1000 * (3 - i) * (1 + fx_rand(seed)));
+    m->has_customers = true;
+    m->last_month = 202312;
+    m->recent_from = 202310;
+    m->prev_month = 202309;
+    m->n_top = 4;
+    m->top = calloc(4, sizeof *m->top);
+    fx_customer(&m->top[0], 22, "Heather Leacock", "United States", 0, 0, 64850, 60000, 1027247);
+    fx_customer(&m->top[1], 57, "Luis Rojas", "Chile", 0, 0, 47698, 51000, 740414);
+    fx_customer(&m->top[2], 13, "Marta Ramos", "Brazil", 1, 1, 3916, 3000, 36048);
+    fx_customer(&m->top[3], 94, "", "", 2, 1, 1200, 900, 24000);
+    m->n_at_risk = 2;
+    m->n_at_risk_total = 2;
+    m->at_risk = calloc(2, sizeof *m->at_risk);
+    fx_customer(&m->at_risk[0], 30, "Edward Francis", "Canada", 1, 0, 4000, 38000, 630439);
+    fx_customer(&m->at_risk[1], 81, "", "", 3, 1, 0, 2500, 88583);
+    m->at_risk_lost_volume = 34000 + 2500;
+    m->n_listed = 3;
+    m->n_known_total = 3;
+    m->listed = calloc(3, sizeof *m->listed);
+    fx_customer(&m->listed[0], 22, "Heather Leacock", "United States", 0, 0, 64850, 60000, 1027247);
+    fx_customer(&m->listed[1], 13, "Marta Ramos", "Brazil", 1, 1, 3916, 3000, 36048);
+    fx_customer(&m->listed[2], 30, "Edward Francis", "Canada", 1, 0, 4000, 38000, 630439);
+    static const char *const cn[3] = {"United States", "Brazil", "unknown"};
+    static const int64_t cb[3][4] = {{3, 4, 2, 1}, {1, 3, 2, 1}, {2, 1, 4, 3}};
+    m->n_countries = 3;
+    m->countries = calloc(3, sizeof *m->countries);
+    for (int c = 0; c < 3; c++) {
+        m->countries[c].name = fx_dup(cn[c]);
+        m->countries[c].by_persona = calloc(4, sizeof(int64_t));
+        memcpy(m->countries[c].by_persona, cb[c], sizeof cb[c]);
+        for (int i = 0; i < 4; i++) m->countries[c].customers += cb[c][i];
+        m->countries[c].recent_volume = 1000 * (3 - c);
+    }
+}
+
 static void fx_fill_model(st_report_model *m)
 {
     static const char *const pn[4] = {"Champions", "Loyalists", "Potentials", "Not Active"};
@@ -139,6 +195,7 @@ static void fx_fill_model(st_report_model *m)
         }
         m->mix[p * 4 + 3] = rest;
     }
+    fx_fill_customers(m, &seed);
     m->has_quality = true;
     m->n_expectations = 6;
     m->expectations = calloc(6, sizeof *m->expectations);

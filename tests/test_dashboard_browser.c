@@ -10,6 +10,13 @@
  * Two pages are checked: the report of a small warehouse written with
  * st_writer (loader + renderer), and the page of the full fixture model.
  * STRATA_REPORT_SCREENSHOT=<file> keeps a copy of the second screenshot.
+ *
+ * A third page comes from a fresh `strata run` on a small generated
+ * source: it must have no "Not available" section (the quality results
+ * are written before the report step), and the customer views and the
+ * monthly sales are recomputed here naively from the platinum tables
+ * (read whole with the C reader) and compared with what the loader put
+ * in the model, before the page is opened in chromium.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -20,6 +27,8 @@
 #include <unistd.h>
 
 #include "report_fixture.h"
+#include "strata/column.h"
+#include "strata/file.h"
 #include "strata/report.h"
 
 #define CHROMIUM "/usr/bin/chromium"
@@ -95,7 +104,8 @@ static void check_page(const char *dir, const char *html, size_t n_svg, const ch
     char *d = slurp(dom, NULL);
     cr_assert_not_null(d);
     cr_assert_eq(count(d, "<svg"), n_svg, "rendered DOM has %zu <svg>, page has %zu", count(d, "<svg"), n_svg);
-    static const char *const ids[] = {"kpis", "personas", "profiles", "k", "migration", "quality", "lineage", "run"};
+    static const char *const ids[] = {"kpis",     "personas", "customers", "at-risk", "countries", "sales-trend",
+                                      "profiles", "k",        "migration", "quality", "lineage",   "run"};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         char needle[64];
         snprintf(needle, sizeof needle, "<section id=\"%s\">", ids[i]);
@@ -151,6 +161,240 @@ Test(dashboard_browser, renders_in_headless_chromium)
     st_report_model_free(&m);
     check_page(dir, html, n_svg, getenv("STRATA_REPORT_SCREENSHOT"));
 
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(run(cmd), 0);
+}
+
+/* ---- a fresh run, cross-checked against the platinum tables ---- */
+
+#define NV_MAX_CUST 512
+#define NV_MAX_PER 64
+
+/* Reads the named columns of <wh>/platinum/<table>.strata whole. */
+static void read_table(const char *wh, const char *table, const char *const *names, size_t n, st_column *cols)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/platinum/%s.strata", wh, table);
+    st_reader *r;
+    st_error e;
+    cr_assert_eq(st_reader_open(&r, path, &e), ST_OK, "%s", e.msg);
+    size_t which[8];
+    for (size_t i = 0; i < n; i++) {
+        int ix = st_reader_find(r, names[i]);
+        cr_assert_geq(ix, 0, "%s has no %s", table, names[i]);
+        which[i] = (size_t)ix;
+        st_column_init(&cols[i], st_reader_field(r, which[i])->type);
+    }
+    cr_assert_eq(st_reader_read_all(r, which, n, cols, &e), ST_OK, "%s", e.msg);
+    st_reader_close(r);
+}
+
+static void str_at(const st_column *c, size_t i, char *out, size_t cap)
+{
+    size_t len = 0;
+    const char *s = st_column_valid(c, i) ? st_column_str(c, i, &len) : "";
+    if (len >= cap) len = cap - 1;
+    memcpy(out, s, len);
+    out[len] = '\0';
+}
+
+typedef struct nv_cust {
+    int64_t id, recent, prior, total;
+    char now[32], before[32], name[128], country[64];
+    bool known;
+} nv_cust;
+
+static int nv_rank(const char *p) { return st_report_persona_rank(p); }
+
+Test(dashboard_browser, fresh_run_has_quality_and_customer_views_matching_the_tables)
+{
+    const char *bin = getenv("STRATA_BIN") ? getenv("STRATA_BIN") : "build/strata";
+    char dir[] = "/tmp/strata-fresh-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char cmd[2048], wh[256], path[512];
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    snprintf(cmd, sizeof cmd,
+             "%s gen --out %s/tx.db --rows 30000 --customers 80 --months 14 --seed 5 > /dev/null 2>&1 && "
+             "%s run --customers data/chinook.db --transactions %s/tx.db --warehouse %s --quiet > /dev/null 2>&1",
+             bin, dir, bin, dir, wh);
+    cr_assert_eq(run(cmd), 0, "gen + run failed: %s", cmd);
+    /* 1. the first run's pages show every section, the quality results included */
+    snprintf(path, sizeof path, "%s/report/index.html", wh);
+    char *html = slurp(path, NULL);
+    cr_assert_not_null(html);
+    cr_assert_null(strstr(html, "Not available"), "fresh run page: %.200s", strstr(html, "Not available"));
+    cr_assert_not_null(strstr(html, "badge pass"));
+    snprintf(path, sizeof path, "%s/report/report.md", wh);
+    char *md = slurp(path, NULL);
+    cr_assert_not_null(md);
+    cr_assert_null(strstr(md, "Not available"));
+
+    /* 2. naive recomputation from the tables */
+    static const char *const gn[] = {"customer_id", "period_key", "total_sold_quantity", "persona"};
+    static const char *const dn[] = {"customer_id", "full_name", "country", "is_known"};
+    st_column g[4], d[4];
+    read_table(wh, "marts_customer_summary", gn, 4, g);
+    read_table(wh, "dim_customers", dn, 4, d);
+    int32_t per[NV_MAX_PER];
+    size_t np = 0;
+    for (size_t i = 0; i < g[1].n_rows; i++) {
+        int32_t p = st_column_i32(&g[1])[i];
+        size_t j = 0;
+        while (j < np && per[j] != p) j++;
+        if (j == np) {
+            cr_assert_lt(np, NV_MAX_PER);
+            per[np++] = p;
+        }
+    }
+    for (size_t i = 1; i < np; i++)
+        for (size_t j = i; j > 0 && per[j - 1] > per[j]; j--) {
+            int32_t t = per[j];
+            per[j] = per[j - 1];
+            per[j - 1] = t;
+        }
+    cr_assert_gt(np, 6);
+    int32_t last = per[np - 1], recent_from = per[np - 3], prev = per[np - 4], prior_from = per[np - 6];
+    static nv_cust cu[NV_MAX_CUST];
+    size_t nc = 0;
+    for (size_t i = 0; i < g[0].n_rows; i++) {
+        int64_t id = st_column_i64(&g[0])[i];
+        size_t k = 0;
+        while (k < nc && cu[k].id != id) k++;
+        if (k == nc) {
+            cr_assert_lt(nc, NV_MAX_CUST);
+            memset(&cu[nc], 0, sizeof cu[nc]);
+            cu[nc++].id = id;
+        }
+        int32_t p = st_column_i32(&g[1])[i];
+        int64_t sold = st_column_i64(&g[2])[i];
+        cu[k].total += sold;
+        if (p >= recent_from) cu[k].recent += sold;
+        else if (p >= prior_from) cu[k].prior += sold;
+        if (p == last) str_at(&g[3], i, cu[k].now, sizeof cu[k].now);
+        if (p == prev) str_at(&g[3], i, cu[k].before, sizeof cu[k].before);
+    }
+    for (size_t k = 0; k < nc; k++)
+        for (size_t i = 0; i < d[0].n_rows; i++)
+            if (st_column_i64(&d[0])[i] == cu[k].id) {
+                str_at(&d[1], i, cu[k].name, sizeof cu[k].name);
+                str_at(&d[2], i, cu[k].country, sizeof cu[k].country);
+                cu[k].known = st_column_bool(&d[3])[i] != 0;
+            }
+
+    st_report_model m;
+    st_error err;
+    st_report_model_init(&m);
+    cr_assert_eq(st_report_load(&m, wh, &err), ST_OK, "%s", err.msg);
+    cr_assert(m.has_customers);
+    cr_assert_eq(m.last_month, last);
+    cr_assert_eq(m.recent_from, recent_from);
+    cr_assert_eq(m.prev_month, prev);
+    /* monthly sales per persona */
+    for (size_t pi = 0; pi < m.n_periods; pi++)
+        for (size_t q = 0; q < m.n_personas; q++) {
+            int64_t want = 0;
+            for (size_t i = 0; i < g[0].n_rows; i++) {
+                char nm[32];
+                str_at(&g[3], i, nm, sizeof nm);
+                if (st_column_i32(&g[1])[i] == m.periods[pi] && !strcmp(nm, m.personas[q].name))
+                    want += st_column_i64(&g[2])[i];
+            }
+            cr_assert_eq(m.sales_mix[pi * m.n_personas + q], want, "%d %s", m.periods[pi], m.personas[q].name);
+        }
+    /* top customers per persona: most recent units, then total, then id */
+    size_t at = 0;
+    for (size_t q = 0; q < m.n_personas; q++) {
+        bool used[NV_MAX_CUST] = {false};
+        for (size_t r = 0; r < ST_REPORT_TOP_N; r++) {
+            size_t best = nc;
+            for (size_t k = 0; k < nc; k++) {
+                if (used[k] || strcmp(cu[k].now, m.personas[q].name)) continue;
+                if (best == nc || cu[k].recent > cu[best].recent ||
+                    (cu[k].recent == cu[best].recent &&
+                     (cu[k].total > cu[best].total || (cu[k].total == cu[best].total && cu[k].id < cu[best].id))))
+                    best = k;
+            }
+            if (best == nc) break;
+            used[best] = true;
+            cr_assert_lt(at, m.n_top);
+            cr_assert_eq(m.top[at].customer_id, cu[best].id, "top %s #%zu", m.personas[q].name, r);
+            cr_assert_eq(m.top[at].recent_volume, cu[best].recent);
+            cr_assert_str_eq(m.top[at].name, cu[best].name);
+            cr_assert_str_eq(m.top[at].country, cu[best].country);
+            at++;
+        }
+    }
+    cr_assert_eq(at, m.n_top);
+    /* at risk: persona fell between prev and last; most lost units first */
+    int64_t n_risk = 0, lost = 0;
+    bool used[NV_MAX_CUST] = {false};
+    for (size_t k = 0; k < nc; k++) {
+        int a = nv_rank(cu[k].before), b = nv_rank(cu[k].now);
+        if (*cu[k].before && a < 4 && b < 4 && b > a) {
+            n_risk++;
+            lost += cu[k].prior - cu[k].recent;
+        } else {
+            used[k] = true;
+        }
+    }
+    cr_assert_gt(n_risk, 0, "the fixture should have customers at risk");
+    cr_assert_eq(m.n_at_risk_total, n_risk);
+    cr_assert_eq(m.at_risk_lost_volume, lost);
+    for (size_t r = 0; r < m.n_at_risk; r++) {
+        size_t best = nc;
+        for (size_t k = 0; k < nc; k++) {
+            if (used[k]) continue;
+            int64_t lk = cu[k].prior - cu[k].recent, lb = best < nc ? cu[best].prior - cu[best].recent : 0;
+            if (best == nc || lk > lb || (lk == lb && cu[k].id < cu[best].id)) best = k;
+        }
+        cr_assert_lt(best, nc);
+        used[best] = true;
+        cr_assert_eq(m.at_risk[r].customer_id, cu[best].id, "at risk #%zu", r);
+        cr_assert_str_eq(m.personas[m.at_risk[r].prev_persona].name, cu[best].before);
+        cr_assert_str_eq(m.personas[m.at_risk[r].persona].name, cu[best].now);
+    }
+    /* personas by country */
+    int64_t n_countries_cust = 0;
+    for (size_t c = 0; c < m.n_countries; c++) {
+        const st_report_country *co = &m.countries[c];
+        for (size_t q = 0; q < m.n_personas; q++) {
+            int64_t want = 0;
+            for (size_t k = 0; k < nc; k++) {
+                const char *cn = *cu[k].country ? cu[k].country : "unknown";
+                want += !strcmp(cn, co->name) && !strcmp(cu[k].now, m.personas[q].name);
+            }
+            cr_assert_eq(co->by_persona[q], want, "%s / %s", co->name, m.personas[q].name);
+        }
+        n_countries_cust += co->customers;
+    }
+    cr_assert_eq(n_countries_cust, (int64_t)nc);
+    /* every known customer is listed (fewer than the cap) */
+    int64_t known = 0;
+    for (size_t k = 0; k < nc; k++) known += cu[k].known;
+    cr_assert_eq(m.n_known_total, known);
+    cr_assert_eq((int64_t)m.n_listed, known);
+    /* the page names them: the first top customer with a name, and the first at-risk customer's id */
+    for (size_t i = 0; i < m.n_top; i++)
+        if (*m.top[i].name && !strpbrk(m.top[i].name, "&<>\"'")) {
+            cr_assert_not_null(strstr(html, m.top[i].name), "%s not on the page", m.top[i].name);
+            break;
+        }
+    char idn[32];
+    snprintf(idn, sizeof idn, "#%lld", (long long)m.at_risk[0].customer_id);
+    cr_assert_not_null(strstr(html, idn));
+    st_report_model_free(&m);
+    for (int i = 0; i < 4; i++) {
+        st_column_free(&g[i]);
+        st_column_free(&d[i]);
+    }
+
+    /* 3. in the browser */
+    if (access(CHROMIUM, X_OK) == 0) {
+        snprintf(path, sizeof path, "%s/report/index.html", wh);
+        check_page(dir, path, count(html, "<svg"), getenv("STRATA_FRESH_SCREENSHOT"));
+    }
+    free(html);
+    free(md);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(run(cmd), 0);
 }

@@ -123,14 +123,20 @@ Test(report, html_has_every_section)
     const char *msg = check_html(b.data);
     cr_assert_null(msg, "malformed HTML: %s", msg ? msg : "");
     assert_self_contained(b.data);
-    static const char *const ids[] = {"kpis", "personas", "profiles", "k", "migration", "quality", "lineage", "run"};
+    static const char *const ids[] = {"kpis", "personas", "customers", "at-risk", "countries", "sales-trend",
+                                      "profiles", "k", "migration", "quality", "lineage", "run"};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         char needle[64];
         snprintf(needle, sizeof needle, "<section id=\"%s\">", ids[i]);
         cr_assert_not_null(strstr(b.data, needle), "section %s missing", ids[i]);
     }
-    /* 3 feature panels + scatter + 2 k charts + heatmap + area + DAG + 3 reject bars */
-    cr_assert_eq(count(b.data, "<svg"), 12, "got %zu svg", count(b.data, "<svg"));
+    /* 3 feature panels + scatter + 2 k charts + heatmap + area + DAG + 3 reject bars, and the
+     * country bars + the monthly sales area */
+    cr_assert_eq(count(b.data, "<svg"), 14, "got %zu svg", count(b.data, "<svg"));
+    cr_assert_not_null(strstr(b.data, "Heather Leacock"));   /* customers by name */
+    cr_assert_not_null(strstr(b.data, "#94 <span class=\"note\">(not in master)</span>"));
+    cr_assert_not_null(strstr(b.data, "<b>36,500</b> units less")); /* at-risk lost units */
+    cr_assert_not_null(strstr(b.data, "Units sold per month by persona"));
     cr_assert_null(strstr(b.data, "Not available"));
     cr_assert_not_null(strstr(b.data, "1,211,675"));         /* thousands separators */
     cr_assert_not_null(strstr(b.data, "chosen k = 3"));

@@ -36,6 +36,11 @@ void st_buf_printf(st_buf *b, const char *fmt, ...) ST_PRINTF(2, 3);
 void st_buf_json_str(st_buf *b, const char *s, size_t n);
 /* Appends a double as JSON: %.17g, and null for NaN/inf. */
 void st_buf_json_f64(st_buf *b, double v);
+/* Appends seps[0], vals[0], seps[1], vals[1], ... for i < n, each value
+ * through put (an escaper: HTML, Markdown cell, JSON string). A record
+ * written as fields (a table row, a JSON object) is one call. */
+void st_buf_put_fields(st_buf *b, const char *const *seps, const char *const *vals, size_t n,
+                       void (*put)(st_buf *b, const char *s));
 /* Formats v with thousands separators ("1,234,567") into out (32 bytes). */
 void st_fmt_thousands(int64_t v, char out[32]);
 

@@ -32,6 +32,7 @@ int st_cmd_kmeans(int argc, char **argv);   /* ml/cmd_kmeans.c */
 int st_cmd_lineage(int argc, char **argv);  /* pipeline/catalog.c */
 int st_cmd_docs(int argc, char **argv);     /* pipeline/catalog.c */
 int st_cmd_report(int argc, char **argv);   /* pipeline/report/report.c */
+int st_cmd_score(int argc, char **argv);    /* pipeline/cmd_score.c */
 
 /* `strata inspect DIR`: the warehouse's tables (layer, table, rows, bytes,
  * the run that built each, fingerprint), as text or one JSON object on

@@ -51,6 +51,22 @@ st_status st_scaler_fit_transform_cols(st_scaler *sc, const double *const *cols,
                                        const char *const *names, const bool *log1p, bool scale, float *out,
                                        size_t out_stride, st_error *err) ST_MUST_USE;
 
+/* Scales one point x (d doubles) with fitted parameters exactly as the fit
+ * scaled its own points: log1p where set, then (v - mean) / std, rounded
+ * to float32 (strata score uses it to place new points). */
+void st_scaler_transform_row(const st_scaler *sc, const double *x, float *out);
+
+/* The fitted parameters as text for a file's metadata: mean and std as
+ * comma-separated %.17g (exact when read back), log1p as comma-separated
+ * 0/1. Buffers: 26 * d, 26 * d and 2 * d bytes. */
+void st_scaler_params_text(const st_scaler *sc, char *mean, char *std, char *log1p_flags);
+
+/* Reads what st_scaler_params_text() wrote for d features into sc
+ * (scaled = true). ST_ERR_INVALID when a list has another length or a
+ * value that is not a finite number (std must be > 0). */
+st_status st_scaler_params_parse(st_scaler *sc, size_t d, const char *mean, const char *std,
+                                 const char *log1p_flags, st_error *err) ST_MUST_USE;
+
 /* One scaled d-vector back to original units (inverse z-score, then expm1
  * for log1p features). */
 void st_scaler_inverse(const st_scaler *sc, const double *scaled_row, double *orig_row);
@@ -94,6 +110,16 @@ size_t st_kmeans_distinct_points(const float *x, size_t n, size_t d, size_t limi
 st_status st_kmeans_fit(const float *x, size_t n, size_t d, const st_kmeans_opts *o, st_kmeans_result **out,
                         st_error *err) ST_MUST_USE;
 void st_kmeans_result_free(st_kmeans_result *r);
+
+/* Labels n points (x row-major, n x d floats) with their nearest of the k
+ * centres (k x d doubles, as st_kmeans_result.centroids and the
+ * `f__scaled` columns of platinum.ml_centroids hold them), through the
+ * kernel st_kmeans_fit() uses for its final assignment: centres rounded to
+ * float32, float32 distances, ties to the lowest index. Points a model was
+ * fitted on get the labels of the fit. labels: n entries, caller-owned.
+ * ST_ERR_NOMEM, or ST_ERR_INVALID for d or k out of range. */
+st_status st_kmeans_assign(const float *x, size_t n, size_t d, const double *centroids, int k, int32_t *labels,
+                           st_error *err) ST_MUST_USE;
 
 /* Kernel selection for tests: 0 scalar, 1 AVX2, 2 AVX-512, -1 automatic.
  * Returns false when the CPU lacks the requested kernel. Automatic means:

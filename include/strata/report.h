@@ -40,6 +40,35 @@ typedef enum st_report_format {
 /* Most scatter points drawn (a deterministic, evenly spaced sample). */
 #define ST_REPORT_MAX_POINTS 2000
 
+/* The customer views: the recent window is the last
+ * ST_REPORT_RECENT_MONTHS months of the grid; lists are bounded so the
+ * loader's memory does not grow with the customers. */
+#define ST_REPORT_RECENT_MONTHS 3
+#define ST_REPORT_TOP_N 10            /* top customers shown per persona */
+#define ST_REPORT_MAX_AT_RISK 50      /* at-risk customers listed (all are counted) */
+#define ST_REPORT_MAX_LISTED 500      /* known customers listed (most recent volume first) */
+
+/* One customer as the customer views show it. */
+typedef struct st_report_customer {
+    int64_t customer_id;
+    char *name;                 /* full_name from dim_customers; "" when unknown */
+    char *country;              /* "" when unknown */
+    bool is_known;              /* in the customer master */
+    size_t persona;             /* last month's persona: index into personas; SIZE_MAX none */
+    size_t prev_persona;        /* persona ST_REPORT_RECENT_MONTHS months earlier; SIZE_MAX none */
+    int64_t recent_volume;      /* units sold in the recent window */
+    int64_t prior_volume;       /* units sold in the ST_REPORT_RECENT_MONTHS months before it */
+    int64_t total_volume;       /* units sold over the whole grid */
+} st_report_customer;
+
+/* Customers of one country by their last month's persona. */
+typedef struct st_report_country {
+    char *name;                 /* dim_customers.country; "unknown" when NULL or "" */
+    int64_t customers;
+    int64_t recent_volume;      /* units sold in the recent window */
+    int64_t *by_persona;        /* n_personas counts */
+} st_report_country;
+
 typedef struct st_report_persona {
     char *name;
     int64_t customers;          /* distinct customers with >= 1 period in it */
@@ -136,6 +165,27 @@ typedef struct st_report_model {
     size_t n_periods;
     int64_t *mix;
 
+    /* units sold per period and persona, same shape as mix (NULL when
+     * the grid is missing) */
+    int64_t *sales_mix;
+
+    /* customer views from platinum.marts_customer_summary joined with
+     * platinum.dim_customers (has_customers false: "not available") */
+    bool has_customers;
+    int32_t recent_from, last_month;     /* the recent window's first and last period */
+    int32_t prev_month;                  /* the period prev_persona is taken from; 0 none */
+    st_report_customer *listed;          /* known customers, most recent volume first */
+    size_t n_listed;
+    int64_t n_known_total;               /* known customers met (listed or not) */
+    st_report_customer *top;             /* per persona (display order), most recent volume first */
+    size_t n_top;
+    st_report_customer *at_risk;         /* persona fell; most lost volume first */
+    size_t n_at_risk;
+    int64_t n_at_risk_total;             /* every customer whose persona fell */
+    int64_t at_risk_lost_volume;         /* their prior_volume - recent_volume, summed */
+    st_report_country *countries;        /* most customers first, then name */
+    size_t n_countries;
+
     /* data quality */
     bool has_quality;
     st_report_expectation *expectations;
@@ -163,6 +213,8 @@ typedef struct st_report_model {
 
 /* Empty model: every section "not available". */
 void st_report_model_init(st_report_model *m);
+/* Frees n customers' strings and the array; NULL does nothing. */
+void st_report_customers_free(st_report_customer *v, size_t n);
 /* Frees everything the model owns and re-initialises it; NULL does nothing. */
 void st_report_model_free(st_report_model *m);
 

@@ -92,18 +92,10 @@ void st_quality_to_json(const st_quality_results *r, st_buf *b)
     for (size_t i = 0; i < st_quality_count(r); i++) {
         const st_qresult *q = st_quality_get(r, i);
         st_buf_puts(b, i ? ",\n    {" : "\n    {");
-        st_buf_puts(b, "\"id\": ");
-        json_s(b, q->id);
-        st_buf_puts(b, ", \"layer\": ");
-        json_s(b, q->layer);
-        st_buf_puts(b, ", \"table\": ");
-        json_s(b, q->table);
-        st_buf_puts(b, ", \"column\": ");
-        json_s(b, q->column);
-        st_buf_puts(b, ", \"kind\": ");
-        json_s(b, q->kind);
-        st_buf_puts(b, ", \"args\": ");
-        json_s(b, q->args);
+        static const char *const keys[] = {"\"id\": ", ", \"layer\": ", ", \"table\": ",
+                                           ", \"column\": ", ", \"kind\": ", ", \"args\": "};
+        const char *const vals[] = {q->id, q->layer, q->table, q->column, q->kind, q->args};
+        st_buf_put_fields(b, keys, vals, 6, json_s);
         st_buf_printf(b, ", \"severity\": \"%s\", \"mostly\": ", q->severity == ST_QSEV_ERROR ? "error" : "warn");
         st_buf_json_f64(b, q->mostly);
         st_buf_printf(b, ", \"line\": %d, \"status\": \"%s\", \"evaluated\": %s, \"observed\": ", q->line,

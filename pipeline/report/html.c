@@ -96,6 +96,17 @@ static void not_available(st_buf *b, const char *what)
     st_buf_puts(b, "</div>\n");
 }
 
+/* When !have: the "not available" box naming what is missing, and the
+ * section closed. Returns have, so a section reads
+ * `if (!section_has(b, have, "...")) return;`. */
+static bool section_has(st_buf *b, bool have, const char *missing)
+{
+    if (have) return true;
+    not_available(b, missing);
+    st_buf_puts(b, "</section>\n");
+    return false;
+}
+
 static void section_open(st_buf *b, const char *id, const char *title, const char *lead)
 {
     st_buf_printf(b, "<section id=\"%s\">\n<h2>", id);
@@ -128,11 +139,7 @@ static void period_label(char out[16], int32_t p)
 static void sec_kpis(st_buf *b, const st_report_model *m)
 {
     section_open(b, "kpis", "Headline", "The customer base and its sales over the whole period covered by the data.");
-    if (!m->has_kpis) {
-        not_available(b, "platinum.dim_customers / platinum.fct_transactions were not found");
-        st_buf_puts(b, "</section>\n");
-        return;
-    }
+    if (!section_has(b, m->has_kpis, "platinum.dim_customers / platinum.fct_transactions were not found")) return;
     char v[48], l[160], a[16], z[16];
     st_buf_puts(b, "<div class=\"kpis\">\n");
     fmt_i64(v, m->n_customers);
@@ -208,85 +215,86 @@ static void sec_personas(st_buf *b, const st_report_model *m, const char **cols)
     st_buf_puts(b, "</div>\n</section>\n");
 }
 
-static void sec_clusters(st_buf *b, const st_report_model *m, const char **cols)
+/* The centroid table: one row per cluster, one column per feature; ccol
+ * is each cluster's colour. */
+static void cluster_table(st_buf *b, const st_report_model *m, const char *const *ccol)
 {
-    section_open(b, "profiles", "What each persona looks like",
-                 "Average behaviour of each persona's customer-months (cluster centres, in the data's own units), "
-                 "one panel per feature, and a sample of customer-months placed by two features.");
-    if (m->n_clusters == 0 || m->n_features == 0) {
-        not_available(b, "platinum.ml_centroids was not found");
-    } else {
-        const char **cats = calloc(m->n_clusters, sizeof *cats);
-        const char **ccol = calloc(m->n_clusters, sizeof *ccol);
-        double *vals = calloc(m->n_clusters, sizeof *vals);
-        char (*names)[80] = calloc(m->n_clusters, sizeof *names);
-        if (cats && ccol && vals && names) {
-            for (size_t c = 0; c < m->n_clusters; c++) {
-                const st_report_cluster *cl = &m->clusters[c];
-                snprintf(names[c], 80, "%.60s (%d)", cl->persona ? cl->persona : "?", (int)cl->cluster);
-                cats[c] = names[c];
-                ccol[c] = color_of(m, cols, cl->persona);
-            }
-            st_buf_puts(b, "<div class=\"grid3\">\n");
-            for (size_t f = 0; f < m->n_features; f++) {
-                for (size_t c = 0; c < m->n_clusters; c++)
-                    vals[c] = m->clusters[c].values ? m->clusters[c].values[f] : NAN;
-                st_svg_series s = {m->features[f], NULL, NULL, vals, m->n_clusters};
-                st_svg_bars bars = {0};
-                bars.width = 390;
-                bars.height = 300;
-                bars.title = m->features[f];
-                bars.y_label = "average";
-                bars.categories = cats;
-                bars.n_categories = m->n_clusters;
-                bars.category_colors = ccol;
-                bars.series = &s;
-                bars.n_series = 1;
-                bars.value_labels = true;
-                bars.rotate_labels = m->n_clusters > 3;
-                st_buf_puts(b, "<div>");
-                st_svg_bar_chart(b, &bars);
-                st_buf_puts(b, "</div>\n");
-            }
-            st_buf_puts(b, "</div>\n");
-            st_buf_puts(b, "<table><thead><tr><th>cluster</th><th>persona</th><th class=\"n\">customer-months</th>"
-                           "<th class=\"n\">share of inertia</th>");
-            for (size_t f = 0; f < m->n_features; f++) {
-                st_buf_puts(b, "<th class=\"n\">");
-                esc(b, m->features[f]);
-                st_buf_puts(b, "</th>");
-            }
-            st_buf_puts(b, "</tr></thead><tbody>\n");
-            for (size_t c = 0; c < m->n_clusters; c++) {
-                const st_report_cluster *cl = &m->clusters[c];
-                char sz[48], sh[48];
-                fmt_i64(sz, cl->size);
-                fmt_pct(sh, cl->inertia_share, 1);
-                st_buf_printf(b, "<tr><td>%d</td><td><span class=\"sw\" style=\"background:%s\"></span>",
-                              (int)cl->cluster, ccol[c]);
-                esc(b, cl->persona);
-                st_buf_printf(b, "</td><td class=\"n\">%s</td><td class=\"n\">%s</td>", sz, sh);
-                for (size_t f = 0; f < m->n_features; f++) {
-                    char v[48];
-                    double x = cl->values ? cl->values[f] : NAN;
-                    st_svg_fmt_num(x, fabs(x) >= 100 ? 0 : 3, v);
-                    st_buf_printf(b, "<td class=\"n\">%s</td>", v);
-                }
-                st_buf_puts(b, "</tr>\n");
-            }
-            st_buf_puts(b, "</tbody></table>\n");
+    st_buf_puts(b, "<table><thead><tr><th>cluster</th><th>persona</th><th class=\"n\">customer-months</th>"
+                   "<th class=\"n\">share of inertia</th>");
+    for (size_t f = 0; f < m->n_features; f++) {
+        st_buf_puts(b, "<th class=\"n\">");
+        esc(b, m->features[f]);
+        st_buf_puts(b, "</th>");
+    }
+    st_buf_puts(b, "</tr></thead><tbody>\n");
+    for (size_t c = 0; c < m->n_clusters; c++) {
+        const st_report_cluster *cl = &m->clusters[c];
+        char sz[48], sh[48];
+        fmt_i64(sz, cl->size);
+        fmt_pct(sh, cl->inertia_share, 1);
+        st_buf_printf(b, "<tr><td>%d</td><td><span class=\"sw\" style=\"background:%s\"></span>",
+                      (int)cl->cluster, ccol[c]);
+        esc(b, cl->persona);
+        st_buf_printf(b, "</td><td class=\"n\">%s</td><td class=\"n\">%s</td>", sz, sh);
+        for (size_t f = 0; f < m->n_features; f++) {
+            char v[48];
+            double x = cl->values ? cl->values[f] : NAN;
+            st_svg_fmt_num(x, fabs(x) >= 100 ? 0 : 3, v);
+            st_buf_printf(b, "<td class=\"n\">%s</td>", v);
         }
-        free(cats);
-        free(ccol);
-        free(vals);
-        free(names);
+        st_buf_puts(b, "</tr>\n");
     }
-    st_buf_puts(b, "<h3>Customer-months by persona</h3>\n");
-    if (m->n_points == 0 || m->n_personas == 0) {
-        not_available(b, "platinum.fct_transactions was not found");
-        st_buf_puts(b, "</section>\n");
-        return;
+    st_buf_puts(b, "</tbody></table>\n");
+}
+
+/* One bar chart per feature of the cluster centres, then their table. */
+static void cluster_panels(st_buf *b, const st_report_model *m, const char **cols)
+{
+    const char **cats = calloc(m->n_clusters, sizeof *cats);
+    const char **ccol = calloc(m->n_clusters, sizeof *ccol);
+    double *vals = calloc(m->n_clusters, sizeof *vals);
+    char (*names)[80] = calloc(m->n_clusters, sizeof *names);
+    if (cats && ccol && vals && names) {
+        for (size_t c = 0; c < m->n_clusters; c++) {
+            const st_report_cluster *cl = &m->clusters[c];
+            snprintf(names[c], 80, "%.60s (%d)", cl->persona ? cl->persona : "?", (int)cl->cluster);
+            cats[c] = names[c];
+            ccol[c] = color_of(m, cols, cl->persona);
+        }
+        st_buf_puts(b, "<div class=\"grid3\">\n");
+        for (size_t f = 0; f < m->n_features; f++) {
+            for (size_t c = 0; c < m->n_clusters; c++)
+                vals[c] = m->clusters[c].values ? m->clusters[c].values[f] : NAN;
+            st_svg_series s = {m->features[f], NULL, NULL, vals, m->n_clusters};
+            st_svg_bars bars = {0};
+            bars.width = 390;
+            bars.height = 300;
+            bars.title = m->features[f];
+            bars.y_label = "average";
+            bars.categories = cats;
+            bars.n_categories = m->n_clusters;
+            bars.category_colors = ccol;
+            bars.series = &s;
+            bars.n_series = 1;
+            bars.value_labels = true;
+            bars.rotate_labels = m->n_clusters > 3;
+            st_buf_puts(b, "<div>");
+            st_svg_bar_chart(b, &bars);
+            st_buf_puts(b, "</div>\n");
+        }
+        st_buf_puts(b, "</div>\n");
+        cluster_table(b, m, ccol);
     }
+    free(cats);
+    free(ccol);
+    free(vals);
+    free(names);
+}
+
+/* A sample of customer-months placed by two features, one colour per
+ * persona (log x when the volume has a heavy tail). */
+static void cluster_scatter(st_buf *b, const st_report_model *m, const char **cols)
+{
     /* Heavy tail -> log x (values <= 0 then drop out; say so). */
     double mx = 0, mn = INFINITY;
     size_t nonpos = 0;
@@ -341,6 +349,18 @@ static void sec_clusters(st_buf *b, const st_report_model *m, const char **cols)
     free(ser);
     free(xs);
     free(ys);
+}
+
+static void sec_clusters(st_buf *b, const st_report_model *m, const char **cols)
+{
+    section_open(b, "profiles", "What each persona looks like",
+                 "Average behaviour of each persona's customer-months (cluster centres, in the data's own units), "
+                 "one panel per feature, and a sample of customer-months placed by two features.");
+    if (m->n_clusters == 0 || m->n_features == 0) not_available(b, "platinum.ml_centroids was not found");
+    else cluster_panels(b, m, cols);
+    st_buf_puts(b, "<h3>Customer-months by persona</h3>\n");
+    if (!section_has(b, m->n_points && m->n_personas, "platinum.fct_transactions was not found")) return;
+    cluster_scatter(b, m, cols);
     st_buf_puts(b, "</section>\n");
 }
 
@@ -350,11 +370,7 @@ static void sec_k(st_buf *b, const st_report_model *m)
                  "The number of groups k was chosen by comparing fits: inertia (spread inside groups, lower is "
                  "tighter; look for the bend, the \"knee\") and silhouette (how well separated the groups are, "
                  "higher is better).");
-    if (m->n_k == 0) {
-        not_available(b, "platinum.ml_k_selection was not found");
-        st_buf_puts(b, "</section>\n");
-        return;
-    }
+    if (!section_has(b, m->n_k != 0, "platinum.ml_k_selection was not found")) return;
     double *kx = malloc(m->n_k * sizeof *kx);
     if (kx) {
         for (size_t i = 0; i < m->n_k; i++) kx[i] = m->k[i];
@@ -398,6 +414,264 @@ static void sec_k(st_buf *b, const st_report_model *m)
     st_buf_puts(b, "</section>\n");
 }
 
+/* ---- customers ---- */
+
+/* "name (#id)", or "#id (not in the customer master)" for an orphan. */
+static void customer_cell(st_buf *b, const st_report_customer *c)
+{
+    if (c->name && *c->name) {
+        esc(b, c->name);
+        st_buf_printf(b, " <span class=\"note\">#%lld</span>", (long long)c->customer_id);
+    } else {
+        st_buf_printf(b, "#%lld <span class=\"note\">(%s)</span>", (long long)c->customer_id,
+                      c->is_known ? "no name" : "not in master");
+    }
+}
+
+static void persona_cell(st_buf *b, const st_report_model *m, const char **cols, size_t p)
+{
+    if (p >= m->n_personas) {
+        st_buf_puts(b, "n/a");
+        return;
+    }
+    st_buf_printf(b, "<span class=\"sw\" style=\"background:%s\"></span>", cols[p]);
+    esc(b, m->personas[p].name);
+}
+
+static void window_label(char out[48], int32_t from, int32_t to)
+{
+    char a[16], z[16];
+    period_label(a, from);
+    period_label(z, to);
+    if (from == to) snprintf(out, 48, "%s", a);
+    else snprintf(out, 48, "%s to %s", a, z);
+}
+
+/* The n customers of v as a table: customer, country, with_personas the
+ * persona now and before, then volumes. */
+static void customer_table(st_buf *b, const st_report_model *m, const char **cols, const st_report_customer *v,
+                           size_t n, bool with_personas)
+{
+    st_buf_puts(b, "<table><thead><tr><th class=\"n\">#</th><th>customer</th><th>country</th>");
+    if (with_personas) st_buf_puts(b, "<th>persona now</th><th>persona before</th>");
+    st_buf_puts(b, "<th class=\"n\">units, last months</th><th class=\"n\">units, whole period</th></tr></thead><tbody>\n");
+    for (size_t i = 0; i < n; i++) {
+        const st_report_customer *c = &v[i];
+        char r[48], t[48];
+        fmt_i64(r, c->recent_volume);
+        fmt_i64(t, c->total_volume);
+        st_buf_printf(b, "<tr><td class=\"n\">%zu</td><td>", i + 1);
+        customer_cell(b, c);
+        st_buf_puts(b, "</td><td>");
+        esc(b, c->country && *c->country ? c->country : "unknown");
+        if (with_personas) {
+            st_buf_puts(b, "</td><td>");
+            persona_cell(b, m, cols, c->persona);
+            st_buf_puts(b, "</td><td>");
+            persona_cell(b, m, cols, c->prev_persona);
+        }
+        st_buf_printf(b, "</td><td class=\"n\">%s</td><td class=\"n\">%s</td></tr>\n", r, t);
+    }
+    st_buf_puts(b, "</tbody></table>\n");
+}
+
+static void sec_customers(st_buf *b, const st_report_model *m, const char **cols)
+{
+    section_open(b, "customers", "Who are my customers now",
+                 "Each customer's persona in the last month of the data, with the units they bought in the last "
+                 "months: the top customers of each persona first, then every known customer.");
+    if (!section_has(b, m->has_customers, "platinum.marts_customer_summary / platinum.dim_customers were not found"))
+        return;
+    char w[48];
+    window_label(w, m->recent_from, m->last_month);
+    st_buf_printf(b, "<p class=\"note\">Persona now: the persona of the last month; units, last months: %s.</p>\n", w);
+    st_buf_puts(b, "<div class=\"grid2\">\n");
+    for (size_t p = 0; p < m->n_personas; p++) {
+        size_t first = 0, n = 0;
+        for (size_t i = 0; i < m->n_top; i++)
+            if (m->top[i].persona == p) {
+                if (!n) first = i;
+                n++;
+            }
+        if (!n) continue;
+        st_buf_printf(b, "<div><h3><span class=\"sw\" style=\"background:%s\"></span>Top ", cols[p]);
+        esc(b, m->personas[p].name);
+        st_buf_puts(b, "</h3>\n");
+        customer_table(b, m, cols, m->top + first, n, false);
+        st_buf_puts(b, "</div>\n");
+    }
+    st_buf_puts(b, "</div>\n");
+    char k[48], l[48];
+    fmt_i64(k, m->n_known_total);
+    fmt_i64(l, (int64_t)m->n_listed);
+    st_buf_printf(b, "<details><summary>Every known customer (%s", k);
+    if ((int64_t)m->n_listed < m->n_known_total) st_buf_printf(b, "; the %s with the most units in the last months", l);
+    st_buf_puts(b, ")</summary>\n");
+    customer_table(b, m, cols, m->listed, m->n_listed, true);
+    st_buf_puts(b, "</details>\n</section>\n");
+}
+
+static void sec_at_risk(st_buf *b, const st_report_model *m, const char **cols)
+{
+    section_open(b, "at-risk", "Customers slipping away",
+                 "Customers whose persona fell between the month before the last months and the last month "
+                 "(Champions above Loyalists above Potentials above Not Active), with the units they bought in the "
+                 "months before and in the last months.");
+    if (!section_has(b, m->has_customers && m->prev_month > 0,
+                     "platinum.marts_customer_summary / platinum.dim_customers were not found, or the data covers "
+                     "too few months"))
+        return;
+    char a[16], z[16], rw[48], n[48], lost[48];
+    period_label(a, m->prev_month);
+    period_label(z, m->last_month);
+    window_label(rw, m->recent_from, m->last_month);
+    fmt_i64(n, m->n_at_risk_total);
+    st_svg_fmt_num((double)m->at_risk_lost_volume, 0, lost);
+    st_buf_printf(b, "<p><b>%s</b> customer%s fell from their %s persona to a lower one in %s; together they bought "
+                     "<b>%s</b> units less in %s than in the months before.</p>\n",
+                  n, m->n_at_risk_total == 1 ? "" : "s", a, z, lost, rw);
+    if (m->n_at_risk == 0) {
+        st_buf_puts(b, "</section>\n");
+        return;
+    }
+    st_buf_printf(b, "<table><thead><tr><th class=\"n\">#</th><th>customer</th><th>country</th><th>persona in %s</th>"
+                     "<th>persona in %s</th><th class=\"n\">units before</th><th class=\"n\">units, last months</th>"
+                     "<th class=\"n\">lost units</th></tr></thead><tbody>\n",
+                  a, z);
+    for (size_t i = 0; i < m->n_at_risk; i++) {
+        const st_report_customer *c = &m->at_risk[i];
+        char pv[48], rv[48], lv[48];
+        fmt_i64(pv, c->prior_volume);
+        fmt_i64(rv, c->recent_volume);
+        st_svg_fmt_num((double)(c->prior_volume - c->recent_volume), 0, lv);
+        st_buf_printf(b, "<tr><td class=\"n\">%zu</td><td>", i + 1);
+        customer_cell(b, c);
+        st_buf_puts(b, "</td><td>");
+        esc(b, c->country && *c->country ? c->country : "unknown");
+        st_buf_puts(b, "</td><td>");
+        persona_cell(b, m, cols, c->prev_persona);
+        st_buf_puts(b, "</td><td>");
+        persona_cell(b, m, cols, c->persona);
+        st_buf_printf(b, "</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td></tr>\n", pv, rv, lv);
+    }
+    st_buf_puts(b, "</tbody></table>\n");
+    if ((int64_t)m->n_at_risk < m->n_at_risk_total)
+        st_buf_printf(b, "<p class=\"note\">The %zu with the most lost units are listed.</p>\n", m->n_at_risk);
+    st_buf_puts(b, "</section>\n");
+}
+
+/* Stacked bars of customers per country by persona, then the table. */
+static void sec_countries(st_buf *b, const st_report_model *m, const char **cols)
+{
+    section_open(b, "countries", "Personas by country",
+                 "Where each persona's customers are: customers of each country by their persona in the last month "
+                 "(customers missing from the customer master count as \"unknown\").");
+    if (!section_has(b, m->has_customers && m->n_countries > 0, "platinum.dim_customers was not found")) return;
+    size_t nc = m->n_countries, np = m->n_personas, cells;
+    const char **cats = calloc(nc, sizeof *cats);
+    double *ys = st_size_mul(nc, np, &cells) ? malloc(cells * sizeof *ys) : NULL;
+    st_svg_series *ser = calloc(np, sizeof *ser);
+    if (cats && ys && ser) {
+        for (size_t c = 0; c < nc; c++) cats[c] = m->countries[c].name;
+        for (size_t p = 0; p < np; p++) {
+            ser[p].name = m->personas[p].name;
+            ser[p].color = cols[p];
+            ser[p].y = ys + p * nc;
+            ser[p].n = nc;
+            for (size_t c = 0; c < nc; c++) ys[p * nc + c] = (double)m->countries[c].by_persona[p];
+        }
+        st_svg_bars bars = {0};
+        bars.width = 1180;
+        bars.height = 380;
+        bars.title = "Customers per country by persona (last month)";
+        bars.y_label = "customers";
+        bars.categories = cats;
+        bars.n_categories = nc;
+        bars.series = ser;
+        bars.n_series = np;
+        bars.stacked = true;
+        bars.rotate_labels = nc > 12;
+        st_svg_bar_chart(b, &bars);
+    }
+    free(cats);
+    free(ys);
+    free(ser);
+    st_buf_puts(b, "<details><summary>The numbers (click to show)</summary>\n<table><thead><tr><th>country</th>"
+                   "<th class=\"n\">customers</th>");
+    for (size_t p = 0; p < np; p++) {
+        st_buf_puts(b, "<th class=\"n\">");
+        esc(b, m->personas[p].name);
+        st_buf_puts(b, "</th>");
+    }
+    st_buf_puts(b, "<th class=\"n\">units, last months</th></tr></thead><tbody>\n");
+    for (size_t c = 0; c < nc; c++) {
+        const st_report_country *co = &m->countries[c];
+        char v[48];
+        st_buf_puts(b, "<tr><td>");
+        esc(b, co->name);
+        fmt_i64(v, co->customers);
+        st_buf_printf(b, "</td><td class=\"n\">%s</td>", v);
+        for (size_t p = 0; p < np; p++) {
+            fmt_i64(v, co->by_persona[p]);
+            st_buf_printf(b, "<td class=\"n\">%s</td>", v);
+        }
+        fmt_i64(v, co->recent_volume);
+        st_buf_printf(b, "<td class=\"n\">%s</td></tr>\n", v);
+    }
+    st_buf_puts(b, "</tbody></table>\n</details>\n</section>\n");
+}
+
+/* A stacked area of per-period values per persona (vals[p * n_personas + i]). */
+static void persona_area(st_buf *b, const st_report_model *m, const char **cols, const int64_t *vals,
+                         const char *title, const char *y_label)
+{
+    size_t np = m->n_periods, nper = m->n_personas;
+    char (*labels)[16] = calloc(np, sizeof *labels);
+    const char **cats = calloc(np, sizeof *cats);
+    double *ys = NULL;
+    st_svg_series *ser = calloc(nper, sizeof *ser);
+    size_t cells;
+    if (st_size_mul(np, nper, &cells)) ys = malloc(cells * sizeof *ys);
+    if (labels && cats && ys && ser) {
+        for (size_t p = 0; p < np; p++) {
+            period_label(labels[p], m->periods[p]);
+            cats[p] = labels[p];
+        }
+        for (size_t i = 0; i < nper; i++) {
+            ser[i].name = m->personas[i].name;
+            ser[i].color = cols[i];
+            ser[i].y = ys + i * np;
+            ser[i].n = np;
+            for (size_t p = 0; p < np; p++) ys[i * np + p] = (double)vals[p * nper + i];
+        }
+        st_svg_area area = {0};
+        area.width = 1180;
+        area.height = 380;
+        area.title = title;
+        area.x_label = "month";
+        area.y_label = y_label;
+        area.categories = cats;
+        area.n_categories = np;
+        area.series = ser;
+        area.n_series = nper;
+        st_svg_area_chart(b, &area);
+    }
+    free(labels);
+    free(cats);
+    free(ys);
+    free(ser);
+}
+
+static void sec_sales_trend(st_buf *b, const st_report_model *m, const char **cols)
+{
+    section_open(b, "sales-trend", "Monthly sales by persona",
+                 "Units sold each month, split by the persona the customers had that month.");
+    if (!section_has(b, m->n_periods && m->n_personas && m->sales_mix, "platinum.marts_customer_summary was not found"))
+        return;
+    persona_area(b, m, cols, m->sales_mix, "Units sold per month by persona", "units sold");
+    st_buf_puts(b, "</section>\n");
+}
+
 static void sec_migration(st_buf *b, const st_report_model *m, const char **cols)
 {
     section_open(b, "migration", "Persona migration",
@@ -426,46 +700,8 @@ static void sec_migration(st_buf *b, const st_report_model *m, const char **cols
             free(vals);
         }
     }
-    if (m->n_periods == 0 || m->n_personas == 0) {
-        not_available(b, "platinum.marts_customer_summary was not found");
-        st_buf_puts(b, "</section>\n");
-        return;
-    }
-    size_t np = m->n_periods, nper = m->n_personas;
-    char (*labels)[16] = calloc(np, sizeof *labels);
-    const char **cats = calloc(np, sizeof *cats);
-    double *ys = NULL;
-    st_svg_series *ser = calloc(nper, sizeof *ser);
-    size_t cells;
-    if (st_size_mul(np, nper, &cells)) ys = malloc(cells * sizeof *ys);
-    if (labels && cats && ys && ser) {
-        for (size_t p = 0; p < np; p++) {
-            period_label(labels[p], m->periods[p]);
-            cats[p] = labels[p];
-        }
-        for (size_t i = 0; i < nper; i++) {
-            ser[i].name = m->personas[i].name;
-            ser[i].color = cols[i];
-            ser[i].y = ys + i * np;
-            ser[i].n = np;
-            for (size_t p = 0; p < np; p++) ys[i * np + p] = (double)m->mix[p * nper + i];
-        }
-        st_svg_area area = {0};
-        area.width = 1180;
-        area.height = 380;
-        area.title = "Persona mix per month";
-        area.x_label = "month";
-        area.y_label = "customers";
-        area.categories = cats;
-        area.n_categories = np;
-        area.series = ser;
-        area.n_series = nper;
-        st_svg_area_chart(b, &area);
-    }
-    free(labels);
-    free(cats);
-    free(ys);
-    free(ser);
+    if (!section_has(b, m->n_periods && m->n_personas, "platinum.marts_customer_summary was not found")) return;
+    persona_area(b, m, cols, m->mix, "Persona mix per month", "customers");
     st_buf_puts(b, "</section>\n");
 }
 
@@ -516,15 +752,9 @@ static void sec_quality(st_buf *b, const st_report_model *m)
                     char fr[48];
                     fmt_i64(fr, e->failing_rows);
                     st_buf_printf(b, "<tr><td><span class=\"badge %s\">", cls);
-                    esc(b, e->status);
-                    st_buf_puts(b, "</span></td><td>");
-                    esc(b, e->name);
-                    st_buf_puts(b, "</td><td>");
-                    esc(b, e->table);
-                    st_buf_puts(b, "</td><td>");
-                    esc(b, e->column);
-                    st_buf_puts(b, "</td><td>");
-                    esc(b, e->severity);
+                    static const char *const seps[] = {"", "</span></td><td>", "</td><td>", "</td><td>", "</td><td>"};
+                    const char *const vals[] = {e->status, e->name, e->table, e->column, e->severity};
+                    st_buf_put_fields(b, seps, vals, 5, esc);
                     st_buf_printf(b, "</td><td class=\"n\">%s</td><td>", fr);
                     esc(b, e->detail);
                     st_buf_puts(b, "</td></tr>\n");
@@ -580,11 +810,7 @@ static void sec_lineage(st_buf *b, const st_report_model *m)
                  "Each box is a table of the warehouse; arrows show which tables each one is built from, from the "
                  "raw sources (bronze) to cleaned data (silver), customer features (gold) and the personas "
                  "(platinum).");
-    if (m->n_tables == 0) {
-        not_available(b, "no layer files were found in the warehouse");
-        st_buf_puts(b, "</section>\n");
-        return;
-    }
+    if (!section_has(b, m->n_tables != 0, "no layer files were found in the warehouse")) return;
     static const char *const layer_names[] = {"bronze", "silver", "gold", "platinum", "other"};
     static const char *const layer_fill[] = {"#f1dcc4", "#e3e6ea", "#f6e7a8", "#d6e6f5", "#eeeeee"};
     bool has_other = false;
@@ -664,11 +890,7 @@ static void fmt_rows(char out[48], double v)
 static void sec_run(st_buf *b, const st_report_model *m)
 {
     section_open(b, "run", "Pipeline run", "The last run of the pipeline that built this warehouse, step by step.");
-    if (!m->has_run) {
-        not_available(b, "_runs/latest.json was not found");
-        st_buf_puts(b, "</section>\n");
-        return;
-    }
+    if (!section_has(b, m->has_run, "_runs/latest.json was not found")) return;
     char s[48], r[48];
     fmt_secs(s, m->run_seconds);
     fmt_mib(r, m->run_peak_rss_bytes);
@@ -727,6 +949,8 @@ st_status st_report_render_html(const st_report_model *m, st_buf *b, st_error *e
         st_buf_puts(b, ".");
     }
     st_buf_puts(b, "</p>\n</header>\n<nav><a href=\"#kpis\">Headline</a><a href=\"#personas\">Personas</a>"
+                   "<a href=\"#customers\">Customers</a><a href=\"#at-risk\">At risk</a>"
+                   "<a href=\"#countries\">Countries</a><a href=\"#sales-trend\">Sales trend</a>"
                    "<a href=\"#profiles\">Profiles</a><a href=\"#k\">Choosing k</a><a href=\"#migration\">Migration</a>"
                    "<a href=\"#quality\">Data quality</a><a href=\"#lineage\">Lineage</a><a href=\"#run\">Run</a></nav>\n"
                    "<main>\n");
@@ -741,6 +965,10 @@ st_status st_report_render_html(const st_report_model *m, st_buf *b, st_error *e
     }
     sec_kpis(b, m);
     sec_personas(b, m, cols);
+    sec_customers(b, m, cols);
+    sec_at_risk(b, m, cols);
+    sec_countries(b, m, cols);
+    sec_sales_trend(b, m, cols);
     sec_clusters(b, m, cols);
     sec_k(b, m);
     sec_migration(b, m, cols);

@@ -17,7 +17,8 @@
  * ST_REPORT_MAX_POINTS scatter points (taken at their row numbers as the
  * chunks go by), labels^2 transition counts, one count per reject reason,
  * the k-selection rows and the centroids (one row per cluster, read
- * whole). Persona and reason strings are read as each chunk's dictionary
+ * whole); the customer views take one more pass over the grid merged with
+ * dim_customers and keep bounded lists (see "the customer views" below). Persona and reason strings are read as each chunk's dictionary
  * plus codes and looked up once per dictionary entry. The JSON files are
  * read whole (64 MiB at most). At 1M customers x 60 months the process
  * peak is about 12 MB (it was 3.7 GB with whole columns).
@@ -473,6 +474,7 @@ static bool persona_agg_row(persona_agg *a, const scan *s, size_t pc, size_t i, 
 typedef struct mix_cell {
     uint64_t key;
     int64_t n;
+    int64_t sold;   /* units sold in the cell */
 } mix_cell;
 
 typedef struct mix_table {
@@ -486,7 +488,7 @@ static size_t mix_slot(uint64_t key, size_t cap)
     return (size_t)(h ^ (h >> 29)) & (cap - 1);
 }
 
-static bool mix_add(mix_table *t, int32_t period, size_t persona)
+static bool mix_add(mix_table *t, int32_t period, size_t persona, int64_t sold)
 {
     if ((t->used + 1) * 2 > t->cap) {
         size_t nc = t->cap ? t->cap * 2 : 256;
@@ -510,6 +512,7 @@ static bool mix_add(mix_table *t, int32_t period, size_t persona)
         t->used++;
     }
     t->cells[k].n++;
+    t->cells[k].sold += sold;
     return true;
 }
 
@@ -519,18 +522,22 @@ typedef struct facts_acc {
     int32_t lo, hi;   /* smallest positive / largest period key, 0 none */
 } facts_acc;
 
-/* One pass over platinum.fct_transactions: the headline and the persona
- * aggregates (used when the grid is missing). *have false when the table
- * is missing or unreadable. */
-static st_status scan_facts(st_report_model *m, const char *wh, bool *have, facts_acc *fa, persona_agg *pa,
-                            st_error *err)
+/* One pass over the facts (platinum.fct_transactions: the headline and
+ * the persona aggregates, used when the grid is missing) or, with grid,
+ * over platinum.marts_customer_summary (the dense grid: the persona
+ * aggregates with Not Active, the period range [*lo, *hi] and the mix).
+ * Both tables have the same columns, the grid one more (is_active).
+ * *have false when the table is missing or unreadable. */
+static st_status scan_persona_table(st_report_model *m, const char *wh, bool grid, bool *have, facts_acc *fa,
+                                    persona_agg *pa, mix_table *mix, int32_t *lo, int32_t *hi, st_error *err)
 {
-    static const char *const names[] = {"customer_id", "period_key", "total_sold_quantity", "total_foc_quantity",
-                                        "foc_ratio", "persona"};
-    static const bool by_code[] = {false, false, false, false, false, true};
+    static const char *const names[] = {"customer_id", "period_key", "total_sold_quantity",
+                                        "total_foc_quantity", "foc_ratio", "persona", "is_active"};
+    static const bool by_code[] = {false, false, false, false, false, true, false};
     scan s;
     st_status st;
-    *have = scan_open(m, wh, "platinum", "fct_transactions", names, by_code, 6, &s, &st, err);
+    *have = scan_open(m, wh, "platinum", grid ? "marts_customer_summary" : "fct_transactions", names, by_code,
+                      grid ? 7 : 6, &s, &st, err);
     if (!*have) return st;
     while (scan_next(m, &s, &st, err)) {
         if (!code_map_reset(&pa->cm, scan_n_codes(&s, 5))) {
@@ -540,59 +547,29 @@ static st_status scan_facts(st_report_model *m, const char *wh, bool *have, fact
         for (size_t i = 0; i < s.n_rows; i++) {
             int64_t sold = col_i64(&s.cols[2], i), foc = col_i64(&s.cols[3], i);
             int32_t p = (int32_t)col_i64(&s.cols[1], i);
-            fa->sold += sold;
-            fa->foc += foc;
-            if (p > 0 && (fa->lo == 0 || p < fa->lo)) fa->lo = p;
-            if (p > fa->hi) fa->hi = p;
-            size_t pi;
-            if (!persona_agg_row(pa, &s, 5, i, col_i64(&s.cols[0], i), sold, foc, col_f64(&s.cols[4], i), true,
-                                 &pi)) {
-                st = oom(err);
-                goto done;
+            if (grid) {
+                if (p < *lo) *lo = p;
+                if (p > *hi) *hi = p;
+            } else {
+                fa->sold += sold;
+                fa->foc += foc;
+                if (p > 0 && (fa->lo == 0 || p < fa->lo)) fa->lo = p;
+                if (p > fa->hi) fa->hi = p;
             }
-        }
-        fa->rows += (int64_t)s.n_rows;
-    }
-done:
-    if (s.failed || st != ST_OK) *have = false;
-    scan_close(&s);
-    return st;
-}
-
-/* One pass over platinum.marts_customer_summary (the dense grid): the
- * persona aggregates with Not Active, the period range and the mix. */
-static st_status scan_grid(st_report_model *m, const char *wh, bool *have, persona_agg *pa, mix_table *mix,
-                           int32_t *lo, int32_t *hi, st_error *err)
-{
-    static const char *const names[] = {"customer_id", "period_key", "total_sold_quantity",
-                                        "total_foc_quantity", "foc_ratio", "persona", "is_active"};
-    static const bool by_code[] = {false, false, false, false, false, true, false};
-    scan s;
-    st_status st;
-    *have = scan_open(m, wh, "platinum", "marts_customer_summary", names, by_code, 7, &s, &st, err);
-    if (!*have) return st;
-    while (scan_next(m, &s, &st, err)) {
-        if (!code_map_reset(&pa->cm, scan_n_codes(&s, 5))) {
-            st = oom(err);
-            break;
-        }
-        for (size_t i = 0; i < s.n_rows; i++) {
-            int32_t p = (int32_t)col_i64(&s.cols[1], i);
-            if (p < *lo) *lo = p;
-            if (p > *hi) *hi = p;
+            bool active = grid ? col_i64(&s.cols[6], i) != 0 : true;
             size_t pi;
-            if (!persona_agg_row(pa, &s, 5, i, col_i64(&s.cols[0], i), col_i64(&s.cols[2], i),
-                                 col_i64(&s.cols[3], i), col_f64(&s.cols[4], i), col_i64(&s.cols[6], i) != 0,
+            if (!persona_agg_row(pa, &s, 5, i, col_i64(&s.cols[0], i), sold, foc, col_f64(&s.cols[4], i), active,
                                  &pi)) {
                 st = oom(err);
                 goto done;
             }
             int32_t mo = p % 100;
-            if (mo >= 1 && mo <= 12 && !mix_add(mix, p, pi)) {
+            if (grid && mo >= 1 && mo <= 12 && !mix_add(mix, p, pi, sold)) {
                 st = oom(err);
                 goto done;
             }
         }
+        if (!grid) fa->rows += (int64_t)s.n_rows;
     }
 done:
     if (s.failed || st != ST_OK) *have = false;
@@ -661,8 +638,10 @@ static st_status install_mix(st_report_model *m, const mix_table *t, const size_
     np = nu;
     size_t cells;
     int64_t *mix = np && st_size_mul(np, m->n_personas, &cells) ? calloc(cells, sizeof *mix) : NULL;
-    if (np && !mix) {
+    int64_t *sales = mix ? calloc(cells, sizeof *sales) : NULL;
+    if (np && (!mix || !sales)) {
         free(per);
+        free(mix);
         return oom(err);
     }
     for (size_t i = 0; mix && i < t->cap; i++) {
@@ -671,10 +650,12 @@ static st_status install_mix(st_report_model *m, const mix_table *t, const size_
         size_t pi = (size_t)(t->cells[i].key & 0xffffffffu);
         const int32_t *hit = bsearch(&p, per, np, sizeof *per, cmp_i32);
         mix[(size_t)(hit - per) * m->n_personas + inverse[pi]] += t->cells[i].n;
+        sales[(size_t)(hit - per) * m->n_personas + inverse[pi]] += t->cells[i].sold;
     }
     m->periods = per;
     m->n_periods = mix ? np : 0;
     m->mix = mix;
+    m->sales_mix = sales;
     if (!m->first_period && np) {
         m->first_period = per[0];
         m->last_period = per[np - 1];
@@ -693,8 +674,8 @@ static st_status load_personas_and_facts(st_report_model *m, const char *wh, st_
     size_t *inverse = NULL;
     int32_t lo = INT32_MAX, hi = INT32_MIN;
     bool have_f = false, have_s = false;
-    if ((st = scan_facts(m, wh, &have_f, &fa, &fpa, err)) != ST_OK) goto done;
-    if ((st = scan_grid(m, wh, &have_s, &spa, &mix, &lo, &hi, err)) != ST_OK) goto done;
+    if ((st = scan_persona_table(m, wh, false, &have_f, &fa, &fpa, &mix, &lo, &hi, err)) != ST_OK) goto done;
+    if ((st = scan_persona_table(m, wh, true, &have_s, &fa, &spa, &mix, &lo, &hi, err)) != ST_OK) goto done;
     if (have_f) {
         m->has_kpis = true;
         m->n_active_periods = fa.rows;
@@ -1010,6 +991,420 @@ done:
     free(counts);
     free(order);
     scan_close(&s);
+    return st;
+}
+
+/* ---- the customer views ----
+ *
+ * One more pass over the grid (sorted by customer, then period), merged
+ * with platinum.dim_customers (sorted by customer too) through a cursor
+ * that only moves forward, so names and countries arrive without a
+ * lookup table. Each customer is folded into a small state as its rows
+ * pass (volumes of the recent and prior windows, the persona of the last
+ * month and of ST_REPORT_RECENT_MONTHS months before) and, when the next
+ * customer starts, offered to bounded lists: the top ST_REPORT_TOP_N per
+ * persona, the ST_REPORT_MAX_AT_RISK at-risk customers with most lost
+ * volume, the ST_REPORT_MAX_LISTED known customers with most recent
+ * volume. Each list is a binary heap whose root is its worst entry, so an
+ * offer costs O(log n) and memory is the lists' caps plus one row per
+ * country, whatever the number of customers. */
+
+/* Ranks customers: most recent volume, then most total volume, then id. */
+static int cmp_recent(const void *pa, const void *pb)
+{
+    const st_report_customer *a = pa, *b = pb;
+    if (a->recent_volume != b->recent_volume) return a->recent_volume > b->recent_volume ? -1 : 1;
+    if (a->total_volume != b->total_volume) return a->total_volume > b->total_volume ? -1 : 1;
+    return a->customer_id < b->customer_id ? -1 : a->customer_id > b->customer_id;
+}
+
+/* Ranks at-risk customers: most lost volume (prior - recent), then id. */
+static int cmp_lost(const void *pa, const void *pb)
+{
+    const st_report_customer *a = pa, *b = pb;
+    int64_t la = a->prior_volume - a->recent_volume, lb = b->prior_volume - b->recent_volume;
+    if (la != lb) return la > lb ? -1 : 1;
+    return a->customer_id < b->customer_id ? -1 : a->customer_id > b->customer_id;
+}
+
+/* Listing order: persona (display order, none last), then cmp_recent. */
+static int cmp_listed(const void *pa, const void *pb)
+{
+    const st_report_customer *a = pa, *b = pb;
+    if (a->persona != b->persona) return a->persona < b->persona ? -1 : 1;
+    return cmp_recent(pa, pb);
+}
+
+typedef struct cust_heap {
+    st_report_customer *v;
+    size_t n, cap;
+    int (*cmp)(const void *, const void *);   /* < 0: first ranks before second */
+} cust_heap;
+
+static void cust_swap(st_report_customer *a, st_report_customer *b)
+{
+    st_report_customer t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Heap order: every parent ranks after (is worse than) its children. */
+static void heap_down(cust_heap *h, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < h->n && h->cmp(&h->v[l], &h->v[w]) > 0) w = l;
+        if (r < h->n && h->cmp(&h->v[r], &h->v[w]) > 0) w = r;
+        if (w == i) return;
+        cust_swap(&h->v[i], &h->v[w]);
+        i = w;
+    }
+}
+
+static void heap_up(cust_heap *h, size_t i)
+{
+    while (i > 0 && h->cmp(&h->v[i], &h->v[(i - 1) / 2]) > 0) {
+        cust_swap(&h->v[i], &h->v[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+}
+
+static bool heap_init(cust_heap *h, size_t cap, int (*cmp)(const void *, const void *))
+{
+    h->n = 0;
+    h->cap = cap;
+    h->cmp = cmp;
+    h->v = calloc(cap ? cap : 1, sizeof *h->v);
+    return h->v != NULL;
+}
+
+/* Offers c (strings borrowed): kept, strings copied, when the heap has
+ * room or c ranks before its worst entry. False: out of memory. */
+static bool heap_offer(cust_heap *h, const st_report_customer *c)
+{
+    if (h->cap == 0 || (h->n == h->cap && h->cmp(c, &h->v[0]) >= 0)) return true;
+    st_report_customer e = *c;
+    e.name = dup_str(c->name);
+    e.country = dup_str(c->country);
+    if (!e.name || !e.country) {
+        free(e.name);
+        free(e.country);
+        return false;
+    }
+    if (h->n < h->cap) {
+        h->v[h->n++] = e;
+        heap_up(h, h->n - 1);
+    } else {
+        free(h->v[0].name);
+        free(h->v[0].country);
+        h->v[0] = e;
+        heap_down(h, 0);
+    }
+    return true;
+}
+
+static void heap_free(cust_heap *h)
+{
+    st_report_customers_free(h->v, h->n);
+    memset(h, 0, sizeof *h);
+}
+
+/* Forward-only cursor over dim_customers: customer_id, is_known, and
+ * when the table has them (older tables may not) full_name, country. */
+typedef struct dim_cursor {
+    scan s;
+    size_t row;
+    bool have_chunk, at_end;
+    bool has_names;      /* cols[2] full_name, cols[3] country */
+} dim_cursor;
+
+/* True when <wh>/<layer>/<table>.strata opens and has every named column
+ * (false, silently, otherwise: the scan that follows says why). */
+static bool has_columns(const char *wh, const char *layer, const char *table, const char *const *names, size_t n)
+{
+    char path[PATH_CAP];
+    snprintf(path, sizeof path, "%s/%s/%s.strata", wh, layer, table);
+    st_reader *r = NULL;
+    st_error e;
+    if (st_reader_open(&r, path, &e) != ST_OK) return false;
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) ok = st_reader_find(r, names[i]) >= 0;
+    st_reader_close(r);
+    return ok;
+}
+
+/* Moves to the first row with an id >= id; true when that row has id.
+ * A failed read ends the cursor (s.failed; a note was added, or *st is
+ * out of memory). */
+static bool dim_seek(st_report_model *m, dim_cursor *d, int64_t id, st_status *st, st_error *err)
+{
+    while (!d->at_end) {
+        if (!d->have_chunk || d->row >= d->s.n_rows) {
+            d->row = 0;
+            d->have_chunk = scan_next(m, &d->s, st, err);
+            if (!d->have_chunk) {
+                d->at_end = true;
+                return false;
+            }
+            continue;
+        }
+        int64_t c = col_i64(&d->s.cols[0], d->row);
+        if (c >= id) return c == id;
+        d->row++;
+    }
+    return false;
+}
+
+/* Copies at most cap-1 bytes of a string column's row into out, cut at a
+ * UTF-8 character boundary. */
+static void copy_cell(const st_column *c, size_t row, char *out, size_t cap)
+{
+    size_t len;
+    const char *s = col_str(c, row, &len);
+    if (len >= cap) {
+        len = cap - 1;
+        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80) len--;
+    }
+    memcpy(out, s, len);
+    out[len] = '\0';
+}
+
+typedef struct cust_views {
+    cust_heap listed, at_risk;
+    cust_heap *top;                 /* n_personas heaps */
+    name_list countries;
+    st_report_country *cstats;      /* n_cstats entries, one per country */
+    size_t n_cstats, cstats_cap;
+    int64_t n_known, n_at_risk, lost;
+    /* the customer being folded */
+    bool open;
+    st_report_customer cur;
+    char name[256], country[128];
+} cust_views;
+
+static void cust_views_free(cust_views *v, size_t n_personas)
+{
+    heap_free(&v->listed);
+    heap_free(&v->at_risk);
+    for (size_t i = 0; v->top && i < n_personas; i++) heap_free(&v->top[i]);
+    free(v->top);
+    for (size_t i = 0; i < v->n_cstats; i++) free(v->cstats[i].by_persona);
+    free(v->cstats);
+    name_list_free(&v->countries);
+}
+
+/* The current customer is complete: offer it to every list. */
+static bool cust_finish(const st_report_model *m, cust_views *v)
+{
+    if (!v->open) return true;
+    v->open = false;
+    st_report_customer *c = &v->cur;
+    c->name = v->name;
+    c->country = v->country;
+    if (c->is_known) {
+        v->n_known++;
+        if (!heap_offer(&v->listed, c)) return false;
+    }
+    if (c->persona != SIZE_MAX && !heap_offer(&v->top[c->persona], c)) return false;
+    if (c->persona != SIZE_MAX && c->prev_persona != SIZE_MAX) {
+        int now = st_report_persona_rank(m->personas[c->persona].name);
+        int before = st_report_persona_rank(m->personas[c->prev_persona].name);
+        if (now < 4 && before < 4 && now > before) {
+            v->n_at_risk++;
+            v->lost += c->prior_volume - c->recent_volume;
+            if (!heap_offer(&v->at_risk, c)) return false;
+        }
+    }
+    const char *cn = *v->country ? v->country : "unknown";
+    size_t ci;
+    bool added;
+    if (!name_list_index(&v->countries, cn, strlen(cn), &ci, &added)) return false;
+    if (added) {
+        if (!grow((void **)&v->cstats, &v->cstats_cap, v->countries.n, sizeof *v->cstats)) return false;
+        memset(&v->cstats[ci], 0, sizeof v->cstats[ci]);
+        v->n_cstats = ci + 1;
+        if (!(v->cstats[ci].by_persona = calloc(m->n_personas, sizeof(int64_t)))) return false;
+    }
+    v->cstats[ci].customers++;
+    v->cstats[ci].recent_volume += c->recent_volume;
+    if (c->persona != SIZE_MAX) v->cstats[ci].by_persona[c->persona]++;
+    return true;
+}
+
+/* The month windows from the grid's periods: recent = the last
+ * ST_REPORT_RECENT_MONTHS, prior = the as many before (when there are). */
+typedef struct windows {
+    int32_t last, recent_from, prev, prior_from;   /* prev, prior_from 0: none */
+} windows;
+
+static windows month_windows(const st_report_model *m)
+{
+    windows w = {0};
+    size_t np = m->n_periods, R = ST_REPORT_RECENT_MONTHS;
+    w.last = m->periods[np - 1];
+    w.recent_from = m->periods[np >= R ? np - R : 0];
+    if (np > R) {
+        w.prev = m->periods[np - 1 - R];
+        w.prior_from = m->periods[np >= 2 * R ? np - 2 * R : 0];
+    }
+    return w;
+}
+
+/* Starts the state of customer id, its name and country from the dim
+ * cursor when it has the customer. */
+static void cust_start(st_report_model *m, cust_views *v, dim_cursor *d, int64_t id, st_status *st, st_error *err)
+{
+    memset(&v->cur, 0, sizeof v->cur);
+    v->cur.customer_id = id;
+    v->cur.persona = v->cur.prev_persona = SIZE_MAX;
+    v->name[0] = v->country[0] = '\0';
+    if (!d->at_end && dim_seek(m, d, id, st, err)) {
+        v->cur.is_known = col_i64(&d->s.cols[1], d->row) != 0;
+        if (d->has_names) {
+            copy_cell(&d->s.cols[2], d->row, v->name, sizeof v->name);
+            copy_cell(&d->s.cols[3], d->row, v->country, sizeof v->country);
+        }
+    }
+    v->open = true;
+}
+
+/* The grid pass: folds every row into its customer's state. */
+static st_status scan_customer_views(st_report_model *m, const char *wh, cust_views *v, dim_cursor *d,
+                                     bool *ok, st_error *err)
+{
+    static const char *const names[] = {"customer_id", "period_key", "total_sold_quantity", "persona"};
+    static const bool by_code[] = {false, false, false, true};
+    scan s;
+    st_status st;
+    *ok = false;
+    if (!scan_open(m, wh, "platinum", "marts_customer_summary", names, by_code, 4, &s, &st, err)) return st;
+    windows w = month_windows(m);
+    code_map cm = {0};
+    while (scan_next(m, &s, &st, err)) {
+        if (!code_map_reset(&cm, scan_n_codes(&s, 3))) {
+            st = oom(err);
+            goto done;
+        }
+        for (size_t i = 0; i < s.n_rows; i++) {
+            int64_t id = col_i64(&s.cols[0], i);
+            if (!v->open || id != v->cur.customer_id) {
+                if (!cust_finish(m, v)) {
+                    st = oom(err);
+                    goto done;
+                }
+                cust_start(m, v, d, id, &st, err);
+                if (st != ST_OK) goto done;
+            }
+            int32_t p = (int32_t)col_i64(&s.cols[1], i);
+            int64_t sold = col_i64(&s.cols[2], i);
+            v->cur.total_volume += sold;
+            if (p >= w.recent_from) v->cur.recent_volume += sold;
+            else if (w.prior_from && p >= w.prior_from) v->cur.prior_volume += sold;
+            if (p != w.last && p != w.prev) continue;
+            size_t code = scan_code(&s, 3, i);
+            if (cm.idx[code] == CODE_UNSET) {
+                size_t len;
+                const char *nm = col_str(&s.cols[3], code, &len);
+                for (size_t k = 0; k < m->n_personas; k++)
+                    if (strlen(m->personas[k].name) == len && !memcmp(m->personas[k].name, nm, len)) cm.idx[code] = k;
+            }
+            if (p == w.last) v->cur.persona = cm.idx[code];
+            else v->cur.prev_persona = cm.idx[code];
+        }
+    }
+    if (s.failed || st != ST_OK) goto done;
+    if (!cust_finish(m, v)) {
+        st = oom(err);
+        goto done;
+    }
+    *ok = !d->s.failed;
+done:
+    free(cm.idx);
+    scan_close(&s);
+    return st;
+}
+
+/* Sorts a heap's entries with cmp and hands them over. */
+static void heap_take(cust_heap *h, int (*cmp)(const void *, const void *), st_report_customer **out, size_t *n)
+{
+    if (h->n) qsort(h->v, h->n, sizeof *h->v, cmp);
+    *out = h->v;
+    *n = h->n;
+    memset(h, 0, sizeof *h);
+}
+
+static int cmp_country(const void *pa, const void *pb)
+{
+    const st_report_country *a = pa, *b = pb;
+    if (a->customers != b->customers) return a->customers > b->customers ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+/* Moves the folded lists into m. */
+static st_status install_customer_views(st_report_model *m, cust_views *v, st_error *err)
+{
+    size_t n_top = 0;
+    for (size_t p = 0; p < m->n_personas; p++) n_top += v->top[p].n;
+    m->top = calloc(n_top ? n_top : 1, sizeof *m->top);
+    m->countries = calloc(v->n_cstats ? v->n_cstats : 1, sizeof *m->countries);
+    if (!m->top || !m->countries) return oom(err);
+    for (size_t p = 0; p < m->n_personas; p++) {
+        cust_heap *h = &v->top[p];
+        if (h->n) qsort(h->v, h->n, sizeof *h->v, cmp_recent);
+        memcpy(m->top + m->n_top, h->v, h->n * sizeof *h->v);
+        m->n_top += h->n;
+        h->n = 0;
+    }
+    heap_take(&v->listed, cmp_listed, &m->listed, &m->n_listed);
+    heap_take(&v->at_risk, cmp_lost, &m->at_risk, &m->n_at_risk);
+    for (size_t i = 0; i < v->n_cstats; i++) {
+        m->countries[i] = v->cstats[i];
+        m->countries[i].name = v->countries.v[i];
+        v->countries.v[i] = NULL;
+    }
+    m->n_countries = v->n_cstats;
+    v->n_cstats = 0;
+    if (m->n_countries) qsort(m->countries, m->n_countries, sizeof *m->countries, cmp_country);
+    m->n_known_total = v->n_known;
+    m->n_at_risk_total = v->n_at_risk;
+    m->at_risk_lost_volume = v->lost;
+    windows w = month_windows(m);
+    m->last_month = w.last;
+    m->recent_from = w.recent_from;
+    m->prev_month = w.prev;
+    m->has_customers = true;
+    return ST_OK;
+}
+
+/* The customer views (needs the personas and periods of the grid). */
+static st_status load_customer_views(st_report_model *m, const char *wh, st_error *err)
+{
+    if (m->n_periods == 0 || m->n_personas == 0) return ST_OK;
+    static const char *const dnames[] = {"customer_id", "is_known", "full_name", "country"};
+    dim_cursor d;
+    memset(&d, 0, sizeof d);
+    st_status st = ST_OK;
+    d.has_names = has_columns(wh, "platinum", "dim_customers", dnames + 2, 2);
+    if (!scan_open(m, wh, "platinum", "dim_customers", dnames, NULL, d.has_names ? 4 : 2, &d.s, &st, err)) return st;
+    cust_views v;
+    memset(&v, 0, sizeof v);
+    bool ok = false;
+    v.top = calloc(m->n_personas, sizeof *v.top);
+    if (!v.top || !heap_init(&v.listed, ST_REPORT_MAX_LISTED, cmp_recent) ||
+        !heap_init(&v.at_risk, ST_REPORT_MAX_AT_RISK, cmp_lost)) {
+        st = oom(err);
+        goto done;
+    }
+    for (size_t p = 0; p < m->n_personas; p++)
+        if (!heap_init(&v.top[p], ST_REPORT_TOP_N, cmp_recent)) {
+            st = oom(err);
+            goto done;
+        }
+    st = scan_customer_views(m, wh, &v, &d, &ok, err);
+    if (st == ST_OK && ok) st = install_customer_views(m, &v, err);
+done:
+    cust_views_free(&v, m->n_personas);
+    scan_close(&d.s);
     return st;
 }
 
@@ -1399,6 +1794,7 @@ st_status st_report_load(st_report_model *m, const char *warehouse, st_error *er
         return st_error_set(err, ST_ERR_NOTFOUND, "warehouse %s: not a directory", warehouse);
     ST_TRY(load_customers(m, warehouse, err));
     ST_TRY(load_personas_and_facts(m, warehouse, err));
+    ST_TRY(load_customer_views(m, warehouse, err));
     ST_TRY(load_centroids(m, warehouse, err));
     /* the scatter's two features: volume against free-of-charge ratio */
     const char *fx = "total_sold_quantity", *fy = "foc_ratio";

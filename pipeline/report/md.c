@@ -55,9 +55,10 @@ static void period(st_buf *b, int32_t p)
 
 static void na(st_buf *b, const char *what) { st_buf_printf(b, "_Not available: %s._\n\n", what); }
 
-st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err)
+/* The title, the loader's warnings, then the headline numbers. */
+static void md_headline(st_buf *b, const st_report_model *m)
 {
-    char x[48], y[48], z[48];
+    char x[48];
     st_buf_puts(b, "# Customer personas: sales dashboard\n\n");
     for (size_t i = 0; i < m->n_notes; i++) {
         st_buf_puts(b, "> warning: ");
@@ -85,7 +86,163 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         period(b, m->last_period);
         st_buf_puts(b, " |\n\n");
     }
+}
 
+static const char *persona_name(const st_report_model *m, size_t p)
+{
+    return p < m->n_personas ? m->personas[p].name : "n/a";
+}
+
+/* "name (#id)", or "#id (not in master)". */
+static void md_customer(st_buf *b, const st_report_customer *c)
+{
+    if (c->name && *c->name) {
+        cell(b, c->name);
+        st_buf_printf(b, " (#%lld)", (long long)c->customer_id);
+    } else {
+        st_buf_printf(b, "#%lld (%s)", (long long)c->customer_id, c->is_known ? "no name" : "not in master");
+    }
+}
+
+static void md_customer_rows(st_buf *b, const st_report_model *m, const st_report_customer *v, size_t n)
+{
+    char x[48], y[48];
+    st_buf_puts(b, "| # | customer | country | persona now | persona before | units, last months | units, whole period |\n"
+                   "|---:|---|---|---|---|---:|---:|\n");
+    for (size_t i = 0; i < n; i++) {
+        const st_report_customer *c = &v[i];
+        st_buf_printf(b, "| %zu | ", i + 1);
+        md_customer(b, c);
+        st_buf_puts(b, " | ");
+        cell(b, c->country && *c->country ? c->country : "unknown");
+        st_buf_puts(b, " | ");
+        cell(b, persona_name(m, c->persona));
+        st_buf_puts(b, " | ");
+        cell(b, persona_name(m, c->prev_persona));
+        st_buf_printf(b, " | %s | %s |\n", i64(x, c->recent_volume), i64(y, c->total_volume));
+    }
+    st_buf_puts(b, "\n");
+}
+
+/* Top customers per persona, at-risk customers, every known customer. */
+static void md_customers(st_buf *b, const st_report_model *m)
+{
+    char x[48], y[48], z[48];
+    st_buf_puts(b, "## Top customers per persona\n\n");
+    if (!m->has_customers) {
+        na(b, "platinum.marts_customer_summary / platinum.dim_customers were not found");
+        return;
+    }
+    st_buf_puts(b, "Persona now: the persona of ");
+    period(b, m->last_month);
+    st_buf_puts(b, "; persona before: of ");
+    period(b, m->prev_month);
+    st_buf_puts(b, "; units, last months: ");
+    period(b, m->recent_from);
+    st_buf_puts(b, " to ");
+    period(b, m->last_month);
+    st_buf_puts(b, ".\n\n");
+    for (size_t p = 0; p < m->n_personas; p++) {
+        size_t first = 0, n = 0;
+        for (size_t i = 0; i < m->n_top; i++)
+            if (m->top[i].persona == p && !n++) first = i;
+        if (!n) continue;
+        st_buf_puts(b, "### Top ");
+        cell(b, m->personas[p].name);
+        st_buf_puts(b, "\n\n");
+        md_customer_rows(b, m, m->top + first, n);
+    }
+    st_buf_puts(b, "## Customers at risk (persona fell)\n\n");
+    st_buf_printf(b, "%s customers fell to a lower persona; %s units less in the last months than before.\n\n",
+                  i64(x, m->n_at_risk_total), num(y, (double)m->at_risk_lost_volume, 0));
+    if (m->n_at_risk) {
+        st_buf_puts(b, "| # | customer | country | persona before | persona now | units before | units, last months | lost units |\n"
+                       "|---:|---|---|---|---|---:|---:|---:|\n");
+        for (size_t i = 0; i < m->n_at_risk; i++) {
+            const st_report_customer *c = &m->at_risk[i];
+            st_buf_printf(b, "| %zu | ", i + 1);
+            md_customer(b, c);
+            st_buf_puts(b, " | ");
+            cell(b, c->country && *c->country ? c->country : "unknown");
+            st_buf_puts(b, " | ");
+            cell(b, persona_name(m, c->prev_persona));
+            st_buf_puts(b, " | ");
+            cell(b, persona_name(m, c->persona));
+            st_buf_printf(b, " | %s | %s | %s |\n", i64(x, c->prior_volume), i64(y, c->recent_volume),
+                          num(z, (double)(c->prior_volume - c->recent_volume), 0));
+        }
+        st_buf_puts(b, "\n");
+    }
+    st_buf_printf(b, "## Known customers (%s, %s listed)\n\n", i64(x, m->n_known_total), i64(y, (int64_t)m->n_listed));
+    md_customer_rows(b, m, m->listed, m->n_listed);
+}
+
+/* Customers per country by last-month persona. */
+static void md_countries(st_buf *b, const st_report_model *m)
+{
+    char x[48];
+    st_buf_puts(b, "## Personas by country (customers, last month)\n\n");
+    if (!m->has_customers || m->n_countries == 0) {
+        na(b, "platinum.dim_customers was not found");
+        return;
+    }
+    st_buf_puts(b, "| country | customers |");
+    for (size_t p = 0; p < m->n_personas; p++) {
+        st_buf_puts(b, " ");
+        cell(b, m->personas[p].name);
+        st_buf_puts(b, " |");
+    }
+    st_buf_puts(b, " units, last months |\n|---|---:|");
+    for (size_t p = 0; p <= m->n_personas; p++) st_buf_puts(b, "---:|");
+    st_buf_puts(b, "\n");
+    for (size_t c = 0; c < m->n_countries; c++) {
+        const st_report_country *co = &m->countries[c];
+        st_buf_puts(b, "| ");
+        cell(b, co->name);
+        st_buf_printf(b, " | %s |", i64(x, co->customers));
+        for (size_t p = 0; p < m->n_personas; p++) st_buf_printf(b, " %s |", i64(x, co->by_persona[p]));
+        st_buf_printf(b, " %s |\n", i64(x, co->recent_volume));
+    }
+    st_buf_puts(b, "\n");
+}
+
+/* A per-period x persona table (vals[p * n_personas + i]). */
+static void md_period_table(st_buf *b, const st_report_model *m, const int64_t *vals)
+{
+    char x[48];
+    st_buf_puts(b, "| month |");
+    for (size_t i = 0; i < m->n_personas; i++) {
+        st_buf_puts(b, " ");
+        cell(b, m->personas[i].name);
+        st_buf_puts(b, " |");
+    }
+    st_buf_puts(b, "\n|---|");
+    for (size_t i = 0; i < m->n_personas; i++) st_buf_puts(b, "---:|");
+    st_buf_puts(b, "\n");
+    for (size_t p = 0; p < m->n_periods; p++) {
+        st_buf_puts(b, "| ");
+        period(b, m->periods[p]);
+        st_buf_puts(b, " |");
+        for (size_t i = 0; i < m->n_personas; i++) st_buf_printf(b, " %s |", i64(x, vals[p * m->n_personas + i]));
+        st_buf_puts(b, "\n");
+    }
+    st_buf_puts(b, "\n");
+}
+
+static void md_sales_trend(st_buf *b, const st_report_model *m)
+{
+    st_buf_puts(b, "## Monthly sales by persona (units sold)\n\n");
+    if (!m->n_periods || !m->n_personas || !m->sales_mix) {
+        na(b, "platinum.marts_customer_summary was not found");
+        return;
+    }
+    md_period_table(b, m, m->sales_mix);
+}
+
+/* The persona table. */
+static void md_personas(st_buf *b, const st_report_model *m)
+{
+    char x[48], y[48], z[48];
     st_buf_puts(b, "## Personas\n\n");
     if (m->n_personas == 0) {
         na(b, "platinum.fct_transactions / marts_customer_summary were not found");
@@ -106,6 +263,12 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         }
         st_buf_puts(b, "\n");
     }
+}
+
+/* The naming rule and the cluster centres in original units. */
+static void md_clusters(st_buf *b, const st_report_model *m)
+{
+    char x[48], y[48];
     st_buf_puts(b, "Persona rule: ");
     cell(b, m->persona_rule ? m->persona_rule : "n/a");
     st_buf_puts(b, "\n\n## Cluster centres (original units)\n\n");
@@ -134,7 +297,12 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         }
         st_buf_puts(b, "\n");
     }
+}
 
+/* The k-selection table. */
+static void md_k(st_buf *b, const st_report_model *m)
+{
+    char x[48], y[48];
     st_buf_puts(b, "## Choosing k\n\n");
     if (m->n_k == 0) {
         na(b, "platinum.ml_k_selection was not found");
@@ -147,7 +315,12 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         }
         st_buf_puts(b, "\n");
     }
+}
 
+/* The transition matrix and the persona mix per month. */
+static void md_migration(st_buf *b, const st_report_model *m)
+{
+    char x[48];
     st_buf_puts(b, "## Persona migration (row: before, column: next month)\n\n");
     if (m->n_trans_labels == 0) {
         na(b, "platinum.marts_persona_transitions was not found");
@@ -172,26 +345,15 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         st_buf_puts(b, "\n");
     }
     if (m->n_periods && m->n_personas) {
-        st_buf_puts(b, "Persona mix per month (customers):\n\n| month |");
-        for (size_t i = 0; i < m->n_personas; i++) {
-            st_buf_puts(b, " ");
-            cell(b, m->personas[i].name);
-            st_buf_puts(b, " |");
-        }
-        st_buf_puts(b, "\n|---|");
-        for (size_t i = 0; i < m->n_personas; i++) st_buf_puts(b, "---:|");
-        st_buf_puts(b, "\n");
-        for (size_t p = 0; p < m->n_periods; p++) {
-            st_buf_puts(b, "| ");
-            period(b, m->periods[p]);
-            st_buf_puts(b, " |");
-            for (size_t i = 0; i < m->n_personas; i++)
-                st_buf_printf(b, " %s |", i64(x, m->mix[p * m->n_personas + i]));
-            st_buf_puts(b, "\n");
-        }
-        st_buf_puts(b, "\n");
+        st_buf_puts(b, "Persona mix per month (customers):\n\n");
+        md_period_table(b, m, m->mix);
     }
+}
 
+/* Every expectation, then the rejected rows by reason. */
+static void md_quality(st_buf *b, const st_report_model *m)
+{
+    char x[48];
     st_buf_puts(b, "## Data quality\n\n");
     if (!m->has_quality) {
         na(b, "quality/results.json was not found");
@@ -199,16 +361,9 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         st_buf_puts(b, "| result | check | table | column | severity | failing rows | detail |\n|---|---|---|---|---|---:|---|\n");
         for (size_t i = 0; i < m->n_expectations; i++) {
             const st_report_expectation *e = &m->expectations[i];
-            st_buf_puts(b, "| **");
-            cell(b, e->status);
-            st_buf_puts(b, "** | ");
-            cell(b, e->name);
-            st_buf_puts(b, " | ");
-            cell(b, e->table);
-            st_buf_puts(b, " | ");
-            cell(b, e->column);
-            st_buf_puts(b, " | ");
-            cell(b, e->severity);
+            static const char *const seps[] = {"| **", "** | ", " | ", " | ", " | "};
+            const char *const vals[] = {e->status, e->name, e->table, e->column, e->severity};
+            st_buf_put_fields(b, seps, vals, 5, cell);
             st_buf_printf(b, " | %s | ", i64(x, e->failing_rows));
             cell(b, e->detail);
             st_buf_puts(b, " |\n");
@@ -226,7 +381,12 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         }
         st_buf_puts(b, "\n");
     }
+}
 
+/* Every layer file and what it is built from. */
+static void md_lineage(st_buf *b, const st_report_model *m)
+{
+    char x[48];
     st_buf_puts(b, "## Lineage\n\n");
     if (m->n_tables == 0) {
         na(b, "no layer files were found");
@@ -247,7 +407,12 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         }
         st_buf_puts(b, "\n");
     }
+}
 
+/* The run log, step by step. */
+static void md_run(st_buf *b, const st_report_model *m)
+{
+    char x[48], y[48], z[48];
     st_buf_puts(b, "## Pipeline run\n\n");
     if (!m->has_run) {
         na(b, "_runs/latest.json was not found");
@@ -273,6 +438,21 @@ st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err
         }
         st_buf_puts(b, "\n");
     }
+}
+
+st_status st_report_render_md(const st_report_model *m, st_buf *b, st_error *err)
+{
+    md_headline(b, m);
+    md_personas(b, m);
+    md_customers(b, m);
+    md_countries(b, m);
+    md_sales_trend(b, m);
+    md_clusters(b, m);
+    md_k(b, m);
+    md_migration(b, m);
+    md_quality(b, m);
+    md_lineage(b, m);
+    md_run(b, m);
     if (!st_buf_ok(b)) return st_error_set(err, ST_ERR_NOMEM, "report: out of memory building the Markdown");
     return ST_OK;
 }

@@ -32,6 +32,16 @@ static void free_strs(char **v, size_t n)
     free(v);
 }
 
+void st_report_customers_free(st_report_customer *v, size_t n)
+{
+    if (!v) return;
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].name);
+        free(v[i].country);
+    }
+    free(v);
+}
+
 void st_report_model_free(st_report_model *m)
 {
     if (!m) return;
@@ -56,6 +66,15 @@ void st_report_model_free(st_report_model *m)
     free(m->trans_counts);
     free(m->periods);
     free(m->mix);
+    free(m->sales_mix);
+    st_report_customers_free(m->listed, m->n_listed);
+    st_report_customers_free(m->top, m->n_top);
+    st_report_customers_free(m->at_risk, m->n_at_risk);
+    for (size_t i = 0; i < m->n_countries; i++) {
+        free(m->countries[i].name);
+        free(m->countries[i].by_persona);
+    }
+    free(m->countries);
     for (size_t i = 0; i < m->n_expectations; i++) {
         st_report_expectation *e = &m->expectations[i];
         free(e->name);

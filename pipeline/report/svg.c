@@ -411,18 +411,26 @@ static void draw_frame(st_buf *b, double x0, double y0, double x1, double y1)
     st_buf_printf(b, "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", x0, y0, x0, y1);
 }
 
+/* Opens a chart's <svg> with its title and, when any series is named, a
+ * legend of the n series under it; returns the y where the plot may start. */
+static double chart_open(st_buf *b, int w, int h, const char *title, const st_svg_series *series, size_t n)
+{
+    svg_open(b, w, h, title);
+    double top = title && *title ? 30 : 10;
+    double leg = series_legend(b, false, 70, top + 10, w - 10, series, n);
+    if (leg > 0) {
+        series_legend(b, true, 70, top + 10, w - 10, series, n);
+        top += leg;
+    }
+    return top;
+}
+
 /* ---- line / scatter ---- */
 
 void st_svg_xy_chart(st_buf *b, const st_svg_xy *c)
 {
     int w = c->width > 0 ? c->width : DEFAULT_W, h = c->height > 0 ? c->height : DEFAULT_H;
-    svg_open(b, w, h, c->title);
-    double top = c->title && *c->title ? 30 : 10;
-    double leg = series_legend(b, false, 70, top + 10, w - 10, c->series, c->n_series);
-    if (leg > 0) {
-        series_legend(b, true, 70, top + 10, w - 10, c->series, c->n_series);
-        top += leg;
-    }
+    double top = chart_open(b, w, h, c->title, c->series, c->n_series);
     double x0 = 70, x1 = w - 34, y0 = top + 10, y1 = h - 46;
     double xmn = INFINITY, xmx = -INFINITY, ymn = INFINITY, ymx = -INFINITY;
     for (size_t s = 0; s < c->n_series; s++) {
@@ -547,16 +555,8 @@ static double max_label_chars(const char *const *cats, size_t n)
 void st_svg_bar_chart(st_buf *b, const st_svg_bars *c)
 {
     int w = c->width > 0 ? c->width : DEFAULT_W, h = c->height > 0 ? c->height : DEFAULT_H;
-    svg_open(b, w, h, c->title);
-    double top = c->title && *c->title ? 30 : 10;
     bool per_cat_colors = c->n_series == 1 && c->category_colors;
-    if (!per_cat_colors) {
-        double leg = series_legend(b, false, 70, top + 10, w - 10, c->series, c->n_series);
-        if (leg > 0) {
-            series_legend(b, true, 70, top + 10, w - 10, c->series, c->n_series);
-            top += leg;
-        }
-    }
+    double top = chart_open(b, w, h, c->title, c->series, per_cat_colors ? 0 : c->n_series);
     size_t nc = c->n_categories;
     double x0 = 70, x1 = w - 20, y0 = top + 10;
     double band = nc ? (x1 - x0) / (double)nc : 0;
@@ -643,13 +643,7 @@ void st_svg_bar_chart(st_buf *b, const st_svg_bars *c)
 void st_svg_area_chart(st_buf *b, const st_svg_area *c)
 {
     int w = c->width > 0 ? c->width : DEFAULT_W, h = c->height > 0 ? c->height : DEFAULT_H;
-    svg_open(b, w, h, c->title);
-    double top = c->title && *c->title ? 30 : 10;
-    double leg = series_legend(b, false, 70, top + 10, w - 10, c->series, c->n_series);
-    if (leg > 0) {
-        series_legend(b, true, 70, top + 10, w - 10, c->series, c->n_series);
-        top += leg;
-    }
+    double top = chart_open(b, w, h, c->title, c->series, c->n_series);
     size_t nc = c->n_categories;
     double x0 = 70, x1 = w - 20, y0 = top + 10;
     double step_px = nc > 1 ? (x1 - x0) / (double)(nc - 1) : (x1 - x0);
@@ -835,51 +829,33 @@ static int cmp_pos(const void *pa, const void *pb)
     return a->node < b->node ? -1 : a->node > b->node;
 }
 
-void st_svg_dag_chart(st_buf *b, const st_svg_dag *c)
+/* Column of layer L among nl columns (out-of-range layers clamp to the ends). */
+static size_t dag_column(int L, size_t nl) { return L < 0 ? 0 : (size_t)L >= nl ? nl - 1 : (size_t)L; }
+
+/* Geometry shared by the parts of a DAG drawing. */
+typedef struct dag_geo {
+    size_t nl, nn, max_col;
+    double top, pitch, box_h, col_w, box_w;
+    double *ypos;   /* nn centre y of each node */
+} dag_geo;
+
+/* Places columns left to right into g->ypos; a node's key is the mean y
+ * of its already-placed parents (nodes without any keep input order).
+ * pos is scratch of nn entries. */
+static void dag_place(const st_svg_dag *c, dag_geo *g, dag_pos *pos)
 {
-    int w = c->width > 0 ? c->width : 1000;
-    size_t nl = c->n_layers, nn = c->n_nodes;
-    const double pitch = 52, box_h = 40;
-    double top = (c->title && *c->title ? 30 : 8) + 26;
-    /* count nodes per column (out-of-range layers clamp to the ends) */
-    size_t max_col = 0;
-    size_t *count = nl ? calloc(nl, sizeof *count) : NULL;
-    dag_pos *pos = nn ? calloc(nn, sizeof *pos) : NULL;
-    double *ypos = nn ? calloc(nn, sizeof *ypos) : NULL;
-    if (nl == 0 || nn == 0 || !count || !pos || !ypos) {
-        svg_open(b, w, 120, c->title);
-        no_data(b, w, 120);
-        st_buf_puts(b, "</svg>\n");
-        goto done;
-    }
-    for (size_t i = 0; i < nn; i++) {
-        int L = c->nodes[i].layer;
-        size_t l = L < 0 ? 0 : (size_t)L >= nl ? nl - 1 : (size_t)L;
-        if (++count[l] > max_col) max_col = count[l];
-    }
-    int h = (int)(top + pitch * (double)max_col + 16);
-    svg_open(b, w, h, c->title);
-    double col_w = (double)w / (double)nl;
-    double box_w = col_w - 44 < 220 ? col_w - 44 : 220;
-    if (box_w < 40) box_w = 40;
-    for (size_t l = 0; l < nl; l++)
-        text_at(b, col_w * ((double)l + 0.5), top - 12, "middle", "layer",
-                c->layer_names && c->layer_names[l] ? c->layer_names[l] : "");
-    /* place columns left to right; a node's key is the mean y of its
-     * already-placed parents (nodes without any keep input order) */
-    for (size_t i = 0; i < nn; i++) ypos[i] = NAN;
-    for (size_t l = 0; l < nl; l++) {
+    size_t nn = g->nn;
+    for (size_t i = 0; i < nn; i++) g->ypos[i] = NAN;
+    for (size_t l = 0; l < g->nl; l++) {
         size_t m = 0;
         for (size_t i = 0; i < nn; i++) {
-            int L = c->nodes[i].layer;
-            size_t li = L < 0 ? 0 : (size_t)L >= nl ? nl - 1 : (size_t)L;
-            if (li != l) continue;
+            if (dag_column(c->nodes[i].layer, g->nl) != l) continue;
             double sum = 0;
             size_t k = 0;
             for (size_t e = 0; e < c->n_edges; e++) {
                 const st_svg_dag_edge *ed = &c->edges[e];
-                if (ed->to != i || ed->from >= nn || isnan(ypos[ed->from])) continue;
-                sum += ypos[ed->from];
+                if (ed->to != i || ed->from >= nn || isnan(g->ypos[ed->from])) continue;
+                sum += g->ypos[ed->from];
                 k++;
             }
             pos[m].node = i;
@@ -887,23 +863,27 @@ void st_svg_dag_chart(st_buf *b, const st_svg_dag *c)
             m++;
         }
         qsort(pos, m, sizeof *pos, cmp_pos);
-        double off = top + pitch * (double)(max_col - m) / 2;
-        for (size_t j = 0; j < m; j++) ypos[pos[j].node] = off + pitch * ((double)j + 0.5);
+        double off = g->top + g->pitch * (double)(g->max_col - m) / 2;
+        for (size_t j = 0; j < m; j++) g->ypos[pos[j].node] = off + g->pitch * ((double)j + 0.5);
     }
-    /* edges first so boxes sit on top. Edges between columns run from the
-     * right side of the source to the left side of the target; edges
-     * inside one column (e.g. a mart built from another mart) bend out to
-     * the right of the column and come back into the target's right side. */
+}
+
+/* Edges, drawn before the boxes so boxes sit on top. Edges between
+ * columns run from the right side of the source to the left side of the
+ * target; edges inside one column (e.g. a mart built from another mart)
+ * bend out to the right of the column and come back into the target's
+ * right side. Pass 0 draws the curves, pass 1 the arrow heads. */
+static void dag_edges(st_buf *b, const st_svg_dag *c, const dag_geo *g)
+{
+    double col_w = g->col_w, box_w = g->box_w;
     st_buf_puts(b, "<g class=\"edges\" fill=\"none\" stroke=\"#8a8a8a\" stroke-width=\"1.3\">\n");
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1) st_buf_puts(b, "</g>\n<g fill=\"#8a8a8a\">\n");
         for (size_t e = 0; e < c->n_edges; e++) {
             const st_svg_dag_edge *ed = &c->edges[e];
-            if (ed->from >= nn || ed->to >= nn) continue;
-            int Lf = c->nodes[ed->from].layer, Lt = c->nodes[ed->to].layer;
-            size_t lf = Lf < 0 ? 0 : (size_t)Lf >= nl ? nl - 1 : (size_t)Lf;
-            size_t lt = Lt < 0 ? 0 : (size_t)Lt >= nl ? nl - 1 : (size_t)Lt;
-            double xa = col_w * ((double)lf + 0.5) + box_w / 2, ya = ypos[ed->from], yb = ypos[ed->to];
+            if (ed->from >= g->nn || ed->to >= g->nn) continue;
+            size_t lf = dag_column(c->nodes[ed->from].layer, g->nl), lt = dag_column(c->nodes[ed->to].layer, g->nl);
+            double xa = col_w * ((double)lf + 0.5) + box_w / 2, ya = g->ypos[ed->from], yb = g->ypos[ed->to];
             if (lf == lt) {
                 double bend = xa + 16 + fabs(yb - ya) * 0.12;
                 if (bend > col_w * ((double)lf + 1) - 2) bend = col_w * ((double)lf + 1) - 2;
@@ -928,11 +908,16 @@ void st_svg_dag_chart(st_buf *b, const st_svg_dag *c)
         }
     }
     st_buf_puts(b, "</g>\n");
-    for (size_t i = 0; i < nn; i++) {
+}
+
+/* One box per node with its label (shrunk to fit) and sublabel. */
+static void dag_nodes(st_buf *b, const st_svg_dag *c, const dag_geo *g)
+{
+    double box_w = g->box_w, box_h = g->box_h;
+    for (size_t i = 0; i < g->nn; i++) {
         const st_svg_dag_node *nd = &c->nodes[i];
-        int L = nd->layer;
-        size_t l = L < 0 ? 0 : (size_t)L >= nl ? nl - 1 : (size_t)L;
-        double cx = col_w * ((double)l + 0.5), cy = ypos[i];
+        size_t l = dag_column(nd->layer, g->nl);
+        double cx = g->col_w * ((double)l + 0.5), cy = g->ypos[i];
         st_buf_printf(b, "<rect class=\"node\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" rx=\"6\" fill=\"%s\"/>\n",
                       cx - box_w / 2, cy - box_h / 2, box_w, box_h, nd->color ? nd->color : "#eeeeee");
         const char *lab = nd->label ? nd->label : "";
@@ -947,11 +932,47 @@ void st_svg_dag_chart(st_buf *b, const st_svg_dag *c)
         st_buf_puts(b, "</text>\n");
         if (two) text_at(b, cx, cy + 13, "middle", "node-sub", nd->sublabel);
     }
+}
+
+void st_svg_dag_chart(st_buf *b, const st_svg_dag *c)
+{
+    int w = c->width > 0 ? c->width : 1000;
+    dag_geo g = {0};
+    g.nl = c->n_layers;
+    g.nn = c->n_nodes;
+    g.pitch = 52;
+    g.box_h = 40;
+    g.top = (c->title && *c->title ? 30 : 8) + 26;
+    /* count nodes per column */
+    size_t *count = g.nl ? calloc(g.nl, sizeof *count) : NULL;
+    dag_pos *pos = g.nn ? calloc(g.nn, sizeof *pos) : NULL;
+    g.ypos = g.nn ? calloc(g.nn, sizeof *g.ypos) : NULL;
+    if (g.nl == 0 || g.nn == 0 || !count || !pos || !g.ypos) {
+        svg_open(b, w, 120, c->title);
+        no_data(b, w, 120);
+        st_buf_puts(b, "</svg>\n");
+        goto done;
+    }
+    for (size_t i = 0; i < g.nn; i++) {
+        size_t l = dag_column(c->nodes[i].layer, g.nl);
+        if (++count[l] > g.max_col) g.max_col = count[l];
+    }
+    int h = (int)(g.top + g.pitch * (double)g.max_col + 16);
+    svg_open(b, w, h, c->title);
+    g.col_w = (double)w / (double)g.nl;
+    g.box_w = g.col_w - 44 < 220 ? g.col_w - 44 : 220;
+    if (g.box_w < 40) g.box_w = 40;
+    for (size_t l = 0; l < g.nl; l++)
+        text_at(b, g.col_w * ((double)l + 0.5), g.top - 12, "middle", "layer",
+                c->layer_names && c->layer_names[l] ? c->layer_names[l] : "");
+    dag_place(c, &g, pos);
+    dag_edges(b, c, &g);
+    dag_nodes(b, c, &g);
     st_buf_puts(b, "</svg>\n");
 done:
     free(count);
     free(pos);
-    free(ypos);
+    free(g.ypos);
 }
 
 /* ---- standalone legend ---- */

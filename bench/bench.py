@@ -272,8 +272,9 @@ class Bench:
             floor_rates.append(statistics.mean(per))
         floor = stats(floor_rates)
         self.context.setdefault("ingest_floor_threads", len(tables))
-        target = ">= 85% of the floor per thread"
-        bound = "SQLite VDBE + value API ~35%, st_codec_encode 9%, source scan 8% (perf, README)"
+        target = ">= 3x the floor per thread"
+        bound = ("writing bronze blocks 51% (st_codec_encode 44%), page decoder 43%, "
+                 "source hash 7%; no SQLite in the loop (callgrind, bench/README)")
         try:
             self.need("run")
             wh = self.warehouse(scale)
@@ -285,10 +286,10 @@ class Bench:
             # the customer master (chinook, 59 rows) is ingested too: negligible
             st = stats(rates)
             ratio = st["median"] / floor["median"]
-            met = ratio >= 0.85
+            met = ratio >= 3.0
             self.add("ingest (rows/s per thread)", scale, unit="rows/s", strata=st, peer=floor,
                      peer_name="sqlite3_step scan", ratio=ratio, ratio_desc="strata / floor",
-                     target=target, met=met, miss="" if met else f"{(0.85 - ratio) * 100:.0f} points short",
+                     target=target, met=met, miss="" if met else f"{3.0 - ratio:.2f}x short",
                      bound=bound)
         except NotAvailable as e:
             self.unavailable("ingest (rows/s per thread)", scale, e, target, floor, "sqlite3_step scan",

@@ -182,6 +182,44 @@ static size_t dict_code(const uint64_t *d, size_t nd, uint64_t x, int sgn)
     return lo;
 }
 
+/* True when the n >= 1 values of fixed column c are all equal (bitwise);
+ * *first gets value 0 widened as widen() does. */
+static bool all_equal(const st_column *c, uint64_t *first)
+{
+    size_t n = c->n_rows, width = st_type_width(c->type);
+    const uint8_t *p = c->data;
+    if (width == 4) {
+        const int32_t *v = c->data;
+        for (size_t i = 1; i < n; i++)
+            if (v[i] != v[0]) return false;
+    } else if (width == 8) {
+        const uint64_t *v = c->data;
+        for (size_t i = 1; i < n; i++)
+            if (v[i] != v[0]) return false;
+    } else {
+        for (size_t i = 1; i < n; i++)
+            if (p[i * width] != p[0]) return false;
+    }
+    switch (c->type) {
+    case ST_TYPE_BOOL: *first = p[0]; break;
+    case ST_TYPE_I32: *first = (uint64_t)(int64_t)((const int32_t *)c->data)[0]; break;
+    default: memcpy(first, p, 8); break;
+    }
+    return true;
+}
+
+/* A constant fixed block (a bronze __class column, most often) is CONST,
+ * the smallest candidate whenever PLAIN takes more than its 8 bytes: the
+ * statistics of encode_fixed would only confirm it. True when written. */
+static bool encode_const_fast(const st_column *c, int force, st_buf *out, int *enc)
+{
+    uint64_t v0;
+    if (force >= 0 || c->n_rows * st_type_width(c->type) <= 8 || !all_equal(c, &v0)) return false;
+    *enc = ST_ENC_CONST;
+    put8(out, v0);
+    return true;
+}
+
 static st_status encode_fixed(const st_column *c, int force, st_buf *out, int *enc)
 {
     size_t n = c->n_rows;
@@ -197,24 +235,25 @@ static st_status encode_fixed(const st_column *c, int force, st_buf *out, int *e
         return ST_ERR_NOMEM;
     }
     widen(c, v);
-    /* statistics (signed) */
-    int64_t mn = 0, mx = 0, dmn = 0, dmx = 0;
+    /* statistics (signed), branch-free: value range, then deltas and runs */
+    int64_t mn = INT64_MAX, mx = INT64_MIN, dmn = INT64_MAX, dmx = INT64_MIN;
     size_t runs = n ? 1 : 0, max_run = 0, cur = 1;
     for (size_t i = 0; i < n; i++) {
         int64_t x = (int64_t)v[i];
-        if (i == 0 || x < mn) mn = x;
-        if (i == 0 || x > mx) mx = x;
-        if (i) {
-            int64_t dl = (int64_t)(v[i] - v[i - 1]);
-            if (i == 1 || dl < dmn) dmn = dl;
-            if (i == 1 || dl > dmx) dmx = dl;
-            if (v[i] != v[i - 1]) {
-                runs++;
-                if (cur > max_run) max_run = cur;
-                cur = 1;
-            } else cur++;
-        }
+        mn = x < mn ? x : mn;
+        mx = x > mx ? x : mx;
     }
+    for (size_t i = 1; i < n; i++) {
+        int64_t dl = (int64_t)(v[i] - v[i - 1]);
+        dmn = dl < dmn ? dl : dmn;
+        dmx = dl > dmx ? dl : dmx;
+        bool same = v[i] == v[i - 1];
+        runs += !same;
+        max_run = !same && cur > max_run ? cur : max_run;
+        cur = same ? cur + 1 : 1;
+    }
+    if (n == 0) mn = mx = 0;
+    if (n < 2) dmn = dmx = 0;
     if (cur > max_run) max_run = cur;
     size_t nd = 0;
     bool have_dict = distinct(v, n, d, &nd, f64 ? cmp_u64 : cmp_s64);
@@ -422,7 +461,8 @@ static st_status encode_var(const st_column *c, int force, st_buf *out, int *enc
 st_status st_codec_encode(const st_column *c, int force, st_buf *out, int *enc)
 {
     if (force < 0) force = forced_encoding;
-    return is_var(c->type) ? encode_var(c, force, out, enc) : encode_fixed(c, force, out, enc);
+    if (is_var(c->type)) return encode_var(c, force, out, enc);
+    return encode_const_fast(c, force, out, enc) ? ST_OK : encode_fixed(c, force, out, enc);
 }
 
 /* ---- decoding ---- */

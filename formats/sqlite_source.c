@@ -37,42 +37,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "sqlite_btree_internal.h"
 #include "sqlite_internal.h"
 
 struct st_source {
     sqlite3 *db;
     char *path;
+    dev_t dev;          /* the file SQLite opened, to recognise it when reopened */
+    int txn_scans;      /* open scans inside the read transaction the source began */
+    bool own_txn;       /* that transaction was begun by a scan (COMMIT after the last) */
+    ino_t ino;
     char **names;       /* resolved table names handed out, owned */
     size_t n_names;
-};
-
-/* Where one source column's values go during a batch (cached pointers:
- * row arrays do not move within a batch; payload bytes may, so they are
- * reached through the column). */
-typedef struct lane {
-    st_type type;        /* value column type */
-    void *val;           /* int64_t / double values (fixed types) */
-    uint64_t *voff;      /* string value offsets */
-    st_column *vc;       /* value column, for its payload */
-    int32_t *cls;        /* class values */
-    uint64_t *roff;      /* raw offsets */
-    st_column *rc;       /* raw column, for its payload */
-    uint64_t *vb, *rb;   /* scratch validity of value and raw */
-} lane;
-
-struct st_source_scan {
-    st_source *src;
-    const st_source_table *t;
-    sqlite3_stmt *stmt;
-    size_t batch_rows;
-    size_t words;        /* uint64 words of one batch bitmap */
-    uint64_t *vbits;     /* 2 * n_cols bitmaps: value j at 2j, raw j at 2j+1 */
-    lane *lanes;         /* n_cols */
-    uint64_t rows;       /* returned so far */
-    int64_t next_ordinal; /* without rowid: ordinal of the next row */
-    bool done;
 };
 
 /* ---- small helpers ---- */
@@ -198,6 +178,8 @@ st_status st_source_open(st_source **out, const char *path, st_error *err)
         s = st_error_set(err, ST_ERR_NOMEM, "opening source '%s': out of memory", path);
         goto done;
     }
+    src->dev = sb.st_dev;
+    src->ino = sb.st_ino;
     int rc = sqlite3_open_v2(uri, &src->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
                              NULL);
     if (rc == SQLITE_OK) sqlite3_busy_timeout(src->db, st_source_busy_timeout_ms); /* a writer's lock: wait */
@@ -512,44 +494,52 @@ done:
 
 /* ---- counting and splitting ---- */
 
-static st_status run_count_query(st_source *src, const st_source_table *t, bool with_minmax, int64_t *mn,
-                                 int64_t *mx, uint64_t *n, st_error *err)
+/* SELECT <expr> FROM "t" -> *v (0 when the result is NULL). */
+static st_status table_scalar(st_source *src, const st_source_table *t, const char *e1, const char *e2,
+                              const char *e3, int64_t *v, st_error *err)
 {
     st_status s = ST_OK;
     sqlite3_stmt *st = NULL;
     char sql[1200];
     size_t l = 0;
     sql[0] = '\0';
-    bool ok = append_raw(sql, sizeof sql, &l, "SELECT count(*)");
-    if (with_minmax && t->has_rowid) {
-        ok = ok && append_raw(sql, sizeof sql, &l, ", min(") && append_raw(sql, sizeof sql, &l, t->rowid_name) &&
-             append_raw(sql, sizeof sql, &l, "), max(") && append_raw(sql, sizeof sql, &l, t->rowid_name) &&
-             append_raw(sql, sizeof sql, &l, ")");
-    }
-    ok = ok && append_raw(sql, sizeof sql, &l, " FROM ") && append_ident(sql, sizeof sql, &l, t->name);
+    bool ok = append_raw(sql, sizeof sql, &l, "SELECT ") && append_raw(sql, sizeof sql, &l, e1) &&
+              append_raw(sql, sizeof sql, &l, e2) && append_raw(sql, sizeof sql, &l, e3) &&
+              append_raw(sql, sizeof sql, &l, " FROM ") && append_ident(sql, sizeof sql, &l, t->name);
     if (!ok) return st_error_set(err, ST_ERR_SCHEMA, "table name '%s' is too long", t->name);
     if (sqlite3_prepare_v2(src->db, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
         s = st_error_set(err, ST_ERR_SQLITE, "counting rows of '%s' in '%s': %s", t->name, src->path,
                          sqlite3_errmsg(src->db));
         goto done;
     }
-    int64_t cnt = sqlite3_column_int64(st, 0);
-    *n = cnt < 0 ? 0 : (uint64_t)cnt;
-    if (with_minmax) {
-        if (*n == 0) {
-            *mn = 1;
-            *mx = 0;
-        } else if (t->has_rowid) {
-            *mn = sqlite3_column_int64(st, 1);
-            *mx = sqlite3_column_int64(st, 2);
-        } else {
-            *mn = 1;
-            *mx = cnt;
-        }
-    }
+    *v = sqlite3_column_int64(st, 0);
 done:
     sqlite3_finalize(st);
     return s;
+}
+
+/* The row count and, with_minmax, the rowid range. Three statements, not
+ * one: `count(*)` alone is SQLite's page-count fast path and `min(rowid)`
+ * / `max(rowid)` alone are one descent each, while the three together in
+ * one SELECT step through every row (0.11 s per 1M rows). */
+static st_status run_count_query(st_source *src, const st_source_table *t, bool with_minmax, int64_t *mn,
+                                 int64_t *mx, uint64_t *n, st_error *err)
+{
+    int64_t cnt = 0;
+    ST_TRY(table_scalar(src, t, "count(*)", "", "", &cnt, err));
+    *n = cnt < 0 ? 0 : (uint64_t)cnt;
+    if (!with_minmax) return ST_OK;
+    if (*n == 0) {
+        *mn = 1;
+        *mx = 0;
+    } else if (t->has_rowid) {
+        ST_TRY(table_scalar(src, t, "min(", t->rowid_name, ")", mn, err));
+        ST_TRY(table_scalar(src, t, "max(", t->rowid_name, ")", mx, err));
+    } else {
+        *mn = 1;
+        *mx = cnt;
+    }
+    return ST_OK;
 }
 
 st_status st_source_count_rows(st_source *src, const st_source_table *t, uint64_t *n_rows, st_error *err)
@@ -589,36 +579,297 @@ st_status st_source_split_rowids(st_source *src, const st_source_table *t, size_
 
 /* ---- scanning ---- */
 
-st_status st_source_scan_open(st_source_scan **out, st_source *src, const st_source_table *t,
-                              int64_t rowid_lo, int64_t rowid_hi, size_t batch_rows, st_error *err)
-{
-    st_status s = ST_OK;
-    st_source_scan *sc = NULL;
-    char *sql = NULL;
-    *out = NULL;
-    if (batch_rows == 0 || batch_rows > ((size_t)1 << 30))
-        return st_error_set(err, ST_ERR_INVALID, "scanning '%s': batch of %zu rows", t->name, batch_rows);
+/* Default of a column, as SQLite read it for a short record (cached). */
+typedef struct dflt_cache {
+    bool have;
+    st_bt_value v;
+    uint8_t *bytes;      /* owned copy of v.bytes */
+} dflt_cache;
 
-    sc = calloc(1, sizeof *sc);
-    if (!sc) return st_error_set(err, ST_ERR_NOMEM, "scanning '%s': out of memory", t->name);
-    sc->src = src;
-    sc->t = t;
-    sc->batch_rows = batch_rows;
-    sc->words = (batch_rows + 63) / 64;
-    size_t nbits;
-    if (!st_size_mul(sc->words, 2 * t->n_cols, &nbits) || !st_size_mul(nbits, sizeof(uint64_t), &nbits) ||
-        !(sc->vbits = malloc(nbits ? nbits : 1)) || !(sc->lanes = calloc(t->n_cols, sizeof *sc->lanes))) {
-        s = st_error_set(err, ST_ERR_NOMEM, "scanning '%s': out of memory", t->name);
+struct st_source_scan {
+    st_source *src;
+    const st_source_table *t;
+    sqlite3_stmt *stmt;  /* the sqlite3_step path; NULL on the direct path */
+    st_lanes lanes;
+    uint64_t rows;       /* returned so far */
+    int64_t next_ordinal; /* without rowid: ordinal of the next row */
+    bool done;
+    bool own_txn;        /* this scan is counted in src->txn_scans */
+    /* the direct path */
+    st_bt_scan *bt;
+    int fd;
+    st_bt_geom geom;
+    st_bt_col *bcols;    /* n_cols */
+    dflt_cache *dflt;    /* n_cols */
+    char path_note[200]; /* "pages" or "sqlite3_step (why)" */
+};
+
+const char *st_source_scan_path(const st_source_scan *scan) { return scan->path_note; }
+
+/* Runs a one-row query with an optional text parameter; *out receives
+ * column 0 as an integer (and text into txt[0..cap) when txt). */
+static st_status query_one(st_source *src, const char *sql, const char *param, int64_t *out, char *txt,
+                           size_t cap, st_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    st_status s = ST_OK;
+    if (sqlite3_prepare_v2(src->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        s = sqlite_fail(err, src, "reading the schema");
         goto done;
     }
+    if (param) sqlite3_bind_text(st, 1, param, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        s = sqlite_fail(err, src, "reading the schema");
+        goto done;
+    }
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    if (txt) {
+        const char *v = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+        snprintf(txt, cap, "%s", v ? v : "");
+    }
+done:
+    sqlite3_finalize(st);
+    return s;
+}
 
-    /* SELECT [rowid,] "c1", ... FROM "t" [WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid | LIMIT ?1 OFFSET ?2] */
+/* Starts the read transaction that keeps every writer off the pages (a
+ * SHARED lock in rollback mode, a snapshot in WAL mode) until the scan is
+ * closed. The source counts the scans inside the transaction it began and
+ * ends it with the last one; a transaction the caller opened is left to
+ * the caller. */
+static st_status begin_read(st_source_scan *sc, st_error *err)
+{
+    st_source *src = sc->src;
+    if (sqlite3_get_autocommit(src->db)) {
+        if (sqlite3_exec(src->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+            return sqlite_fail(err, src, "starting a read transaction");
+        src->own_txn = true;
+        src->txn_scans = 0;
+    }
+    sc->own_txn = true; /* counted: the last scan of the source's transaction ends it */
+    src->txn_scans++;
+    if (sqlite3_exec(src->db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL) != SQLITE_OK)
+        return sqlite_fail(err, src, "starting a read transaction");
+    return ST_OK;
+}
+
+/* True when SQLite reads column j of t as the rowid (INTEGER PRIMARY KEY):
+ * the bytecode of `SELECT "c" FROM "t" NOT INDEXED` asks for the Rowid
+ * and no Column. */
+static st_status is_rowid_alias(st_source *src, const st_source_table *t, size_t j, bool *alias, st_error *err)
+{
+    char sql[1400];
+    size_t l = 0;
+    sql[0] = '\0';
+    *alias = false;
+    if (!append_raw(sql, sizeof sql, &l, "EXPLAIN SELECT ") || !append_ident(sql, sizeof sql, &l, t->cols[j].name) ||
+        !append_raw(sql, sizeof sql, &l, " FROM ") || !append_ident(sql, sizeof sql, &l, t->name) ||
+        !append_raw(sql, sizeof sql, &l, " NOT INDEXED"))
+        return ST_OK; /* names too long: not proven, the caller falls back */
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(src->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return sqlite_fail(err, src, "reading the schema");
+    }
+    bool rowid = false, column = false;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *op = (const char *)sqlite3_column_text(st, 1);
+        if (op && !strcmp(op, "Rowid")) rowid = true;
+        if (op && !strcmp(op, "Column")) column = true;
+    }
+    sqlite3_finalize(st);
+    *alias = rowid && !column;
+    return ST_OK;
+}
+
+/* Column rules of the record (rowid alias, REAL affinity, DEFAULT) into
+ * sc->bcols; *why is set when a column is of a kind the decoder does not
+ * read (hidden or generated columns). */
+static st_status read_col_rules(st_source_scan *sc, const char **why, st_error *err)
+{
+    st_source *src = sc->src;
+    const st_source_table *t = sc->t;
+    int64_t v = 0;
+    ST_TRY(query_one(src, "SELECT count(*) FROM pragma_table_xinfo(?1) WHERE hidden != 0", t->name, &v, NULL, 0,
+                     err));
+    if (v != 0) {
+        *why = "hidden or generated columns";
+        return ST_OK;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(src->db, "SELECT dflt_value IS NOT NULL, pk FROM pragma_table_info(?1) ORDER BY cid", -1,
+                           &st, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return sqlite_fail(err, src, "reading columns");
+    }
+    sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+    size_t j = 0, n_pk = 0, pk_col = 0;
+    while (sqlite3_step(st) == SQLITE_ROW && j < t->n_cols) {
+        sc->bcols[j].has_default = sqlite3_column_int(st, 0) != 0;
+        sc->bcols[j].real_affinity = t->cols[j].type == ST_TYPE_F64;
+        if (sqlite3_column_int(st, 1) > 0) {
+            n_pk++;
+            pk_col = j;
+        }
+        j++;
+    }
+    sqlite3_finalize(st);
+    if (j != t->n_cols) {
+        *why = "the columns changed while reading";
+        return ST_OK;
+    }
+    if (n_pk == 1 && name_eq_nocase(t->cols[pk_col].decl_type, "INTEGER"))
+        ST_TRY(is_rowid_alias(src, t, pk_col, &sc->bcols[pk_col].rowid_alias, err));
+    return ST_OK;
+}
+
+/* Opens the file for pread and checks its header against what SQLite says
+ * (page size, page count, schema cookie, encoding) and that no WAL frame
+ * can hold newer pages. *why is set when the direct path is not safe. */
+static st_status check_file(st_source_scan *sc, const char **why, st_error *err)
+{
+    st_source *src = sc->src;
+    sc->fd = open(src->path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    uint8_t hdr[100];
+    if (sc->fd < 0 || fstat(sc->fd, &sb) != 0 || sb.st_dev != src->dev || sb.st_ino != src->ino ||
+        pread(sc->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr) {
+        *why = "the file could not be reopened as the one SQLite has open";
+        return ST_OK;
+    }
+    st_error ignored;
+    if (st_bt_geom_parse(&sc->geom, hdr, sizeof hdr, (uint64_t)sb.st_size, src->path, &ignored) != ST_OK) {
+        *why = "a header the decoder does not know";
+        return ST_OK;
+    }
+    int64_t ps = 0, pages = 0, cookie = 0;
+    ST_TRY(query_one(src, "PRAGMA page_size", NULL, &ps, NULL, 0, err));
+    ST_TRY(query_one(src, "PRAGMA page_count", NULL, &pages, NULL, 0, err));
+    ST_TRY(query_one(src, "PRAGMA schema_version", NULL, &cookie, NULL, 0, err));
+    if (ps != sc->geom.page_size || pages != sc->geom.n_pages || (uint32_t)cookie != sc->geom.schema_cookie ||
+        (uint64_t)sb.st_size < (uint64_t)sc->geom.n_pages * sc->geom.page_size) {
+        *why = "the file's header differs from what SQLite reads";
+        return ST_OK;
+    }
+    if (sc->geom.encoding != 1) {
+        *why = "not a UTF-8 database";
+        return ST_OK;
+    }
+    if (sc->geom.journal == 2) {
+        char wal[4096 + 8];
+        snprintf(wal, sizeof wal, "%s-wal", src->path);
+        struct stat wb;
+        if (stat(wal, &wb) == 0 && wb.st_size > 0) *why = "WAL mode with a non-empty -wal file";
+    } else if (sc->geom.journal != 1) {
+        *why = "an unknown journal format";
+    }
+    return ST_OK;
+}
+
+/* What SQLite reads for column `col` of a record too short to hold it:
+ * asked of SQLite once per column (the DEFAULT of ALTER TABLE ADD COLUMN,
+ * with the column's affinity applied) and cached. */
+static st_status missing_value(void *ctx, size_t col, int64_t rowid, st_bt_value *v, st_error *err)
+{
+    st_source_scan *sc = ctx;
+    dflt_cache *dc = &sc->dflt[col];
+    if (dc->have) {
+        *v = dc->v;
+        return ST_OK;
+    }
+    const st_source_table *t = sc->t;
+    char sql[1400];
+    size_t l = 0;
+    sql[0] = '\0';
+    if (!append_raw(sql, sizeof sql, &l, "SELECT ") || !append_ident(sql, sizeof sql, &l, t->cols[col].name) ||
+        !append_raw(sql, sizeof sql, &l, " FROM ") || !append_ident(sql, sizeof sql, &l, t->name) ||
+        !append_raw(sql, sizeof sql, &l, " WHERE ") || !append_raw(sql, sizeof sql, &l, t->rowid_name) ||
+        !append_raw(sql, sizeof sql, &l, " = ?1"))
+        return st_error_set(err, ST_ERR_SCHEMA, "table name '%s' is too long", t->name);
+    sqlite3_stmt *st = NULL;
+    st_status s = ST_OK;
+    if (sqlite3_prepare_v2(sc->src->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        s = sqlite_fail(err, sc->src, "reading a column default");
+        goto done;
+    }
+    sqlite3_bind_int64(st, 1, rowid);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        s = sqlite_fail(err, sc->src, "reading a column default");
+        goto done;
+    }
+    sqlite3_value *sv = sqlite3_column_value(st, 0);
+    dc->v = (st_bt_value){.cls = ST_CLASS_NULL};
+    switch (sqlite3_value_type(sv)) {
+    case SQLITE_INTEGER: dc->v.cls = ST_CLASS_INTEGER; dc->v.i = sqlite3_value_int64(sv); break;
+    case SQLITE_FLOAT: dc->v.cls = ST_CLASS_REAL; dc->v.d = sqlite3_value_double(sv); break;
+    case SQLITE_TEXT:
+    case SQLITE_BLOB: {
+        bool text = sqlite3_value_type(sv) == SQLITE_TEXT;
+        const void *p = text ? (const void *)sqlite3_value_text(sv) : sqlite3_value_blob(sv);
+        size_t n = (size_t)sqlite3_value_bytes(sv);
+        if (!(dc->bytes = malloc(n ? n : 1))) {
+            s = st_error_set(err, ST_ERR_NOMEM, "scanning '%s': out of memory", t->name);
+            goto done;
+        }
+        if (n) memcpy(dc->bytes, p, n);
+        dc->v = (st_bt_value){.cls = text ? ST_CLASS_TEXT : ST_CLASS_BLOB, .bytes = dc->bytes, .len = n};
+        break;
+    }
+    default: break;
+    }
+    dc->have = true;
+    *v = dc->v;
+done:
+    sqlite3_finalize(st);
+    return s;
+}
+
+/* Decides the reader of scan sc and, for the direct path, opens the
+ * decoder. sc->path_note says which and why. */
+static st_status choose_path(st_source_scan *sc, int64_t lo, int64_t hi, st_error *err)
+{
+    const st_source_table *t = sc->t;
+    const char *why = NULL, *env = getenv("STRATA_SOURCE_PATH");
+    int64_t root = 0;
+    if (env && !strcmp(env, "step")) why = "STRATA_SOURCE_PATH=step";
+    else if (t->is_view) why = "a view";
+    else if (!t->has_rowid) why = "no rowid (WITHOUT ROWID, or every rowid name shadowed)";
+    ST_TRY(begin_read(sc, err));
+    if (!why) {
+        ST_TRY(query_one(sc->src, "SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = ?1", t->name,
+                         &root, NULL, 0, err));
+        if (root < 2 || root > UINT32_MAX) why = "a virtual table";
+    }
+    if (!why) {
+        if (!(sc->bcols = calloc(t->n_cols, sizeof *sc->bcols)) || !(sc->dflt = calloc(t->n_cols, sizeof *sc->dflt)))
+            return st_error_set(err, ST_ERR_NOMEM, "scanning '%s': out of memory", t->name);
+        ST_TRY(read_col_rules(sc, &why, err));
+    }
+    if (!why) ST_TRY(check_file(sc, &why, err));
+    if (why) {
+        snprintf(sc->path_note, sizeof sc->path_note, "sqlite3_step (%s)", why);
+        return ST_OK;
+    }
+    st_bt_scan_spec spec = {.fd = sc->fd, .geom = &sc->geom, .root = (uint32_t)root, .lo = lo, .hi = hi,
+                            .n_cols = t->n_cols, .cols = sc->bcols, .missing = missing_value, .missing_ctx = sc,
+                            .path = sc->src->path, .table = t->name};
+    ST_TRY(st_bt_scan_open(&sc->bt, &spec, err));
+    snprintf(sc->path_note, sizeof sc->path_note, "pages");
+    return ST_OK;
+}
+
+/* Prepares the sqlite3_step path's statement: SELECT [rowid,] "c1", ...
+ * FROM "t" [WHERE rowid BETWEEN ?1 AND ?2 ORDER BY rowid | LIMIT ?1 OFFSET ?2]. */
+static st_status prepare_step(st_source_scan *sc, int64_t rowid_lo, int64_t rowid_hi, st_error *err)
+{
+    const st_source_table *t = sc->t;
+    st_source *src = sc->src;
+    st_status s = ST_OK;
     size_t cap = 256 + strlen(t->name) * 2;
     for (size_t j = 0; j < t->n_cols; j++) cap += 4 + 2 * strlen(t->cols[j].name);
-    if (!(sql = malloc(cap))) {
-        s = st_error_set(err, ST_ERR_NOMEM, "scanning '%s': out of memory", t->name);
-        goto done;
-    }
+    char *sql = malloc(cap);
+    if (!sql) return st_error_set(err, ST_ERR_NOMEM, "scanning '%s': out of memory", t->name);
     size_t l = 0;
     sql[0] = '\0';
     bool ok = append_raw(sql, cap, &l, "SELECT ");
@@ -639,13 +890,10 @@ st_status st_source_scan_open(st_source_scan **out, st_source *src, const st_sou
         goto done;
     }
     if (sqlite3_prepare_v2(src->db, sql, -1, &sc->stmt, NULL) != SQLITE_OK) {
-        s = st_error_set(err, ST_ERR_SQLITE, "scanning '%s' in '%s': %s", t->name, src->path,
-                         sqlite3_errmsg(src->db));
+        s = st_error_set(err, ST_ERR_SQLITE, "scanning '%s' in '%s': %s", t->name, src->path, sqlite3_errmsg(src->db));
         goto done;
     }
-    if (rowid_hi < rowid_lo) {
-        sc->done = true;
-    } else if (t->has_rowid) {
+    if (t->has_rowid) {
         sqlite3_bind_int64(sc->stmt, 1, rowid_lo);
         sqlite3_bind_int64(sc->stmt, 2, rowid_hi);
     } else {
@@ -658,10 +906,34 @@ st_status st_source_scan_open(st_source_scan **out, st_source *src, const st_sou
             sc->next_ordinal = first;
         }
     }
+done:
+    free(sql);
+    return s;
+}
+
+st_status st_source_scan_open(st_source_scan **out, st_source *src, const st_source_table *t,
+                              int64_t rowid_lo, int64_t rowid_hi, size_t batch_rows, st_error *err)
+{
+    st_status s = ST_OK;
+    st_source_scan *sc = NULL;
+    *out = NULL;
+    if (batch_rows == 0 || batch_rows > ((size_t)1 << 30))
+        return st_error_set(err, ST_ERR_INVALID, "scanning '%s': batch of %zu rows", t->name, batch_rows);
+    sc = calloc(1, sizeof *sc);
+    if (!sc) return st_error_set(err, ST_ERR_NOMEM, "scanning '%s': out of memory", t->name);
+    sc->src = src;
+    sc->t = t;
+    sc->fd = -1;
+    if (st_lanes_init(&sc->lanes, t->n_cols, batch_rows) != ST_OK) {
+        s = st_error_set(err, ST_ERR_NOMEM, "scanning '%s': out of memory", t->name);
+        goto done;
+    }
+    if ((s = choose_path(sc, rowid_lo, rowid_hi, err)) != ST_OK) goto done;
+    if (rowid_hi < rowid_lo) sc->done = true;
+    else if (!sc->bt && (s = prepare_step(sc, rowid_lo, rowid_hi, err)) != ST_OK) goto done;
     *out = sc;
     sc = NULL;
 done:
-    free(sql);
     st_source_scan_close(sc);
     return s;
 }
@@ -670,194 +942,89 @@ void st_source_scan_close(st_source_scan *scan)
 {
     if (!scan) return;
     sqlite3_finalize(scan->stmt);
-    free(scan->vbits);
-    free(scan->lanes);
+    st_bt_scan_close(scan->bt);
+    if (scan->fd >= 0) close(scan->fd);
+    if (scan->own_txn && --scan->src->txn_scans == 0 && scan->src->own_txn) {
+        sqlite3_exec(scan->src->db, "COMMIT", NULL, NULL, NULL);
+        scan->src->own_txn = false;
+    }
+    if (scan->dflt)
+        for (size_t j = 0; j < scan->t->n_cols; j++) free(scan->dflt[j].bytes);
+    free(scan->dflt);
+    free(scan->bcols);
+    st_lanes_free(&scan->lanes);
     free(scan);
 }
 
 uint64_t st_source_scan_rows(const st_source_scan *scan) { return scan->rows; }
 
-/* Makes room for `extra` more payload bytes in var column c whose used
- * size is `used` (c->n_bytes is not maintained during a batch). */
-static inline bool room_bytes(st_column *c, size_t used, size_t extra)
+/* The current sqlite3_step row into row n of the lanes. False: out of memory. */
+static bool step_row(st_source_scan *scan, st_lanes *ls, size_t n)
 {
-    size_t need;
-    if (!st_size_add(used, extra, &need)) return false;
-    if (need <= c->cap_bytes) return true;
-    return st_column_reserve(c, c->cap_rows, need) == ST_OK;
+    sqlite3_stmt *stmt = scan->stmt;
+    const int off = scan->t->has_rowid ? 1 : 0;
+    ls->rowids[n] = off ? sqlite3_value_int64(sqlite3_column_value(stmt, 0)) : scan->next_ordinal++;
+    for (size_t j = 0; j < ls->n_cols; j++) {
+        st_lane *L = &ls->lane[j];
+        sqlite3_value *sv = sqlite3_column_value(stmt, (int)j + off);
+        bool ok = true;
+        switch (sqlite3_value_type(sv)) {
+        case SQLITE_INTEGER: ok = lane_put_int(L, n, sqlite3_value_int64(sv)); break;
+        case SQLITE_FLOAT: ok = lane_put_real(L, n, sqlite3_value_double(sv)); break;
+        case SQLITE_TEXT: {
+            const unsigned char *p = sqlite3_value_text(sv);
+            ok = lane_put_text(L, n, p, p ? (size_t)sqlite3_value_bytes(sv) : 0);
+            break;
+        }
+        case SQLITE_BLOB: {
+            const void *p = sqlite3_value_blob(sv);
+            ok = lane_put_blob(L, n, p, p ? (size_t)sqlite3_value_bytes(sv) : 0);
+            break;
+        }
+        default: lane_put_null(L, n); break;
+        }
+        if (!ok) return false;
+    }
+    return true;
 }
 
-/* Hands the batch's scratch bitmap to column c when it saw a NULL. */
-static st_status finish_validity(st_column *c, const uint64_t *bits, size_t words, size_t n)
-{
-    size_t valid = 0;
-    size_t full = n / 64;
-    for (size_t w = 0; w < full; w++) valid += (size_t)__builtin_popcountll(bits[w]);
-    if (n & 63) valid += (size_t)__builtin_popcountll(bits[full] & (((uint64_t)1 << (n & 63)) - 1));
-    c->n_rows = n;
-    c->null_count = n - valid;
-    free(c->validity);
-    c->validity = NULL;
-    if (c->null_count == 0) return ST_OK;
-    size_t cw = (c->cap_rows + 63) / 64;
-    uint64_t *v = calloc(cw ? cw : 1, sizeof *v);
-    if (!v) return ST_ERR_NOMEM;
-    memcpy(v, bits, (words < cw ? words : cw) * sizeof *v);
-    c->validity = v;
-    return ST_OK;
-}
-
-#define SET_BIT(b, i) ((b)[(i) >> 6] |= (uint64_t)1 << ((i) & 63))
-
-st_status st_source_scan_next(st_source_scan *scan, st_column *cols, size_t *n_rows, st_error *err)
+/* Up to one batch of rows through sqlite3_step. */
+static st_status step_batch(st_source_scan *scan, size_t *n_rows, st_error *err)
 {
     const st_source_table *t = scan->t;
-    sqlite3_stmt *stmt = scan->stmt;
-    const size_t nc = t->n_cols, batch = scan->batch_rows;
-    const int off = t->has_rowid ? 1 : 0;
-    *n_rows = 0;
-
-    for (size_t f = 0; f < t->n_fields; f++) {
-        if (cols[f].type != t->fields[f].type)
-            return st_error_set(err, ST_ERR_INVALID, "scanning '%s': column %zu is %s, schema says %s", t->name, f,
-                                st_type_name(cols[f].type), st_type_name(t->fields[f].type));
-        st_column_reset(&cols[f]);
-        size_t nb = cols[f].cap_bytes ? cols[f].cap_bytes : 4096;
-        if (st_column_reserve(&cols[f], batch, nb) != ST_OK)
-            return st_error_set(err, ST_ERR_NOMEM, "scanning '%s': out of memory for a batch of %zu rows", t->name,
-                                batch);
-    }
-    if (scan->done) return ST_OK;
-    memset(scan->vbits, 0, scan->words * 2 * nc * sizeof(uint64_t));
-
-    lane *lanes = scan->lanes;
-    for (size_t j = 0; j < nc; j++) {
-        lane *L = &lanes[j];
-        st_column *vc = &cols[st_source_field_value(j)], *rc_ = &cols[st_source_field_raw(j)];
-        L->type = vc->type;
-        L->vc = vc;
-        L->val = vc->data;
-        L->voff = vc->offsets;
-        L->cls = (int32_t *)cols[st_source_field_class(j)].data;
-        L->rc = rc_;
-        L->roff = rc_->offsets;
-        L->vb = scan->vbits + (2 * j) * scan->words;
-        L->rb = L->vb + scan->words;
-    }
-    int64_t *rowids = (int64_t *)cols[0].data;
     size_t n = 0;
-    char num[40];
-    while (n < batch) {
-        int rc = sqlite3_step(stmt);
+    while (n < scan->lanes.batch_rows) {
+        int rc = sqlite3_step(scan->stmt);
         if (rc == SQLITE_DONE) {
             scan->done = true;
             break;
         }
         if (rc != SQLITE_ROW)
             return st_error_set(err, ST_ERR_SQLITE, "scanning '%s' in '%s' after %llu rows: %s", t->name,
-                                scan->src->path, (unsigned long long)(scan->rows + n),
-                                sqlite3_errmsg(scan->src->db));
-        rowids[n] = off ? sqlite3_value_int64(sqlite3_column_value(stmt, 0)) : scan->next_ordinal++;
-        for (size_t j = 0; j < nc; j++) {
-            lane *L = &lanes[j];
-            int k = (int)j + off;
-            sqlite3_value *sv = sqlite3_column_value(stmt, k);
-            int ty = sqlite3_value_type(sv);
-            bool fits = false;
-            const void *raw = NULL;
-            size_t raw_len = 0;
-            switch (ty) {
-            case SQLITE_INTEGER: {
-                L->cls[n] = ST_CLASS_INTEGER;
-                int64_t v = sqlite3_value_int64(sv);
-                if (L->type == ST_TYPE_I64) {
-                    ((int64_t *)L->val)[n] = v;
-                    fits = true;
-                } else if (L->type == ST_TYPE_F64 && (double)v < 9223372036854775808.0 && (int64_t)(double)v == v) {
-                    ((double *)L->val)[n] = (double)v;
-                    fits = true;
-                } else {
-                    raw_len = i64_to_dec(v, num);
-                    raw = num;
-                }
-                break;
-            }
-            case SQLITE_FLOAT: {
-                L->cls[n] = ST_CLASS_REAL;
-                double v = sqlite3_value_double(sv);
-                if (L->type == ST_TYPE_F64) {
-                    ((double *)L->val)[n] = v;
-                    fits = true;
-                } else {
-                    int w = snprintf(num, sizeof num, "%.17g", v);
-                    raw_len = w > 0 ? (size_t)w : 0;
-                    raw = num;
-                }
-                break;
-            }
-            case SQLITE_TEXT: {
-                L->cls[n] = ST_CLASS_TEXT;
-                const unsigned char *p = sqlite3_value_text(sv);
-                size_t len = p ? (size_t)sqlite3_value_bytes(sv) : 0;
-                if (L->type == ST_TYPE_STR && utf8_ok(p, len)) {
-                    uint64_t at = L->voff[n];
-                    if (!room_bytes(L->vc, at, len))
-                        return st_error_set(err, ST_ERR_NOMEM, "scanning '%s': out of memory", t->name);
-                    if (len) memcpy(L->vc->bytes + at, p, len);
-                    L->voff[n + 1] = at + len;
-                    fits = true;
-                } else {
-                    raw = p;
-                    raw_len = len;
-                }
-                break;
-            }
-            case SQLITE_BLOB:
-                L->cls[n] = ST_CLASS_BLOB;
-                raw = sqlite3_value_blob(sv);
-                raw_len = raw ? (size_t)sqlite3_value_bytes(sv) : 0;
-                break;
-            default:
-                L->cls[n] = ST_CLASS_NULL;
-                break;
-            }
-            if (fits) { /* the common case: value present, raw NULL */
-                SET_BIT(L->vb, n);
-                L->roff[n + 1] = L->roff[n];
-                continue;
-            }
-            /* value NULL: an empty / zero slot */
-            if (L->type == ST_TYPE_STR)
-                L->voff[n + 1] = L->voff[n];
-            else if (L->type == ST_TYPE_I64)
-                ((int64_t *)L->val)[n] = 0;
-            else
-                ((double *)L->val)[n] = 0.0;
-            if (ty == SQLITE_NULL) {
-                L->roff[n + 1] = L->roff[n];
-                continue;
-            }
-            uint64_t at = L->roff[n];
-            if (!room_bytes(L->rc, at, raw_len))
-                return st_error_set(err, ST_ERR_NOMEM, "scanning '%s': out of memory", t->name);
-            if (raw_len) memcpy(L->rc->bytes + at, raw, raw_len);
-            L->roff[n + 1] = at + raw_len;
-            SET_BIT(L->rb, n);
-        }
+                                scan->src->path, (unsigned long long)(scan->rows + n), sqlite3_errmsg(scan->src->db));
+        if (!step_row(scan, &scan->lanes, n))
+            return st_error_set(err, ST_ERR_NOMEM, "scanning '%s': out of memory", t->name);
         n++;
     }
+    *n_rows = n;
+    return ST_OK;
+}
 
-    cols[0].n_rows = n;
-    for (size_t j = 0; j < nc; j++) {
-        st_column *vc = &cols[1 + 3 * j], *cc = &cols[2 + 3 * j], *rc_ = &cols[3 + 3 * j];
-        const uint64_t *vb = scan->vbits + (2 * j) * scan->words;
-        cc->n_rows = n;
-        if (finish_validity(vc, vb, scan->words, n) != ST_OK ||
-            finish_validity(rc_, vb + scan->words, scan->words, n) != ST_OK)
-            return st_error_set(err, ST_ERR_NOMEM, "scanning '%s': out of memory", t->name);
-        if (vc->type == ST_TYPE_STR) vc->n_bytes = (size_t)vc->offsets[n];
-        rc_->n_bytes = (size_t)rc_->offsets[n];
+st_status st_source_scan_next(st_source_scan *scan, st_column *cols, size_t *n_rows, st_error *err)
+{
+    const st_source_table *t = scan->t;
+    size_t n = 0;
+    *n_rows = 0;
+    ST_TRY(st_lanes_begin(&scan->lanes, t, cols, err));
+    if (!scan->done) {
+        if (scan->bt) {
+            ST_TRY(st_bt_scan_next(scan->bt, &scan->lanes, &n, err));
+            if (n == 0) scan->done = true;
+        } else {
+            ST_TRY(step_batch(scan, &n, err));
+        }
     }
+    ST_TRY(st_lanes_finish(&scan->lanes, t, cols, n, err));
     scan->rows += n;
     *n_rows = n;
     return ST_OK;

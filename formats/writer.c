@@ -216,6 +216,31 @@ static void zone(const st_column *c, block_ent *b)
         return;
     }
     if (c->type == ST_TYPE_STR || c->type == ST_TYPE_BYTES) return;
+    if (!c->validity && n && (c->type == ST_TYPE_I64 || c->type == ST_TYPE_I32)) {
+        /* every row present: a branch-free loop the compiler vectorises */
+        int64_t lo, hi;
+        if (c->type == ST_TYPE_I64) {
+            const int64_t *v = c->data;
+            lo = hi = v[0];
+            for (size_t i = 1; i < n; i++) {
+                lo = v[i] < lo ? v[i] : lo;
+                hi = v[i] > hi ? v[i] : hi;
+            }
+        } else {
+            const int32_t *v = c->data;
+            int32_t l32 = v[0], h32 = v[0];
+            for (size_t i = 1; i < n; i++) {
+                l32 = v[i] < l32 ? v[i] : l32;
+                h32 = v[i] > h32 ? v[i] : h32;
+            }
+            lo = l32;
+            hi = h32;
+        }
+        b->has_minmax = 1;
+        b->min = (uint64_t)lo;
+        b->max = (uint64_t)hi;
+        return;
+    }
     int64_t mn = 0, mx = 0;
     bool any = false;
     for (size_t i = 0; i < n; i++) {
@@ -234,9 +259,27 @@ static void zone(const st_column *c, block_ent *b)
     }
 }
 
-static st_status flush_chunk(st_writer *w, st_error *err)
+/* Appends the (n + 7) / 8 validity bytes of n rows (little-endian bit
+ * order, from the words of `bits`; all zero when bits is NULL), a few
+ * hundred bytes per call instead of one. */
+static void append_validity(st_buf *b, const uint64_t *bits, size_t n)
 {
-    size_t n = w->buf[0].n_rows;
+    uint8_t tmp[512];
+    size_t nbytes = (n + 7) / 8;
+    for (size_t k = 0; k < nbytes; k += sizeof tmp) {
+        size_t m = nbytes - k < sizeof tmp ? nbytes - k : sizeof tmp;
+        for (size_t i = 0; i < m; i++)
+            tmp[i] = bits ? (uint8_t)(bits[(k + i) / 8] >> (8 * ((k + i) % 8))) : 0;
+        st_buf_append(b, tmp, m);
+    }
+}
+
+/* Encodes and writes one chunk: the buffered rows (cols == NULL, then
+ * the buffers are reset) or the caller's columns cols[0..n_fields), all of
+ * cols[0].n_rows rows (a whole chunk handed over without a copy). */
+static st_status flush_cols(st_writer *w, const st_column *cols, st_error *err)
+{
+    size_t n = cols ? cols[0].n_rows : w->buf[0].n_rows;
     if (n == 0) return ST_OK;
     if (w->n_chunks == w->cap_chunks) {
         size_t cap = w->cap_chunks ? w->cap_chunks * 2 : 16;
@@ -251,7 +294,7 @@ static st_status flush_chunk(st_writer *w, st_error *err)
     w->chunk_n[w->n_chunks] = (uint32_t)n;
     int level = w->opts.zstd_level == 0 ? 3 : w->opts.zstd_level;
     for (size_t j = 0; j < w->n_fields; j++) {
-        st_column *c = &w->buf[j];
+        const st_column *c = cols ? &cols[j] : &w->buf[j];
         block_ent *b = &w->blocks[w->n_chunks * w->n_fields + j];
         memset(b, 0, sizeof *b);
         zone(c, b);
@@ -264,15 +307,11 @@ static st_status flush_chunk(st_writer *w, st_error *err)
             /* all NULL: no values at all */
             enc = ST_ENC_CONST;
             flags |= ST_BLOCK_FLAG_VALIDITY;
-            uint8_t zero[1] = {0};
-            for (size_t k = 0; k < (n + 7) / 8; k++) st_buf_append(&w->payload, zero, 1);
+            append_validity(&w->payload, NULL, n);
         } else {
             if (c->null_count) {
                 flags |= ST_BLOCK_FLAG_VALIDITY;
-                for (size_t k = 0; k < (n + 7) / 8; k++) {
-                    uint8_t byte = (uint8_t)(c->validity[k / 8] >> (8 * (k % 8)));
-                    st_buf_append(&w->payload, &byte, 1);
-                }
+                append_validity(&w->payload, c->validity, n);
             }
             st_buf_reset(&w->enc);
             st_status s = st_codec_encode(c, -1, &w->enc, &enc);
@@ -319,11 +358,28 @@ static st_status flush_chunk(st_writer *w, st_error *err)
         b->flags = flags;
         ST_TRY(write_all(w, hdr, sizeof hdr, err));
         ST_TRY(write_all(w, data, stored, err));
-        st_column_reset(c);
+        if (!cols) st_column_reset(&w->buf[j]);
     }
     w->n_chunks++;
-    w->buffered_bytes = 0;
+    if (!cols) w->buffered_bytes = 0;
     return ST_OK;
+}
+
+static st_status flush_chunk(st_writer *w, st_error *err) { return flush_cols(w, NULL, err); }
+
+/* True when rows [r0, r0 + n) of string column c are certainly valid
+ * UTF-8: their bytes are one valid run and no row starts inside a
+ * character (a byte 10xxxxxx), so every row is a valid piece of it. False
+ * means "check row by row" (NULL rows' bytes are included here, so a false
+ * is not yet an error). One pass over the bytes instead of a call per row. */
+static bool strs_utf8_fast(const st_column *c, size_t r0, size_t n)
+{
+    const uint64_t *off = c->offsets;
+    const char *b = c->bytes;
+    if (!st_utf8_valid(b + off[r0], (size_t)(off[r0 + n] - off[r0]))) return false;
+    for (size_t i = r0 + 1; i < r0 + n; i++)
+        if (off[i] < off[r0 + n] && ((unsigned char)b[off[i]] & 0xC0) == 0x80) return false;
+    return true;
 }
 
 st_status st_writer_write(st_writer *w, const st_column *cols, size_t first, size_t n_rows, st_error *err)
@@ -371,11 +427,16 @@ st_status st_writer_write(st_writer *w, const st_column *cols, size_t first, siz
             }
             take = 1; /* one row over the limit on its own */
         }
+        /* a whole chunk of the caller's columns, nothing buffered: encoded
+         * from them directly (same blocks, no copy) */
+        bool whole = w->buf[0].n_rows == 0 && r0 == 0 && take == w->chunk_rows && !cut;
+        for (size_t j = 0; whole && j < w->n_fields; j++) whole = cols[j].n_rows == take;
         for (size_t j = 0; j < w->n_fields; j++) {
             const st_column *src = &cols[j];
             st_column *dst = &w->buf[j];
             bool var = src->type == ST_TYPE_STR || src->type == ST_TYPE_BYTES;
-            bool check = (src->validity && !w->fields[j].nullable) || src->type == ST_TYPE_STR;
+            bool check = (src->validity && !w->fields[j].nullable) ||
+                         (src->type == ST_TYPE_STR && !strs_utf8_fast(src, r0, take));
             for (size_t i = r0; check && i < r0 + take; i++) {
                 if (!st_column_valid(src, i)) {
                     if (!w->fields[j].nullable) {
@@ -393,12 +454,21 @@ st_status st_writer_write(st_writer *w, const st_column *cols, size_t first, siz
                     }
                 }
             }
+            if (whole) continue;
             st_status s = st_column_append_range(dst, src, r0, take);
             if (s != ST_OK) return st_error_set(err, s, "out of memory");
             if (var && dst->n_bytes > w->buffered_bytes) w->buffered_bytes = dst->n_bytes;
         }
         done += take;
         w->n_rows += take;
+        if (whole) {
+            st_status s = flush_cols(w, cols, err);
+            if (s != ST_OK) {
+                w->failed = s;
+                return s;
+            }
+            continue;
+        }
         if (w->buf[0].n_rows == w->chunk_rows || w->buffered_bytes >= ST_CHUNK_MAX_BYTES || cut) {
             st_status s = flush_chunk(w, err);
             if (s != ST_OK) {

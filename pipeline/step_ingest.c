@@ -47,6 +47,7 @@ typedef struct ingest_job {
     uint64_t n_rows_est;
     uint64_t fp;              /* seed; the file's fingerprint adds its content */
     /* results */
+    char reader[200];         /* which reader read it: st_source_scan_path() */
     uint64_t rows;
     st_status status;
     st_error err;
@@ -96,6 +97,7 @@ static st_status ingest_one(ingest_pool *pool, ingest_job *j)
         goto done;
     if (n > 0) {
         if ((s = st_source_scan_open(&scan, src, j->desc, lo, hi, ST_CHUNK_ROWS, &j->err)) != ST_OK) goto done;
+        snprintf(j->reader, sizeof j->reader, "%s", st_source_scan_path(scan));
         for (;;) {
             size_t got = 0;
             if ((s = st_source_scan_next(scan, cols, &got, &j->err)) != ST_OK) goto done;
@@ -141,6 +143,21 @@ static int cmp_job_size(const void *a, const void *b)
     const ingest_job *x = a, *y = b;
     if (x->n_rows_est != y->n_rows_est) return x->n_rows_est < y->n_rows_est ? 1 : -1;
     return strcmp(x->bronze, y->bronze);
+}
+
+/* The step note says which reader read each table and, for sqlite3_step,
+ * why the pages were not decoded directly (source.h); appended to what the
+ * note already says (why bronze was rebuilt). */
+static void note_readers(st_run_ctx *ctx, const ingest_job *jobs, size_t n)
+{
+    char *note = ctx->cur->note;
+    size_t cap = sizeof ctx->cur->note, len = strlen(note);
+    for (size_t i = 0; i < n && len < cap; i++) {
+        int k = snprintf(note + len, cap - len, "%s%s: %s", len ? "; " : "", jobs[i].bronze,
+                         jobs[i].reader[0] ? jobs[i].reader : "empty");
+        if (k < 0) break;
+        len += (size_t)k;
+    }
 }
 
 /* The identity of the sources and flags: if unchanged, bronze is current.
@@ -286,6 +303,7 @@ st_status st_step_ingest(st_run_ctx *ctx, st_error *err)
         }
         ctx->cur->rows_out += jobs[i].rows;
     }
+    note_readers(ctx, jobs, 3);
     /* stage the stamp so it is published with the files it describes */
     if ((s = stamp_fingerprints(ctx, jobs, 3, stamp, sizeof stamp, err)) != ST_OK) goto done;
     {

@@ -532,3 +532,33 @@ Test(format, one_large_string_batch_is_cut_into_chunks_of_at_most_64_mib)
     cr_assert_eq(st_reader_n_rows(r), rows);
     st_reader_close(r);
 }
+
+/* The writer checks a chunk's strings in one pass (writer.c,
+ * strs_utf8_fast): a character split across two rows, each invalid on its
+ * own, must still be refused with the right row, and NULL rows' bytes
+ * never make valid rows fail. */
+Test(format, utf8_checked_per_row_not_per_run)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/u.strata", dir);
+    st_field f = {"s", ST_TYPE_STR, true, NULL};
+    st_writer *w;
+    st_error err;
+    st_column c;
+    st_column_init(&c, ST_TYPE_STR);
+    cr_assert_eq(st_column_push_str(&c, "ok", 2), ST_OK);
+    cr_assert_eq(st_column_push_str(&c, "\xc3", 1), ST_OK);
+    cr_assert_eq(st_column_push_str(&c, "\xa9", 1), ST_OK);
+    cr_assert_eq(st_writer_open(&w, path, &f, 1, NULL, NULL, &err), ST_OK);
+    cr_assert_eq(st_writer_write(w, &c, 0, 3, &err), ST_ERR_INVALID);
+    cr_expect_not_null(strstr(err.msg, "at row 1"), "%s", err.msg);
+    st_writer_abort(w);
+    st_column_reset(&c);
+    cr_assert_eq(st_column_push_str(&c, "h\xc3\xa9", 3), ST_OK);
+    cr_assert_eq(st_column_push_null(&c), ST_OK);
+    cr_assert_eq(st_column_push_str(&c, "\xe2\x82\xac", 3), ST_OK);
+    cr_assert_eq(st_writer_open(&w, path, &f, 1, NULL, NULL, &err), ST_OK);
+    cr_assert_eq(st_writer_write(w, &c, 0, 3, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    st_column_free(&c);
+}

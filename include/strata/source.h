@@ -32,6 +32,14 @@
  * splitting them across threads costs re-scanning prefixes. The same
  * fallback applies to a rowid table whose columns shadow all three names
  * rowid, _rowid_ and oid.
+ *
+ * Two readers, one result. A scan of a rowid table decodes the table's
+ * b-tree pages itself (formats/sqlite_btree.c) when that is provably
+ * safe: sqlite3 holds a read transaction for the whole scan, the file is
+ * UTF-8, in rollback-journal mode or WAL mode with an empty -wal file, and
+ * its header agrees with what sqlite3 reads. Otherwise (views, WITHOUT
+ * ROWID, UTF-16, WAL frames, generated columns, STRATA_SOURCE_PATH=step)
+ * it steps `SELECT` with sqlite3_step. Both give byte-identical bronze.
  */
 #ifndef STRATA_SOURCE_H
 #define STRATA_SOURCE_H
@@ -164,6 +172,11 @@ st_status st_source_scan_open(st_source_scan **out, st_source *src, const st_sou
  * allocation-free. */
 st_status st_source_scan_next(st_source_scan *scan, st_column *cols, size_t *n_rows,
                               st_error *err) ST_MUST_USE;
+
+/* Which reader the scan uses, for the run log: "pages" (the table b-tree
+ * decoded directly, formats/sqlite_btree.c) or "sqlite3_step (why)" (the
+ * direct path was not provably safe or not asked for). Owned by scan. */
+const char *st_source_scan_path(const st_source_scan *scan);
 
 /* Rows returned so far. */
 uint64_t st_source_scan_rows(const st_source_scan *scan);

@@ -91,6 +91,7 @@ static void make_customers(const char *path, const char *table)
 /* When set, about 1 line in 40 belongs to one of three customers with ids
  * near 10^12, far from the others (orphans too). */
 static int fixture_far_ids;
+static int fixture_typed_bad; /* bad rows that keep every column's storage class uniform */
 
 static void make_transactions(const char *path, size_t n_good, int with_bad)
 {
@@ -152,6 +153,20 @@ static void make_transactions(const char *path, size_t n_good, int with_bad)
         fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, 'MAT0001', 9223372036854775807);"); /* out of range */
         fx_exec_sql(db, "INSERT INTO foc_qty VALUES ('x', 'many', 'MAT0001', 3, 2021, 1);");           /* bad_quantity */
         fx_exec_sql(db, "INSERT INTO foc_qty VALUES ('x', 1, CAST(x'c328' AS TEXT), 3, 2021, 1);");   /* non-UTF-8 */
+    }
+    if (fixture_typed_bad) {
+        /* integers and texts only, so staging's chunk path flags them by
+         * predicate (and sends them to the per-row path) */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (-4, 2021, 1, 'MAT0001', 1);");     /* bad_customer_id */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 1800, 1, 'MAT0001', 1);");      /* year_out_of_range */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 13, 'MAT0001', 1);");     /* bad_month */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, '   ', 1);");          /* bad_material_code */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, 'MAT0001', -3);");     /* quantity_out_of_range */
+        fx_exec_sql(db, "INSERT INTO foc_qty VALUES ('x', 2000000000, 'MAT0001', 3, 2021, 1);"); /* quantity_out_of_range */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, ' MAT0002 ', 4);");    /* accepted, trimmed */
+        lines[n_lines++] = (line){1, 2021, 2, "MAT0002", 4, 0, 1};
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (3, 2021, 5, 'M\xc3\xa9', 2);");    /* accepted, UTF-8 */
+        lines[n_lines++] = (line){3, 2021, 5, "M\xc3\xa9", 2, 0, 1};
     }
     fx_exec_sql(db, "COMMIT");
     sqlite3_close(db);
@@ -453,6 +468,71 @@ Test(pipeline, memory_limit_splits_customers_into_ranges_with_byte_identical_out
     cr_assert_eq(run_pipeline("w4", "--memory-limit 99999999999G", err, sizeof err), 2);
     /* plain bytes work, however large */
     cr_assert_eq(run_pipeline("w5", "--memory-limit 1073741824", err, sizeof err), 0, "%s", err);
+}
+
+/* The gold step's fused pass (st_dense: narrow customer ids, small
+ * quantities) and staging's chunk path write the same bytes as the
+ * sort-based st_features path and the per-row staging path, on the dirty
+ * fixture (rejects of every reason, bad classes, NULLs, spaces), with 1,
+ * 2 and 4 threads; and so does the spill path under a tiny memory limit. */
+static void fused_and_reference_paths_agree(void)
+{
+    char err[4096], p[600];
+    size_t len;
+    cr_assert_eq(run_pipeline("w1", "--threads 1", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(run_pipeline("w2", "--threads 2", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(run_pipeline("w4", "--threads 4", err, sizeof err), 0, "%s", err);
+    /* the sort-based gold path and the per-row staging path: the
+     * specifications the fused pass and the chunk path must equal */
+    setenv("STRATA_GOLD_SORT", "1", 1);
+    setenv("STRATA_STAGE_ROWWISE", "1", 1);
+    cr_assert_eq(run_pipeline("ws", "--threads 2", err, sizeof err), 0, "%s", err);
+    unsetenv("STRATA_GOLD_SORT");
+    unsetenv("STRATA_STAGE_ROWWISE");
+    cr_assert_eq(run_pipeline("wm", "--threads 2 --memory-limit 64K", err, sizeof err), 0, "%s", err);
+    snprintf(p, sizeof p, "%s/w2/_runs/latest.json", dir);
+    char *log = fx_slurp(p, &len);
+    cr_assert_not_null(strstr(log, "one fused pass"), "%s", log);
+    free(log);
+    snprintf(p, sizeof p, "%s/ws/_runs/latest.json", dir);
+    log = fx_slurp(p, &len);
+    cr_assert_null(strstr(log, "one fused pass"), "%s", log);
+    free(log);
+    assert_same_files("w1", "w2");
+    assert_same_files("w1", "w4");
+    assert_same_files("w1", "ws");
+    assert_same_files("w1", "wm");
+}
+
+Test(pipeline, fused_gold_and_chunk_stage_write_the_same_files_as_the_reference_paths)
+{
+    build_fixture(5500, 1, "Customer"); /* bad rows of every kind in the last chunk */
+    fused_and_reference_paths_agree();
+}
+
+Test(pipeline, chunk_stage_flags_typed_bad_rows_like_the_per_row_path)
+{
+    fixture_typed_bad = 1;
+    build_fixture(5500, 0, "Customer"); /* one chunk, every required block uniformly typed, with bad rows */
+    fixture_typed_bad = 0;
+    fused_and_reference_paths_agree();
+    char err[4096];
+    cr_assert_eq(run_pipeline("w1", "--only stage --force", err, sizeof err), 0, "%s", err);
+    char wh[400];
+    snprintf(wh, sizeof wh, "%s/w1", dir);
+    st_reader *r = open_table(wh, "silver", "stg_rejects");
+    st_column src;
+    st_column_init(&src, ST_TYPE_STR);
+    read_col(r, "source_table", &src);
+    size_t n_tx = 0;
+    for (size_t i = 0; i < src.n_rows; i++) {
+        size_t l;
+        const char *t = st_column_str(&src, i, &l);
+        n_tx += !(l == 12 && !memcmp(t, "raw_customer", 12));
+    }
+    cr_assert_eq(n_tx, 6, "%zu transaction rejects", n_tx);
+    st_column_free(&src);
+    st_reader_close(r);
 }
 
 /* Rewrites silver.stg_sales_transactions of warehouse `wh` with row `row`'s

@@ -254,13 +254,7 @@ static void *scatter_worker(void *arg)
             const int32_t *restrict q32 = r->q32;
             BY_GROUP(q32)
         }
-        free(r->key);
-        free(r->mat);
-        free(r->q32);
-        free(r->q64);
-        r->key = r->mat = NULL;
-        r->q32 = NULL;
-        r->q64 = NULL;
+        st_row_store_release(r);
         return NULL;
     }
     uint32_t *mstart = calloc(nm + 1, sizeof *mstart);
@@ -284,13 +278,7 @@ static void *scatter_worker(void *arg)
             BY_MATERIAL(q32)
         }
     }
-    free(r->key);
-    free(r->mat);
-    free(r->q32);
-    free(r->q64);
-    r->key = r->mat = NULL;
-    r->q32 = NULL;
-    r->q64 = NULL;
+    st_row_store_release(r);
 
     fx->seg_mat[job->t] = malloc((n ? n : 1) * sizeof(uint32_t));
     fx->seg_qty[job->t] = malloc((n ? n : 1) * sizeof(int64_t));

@@ -113,7 +113,7 @@ Test(cli, unknown_command_is_usage_error)
     cr_assert_not_null(strstr(out, "unknown command"));
 }
 
-static const char *const subs[] = {"run", "gen", "inspect", "export", "kmeans", "lineage", "docs", "report"};
+static const char *const subs[] = {"run", "gen", "inspect", "export", "kmeans", "lineage", "docs", "report", "score"};
 
 Test(cli, every_subcommand_has_help)
 {

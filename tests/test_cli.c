@@ -171,6 +171,13 @@ Test(cli, unified_usage_errors)
         {"report --format=pdf", "report", "--format expects html|md|markdown, got 'pdf'"},
         {"report --out", "report", "--out needs a value"},
         {"report --bogus", "report", "unknown flag '--bogus'"},
+        {"export x --format=xml", "export", "--format expects csv|jsonl|parquet, got 'xml'"},
+        {"export x --bogus", "export", "unknown flag '--bogus'"},
+        {"export", "export", "missing FILE"},
+        {"score --bogus", "score", "unknown flag '--bogus'"},
+        {"score", "score", "--transactions FILE is required"},
+        {"score --transactions", "score", "--transactions needs a value"},
+        {"score --transactions=x --format=pdf", "score", "--format expects strata|csv, got 'pdf'"},
     };
     static char out[65536], err[65536];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -98,10 +98,10 @@ static st_status sqlite_fail(st_error *err, st_source *src, const char *what)
                         sqlite3_errmsg(src->db));
 }
 
-/* SQLite's column affinity rules (datatype3.html, section 3.1), mapped to
- * the bronze types: INTEGER -> int64, REAL -> float64, TEXT, BLOB and
- * NUMERIC -> string. */
-static st_type affinity_type(const char *decl)
+/* SQLite's column affinity rules (datatype3.html, section 3.1), in
+ * their order: INT, then CHAR/CLOB/TEXT, then BLOB or no type, then
+ * REAL/FLOA/DOUB, else NUMERIC. */
+static st_affinity affinity_of(const char *decl)
 {
     char up[256];
     size_t n = 0;
@@ -110,12 +110,22 @@ static st_type affinity_type(const char *decl)
         up[n] = (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
     }
     up[n] = '\0';
-    if (strstr(up, "INT")) return ST_TYPE_I64;
-    if (strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT")) return ST_TYPE_STR;
-    if (strstr(up, "BLOB") || n == 0) return ST_TYPE_STR;
-    if (strstr(up, "REAL") || strstr(up, "FLOA") || strstr(up, "DOUB")) return ST_TYPE_F64;
-    return ST_TYPE_STR;
+    if (strstr(up, "INT")) return ST_AFF_INTEGER;
+    if (strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT")) return ST_AFF_TEXT;
+    if (strstr(up, "BLOB") || n == 0) return ST_AFF_BLOB;
+    if (strstr(up, "REAL") || strstr(up, "FLOA") || strstr(up, "DOUB")) return ST_AFF_REAL;
+    return ST_AFF_NUMERIC;
 }
+
+/* The bronze type the affinity gives: INTEGER -> int64, REAL -> float64,
+ * the rest (TEXT, and BLOB and NUMERIC until typed by values) -> string. */
+static st_type affinity_type(st_affinity a)
+{
+    return a == ST_AFF_INTEGER ? ST_TYPE_I64 : (a == ST_AFF_REAL ? ST_TYPE_F64 : ST_TYPE_STR);
+}
+
+/* True when the affinity leaves the bronze type to the values. */
+static bool affinity_undecided(st_affinity a) { return a == ST_AFF_BLOB || a == ST_AFF_NUMERIC; }
 
 /* ---- opening ---- */
 
@@ -472,7 +482,8 @@ st_status st_source_describe(st_source *src, const char *name, st_source_table *
         }
         for (char *p = c->lname; *p; p++)
             if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
-        c->type = affinity_type(c->decl_type);
+        c->affinity = affinity_of(c->decl_type);
+        c->type = affinity_type(c->affinity);
     }
     if (rc != SQLITE_DONE) {
         s = sqlite_fail(err, src, "reading columns");
@@ -489,6 +500,84 @@ st_status st_source_describe(st_source *src, const char *name, st_source_table *
 done:
     sqlite3_finalize(st);
     st_source_table_free(t);
+    return s;
+}
+
+/* ---- typing by values ---- */
+
+/* The bronze type of a column whose storage classes were counted:
+ * n[0..4) the INTEGER, REAL, TEXT and BLOB counts. The most frequent class
+ * wins, ties to the earlier; no values (all NULL) stays string. */
+static st_type dominant_type(const int64_t n[4])
+{
+    static const st_type by_class[4] = {ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_STR, ST_TYPE_STR};
+    size_t best = 0;
+    for (size_t k = 1; k < 4; k++)
+        if (n[k] > n[best]) best = k;
+    return n[best] > 0 ? by_class[best] : ST_TYPE_STR;
+}
+
+/* SELECT count(CASE typeof("c") WHEN 'integer' THEN 1 END), ... (four per
+ * undecided column) FROM "t" into a malloc'd string; NULL when out of
+ * memory. */
+static char *class_count_sql(const st_source_table *t)
+{
+    static const char *const cls[4] = {"integer", "real", "text", "blob"};
+    size_t cap = 64 + 2 * strlen(t->name);
+    for (size_t j = 0; j < t->n_cols; j++)
+        if (affinity_undecided(t->cols[j].affinity)) cap += 4 * (48 + 2 * strlen(t->cols[j].name));
+    char *sql = malloc(cap);
+    if (!sql) return NULL;
+    size_t l = 0;
+    sql[0] = '\0';
+    bool ok = append_raw(sql, cap, &l, "SELECT "), first = true;
+    for (size_t j = 0; j < t->n_cols && ok; j++) {
+        if (!affinity_undecided(t->cols[j].affinity)) continue;
+        for (size_t k = 0; k < 4 && ok; k++) {
+            ok = append_raw(sql, cap, &l, first ? "count(CASE typeof(" : ", count(CASE typeof(") &&
+                 append_ident(sql, cap, &l, t->cols[j].name) && append_raw(sql, cap, &l, ") WHEN '") &&
+                 append_raw(sql, cap, &l, cls[k]) && append_raw(sql, cap, &l, "' THEN 1 END)");
+            first = false;
+        }
+    }
+    ok = ok && append_raw(sql, cap, &l, " FROM ") && append_ident(sql, cap, &l, t->name);
+    if (!ok) {
+        free(sql);
+        return NULL;
+    }
+    return sql;
+}
+
+st_status st_source_type_by_values(st_source *src, st_source_table *t, size_t *n_counted, st_error *err)
+{
+    static const char *const desc = "the source value, typed by its most frequent storage class (the declared "
+                                    "type does not decide); NULL when it does not fit (see __raw)";
+    st_status s = ST_OK;
+    sqlite3_stmt *st = NULL;
+    char *sql = NULL;
+    size_t n = 0;
+    for (size_t j = 0; j < t->n_cols; j++) n += affinity_undecided(t->cols[j].affinity);
+    if (n_counted) *n_counted = n;
+    if (n == 0) return ST_OK;
+    if (!(sql = class_count_sql(t))) return st_error_set(err, ST_ERR_NOMEM, "typing '%s': out of memory", t->name);
+    if (sqlite3_prepare_v2(src->db, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+        s = st_error_set(err, ST_ERR_SQLITE, "counting the storage classes of '%s' in '%s': %s", t->name, src->path,
+                         sqlite3_errmsg(src->db));
+        goto done;
+    }
+    int at = 0;
+    for (size_t j = 0; j < t->n_cols; j++) {
+        if (!affinity_undecided(t->cols[j].affinity)) continue;
+        int64_t cnt[4];
+        for (size_t k = 0; k < 4; k++) cnt[k] = sqlite3_column_int64(st, at++);
+        st_field *f = &t->fields[st_source_field_value(j)];
+        t->cols[j].type = f->type = dominant_type(cnt);
+        t->cols[j].by_values = true;
+        f->description = desc;
+    }
+done:
+    sqlite3_finalize(st);
+    free(sql);
     return s;
 }
 
@@ -707,7 +796,7 @@ static st_status read_col_rules(st_source_scan *sc, const char **why, st_error *
     size_t j = 0, n_pk = 0, pk_col = 0;
     while (sqlite3_step(st) == SQLITE_ROW && j < t->n_cols) {
         sc->bcols[j].has_default = sqlite3_column_int(st, 0) != 0;
-        sc->bcols[j].real_affinity = t->cols[j].type == ST_TYPE_F64;
+        sc->bcols[j].real_affinity = t->cols[j].affinity == ST_AFF_REAL;
         if (sqlite3_column_int(st, 1) > 0) {
             n_pk++;
             pk_col = j;

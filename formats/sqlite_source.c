@@ -27,7 +27,11 @@
  * into float64 only when the double holds it exactly; valid UTF-8 TEXT
  * into string) and otherwise into `c__raw` (INTEGER as decimal text, REAL
  * as %.17g text, which round-trips a binary64, TEXT and BLOB bytes as they
- * are). `c__class` always records the storage class.
+ * are). `c__class` always records the storage class. The column type
+ * comes from the declared affinity, or, where that does not decide (BLOB
+ * or NUMERIC affinity), from st_source_type_by_values(): one typeof()
+ * count through sqlite3 before the bronze schema is fixed, so both
+ * readers see the same schema.
  */
 #include "strata/source.h"
 #include "strata/source_identity.h"

@@ -521,21 +521,25 @@ static st_type dominant_type(const int64_t n[4])
     return n[best] > 0 ? by_class[best] : ST_TYPE_STR;
 }
 
+/* Undecided columns counted per query: 4 result columns each, under
+ * SQLite's default limit of 2000 result columns. */
+enum { TYPE_COUNT_COLS = 256 };
+
 /* SELECT count(CASE typeof("c") WHEN 'integer' THEN 1 END), ... (four per
- * undecided column) FROM "t" into a malloc'd string; NULL when out of
- * memory. */
-static char *class_count_sql(const st_source_table *t)
+ * undecided column among t->cols[from..to)) FROM "t" into a malloc'd
+ * string; NULL when out of memory. */
+static char *class_count_sql(const st_source_table *t, size_t from, size_t to)
 {
     static const char *const cls[4] = {"integer", "real", "text", "blob"};
     size_t cap = 64 + 2 * strlen(t->name);
-    for (size_t j = 0; j < t->n_cols; j++)
+    for (size_t j = from; j < to; j++)
         if (affinity_undecided(t->cols[j].affinity)) cap += 4 * (48 + 2 * strlen(t->cols[j].name));
     char *sql = malloc(cap);
     if (!sql) return NULL;
     size_t l = 0;
     sql[0] = '\0';
     bool ok = append_raw(sql, cap, &l, "SELECT "), first = true;
-    for (size_t j = 0; j < t->n_cols && ok; j++) {
+    for (size_t j = from; j < to && ok; j++) {
         if (!affinity_undecided(t->cols[j].affinity)) continue;
         for (size_t k = 0; k < 4 && ok; k++) {
             ok = append_raw(sql, cap, &l, first ? "count(CASE typeof(" : ", count(CASE typeof(") &&
@@ -552,25 +556,23 @@ static char *class_count_sql(const st_source_table *t)
     return sql;
 }
 
-st_status st_source_type_by_values(st_source *src, st_source_table *t, size_t *n_counted, st_error *err)
+/* Counts the classes of the undecided columns among t->cols[from..to)
+ * (at least one) in one pass and types them. */
+static st_status type_group_by_values(st_source *src, st_source_table *t, size_t from, size_t to, st_error *err)
 {
     static const char *const desc = "the source value, typed by its most frequent storage class (the declared "
                                     "type does not decide); NULL when it does not fit (see __raw)";
     st_status s = ST_OK;
     sqlite3_stmt *st = NULL;
-    char *sql = NULL;
-    size_t n = 0;
-    for (size_t j = 0; j < t->n_cols; j++) n += affinity_undecided(t->cols[j].affinity);
-    if (n_counted) *n_counted = n;
-    if (n == 0) return ST_OK;
-    if (!(sql = class_count_sql(t))) return st_error_set(err, ST_ERR_NOMEM, "typing '%s': out of memory", t->name);
+    char *sql = class_count_sql(t, from, to);
+    if (!sql) return st_error_set(err, ST_ERR_NOMEM, "typing '%s': out of memory", t->name);
     if (sqlite3_prepare_v2(src->db, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
         s = st_error_set(err, ST_ERR_SQLITE, "counting the storage classes of '%s' in '%s': %s", t->name, src->path,
                          sqlite3_errmsg(src->db));
         goto done;
     }
     int at = 0;
-    for (size_t j = 0; j < t->n_cols; j++) {
+    for (size_t j = from; j < to; j++) {
         if (!affinity_undecided(t->cols[j].affinity)) continue;
         int64_t cnt[4];
         for (size_t k = 0; k < 4; k++) cnt[k] = sqlite3_column_int64(st, at++);
@@ -583,6 +585,23 @@ done:
     sqlite3_finalize(st);
     free(sql);
     return s;
+}
+
+st_status st_source_type_by_values(st_source *src, st_source_table *t, size_t *n_counted, st_error *err)
+{
+    size_t n = 0, from = 0, in_group = 0;
+    for (size_t j = 0; j < t->n_cols; j++) {
+        if (!affinity_undecided(t->cols[j].affinity)) continue;
+        n++;
+        if (++in_group == TYPE_COUNT_COLS) {
+            ST_TRY(type_group_by_values(src, t, from, j + 1, err));
+            from = j + 1;
+            in_group = 0;
+        }
+    }
+    if (in_group) ST_TRY(type_group_by_values(src, t, from, t->n_cols, err));
+    if (n_counted) *n_counted = n;
+    return ST_OK;
 }
 
 /* ---- counting and splitting ---- */

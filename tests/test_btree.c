@@ -235,6 +235,43 @@ Test(btree, untyped_columns_typed_by_values_both_paths)
     same_both_ways(p, "t", true, 1000, 3);
 }
 
+/* More undecided columns than one counting query holds (256 a query). */
+Test(btree, wide_untyped_table_counted_in_groups)
+{
+    char p[400];
+    path_in(p, sizeof p, "wide.db");
+    enum { W = 600 };
+    static char create[W * 12 + 64], insert[W * 12 + 64];
+    size_t lc = (size_t)snprintf(create, sizeof create, "CREATE TABLE t(");
+    size_t li = (size_t)snprintf(insert, sizeof insert, "INSERT INTO t VALUES (");
+    for (int k = 0; k < W; k++) {
+        lc += (size_t)snprintf(create + lc, sizeof create - lc, "%sc%d", k ? ", " : "", k);
+        li += (size_t)snprintf(insert + li, sizeof insert - li, k % 3 == 0 ? "%s%d" : (k % 3 == 1 ? "%s'%d'" : "%s%d.5"),
+                               k ? ", " : "", k);
+    }
+    snprintf(create + lc, sizeof create - lc, ");");
+    snprintf(insert + li, sizeof insert - li, ");");
+    sqlite3 *db = make_db(p, NULL, -1, create);
+    exec_ok(db, insert);
+    exec_ok(db, insert);
+    sqlite3_close(db);
+    st_source *src = NULL;
+    st_source_table *t = NULL;
+    st_error err = {0};
+    cr_assert_eq(st_source_open(&src, p, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_source_describe(src, "t", &t, &err), ST_OK, "%s", err.msg);
+    size_t counted = 0;
+    cr_assert_eq(st_source_type_by_values(src, t, &counted, &err), ST_OK, "%s", err.msg);
+    cr_expect_eq(counted, W);
+    for (size_t k = 0; k < W; k++) {
+        st_type want = k % 3 == 0 ? ST_TYPE_I64 : (k % 3 == 1 ? ST_TYPE_STR : ST_TYPE_F64);
+        cr_expect_eq(t->cols[k].type, want, "column c%zu: %s", k, st_type_name(t->cols[k].type));
+    }
+    st_source_table_free(t);
+    st_source_close(src);
+    same_both_ways(p, "t", true, 16, 1);
+}
+
 Test(btree, integer_primary_key_and_its_desc_quirk)
 {
     char p[400];

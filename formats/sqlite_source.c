@@ -29,9 +29,9 @@
  * as %.17g text, which round-trips a binary64, TEXT and BLOB bytes as they
  * are). `c__class` always records the storage class. The column type
  * comes from the declared affinity, or, where that does not decide (BLOB
- * or NUMERIC affinity), from st_source_type_by_values(): one typeof()
- * count through sqlite3 before the bronze schema is fixed, so both
- * readers see the same schema.
+ * or NUMERIC affinity), from st_source_type_by_values(): one counting
+ * scan of the storage classes before the bronze schema is fixed (the
+ * classes are the same whichever reader reads, so is the schema).
  */
 #include "strata/source.h"
 #include "strata/source_identity.h"
@@ -521,87 +521,62 @@ static st_type dominant_type(const int64_t n[4])
     return n[best] > 0 ? by_class[best] : ST_TYPE_STR;
 }
 
-/* Undecided columns counted per query: 4 result columns each, under
- * SQLite's default limit of 2000 result columns. */
-enum { TYPE_COUNT_COLS = 256 };
-
-/* SELECT count(CASE typeof("c") WHEN 'integer' THEN 1 END), ... (four per
- * undecided column among t->cols[from..to)) FROM "t" into a malloc'd
- * string; NULL when out of memory. */
-static char *class_count_sql(const st_source_table *t, size_t from, size_t to)
+/* Counts the storage classes of the undecided columns of t (cnt[j][k]:
+ * column j, class k + 1) with one scan of the table by the reader the
+ * scan chooses: both readers give the same `c__class` (the invariant
+ * tests/test_btree.c checks), so the counts do not depend on which one
+ * read. The undecided value columns are int64 during the count (integers
+ * then cost no formatting). */
+static st_status count_classes(st_source *src, st_source_table *t, int64_t (*cnt)[4], st_error *err)
 {
-    static const char *const cls[4] = {"integer", "real", "text", "blob"};
-    size_t cap = 64 + 2 * strlen(t->name);
-    for (size_t j = from; j < to; j++)
-        if (affinity_undecided(t->cols[j].affinity)) cap += 4 * (48 + 2 * strlen(t->cols[j].name));
-    char *sql = malloc(cap);
-    if (!sql) return NULL;
-    size_t l = 0;
-    sql[0] = '\0';
-    bool ok = append_raw(sql, cap, &l, "SELECT "), first = true;
-    for (size_t j = from; j < to && ok; j++) {
-        if (!affinity_undecided(t->cols[j].affinity)) continue;
-        for (size_t k = 0; k < 4 && ok; k++) {
-            ok = append_raw(sql, cap, &l, first ? "count(CASE typeof(" : ", count(CASE typeof(") &&
-                 append_ident(sql, cap, &l, t->cols[j].name) && append_raw(sql, cap, &l, ") WHEN '") &&
-                 append_raw(sql, cap, &l, cls[k]) && append_raw(sql, cap, &l, "' THEN 1 END)");
-            first = false;
+    st_status s = ST_OK;
+    st_source_scan *sc = NULL;
+    st_column *cols = calloc(t->n_fields, sizeof *cols);
+    if (!cols) return st_error_set(err, ST_ERR_NOMEM, "typing '%s': out of memory", t->name);
+    for (size_t j = 0; j < t->n_cols; j++)
+        if (affinity_undecided(t->cols[j].affinity)) t->fields[st_source_field_value(j)].type = ST_TYPE_I64;
+    for (size_t f = 0; f < t->n_fields; f++) st_column_init(&cols[f], t->fields[f].type);
+    int64_t lo, hi;
+    uint64_t n = 0;
+    if ((s = st_source_rowid_range(src, t, &lo, &hi, &n, err)) != ST_OK || n == 0) goto done;
+    if ((s = st_source_scan_open(&sc, src, t, lo, hi, (size_t)1 << 16, err)) != ST_OK) goto done;
+    for (;;) {
+        size_t got = 0;
+        if ((s = st_source_scan_next(sc, cols, &got, err)) != ST_OK || got == 0) break;
+        for (size_t j = 0; j < t->n_cols; j++) {
+            if (!affinity_undecided(t->cols[j].affinity)) continue;
+            const int32_t *c = (const int32_t *)cols[st_source_field_class(j)].data;
+            for (size_t i = 0; i < got; i++)
+                if (c[i] >= ST_CLASS_INTEGER && c[i] <= ST_CLASS_BLOB) cnt[j][c[i] - 1]++;
         }
     }
-    ok = ok && append_raw(sql, cap, &l, " FROM ") && append_ident(sql, cap, &l, t->name);
-    if (!ok) {
-        free(sql);
-        return NULL;
-    }
-    return sql;
-}
-
-/* Counts the classes of the undecided columns among t->cols[from..to)
- * (at least one) in one pass and types them. */
-static st_status type_group_by_values(st_source *src, st_source_table *t, size_t from, size_t to, st_error *err)
-{
-    static const char *const desc = "the source value, typed by its most frequent storage class (the declared "
-                                    "type does not decide); NULL when it does not fit (see __raw)";
-    st_status s = ST_OK;
-    sqlite3_stmt *st = NULL;
-    char *sql = class_count_sql(t, from, to);
-    if (!sql) return st_error_set(err, ST_ERR_NOMEM, "typing '%s': out of memory", t->name);
-    if (sqlite3_prepare_v2(src->db, sql, -1, &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-        s = st_error_set(err, ST_ERR_SQLITE, "counting the storage classes of '%s' in '%s': %s", t->name, src->path,
-                         sqlite3_errmsg(src->db));
-        goto done;
-    }
-    int at = 0;
-    for (size_t j = from; j < to; j++) {
-        if (!affinity_undecided(t->cols[j].affinity)) continue;
-        int64_t cnt[4];
-        for (size_t k = 0; k < 4; k++) cnt[k] = sqlite3_column_int64(st, at++);
-        st_field *f = &t->fields[st_source_field_value(j)];
-        t->cols[j].type = f->type = dominant_type(cnt);
-        t->cols[j].by_values = true;
-        f->description = desc;
-    }
 done:
-    sqlite3_finalize(st);
-    free(sql);
+    st_source_scan_close(sc);
+    for (size_t f = 0; f < t->n_fields; f++) st_column_free(&cols[f]);
+    free(cols);
     return s;
 }
 
 st_status st_source_type_by_values(st_source *src, st_source_table *t, size_t *n_counted, st_error *err)
 {
-    size_t n = 0, from = 0, in_group = 0;
+    static const char *const desc = "the source value, typed by its most frequent storage class (the declared "
+                                    "type does not decide); NULL when it does not fit (see __raw)";
+    size_t n = 0;
+    for (size_t j = 0; j < t->n_cols; j++) n += affinity_undecided(t->cols[j].affinity);
+    if (n_counted) *n_counted = n;
+    if (n == 0) return ST_OK;
+    int64_t (*cnt)[4] = calloc(t->n_cols, sizeof *cnt);
+    if (!cnt) return st_error_set(err, ST_ERR_NOMEM, "typing '%s': out of memory", t->name);
+    st_status s = count_classes(src, t, cnt, err);
     for (size_t j = 0; j < t->n_cols; j++) {
         if (!affinity_undecided(t->cols[j].affinity)) continue;
-        n++;
-        if (++in_group == TYPE_COUNT_COLS) {
-            ST_TRY(type_group_by_values(src, t, from, j + 1, err));
-            from = j + 1;
-            in_group = 0;
-        }
+        st_field *f = &t->fields[st_source_field_value(j)];
+        t->cols[j].type = f->type = s == ST_OK ? dominant_type(cnt[j]) : ST_TYPE_STR;
+        t->cols[j].by_values = s == ST_OK;
+        if (s == ST_OK) f->description = desc;
     }
-    if (in_group) ST_TRY(type_group_by_values(src, t, from, t->n_cols, err));
-    if (n_counted) *n_counted = n;
-    return ST_OK;
+    free(cnt);
+    return s;
 }
 
 /* ---- counting and splitting ---- */

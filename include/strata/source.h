@@ -137,17 +137,18 @@ st_status st_source_describe(st_source *src, const char *name, st_source_table *
 
 void st_source_table_free(st_source_table *t);
 
-/* Types the columns whose declared affinity does not decide (BLOB or
- * NUMERIC) by their values: one `SELECT count(CASE typeof(c) ...) ...
- * FROM t` through sqlite3 counts the storage classes of every such
- * column in one pass (typeof() does not load text or blob content), and
- * the column takes the type of its most frequent non-NULL class (INTEGER
- * -> int64, REAL -> float64, TEXT or BLOB -> string; ties go to the
- * earlier of INTEGER, REAL, TEXT, BLOB; no values -> string). Updates
+/* Types the columns whose declared affinity does not decide (BLOB, i.e.
+ * no declared type, or NUMERIC) by their values: one scan of the whole
+ * table by the reader a scan chooses (pages or sqlite3_step, which give
+ * the same storage classes) counts each such column's classes, and the
+ * column takes the type of its most frequent non-NULL class (INTEGER ->
+ * int64, REAL -> float64, TEXT or BLOB -> string; ties go to the earlier
+ * of INTEGER, REAL, TEXT, BLOB; no values -> string). Updates
  * t->cols[j].type / .by_values and the bronze field's type and
- * description. *n_counted (optional) receives the number of such columns;
- * no query runs when it is 0. The counts are those of sqlite3's current
- * snapshot. Errors name the table. */
+ * description; on failure they stay string. *n_counted (optional)
+ * receives the number of such columns; nothing is read when it is 0. The
+ * counts are those of the scan's read transaction, which ends with it.
+ * Errors as st_source_scan_next(). */
 st_status st_source_type_by_values(st_source *src, st_source_table *t, size_t *n_counted,
                                    st_error *err) ST_MUST_USE;
 

@@ -28,7 +28,7 @@ FUZZ_SECONDS ?= 60
 
 LIB_SRC  := $(sort $(wildcard engine/*.c formats/*.c pipeline/*.c pipeline/*/*.c ml/*.c))
 LIB_SRC  := $(filter-out pipeline/main.c,$(LIB_SRC))
-TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/fixtures.c
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)

@@ -389,7 +389,8 @@ class Bench:
 
     def bench_features(self, scale, db, reps):
         stage = "features (gold step)"
-        target = ">= 10x faster than DuckDB"
+        want = {"500K": 3.0}.get(scale, 5.0)  # issue 14: 3x at 500K, 5x at 10M and beyond
+        target = f">= {want:g}x faster than DuckDB"
         wh = self.warehouse(scale)
         try:
             csv, src = self.silver_csv(scale, db, wh)
@@ -401,7 +402,7 @@ class Bench:
         note = f"DuckDB {r['duckdb_version']}, {r['sales_rows']:,}+{r['foc_rows']:,} silver rows from {src}; " \
                f"CSV load {r['load_seconds']:.2f} s not timed"
         self.context.setdefault("duckdb_sums", {})[scale] = r["sums"]
-        bound = "counting-sort scatter 18%, median select 11%, page faults ~20%, encode 5% (perf, README)"
+        bound = "fused pass (st_dense_add) ~25%, gold file encode ~12%, decode ~15% (perf, README)"
         try:
             self.need("run")
             self.ensure_warehouse(db, wh)
@@ -411,7 +412,7 @@ class Bench:
                 secs.append(self.step_seconds(runlog, "intermediate"))
             st = stats(secs)
             ratio = peer["median"] / st["median"]
-            met = ratio >= 10
+            met = ratio >= want
             try:
                 mism = compare_sums(self.strata_feature_sums(wh), r["sums"])
                 note += "; sums match" if not mism else "; MISMATCH " + ", ".join(mism)
@@ -419,7 +420,7 @@ class Bench:
                 note += f"; cross-check not done: {e}"
             self.add(stage, scale, unit="s", strata=st, peer=peer, peer_name="DuckDB feature query",
                      ratio=ratio, ratio_desc="DuckDB / strata", target=target, met=met,
-                     miss="" if met else f"{ratio:.2f}x of 10x", bound=bound, note=note)
+                     miss="" if met else f"{ratio:.2f}x of {want:g}x", bound=bound, note=note)
         except NotAvailable as e:
             self.unavailable(stage, scale, e, target, peer, "DuckDB feature query")
             self.rows[-1]["note"] = note + "; strata: " + str(e)
@@ -535,6 +536,7 @@ class Bench:
             self.add(stage, scale, unit="s", strata=st, target=target, met=met,
                      miss="" if met in (None, True) else f"{st['median'] - tgt:.2f} s over",
                      bound=bound, note=f"step medians (s): {split}")
+            self.e2e_step_rows(scale, db, logs, walls, n_rows)
             rss = max(rsss)
             rss_by_scale[scale] = rss
             peak_step = next((s["name"] for s in logs[-1].get("steps", [])
@@ -557,6 +559,46 @@ class Bench:
                      bound="gold step at its limit + chunk buffers", note=f"gold step: {ranges}")
         except NotAvailable as e:
             self.unavailable(stage, scale, e, target)
+
+    def scan_floor(self, scale, db):
+        """The bare sqlite3_step scan's rows/s per thread: from the ingest comparison of this run, else one scan now."""
+        known = self.context.get("ingest_floor", {}).get(scale)
+        if known:
+            return known["rows_per_s_per_thread"]
+        tables = ["sales_qty", "foc_qty"]
+        groups = [tables] if THREADS > 1 else [[t] for t in tables]
+        per = []
+        for g in groups:
+            out, _ = run([os.path.join(self.tools, "sqlite_scan"), db, *g])
+            per += [t["rows"] / t["seconds"] for t in json.loads(out)["tables"]]
+        return stats([statistics.mean(per)])
+
+    def e2e_step_rows(self, scale, db, logs, walls, n_rows):
+        """The whole run and every step as rows/s per thread, beside the bare sqlite3 scan of the same run."""
+        floor = self.scan_floor(scale, db)
+        threads = max(1, THREADS)
+        rates = [n_rows / w / threads for w in walls]
+        st = stats(rates)
+        self.add("end-to-end `strata run` (source rows/s per thread)", scale, unit="rows/s", strata=st, peer=floor,
+                 peer_name="sqlite3_step scan", ratio=st["median"] / floor["median"], ratio_desc="strata / floor",
+                 target="(context)", bound="all steps")
+        for name in [s["name"] for s in logs[0].get("steps", [])]:
+            vals = []
+            for lg in logs:
+                for s in lg.get("steps", []):
+                    if s["name"] == name and s.get("rows_in") and s.get("seconds"):
+                        vals.append(s["rows_in"] / float(s["seconds"]) / threads)
+            if not vals or max(s.get("rows_in", 0) for lg in logs for s in lg.get("steps", [])
+                               if s["name"] == name) < n_rows / 10:
+                continue  # steps over a few thousand customer-months are not line-rate work
+            st = stats(vals)
+            target, met, miss = "(context)", None, ""
+            if name == "stage" and scale == "10M":
+                target, met = ">= 50M rows/s per thread", st["median"] >= 50e6
+                miss = "" if met else f"{st['median'] / 1e6:.1f}M of 50M"
+            self.add(f"step {name} (rows in/s per thread)", scale, unit="rows/s", strata=st, peer=floor,
+                     peer_name="sqlite3_step scan", ratio=st["median"] / floor["median"], ratio_desc="strata / floor",
+                     target=target, met=met, miss=miss, bound="see README, what bounds each stage")
 
     def bench_sqlite(self, scale, db, reps):
         """Context: the same features as one SQL query in the sqlite3 CLI over the source."""

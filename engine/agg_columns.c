@@ -30,13 +30,10 @@ static st_status check_types(const st_column *cols, const st_type *want, size_t 
     return ST_OK;
 }
 
-st_status st_features_append_analytics(const st_features *fx, size_t first, size_t n,
-                                       st_column *cols, st_error *err)
+st_status st_agg_append_analytics(st_agg_get_fn get, const void *obj, size_t total, size_t first,
+                                  size_t n, st_column *cols, st_error *err)
 {
-    if (!fx->finished || fx->failed)
-        return st_error_set(err, ST_ERR_INVALID, "int_customer_analytics: features not finished");
     ST_TRY(check_types(cols, analytics_types, ST_ANALYTICS_N_COLS, "int_customer_analytics", err));
-    size_t total = fx->n_groups;
     if (first > total) first = total;
     if (n > total - first) n = total - first;
     for (size_t c = 0; c < ST_ANALYTICS_N_COLS; c++) {
@@ -45,7 +42,7 @@ st_status st_features_append_analytics(const st_features *fx, size_t first, size
     }
     for (size_t i = first; i < first + n; i++) {
         st_feature_row r;
-        st_features_get(fx, i, &r);
+        get(obj, i, &r);
         st_status s = ST_OK;
         if (s == ST_OK) s = st_column_push_i64(&cols[0], r.customer_id);
         if (s == ST_OK) s = st_column_push_i32(&cols[1], r.period_key / 100);
@@ -69,9 +66,22 @@ st_status st_features_append_analytics(const st_features *fx, size_t first, size
     return ST_OK;
 }
 
-st_status st_features_append_unified(const st_features *fx, st_unified_cursor *cur,
-                                     const st_dict *dict, size_t cap, st_column *cols,
-                                     size_t *n_out, st_error *err)
+static void features_get(const void *obj, size_t i, st_feature_row *row)
+{
+    st_features_get(obj, i, row);
+}
+
+st_status st_features_append_analytics(const st_features *fx, size_t first, size_t n,
+                                       st_column *cols, st_error *err)
+{
+    if (!fx->finished || fx->failed)
+        return st_error_set(err, ST_ERR_INVALID, "int_customer_analytics: features not finished");
+    return st_agg_append_analytics(features_get, fx, fx->n_groups, first, n, cols, err);
+}
+
+st_status st_agg_append_unified(st_agg_next_fn next, const void *obj, st_unified_cursor *cur,
+                                const st_dict *dict, size_t cap, st_column *cols, size_t *n_out,
+                                st_error *err)
 {
     enum { UNI_BATCH = 1024 };
     int64_t cust[UNI_BATCH], sq[UNI_BATCH], fq[UNI_BATCH], sl[UNI_BATCH], fl[UNI_BATCH];
@@ -83,7 +93,7 @@ st_status st_features_append_unified(const st_features *fx, st_unified_cursor *c
     uint32_t n_codes = st_dict_size(dict);
     while (*n_out < cap) {
         size_t want = cap - *n_out < UNI_BATCH ? cap - *n_out : UNI_BATCH, got;
-        ST_TRY(st_features_unified_next(fx, cur, &b, want, &got, err));
+        ST_TRY(next(obj, cur, &b, want, &got, err));
         if (got == 0) break;
         for (size_t i = 0; i < got; i++) {
             if (mat[i] >= n_codes)
@@ -108,4 +118,17 @@ st_status st_features_append_unified(const st_features *fx, st_unified_cursor *c
         *n_out += got;
     }
     return ST_OK;
+}
+
+static st_status features_next(const void *obj, st_unified_cursor *cur, const st_unified_batch *out,
+                               size_t cap, size_t *n_out, st_error *err)
+{
+    return st_features_unified_next(obj, cur, out, cap, n_out, err);
+}
+
+st_status st_features_append_unified(const st_features *fx, st_unified_cursor *cur,
+                                     const st_dict *dict, size_t cap, st_column *cols,
+                                     size_t *n_out, st_error *err)
+{
+    return st_agg_append_unified(features_next, fx, cur, dict, cap, cols, n_out, err);
 }

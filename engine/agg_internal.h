@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strata/agg.h"
 #include "strata/cpu.h"
 
 /* Marks "no slot / not a valid month" in the lookup tables below. */
@@ -77,5 +78,18 @@ double st_median_i64(int64_t *v, size_t n);
 void st_sort_u32_i64(uint32_t *key, int64_t *val, size_t n);
 void st_sort_i64_u32(int64_t *key, uint32_t *val, size_t n);
 void st_sort_i64(int64_t *v, size_t n);
+
+/* The column appenders of agg_columns.c over any result object: `get`
+ * fills group i's row, `next` continues the unified rows (both as
+ * st_features_get / st_features_unified_next). total = number of groups. */
+typedef void (*st_agg_get_fn)(const void *obj, size_t i, st_feature_row *row);
+typedef st_status (*st_agg_next_fn)(const void *obj, st_unified_cursor *cur,
+                                    const st_unified_batch *out, size_t cap, size_t *n_out,
+                                    st_error *err);
+st_status st_agg_append_analytics(st_agg_get_fn get, const void *obj, size_t total, size_t first,
+                                  size_t n, st_column *cols, st_error *err) ST_MUST_USE;
+st_status st_agg_append_unified(st_agg_next_fn next, const void *obj, st_unified_cursor *cur,
+                                const st_dict *dict, size_t cap, st_column *cols, size_t *n_out,
+                                st_error *err) ST_MUST_USE;
 
 #endif /* STRATA_AGG_INTERNAL_H */

@@ -94,24 +94,6 @@ static void unpack(const uint8_t *p, size_t n, unsigned w, uint64_t base, uint64
     }
 }
 
-static void put8(st_buf *b, uint64_t v)
-{
-    uint8_t t[8];
-    st_put_u64(t, v);
-    st_buf_append(b, t, 8);
-}
-static void put4(st_buf *b, uint32_t v)
-{
-    uint8_t t[4];
-    st_put_u32(t, v);
-    st_buf_append(b, t, 4);
-}
-static void put1(st_buf *b, unsigned v)
-{
-    uint8_t t = (uint8_t)v;
-    st_buf_append(b, &t, 1);
-}
-
 static bool is_var(st_type t) { return t == ST_TYPE_STR || t == ST_TYPE_BYTES; }
 
 /* Values widened to u64 (two's complement for signed types). */
@@ -216,26 +198,24 @@ static bool encode_const_fast(const st_column *c, int force, st_buf *out, int *e
     uint64_t v0;
     if (force >= 0 || c->n_rows * st_type_width(c->type) <= 8 || !all_equal(c, &v0)) return false;
     *enc = ST_ENC_CONST;
-    put8(out, v0);
+    st_buf_put_u64(out, v0);
     return true;
 }
 
-static st_status encode_fixed(const st_column *c, int force, st_buf *out, int *enc)
+/* What the choice among the fixed-width encodings knows of a block. */
+typedef struct fstats {
+    int64_t mn, mx;       /* value range, signed (RLE run values and DICT values share it) */
+    int64_t dmn, dmx;     /* range of consecutive differences (n > 1) */
+    size_t runs, max_run; /* runs of equal values, the longest */
+    size_t nd;            /* distinct values, when have_dict */
+    bool have_dict;       /* at most DICT_MAX distinct values */
+    unsigned w_for, w_delta, w_rl, w_code; /* bit widths: value - mn, difference - dmn, run length - 1, code */
+} fstats;
+
+/* Range, differences and runs of v[0..n) into st (not the dictionary). */
+static void fixed_stats(const uint64_t *v, size_t n, fstats *st)
 {
-    size_t n = c->n_rows;
-    size_t width = st_type_width(c->type);
-    bool f64 = c->type == ST_TYPE_F64;
-    uint64_t *v = malloc((n ? n : 1) * sizeof *v);
-    uint64_t *tmp = calloc(n ? n : 1, sizeof *tmp);
-    uint64_t *d = malloc(DICT_MAX * sizeof *d);
-    if (!v || !tmp || !d) {
-        free(v);
-        free(tmp);
-        free(d);
-        return ST_ERR_NOMEM;
-    }
-    widen(c, v);
-    /* statistics (signed), branch-free: value range, then deltas and runs */
+    /* branch-free: value range, then deltas and runs */
     int64_t mn = INT64_MAX, mx = INT64_MIN, dmn = INT64_MAX, dmx = INT64_MIN;
     size_t runs = n ? 1 : 0, max_run = 0, cur = 1;
     for (size_t i = 0; i < n; i++) {
@@ -255,85 +235,120 @@ static st_status encode_fixed(const st_column *c, int force, st_buf *out, int *e
     if (n == 0) mn = mx = 0;
     if (n < 2) dmn = dmx = 0;
     if (cur > max_run) max_run = cur;
-    size_t nd = 0;
-    bool have_dict = distinct(v, n, d, &nd, f64 ? cmp_u64 : cmp_s64);
-    /* candidate sizes; SIZE_MAX = not applicable */
-    size_t size[6];
+    *st = (fstats){.mn = mn, .mx = mx, .dmn = dmn, .dmx = dmx, .runs = runs, .max_run = max_run};
+}
+
+/* The smallest encoding for a block of n values of `width` bytes with
+ * statistics st (or `force`, when it applies); fills st's bit widths. */
+static int choose_fixed(fstats *st, size_t n, size_t width, bool f64, int force)
+{
+    size_t size[6]; /* SIZE_MAX = not applicable */
     for (int e = 0; e < 6; e++) size[e] = SIZE_MAX;
     size[ST_ENC_PLAIN] = n * width;
-    unsigned w_for = bits_for((uint64_t)mx - (uint64_t)mn);
-    unsigned w_delta = n > 1 ? bits_for((uint64_t)dmx - (uint64_t)dmn) : 0;
-    int64_t rmn = mn; /* run values share the value range */
-    unsigned w_rv = w_for, w_rl = bits_for(max_run ? max_run - 1 : 0);
-    unsigned w_code = nd > 1 ? bits_for(nd - 1) : 0;
-    unsigned w_dict = w_for;
+    st->w_for = bits_for((uint64_t)st->mx - (uint64_t)st->mn);
+    st->w_delta = n > 1 ? bits_for((uint64_t)st->dmx - (uint64_t)st->dmn) : 0;
+    st->w_rl = bits_for(st->max_run ? st->max_run - 1 : 0);
+    st->w_code = st->nd > 1 ? bits_for(st->nd - 1) : 0;
     if (!f64) {
-        size[ST_ENC_FOR_BITPACK] = 9 + packed_bytes(n, w_for);
-        if (n >= 1) size[ST_ENC_DELTA] = 17 + packed_bytes(n - 1, w_delta);
-        size[ST_ENC_RLE] = 4 + 9 + packed_bytes(runs, w_rv) + 1 + packed_bytes(runs, w_rl);
+        size[ST_ENC_FOR_BITPACK] = 9 + packed_bytes(n, st->w_for);
+        if (n >= 1) size[ST_ENC_DELTA] = 17 + packed_bytes(n - 1, st->w_delta);
+        size[ST_ENC_RLE] = 4 + 9 + packed_bytes(st->runs, st->w_for) + 1 + packed_bytes(st->runs, st->w_rl);
     }
-    if (have_dict && n) {
-        if (f64) size[ST_ENC_DICT] = 4 + nd * 8 + 1 + packed_bytes(n, w_code);
-        else size[ST_ENC_DICT] = 4 + 9 + packed_bytes(nd, w_dict) + 1 + packed_bytes(n, w_code);
+    if (st->have_dict && n) {
+        if (f64) size[ST_ENC_DICT] = 4 + st->nd * 8 + 1 + packed_bytes(n, st->w_code);
+        else size[ST_ENC_DICT] = 4 + 9 + packed_bytes(st->nd, st->w_for) + 1 + packed_bytes(n, st->w_code);
     }
-    if (n && runs == 1) size[ST_ENC_CONST] = 8;
+    if (n && st->runs == 1) size[ST_ENC_CONST] = 8;
     int best = ST_ENC_PLAIN;
     for (int e = 0; e < 6; e++)
         if (size[e] < size[best]) best = e;
     if (force >= 0 && force < 6 && size[force] != SIZE_MAX) best = force;
+    return best;
+}
+
+/* RLE: run count, the run values (FOR-packed from mn), the run lengths - 1.
+ * tmp holds st->runs values. */
+static void put_rle(st_buf *out, const uint64_t *v, size_t n, const fstats *st, uint64_t *tmp)
+{
+    st_buf_put_u32(out, (uint32_t)st->runs);
+    st_buf_put_u64(out, (uint64_t)st->mn);
+    st_buf_put_u8(out, (uint8_t)st->w_for);
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || v[i] != v[i - 1]) tmp[r++] = v[i] - (uint64_t)st->mn;
+    pack(out, tmp, st->runs, st->w_for);
+    st_buf_put_u8(out, (uint8_t)st->w_rl);
+    r = 0;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        len++;
+        if (i + 1 == n || v[i + 1] != v[i]) {
+            tmp[r++] = len - 1;
+            len = 0;
+        }
+    }
+    pack(out, tmp, st->runs, st->w_rl);
+}
+
+/* DICT: the st->nd sorted values d (raw for float64, else FOR-packed),
+ * then every row's code. tmp holds n (and nd) values. */
+static void put_fixed_dict(st_buf *out, const uint64_t *v, size_t n, const uint64_t *d, const fstats *st, bool f64,
+                           uint64_t *tmp)
+{
+    size_t nd = st->nd;
+    st_buf_put_u32(out, (uint32_t)nd);
+    if (f64) {
+        for (size_t k = 0; k < nd; k++) st_buf_put_u64(out, d[k]);
+    } else {
+        uint64_t base = d[0];
+        st_buf_put_u64(out, base);
+        st_buf_put_u8(out, (uint8_t)st->w_for);
+        for (size_t k = 0; k < nd; k++) tmp[k] = d[k] - base;
+        pack(out, tmp, nd, st->w_for);
+    }
+    st_buf_put_u8(out, (uint8_t)st->w_code);
+    for (size_t i = 0; i < n; i++) tmp[i] = dict_code(d, nd, v[i], !f64);
+    pack(out, tmp, n, st->w_code);
+}
+
+static st_status encode_fixed(const st_column *c, int force, st_buf *out, int *enc)
+{
+    size_t n = c->n_rows;
+    size_t width = st_type_width(c->type);
+    bool f64 = c->type == ST_TYPE_F64;
+    uint64_t *v = malloc((n ? n : 1) * sizeof *v);
+    uint64_t *tmp = calloc(n ? n : 1, sizeof *tmp);
+    uint64_t *d = malloc(DICT_MAX * sizeof *d);
+    if (!v || !tmp || !d) {
+        free(v);
+        free(tmp);
+        free(d);
+        return ST_ERR_NOMEM;
+    }
+    widen(c, v);
+    fstats st;
+    fixed_stats(v, n, &st);
+    st.have_dict = distinct(v, n, d, &st.nd, f64 ? cmp_u64 : cmp_s64);
+    int best = choose_fixed(&st, n, width, f64, force);
     *enc = best;
     switch (best) {
     case ST_ENC_PLAIN: st_buf_append(out, c->data, n * width); break;
     case ST_ENC_FOR_BITPACK:
-        put8(out, (uint64_t)mn);
-        put1(out, w_for);
-        for (size_t i = 0; i < n; i++) tmp[i] = v[i] - (uint64_t)mn;
-        pack(out, tmp, n, w_for);
+        st_buf_put_u64(out, (uint64_t)st.mn);
+        st_buf_put_u8(out, (uint8_t)st.w_for);
+        for (size_t i = 0; i < n; i++) tmp[i] = v[i] - (uint64_t)st.mn;
+        pack(out, tmp, n, st.w_for);
         break;
     case ST_ENC_DELTA:
-        put8(out, v[0]);
-        put8(out, (uint64_t)dmn);
-        put1(out, w_delta);
-        for (size_t i = 1; i < n; i++) tmp[i - 1] = (v[i] - v[i - 1]) - (uint64_t)dmn;
-        pack(out, tmp, n - 1, w_delta);
+        st_buf_put_u64(out, v[0]);
+        st_buf_put_u64(out, (uint64_t)st.dmn);
+        st_buf_put_u8(out, (uint8_t)st.w_delta);
+        for (size_t i = 1; i < n; i++) tmp[i - 1] = (v[i] - v[i - 1]) - (uint64_t)st.dmn;
+        pack(out, tmp, n - 1, st.w_delta);
         break;
-    case ST_ENC_RLE: {
-        put4(out, (uint32_t)runs);
-        put8(out, (uint64_t)rmn);
-        put1(out, w_rv);
-        size_t r = 0;
-        for (size_t i = 0; i < n; i++)
-            if (i == 0 || v[i] != v[i - 1]) tmp[r++] = v[i] - (uint64_t)rmn;
-        pack(out, tmp, runs, w_rv);
-        put1(out, w_rl);
-        r = 0;
-        size_t len = 0;
-        for (size_t i = 0; i < n; i++) {
-            len++;
-            if (i + 1 == n || v[i + 1] != v[i]) {
-                tmp[r++] = len - 1;
-                len = 0;
-            }
-        }
-        pack(out, tmp, runs, w_rl);
-        break;
-    }
-    case ST_ENC_DICT:
-        put4(out, (uint32_t)nd);
-        if (f64) {
-            for (size_t k = 0; k < nd; k++) put8(out, d[k]);
-        } else {
-            uint64_t base = d[0];
-            put8(out, base);
-            put1(out, w_dict);
-            for (size_t k = 0; k < nd; k++) tmp[k] = d[k] - base;
-            pack(out, tmp, nd, w_dict);
-        }
-        put1(out, w_code);
-        for (size_t i = 0; i < n; i++) tmp[i] = dict_code(d, nd, v[i], !f64);
-        pack(out, tmp, n, w_code);
-        break;
-    case ST_ENC_CONST: put8(out, v[0]); break;
+    case ST_ENC_RLE: put_rle(out, v, n, &st, tmp); break;
+    case ST_ENC_DICT: put_fixed_dict(out, v, n, d, &st, f64, tmp); break;
+    case ST_ENC_CONST: st_buf_put_u64(out, v[0]); break;
     }
     free(v);
     free(tmp);
@@ -426,28 +441,28 @@ static st_status encode_var(const st_column *c, int force, st_buf *out, int *enc
     *enc = best;
     switch (best) {
     case ST_ENC_PLAIN:
-        put8(out, lmin);
-        put1(out, w_len);
+        st_buf_put_u64(out, lmin);
+        st_buf_put_u8(out, (uint8_t)w_len);
         for (size_t i = 0; i < n; i++) tmp[i] = (off[i + 1] - off[i]) - lmin;
         pack(out, tmp, n, w_len);
         st_buf_append(out, c->bytes + off[0], (size_t)(off[n] - off[0]));
         break;
     case ST_ENC_DICT: {
-        put4(out, (uint32_t)nd);
-        put8(out, dlmin);
+        st_buf_put_u32(out, (uint32_t)nd);
+        st_buf_put_u64(out, dlmin);
         unsigned wl = bits_for(dlmax - dlmin);
-        put1(out, wl);
+        st_buf_put_u8(out, (uint8_t)wl);
         for (size_t k = 0; k < nd; k++) tmp[k] = (off[first[k] + 1] - off[first[k]]) - dlmin;
         pack(out, tmp, nd, wl);
         for (size_t k = 0; k < nd; k++)
             st_buf_append(out, c->bytes + off[first[k]], (size_t)(off[first[k] + 1] - off[first[k]]));
         unsigned wc = nd > 1 ? bits_for(nd - 1) : 0;
-        put1(out, wc);
+        st_buf_put_u8(out, (uint8_t)wc);
         pack(out, codes, n, wc);
         break;
     }
     case ST_ENC_CONST:
-        put4(out, (uint32_t)(off[1] - off[0]));
+        st_buf_put_u32(out, (uint32_t)(off[1] - off[0]));
         st_buf_append(out, c->bytes + off[0], (size_t)(off[1] - off[0]));
         break;
     }
@@ -534,6 +549,15 @@ static bool in_type(st_type t, const uint64_t *v, size_t n)
     return true;
 }
 
+/* In the decoders below (with `st_status s`, `const char **why` and a
+ * done: label): the block is corrupt, for reason msg. */
+#define BAD(msg)            \
+    do {                    \
+        *why = msg;         \
+        s = ST_ERR_CORRUPT; \
+        goto done;          \
+    } while (0)
+
 static st_status decode_fixed(st_type t, int enc, rd *r, size_t n, st_column *out, const char **why)
 {
     size_t width = st_type_width(t);
@@ -547,12 +571,6 @@ static st_status decode_fixed(st_type t, int enc, rd *r, size_t n, st_column *ou
     unsigned w, w2;
     uint32_t cnt;
     bool f64 = t == ST_TYPE_F64;
-#define BAD(msg)                \
-    do {                        \
-        *why = msg;             \
-        s = ST_ERR_CORRUPT;     \
-        goto done;              \
-    } while (0)
     switch (enc) {
     case ST_ENC_PLAIN:
         if (!take(r, n * width, &p)) BAD("plain values truncated");
@@ -629,7 +647,6 @@ static st_status decode_fixed(st_type t, int enc, rd *r, size_t n, st_column *ou
     store_fixed(out, at, v, n);
     out->n_rows = at + n;
 done:
-#undef BAD
     free(v);
     return s;
 }
@@ -653,6 +670,17 @@ static const char *str_dict(rd *r, uint32_t *cnt, uint64_t *dl, uint64_t *doff, 
     return NULL;
 }
 
+/* A DICT string block: its dictionary (str_dict) and its n codes, packed
+ * *wc bits wide at *codes. NULL, or what is wrong. */
+static const char *str_dict_codes(rd *r, size_t n, uint32_t *cnt, uint64_t *dl, uint64_t *doff, const uint8_t **bytes,
+                                  unsigned *wc, const uint8_t **codes)
+{
+    const char *bad = str_dict(r, cnt, dl, doff, bytes);
+    if (bad) return bad;
+    if (!get1(r, wc) || !get_packed(r, n, *wc, codes)) return "dictionary codes truncated";
+    return NULL;
+}
+
 static st_status decode_var(int enc, rd *r, size_t n, st_column *out, const char **why)
 {
     uint64_t *len = malloc((n ? n : 1) * sizeof *len);
@@ -663,12 +691,6 @@ static st_status decode_var(int enc, rd *r, size_t n, st_column *out, const char
     unsigned w;
     uint32_t cnt;
     size_t at = out->n_rows;
-#define BAD(msg)            \
-    do {                    \
-        *why = msg;         \
-        s = ST_ERR_CORRUPT; \
-        goto done;          \
-    } while (0)
     switch (enc) {
     case ST_ENC_PLAIN: {
         if (!get8(r, &a) || !get1(r, &w) || !get_packed(r, n, w, &p)) BAD("string lengths truncated");
@@ -689,10 +711,9 @@ static st_status decode_var(int enc, rd *r, size_t n, st_column *out, const char
     }
     case ST_ENC_DICT: {
         uint64_t dl[DICT_MAX], doff[DICT_MAX + 1];
-        const char *bad = str_dict(r, &cnt, dl, doff, &bytes);
-        if (bad) BAD(bad);
         unsigned wc;
-        if (!get1(r, &wc) || !get_packed(r, n, wc, &p)) BAD("dictionary codes truncated");
+        const char *bad = str_dict_codes(r, n, &cnt, dl, doff, &bytes, &wc, &p);
+        if (bad) BAD(bad);
         unpack(p, n, wc, 0, len);
         uint64_t total = 0;
         for (size_t i = 0; i < n; i++) {
@@ -717,7 +738,6 @@ static st_status decode_var(int enc, rd *r, size_t n, st_column *out, const char
     default: BAD("unknown encoding for strings");
     }
 done:
-#undef BAD
     free(len);
     return s;
 }
@@ -731,19 +751,12 @@ static st_status decode_var_dict(int enc, rd *r, size_t n, st_column *dict, uint
     const uint8_t *p, *bytes;
     uint32_t cnt;
     uint64_t *tmp = NULL;
-#define BAD(msg)            \
-    do {                    \
-        *why = msg;         \
-        s = ST_ERR_CORRUPT; \
-        goto done;          \
-    } while (0)
     switch (enc) {
     case ST_ENC_DICT: {
         uint64_t dl[DICT_MAX], doff[DICT_MAX + 1];
-        const char *bad = str_dict(r, &cnt, dl, doff, &bytes);
-        if (bad) BAD(bad);
         unsigned wc;
-        if (!get1(r, &wc) || !get_packed(r, n, wc, &p)) BAD("dictionary codes truncated");
+        const char *bad = str_dict_codes(r, n, &cnt, dl, doff, &bytes, &wc, &p);
+        if (bad) BAD(bad);
         if (!(tmp = malloc((n ? n : 1) * sizeof *tmp))) {
             s = ST_ERR_NOMEM;
             goto done;
@@ -769,10 +782,10 @@ static st_status decode_var_dict(int enc, rd *r, size_t n, st_column *dict, uint
         break;
     }
 done:
-#undef BAD
     free(tmp);
     return s;
 }
+#undef BAD
 
 st_status st_codec_decode_dict(st_type t, int enc, const uint8_t *p, size_t len, size_t n, st_column *dict,
                                uint32_t *codes, const char **why)

@@ -34,6 +34,34 @@ static inline void st_put_u64(uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
+/* A block's entry in the footer (FORMAT.md, "Footer"): where it is, how
+ * it is encoded, its null count and zone map. The writer collects them,
+ * the reader parses them back. */
+typedef struct st_block_ent {
+    uint64_t offset;    /* of the block (header included), from the start of the file */
+    uint32_t size;      /* bytes: 24-byte header + stored payload */
+    uint8_t encoding, flags, has_minmax;
+    uint32_t null_count;
+    uint64_t raw_bytes; /* decoded size of the values */
+    uint64_t min, max;  /* zone map over the present values (i64, or float64 bits) when has_minmax */
+} st_block_ent;
+
+/* Little-endian appends to a byte buffer (a failed append marks the
+ * buffer, buf.h). */
+static inline void st_buf_put_u8(st_buf *b, uint8_t v) { st_buf_append(b, &v, 1); }
+static inline void st_buf_put_u32(st_buf *b, uint32_t v)
+{
+    uint8_t t[4];
+    st_put_u32(t, v);
+    st_buf_append(b, t, 4);
+}
+static inline void st_buf_put_u64(st_buf *b, uint64_t v)
+{
+    uint8_t t[8];
+    st_put_u64(t, v);
+    st_buf_append(b, t, 8);
+}
+
 static inline uint16_t st_get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static inline uint32_t st_get_u32(const uint8_t *p)
 {

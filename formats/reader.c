@@ -28,15 +28,6 @@
 
 #include "format_internal.h"
 
-typedef struct rblock {
-    uint64_t offset;
-    uint32_t size;
-    uint8_t encoding, flags, has_minmax;
-    uint32_t null_count;
-    uint64_t raw_bytes;
-    uint64_t min, max;
-} rblock;
-
 struct st_reader {
     char name[512];
     const uint8_t *data;
@@ -53,7 +44,7 @@ struct st_reader {
     uint64_t n_rows;
     size_t n_chunks;
     uint32_t *chunk_n;
-    rblock *blocks;
+    st_block_ent *blocks;
     void *zbuf;
     size_t zcap;
     ZSTD_DCtx *dctx;
@@ -202,7 +193,7 @@ static st_status parse(st_reader *r, st_error *err)
             return corrupt(r, err, "chunk row count outside 1..65536");
         rows += r->chunk_n[k];
         for (uint32_t j = 0; j < nf; j++) {
-            rblock *b = &r->blocks[(size_t)k * nf + j];
+            st_block_ent *b = &r->blocks[(size_t)k * nf + j];
             b->offset = u64(&c);
             b->size = u32(&c);
             b->encoding = u8(&c);
@@ -333,7 +324,7 @@ void st_reader_version(const st_reader *r, int *major, int *minor)
 st_status st_reader_block_info(const st_reader *r, size_t c, size_t col, st_block_info *out)
 {
     if (c >= r->n_chunks || col >= r->n_fields) return ST_ERR_INVALID;
-    const rblock *b = &r->blocks[c * r->n_fields + col];
+    const st_block_ent *b = &r->blocks[c * r->n_fields + col];
     memset(out, 0, sizeof *out);
     out->n_rows = r->chunk_n[c];
     out->null_count = b->null_count;
@@ -352,26 +343,22 @@ st_status st_reader_block_info(const st_reader *r, size_t c, size_t col, st_bloc
     return ST_OK;
 }
 
-/* Reads one block into out; with codes (STR/BYTES only) a block without
- * NULLs comes as a dictionary in out and per-row codes, else as rows with
- * codes 0..n-1. */
-static st_status read_block(st_reader *r, size_t c, size_t col, st_column *out, uint32_t *codes, st_error *err)
+/* The error for a damaged block: chunk c of column f of r. */
+static st_status damaged(const st_reader *r, const st_field *f, size_t c, const char *what, st_error *err)
 {
-    if (c >= r->n_chunks || col >= r->n_fields)
-        return st_error_set(err, ST_ERR_INVALID, "'%s': no chunk %zu column %zu", r->name, c, col);
-    const st_field *f = &r->fields[col];
-    if (out->type != f->type)
-        return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' is %s, asked to read it as %s", r->name, f->name,
-                            st_type_name(f->type), st_type_name(out->type));
-    const rblock *b = &r->blocks[c * r->n_fields + col];
+    return st_error_set(err, ST_ERR_CORRUPT, "'%s' is damaged: column '%s', chunk %zu: %s", r->name, f->name, c, what);
+}
+
+/* In the block readers below, with r, f, c and err in scope. */
+#define BAD(what) return damaged(r, f, c, what, err)
+
+/* Checks block b (chunk c of column f, n rows) against the footer and its
+ * checksum, and decompresses it when zstd (into r->zbuf): *p, *len are
+ * its payload (validity bitmap and values). */
+static st_status block_payload(st_reader *r, const st_field *f, size_t c, const st_block_ent *b, uint32_t n,
+                               const uint8_t **pp, size_t *lenp, st_error *err)
+{
     const uint8_t *h = r->data + b->offset;
-    uint32_t n = r->chunk_n[c];
-    if (b->encoding > ST_ENC_CONST)
-        return st_error_set(err, ST_ERR_UNSUPPORTED,
-                            "'%s': column '%s', chunk %zu uses encoding %d, unknown to this strata (a newer minor version?)",
-                            r->name, f->name, c, b->encoding);
-#define BAD(what)                                                                                                  \
-    return st_error_set(err, ST_ERR_CORRUPT, "'%s' is damaged: column '%s', chunk %zu: %s", r->name, f->name, c, what)
     uint32_t stored = st_get_u32(h + 12), raw = st_get_u32(h + 16);
     if (stored != b->size - ST_BLOCK_HEADER_BYTES) BAD("block size disagrees with the footer");
     uint32_t crc = st_crc32c(0, h, 20);
@@ -399,6 +386,83 @@ static st_status read_block(st_reader *r, size_t c, size_t col, st_column *out, 
     } else if (raw != stored) {
         BAD("sizes disagree");
     }
+    *pp = p;
+    *lenp = len;
+    return ST_OK;
+}
+
+/* An all-NULL block (a CONST block of no values and a clear bitmap vb):
+ * out gets n zeroed values or empty strings, all NULL. */
+static st_status read_all_null(const st_reader *r, const st_field *f, size_t c, const st_block_ent *b, uint32_t n,
+                               const uint8_t *vb, size_t len, st_column *out, st_error *err)
+{
+    if (!(b->flags & ST_BLOCK_FLAG_VALIDITY) || len != 0 || b->encoding != ST_ENC_CONST)
+        BAD("all-NULL block with values");
+    for (size_t i = 0; i < n; i++)
+        if (vb[i >> 3]) BAD("all-NULL block with a present value");
+    /* bulk: zeroed values / empty strings and an all-clear bitmap */
+    st_status s;
+    if ((s = st_column_reserve(out, n, 0)) != ST_OK) return st_error_set(err, s, "out of memory");
+    if (out->type == ST_TYPE_STR || out->type == ST_TYPE_BYTES) memset(out->offsets, 0, (n + 1) * sizeof(uint64_t));
+    else memset(out->data, 0, n * st_type_width(out->type));
+    size_t words = (out->cap_rows + 63) / 64;
+    uint64_t *v = calloc(words ? words : 1, sizeof *v);
+    if (!v) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    free(out->validity);
+    out->validity = v;
+    out->n_rows = n;
+    out->n_bytes = 0;
+    out->null_count = n;
+    return ST_OK;
+}
+
+/* The file's validity bitmap vb (n bits, LSB first, padding zero) as
+ * out's validity; its NULLs must be b's null count, and at least one. */
+static st_status read_validity(const st_reader *r, const st_field *f, size_t c, const st_block_ent *b, uint32_t n,
+                               const uint8_t *vb, st_column *out, st_error *err)
+{
+    size_t words = (out->cap_rows + 63) / 64;
+    uint64_t *v = calloc(words ? words : 1, sizeof *v);
+    if (!v) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    size_t nulls = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool ok = (vb[i >> 3] >> (i & 7)) & 1;
+        if (ok) v[i >> 6] |= (uint64_t)1 << (i & 63);
+        else nulls++;
+    }
+    /* bits past n in the last byte must be zero */
+    if ((n & 7) && (vb[n >> 3] >> (n & 7))) {
+        free(v);
+        BAD("validity padding bits set");
+    }
+    free(out->validity);
+    out->validity = v;
+    out->null_count = nulls;
+    if (nulls != b->null_count) BAD("null count disagrees with the bitmap");
+    if (nulls == 0) BAD("validity bitmap without NULLs");
+    return ST_OK;
+}
+
+/* Reads one block into out; with codes (STR/BYTES only) a block without
+ * NULLs comes as a dictionary in out and per-row codes, else as rows with
+ * codes 0..n-1. */
+static st_status read_block(st_reader *r, size_t c, size_t col, st_column *out, uint32_t *codes, st_error *err)
+{
+    if (c >= r->n_chunks || col >= r->n_fields)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': no chunk %zu column %zu", r->name, c, col);
+    const st_field *f = &r->fields[col];
+    if (out->type != f->type)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' is %s, asked to read it as %s", r->name, f->name,
+                            st_type_name(f->type), st_type_name(out->type));
+    const st_block_ent *b = &r->blocks[c * r->n_fields + col];
+    uint32_t n = r->chunk_n[c];
+    if (b->encoding > ST_ENC_CONST)
+        return st_error_set(err, ST_ERR_UNSUPPORTED,
+                            "'%s': column '%s', chunk %zu uses encoding %d, unknown to this strata (a newer minor version?)",
+                            r->name, f->name, c, b->encoding);
+    const uint8_t *p = NULL;
+    size_t len = 0;
+    ST_TRY(block_payload(r, f, c, b, n, &p, &len, err));
     st_column_reset(out);
     size_t vbytes = (b->flags & ST_BLOCK_FLAG_VALIDITY) ? (n + 7) / 8 : 0;
     if (vbytes > len) BAD("validity bitmap truncated");
@@ -407,22 +471,7 @@ static st_status read_block(st_reader *r, size_t c, size_t col, st_column *out, 
     len -= vbytes;
     st_status s;
     if (b->null_count == n && n > 0) {
-        if (!(b->flags & ST_BLOCK_FLAG_VALIDITY) || len != 0 || b->encoding != ST_ENC_CONST)
-            BAD("all-NULL block with values");
-        for (size_t i = 0; i < n; i++)
-            if (vb[i >> 3]) BAD("all-NULL block with a present value");
-        /* bulk: zeroed values / empty strings and an all-clear bitmap */
-        if ((s = st_column_reserve(out, n, 0)) != ST_OK) return st_error_set(err, s, "out of memory");
-        if (out->type == ST_TYPE_STR || out->type == ST_TYPE_BYTES) memset(out->offsets, 0, (n + 1) * sizeof(uint64_t));
-        else memset(out->data, 0, n * st_type_width(out->type));
-        size_t words = (out->cap_rows + 63) / 64;
-        uint64_t *v = calloc(words ? words : 1, sizeof *v);
-        if (!v) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
-        free(out->validity);
-        out->validity = v;
-        out->n_rows = n;
-        out->n_bytes = 0;
-        out->null_count = n;
+        ST_TRY(read_all_null(r, f, c, b, n, vb, len, out, err));
     } else {
         const char *why = "bad values";
         if (codes && !vbytes) {
@@ -435,36 +484,15 @@ static st_status read_block(st_reader *r, size_t c, size_t col, st_column *out, 
         if (s == ST_ERR_CORRUPT) BAD(why);
         if (s != ST_OK) return st_error_set(err, s, "out of memory decoding '%s'", r->name);
         if (out->n_rows != n) BAD("row count mismatch");
-        if (vbytes) {
-            size_t words = (out->cap_rows + 63) / 64;
-            uint64_t *v = calloc(words ? words : 1, sizeof *v);
-            if (!v) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
-            size_t nulls = 0;
-            for (size_t i = 0; i < n; i++) {
-                bool ok = (vb[i >> 3] >> (i & 7)) & 1;
-                if (ok) v[i >> 6] |= (uint64_t)1 << (i & 63);
-                else nulls++;
-            }
-            /* bits past n in the last byte must be zero */
-            if ((n & 7) && (vb[n >> 3] >> (n & 7))) {
-                free(v);
-                BAD("validity padding bits set");
-            }
-            free(out->validity);
-            out->validity = v;
-            out->null_count = nulls;
-            if (nulls != b->null_count) BAD("null count disagrees with the bitmap");
-            if (nulls == 0) BAD("validity bitmap without NULLs");
-        } else if (b->null_count) {
-            BAD("NULLs without a validity bitmap");
-        }
+        if (vbytes) ST_TRY(read_validity(r, f, c, b, n, vb, out, err));
+        else if (b->null_count) BAD("NULLs without a validity bitmap");
     }
     if (!f->nullable && out->null_count) BAD("NULL in a non-nullable column");
     if (codes)
         for (uint32_t i = 0; i < n; i++) codes[i] = i;
-#undef BAD
     return ST_OK;
 }
+#undef BAD
 
 /* Streaming a mapped file must not keep it resident. Every page touched
  * stays in this process's RSS until it is handed back, and on current
@@ -529,7 +557,7 @@ st_status st_reader_verify_checksums(st_reader *r, st_error *err)
     for (size_t c = 0; c < r->n_chunks; c++) {
         if (r->mapped && r->n_fields > 0) release_behind(r, c);
         for (size_t col = 0; col < r->n_fields; col++) {
-            const rblock *b = &r->blocks[c * r->n_fields + col];
+            const st_block_ent *b = &r->blocks[c * r->n_fields + col];
             const uint8_t *h = r->data + b->offset;
             bool ok = b->size >= ST_BLOCK_HEADER_BYTES && st_get_u32(h + 12) == b->size - ST_BLOCK_HEADER_BYTES;
             if (ok) {

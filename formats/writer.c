@@ -23,15 +23,6 @@
 #include "format_internal.h"
 #include "strata/utf8.h"
 
-typedef struct block_ent {
-    uint64_t offset;
-    uint32_t size;
-    uint8_t encoding, flags, has_minmax;
-    uint32_t null_count;
-    uint64_t raw_bytes;
-    uint64_t min, max;
-} block_ent;
-
 struct st_writer {
     char path[4096];
     char tmp[4160];
@@ -50,7 +41,7 @@ struct st_writer {
     uint64_t offset;
     uint64_t n_rows;
     uint32_t *chunk_n;     /* rows per chunk */
-    block_ent *blocks;     /* n_chunks * n_fields */
+    st_block_ent *blocks;     /* n_chunks * n_fields */
     size_t n_chunks, cap_chunks;
     st_buf payload, enc, io;
     void *zbuf;
@@ -193,7 +184,7 @@ fail:
 uint64_t st_writer_n_rows(const st_writer *w) { return w->n_rows; }
 
 /* Zone map of a buffered column. */
-static void zone(const st_column *c, block_ent *b)
+static void zone(const st_column *c, st_block_ent *b)
 {
     b->has_minmax = 0;
     b->min = b->max = 0;
@@ -286,7 +277,7 @@ static st_status flush_cols(st_writer *w, const st_column *cols, st_error *err)
         uint32_t *cn = realloc(w->chunk_n, cap * sizeof *cn);
         if (!cn) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
         w->chunk_n = cn;
-        block_ent *be = realloc(w->blocks, cap * w->n_fields * sizeof *be);
+        st_block_ent *be = realloc(w->blocks, cap * w->n_fields * sizeof *be);
         if (!be) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
         w->blocks = be;
         w->cap_chunks = cap;
@@ -295,7 +286,7 @@ static st_status flush_cols(st_writer *w, const st_column *cols, st_error *err)
     int level = w->opts.zstd_level == 0 ? 3 : w->opts.zstd_level;
     for (size_t j = 0; j < w->n_fields; j++) {
         const st_column *c = cols ? &cols[j] : &w->buf[j];
-        block_ent *b = &w->blocks[w->n_chunks * w->n_fields + j];
+        st_block_ent *b = &w->blocks[w->n_chunks * w->n_fields + j];
         memset(b, 0, sizeof *b);
         zone(c, b);
         b->null_count = (uint32_t)c->null_count;
@@ -492,23 +483,8 @@ static void put_str16(st_buf *b, const char *s)
 static void put_str32(st_buf *b, const char *s)
 {
     size_t n = s ? strlen(s) : 0;
-    uint8_t t[4];
-    st_put_u32(t, (uint32_t)n);
-    st_buf_append(b, t, 4);
+    st_buf_put_u32(b, (uint32_t)n);
     st_buf_append(b, s ? s : "", n);
-}
-static void put_u8(st_buf *b, uint8_t v) { st_buf_append(b, &v, 1); }
-static void put_u32(st_buf *b, uint32_t v)
-{
-    uint8_t t[4];
-    st_put_u32(t, v);
-    st_buf_append(b, t, 4);
-}
-static void put_u64(st_buf *b, uint64_t v)
-{
-    uint8_t t[8];
-    st_put_u64(t, v);
-    st_buf_append(b, t, 8);
 }
 
 static void fsync_dir_of(const char *path)
@@ -538,43 +514,43 @@ st_status st_writer_close(st_writer *w, st_error *err)
     if (s == ST_OK) {
         st_buf *f = &w->io;
         st_buf_reset(f);
-        put_u32(f, (uint32_t)w->n_fields);
+        st_buf_put_u32(f, (uint32_t)w->n_fields);
         for (size_t j = 0; j < w->n_fields; j++) {
-            put_u8(f, (uint8_t)w->fields[j].type);
-            put_u8(f, w->fields[j].nullable ? 1 : 0);
+            st_buf_put_u8(f, (uint8_t)w->fields[j].type);
+            st_buf_put_u8(f, w->fields[j].nullable ? 1 : 0);
             put_str16(f, w->fields[j].name);
             put_str32(f, w->fields[j].description ? w->fields[j].description : "");
         }
-        put_u64(f, w->n_rows);
+        st_buf_put_u64(f, w->n_rows);
         put_str16(f, w->meta.layer);
         put_str16(f, w->meta.table);
-        put_u32(f, (uint32_t)w->meta.n_inputs);
+        st_buf_put_u32(f, (uint32_t)w->meta.n_inputs);
         for (size_t i = 0; i < w->meta.n_inputs; i++) put_str16(f, w->inputs[i]);
         put_str32(f, w->meta.params);
-        put_u64(f, w->meta.fingerprint);
-        put_u32(f, (uint32_t)w->meta.n_kv);
+        st_buf_put_u64(f, w->meta.fingerprint);
+        st_buf_put_u32(f, (uint32_t)w->meta.n_kv);
         for (size_t i = 0; i < w->meta.n_kv; i++) {
             put_str16(f, w->kv[i].key);
             put_str32(f, w->kv[i].value);
         }
-        put_u32(f, (uint32_t)w->n_chunks);
+        st_buf_put_u32(f, (uint32_t)w->n_chunks);
         for (size_t c = 0; c < w->n_chunks; c++) {
-            put_u32(f, w->chunk_n[c]);
+            st_buf_put_u32(f, w->chunk_n[c]);
             for (size_t j = 0; j < w->n_fields; j++) {
-                const block_ent *b = &w->blocks[c * w->n_fields + j];
-                put_u64(f, b->offset);
-                put_u32(f, b->size);
-                put_u8(f, b->encoding);
-                put_u8(f, b->flags);
-                put_u8(f, b->has_minmax);
-                put_u8(f, 0);
-                put_u32(f, b->null_count);
-                put_u64(f, b->raw_bytes);
-                put_u64(f, b->min);
-                put_u64(f, b->max);
+                const st_block_ent *b = &w->blocks[c * w->n_fields + j];
+                st_buf_put_u64(f, b->offset);
+                st_buf_put_u32(f, b->size);
+                st_buf_put_u8(f, b->encoding);
+                st_buf_put_u8(f, b->flags);
+                st_buf_put_u8(f, b->has_minmax);
+                st_buf_put_u8(f, 0);
+                st_buf_put_u32(f, b->null_count);
+                st_buf_put_u64(f, b->raw_bytes);
+                st_buf_put_u64(f, b->min);
+                st_buf_put_u64(f, b->max);
             }
         }
-        put_u32(f, 0); /* optional sections: none in 1.0 */
+        st_buf_put_u32(f, 0); /* optional sections: none in 1.0 */
         if (!st_buf_ok(f)) s = st_error_set(err, ST_ERR_NOMEM, "out of memory writing the footer of '%s'", w->path);
         uint8_t tail[ST_TAIL_BYTES];
         if (s == ST_OK) {

@@ -110,7 +110,8 @@ typedef struct fit {
     size_t n, d, n_blocks;
     int k;
     st_km_kernel_fn kern;
-    worker *w;        /* one per pool thread */
+    worker *w;        /* n_workers: one per pool thread */
+    int n_workers;
     /* Lloyd pass */
     const float *cf;  /* k x d float32 centres */
     int32_t *label;   /* n */
@@ -332,68 +333,100 @@ static void relocate_empty(fit *f, const float *cf, double *sum, int64_t *cnt, f
     }
 }
 
-st_status st_kmeans_fit(const float *x, size_t n, size_t d, const st_kmeans_opts *o, st_kmeans_result **out,
-                        st_error *err)
+/* The arguments of st_kmeans_fit, checked before anything is allocated;
+ * *nd = n * d. */
+static st_status check_fit_args(const float *x, size_t n, size_t d, const st_kmeans_opts *o, size_t *nd,
+                                st_error *err)
 {
-    *out = NULL;
     int k = o->k;
     if (d < 1 || d > ST_ML_MAX_D) return st_error_set(err, ST_ERR_INVALID, "k-means: %zu features (1..16 supported)", d);
     if (k < 1 || k > ST_ML_MAX_K) return st_error_set(err, ST_ERR_INVALID, "k-means: k = %d (1..64 supported)", k);
     if (n < (size_t)k) return st_error_set(err, ST_ERR_INVALID, "k-means: %zu points cannot make %d clusters", n, k);
     if (o->n_init < 1 || o->max_iter < 1 || !(o->tol >= 0))
         return st_error_set(err, ST_ERR_INVALID, "k-means: n_init and max_iter must be >= 1, tol >= 0");
-    size_t nd;
-    if (!st_size_mul(n, d, &nd) || nd > SIZE_MAX / sizeof(double))
+    if (!st_size_mul(n, d, nd) || *nd > SIZE_MAX / sizeof(double))
         return st_error_set(err, ST_ERR_NOMEM, "k-means: %zu points x %zu features overflow", n, d);
-    for (size_t i = 0; i < nd; i++)
+    for (size_t i = 0; i < *nd; i++)
         if (!isfinite(x[i]))
             return st_error_set(err, ST_ERR_INVALID, "k-means: point %zu, feature %zu is not a finite number", i / d,
                                 i % d);
-    double t_start = now_s();
-    size_t n_blocks = (n + BLOCK - 1) / BLOCK, kd = (size_t)k * d;
-    int threads = o->threads < 1 ? 1 : o->threads;
-    if ((size_t)threads > n / MIN_POINTS_PER_THREAD) threads = (int)(n / MIN_POINTS_PER_THREAD);
-    if (threads < 1) threads = 1;
-    st_status s = ST_OK;
-    st_pool *pool = NULL;
-    fit f = {0};
-    float *xt = malloc(nd * sizeof *xt), *cf = malloc(kd * sizeof *cf), *dist = NULL;
-    int32_t *best_label = malloc(n * sizeof *best_label);
-    double *cd = malloc(kd * sizeof *cd), *sum = malloc(kd * sizeof *sum), *best_c = malloc(kd * sizeof *best_c);
-    int64_t *cnt = malloc((size_t)k * sizeof *cnt);
-    st_kmeans_result *r = calloc(1, sizeof *r);
-    f.label = malloc(n * sizeof *f.label);
-    f.closest = malloc(n * sizeof *f.closest);
-    f.psum = malloc(n_blocks * kd * sizeof *f.psum);
-    f.pcnt = malloc(n_blocks * (size_t)k * sizeof *f.pcnt);
-    f.pinert = malloc(n_blocks * sizeof *f.pinert);
-    f.pchanged = malloc(n_blocks * sizeof *f.pchanged);
-    f.btot = malloc(n_blocks * sizeof *f.btot);
-    f.ppot = malloc(n_blocks * 8 * sizeof *f.ppot);
-    pool = st_pool_new(threads);
-    if (!xt || !cf || !best_label || !cd || !sum || !best_c || !cnt || !r || !f.label || !f.closest || !f.psum ||
-        !f.pcnt || !f.pinert || !f.pchanged || !f.btot || !f.ppot || !pool)
-        goto nomem;
-    threads = st_pool_threads(pool);
-    f.w = calloc((size_t)threads, sizeof *f.w);
-    if (!f.w) goto nomem;
-    for (int t = 0; t < threads; t++) {
-        f.w[t].lsum = malloc(ST_KM_LANES * kd * sizeof *f.w[t].lsum);
-        f.w[t].lcnt = malloc(ST_KM_LANES * (size_t)k * sizeof *f.w[t].lcnt);
-        f.w[t].lab = malloc(BLOCK * sizeof *f.w[t].lab);
-        f.w[t].dist = malloc(BLOCK * sizeof *f.w[t].dist);
-        if (!f.w[t].lsum || !f.w[t].lcnt || !f.w[t].lab || !f.w[t].dist) goto nomem;
+    return ST_OK;
+}
+
+/* The Lloyd state of one restart besides `fit`'s, reused by every restart. */
+typedef struct lloyd_bufs {
+    float *cf;    /* k x d float32 centres: what the kernels see (fit.cf) */
+    double *cd;   /* k x d float64 centres */
+    double *sum;  /* k x d coordinate sums of the last pass */
+    int64_t *cnt; /* k counts of the last pass */
+    float *dist;  /* n distances, allocated at the first empty cluster */
+} lloyd_bufs;
+
+/* Allocates f's per-point and per-block arrays, b's buffers, the pool of
+ * `threads` and one worker per pool thread (f->n_workers). False when out
+ * of memory; free_fit() releases whatever was allocated either way. */
+static bool alloc_fit(fit *f, lloyd_bufs *b, int threads, st_pool **pool)
+{
+    size_t n = f->n, k = (size_t)f->k, kd = k * f->d, n_blocks = f->n_blocks;
+    b->cf = malloc(kd * sizeof *b->cf);
+    b->cd = malloc(kd * sizeof *b->cd);
+    b->sum = malloc(kd * sizeof *b->sum);
+    b->cnt = malloc(k * sizeof *b->cnt);
+    f->label = malloc(n * sizeof *f->label);
+    f->closest = malloc(n * sizeof *f->closest);
+    f->psum = malloc(n_blocks * kd * sizeof *f->psum);
+    f->pcnt = malloc(n_blocks * k * sizeof *f->pcnt);
+    f->pinert = malloc(n_blocks * sizeof *f->pinert);
+    f->pchanged = malloc(n_blocks * sizeof *f->pchanged);
+    f->btot = malloc(n_blocks * sizeof *f->btot);
+    f->ppot = malloc(n_blocks * 8 * sizeof *f->ppot);
+    *pool = st_pool_new(threads);
+    if (!b->cf || !b->cd || !b->sum || !b->cnt || !f->label || !f->closest || !f->psum || !f->pcnt || !f->pinert ||
+        !f->pchanged || !f->btot || !f->ppot || !*pool)
+        return false;
+    f->cf = b->cf;
+    int nw = st_pool_threads(*pool);
+    if (!(f->w = calloc((size_t)nw, sizeof *f->w))) return false;
+    f->n_workers = nw;
+    for (int t = 0; t < nw; t++) {
+        f->w[t].lsum = malloc(ST_KM_LANES * kd * sizeof *f->w[t].lsum);
+        f->w[t].lcnt = malloc(ST_KM_LANES * k * sizeof *f->w[t].lcnt);
+        f->w[t].lab = malloc(BLOCK * sizeof *f->w[t].lab);
+        f->w[t].dist = malloc(BLOCK * sizeof *f->w[t].dist);
+        if (!f->w[t].lsum || !f->w[t].lcnt || !f->w[t].lab || !f->w[t].dist) return false;
     }
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < d; j++) xt[j * n + i] = x[i * d + j];
-    f.xt = xt;
-    f.n = n;
-    f.d = d;
-    f.k = k;
-    f.n_blocks = n_blocks;
-    f.kern = st_km_kernel_for(st_km_level());
-    f.cf = cf;
-    /* tol is relative to the mean per-feature variance (scikit-learn) */
+    return true;
+}
+
+static void free_fit(fit *f, lloyd_bufs *b, st_pool *pool)
+{
+    st_pool_free(pool);
+    for (int t = 0; t < f->n_workers; t++) {
+        free(f->w[t].lsum);
+        free(f->w[t].lcnt);
+        free(f->w[t].lab);
+        free(f->w[t].dist);
+    }
+    free(f->w);
+    free(f->label);
+    free(f->closest);
+    free(f->psum);
+    free(f->pcnt);
+    free(f->pinert);
+    free(f->pchanged);
+    free(f->btot);
+    free(f->ppot);
+    free(b->cf);
+    free(b->cd);
+    free(b->sum);
+    free(b->cnt);
+    free(b->dist);
+}
+
+/* The sum over features of each feature's (population) variance, from
+ * the column-major points: tol is relative to its mean (scikit-learn). */
+static double variance_sum(const float *xt, size_t n, size_t d)
+{
     double var_sum = 0;
     for (size_t j = 0; j < d; j++) {
         double m = 0, v = 0;
@@ -405,71 +438,125 @@ st_status st_kmeans_fit(const float *x, size_t n, size_t d, const st_kmeans_opts
         }
         var_sum += v / (double)n;
     }
-    double tol_abs = o->tol * var_sum / (double)d;
+    return var_sum;
+}
+
+/* New centres = sums / counts, into b->cd and (as float32) b->cf; returns
+ * the sum of squared shifts from the previous b->cd. */
+static double move_centres(const fit *f, lloyd_bufs *b)
+{
+    size_t d = f->d, kd = (size_t)f->k * d;
+    double shift = 0;
+    for (int q = 0; q < f->k; q++)
+        for (size_t j = 0; j < d; j++) {
+            size_t z = (size_t)q * d + j;
+            double nv = b->sum[z] / (double)b->cnt[q];
+            double t = nv - b->cd[z];
+            shift += t * t;
+            b->cd[z] = nv;
+        }
+    for (size_t z = 0; z < kd; z++) b->cf[z] = (float)b->cd[z];
+    return shift;
+}
+
+/* Lloyd iterations from the centres in b->cf (k-means++'s) until strict
+ * convergence, a shift <= tol_abs or max_iter passes; then, unless
+ * strictly converged, a final assign pass against the final centres.
+ * Leaves the labels in f->label and the centres in b->cd; *inertia, the
+ * iterations run (*n_iter) and *total_iter (added to). False when out of
+ * memory. */
+static bool lloyd(fit *f, st_pool *pool, lloyd_bufs *b, int max_iter, double tol_abs, double *inertia, int *n_iter,
+                  long *total_iter)
+{
+    size_t n = f->n, kd = (size_t)f->k * f->d;
+    for (size_t z = 0; z < kd; z++) b->cd[z] = b->cf[z];
+    for (size_t i = 0; i < n; i++) f->label[i] = -1;
+    int it;
+    bool strict = false;
+    size_t changed = 0;
+    *inertia = 0;
+    for (it = 1; it <= max_iter; it++) {
+        lloyd_pass(f, pool, b->sum, b->cnt, inertia, &changed);
+        (*total_iter)++;
+        bool empty = false;
+        for (int q = 0; q < f->k; q++) empty |= b->cnt[q] == 0;
+        if (empty) {
+            if (!b->dist && !(b->dist = malloc(n * sizeof *b->dist))) return false;
+            relocate_empty(f, b->cf, b->sum, b->cnt, b->dist);
+        }
+        double shift = move_centres(f, b);
+        if (changed == 0 && shift == 0) {
+            strict = true;
+            break;
+        }
+        if (shift <= tol_abs) break;
+    }
+    if (it > max_iter) it = max_iter;
+    /* final E-step: labels and inertia against the final centres */
+    if (!strict) lloyd_pass(f, pool, b->sum, b->cnt, inertia, &changed);
+    *n_iter = it;
+    return true;
+}
+
+st_status st_kmeans_fit(const float *x, size_t n, size_t d, const st_kmeans_opts *o, st_kmeans_result **out,
+                        st_error *err)
+{
+    *out = NULL;
+    size_t nd = 0;
+    ST_TRY(check_fit_args(x, n, d, o, &nd, err));
+    double t_start = now_s();
+    int k = o->k;
+    size_t kd = (size_t)k * d;
+    int threads = o->threads < 1 ? 1 : o->threads;
+    if ((size_t)threads > n / MIN_POINTS_PER_THREAD) threads = (int)(n / MIN_POINTS_PER_THREAD);
+    if (threads < 1) threads = 1;
+    st_status s = ST_OK;
+    st_pool *pool = NULL;
+    fit f = {.n = n, .d = d, .k = k, .n_blocks = (n + BLOCK - 1) / BLOCK};
+    lloyd_bufs b = {0};
+    float *xt = malloc(nd * sizeof *xt);
+    int32_t *best_label = malloc(n * sizeof *best_label);
+    double *best_c = malloc(kd * sizeof *best_c);
+    st_kmeans_result *r = calloc(1, sizeof *r);
+    if (!alloc_fit(&f, &b, threads, &pool) || !xt || !best_label || !best_c || !r) goto nomem;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) xt[j * n + i] = x[i * d + j];
+    f.xt = xt;
+    f.kern = st_km_kernel_for(st_km_level());
+    double tol_abs = o->tol * variance_sum(xt, n, d) / (double)d;
     double best_inertia = INFINITY, t_init = 0, t_lloyd = 0;
     int best_iter = 0;
     long total_iter = 0;
     for (int run = 0; run < o->n_init; run++) {
         uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)run * 0xD1B54A32D192ED03ull + 1;
         double t0 = now_s();
-        kmeanspp(&f, pool, &rng, cf);
+        kmeanspp(&f, pool, &rng, b.cf);
         double t1 = now_s();
         t_init += t1 - t0;
-        for (size_t z = 0; z < kd; z++) cd[z] = cf[z];
-        for (size_t i = 0; i < n; i++) f.label[i] = -1;
+        double inertia;
         int it;
-        double inertia = 0;
-        bool strict = false;
-        size_t changed = 0;
-        for (it = 1; it <= o->max_iter; it++) {
-            lloyd_pass(&f, pool, sum, cnt, &inertia, &changed);
-            total_iter++;
-            bool empty = false;
-            for (int q = 0; q < k; q++) empty |= cnt[q] == 0;
-            if (empty) {
-                if (!dist && !(dist = malloc(n * sizeof *dist))) goto nomem;
-                relocate_empty(&f, cf, sum, cnt, dist);
-            }
-            double shift = 0;
-            for (int q = 0; q < k; q++)
-                for (size_t j = 0; j < d; j++) {
-                    size_t z = (size_t)q * d + j;
-                    double nv = sum[z] / (double)cnt[q];
-                    double t = nv - cd[z];
-                    shift += t * t;
-                    cd[z] = nv;
-                }
-            for (size_t z = 0; z < kd; z++) cf[z] = (float)cd[z];
-            if (changed == 0 && shift == 0) {
-                strict = true;
-                break;
-            }
-            if (shift <= tol_abs) break;
-        }
-        if (it > o->max_iter) it = o->max_iter;
-        /* final E-step: labels and inertia against the final centres */
-        if (!strict) lloyd_pass(&f, pool, sum, cnt, &inertia, &changed);
+        if (!lloyd(&f, pool, &b, o->max_iter, tol_abs, &inertia, &it, &total_iter)) goto nomem;
         t_lloyd += now_s() - t1;
         if (inertia < best_inertia) {
             best_inertia = inertia;
             best_iter = it;
-            memcpy(best_c, cd, kd * sizeof *cd);
+            memcpy(best_c, b.cd, kd * sizeof *b.cd);
             memcpy(best_label, f.label, n * sizeof *best_label);
         }
     }
-    r->k = k;
-    r->d = d;
-    r->n = n;
-    r->inertia = best_inertia;
-    r->n_iter = best_iter;
-    r->total_iter = total_iter;
-    r->threads = threads;
-    r->init_seconds = t_init;
-    r->lloyd_seconds = t_lloyd;
-    r->seconds = now_s() - t_start;
-    r->kernel = st_kmeans_kernel_name();
-    r->centroids = best_c;
-    r->labels = best_label;
+    *r = (st_kmeans_result){.k = k,
+                            .d = d,
+                            .n = n,
+                            .inertia = best_inertia,
+                            .n_iter = best_iter,
+                            .total_iter = total_iter,
+                            .threads = f.n_workers,
+                            .init_seconds = t_init,
+                            .lloyd_seconds = t_lloyd,
+                            .seconds = now_s() - t_start,
+                            .kernel = st_kmeans_kernel_name(),
+                            .centroids = best_c,
+                            .labels = best_label};
     best_c = NULL;
     best_label = NULL;
     r->sizes = calloc((size_t)k, sizeof *r->sizes);
@@ -481,31 +568,10 @@ st_status st_kmeans_fit(const float *x, size_t n, size_t d, const st_kmeans_opts
 nomem:
     s = st_error_set(err, ST_ERR_NOMEM, "k-means: out of memory for %zu points x %zu features", n, d);
 done:
-    st_pool_free(pool);
-    if (f.w)
-        for (int t = 0; t < threads; t++) {
-            free(f.w[t].lsum);
-            free(f.w[t].lcnt);
-            free(f.w[t].lab);
-            free(f.w[t].dist);
-        }
-    free(f.w);
-    free(f.label);
-    free(f.closest);
-    free(f.psum);
-    free(f.pcnt);
-    free(f.pinert);
-    free(f.pchanged);
-    free(f.btot);
-    free(f.ppot);
+    free_fit(&f, &b, pool);
     free(xt);
-    free(cf);
-    free(dist);
     free(best_label);
-    free(cd);
-    free(sum);
     free(best_c);
-    free(cnt);
     st_kmeans_result_free(r);
     return s;
 }

@@ -72,31 +72,9 @@ __attribute__((target("avx2"))) void st_km_kernel_avx2(const float *xt, size_t s
         } else {
             int32_t lab[8];
             _mm256_storeu_si256((__m256i *)lab, bidx);
-            for (size_t l = 0; l < 8; l++) {
-                size_t lane = lb + l;
-                acc->cnt[(size_t)lab[l] * ST_KM_LANES + lane]++;
-                double *s = acc->sum + (size_t)lab[l] * d * ST_KM_LANES + lane;
-                for (size_t j = 0; j < d; j++) s[j * ST_KM_LANES] += (double)xt[j * stride + i + l];
-            }
+            for (size_t l = 0; l < 8; l++) km_acc_coords(xt, stride, d, i + l, lb + l, lab[l], acc);
         }
     }
-    for (; i < i1; i++) {
-        float best = __builtin_inff();
-        int32_t bi = 0;
-        for (int q = 0; q < k; q++) {
-            const float *cq = c + (size_t)q * d;
-            float s = 0.0f;
-            for (size_t j = 0; j < d; j++) {
-                float t = xt[j * stride + i] - cq[j];
-                float sq = t * t;
-                s = s + sq;
-            }
-            if (s < best) {
-                best = s;
-                bi = q;
-            }
-        }
-        km_take(xt, stride, d, i, i0, bi, best, label, dist, acc);
-    }
+    km_label_scalar(xt, stride, d, i0, i, i1, c, k, label, dist, acc);
 }
 

@@ -6,7 +6,8 @@
  * ties. A vector of 16 points starts at a multiple of 16 from i0, so point
  * l of the vector is lane l of the float64 accumulators: one masked add
  * per (cluster, feature) and half-vector does the whole vector's
- * accumulation (or km_acc_point() per point when k * d is large).
+ * accumulation (or km_acc_coords() per point when k * d is large); the
+ * points after the last whole vector go through km_label_scalar().
  */
 #include <immintrin.h>
 
@@ -69,34 +70,10 @@ __attribute__((target("avx512f"))) void st_km_kernel_avx512(const float *xt, siz
             }
         } else {
             int32_t lab[16];
-            float bd[16];
             _mm512_storeu_si512((void *)lab, bidx);
-            _mm512_storeu_ps(bd, best);
-            for (size_t l = 0; l < 16; l++) {
-                size_t lane = l;
-                acc->cnt[(size_t)lab[l] * ST_KM_LANES + lane]++;
-                double *s = acc->sum + (size_t)lab[l] * d * ST_KM_LANES + lane;
-                for (size_t j = 0; j < d; j++) s[j * ST_KM_LANES] += (double)xt[j * stride + i + l];
-            }
+            for (size_t l = 0; l < 16; l++) km_acc_coords(xt, stride, d, i + l, l, lab[l], acc);
         }
     }
-    for (; i < i1; i++) {
-        float best = __builtin_inff();
-        int32_t bi = 0;
-        for (int q = 0; q < k; q++) {
-            const float *cq = c + (size_t)q * d;
-            float s = 0.0f;
-            for (size_t j = 0; j < d; j++) {
-                float t = xt[j * stride + i] - cq[j];
-                float sq = t * t;
-                s = s + sq;
-            }
-            if (s < best) {
-                best = s;
-                bi = q;
-            }
-        }
-        km_take(xt, stride, d, i, i0, bi, best, label, dist, acc);
-    }
+    km_label_scalar(xt, stride, d, i0, i, i1, c, k, label, dist, acc);
 }
 

@@ -19,7 +19,7 @@
  * vector of points at once with one masked add per (cluster, feature)
  * (a point of another cluster leaves the lane unchanged, exactly as if it
  * had not been added), or, when k * d is large, point by point through
- * km_take(). Either way the accumulators are bit-identical to the scalar
+ * km_acc_coords(). Either way the accumulators are bit-identical to the scalar
  * kernel's. Lanes also break the add-latency chain of consecutive points
  * of one cluster. The caller reduces lanes 0..15 in order per block, then
  * blocks in order (kmeans.c).
@@ -54,8 +54,9 @@ void st_km_kernel_avx2(const float *xt, size_t stride, size_t d, size_t i0, size
 void st_km_kernel_avx512(const float *xt, size_t stride, size_t d, size_t i0, size_t i1, const float *c, int k,
                          int32_t *label, float *dist, st_km_acc *acc);
 
-/* The kernel for a level (0 scalar, 1 AVX2, 2 AVX-512) and the level in use
- * (forced by st_kmeans_force_kernel() or the environment, else cpuid). */
+/* kmeans_dispatch.c: the kernel for a level (0 scalar, 1 AVX2, 2 AVX-512)
+ * and the level in use (forced by st_kmeans_force_kernel() or the
+ * environment, else cpuid). */
 st_km_kernel_fn st_km_kernel_for(int level);
 int st_km_level(void);
 
@@ -64,19 +65,25 @@ int st_km_level(void);
  * Only speed depends on the answer. */
 static inline bool km_masked_accumulate(size_t d, int k) { return 2 * (size_t)k * (d + 1) <= 16 * (3 * d + 5); }
 
+/* Adds point i (label q) to the count and coordinate sums of lane `lane`. */
+static inline void km_acc_coords(const float *xt, size_t stride, size_t d, size_t i, size_t lane, int32_t q,
+                                 st_km_acc *acc)
+{
+    acc->cnt[(size_t)q * ST_KM_LANES + lane]++;
+    double *s = acc->sum + (size_t)q * d * ST_KM_LANES + lane;
+    for (size_t j = 0; j < d; j++) s[j * ST_KM_LANES] += (double)xt[j * stride + i];
+}
+
 /* Accumulates point i (label q, distance bd) into its lane. */
 static inline void km_acc_point(const float *xt, size_t stride, size_t d, size_t i, size_t i0, int32_t q, float bd,
                                 st_km_acc *acc)
 {
     size_t lane = (i - i0) & (ST_KM_LANES - 1);
-    acc->cnt[(size_t)q * ST_KM_LANES + lane]++;
     acc->inert[lane] += (double)bd;
-    double *s = acc->sum + (size_t)q * d * ST_KM_LANES + lane;
-    for (size_t j = 0; j < d; j++) s[j * ST_KM_LANES] += (double)xt[j * stride + i];
+    km_acc_coords(xt, stride, d, i, lane, q, acc);
 }
 
-/* Records the result for point i (label q, distance bd): the scalar tail
- * of every kernel. */
+/* Records the result for point i (label q, distance bd). */
 static inline void km_take(const float *xt, size_t stride, size_t d, size_t i, size_t i0, int32_t q, float bd,
                            int32_t *label, float *dist, st_km_acc *acc)
 {
@@ -86,6 +93,33 @@ static inline void km_take(const float *xt, size_t stride, size_t d, size_t i, s
         km_acc_point(xt, stride, d, i, i0, q, bd, acc);
     }
     label[i] = q;
+}
+
+/* The scalar kernel on points [from, i1) of a call that started at i0
+ * (lanes count from i0): the whole of st_km_kernel_scalar (from = i0) and
+ * the tail of every SIMD kernel (from = the first point after its last
+ * whole vector). */
+static inline void km_label_scalar(const float *xt, size_t stride, size_t d, size_t i0, size_t from, size_t i1,
+                                   const float *c, int k, int32_t *label, float *dist, st_km_acc *acc)
+{
+    for (size_t i = from; i < i1; i++) {
+        float best = __builtin_inff();
+        int32_t bi = 0;
+        for (int q = 0; q < k; q++) {
+            const float *cq = c + (size_t)q * d;
+            float a = 0.0f;
+            for (size_t j = 0; j < d; j++) {
+                float t = xt[j * stride + i] - cq[j];
+                float sq = t * t;
+                a = a + sq;
+            }
+            if (a < best) {
+                best = a;
+                bi = q;
+            }
+        }
+        km_take(xt, stride, d, i, i0, bi, best, label, dist, acc);
+    }
 }
 
 #endif

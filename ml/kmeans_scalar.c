@@ -1,94 +1,15 @@
 /*
- * kmeans_scalar.c: the scalar fused Lloyd kernel, which is the
- * specification every SIMD kernel must match bit for bit, and the run-time
- * choice of kernel.
- *
- * Dispatch: the level is read once from the environment and cpuid and
- * cached. STRATA_FORCE_SCALAR=1 forces the scalar kernel;
- * STRATA_KMEANS_KERNEL=scalar|avx2|avx512 asks for one kernel (ignored,
- * falling back to the best available, when the CPU lacks it); tests use
- * st_kmeans_force_kernel().
+ * kmeans_scalar.c: the scalar fused Lloyd kernel, the specification every
+ * SIMD kernel must match bit for bit (kmeans_internal.h). It labels one
+ * point at a time through km_label_scalar(), the same loop the SIMD
+ * kernels run on the points left over after their last whole vector. It
+ * calls nothing outside kmeans_internal.h; the choice among the kernels is
+ * kmeans_dispatch.c's.
  */
-#include <stdatomic.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "kmeans_internal.h"
-#include "strata/ml.h"
 
 void st_km_kernel_scalar(const float *xt, size_t stride, size_t d, size_t i0, size_t i1, const float *c, int k,
                          int32_t *label, float *dist, st_km_acc *acc)
 {
-    for (size_t i = i0; i < i1; i++) {
-        float best = __builtin_inff();
-        int32_t bi = 0;
-        for (int q = 0; q < k; q++) {
-            const float *cq = c + (size_t)q * d;
-            float a = 0.0f;
-            for (size_t j = 0; j < d; j++) {
-                float t = xt[j * stride + i] - cq[j];
-                float sq = t * t;
-                a = a + sq;
-            }
-            if (a < best) {
-                best = a;
-                bi = q;
-            }
-        }
-        km_take(xt, stride, d, i, i0, bi, best, label, dist, acc);
-    }
-}
-
-static bool cpu_has(int level)
-{
-    if (level == 1) return __builtin_cpu_supports("avx2");
-    if (level == 2) return __builtin_cpu_supports("avx512f");
-    return level == 0;
-}
-
-static atomic_int forced = -1;
-
-bool st_kmeans_force_kernel(int level)
-{
-    if (level < -1 || level > 2) return false;
-    if (level >= 0 && !cpu_has(level)) return false;
-    atomic_store(&forced, level);
-    return true;
-}
-
-static int auto_level(void)
-{
-    static atomic_int cached = -1;
-    int v = atomic_load(&cached);
-    if (v >= 0) return v;
-    const char *f = getenv("STRATA_FORCE_SCALAR");
-    const char *want = getenv("STRATA_KMEANS_KERNEL");
-    if (f && *f && strcmp(f, "0") != 0) v = 0;
-    else if (want && !strcmp(want, "scalar")) v = 0;
-    else if (want && !strcmp(want, "avx2") && cpu_has(1)) v = 1;
-    else if (want && !strcmp(want, "avx512") && cpu_has(2)) v = 2;
-    else v = cpu_has(2) ? 2 : cpu_has(1) ? 1 : 0;
-    atomic_store(&cached, v);
-    return v;
-}
-
-int st_km_level(void)
-{
-    int f = atomic_load(&forced);
-    return f >= 0 ? f : auto_level();
-}
-
-st_km_kernel_fn st_km_kernel_for(int level)
-{
-    switch (level) {
-    case 2: return st_km_kernel_avx512;
-    case 1: return st_km_kernel_avx2;
-    default: return st_km_kernel_scalar;
-    }
-}
-
-const char *st_kmeans_kernel_name(void)
-{
-    static const char *const names[] = {"scalar", "avx2", "avx512"};
-    return names[st_km_level()];
+    km_label_scalar(xt, stride, d, i0, i0, i1, c, k, label, dist, acc);
 }

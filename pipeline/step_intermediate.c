@@ -16,6 +16,7 @@
  */
 #include "pipeline_internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,17 +53,29 @@ static const st_field un_fields[U_N] = {
     {"foc_lines", ST_TYPE_I64, false, "number of free-of-charge lines"},
 };
 
-/* Key ranges of a silver table from its zone maps. */
-static st_status table_dims(st_run_ctx *ctx, const char *table, st_feature_dims *d, bool *any, st_error *err)
+/* Key ranges of a silver table from its zone maps, and its quantity range
+ * (qmin/qmax; *qknown false when a block has no min/max). */
+static st_status table_dims(st_run_ctx *ctx, const char *table, st_feature_dims *d, bool *any, int64_t *qmin,
+                            int64_t *qmax, bool *qknown, st_error *err)
 {
     st_reader *r = NULL;
     ST_TRY(st_table_open(ctx, "silver", table, &r, err));
-    size_t ic, ip;
+    size_t ic, ip, iq;
     st_status s = st_table_col(r, table, "customer_id", &ic, err);
     if (s == ST_OK) s = st_table_col(r, table, "period_key", &ip, err);
+    if (s == ST_OK) s = st_table_col(r, table, "quantity", &iq, err);
+    *qknown = true;
+    *qmin = *qmax = 0;
     for (size_t c = 0; c < st_reader_n_chunks(r) && s == ST_OK; c++) {
-        st_block_info bc, bp;
-        if ((s = st_reader_block_info(r, c, ic, &bc)) != ST_OK || (s = st_reader_block_info(r, c, ip, &bp)) != ST_OK) break;
+        st_block_info bc, bp, bq;
+        if ((s = st_reader_block_info(r, c, ic, &bc)) != ST_OK || (s = st_reader_block_info(r, c, ip, &bp)) != ST_OK ||
+            (s = st_reader_block_info(r, c, iq, &bq)) != ST_OK)
+            break;
+        if (!bq.has_minmax) *qknown = false;
+        else {
+            if (c == 0 || bq.min_i64 < *qmin) *qmin = bq.min_i64;
+            if (c == 0 || bq.max_i64 > *qmax) *qmax = bq.max_i64;
+        }
         if (!bc.has_minmax || !bp.has_minmax) continue;
         if (!*any || bc.min_i64 < d->customer_id_min) d->customer_id_min = bc.min_i64;
         if (!*any || bc.max_i64 > d->customer_id_max) d->customer_id_max = bc.max_i64;
@@ -131,6 +144,63 @@ static st_status check_lines(const char *table, uint64_t row0, const int64_t *cu
     return ST_OK;
 }
 
+/* The decoded columns of one chunk and the scratch to map its material
+ * codes; reused from chunk to chunk. */
+typedef struct chunk_bufs {
+    st_column c, p, m, q;
+    uint32_t *codes; /* row -> run code */
+    uint32_t *local; /* row -> block dictionary entry */
+    uint32_t *map;   /* block dictionary entry -> run code */
+} chunk_bufs;
+
+static void chunk_bufs_free(chunk_bufs *b)
+{
+    st_column_free(&b->c);
+    st_column_free(&b->p);
+    st_column_free(&b->m);
+    st_column_free(&b->q);
+    free(b->codes);
+    free(b->local);
+    free(b->map);
+}
+
+static st_status chunk_bufs_init(chunk_bufs *b, st_error *err)
+{
+    st_column_init(&b->c, ST_TYPE_I64);
+    st_column_init(&b->p, ST_TYPE_I32);
+    st_column_init(&b->m, ST_TYPE_STR);
+    st_column_init(&b->q, ST_TYPE_I64);
+    b->codes = malloc(ST_CHUNK_ROWS * sizeof *b->codes);
+    b->local = malloc(ST_CHUNK_ROWS * sizeof *b->local);
+    b->map = malloc(ST_CHUNK_ROWS * sizeof *b->map);
+    if (!b->codes || !b->local || !b->map) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    return ST_OK;
+}
+
+/* Decodes chunk ch of a silver table (row0: its first row) into b, its
+ * material block's dictionary through the run's one (under `lock` when
+ * given: a few hundred strings a chunk instead of one per line), and
+ * checks every line against the zone-map ranges. *n_codes gets the run
+ * dictionary's size after this chunk. */
+static st_status read_chunk(st_reader *r, const size_t ix[4], size_t ch, const char *table, uint64_t row0,
+                            st_dict *dict, pthread_mutex_t *lock, const st_feature_dims *dims, chunk_bufs *b,
+                            uint32_t *n_codes, st_error *err)
+{
+    ST_TRY(st_reader_read_block(r, ch, ix[0], &b->c, err));
+    ST_TRY(st_reader_read_block(r, ch, ix[1], &b->p, err));
+    ST_TRY(st_reader_read_block_dict(r, ch, ix[2], &b->m, b->local, err));
+    ST_TRY(st_reader_read_block(r, ch, ix[3], &b->q, err));
+    size_t n = b->c.n_rows;
+    if (n > ST_CHUNK_ROWS) return st_error_set(err, ST_ERR_CORRUPT, "silver.%s: chunk %zu has %zu rows", table, ch, n);
+    if (lock) pthread_mutex_lock(lock);
+    st_status s = st_dict_add(dict, &b->m, b->map, "material_code", err);
+    *n_codes = st_dict_size(dict);
+    if (lock) pthread_mutex_unlock(lock);
+    if (s != ST_OK) return s;
+    for (size_t i = 0; i < n; i++) b->codes[i] = b->map[b->local[i]];
+    return check_lines(table, row0, st_column_i64(&b->c), st_column_i32(&b->p), n, dims, err);
+}
+
 /* Streams one silver table, chunk by chunk, through the dictionary into
  * the sink. */
 static st_status add_table(st_run_ctx *ctx, const char *table, unsigned tab, st_dict *dict, line_sink *sink,
@@ -139,54 +209,28 @@ static st_status add_table(st_run_ctx *ctx, const char *table, unsigned tab, st_
     st_reader *r = NULL;
     size_t ix[4];
     ST_TRY(open_lines(ctx, table, &r, ix, err));
+    chunk_bufs b;
+    st_status s = chunk_bufs_init(&b, err);
     st_progress_expect(ctx, st_reader_n_rows(r));
-    st_status s = ST_OK;
-    st_column c, p, m, q;
-    st_column_init(&c, ST_TYPE_I64);
-    st_column_init(&p, ST_TYPE_I32);
-    st_column_init(&m, ST_TYPE_STR);
-    st_column_init(&q, ST_TYPE_I64);
-    uint32_t *codes = malloc(ST_CHUNK_ROWS * sizeof *codes);
-    uint32_t *local = malloc(ST_CHUNK_ROWS * sizeof *local); /* row -> block dictionary entry */
-    uint32_t *map = malloc(ST_CHUNK_ROWS * sizeof *map);     /* block dictionary entry -> run code */
     uint64_t row0 = 0;
-    if (!codes || !local || !map) s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
     for (size_t ch = 0; ch < st_reader_n_chunks(r) && s == ST_OK; ch++) {
-        s = st_reader_read_block(r, ch, ix[0], &c, err);
-        if (s == ST_OK) s = st_reader_read_block(r, ch, ix[1], &p, err);
-        if (s == ST_OK) s = st_reader_read_block_dict(r, ch, ix[2], &m, local, err);
-        if (s == ST_OK) s = st_reader_read_block(r, ch, ix[3], &q, err);
-        if (s != ST_OK) break;
-        size_t n = c.n_rows;
-        if (n > ST_CHUNK_ROWS) {
-            s = st_error_set(err, ST_ERR_CORRUPT, "silver.%s: chunk %zu has %zu rows", table, ch, n);
-            break;
-        }
-        /* the block's dictionary through the run's one: a few hundred
-         * strings a chunk instead of one per line */
-        if ((s = st_dict_add(dict, &m, map, "material_code", err)) != ST_OK) break;
-        for (size_t i = 0; i < n; i++) codes[i] = map[local[i]];
-        const int64_t *cust = st_column_i64(&c), *qty = st_column_i64(&q);
-        const int32_t *per = st_column_i32(&p);
-        if ((s = check_lines(table, row0, cust, per, n, sink->dims, err)) != ST_OK) break;
+        uint32_t n_codes;
+        if ((s = read_chunk(r, ix, ch, table, row0, dict, NULL, sink->dims, &b, &n_codes, err)) != ST_OK) break;
+        size_t n = b.c.n_rows;
+        const int64_t *cust = st_column_i64(&b.c), *qty = st_column_i64(&b.q);
+        const int32_t *per = st_column_i32(&b.p);
         row0 += n;
         if (sink->spill) {
             st_key_ranges_locate(sink->ranges, sink->n_ranges, cust, n, sink->part);
-            s = st_spill_add(sink->spill, tab, sink->part, cust, per, codes, qty, n, err);
+            s = st_spill_add(sink->spill, tab, sink->part, cust, per, b.codes, qty, n, err);
         } else {
-            s = tab ? st_features_add_foc(sink->fx, cust, per, codes, qty, n, err)
-                    : st_features_add_sales(sink->fx, cust, per, codes, qty, n, err);
+            s = tab ? st_features_add_foc(sink->fx, cust, per, b.codes, qty, n, err)
+                    : st_features_add_sales(sink->fx, cust, per, b.codes, qty, n, err);
         }
         ctx->cur->rows_in += n;
         st_progress_add(ctx, n);
     }
-    free(codes);
-    free(local);
-    free(map);
-    st_column_free(&c);
-    st_column_free(&p);
-    st_column_free(&m);
-    st_column_free(&q);
+    chunk_bufs_free(&b);
     st_reader_close(r);
     return s;
 }
@@ -220,14 +264,38 @@ typedef struct gold_out {
     __extension__ unsigned __int128 abs_total[2];
 } gold_out;
 
+/* A finished accumulator seen by emit(): st_features or st_dense. */
+typedef struct gold_src {
+    const st_features *fx; /* exactly one of the two is set */
+    const st_dense *dn;
+} gold_src;
+
+static size_t src_n_groups(const gold_src *g)
+{
+    return g->fx ? st_features_n_groups(g->fx) : st_dense_n_groups(g->dn);
+}
+
+static st_status src_analytics(const gold_src *g, size_t first, st_column *cols, st_error *err)
+{
+    return g->fx ? st_features_append_analytics(g->fx, first, ST_CHUNK_ROWS, cols, err)
+                 : st_dense_append_analytics(g->dn, first, ST_CHUNK_ROWS, cols, err);
+}
+
+static st_status src_unified(const gold_src *g, st_unified_cursor *cur, const st_dict *dict, st_column *cols,
+                             size_t *got, st_error *err)
+{
+    return g->fx ? st_features_append_unified(g->fx, cur, dict, ST_CHUNK_ROWS, cols, got, err)
+                 : st_dense_append_unified(g->dn, cur, dict, ST_CHUNK_ROWS, cols, got, err);
+}
+
 /* Appends a finished accumulator's rows to both gold files, a chunk at a
  * time. */
-static st_status emit(st_features *fx, const st_dict *dict, gold_out *o, st_error *err)
+static st_status emit(const gold_src *g, const st_dict *dict, gold_out *o, st_error *err)
 {
-    size_t n_groups = st_features_n_groups(fx);
+    size_t n_groups = src_n_groups(g);
     for (size_t first = 0; first < n_groups; first += ST_CHUNK_ROWS) {
         for (int k = 0; k < A_N; k++) st_column_reset(&o->a[k]);
-        ST_TRY(st_features_append_analytics(fx, first, ST_CHUNK_ROWS, o->a, err));
+        ST_TRY(src_analytics(g, first, o->a, err));
         for (int t = 0; t < 2; t++) {
             const int64_t *v = st_column_i64(&o->a[t ? A_FOC : A_SOLD]);
             for (size_t i = 0; i < o->a[0].n_rows; i++)
@@ -241,10 +309,16 @@ static st_status emit(st_features *fx, const st_dict *dict, gold_out *o, st_erro
     for (;;) {
         size_t got = 0;
         for (int k = 0; k < U_N; k++) st_column_reset(&o->u[k]);
-        ST_TRY(st_features_append_unified(fx, &cur, dict, ST_CHUNK_ROWS, o->u, &got, err));
+        ST_TRY(src_unified(g, &cur, dict, o->u, &got, err));
         if (got == 0) return ST_OK;
         ST_TRY(st_writer_write(o->wu, o->u, 0, got, err));
     }
+}
+
+static st_status emit_features(const st_features *fx, const st_dict *dict, gold_out *o, st_error *err)
+{
+    gold_src g = {fx, NULL};
+    return emit(&g, dict, o, err);
 }
 
 /* Bytes the kernels need for n_rows lines over `width` customer ids and
@@ -300,33 +374,354 @@ static st_status plan_ranges(st_run_ctx *ctx, const st_feature_dims *dims, uint6
     return s;
 }
 
-st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
+/* ---- the dense one-pass path (st_dense) ---- */
+
+enum { DENSE_MAX_THREADS = 64 };
+
+/* One chunk of one table, in the order the serial path reads them. */
+typedef struct chunk_ref {
+    unsigned tab;
+    size_t ch;
+    uint64_t row0;
+} chunk_ref;
+
+typedef struct dense_job {
+    st_run_ctx *ctx;
+    const st_dense_dims *dd;
+    st_dict *dict;
+    pthread_mutex_t *lock;
+    const chunk_ref *items;
+    size_t lo[2], hi[2];            /* items [lo[t], hi[t]) of each table */
+    unsigned n_acc;                 /* accumulators alive (for the budget) */
+    st_dense *dn;
+    uint64_t rows;
+    bool over_budget;               /* the dictionary outgrew the budget */
+    size_t bad_item;                /* item of the first error, SIZE_MAX */
+    st_status status;
+    st_error err;
+} dense_job;
+
+/* First line whose quantity lies outside the zone maps (a damaged file). */
+static st_status check_qty(const char *table, uint64_t row0, const int64_t *q, size_t n, int64_t lo, int64_t hi,
+                           st_error *err)
+{
+    bool bad = false;
+    for (size_t i = 0; i < n; i++) bad |= (q[i] < lo) | (q[i] > hi);
+    for (size_t i = 0; bad && i < n; i++)
+        if (q[i] < lo || q[i] > hi)
+            return st_error_set(err, ST_ERR_CORRUPT, "silver.%s row %llu: quantity %lld is outside the file's zone maps",
+                                table, (unsigned long long)(row0 + i), (long long)q[i]);
+    return ST_OK;
+}
+
+/* The job's chunks of both tables into job->dn, in item order. */
+static st_status dense_run(dense_job *job)
+{
+    st_error *err = &job->err;
+    st_reader *r[2] = {NULL, NULL};
+    size_t ix[2][4];
+    chunk_bufs b;
+    st_status s = chunk_bufs_init(&b, err);
+    for (int t = 0; t < 2 && s == ST_OK; t++) s = open_lines(job->ctx, tables[t], &r[t], ix[t], err);
+    uint64_t budget = job->ctx->o->memory_limit_bytes;
+    for (size_t i = job->lo[0]; s == ST_OK && i < job->hi[1]; i++) {
+        if (i == job->hi[0]) i = job->lo[1];
+        if (i >= job->hi[1]) break;
+        const chunk_ref *it = &job->items[i];
+        const char *table = tables[it->tab];
+        uint32_t n_codes;
+        job->bad_item = i;
+        s = read_chunk(r[it->tab], ix[it->tab], it->ch, table, it->row0, job->dict, job->lock, &job->dd->f, &b,
+                       &n_codes, err);
+        size_t n = b.c.n_rows;
+        const int64_t *qty = st_column_i64(&b.q);
+        if (s == ST_OK)
+            s = check_qty(table, it->row0, qty, n, job->dd->qty_min[it->tab], job->dd->qty_max[it->tab], err);
+        if (s != ST_OK) break;
+        if ((uint64_t)job->n_acc * st_dense_bytes(job->dd, n_codes) > budget) {
+            job->over_budget = true;
+            break;
+        }
+        s = st_dense_add(job->dn, (int)it->tab, st_column_i64(&b.c), st_column_i32(&b.p), b.codes, qty, n, n_codes,
+                         err);
+        job->rows += n;
+        st_progress_add(job->ctx, n);
+    }
+    if (s == ST_OK) job->bad_item = SIZE_MAX;
+    chunk_bufs_free(&b);
+    st_reader_close(r[0]);
+    st_reader_close(r[1]);
+    return s;
+}
+
+static void *dense_worker(void *arg)
+{
+    dense_job *job = arg;
+    job->status = dense_run(job);
+    return NULL;
+}
+
+/* Every chunk of both tables with its first row number. */
+static st_status list_chunks(st_run_ctx *ctx, chunk_ref **out, size_t *n_out, size_t *n_sales, st_error *err)
+{
+    st_reader *r[2] = {NULL, NULL};
+    size_t ix[2][4], n = 0;
+    st_status s = ST_OK;
+    *out = NULL;
+    for (int t = 0; t < 2 && s == ST_OK; t++)
+        if ((s = open_lines(ctx, tables[t], &r[t], ix[t], err)) == ST_OK) n += st_reader_n_chunks(r[t]);
+    chunk_ref *items = s == ST_OK ? malloc((n ? n : 1) * sizeof *items) : NULL;
+    if (s == ST_OK && !items) s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    size_t k = 0;
+    for (unsigned t = 0; t < 2 && s == ST_OK; t++) {
+        uint64_t row0 = 0;
+        for (size_t ch = 0; ch < st_reader_n_chunks(r[t]) && s == ST_OK; ch++) {
+            st_block_info bi;
+            if ((s = st_reader_block_info(r[t], ch, ix[t][0], &bi)) != ST_OK) break;
+            items[k++] = (chunk_ref){t, ch, row0};
+            row0 += bi.n_rows;
+        }
+        if (t == 0) *n_sales = k;
+    }
+    st_reader_close(r[0]);
+    st_reader_close(r[1]);
+    if (s != ST_OK) {
+        free(items);
+        return s;
+    }
+    *out = items;
+    *n_out = k;
+    return ST_OK;
+}
+
+/* Runs the jobs on their threads (the first here) and joins them; returns
+ * the error of the earliest failing chunk, as the serial path would. */
+static st_status dense_threads(dense_job *jobs, unsigned n, bool *over_budget, st_error *err)
+{
+    pthread_t tid[DENSE_MAX_THREADS];
+    bool started[DENSE_MAX_THREADS] = {false};
+    for (unsigned k = 1; k < n; k++) started[k] = pthread_create(&tid[k], NULL, dense_worker, &jobs[k]) == 0;
+    dense_worker(&jobs[0]);
+    for (unsigned k = 1; k < n; k++) {
+        if (started[k]) pthread_join(tid[k], NULL);
+        else dense_worker(&jobs[k]);
+    }
+    const dense_job *bad = NULL;
+    *over_budget = false;
+    for (unsigned k = 0; k < n; k++) {
+        *over_budget |= jobs[k].over_budget;
+        if (jobs[k].status != ST_OK && (!bad || jobs[k].bad_item < bad->bad_item)) bad = &jobs[k];
+    }
+    if (bad && !*over_budget) {
+        if (err) *err = bad->err;
+        return bad->status;
+    }
+    return ST_OK;
+}
+
+/* The whole gold step through st_dense: each table's chunks split into
+ * contiguous ranges over the threads, each into its own accumulator, merged (exact integer sums: the
+ * split never shows), finished and emitted. *fell_back is set, with
+ * nothing written, when the material dictionary grows past the memory
+ * limit; the caller then takes the st_features path. */
+static st_status dense_pass(st_run_ctx *ctx, const st_dense_dims *dd, st_dict *dict, gold_out *o, bool *fell_back,
+                            st_error *err)
+{
+    chunk_ref *items = NULL;
+    size_t n_items = 0;
+    unsigned n = ctx->threads < 1 ? 1 : ctx->threads > DENSE_MAX_THREADS ? DENSE_MAX_THREADS : (unsigned)ctx->threads;
+    dense_job jobs[DENSE_MAX_THREADS];
+    memset(jobs, 0, sizeof jobs);
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    *fell_back = false;
+    size_t n_sales = 0;
+    st_status s = list_chunks(ctx, &items, &n_items, &n_sales, err);
+    if (s == ST_OK && n_items < n) n = n_items ? (unsigned)n_items : 1;
+    for (unsigned k = 0; k < n && s == ST_OK; k++) {
+        /* contiguous chunk ranges of each table: the files are in month
+         * order, so each thread touches its own months and the merge is
+         * small */
+        size_t nf = n_items - n_sales;
+        jobs[k] = (dense_job){ctx, dd, dict, &lock, items, {n_sales * k / n, n_sales + nf * k / n},
+                              {n_sales * (k + 1) / n, n_sales + nf * (k + 1) / n}, n, NULL, 0, false, SIZE_MAX, ST_OK,
+                              {0}};
+        s = st_dense_create(&jobs[k].dn, dd, err);
+    }
+    if (s == ST_OK) s = dense_threads(jobs, n, fell_back, err);
+    if (s != ST_OK || *fell_back) goto done;
+    for (unsigned k = 0; k < n; k++) ctx->cur->rows_in += jobs[k].rows;
+    for (unsigned k = 1; k < n && s == ST_OK; k++) {
+        s = st_dense_merge(jobs[0].dn, jobs[k].dn, err);
+        st_dense_free(jobs[k].dn);
+        jobs[k].dn = NULL;
+    }
+    if (s == ST_OK) s = st_dict_finish(dict, err);
+    if (s == ST_OK) s = st_dense_finish(jobs[0].dn, st_dict_rank(dict), st_dict_size(dict), err);
+    if (s == ST_OK) {
+        gold_src g = {NULL, jobs[0].dn};
+        s = emit(&g, dict, o, err);
+    }
+done:
+    for (unsigned k = 0; k < n; k++) st_dense_free(jobs[k].dn);
+    free(items);
+    return s;
+}
+
+/* ---- the st_features paths ---- */
+
+/* One pass: silver straight into one st_features. */
+static st_status one_pass(st_run_ctx *ctx, const st_feature_dims *dims, st_dict *dict, gold_out *o, st_error *err)
 {
     st_features *fx = NULL;
-    st_dict *dict = NULL;
+    line_sink sink = {.dims = dims};
+    st_status s = st_features_create(&fx, dims, err);
+    sink.fx = fx;
+    for (unsigned t = 0; t < 2 && s == ST_OK; t++) s = add_table(ctx, tables[t], t, dict, &sink, err);
+    if (s == ST_OK) s = st_dict_finish(dict, err);
+    if (s == ST_OK) s = st_features_finish(fx, st_dict_rank(dict), st_dict_size(dict), (unsigned)ctx->threads, err);
+    if (s == ST_OK) s = emit_features(fx, dict, o, err);
+    st_features_free(fx);
+    return s;
+}
+
+/* One customer range of the spill through its own st_features. */
+static st_status spill_range(st_run_ctx *ctx, st_spill *spill, uint32_t pi, const st_feature_dims *pd, st_dict *dict,
+                             gold_out *o, st_error *err)
+{
+    st_features *fx = NULL;
+    st_status s = st_features_create(&fx, pd, err);
+    if (s == ST_OK) s = st_features_reserve(fx, st_spill_rows(spill, pi, 0), st_spill_rows(spill, pi, 1), err);
+    st_spill_cursor cur = {0};
+    while (s == ST_OK) {
+        st_spill_block b;
+        if ((s = st_spill_next(spill, pi, &cur, &b, err)) != ST_OK || b.n_rows == 0) break;
+        s = b.table ? st_features_add_foc(fx, b.customer_id, b.period_key, b.material, b.quantity, b.n_rows, err)
+                    : st_features_add_sales(fx, b.customer_id, b.period_key, b.material, b.quantity, b.n_rows, err);
+    }
+    if (s == ST_OK) s = st_features_finish(fx, st_dict_rank(dict), st_dict_size(dict), (unsigned)ctx->threads, err);
+    if (s == ST_OK) s = emit_features(fx, dict, o, err);
+    st_features_free(fx);
+    return s;
+}
+
+/* Partitioned: scatter by customer range into the spill, then range by
+ * range. *spilled gets the spill file's size. */
+static st_status partitioned(st_run_ctx *ctx, const st_feature_dims *dims, const st_key_range *ranges,
+                             size_t n_ranges, st_dict *dict, gold_out *o, uint64_t *spilled, st_error *err)
+{
     st_spill *spill = NULL;
-    st_key_range *ranges = NULL;
-    size_t n_ranges = 0;
-    unsigned n_passes = 0;
-    line_sink sink = {0};
-    gold_out o = {0};
-    for (int k = 0; k < A_N; k++) st_column_init(&o.a[k], an_fields[k].type);
-    for (int k = 0; k < U_N; k++) st_column_init(&o.u[k], un_fields[k].type);
-    static const char *const inputs[] = {"silver.stg_sales_transactions", "silver.stg_foc_transactions"};
-    st_feature_dims dims = {1, 1, 202001, 202001};
-    sink.dims = &dims;
+    line_sink sink = {.dims = dims, .ranges = ranges, .n_ranges = n_ranges};
+    int fd = -1;
+    char dir[ST_PATH_MAX], what[ST_PATH_MAX + 64];
+    st_status s = st_warehouse_temp_file(ctx->wh, "gold-spill", &fd, dir, err);
+    if (s != ST_OK) return s;
+    snprintf(what, sizeof what, "the gold step's spill file in '%s'", dir);
+    double per_buf = (double)ctx->o->memory_limit_bytes / 2.0 / (double)(2 * n_ranges * 24);
+    uint32_t block_rows = per_buf > ST_SPILL_MAX_BLOCK_ROWS ? ST_SPILL_MAX_BLOCK_ROWS
+                          : per_buf < 256.0                 ? 256u
+                                                            : (uint32_t)per_buf;
+    if ((s = st_spill_create(&spill, fd, what, (uint32_t)n_ranges, block_rows, err)) != ST_OK) return s;
+    sink.spill = spill;
+    if (!(sink.part = malloc(ST_CHUNK_ROWS * sizeof *sink.part))) s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    for (unsigned t = 0; t < 2 && s == ST_OK; t++) s = add_table(ctx, tables[t], t, dict, &sink, err);
+    if (s == ST_OK) s = st_spill_flush(spill, err);
+    if (s == ST_OK) s = st_dict_finish(dict, err);
+    for (size_t pi = 0; pi < n_ranges && s == ST_OK; pi++) {
+        st_feature_dims pd = {ranges[pi].lo, ranges[pi].hi, dims->period_key_min, dims->period_key_max};
+        s = spill_range(ctx, spill, (uint32_t)pi, &pd, dict, o, err);
+    }
+    *spilled = st_spill_bytes(spill);
+    st_spill_free(spill);
+    free(sink.part);
+    return s;
+}
+
+/* ---- the step ---- */
+
+/* What the zone maps say before any value is decoded. */
+typedef struct gold_plan {
+    st_dense_dims dd;      /* dd.f: customer and period ranges */
+    bool qty_known;        /* every quantity block has min/max */
+    uint64_t n_lines;
+    st_key_range *ranges;  /* n_ranges customer ranges (1: one pass) */
+    size_t n_ranges;
+    unsigned n_passes;     /* histogram passes that planned them */
+} gold_plan;
+
+static st_status plan_gold(st_run_ctx *ctx, gold_plan *p, st_error *err)
+{
+    memset(p, 0, sizeof *p);
+    p->dd.f = (st_feature_dims){1, 1, 202001, 202001};
+    p->qty_known = true;
     bool any = false;
-    uint64_t n_lines = 0;
     st_status s = ST_OK;
     for (int t = 0; t < 2 && s == ST_OK; t++) {
-        s = table_dims(ctx, tables[t], &dims, &any, err);
+        bool known = true;
+        s = table_dims(ctx, tables[t], &p->dd.f, &any, &p->dd.qty_min[t], &p->dd.qty_max[t], &known, err);
+        p->qty_known &= known;
         st_reader *r = NULL;
         if (s == ST_OK && (s = st_table_open(ctx, "silver", tables[t], &r, err)) == ST_OK) {
-            n_lines += st_reader_n_rows(r);
+            p->n_lines += st_reader_n_rows(r);
             st_reader_close(r);
         }
     }
-    if (s == ST_OK) s = plan_ranges(ctx, &dims, n_lines, &ranges, &n_ranges, &n_passes, err);
+    if (s == ST_OK) s = plan_ranges(ctx, &p->dd.f, p->n_lines, &p->ranges, &p->n_ranges, &p->n_passes, err);
+    return s;
+}
+
+/* The dense path applies when the ranges are narrow, the quantities small
+ * and the accumulators (one per thread) fit the memory limit. */
+static bool dense_fits(const st_run_ctx *ctx, const gold_plan *p)
+{
+    const char *force = getenv("STRATA_GOLD_SORT"); /* tests and profiles: the st_features path */
+    if (force && *force && strcmp(force, "0") != 0) return false;
+    if (p->n_ranges > 1 || !p->qty_known || p->n_lines == 0 || !st_dense_eligible(&p->dd)) return false;
+    uint64_t n = ctx->threads < 1 ? 1 : (uint64_t)ctx->threads;
+    return n * st_dense_bytes(&p->dd, 1) <= ctx->o->memory_limit_bytes;
+}
+
+/* The grand-total check, closing both files, the step's note. */
+static st_status close_gold(st_run_ctx *ctx, gold_out *o, const gold_plan *p, bool dense, uint64_t spilled,
+                            st_error *err)
+{
+    for (int t = 0; t < 2; t++)
+        if (o->abs_total[t] > (unsigned __int128)INT64_MAX)
+            return st_error_set(err, ST_ERR_OVERFLOW,
+                                "gold: the %s quantities of all customer-months add up to more than int64 holds, so "
+                                "the marts' and the report's totals cannot be computed (check --qty-min/--qty-max)",
+                                t ? "free-of-charge" : "sold");
+    uint64_t n_unified = st_writer_n_rows(o->wu);
+    st_status s = st_writer_close(o->wu, err);
+    o->wu = NULL;
+    if (s == ST_OK) s = st_writer_close(o->wa, err);
+    o->wa = NULL;
+    if (s != ST_OK) return s;
+    ctx->cur->rows_out = o->n_groups + n_unified;
+    int w = snprintf(ctx->cur->note, sizeof ctx->cur->note, "%llu customer-periods, %llu customer-period-materials",
+                     (unsigned long long)o->n_groups, (unsigned long long)n_unified);
+    if (dense && w > 0 && (size_t)w < sizeof ctx->cur->note)
+        snprintf(ctx->cur->note + w, sizeof ctx->cur->note - (size_t)w, ", one fused pass");
+    if (p->n_ranges > 1 && w > 0 && (size_t)w < sizeof ctx->cur->note) {
+        uint64_t lim = ctx->o->memory_limit_bytes;
+        bool mib = lim % (1u << 20) == 0;
+        snprintf(ctx->cur->note + w, sizeof ctx->cur->note - (size_t)w,
+                 "; %zu customer ranges (memory limit %llu %s, %u histogram pass%s, %.0f MiB spilled)", p->n_ranges,
+                 (unsigned long long)(mib ? lim >> 20 : lim >> 10), mib ? "MiB" : "KiB", p->n_passes,
+                 p->n_passes == 1 ? "" : "es", (double)spilled / 1048576.0);
+    }
+    return ST_OK;
+}
+
+st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
+{
+    st_dict *dict = NULL;
+    gold_plan plan;
+    gold_out o = {0};
+    uint64_t spilled = 0;
+    for (int k = 0; k < A_N; k++) st_column_init(&o.a[k], an_fields[k].type);
+    for (int k = 0; k < U_N; k++) st_column_init(&o.u[k], un_fields[k].type);
+    static const char *const inputs[] = {"silver.stg_sales_transactions", "silver.stg_foc_transactions"};
+    st_status s = plan_gold(ctx, &plan, err);
     if (s == ST_OK) s = st_dict_create(&dict, err);
     if (s == ST_OK)
         s = st_table_create(ctx, "gold", "int_transactions_unified", un_fields, U_N, inputs, 2, "", fp, NULL, 0, &o.wu,
@@ -335,92 +730,25 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
         s = st_table_create(ctx, "gold", "int_customer_analytics", an_fields, A_N, inputs, 2, "", fp, NULL, 0, &o.wa,
                             err);
     if (s != ST_OK) goto done;
-
-    if (n_ranges <= 1) {
-        /* one pass: silver straight into one accumulator */
-        if ((s = st_features_create(&fx, &dims, err)) != ST_OK) goto done;
-        sink.fx = fx;
-        for (unsigned t = 0; t < 2 && s == ST_OK; t++) s = add_table(ctx, tables[t], t, dict, &sink, err);
-        if (s == ST_OK) s = st_dict_finish(dict, err);
-        if (s == ST_OK) s = st_features_finish(fx, st_dict_rank(dict), st_dict_size(dict), (unsigned)ctx->threads, err);
-        if (s == ST_OK) s = emit(fx, dict, &o, err);
-        if (s != ST_OK) goto done;
-    } else {
-        /* partitioned: scatter by customer range, then range by range */
-        int fd = -1;
-        char dir[ST_PATH_MAX], what[ST_PATH_MAX + 64];
-        if ((s = st_warehouse_temp_file(ctx->wh, "gold-spill", &fd, dir, err)) != ST_OK) goto done;
-        snprintf(what, sizeof what, "the gold step's spill file in '%s'", dir);
-        double per_buf = (double)ctx->o->memory_limit_bytes / 2.0 / (double)(2 * n_ranges * 24);
-        uint32_t block_rows = per_buf > ST_SPILL_MAX_BLOCK_ROWS ? ST_SPILL_MAX_BLOCK_ROWS
-                              : per_buf < 256.0                 ? 256u
-                                                                : (uint32_t)per_buf;
-        if ((s = st_spill_create(&spill, fd, what, (uint32_t)n_ranges, block_rows, err)) != ST_OK) goto done;
-        sink.spill = spill;
-        sink.ranges = ranges;
-        sink.n_ranges = n_ranges;
-        if (!(sink.part = malloc(ST_CHUNK_ROWS * sizeof *sink.part))) {
-            s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        for (unsigned t = 0; t < 2 && s == ST_OK; t++) s = add_table(ctx, tables[t], t, dict, &sink, err);
-        if (s == ST_OK) s = st_spill_flush(spill, err);
-        if (s == ST_OK) s = st_dict_finish(dict, err);
-        if (s != ST_OK) goto done;
-        for (size_t pi = 0; pi < n_ranges; pi++) {
-            st_feature_dims pd = {ranges[pi].lo, ranges[pi].hi, dims.period_key_min, dims.period_key_max};
-            if ((s = st_features_create(&fx, &pd, err)) != ST_OK) goto done;
-            s = st_features_reserve(fx, st_spill_rows(spill, (uint32_t)pi, 0), st_spill_rows(spill, (uint32_t)pi, 1),
-                                    err);
-            st_spill_cursor cur = {0};
-            while (s == ST_OK) {
-                st_spill_block b;
-                if ((s = st_spill_next(spill, (uint32_t)pi, &cur, &b, err)) != ST_OK || b.n_rows == 0) break;
-                s = b.table ? st_features_add_foc(fx, b.customer_id, b.period_key, b.material, b.quantity, b.n_rows, err)
-                            : st_features_add_sales(fx, b.customer_id, b.period_key, b.material, b.quantity, b.n_rows,
-                                                    err);
-            }
-            if (s == ST_OK)
-                s = st_features_finish(fx, st_dict_rank(dict), st_dict_size(dict), (unsigned)ctx->threads, err);
-            if (s == ST_OK) s = emit(fx, dict, &o, err);
-            st_features_free(fx);
-            fx = NULL;
-            if (s != ST_OK) goto done;
+    bool fell_back = true;
+    if (dense_fits(ctx, &plan)) {
+        st_progress_expect(ctx, plan.n_lines);
+        if ((s = dense_pass(ctx, &plan.dd, dict, &o, &fell_back, err)) != ST_OK) goto done;
+        if (fell_back) { /* the dictionary outgrew the limit: start over */
+            st_dict_free(dict);
+            dict = NULL;
+            if ((s = st_dict_create(&dict, err)) != ST_OK) goto done;
         }
     }
-    for (int t = 0; t < 2; t++)
-        if (o.abs_total[t] > (unsigned __int128)INT64_MAX) {
-            s = st_error_set(err, ST_ERR_OVERFLOW,
-                             "gold: the %s quantities of all customer-months add up to more than int64 holds, so "
-                             "the marts' and the report's totals cannot be computed (check --qty-min/--qty-max)",
-                             t ? "free-of-charge" : "sold");
-            goto done;
-        }
-    uint64_t n_unified = st_writer_n_rows(o.wu);
-    s = st_writer_close(o.wu, err);
-    o.wu = NULL;
-    if (s == ST_OK) s = st_writer_close(o.wa, err);
-    o.wa = NULL;
-    if (s != ST_OK) goto done;
-    ctx->cur->rows_out = o.n_groups + n_unified;
-    int w = snprintf(ctx->cur->note, sizeof ctx->cur->note, "%llu customer-periods, %llu customer-period-materials",
-                     (unsigned long long)o.n_groups, (unsigned long long)n_unified);
-    if (spill && w > 0 && (size_t)w < sizeof ctx->cur->note) {
-        uint64_t lim = ctx->o->memory_limit_bytes;
-        bool mib = lim % (1u << 20) == 0;
-        snprintf(ctx->cur->note + w, sizeof ctx->cur->note - (size_t)w,
-                 "; %zu customer ranges (memory limit %llu %s, %u histogram pass%s, %.0f MiB spilled)", n_ranges,
-                 (unsigned long long)(mib ? lim >> 20 : lim >> 10), mib ? "MiB" : "KiB", n_passes,
-                 n_passes == 1 ? "" : "es", (double)st_spill_bytes(spill) / 1048576.0);
-    }
+    if (fell_back)
+        s = plan.n_ranges <= 1 ? one_pass(ctx, &plan.dd.f, dict, &o, err)
+                               : partitioned(ctx, &plan.dd.f, plan.ranges, plan.n_ranges, dict, &o, &spilled, err);
+    if (s == ST_OK) s = close_gold(ctx, &o, &plan, !fell_back, spilled, err);
 done:
     st_writer_abort(o.wa);
     st_writer_abort(o.wu);
-    st_features_free(fx);
-    st_spill_free(spill);
     st_dict_free(dict);
-    free(ranges);
-    free(sink.part);
+    free(plan.ranges);
     for (int k = 0; k < A_N; k++) st_column_free(&o.a[k]);
     for (int k = 0; k < U_N; k++) st_column_free(&o.u[k]);
     return s;

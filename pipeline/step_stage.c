@@ -30,6 +30,7 @@
 
 #include "clean_internal.h"
 #include "strata/cast.h"
+#include "strata/utf8.h"
 
 /* One source column as bronze holds it: value, storage class, raw bytes. */
 typedef struct bcol {
@@ -185,158 +186,282 @@ typedef struct tx_job {
 
 enum { T_ID, T_CUST, T_YEAR, T_MONTH, T_PK, T_MAT, T_QTY, T_N };
 
-static st_status stage_tx(tx_job *j)
-{
-    st_run_ctx *ctx = j->ctx;
-    const st_run_opts *o = ctx->o;
-    st_error *err = &j->err;
-    st_reader *r = NULL;
-    st_writer *w = NULL;
-    bcol *all = NULL;
-    size_t n_all = 0;
-    rejects rj;
-    memset(&rj, 0, sizeof rj);
-    st_column out[T_N], rowid;
-    memset(out, 0, sizeof out);
-    st_column_init(&rowid, ST_TYPE_I64);
-    st_buf raw;
-    st_buf_init(&raw);
-    st_buf txt;
-    st_buf_init(&txt);
-    const st_field fields[T_N] = {
-        {"transaction_id", ST_TYPE_I64, false, "source rowid of the line"},
-        {"customer_id", ST_TYPE_I64, false, "customer id (positive)"},
-        {"year", ST_TYPE_I32, false, "calendar year"},
-        {"month", ST_TYPE_I32, false, "month 1..12"},
-        {"period_key", ST_TYPE_I32, false, "year*100+month"},
-        {"material_code", ST_TYPE_STR, false, "material code, trimmed"},
-        {"quantity", ST_TYPE_I64, false, "quantity of the line"},
-    };
-    for (int k = 0; k < T_N; k++) st_column_init(&out[k], fields[k].type);
+static const st_field tx_fields[T_N] = {
+    {"transaction_id", ST_TYPE_I64, false, "source rowid of the line"},
+    {"customer_id", ST_TYPE_I64, false, "customer id (positive)"},
+    {"year", ST_TYPE_I32, false, "calendar year"},
+    {"month", ST_TYPE_I32, false, "month 1..12"},
+    {"period_key", ST_TYPE_I32, false, "year*100+month"},
+    {"material_code", ST_TYPE_STR, false, "material code, trimmed"},
+    {"quantity", ST_TYPE_I64, false, "quantity of the line"},
+};
 
-    st_status s = st_table_open(ctx, "bronze", j->bronze, &r, err);
-    if (s != ST_OK) goto done;
-    size_t i_rowid;
-    if ((s = st_table_col(r, j->bronze, "_rowid", &i_rowid, err)) != ST_OK) goto done;
-    /* every source column, required ones first in check order */
-    size_t nf = st_reader_n_fields(r);
-    n_all = (nf - 1) / 3;
-    all = calloc(n_all ? n_all : 1, sizeof *all);
-    if (!all) {
-        s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
-        goto done;
+/* The required source columns, in check order. */
+enum { R_CUST, R_YEAR, R_MONTH, R_MAT, R_QTY, R_N };
+
+/* Everything one transaction table's staging holds. */
+typedef struct tx_state {
+    tx_job *j;
+    const st_run_opts *o;
+    st_reader *r;
+    st_writer *w;
+    bcol *all;            /* n_all source columns */
+    size_t n_all;
+    int req_at[R_N];      /* index into all[] of each required column */
+    rejects rj;
+    st_column out[T_N], rowid;
+    st_buf raw, txt;
+    uint8_t *ok;          /* ST_CHUNK_ROWS: row passes every rule as-is */
+} tx_state;
+
+/* The per-row path: row i cast field by field and checked in order; the
+ * first failure names the reason and the column. Accepted rows go to
+ * out[], rejected ones to the rejects. The specification of the chunk
+ * path below. */
+static st_status stage_row(tx_state *x, const int64_t *rid, size_t i)
+{
+    const st_run_opts *o = x->o;
+    bcol *all = x->all;
+    const int *req_at = x->req_at;
+    const char *reason = NULL;
+    int bad = -1;
+    int64_t cust = 0, year = 0, month = 0, qty = 0;
+    st_value v = bval(&all[req_at[R_CUST]], i);
+    if (st_cast_to_i64(&v, &cust) != ST_CAST_OK || cust <= 0) reason = "bad_customer_id", bad = R_CUST;
+    if (!reason) {
+        v = bval(&all[req_at[R_YEAR]], i);
+        st_cast_result cr = st_cast_to_i64(&v, &year);
+        if (cr == ST_CAST_OUT_OF_RANGE) reason = "year_out_of_range", bad = R_YEAR;
+        else if (cr != ST_CAST_OK) reason = "bad_year", bad = R_YEAR;
+        else if (year < o->year_min || year > o->year_max) reason = "year_out_of_range", bad = R_YEAR;
     }
-    const char *req[5] = {"customer_id", "year", "month", "material_code", j->qty_name};
-    int req_at[5];
-    for (size_t k = 0; k < n_all; k++) {
-        const char *name = st_reader_field(r, 1 + 3 * k)->name;
-        if ((s = bcol_find(r, j->bronze, name, &all[k], err)) != ST_OK) goto done;
+    if (!reason) {
+        v = bval(&all[req_at[R_MONTH]], i);
+        if (st_cast_to_i64(&v, &month) != ST_CAST_OK || month < 1 || month > 12) reason = "bad_month", bad = R_MONTH;
     }
-    for (int q = 0; q < 5; q++) {
-        req_at[q] = -1;
-        for (size_t k = 0; k < n_all; k++)
-            if (!strcmp(all[k].name, req[q])) req_at[q] = (int)k;
-        if (req_at[q] < 0) {
-            s = st_error_set(err, ST_ERR_SCHEMA, "bronze table %s has no column '%s'", j->bronze, req[q]);
-            goto done;
+    if (!reason) {
+        v = bval(&all[req_at[R_MAT]], i);
+        if (to_text(&v, &x->txt) != ST_CAST_OK) reason = "bad_material_code", bad = R_MAT;
+    }
+    if (!reason) {
+        v = bval(&all[req_at[R_QTY]], i);
+        st_cast_result cr = st_cast_to_i64(&v, &qty);
+        if (cr == ST_CAST_OUT_OF_RANGE) reason = "quantity_out_of_range", bad = R_QTY;
+        else if (cr != ST_CAST_OK) reason = "bad_quantity", bad = R_QTY;
+        else if (qty < o->qty_min || qty > o->qty_max) reason = "quantity_out_of_range", bad = R_QTY;
+    }
+    if (reason) {
+        render_row(&x->raw, all, x->n_all, i);
+        ST_TRY(reject_push(&x->rj, x->j->bronze, rid[i], reason, all[req_at[bad]].name, &x->raw));
+        return x->rj.c[0].n_rows >= ST_CHUNK_ROWS ? rejects_flush(&x->rj, &x->j->err) : ST_OK;
+    }
+    st_column *out = x->out;
+    ST_TRY(st_column_push_i64(&out[T_ID], rid[i]));
+    ST_TRY(st_column_push_i64(&out[T_CUST], cust));
+    ST_TRY(st_column_push_i32(&out[T_YEAR], (int32_t)year));
+    ST_TRY(st_column_push_i32(&out[T_MONTH], (int32_t)month));
+    ST_TRY(st_column_push_i32(&out[T_PK], (int32_t)(year * 100 + month)));
+    ST_TRY(st_column_push_str(&out[T_MAT], x->txt.data, x->txt.len));
+    return st_column_push_i64(&out[T_QTY], qty);
+}
+
+/* True when every row of the chunk's bronze triple holds class `cls` as a
+ * non-NULL value of type `type` with no raw bytes: then the cast of row i
+ * is the value itself, exactly as st_value_from_bronze() would give it. */
+static bool block_is(const bcol *b, int32_t cls, st_type type, size_t n)
+{
+    if (b->val.type != type || b->val.n_rows != n || b->val.null_count != 0 || b->cls.type != ST_TYPE_I32 ||
+        b->cls.n_rows != n || b->cls.null_count != 0 || b->raw.n_rows != n || b->raw.null_count != n)
+        return false;
+    const int32_t *c = st_column_i32(&b->cls);
+    bool same = true;
+    for (size_t i = 0; i < n; i++) same &= c[i] == cls;
+    return same;
+}
+
+static inline bool is_space_byte(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* ok[i] = 1 when row i passes every rule with its values as they are (the
+ * material needing no trim): a predicate over the whole chunk, no casts.
+ * A row it flags takes stage_row(), which finds the reason (or accepts it
+ * after trimming). Returns the number of rows passing. */
+static size_t chunk_predicates(const tx_state *x, size_t n, uint8_t *ok)
+{
+    const st_run_opts *o = x->o;
+    const bcol *all = x->all;
+    const int64_t *cust = st_column_i64(&all[x->req_at[R_CUST]].val);
+    const int64_t *year = st_column_i64(&all[x->req_at[R_YEAR]].val);
+    const int64_t *month = st_column_i64(&all[x->req_at[R_MONTH]].val);
+    const int64_t *qty = st_column_i64(&all[x->req_at[R_QTY]].val);
+    const st_column *mat = &all[x->req_at[R_MAT]].val;
+    const int64_t ymin = o->year_min, ymax = o->year_max, qmin = o->qty_min, qmax = o->qty_max;
+    for (size_t i = 0; i < n; i++)
+        ok[i] = (cust[i] > 0) & (year[i] >= ymin) & (year[i] <= ymax) & (month[i] >= 1) & (month[i] <= 12) &
+                (qty[i] >= qmin) & (qty[i] <= qmax);
+    /* material: non-empty, no leading or trailing space, valid UTF-8 (one
+     * pass over the payload when it is all ASCII) */
+    const uint64_t *off = mat->offsets;
+    const unsigned char *bytes = (const unsigned char *)mat->bytes;
+    unsigned char high = 0;
+    for (size_t k = 0; k < mat->n_bytes; k++) high |= bytes[k];
+    bool ascii = high < 0x80;
+    size_t n_ok = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a = off[i], e = off[i + 1];
+        bool m = e > a && !is_space_byte(bytes[a]) && !is_space_byte(bytes[e - 1]) &&
+                 (ascii || st_utf8_valid((const char *)bytes + a, (size_t)(e - a)));
+        ok[i] &= m;
+        n_ok += ok[i];
+    }
+    return n_ok;
+}
+
+/* Rows [a, b) that passed the predicates, appended in bulk. */
+static st_status append_run(tx_state *x, const st_column *rowid, size_t a, size_t b)
+{
+    const bcol *all = x->all;
+    st_column *out = x->out;
+    size_t n = b - a;
+    ST_TRY(st_column_append_range(&out[T_ID], rowid, a, n));
+    ST_TRY(st_column_append_range(&out[T_CUST], &all[x->req_at[R_CUST]].val, a, n));
+    ST_TRY(st_column_append_range(&out[T_MAT], &all[x->req_at[R_MAT]].val, a, n));
+    ST_TRY(st_column_append_range(&out[T_QTY], &all[x->req_at[R_QTY]].val, a, n));
+    const int64_t *year = st_column_i64(&all[x->req_at[R_YEAR]].val) + a;
+    const int64_t *month = st_column_i64(&all[x->req_at[R_MONTH]].val) + a;
+    size_t at = out[T_YEAR].n_rows;
+    for (int k = T_YEAR; k <= T_PK; k++) ST_TRY(st_column_reserve(&out[k], at + n, 0));
+    int32_t *y = (int32_t *)out[T_YEAR].data + at, *m = (int32_t *)out[T_MONTH].data + at,
+            *pk = (int32_t *)out[T_PK].data + at;
+    for (size_t i = 0; i < n; i++) {
+        y[i] = (int32_t)year[i];
+        m[i] = (int32_t)month[i];
+        pk[i] = (int32_t)(year[i] * 100 + month[i]);
+    }
+    for (int k = T_YEAR; k <= T_PK; k++) out[k].n_rows = at + n;
+    return ST_OK;
+}
+
+/* One chunk: when its required blocks are uniformly typed, the rules run
+ * as predicates over the whole chunk and passing runs are appended in
+ * bulk; flagged rows, and every row of any other chunk, take stage_row().
+ * Same rows, values and order as stage_row() on every row. */
+static st_status stage_chunk(tx_state *x, size_t n)
+{
+    const int64_t *rid = st_column_i64(&x->rowid);
+    const bcol *all = x->all;
+    const char *force = getenv("STRATA_STAGE_ROWWISE"); /* tests and profiles: the per-row path only */
+    bool fast = x->rowid.null_count == 0 && !(force && *force && strcmp(force, "0") != 0);
+    for (int q = 0; q < R_N && fast; q++)
+        fast = q == R_MAT ? block_is(&all[x->req_at[q]], 3, ST_TYPE_STR, n)
+                          : block_is(&all[x->req_at[q]], 1, ST_TYPE_I64, n);
+    if (!fast) {
+        for (size_t i = 0; i < n; i++) ST_TRY(stage_row(x, rid, i));
+        return ST_OK;
+    }
+    size_t n_ok = chunk_predicates(x, n, x->ok);
+    if (n_ok == n) return append_run(x, &x->rowid, 0, n);
+    for (size_t i = 0; i < n;) {
+        if (!x->ok[i]) {
+            ST_TRY(stage_row(x, rid, i++));
+            continue;
         }
+        size_t e = i;
+        while (e < n && x->ok[e]) e++;
+        ST_TRY(append_run(x, &x->rowid, i, e));
+        i = e;
+    }
+    return ST_OK;
+}
+
+/* Opens bronze, finds every source column (required ones by name),
+ * creates the silver writer and the rejects part. */
+static st_status tx_open(tx_state *x)
+{
+    tx_job *j = x->j;
+    st_run_ctx *ctx = j->ctx;
+    st_error *err = &j->err;
+    ST_TRY(st_table_open(ctx, "bronze", j->bronze, &x->r, err));
+    size_t nf = st_reader_n_fields(x->r);
+    x->n_all = (nf - 1) / 3;
+    x->all = calloc(x->n_all ? x->n_all : 1, sizeof *x->all);
+    x->ok = malloc(ST_CHUNK_ROWS);
+    if (!x->all || !x->ok) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < x->n_all; k++)
+        ST_TRY(bcol_find(x->r, j->bronze, st_reader_field(x->r, 1 + 3 * k)->name, &x->all[k], err));
+    const char *req[R_N] = {"customer_id", "year", "month", "material_code", j->qty_name};
+    for (int q = 0; q < R_N; q++) {
+        x->req_at[q] = -1;
+        for (size_t k = 0; k < x->n_all; k++)
+            if (!strcmp(x->all[k].name, req[q])) x->req_at[q] = (int)k;
+        if (x->req_at[q] < 0)
+            return st_error_set(err, ST_ERR_SCHEMA, "bronze table %s has no column '%s'", j->bronze, req[q]);
     }
     char input[128];
     snprintf(input, sizeof input, "bronze.%s", j->bronze);
     const char *inputs[1] = {input};
     char params[256];
-    snprintf(params, sizeof params, "year=%lld..%lld;quantity=%lld..%lld", (long long)o->year_min,
-             (long long)o->year_max, (long long)o->qty_min, (long long)o->qty_max);
-    if ((s = st_table_create(ctx, "silver", j->silver, fields, T_N, inputs, 1, params, j->fp, NULL, 0, &w, err)) !=
-        ST_OK)
-        goto done;
-    if ((s = rejects_open(ctx, j->bronze, &rj, err)) != ST_OK) goto done;
+    snprintf(params, sizeof params, "year=%lld..%lld;quantity=%lld..%lld", (long long)x->o->year_min,
+             (long long)x->o->year_max, (long long)x->o->qty_min, (long long)x->o->qty_max);
+    ST_TRY(st_table_create(ctx, "silver", j->silver, tx_fields, T_N, inputs, 1, params, j->fp, NULL, 0, &x->w, err));
+    return rejects_open(ctx, j->bronze, &x->rj, err);
+}
 
-    j->raw_rows = st_reader_n_rows(r);
-    st_progress_expect(ctx, j->raw_rows);
-    size_t n_chunks = st_reader_n_chunks(r);
+static void tx_close(tx_state *x)
+{
+    st_writer_abort(x->w);
+    rejects_free(&x->rj);
+    st_reader_close(x->r);
+    for (size_t k = 0; k < x->n_all; k++) bcol_free(&x->all[k]);
+    free(x->all);
+    free(x->ok);
+    for (int k = 0; k < T_N; k++) st_column_free(&x->out[k]);
+    st_column_free(&x->rowid);
+    st_buf_free(&x->raw);
+    st_buf_free(&x->txt);
+}
+
+static st_status stage_tx(tx_job *j)
+{
+    tx_state x;
+    memset(&x, 0, sizeof x);
+    x.j = j;
+    x.o = j->ctx->o;
+    st_error *err = &j->err;
+    for (int k = 0; k < T_N; k++) st_column_init(&x.out[k], tx_fields[k].type);
+    st_column_init(&x.rowid, ST_TYPE_I64);
+    st_buf_init(&x.raw);
+    st_buf_init(&x.txt);
+    size_t i_rowid;
+    st_status s = tx_open(&x);
+    if (s == ST_OK) s = st_table_col(x.r, j->bronze, "_rowid", &i_rowid, err);
+    if (s != ST_OK) goto done;
+    j->raw_rows = st_reader_n_rows(x.r);
+    st_progress_expect(j->ctx, j->raw_rows);
+    size_t n_chunks = st_reader_n_chunks(x.r);
     for (size_t c = 0; c < n_chunks && s == ST_OK; c++) {
-        if ((s = st_reader_read_block(r, c, i_rowid, &rowid, err)) != ST_OK) break;
-        for (size_t k = 0; k < n_all && s == ST_OK; k++) s = bcol_read(r, c, &all[k], err);
+        if ((s = st_reader_read_block(x.r, c, i_rowid, &x.rowid, err)) != ST_OK) break;
+        for (size_t k = 0; k < x.n_all && s == ST_OK; k++) s = bcol_read(x.r, c, &x.all[k], err);
         if (s != ST_OK) break;
-        for (int k = 0; k < T_N; k++) st_column_reset(&out[k]);
-        size_t n = rowid.n_rows;
-        const int64_t *rid = st_column_i64(&rowid);
-        for (size_t i = 0; i < n && s == ST_OK; i++) {
-            const char *reason = NULL;
-            int bad = -1;
-            int64_t cust = 0, year = 0, month = 0, qty = 0;
-            const char *mat = NULL;
-            size_t mat_len = 0;
-            st_value v = bval(&all[req_at[0]], i);
-            if (st_cast_to_i64(&v, &cust) != ST_CAST_OK || cust <= 0) reason = "bad_customer_id", bad = 0;
-            if (!reason) {
-                v = bval(&all[req_at[1]], i);
-                st_cast_result cr = st_cast_to_i64(&v, &year);
-                if (cr == ST_CAST_OUT_OF_RANGE) reason = "year_out_of_range", bad = 1;
-                else if (cr != ST_CAST_OK) reason = "bad_year", bad = 1;
-                else if (year < o->year_min || year > o->year_max) reason = "year_out_of_range", bad = 1;
-            }
-            if (!reason) {
-                v = bval(&all[req_at[2]], i);
-                if (st_cast_to_i64(&v, &month) != ST_CAST_OK || month < 1 || month > 12) reason = "bad_month", bad = 2;
-            }
-            if (!reason) {
-                v = bval(&all[req_at[3]], i);
-                if (to_text(&v, &txt) != ST_CAST_OK) reason = "bad_material_code", bad = 3;
-                else {
-                    mat = txt.data;
-                    mat_len = txt.len;
-                }
-            }
-            if (!reason) {
-                v = bval(&all[req_at[4]], i);
-                st_cast_result cr = st_cast_to_i64(&v, &qty);
-                if (cr == ST_CAST_OUT_OF_RANGE) reason = "quantity_out_of_range", bad = 4;
-                else if (cr != ST_CAST_OK) reason = "bad_quantity", bad = 4;
-                else if (qty < o->qty_min || qty > o->qty_max) reason = "quantity_out_of_range", bad = 4;
-            }
-            if (reason) {
-                render_row(&raw, all, n_all, i);
-                s = reject_push(&rj, j->bronze, rid[i], reason, all[req_at[bad]].name, &raw);
-                if (s == ST_OK && rj.c[0].n_rows >= ST_CHUNK_ROWS) s = rejects_flush(&rj, err);
-                continue;
-            }
-            s = st_column_push_i64(&out[T_ID], rid[i]);
-            if (s == ST_OK) s = st_column_push_i64(&out[T_CUST], cust);
-            if (s == ST_OK) s = st_column_push_i32(&out[T_YEAR], (int32_t)year);
-            if (s == ST_OK) s = st_column_push_i32(&out[T_MONTH], (int32_t)month);
-            if (s == ST_OK) s = st_column_push_i32(&out[T_PK], (int32_t)(year * 100 + month));
-            if (s == ST_OK) s = st_column_push_str(&out[T_MAT], mat, mat_len);
-            if (s == ST_OK) s = st_column_push_i64(&out[T_QTY], qty);
-        }
-        if (s != ST_OK) {
+        for (int k = 0; k < T_N; k++) st_column_reset(&x.out[k]);
+        if ((s = stage_chunk(&x, x.rowid.n_rows)) != ST_OK) {
             if (err->code == ST_OK) st_error_set(err, s, "out of memory staging %s", j->bronze);
             break;
         }
-        if (out[0].n_rows) s = st_writer_write(w, out, 0, out[0].n_rows, err);
-        j->staged += out[0].n_rows;
-        st_progress_add(ctx, n);
+        if (x.out[0].n_rows) s = st_writer_write(x.w, x.out, 0, x.out[0].n_rows, err);
+        j->staged += x.out[0].n_rows;
+        st_progress_add(j->ctx, x.rowid.n_rows);
     }
-    if (s == ST_OK) s = rejects_flush(&rj, err);
+    if (s == ST_OK) s = rejects_flush(&x.rj, err);
     if (s != ST_OK) goto done;
-    j->rejected = rj.n;
-    s = st_writer_close(w, err);
-    w = NULL;
+    j->rejected = x.rj.n;
+    s = st_writer_close(x.w, err);
+    x.w = NULL;
     if (s == ST_OK) {
-        s = st_writer_close(rj.w, err);
-        rj.w = NULL;
+        s = st_writer_close(x.rj.w, err);
+        x.rj.w = NULL;
     }
 done:
-    st_writer_abort(w);
-    rejects_free(&rj);
-    st_reader_close(r);
-    for (size_t k = 0; k < n_all; k++) bcol_free(&all[k]);
-    free(all);
-    for (int k = 0; k < T_N; k++) st_column_free(&out[k]);
-    st_column_free(&rowid);
-    st_buf_free(&raw);
-    st_buf_free(&txt);
+    tx_close(&x);
     if (s != ST_OK && err->code == ST_OK) st_error_set(err, s, "staging %s failed", j->bronze);
     return s;
 }
@@ -407,6 +532,102 @@ static void add_flag(st_buf *flags, const char *name)
 {
     if (flags->len) st_buf_puts(flags, ",");
     st_buf_puts(flags, name);
+}
+
+/* Cleans master row i (customer id `id`, already unique) into out[]:
+ * trimmed text fields, full name, standardised country, e-mail and its
+ * validity, support rep; fields nulled because their value was unusable
+ * are listed in the row's flags. */
+static st_status clean_customer(const bcol *all, const int at[C_N], size_t i, int64_t id, int64_t rowid,
+                                st_column *out, st_buf *txt, st_buf *flags)
+{
+    st_status s;
+    st_buf_reset(flags);
+    s = st_column_push_i64(&out[C_ID], id);
+    /* plain text fields */
+    static const int text_fields[] = {C_FIRST, C_LAST, C_COMPANY, C_ADDRESS, C_CITY, C_STATE, C_POSTAL, C_PHONE, C_FAX};
+    for (size_t t = 0; t < sizeof text_fields / sizeof text_fields[0] && s == ST_OK; t++) {
+        int f = text_fields[t];
+        if (at[f] < 0) {
+            s = st_column_push_null(&out[f]);
+            continue;
+        }
+        st_value v = bval(&all[at[f]], i);
+        st_cast_result cr = to_text(&v, txt);
+        if (cr == ST_CAST_OK) s = st_column_push_str(&out[f], txt->data, txt->len);
+        else {
+            if (cr != ST_CAST_NULL && cr != ST_CAST_EMPTY) add_flag(flags, cust_fields[f].name);
+            s = st_column_push_null(&out[f]);
+        }
+    }
+    /* full name */
+    if (s == ST_OK) {
+        st_buf_reset(txt);
+        if (st_column_valid(&out[C_FIRST], out[C_FIRST].n_rows - 1)) {
+            size_t l;
+            const char *p = st_column_str(&out[C_FIRST], out[C_FIRST].n_rows - 1, &l);
+            st_buf_append(txt, p, l);
+        }
+        if (st_column_valid(&out[C_LAST], out[C_LAST].n_rows - 1)) {
+            size_t l;
+            const char *p = st_column_str(&out[C_LAST], out[C_LAST].n_rows - 1, &l);
+            if (txt->len) st_buf_puts(txt, " ");
+            st_buf_append(txt, p, l);
+        }
+        s = txt->len ? st_column_push_str(&out[C_FULL], txt->data, txt->len) : st_column_push_null(&out[C_FULL]);
+    }
+    /* country */
+    if (s == ST_OK) {
+        st_buf_reset(txt);
+        st_cast_result cr = at[C_COUNTRY] < 0 ? ST_CAST_NULL : ST_CAST_OK;
+        if (cr == ST_CAST_OK) {
+            st_value v = bval(&all[at[C_COUNTRY]], i);
+            cr = to_text(&v, txt);
+        }
+        if (cr == ST_CAST_OK) {
+            char c[256];
+            size_t l = st_clean_country(txt->data, txt->len, c, sizeof c);
+            s = st_column_push_str(&out[C_COUNTRY], c, l);
+        } else {
+            if (cr != ST_CAST_NULL && cr != ST_CAST_EMPTY) add_flag(flags, "country");
+            s = st_column_push_null(&out[C_COUNTRY]);
+        }
+    }
+    /* e-mail */
+    if (s == ST_OK) {
+        st_buf_reset(txt);
+        st_cast_result cr = at[C_EMAIL] < 0 ? ST_CAST_NULL : ST_CAST_OK;
+        if (cr == ST_CAST_OK) {
+            st_value v = bval(&all[at[C_EMAIL]], i);
+            cr = to_text(&v, txt);
+        }
+        bool valid = false;
+        if (cr == ST_CAST_OK) {
+            char e[512];
+            size_t l = st_clean_email(txt->data, txt->len, e, sizeof e, &valid);
+            s = st_column_push_str(&out[C_EMAIL], e, l);
+            if (!valid) add_flag(flags, "email_invalid");
+        } else {
+            if (cr != ST_CAST_NULL && cr != ST_CAST_EMPTY) add_flag(flags, "email");
+            s = st_column_push_null(&out[C_EMAIL]);
+        }
+        if (s == ST_OK) s = st_column_push_bool(&out[C_EMAIL_VALID], valid);
+    }
+    /* support rep */
+    if (s == ST_OK) {
+        int64_t rep;
+        st_value v;
+        if (at[C_REP] < 0) s = st_column_push_null(&out[C_REP]);
+        else if ((v = bval(&all[at[C_REP]], i)), st_cast_to_i64(&v, &rep) == ST_CAST_OK)
+            s = st_column_push_i64(&out[C_REP], rep);
+        else {
+            if (v.cls != 0) add_flag(flags, "support_rep_id");
+            s = st_column_push_null(&out[C_REP]);
+        }
+    }
+    if (s == ST_OK) s = st_column_push_i64(&out[C_ROWID], rowid);
+    if (s == ST_OK) s = st_column_push_str(&out[C_FLAGS], flags->data ? flags->data : "", flags->len);
+    return s;
 }
 
 static st_status stage_customers(st_run_ctx *ctx, uint64_t fp, uint64_t *raw_rows, uint64_t *staged, rejects *rj,
@@ -491,91 +712,7 @@ static st_status stage_customers(st_run_ctx *ctx, uint64_t fp, uint64_t *raw_row
             s = reject_push(rj, "raw_customer", rid[i], "duplicate_customer_id", all[at[C_ID]].name, &raw);
             continue;
         }
-        st_buf_reset(&flags);
-        s = st_column_push_i64(&out[C_ID], rows[q].id);
-        /* plain text fields */
-        static const int text_fields[] = {C_FIRST, C_LAST, C_COMPANY, C_ADDRESS, C_CITY, C_STATE, C_POSTAL, C_PHONE, C_FAX};
-        for (size_t t = 0; t < sizeof text_fields / sizeof text_fields[0] && s == ST_OK; t++) {
-            int f = text_fields[t];
-            if (at[f] < 0) {
-                s = st_column_push_null(&out[f]);
-                continue;
-            }
-            st_value v = bval(&all[at[f]], i);
-            st_cast_result cr = to_text(&v, &txt);
-            if (cr == ST_CAST_OK) s = st_column_push_str(&out[f], txt.data, txt.len);
-            else {
-                if (cr != ST_CAST_NULL && cr != ST_CAST_EMPTY) add_flag(&flags, cust_fields[f].name);
-                s = st_column_push_null(&out[f]);
-            }
-        }
-        /* full name */
-        if (s == ST_OK) {
-            st_buf_reset(&txt);
-            if (st_column_valid(&out[C_FIRST], out[C_FIRST].n_rows - 1)) {
-                size_t l;
-                const char *p = st_column_str(&out[C_FIRST], out[C_FIRST].n_rows - 1, &l);
-                st_buf_append(&txt, p, l);
-            }
-            if (st_column_valid(&out[C_LAST], out[C_LAST].n_rows - 1)) {
-                size_t l;
-                const char *p = st_column_str(&out[C_LAST], out[C_LAST].n_rows - 1, &l);
-                if (txt.len) st_buf_puts(&txt, " ");
-                st_buf_append(&txt, p, l);
-            }
-            s = txt.len ? st_column_push_str(&out[C_FULL], txt.data, txt.len) : st_column_push_null(&out[C_FULL]);
-        }
-        /* country */
-        if (s == ST_OK) {
-            st_buf_reset(&txt);
-            st_cast_result cr = at[C_COUNTRY] < 0 ? ST_CAST_NULL : ST_CAST_OK;
-            if (cr == ST_CAST_OK) {
-                st_value v = bval(&all[at[C_COUNTRY]], i);
-                cr = to_text(&v, &txt);
-            }
-            if (cr == ST_CAST_OK) {
-                char c[256];
-                size_t l = st_clean_country(txt.data, txt.len, c, sizeof c);
-                s = st_column_push_str(&out[C_COUNTRY], c, l);
-            } else {
-                if (cr != ST_CAST_NULL && cr != ST_CAST_EMPTY) add_flag(&flags, "country");
-                s = st_column_push_null(&out[C_COUNTRY]);
-            }
-        }
-        /* e-mail */
-        if (s == ST_OK) {
-            st_buf_reset(&txt);
-            st_cast_result cr = at[C_EMAIL] < 0 ? ST_CAST_NULL : ST_CAST_OK;
-            if (cr == ST_CAST_OK) {
-                st_value v = bval(&all[at[C_EMAIL]], i);
-                cr = to_text(&v, &txt);
-            }
-            bool valid = false;
-            if (cr == ST_CAST_OK) {
-                char e[512];
-                size_t l = st_clean_email(txt.data, txt.len, e, sizeof e, &valid);
-                s = st_column_push_str(&out[C_EMAIL], e, l);
-                if (!valid) add_flag(&flags, "email_invalid");
-            } else {
-                if (cr != ST_CAST_NULL && cr != ST_CAST_EMPTY) add_flag(&flags, "email");
-                s = st_column_push_null(&out[C_EMAIL]);
-            }
-            if (s == ST_OK) s = st_column_push_bool(&out[C_EMAIL_VALID], valid);
-        }
-        /* support rep */
-        if (s == ST_OK) {
-            int64_t rep;
-            st_value v;
-            if (at[C_REP] < 0) s = st_column_push_null(&out[C_REP]);
-            else if ((v = bval(&all[at[C_REP]], i)), st_cast_to_i64(&v, &rep) == ST_CAST_OK)
-                s = st_column_push_i64(&out[C_REP], rep);
-            else {
-                if (v.cls != 0) add_flag(&flags, "support_rep_id");
-                s = st_column_push_null(&out[C_REP]);
-            }
-        }
-        if (s == ST_OK) s = st_column_push_i64(&out[C_ROWID], rid[i]);
-        if (s == ST_OK) s = st_column_push_str(&out[C_FLAGS], flags.data ? flags.data : "", flags.len);
+        s = clean_customer(all, at, i, rows[q].id, rid[i], out, &txt, &flags);
     }
     if (s != ST_OK) {
         if (!err || err->code == ST_OK) st_error_set(err, s, "out of memory staging customers");

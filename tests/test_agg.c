@@ -117,6 +117,48 @@ static void result_free(result *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Reads every group and unified row of a finished result object through
+ * its accessors, `cap` unified rows per call. */
+typedef void (*get_fn)(const void *obj, size_t i, st_feature_row *row);
+typedef st_status (*next_fn)(const void *obj, st_unified_cursor *cur, const st_unified_batch *b, size_t cap,
+                             size_t *n, st_error *err);
+
+static st_status read_back(const void *obj, size_t n_groups, size_t n_uni, get_fn get, next_fn next, size_t cap,
+                           result *out, st_error *err)
+{
+    enum { CAP_MAX = 16 };
+    out->n_groups = n_groups;
+    out->g = calloc(n_groups + 1, sizeof *out->g);
+    for (size_t i = 0; i < n_groups; i++) get(obj, i, &out->g[i]);
+    out->n_uni = n_uni;
+    out->u = calloc(n_uni + 1, sizeof *out->u);
+    int64_t c[CAP_MAX], sq[CAP_MAX], fq[CAP_MAX], sl[CAP_MAX], fl[CAP_MAX];
+    int32_t pk[CAP_MAX];
+    uint32_t mt[CAP_MAX];
+    st_unified_batch b = {c, pk, mt, sq, fq, sl, fl};
+    st_unified_cursor cur = {0, 0, 0};
+    size_t got = 0, n;
+    st_status s;
+    for (;;) {
+        s = next(obj, &cur, &b, cap < CAP_MAX ? cap : CAP_MAX, &n, err);
+        if (s != ST_OK || n == 0) break;
+        for (size_t i = 0; i < n; i++) {
+            cr_assert_lt(got, out->n_uni);
+            out->u[got++] = (uni_row){c[i], pk[i], mt[i], sq[i], fq[i], sl[i], fl[i]};
+        }
+    }
+    if (s == ST_OK) cr_assert_eq(got, out->n_uni);
+    return s;
+}
+
+static void features_get(const void *obj, size_t i, st_feature_row *row) { st_features_get(obj, i, row); }
+
+static st_status features_next(const void *obj, st_unified_cursor *cur, const st_unified_batch *b, size_t cap,
+                               size_t *n, st_error *err)
+{
+    return st_features_unified_next(obj, cur, b, cap, n, err);
+}
+
 /* Runs the fast path. chunk 0 = one call per table. */
 static st_status run_fast(const dataset *d, unsigned threads, st_cpu_isa cap, size_t chunk,
                           const uint32_t *rank, result *out, st_error *err)
@@ -138,27 +180,8 @@ static st_status run_fast(const dataset *d, unsigned threads, st_cpu_isa cap, si
     }
     if (s == ST_OK) s = st_features_finish(fx, rank, d->n_mat, threads, err);
     if (s == ST_OK) {
-        out->n_groups = st_features_n_groups(fx);
-        out->g = calloc(out->n_groups + 1, sizeof *out->g);
-        for (size_t i = 0; i < out->n_groups; i++) st_features_get(fx, i, &out->g[i]);
-        out->n_uni = st_features_n_unified(fx);
-        out->u = calloc(out->n_uni + 1, sizeof *out->u);
-        enum { CAP = 7 };
-        int64_t c[CAP], sq[CAP], fq[CAP], sl[CAP], fl[CAP];
-        int32_t pk[CAP];
-        uint32_t mt[CAP];
-        st_unified_batch b = {c, pk, mt, sq, fq, sl, fl};
-        st_unified_cursor cur = {0, 0, 0};
-        size_t got = 0, n;
-        for (;;) {
-            s = st_features_unified_next(fx, &cur, &b, CAP, &n, err);
-            if (s != ST_OK || n == 0) break;
-            for (size_t i = 0; i < n; i++) {
-                cr_assert_lt(got, out->n_uni);
-                out->u[got++] = (uni_row){c[i], pk[i], mt[i], sq[i], fq[i], sl[i], fl[i]};
-            }
-        }
-        if (s == ST_OK) cr_assert_eq(got, out->n_uni);
+        s = read_back(fx, st_features_n_groups(fx), st_features_n_unified(fx), features_get, features_next, 7, out,
+                      err);
     }
     st_features_free(fx);
     return s;
@@ -626,4 +649,169 @@ Test(agg, dict_to_columns_end_to_end)
     st_dict_free(dict);
     result_free(&ref);
     dataset_free(&d);
+}
+
+/* ---- st_dense: the one-pass path against the same reference ------------ */
+
+/* Quantities folded into [lo, lo + span): small integers, the case the
+ * dense path takes. */
+static void fold_qty(dataset *d, int64_t lo, int64_t span)
+{
+    for (int t = 0; t < 2; t++)
+        for (size_t i = 0; i < d->t[t].n; i++) {
+            int64_t q = d->t[t].qty[i] % span;
+            d->t[t].qty[i] = lo + (q < 0 ? q + span : q);
+        }
+}
+
+static st_dense_dims dense_dims_of(const dataset *d)
+{
+    st_dense_dims dd = {d->dims, {0, 0}, {0, 0}};
+    for (int t = 0; t < 2; t++)
+        for (size_t i = 0; i < d->t[t].n; i++) {
+            int64_t q = d->t[t].qty[i];
+            if (i == 0 || q < dd.qty_min[t]) dd.qty_min[t] = q;
+            if (i == 0 || q > dd.qty_max[t]) dd.qty_max[t] = q;
+        }
+    return dd;
+}
+
+static void dense_get(const void *obj, size_t i, st_feature_row *row) { st_dense_get(obj, i, row); }
+
+static st_status dense_next(const void *obj, st_unified_cursor *cur, const st_unified_batch *b, size_t cap,
+                            size_t *n, st_error *err)
+{
+    return st_dense_unified_next(obj, cur, b, cap, n, err);
+}
+
+/* Lines split round-robin by chunk over n_parts accumulators (as the gold
+ * step's threads split chunks), merged, finished, read back. */
+static void run_dense(const dataset *d, size_t chunk, unsigned n_parts, const uint32_t *rank, result *out)
+{
+    st_error err = {0};
+    st_dense_dims dd = dense_dims_of(d);
+    cr_assert(st_dense_eligible(&dd));
+    st_dense *parts[4] = {NULL, NULL, NULL, NULL};
+    for (unsigned k = 0; k < n_parts; k++) cr_assert_eq(st_dense_create(&parts[k], &dd, &err), ST_OK, "%s", err.msg);
+    for (int t = 0; t < 2; t++) {
+        const lines *l = &d->t[t];
+        size_t step = chunk ? chunk : (l->n ? l->n : 1);
+        for (size_t b = 0, c = 0; b < l->n; b += step, c++) {
+            size_t m = l->n - b < step ? l->n - b : step;
+            /* the dictionary grows as chunks arrive: pass the codes seen so far */
+            uint32_t n_codes = 0;
+            for (size_t i = 0; i < b + m; i++) n_codes = l->mat[i] + 1 > n_codes ? l->mat[i] + 1 : n_codes;
+            cr_assert_eq(st_dense_add(parts[c % n_parts], t, l->cust + b, l->pk + b, l->mat + b, l->qty + b, m,
+                                      n_codes, &err),
+                         ST_OK, "%s", err.msg);
+        }
+    }
+    for (unsigned k = 1; k < n_parts; k++) cr_assert_eq(st_dense_merge(parts[0], parts[k], &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_dense_finish(parts[0], rank, d->n_mat, &err), ST_OK, "%s", err.msg);
+    st_dense *dn = parts[0];
+    memset(out, 0, sizeof *out);
+    cr_assert_eq(read_back(dn, st_dense_n_groups(dn), st_dense_n_unified(dn), dense_get, dense_next, 5, out, &err),
+                 ST_OK, "%s", err.msg);
+    for (unsigned k = 0; k < n_parts; k++) st_dense_free(parts[k]);
+}
+
+static void check_dense(const dataset *d, const uint32_t *rank)
+{
+    result ref, got;
+    run_ref(d, rank, &ref);
+    static const size_t chunks[] = {0, 1000, 777};
+    for (size_t c = 0; c < 3; c++)
+        for (unsigned parts = 1; parts <= 3; parts++) {
+            run_dense(d, chunks[c], parts, rank, &got);
+            assert_same(&got, &ref);
+            result_free(&got);
+        }
+    result_free(&ref);
+}
+
+Test(agg, dense_random_matches_reference)
+{
+    dataset d = {0};
+    make_random(&d, 11, 20000, 9000, 300, 1, 1, 40);
+    fold_qty(&d, 0, 37);
+    check_dense(&d, NULL);
+    uint32_t rank[40];
+    for (uint32_t i = 0; i < 40; i++) rank[i] = (i * 13 + 5) % 40;
+    check_dense(&d, rank);
+    dataset_free(&d);
+}
+
+Test(agg, dense_negative_quantities_even_counts_few_groups)
+{
+    /* 3 customers x 7 periods, many lines each: medians of even counts
+     * straddle bins; quantities in [-20, 20] */
+    dataset d = {0};
+    make_random(&d, 12, 30000, 5001, 3, 5, 1, 300);
+    fold_qty(&d, -20, 41);
+    uint32_t *rank = malloc(d.n_mat * sizeof *rank);
+    for (uint32_t i = 0; i < d.n_mat; i++) rank[i] = (i * 7 + 3) % d.n_mat;
+    check_dense(&d, rank);
+    free(rank);
+    dataset_free(&d);
+}
+
+Test(agg, dense_one_table_empty)
+{
+    dataset d = {0};
+    make_random(&d, 13, 4000, 0, 50, 1000, 1, 9);
+    fold_qty(&d, 1, 5);
+    check_dense(&d, NULL);
+    dataset_free(&d);
+}
+
+Test(agg, dense_eligibility_and_bad_rows)
+{
+    st_error err = {0};
+    st_dense_dims dd = {{1, 100, 202001, 202412}, {0, 0}, {580, 146}};
+    cr_assert(st_dense_eligible(&dd));
+    cr_assert_eq(st_dense_bytes(&dd, 150), 2ull * 6000 * 150 * 16 + 6000ull * (581 + 147) * 4);
+    st_dense_dims wide = dd;
+    wide.qty_max[0] = 1000000000; /* histogram too wide: st_features takes it */
+    cr_assert_not(st_dense_eligible(&wide));
+    wide = dd;
+    wide.qty_min[1] = (int64_t)INT32_MIN - 1;
+    cr_assert_not(st_dense_eligible(&wide));
+    wide = dd;
+    wide.f.customer_id_max = 1000000;
+    cr_assert_not(st_dense_eligible(&wide));
+    st_dense *dn;
+    cr_assert_neq(st_dense_create(&dn, &wide, &err), ST_OK);
+
+    cr_assert_eq(st_dense_create(&dn, &dd, &err), ST_OK);
+    int64_t cust[4] = {1, 100, 50, 7};
+    int32_t pk[4] = {202001, 202412, 202013, 202006}; /* row 2: month 13 */
+    uint32_t mat[4] = {0, 1, 2, 3};
+    int64_t qty[4] = {0, 580, 3, 4};
+    cr_assert_eq(st_dense_add(dn, 0, cust, pk, mat, qty, 4, 4, &err), ST_ERR_INVALID);
+    cr_assert_not_null(strstr(err.msg, "row 2"), "%s", err.msg);
+    cr_assert_eq(st_dense_finish(dn, NULL, 4, &err), ST_ERR_INVALID); /* failed object */
+    st_dense_free(dn);
+
+    cr_assert_eq(st_dense_create(&dn, &dd, &err), ST_OK);
+    pk[2] = 202003;
+    qty[3] = 581; /* above the sales range */
+    cr_assert_eq(st_dense_add(dn, 0, cust, pk, mat, qty, 4, 4, &err), ST_ERR_INVALID);
+    cr_assert_not_null(strstr(err.msg, "row 3"), "%s", err.msg);
+    st_dense_free(dn);
+
+    cr_assert_eq(st_dense_create(&dn, &dd, &err), ST_OK);
+    qty[3] = 4;
+    cr_assert_eq(st_dense_add(dn, 0, cust, pk, mat, qty, 4, 3, &err), ST_ERR_INVALID); /* code 3 >= 3 */
+    st_dense_free(dn);
+
+    /* a code with lines at or above n_materials is refused at finish */
+    cr_assert_eq(st_dense_create(&dn, &dd, &err), ST_OK);
+    cr_assert_eq(st_dense_add(dn, 1, cust, pk, mat, qty, 3, 4, &err), ST_ERR_INVALID); /* 580 > FOC max 146 */
+    st_dense_free(dn);
+    cr_assert_eq(st_dense_create(&dn, &dd, &err), ST_OK);
+    qty[1] = 146;
+    cr_assert_eq(st_dense_add(dn, 1, cust, pk, mat, qty, 4, 4, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_dense_finish(dn, NULL, 3, &err), ST_ERR_INVALID);
+    cr_assert_not_null(strstr(err.msg, "material code 3"), "%s", err.msg);
+    st_dense_free(dn);
 }

@@ -20,43 +20,26 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "json_read_internal.h"
 #include "strata/cli.h"
 #include "strata/file.h"
 
-static const char *bin(void)
-{
-    const char *b = getenv("STRATA_BIN");
-    return b ? b : "build/strata";
-}
-
 /* Runs `strata ARGS` with stdout (and stderr unless err_out) into out. */
 static int run_split(const char *args, char *out, size_t out_len, char *err_out, size_t err_len)
 {
-    char cmd[4096], errf[64] = "";
-    if (err_out) {
-        snprintf(errf, sizeof errf, "/tmp/strata-cli-err-XXXXXX");
-        int fd = mkstemp(errf);
-        cr_assert(fd >= 0);
-        close(fd);
-        snprintf(cmd, sizeof cmd, "%s %s 2>%s", bin(), args, errf);
-    } else {
-        snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin(), args);
-    }
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t n = fread(out, 1, out_len - 1, p);
-    out[n] = '\0';
-    int rc = pclose(p);
-    if (err_out) {
-        FILE *f = fopen(errf, "rb");
-        cr_assert_not_null(f);
-        size_t m = fread(err_out, 1, err_len - 1, f);
-        err_out[m] = '\0';
-        fclose(f);
-        unlink(errf);
-    }
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    if (!err_out) return fx_capture(out, out_len, "%s %s 2>&1", fx_bin(), args);
+    char errf[64];
+    snprintf(errf, sizeof errf, "/tmp/strata-cli-err-XXXXXX");
+    int fd = mkstemp(errf);
+    cr_assert(fd >= 0);
+    close(fd);
+    int rc = fx_capture(out, out_len, "%s %s 2>%s", fx_bin(), args, errf);
+    char *e = fx_read_file(errf, NULL);
+    snprintf(err_out, err_len, "%s", e);
+    free(e);
+    unlink(errf);
+    return rc;
 }
 
 static int run_cmd(const char *args, char *out, size_t out_len) { return run_split(args, out, out_len, NULL, 0); }
@@ -130,7 +113,7 @@ Test(cli, unknown_command_is_usage_error)
     cr_assert_not_null(strstr(out, "unknown command"));
 }
 
-static const char *const subs[] = {"run", "gen", "inspect", "export", "kmeans", "lineage", "docs", "report"};
+static const char *const subs[] = {"run", "gen", "inspect", "export", "kmeans", "lineage", "docs", "report", "score"};
 
 Test(cli, every_subcommand_has_help)
 {
@@ -478,7 +461,7 @@ Test(cli, progress_on_a_terminal, .timeout = 120)
     if (system("command -v script >/dev/null 2>&1") != 0) cr_skip_test("script(1) is not installed");
     char db[128], cmd[1024];
     snprintf(db, sizeof db, "/tmp/strata-cli-tty-%ld.db", (long)getpid());
-    snprintf(cmd, sizeof cmd, "STRATA_PROGRESS_DELAY=0 script -qec '%s gen --out %s --rows 200000 --force' /dev/null 2>&1", bin(), db);
+    snprintf(cmd, sizeof cmd, "STRATA_PROGRESS_DELAY=0 script -qec '%s gen --out %s --rows 200000 --force' /dev/null 2>&1", fx_bin(), db);
     FILE *p = popen(cmd, "r");
     cr_assert_not_null(p);
     static char out[1 << 16];

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "report_fixture.h"
 #include "strata/column.h"
 #include "strata/file.h"
@@ -35,21 +36,6 @@
 
 TestSuite(dashboard_browser, .timeout = 180);
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *d = malloc((size_t)(n > 0 ? n : 0) + 1);
-    size_t got = fread(d, 1, (size_t)(n > 0 ? n : 0), f);
-    d[got] = '\0';
-    fclose(f);
-    if (len) *len = got;
-    return d;
-}
-
 static size_t count(const char *hay, const char *needle)
 {
     size_t n = 0;
@@ -57,11 +43,7 @@ static size_t count(const char *hay, const char *needle)
     return n;
 }
 
-static int run(const char *cmd)
-{
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+static int run(const char *cmd) { return fx_sh("%s", cmd); }
 
 /* Opens `html` in chromium three ways and checks the result; n_svg is the
  * number of <svg> elements the page source has. */
@@ -80,7 +62,7 @@ static void check_page(const char *dir, const char *html, size_t n_svg, const ch
              flags, prof, png, html, log);
     cr_assert_eq(run(cmd), 0, "chromium screenshot failed, see %s", log);
     size_t png_len = 0;
-    char *png_data = slurp(png, &png_len);
+    char *png_data = fx_slurp(png, &png_len);
     cr_assert_not_null(png_data, "no screenshot written");
     cr_assert_gt(png_len, 50 * 1024, "screenshot only %zu bytes: blank page?", png_len);
     cr_assert(memcmp(png_data, "\x89PNG", 4) == 0);
@@ -92,7 +74,7 @@ static void check_page(const char *dir, const char *html, size_t n_svg, const ch
              "r=zlib.decompress(z);sys.exit(0 if len(set(r[::7]))>40 else 1)\" %s",
              png);
     if (access("/usr/bin/python3", X_OK) == 0) cr_assert_eq(run(cmd), 0, "screenshot looks blank (few colours)");
-    char *console = slurp(log, NULL);
+    char *console = fx_slurp(log, NULL);
     cr_assert_not_null(console);
     cr_assert_null(strstr(console, "Uncaught"), "console error: %s", console);
     cr_assert_null(strstr(console, "ERROR:CONSOLE"), "console error: %s", console);
@@ -101,7 +83,7 @@ static void check_page(const char *dir, const char *html, size_t n_svg, const ch
     snprintf(cmd, sizeof cmd, "timeout 90 " CHROMIUM " %s --user-data-dir=%s --dump-dom file://%s > %s 2> /dev/null",
              flags, prof, html, dom);
     cr_assert_eq(run(cmd), 0, "chromium --dump-dom failed");
-    char *d = slurp(dom, NULL);
+    char *d = fx_slurp(dom, NULL);
     cr_assert_not_null(d);
     cr_assert_eq(count(d, "<svg"), n_svg, "rendered DOM has %zu <svg>, page has %zu", count(d, "<svg"), n_svg);
     static const char *const ids[] = {"kpis",     "personas", "customers", "at-risk", "countries", "sales-trend",
@@ -120,7 +102,7 @@ static void check_page(const char *dir, const char *html, size_t n_svg, const ch
 
 static size_t svg_in_file(const char *path)
 {
-    char *s = slurp(path, NULL);
+    char *s = fx_slurp(path, NULL);
     cr_assert_not_null(s);
     size_t n = count(s, "<svg");
     free(s);
@@ -220,12 +202,12 @@ Test(dashboard_browser, fresh_run_has_quality_and_customer_views_matching_the_ta
     cr_assert_eq(run(cmd), 0, "gen + run failed: %s", cmd);
     /* 1. the first run's pages show every section, the quality results included */
     snprintf(path, sizeof path, "%s/report/index.html", wh);
-    char *html = slurp(path, NULL);
+    char *html = fx_slurp(path, NULL);
     cr_assert_not_null(html);
     cr_assert_null(strstr(html, "Not available"), "fresh run page: %.200s", strstr(html, "Not available"));
     cr_assert_not_null(strstr(html, "badge pass"));
     snprintf(path, sizeof path, "%s/report/report.md", wh);
-    char *md = slurp(path, NULL);
+    char *md = fx_slurp(path, NULL);
     cr_assert_not_null(md);
     cr_assert_null(strstr(md, "Not available"));
 

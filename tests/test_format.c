@@ -12,20 +12,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "format_internal.h"
 #include "strata/file.h"
 
 static char dir[128];
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/st_fmt_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
+static void setup(void) { fx_tmpdir(dir, sizeof dir, "st_fmt_"); }
 static void teardown(void)
 {
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    (void)!system(cmd);
+    fx_rmtree(dir);
     st_format_force_encoding(-1);
 }
 TestSuite(format, .init = setup, .fini = teardown, .timeout = 120);
@@ -295,13 +290,8 @@ static size_t small_file(char *path, uint8_t **bytes)
     cr_assert_eq(st_writer_write(w, c, 0, 12, &err), ST_OK);
     cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
     for (int k = 0; k < 3; k++) st_column_free(&c[k]);
-    FILE *fp = fopen(path, "rb");
-    fseek(fp, 0, SEEK_END);
-    size_t n = (size_t)ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    *bytes = malloc(n);
-    cr_assert_eq(fread(*bytes, 1, n, fp), n);
-    fclose(fp);
+    size_t n;
+    *bytes = (uint8_t *)fx_read_file(path, &n);
     return n;
 }
 

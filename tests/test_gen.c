@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "strata/gen.h"
 
 #define PIN_SUM_Q 210993
@@ -19,18 +20,8 @@
 
 static char tmpdir[256];
 
-static void setup(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/strata_gen_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void teardown(void)
-{
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    cr_expect_eq(system(cmd), 0);
-}
+static void setup(void) { fx_tmpdir(tmpdir, sizeof tmpdir, "strata_gen_"); }
+static void teardown(void) { fx_rmtree(tmpdir); }
 
 TestSuite(gen, .init = setup, .fini = teardown);
 
@@ -288,15 +279,7 @@ Test(gen, single_customer_single_month)
 
 static int run_cli(const char *args, char *out, size_t cap)
 {
-    const char *bin = getenv("STRATA_BIN");
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "%s gen %s 2>&1", bin ? bin : "build/strata", args);
-    FILE *f = popen(cmd, "r");
-    cr_assert_not_null(f);
-    size_t n = fread(out, 1, cap - 1, f);
-    out[n] = '\0';
-    int rc = pclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return fx_capture(out, cap, "%s gen %s 2>&1", fx_bin(), args);
 }
 
 Test(gen, cli_help_lists_every_flag)

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "strata/file.h"
 #include "strata/ml.h"
 #include "strata/quality.h"
@@ -29,12 +30,6 @@
 #include "strata/warehouse.h"
 
 static char dir[256];
-
-static const char *bin(void)
-{
-    const char *b = getenv("STRATA_BIN");
-    return b ? b : "build/strata";
-}
 
 static void setup(void)
 {
@@ -64,27 +59,13 @@ static int sh(const char *fmt, ...)
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    *len = fread(b, 1, (size_t)n, f);
-    b[*len] = '\0';
-    fclose(f);
-    return b;
-}
-
 static const char *errtext(void)
 {
     static char buf[4096];
     char p[300];
     snprintf(p, sizeof p, "%s/err.txt", dir);
     size_t n;
-    char *s = slurp(p, &n);
+    char *s = fx_slurp(p, &n);
     snprintf(buf, sizeof buf, "%s", s ? s : "");
     free(s);
     return buf;
@@ -92,7 +73,9 @@ static const char *errtext(void)
 
 static void gen(const char *name, int rows, int seed)
 {
-    cr_assert_eq(sh("%s gen --out %s/%s --rows %d --seed %d >/dev/null 2>&1", bin(), dir, name, rows, seed), 0);
+    char p[300];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    fx_gen_source(p, rows, seed);
 }
 
 /* strata run on source `tx` into warehouse `wh` (both under dir). */
@@ -100,7 +83,7 @@ static int run_on(const char *tx, const char *wh, const char *extra)
 {
     return sh("%s run --customers data/chinook.db --transactions %s/%s --warehouse %s/%s --quiet --no-report %s "
               ">%s/out.txt 2>%s/err.txt",
-              bin(), dir, tx, dir, wh, extra, dir, dir);
+              fx_bin(), dir, tx, dir, wh, extra, dir, dir);
 }
 
 static int run(const char *wh, const char *extra) { return run_on("tx.db", wh, extra); }
@@ -114,7 +97,7 @@ static int cli(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    return sh("%s %s >%s/out.txt 2>%s/err.txt", bin(), args, dir, dir);
+    return sh("%s %s >%s/out.txt 2>%s/err.txt", fx_bin(), args, dir, dir);
 }
 
 /* md5 of every layer file of a warehouse (sorted by name, staging left
@@ -128,7 +111,7 @@ static char *snapshot(const char *wh, const char *layer)
              wh, layer ? layer : "", p);
     cr_assert_eq(system(cmd), 0);
     size_t n;
-    return slurp(p, &n);
+    return fx_slurp(p, &n);
 }
 
 static uint64_t n_rows(const char *wh, const char *layer, const char *table)
@@ -250,7 +233,7 @@ Test(integrity, failed_publish_leaves_the_previous_warehouse)
     char q[300];
     snprintf(q, sizeof q, "%s/wh/quality/results.json", dir);
     size_t nq0, nq1;
-    char *results0 = slurp(q, &nq0);
+    char *results0 = fx_slurp(q, &nq0);
     gen("new.db", 1200, 8); /* a new source: every layer changes */
     cr_assert_eq(sh("mv %s/new.db %s/tx.db", dir, dir), 0);
     int rc = run("wh", "");
@@ -259,7 +242,7 @@ Test(integrity, failed_publish_leaves_the_previous_warehouse)
     char *after = snapshot("wh", NULL);
     cr_assert_str_eq(after, before, "the warehouse changed although its publish failed: %s", errtext());
     cr_assert(!exists("%s/wh/.staging/COMMIT", dir), "no journal is left: the previous set stands");
-    char *results1 = slurp(q, &nq1);
+    char *results1 = fx_slurp(q, &nq1);
     cr_assert(nq0 == nq1 && !memcmp(results0, results1, nq0), "quality results of the unpublished build were written");
     free(results0);
     free(results1);
@@ -303,7 +286,7 @@ static int run_killed(const char *so, int after)
 {
     return sh("ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD=%s KILL_AFTER_PUBLISH_RENAMES=%d %s run --customers "
               "data/chinook.db --transactions %s/tx.db --warehouse %s/wh --quiet --no-report --k 2 >/dev/null 2>&1",
-              so, after, bin(), dir, dir);
+              so, after, fx_bin(), dir, dir);
 }
 
 /* 5. Killed between the commit journal and the last rename: every reader
@@ -476,17 +459,17 @@ Test(integrity, fifo_source_is_refused_without_blocking)
     cr_assert_eq(mkfifo(p, 0600), 0);
     int rc = sh("timeout 30 %s run --customers data/chinook.db --transactions %s --warehouse %s/wh --quiet "
                 "--no-report >/dev/null 2>%s/err.txt",
-                bin(), p, dir, dir);
+                fx_bin(), p, dir, dir);
     cr_assert_eq(rc, 3, "exit %d (124: it hung): %s", rc, errtext());
     cr_assert_not_null(strstr(errtext(), "FIFO"), "%s", errtext());
-    rc = sh("timeout 30 %s inspect %s >/dev/null 2>&1", bin(), p);
+    rc = sh("timeout 30 %s inspect %s >/dev/null 2>&1", fx_bin(), p);
     cr_assert_neq(rc, 124, "inspect hung on a FIFO");
     const char *flags[] = {"--customers", "--persona-map", "--suite"};
     const int want[] = {3, 2, 2};
     for (int i = 0; i < 3; i++) {
         rc = sh("timeout 30 %s run --customers data/chinook.db --transactions %s/tx.db %s %s --warehouse %s/wh "
                 "--quiet --no-report >/dev/null 2>%s/err.txt",
-                bin(), dir, flags[i], p, dir, dir);
+                fx_bin(), dir, flags[i], p, dir, dir);
         cr_assert_eq(rc, want[i], "%s FIFO: exit %d (124: it hung): %s", flags[i], rc, errtext());
     }
 }
@@ -494,7 +477,7 @@ Test(integrity, fifo_source_is_refused_without_blocking)
 static void bump_major(const char *path)
 {
     size_t n;
-    char *a = slurp(path, &n);
+    char *a = fx_slurp(path, &n);
     cr_assert_not_null(a);
     uint8_t *u = (uint8_t *)a;
     u[8] = 2, u[9] = 0; /* major version 2 (little-endian u16) */
@@ -518,17 +501,17 @@ Test(integrity, newer_major_version_file_is_refused_not_overwritten)
     snprintf(p, sizeof p, "%s/wh/platinum/ml_centroids.strata", dir);
     bump_major(p);
     size_t n0, n1;
-    char *before = slurp(p, &n0);
+    char *before = fx_slurp(p, &n0);
     int rc = run("wh", "--k 2");
     cr_assert_eq(rc, 9, "exit %d: %s", rc, errtext());
     cr_assert_not_null(strstr(errtext(), "ml_centroids"), "%s", errtext());
-    char *after = slurp(p, &n1);
+    char *after = fx_slurp(p, &n1);
     cr_assert(n0 == n1 && !memcmp(before, after, n0), "the newer file was overwritten");
     rc = cli("inspect --verify %s/wh", dir);
     cr_assert_eq(rc, 9, "inspect --verify DIR exit %d", rc);
     char q[300];
     snprintf(q, sizeof q, "%s/out.txt", dir);
-    char *out = slurp(q, &n0);
+    char *out = fx_slurp(q, &n0);
     cr_assert_null(strstr(out, "DAMAGED"), "%s", out);
     free(out);
     free(before);
@@ -578,7 +561,7 @@ Test(integrity, degenerate_clustering_lowers_k)
     char q[300];
     snprintf(q, sizeof q, "%s/wh/_runs/latest.json", dir);
     size_t n;
-    char *log = slurp(q, &n);
+    char *log = fx_slurp(q, &n);
     cr_assert_not_null(strstr(log, "distinct"), "the run says why k was lowered: %s", log);
     free(log);
     float x[4 * 2] = {1, 2, 1, 2, 3, 4, 1, 2};
@@ -797,7 +780,7 @@ Test(integrity, failed_publish_rolls_back_or_leaves_a_journal_to_roll_forward)
     int rc = sh("ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD=%s FAIL_PUBLISH_RENAME=3 %s run --customers "
                 "data/chinook.db --transactions %s/tx.db --warehouse %s/wh --quiet --no-report --k 2 >/dev/null "
                 "2>%s/err.txt",
-                so, bin(), dir, dir, dir);
+                so, fx_bin(), dir, dir, dir);
     cr_assert_eq(rc, 5, "exit %d: %s", rc, errtext());
     cr_assert_not_null(strstr(errtext(), "previous warehouse restored"), "%s", errtext());
     char *now = snapshot("wh", NULL);
@@ -807,7 +790,7 @@ Test(integrity, failed_publish_rolls_back_or_leaves_a_journal_to_roll_forward)
     rc = sh("ASAN_OPTIONS=verify_asan_link_order=0 LD_PRELOAD=%s FAIL_PUBLISH_RENAME=3 FAIL_UNDO=1 %s run --customers "
             "data/chinook.db --transactions %s/tx.db --warehouse %s/wh --quiet --no-report --k 2 >/dev/null "
             "2>%s/err.txt",
-            so, bin(), dir, dir, dir);
+            so, fx_bin(), dir, dir, dir);
     cr_assert_eq(rc, 5, "exit %d: %s", rc, errtext());
     cr_assert_not_null(strstr(errtext(), "could not be rolled back"), "%s", errtext());
     cr_assert(exists("%s/wh/.staging/COMMIT", dir), "the journal stays for the next command");

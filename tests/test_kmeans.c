@@ -13,48 +13,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "kmeans_internal.h"
 #include "strata/file.h"
 #include "strata/ml.h"
 
-static uint64_t rs;
-static double urand(void)
-{
-    rs += 0x9E3779B97F4A7C15ull;
-    uint64_t z = rs;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * 0x1.0p-53;
-}
-static double gauss(void)
-{
-    double u = urand() + 1e-12, v = urand();
-    return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
-}
-
 static void teardown(void) { st_kmeans_force_kernel(-1); }
 TestSuite(kmeans, .fini = teardown, .timeout = 120);
-
-/* n points in k well separated blobs; truth[i] = blob of point i */
-static float *blobs(size_t n, size_t d, int k, int *truth, uint64_t seed)
-{
-    rs = seed;
-    float *x = malloc(n * d * sizeof *x);
-    for (size_t i = 0; i < n; i++) {
-        int b = (int)(i % (size_t)k);
-        truth[i] = b;
-        for (size_t j = 0; j < d; j++) x[i * d + j] = (float)(b * 20.0 * (j % 2 ? 1 : -1) + (double)j + gauss());
-    }
-    return x;
-}
 
 Test(kmeans, recovers_well_separated_blobs_exactly)
 {
     size_t n = 3000, d = 3;
     int k = 4;
     int *truth = malloc(n * sizeof *truth);
-    float *x = blobs(n, d, k, truth, 7);
+    float *x = fx_blobs(n, d, k, truth, 7);
     st_kmeans_opts o;
     st_kmeans_opts_default(&o);
     o.k = k;
@@ -109,10 +81,10 @@ Test(kmeans, simd_kernels_assign_exactly_like_scalar)
         for (size_t b = 0; b < 5; b++) {
             size_t n = 1000 + 13, d = dims[a];
             int k = ks[b];
-            rs = 99 + a * 10 + b;
+            fx_seed(99 + a * 10 + b);
             float *xt = malloc(n * d * sizeof *xt), *c = malloc((size_t)k * d * sizeof *c);
-            for (size_t i = 0; i < n * d; i++) xt[i] = (float)(gauss() * 3);
-            for (size_t i = 0; i < (size_t)k * d; i++) c[i] = (float)(gauss() * 3);
+            for (size_t i = 0; i < n * d; i++) xt[i] = (float)(fx_gauss() * 3);
+            for (size_t i = 0; i < (size_t)k * d; i++) c[i] = (float)(fx_gauss() * 3);
             /* exact ties: some points sit on a centre, some centres repeat */
             if (k > 1) memcpy(c + d, c, d * sizeof *c);
             for (size_t j = 0; j < d; j++) xt[j * n + 5] = c[j];
@@ -148,9 +120,9 @@ static st_kmeans_result *fit(const float *x, size_t n, size_t d, int k, int thre
 Test(kmeans, same_result_for_every_thread_count_and_kernel)
 {
     size_t n = 150000, d = 5; /* > 64K points: the threaded path is used */
-    rs = 5;
+    fx_seed(5);
     float *x = malloc(n * d * sizeof *x);
-    for (size_t i = 0; i < n * d; i++) x[i] = (float)gauss() + (float)((i / d) % 4);
+    for (size_t i = 0; i < n * d; i++) x[i] = (float)fx_gauss() + (float)((i / d) % 4);
     st_kmeans_result *ref = fit(x, n, d, 6, 1, 0);
     int threads[] = {1, 2, 3};
     for (int kernel = 0; kernel <= 2; kernel++)
@@ -294,18 +266,18 @@ Test(kmeans, cli_on_a_layer_file)
     st_column_init(&c[0], ST_TYPE_I64);
     st_column_init(&c[1], ST_TYPE_F64);
     st_column_init(&c[2], ST_TYPE_BOOL);
-    rs = 3;
+    fx_seed(3);
     for (int i = 0; i < 300; i++) {
         int g = i % 3;
-        cr_assert_eq(st_column_push_i64(&c[0], g * 1000 + (int64_t)(urand() * 10)), ST_OK);
+        cr_assert_eq(st_column_push_i64(&c[0], g * 1000 + (int64_t)(fx_urand() * 10)), ST_OK);
         if (i == 7) cr_assert_eq(st_column_push_null(&c[1]), ST_OK);
-        else cr_assert_eq(st_column_push_f64(&c[1], g * 0.3 + urand() * 0.01), ST_OK);
+        else cr_assert_eq(st_column_push_f64(&c[1], g * 0.3 + fx_urand() * 0.01), ST_OK);
         cr_assert_eq(st_column_push_bool(&c[2], g == 1), ST_OK);
     }
     cr_assert_eq(st_writer_write(w, c, 0, 300, &err), ST_OK, "%s", err.msg);
     cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
     for (int j = 0; j < 3; j++) st_column_free(&c[j]);
-    const char *bin = getenv("STRATA_BIN") ? getenv("STRATA_BIN") : "build/strata";
+    const char *bin = fx_bin();
     char cmd[1024];
     static char out[65536];
     snprintf(cmd, sizeof cmd, "%s kmeans %s --columns qty,ratio,flag --k 3 --n-init 2 --threads 2 2>&1", bin, path);

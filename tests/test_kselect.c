@@ -9,36 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixtures.h"
 #include "strata/ml.h"
-
-static uint64_t rs;
-static double urand(void)
-{
-    rs += 0x9E3779B97F4A7C15ull;
-    uint64_t z = rs;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * 0x1.0p-53;
-}
-static double gauss(void)
-{
-    double u = urand() + 1e-12, v = urand();
-    return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
-}
-
-/* n points in k well separated blobs; truth[i] = blob of point i */
-static float *blobs(size_t n, size_t d, int k, int *truth, uint64_t seed)
-{
-    rs = seed;
-    float *x = malloc(n * d * sizeof *x);
-    for (size_t i = 0; i < n; i++) {
-        int b = (int)(i % (size_t)k);
-        truth[i] = b;
-        for (size_t j = 0; j < d; j++) x[i * d + j] = (float)(b * 20.0 * (j % 2 ? 1 : -1) + (double)j + gauss());
-    }
-    return x;
-}
 
 TestSuite(kselect, .timeout = 120);
 
@@ -68,7 +40,7 @@ Test(kselect, measures_match_naive_references)
 {
     size_t n = 600, d = 2;
     int *truth = malloc(n * sizeof *truth);
-    float *x = blobs(n, d, 3, truth, 11);
+    float *x = fx_blobs(n, d, 3, truth, 11);
     st_kmeans_opts o;
     st_kmeans_opts_default(&o);
     o.n_init = 2;

@@ -19,61 +19,29 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "fixtures.h"
 #include "strata/buf.h"
 #include "strata/file.h"
 
 static char dir[256];
 
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/st_marts_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    (void)!system(cmd);
-}
+static void setup(void) { fx_tmpdir(dir, sizeof dir, "st_marts_"); }
+static void teardown(void) { fx_rmtree(dir); }
 
 TestSuite(marts, .init = setup, .fini = teardown, .timeout = 120);
-
-static const char *bin(void)
-{
-    const char *b = getenv("STRATA_BIN");
-    return b ? b : "build/strata";
-}
 
 /* Runs strata with args, stdout and stderr to files in dir; exit code. */
 static int strata(const char *args)
 {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s 2>%s/stderr.txt >%s/stdout.txt", bin(), args, dir, dir);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return fx_sh("%s %s 2>%s/stderr.txt >%s/stdout.txt", fx_bin(), args, dir, dir);
 }
 
+/* A file of dir, which must be there. */
 static char *slurp(const char *name)
 {
     char p[400];
     snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "rb");
-    cr_assert_not_null(f, "cannot open %s", p);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    size_t got = fread(b, 1, (size_t)n, f);
-    b[got] = '\0';
-    fclose(f);
-    return b;
-}
-
-static void exec_sql(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK, "%s: %s", sql, msg ? msg : "");
+    return fx_read_file(p, NULL);
 }
 
 /* A tiny source and a full run: a warehouse whose marts inputs the test
@@ -84,21 +52,21 @@ static void base_warehouse(void)
     sqlite3 *db;
     snprintf(p, sizeof p, "%s/customers.db", dir);
     cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
-    exec_sql(db, "CREATE TABLE customers (CustomerId INTEGER NOT NULL, FirstName TEXT, LastName TEXT, Email TEXT);"
+    fx_exec_sql(db, "CREATE TABLE customers (CustomerId INTEGER NOT NULL, FirstName TEXT, LastName TEXT, Email TEXT);"
                  "INSERT INTO customers VALUES (1, 'A', 'B', 'a@b.c'), (2, 'C', 'D', 'c@d.e');");
     sqlite3_close(db);
     snprintf(p, sizeof p, "%s/tx.db", dir);
     cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
-    exec_sql(db, "CREATE TABLE sales_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity INTEGER);"
+    fx_exec_sql(db, "CREATE TABLE sales_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity INTEGER);"
                  "CREATE TABLE foc_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity_foc INTEGER);");
-    exec_sql(db, "BEGIN");
+    fx_exec_sql(db, "BEGIN");
     for (int c = 1; c <= 6; c++)
         for (int m = 1; m <= 4; m++) {
             char sql[200];
             snprintf(sql, sizeof sql, "INSERT INTO sales_qty VALUES (%d, 2022, %d, 'M%d', %d);", c, m, c % 3, c * m);
-            exec_sql(db, sql);
+            fx_exec_sql(db, sql);
         }
-    exec_sql(db, "COMMIT");
+    fx_exec_sql(db, "COMMIT");
     sqlite3_close(db);
     char args[1200];
     snprintf(args, sizeof args,

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "json_read_internal.h"
 #include "parquet_internal.h"
 #include "strata/file.h"
@@ -32,54 +33,10 @@
 
 static char dir[256];
 
-static const char *bin(void)
-{
-    const char *b = getenv("STRATA_BIN");
-    return b ? b : "build/strata";
-}
-
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/st_pq_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    (void)!system(cmd);
-}
+static void setup(void) { fx_tmpdir(dir, sizeof dir, "st_pq_"); }
+static void teardown(void) { fx_rmtree(dir); }
 
 TestSuite(parquet, .init = setup, .fini = teardown, .timeout = 300);
-
-/* Runs a shell command line; returns its exit code. */
-static int sh(const char *fmt, ...) ST_PRINTF(1, 2);
-static int sh(const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
 
 /* ---- encoders against naive decoders ---- */
 
@@ -313,7 +270,7 @@ Test(parquet, footer_schema_row_groups_statistics_and_pages)
     st_error err;
     cr_assert_eq(st_pq_export_file(src, dst, NULL, &err), ST_OK, "%s", err.msg);
     size_t len;
-    uint8_t *buf = (uint8_t *)slurp(dst, &len);
+    uint8_t *buf = (uint8_t *)fx_read_file(dst, &len);
     st_pq_bytes footer;
     cr_assert_eq(st_pq_find_footer(buf, len, &footer, &err), ST_OK, "%s", err.msg);
     st_pq_meta m;
@@ -372,32 +329,32 @@ Test(parquet, export_flags_errors_and_manifest)
     char src[400];
     snprintf(src, sizeof src, "%s/all.strata", dir);
     write_all_types(src);
-    cr_assert_eq(sh("%s export %s --format=parquet --out=%s/a.parquet", bin(), src, dir), 0);
-    cr_assert_eq(sh("%s export %s --format parquet --out %s/b.parquet", bin(), src, dir), 0);
-    cr_assert_eq(sh("cmp -s %s/a.parquet %s/b.parquet", dir, dir), 0, "same input, same bytes");
-    cr_assert_eq(sh("%s export %s --format xml 2>%s/err.txt", bin(), src, dir), 2);
+    cr_assert_eq(fx_sh("%s export %s --format=parquet --out=%s/a.parquet", fx_bin(), src, dir), 0);
+    cr_assert_eq(fx_sh("%s export %s --format parquet --out %s/b.parquet", fx_bin(), src, dir), 0);
+    cr_assert_eq(fx_sh("cmp -s %s/a.parquet %s/b.parquet", dir, dir), 0, "same input, same bytes");
+    cr_assert_eq(fx_sh("%s export %s --format xml 2>%s/err.txt", fx_bin(), src, dir), 2);
     size_t n;
     char errpath[400];
     snprintf(errpath, sizeof errpath, "%s/err.txt", dir);
-    char *e = slurp(errpath, &n);
+    char *e = fx_read_file(errpath, &n);
     cr_assert(strstr(e, "strata export: --format expects csv|jsonl|parquet, got 'xml'") == e, "got: %s", e);
     cr_assert(n > 0 && strchr(e, '\n') == e + n - 1, "one line: %s", e);
     free(e);
-    cr_assert_eq(sh("%s export %s --format parquet 2>/dev/null", bin(), src), 2, "parquet needs --out");
-    cr_assert_eq(sh("%s export %s --bogus 2>/dev/null", bin(), src), 2);
-    cr_assert_eq(sh("%s export %s --out 2>/dev/null", bin(), src), 2, "a flag without its value");
+    cr_assert_eq(fx_sh("%s export %s --format parquet 2>/dev/null", fx_bin(), src), 2, "parquet needs --out");
+    cr_assert_eq(fx_sh("%s export %s --bogus 2>/dev/null", fx_bin(), src), 2);
+    cr_assert_eq(fx_sh("%s export %s --out 2>/dev/null", fx_bin(), src), 2, "a flag without its value");
     /* a warehouse of one layer: first export writes, the second skips, a changed fingerprint rewrites */
     /* in its place: the fixture's footer says gold.all_types (a file under another name is refused) */
-    cr_assert_eq(sh("mkdir -p %s/wh/gold && cp %s %s/wh/gold/all_types.strata", dir, src, dir), 0);
-    cr_assert_eq(sh("%s export --warehouse %s/wh --format parquet --out %s/out > %s/o1.txt", bin(), dir, dir, dir), 0);
-    cr_assert_eq(sh("grep -q 'exported 1 table to' %s/o1.txt", dir), 0);
-    cr_assert_eq(sh("test -f %s/out/gold/all_types.parquet && test -f %s/out/.strata-export", dir, dir), 0);
-    cr_assert_eq(sh("%s export --warehouse=%s/wh --format=parquet --out=%s/out > %s/o2.txt", bin(), dir, dir, dir), 0);
-    cr_assert_eq(sh("grep -q 'exported 0 tables to .*, 1 unchanged' %s/o2.txt", dir), 0);
-    cr_assert_eq(sh("%s export --warehouse %s/wh --format csv --out %s/out 2>/dev/null", bin(), dir, dir), 2);
-    cr_assert_eq(sh("sed -i 's/ [0-9a-f]\\{16\\} / 0000000000000000 /' %s/out/.strata-export", dir), 0);
-    cr_assert_eq(sh("%s export --warehouse %s/wh --format parquet --out %s/out > %s/o3.txt", bin(), dir, dir, dir), 0);
-    cr_assert_eq(sh("grep -q 'exported 1 table to' %s/o3.txt", dir), 0, "a changed fingerprint is exported again");
+    cr_assert_eq(fx_sh("mkdir -p %s/wh/gold && cp %s %s/wh/gold/all_types.strata", dir, src, dir), 0);
+    cr_assert_eq(fx_sh("%s export --warehouse %s/wh --format parquet --out %s/out > %s/o1.txt", fx_bin(), dir, dir, dir), 0);
+    cr_assert_eq(fx_sh("grep -q 'exported 1 table to' %s/o1.txt", dir), 0);
+    cr_assert_eq(fx_sh("test -f %s/out/gold/all_types.parquet && test -f %s/out/.strata-export", dir, dir), 0);
+    cr_assert_eq(fx_sh("%s export --warehouse=%s/wh --format=parquet --out=%s/out > %s/o2.txt", fx_bin(), dir, dir, dir), 0);
+    cr_assert_eq(fx_sh("grep -q 'exported 0 tables to .*, 1 unchanged' %s/o2.txt", dir), 0);
+    cr_assert_eq(fx_sh("%s export --warehouse %s/wh --format csv --out %s/out 2>/dev/null", fx_bin(), dir, dir), 2);
+    cr_assert_eq(fx_sh("sed -i 's/ [0-9a-f]\\{16\\} / 0000000000000000 /' %s/out/.strata-export", dir), 0);
+    cr_assert_eq(fx_sh("%s export --warehouse %s/wh --format parquet --out %s/out > %s/o3.txt", fx_bin(), dir, dir, dir), 0);
+    cr_assert_eq(fx_sh("grep -q 'exported 1 table to' %s/o3.txt", dir), 0, "a changed fingerprint is exported again");
 }
 
 Test(parquet, csv_keeps_null_and_empty_string_apart)
@@ -406,9 +363,9 @@ Test(parquet, csv_keeps_null_and_empty_string_apart)
     snprintf(src, sizeof src, "%s/all.strata", dir);
     snprintf(csv, sizeof csv, "%s/all.csv", dir);
     write_all_types(src);
-    cr_assert_eq(sh("%s export %s --columns s,raw --out %s", bin(), src, csv), 0);
+    cr_assert_eq(fx_sh("%s export %s --columns s,raw --out %s", fx_bin(), src, csv), 0);
     size_t n;
-    char *text = slurp(csv, &n);
+    char *text = fx_read_file(csv, &n);
     /* rows 0..: s = words[i % 6] or NULL when i % 9 == 4; raw NULL when i % 6 == 2, else i % 4 bytes */
     char *line = strstr(text, "\r\n") + 2;
     for (int i = 0; i < 12; i++) {
@@ -475,7 +432,7 @@ static long export_peak_kib(const char *src, const char *dst)
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        execl(bin(), bin(), "export", src, "--format", "parquet", "--out", dst, (char *)NULL);
+        execl(fx_bin(), fx_bin(), "export", src, "--format", "parquet", "--out", dst, (char *)NULL);
         _exit(127);
     }
     int st;
@@ -503,21 +460,15 @@ Test(parquet, export_memory_is_flat_in_rows)
 
 /* ---- DuckDB reads what we wrote ---- */
 
-static void exec_sql(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK, "%s: %s", sql, msg ? msg : "");
-}
-
 /* A dirty source: customers with duplicates, NULLs, empty strings and
  * Unicode; transactions from `strata gen` plus rows of every reject reason
  * and of mixed storage classes. */
 static void make_dirty_sources(const char *cust, const char *tx)
 {
-    cr_assert_eq(sh("%s gen --rows 1500 --customers 12 --months 6 --out %s >/dev/null", bin(), tx), 0);
+    cr_assert_eq(fx_sh("%s gen --rows 1500 --customers 12 --months 6 --out %s >/dev/null", fx_bin(), tx), 0);
     sqlite3 *db;
     cr_assert_eq(sqlite3_open(tx, &db), SQLITE_OK);
-    exec_sql(db, "INSERT INTO sales_qty VALUES (' 2 ', 2021.0, '  7', 1234, ' 5 ');"
+    fx_exec_sql(db, "INSERT INTO sales_qty VALUES (' 2 ', 2021.0, '  7', 1234, ' 5 ');"
                  "INSERT INTO sales_qty VALUES (NULL, 2021, 1, 'MAT0001', 1);"
                  "INSERT INTO sales_qty VALUES (-4, 2021, 1, 'MAT0001', 1);"
                  "INSERT INTO sales_qty VALUES (1, 'abc', 1, 'MAT0001', 1);"
@@ -529,7 +480,7 @@ static void make_dirty_sources(const char *cust, const char *tx)
                  "INSERT INTO foc_qty VALUES (3, 2021, 3, 'MAT0002', 'many');");
     sqlite3_close(db);
     cr_assert_eq(sqlite3_open(cust, &db), SQLITE_OK);
-    exec_sql(db, "CREATE TABLE customers (CustomerId INTEGER NOT NULL, FirstName TEXT, LastName TEXT, Company TEXT,"
+    fx_exec_sql(db, "CREATE TABLE customers (CustomerId INTEGER NOT NULL, FirstName TEXT, LastName TEXT, Company TEXT,"
                  " Address TEXT, City TEXT, State TEXT, Country TEXT, PostalCode TEXT, Phone TEXT, Fax TEXT,"
                  " Email TEXT, SupportRepId INTEGER);");
     for (int i = 1; i <= 12; i++) {
@@ -538,9 +489,9 @@ static void make_dirty_sources(const char *cust, const char *tx)
                  "INSERT INTO customers VALUES (%d, ' First%d ', 'Låst%d', %s, 'Addr', '', NULL, '%s', NULL, NULL,"
                  " NULL, ' User%d@Example.COM ', %s);",
                  i, i, i, i % 3 ? "NULL" : "''", i % 2 ? "USA" : "Brazil", i, i % 4 ? "3" : "'x'");
-        exec_sql(db, sql);
+        fx_exec_sql(db, sql);
     }
-    exec_sql(db, "INSERT INTO customers VALUES (3, 'Dup', 'Dup', NULL, NULL, NULL, NULL, 'UK', NULL, NULL, NULL, 'bad', NULL);");
+    fx_exec_sql(db, "INSERT INTO customers VALUES (3, 'Dup', 'Dup', NULL, NULL, NULL, NULL, 'UK', NULL, NULL, NULL, 'bad', NULL);");
     sqlite3_close(db);
 }
 
@@ -552,7 +503,7 @@ static void spec_add(st_buf *spec, const char *strata_path, const char *parquet,
     char jsonl[600], scratch[600];
     snprintf(jsonl, sizeof jsonl, "%s/%s.jsonl", dir, tag);
     snprintf(scratch, sizeof scratch, "%s/%s.duckdb.parquet", dir, tag);
-    cr_assert_eq(sh("%s export %s --format jsonl --out %s", bin(), strata_path, jsonl), 0, "jsonl of %s", strata_path);
+    cr_assert_eq(fx_sh("%s export %s --format jsonl --out %s", fx_bin(), strata_path, jsonl), 0, "jsonl of %s", strata_path);
     st_reader *r;
     st_error err;
     cr_assert_eq(st_reader_open(&r, strata_path, &err), ST_OK, "%s", err.msg);
@@ -582,7 +533,7 @@ static int spec_add_warehouse(st_buf *spec, const char *wh, const char *out, con
     for (size_t l = 0; l < 4; l++) {
         char list[600];
         snprintf(list, sizeof list, "%s/%s.%s.list", dir, tag, layers[l]);
-        cr_assert_eq(sh("ls %s/%s | sed -n 's/\\.strata$//p' > %s", wh, layers[l], list), 0);
+        cr_assert_eq(fx_sh("ls %s/%s | sed -n 's/\\.strata$//p' > %s", wh, layers[l], list), 0);
         FILE *f = fopen(list, "r");
         char name[256];
         while (f && fscanf(f, "%255s", name) == 1) {
@@ -611,7 +562,7 @@ static const char *duckdb_type(const char *strata_type)
  * install fails the test; otherwise the test is skipped, saying why. */
 static void need_duckdb(void)
 {
-    if (sh("bash scripts/deps.sh duckdb > %s/deps.log 2>&1", dir) == 0 &&
+    if (fx_sh("bash scripts/deps.sh duckdb > %s/deps.log 2>&1", dir) == 0 &&
         access("bench/node_modules/@duckdb/node-api/package.json", R_OK) == 0)
         return;
     char cmd[600];
@@ -631,27 +582,27 @@ Test(parquet, duckdb_reads_every_table_like_jsonl)
     snprintf(cust, sizeof cust, "%s/cust.db", dir);
     snprintf(tx, sizeof tx, "%s/dirty.db", dir);
     snprintf(demo_tx, sizeof demo_tx, "%s/demo.db", dir);
-    cr_assert_eq(sh("%s gen --rows 3000 --out %s >/dev/null", bin(), demo_tx), 0);
-    cr_assert_eq(sh("%s run --customers data/chinook.db --transactions %s --warehouse %s/demo --quiet --no-report", bin(),
+    cr_assert_eq(fx_sh("%s gen --rows 3000 --out %s >/dev/null", fx_bin(), demo_tx), 0);
+    cr_assert_eq(fx_sh("%s run --customers data/chinook.db --transactions %s --warehouse %s/demo --quiet --no-report", fx_bin(),
                     demo_tx, dir), 0);
     make_dirty_sources(cust, tx);
-    cr_assert_eq(sh("%s run --customers %s --transactions %s --warehouse %s/dirty --quiet --no-report --k 2", bin(), cust,
+    cr_assert_eq(fx_sh("%s run --customers %s --transactions %s --warehouse %s/dirty --quiet --no-report --k 2", fx_bin(), cust,
                     tx, dir), 0, "strata run on the dirty source");
     for (int w = 0; w < 2; w++)
-        cr_assert_eq(sh("%s export --warehouse %s/%s --format parquet --out %s/%s_pq >/dev/null", bin(), dir,
+        cr_assert_eq(fx_sh("%s export --warehouse %s/%s --format parquet --out %s/%s_pq >/dev/null", fx_bin(), dir,
                         w ? "dirty" : "demo", dir, w ? "dirty" : "demo"), 0);
     char all[400], allpq[400], wh[400], out[400];
     snprintf(all, sizeof all, "%s/all.strata", dir);
     snprintf(allpq, sizeof allpq, "%s/all.parquet", dir);
     write_all_types(all);
-    cr_assert_eq(sh("%s export %s --format parquet --out %s", bin(), all, allpq), 0);
+    cr_assert_eq(fx_sh("%s export %s --format parquet --out %s", fx_bin(), all, allpq), 0);
     st_buf spec;
     st_buf_init(&spec);
     st_buf_puts(&spec, "[");
     spec_add(&spec, all, allpq, "all");
     char allcsv[400];
     snprintf(allcsv, sizeof allcsv, "%s/all.csv", dir);
-    cr_assert_eq(sh("%s export %s --out %s", bin(), all, allcsv), 0);
+    cr_assert_eq(fx_sh("%s export %s --out %s", fx_bin(), all, allcsv), 0);
     spec.len--; /* reopen the first entry: add its CSV */
     st_buf_puts(&spec, ", \"csv\": ");
     st_buf_json_str(&spec, allcsv, strlen(allcsv));
@@ -670,12 +621,12 @@ Test(parquet, duckdb_reads_every_table_like_jsonl)
     FILE *f = fopen(spec_path, "w");
     fputs(spec.data, f);
     fclose(f);
-    cr_assert_eq(sh("node tests/parquet_duckdb_check.cjs %s > %s", spec_path, res_path), 0, "the DuckDB script failed");
+    cr_assert_eq(fx_sh("node tests/parquet_duckdb_check.cjs %s > %s", spec_path, res_path), 0, "the DuckDB script failed");
     st_json want, got;
     st_error err;
     cr_assert_eq(st_json_parse(spec.data, spec.len, "spec", &want, &err), ST_OK, "%s", err.msg);
     size_t n;
-    char *res = slurp(res_path, &n);
+    char *res = fx_read_file(res_path, &n);
     char *line = res;
     for (size_t t = 0; t < st_json_count(&want); t++) {
         char *nl = strchr(line, '\n');

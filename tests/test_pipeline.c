@@ -15,53 +15,28 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "strata/file.h"
 
 static char dir[256];
 
-static const char *bin(void)
-{
-    const char *b = getenv("STRATA_BIN");
-    return b ? b : "build/strata";
-}
-
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/st_pipe_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    (void)!system(cmd);
-}
+static void setup(void) { fx_tmpdir(dir, sizeof dir, "st_pipe_"); }
+static void teardown(void) { fx_rmtree(dir); }
 
 TestSuite(pipeline, .init = setup, .fini = teardown, .timeout = 120);
-
-static void exec_sql(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    cr_assert_eq(rc, SQLITE_OK, "sql failed: %s: %s", sql, msg ? msg : "");
-}
 
 /* Runs strata with args; returns exit code; stderr captured into errbuf. */
 static int strata(const char *args, char *errbuf, size_t errlen)
 {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s 2>%s/stderr.txt >%s/stdout.txt", bin(), args, dir, dir);
-    int rc = system(cmd);
+    int rc = fx_sh("%s %s 2>%s/stderr.txt >%s/stdout.txt", fx_bin(), args, dir, dir);
     if (errbuf) {
         char p[400];
         snprintf(p, sizeof p, "%s/stderr.txt", dir);
-        FILE *f = fopen(p, "r");
-        size_t n = f ? fread(errbuf, 1, errlen - 1, f) : 0;
-        errbuf[n] = '\0';
-        if (f) fclose(f);
+        char *e = fx_slurp(p, NULL);
+        snprintf(errbuf, errlen, "%s", e ? e : "");
+        free(e);
     }
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return rc;
 }
 
 /* ---- the fixture ---- */
@@ -99,32 +74,33 @@ static void make_customers(const char *path, const char *table)
              "Address TEXT, City TEXT, State TEXT, Country TEXT, PostalCode TEXT, Phone TEXT, Fax TEXT, "
              "Email TEXT, SupportRepId INTEGER);",
              table);
-    exec_sql(db, sql);
+    fx_exec_sql(db, sql);
     for (int i = 1; i <= 8; i++) {
         snprintf(sql, sizeof sql,
                  "INSERT INTO %s VALUES (%d, ' First%d ', 'Last%d', NULL, 'Addr', 'City', NULL, '%s', NULL, NULL, "
                  "NULL, ' User%d@Example.COM ', 3);",
                  table, i, i, i, i % 2 ? "USA" : "Brazil", i);
-        exec_sql(db, sql);
+        fx_exec_sql(db, sql);
     }
     /* a duplicate id: the first row wins, this one is a reject */
     snprintf(sql, sizeof sql, "INSERT INTO %s VALUES (3, 'Dup', 'Dup', NULL, NULL, NULL, NULL, 'UK', NULL, NULL, NULL, 'bad-email', NULL);", table);
-    exec_sql(db, sql);
+    fx_exec_sql(db, sql);
     sqlite3_close(db);
 }
 
 /* When set, about 1 line in 40 belongs to one of three customers with ids
  * near 10^12, far from the others (orphans too). */
 static int fixture_far_ids;
+static int fixture_typed_bad; /* bad rows that keep every column's storage class uniform */
 
 static void make_transactions(const char *path, size_t n_good, int with_bad)
 {
     sqlite3 *db;
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     /* shuffled column order and an extra column in foc_qty */
-    exec_sql(db, "CREATE TABLE sales_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity INTEGER);");
-    exec_sql(db, "CREATE TABLE foc_qty (note TEXT, quantity_foc INTEGER, material_code TEXT, month INTEGER, year INTEGER, customer_id INTEGER);");
-    exec_sql(db, "BEGIN");
+    fx_exec_sql(db, "CREATE TABLE sales_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity INTEGER);");
+    fx_exec_sql(db, "CREATE TABLE foc_qty (note TEXT, quantity_foc INTEGER, material_code TEXT, month INTEGER, year INTEGER, customer_id INTEGER);");
+    fx_exec_sql(db, "BEGIN");
     sqlite3_stmt *ins_s, *ins_f;
     cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO sales_qty VALUES (?,?,?,?,?)", -1, &ins_s, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO foc_qty VALUES ('x',?,?,?,?,?)", -1, &ins_f, NULL), SQLITE_OK);
@@ -160,25 +136,39 @@ static void make_transactions(const char *path, size_t n_good, int with_bad)
     sqlite3_finalize(ins_f);
     if (with_bad) {
         /* accepted after casting: text with spaces, integral real, integer material code */
-        exec_sql(db, "INSERT INTO sales_qty VALUES (' 2 ', 2021.0, '  7', 1234, ' 5 ');");
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (' 2 ', 2021.0, '  7', 1234, ' 5 ');");
         line *l = &lines[n_lines++];
         *l = (line){2, 2021, 7, "1234", 5, 0, 1};
         /* rejected, one per reason */
-        exec_sql(db, "INSERT INTO sales_qty VALUES (NULL, 2021, 1, 'MAT0001', 1);");     /* bad_customer_id */
-        exec_sql(db, "INSERT INTO sales_qty VALUES (-4, 2021, 1, 'MAT0001', 1);");       /* bad_customer_id */
-        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 1800, 1, 'MAT0001', 1);");        /* year_out_of_range */
-        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 'abc', 1, 'MAT0001', 1);");       /* bad_year */
-        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 13, 'MAT0001', 1);");       /* bad_month */
-        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 0, 'MAT0001', 1);");        /* bad_month */
-        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, '   ', 1);");            /* bad_material_code */
-        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, x'ff00', 1);");          /* bad_material_code */
-        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, 'MAT0001', 1.5);");      /* bad_quantity */
-        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, 'MAT0001', -3);");       /* quantity_out_of_range */
-        exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, 'MAT0001', 9223372036854775807);"); /* out of range */
-        exec_sql(db, "INSERT INTO foc_qty VALUES ('x', 'many', 'MAT0001', 3, 2021, 1);");           /* bad_quantity */
-        exec_sql(db, "INSERT INTO foc_qty VALUES ('x', 1, CAST(x'c328' AS TEXT), 3, 2021, 1);");   /* non-UTF-8 */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (NULL, 2021, 1, 'MAT0001', 1);");     /* bad_customer_id */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (-4, 2021, 1, 'MAT0001', 1);");       /* bad_customer_id */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 1800, 1, 'MAT0001', 1);");        /* year_out_of_range */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 'abc', 1, 'MAT0001', 1);");       /* bad_year */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 13, 'MAT0001', 1);");       /* bad_month */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 0, 'MAT0001', 1);");        /* bad_month */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, '   ', 1);");            /* bad_material_code */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, x'ff00', 1);");          /* bad_material_code */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, 'MAT0001', 1.5);");      /* bad_quantity */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, 'MAT0001', -3);");       /* quantity_out_of_range */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, 'MAT0001', 9223372036854775807);"); /* out of range */
+        fx_exec_sql(db, "INSERT INTO foc_qty VALUES ('x', 'many', 'MAT0001', 3, 2021, 1);");           /* bad_quantity */
+        fx_exec_sql(db, "INSERT INTO foc_qty VALUES ('x', 1, CAST(x'c328' AS TEXT), 3, 2021, 1);");   /* non-UTF-8 */
     }
-    exec_sql(db, "COMMIT");
+    if (fixture_typed_bad) {
+        /* integers and texts only, so staging's chunk path flags them by
+         * predicate (and sends them to the per-row path) */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (-4, 2021, 1, 'MAT0001', 1);");     /* bad_customer_id */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 1800, 1, 'MAT0001', 1);");      /* year_out_of_range */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 13, 'MAT0001', 1);");     /* bad_month */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, '   ', 1);");          /* bad_material_code */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, 'MAT0001', -3);");     /* quantity_out_of_range */
+        fx_exec_sql(db, "INSERT INTO foc_qty VALUES ('x', 2000000000, 'MAT0001', 3, 2021, 1);"); /* quantity_out_of_range */
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (1, 2021, 2, ' MAT0002 ', 4);");    /* accepted, trimmed */
+        lines[n_lines++] = (line){1, 2021, 2, "MAT0002", 4, 0, 1};
+        fx_exec_sql(db, "INSERT INTO sales_qty VALUES (3, 2021, 5, 'M\xc3\xa9', 2);");    /* accepted, UTF-8 */
+        lines[n_lines++] = (line){3, 2021, 5, "M\xc3\xa9", 2, 0, 1};
+    }
+    fx_exec_sql(db, "COMMIT");
     sqlite3_close(db);
 }
 
@@ -387,20 +377,6 @@ Test(pipeline, features_equal_naive_reference_and_invariants_hold)
     cr_expect_eq(table_rows(wh, "platinum", "marts_persona_status_change"), grid);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    *len = fread(b, 1, (size_t)n, f);
-    b[*len] = '\0'; /* callers search it with strstr */
-    fclose(f);
-    return b;
-}
-
 static const char *const all_tables[] = {
     "bronze/raw_customer", "bronze/raw_sales_quantity", "bronze/raw_free_of_charge_quantity",
     "silver/stg_customers", "silver/stg_sales_transactions", "silver/stg_foc_transactions", "silver/stg_rejects",
@@ -415,7 +391,7 @@ static void assert_same_files(const char *a, const char *b)
         snprintf(pa, sizeof pa, "%s/%s/%s.strata", dir, a, all_tables[i]);
         snprintf(pb, sizeof pb, "%s/%s/%s.strata", dir, b, all_tables[i]);
         size_t la, lb;
-        char *x = slurp(pa, &la), *y = slurp(pb, &lb);
+        char *x = fx_slurp(pa, &la), *y = fx_slurp(pb, &lb);
         cr_assert_not_null(x, "missing %s", pa);
         cr_assert_not_null(y, "missing %s", pb);
         cr_expect(la == lb && !memcmp(x, y, la), "%s differs between %s and %s", all_tables[i], a, b);
@@ -436,7 +412,7 @@ Test(pipeline, rerun_skips_and_force_rebuilds_identically_across_threads)
     char p[600];
     snprintf(p, sizeof p, "%s/w1/_runs/latest.json", dir);
     size_t len;
-    char *log = slurp(p, &len);
+    char *log = fx_slurp(p, &len);
     cr_assert_not_null(log);
     for (const char *step = "ingest"; step; step = NULL) {
         (void)step;
@@ -471,17 +447,17 @@ Test(pipeline, memory_limit_splits_customers_into_ranges_with_byte_identical_out
     char p[600];
     size_t len;
     snprintf(p, sizeof p, "%s/w1/_runs/latest.json", dir);
-    char *log = slurp(p, &len);
+    char *log = fx_slurp(p, &len);
     cr_assert_null(strstr(log, "customer ranges"), "the default limit needs no ranges here");
     free(log);
     snprintf(p, sizeof p, "%s/w3/_runs/latest.json", dir);
-    log = slurp(p, &len);
+    log = fx_slurp(p, &len);
     cr_assert_not_null(strstr(log, "customer ranges (memory limit 64 KiB, 2 histogram passes"), "%s", log);
     free(log);
     /* the limit is not part of any fingerprint: a re-run with another limit skips */
     cr_assert_eq(run_pipeline("w1", "--memory-limit 64K", err, sizeof err), 0, "%s", err);
     snprintf(p, sizeof p, "%s/w1/_runs/latest.json", dir);
-    log = slurp(p, &len);
+    log = fx_slurp(p, &len);
     cr_assert_not_null(strstr(log, "\"name\": \"intermediate\", \"status\": \"skipped\""), "%s", log);
     free(log);
     /* bad values are usage errors */
@@ -492,6 +468,71 @@ Test(pipeline, memory_limit_splits_customers_into_ranges_with_byte_identical_out
     cr_assert_eq(run_pipeline("w4", "--memory-limit 99999999999G", err, sizeof err), 2);
     /* plain bytes work, however large */
     cr_assert_eq(run_pipeline("w5", "--memory-limit 1073741824", err, sizeof err), 0, "%s", err);
+}
+
+/* The gold step's fused pass (st_dense: narrow customer ids, small
+ * quantities) and staging's chunk path write the same bytes as the
+ * sort-based st_features path and the per-row staging path, on the dirty
+ * fixture (rejects of every reason, bad classes, NULLs, spaces), with 1,
+ * 2 and 4 threads; and so does the spill path under a tiny memory limit. */
+static void fused_and_reference_paths_agree(void)
+{
+    char err[4096], p[600];
+    size_t len;
+    cr_assert_eq(run_pipeline("w1", "--threads 1", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(run_pipeline("w2", "--threads 2", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(run_pipeline("w4", "--threads 4", err, sizeof err), 0, "%s", err);
+    /* the sort-based gold path and the per-row staging path: the
+     * specifications the fused pass and the chunk path must equal */
+    setenv("STRATA_GOLD_SORT", "1", 1);
+    setenv("STRATA_STAGE_ROWWISE", "1", 1);
+    cr_assert_eq(run_pipeline("ws", "--threads 2", err, sizeof err), 0, "%s", err);
+    unsetenv("STRATA_GOLD_SORT");
+    unsetenv("STRATA_STAGE_ROWWISE");
+    cr_assert_eq(run_pipeline("wm", "--threads 2 --memory-limit 64K", err, sizeof err), 0, "%s", err);
+    snprintf(p, sizeof p, "%s/w2/_runs/latest.json", dir);
+    char *log = fx_slurp(p, &len);
+    cr_assert_not_null(strstr(log, "one fused pass"), "%s", log);
+    free(log);
+    snprintf(p, sizeof p, "%s/ws/_runs/latest.json", dir);
+    log = fx_slurp(p, &len);
+    cr_assert_null(strstr(log, "one fused pass"), "%s", log);
+    free(log);
+    assert_same_files("w1", "w2");
+    assert_same_files("w1", "w4");
+    assert_same_files("w1", "ws");
+    assert_same_files("w1", "wm");
+}
+
+Test(pipeline, fused_gold_and_chunk_stage_write_the_same_files_as_the_reference_paths)
+{
+    build_fixture(5500, 1, "Customer"); /* bad rows of every kind in the last chunk */
+    fused_and_reference_paths_agree();
+}
+
+Test(pipeline, chunk_stage_flags_typed_bad_rows_like_the_per_row_path)
+{
+    fixture_typed_bad = 1;
+    build_fixture(5500, 0, "Customer"); /* one chunk, every required block uniformly typed, with bad rows */
+    fixture_typed_bad = 0;
+    fused_and_reference_paths_agree();
+    char err[4096];
+    cr_assert_eq(run_pipeline("w1", "--only stage --force", err, sizeof err), 0, "%s", err);
+    char wh[400];
+    snprintf(wh, sizeof wh, "%s/w1", dir);
+    st_reader *r = open_table(wh, "silver", "stg_rejects");
+    st_column src;
+    st_column_init(&src, ST_TYPE_STR);
+    read_col(r, "source_table", &src);
+    size_t n_tx = 0;
+    for (size_t i = 0; i < src.n_rows; i++) {
+        size_t l;
+        const char *t = st_column_str(&src, i, &l);
+        n_tx += !(l == 12 && !memcmp(t, "raw_customer", 12));
+    }
+    cr_assert_eq(n_tx, 6, "%zu transaction rejects", n_tx);
+    st_column_free(&src);
+    st_reader_close(r);
 }
 
 /* Rewrites silver.stg_sales_transactions of warehouse `wh` with row `row`'s
@@ -552,8 +593,8 @@ Test(pipeline, missing_required_column_is_a_clear_error_and_writes_nothing)
     make_customers(c, "Customer");
     sqlite3 *db;
     cr_assert_eq(sqlite3_open(t, &db), SQLITE_OK);
-    exec_sql(db, "CREATE TABLE sales_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT);");
-    exec_sql(db, "CREATE TABLE foc_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity_foc INTEGER);");
+    fx_exec_sql(db, "CREATE TABLE sales_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT);");
+    fx_exec_sql(db, "CREATE TABLE foc_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity_foc INTEGER);");
     sqlite3_close(db);
     char err[4096];
     int rc = run_pipeline("wh", "", err, sizeof err);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "strata/buf.h"
 #include "strata/file.h"
 #include "strata/warehouse.h"
@@ -108,27 +109,12 @@ static const st_qresult *res(const st_quality_results *r, size_t i)
     return st_quality_get(r, i);
 }
 
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 /* ---- the parser ---------------------------------------------------------------- */
 
 Test(quality, default_suite_parses_and_matches_file)
 {
     size_t len;
-    char *file = read_all("pipeline/quality/suites/default.suite", &len);
+    char *file = fx_read_file("pipeline/quality/suites/default.suite", &len);
     cr_expect_str_eq(st_suite_default_text(), file, "pipeline/quality/default.c is out of date with default.suite");
     st_suite *s = NULL;
     st_error e;
@@ -1245,13 +1231,6 @@ static void write_table(const char *dir, const char *layer, const char *table, c
     write_table_chunked(dir, layer, table, names, cols, n_cols, 4);
 }
 
-static void rm_tree(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
 /* Files and in-memory tables with the same rows and chunking give the same
  * results, byte for byte, zone-map skips included. */
 Test(quality, files_match_memory)
@@ -1328,7 +1307,7 @@ Test(quality, files_match_memory)
     cr_expect(rc == ST_ERR_CORRUPT, "damaged file gave %s: %s", st_status_name(rc), e.msg);
     if (rc == ST_OK) st_quality_results_free(rf);
     st_suite_free(s);
-    rm_tree(dir);
+    fx_rmtree(dir);
     fixture_free(&f);
 }
 
@@ -1384,7 +1363,7 @@ Test(quality, unique_on_files_uses_zone_maps)
     st_column_free(&cols[1]);
     free(v);
     free(w);
-    rm_tree(dir);
+    fx_rmtree(dir);
 }
 
 /* The pipeline's validate step: reads the run's files, accumulates results,
@@ -1440,7 +1419,7 @@ Test(quality, validate_step)
     st_quality_results_free(ctx.quality);
     st_buf_free(&ctx.quality_summary);
     st_warehouse_close(wh);
-    rm_tree(dir);
+    fx_rmtree(dir);
     fixture_free(&f);
 }
 
@@ -1709,7 +1688,7 @@ Test(quality, composite_keys_fallback_on_files)
     held = keys_against_reference(&t, CHUNK, dir);
     cr_expect_gt(held, 5 * CHUNK);
     ktab_free(&t);
-    rm_tree(dir);
+    fx_rmtree(dir);
 }
 
 /* At the size of a platinum table's chunking: 1M (customer_id, period_key)

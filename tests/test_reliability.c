@@ -21,69 +21,31 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "strata/file.h"
 #include "strata/warehouse.h"
 
 static char dir[256];
 
-static const char *bin(void)
-{
-    const char *b = getenv("STRATA_BIN");
-    return b ? b : "build/strata";
-}
-
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/st_rel_XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "chmod -R u+w '%s' 2>/dev/null; rm -rf '%s'", dir, dir);
-    (void)!system(cmd);
-}
+static void setup(void) { fx_tmpdir(dir, sizeof dir, "st_rel_"); }
+static void teardown(void) { fx_rmtree(dir); }
 
 TestSuite(reliability, .init = setup, .fini = teardown, .timeout = 300);
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    *len = fread(b, 1, (size_t)n, f);
-    b[*len] = '\0';
-    fclose(f);
-    return b;
-}
 
 /* demo data of `rows` rows per table */
 static void gen(int rows)
 {
-    cr_assert_eq(sh("%s gen --out %s/tx.db --rows %d --seed 7 >/dev/null 2>&1", bin(), dir, rows), 0);
+    char p[300];
+    snprintf(p, sizeof p, "%s/tx.db", dir);
+    fx_gen_source(p, rows, 7);
 }
 
 static int run(const char *wh, const char *extra)
 {
-    return sh("%s run --customers data/chinook.db --transactions %s/tx.db --warehouse %s/%s --quiet --no-report %s "
-              ">%s/out.txt 2>%s/err.txt",
-              bin(), dir, dir, wh, extra, dir, dir);
+    char tx[300], w[600];
+    snprintf(tx, sizeof tx, "%s/tx.db", dir);
+    snprintf(w, sizeof w, "%s/%s", dir, wh);
+    return fx_run_demo(dir, tx, w, extra);
 }
 
 static const char *errtext(void)
@@ -92,7 +54,7 @@ static const char *errtext(void)
     char p[300];
     snprintf(p, sizeof p, "%s/err.txt", dir);
     size_t n;
-    char *s = slurp(p, &n);
+    char *s = fx_slurp(p, &n);
     snprintf(buf, sizeof buf, "%s", s ? s : "");
     free(s);
     return buf;
@@ -106,7 +68,7 @@ static char *snapshot(const char *wh, size_t *len)
     snprintf(p, sizeof p, "%s/snap.txt", dir);
     snprintf(cmd, sizeof cmd, "cd %s/%s && find . -name '*.strata' -not -path './.staging/*' | sort | xargs -r md5sum > %s", dir, wh, p);
     cr_assert_eq(system(cmd), 0);
-    return slurp(p, len);
+    return fx_slurp(p, len);
 }
 
 Test(reliability, second_run_fails_fast_while_the_lock_is_held_and_waits_with_wait)
@@ -157,7 +119,7 @@ Test(reliability, killed_runs_never_leave_wrong_files_and_the_next_run_recovers)
             dup2(fd, 1);
             dup2(fd, 2);
             /* odd rounds: the gold step works range by range through its spill file */
-            execl(bin(), bin(), "run", "--customers", c, "--transactions", a, "--warehouse", b, "--no-report",
+            execl(fx_bin(), fx_bin(), "run", "--customers", c, "--transactions", a, "--warehouse", b, "--no-report",
                   "--force", "--memory-limit", round % 2 ? "64K" : "1G", (char *)NULL);
             _exit(127);
         }
@@ -165,7 +127,7 @@ Test(reliability, killed_runs_never_leave_wrong_files_and_the_next_run_recovers)
         kill(p, SIGKILL);
         waitpid(p, NULL, 0);
         /* whatever is published reads as valid */
-        int v = sh("%s inspect --verify %s/wh >/dev/null 2>&1 || test ! -d %s/wh/bronze", bin(), dir, dir);
+        int v = fx_sh("%s inspect --verify %s/wh >/dev/null 2>&1 || test ! -d %s/wh/bronze", fx_bin(), dir, dir);
         cr_assert_eq(v, 0, "round %d: a killed run left a damaged file", round);
     }
     cr_assert_eq(run("wh", "--threads 2"), 0, "recovery run: %s", errtext());
@@ -173,7 +135,7 @@ Test(reliability, killed_runs_never_leave_wrong_files_and_the_next_run_recovers)
     char *now = snapshot("wh", &len);
     cr_assert(len == ref_len && !memcmp(now, ref, len), "after recovery the warehouse equals a clean run:\n%s\nvs\n%s", now, ref);
     /* nothing of the killed runs is left behind, spill files included */
-    cr_assert_neq(sh("test -e %s/wh/.staging", dir), 0, "the staging area is gone after a good run");
+    cr_assert_neq(fx_sh("test -e %s/wh/.staging", dir), 0, "the staging area is gone after a good run");
     free(now);
     free(ref);
 }
@@ -201,7 +163,7 @@ Test(reliability, gold_spill_on_a_full_disk_is_exit_5_and_keeps_the_previous_war
     size_t after_len;
     char *after = snapshot("wh", &after_len);
     cr_assert(after_len == before_len && !memcmp(before, after, after_len), "previous warehouse intact");
-    cr_assert_eq(sh("%s inspect --verify %s/wh >/dev/null", bin(), dir), 0);
+    cr_assert_eq(fx_sh("%s inspect --verify %s/wh >/dev/null", fx_bin(), dir), 0);
     /* and with room again the same command succeeds with the same files */
     cr_assert_eq(run("wh", "--force --from intermediate --memory-limit 64K"), 0, "%s", errtext());
     char *again = snapshot("wh", &after_len);
@@ -231,7 +193,7 @@ Test(reliability, full_disk_fails_cleanly_and_keeps_the_previous_warehouse)
     size_t after_len;
     char *after = snapshot("wh", &after_len);
     cr_assert(after_len == before_len && !memcmp(before, after, after_len), "previous warehouse intact");
-    cr_assert_eq(sh("%s inspect --verify %s/wh >/dev/null", bin(), dir), 0);
+    cr_assert_eq(fx_sh("%s inspect --verify %s/wh >/dev/null", fx_bin(), dir), 0);
     free(before);
     free(after);
 }
@@ -262,19 +224,13 @@ Test(reliability, damaged_files_are_caught_by_verify)
     fseek(f, 100, SEEK_SET);
     fputc(c ^ 0x20, f);
     fclose(f);
-    int rc = sh("%s inspect --verify %s/wh > %s/out.txt 2>&1", bin(), dir, dir);
+    int rc = fx_sh("%s inspect --verify %s/wh > %s/out.txt 2>&1", fx_bin(), dir, dir);
     cr_assert_eq(rc, 6, "damaged warehouse verify exits 6, got %d", rc);
     snprintf(p, sizeof p, "%s/out.txt", dir);
     size_t n;
-    char *out = slurp(p, &n);
+    char *out = fx_slurp(p, &n);
     cr_assert(strstr(out, "DAMAGED") && strstr(out, "stg_sales_transactions"), "%s", out);
     free(out);
-}
-
-static void exec_sql(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK, "%s: %s", sql, msg ? msg : "");
 }
 
 /* tx.db with ordinary lines plus `heavy` (SQL inserts). */
@@ -285,20 +241,20 @@ static void make_overflow_source(const char *const *heavy, size_t n_heavy)
     unlink(p);
     sqlite3 *db;
     cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
-    exec_sql(db, "CREATE TABLE sales_qty (customer_id, year, month, material_code, quantity);");
-    exec_sql(db, "CREATE TABLE foc_qty (customer_id, year, month, material_code, quantity_foc);");
-    exec_sql(db, "BEGIN");
+    fx_exec_sql(db, "CREATE TABLE sales_qty (customer_id, year, month, material_code, quantity);");
+    fx_exec_sql(db, "CREATE TABLE foc_qty (customer_id, year, month, material_code, quantity_foc);");
+    fx_exec_sql(db, "BEGIN");
     char sql[256];
     for (int i = 0; i < 3000; i++) {
         snprintf(sql, sizeof sql, "INSERT INTO sales_qty VALUES (%d, 2021, %d, 'MAT%d', %d);", 1 + i % 7, 1 + i % 12,
                  i % 5, 1 + i % 40);
-        exec_sql(db, sql);
+        fx_exec_sql(db, sql);
         snprintf(sql, sizeof sql, "INSERT INTO foc_qty VALUES (%d, 2022, %d, 'MAT%d', %d);", 1 + i % 7, 1 + i % 12,
                  i % 5, i % 3);
-        exec_sql(db, sql);
+        fx_exec_sql(db, sql);
     }
-    for (size_t i = 0; i < n_heavy; i++) exec_sql(db, heavy[i]);
-    exec_sql(db, "COMMIT");
+    for (size_t i = 0; i < n_heavy; i++) fx_exec_sql(db, heavy[i]);
+    fx_exec_sql(db, "COMMIT");
     sqlite3_close(db);
 }
 
@@ -332,7 +288,7 @@ Test(reliability, an_int64_sum_overflow_is_exit_4_and_publishes_nothing)
             int rc = run(wh, extra);
             cr_assert_eq(rc, 4, "case %d %s: exit %d: %s", c, limits[k], rc, errtext());
             cr_assert_not_null(strstr(errtext(), expect[c]), "case %d: %s", c, errtext());
-            cr_assert_neq(sh("test -e %s/%s/gold/int_customer_analytics.strata", dir, wh), 0, "nothing published");
+            cr_assert_neq(fx_sh("test -e %s/%s/gold/int_customer_analytics.strata", dir, wh), 0, "nothing published");
         }
     }
 }
@@ -343,13 +299,13 @@ Test(reliability, every_storage_class_in_every_column_runs_to_the_end_and_loses_
     snprintf(p, sizeof p, "%s/tx.db", dir);
     sqlite3 *db;
     cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
-    exec_sql(db, "CREATE TABLE sales_qty (quantity, extra, material_code, month, year, customer_id);");
-    exec_sql(db, "CREATE TABLE foc_qty (customer_id, year, month, material_code, quantity_foc);");
+    fx_exec_sql(db, "CREATE TABLE sales_qty (quantity, extra, material_code, month, year, customer_id);");
+    fx_exec_sql(db, "CREATE TABLE foc_qty (customer_id, year, month, material_code, quantity_foc);");
     const char *vals[] = {"NULL", "1", "7", "2.0", "2.5", "' 3 '", "'x'", "x'00ff'", "'\xff\xfe'", "-1", "0", "13",
                           "2021", "1e300", "9223372036854775807", "-9223372036854775808", "'  2022\t'", "''",
                           "'MAT0001'", "5000000000"};
     size_t nv = sizeof vals / sizeof vals[0];
-    exec_sql(db, "BEGIN");
+    fx_exec_sql(db, "BEGIN");
     char sql[512];
     uint64_t seed = 99;
     int rows = 0;
@@ -360,19 +316,19 @@ Test(reliability, every_storage_class_in_every_column_runs_to_the_end_and_loses_
             v[k] = vals[(seed >> 33) % nv];
         }
         snprintf(sql, sizeof sql, "INSERT INTO sales_qty VALUES (%s,%s,%s,%s,%s,%s);", v[0], v[1], v[2], v[3], v[4], v[5]);
-        exec_sql(db, sql);
+        fx_exec_sql(db, sql);
         rows++;
     }
     /* and some good rows so there is something to cluster */
     for (int i = 0; i < 300; i++) {
         snprintf(sql, sizeof sql, "INSERT INTO sales_qty VALUES (%d, NULL, 'MAT%04d', %d, 2021, %d);", 1 + i % 40,
                  i % 7, 1 + i % 12, 1 + i % 9);
-        exec_sql(db, sql);
+        fx_exec_sql(db, sql);
         snprintf(sql, sizeof sql, "INSERT INTO foc_qty VALUES (%d, 2021, %d, 'MAT%04d', %d);", 1 + i % 9, 1 + i % 12,
                  i % 5, i % 4);
-        exec_sql(db, sql);
+        fx_exec_sql(db, sql);
     }
-    exec_sql(db, "COMMIT");
+    fx_exec_sql(db, "COMMIT");
     sqlite3_close(db);
     int rc = run("wh", "");
     cr_assert_eq(rc, 0, "bad rows are quarantined, the run finishes: %d %s", rc, errtext());
@@ -401,7 +357,7 @@ static uint64_t peak_rss_of_run(const char *wh, const char *extra)
     snprintf(cmd, sizeof cmd,
              "exec %s run --customers data/chinook.db --transactions %s/tx.db --warehouse %s/%s --quiet --no-report %s "
              ">%s/out.txt 2>%s/err.txt",
-             bin(), dir, dir, wh, extra, dir, dir);
+             fx_bin(), dir, dir, wh, extra, dir, dir);
     pid_t p = fork();
     if (p == 0) {
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
@@ -425,13 +381,13 @@ Test(reliability, peak_memory_is_flat_in_rows_under_a_memory_limit)
     if (getenv("STRATA_SANITIZED")) cr_skip_test("sanitizer builds have their own memory overheads (make test runs this)");
     gen(250000);
     uint64_t small = peak_rss_of_run("wh1", "--memory-limit 4M --threads 2");
-    cr_assert_eq(sh("rm -f %s/tx.db", dir), 0);
+    cr_assert_eq(fx_sh("rm -f %s/tx.db", dir), 0);
     gen(1000000);
     uint64_t large = peak_rss_of_run("wh2", "--memory-limit 4M --threads 2");
     char p[300];
     snprintf(p, sizeof p, "%s/wh2/_runs/latest.json", dir);
     size_t n;
-    char *log = slurp(p, &n);
+    char *log = fx_slurp(p, &n);
     cr_assert_not_null(strstr(log, "customer ranges"), "the gold step split the customers:\n%s", log);
     free(log);
     double grow_mib = ((double)large - (double)small) / 1048576.0;
@@ -442,16 +398,16 @@ Test(reliability, peak_memory_is_flat_in_rows_under_a_memory_limit)
 Test(reliability, valgrind_memcheck_is_clean_on_a_small_run)
 {
     if (getenv("STRATA_SANITIZED")) cr_skip_test("a sanitizer build cannot run under valgrind (make test runs this)");
-    if (sh("command -v valgrind >/dev/null 2>&1") != 0) cr_skip_test("valgrind is not installed");
+    if (fx_sh("command -v valgrind >/dev/null 2>&1") != 0) cr_skip_test("valgrind is not installed");
     gen(3000);
-    int rc = sh("valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite "
+    int rc = fx_sh("valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite "
                 "%s run --customers data/chinook.db --transactions %s/tx.db --warehouse %s/wh --quiet --threads 2 "
                 "--n-init 2 --k-range 2..3 > %s/vg.txt 2>&1",
-                bin(), dir, dir, dir);
+                fx_bin(), dir, dir, dir);
     char p[300];
     snprintf(p, sizeof p, "%s/vg.txt", dir);
     size_t n;
-    char *out = slurp(p, &n);
+    char *out = fx_slurp(p, &n);
     cr_assert_eq(rc, 0, "valgrind found errors (exit %d):\n%s", rc, out ? out : "");
     free(out);
 }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "json_read_internal.h"
 #include "report_fixture.h"
 #include "report_internal.h"
@@ -413,28 +414,6 @@ Test(report, run_json)
 
 /* ---- the command on a warehouse holding only the JSON files ---- */
 
-static void write_text(const char *path, const char *s)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    fputs(s, f);
-    fclose(f);
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *d = malloc((size_t)n + 1);
-    size_t got = fread(d, 1, (size_t)n, f);
-    d[got] = '\0';
-    fclose(f);
-    return d;
-}
-
 Test(report, command_on_partial_warehouse)
 {
     char dir[] = "/tmp/strata-report-XXXXXX";
@@ -445,14 +424,14 @@ Test(report, command_on_partial_warehouse)
     snprintf(p, sizeof p, "%s/_runs", dir);
     mkdir(p, 0755);
     snprintf(p, sizeof p, "%s/quality/results.json", dir);
-    write_text(p, "{\"expectations\":[{\"name\":\"not_null\",\"status\":\"pass\"}]}");
+    fx_write_text(p, "{\"expectations\":[{\"name\":\"not_null\",\"status\":\"pass\"}]}");
     snprintf(q, sizeof q, "%s/_runs/latest.json", dir);
-    write_text(q, "{\"run_id\":\"abc\",\"status\":\"failed\",\"steps\":[]}");
+    fx_write_text(q, "{\"run_id\":\"abc\",\"status\":\"failed\",\"steps\":[]}");
 
     char *argv1[] = {"report", "--warehouse", dir, NULL};
     cr_assert_eq(st_cmd_report(3, argv1), 0);
     snprintf(out, sizeof out, "%s/report/index.html", dir);
-    char *html = read_text(out);
+    char *html = fx_slurp(out, NULL);
     cr_assert_not_null(html);
     cr_assert_null(check_html(html));
     cr_assert_not_null(strstr(html, "not_null"));
@@ -462,7 +441,7 @@ Test(report, command_on_partial_warehouse)
     char *argv2[] = {"report", "--warehouse", dir, "--format=md", NULL};
     cr_assert_eq(st_cmd_report(4, argv2), 0);
     snprintf(out, sizeof out, "%s/report/report.md", dir);
-    char *md = read_text(out);
+    char *md = fx_slurp(out, NULL);
     cr_assert_not_null(md);
     cr_assert_not_null(strstr(md, "| **pass** | not_null |"));
     free(md);
@@ -567,9 +546,9 @@ Test(report, loads_a_warehouse)
     cr_assert_eq(st_report_write(wh, ST_REPORT_HTML, NULL, &err), ST_OK, "%s", err.msg);
     char path[600];
     snprintf(path, sizeof path, "%s/report/index.html", wh);
-    char *first = read_text(path);
+    char *first = fx_slurp(path, NULL);
     cr_assert_eq(st_report_write(wh, ST_REPORT_HTML, NULL, &err), ST_OK, "%s", err.msg);
-    char *second = read_text(path);
+    char *second = fx_slurp(path, NULL);
     cr_assert_str_eq(first, second);
     free(first);
     free(second);

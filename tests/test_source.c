@@ -14,44 +14,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "strata/source.h"
 
 static char tmpdir[256];
 
-static void setup(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/strata_source_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void teardown(void)
-{
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    cr_expect_eq(system(cmd), 0);
-}
+static void setup(void) { fx_tmpdir(tmpdir, sizeof tmpdir, "strata_source_"); }
+static void teardown(void) { fx_rmtree(tmpdir); }
 
 TestSuite(source, .init = setup, .fini = teardown);
 
 static void path_in(char *out, size_t cap, const char *name) { snprintf(out, cap, "%s/%s", tmpdir, name); }
-
-static sqlite3 *make_db(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    cr_assert_eq(rc, SQLITE_OK, "fixture SQL failed: %s", msg ? msg : "?");
-    return db;
-}
-
-static void write_file(const char *path, const void *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    if (len) cr_assert_eq(fwrite(buf, 1, len, f), len);
-    fclose(f);
-}
 
 static st_column *alloc_cols(const st_source_table *t)
 {
@@ -87,14 +60,14 @@ Test(source, not_a_database)
     char p[400];
     path_in(p, sizeof p, "x.db");
     static const char text[] = "customer_id,quantity\n1,2\nthis is a CSV file, not SQLite at all ........\n";
-    write_file(p, text, sizeof text - 1);
+    fx_put_file(p, text, sizeof text - 1);
     st_source *src = NULL;
     st_error err = {0};
     cr_assert_eq(st_source_open(&src, p, &err), ST_ERR_SQLITE);
     cr_expect_not_null(strstr(err.msg, "x.db' is not a SQLite database"), "%s", err.msg);
 
     /* empty file: SQLite would call it an empty database; we do not */
-    write_file(p, "", 0);
+    fx_put_file(p, "", 0);
     cr_assert_eq(st_source_open(&src, p, &err), ST_ERR_SQLITE);
     cr_expect_not_null(strstr(err.msg, "is not a SQLite database"), "%s", err.msg);
 
@@ -102,7 +75,7 @@ Test(source, not_a_database)
     char junk[4096];
     memset(junk, 0xA5, sizeof junk);
     memcpy(junk, "SQLite format 3", 16);
-    write_file(p, junk, sizeof junk);
+    fx_put_file(p, junk, sizeof junk);
     cr_assert_eq(st_source_open(&src, p, &err), ST_ERR_SQLITE);
     cr_expect_null(src);
 }
@@ -136,7 +109,7 @@ Test(source, table_names_case_insensitive)
         snprintf(name, sizeof name, "c%zu.db", i);
         path_in(p, sizeof p, name);
         snprintf(sql, sizeof sql, "CREATE TABLE \"%s\"(CustomerId INTEGER); CREATE TABLE other(x);", cases[i].stored);
-        sqlite3_close(make_db(p, sql));
+        sqlite3_close(fx_make_db(p, sql));
         st_source *src = open_ok(p);
         const char *cands[] = {"Customer", "customers"};
         const char *res = NULL;
@@ -151,7 +124,7 @@ Test(source, missing_table_names_candidates_and_file)
 {
     char p[400];
     path_in(p, sizeof p, "m.db");
-    sqlite3_close(make_db(p, "CREATE TABLE other(x);"));
+    sqlite3_close(fx_make_db(p, "CREATE TABLE other(x);"));
     st_source *src = open_ok(p);
     const char *cands[] = {"Customer", "customers"};
     const char *res = NULL;
@@ -171,7 +144,7 @@ Test(source, columns_any_order_extra_and_case)
 {
     char p[400];
     path_in(p, sizeof p, "s.db");
-    sqlite3_close(make_db(p, "CREATE TABLE Sales_Qty(Note TEXT, Quantity INTEGER, MATERIAL_CODE VARCHAR(20),"
+    sqlite3_close(fx_make_db(p, "CREATE TABLE Sales_Qty(Note TEXT, Quantity INTEGER, MATERIAL_CODE VARCHAR(20),"
                              " price DOUBLE PRECISION, Year INT, month, customer_ID BIGINT, w FLOATING POINT,"
                              " amount NUMERIC(10,2), r REAL);"));
     st_source *src = open_ok(p);
@@ -230,7 +203,7 @@ Test(source, bronze_name_collision_is_schema_error)
 {
     char p[400];
     path_in(p, sizeof p, "col.db");
-    sqlite3_close(make_db(p, "CREATE TABLE t(a INTEGER, A__class TEXT);"));
+    sqlite3_close(fx_make_db(p, "CREATE TABLE t(a INTEGER, A__class TEXT);"));
     st_source *src = open_ok(p);
     st_source_table *t = NULL;
     st_error err = {0};
@@ -430,7 +403,7 @@ Test(source, every_storage_class_in_every_column_matches_reference)
 {
     char p[400];
     path_in(p, sizeof p, "mixed.db");
-    sqlite3 *db = make_db(p, "CREATE TABLE Mixed(I INTEGER, r REAL, s TEXT, n NUMERIC, x, v VARCHAR(8), d DOUBLE);");
+    sqlite3 *db = fx_make_db(p, "CREATE TABLE Mixed(I INTEGER, r REAL, s TEXT, n NUMERIC, x, v VARCHAR(8), d DOUBLE);");
     sqlite3_stmt *ins = NULL;
     cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO Mixed VALUES (?,?,?,?,?,?,?)", -1, &ins, NULL), SQLITE_OK);
     sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
@@ -473,7 +446,7 @@ Test(source, validity_resets_between_batches)
 {
     char p[400];
     path_in(p, sizeof p, "v.db");
-    sqlite3_close(make_db(p, "CREATE TABLE t(a INTEGER, b TEXT);"
+    sqlite3_close(fx_make_db(p, "CREATE TABLE t(a INTEGER, b TEXT);"
                              "INSERT INTO t VALUES (NULL, 'x'), (2, NULL), (3, 'y'), (4, 'z');"));
     st_source *src = open_ok(p);
     st_source_table *t = NULL;
@@ -508,7 +481,7 @@ Test(source, wrong_column_types_rejected)
 {
     char p[400];
     path_in(p, sizeof p, "w.db");
-    sqlite3_close(make_db(p, "CREATE TABLE t(a INTEGER); INSERT INTO t VALUES (1);"));
+    sqlite3_close(fx_make_db(p, "CREATE TABLE t(a INTEGER); INSERT INTO t VALUES (1);"));
     st_source *src = open_ok(p);
     st_source_table *t = NULL;
     st_error err = {0};
@@ -535,7 +508,7 @@ Test(source, empty_table)
 {
     char p[400];
     path_in(p, sizeof p, "e.db");
-    sqlite3_close(make_db(p, "CREATE TABLE foc_qty(customer_id INTEGER, quantity_foc INTEGER);"));
+    sqlite3_close(fx_make_db(p, "CREATE TABLE foc_qty(customer_id INTEGER, quantity_foc INTEGER);"));
     st_source *src = open_ok(p);
     st_source_table *t = NULL;
     st_error err = {0};
@@ -588,7 +561,7 @@ Test(source, rowid_splits_with_gaps)
 {
     char p[400];
     path_in(p, sizeof p, "g.db");
-    sqlite3 *db = make_db(p, "CREATE TABLE t(a INTEGER, b TEXT);");
+    sqlite3 *db = fx_make_db(p, "CREATE TABLE t(a INTEGER, b TEXT);");
     static const int64_t ids[] = {-5, 1, 2, 5, 100, 101, 1000, 1001, 1002, 50000};
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
         char sql[128];
@@ -609,7 +582,7 @@ Test(source, split_extreme_rowids)
 {
     char p[400];
     path_in(p, sizeof p, "x.db");
-    sqlite3 *db = make_db(p, "CREATE TABLE t(a);");
+    sqlite3 *db = fx_make_db(p, "CREATE TABLE t(a);");
     char sql[200];
     snprintf(sql, sizeof sql, "INSERT INTO t(rowid,a) VALUES (%lld, 1), (0, 2), (%lld, 3);", (long long)INT64_MIN,
              (long long)INT64_MAX);
@@ -629,7 +602,7 @@ Test(source, without_rowid_and_view_use_ordinals)
 {
     char p[400];
     path_in(p, sizeof p, "wr.db");
-    sqlite3_close(make_db(p, "CREATE TABLE k(code TEXT PRIMARY KEY, qty INTEGER) WITHOUT ROWID;"
+    sqlite3_close(fx_make_db(p, "CREATE TABLE k(code TEXT PRIMARY KEY, qty INTEGER) WITHOUT ROWID;"
                              "INSERT INTO k VALUES ('c', 3), ('a', 1), ('d', 4), ('b', 2), ('e', 5);"
                              "CREATE VIEW vk AS SELECT code, qty * 10 AS q10 FROM k ORDER BY code;"
                              "CREATE TABLE shadow(rowid TEXT, oid INTEGER, x INTEGER);"
@@ -684,7 +657,7 @@ Test(source, quoted_names_and_parallel_connections)
 {
     char p[400];
     path_in(p, sizeof p, "q.db");
-    sqlite3 *db = make_db(p, "CREATE TABLE \"we\"\"ird tab\"(\"col \"\"1\"\"\" INTEGER, \"Sp ace\" TEXT);");
+    sqlite3 *db = fx_make_db(p, "CREATE TABLE \"we\"\"ird tab\"(\"col \"\"1\"\"\" INTEGER, \"Sp ace\" TEXT);");
     sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
     for (int i = 0; i < 1000; i++) {
         char sql[128];
@@ -732,7 +705,7 @@ Test(source, uri_special_characters_in_path)
 {
     char p[400];
     path_in(p, sizeof p, "we?ird #%20name%.db");
-    sqlite3_close(make_db(p, "CREATE TABLE t(a INTEGER); INSERT INTO t VALUES (7);"));
+    sqlite3_close(fx_make_db(p, "CREATE TABLE t(a INTEGER); INSERT INTO t VALUES (7);"));
     st_source *src = open_ok(p);
     cr_expect_str_eq(st_source_path(src), p);
     st_source_table *t = NULL;

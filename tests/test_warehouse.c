@@ -10,39 +10,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "strata/warehouse.h"
 
 static char root[256];
 
-static void setup(void)
-{
-    snprintf(root, sizeof root, "/tmp/st_wh_XXXXXX");
-    cr_assert_not_null(mkdtemp(root));
-}
+static void setup(void) { fx_tmpdir(root, sizeof root, "st_wh_"); }
+static void teardown(void) { fx_rmtree(root); }
 
-static void teardown(void)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    (void)system(cmd);
-}
+static void put(const char *path, const char *text) { fx_put_file(path, text, strlen(text)); }
 
-static void put(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
+/* The start of a small file (256 bytes at most), in a static buffer;
+ * NULL when it cannot be read. */
 static char *slurp(const char *path)
 {
     static char buf[256];
-    FILE *f = fopen(path, "r");
-    if (!f) return NULL;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
+    char *s = fx_slurp(path, NULL);
+    if (!s) return NULL;
+    snprintf(buf, sizeof buf, "%s", s);
+    free(s);
     return buf;
 }
 

@@ -250,6 +250,87 @@ st_status st_features_append_unified(const st_features *fx, st_unified_cursor *c
                                      const st_dict *dict, size_t cap, st_column *cols,
                                      size_t *n_out, st_error *err) ST_MUST_USE;
 
+/* ---- dense one-pass features ------------------------------------------ */
+
+/* st_dense computes exactly what st_features does (same rows, same
+ * order, same values) in one pass over the lines, for the common case the
+ * zone maps can prove: a narrow customer id range and small integer
+ * quantities. It keeps, per (customer, period) cell and table, a per
+ * material (sum, lines) table and a histogram of the quantities; nothing
+ * per line. Totals, line counts and distinct materials come from the
+ * material tables, exact medians from walking the histograms. Sums cannot
+ * overflow: st_dense_eligible() admits only quantities within int32 and
+ * fewer than 2^32 lines per table, so every sum is below 2^63 in
+ * magnitude. Accumulators built on different threads over disjoint lines
+ * add up exactly (st_dense_merge), so results never depend on how the
+ * lines were split.
+ *
+ * Memory: 32 bytes per cell and material (both tables) plus 4 bytes per
+ * cell and histogram bin; st_dense_bytes() says how much for a given
+ * material count. An st_dense is used by one thread at a time. */
+typedef struct st_dense_dims {
+    st_feature_dims f;      /* customer and period ranges (inclusive) */
+    int64_t qty_min[2];     /* per table (0 sales, 1 FOC): every quantity */
+    int64_t qty_max[2];     /* lies in [qty_min, qty_max] */
+} st_dense_dims;
+
+#define ST_DENSE_MAX_CELLS (1u << 24)    /* customer ids x months */
+#define ST_DENSE_MAX_QTY_SPAN (1u << 16) /* histogram bins per cell */
+
+typedef struct st_dense st_dense;
+
+/* True when st_dense can take these ranges: the customer range times the
+ * months at most ST_DENSE_MAX_CELLS, each quantity range at most
+ * ST_DENSE_MAX_QTY_SPAN values, inside [INT32_MIN, INT32_MAX]. */
+bool st_dense_eligible(const st_dense_dims *d);
+
+/* Bytes one accumulator over d with n_materials codes holds (eligible d). */
+uint64_t st_dense_bytes(const st_dense_dims *d, uint32_t n_materials);
+
+/* Creates an empty accumulator. Caller owns *out; free with
+ * st_dense_free(). ST_ERR_INVALID when !st_dense_eligible(d) or the
+ * period range is bad, ST_ERR_NOMEM. */
+st_status st_dense_create(st_dense **out, const st_dense_dims *d, st_error *err) ST_MUST_USE;
+void st_dense_free(st_dense *dn);
+
+/* Adds n lines of table t (0 sales, 1 FOC); arrays borrowed for the call.
+ * Every code is < n_codes (the dictionary's size so far; the material
+ * tables grow to it). ST_ERR_INVALID naming the row (index within this
+ * call) for a customer, period, quantity or code outside the ranges, or
+ * more than UINT32_MAX lines in a table; ST_ERR_NOMEM. After an error
+ * only st_dense_free() is allowed. */
+st_status st_dense_add(st_dense *dn, int t, const int64_t *customer_id, const int32_t *period_key,
+                       const uint32_t *material, const int64_t *quantity, size_t n,
+                       uint32_t n_codes, st_error *err) ST_MUST_USE;
+
+/* Adds src's lines into dst (same dims; src is left as it was).
+ * ST_ERR_INVALID for other dims or a finished object, ST_ERR_NOMEM. */
+st_status st_dense_merge(st_dense *dst, st_dense *src, st_error *err) ST_MUST_USE;
+
+/* Computes the groups; material_rank as for st_features_finish() (NULL =
+ * codes sort as numbers). ST_ERR_INVALID when a code with lines is not
+ * below n_materials or the rank table is not a permutation; ST_ERR_NOMEM.
+ * Called once; adds are refused afterwards. */
+st_status st_dense_finish(st_dense *dn, const uint32_t *material_rank, uint32_t n_materials,
+                          st_error *err) ST_MUST_USE;
+
+/* As st_features_n_groups / _get / _n_unified / _unified_next, on a
+ * finished st_dense (the cursor's sales_pos is the material rank reached
+ * inside the group; foc_pos is unused). */
+size_t st_dense_n_groups(const st_dense *dn);
+void st_dense_get(const st_dense *dn, size_t i, st_feature_row *row);
+size_t st_dense_n_unified(const st_dense *dn);
+st_status st_dense_unified_next(const st_dense *dn, st_unified_cursor *cur,
+                                const st_unified_batch *out, size_t cap, size_t *n_out,
+                                st_error *err) ST_MUST_USE;
+
+/* As st_features_append_analytics / _append_unified, from an st_dense. */
+st_status st_dense_append_analytics(const st_dense *dn, size_t first, size_t n, st_column *cols,
+                                    st_error *err) ST_MUST_USE;
+st_status st_dense_append_unified(const st_dense *dn, st_unified_cursor *cur, const st_dict *dict,
+                                  size_t cap, st_column *cols, size_t *n_out,
+                                  st_error *err) ST_MUST_USE;
+
 #ifdef __cplusplus
 }
 #endif

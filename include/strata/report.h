@@ -10,7 +10,7 @@
  *     the model empty (the page says "not available"); an unreadable one
  *     adds a line to `notes` and is treated as missing.
  *  2. st_report_render() turns a model into one self-contained HTML page
- *     (inline CSS + inline SVG from strata/svg.h; no scripts, fonts,
+ *     (inline CSS + inline SVG from pipeline/report/svg.c; no scripts, fonts,
  *     images or URLs) or into Markdown tables with the same facts. The
  *     output is a pure function of the model: no clock, no paths.
  *

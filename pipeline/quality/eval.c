@@ -1,5 +1,6 @@
 /*
- * pipeline/quality/eval.c: evaluates a suite's expectations on tables, streaming.
+ * pipeline/quality/eval.c: evaluates a suite's expectations on tables,
+ * streaming.
  *
  * A table is opened once for all its expectations. Each expectation gets a
  * state (resolved column indices, value sets, key collectors); then the
@@ -164,12 +165,12 @@ static void conclude(st_qresult *r, bool ok)
 static void not_evaluated(st_qresult *r, const char *fmt, ...) ST_PRINTF(2, 3);
 static void not_evaluated(st_qresult *r, const char *fmt, ...)
 {
+    r->evaluated = false;
+    conclude(r, false);
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(r->message, sizeof r->message, fmt, ap);
     va_end(ap);
-    r->evaluated = false;
-    conclude(r, false);
 }
 
 static bool mostly_ok(uint64_t checked, uint64_t unexpected, double mostly)
@@ -977,32 +978,32 @@ done:
     return s;
 }
 
-/* Resolves columns and prepares one expectation's state. */
-static st_status setup(qstate *q, tablectx *tc, const qsource *src, st_error *err)
+/* row_count_between: decided from the row count alone. */
+static void check_row_count(qstate *q, tablectx *tc, uint64_t n_rows)
 {
     const st_expectation *e = q->e;
     st_qresult *r = q->r;
-    qtable *t = &tc->t;
-    uint64_t n_rows = t->vt->n_rows(t->impl);
-    char name[300], want[600];
-    r->evaluated = true;
-
-    if (e->kind == ST_Q_ROW_COUNT_BETWEEN) {
-        r->observed_kind = ST_QOBS_INT;
-        r->observed_i = n_rows > INT64_MAX ? INT64_MAX : (int64_t)n_rows;
-        r->rows_checked = n_rows;
-        bool ok = (!e->has_lo || r->observed_i >= e->lo_i) && (!e->has_hi || r->observed_i <= e->hi_i);
-        if (!ok) {
-            char lo[32] = "*", hi[32] = "*";
-            if (e->has_lo) snprintf(lo, sizeof lo, "%" PRId64, e->lo_i);
-            if (e->has_hi) snprintf(hi, sizeof hi, "%" PRId64, e->hi_i);
-            set_msg(r, "%s.%s has %" PRIu64 " rows, expected %s .. %s", tc->layer, tc->table, n_rows, lo, hi);
-        }
-        conclude(r, ok);
-        return ST_OK;
+    r->observed_kind = ST_QOBS_INT;
+    r->observed_i = n_rows > INT64_MAX ? INT64_MAX : (int64_t)n_rows;
+    r->rows_checked = n_rows;
+    bool ok = (!e->has_lo || r->observed_i >= e->lo_i) && (!e->has_hi || r->observed_i <= e->hi_i);
+    if (!ok) {
+        char lo[32] = "*", hi[32] = "*";
+        if (e->has_lo) snprintf(lo, sizeof lo, "%" PRId64, e->lo_i);
+        if (e->has_hi) snprintf(hi, sizeof hi, "%" PRId64, e->hi_i);
+        set_msg(r, "%s.%s has %" PRIu64 " rows, expected %s .. %s", tc->layer, tc->table, n_rows, lo, hi);
     }
+    conclude(r, ok);
+}
 
-    /* Resolve the named columns (storage_class reads <c>__class). */
+/* Resolves the expectation's columns (storage_class reads <c>__class;
+ * reject_rate reads source_table) into q->col / q->type / q->cols_text.
+ * Returns how many are missing, listed in missing_list (cap bytes). */
+static size_t resolve_columns(qstate *q, tablectx *tc, char *missing_list, size_t cap)
+{
+    const st_expectation *e = q->e;
+    qtable *t = &tc->t;
+    char name[300], want[600];
     const char *suffix = "";
     if (e->kind == ST_Q_STORAGE_CLASS) {
         size_t l = strlen(e->cols[0].names[0]);
@@ -1010,16 +1011,16 @@ static st_status setup(qstate *q, tablectx *tc, const qsource *src, st_error *er
         suffix = has ? "" : "__class";
     }
     size_t missing = 0, o = 0;
-    char missing_list[200] = "";
     char cols_text[sizeof q->cols_text] = "";
+    missing_list[0] = '\0';
     for (size_t i = 0; i < e->n_cols; i++) {
         int idx = resolve(t, &e->cols[i], suffix, name, sizeof name);
         if (idx < 0) {
             colref_text(&e->cols[i], suffix, want, sizeof want);
             size_t l = strlen(missing_list);
-            int w = snprintf(missing_list + l, sizeof missing_list - l, "%s%s", missing ? ", " : "", want);
-            if (w < 0 || (size_t)w >= sizeof missing_list - l) /* truncated: mark it */
-                memcpy(missing_list + sizeof missing_list - 4, "...", 4);
+            int w = snprintf(missing_list + l, cap - l, "%s%s", missing ? ", " : "", want);
+            if (w < 0 || (size_t)w >= cap - l) /* truncated: mark it */
+                memcpy(missing_list + cap - 4, "...", 4);
             missing++;
             continue;
         }
@@ -1033,7 +1034,7 @@ static st_status setup(qstate *q, tablectx *tc, const qsource *src, st_error *er
     if (e->kind == ST_Q_REJECT_RATE) {
         int idx = find_field(t, "source_table");
         if (idx < 0) {
-            snprintf(missing_list, sizeof missing_list, "'source_table'");
+            snprintf(missing_list, cap, "'source_table'");
             missing = 1;
         } else {
             q->col[0] = idx;
@@ -1043,7 +1044,118 @@ static st_status setup(qstate *q, tablectx *tc, const qsource *src, st_error *er
         }
     }
     snprintf(q->cols_text, sizeof q->cols_text, "%s", cols_text);
+    return missing;
+}
 
+/* column_type: decided from the (first) column's type. */
+static void check_column_type(qstate *q, tablectx *tc)
+{
+    const st_expectation *e = q->e;
+    st_qresult *r = q->r;
+    st_type t0 = q->type[0];
+    bool ok = false;
+    for (size_t i = 0; i < e->n_values; i++)
+        if (!strcmp(e->values[i], st_type_name(t0))) ok = true;
+    r->observed_kind = ST_QOBS_TEXT;
+    snprintf(r->observed_text, sizeof r->observed_text, "%s", st_type_name(t0));
+    if (!ok) {
+        char types[96] = "";
+        for (size_t i = 0, o2 = 0; i < e->n_values; i++) {
+            int w = snprintf(types + o2, sizeof types - o2, "%s%s", i ? "|" : "", e->values[i]);
+            if (w < 0 || (size_t)w >= sizeof types - o2) break;
+            o2 += (size_t)w;
+        }
+        set_msg(r, "column '%s' of %s.%s is %s, expected %s", q->cols_text, tc->layer, tc->table, st_type_name(t0),
+                types);
+    }
+    conclude(r, ok);
+}
+
+/* reject_rate: the denominator is the row count of bronze.<source_table>. */
+static st_status setup_reject_rate(qstate *q, tablectx *tc, const qsource *src, st_error *err)
+{
+    const st_expectation *e = q->e;
+    if (!is_var_type(q->type[0])) {
+        not_evaluated(q->r, "reject_rate needs a string column 'source_table' in %s.%s", tc->layer, tc->table);
+        return ST_OK;
+    }
+    qtable bt;
+    st_status s = src->open(src->ctx, "bronze", e->source_table, &bt, err);
+    if (s == ST_ERR_NOTFOUND) {
+        not_evaluated(q->r, "table bronze.%s not found (reject_rate needs its row count)", e->source_table);
+        return ST_OK;
+    }
+    if (s != ST_OK) return s;
+    q->denom = bt.vt->n_rows(bt.impl);
+    bt.vt->close(bt.impl);
+    q->active = true;
+    return ST_OK;
+}
+
+/* referential: collects the target column's distinct values (q->t_i or
+ * q->t_b), when the target exists and its type matches. */
+static st_status setup_referential(qstate *q, tablectx *tc, const qsource *src, st_error *err)
+{
+    const st_expectation *e = q->e;
+    st_qresult *r = q->r;
+    st_type t0 = q->type[0];
+    qtable tt;
+    st_status s = src->open(src->ctx, e->ref_layer, e->ref_table, &tt, err);
+    if (s == ST_ERR_NOTFOUND) {
+        not_evaluated(r, "referential target table %s.%s not found", e->ref_layer, e->ref_table);
+        return ST_OK;
+    }
+    if (s != ST_OK) return s;
+    int tcol = find_field(&tt, e->ref_column);
+    st_type tt_type = tcol >= 0 ? tt.vt->field_type(tt.impl, (size_t)tcol) : ST_TYPE_I64;
+    if (tcol < 0) {
+        not_evaluated(r, "referential target column '%s' not found in %s.%s", e->ref_column, e->ref_layer, e->ref_table);
+    } else if (!((is_int_type(t0) && is_int_type(tt_type)) || (is_var_type(t0) && is_var_type(tt_type)))) {
+        not_evaluated(r, "referential type mismatch: %s.%s.%s is %s, %s.%s.%s is %s", tc->layer, tc->table,
+                      q->cols_text, st_type_name(t0), e->ref_layer, e->ref_table, e->ref_column, st_type_name(tt_type));
+    } else {
+        q->int_keys = is_int_type(t0);
+        s = collect_target(&tt, (size_t)tcol, q->int_keys, &q->t_i, &q->t_b, err);
+        if (s == ST_OK) q->active = true;
+    }
+    tt.vt->close(tt.impl);
+    return s;
+}
+
+/* Whether the expectation can be evaluated on a column of type t0; if
+ * not, the result says why (not evaluated). */
+static bool type_fits(qstate *q, tablectx *tc, st_type t0)
+{
+    const char *need = NULL;
+    switch (q->e->kind) {
+    case ST_Q_VALUES_BETWEEN:
+        if (!is_int_type(t0) && t0 != ST_TYPE_F64) need = "values_between needs a numeric column";
+        break;
+    case ST_Q_TEMPORAL_WINDOW:
+        if (t0 != ST_TYPE_I32 && t0 != ST_TYPE_I64) need = "temporal_window needs an integer column";
+        break;
+    case ST_Q_STORAGE_CLASS:
+        if (t0 != ST_TYPE_I32 && t0 != ST_TYPE_I64) need = "storage_class reads an integer class column";
+        break;
+    default: break;
+    }
+    if (need)
+        not_evaluated(q->r, "%s; '%s' of %s.%s is %s", need, q->cols_text, tc->layer, tc->table, st_type_name(t0));
+    return need == NULL;
+}
+
+/* Resolves columns and prepares one expectation's state. */
+static st_status setup(qstate *q, tablectx *tc, const qsource *src, st_error *err)
+{
+    const st_expectation *e = q->e;
+    st_qresult *r = q->r;
+    r->evaluated = true;
+    if (e->kind == ST_Q_ROW_COUNT_BETWEEN) {
+        check_row_count(q, tc, tc->t.vt->n_rows(tc->t.impl));
+        return ST_OK;
+    }
+    char missing_list[200];
+    size_t missing = resolve_columns(q, tc, missing_list, sizeof missing_list);
     if (e->kind == ST_Q_COLUMN_EXISTS) {
         r->observed_kind = ST_QOBS_INT;
         r->observed_i = (int64_t)missing;
@@ -1058,100 +1170,19 @@ static st_status setup(qstate *q, tablectx *tc, const qsource *src, st_error *er
         return ST_OK;
     }
     st_type t0 = q->type[0];
+    if (!type_fits(q, tc, t0)) return ST_OK;
     switch (e->kind) {
-    case ST_Q_COLUMN_TYPE: {
-        bool ok = false;
-        for (size_t i = 0; i < e->n_values; i++)
-            if (!strcmp(e->values[i], st_type_name(t0))) ok = true;
-        r->observed_kind = ST_QOBS_TEXT;
-        snprintf(r->observed_text, sizeof r->observed_text, "%s", st_type_name(t0));
-        if (!ok) {
-            char types[96] = "";
-            for (size_t i = 0, o2 = 0; i < e->n_values; i++) {
-                int w = snprintf(types + o2, sizeof types - o2, "%s%s", i ? "|" : "", e->values[i]);
-                if (w < 0 || (size_t)w >= sizeof types - o2) break;
-                o2 += (size_t)w;
-            }
-            set_msg(r, "column '%s' of %s.%s is %s, expected %s", cols_text, tc->layer, tc->table, st_type_name(t0), types);
-        }
-        conclude(r, ok);
-        return ST_OK;
-    }
-    case ST_Q_NOT_NULL:
-    case ST_Q_COMPLETENESS:
-    case ST_Q_UNIQUE:
-    case ST_Q_NO_DUPLICATE_KEYS: break;
-    case ST_Q_VALUES_BETWEEN:
-        if (!is_int_type(t0) && t0 != ST_TYPE_F64) {
-            not_evaluated(r, "values_between needs a numeric column; '%s' of %s.%s is %s", cols_text, tc->layer,
-                          tc->table, st_type_name(t0));
-            return ST_OK;
-        }
-        break;
-    case ST_Q_TEMPORAL_WINDOW:
-        if (t0 != ST_TYPE_I32 && t0 != ST_TYPE_I64) {
-            not_evaluated(r, "temporal_window needs an integer column; '%s' of %s.%s is %s", cols_text, tc->layer,
-                          tc->table, st_type_name(t0));
-            return ST_OK;
-        }
-        break;
+    case ST_Q_COLUMN_TYPE: check_column_type(q, tc); return ST_OK;
     case ST_Q_STORAGE_CLASS:
-        if (t0 != ST_TYPE_I32 && t0 != ST_TYPE_I64) {
-            not_evaluated(r, "storage_class reads an integer class column; '%s' of %s.%s is %s", cols_text,
-                          tc->layer, tc->table, st_type_name(t0));
-            return ST_OK;
-        }
-        q->active = true;
-        ST_TRY(build_set(q, tc, err));
-        return ST_OK;
-    case ST_Q_VALUES_IN:
-        q->active = true;
-        ST_TRY(build_set(q, tc, err));
-        return ST_OK;
-    case ST_Q_REJECT_RATE: {
-        if (!is_var_type(t0)) {
-            not_evaluated(r, "reject_rate needs a string column 'source_table' in %s.%s", tc->layer, tc->table);
-            return ST_OK;
-        }
-        qtable bt;
-        st_status s = src->open(src->ctx, "bronze", e->source_table, &bt, err);
-        if (s == ST_ERR_NOTFOUND) {
-            not_evaluated(r, "table bronze.%s not found (reject_rate needs its row count)", e->source_table);
-            return ST_OK;
-        }
-        if (s != ST_OK) return s;
-        q->denom = bt.vt->n_rows(bt.impl);
-        bt.vt->close(bt.impl);
-        break;
-    }
-    case ST_Q_REFERENTIAL: {
-        qtable tt;
-        st_status s = src->open(src->ctx, e->ref_layer, e->ref_table, &tt, err);
-        if (s == ST_ERR_NOTFOUND) {
-            not_evaluated(r, "referential target table %s.%s not found", e->ref_layer, e->ref_table);
-            return ST_OK;
-        }
-        if (s != ST_OK) return s;
-        int tcol = find_field(&tt, e->ref_column);
-        st_type tt_type = tcol >= 0 ? tt.vt->field_type(tt.impl, (size_t)tcol) : ST_TYPE_I64;
-        if (tcol < 0) {
-            not_evaluated(r, "referential target column '%s' not found in %s.%s", e->ref_column, e->ref_layer, e->ref_table);
-        } else if (!((is_int_type(t0) && is_int_type(tt_type)) || (is_var_type(t0) && is_var_type(tt_type)))) {
-            not_evaluated(r, "referential type mismatch: %s.%s.%s is %s, %s.%s.%s is %s", tc->layer, tc->table, cols_text,
-                          st_type_name(t0), e->ref_layer, e->ref_table, e->ref_column, st_type_name(tt_type));
-        } else {
-            q->int_keys = is_int_type(t0);
-            s = collect_target(&tt, (size_t)tcol, q->int_keys, &q->t_i, &q->t_b, err);
-            if (s == ST_OK) q->active = true;
-        }
-        tt.vt->close(tt.impl);
-        return s;
-    }
+    case ST_Q_VALUES_IN: q->active = true; return build_set(q, tc, err);
+    case ST_Q_REJECT_RATE: return setup_reject_rate(q, tc, src, err);
+    case ST_Q_REFERENTIAL: return setup_referential(q, tc, src, err);
     default: break;
     }
-    q->int_keys = (e->kind == ST_Q_UNIQUE || e->kind == ST_Q_NO_DUPLICATE_KEYS) && q->n_col == 1 && is_int_type(t0);
+    bool keys = e->kind == ST_Q_UNIQUE || e->kind == ST_Q_NO_DUPLICATE_KEYS;
+    q->int_keys = keys && q->n_col == 1 && is_int_type(t0);
     if (q->int_keys) ST_TRY(ranges_disjoint(tc, (size_t)q->col[0], &q->per_chunk, err));
-    if ((e->kind == ST_Q_UNIQUE || e->kind == ST_Q_NO_DUPLICATE_KEYS) && !q->per_chunk) {
+    if (keys && !q->per_chunk) {
         q->in_order = true;
         q->all_int = true;
         for (size_t j = 0; j < q->n_col; j++)
@@ -1353,149 +1384,191 @@ static st_status recollect(qstate *q, tablectx *tc, st_error *err)
     return s;
 }
 
-static st_status step(qstate *q, tablectx *tc, st_error *err)
+/* not_null / completeness: counted from the chunk's block info bi; not_null
+ * decodes a chunk with NULLs only for samples. */
+static st_status step_nulls(qstate *q, tablectx *tc, size_t col, uint32_t n, const st_block_info *bi, st_error *err)
+{
+    st_qresult *r = q->r;
+    const st_column *c;
+    r->rows_checked += n;
+    r->unexpected_count += bi->null_count;
+    if (q->e->kind == ST_Q_NOT_NULL && bi->null_count > 0 && r->n_sample < ST_QSAMPLE_MAX) {
+        ST_TRY(get_block(tc, col, &c, err));
+        r->chunks_decoded++;
+        for (size_t i = 0; i < n && r->n_sample < ST_QSAMPLE_MAX; i++)
+            if (!st_column_valid(c, i)) add_sample(r, tc->row_base + (int64_t)i, "NULL");
+    } else {
+        r->chunks_skipped++;
+    }
+    return ST_OK;
+}
+
+/* Whether the present value i of c meets values_between, temporal_window,
+ * values_in or storage_class (temporal_window also widens q's min/max
+ * when the chunk has no zone map: has_minmax false). */
+static bool value_ok(qstate *q, const st_column *c, size_t i, bool intcol, bool has_minmax)
+{
+    const st_expectation *e = q->e;
+    if (intcol) {
+        int64_t v = int_at(c, i);
+        bool ok;
+        if (e->kind == ST_Q_VALUES_IN) ok = ikeys_has(&q->iset, v);
+        else if (e->kind == ST_Q_STORAGE_CLASS) ok = v == 0 || ikeys_has(&q->iset, v);
+        else ok = int_in_range(e, v);
+        if (e->kind == ST_Q_TEMPORAL_WINDOW && !has_minmax) {
+            if (!q->have_mm || v < q->mn) q->mn = v;
+            if (!q->have_mm || v > q->mx) q->mx = v;
+            q->have_mm = true;
+        }
+        return ok;
+    }
+    if (c->type == ST_TYPE_F64) {
+        double v = st_column_f64(c)[i];
+        return e->kind == ST_Q_VALUES_IN ? fset_has(q, v) : f64_in_range(e, v);
+    }
+    size_t len;
+    const char *s = st_column_str(c, i, &len);
+    return bkeys_has(&q->sset, s, len);
+}
+
+/* values_between / temporal_window / values_in / storage_class: a chunk
+ * whose zone map (in bi) passes is counted without decoding; otherwise
+ * every present value is checked. */
+static st_status step_values(qstate *q, tablectx *tc, size_t col, uint32_t n, const st_block_info *bi, st_error *err)
 {
     const st_expectation *e = q->e;
     st_qresult *r = q->r;
-    size_t col = (size_t)q->col[0];
-    st_block_info bi;
     const st_column *c;
-    uint32_t n = tc->chunk_n;
-    if (n == 0) return ST_OK;
-
-    switch (e->kind) {
-    case ST_Q_NOT_NULL:
-    case ST_Q_COMPLETENESS:
-        ST_TRY(tc->t.vt->block_info(tc->t.impl, tc->chunk, col, &bi, err));
-        r->rows_checked += n;
-        r->unexpected_count += bi.null_count;
-        if (e->kind == ST_Q_NOT_NULL && bi.null_count > 0 && r->n_sample < ST_QSAMPLE_MAX) {
-            ST_TRY(get_block(tc, col, &c, err));
-            r->chunks_decoded++;
-            for (size_t i = 0; i < n && r->n_sample < ST_QSAMPLE_MAX; i++)
-                if (!st_column_valid(c, i)) add_sample(r, tc->row_base + (int64_t)i, "NULL");
-        } else {
-            r->chunks_skipped++;
-        }
+    uint64_t present = bi->null_count <= n ? n - bi->null_count : 0;
+    bool intcol = is_int_type(q->type[0]);
+    if (present == 0) {
+        r->chunks_skipped++;
         return ST_OK;
-
-    case ST_Q_VALUES_BETWEEN:
-    case ST_Q_TEMPORAL_WINDOW:
-    case ST_Q_VALUES_IN:
-    case ST_Q_STORAGE_CLASS: {
-        ST_TRY(tc->t.vt->block_info(tc->t.impl, tc->chunk, col, &bi, err));
-        uint64_t present = bi.null_count <= n ? n - bi.null_count : 0;
-        bool intcol = is_int_type(q->type[0]);
-        if (present == 0) {
+    }
+    if (intcol && bi->has_minmax) {
+        bool pass;
+        if (e->kind == ST_Q_VALUES_IN || e->kind == ST_Q_STORAGE_CLASS)
+            pass = range_in_set(&q->iset, bi->min_i64, bi->max_i64, e->kind == ST_Q_STORAGE_CLASS);
+        else
+            pass = int_in_range(e, bi->min_i64) && int_in_range(e, bi->max_i64);
+        if (e->kind == ST_Q_TEMPORAL_WINDOW) {
+            if (!q->have_mm || bi->min_i64 < q->mn) q->mn = bi->min_i64;
+            if (!q->have_mm || bi->max_i64 > q->mx) q->mx = bi->max_i64;
+            q->have_mm = true;
+        }
+        if (pass) {
+            r->rows_checked += present;
             r->chunks_skipped++;
             return ST_OK;
         }
-        if (intcol && bi.has_minmax) {
-            bool pass;
-            if (e->kind == ST_Q_VALUES_IN || e->kind == ST_Q_STORAGE_CLASS)
-                pass = range_in_set(&q->iset, bi.min_i64, bi.max_i64, e->kind == ST_Q_STORAGE_CLASS);
-            else
-                pass = int_in_range(e, bi.min_i64) && int_in_range(e, bi.max_i64);
-            if (e->kind == ST_Q_TEMPORAL_WINDOW) {
-                if (!q->have_mm || bi.min_i64 < q->mn) q->mn = bi.min_i64;
-                if (!q->have_mm || bi.max_i64 > q->mx) q->mx = bi.max_i64;
-                q->have_mm = true;
-            }
-            if (pass) {
-                r->rows_checked += present;
-                r->chunks_skipped++;
-                return ST_OK;
-            }
-        }
-        ST_TRY(get_block(tc, col, &c, err));
-        r->chunks_decoded++;
-        for (size_t i = 0; i < n; i++) {
-            if (!st_column_valid(c, i)) continue;
-            bool ok;
-            if (intcol) {
-                int64_t v = int_at(c, i);
-                if (e->kind == ST_Q_VALUES_IN) ok = ikeys_has(&q->iset, v);
-                else if (e->kind == ST_Q_STORAGE_CLASS) ok = v == 0 || ikeys_has(&q->iset, v);
-                else ok = int_in_range(e, v);
-                if (e->kind == ST_Q_TEMPORAL_WINDOW && !bi.has_minmax) {
-                    if (!q->have_mm || v < q->mn) q->mn = v;
-                    if (!q->have_mm || v > q->mx) q->mx = v;
-                    q->have_mm = true;
-                }
-            } else if (c->type == ST_TYPE_F64) {
-                double v = st_column_f64(c)[i];
-                ok = e->kind == ST_Q_VALUES_IN ? fset_has(q, v) : f64_in_range(e, v);
-            } else {
-                size_t len;
-                const char *s = st_column_str(c, i, &len);
-                ok = bkeys_has(&q->sset, s, len);
-            }
-            r->rows_checked++;
-            if (!ok) {
-                r->unexpected_count++;
-                add_sample_cell(r, tc->row_base + (int64_t)i, c, i);
-            }
-        }
-        return ST_OK;
     }
-
-    case ST_Q_UNIQUE:
-    case ST_Q_NO_DUPLICATE_KEYS: {
-        const st_column *cols[MAX_KEY_COLS];
-        for (size_t j = 0; j < q->n_col; j++) ST_TRY(get_block(tc, (size_t)q->col[j], &cols[j], err));
-        r->chunks_decoded++;
-        if (q->in_order) {
-            bool still;
-            ST_TRY(stream_keys(q, tc, cols, &still, err));
-            if (still) return ST_OK;
-            ST_TRY(recollect(q, tc, err));
-        }
-        ST_TRY(collect_keys(q, cols, n, tc->row_base, &r->rows_checked, err));
-        note_held(q, q->int_keys ? q->ik.n : q->bk.n);
-        if (q->per_chunk) {
-            ikeys_sort(&q->ik);
-            tally_int_dups(q);
-            q->ik.n = 0;
-        }
-        return ST_OK;
-    }
-
-    case ST_Q_REFERENTIAL:
-        ST_TRY(get_block(tc, col, &c, err));
-        r->chunks_decoded++;
-        for (size_t i = 0; i < n; i++) {
-            if (!st_column_valid(c, i)) continue;
-            r->rows_checked++;
-            int64_t row = tc->row_base + (int64_t)i;
-            if (q->int_keys) {
-                int64_t v = int_at(c, i);
-                if (ikeys_has(&q->t_i, v)) continue;
-                ST_TRY(ihset_add(&q->orph_i, v, err));
-            } else {
-                size_t len;
-                const char *s = st_column_str(c, i, &len);
-                if (bkeys_has(&q->t_b, s, len)) continue;
-                ST_TRY(bhset_add(&q->orph_b, s, len, err));
-            }
+    ST_TRY(get_block(tc, col, &c, err));
+    r->chunks_decoded++;
+    for (size_t i = 0; i < n; i++) {
+        if (!st_column_valid(c, i)) continue;
+        bool ok = value_ok(q, c, i, intcol, bi->has_minmax);
+        r->rows_checked++;
+        if (!ok) {
             r->unexpected_count++;
-            add_sample_cell(r, row, c, i);
+            add_sample_cell(r, tc->row_base + (int64_t)i, c, i);
         }
-        note_held(q, q->int_keys ? q->orph_i.n : q->orph_b.keys.n);
-        return ST_OK;
+    }
+    return ST_OK;
+}
 
-    case ST_Q_REJECT_RATE: {
-        ST_TRY(get_block(tc, col, &c, err));
-        r->chunks_decoded++;
-        size_t want = strlen(e->source_table);
-        for (size_t i = 0; i < n; i++) {
-            if (!st_column_valid(c, i)) continue;
-            r->rows_checked++;
+/* unique / no_duplicate_keys: keys streamed while they arrive in order,
+ * else collected (per chunk when the chunks' ranges are disjoint). */
+static st_status step_keys(qstate *q, tablectx *tc, uint32_t n, st_error *err)
+{
+    const st_column *cols[MAX_KEY_COLS];
+    for (size_t j = 0; j < q->n_col; j++) ST_TRY(get_block(tc, (size_t)q->col[j], &cols[j], err));
+    q->r->chunks_decoded++;
+    if (q->in_order) {
+        bool still;
+        ST_TRY(stream_keys(q, tc, cols, &still, err));
+        if (still) return ST_OK;
+        ST_TRY(recollect(q, tc, err));
+    }
+    ST_TRY(collect_keys(q, cols, n, tc->row_base, &q->r->rows_checked, err));
+    note_held(q, q->int_keys ? q->ik.n : q->bk.n);
+    if (q->per_chunk) {
+        ikeys_sort(&q->ik);
+        tally_int_dups(q);
+        q->ik.n = 0;
+    }
+    return ST_OK;
+}
+
+/* referential: every present value not among the target's is an orphan
+ * (distinct orphans are kept). */
+static st_status step_referential(qstate *q, tablectx *tc, size_t col, uint32_t n, st_error *err)
+{
+    st_qresult *r = q->r;
+    const st_column *c;
+    ST_TRY(get_block(tc, col, &c, err));
+    r->chunks_decoded++;
+    for (size_t i = 0; i < n; i++) {
+        if (!st_column_valid(c, i)) continue;
+        r->rows_checked++;
+        int64_t row = tc->row_base + (int64_t)i;
+        if (q->int_keys) {
+            int64_t v = int_at(c, i);
+            if (ikeys_has(&q->t_i, v)) continue;
+            ST_TRY(ihset_add(&q->orph_i, v, err));
+        } else {
             size_t len;
             const char *s = st_column_str(c, i, &len);
-            if (len == want && !memcmp(s, e->source_table, len)) q->count++;
+            if (bkeys_has(&q->t_b, s, len)) continue;
+            ST_TRY(bhset_add(&q->orph_b, s, len, err));
         }
-        return ST_OK;
+        r->unexpected_count++;
+        add_sample_cell(r, row, c, i);
     }
+    note_held(q, q->int_keys ? q->orph_i.n : q->orph_b.keys.n);
+    return ST_OK;
+}
+
+/* reject_rate: counts the rows whose source_table is the expectation's. */
+static st_status step_reject_rate(qstate *q, tablectx *tc, size_t col, uint32_t n, st_error *err)
+{
+    const st_expectation *e = q->e;
+    const st_column *c;
+    ST_TRY(get_block(tc, col, &c, err));
+    q->r->chunks_decoded++;
+    size_t want = strlen(e->source_table);
+    for (size_t i = 0; i < n; i++) {
+        if (!st_column_valid(c, i)) continue;
+        q->r->rows_checked++;
+        size_t len;
+        const char *s = st_column_str(c, i, &len);
+        if (len == want && !memcmp(s, e->source_table, len)) q->count++;
+    }
+    return ST_OK;
+}
+
+/* One chunk (tc->chunk, tc->chunk_n rows from tc->row_base) of an active
+ * expectation, by kind. */
+static st_status step(qstate *q, tablectx *tc, st_error *err)
+{
+    size_t col = (size_t)q->col[0];
+    uint32_t n = tc->chunk_n;
+    if (n == 0) return ST_OK;
+    st_block_info bi;
+    switch (q->e->kind) {
+    case ST_Q_NOT_NULL:
+    case ST_Q_COMPLETENESS:
+        ST_TRY(tc->t.vt->block_info(tc->t.impl, tc->chunk, col, &bi, err));
+        return step_nulls(q, tc, col, n, &bi, err);
+    case ST_Q_VALUES_BETWEEN:
+    case ST_Q_TEMPORAL_WINDOW:
+    case ST_Q_VALUES_IN:
+    case ST_Q_STORAGE_CLASS:
+        ST_TRY(tc->t.vt->block_info(tc->t.impl, tc->chunk, col, &bi, err));
+        return step_values(q, tc, col, n, &bi, err);
+    case ST_Q_UNIQUE:
+    case ST_Q_NO_DUPLICATE_KEYS: return step_keys(q, tc, n, err);
+    case ST_Q_REFERENTIAL: return step_referential(q, tc, col, n, err);
+    case ST_Q_REJECT_RATE: return step_reject_rate(q, tc, col, n, err);
     default: return ST_OK;
     }
 }

@@ -1,5 +1,6 @@
 /*
- * pipeline/quality/file.c: the quality evaluator's tables backed by layer files.
+ * pipeline/quality/file.c: the quality evaluator's tables backed by layer
+ * files.
  *
  * A thin adapter from the qtable vtable to st_reader: schema, chunk row
  * counts, zone maps (st_reader_block_info) and decoded blocks

@@ -385,14 +385,16 @@ static st_status parse_ident(parser *p, const char *what, const char **out)
     return ST_OK;
 }
 
-/* COL := IDENT ('|' IDENT)* */
-static st_status parse_colref(parser *p, st_qcolref *out)
+/* IDENT ('|' IDENT)*, at most `max` (<= 16) names, each a `what`: into
+ * *out (in the suite's arena) and *n; more is too_many. */
+static st_status parse_alternatives(parser *p, const char *what, size_t max, const char *too_many,
+                                    const char *const **out, size_t *n_out)
 {
     const char *names[16];
     size_t n = 0;
     for (;;) {
-        if (n == 16) return perr(p, peek(p) ? peek(p)->col : end_col(p), "too many alternative names (at most 16)");
-        ST_TRY(parse_ident(p, "column name", &names[n]));
+        if (n == max) return perr(p, peek(p) ? peek(p)->col : end_col(p), "%s", too_many);
+        ST_TRY(parse_ident(p, what, &names[n]));
         n++;
         if (!tok_is(peek(p), T_PIPE)) break;
         args_add(p, peek(p));
@@ -401,9 +403,16 @@ static st_status parse_colref(parser *p, st_qcolref *out)
     const char **arr = st_qarena_alloc(&p->suite->arena, n * sizeof *arr);
     if (!arr) return oom(p);
     memcpy(arr, names, n * sizeof *arr);
-    out->names = arr;
-    out->n_names = n;
+    *out = arr;
+    *n_out = n;
     return ST_OK;
+}
+
+/* COL := IDENT ('|' IDENT)* */
+static st_status parse_colref(parser *p, st_qcolref *out)
+{
+    return parse_alternatives(p, "column name", 16, "too many alternative names (at most 16)", &out->names,
+                              &out->n_names);
 }
 
 /* COLS := COL (',' COL)* */
@@ -589,22 +598,7 @@ static st_status check_types(parser *p, st_expectation *e, int col)
 /* TYPES := TYPE ('|' TYPE)* */
 static st_status parse_types(parser *p, st_expectation *e)
 {
-    const char *names[8];
-    size_t n = 0;
-    for (;;) {
-        if (n == 8) return perr(p, peek(p) ? peek(p)->col : end_col(p), "too many types");
-        ST_TRY(parse_ident(p, "type name", &names[n]));
-        n++;
-        if (!tok_is(peek(p), T_PIPE)) break;
-        args_add(p, peek(p));
-        p->i++;
-    }
-    const char **arr = st_qarena_alloc(&p->suite->arena, n * sizeof *arr);
-    if (!arr) return oom(p);
-    memcpy(arr, names, n * sizeof *arr);
-    e->values = arr;
-    e->n_values = n;
-    return ST_OK;
+    return parse_alternatives(p, "type name", 8, "too many types", &e->values, &e->n_values);
 }
 
 /* layer.table.column */

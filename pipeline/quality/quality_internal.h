@@ -3,12 +3,11 @@
  * needs: a string arena, the suite's layout, and the table abstraction
  * the evaluator runs on.
  *
- * The evaluator (pipeline/quality/eval.c) never sees a file: it asks a qtable for
- * its schema, its chunks, a block's zone map and a decoded block. Two
- * implementations exist: layer files through st_reader (pipeline/quality/file.c)
- * and borrowed in-memory columns (pipeline/quality/mem.c). Keeping the reader
- * behind this vtable also keeps it out of programs that only parse
- * suites.
+ * The evaluator (eval.c) never sees a file: it asks a qtable for its
+ * schema, its chunks, a block's zone map and a decoded block. Two
+ * implementations exist: layer files through st_reader (file.c) and
+ * borrowed in-memory columns (mem.c). Keeping the reader behind this
+ * vtable also keeps it out of programs that only parse suites.
  */
 #ifndef STRATA_QUALITY_INTERNAL_H
 #define STRATA_QUALITY_INTERNAL_H

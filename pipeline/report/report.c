@@ -1,8 +1,8 @@
 /*
- * pipeline/report/report.c: `strata report` and st_report_write(), the entry points of
- * the dashboard. Loading (pipeline/report/load.c) and rendering (pipeline/report/html.c,
- * pipeline/report/md.c) are separate so each is testable alone; this file only
- * joins them and writes the result atomically under <warehouse>/report/.
+ * pipeline/report/report.c: `strata report` and st_report_write(), the
+ * entry points of the dashboard. Loading (load.c) and rendering (html.c,
+ * md.c) are separate so each is testable alone; this file only joins them
+ * and writes the result atomically under <warehouse>/report/.
  */
 #include "report_internal.h"
 

@@ -1,7 +1,8 @@
 /*
- * report_internal.h: what the report's files share. Not installed.
- * pipeline/report/html.c and pipeline/report/md.c render a model; pipeline/report/load.c fills one;
- * report.c is the command and the write path.
+ * report_internal.h: what the report module's files (pipeline/report/)
+ * share. Not installed. html.c and md.c render a model, load.c fills one
+ * from a warehouse, svg.c draws the charts (svg_internal.h), model.c owns
+ * the model's lifecycle and report.c is the command and the write path.
  */
 #ifndef STRATA_REPORT_INTERNAL_H
 #define STRATA_REPORT_INTERNAL_H

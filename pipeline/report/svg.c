@@ -1,5 +1,6 @@
 /*
- * pipeline/report/svg.c: the chart library behind the dashboard (svg_internal.h).
+ * pipeline/report/svg.c: the chart library behind the dashboard
+ * (svg_internal.h).
  *
  * Each chart is drawn in three steps: measure the data (finite values
  * only), choose axes with nice ticks, then emit SVG elements in a fixed

@@ -1,5 +1,6 @@
 /*
- * svg.h: a small chart library that writes inline SVG into an st_buf.
+ * svg_internal.h: a small chart library that writes inline SVG into an
+ * st_buf, private to the report module (pipeline/report/).
  *
  * Every chart is described by a plain struct of borrowed pointers and
  * drawn by one call that appends one complete <svg>...</svg> element (no

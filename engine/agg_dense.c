@@ -1,0 +1,520 @@
+/*
+ * agg_dense.c: st_dense, the gold features in one pass over the lines
+ * (strata/agg.h).
+ *
+ * Where st_features (groupby.c, agg.c) stores every line and groups them
+ * by a counting sort, st_dense keeps only accumulators, sized by the
+ * ranges the zone maps give before any value is decoded:
+ *
+ *   cell        c = month index * cust_span + (customer_id - customer_id_min)
+ *               (period-major: the silver files arrive month by month, so
+ *               one chunk touches one stripe of cells)
+ *   uni[t]      cap_codes * n_cells (sum, lines) pairs, material-major
+ *               (uni[t][code * n_cells + c]), so a dictionary that grows
+ *               only appends rows: no re-layout
+ *   hist[t]     n_cells * span[t] uint32 counts, span = qty_max - qty_min + 1
+ *
+ * A line costs a table lookup for its month, two increments and an add;
+ * nothing is stored per line and nothing is freed and allocated per chunk,
+ * which is what made the sort-based path pay page faults for every line.
+ *
+ * Finish walks uni sequentially code by code into per-cell totals, line
+ * counts and distinct-material counts, lists the active cells in
+ * (customer_id, period_key) order, and reads each median off the cell's
+ * histogram: the value at index n/2 (and n/2 - 1 for an even count),
+ * averaged in double as st_median_i64() does, so the medians are bit for
+ * bit those of selection. Unified rows are the (cell, material) pairs
+ * with lines, walked in material rank order.
+ *
+ * Overflow cannot happen: eligibility bounds |quantity| by 2^31 and the
+ * line count of a table by 2^32 - 1, so every sum, per material or per
+ * cell, stays below 2^63 in magnitude.
+ */
+#include "agg_internal.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct dense_acc {
+    int64_t sum;
+    int64_t lines;
+} dense_acc;
+
+struct st_dense {
+    st_dense_dims d;
+    bool failed, finished;
+    int32_t month0;         /* year*12 + month-1 of period_key_min */
+    uint32_t n_periods;
+    uint32_t cust_span;
+    uint32_t per_span;      /* period_key_max - period_key_min + 1 */
+    uint32_t *per_idx;      /* per_span entries, ST_KEY_NONE = not a month */
+    size_t n_cells;
+    uint32_t span[2];       /* histogram bins per cell */
+    uint32_t cap_codes;     /* rows of uni[t] */
+    dense_acc *uni[2];
+    uint32_t *hist[2];
+    uint64_t n_lines[2];
+    uint8_t *touched[2];    /* n_periods flags: a line of that month was added */
+
+    /* after finish */
+    uint32_t n_materials;
+    uint32_t *rank_code;    /* rank -> code */
+    size_t n_groups, n_unified;
+    uint32_t *g_cell;       /* n_groups cells in output order */
+    int64_t *g_sum[2];
+    int64_t *g_lines[2];
+    double *g_med[2];
+    uint32_t *g_uniq;
+};
+
+static int32_t month_of(int32_t pk) { return (pk / 100) * 12 + (pk % 100) - 1; }
+
+static bool valid_period(int32_t pk) { return pk >= 101 && pk % 100 >= 1 && pk % 100 <= 12; }
+
+static uint64_t qty_span(const st_dense_dims *d, int t)
+{
+    return (uint64_t)(d->qty_max[t] - d->qty_min[t]) + 1;
+}
+
+static uint64_t n_months(const st_feature_dims *f)
+{
+    return (uint64_t)(month_of(f->period_key_max) - month_of(f->period_key_min)) + 1;
+}
+
+bool st_dense_eligible(const st_dense_dims *d)
+{
+    const st_feature_dims *f = &d->f;
+    if (f->customer_id_min > f->customer_id_max || !valid_period(f->period_key_min) ||
+        !valid_period(f->period_key_max) || f->period_key_min > f->period_key_max ||
+        (int64_t)f->period_key_max - f->period_key_min >= ST_FEATURES_MAX_PERIOD_SPAN)
+        return false;
+    uint64_t cust = (uint64_t)f->customer_id_max - (uint64_t)f->customer_id_min;
+    if (cust >= ST_DENSE_MAX_CELLS || (cust + 1) * n_months(f) > ST_DENSE_MAX_CELLS) return false;
+    for (int t = 0; t < 2; t++)
+        if (d->qty_min[t] > d->qty_max[t] || d->qty_min[t] < INT32_MIN || d->qty_max[t] > INT32_MAX ||
+            qty_span(d, t) > ST_DENSE_MAX_QTY_SPAN)
+            return false;
+    return true;
+}
+
+uint64_t st_dense_bytes(const st_dense_dims *d, uint32_t n_materials)
+{
+    uint64_t cells = ((uint64_t)d->f.customer_id_max - (uint64_t)d->f.customer_id_min + 1) * n_months(&d->f);
+    uint64_t hist = cells * (qty_span(d, 0) + qty_span(d, 1)) * sizeof(uint32_t);
+    return 2 * cells * (uint64_t)n_materials * sizeof(dense_acc) + hist;
+}
+
+void st_dense_free(st_dense *dn)
+{
+    if (!dn) return;
+    free(dn->per_idx);
+    for (int t = 0; t < 2; t++) {
+        free(dn->touched[t]);
+        free(dn->uni[t]);
+        free(dn->hist[t]);
+        free(dn->g_sum[t]);
+        free(dn->g_lines[t]);
+        free(dn->g_med[t]);
+    }
+    free(dn->rank_code);
+    free(dn->g_cell);
+    free(dn->g_uniq);
+    free(dn);
+}
+
+st_status st_dense_create(st_dense **out, const st_dense_dims *d, st_error *err)
+{
+    *out = NULL;
+    if (!d || !st_dense_eligible(d))
+        return st_error_set(err, ST_ERR_INVALID, "dense features: ranges too wide or bad dimensions");
+    st_dense *dn = calloc(1, sizeof *dn);
+    if (!dn) goto nomem;
+    dn->d = *d;
+    dn->month0 = month_of(d->f.period_key_min);
+    dn->n_periods = (uint32_t)n_months(&d->f);
+    dn->cust_span = (uint32_t)((uint64_t)d->f.customer_id_max - (uint64_t)d->f.customer_id_min) + 1;
+    dn->per_span = (uint32_t)(d->f.period_key_max - d->f.period_key_min) + 1;
+    dn->n_cells = (size_t)dn->cust_span * dn->n_periods;
+    dn->per_idx = malloc(dn->per_span * sizeof *dn->per_idx);
+    if (!dn->per_idx) goto nomem;
+    for (uint32_t i = 0; i < dn->per_span; i++) {
+        int32_t pk = d->f.period_key_min + (int32_t)i;
+        dn->per_idx[i] = valid_period(pk) ? (uint32_t)(month_of(pk) - dn->month0) : ST_KEY_NONE;
+    }
+    for (int t = 0; t < 2; t++) {
+        dn->span[t] = (uint32_t)qty_span(d, t);
+        dn->hist[t] = calloc(dn->n_cells * dn->span[t], sizeof *dn->hist[t]);
+        dn->touched[t] = calloc(dn->n_periods, 1);
+        if (!dn->hist[t] || !dn->touched[t]) goto nomem;
+    }
+    *out = dn;
+    return ST_OK;
+nomem:
+    st_dense_free(dn);
+    return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory creating the accumulator");
+}
+
+/* Grows both material tables to at least `need` codes (zeroed). */
+static st_status grow_codes(st_dense *dn, uint32_t need, st_error *err)
+{
+    if (need <= dn->cap_codes) return ST_OK;
+    uint32_t cap = dn->cap_codes + dn->cap_codes / 2;
+    if (cap < need) cap = need;
+    size_t bytes;
+    if (!st_size_mul((size_t)cap * sizeof(dense_acc), dn->n_cells, &bytes))
+        return st_error_set(err, ST_ERR_NOMEM, "dense features: %" PRIu32 " materials do not fit", cap);
+    for (int t = 0; t < 2; t++) {
+        /* the first allocation comes zeroed from calloc (untouched months
+         * then never cost a page); growing clears only the new rows */
+        dense_acc *u = dn->cap_codes ? realloc(dn->uni[t], bytes ? bytes : 1) : calloc(1, bytes ? bytes : 1);
+        if (!u) return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for %" PRIu32 " materials", cap);
+        size_t old = (size_t)dn->cap_codes * dn->n_cells;
+        if (old) memset(u + old, 0, ((size_t)cap * dn->n_cells - old) * sizeof *u);
+        dn->uni[t] = u;
+    }
+    dn->cap_codes = cap;
+    return ST_OK;
+}
+
+/* First row of [0, n) outside the ranges, or n. Branch-free over blocks
+ * of 256 rows; only a block with a bad row is looked at row by row. */
+static size_t first_bad(const st_dense *dn, int t, const int64_t *cust, const int32_t *pk,
+                        const uint32_t *mat, const int64_t *qty, size_t n, uint32_t n_codes)
+{
+    const uint64_t cmin = (uint64_t)dn->d.f.customer_id_min, qmin = (uint64_t)dn->d.qty_min[t];
+    const uint64_t cspan = dn->cust_span, qspan = dn->span[t];
+    const uint32_t pspan = dn->per_span, pmin = (uint32_t)dn->d.f.period_key_min;
+    const uint32_t *per_idx = dn->per_idx;
+    for (size_t b = 0; b < n; b += 256) {
+        size_t e = n - b < 256 ? n : b + 256;
+        bool bad = false;
+        for (size_t i = b; i < e; i++) {
+            uint32_t dp = (uint32_t)pk[i] - pmin;
+            bad |= ((uint64_t)cust[i] - cmin >= cspan) | (dp >= pspan) |
+                   (per_idx[dp < pspan ? dp : 0] == ST_KEY_NONE) | (mat[i] >= n_codes) |
+                   ((uint64_t)qty[i] - qmin >= qspan);
+        }
+        if (!bad) continue;
+        for (size_t i = b; i < e; i++) {
+            uint32_t dp = (uint32_t)pk[i] - pmin;
+            if ((uint64_t)cust[i] - cmin >= cspan || dp >= pspan || per_idx[dp] == ST_KEY_NONE ||
+                mat[i] >= n_codes || (uint64_t)qty[i] - qmin >= qspan)
+                return i;
+        }
+    }
+    return n;
+}
+
+st_status st_dense_add(st_dense *dn, int t, const int64_t *cust, const int32_t *pk, const uint32_t *mat,
+                       const int64_t *qty, size_t n, uint32_t n_codes, st_error *err)
+{
+    st_status s = ST_OK;
+    if (dn->failed || dn->finished || t < 0 || t > 1)
+        return st_error_set(err, ST_ERR_INVALID, "dense features: add after finish or an error");
+    if (n == 0) return ST_OK;
+    if (n > UINT32_MAX - dn->n_lines[t]) {
+        s = st_error_set(err, ST_ERR_INVALID, "dense features: more than %" PRIu32 " lines", UINT32_MAX);
+        goto done;
+    }
+    size_t bad = first_bad(dn, t, cust, pk, mat, qty, n, n_codes);
+    if (bad < n) {
+        s = st_error_set(err, ST_ERR_INVALID,
+                         "dense features: row %zu (customer_id %" PRId64 ", period_key %" PRId32
+                         ", material %" PRIu32 ", quantity %" PRId64 ") is outside the ranges",
+                         bad, cust[bad], pk[bad], mat[bad], qty[bad]);
+        goto done;
+    }
+    if ((s = grow_codes(dn, n_codes, err)) != ST_OK) goto done;
+    {
+        const int64_t cmin = dn->d.f.customer_id_min, qmin = dn->d.qty_min[t];
+        const int32_t pmin = dn->d.f.period_key_min;
+        const uint32_t *restrict per_idx = dn->per_idx;
+        const size_t cs = dn->cust_span, nc = dn->n_cells, span = dn->span[t];
+        dense_acc *restrict uni = dn->uni[t];
+        uint32_t *restrict hist = dn->hist[t];
+        uint8_t *restrict touched = dn->touched[t];
+        for (size_t i = 0; i < n; i++) {
+            uint32_t p = per_idx[(uint32_t)pk[i] - (uint32_t)pmin];
+            touched[p] = 1;
+            size_t cell = (size_t)p * cs + (size_t)((uint64_t)cust[i] - (uint64_t)cmin);
+            dense_acc *a = &uni[(size_t)mat[i] * nc + cell];
+            a->sum += qty[i];
+            a->lines++;
+            hist[cell * span + (size_t)((uint64_t)qty[i] - (uint64_t)qmin)]++;
+        }
+    }
+    dn->n_lines[t] += n;
+done:
+    if (s != ST_OK) dn->failed = true;
+    return s;
+}
+
+static bool same_dims(const st_dense_dims *a, const st_dense_dims *b)
+{
+    return a->f.customer_id_min == b->f.customer_id_min && a->f.customer_id_max == b->f.customer_id_max &&
+           a->f.period_key_min == b->f.period_key_min && a->f.period_key_max == b->f.period_key_max &&
+           a->qty_min[0] == b->qty_min[0] && a->qty_max[0] == b->qty_max[0] && a->qty_min[1] == b->qty_min[1] &&
+           a->qty_max[1] == b->qty_max[1];
+}
+
+st_status st_dense_merge(st_dense *dst, st_dense *src, st_error *err)
+{
+    if (dst->failed || dst->finished || src->failed || src->finished || !same_dims(&dst->d, &src->d))
+        return st_error_set(err, ST_ERR_INVALID, "dense features: merge of unlike or finished accumulators");
+    for (int t = 0; t < 2; t++)
+        if (src->n_lines[t] > UINT32_MAX - dst->n_lines[t])
+            return st_error_set(err, ST_ERR_INVALID, "dense features: more than %" PRIu32 " lines", UINT32_MAX);
+    st_status s = grow_codes(dst, src->cap_codes, err);
+    if (s != ST_OK) {
+        dst->failed = true;
+        return s;
+    }
+    /* only the months src saw: lines split by contiguous chunk ranges of
+     * month-ordered files then merge in a fraction of the tables */
+    const size_t cs = src->cust_span, nc = src->n_cells;
+    for (int t = 0; t < 2; t++) {
+        for (uint32_t p = 0; p < src->n_periods; p++) {
+            if (!src->touched[t][p]) continue;
+            dst->touched[t][p] = 1;
+            for (uint32_t code = 0; code < src->cap_codes; code++) {
+                dense_acc *restrict du = dst->uni[t] + (size_t)code * nc + (size_t)p * cs;
+                const dense_acc *restrict su = src->uni[t] + (size_t)code * nc + (size_t)p * cs;
+                for (size_t i = 0; i < cs; i++) {
+                    du[i].sum += su[i].sum;
+                    du[i].lines += su[i].lines;
+                }
+            }
+            size_t nh = cs * src->span[t];
+            uint32_t *restrict dh = dst->hist[t] + (size_t)p * nh;
+            const uint32_t *restrict sh = src->hist[t] + (size_t)p * nh;
+            for (size_t i = 0; i < nh; i++) dh[i] += sh[i];
+        }
+        dst->n_lines[t] += src->n_lines[t];
+    }
+    return ST_OK;
+}
+
+/* The value at index k (0-based, ascending) of a histogram with n >= k+1
+ * entries; returned as an offset from the range's minimum. */
+static size_t hist_at(const uint32_t *h, size_t k)
+{
+    size_t v = 0;
+    uint64_t cum = h[0];
+    while (cum <= k) cum += h[++v];
+    return v;
+}
+
+static double hist_median(const uint32_t *h, int64_t qmin, size_t n)
+{
+    size_t k = n / 2;
+    int64_t hi = qmin + (int64_t)hist_at(h, k);
+    if (n & 1) return (double)hi;
+    int64_t lo = qmin + (int64_t)hist_at(h, k - 1);
+    return ((double)lo + (double)hi) / 2.0;
+}
+
+/* rank_code from the caller's code -> rank table (NULL = identity). */
+static st_status rank_table(st_dense *dn, const uint32_t *material_rank, uint32_t n_materials, st_error *err)
+{
+    dn->n_materials = n_materials;
+    dn->rank_code = malloc((n_materials ? n_materials : 1) * sizeof *dn->rank_code);
+    if (!dn->rank_code) return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
+    memset(dn->rank_code, 0xff, (n_materials ? n_materials : 1) * sizeof *dn->rank_code);
+    for (uint32_t c = 0; c < n_materials; c++) {
+        uint32_t r = material_rank ? material_rank[c] : c;
+        if (r >= n_materials || dn->rank_code[r] != ST_KEY_NONE)
+            return st_error_set(err, ST_ERR_INVALID,
+                                "dense features: material rank table is not a permutation (code %" PRIu32 ")", c);
+        dn->rank_code[r] = c;
+    }
+    return ST_OK;
+}
+
+/* Per-cell totals, lines and distinct materials, walking uni in memory
+ * order; a code at or above n_materials with lines is an error. */
+static st_status cell_totals(st_dense *dn, int64_t *sum[2], int64_t *lines[2], uint32_t *uniq, st_error *err)
+{
+    const size_t nc = dn->n_cells, cs = dn->cust_span;
+    for (uint32_t code = 0; code < dn->cap_codes; code++)
+        for (uint32_t p = 0; p < dn->n_periods; p++) {
+            if (!dn->touched[0][p] && !dn->touched[1][p]) continue; /* all zero */
+            size_t c0 = (size_t)p * cs;
+            const dense_acc *u0 = dn->uni[0] + (size_t)code * nc, *u1 = dn->uni[1] + (size_t)code * nc;
+            for (size_t c = c0; c < c0 + cs; c++) {
+                sum[0][c] += u0[c].sum;
+                sum[1][c] += u1[c].sum;
+                lines[0][c] += u0[c].lines;
+                lines[1][c] += u1[c].lines;
+                uniq[c] += (u0[c].lines | u1[c].lines) != 0;
+            }
+            if (code >= dn->n_materials)
+                for (size_t c = c0; c < c0 + cs; c++)
+                    if (u0[c].lines | u1[c].lines)
+                        return st_error_set(err, ST_ERR_INVALID,
+                                            "dense features: material code %" PRIu32 " not below %" PRIu32, code,
+                                            dn->n_materials);
+        }
+    return ST_OK;
+}
+
+/* Active cells in (customer_id, period_key) order with their results. */
+static st_status list_groups(st_dense *dn, int64_t *sum[2], int64_t *lines[2], const uint32_t *uniq, st_error *err)
+{
+    size_t ng = 0;
+    for (size_t c = 0; c < dn->n_cells; c++) ng += (lines[0][c] | lines[1][c]) != 0;
+    size_t ng1 = ng + 1;
+    dn->g_cell = malloc(ng1 * sizeof *dn->g_cell);
+    dn->g_uniq = malloc(ng1 * sizeof *dn->g_uniq);
+    for (int t = 0; t < 2; t++) {
+        dn->g_sum[t] = malloc(ng1 * sizeof *dn->g_sum[t]);
+        dn->g_lines[t] = malloc(ng1 * sizeof *dn->g_lines[t]);
+        dn->g_med[t] = malloc(ng1 * sizeof *dn->g_med[t]);
+        if (!dn->g_sum[t] || !dn->g_lines[t] || !dn->g_med[t]) goto nomem;
+    }
+    if (!dn->g_cell || !dn->g_uniq) goto nomem;
+    size_t g = 0, nu = 0;
+    for (uint32_t dc = 0; dc < dn->cust_span; dc++)
+        for (uint32_t p = 0; p < dn->n_periods; p++) {
+            size_t c = (size_t)p * dn->cust_span + dc;
+            if ((lines[0][c] | lines[1][c]) == 0) continue;
+            dn->g_cell[g] = (uint32_t)c;
+            dn->g_uniq[g] = uniq[c];
+            nu += uniq[c];
+            for (int t = 0; t < 2; t++) {
+                dn->g_sum[t][g] = sum[t][c];
+                dn->g_lines[t][g] = lines[t][c];
+                dn->g_med[t][g] = lines[t][c] ? hist_median(dn->hist[t] + c * dn->span[t], dn->d.qty_min[t],
+                                                            (size_t)lines[t][c])
+                                              : 0.0;
+            }
+            g++;
+        }
+    dn->n_groups = ng;
+    dn->n_unified = nu;
+    return ST_OK;
+nomem:
+    return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
+}
+
+st_status st_dense_finish(st_dense *dn, const uint32_t *material_rank, uint32_t n_materials, st_error *err)
+{
+    int64_t *sum[2] = {NULL, NULL}, *lines[2] = {NULL, NULL};
+    uint32_t *uniq = NULL;
+    st_status s = ST_OK;
+    if (dn->failed || dn->finished)
+        return st_error_set(err, ST_ERR_INVALID, "dense features: finish after %s",
+                            dn->finished ? "finish" : "an earlier error");
+    dn->finished = true;
+    if ((s = rank_table(dn, material_rank, n_materials, err)) != ST_OK) goto done;
+    size_t nc = dn->n_cells ? dn->n_cells : 1;
+    for (int t = 0; t < 2; t++) {
+        sum[t] = calloc(nc, sizeof *sum[t]);
+        lines[t] = calloc(nc, sizeof *lines[t]);
+        if (!sum[t] || !lines[t]) goto nomem;
+    }
+    if (!(uniq = calloc(nc, sizeof *uniq))) goto nomem;
+    if ((s = cell_totals(dn, sum, lines, uniq, err)) != ST_OK) goto done;
+    s = list_groups(dn, sum, lines, uniq, err);
+    goto done;
+nomem:
+    s = st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
+done:
+    for (int t = 0; t < 2; t++) {
+        free(sum[t]);
+        free(lines[t]);
+    }
+    free(uniq);
+    if (s != ST_OK) dn->failed = true;
+    return s;
+}
+
+size_t st_dense_n_groups(const st_dense *dn) { return dn->finished && !dn->failed ? dn->n_groups : 0; }
+
+size_t st_dense_n_unified(const st_dense *dn) { return dn->finished && !dn->failed ? dn->n_unified : 0; }
+
+static int64_t cell_customer(const st_dense *dn, uint32_t cell)
+{
+    return dn->d.f.customer_id_min + (int64_t)(cell % dn->cust_span);
+}
+
+static int32_t cell_period(const st_dense *dn, uint32_t cell)
+{
+    int32_t m = dn->month0 + (int32_t)(cell / dn->cust_span);
+    return (m / 12) * 100 + (m % 12) + 1;
+}
+
+void st_dense_get(const st_dense *dn, size_t i, st_feature_row *row)
+{
+    memset(row, 0, sizeof *row);
+    uint32_t cell = dn->g_cell[i];
+    row->customer_id = cell_customer(dn, cell);
+    row->period_key = cell_period(dn, cell);
+    int64_t sold = dn->g_sum[0][i], foc = dn->g_sum[1][i];
+    row->total_sold_quantity = sold;
+    row->total_foc_quantity = foc;
+    double den = (double)sold + (double)foc;
+    row->foc_ratio = den != 0.0 ? (double)foc / den : 0.0;
+    row->total_sold_transactions = dn->g_lines[0][i];
+    row->total_foc_transactions = dn->g_lines[1][i];
+    row->has_median_sold = row->total_sold_transactions > 0;
+    row->has_median_foc = row->total_foc_transactions > 0;
+    row->median_sold_order_size = dn->g_med[0][i];
+    row->median_foc_order_size = dn->g_med[1][i];
+    row->unique_materials = dn->g_uniq[i];
+}
+
+st_status st_dense_unified_next(const st_dense *dn, st_unified_cursor *cur, const st_unified_batch *out,
+                                size_t cap, size_t *n_out, st_error *err)
+{
+    *n_out = 0;
+    if (!dn->finished || dn->failed || cap == 0)
+        return st_error_set(err, ST_ERR_INVALID, "dense features: unified rows need a finished accumulator and cap > 0");
+    size_t n = 0, nc = dn->n_cells;
+    while (n < cap && cur->group < dn->n_groups) {
+        size_t g = cur->group;
+        uint32_t cell = dn->g_cell[g];
+        int64_t cust = cell_customer(dn, cell);
+        int32_t pk = cell_period(dn, cell);
+        while (n < cap && cur->sales_pos < dn->n_materials) {
+            uint32_t code = dn->rank_code[cur->sales_pos++];
+            const dense_acc *a = &dn->uni[0][(size_t)code * nc + cell], *b = &dn->uni[1][(size_t)code * nc + cell];
+            if ((a->lines | b->lines) == 0) continue;
+            out->customer_id[n] = cust;
+            out->period_key[n] = pk;
+            out->material[n] = code;
+            out->sold_qty[n] = a->sum;
+            out->foc_qty[n] = b->sum;
+            out->sold_lines[n] = a->lines;
+            out->foc_lines[n] = b->lines;
+            n++;
+        }
+        if (cur->sales_pos >= dn->n_materials) {
+            cur->group++;
+            cur->sales_pos = 0;
+        }
+    }
+    *n_out = n;
+    return ST_OK;
+}
+
+static void dense_get(const void *obj, size_t i, st_feature_row *row) { st_dense_get(obj, i, row); }
+
+static st_status dense_next(const void *obj, st_unified_cursor *cur, const st_unified_batch *out, size_t cap,
+                            size_t *n_out, st_error *err)
+{
+    return st_dense_unified_next(obj, cur, out, cap, n_out, err);
+}
+
+st_status st_dense_append_analytics(const st_dense *dn, size_t first, size_t n, st_column *cols, st_error *err)
+{
+    if (!dn->finished || dn->failed)
+        return st_error_set(err, ST_ERR_INVALID, "int_customer_analytics: dense features not finished");
+    return st_agg_append_analytics(dense_get, dn, dn->n_groups, first, n, cols, err);
+}
+
+st_status st_dense_append_unified(const st_dense *dn, st_unified_cursor *cur, const st_dict *dict, size_t cap,
+                                  st_column *cols, size_t *n_out, st_error *err)
+{
+    return st_agg_append_unified(dense_next, dn, cur, dict, cap, cols, n_out, err);
+}

@@ -167,6 +167,18 @@ Test(btree, every_serial_type_and_class)
     same_both_ways(p, "t", true, 64, 3);
 }
 
+/* Table t of path described and typed by its values, as ingest does;
+ * *src the open source (caller closes), *counted the columns counted. */
+static st_source_table *typed_by_values(const char *path, st_source **src, size_t *counted)
+{
+    st_source_table *t = NULL;
+    st_error err = {0};
+    cr_assert_eq(st_source_open(src, path, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_source_describe(*src, "t", &t, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_source_type_by_values(*src, t, counted, &err), ST_OK, "%s", err.msg);
+    return t;
+}
+
 /* The naive reference of st_source_type_by_values(): every row stepped,
  * sqlite3_column_type() counted, the most frequent class wins (ties to
  * the earlier of INTEGER, REAL, TEXT, BLOB), string when all NULL. */
@@ -214,12 +226,8 @@ Test(btree, untyped_columns_typed_by_values_both_paths)
     static const st_type want[] = {ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_STR, ST_TYPE_STR, ST_TYPE_STR,
                                    ST_TYPE_I64, ST_TYPE_I64, ST_TYPE_I64, ST_TYPE_STR, ST_TYPE_I64};
     st_source *src = NULL;
-    st_source_table *t = NULL;
-    st_error err = {0};
-    cr_assert_eq(st_source_open(&src, p, &err), ST_OK, "%s", err.msg);
-    cr_assert_eq(st_source_describe(src, "t", &t, &err), ST_OK, "%s", err.msg);
     size_t counted = 0;
-    cr_assert_eq(st_source_type_by_values(src, t, &counted, &err), ST_OK, "%s", err.msg);
+    st_source_table *t = typed_by_values(p, &src, &counted);
     cr_expect_eq(counted, 9, "every column but the TEXT one is counted");
     for (size_t j = 0; j < 10; j++) {
         cr_expect_eq(t->cols[j].type, want[j], "column %s: %s", names[j], st_type_name(t->cols[j].type));
@@ -256,12 +264,8 @@ Test(btree, wide_untyped_table_counted_in_groups)
     exec_ok(db, insert);
     sqlite3_close(db);
     st_source *src = NULL;
-    st_source_table *t = NULL;
-    st_error err = {0};
-    cr_assert_eq(st_source_open(&src, p, &err), ST_OK, "%s", err.msg);
-    cr_assert_eq(st_source_describe(src, "t", &t, &err), ST_OK, "%s", err.msg);
     size_t counted = 0;
-    cr_assert_eq(st_source_type_by_values(src, t, &counted, &err), ST_OK, "%s", err.msg);
+    st_source_table *t = typed_by_values(p, &src, &counted);
     cr_expect_eq(counted, W);
     for (size_t k = 0; k < W; k++) {
         st_type want = k % 3 == 0 ? ST_TYPE_I64 : (k % 3 == 1 ? ST_TYPE_STR : ST_TYPE_F64);

@@ -15,35 +15,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "fixtures.h"
 #include "strata/file.h"
 
 static char dir[256];
 
-static void setup(void)
-{
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/st_ingest_XXXXXX", t && *t ? t : P_tmpdir);
-    cr_assert_not_null(mkdtemp(dir));
-}
+static void setup(void) { fx_tmpdir(dir, sizeof dir, "st_ingest_"); }
 
-static void teardown(void)
-{
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_expect_eq(system(cmd), 0);
-}
+static void teardown(void) { fx_rmtree(dir); }
 
 TestSuite(ingest, .init = setup, .fini = teardown, .timeout = 180);
-
-static void exec_ok(sqlite3 *db, const char *sql)
-{
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    cr_assert_eq(rc, SQLITE_OK, "fixture SQL failed: %s (%s)", msg ? msg : "?", sql);
-}
 
 /* The three source tables in one file, declared types or none: 20,000
  * customers (id 10000 is 'abc'), 40,000 sales lines (2 text customer
@@ -60,8 +42,8 @@ static void make_source(const char *path, bool typed)
              "CREATE TABLE sales_qty(customer_id%s, year%s, month%s, material_code%s, quantity%s);"
              "CREATE TABLE foc_qty(customer_id%s, year%s, month%s, material_code%s, quantity_foc%s);",
              I, T, T, T, T, T, T, T, T, T, T, T, I, I, I, I, T, I, I, I, I, T, I);
-    exec_ok(db, sql);
-    exec_ok(db, "BEGIN;"
+    fx_exec_sql(db, sql);
+    fx_exec_sql(db, "BEGIN;"
                 "WITH RECURSIVE c(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM c WHERE k < 20000)"
                 " INSERT INTO Customer SELECT CASE WHEN k = 10000 THEN 'abc' ELSE k END, 'F' || k, 'L' || k, NULL,"
                 " 'addr', 'city', NULL, CASE k % 3 WHEN 0 THEN 'USA' WHEN 1 THEN 'Brazil' ELSE 'UK' END, '123',"
@@ -78,12 +60,7 @@ static void make_source(const char *path, bool typed)
 
 static int run_strata(const char *args)
 {
-    const char *bin = getenv("STRATA_BIN");
-    cr_assert_not_null(bin, "STRATA_BIN");
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s/out.txt' 2>&1", bin, args, dir);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return fx_sh("'%s' %s >'%s/out.txt' 2>&1", fx_bin(), args, dir);
 }
 
 /* Runs the pipeline on source `db` into warehouse `wh` (both under dir). */
@@ -96,22 +73,6 @@ static void run_into(const char *db, const char *wh, int threads)
     cr_assert(rc == 0 || rc == 4, "strata run exited %d", rc); /* 4: a quality check failed; looked at below */
 }
 
-/* The whole of a file (NUL-terminated); *len its size. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len) *len = (size_t)n;
-    return buf;
-}
-
 /* `strata export` of warehouse wh's table layer/table as JSON lines. */
 static char *export_rows(const char *wh, const char *layer, const char *table, size_t *len)
 {
@@ -119,7 +80,7 @@ static char *export_rows(const char *wh, const char *layer, const char *table, s
     snprintf(out, sizeof out, "%s/%s.%s.jsonl", dir, wh, table);
     snprintf(args, sizeof args, "export '%s/%s/%s/%s.strata' --format jsonl --out '%s'", dir, wh, layer, table, out);
     cr_assert_eq(run_strata(args), 0, "export of %s/%s", wh, table);
-    return slurp(out, len);
+    return fx_read_file(out, len);
 }
 
 /* Checks bronze column `col` of wh's bronze table: int64, NULL exactly
@@ -222,7 +183,7 @@ Test(ingest, untyped_integer_column_stays_int64_with_only_the_odd_values_in_raw)
     /* bronze quality sees the integers */
     char qp[500];
     snprintf(qp, sizeof qp, "%s/wu/quality/results.json", dir);
-    char *q = slurp(qp, NULL);
+    char *q = fx_read_file(qp, NULL);
     cr_expect_not_null(strstr(q, "1 of 20000 values of 'customerid' are NULL"), "bronze quality: %.400s", q);
     cr_expect_null(strstr(q, "19999 of 20000"), "bronze quality still sees a string column");
     free(q);
@@ -234,13 +195,13 @@ Test(ingest, untyped_integer_column_stays_int64_with_only_the_odd_values_in_raw)
         snprintf(a, sizeof a, "%s/wu/bronze/%s.strata", dir, bronze[k]);
         snprintf(b, sizeof b, "%s/wu1/bronze/%s.strata", dir, bronze[k]);
         size_t la = 0, lb = 0;
-        char *x = slurp(a, &la), *y = slurp(b, &lb);
+        char *x = fx_read_file(a, &la), *y = fx_read_file(b, &lb);
         cr_expect(la == lb && !memcmp(x, y, la), "bronze %s differs between --threads 1 and 2", bronze[k]);
         free(x);
         free(y);
     }
     snprintf(qp, sizeof qp, "%s/wu/_runs/latest.json", dir);
-    q = slurp(qp, NULL);
+    q = fx_read_file(qp, NULL);
     cr_expect_not_null(strstr(q, "typed by values: customerid int64"), "ingest note: %.600s", q);
     free(q);
 }

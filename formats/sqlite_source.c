@@ -27,7 +27,11 @@
  * into float64 only when the double holds it exactly; valid UTF-8 TEXT
  * into string) and otherwise into `c__raw` (INTEGER as decimal text, REAL
  * as %.17g text, which round-trips a binary64, TEXT and BLOB bytes as they
- * are). `c__class` always records the storage class.
+ * are). `c__class` always records the storage class. The column type
+ * comes from the declared affinity, or, where that does not decide (BLOB
+ * or NUMERIC affinity), from st_source_type_by_values(): one counting
+ * scan of the storage classes before the bronze schema is fixed (the
+ * classes are the same whichever reader reads, so is the schema).
  */
 #include "strata/source.h"
 #include "strata/source_identity.h"
@@ -98,10 +102,10 @@ static st_status sqlite_fail(st_error *err, st_source *src, const char *what)
                         sqlite3_errmsg(src->db));
 }
 
-/* SQLite's column affinity rules (datatype3.html, section 3.1), mapped to
- * the bronze types: INTEGER -> int64, REAL -> float64, TEXT, BLOB and
- * NUMERIC -> string. */
-static st_type affinity_type(const char *decl)
+/* SQLite's column affinity rules (datatype3.html, section 3.1), in
+ * their order: INT, then CHAR/CLOB/TEXT, then BLOB or no type, then
+ * REAL/FLOA/DOUB, else NUMERIC. */
+static st_affinity affinity_of(const char *decl)
 {
     char up[256];
     size_t n = 0;
@@ -110,12 +114,22 @@ static st_type affinity_type(const char *decl)
         up[n] = (c >= 'a' && c <= 'z') ? (char)(c - 32) : c;
     }
     up[n] = '\0';
-    if (strstr(up, "INT")) return ST_TYPE_I64;
-    if (strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT")) return ST_TYPE_STR;
-    if (strstr(up, "BLOB") || n == 0) return ST_TYPE_STR;
-    if (strstr(up, "REAL") || strstr(up, "FLOA") || strstr(up, "DOUB")) return ST_TYPE_F64;
-    return ST_TYPE_STR;
+    if (strstr(up, "INT")) return ST_AFF_INTEGER;
+    if (strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT")) return ST_AFF_TEXT;
+    if (strstr(up, "BLOB") || n == 0) return ST_AFF_BLOB;
+    if (strstr(up, "REAL") || strstr(up, "FLOA") || strstr(up, "DOUB")) return ST_AFF_REAL;
+    return ST_AFF_NUMERIC;
 }
+
+/* The bronze type the affinity gives: INTEGER -> int64, REAL -> float64,
+ * the rest (TEXT, and BLOB and NUMERIC until typed by values) -> string. */
+static st_type affinity_type(st_affinity a)
+{
+    return a == ST_AFF_INTEGER ? ST_TYPE_I64 : (a == ST_AFF_REAL ? ST_TYPE_F64 : ST_TYPE_STR);
+}
+
+/* True when the affinity leaves the bronze type to the values. */
+static bool affinity_undecided(st_affinity a) { return a == ST_AFF_BLOB || a == ST_AFF_NUMERIC; }
 
 /* ---- opening ---- */
 
@@ -472,7 +486,8 @@ st_status st_source_describe(st_source *src, const char *name, st_source_table *
         }
         for (char *p = c->lname; *p; p++)
             if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
-        c->type = affinity_type(c->decl_type);
+        c->affinity = affinity_of(c->decl_type);
+        c->type = affinity_type(c->affinity);
     }
     if (rc != SQLITE_DONE) {
         s = sqlite_fail(err, src, "reading columns");
@@ -489,6 +504,78 @@ st_status st_source_describe(st_source *src, const char *name, st_source_table *
 done:
     sqlite3_finalize(st);
     st_source_table_free(t);
+    return s;
+}
+
+/* ---- typing by values ---- */
+
+/* The bronze type of a column whose storage classes were counted:
+ * n[0..4) the INTEGER, REAL, TEXT and BLOB counts. The most frequent class
+ * wins, ties to the earlier; no values (all NULL) stays string. */
+static st_type dominant_type(const int64_t n[4])
+{
+    static const st_type by_class[4] = {ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_STR, ST_TYPE_STR};
+    size_t best = 0;
+    for (size_t k = 1; k < 4; k++)
+        if (n[k] > n[best]) best = k;
+    return n[best] > 0 ? by_class[best] : ST_TYPE_STR;
+}
+
+/* Counts the storage classes of the undecided columns of t (cnt[j][k]:
+ * column j, class k + 1) with one scan of the table by the reader the
+ * scan chooses: both readers give the same `c__class` (the invariant
+ * tests/test_btree.c checks), so the counts do not depend on which one
+ * read. The undecided value columns are int64 during the count (integers
+ * then cost no formatting). */
+static st_status count_classes(st_source *src, st_source_table *t, int64_t (*cnt)[4], st_error *err)
+{
+    st_status s = ST_OK;
+    st_source_scan *sc = NULL;
+    st_column *cols = calloc(t->n_fields, sizeof *cols);
+    if (!cols) return st_error_set(err, ST_ERR_NOMEM, "typing '%s': out of memory", t->name);
+    for (size_t j = 0; j < t->n_cols; j++)
+        if (affinity_undecided(t->cols[j].affinity)) t->fields[st_source_field_value(j)].type = ST_TYPE_I64;
+    for (size_t f = 0; f < t->n_fields; f++) st_column_init(&cols[f], t->fields[f].type);
+    int64_t lo, hi;
+    uint64_t n = 0;
+    if ((s = st_source_rowid_range(src, t, &lo, &hi, &n, err)) != ST_OK || n == 0) goto done;
+    if ((s = st_source_scan_open(&sc, src, t, lo, hi, (size_t)1 << 16, err)) != ST_OK) goto done;
+    for (;;) {
+        size_t got = 0;
+        if ((s = st_source_scan_next(sc, cols, &got, err)) != ST_OK || got == 0) break;
+        for (size_t j = 0; j < t->n_cols; j++) {
+            if (!affinity_undecided(t->cols[j].affinity)) continue;
+            const int32_t *c = (const int32_t *)cols[st_source_field_class(j)].data;
+            for (size_t i = 0; i < got; i++)
+                if (c[i] >= ST_CLASS_INTEGER && c[i] <= ST_CLASS_BLOB) cnt[j][c[i] - 1]++;
+        }
+    }
+done:
+    st_source_scan_close(sc);
+    for (size_t f = 0; f < t->n_fields; f++) st_column_free(&cols[f]);
+    free(cols);
+    return s;
+}
+
+st_status st_source_type_by_values(st_source *src, st_source_table *t, size_t *n_counted, st_error *err)
+{
+    static const char *const desc = "the source value, typed by its most frequent storage class (the declared "
+                                    "type does not decide); NULL when it does not fit (see __raw)";
+    size_t n = 0;
+    for (size_t j = 0; j < t->n_cols; j++) n += affinity_undecided(t->cols[j].affinity);
+    if (n_counted) *n_counted = n;
+    if (n == 0) return ST_OK;
+    int64_t (*cnt)[4] = calloc(t->n_cols, sizeof *cnt);
+    if (!cnt) return st_error_set(err, ST_ERR_NOMEM, "typing '%s': out of memory", t->name);
+    st_status s = count_classes(src, t, cnt, err);
+    for (size_t j = 0; j < t->n_cols; j++) {
+        if (!affinity_undecided(t->cols[j].affinity)) continue;
+        st_field *f = &t->fields[st_source_field_value(j)];
+        t->cols[j].type = f->type = s == ST_OK ? dominant_type(cnt[j]) : ST_TYPE_STR;
+        t->cols[j].by_values = s == ST_OK;
+        if (s == ST_OK) f->description = desc;
+    }
+    free(cnt);
     return s;
 }
 
@@ -707,7 +794,7 @@ static st_status read_col_rules(st_source_scan *sc, const char **why, st_error *
     size_t j = 0, n_pk = 0, pk_col = 0;
     while (sqlite3_step(st) == SQLITE_ROW && j < t->n_cols) {
         sc->bcols[j].has_default = sqlite3_column_int(st, 0) != 0;
-        sc->bcols[j].real_affinity = t->cols[j].type == ST_TYPE_F64;
+        sc->bcols[j].real_affinity = t->cols[j].affinity == ST_AFF_REAL;
         if (sqlite3_column_int(st, 1) > 0) {
             n_pk++;
             pk_col = j;

@@ -340,7 +340,8 @@ int st_cmd_score(int argc, char **argv)
     score_model sm;
     char scratch[ST_PATH_MAX], out_buf[ST_PATH_MAX];
     bool made = false;
-    st_status s = load_model(wh, &sm, &err);
+    st_status s = st_warehouse_check_pending(wh, &err); /* the model of one build, never half a publish */
+    if (s == ST_OK) s = load_model(wh, &sm, &err);
     if (s == ST_OK && (size_t)snprintf(scratch, sizeof scratch, "%s/_score.XXXXXX", wh) >= sizeof scratch)
         s = st_error_set(&err, ST_ERR_INVALID, "warehouse path too long: %s", wh);
     if (s == ST_OK && !(made = mkdtemp(scratch) != NULL))

@@ -48,6 +48,7 @@ typedef struct ingest_job {
     uint64_t fp;              /* seed; the file's fingerprint adds its content */
     /* results */
     char reader[200];         /* which reader read it: st_source_scan_path() */
+    char typed[200];          /* columns typed by their values: "a int64, b string" */
     uint64_t rows;
     st_status status;
     st_error err;
@@ -68,6 +69,24 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+/* Columns whose declared type does not decide take the type of their
+ * dominant storage class, counted through this worker's connection
+ * before the bronze schema is fixed (strata/source.h); j->typed names
+ * them for the step note. */
+static st_status type_by_values(st_source *src, ingest_job *j)
+{
+    size_t n = 0, len = 0;
+    ST_TRY(st_source_type_by_values(src, j->desc, &n, &j->err));
+    for (size_t c = 0; c < j->desc->n_cols && len < sizeof j->typed; c++) {
+        if (!j->desc->cols[c].by_values) continue;
+        int k = snprintf(j->typed + len, sizeof j->typed - len, "%s%s %s", len ? ", " : "", j->desc->cols[c].lname,
+                         st_type_name(j->desc->cols[c].type));
+        if (k < 0) break;
+        len += (size_t)k;
+    }
+    return ST_OK;
+}
+
 static st_status ingest_one(ingest_pool *pool, ingest_job *j)
 {
     st_run_ctx *ctx = pool->ctx;
@@ -79,6 +98,7 @@ static st_status ingest_one(ingest_pool *pool, ingest_job *j)
     size_t nf = j->desc->n_fields;
     /* each worker reads through its own connection */
     if ((s = st_source_open(&src, j->path, &j->err)) != ST_OK) goto done;
+    if ((s = type_by_values(src, j)) != ST_OK) goto done;
     cols = calloc(nf, sizeof *cols);
     if (!cols) {
         s = st_error_set(&j->err, ST_ERR_NOMEM, "out of memory");
@@ -153,8 +173,9 @@ static void note_readers(st_run_ctx *ctx, const ingest_job *jobs, size_t n)
     char *note = ctx->cur->note;
     size_t cap = sizeof ctx->cur->note, len = strlen(note);
     for (size_t i = 0; i < n && len < cap; i++) {
-        int k = snprintf(note + len, cap - len, "%s%s: %s", len ? "; " : "", jobs[i].bronze,
-                         jobs[i].reader[0] ? jobs[i].reader : "empty");
+        int k = snprintf(note + len, cap - len, "%s%s: %s%s%s", len ? "; " : "", jobs[i].bronze,
+                         jobs[i].reader[0] ? jobs[i].reader : "empty", jobs[i].typed[0] ? ", typed by values: " : "",
+                         jobs[i].typed);
         if (k < 0) break;
         len += (size_t)k;
     }
@@ -166,7 +187,10 @@ static void note_readers(st_run_ctx *ctx, const ingest_job *jobs, size_t n)
 static st_status make_stamp(ingest_job *jobs, size_t n, char *buf, size_t cap, st_error *err)
 {
     /* the pipeline version first: a strata that writes bronze differently rebuilds it */
-    int k0 = snprintf(buf, cap, "strata-pipeline %d\n", ST_PIPELINE_VERSION);
+    /* (and how bronze is typed: a warehouse ingested before columns were
+     * typed by their values re-reads its sources once; declared-type
+     * sources give the same bronze bytes) */
+    int k0 = snprintf(buf, cap, "strata-pipeline %d bronze-typed-by-values\n", ST_PIPELINE_VERSION);
     size_t len = k0 > 0 ? (size_t)k0 : 0;
     for (size_t i = 0; i < n && len < cap; i++) {
         char real[ST_PATH_MAX], id[512];

@@ -8,7 +8,8 @@
  * that is not a rowid alias), short records after ALTER TABLE ADD COLUMN
  * with and without DEFAULT, page sizes 512..65536 with reserved bytes,
  * multi-megabyte overflow chains, freelist pages, auto-vacuum pointer-map
- * pages and deleted rows. Each table is scanned twice, through the pages
+ * pages, deleted rows, and columns typed by their values (no declared
+ * type, BLOB or NUMERIC). Each table is scanned twice, through the pages
  * and with STRATA_SOURCE_PATH=step, both written as bronze layer files,
  * and the files must be identical byte for byte. Fallback cases (WAL with
  * frames, UTF-16, WITHOUT ROWID, a writer's lock) check the reader named
@@ -81,6 +82,7 @@ static char *bronze_of(const char *path, const char *name, const char *mode, siz
     cr_assert_eq(st_source_open(&src, path, &err), ST_OK, "%s", err.msg);
     st_source_table *t = NULL;
     cr_assert_eq(st_source_describe(src, name, &t, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_source_type_by_values(src, t, NULL, &err), ST_OK, "%s", err.msg); /* as ingest does */
     char out[512];
     snprintf(out, sizeof out, "%s/%s.%s.strata", tmpdir, name, mode);
     st_file_meta meta = {.layer = "bronze", .table = name, .params = ""};
@@ -163,6 +165,115 @@ Test(btree, every_serial_type_and_class)
     sqlite3_close(make_db(p, NULL, -1, every_type_sql));
     same_both_ways(p, "t", true, 3, 1);
     same_both_ways(p, "t", true, 64, 3);
+}
+
+/* Table t of path described and typed by its values, as ingest does;
+ * *src the open source (caller closes), *counted the columns counted. */
+static st_source_table *typed_by_values(const char *path, st_source **src, size_t *counted)
+{
+    st_source_table *t = NULL;
+    st_error err = {0};
+    cr_assert_eq(st_source_open(src, path, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_source_describe(*src, "t", &t, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_source_type_by_values(*src, t, counted, &err), ST_OK, "%s", err.msg);
+    return t;
+}
+
+/* The naive reference of st_source_type_by_values(): every row stepped,
+ * sqlite3_column_type() counted, the most frequent class wins (ties to
+ * the earlier of INTEGER, REAL, TEXT, BLOB), string when all NULL. */
+static st_type naive_dominant(const char *path, const char *table, const char *col)
+{
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT \"%s\" FROM \"%s\"", col, table);
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    long n[6] = {0};
+    while (sqlite3_step(st) == SQLITE_ROW) n[sqlite3_column_type(st, 0)]++;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    int best = SQLITE_INTEGER;
+    for (int c = SQLITE_FLOAT; c <= SQLITE_BLOB; c++)
+        if (n[c] > n[best]) best = c;
+    if (n[best] == 0 || best >= SQLITE_TEXT) return ST_TYPE_STR;
+    return best == SQLITE_INTEGER ? ST_TYPE_I64 : ST_TYPE_F64;
+}
+
+Test(btree, untyped_columns_typed_by_values_both_paths)
+{
+    char p[400];
+    path_in(p, sizeof p, "untyped.db");
+    /* i: integers and one text; r: reals and integers; s: text and
+     * integers; b: blobs; z: all NULL; tie: one integer, one real each
+     * way (integer wins); n NUMERIC: numeric-looking text stored as
+     * numbers; d BLOB declared, integer dominant; x TEXT declared (decided,
+     * not counted); a short-record column added with an integer DEFAULT */
+    sqlite3_close(make_db(p, "PRAGMA page_size=1024;", -1,
+                          "CREATE TABLE t(i, r, s, b, z, tie, n NUMERIC, d BLOB, x TEXT);"
+                          "WITH RECURSIVE c(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM c WHERE k < 3000)"
+                          " INSERT INTO t SELECT CASE WHEN k = 1500 THEN 'odd' ELSE k * 7 END,"
+                          " CASE WHEN k % 3 = 0 THEN k ELSE k + 0.5 END,"
+                          " CASE WHEN k % 4 = 0 THEN k ELSE printf('s%d', k) END,"
+                          " CASE WHEN k % 5 = 0 THEN NULL ELSE zeroblob(k % 7) END, NULL,"
+                          " CASE WHEN k = 1 THEN 1 WHEN k = 2 THEN 2.5 END,"
+                          " CASE WHEN k % 9 = 0 THEN 'n/a' ELSE printf('%d', k) END,"
+                          " CASE WHEN k = 77 THEN x'00ff' ELSE k END, k FROM c;"
+                          "ALTER TABLE t ADD COLUMN late DEFAULT 42;"
+                          "INSERT INTO t(i, late) VALUES (1, 'late text');"));
+    static const char *const names[] = {"i", "r", "s", "b", "z", "tie", "n", "d", "x", "late"};
+    static const st_type want[] = {ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_STR, ST_TYPE_STR, ST_TYPE_STR,
+                                   ST_TYPE_I64, ST_TYPE_I64, ST_TYPE_I64, ST_TYPE_STR, ST_TYPE_I64};
+    st_source *src = NULL;
+    size_t counted = 0;
+    st_source_table *t = typed_by_values(p, &src, &counted);
+    cr_expect_eq(counted, 9, "every column but the TEXT one is counted");
+    for (size_t j = 0; j < 10; j++) {
+        cr_expect_eq(t->cols[j].type, want[j], "column %s: %s", names[j], st_type_name(t->cols[j].type));
+        cr_expect_eq(t->fields[st_source_field_value(j)].type, t->cols[j].type, "column %s: field type", names[j]);
+        if (j != 8 && j != 9) /* 'late': the short records' DEFAULT is a value SQLite reads, which naive counts too */
+            cr_expect_eq(naive_dominant(p, "t", names[j]), want[j], "column %s: the naive count", names[j]);
+        cr_expect_eq(t->cols[j].by_values, j != 8, "column %s", names[j]);
+    }
+    cr_expect_eq(naive_dominant(p, "t", "late"), ST_TYPE_I64);
+    st_source_table_free(t);
+    st_source_close(src);
+    same_both_ways(p, "t", true, 256, 1);
+    same_both_ways(p, "t", true, 1000, 3);
+}
+
+/* More undecided columns than one counting query holds (256 a query). */
+Test(btree, wide_untyped_table_counted_in_groups)
+{
+    char p[400];
+    path_in(p, sizeof p, "wide.db");
+    enum { W = 600 };
+    static char create[W * 12 + 64], insert[W * 12 + 64];
+    size_t lc = (size_t)snprintf(create, sizeof create, "CREATE TABLE t(");
+    size_t li = (size_t)snprintf(insert, sizeof insert, "INSERT INTO t VALUES (");
+    for (int k = 0; k < W; k++) {
+        lc += (size_t)snprintf(create + lc, sizeof create - lc, "%sc%d", k ? ", " : "", k);
+        li += (size_t)snprintf(insert + li, sizeof insert - li, k % 3 == 0 ? "%s%d" : (k % 3 == 1 ? "%s'%d'" : "%s%d.5"),
+                               k ? ", " : "", k);
+    }
+    snprintf(create + lc, sizeof create - lc, ");");
+    snprintf(insert + li, sizeof insert - li, ");");
+    sqlite3 *db = make_db(p, NULL, -1, create);
+    exec_ok(db, insert);
+    exec_ok(db, insert);
+    sqlite3_close(db);
+    st_source *src = NULL;
+    size_t counted = 0;
+    st_source_table *t = typed_by_values(p, &src, &counted);
+    cr_expect_eq(counted, W);
+    for (size_t k = 0; k < W; k++) {
+        st_type want = k % 3 == 0 ? ST_TYPE_I64 : (k % 3 == 1 ? ST_TYPE_STR : ST_TYPE_F64);
+        cr_expect_eq(t->cols[k].type, want, "column c%zu: %s", k, st_type_name(t->cols[k].type));
+    }
+    st_source_table_free(t);
+    st_source_close(src);
+    same_both_ways(p, "t", true, 16, 1);
 }
 
 Test(btree, integer_primary_key_and_its_desc_quirk)

@@ -113,7 +113,7 @@ Test(cli, unknown_command_is_usage_error)
     cr_assert_not_null(strstr(out, "unknown command"));
 }
 
-static const char *const subs[] = {"run", "gen", "inspect", "export", "kmeans", "lineage", "docs", "report"};
+static const char *const subs[] = {"run", "gen", "inspect", "export", "kmeans", "lineage", "docs", "report", "score"};
 
 Test(cli, every_subcommand_has_help)
 {
@@ -171,6 +171,13 @@ Test(cli, unified_usage_errors)
         {"report --format=pdf", "report", "--format expects html|md|markdown, got 'pdf'"},
         {"report --out", "report", "--out needs a value"},
         {"report --bogus", "report", "unknown flag '--bogus'"},
+        {"export x --format=xml", "export", "--format expects csv|jsonl|parquet, got 'xml'"},
+        {"export x --bogus", "export", "unknown flag '--bogus'"},
+        {"export", "export", "missing FILE"},
+        {"score --bogus", "score", "unknown flag '--bogus'"},
+        {"score", "score", "--transactions FILE is required"},
+        {"score --transactions", "score", "--transactions needs a value"},
+        {"score --transactions=x --format=pdf", "score", "--format expects strata|csv, got 'pdf'"},
     };
     static char out[65536], err[65536];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

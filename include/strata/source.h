@@ -14,7 +14,10 @@
  * in source order) the triple
  *
  *   c          typed by declared affinity (INTEGER -> int64, REAL -> float64,
- *              anything else -> string), present when the value fits it,
+ *              TEXT -> string); where the affinity does not decide (BLOB,
+ *              i.e. no declared type, or NUMERIC) string, or with
+ *              st_source_type_by_values() the type of the column's
+ *              dominant storage class; present when the value fits it,
  *   c__class   int32 storage class 0 NULL, 1 INTEGER, 2 REAL, 3 TEXT, 4 BLOB,
  *   c__raw     bytes, present when the value does not fit `c`: INTEGER as
  *              decimal text, REAL as %.17g text, TEXT/BLOB as their bytes,
@@ -88,12 +91,25 @@ const char *st_source_path(const st_source *src);
 st_status st_source_find_table(st_source *src, const char *const *candidates, size_t n,
                                const char **resolved, st_error *err) ST_MUST_USE;
 
+/* SQLite's column affinity of a declared type (datatype3.html, 3.1). */
+typedef enum st_affinity {
+    ST_AFF_BLOB = 0,  /* no declared type, or one containing BLOB */
+    ST_AFF_TEXT,
+    ST_AFF_NUMERIC,
+    ST_AFF_INTEGER,
+    ST_AFF_REAL
+} st_affinity;
+
 /* One column of a source table. */
 typedef struct st_source_col {
     char *name;       /* as declared in the file */
     char *lname;      /* ASCII lower-cased: the bronze column name */
     char *decl_type;  /* declared type, "" when none */
-    st_type type;     /* bronze type by affinity: ST_TYPE_I64, _F64 or _STR */
+    st_affinity affinity;
+    st_type type;     /* bronze type: ST_TYPE_I64, _F64 or _STR, by affinity
+                       * (INTEGER, REAL, else string) or, after
+                       * st_source_type_by_values(), by the dominant class */
+    bool by_values;   /* type chosen by st_source_type_by_values() */
 } st_source_col;
 
 /* A described source table and its bronze schema. Owns every string and
@@ -120,6 +136,21 @@ st_status st_source_describe(st_source *src, const char *name, st_source_table *
                              st_error *err) ST_MUST_USE;
 
 void st_source_table_free(st_source_table *t);
+
+/* Types the columns whose declared affinity does not decide (BLOB, i.e.
+ * no declared type, or NUMERIC) by their values: one scan of the whole
+ * table by the reader a scan chooses (pages or sqlite3_step, which give
+ * the same storage classes) counts each such column's classes, and the
+ * column takes the type of its most frequent non-NULL class (INTEGER ->
+ * int64, REAL -> float64, TEXT or BLOB -> string; ties go to the earlier
+ * of INTEGER, REAL, TEXT, BLOB; no values -> string). Updates
+ * t->cols[j].type / .by_values and the bronze field's type and
+ * description; on failure they stay string. *n_counted (optional)
+ * receives the number of such columns; nothing is read when it is 0. The
+ * counts are those of the scan's read transaction, which ends with it.
+ * Errors as st_source_scan_next(). */
+st_status st_source_type_by_values(st_source *src, st_source_table *t, size_t *n_counted,
+                                   st_error *err) ST_MUST_USE;
 
 /* Index of column `name` (ASCII case-insensitive) in t->cols, or -1. */
 int st_source_table_find_col(const st_source_table *t, const char *name);

@@ -208,6 +208,17 @@ typedef struct scatter_job {
         sqty[p] = (QTY)[i];                                                \
     }
 
+/* Runs PASS over the row store r's quantities in the width they are stored
+ * in (int64 when wide, else int32), so each pass is compiled for both. */
+#define BY_QTY_WIDTH(PASS)                                                 \
+    if (r->wide) {                                                         \
+        const int64_t *restrict q64 = r->q64;                              \
+        PASS(q64)                                                          \
+    } else {                                                               \
+        const int32_t *restrict q32 = r->q32;                              \
+        PASS(q32)                                                          \
+    }
+
 /* Pass 1 for one stored quantity width: rows into material-rank order. */
 #define BY_MATERIAL(QTY)                                                   \
     for (size_t i = 0; i < n; i++) {                                       \
@@ -247,20 +258,8 @@ static void *scatter_worker(void *arg)
         uint32_t *restrict cur = fx->cnt[job->t];
         uint32_t *restrict smat = fx->seg_mat[job->t];
         int64_t *restrict sqty = fx->seg_qty[job->t];
-        if (r->wide) {
-            const int64_t *restrict q64 = r->q64;
-            BY_GROUP(q64)
-        } else {
-            const int32_t *restrict q32 = r->q32;
-            BY_GROUP(q32)
-        }
-        free(r->key);
-        free(r->mat);
-        free(r->q32);
-        free(r->q64);
-        r->key = r->mat = NULL;
-        r->q32 = NULL;
-        r->q64 = NULL;
+        BY_QTY_WIDTH(BY_GROUP)
+        st_row_store_release(r);
         return NULL;
     }
     uint32_t *mstart = calloc(nm + 1, sizeof *mstart);
@@ -276,21 +275,9 @@ static void *scatter_worker(void *arg)
         for (size_t i = 0; i < n; i++) mstart[(rank ? rank[mat[i]] : mat[i]) + 1]++;
         for (size_t m = 0; m < nm; m++) mstart[m + 1] += mstart[m];
         memcpy(mcur, mstart, nm * sizeof *mcur);
-        if (r->wide) {
-            const int64_t *restrict q64 = r->q64;
-            BY_MATERIAL(q64)
-        } else {
-            const int32_t *restrict q32 = r->q32;
-            BY_MATERIAL(q32)
-        }
+        BY_QTY_WIDTH(BY_MATERIAL)
     }
-    free(r->key);
-    free(r->mat);
-    free(r->q32);
-    free(r->q64);
-    r->key = r->mat = NULL;
-    r->q32 = NULL;
-    r->q64 = NULL;
+    st_row_store_release(r);
 
     fx->seg_mat[job->t] = malloc((n ? n : 1) * sizeof(uint32_t));
     fx->seg_qty[job->t] = malloc((n ? n : 1) * sizeof(int64_t));

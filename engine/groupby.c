@@ -42,10 +42,7 @@ void st_features_free(st_features *fx)
     free(fx->slot_id);
     for (int t = 0; t < 2; t++) {
         free(fx->cnt[t]);
-        free(fx->rows[t].key);
-        free(fx->rows[t].mat);
-        free(fx->rows[t].q32);
-        free(fx->rows[t].q64);
+        st_row_store_release(&fx->rows[t]);
         free(fx->g_off[t]);
         free(fx->g_med[t]);
         free(fx->seg_mat[t]);

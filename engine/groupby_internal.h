@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "agg_internal.h"
 #include "strata/agg.h"
@@ -31,6 +32,19 @@ typedef struct st_row_store {
     bool wide;       /* q64 in use */
     size_t n_rows, cap_rows;
 } st_row_store;
+
+/* Frees a row store's columns and leaves them NULL; n_rows stays, since the
+ * segments built from the rows keep that count. */
+static inline void st_row_store_release(st_row_store *r)
+{
+    free(r->key);
+    free(r->mat);
+    free(r->q32);
+    free(r->q64);
+    r->key = r->mat = NULL;
+    r->q32 = NULL;
+    r->q64 = NULL;
+}
 
 struct st_features {
     st_feature_dims dims;

@@ -153,3 +153,95 @@ float *fx_blobs(size_t n, size_t d, int k, int *truth, uint64_t seed)
     }
     return x;
 }
+
+size_t fx_count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++) n++;
+    return n;
+}
+
+/* Scans the attributes of the tag named name from s[*j] to its '>' (or
+ * the end), honouring quotes; *self says whether it ends in "/>". NULL
+ * when fine, else a static message. */
+static const char *markup_attrs(const char *s, size_t *j, const char *name, bool html, bool *self, char *msg,
+                                size_t cap)
+{
+    size_t p = *j;
+    *self = false;
+    while (s[p] && s[p] != '>') {
+        if (s[p] == '"') {
+            p++;
+            while (s[p] && s[p] != '"') {
+                if (s[p] == '<') {
+                    snprintf(msg, cap, "'<' inside attribute of <%s>", name);
+                    return msg;
+                }
+                p++;
+            }
+            if (!s[p]) return "unterminated attribute";
+        } else if (!html && s[p] == '=' && s[p + 1] != '"') {
+            snprintf(msg, cap, "unquoted attribute in <%s>", name);
+            return msg;
+        }
+        if (s[p] == '/' && s[p + 1] == '>') *self = true;
+        p++;
+    }
+    *j = p;
+    return s[p] ? NULL : "unterminated tag";
+}
+
+const char *fx_check_markup(const char *s, bool html)
+{
+    static char msg[256];
+    char stack[256][32];
+    size_t depth = 0;
+    for (size_t i = 0; s[i];) {
+        if (s[i] == '&') {
+            size_t j = i + 1;
+            while (s[j] && s[j] != ';' && j - i < 10) j++;
+            if (s[j] != ';') {
+                snprintf(msg, sizeof msg, "bare & at %zu", i);
+                return msg;
+            }
+            i = j + 1;
+            continue;
+        }
+        if (s[i] == '>') {
+            snprintf(msg, sizeof msg, "bare > at %zu: %.40s", i, s + (i > 20 ? i - 20 : 0));
+            return msg;
+        }
+        if (s[i] != '<') {
+            i++;
+            continue;
+        }
+        bool closing = s[i + 1] == '/';
+        size_t j = i + 1 + (closing ? 1 : 0), k = 0;
+        char name[32];
+        while (s[j] && s[j] != ' ' && s[j] != '>' && s[j] != '/' && s[j] != '\n' && k < 31) name[k++] = s[j++];
+        name[k] = '\0';
+        if (!html && k == 0) {
+            snprintf(msg, sizeof msg, "empty tag name at %zu", i);
+            return msg;
+        }
+        bool self;
+        const char *bad = markup_attrs(s, &j, name, html, &self, msg, sizeof msg);
+        if (bad) return bad;
+        if (closing) {
+            if (depth == 0 || strcmp(stack[depth - 1], name) != 0) {
+                snprintf(msg, sizeof msg, "</%s> does not close <%s>", name, depth ? stack[depth - 1] : "(none)");
+                return msg;
+            }
+            depth--;
+        } else if (!self && name[0] != '!' && !(html && strcmp(name, "meta") == 0)) {
+            if (depth == 256) return "too deep";
+            strcpy(stack[depth++], name);
+        }
+        i = j + 1;
+    }
+    if (depth) {
+        snprintf(msg, sizeof msg, "<%s> never closed", stack[depth - 1]);
+        return msg;
+    }
+    return NULL;
+}

@@ -25,6 +25,7 @@
 #define STRATA_TEST_FIXTURES_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -86,5 +87,16 @@ double fx_gauss(void);
 /* n points of d features (row-major) in k well separated blobs, from
  * seed; truth[i] is the blob of point i. Caller frees. */
 float *fx_blobs(size_t n, size_t d, int k, int *truth, uint64_t seed);
+
+/* How many times needle occurs in hay (overlapping matches count). */
+size_t fx_count(const char *hay, const char *needle);
+
+/* Checks markup: every <tag> has its </tag> in order, self-closing tags
+ * close themselves, no raw '<' inside a quoted attribute, no bare '>' or
+ * '&' (other than an entity) in text. With html, <meta> is a void element
+ * and tag names and attribute quoting are not checked; without it (SVG,
+ * XML) an empty tag name or an unquoted attribute value is an error.
+ * NULL when fine, else a static message. */
+const char *fx_check_markup(const char *s, bool html);
 
 #endif

@@ -23,77 +23,6 @@
 
 TestSuite(report);
 
-/* Tag balance for HTML: like the SVG checker in test_svg.c plus the void
- * elements (meta) and the doctype. NULL when fine. */
-static const char *check_html(const char *s)
-{
-    static char msg[256];
-    char stack[256][32];
-    size_t depth = 0;
-    for (size_t i = 0; s[i];) {
-        if (s[i] == '&') {
-            size_t j = i + 1;
-            while (s[j] && s[j] != ';' && j - i < 10) j++;
-            if (s[j] != ';') {
-                snprintf(msg, sizeof msg, "bare & at %zu", i);
-                return msg;
-            }
-            i = j + 1;
-            continue;
-        }
-        if (s[i] == '>') {
-            snprintf(msg, sizeof msg, "bare > at %zu: %.40s", i, s + (i > 20 ? i - 20 : 0));
-            return msg;
-        }
-        if (s[i] != '<') {
-            i++;
-            continue;
-        }
-        bool closing = s[i + 1] == '/';
-        size_t j = i + 1 + (closing ? 1 : 0), k = 0;
-        char name[32];
-        while (s[j] && s[j] != ' ' && s[j] != '>' && s[j] != '/' && s[j] != '\n' && k < 31) name[k++] = s[j++];
-        name[k] = '\0';
-        bool self = false;
-        while (s[j] && s[j] != '>') {
-            if (s[j] == '"') {
-                j++;
-                while (s[j] && s[j] != '"') {
-                    if (s[j] == '<') return "'<' inside an attribute";
-                    j++;
-                }
-                if (!s[j]) return "unterminated attribute";
-            }
-            if (s[j] == '/' && s[j + 1] == '>') self = true;
-            j++;
-        }
-        if (!s[j]) return "unterminated tag";
-        if (closing) {
-            if (depth == 0 || strcmp(stack[depth - 1], name) != 0) {
-                snprintf(msg, sizeof msg, "</%s> does not close <%s>", name, depth ? stack[depth - 1] : "(none)");
-                return msg;
-            }
-            depth--;
-        } else if (!self && name[0] != '!' && strcmp(name, "meta") != 0) {
-            if (depth == 256) return "too deep";
-            strcpy(stack[depth++], name);
-        }
-        i = j + 1;
-    }
-    if (depth) {
-        snprintf(msg, sizeof msg, "<%s> never closed", stack[depth - 1]);
-        return msg;
-    }
-    return NULL;
-}
-
-static size_t count(const char *hay, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++) n++;
-    return n;
-}
-
 static void render(const st_report_model *m, st_report_format fmt, st_buf *b)
 {
     st_error err;
@@ -121,7 +50,7 @@ Test(report, html_has_every_section)
     fx_fill_model(&m);
     st_buf b;
     render(&m, ST_REPORT_HTML, &b);
-    const char *msg = check_html(b.data);
+    const char *msg = fx_check_markup(b.data, true);
     cr_assert_null(msg, "malformed HTML: %s", msg ? msg : "");
     assert_self_contained(b.data);
     static const char *const ids[] = {"kpis", "personas", "customers", "at-risk", "countries", "sales-trend",
@@ -133,7 +62,7 @@ Test(report, html_has_every_section)
     }
     /* 3 feature panels + scatter + 2 k charts + heatmap + area + DAG + 3 reject bars, and the
      * country bars + the monthly sales area */
-    cr_assert_eq(count(b.data, "<svg"), 14, "got %zu svg", count(b.data, "<svg"));
+    cr_assert_eq(fx_count(b.data, "<svg"), 14, "got %zu svg", fx_count(b.data, "<svg"));
     cr_assert_not_null(strstr(b.data, "Heather Leacock"));   /* customers by name */
     cr_assert_not_null(strstr(b.data, "#94 <span class=\"note\">(not in master)</span>"));
     cr_assert_not_null(strstr(b.data, "<b>36,500</b> units less")); /* at-risk lost units */
@@ -186,7 +115,7 @@ Test(report, hostile_strings_are_escaped)
     m.expectations[0].detail = fx_dup("x|y\nz<w>");
     st_buf b;
     render(&m, ST_REPORT_HTML, &b);
-    const char *msg = check_html(b.data);
+    const char *msg = fx_check_markup(b.data, true);
     cr_assert_null(msg, "malformed HTML: %s", msg ? msg : "");
     cr_assert_null(strstr(b.data, "<script"));
     cr_assert_not_null(strstr(b.data, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
@@ -205,14 +134,14 @@ Test(report, empty_model_says_not_available)
     st_report_model_init(&m);
     st_buf b;
     render(&m, ST_REPORT_HTML, &b);
-    const char *msg = check_html(b.data);
+    const char *msg = fx_check_markup(b.data, true);
     cr_assert_null(msg, "malformed HTML: %s", msg ? msg : "");
     assert_self_contained(b.data);
-    cr_assert_geq(count(b.data, "Not available"), 10);
+    cr_assert_geq(fx_count(b.data, "Not available"), 10);
     cr_assert_not_null(strstr(b.data, "n/a")); /* persona rule */
     st_buf_free(&b);
     render(&m, ST_REPORT_MD, &b);
-    cr_assert_geq(count(b.data, "Not available"), 9);
+    cr_assert_geq(fx_count(b.data, "Not available"), 9);
     st_buf_free(&b);
     st_report_model_free(&m);
 }
@@ -230,7 +159,7 @@ Test(report, degenerate_model_renders)
     for (size_t i = 0; i < 16; i++) m.trans_counts[i] = 5;
     st_buf b;
     render(&m, ST_REPORT_HTML, &b);
-    const char *msg = check_html(b.data);
+    const char *msg = fx_check_markup(b.data, true);
     cr_assert_null(msg, "malformed HTML: %s", msg ? msg : "");
     assert_self_contained(b.data);
     st_buf_free(&b);
@@ -403,7 +332,7 @@ Test(report, run_json)
     st_buf b;
     render(&m, ST_REPORT_HTML, &b);
     cr_assert_not_null(strstr(b.data, "2026-01-02T03:04:05Z"));
-    cr_assert_null(check_html(b.data));
+    cr_assert_null(fx_check_markup(b.data, true));
     st_buf_free(&b);
     st_report_model_free(&m);
     cr_assert_eq(st_report_load_run_json(&m, "[1]", 3, &err), ST_OK);
@@ -433,9 +362,9 @@ Test(report, command_on_partial_warehouse)
     snprintf(out, sizeof out, "%s/report/index.html", dir);
     char *html = fx_slurp(out, NULL);
     cr_assert_not_null(html);
-    cr_assert_null(check_html(html));
+    cr_assert_null(fx_check_markup(html, true));
     cr_assert_not_null(strstr(html, "not_null"));
-    cr_assert_geq(count(html, "Not available"), 6);
+    cr_assert_geq(fx_count(html, "Not available"), 6);
     free(html);
 
     char *argv2[] = {"report", "--warehouse", dir, "--format=md", NULL};
@@ -535,7 +464,7 @@ Test(report, loads_a_warehouse)
 
     st_buf b;
     render(&m, ST_REPORT_HTML, &b);
-    cr_assert_null(check_html(b.data));
+    cr_assert_null(fx_check_markup(b.data, true));
     assert_self_contained(b.data);
     cr_assert_not_null(strstr(b.data, "highest volume = Champions &lt;b&gt;"));
     cr_assert_not_null(strstr(b.data, "raw_sales_quantity"));

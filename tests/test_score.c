@@ -11,25 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "fixtures.h"
 #include "strata/column.h"
 #include "strata/file.h"
 
 TestSuite(score, .timeout = 180);
-
-static const char *bin(void)
-{
-    const char *b = getenv("STRATA_BIN");
-    return b ? b : "build/strata";
-}
-
-static int sh(const char *cmd)
-{
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
 
 /* Reads customer_id, period_key, cluster, persona of a layer file whole. */
 static void read_personas(const char *path, st_column *cols)
@@ -56,22 +43,22 @@ static void free_cols(st_column *c)
 
 Test(score, same_source_reproduces_the_fitted_personas_and_new_source_is_scored)
 {
-    char dir[] = "/tmp/strata-score-XXXXXX";
-    cr_assert_not_null(mkdtemp(dir));
+    char dir[64];
+    fx_tmpdir(dir, sizeof dir, "strata-score-");
     char cmd[2048], a[512], b[512];
     snprintf(cmd, sizeof cmd,
              "%s gen --out %s/tx.db --rows 40000 --customers 60 --months 18 --seed 11 >/dev/null 2>&1 && "
              "%s gen --out %s/new.db --rows 20000 --customers 60 --months 6 --start-year 2022 --seed 12 >/dev/null 2>&1 && "
              "%s run --customers data/chinook.db --transactions %s/tx.db --warehouse %s/wh --quiet --k auto >/dev/null 2>&1",
-             bin(), dir, bin(), dir, bin(), dir, dir);
-    cr_assert_eq(sh(cmd), 0, "%s", cmd);
+             fx_bin(), dir, fx_bin(), dir, fx_bin(), dir, dir);
+    cr_assert_eq(fx_sh("%s", cmd), 0, "%s", cmd);
 
     /* 1. the fitted months: the same cluster and persona on every row */
     snprintf(cmd, sizeof cmd,
              "%s score --warehouse %s/wh --customers data/chinook.db --transactions %s/tx.db --out %s/same.strata "
              "--threads 1 2>%s/err.txt",
-             bin(), dir, dir, dir, dir);
-    cr_assert_eq(sh(cmd), 0, "%s", cmd);
+             fx_bin(), dir, dir, dir, dir);
+    cr_assert_eq(fx_sh("%s", cmd), 0, "%s", cmd);
     st_column f[4], s[4];
     snprintf(a, sizeof a, "%s/wh/platinum/fct_transactions.strata", dir);
     snprintf(b, sizeof b, "%s/same.strata", dir);
@@ -93,8 +80,8 @@ Test(score, same_source_reproduces_the_fitted_personas_and_new_source_is_scored)
     snprintf(cmd, sizeof cmd,
              "%s score --warehouse=%s/wh --customers data/chinook.db --transactions %s/new.db --out %s/new.strata "
              ">/dev/null 2>&1 && ! ls -d %s/wh/_score.* >/dev/null 2>&1",
-             bin(), dir, dir, dir, dir);
-    cr_assert_eq(sh(cmd), 0, "%s", cmd);
+             fx_bin(), dir, dir, dir, dir);
+    cr_assert_eq(fx_sh("%s", cmd), 0, "%s", cmd);
     snprintf(b, sizeof b, "%s/new.strata", dir);
     read_personas(b, s);
     cr_assert_gt(s[0].n_rows, 0);
@@ -119,15 +106,14 @@ Test(score, same_source_reproduces_the_fitted_personas_and_new_source_is_scored)
     snprintf(cmd, sizeof cmd,
              "%s score --warehouse %s/wh --customers data/chinook.db --transactions %s/new.db --out %s/csv.strata "
              "--format csv > %s/out.csv 2>/dev/null && head -1 %s/out.csv | grep -q '^customer_id,year,month,period_key,.*,cluster,persona'",
-             bin(), dir, dir, dir, dir, dir);
-    cr_assert_eq(sh(cmd), 0, "%s", cmd);
+             fx_bin(), dir, dir, dir, dir, dir);
+    cr_assert_eq(fx_sh("%s", cmd), 0, "%s", cmd);
 
     /* 4. usage errors and a missing model */
-    snprintf(cmd, sizeof cmd, "%s score --warehouse %s/wh >/dev/null 2>&1", bin(), dir);
-    cr_assert_eq(sh(cmd), 2);
-    snprintf(cmd, sizeof cmd, "%s score --warehouse %s/nowhere --transactions %s/new.db >/dev/null 2>&1", bin(), dir, dir);
-    cr_assert_neq(sh(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s score --warehouse %s/wh >/dev/null 2>&1", fx_bin(), dir);
+    cr_assert_eq(fx_sh("%s", cmd), 2);
+    snprintf(cmd, sizeof cmd, "%s score --warehouse %s/nowhere --transactions %s/new.db >/dev/null 2>&1", fx_bin(), dir, dir);
+    cr_assert_neq(fx_sh("%s", cmd), 0);
 
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    cr_assert_eq(sh(cmd), 0);
+    fx_rmtree(dir);
 }

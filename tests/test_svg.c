@@ -10,101 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixtures.h"
 #include "svg_internal.h"
-
-/* Checks that every <tag> has its </tag> in order, self-closing tags
- * close themselves, attribute values are quoted, and no raw '<' or '&'
- * (other than an entity) appears in text. Returns NULL when fine, else a
- * static message. */
-static const char *check_xml(const char *s)
-{
-    static char msg[256];
-    char stack[128][32];
-    size_t depth = 0;
-    for (size_t i = 0; s[i];) {
-        if (s[i] == '&') {
-            size_t j = i + 1;
-            while (s[j] && s[j] != ';' && j - i < 10) j++;
-            if (s[j] != ';') {
-                snprintf(msg, sizeof msg, "bare & at %zu", i);
-                return msg;
-            }
-            i = j + 1;
-            continue;
-        }
-        if (s[i] == '>') {
-            snprintf(msg, sizeof msg, "bare > at %zu", i);
-            return msg;
-        }
-        if (s[i] != '<') {
-            i++;
-            continue;
-        }
-        bool closing = s[i + 1] == '/';
-        size_t j = i + 1 + (closing ? 1 : 0), k = 0;
-        char name[32];
-        while (s[j] && s[j] != ' ' && s[j] != '>' && s[j] != '/' && s[j] != '\n' && k < 31) name[k++] = s[j++];
-        name[k] = '\0';
-        if (k == 0) {
-            snprintf(msg, sizeof msg, "empty tag name at %zu", i);
-            return msg;
-        }
-        /* scan attributes to '>' honouring quotes */
-        bool self = false;
-        while (s[j] && s[j] != '>') {
-            if (s[j] == '"') {
-                j++;
-                while (s[j] && s[j] != '"') {
-                    if (s[j] == '<') {
-                        snprintf(msg, sizeof msg, "'<' inside attribute of <%s>", name);
-                        return msg;
-                    }
-                    j++;
-                }
-                if (!s[j]) return "unterminated attribute";
-            } else if (s[j] == '=' && s[j + 1] != '"') {
-                snprintf(msg, sizeof msg, "unquoted attribute in <%s>", name);
-                return msg;
-            }
-            if (s[j] == '/' && s[j + 1] == '>') self = true;
-            j++;
-        }
-        if (!s[j]) return "unterminated tag";
-        if (closing) {
-            if (depth == 0 || strcmp(stack[depth - 1], name) != 0) {
-                snprintf(msg, sizeof msg, "</%s> does not close <%s>", name, depth ? stack[depth - 1] : "(none)");
-                return msg;
-            }
-            depth--;
-        } else if (!self && name[0] != '!') {
-            if (depth == 128) return "too deep";
-            strcpy(stack[depth++], name);
-        }
-        i = j + 1;
-    }
-    if (depth) {
-        snprintf(msg, sizeof msg, "<%s> never closed", stack[depth - 1]);
-        return msg;
-    }
-    return NULL;
-}
 
 static void assert_wellformed(const st_buf *b)
 {
     cr_assert(st_buf_ok(b));
-    const char *m = check_xml(b->data);
+    const char *m = fx_check_markup(b->data, false);
     cr_assert_null(m, "malformed SVG: %s\n%s", m ? m : "", b->data);
     cr_assert_null(strstr(b->data, "nan"), "NaN leaked into output");
     cr_assert_null(strstr(b->data, "inf"), "inf leaked into output");
     cr_assert_null(strstr(b->data, "http"), "URL in output");
     cr_assert_null(strstr(b->data, "<script"));
-}
-
-static size_t count(const char *hay, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++) n++;
-    return n;
 }
 
 TestSuite(svg);
@@ -279,7 +196,7 @@ Test(svg, charts_wellformed_and_deterministic)
     assert_wellformed(&a);
     cr_assert_eq(a.len, b.len);
     cr_assert(memcmp(a.data, b.data, a.len) == 0);
-    cr_assert_eq(count(a.data, "<svg"), 6);
+    cr_assert_eq(fx_count(a.data, "<svg"), 6);
     cr_assert_not_null(strstr(a.data, "first &lt;series&gt;"));
     cr_assert_not_null(strstr(a.data, "chosen k = 2"));
     cr_assert_null(strstr(a.data, "no data"));
@@ -295,7 +212,7 @@ Test(svg, degenerate_data)
     st_buf_init(&b);
     draw_all(&b, x, y_eq, 0); /* empty */
     assert_wellformed(&b);
-    cr_assert_geq(count(b.data, "no data"), 5);
+    cr_assert_geq(fx_count(b.data, "no data"), 5);
     st_buf_reset(&b);
     draw_all(&b, x, y_eq, 1); /* single point */
     assert_wellformed(&b);
@@ -323,7 +240,7 @@ Test(svg, nan_points_are_skipped)
     st_buf_init(&b);
     st_svg_xy_chart(&b, &xy);
     assert_wellformed(&b);
-    cr_assert_eq(count(b.data, "<circle"), 2);
+    cr_assert_eq(fx_count(b.data, "<circle"), 2);
     st_buf_free(&b);
 }
 
@@ -339,7 +256,7 @@ Test(svg, log_axis_skips_nonpositive)
     st_buf_init(&b);
     st_svg_xy_chart(&b, &xy);
     assert_wellformed(&b);
-    cr_assert_eq(count(b.data, "<circle"), 2);
+    cr_assert_eq(fx_count(b.data, "<circle"), 2);
     st_buf_free(&b);
 }
 
@@ -360,8 +277,8 @@ Test(svg, dag_layout)
     st_buf_init(&b);
     st_svg_dag_chart(&b, &d);
     assert_wellformed(&b);
-    cr_assert_eq(count(b.data, "<path"), 4); /* the out-of-range edge dropped */
-    cr_assert_eq(count(b.data, "class=\"node\""), 5);
+    cr_assert_eq(fx_count(b.data, "<path"), 4); /* the out-of-range edge dropped */
+    cr_assert_eq(fx_count(b.data, "class=\"node\""), 5);
     cr_assert_not_null(strstr(b.data, "stg &lt;a&gt;"));
     st_buf_reset(&b);
     d.n_nodes = 0;

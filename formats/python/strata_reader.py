@@ -556,6 +556,14 @@ def _i64(c, field):
     return U64(c.u64(field))
 
 
+def _offset_packed(c, count, base_field, width_field, values_field):
+    """count bit-packed values of one width, each plus a shared base (the
+    frame of reference of RLE run values and of integer dictionaries)."""
+    base = _i64(c, base_field)
+    w = c.u8(width_field)
+    return c.packed(count, w, values_field) + base
+
+
 def _decode_ints(c, t, enc, n, where):
     """Integer encodings 0..5 on bool/int32/int64 -> uint64 widened values."""
     if enc == ENC_PLAIN:
@@ -583,9 +591,7 @@ def _decode_ints(c, t, enc, n, where):
         r = c.u32("run count")
         if not 1 <= r <= n:
             raise StrataFormatError(f"{where}: run count {r} not in 1..{n}")
-        base = _i64(c, "run base")
-        w = c.u8("run value width")
-        vals = c.packed(r, w, "run values") + base
+        vals = _offset_packed(c, r, "run base", "run value width", "run values")
         w2 = c.u8("run length width")
         lens = c.packed(r, w2, "run lengths")
         if lens.max() > U64(n - 1):
@@ -598,9 +604,7 @@ def _decode_ints(c, t, enc, n, where):
         d = c.u32("dictionary size")
         if not 1 <= d <= MAX_DICT:
             raise StrataFormatError(f"{where}: dictionary size {d} not in 1..{MAX_DICT}")
-        base = _i64(c, "dictionary base")
-        w = c.u8("dictionary width")
-        dic = c.packed(d, w, "dictionary") + base
+        dic = _offset_packed(c, d, "dictionary base", "dictionary width", "dictionary")
         return dic[_codes(c, n, d, where)]
     if enc == ENC_CONST:
         return np.full(n, c.u64("const value"), dtype=U64)

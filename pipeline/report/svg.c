@@ -247,6 +247,20 @@ static void text_at(st_buf *b, double x, double y, const char *anchor, const cha
     st_buf_puts(b, "</text>\n");
 }
 
+/* One category label under an axis at y, centred on x; rotate slants it
+ * by 40 degrees, ending at x, for labels too long to stand side by side. */
+static void category_tick(st_buf *b, double x, double y, bool rotate, const char *s)
+{
+    if (rotate) {
+        st_buf_printf(b, "<text class=\"tick\" text-anchor=\"end\" transform=\"translate(%.1f,%.1f) rotate(-40)\">",
+                      x + 4, y + 10);
+        st_svg_escape_str(b, s);
+        st_buf_puts(b, "</text>\n");
+    } else {
+        text_at(b, x, y + 16, "middle", "tick", s);
+    }
+}
+
 static void no_data(st_buf *b, int w, int h)
 {
     st_buf_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" class=\"nodata\">no data</text>\n",
@@ -534,14 +548,7 @@ static void category_labels(st_buf *b, const char *const *cats, size_t n, double
     for (size_t i = 0; i < n; i += every) {
         const char *s = cats && cats[i] ? cats[i] : "";
         double cx = x0 + band * ((double)i + 0.5);
-        if (rotate) {
-            st_buf_printf(b, "<text class=\"tick\" text-anchor=\"end\" transform=\"translate(%.1f,%.1f) rotate(-40)\">",
-                          cx + 4, y + 10);
-            st_svg_escape_str(b, s);
-            st_buf_puts(b, "</text>\n");
-        } else {
-            text_at(b, cx, y + 16, "middle", "tick", s);
-        }
+        category_tick(b, cx, y, rotate, s);
     }
 }
 
@@ -710,14 +717,7 @@ void st_svg_area_chart(st_buf *b, const st_svg_area *c)
     for (size_t k = 0; k < nc; k += every) {
         const char *s = c->categories && c->categories[k] ? c->categories[k] : "";
         double px = nc > 1 ? AREA_X(k) : (x0 + x1) / 2;
-        if (rotate) {
-            st_buf_printf(b, "<text class=\"tick\" text-anchor=\"end\" transform=\"translate(%.1f,%.1f) rotate(-40)\">",
-                          px + 4, y1 + 10);
-            st_svg_escape_str(b, s);
-            st_buf_puts(b, "</text>\n");
-        } else {
-            text_at(b, px, y1 + 16, "middle", "tick", s);
-        }
+        category_tick(b, px, y1, rotate, s);
     }
 #undef AREA_X
     if (c->x_label && *c->x_label) text_at(b, (x0 + x1) / 2, h - 6, "middle", "axis-label", c->x_label);

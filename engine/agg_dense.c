@@ -98,6 +98,12 @@ bool st_dense_eligible(const st_dense_dims *d)
     return true;
 }
 
+uint64_t st_dense_slots(const st_dense_dims *d)
+{
+    uint64_t cells = ((uint64_t)d->f.customer_id_max - (uint64_t)d->f.customer_id_min + 1) * n_months(&d->f);
+    return cells * (qty_span(d, 0) + qty_span(d, 1));
+}
+
 uint64_t st_dense_bytes(const st_dense_dims *d, uint32_t n_materials)
 {
     uint64_t cells = ((uint64_t)d->f.customer_id_max - (uint64_t)d->f.customer_id_min + 1) * n_months(&d->f);

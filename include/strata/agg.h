@@ -284,6 +284,12 @@ typedef struct st_dense st_dense;
  * ST_DENSE_MAX_QTY_SPAN values, inside [INT32_MIN, INT32_MAX]. */
 bool st_dense_eligible(const st_dense_dims *d);
 
+/* Histogram bins one accumulator over d holds (cells x both quantity
+ * spans; eligible d): the fixed cost of the fused pass, which it pays
+ * whatever the number of lines (zeroing, first-touch page faults, the
+ * median and merge scans). */
+uint64_t st_dense_slots(const st_dense_dims *d);
+
 /* Bytes one accumulator over d with n_materials codes holds (eligible d). */
 uint64_t st_dense_bytes(const st_dense_dims *d, uint32_t n_materials);
 

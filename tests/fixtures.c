@@ -76,6 +76,17 @@ char *fx_slurp(const char *path, size_t *len)
     return b;
 }
 
+const char *fx_text_of(const char *dir, const char *name)
+{
+    static char buf[4096];
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    char *s = fx_slurp(p, NULL);
+    snprintf(buf, sizeof buf, "%s", s ? s : "");
+    free(s);
+    return buf;
+}
+
 char *fx_read_file(const char *path, size_t *len)
 {
     size_t n = 0;

@@ -55,6 +55,11 @@ int fx_capture(char *out, size_t cap, const char *fmt, ...) __attribute__((forma
  * opened. Caller frees. */
 char *fx_slurp(const char *path, size_t *len);
 
+/* The text of dir/name (a command's captured stderr, say), at most 4095
+ * bytes, "" when it cannot be read. Points into a static buffer that the
+ * next call overwrites. */
+const char *fx_text_of(const char *dir, const char *name);
+
 /* The same for a file that must be there: asserts it opens and reads. */
 char *fx_read_file(const char *path, size_t *len);
 

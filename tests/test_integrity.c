@@ -59,17 +59,7 @@ static int sh(const char *fmt, ...)
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
 }
 
-static const char *errtext(void)
-{
-    static char buf[4096];
-    char p[300];
-    snprintf(p, sizeof p, "%s/err.txt", dir);
-    size_t n;
-    char *s = fx_slurp(p, &n);
-    snprintf(buf, sizeof buf, "%s", s ? s : "");
-    free(s);
-    return buf;
-}
+static const char *errtext(void) { return fx_text_of(dir, "err.txt"); }
 
 static void gen(const char *name, int rows, int seed)
 {

@@ -48,17 +48,7 @@ static int run(const char *wh, const char *extra)
     return fx_run_demo(dir, tx, w, extra);
 }
 
-static const char *errtext(void)
-{
-    static char buf[4096];
-    char p[300];
-    snprintf(p, sizeof p, "%s/err.txt", dir);
-    size_t n;
-    char *s = fx_slurp(p, &n);
-    snprintf(buf, sizeof buf, "%s", s ? s : "");
-    free(s);
-    return buf;
-}
+static const char *errtext(void) { return fx_text_of(dir, "err.txt"); }
 
 /* Every layer file of a warehouse, concatenated with its name, so two
  * warehouses compare with one memcmp. */

@@ -307,12 +307,12 @@ Test(dashboard_browser, fresh_run_has_quality_and_customer_views_matching_the_ta
         }
     }
     cr_assert_eq(at, m.n_top);
-    /* at risk: persona fell between prev and last; most lost units first */
+    /* at risk: persona fell between prev and last and units fell; most lost units first */
     int64_t n_risk = 0, lost = 0;
     bool used[NV_MAX_CUST] = {false};
     for (size_t k = 0; k < nc; k++) {
         int a = nv_rank(cu[k].before), b = nv_rank(cu[k].now);
-        if (*cu[k].before && a < 4 && b < 4 && b > a) {
+        if (*cu[k].before && a < 4 && b < 4 && b > a && cu[k].recent < cu[k].prior) {
             n_risk++;
             lost += cu[k].prior - cu[k].recent;
         } else {

@@ -515,8 +515,8 @@ static void sec_at_risk(st_buf *b, const st_report_model *m, const char **cols)
 {
     section_open(b, "at-risk", "Customers slipping away",
                  "Customers whose persona fell between the month before the last months and the last month "
-                 "(Champions above Loyalists above Potentials above Not Active), with the units they bought in the "
-                 "months before and in the last months.");
+                 "(Champions above Loyalists above Potentials above Not Active) and who bought fewer units in the "
+                 "last months than in the months before.");
     if (!section_has(b, m->has_customers && m->prev_month > 0,
                      "platinum.marts_customer_summary / platinum.dim_customers were not found, or the data covers "
                      "too few months"))
@@ -527,7 +527,7 @@ static void sec_at_risk(st_buf *b, const st_report_model *m, const char **cols)
     window_label(rw, m->recent_from, m->last_month);
     fmt_i64(n, m->n_at_risk_total);
     st_svg_fmt_num((double)m->at_risk_lost_volume, 0, lost);
-    st_buf_printf(b, "<p><b>%s</b> customer%s fell from their %s persona to a lower one in %s; together they bought "
+    st_buf_printf(b, "<p><b>%s</b> customer%s fell from their %s persona to a lower one in %s and bought less; together they bought "
                      "<b>%s</b> units less in %s than in the months before.</p>\n",
                   n, m->n_at_risk_total == 1 ? "" : "s", a, z, lost, rw);
     if (m->n_at_risk == 0) {

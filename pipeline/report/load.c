@@ -1003,7 +1003,8 @@ done:
  * pass (volumes of the recent and prior windows, the persona of the last
  * month and of ST_REPORT_RECENT_MONTHS months before) and, when the next
  * customer starts, offered to bounded lists: the top ST_REPORT_TOP_N per
- * persona, the ST_REPORT_MAX_AT_RISK at-risk customers with most lost
+ * persona, the ST_REPORT_MAX_AT_RISK at-risk customers (persona fell and
+ * units fell) with most lost
  * volume, the ST_REPORT_MAX_LISTED known customers with most recent
  * volume. Each list is a binary heap whose root is its worst entry, so an
  * offer costs O(log n) and memory is the lists' caps plus one row per
@@ -1209,7 +1210,9 @@ static bool cust_finish(const st_report_model *m, cust_views *v)
     if (c->persona != SIZE_MAX && c->prev_persona != SIZE_MAX) {
         int now = st_report_persona_rank(m->personas[c->persona].name);
         int before = st_report_persona_rank(m->personas[c->prev_persona].name);
-        if (now < 4 && before < 4 && now > before) {
+        /* slipping away: the persona fell and the units fell too (a customer
+         * re-labelled lower while buying more is not losing volume) */
+        if (now < 4 && before < 4 && now > before && c->recent_volume < c->prior_volume) {
             v->n_at_risk++;
             v->lost += c->prior_volume - c->recent_volume;
             if (!heap_offer(&v->at_risk, c)) return false;

@@ -152,8 +152,8 @@ static void md_customers(st_buf *b, const st_report_model *m)
         st_buf_puts(b, "\n\n");
         md_customer_rows(b, m, m->top + first, n);
     }
-    st_buf_puts(b, "## Customers at risk (persona fell)\n\n");
-    st_buf_printf(b, "%s customers fell to a lower persona; %s units less in the last months than before.\n\n",
+    st_buf_puts(b, "## Customers at risk (persona fell, units fell)\n\n");
+    st_buf_printf(b, "%s customers fell to a lower persona and bought less; %s units less in the last months than before.\n\n",
                   i64(x, m->n_at_risk_total), num(y, (double)m->at_risk_lost_volume, 0));
     if (m->n_at_risk) {
         st_buf_puts(b, "| # | customer | country | persona before | persona now | units before | units, last months | lost units |\n"

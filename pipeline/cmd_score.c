@@ -7,7 +7,9 @@
  * each cluster, and in the footer metadata the features, and the scaler's
  * parameters (scaler_mean, scaler_std, scaler_log1p: docs/TABLES.md). The
  * new source goes through the pipeline's own ingest, stage and gold steps
- * (the same functions `strata run` calls, with their checks and rules) in
+ * (the same functions `strata run` calls, with their checks, and with the
+ * stage rules the model's warehouse was built with, read from the params
+ * of its silver sales table) in
  * a scratch warehouse inside the warehouse directory (`_score.XXXXXX`,
  * removed at the end), so the features are computed exactly as the model's
  * were. Each customer-month is then scaled with the saved parameters
@@ -132,6 +134,32 @@ static st_status load_model(const char *wh, score_model *sm, st_error *err)
     sm->k = (int)k;
 done:
     for (size_t j = 0; j < n_cols; j++) st_column_free(&cols[j]);
+    st_reader_close(r);
+    return s;
+}
+
+/* The stage rules (year and quantity ranges) the model's warehouse was
+ * built with, from the params of its silver sales table, into o: scoring
+ * with other rules would score other rows than the fit saw. */
+static st_status read_stage_rules(const char *wh, st_run_opts *o, st_error *err)
+{
+    char path[ST_PATH_MAX];
+    snprintf(path, sizeof path, "%.4000s/silver/stg_sales_transactions.strata", wh);
+    st_reader *r = NULL;
+    ST_TRY(st_reader_open(&r, path, err));
+    const char *p = st_reader_meta(r)->params;
+    long long y0, y1, q0, q1;
+    int used = 0;
+    st_status s = ST_OK;
+    if (sscanf(p, "year=%lld..%lld;quantity=%lld..%lld%n", &y0, &y1, &q0, &q1, &used) != 4 || p[used] != '\0' ||
+        y0 > y1 || q0 > q1)
+        s = st_error_set(err, ST_ERR_CORRUPT, "%s: stage params '%s' are not year=A..B;quantity=C..D", path, p);
+    else {
+        o->year_min = y0;
+        o->year_max = y1;
+        o->qty_min = q0;
+        o->qty_max = q1;
+    }
     st_reader_close(r);
     return s;
 }
@@ -342,6 +370,7 @@ int st_cmd_score(int argc, char **argv)
     bool made = false;
     st_status s = st_warehouse_check_pending(wh, &err); /* the model of one build, never half a publish */
     if (s == ST_OK) s = load_model(wh, &sm, &err);
+    if (s == ST_OK) s = read_stage_rules(wh, &o, &err);
     if (s == ST_OK && (size_t)snprintf(scratch, sizeof scratch, "%s/_score.XXXXXX", wh) >= sizeof scratch)
         s = st_error_set(&err, ST_ERR_INVALID, "warehouse path too long: %s", wh);
     if (s == ST_OK && !(made = mkdtemp(scratch) != NULL))

@@ -117,3 +117,36 @@ Test(score, same_source_reproduces_the_fitted_personas_and_new_source_is_scored)
 
     fx_rmtree(dir);
 }
+
+/* A model fitted with other stage rules: score applies the fit's rules
+ * (read from the silver params), so the fitted source comes back row for
+ * row; with the defaults the rejected year would be scored too. */
+Test(score, applies_the_stage_rules_the_model_was_fitted_with)
+{
+    char dir[64];
+    fx_tmpdir(dir, sizeof dir, "strata-score-rules-");
+    char cmd[2048], a[512], b[512];
+    snprintf(cmd, sizeof cmd,
+             "%s gen --out %s/tx.db --rows 30000 --customers 40 --months 24 --start-year 2020 --seed 5 >/dev/null 2>&1 && "
+             "%s run --customers data/chinook.db --transactions %s/tx.db --warehouse %s/wh --quiet --year-min 2021 "
+             ">/dev/null 2>&1 && "
+             "%s score --warehouse %s/wh --customers data/chinook.db --transactions %s/tx.db --out %s/same.strata "
+             ">/dev/null 2>&1",
+             fx_bin(), dir, fx_bin(), dir, dir, fx_bin(), dir, dir, dir);
+    cr_assert_eq(fx_sh("%s", cmd), 0, "%s", cmd);
+    st_column f[4], s[4];
+    snprintf(a, sizeof a, "%s/wh/platinum/fct_transactions.strata", dir);
+    snprintf(b, sizeof b, "%s/same.strata", dir);
+    read_personas(a, f);
+    read_personas(b, s);
+    cr_assert_gt(f[0].n_rows, 100);
+    cr_assert_eq(s[0].n_rows, f[0].n_rows, "scored %zu rows, fitted %zu", s[0].n_rows, f[0].n_rows);
+    for (size_t i = 0; i < f[0].n_rows; i++) {
+        cr_assert_geq(st_column_i32(&s[1])[i], 202101, "row %zu: a year the fit rejected", i);
+        cr_assert_eq(st_column_i32(&s[1])[i], st_column_i32(&f[1])[i], "row %zu", i);
+        cr_assert_eq(st_column_i32(&s[2])[i], st_column_i32(&f[2])[i], "cluster of row %zu", i);
+    }
+    free_cols(s);
+    free_cols(f);
+    fx_rmtree(dir);
+}

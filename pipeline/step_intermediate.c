@@ -180,8 +180,9 @@ static st_status chunk_bufs_init(chunk_bufs *b, st_error *err)
 /* Decodes chunk ch of a silver table (row0: its first row) into b, its
  * material block's dictionary through the run's one (under `lock` when
  * given: a few hundred strings a chunk instead of one per line), and
- * checks every line against the zone-map ranges. *n_codes gets the run
- * dictionary's size after this chunk. */
+ * checks every line against the zone-map ranges (dims; NULL: the caller
+ * checks, as the dense path does inside its one pass). *n_codes gets the
+ * run dictionary's size after this chunk. */
 static st_status read_chunk(st_reader *r, const size_t ix[4], size_t ch, const char *table, uint64_t row0,
                             st_dict *dict, pthread_mutex_t *lock, const st_feature_dims *dims, chunk_bufs *b,
                             uint32_t *n_codes, st_error *err)
@@ -198,7 +199,7 @@ static st_status read_chunk(st_reader *r, const size_t ix[4], size_t ch, const c
     if (lock) pthread_mutex_unlock(lock);
     if (s != ST_OK) return s;
     for (size_t i = 0; i < n; i++) b->codes[i] = b->map[b->local[i]];
-    return check_lines(table, row0, st_column_i64(&b->c), st_column_i32(&b->p), n, dims, err);
+    return dims ? check_lines(table, row0, st_column_i64(&b->c), st_column_i32(&b->p), n, dims, err) : ST_OK;
 }
 
 /* Streams one silver table, chunk by chunk, through the dictionary into
@@ -414,6 +415,16 @@ static st_status check_qty(const char *table, uint64_t row0, const int64_t *q, s
     return ST_OK;
 }
 
+/* After st_dense_add refused a chunk: the zone-map check of the sort path
+ * on it (the error naming the table and row), or ST_OK when none fails. */
+static st_status lines_outside(const char *table, uint64_t row0, const chunk_bufs *b, const st_dense_dims *dd,
+                               unsigned tab, st_error *err)
+{
+    size_t n = b->c.n_rows;
+    ST_TRY(check_lines(table, row0, st_column_i64(&b->c), st_column_i32(&b->p), n, &dd->f, err));
+    return check_qty(table, row0, st_column_i64(&b->q), n, dd->qty_min[tab], dd->qty_max[tab], err);
+}
+
 /* The job's chunks of both tables into job->dn, in item order. */
 static st_status dense_run(dense_job *job)
 {
@@ -431,19 +442,22 @@ static st_status dense_run(dense_job *job)
         const char *table = tables[it->tab];
         uint32_t n_codes;
         job->bad_item = i;
-        s = read_chunk(r[it->tab], ix[it->tab], it->ch, table, it->row0, job->dict, job->lock, &job->dd->f, &b,
-                       &n_codes, err);
-        size_t n = b.c.n_rows;
-        const int64_t *qty = st_column_i64(&b.q);
-        if (s == ST_OK)
-            s = check_qty(table, it->row0, qty, n, job->dd->qty_min[it->tab], job->dd->qty_max[it->tab], err);
+        s = read_chunk(r[it->tab], ix[it->tab], it->ch, table, it->row0, job->dict, job->lock, NULL, &b, &n_codes,
+                       err);
         if (s != ST_OK) break;
+        size_t n = b.c.n_rows;
         if ((uint64_t)job->n_acc * st_dense_bytes(job->dd, n_codes) > budget) {
             job->over_budget = true;
             break;
         }
-        s = st_dense_add(job->dn, (int)it->tab, st_column_i64(&b.c), st_column_i32(&b.p), b.codes, qty, n, n_codes,
-                         err);
+        s = st_dense_add(job->dn, (int)it->tab, st_column_i64(&b.c), st_column_i32(&b.p), b.codes,
+                         st_column_i64(&b.q), n, n_codes, err);
+        if (s != ST_OK) {
+            /* a line outside the ranges: the error the other paths give */
+            st_status c = lines_outside(table, it->row0, &b, job->dd, it->tab, err);
+            s = c != ST_OK ? c : s;
+            break;
+        }
         job->rows += n;
         st_progress_add(job->ctx, n);
     }

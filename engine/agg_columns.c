@@ -5,10 +5,12 @@
  * looking up material strings themselves.
  *
  * Unified rows are produced in batches of UNI_BATCH through
- * st_features_unified_next() into stack arrays, then pushed; nothing here
+ * st_features_unified_next() into stack arrays, then written into the
+ * columns in place (room reserved once per batch); nothing here
  * holds state between calls beyond the caller's cursor.
  */
 #include <inttypes.h>
+#include <string.h>
 
 #include "groupby_internal.h"
 
@@ -79,6 +81,55 @@ st_status st_features_append_analytics(const st_features *fx, size_t first, size
     return st_agg_append_analytics(features_get, fx, fx->n_groups, first, n, cols, err);
 }
 
+/* Appends rows [0, got) of batch b to the nine unified columns: room
+ * reserved once per batch, values written in place (the columns are
+ * non-nullable: a validity bitmap, if one exists, gets the rows marked). */
+static st_status put_unified_batch(const st_unified_batch *b, size_t got, const st_dict *dict, uint32_t n_codes,
+                                   st_column *cols, st_error *err)
+{
+    size_t bytes = cols[4].n_bytes;
+    for (size_t i = 0; i < got; i++) {
+        if (b->material[i] >= n_codes)
+            return st_error_set(err, ST_ERR_INVALID,
+                                "int_transactions_unified: material code %" PRIu32
+                                " not in the dictionary (%" PRIu32 " strings)",
+                                b->material[i], n_codes);
+        size_t len;
+        (void)st_dict_str(dict, b->material[i], &len);
+        bytes += len;
+    }
+    size_t at = cols[0].n_rows;
+    for (int k = 0; k < ST_UNIFIED_N_COLS; k++)
+        if (cols[k].n_rows != at)
+            return st_error_set(err, ST_ERR_INVALID, "int_transactions_unified: columns of unequal length");
+        else if (st_column_reserve(&cols[k], at + got, bytes) != ST_OK)
+            return st_error_set(err, ST_ERR_NOMEM, "int_transactions_unified: appending a row failed");
+    int64_t *c0 = (int64_t *)cols[0].data + at;
+    int32_t *y = (int32_t *)cols[1].data + at, *m = (int32_t *)cols[2].data + at, *p = (int32_t *)cols[3].data + at;
+    int64_t *q[4] = {(int64_t *)cols[5].data + at, (int64_t *)cols[6].data + at, (int64_t *)cols[7].data + at,
+                     (int64_t *)cols[8].data + at};
+    const int64_t *src[4] = {b->sold_qty, b->foc_qty, b->sold_lines, b->foc_lines};
+    st_column *sc = &cols[4];
+    for (size_t i = 0; i < got; i++) {
+        c0[i] = b->customer_id[i];
+        y[i] = b->period_key[i] / 100;
+        m[i] = b->period_key[i] % 100;
+        p[i] = b->period_key[i];
+        size_t len;
+        const char *str = st_dict_str(dict, b->material[i], &len);
+        if (len) memcpy(sc->bytes + sc->n_bytes, str, len);
+        sc->n_bytes += len;
+        sc->offsets[at + i + 1] = (uint64_t)sc->n_bytes;
+    }
+    for (int k = 0; k < 4; k++) memcpy(q[k], src[k], got * sizeof *q[k]);
+    for (int k = 0; k < ST_UNIFIED_N_COLS; k++) {
+        for (size_t i = at; cols[k].validity && i < at + got; i++)
+            cols[k].validity[i >> 6] |= (uint64_t)1 << (i & 63);
+        cols[k].n_rows = at + got;
+    }
+    return ST_OK;
+}
+
 st_status st_agg_append_unified(st_agg_next_fn next, const void *obj, st_unified_cursor *cur,
                                 const st_dict *dict, size_t cap, st_column *cols, size_t *n_out,
                                 st_error *err)
@@ -95,26 +146,7 @@ st_status st_agg_append_unified(st_agg_next_fn next, const void *obj, st_unified
         size_t want = cap - *n_out < UNI_BATCH ? cap - *n_out : UNI_BATCH, got;
         ST_TRY(next(obj, cur, &b, want, &got, err));
         if (got == 0) break;
-        for (size_t i = 0; i < got; i++) {
-            if (mat[i] >= n_codes)
-                return st_error_set(err, ST_ERR_INVALID,
-                                    "int_transactions_unified: material code %" PRIu32
-                                    " not in the dictionary (%" PRIu32 " strings)",
-                                    mat[i], n_codes);
-            size_t len;
-            const char *str = st_dict_str(dict, mat[i], &len);
-            st_status s = st_column_push_i64(&cols[0], cust[i]);
-            if (s == ST_OK) s = st_column_push_i32(&cols[1], pk[i] / 100);
-            if (s == ST_OK) s = st_column_push_i32(&cols[2], pk[i] % 100);
-            if (s == ST_OK) s = st_column_push_i32(&cols[3], pk[i]);
-            if (s == ST_OK) s = st_column_push_str(&cols[4], str, len);
-            if (s == ST_OK) s = st_column_push_i64(&cols[5], sq[i]);
-            if (s == ST_OK) s = st_column_push_i64(&cols[6], fq[i]);
-            if (s == ST_OK) s = st_column_push_i64(&cols[7], sl[i]);
-            if (s == ST_OK) s = st_column_push_i64(&cols[8], fl[i]);
-            if (s != ST_OK)
-                return st_error_set(err, s, "int_transactions_unified: appending a row failed");
-        }
+        ST_TRY(put_unified_batch(&b, got, dict, n_codes, cols, err));
         *n_out += got;
     }
     return ST_OK;

@@ -183,33 +183,60 @@ static st_status grow_codes(st_dense *dn, uint32_t need, st_error *err)
     return ST_OK;
 }
 
-/* First row of [0, n) outside the ranges, or n. Branch-free over blocks
- * of 256 rows; only a block with a bad row is looked at row by row. */
+/* First row of [0, n) outside the ranges, or n: the error path of
+ * st_dense_add, once add_rows has seen a bad row. */
 static size_t first_bad(const st_dense *dn, int t, const int64_t *cust, const int32_t *pk,
                         const uint32_t *mat, const int64_t *qty, size_t n, uint32_t n_codes)
 {
     const uint64_t cmin = (uint64_t)dn->d.f.customer_id_min, qmin = (uint64_t)dn->d.qty_min[t];
-    const uint64_t cspan = dn->cust_span, qspan = dn->span[t];
-    const uint32_t pspan = dn->per_span, pmin = (uint32_t)dn->d.f.period_key_min;
-    const uint32_t *per_idx = dn->per_idx;
-    for (size_t b = 0; b < n; b += 256) {
-        size_t e = n - b < 256 ? n : b + 256;
-        bool bad = false;
-        for (size_t i = b; i < e; i++) {
-            uint32_t dp = (uint32_t)pk[i] - pmin;
-            bad |= ((uint64_t)cust[i] - cmin >= cspan) | (dp >= pspan) |
-                   (per_idx[dp < pspan ? dp : 0] == ST_KEY_NONE) | (mat[i] >= n_codes) |
-                   ((uint64_t)qty[i] - qmin >= qspan);
-        }
-        if (!bad) continue;
-        for (size_t i = b; i < e; i++) {
-            uint32_t dp = (uint32_t)pk[i] - pmin;
-            if ((uint64_t)cust[i] - cmin >= cspan || dp >= pspan || per_idx[dp] == ST_KEY_NONE ||
-                mat[i] >= n_codes || (uint64_t)qty[i] - qmin >= qspan)
-                return i;
-        }
+    const uint32_t pmin = (uint32_t)dn->d.f.period_key_min;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t dp = (uint32_t)pk[i] - pmin;
+        if ((uint64_t)cust[i] - cmin >= dn->cust_span || dp >= dn->per_span || dn->per_idx[dp] == ST_KEY_NONE ||
+            mat[i] >= n_codes || (uint64_t)qty[i] - qmin >= dn->span[t])
+            return i;
     }
     return n;
+}
+
+/* Adds rows [0, n) to the accumulators and returns false when any row is
+ * outside the ranges. One pass: every index is clamped into its table
+ * (a bad row adds to a wrong but existing slot), so checking costs a few
+ * compares per row instead of a second pass; on false the caller fails the
+ * object, which is then never read. */
+static bool add_rows(st_dense *dn, int t, const int64_t *cust, const int32_t *pk, const uint32_t *mat,
+                     const int64_t *qty, size_t n, uint32_t n_codes)
+{
+    const uint64_t cmin = (uint64_t)dn->d.f.customer_id_min, qmin = (uint64_t)dn->d.qty_min[t];
+    const uint64_t cspan = dn->cust_span, qspan = dn->span[t];
+    const uint32_t pspan = dn->per_span, pmin = (uint32_t)dn->d.f.period_key_min;
+    const uint32_t *restrict per_idx = dn->per_idx;
+    const size_t cs = dn->cust_span, nc = dn->n_cells, span = dn->span[t];
+    dense_acc *restrict uni = dn->uni[t];
+    uint32_t *restrict hist = dn->hist[t];
+    uint8_t *restrict touched = dn->touched[t];
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t dp = (uint32_t)pk[i] - pmin;
+        bool okp = dp < pspan;
+        uint32_t p = per_idx[okp ? dp : 0];
+        okp &= p != ST_KEY_NONE;
+        p = okp ? p : 0;
+        uint64_t dc = (uint64_t)cust[i] - cmin, dq = (uint64_t)qty[i] - qmin;
+        uint32_t m = mat[i];
+        bool okc = dc < cspan, okq = dq < qspan, okm = m < n_codes;
+        ok &= okp & okc & okq & okm;
+        dc = okc ? dc : 0;
+        dq = okq ? dq : 0;
+        m = okm ? m : 0;
+        touched[p] = 1;
+        size_t cell = (size_t)p * cs + (size_t)dc;
+        dense_acc *a = &uni[(size_t)m * nc + cell];
+        a->sum += (int64_t)(qmin + dq); /* = qty[i] when the row is good */
+        a->lines++;
+        hist[cell * span + (size_t)dq]++;
+    }
+    return ok;
 }
 
 st_status st_dense_add(st_dense *dn, int t, const int64_t *cust, const int32_t *pk, const uint32_t *mat,
@@ -223,32 +250,15 @@ st_status st_dense_add(st_dense *dn, int t, const int64_t *cust, const int32_t *
         s = st_error_set(err, ST_ERR_INVALID, "dense features: more than %" PRIu32 " lines", UINT32_MAX);
         goto done;
     }
-    size_t bad = first_bad(dn, t, cust, pk, mat, qty, n, n_codes);
-    if (bad < n) {
+    /* a code table of at least one row, so a clamped bad code has a slot */
+    if ((s = grow_codes(dn, n_codes ? n_codes : 1, err)) != ST_OK) goto done;
+    if (!add_rows(dn, t, cust, pk, mat, qty, n, n_codes)) {
+        size_t bad = first_bad(dn, t, cust, pk, mat, qty, n, n_codes);
         s = st_error_set(err, ST_ERR_INVALID,
                          "dense features: row %zu (customer_id %" PRId64 ", period_key %" PRId32
                          ", material %" PRIu32 ", quantity %" PRId64 ") is outside the ranges",
                          bad, cust[bad], pk[bad], mat[bad], qty[bad]);
         goto done;
-    }
-    if ((s = grow_codes(dn, n_codes, err)) != ST_OK) goto done;
-    {
-        const int64_t cmin = dn->d.f.customer_id_min, qmin = dn->d.qty_min[t];
-        const int32_t pmin = dn->d.f.period_key_min;
-        const uint32_t *restrict per_idx = dn->per_idx;
-        const size_t cs = dn->cust_span, nc = dn->n_cells, span = dn->span[t];
-        dense_acc *restrict uni = dn->uni[t];
-        uint32_t *restrict hist = dn->hist[t];
-        uint8_t *restrict touched = dn->touched[t];
-        for (size_t i = 0; i < n; i++) {
-            uint32_t p = per_idx[(uint32_t)pk[i] - (uint32_t)pmin];
-            touched[p] = 1;
-            size_t cell = (size_t)p * cs + (size_t)((uint64_t)cust[i] - (uint64_t)cmin);
-            dense_acc *a = &uni[(size_t)mat[i] * nc + cell];
-            a->sum += qty[i];
-            a->lines++;
-            hist[cell * span + (size_t)((uint64_t)qty[i] - (uint64_t)qmin)]++;
-        }
     }
     dn->n_lines[t] += n;
 done:

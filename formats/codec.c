@@ -64,21 +64,50 @@ static void pack(st_buf *out, const uint64_t *v, size_t n, unsigned w)
     }
 }
 
-/* Unpacks n values of width w from p (which holds packed_bytes(n, w)). */
+/* Values [0, n) of width w (1..56) from p, 8 at a time: a group of 8
+ * values is exactly w bytes, so inside a group every value's byte offset
+ * and shift are fixed, and with w a constant (unpack_w's callers) they
+ * compile to immediates. Reads 8 bytes at a value's byte offset, which
+ * the ST_PACK_SLACK bytes after every packed array allow. */
+static inline __attribute__((always_inline)) void unpack_w(const uint8_t *p, size_t n, unsigned w, uint64_t base,
+                                                           uint64_t *out)
+{
+    const uint64_t mask = ((uint64_t)1 << w) - 1;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8, p += w)
+        for (unsigned j = 0; j < 8; j++) {
+            uint64_t x;
+            memcpy(&x, p + ((j * w) >> 3), 8);
+            out[i + j] = base + ((x >> ((j * w) & 7)) & mask);
+        }
+    for (unsigned bit = 0; i < n; i++, bit += w) {
+        uint64_t x;
+        memcpy(&x, p + (bit >> 3), 8);
+        out[i] = base + ((x >> (bit & 7)) & mask);
+    }
+}
+
+#define UNPACK_CASE(W) \
+    case W: unpack_w(p, n, W, base, out); return;
+
+/* Unpacks n values of width w from p (which holds packed_bytes(n, w)).
+ * The widths of the silver and gold integer columns (ids, months,
+ * quantities, codes: 1..24 bits) get a copy of the loop each. */
 static void unpack(const uint8_t *p, size_t n, unsigned w, uint64_t base, uint64_t *out)
 {
     if (w == 0) {
         for (size_t i = 0; i < n; i++) out[i] = base;
         return;
     }
+    switch (w) {
+        UNPACK_CASE(1) UNPACK_CASE(2) UNPACK_CASE(3) UNPACK_CASE(4) UNPACK_CASE(5) UNPACK_CASE(6) UNPACK_CASE(7)
+        UNPACK_CASE(8) UNPACK_CASE(9) UNPACK_CASE(10) UNPACK_CASE(11) UNPACK_CASE(12) UNPACK_CASE(13)
+        UNPACK_CASE(14) UNPACK_CASE(15) UNPACK_CASE(16) UNPACK_CASE(17) UNPACK_CASE(18) UNPACK_CASE(19)
+        UNPACK_CASE(20) UNPACK_CASE(21) UNPACK_CASE(22) UNPACK_CASE(23) UNPACK_CASE(24)
+    default: break;
+    }
     if (w <= 56) {
-        uint64_t mask = ((uint64_t)1 << w) - 1;
-        uint64_t bit = 0;
-        for (size_t i = 0; i < n; i++, bit += w) {
-            uint64_t x;
-            memcpy(&x, p + (bit >> 3), 8);
-            out[i] = base + ((x >> (bit & 7)) & mask);
-        }
+        unpack_w(p, n, w, base, out);
         return;
     }
     uint64_t bit = 0;

@@ -180,8 +180,9 @@ static st_status chunk_bufs_init(chunk_bufs *b, st_error *err)
 /* Decodes chunk ch of a silver table (row0: its first row) into b, its
  * material block's dictionary through the run's one (under `lock` when
  * given: a few hundred strings a chunk instead of one per line), and
- * checks every line against the zone-map ranges. *n_codes gets the run
- * dictionary's size after this chunk. */
+ * checks every line against the zone-map ranges (dims; NULL: the caller
+ * checks, as the dense path does inside its one pass). *n_codes gets the
+ * run dictionary's size after this chunk. */
 static st_status read_chunk(st_reader *r, const size_t ix[4], size_t ch, const char *table, uint64_t row0,
                             st_dict *dict, pthread_mutex_t *lock, const st_feature_dims *dims, chunk_bufs *b,
                             uint32_t *n_codes, st_error *err)
@@ -198,7 +199,7 @@ static st_status read_chunk(st_reader *r, const size_t ix[4], size_t ch, const c
     if (lock) pthread_mutex_unlock(lock);
     if (s != ST_OK) return s;
     for (size_t i = 0; i < n; i++) b->codes[i] = b->map[b->local[i]];
-    return check_lines(table, row0, st_column_i64(&b->c), st_column_i32(&b->p), n, dims, err);
+    return dims ? check_lines(table, row0, st_column_i64(&b->c), st_column_i32(&b->p), n, dims, err) : ST_OK;
 }
 
 /* Streams one silver table, chunk by chunk, through the dictionary into
@@ -262,6 +263,7 @@ typedef struct gold_out {
      * the run summary add group totals up, and every such partial sum fits
      * int64 when these do */
     __extension__ unsigned __int128 abs_total[2];
+    bool overlap;             /* unified rows made while the last chunk is written (threads > 1) */
 } gold_out;
 
 /* A finished accumulator seen by emit(): st_features or st_dense. */
@@ -288,6 +290,103 @@ static st_status src_unified(const gold_src *g, st_unified_cursor *cur, const st
                  : st_dense_append_unified(g->dn, cur, dict, ST_CHUNK_ROWS, cols, got, err);
 }
 
+/* The unified rows, chunk by chunk: made, then written. */
+static st_status emit_unified(const gold_src *g, const st_dict *dict, gold_out *o, st_error *err)
+{
+    st_unified_cursor cur;
+    memset(&cur, 0, sizeof cur);
+    for (;;) {
+        size_t got = 0;
+        for (int k = 0; k < U_N; k++) st_column_reset(&o->u[k]);
+        ST_TRY(src_unified(g, &cur, dict, o->u, &got, err));
+        if (got == 0) return ST_OK;
+        ST_TRY(st_writer_write(o->wu, o->u, 0, got, err));
+    }
+}
+
+/* Two chunk buffers between the thread making unified rows and the one
+ * writing them: the writer takes chunks in the order they were made, so
+ * the file is the bytes emit_unified writes. */
+typedef struct uni_pipe {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    st_column cols[2][U_N];
+    size_t got[2];
+    bool full[2], done;
+    st_writer *w;
+    st_status ws;   /* the writer's status; it stops at the first error */
+    st_error werr;
+} uni_pipe;
+
+static void *uni_writer(void *arg)
+{
+    uni_pipe *p = arg;
+    for (unsigned k = 0;; k ^= 1) {
+        pthread_mutex_lock(&p->mu);
+        while (!p->full[k] && !p->done) pthread_cond_wait(&p->cv, &p->mu);
+        bool have = p->full[k];
+        pthread_mutex_unlock(&p->mu);
+        if (!have) return NULL; /* done, nothing left */
+        st_status s = st_writer_write(p->w, p->cols[k], 0, p->got[k], &p->werr);
+        pthread_mutex_lock(&p->mu);
+        p->full[k] = false;
+        if (s != ST_OK) p->ws = s;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        if (s != ST_OK) return NULL;
+    }
+}
+
+/* Makes chunks into the pipe's free buffer while the writer thread
+ * writes the other one; the first error (of either side) is returned. */
+static st_status uni_produce(uni_pipe *p, const gold_src *g, const st_dict *dict, st_error *err)
+{
+    st_unified_cursor cur;
+    memset(&cur, 0, sizeof cur);
+    for (unsigned k = 0;; k ^= 1) {
+        pthread_mutex_lock(&p->mu);
+        while (p->full[k] && p->ws == ST_OK) pthread_cond_wait(&p->cv, &p->mu);
+        bool stop = p->ws != ST_OK;
+        pthread_mutex_unlock(&p->mu);
+        if (stop) return ST_OK; /* the writer's error is returned */
+        size_t got = 0;
+        for (int c = 0; c < U_N; c++) st_column_reset(&p->cols[k][c]);
+        ST_TRY(src_unified(g, &cur, dict, p->cols[k], &got, err));
+        if (got == 0) return ST_OK;
+        pthread_mutex_lock(&p->mu);
+        p->got[k] = got;
+        p->full[k] = true;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+static st_status emit_unified_overlapped(const gold_src *g, const st_dict *dict, gold_out *o, st_error *err)
+{
+    uni_pipe p = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .w = o->wu, .ws = ST_OK};
+    for (int b = 0; b < 2; b++)
+        for (int k = 0; k < U_N; k++) st_column_init(&p.cols[b][k], un_fields[k].type);
+    pthread_t tid;
+    st_status s;
+    if (pthread_create(&tid, NULL, uni_writer, &p) != 0) {
+        s = emit_unified(g, dict, o, err);
+    } else {
+        s = uni_produce(&p, g, dict, err);
+        pthread_mutex_lock(&p.mu);
+        p.done = true;
+        pthread_cond_broadcast(&p.cv);
+        pthread_mutex_unlock(&p.mu);
+        pthread_join(tid, NULL);
+        if (s == ST_OK && p.ws != ST_OK) {
+            if (err) *err = p.werr;
+            s = p.ws;
+        }
+    }
+    for (int b = 0; b < 2; b++)
+        for (int k = 0; k < U_N; k++) st_column_free(&p.cols[b][k]);
+    return s;
+}
+
 /* Appends a finished accumulator's rows to both gold files, a chunk at a
  * time. */
 static st_status emit(const gold_src *g, const st_dict *dict, gold_out *o, st_error *err)
@@ -304,15 +403,7 @@ static st_status emit(const gold_src *g, const st_dict *dict, gold_out *o, st_er
         ST_TRY(st_writer_write(o->wa, o->a, 0, o->a[0].n_rows, err));
     }
     o->n_groups += n_groups;
-    st_unified_cursor cur;
-    memset(&cur, 0, sizeof cur);
-    for (;;) {
-        size_t got = 0;
-        for (int k = 0; k < U_N; k++) st_column_reset(&o->u[k]);
-        ST_TRY(src_unified(g, &cur, dict, o->u, &got, err));
-        if (got == 0) return ST_OK;
-        ST_TRY(st_writer_write(o->wu, o->u, 0, got, err));
-    }
+    return o->overlap ? emit_unified_overlapped(g, dict, o, err) : emit_unified(g, dict, o, err);
 }
 
 static st_status emit_features(const st_features *fx, const st_dict *dict, gold_out *o, st_error *err)
@@ -414,6 +505,16 @@ static st_status check_qty(const char *table, uint64_t row0, const int64_t *q, s
     return ST_OK;
 }
 
+/* After st_dense_add refused a chunk: the zone-map check of the sort path
+ * on it (the error naming the table and row), or ST_OK when none fails. */
+static st_status lines_outside(const char *table, uint64_t row0, const chunk_bufs *b, const st_dense_dims *dd,
+                               unsigned tab, st_error *err)
+{
+    size_t n = b->c.n_rows;
+    ST_TRY(check_lines(table, row0, st_column_i64(&b->c), st_column_i32(&b->p), n, &dd->f, err));
+    return check_qty(table, row0, st_column_i64(&b->q), n, dd->qty_min[tab], dd->qty_max[tab], err);
+}
+
 /* The job's chunks of both tables into job->dn, in item order. */
 static st_status dense_run(dense_job *job)
 {
@@ -431,19 +532,22 @@ static st_status dense_run(dense_job *job)
         const char *table = tables[it->tab];
         uint32_t n_codes;
         job->bad_item = i;
-        s = read_chunk(r[it->tab], ix[it->tab], it->ch, table, it->row0, job->dict, job->lock, &job->dd->f, &b,
-                       &n_codes, err);
-        size_t n = b.c.n_rows;
-        const int64_t *qty = st_column_i64(&b.q);
-        if (s == ST_OK)
-            s = check_qty(table, it->row0, qty, n, job->dd->qty_min[it->tab], job->dd->qty_max[it->tab], err);
+        s = read_chunk(r[it->tab], ix[it->tab], it->ch, table, it->row0, job->dict, job->lock, NULL, &b, &n_codes,
+                       err);
         if (s != ST_OK) break;
+        size_t n = b.c.n_rows;
         if ((uint64_t)job->n_acc * st_dense_bytes(job->dd, n_codes) > budget) {
             job->over_budget = true;
             break;
         }
-        s = st_dense_add(job->dn, (int)it->tab, st_column_i64(&b.c), st_column_i32(&b.p), b.codes, qty, n, n_codes,
-                         err);
+        s = st_dense_add(job->dn, (int)it->tab, st_column_i64(&b.c), st_column_i32(&b.p), b.codes,
+                         st_column_i64(&b.q), n, n_codes, err);
+        if (s != ST_OK) {
+            /* a line outside the ranges: the error the other paths give */
+            st_status c = lines_outside(table, it->row0, &b, job->dd, it->tab, err);
+            s = c != ST_OK ? c : s;
+            break;
+        }
         job->rows += n;
         st_progress_add(job->ctx, n);
     }
@@ -735,6 +839,7 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
     st_dict *dict = NULL;
     gold_plan plan;
     gold_out o = {0};
+    o.overlap = ctx->threads > 1;
     uint64_t spilled = 0;
     for (int k = 0; k < A_N; k++) st_column_init(&o.a[k], an_fields[k].type);
     for (int k = 0; k < U_N; k++) st_column_init(&o.u[k], un_fields[k].type);

@@ -552,3 +552,49 @@ Test(format, utf8_checked_per_row_not_per_run)
     cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
     st_column_free(&c);
 }
+
+/* Frame-of-reference blocks of every bit width 0..64, at row counts that
+ * end inside and at the edge of a group of 8 (the unpacker's unit), and
+ * appended after rows already in the column: decoded values against the
+ * naive input, in int64 and (widths up to 31) int32 columns. */
+Test(format, bitpack_every_width_round_trips)
+{
+    static const size_t counts[] = {1, 7, 8, 9, 64, 1003};
+    uint64_t x = 88172645463325252ull; /* xorshift state */
+    for (unsigned w = 0; w <= 64; w++)
+        for (size_t ci = 0; ci < sizeof counts / sizeof *counts; ci++)
+            for (int t32 = 0; t32 < 2; t32++) {
+                if (t32 && w > 31) continue;
+                size_t n = counts[ci];
+                uint64_t mask = w == 64 ? ~0ull : ((uint64_t)1 << w) - 1;
+                int64_t base = t32 ? -1000 : (int64_t)(0 - (mask >> 1) - 5); /* wraps for w = 64: any base does */
+                st_column in, out;
+                st_column_init(&in, t32 ? ST_TYPE_I32 : ST_TYPE_I64);
+                st_column_init(&out, in.type);
+                for (size_t i = 0; i < n; i++) {
+                    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                    uint64_t off = (i == n / 2 ? mask : x & mask);
+                    int64_t v = (int64_t)((uint64_t)base + off);
+                    cr_assert_eq(t32 ? st_column_push_i32(&in, (int32_t)v) : st_column_push_i64(&in, v), ST_OK);
+                }
+                st_buf b;
+                st_buf_init(&b);
+                int enc = -1;
+                cr_assert_eq(st_codec_encode(&in, ST_ENC_FOR_BITPACK, &b, &enc), ST_OK);
+                cr_assert_eq(enc, ST_ENC_FOR_BITPACK, "w %u n %zu", w, n);
+                cr_assert_eq(t32 ? st_column_push_i32(&out, 42) : st_column_push_i64(&out, 42), ST_OK);
+                const char *why = NULL;
+                cr_assert_eq(st_codec_decode(in.type, enc, (const uint8_t *)b.data, b.len, n, &out, &why), ST_OK,
+                             "w %u n %zu: %s", w, n, why ? why : "");
+                cr_assert_eq(out.n_rows, n + 1);
+                for (size_t i = 0; i < n; i++) {
+                    int64_t want = t32 ? st_column_i32(&in)[i] : st_column_i64(&in)[i];
+                    int64_t got = t32 ? st_column_i32(&out)[i + 1] : st_column_i64(&out)[i + 1];
+                    cr_assert_eq(got, want, "w %u n %zu row %zu", w, n, i);
+                }
+                cr_assert_eq(t32 ? st_column_i32(&out)[0] : st_column_i64(&out)[0], 42);
+                st_buf_free(&b);
+                st_column_free(&in);
+                st_column_free(&out);
+            }
+}

@@ -3,6 +3,7 @@
 #   make            library (build/libstrata.a) and CLI (build/strata)
 #   make run        demo: generate data/example.db if absent, run the pipeline into ./warehouse
 #   make test       Criterion suite + Python reader tests
+#   make mpi        build/strata-mpi: the same CLI on Open MPI (mpicc; mpirun -np N build/strata-mpi run)
 #   make asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz       every fuzz target for FUZZ_SECONDS (clang libFuzzer)
 #   make bench      release build, benchmark against SQLite / DuckDB / scikit-learn / zstd
@@ -27,7 +28,7 @@ LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lzs
 FUZZ_SECONDS ?= 60
 
 LIB_SRC  := $(sort $(wildcard engine/*.c formats/*.c pipeline/*.c pipeline/*/*.c ml/*.c))
-LIB_SRC  := $(filter-out pipeline/main.c,$(LIB_SRC))
+LIB_SRC  := $(filter-out pipeline/main.c engine/dist_mpi.c,$(LIB_SRC))
 TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/fixtures.c
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
@@ -36,7 +37,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 DEPS_OK  := $(BUILD)/.deps-ok
 DEPS_TEST := $(BUILD)/.deps-test-ok
 
-.PHONY: all run test asan fuzz bench install clean deps test-c test-python
+.PHONY: all mpi run test asan fuzz bench install clean deps test-c test-python
 all: $(BUILD)/strata $(BUILD)/libstrata.a
 
 $(DEPS_OK): scripts/deps.sh
@@ -63,6 +64,23 @@ $(BUILD)/strata: $(BUILD)/obj/pipeline/main.o $(BUILD)/libstrata.a
 
 $(BUILD)/test_strata: $(TEST_OBJ) $(BUILD)/libstrata.a $(BUILD)/strata
 	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libstrata.a $(LDFLAGS) $(LDLIBS) -lcriterion
+
+# ---- the MPI build: the library with engine/dist_mpi.c linked before it,
+# so its st_dist_* replace the single-rank ones of engine/dist_single.c
+MPICC    ?= mpicc
+mpi: $(BUILD)/strata-mpi
+
+$(BUILD)/.deps-mpi-ok: scripts/deps.sh | $(DEPS_OK)
+	@bash scripts/deps.sh mpi
+	@command -v $(MPICC) >/dev/null || { echo "make mpi: $(MPICC) not found on PATH: install Open MPI (Debian: openmpi-bin libopenmpi-dev)" >&2; exit 1; }
+	@touch $@
+
+$(BUILD)/obj-mpi/engine/dist_mpi.o: engine/dist_mpi.c engine/dist.h | $(BUILD)/.deps-mpi-ok
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/strata-mpi: $(BUILD)/obj/pipeline/main.o $(BUILD)/obj-mpi/engine/dist_mpi.o $(BUILD)/libstrata.a
+	$(MPICC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # ---- the demo -------------------------------------------------------------
 data/example.db: | $(BUILD)/strata

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dist.h"
 #include "strata/cli.h"
 
 typedef struct command {
@@ -42,7 +43,7 @@ static void usage(FILE *f)
             "            8 out of memory, 9 unsupported format version\n");
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
@@ -60,4 +61,14 @@ int main(int argc, char **argv)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "strata: unknown command '%s' (see strata --help)\n", argv[1]);
     return 2;
+}
+
+/* The world (dist.h) spans the whole command: one rank in build/strata,
+ * every rank of mpirun in build/strata-mpi. */
+int main(int argc, char **argv)
+{
+    st_dist_init(&argc, &argv);
+    int rc = dispatch(argc, argv);
+    st_dist_finalize();
+    return rc;
 }

@@ -39,12 +39,17 @@ static const char *mpi_bin(void)
     return b;
 }
 
+/* Under sanitizers the ranks check memory errors but not leaks: Open MPI
+ * leaves its start-up allocations behind in components it has unloaded by
+ * exit, which LeakSanitizer can neither name nor suppress. */
+static const char *leak_env(void) { return getenv("STRATA_SANITIZED") ? "ASAN_OPTIONS=detect_leaks=0" : ""; }
+
 /* mpirun -np n strata-mpi run ... into dir/wh; env: "VAR=value" or "". */
 static int mpi_run(const char *bin, int n, const char *tx, const char *wh, const char *env, const char *extra)
 {
-    return fx_sh("%s mpirun --allow-run-as-root --oversubscribe -np %d %s run --customers data/chinook.db "
+    return fx_sh("%s %s mpirun --allow-run-as-root --oversubscribe -np %d %s run --customers data/chinook.db "
                  "--transactions %s --warehouse %s/%s --quiet --no-report %s >%s/out.txt 2>%s/err.txt",
-                 env, n, bin, tx, dir, wh, extra, dir, dir);
+                 leak_env(), env, n, bin, tx, dir, wh, extra, dir, dir);
 }
 
 /* The CSV export of every table of dir/wh, each under its name, in one
@@ -137,7 +142,7 @@ Test(mpi, a_killed_rank_fails_the_run_and_keeps_the_warehouse)
 Test(mpi, a_usage_error_is_exit_2_on_every_rank)
 {
     const char *bin = mpi_bin();
-    int rc = fx_sh("mpirun --allow-run-as-root --oversubscribe -np 2 %s run --no-such-flag >%s/out.txt 2>%s/err.txt",
-                   bin, dir, dir);
+    int rc = fx_sh("%s mpirun --allow-run-as-root --oversubscribe -np 2 %s run --no-such-flag >%s/out.txt 2>%s/err.txt",
+                   leak_env(), bin, dir, dir);
     cr_assert_eq(rc, 2, "exit %d: %s", rc, fx_text_of(dir, "err.txt"));
 }

@@ -19,6 +19,16 @@
 #include <string.h>
 
 static int g_rank, g_size = 1;
+/* Bytes this rank handed to collectives for other ranks (a broadcast's
+ * root counts its buffer once per receiver): STRATA_DIST_STATS=1 prints
+ * them at exit, for bench/SCALING.md. */
+static uint64_t g_sent, g_calls;
+
+static void sent(uint64_t bytes)
+{
+    g_sent += bytes;
+    g_calls++;
+}
 
 void st_dist_init(int *argc, char ***argv)
 {
@@ -27,7 +37,14 @@ void st_dist_init(int *argc, char ***argv)
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
 }
 
-void st_dist_finalize(void) { MPI_Finalize(); }
+void st_dist_finalize(void)
+{
+    const char *v = getenv("STRATA_DIST_STATS");
+    if (v && *v == '1')
+        fprintf(stderr, "strata rank %d/%d: %llu collectives, %llu bytes sent to other ranks\n", g_rank, g_size,
+                (unsigned long long)g_calls, (unsigned long long)g_sent);
+    MPI_Finalize();
+}
 int st_dist_rank(void) { return g_rank; }
 int st_dist_size(void) { return g_size; }
 const char *st_dist_kind(void) { return "mpi"; }
@@ -46,21 +63,25 @@ static int count_of(size_t n, const char *what)
 
 void st_dist_sum_u64(uint64_t *v, size_t n)
 {
+    sent((uint64_t)n * 8 * (uint64_t)(g_size - 1));
     if (n) MPI_Allreduce(MPI_IN_PLACE, v, count_of(n, "sum"), MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
 }
 
 void st_dist_max_i64(int64_t *v, size_t n)
 {
+    sent((uint64_t)n * 8 * (uint64_t)(g_size - 1));
     if (n) MPI_Allreduce(MPI_IN_PLACE, v, count_of(n, "max"), MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
 }
 
 void st_dist_allgather(const void *mine, size_t bytes, void *all)
 {
+    sent((uint64_t)bytes * (uint64_t)(g_size - 1));
     MPI_Allgather(mine, count_of(bytes, "allgather"), MPI_BYTE, all, (int)bytes, MPI_BYTE, MPI_COMM_WORLD);
 }
 
 void st_dist_bcast(void *buf, size_t bytes, int root)
 {
+    if (g_rank == root) sent((uint64_t)bytes * (uint64_t)(g_size - 1));
     if (bytes) MPI_Bcast(buf, count_of(bytes, "broadcast"), MPI_BYTE, root, MPI_COMM_WORLD);
 }
 
@@ -71,6 +92,7 @@ void st_dist_alltoallv(const void *send, const size_t *send_n, const size_t *sen
     int *c = malloc(4 * (size_t)p * sizeof *c);
     if (!c) st_dist_abort(8, "out of memory for an all-to-all exchange");
     for (int r = 0; r < p; r++) {
+        if (r != g_rank) sent(send_n[r]);
         c[r] = count_of(send_n[r], "all-to-all send");
         c[p + r] = count_of(send_off[r], "all-to-all send offset");
         c[2 * p + r] = count_of(recv_n[r], "all-to-all receive");

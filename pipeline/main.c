@@ -2,6 +2,7 @@
  * main.c: the `strata` command-line entry point. Dispatches to the
  * subcommands declared in strata/cli.h; nothing else lives here.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -68,7 +69,17 @@ static int dispatch(int argc, char **argv)
 int main(int argc, char **argv)
 {
     st_dist_init(&argc, &argv);
-    int rc = dispatch(argc, argv);
+    /* only `run` is an SPMD program; any other command of strata-mpi
+     * under mpirun runs once, on rank 0, and every rank exits with its code */
+    int rc = 0;
+    if (st_dist_size() == 1 || (argc >= 2 && !strcmp(argv[1], "run"))) {
+        rc = dispatch(argc, argv);
+    } else {
+        int32_t code = 0;
+        if (st_dist_rank() == 0) code = dispatch(argc, argv);
+        st_dist_bcast(&code, sizeof code, 0);
+        rc = code;
+    }
     st_dist_finalize();
     return rc;
 }

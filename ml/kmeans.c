@@ -30,6 +30,11 @@
  * the mean per-feature variance of the data; unless strictly converged, a
  * final assign pass makes the labels agree with the final centres. Of the
  * n_init restarts, the lowest inertia is kept (ties: the earliest).
+ *
+ * Across the ranks of strata-mpi (kmeans_dist.c), restart r runs on rank
+ * r % size exactly as here, and the ranks pick the kept restart by the same
+ * rule from the gathered records: the result does not depend on the
+ * number of ranks either.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -559,7 +564,7 @@ st_status st_km_fit_world(const float *x, size_t n, size_t d, const st_kmeans_op
     if ((s = st_km_agree(ok, "fitting", n, d, err)) != ST_OK) goto done;
     *r = (st_kmeans_result){.k = k, .d = d, .n = n, .threads = f.n_workers, .init_seconds = t_init,
                             .lloyd_seconds = t_lloyd, .kernel = st_kmeans_kernel_name()};
-    if ((s = st_km_merge_runs(o->n_init, kd, rank, size, rec, rec_c, best_label, r, err)) != ST_OK) goto done;
+    if ((s = st_km_merge_runs(o->n_init, kd, size, rec, rec_c, best_label, r, err)) != ST_OK) goto done;
     r->labels = best_label;
     best_label = NULL;
     r->seconds = now_s() - t_start;

@@ -67,7 +67,7 @@ st_status st_km_agree(bool ok, const char *stage, size_t n, size_t d, st_error *
     return st_dist_agree(s, err);
 }
 
-st_status st_km_merge_runs(int n_init, size_t kd, int rank, int size, const st_km_run *rec, const double *rec_c,
+st_status st_km_merge_runs(int n_init, size_t kd, int size, const st_km_run *rec, const double *rec_c,
                            int32_t *best_label, st_kmeans_result *r, st_error *err)
 {
     size_t one = (size_t)n_init * (sizeof *rec + kd * sizeof *rec_c);
@@ -95,7 +95,6 @@ st_status st_km_merge_runs(int n_init, size_t kd, int rank, int size, const st_k
         }
     }
     st_dist_bcast(best_label, r->n * sizeof *best_label, best % size);
-    (void)rank;
     r->inertia = b.inertia;
     r->n_iter = (int)b.n_iter;
     r->total_iter = total;

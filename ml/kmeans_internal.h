@@ -149,7 +149,7 @@ st_status st_km_agree(bool ok, const char *stage, size_t n, size_t d, st_error *
  * inertia, ties the earliest run, as in one process), its centroids,
  * inertia and iterations filled into r and its labels (this rank's best
  * in best_label) sent from the owner to all. */
-st_status st_km_merge_runs(int n_init, size_t kd, int rank, int size, const st_km_run *rec, const double *rec_c,
+st_status st_km_merge_runs(int n_init, size_t kd, int size, const st_km_run *rec, const double *rec_c,
                            int32_t *best_label, st_kmeans_result *r, st_error *err) ST_MUST_USE;
 
 #endif

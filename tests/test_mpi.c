@@ -146,3 +146,19 @@ Test(mpi, a_usage_error_is_exit_2_on_every_rank)
                    leak_env(), bin, dir, dir);
     cr_assert_eq(rc, 2, "exit %d: %s", rc, fx_text_of(dir, "err.txt"));
 }
+
+Test(mpi, more_ranks_than_restarts_give_the_same_tables)
+{
+    /* --n-init 2 on 3 ranks: rank 2 runs no restart and still takes part */
+    const char *bin = mpi_bin();
+    char tx[300], wh[300];
+    snprintf(tx, sizeof tx, "%s/tx.db", dir);
+    fx_gen_source(tx, 30000, 5);
+    snprintf(wh, sizeof wh, "%s/one", dir);
+    cr_assert_eq(fx_run_demo(dir, tx, wh, "--n-init 2 --k auto"), 0, "%s", fx_text_of(dir, "err.txt"));
+    cr_assert_eq(mpi_run(bin, 3, tx, "np3", "", "--n-init 2 --k auto --threads 1"), 0, "%s", fx_text_of(dir, "err.txt"));
+    char *ref = exports("one"), *got = exports("np3");
+    cr_assert_str_eq(got, ref, "3 ranks, 2 restarts: some table differs from one process");
+    free(ref);
+    free(got);
+}

@@ -3,6 +3,7 @@
 #   make            library (build/libstrata.a) and CLI (build/strata)
 #   make run        demo: generate data/example.db if absent, run the pipeline into ./warehouse
 #   make test       Criterion suite + Python reader tests
+#   make mpi        build/strata-mpi: the same CLI on Open MPI (mpicc; mpirun -np N build/strata-mpi run)
 #   make asan       the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz       every fuzz target for FUZZ_SECONDS (clang libFuzzer)
 #   make bench      release build, benchmark against SQLite / DuckDB / scikit-learn / zstd
@@ -25,9 +26,10 @@ SAN      ?=
 ALL_CFLAGS = $(CSTD) $(WARN) -pthread -MMD -MP $(CFLAGS) $(SAN)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lzstd) -lm -pthread
 FUZZ_SECONDS ?= 60
+MPICC    ?= mpicc
 
 LIB_SRC  := $(sort $(wildcard engine/*.c formats/*.c pipeline/*.c pipeline/*/*.c ml/*.c))
-LIB_SRC  := $(filter-out pipeline/main.c,$(LIB_SRC))
+LIB_SRC  := $(filter-out pipeline/main.c engine/dist_mpi.c,$(LIB_SRC))
 TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/fixtures.c
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
@@ -36,7 +38,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 DEPS_OK  := $(BUILD)/.deps-ok
 DEPS_TEST := $(BUILD)/.deps-test-ok
 
-.PHONY: all run test asan fuzz bench install clean deps test-c test-python
+.PHONY: all mpi run test asan fuzz bench install clean deps test-c test-python
 all: $(BUILD)/strata $(BUILD)/libstrata.a
 
 $(DEPS_OK): scripts/deps.sh
@@ -64,6 +66,22 @@ $(BUILD)/strata: $(BUILD)/obj/pipeline/main.o $(BUILD)/libstrata.a
 $(BUILD)/test_strata: $(TEST_OBJ) $(BUILD)/libstrata.a $(BUILD)/strata
 	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libstrata.a $(LDFLAGS) $(LDLIBS) -lcriterion
 
+# ---- the MPI build: the library with engine/dist_mpi.c linked before it,
+# so its st_dist_* replace the single-rank ones of engine/dist_single.c
+mpi: $(BUILD)/strata-mpi
+
+$(BUILD)/.deps-mpi-ok: scripts/deps.sh | $(DEPS_OK)
+	@bash scripts/deps.sh mpi
+	@command -v $(MPICC) >/dev/null || { echo "make mpi: $(MPICC) not found on PATH: install Open MPI (Debian: openmpi-bin libopenmpi-dev)" >&2; exit 1; }
+	@touch $@
+
+$(BUILD)/obj-mpi/engine/dist_mpi.o: engine/dist_mpi.c engine/dist.h | $(BUILD)/.deps-mpi-ok
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/strata-mpi: $(BUILD)/obj/pipeline/main.o $(BUILD)/obj-mpi/engine/dist_mpi.o $(BUILD)/libstrata.a
+	$(MPICC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
 # ---- the demo -------------------------------------------------------------
 data/example.db: | $(BUILD)/strata
 	$(BUILD)/strata gen --out $@
@@ -75,9 +93,15 @@ run: $(BUILD)/strata data/example.db
 # The Criterion binary finds the CLI through STRATA_BIN and fixtures in tests/.
 test: test-c test-python
 
-test-c: $(BUILD)/test_strata
+# The MPI tests (tests/test_mpi.c) run when mpicc is on PATH (then
+# build/strata-mpi is built first); otherwise they skip, saying so.
+HAVE_MPICC := $(shell command -v $(MPICC) 2>/dev/null)
+MPI_TEST_BIN := $(if $(HAVE_MPICC),$(BUILD)/strata-mpi)
+
+test-c: $(BUILD)/test_strata $(MPI_TEST_BIN)
 	@bash scripts/deps.sh test
-	STRATA_BIN=$(abspath $(BUILD)/strata) $(TEST_ENV) $(BUILD)/test_strata $(TEST_ARGS)
+	@$(if $(HAVE_MPICC),,echo "test-c: mpicc not found: the MPI tests will be skipped (bash scripts/deps.sh mpi installs Open MPI)")
+	STRATA_BIN=$(abspath $(BUILD)/strata) $(if $(HAVE_MPICC),STRATA_MPI_BIN=$(abspath $(BUILD)/strata-mpi)) $(TEST_ENV) $(BUILD)/test_strata $(TEST_ARGS)
 
 test-python: $(BUILD)/strata $(BUILD)/libstrata.a
 	@bash scripts/deps.sh python

@@ -30,6 +30,11 @@
  * the mean per-feature variance of the data; unless strictly converged, a
  * final assign pass makes the labels agree with the final centres. Of the
  * n_init restarts, the lowest inertia is kept (ties: the earliest).
+ *
+ * Across the ranks of strata-mpi (kmeans_dist.c), restart r runs on rank
+ * r % size exactly as here, and the ranks pick the kept restart by the same
+ * rule from the gathered records: the result does not depend on the
+ * number of ranks either.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -498,8 +503,37 @@ static bool lloyd(fit *f, st_pool *pool, lloyd_bufs *b, int max_iter, double tol
     return true;
 }
 
-st_status st_kmeans_fit(const float *x, size_t n, size_t d, const st_kmeans_opts *o, st_kmeans_result **out,
-                        st_error *err)
+/* The restarts this rank owns (run % size == rank), each recorded in
+ * rec[run] for st_km_merge_runs(); this rank's best labels in best_label.
+ * False when out of memory. */
+static bool own_runs(fit *f, st_pool *pool, lloyd_bufs *b, const st_kmeans_opts *o, double tol_abs, int rank,
+                     int size, st_km_run *rec, double *rec_c, int32_t *best_label, double *t_init, double *t_lloyd)
+{
+    size_t kd = (size_t)f->k * f->d;
+    double best_inertia = INFINITY;
+    for (int run = rank; run < o->n_init; run += size) {
+        uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)run * 0xD1B54A32D192ED03ull + 1;
+        double t0 = now_s();
+        kmeanspp(f, pool, &rng, b->cf);
+        double t1 = now_s();
+        *t_init += t1 - t0;
+        double inertia;
+        int it;
+        long iters = 0;
+        if (!lloyd(f, pool, b, o->max_iter, tol_abs, &inertia, &it, &iters)) return false;
+        *t_lloyd += now_s() - t1;
+        rec[run] = (st_km_run){.inertia = inertia, .n_iter = it, .total_iter = iters};
+        memcpy(rec_c + (size_t)run * kd, b->cd, kd * sizeof *b->cd);
+        if (inertia < best_inertia) { /* ties: the earliest of this rank's runs */
+            best_inertia = inertia;
+            memcpy(best_label, f->label, f->n * sizeof *best_label);
+        }
+    }
+    return true;
+}
+
+st_status st_km_fit_world(const float *x, size_t n, size_t d, const st_kmeans_opts *o, int rank, int size,
+                          st_kmeans_result **out, st_error *err)
 {
     *out = NULL;
     size_t nd = 0;
@@ -516,62 +550,38 @@ st_status st_kmeans_fit(const float *x, size_t n, size_t d, const st_kmeans_opts
     lloyd_bufs b = {0};
     float *xt = malloc(nd * sizeof *xt);
     int32_t *best_label = malloc(n * sizeof *best_label);
-    double *best_c = malloc(kd * sizeof *best_c);
+    st_km_run *rec = calloc((size_t)o->n_init, sizeof *rec);
+    double *rec_c = calloc((size_t)o->n_init * kd, sizeof *rec_c);
     st_kmeans_result *r = calloc(1, sizeof *r);
-    if (!alloc_fit(&f, &b, threads, &pool) || !xt || !best_label || !best_c || !r) goto nomem;
+    bool ok = alloc_fit(&f, &b, threads, &pool) && xt && best_label && rec && rec_c && r;
+    if ((s = st_km_agree(ok, "allocating", n, d, err)) != ST_OK) goto done;
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < d; j++) xt[j * n + i] = x[i * d + j];
     f.xt = xt;
     f.kern = st_km_kernel_for(st_km_level());
-    double tol_abs = o->tol * variance_sum(xt, n, d) / (double)d;
-    double best_inertia = INFINITY, t_init = 0, t_lloyd = 0;
-    int best_iter = 0;
-    long total_iter = 0;
-    for (int run = 0; run < o->n_init; run++) {
-        uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)run * 0xD1B54A32D192ED03ull + 1;
-        double t0 = now_s();
-        kmeanspp(&f, pool, &rng, b.cf);
-        double t1 = now_s();
-        t_init += t1 - t0;
-        double inertia;
-        int it;
-        if (!lloyd(&f, pool, &b, o->max_iter, tol_abs, &inertia, &it, &total_iter)) goto nomem;
-        t_lloyd += now_s() - t1;
-        if (inertia < best_inertia) {
-            best_inertia = inertia;
-            best_iter = it;
-            memcpy(best_c, b.cd, kd * sizeof *b.cd);
-            memcpy(best_label, f.label, n * sizeof *best_label);
-        }
-    }
-    *r = (st_kmeans_result){.k = k,
-                            .d = d,
-                            .n = n,
-                            .inertia = best_inertia,
-                            .n_iter = best_iter,
-                            .total_iter = total_iter,
-                            .threads = f.n_workers,
-                            .init_seconds = t_init,
-                            .lloyd_seconds = t_lloyd,
-                            .seconds = now_s() - t_start,
-                            .kernel = st_kmeans_kernel_name(),
-                            .centroids = best_c,
-                            .labels = best_label};
-    best_c = NULL;
+    double tol_abs = o->tol * variance_sum(xt, n, d) / (double)d, t_init = 0, t_lloyd = 0;
+    ok = own_runs(&f, pool, &b, o, tol_abs, rank, size, rec, rec_c, best_label, &t_init, &t_lloyd);
+    if ((s = st_km_agree(ok, "fitting", n, d, err)) != ST_OK) goto done;
+    *r = (st_kmeans_result){.k = k, .d = d, .n = n, .threads = f.n_workers, .init_seconds = t_init,
+                            .lloyd_seconds = t_lloyd, .kernel = st_kmeans_kernel_name()};
+    if ((s = st_km_merge_runs(o->n_init, kd, size, rec, rec_c, best_label, r, err)) != ST_OK) goto done;
+    r->labels = best_label;
     best_label = NULL;
+    r->seconds = now_s() - t_start;
     r->sizes = calloc((size_t)k, sizeof *r->sizes);
-    if (!r->sizes) goto nomem;
+    if (!r->sizes) {
+        s = st_error_set(err, ST_ERR_NOMEM, "k-means: out of memory for %zu points x %zu features", n, d);
+        goto done;
+    }
     for (size_t i = 0; i < n; i++) r->sizes[r->labels[i]]++;
     *out = r;
     r = NULL;
-    goto done;
-nomem:
-    s = st_error_set(err, ST_ERR_NOMEM, "k-means: out of memory for %zu points x %zu features", n, d);
 done:
     free_fit(&f, &b, pool);
     free(xt);
     free(best_label);
-    free(best_c);
+    free(rec);
+    free(rec_c);
     st_kmeans_result_free(r);
     return s;
 }

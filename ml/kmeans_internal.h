@@ -122,4 +122,34 @@ static inline void km_label_scalar(const float *xt, size_t stride, size_t d, siz
     }
 }
 
+/* ---- k-means across ranks (kmeans_dist.c) ---- */
+
+#include "strata/ml.h"
+#include "strata/status.h"
+
+/* One restart's outcome, as its owner rank recorded it. */
+typedef struct st_km_run {
+    double inertia;
+    int64_t n_iter;
+    int64_t total_iter;
+} st_km_run;
+
+/* The fit of st_kmeans_fit with the restarts split over a world of
+ * `size` ranks (run r on rank r % size); every rank of the world calls it
+ * with the same points and options, and every rank gets the same result,
+ * bit for bit the one of size 1 (kmeans.c). */
+st_status st_km_fit_world(const float *x, size_t n, size_t d, const st_kmeans_opts *o, int rank, int size,
+                          st_kmeans_result **out, st_error *err) ST_MUST_USE;
+
+/* Every rank: ok says whether this rank may go on `stage` ("allocating",
+ * "fitting"); the first failing rank's error on all (dist.h). */
+st_status st_km_agree(bool ok, const char *stage, size_t n, size_t d, st_error *err) ST_MUST_USE;
+
+/* Every rank: the restarts' records are gathered, the best kept (lowest
+ * inertia, ties the earliest run, as in one process), its centroids,
+ * inertia and iterations filled into r and its labels (this rank's best
+ * in best_label) sent from the owner to all. */
+st_status st_km_merge_runs(int n_init, size_t kd, int size, const st_km_run *rec, const double *rec_c,
+                           int32_t *best_label, st_kmeans_result *r, st_error *err) ST_MUST_USE;
+
 #endif

@@ -1,12 +1,16 @@
 /*
  * cmd_run.c: `strata run`: flags -> st_run_opts -> st_pipeline_run().
+ * Under `mpirun ... strata-mpi run` every rank parses the same flags;
+ * rank 0 runs the pipeline and the others serve its k-means restarts.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "strata/cli.h"
+#include "strata/ml.h"
 #include "strata/pipeline.h"
 
 static void usage(FILE *f)
@@ -150,10 +154,21 @@ int st_cmd_run(int argc, char **argv)
     int rc = parse_run(argc, argv, &o);
     if (rc >= 0) return rc;
     st_error err = {0};
-    st_status s = st_pipeline_run(&o, &err);
-    if (s != ST_OK) {
-        fprintf(stderr, "strata run: %s\n", err.msg[0] ? err.msg : st_status_name(s));
-        return st_status_exit_code(s);
+    st_status s;
+    /* strata-mpi with more than one rank: rank 0 runs the pipeline, the
+     * others serve its k-means fits until it sends the run's outcome
+     * (ml/kmeans_dist.c); all ranks then exit with that code, rank 0
+     * printing the message */
+    if (st_dist_rank() != 0) {
+        s = st_kmeans_follow(&err);
+    } else {
+        st_kmeans_serve_begin();
+        s = st_pipeline_run(&o, &err);
+        st_kmeans_serve_end(s, &err);
+        if (s != ST_OK) fprintf(stderr, "strata run: %s\n", err.msg[0] ? err.msg : st_status_name(s));
     }
-    return 0;
+    /* no rank exits (mpirun ends the others at the first non-zero exit)
+     * before rank 0 has written its log and printed the outcome */
+    st_dist_barrier();
+    return s == ST_OK ? 0 : st_status_exit_code(s);
 }

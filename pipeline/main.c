@@ -2,9 +2,11 @@
  * main.c: the `strata` command-line entry point. Dispatches to the
  * subcommands declared in strata/cli.h; nothing else lives here.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "dist.h"
 #include "strata/cli.h"
 
 typedef struct command {
@@ -42,7 +44,7 @@ static void usage(FILE *f)
             "            8 out of memory, 9 unsupported format version\n");
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
@@ -60,4 +62,24 @@ int main(int argc, char **argv)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "strata: unknown command '%s' (see strata --help)\n", argv[1]);
     return 2;
+}
+
+/* The world (dist.h) spans the whole command: one rank in build/strata,
+ * every rank of mpirun in build/strata-mpi. */
+int main(int argc, char **argv)
+{
+    st_dist_init(&argc, &argv);
+    /* only `run` is an SPMD program; any other command of strata-mpi
+     * under mpirun runs once, on rank 0, and every rank exits with its code */
+    int rc = 0;
+    if (st_dist_size() == 1 || (argc >= 2 && !strcmp(argv[1], "run"))) {
+        rc = dispatch(argc, argv);
+    } else {
+        int32_t code = 0;
+        if (st_dist_rank() == 0) code = dispatch(argc, argv);
+        st_dist_bcast(&code, sizeof code, 0);
+        rc = code;
+    }
+    st_dist_finalize();
+    return rc;
 }

@@ -5,6 +5,7 @@
 #   deps.sh base     compiler deps: libsqlite3-dev libzstd-dev pkg-config
 #   deps.sh test     + libcriterion-dev
 #   deps.sh python   + python3-numpy python3-zstandard python3-pandas python3-pip python3-setuptools (Python reader tests)
+#   deps.sh mpi      + openmpi-bin libopenmpi-dev (make mpi: build/strata-mpi, the MPI tests)
 #   deps.sh fuzz     + clang
 #   deps.sh bench    + python3-sklearn, OpenBLAS for numpy (the peer a pip user has), nodejs, npm (DuckDB, see bench/)
 #   deps.sh browser  + chromium (dashboard test)
@@ -16,6 +17,7 @@ case "${1:-base}" in
   base) ;;
   test) want+=(libcriterion-dev) ;;
   python) want+=(python3-numpy python3-zstandard python3-pandas python3-pip python3-setuptools) ;;
+  mpi) want+=(openmpi-bin libopenmpi-dev) ;;
   fuzz) want+=(clang libclang-rt-14-dev) ;;
   bench) want+=(python3-numpy python3-zstandard python3-sklearn libopenblas0-pthread zstd nodejs npm) ;;
   browser) want+=(chromium) ;;

@@ -1,0 +1,164 @@
+/*
+ * test_mpi.c: `mpirun -np N strata-mpi run` against one `strata run`.
+ *
+ * The MPI build's promises (README "The MPI build"): for any number of
+ * ranks the warehouse exports exactly as the one built by one process
+ * (every table, every byte of its CSV export), and a rank that fails or
+ * dies mid-run fails the run on every rank and leaves the previous
+ * warehouse as it was, readable and verified. The ranks run on this
+ * machine (`--oversubscribe`), which is what a cluster's ranks see too,
+ * minus the network.
+ *
+ * The binary comes from STRATA_MPI_BIN (the Makefile sets it when `make
+ * mpi` could build build/strata-mpi); without it, or without mpirun on
+ * PATH, every test here is skipped with a message saying so.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fixtures.h"
+
+static char dir[256];
+
+static void setup(void) { fx_tmpdir(dir, sizeof dir, "st_mpi_"); }
+static void teardown(void) { fx_rmtree(dir); }
+
+TestSuite(mpi, .init = setup, .fini = teardown, .timeout = 600);
+
+/* The MPI binary, or skips the test saying why. */
+static const char *mpi_bin(void)
+{
+    const char *b = getenv("STRATA_MPI_BIN");
+    if (!b || !*b || access(b, X_OK) != 0)
+        cr_skip_test("skipped: STRATA_MPI_BIN not set or not executable (make mpi needs Open MPI: "
+                     "bash scripts/deps.sh mpi)");
+    if (fx_sh("command -v mpirun >/dev/null 2>&1") != 0) cr_skip_test("skipped: mpirun not on PATH");
+    return b;
+}
+
+/* Under sanitizers the ranks check memory errors but not leaks: Open MPI
+ * leaves its start-up allocations behind in components it has unloaded by
+ * exit, which LeakSanitizer can neither name nor suppress. */
+static const char *leak_env(void) { return getenv("STRATA_SANITIZED") ? "ASAN_OPTIONS=detect_leaks=0" : ""; }
+
+/* mpirun -np n strata-mpi run ... into dir/wh; env: "VAR=value" or "". */
+static int mpi_run(const char *bin, int n, const char *tx, const char *wh, const char *env, const char *extra)
+{
+    return fx_sh("%s %s mpirun --allow-run-as-root --oversubscribe -np %d %s run --customers data/chinook.db "
+                 "--transactions %s --warehouse %s/%s --quiet --no-report %s >%s/out.txt 2>%s/err.txt",
+                 leak_env(), env, n, bin, tx, dir, wh, extra, dir, dir);
+}
+
+/* The CSV export of every table of dir/wh, each under its name, in one
+ * string (caller frees), so two warehouses compare with one strcmp. */
+static char *exports(const char *wh)
+{
+    char p[400];
+    snprintf(p, sizeof p, "%s/%s.exports", dir, wh);
+    int rc = fx_sh("cd %s/%s && for f in $(find . -name '*.strata' -not -path './.staging/*' | sort); do "
+                   "echo \"== $f\"; %s export \"$f\" || echo FAILED; done > %s 2>&1",
+                   dir, wh, fx_bin(), p);
+    cr_assert_eq(rc, 0);
+    size_t len;
+    return fx_slurp(p, &len);
+}
+
+/* md5 of every published layer file and the run's data state of dir/wh. */
+static char *snapshot(const char *wh)
+{
+    char p[400];
+    snprintf(p, sizeof p, "%s/%s.snap", dir, wh);
+    cr_assert_eq(fx_sh("cd %s/%s && find . -name '*.strata' -not -path './.staging/*' | sort | xargs -r md5sum > %s",
+                       dir, wh, p),
+                 0);
+    size_t len;
+    return fx_slurp(p, &len);
+}
+
+Test(mpi, every_table_for_1_to_4_ranks_exports_as_one_process)
+{
+    const char *bin = mpi_bin();
+    char tx[300], wh[300];
+    snprintf(tx, sizeof tx, "%s/tx.db", dir);
+    fx_sh("%s gen --out %s >/dev/null 2>&1", fx_bin(), tx); /* the demo source, default size */
+    snprintf(wh, sizeof wh, "%s/one", dir);
+    cr_assert_eq(fx_run_demo(dir, tx, wh, "--threads 2"), 0, "%s", fx_text_of(dir, "err.txt"));
+    char *ref = exports("one");
+    cr_assert_not_null(strstr(ref, "platinum/ml_centroids.strata"));
+    cr_assert_null(strstr(ref, "FAILED"), "%s", ref);
+    for (int n = 1; n <= 4; n++) {
+        char name[16];
+        snprintf(name, sizeof name, "np%d", n);
+        /* one thread per rank: the thread count must not matter either */
+        cr_assert_eq(mpi_run(bin, n, tx, name, "", "--threads 1"), 0, "np %d: %s", n, fx_text_of(dir, "err.txt"));
+        char *got = exports(name);
+        cr_assert_str_eq(got, ref, "np %d: some table exports differently from one process", n);
+        free(got);
+    }
+    free(ref);
+}
+
+/* A good run, then a run with other parameters (--seed 7 would change
+ * the centroids) that a rank breaks: the warehouse must stay the good
+ * run's, verified, and a later run must work. */
+static void broken_rank_keeps_warehouse(const char *env, int want_rc, const char *want_msg)
+{
+    const char *bin = mpi_bin();
+    char tx[300], wh[300];
+    snprintf(tx, sizeof tx, "%s/tx.db", dir);
+    fx_gen_source(tx, 30000, 3);
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    cr_assert_eq(fx_run_demo(dir, tx, wh, ""), 0, "%s", fx_text_of(dir, "err.txt"));
+    char *before = snapshot("wh");
+    int rc = mpi_run(bin, 3, tx, "wh", env, "--force --seed 7");
+    if (want_rc >= 0) cr_assert_eq(rc, want_rc, "exit code %d, want %d: %s", rc, want_rc, fx_text_of(dir, "err.txt"));
+    else cr_assert_neq(rc, 0, "a killed rank must fail the run");
+    if (want_msg) cr_assert_not_null(strstr(fx_text_of(dir, "err.txt"), want_msg), "%s", fx_text_of(dir, "err.txt"));
+    char *after = snapshot("wh");
+    cr_assert_str_eq(after, before, "the previous warehouse changed");
+    cr_assert_eq(fx_sh("%s inspect --verify %s >/dev/null 2>&1", fx_bin(), wh), 0, "the warehouse must verify");
+    /* the next run (all ranks well) publishes the new parameters */
+    cr_assert_eq(mpi_run(bin, 3, tx, "wh", "", "--seed 7"), 0, "%s", fx_text_of(dir, "err.txt"));
+    cr_assert_eq(fx_sh("%s inspect --verify %s >/dev/null 2>&1", fx_bin(), wh), 0);
+    free(before);
+    free(after);
+}
+
+Test(mpi, a_failing_rank_fails_every_rank_with_its_message_and_keeps_the_warehouse)
+{
+    /* exit 1: the injected failure is ST_ERR_INTERNAL; rank 0 prints the
+     * message, which names the failing rank */
+    broken_rank_keeps_warehouse("STRATA_TEST_FAIL_RANK=1", 1, "strata run: rank 1: k-means: failure injected");
+}
+
+Test(mpi, a_killed_rank_fails_the_run_and_keeps_the_warehouse)
+{
+    broken_rank_keeps_warehouse("STRATA_TEST_KILL_RANK=2", -1, NULL);
+}
+
+Test(mpi, a_usage_error_is_exit_2_on_every_rank)
+{
+    const char *bin = mpi_bin();
+    int rc = fx_sh("%s mpirun --allow-run-as-root --oversubscribe -np 2 %s run --no-such-flag >%s/out.txt 2>%s/err.txt",
+                   leak_env(), bin, dir, dir);
+    cr_assert_eq(rc, 2, "exit %d: %s", rc, fx_text_of(dir, "err.txt"));
+}
+
+Test(mpi, more_ranks_than_restarts_give_the_same_tables)
+{
+    /* --n-init 2 on 3 ranks: rank 2 runs no restart and still takes part */
+    const char *bin = mpi_bin();
+    char tx[300], wh[300];
+    snprintf(tx, sizeof tx, "%s/tx.db", dir);
+    fx_gen_source(tx, 30000, 5);
+    snprintf(wh, sizeof wh, "%s/one", dir);
+    cr_assert_eq(fx_run_demo(dir, tx, wh, "--n-init 2 --k auto"), 0, "%s", fx_text_of(dir, "err.txt"));
+    cr_assert_eq(mpi_run(bin, 3, tx, "np3", "", "--n-init 2 --k auto --threads 1"), 0, "%s", fx_text_of(dir, "err.txt"));
+    char *ref = exports("one"), *got = exports("np3");
+    cr_assert_str_eq(got, ref, "3 ranks, 2 restarts: some table differs from one process");
+    free(ref);
+    free(got);
+}

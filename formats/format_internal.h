@@ -23,7 +23,6 @@
 #define ST_BLOCK_FLAG_VALIDITY 2u
 #define ST_PACK_SLACK 8                /* zero bytes after every bit-packed array */
 #define ST_MAX_BLOCK_RAW (512u << 20)  /* decoded payload limit per block */
-#define ST_CHUNK_MAX_BYTES (64u << 20) /* writer flushes a chunk past this many string bytes */
 
 static inline void st_put_u16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static inline void st_put_u32(uint8_t *p, uint32_t v)

@@ -355,11 +355,12 @@ static st_status damaged(const st_reader *r, const st_field *f, size_t c, const 
 /* Checks block b (chunk c of column f, n rows) against the footer and its
  * checksum, and decompresses it when zstd (into r->zbuf): *p, *len are
  * its payload (validity bitmap and values). */
-static st_status block_payload(st_reader *r, const st_field *f, size_t c, const st_block_ent *b, uint32_t n,
-                               const uint8_t **pp, size_t *lenp, st_error *err)
+/* Checks block b's size and CRC32C and its header against the footer. */
+static st_status block_checked(const st_reader *r, const st_field *f, size_t c, const st_block_ent *b, uint32_t n,
+                               st_error *err)
 {
     const uint8_t *h = r->data + b->offset;
-    uint32_t stored = st_get_u32(h + 12), raw = st_get_u32(h + 16);
+    uint32_t stored = st_get_u32(h + 12);
     if (stored != b->size - ST_BLOCK_HEADER_BYTES) BAD("block size disagrees with the footer");
     uint32_t crc = st_crc32c(0, h, 20);
     crc = st_crc32c(crc, h + ST_BLOCK_HEADER_BYTES, stored);
@@ -367,6 +368,15 @@ static st_status block_payload(st_reader *r, const st_field *f, size_t c, const 
     if (h[0] != b->encoding || h[1] != b->flags || st_get_u16(h + 2) != f->type || st_get_u32(h + 4) != n ||
         st_get_u32(h + 8) != b->null_count)
         BAD("block header disagrees with the footer");
+    return ST_OK;
+}
+
+static st_status block_payload(st_reader *r, const st_field *f, size_t c, const st_block_ent *b, uint32_t n,
+                               const uint8_t **pp, size_t *lenp, st_error *err)
+{
+    ST_TRY(block_checked(r, f, c, b, n, err));
+    const uint8_t *h = r->data + b->offset;
+    uint32_t stored = st_get_u32(h + 12), raw = st_get_u32(h + 16);
     const uint8_t *p = h + ST_BLOCK_HEADER_BYTES;
     size_t len = stored;
     if (b->flags & ST_BLOCK_FLAG_ZSTD) {
@@ -538,6 +548,23 @@ st_status st_reader_read_block_dict(st_reader *r, size_t c, size_t col, st_colum
                             r->fields[col].name, st_type_name(r->fields[col].type));
     if (r->mapped && c < r->n_chunks && r->n_fields > 0) release_behind(r, c);
     return read_block(r, c, col, dict, codes, err);
+}
+
+st_status st_reader_read_stored(st_reader *r, size_t c, size_t col, st_stored_block *out, st_error *err)
+{
+    if (c >= r->n_chunks || col >= r->n_fields)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': no chunk %zu column %zu", r->name, c, col);
+    if (r->mapped && r->n_fields > 0) release_behind(r, c);
+    const st_field *f = &r->fields[col];
+    const st_block_ent *b = &r->blocks[c * r->n_fields + col];
+    ST_TRY(block_checked(r, f, c, b, r->chunk_n[c], err));
+    const uint8_t *h = r->data + b->offset;
+    *out = (st_stored_block){.type = f->type, .encoding = b->encoding, .flags = b->flags, .n_rows = r->chunk_n[c],
+                             .null_count = b->null_count, .raw_len = st_get_u32(h + 16),
+                             .stored_len = st_get_u32(h + 12), .crc = st_get_u32(h + 20),
+                             .bytes = h + ST_BLOCK_HEADER_BYTES, .raw_bytes = b->raw_bytes,
+                             .has_minmax = b->has_minmax != 0, .min = b->min, .max = b->max};
+    return ST_OK;
 }
 
 st_status st_reader_verify(st_reader *r, st_error *err)

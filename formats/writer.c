@@ -12,6 +12,7 @@
  * equal bytes.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -265,13 +266,9 @@ static void append_validity(st_buf *b, const uint64_t *bits, size_t n)
     }
 }
 
-/* Encodes and writes one chunk: the buffered rows (cols == NULL, then
- * the buffers are reset) or the caller's columns cols[0..n_fields), all of
- * cols[0].n_rows rows (a whole chunk handed over without a copy). */
-static st_status flush_cols(st_writer *w, const st_column *cols, st_error *err)
+/* A new chunk of n rows in the directory (its block entries follow). */
+static st_status chunk_slot(st_writer *w, size_t n, st_error *err)
 {
-    size_t n = cols ? cols[0].n_rows : w->buf[0].n_rows;
-    if (n == 0) return ST_OK;
     if (w->n_chunks == w->cap_chunks) {
         size_t cap = w->cap_chunks ? w->cap_chunks * 2 : 16;
         uint32_t *cn = realloc(w->chunk_n, cap * sizeof *cn);
@@ -283,72 +280,131 @@ static st_status flush_cols(st_writer *w, const st_column *cols, st_error *err)
         w->cap_chunks = cap;
     }
     w->chunk_n[w->n_chunks] = (uint32_t)n;
+    return ST_OK;
+}
+
+/* Writes a block: header fields (enc, flags, type, n, nulls, stored and
+ * raw sizes), the CRC32C over them and the stored bytes (or `crc` as
+ * given, when have_crc), then the bytes; fills b's place and encoding. */
+static st_status emit_block(st_writer *w, st_block_ent *b, int enc, uint8_t flags, st_type type, size_t n,
+                            const uint8_t *data, size_t stored, size_t raw, bool have_crc, uint32_t crc,
+                            st_error *err)
+{
+    uint8_t hdr[ST_BLOCK_HEADER_BYTES];
+    hdr[0] = (uint8_t)enc;
+    hdr[1] = flags;
+    st_put_u16(hdr + 2, (uint16_t)type);
+    st_put_u32(hdr + 4, (uint32_t)n);
+    st_put_u32(hdr + 8, b->null_count);
+    st_put_u32(hdr + 12, (uint32_t)stored);
+    st_put_u32(hdr + 16, (uint32_t)raw);
+    if (!have_crc) crc = st_crc32c(st_crc32c(0, hdr, 20), data, stored);
+    st_put_u32(hdr + 20, crc);
+    w->content_hash = st_hash64(w->content_hash, hdr, sizeof hdr);
+    b->offset = w->offset;
+    b->size = (uint32_t)(ST_BLOCK_HEADER_BYTES + stored);
+    b->encoding = (uint8_t)enc;
+    b->flags = flags;
+    ST_TRY(write_all(w, hdr, sizeof hdr, err));
+    return write_all(w, data, stored, err);
+}
+
+/* Encodes column j's block c (n rows) into entry b and writes it: zone
+ * map, validity, values (st_codec_encode), then zstd when it saves at
+ * least 1/16. */
+static st_status encode_block(st_writer *w, size_t j, const st_column *c, size_t n, st_block_ent *b, st_error *err)
+{
     int level = w->opts.zstd_level == 0 ? 3 : w->opts.zstd_level;
+    memset(b, 0, sizeof *b);
+    zone(c, b);
+    b->null_count = (uint32_t)c->null_count;
+    b->raw_bytes = c->type == ST_TYPE_STR || c->type == ST_TYPE_BYTES ? c->n_bytes : n * st_type_width(c->type);
+    st_buf_reset(&w->payload);
+    uint8_t flags = 0;
+    int enc = ST_ENC_CONST;
+    if (c->null_count == n) {
+        /* all NULL: no values at all */
+        enc = ST_ENC_CONST;
+        flags |= ST_BLOCK_FLAG_VALIDITY;
+        append_validity(&w->payload, NULL, n);
+    } else {
+        if (c->null_count) {
+            flags |= ST_BLOCK_FLAG_VALIDITY;
+            append_validity(&w->payload, c->validity, n);
+        }
+        st_buf_reset(&w->enc);
+        st_status s = st_codec_encode(c, -1, &w->enc, &enc);
+        if (s != ST_OK) return st_error_set(err, s, "out of memory encoding '%s'", w->fields[j].name);
+        st_buf_append(&w->payload, w->enc.data, w->enc.len);
+    }
+    if (!st_buf_ok(&w->payload)) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    const uint8_t *data = (const uint8_t *)w->payload.data;
+    size_t raw = w->payload.len, stored = raw;
+    if (raw > ST_MAX_BLOCK_RAW)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': block of column '%s' exceeds %u bytes", w->path,
+                            w->fields[j].name, ST_MAX_BLOCK_RAW);
+    if (level > 0 && raw >= 64) {
+        size_t bound = ZSTD_compressBound(raw);
+        if (bound > w->zcap) {
+            void *z = realloc(w->zbuf, bound);
+            if (!z) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+            w->zbuf = z;
+            w->zcap = bound;
+        }
+        size_t zn = ZSTD_compressCCtx(w->zctx, w->zbuf, w->zcap, data, raw, level);
+        /* keep zstd only when it saves at least 1/16 */
+        if (!ZSTD_isError(zn) && zn + zn / 16 < raw) {
+            data = w->zbuf;
+            stored = zn;
+            flags |= ST_BLOCK_FLAG_ZSTD;
+        }
+    }
+    return emit_block(w, b, enc, flags, c->type, n, data, stored, raw, false, 0, err);
+}
+
+bool st_writer_stored_fits(const st_writer *w, size_t col, const st_stored_block *b)
+{
+    if (col >= w->n_fields || st_format_forced_encoding() >= 0 || b->encoding < 0 || b->encoding > ST_ENC_CONST)
+        return false;
+    const st_field *f = &w->fields[col];
+    if (b->null_count && !f->nullable) return false;
+    if ((b->flags & ST_BLOCK_FLAG_ZSTD) && w->opts.zstd_level != 0 && w->opts.zstd_level != 3) return false;
+    if (b->type == f->type) return true;
+    /* int64 values re-headed as int32: the encoder widens both to 64 bits,
+     * so every encoding but PLAIN has the same bytes, and only PLAIN's size
+     * (n * width) depends on the width: the choice stays when the payload
+     * is smaller than n * 4 (PLAIN wins ties) */
+    return b->type == ST_TYPE_I64 && f->type == ST_TYPE_I32 && b->null_count == 0 && b->has_minmax &&
+           (int64_t)b->min >= INT32_MIN && (int64_t)b->max <= INT32_MAX && b->encoding != ST_ENC_PLAIN &&
+           (uint64_t)b->raw_len < (uint64_t)b->n_rows * 4;
+}
+
+/* Writes stored block sb as column j's block (entry b): its bytes as
+ * they are; a re-headed block gets its new type, sizes and checksum. */
+static st_status stored_block(st_writer *w, size_t j, const st_stored_block *sb, st_block_ent *b, st_error *err)
+{
+    memset(b, 0, sizeof *b);
+    st_type type = w->fields[j].type;
+    b->null_count = sb->null_count;
+    b->has_minmax = sb->has_minmax;
+    b->min = sb->min;
+    b->max = sb->max;
+    b->raw_bytes = type == sb->type ? sb->raw_bytes : (uint64_t)sb->n_rows * st_type_width(type);
+    return emit_block(w, b, sb->encoding, sb->flags, type, sb->n_rows, sb->bytes, sb->stored_len, sb->raw_len,
+                      type == sb->type, sb->crc, err);
+}
+
+/* Encodes and writes one chunk: the buffered rows (cols == NULL, then
+ * the buffers are reset) or the caller's columns cols[0..n_fields), all of
+ * cols[0].n_rows rows (a whole chunk handed over without a copy). */
+static st_status flush_cols(st_writer *w, const st_column *cols, st_error *err)
+{
+    size_t n = cols ? cols[0].n_rows : w->buf[0].n_rows;
+    if (n == 0) return ST_OK;
+    ST_TRY(chunk_slot(w, n, err));
     for (size_t j = 0; j < w->n_fields; j++) {
         const st_column *c = cols ? &cols[j] : &w->buf[j];
-        st_block_ent *b = &w->blocks[w->n_chunks * w->n_fields + j];
-        memset(b, 0, sizeof *b);
-        zone(c, b);
-        b->null_count = (uint32_t)c->null_count;
-        b->raw_bytes = c->type == ST_TYPE_STR || c->type == ST_TYPE_BYTES ? c->n_bytes : n * st_type_width(c->type);
-        st_buf_reset(&w->payload);
-        uint8_t flags = 0;
-        int enc = ST_ENC_CONST;
-        if (c->null_count == n) {
-            /* all NULL: no values at all */
-            enc = ST_ENC_CONST;
-            flags |= ST_BLOCK_FLAG_VALIDITY;
-            append_validity(&w->payload, NULL, n);
-        } else {
-            if (c->null_count) {
-                flags |= ST_BLOCK_FLAG_VALIDITY;
-                append_validity(&w->payload, c->validity, n);
-            }
-            st_buf_reset(&w->enc);
-            st_status s = st_codec_encode(c, -1, &w->enc, &enc);
-            if (s != ST_OK) return st_error_set(err, s, "out of memory encoding '%s'", w->fields[j].name);
-            st_buf_append(&w->payload, w->enc.data, w->enc.len);
-        }
-        if (!st_buf_ok(&w->payload)) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
-        const uint8_t *data = (const uint8_t *)w->payload.data;
-        size_t raw = w->payload.len, stored = raw;
-        if (raw > ST_MAX_BLOCK_RAW)
-            return st_error_set(err, ST_ERR_INVALID, "'%s': block of column '%s' exceeds %u bytes", w->path,
-                                w->fields[j].name, ST_MAX_BLOCK_RAW);
-        if (level > 0 && raw >= 64) {
-            size_t bound = ZSTD_compressBound(raw);
-            if (bound > w->zcap) {
-                void *z = realloc(w->zbuf, bound);
-                if (!z) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
-                w->zbuf = z;
-                w->zcap = bound;
-            }
-            size_t zn = ZSTD_compressCCtx(w->zctx, w->zbuf, w->zcap, data, raw, level);
-            /* keep zstd only when it saves at least 1/16 */
-            if (!ZSTD_isError(zn) && zn + zn / 16 < raw) {
-                data = w->zbuf;
-                stored = zn;
-                flags |= ST_BLOCK_FLAG_ZSTD;
-            }
-        }
-        uint8_t hdr[ST_BLOCK_HEADER_BYTES];
-        hdr[0] = (uint8_t)enc;
-        hdr[1] = flags;
-        st_put_u16(hdr + 2, (uint16_t)c->type);
-        st_put_u32(hdr + 4, (uint32_t)n);
-        st_put_u32(hdr + 8, b->null_count);
-        st_put_u32(hdr + 12, (uint32_t)stored);
-        st_put_u32(hdr + 16, (uint32_t)raw);
-        uint32_t crc = st_crc32c(0, hdr, 20);
-        crc = st_crc32c(crc, data, stored);
-        st_put_u32(hdr + 20, crc);
-        w->content_hash = st_hash64(w->content_hash, hdr, sizeof hdr);
-        b->offset = w->offset;
-        b->size = (uint32_t)(ST_BLOCK_HEADER_BYTES + stored);
-        b->encoding = (uint8_t)enc;
-        b->flags = flags;
-        ST_TRY(write_all(w, hdr, sizeof hdr, err));
-        ST_TRY(write_all(w, data, stored, err));
+        ST_TRY(encode_block(w, j, c, n, &w->blocks[w->n_chunks * w->n_fields + j], err));
         if (!cols) st_column_reset(&w->buf[j]);
     }
     w->n_chunks++;
@@ -371,6 +427,71 @@ static bool strs_utf8_fast(const st_column *c, size_t r0, size_t n)
     for (size_t i = r0 + 1; i < r0 + n; i++)
         if (off[i] < off[r0 + n] && ((unsigned char)b[off[i]] & 0xC0) == 0x80) return false;
     return true;
+}
+
+/* Rows [r0, r0 + n) of column src, bound for column j: no NULL in a
+ * non-nullable column, valid UTF-8 in a STR column. Row numbers in errors
+ * are base + row. A failure fails the writer. */
+static st_status check_rows(st_writer *w, size_t j, const st_column *src, size_t r0, size_t n, uint64_t base,
+                            st_error *err)
+{
+    bool check = (src->validity && !w->fields[j].nullable) ||
+                 (src->type == ST_TYPE_STR && !strs_utf8_fast(src, r0, n));
+    for (size_t i = r0; check && i < r0 + n; i++) {
+        if (!st_column_valid(src, i)) {
+            if (!w->fields[j].nullable) {
+                w->failed = ST_ERR_INVALID;
+                return st_error_set(err, ST_ERR_INVALID, "'%s': NULL in non-nullable column '%s' at row %llu",
+                                    w->path, w->fields[j].name, (unsigned long long)(base + i));
+            }
+        } else if (src->type == ST_TYPE_STR) {
+            size_t len;
+            const char *s = st_column_str(src, i, &len);
+            if (!st_utf8_valid(s, len)) {
+                w->failed = ST_ERR_INVALID;
+                return st_error_set(err, ST_ERR_INVALID, "'%s': invalid UTF-8 in column '%s' at row %llu",
+                                    w->path, w->fields[j].name, (unsigned long long)(base + i));
+            }
+        }
+    }
+    return ST_OK;
+}
+
+size_t st_writer_buffered_rows(const st_writer *w) { return w->buf[0].n_rows; }
+
+st_status st_writer_write_chunk(st_writer *w, const st_column *cols, const st_stored_block *const *stored, size_t n,
+                                st_error *err)
+{
+    if (w->failed) return st_error_set(err, w->failed, "writer for '%s' failed earlier", w->path);
+    if (w->buf[0].n_rows)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': a chunk written whole while %zu rows are buffered", w->path,
+                            w->buf[0].n_rows);
+    if (n == 0) return ST_OK;
+    if (n > w->chunk_rows) return st_error_set(err, ST_ERR_INVALID, "'%s': a chunk of %zu rows", w->path, n);
+    for (size_t j = 0; j < w->n_fields; j++) {
+        const st_stored_block *sb = stored ? stored[j] : NULL;
+        if (sb && (sb->n_rows != n || !st_writer_stored_fits(w, j, sb)))
+            return st_error_set(err, ST_ERR_INVALID, "'%s': the stored block for column '%s' does not fit", w->path,
+                                w->fields[j].name);
+        if (sb) continue;
+        if (!cols || cols[j].type != w->fields[j].type || cols[j].n_rows != n)
+            return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' needs %zu rows of %s", w->path,
+                                w->fields[j].name, n, st_type_name(w->fields[j].type));
+        ST_TRY(check_rows(w, j, &cols[j], 0, n, w->n_rows, err));
+    }
+    st_status s = chunk_slot(w, n, err);
+    for (size_t j = 0; j < w->n_fields && s == ST_OK; j++) {
+        st_block_ent *b = &w->blocks[w->n_chunks * w->n_fields + j];
+        const st_stored_block *sb = stored ? stored[j] : NULL;
+        s = sb ? stored_block(w, j, sb, b, err) : encode_block(w, j, &cols[j], n, b, err);
+    }
+    if (s != ST_OK) {
+        w->failed = s;
+        return s;
+    }
+    w->n_chunks++;
+    w->n_rows += n;
+    return ST_OK;
 }
 
 st_status st_writer_write(st_writer *w, const st_column *cols, size_t first, size_t n_rows, st_error *err)
@@ -426,25 +547,7 @@ st_status st_writer_write(st_writer *w, const st_column *cols, size_t first, siz
             const st_column *src = &cols[j];
             st_column *dst = &w->buf[j];
             bool var = src->type == ST_TYPE_STR || src->type == ST_TYPE_BYTES;
-            bool check = (src->validity && !w->fields[j].nullable) ||
-                         (src->type == ST_TYPE_STR && !strs_utf8_fast(src, r0, take));
-            for (size_t i = r0; check && i < r0 + take; i++) {
-                if (!st_column_valid(src, i)) {
-                    if (!w->fields[j].nullable) {
-                        w->failed = ST_ERR_INVALID;
-                        return st_error_set(err, ST_ERR_INVALID, "'%s': NULL in non-nullable column '%s' at row %llu",
-                                            w->path, w->fields[j].name, (unsigned long long)(w->n_rows + i - first));
-                    }
-                } else if (src->type == ST_TYPE_STR) {
-                    size_t len;
-                    const char *s = st_column_str(src, i, &len);
-                    if (!st_utf8_valid(s, len)) {
-                        w->failed = ST_ERR_INVALID;
-                        return st_error_set(err, ST_ERR_INVALID, "'%s': invalid UTF-8 in column '%s' at row %llu",
-                                            w->path, w->fields[j].name, (unsigned long long)(w->n_rows + i - first));
-                    }
-                }
-            }
+            ST_TRY(check_rows(w, j, src, r0, take, w->n_rows - first, err));
             if (whole) continue;
             st_status s = st_column_append_range(dst, src, r0, take);
             if (s != ST_OK) return st_error_set(err, s, "out of memory");

@@ -23,6 +23,7 @@
  */
 #include "pipeline_internal.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,7 @@ typedef struct tx_job {
     const char *bronze, *silver, *qty_name;
     uint64_t fp;
     uint64_t raw_rows, staged, rejected;
+    uint64_t chunks, stored; /* bronze chunks; those written as stored blocks */
     st_status status;
     st_error err;
 } tx_job;
@@ -212,6 +214,9 @@ typedef struct tx_state {
     st_column out[T_N], rowid;
     st_buf raw, txt;
     uint8_t *ok;          /* ST_CHUNK_ROWS: row passes every rule as-is */
+    uint32_t *codes;      /* ST_CHUNK_ROWS: material codes of a stored chunk */
+    st_column mat_dict;   /* the material values of a stored chunk */
+    uint64_t n_stored;    /* chunks whose blocks went to silver as stored */
 } tx_state;
 
 /* The per-row path: row i cast field by field and checked in order; the
@@ -341,6 +346,14 @@ static st_status append_run(tx_state *x, const st_column *rowid, size_t a, size_
     return ST_OK;
 }
 
+/* STRATA_STAGE_ROWWISE=1 (tests and profiles): the per-row path only, no
+ * chunk predicates and no stored chunks: the reference the others equal. */
+static bool rowwise(void)
+{
+    const char *force = getenv("STRATA_STAGE_ROWWISE");
+    return force && *force && strcmp(force, "0") != 0;
+}
+
 /* One chunk: when its required blocks are uniformly typed, the rules run
  * as predicates over the whole chunk and passing runs are appended in
  * bulk; flagged rows, and every row of any other chunk, take stage_row().
@@ -349,8 +362,7 @@ static st_status stage_chunk(tx_state *x, size_t n)
 {
     const int64_t *rid = st_column_i64(&x->rowid);
     const bcol *all = x->all;
-    const char *force = getenv("STRATA_STAGE_ROWWISE"); /* tests and profiles: the per-row path only */
-    bool fast = x->rowid.null_count == 0 && !(force && *force && strcmp(force, "0") != 0);
+    bool fast = x->rowid.null_count == 0 && !rowwise();
     for (int q = 0; q < R_N && fast; q++)
         fast = q == R_MAT ? block_is(&all[x->req_at[q]], 3, ST_TYPE_STR, n)
                           : block_is(&all[x->req_at[q]], 1, ST_TYPE_I64, n);
@@ -373,6 +385,142 @@ static st_status stage_chunk(tx_state *x, size_t n)
     return ST_OK;
 }
 
+/* ---- stored chunks: blocks passed through ---- */
+
+/* True when the footer alone shows every row of chunk c passing the
+ * rules as it is: each required column's class block constant (INTEGER,
+ * or TEXT for the material), its raw block all NULL, its values present
+ * and, by their zone maps, inside the ranges; the rowid present. The
+ * material values still need a look (material_ok). */
+static bool zones_pass(const tx_state *x, size_t c, size_t n, size_t i_rowid)
+{
+    static const int want_cls[R_N] = {1, 1, 1, 3, 1};
+    const st_run_opts *o = x->o;
+    const int64_t lo[R_N] = {1, o->year_min, 1, 0, o->qty_min}, hi[R_N] = {INT64_MAX, o->year_max, 12, 0, o->qty_max};
+    st_block_info bi;
+    if (st_reader_block_info(x->r, c, i_rowid, &bi) != ST_OK || bi.null_count) return false;
+    for (int q = 0; q < R_N; q++) {
+        const bcol *b = &x->all[x->req_at[q]];
+        if (st_reader_block_info(x->r, c, b->i_cls, &bi) != ST_OK || bi.null_count || !bi.has_minmax ||
+            bi.min_i64 != want_cls[q] || bi.max_i64 != want_cls[q])
+            return false;
+        if (st_reader_block_info(x->r, c, b->i_raw, &bi) != ST_OK || bi.null_count != n) return false;
+        if (st_reader_block_info(x->r, c, b->i_val, &bi) != ST_OK || bi.null_count) return false;
+        if (q == R_MAT) {
+            if (b->val.type != ST_TYPE_STR || bi.raw_bytes > ST_CHUNK_MAX_BYTES) return false;
+        } else if (b->val.type != ST_TYPE_I64 || !bi.has_minmax || bi.min_i64 < lo[q] || bi.max_i64 > hi[q]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* True when every material value of chunk c needs no trim and is valid
+ * UTF-8 (the rules of chunk_predicates), looking at each distinct value
+ * of a dictionary block once. */
+static st_status material_ok(tx_state *x, size_t c, bool *ok)
+{
+    const bcol *b = &x->all[x->req_at[R_MAT]];
+    ST_TRY(st_reader_read_block_dict(x->r, c, b->i_val, &x->mat_dict, x->codes, &x->j->err));
+    const st_column *d = &x->mat_dict;
+    *ok = true;
+    for (size_t k = 0; k < d->n_rows && *ok; k++) {
+        size_t l;
+        const unsigned char *v = (const unsigned char *)st_column_str(d, k, &l);
+        *ok = l > 0 && !is_space_byte(v[0]) && !is_space_byte(v[l - 1]) && st_utf8_valid((const char *)v, l);
+    }
+    return ST_OK;
+}
+
+/* Column `k` of the silver chunk from bronze block `col` of chunk c: the
+ * stored block when it fits, else its values narrowed into out[k]
+ * (decoded into `into`). */
+static st_status stored_or_values(tx_state *x, size_t c, size_t col, int k, st_column *into, st_stored_block *sb,
+                                  const st_stored_block **use)
+{
+    st_error *err = &x->j->err;
+    ST_TRY(st_reader_read_stored(x->r, c, col, sb, err));
+    if (st_writer_stored_fits(x->w, (size_t)k, sb)) {
+        *use = sb;
+        return ST_OK;
+    }
+    *use = NULL;
+    ST_TRY(st_reader_read_block(x->r, c, col, into, err));
+    st_column *o = &x->out[k];
+    ST_TRY(st_column_reserve(o, into->n_rows, 0));
+    const int64_t *v = st_column_i64(into);
+    int32_t *d = (int32_t *)o->data;
+    for (size_t i = 0; i < into->n_rows; i++) d[i] = (int32_t)v[i];
+    o->n_rows = into->n_rows;
+    return ST_OK;
+}
+
+/* period_key = year * 100 + month of chunk c: from the zone maps when
+ * both are constant, else from their decoded values. */
+static st_status period_keys(tx_state *x, size_t c, size_t n)
+{
+    bcol *yb = &x->all[x->req_at[R_YEAR]], *mb = &x->all[x->req_at[R_MONTH]];
+    st_block_info yi, mi;
+    ST_TRY(st_reader_block_info(x->r, c, yb->i_val, &yi));
+    ST_TRY(st_reader_block_info(x->r, c, mb->i_val, &mi));
+    st_column *o = &x->out[T_PK];
+    ST_TRY(st_column_reserve(o, n, 0));
+    int32_t *pk = (int32_t *)o->data;
+    if (yi.min_i64 == yi.max_i64 && mi.min_i64 == mi.max_i64) {
+        int32_t v = (int32_t)(yi.min_i64 * 100 + mi.min_i64);
+        for (size_t i = 0; i < n; i++) pk[i] = v;
+    } else {
+        st_error *err = &x->j->err;
+        ST_TRY(st_reader_read_block(x->r, c, yb->i_val, &yb->val, err));
+        ST_TRY(st_reader_read_block(x->r, c, mb->i_val, &mb->val, err));
+        const int64_t *y = st_column_i64(&yb->val), *m = st_column_i64(&mb->val);
+        for (size_t i = 0; i < n; i++) pk[i] = (int32_t)(y[i] * 100 + m[i]);
+    }
+    o->n_rows = n;
+    return ST_OK;
+}
+
+/* Chunk c (n rows) as a stored chunk, when it is one: aligned with the
+ * silver chunks (nothing buffered; a full chunk or the last), every row
+ * passing as it is (zones_pass, material_ok). Then transaction_id,
+ * customer_id, material_code and quantity are bronze's blocks as stored
+ * (the same values give the same bytes), year and month too when only
+ * their width changes (st_writer_stored_fits), else narrowed; period_key
+ * is computed and encoded. *done tells whether the chunk was written. */
+static st_status stage_stored(tx_state *x, size_t c, size_t n, bool last, size_t i_rowid, bool *done)
+{
+    *done = false;
+    if (st_writer_buffered_rows(x->w) || (n != ST_CHUNK_ROWS && !last) || !zones_pass(x, c, n, i_rowid))
+        return ST_OK;
+    bool ok;
+    ST_TRY(material_ok(x, c, &ok));
+    if (!ok) return ST_OK;
+    for (int k = 0; k < T_N; k++) st_column_reset(&x->out[k]);
+    st_stored_block sb[T_N];
+    const st_stored_block *use[T_N] = {0};
+    static const int from[T_N] = {-1, R_CUST, R_YEAR, R_MONTH, -1, R_MAT, R_QTY};
+    st_error *err = &x->j->err;
+    ST_TRY(st_reader_read_stored(x->r, c, i_rowid, &sb[T_ID], err));
+    use[T_ID] = &sb[T_ID];
+    for (int k = 0; k < T_N; k++) {
+        if (from[k] < 0) continue;
+        bcol *b = &x->all[x->req_at[from[k]]];
+        if (k == T_YEAR || k == T_MONTH) {
+            ST_TRY(stored_or_values(x, c, b->i_val, k, &b->val, &sb[k], &use[k]));
+            continue;
+        }
+        ST_TRY(st_reader_read_stored(x->r, c, b->i_val, &sb[k], err));
+        use[k] = &sb[k];
+    }
+    ST_TRY(period_keys(x, c, n));
+    for (int k = 0; k < T_N; k++)
+        if (use[k] && !st_writer_stored_fits(x->w, (size_t)k, use[k])) return ST_OK; /* a test forcing an encoding */
+    ST_TRY(st_writer_write_chunk(x->w, x->out, use, n, err));
+    x->n_stored++;
+    *done = true;
+    return ST_OK;
+}
+
 /* Opens bronze, finds every source column (required ones by name),
  * creates the silver writer and the rejects part. */
 static st_status tx_open(tx_state *x)
@@ -385,7 +533,8 @@ static st_status tx_open(tx_state *x)
     x->n_all = (nf - 1) / 3;
     x->all = calloc(x->n_all ? x->n_all : 1, sizeof *x->all);
     x->ok = malloc(ST_CHUNK_ROWS);
-    if (!x->all || !x->ok) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    x->codes = malloc(ST_CHUNK_ROWS * sizeof *x->codes);
+    if (!x->all || !x->ok || !x->codes) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
     for (size_t k = 0; k < x->n_all; k++)
         ST_TRY(bcol_find(x->r, j->bronze, st_reader_field(x->r, 1 + 3 * k)->name, &x->all[k], err));
     const char *req[R_N] = {"customer_id", "year", "month", "material_code", j->qty_name};
@@ -414,6 +563,8 @@ static void tx_close(tx_state *x)
     for (size_t k = 0; k < x->n_all; k++) bcol_free(&x->all[k]);
     free(x->all);
     free(x->ok);
+    free(x->codes);
+    st_column_free(&x->mat_dict);
     for (int k = 0; k < T_N; k++) st_column_free(&x->out[k]);
     st_column_free(&x->rowid);
     st_buf_free(&x->raw);
@@ -429,6 +580,7 @@ static st_status stage_tx(tx_job *j)
     st_error *err = &j->err;
     for (int k = 0; k < T_N; k++) st_column_init(&x.out[k], tx_fields[k].type);
     st_column_init(&x.rowid, ST_TYPE_I64);
+    st_column_init(&x.mat_dict, ST_TYPE_STR);
     st_buf_init(&x.raw);
     st_buf_init(&x.txt);
     size_t i_rowid;
@@ -438,7 +590,16 @@ static st_status stage_tx(tx_job *j)
     j->raw_rows = st_reader_n_rows(x.r);
     st_progress_expect(j->ctx, j->raw_rows);
     size_t n_chunks = st_reader_n_chunks(x.r);
+    bool stored_ok = !rowwise();
     for (size_t c = 0; c < n_chunks && s == ST_OK; c++) {
+        size_t n = st_reader_chunk_rows(x.r, c);
+        bool done = false;
+        if (stored_ok && (s = stage_stored(&x, c, n, c + 1 == n_chunks, i_rowid, &done)) != ST_OK) break;
+        if (done) {
+            j->staged += n;
+            st_progress_add(j->ctx, n);
+            continue;
+        }
         if ((s = st_reader_read_block(x.r, c, i_rowid, &x.rowid, err)) != ST_OK) break;
         for (size_t k = 0; k < x.n_all && s == ST_OK; k++) s = bcol_read(x.r, c, &x.all[k], err);
         if (s != ST_OK) break;
@@ -454,6 +615,8 @@ static st_status stage_tx(tx_job *j)
     if (s == ST_OK) s = rejects_flush(&x.rj, err);
     if (s != ST_OK) goto done;
     j->rejected = x.rj.n;
+    j->chunks = n_chunks;
+    j->stored = x.n_stored;
     s = st_writer_close(x.w, err);
     x.w = NULL;
     if (s == ST_OK) {
@@ -816,6 +979,8 @@ st_status st_step_stage(st_run_ctx *ctx, uint64_t fp, st_error *err)
     ctx->cur->rows_in = c_raw + jobs[0].raw_rows + jobs[1].raw_rows;
     ctx->cur->rows_out = c_staged + jobs[0].staged + jobs[1].staged + c_rej + jobs[0].rejected + jobs[1].rejected;
     uint64_t rej = c_rej + jobs[0].rejected + jobs[1].rejected;
-    snprintf(ctx->cur->note, sizeof ctx->cur->note, "%llu rejected", (unsigned long long)rej);
+    snprintf(ctx->cur->note, sizeof ctx->cur->note, "%llu rejected, %llu of %llu chunks passed through",
+             (unsigned long long)rej, (unsigned long long)(jobs[0].stored + jobs[1].stored),
+             (unsigned long long)(jobs[0].chunks + jobs[1].chunks));
     return ST_OK;
 }

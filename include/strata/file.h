@@ -37,6 +37,8 @@ extern "C" {
 
 /* Rows per chunk (row group). A power of two; fixed by the writer. */
 #define ST_CHUNK_ROWS 65536u
+/* A writer also ends a chunk before its string bytes pass this. */
+#define ST_CHUNK_MAX_BYTES (64u << 20)
 
 /* Format version written by this library. */
 #define ST_FORMAT_MAJOR 1
@@ -103,6 +105,49 @@ st_status st_writer_open(st_writer **out, const char *path,
  * value in a STR column is ST_ERR_INVALID. Borrows cols for the call. */
 st_status st_writer_write(st_writer *w, const st_column *cols, size_t first,
                           size_t n_rows, st_error *err) ST_MUST_USE;
+
+/* One column block as a file stores it, borrowed from a reader
+ * (st_reader_read_stored): its header fields, its stored bytes (validity
+ * and values, zstd-compressed when `flags` says so) and its footer entry's
+ * zone map. What st_writer_write_chunk() needs to append the block to
+ * another file without decoding or encoding it. */
+typedef struct st_stored_block {
+    st_type type;             /* of the values, as in the block header */
+    int encoding;             /* st_encoding */
+    uint8_t flags;            /* zstd (1), validity (2): FORMAT.md "Blocks" */
+    uint32_t n_rows, null_count;
+    uint32_t raw_len;         /* payload bytes before the zstd stage */
+    uint32_t stored_len;      /* bytes at `bytes` */
+    uint32_t crc;             /* CRC32C of the header's first 20 bytes and the stored bytes */
+    const uint8_t *bytes;
+    uint64_t raw_bytes;       /* footer: decoded size of the values */
+    bool has_minmax;
+    uint64_t min, max;        /* footer zone map (int64 or float64 bits) */
+} st_stored_block;
+
+/* Rows appended but not yet written as a chunk (they wait for a full one
+ * or for close). */
+size_t st_writer_buffered_rows(const st_writer *w);
+
+/* True when stored block b can stand as column `col`'s block of a chunk
+ * of b->n_rows rows in w's file, byte for byte what encoding its values
+ * would write: its type is the column's, or b holds int64 values that
+ * fit the column's int32 in an encoding that does not depend on the width
+ * (any but PLAIN) and stays the smallest at 4 bytes a value (then only the
+ * header's type and checksum change); a block with NULLs only for a
+ * nullable column; zstd frames only at the default zstd level (the one
+ * every layer file uses); never while a test forces an encoding. Equal
+ * bytes assume b was written by this strata's encoder and zstd library. */
+bool st_writer_stored_fits(const st_writer *w, size_t col, const st_stored_block *b);
+
+/* Writes one chunk of n rows now: column j is stored[j] as it is (when
+ * stored and stored[j] are not NULL; it must fit, st_writer_stored_fits)
+ * or else cols[j], encoded (n rows from row 0; cols may be NULL when
+ * every column is stored). No rows may be buffered (ST_ERR_INVALID): the
+ * caller makes the chunk the one st_writer_write() would have written.
+ * Same checks on cols as st_writer_write(). */
+st_status st_writer_write_chunk(st_writer *w, const st_column *cols, const st_stored_block *const *stored, size_t n,
+                                st_error *err) ST_MUST_USE;
 
 /* Flushes, writes the footer, fsyncs, renames to the final path, fsyncs
  * the directory and frees w (also on failure, after removing the
@@ -193,6 +238,11 @@ st_status st_reader_read_block(st_reader *r, size_t c, size_t col,
  * errors as st_reader_read_block(); ST_ERR_INVALID for other types. */
 st_status st_reader_read_block_dict(st_reader *r, size_t c, size_t col, st_column *dict,
                                     uint32_t *codes, st_error *err) ST_MUST_USE;
+
+/* Block `col` of chunk `c` as stored (st_stored_block; bytes borrowed
+ * until st_reader_close()), after the checks st_reader_read_block() makes
+ * before decoding: its CRC32C and its header against the footer. */
+st_status st_reader_read_stored(st_reader *r, size_t c, size_t col, st_stored_block *out, st_error *err) ST_MUST_USE;
 
 /* Reads every block of the file and checks its checksum and decoding;
  * used by `strata inspect --verify`. */

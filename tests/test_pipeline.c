@@ -833,3 +833,51 @@ Test(pipeline, demo_data_features_equal_an_independent_computation, .timeout = 3
     free(v);
     free(mats);
 }
+
+/* Stored chunks (bronze blocks passed through to silver): a generated
+ * source of several chunks, most of them clean, some with the generator's
+ * bad rows. The default run must pass chunks through and write the same
+ * bytes in every layer as the per-row reference path. */
+Test(pipeline, stored_chunks_write_the_same_files_as_the_per_row_path)
+{
+    char src[600], cmd[2400];
+    snprintf(src, sizeof src, "%s/gen.db", dir);
+    fx_gen_source(src, 400000, 7);
+    sqlite3 *db; /* bad rows inside chunks in the middle of both tables */
+    cr_assert_eq(sqlite3_open(src, &db), SQLITE_OK);
+    fx_exec_sql(db, "UPDATE sales_qty SET year = 1900 WHERE rowid IN (100000, 100001);"
+                    "UPDATE sales_qty SET quantity = 'many' WHERE rowid = 200000;"
+                    "UPDATE foc_qty SET month = 13 WHERE rowid = 70000;"
+                    "UPDATE foc_qty SET material_code = NULL WHERE rowid = 300000;");
+    sqlite3_close(db);
+    static const char *const runs[2][2] = {{"g1", ""}, {"gr", "STRATA_STAGE_ROWWISE=1 "}};
+    for (int r = 0; r < 2; r++) {
+        snprintf(cmd, sizeof cmd,
+                 "%s%s run --customers data/chinook.db --transactions %s --warehouse %s/%s --quiet --no-report --k 2 "
+                 "--threads 2 >/dev/null 2>&1",
+                 runs[r][1], fx_bin(), src, dir, runs[r][0]);
+        cr_assert_eq(fx_sh("%s", cmd), 0, "%s", cmd);
+    }
+    char p[700];
+    size_t len;
+    snprintf(p, sizeof p, "%s/g1/_runs/latest.json", dir);
+    char *log = fx_slurp(p, &len);
+    cr_assert_not_null(log);
+    const char *note = strstr(log, "chunks passed through");
+    cr_assert_not_null(note, "%s", log);
+    const char *q = note;
+    while (q > log && q[-1] != '"') q--; /* the note's start */
+    q = strstr(q, "rejected, ") ? q : note;
+    while (q < note && !(*q >= '0' && *q <= '9')) q++;
+    unsigned long long rej = 0, stored = 0, chunks = 0;
+    cr_assert_eq(sscanf(q, "%llu rejected, %llu of %llu", &rej, &stored, &chunks), 3, "%.80s", q);
+    cr_assert_gt(stored, 0, "no chunk was passed through: %.80s", q);
+    cr_assert_eq(rej, 5, "the five bad rows are rejected: %.80s", q);
+    cr_assert_lt(stored, chunks, "the chunks with bad rows take the row path: %.80s", q);
+    free(log);
+    snprintf(p, sizeof p, "%s/gr/_runs/latest.json", dir);
+    log = fx_slurp(p, &len);
+    cr_assert_not_null(strstr(log, " 0 of "), "the reference run passed chunks through");
+    free(log);
+    assert_same_files("g1", "gr");
+}

@@ -581,9 +581,10 @@ st_status st_source_type_by_values(st_source *src, st_source_table *t, size_t *n
 
 /* ---- counting and splitting ---- */
 
-/* SELECT <expr> FROM "t" -> *v (0 when the result is NULL). */
-static st_status table_scalar(st_source *src, const st_source_table *t, const char *e1, const char *e2,
-                              const char *e3, int64_t *v, st_error *err)
+/* SELECT <expr> FROM "t" -> *v (0 when the result is NULL; *is_null, if
+ * given, says which). */
+static st_status table_scalar_or_null(st_source *src, const st_source_table *t, const char *e1, const char *e2,
+                                      const char *e3, int64_t *v, bool *is_null, st_error *err)
 {
     st_status s = ST_OK;
     sqlite3_stmt *st = NULL;
@@ -600,9 +601,16 @@ static st_status table_scalar(st_source *src, const st_source_table *t, const ch
         goto done;
     }
     *v = sqlite3_column_int64(st, 0);
+    if (is_null) *is_null = sqlite3_column_type(st, 0) == SQLITE_NULL;
 done:
     sqlite3_finalize(st);
     return s;
+}
+
+static st_status table_scalar(st_source *src, const st_source_table *t, const char *e1, const char *e2,
+                              const char *e3, int64_t *v, st_error *err)
+{
+    return table_scalar_or_null(src, t, e1, e2, e3, v, NULL, err);
 }
 
 /* The row count and, with_minmax, the rowid range. Three statements, not
@@ -638,6 +646,26 @@ st_status st_source_rowid_range(st_source *src, const st_source_table *t, int64_
                                 int64_t *max_rowid, uint64_t *n_rows, st_error *err)
 {
     return run_count_query(src, t, true, min_rowid, max_rowid, n_rows, err);
+}
+
+st_status st_source_rowid_span(st_source *src, const st_source_table *t, int64_t *min_rowid, int64_t *max_rowid,
+                                bool *any, st_error *err)
+{
+    if (!t->has_rowid) {
+        uint64_t n;
+        ST_TRY(run_count_query(src, t, true, min_rowid, max_rowid, &n, err));
+        *any = n > 0;
+        return ST_OK;
+    }
+    bool empty;
+    ST_TRY(table_scalar_or_null(src, t, "min(", t->rowid_name, ")", min_rowid, &empty, err));
+    *any = !empty;
+    if (empty) {
+        *min_rowid = 1;
+        *max_rowid = 0;
+        return ST_OK;
+    }
+    return table_scalar(src, t, "max(", t->rowid_name, ")", max_rowid, err);
 }
 
 st_status st_source_split_rowids(st_source *src, const st_source_table *t, size_t n_parts, int64_t *lo,

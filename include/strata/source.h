@@ -177,6 +177,13 @@ st_status st_source_count_rows(st_source *src, const st_source_table *t, uint64_
 st_status st_source_rowid_range(st_source *src, const st_source_table *t, int64_t *min_rowid,
                                 int64_t *max_rowid, uint64_t *n_rows, st_error *err) ST_MUST_USE;
 
+/* Smallest and largest rowid without counting the rows: two descents of
+ * a rowid table's b-tree, where count(*) reads every page (ordinals 1..n,
+ * counted, without a rowid). *any is false for an empty table, and then
+ * *min_rowid = 1, *max_rowid = 0. */
+st_status st_source_rowid_span(st_source *src, const st_source_table *t, int64_t *min_rowid,
+                               int64_t *max_rowid, bool *any, st_error *err) ST_MUST_USE;
+
 /* Splits [min, max] rowid into n_parts contiguous closed ranges lo[i]..hi[i]
  * of (nearly) equal rowid width, in order, covering every rowid exactly
  * once; parts beyond the rows available are empty (lo > hi). Balanced by

@@ -273,8 +273,9 @@ class Bench:
         floor = stats(floor_rates)
         self.context.setdefault("ingest_floor_threads", len(tables))
         target = ">= 3x the floor per thread"
-        bound = ("writing bronze blocks 51% (st_codec_encode 44%), page decoder 43%, "
-                 "source hash 7%; no SQLite in the loop (callgrind, bench/README)")
+        bound = ("encoding bronze blocks ~40% (encode_fixed, put_fixed_dict, encode_var), page decoder "
+                 "~38% (st_bt_scan_next, put_value, lane_put_*, parse_leaf_cell), page faults 4%, "
+                 "page-cache copies 2%; no SQLite in the loop (perf, bench/README)")
         try:
             self.need("run")
             wh = self.warehouse(scale)

@@ -186,7 +186,208 @@ typedef struct nv_cust {
     bool known;
 } nv_cust;
 
+/* The naive model: periods and customers recomputed from the two platinum tables. */
+typedef struct nv_model {
+    st_column g[4], d[4]; /* marts_customer_summary, dim_customers */
+    int32_t last, recent_from, prev, prior_from;
+    nv_cust cu[NV_MAX_CUST];
+    size_t nc;
+} nv_model;
+
 static int nv_rank(const char *p) { return st_report_persona_rank(p); }
+
+/* The sorted distinct periods of the summary, and the window bounds the report uses. */
+static void nv_periods(nv_model *v)
+{
+    int32_t per[NV_MAX_PER];
+    size_t np = 0;
+    for (size_t i = 0; i < v->g[1].n_rows; i++) {
+        int32_t p = st_column_i32(&v->g[1])[i];
+        size_t j = 0;
+        while (j < np && per[j] != p) j++;
+        if (j == np) {
+            cr_assert_lt(np, NV_MAX_PER);
+            per[np++] = p;
+        }
+    }
+    for (size_t i = 1; i < np; i++)
+        for (size_t j = i; j > 0 && per[j - 1] > per[j]; j--) {
+            int32_t t = per[j];
+            per[j] = per[j - 1];
+            per[j - 1] = t;
+        }
+    cr_assert_gt(np, 6);
+    v->last = per[np - 1];
+    v->recent_from = per[np - 3];
+    v->prev = per[np - 4];
+    v->prior_from = per[np - 6];
+}
+
+/* Per customer: units in the recent and prior windows, persona now and before, name and country. */
+static void nv_customers(nv_model *v)
+{
+    const st_column *g = v->g, *d = v->d;
+    for (size_t i = 0; i < g[0].n_rows; i++) {
+        int64_t id = st_column_i64(&g[0])[i];
+        size_t k = 0;
+        while (k < v->nc && v->cu[k].id != id) k++;
+        if (k == v->nc) {
+            cr_assert_lt(v->nc, NV_MAX_CUST);
+            memset(&v->cu[v->nc], 0, sizeof v->cu[v->nc]);
+            v->cu[v->nc++].id = id;
+        }
+        nv_cust *c = &v->cu[k];
+        int32_t p = st_column_i32(&g[1])[i];
+        int64_t sold = st_column_i64(&g[2])[i];
+        c->total += sold;
+        if (p >= v->recent_from) c->recent += sold;
+        else if (p >= v->prior_from) c->prior += sold;
+        if (p == v->last) str_at(&g[3], i, c->now, sizeof c->now);
+        if (p == v->prev) str_at(&g[3], i, c->before, sizeof c->before);
+    }
+    for (size_t k = 0; k < v->nc; k++)
+        for (size_t i = 0; i < d[0].n_rows; i++)
+            if (st_column_i64(&d[0])[i] == v->cu[k].id) {
+                str_at(&d[1], i, v->cu[k].name, sizeof v->cu[k].name);
+                str_at(&d[2], i, v->cu[k].country, sizeof v->cu[k].country);
+                v->cu[k].known = st_column_bool(&d[3])[i] != 0;
+            }
+}
+
+static void nv_build(nv_model *v, const char *wh)
+{
+    static const char *const gn[] = {"customer_id", "period_key", "total_sold_quantity", "persona"};
+    static const char *const dn[] = {"customer_id", "full_name", "country", "is_known"};
+    read_table(wh, "marts_customer_summary", gn, 4, v->g);
+    read_table(wh, "dim_customers", dn, 4, v->d);
+    v->nc = 0;
+    nv_periods(v);
+    nv_customers(v);
+}
+
+static void nv_free(nv_model *v)
+{
+    for (int i = 0; i < 4; i++) {
+        st_column_free(&v->g[i]);
+        st_column_free(&v->d[i]);
+    }
+}
+
+/* Monthly sales per persona. */
+static void check_sales_mix(const st_report_model *m, const nv_model *v)
+{
+    const st_column *g = v->g;
+    for (size_t pi = 0; pi < m->n_periods; pi++)
+        for (size_t q = 0; q < m->n_personas; q++) {
+            int64_t want = 0;
+            for (size_t i = 0; i < g[0].n_rows; i++) {
+                char nm[32];
+                str_at(&g[3], i, nm, sizeof nm);
+                if (st_column_i32(&g[1])[i] == m->periods[pi] && !strcmp(nm, m->personas[q].name))
+                    want += st_column_i64(&g[2])[i];
+            }
+            cr_assert_eq(m->sales_mix[pi * m->n_personas + q], want, "%d %s", m->periods[pi], m->personas[q].name);
+        }
+}
+
+/* Top customers per persona: most recent units, then total, then id. */
+static void check_top(const st_report_model *m, const nv_model *v)
+{
+    const nv_cust *cu = v->cu;
+    size_t at = 0, nc = v->nc;
+    for (size_t q = 0; q < m->n_personas; q++) {
+        bool used[NV_MAX_CUST] = {false};
+        for (size_t r = 0; r < ST_REPORT_TOP_N; r++) {
+            size_t best = nc;
+            for (size_t k = 0; k < nc; k++) {
+                if (used[k] || strcmp(cu[k].now, m->personas[q].name)) continue;
+                if (best == nc || cu[k].recent > cu[best].recent ||
+                    (cu[k].recent == cu[best].recent &&
+                     (cu[k].total > cu[best].total || (cu[k].total == cu[best].total && cu[k].id < cu[best].id))))
+                    best = k;
+            }
+            if (best == nc) break;
+            used[best] = true;
+            cr_assert_lt(at, m->n_top);
+            cr_assert_eq(m->top[at].customer_id, cu[best].id, "top %s #%zu", m->personas[q].name, r);
+            cr_assert_eq(m->top[at].recent_volume, cu[best].recent);
+            cr_assert_str_eq(m->top[at].name, cu[best].name);
+            cr_assert_str_eq(m->top[at].country, cu[best].country);
+            at++;
+        }
+    }
+    cr_assert_eq(at, m->n_top);
+}
+
+/* At risk: persona fell between prev and last and units fell; most lost units first. */
+static void check_at_risk(const st_report_model *m, const nv_model *v)
+{
+    const nv_cust *cu = v->cu;
+    size_t nc = v->nc;
+    int64_t n_risk = 0, lost = 0;
+    bool used[NV_MAX_CUST] = {false};
+    for (size_t k = 0; k < nc; k++) {
+        int a = nv_rank(cu[k].before), b = nv_rank(cu[k].now);
+        if (*cu[k].before && a < 4 && b < 4 && b > a && cu[k].recent < cu[k].prior) {
+            n_risk++;
+            lost += cu[k].prior - cu[k].recent;
+        } else {
+            used[k] = true;
+        }
+    }
+    cr_assert_gt(n_risk, 0, "the fixture should have customers at risk");
+    cr_assert_eq(m->n_at_risk_total, n_risk);
+    cr_assert_eq(m->at_risk_lost_volume, lost);
+    for (size_t r = 0; r < m->n_at_risk; r++) {
+        size_t best = nc;
+        for (size_t k = 0; k < nc; k++) {
+            if (used[k]) continue;
+            int64_t lk = cu[k].prior - cu[k].recent, lb = best < nc ? cu[best].prior - cu[best].recent : 0;
+            if (best == nc || lk > lb || (lk == lb && cu[k].id < cu[best].id)) best = k;
+        }
+        cr_assert_lt(best, nc);
+        used[best] = true;
+        cr_assert_eq(m->at_risk[r].customer_id, cu[best].id, "at risk #%zu", r);
+        cr_assert_str_eq(m->personas[m->at_risk[r].prev_persona].name, cu[best].before);
+        cr_assert_str_eq(m->personas[m->at_risk[r].persona].name, cu[best].now);
+    }
+}
+
+/* Personas by country, and every known customer listed (fewer than the cap). */
+static void check_countries_and_known(const st_report_model *m, const nv_model *v)
+{
+    int64_t n_countries_cust = 0;
+    for (size_t c = 0; c < m->n_countries; c++) {
+        const st_report_country *co = &m->countries[c];
+        for (size_t q = 0; q < m->n_personas; q++) {
+            int64_t want = 0;
+            for (size_t k = 0; k < v->nc; k++) {
+                const char *cn = *v->cu[k].country ? v->cu[k].country : "unknown";
+                want += !strcmp(cn, co->name) && !strcmp(v->cu[k].now, m->personas[q].name);
+            }
+            cr_assert_eq(co->by_persona[q], want, "%s / %s", co->name, m->personas[q].name);
+        }
+        n_countries_cust += co->customers;
+    }
+    cr_assert_eq(n_countries_cust, (int64_t)v->nc);
+    int64_t known = 0;
+    for (size_t k = 0; k < v->nc; k++) known += v->cu[k].known;
+    cr_assert_eq(m->n_known_total, known);
+    cr_assert_eq((int64_t)m->n_listed, known);
+}
+
+/* The page names them: the first top customer with a name, and the first at-risk customer's id. */
+static void check_page_names(const st_report_model *m, const char *html)
+{
+    for (size_t i = 0; i < m->n_top; i++)
+        if (*m->top[i].name && !strpbrk(m->top[i].name, "&<>\"'")) {
+            cr_assert_not_null(strstr(html, m->top[i].name), "%s not on the page", m->top[i].name);
+            break;
+        }
+    char idn[32];
+    snprintf(idn, sizeof idn, "#%lld", (long long)m->at_risk[0].customer_id);
+    cr_assert_not_null(strstr(html, idn));
+}
 
 Test(dashboard_browser, fresh_run_has_quality_and_customer_views_matching_the_tables)
 {
@@ -211,164 +412,24 @@ Test(dashboard_browser, fresh_run_has_quality_and_customer_views_matching_the_ta
     cr_assert_not_null(md);
     cr_assert_null(strstr(md, "Not available"));
 
-    /* 2. naive recomputation from the tables */
-    static const char *const gn[] = {"customer_id", "period_key", "total_sold_quantity", "persona"};
-    static const char *const dn[] = {"customer_id", "full_name", "country", "is_known"};
-    st_column g[4], d[4];
-    read_table(wh, "marts_customer_summary", gn, 4, g);
-    read_table(wh, "dim_customers", dn, 4, d);
-    int32_t per[NV_MAX_PER];
-    size_t np = 0;
-    for (size_t i = 0; i < g[1].n_rows; i++) {
-        int32_t p = st_column_i32(&g[1])[i];
-        size_t j = 0;
-        while (j < np && per[j] != p) j++;
-        if (j == np) {
-            cr_assert_lt(np, NV_MAX_PER);
-            per[np++] = p;
-        }
-    }
-    for (size_t i = 1; i < np; i++)
-        for (size_t j = i; j > 0 && per[j - 1] > per[j]; j--) {
-            int32_t t = per[j];
-            per[j] = per[j - 1];
-            per[j - 1] = t;
-        }
-    cr_assert_gt(np, 6);
-    int32_t last = per[np - 1], recent_from = per[np - 3], prev = per[np - 4], prior_from = per[np - 6];
-    static nv_cust cu[NV_MAX_CUST];
-    size_t nc = 0;
-    for (size_t i = 0; i < g[0].n_rows; i++) {
-        int64_t id = st_column_i64(&g[0])[i];
-        size_t k = 0;
-        while (k < nc && cu[k].id != id) k++;
-        if (k == nc) {
-            cr_assert_lt(nc, NV_MAX_CUST);
-            memset(&cu[nc], 0, sizeof cu[nc]);
-            cu[nc++].id = id;
-        }
-        int32_t p = st_column_i32(&g[1])[i];
-        int64_t sold = st_column_i64(&g[2])[i];
-        cu[k].total += sold;
-        if (p >= recent_from) cu[k].recent += sold;
-        else if (p >= prior_from) cu[k].prior += sold;
-        if (p == last) str_at(&g[3], i, cu[k].now, sizeof cu[k].now);
-        if (p == prev) str_at(&g[3], i, cu[k].before, sizeof cu[k].before);
-    }
-    for (size_t k = 0; k < nc; k++)
-        for (size_t i = 0; i < d[0].n_rows; i++)
-            if (st_column_i64(&d[0])[i] == cu[k].id) {
-                str_at(&d[1], i, cu[k].name, sizeof cu[k].name);
-                str_at(&d[2], i, cu[k].country, sizeof cu[k].country);
-                cu[k].known = st_column_bool(&d[3])[i] != 0;
-            }
-
+    /* 2. the report's model against a naive recomputation from the tables */
+    static nv_model v;
+    nv_build(&v, wh);
     st_report_model m;
     st_error err;
     st_report_model_init(&m);
     cr_assert_eq(st_report_load(&m, wh, &err), ST_OK, "%s", err.msg);
     cr_assert(m.has_customers);
-    cr_assert_eq(m.last_month, last);
-    cr_assert_eq(m.recent_from, recent_from);
-    cr_assert_eq(m.prev_month, prev);
-    /* monthly sales per persona */
-    for (size_t pi = 0; pi < m.n_periods; pi++)
-        for (size_t q = 0; q < m.n_personas; q++) {
-            int64_t want = 0;
-            for (size_t i = 0; i < g[0].n_rows; i++) {
-                char nm[32];
-                str_at(&g[3], i, nm, sizeof nm);
-                if (st_column_i32(&g[1])[i] == m.periods[pi] && !strcmp(nm, m.personas[q].name))
-                    want += st_column_i64(&g[2])[i];
-            }
-            cr_assert_eq(m.sales_mix[pi * m.n_personas + q], want, "%d %s", m.periods[pi], m.personas[q].name);
-        }
-    /* top customers per persona: most recent units, then total, then id */
-    size_t at = 0;
-    for (size_t q = 0; q < m.n_personas; q++) {
-        bool used[NV_MAX_CUST] = {false};
-        for (size_t r = 0; r < ST_REPORT_TOP_N; r++) {
-            size_t best = nc;
-            for (size_t k = 0; k < nc; k++) {
-                if (used[k] || strcmp(cu[k].now, m.personas[q].name)) continue;
-                if (best == nc || cu[k].recent > cu[best].recent ||
-                    (cu[k].recent == cu[best].recent &&
-                     (cu[k].total > cu[best].total || (cu[k].total == cu[best].total && cu[k].id < cu[best].id))))
-                    best = k;
-            }
-            if (best == nc) break;
-            used[best] = true;
-            cr_assert_lt(at, m.n_top);
-            cr_assert_eq(m.top[at].customer_id, cu[best].id, "top %s #%zu", m.personas[q].name, r);
-            cr_assert_eq(m.top[at].recent_volume, cu[best].recent);
-            cr_assert_str_eq(m.top[at].name, cu[best].name);
-            cr_assert_str_eq(m.top[at].country, cu[best].country);
-            at++;
-        }
-    }
-    cr_assert_eq(at, m.n_top);
-    /* at risk: persona fell between prev and last and units fell; most lost units first */
-    int64_t n_risk = 0, lost = 0;
-    bool used[NV_MAX_CUST] = {false};
-    for (size_t k = 0; k < nc; k++) {
-        int a = nv_rank(cu[k].before), b = nv_rank(cu[k].now);
-        if (*cu[k].before && a < 4 && b < 4 && b > a && cu[k].recent < cu[k].prior) {
-            n_risk++;
-            lost += cu[k].prior - cu[k].recent;
-        } else {
-            used[k] = true;
-        }
-    }
-    cr_assert_gt(n_risk, 0, "the fixture should have customers at risk");
-    cr_assert_eq(m.n_at_risk_total, n_risk);
-    cr_assert_eq(m.at_risk_lost_volume, lost);
-    for (size_t r = 0; r < m.n_at_risk; r++) {
-        size_t best = nc;
-        for (size_t k = 0; k < nc; k++) {
-            if (used[k]) continue;
-            int64_t lk = cu[k].prior - cu[k].recent, lb = best < nc ? cu[best].prior - cu[best].recent : 0;
-            if (best == nc || lk > lb || (lk == lb && cu[k].id < cu[best].id)) best = k;
-        }
-        cr_assert_lt(best, nc);
-        used[best] = true;
-        cr_assert_eq(m.at_risk[r].customer_id, cu[best].id, "at risk #%zu", r);
-        cr_assert_str_eq(m.personas[m.at_risk[r].prev_persona].name, cu[best].before);
-        cr_assert_str_eq(m.personas[m.at_risk[r].persona].name, cu[best].now);
-    }
-    /* personas by country */
-    int64_t n_countries_cust = 0;
-    for (size_t c = 0; c < m.n_countries; c++) {
-        const st_report_country *co = &m.countries[c];
-        for (size_t q = 0; q < m.n_personas; q++) {
-            int64_t want = 0;
-            for (size_t k = 0; k < nc; k++) {
-                const char *cn = *cu[k].country ? cu[k].country : "unknown";
-                want += !strcmp(cn, co->name) && !strcmp(cu[k].now, m.personas[q].name);
-            }
-            cr_assert_eq(co->by_persona[q], want, "%s / %s", co->name, m.personas[q].name);
-        }
-        n_countries_cust += co->customers;
-    }
-    cr_assert_eq(n_countries_cust, (int64_t)nc);
-    /* every known customer is listed (fewer than the cap) */
-    int64_t known = 0;
-    for (size_t k = 0; k < nc; k++) known += cu[k].known;
-    cr_assert_eq(m.n_known_total, known);
-    cr_assert_eq((int64_t)m.n_listed, known);
-    /* the page names them: the first top customer with a name, and the first at-risk customer's id */
-    for (size_t i = 0; i < m.n_top; i++)
-        if (*m.top[i].name && !strpbrk(m.top[i].name, "&<>\"'")) {
-            cr_assert_not_null(strstr(html, m.top[i].name), "%s not on the page", m.top[i].name);
-            break;
-        }
-    char idn[32];
-    snprintf(idn, sizeof idn, "#%lld", (long long)m.at_risk[0].customer_id);
-    cr_assert_not_null(strstr(html, idn));
+    cr_assert_eq(m.last_month, v.last);
+    cr_assert_eq(m.recent_from, v.recent_from);
+    cr_assert_eq(m.prev_month, v.prev);
+    check_sales_mix(&m, &v);
+    check_top(&m, &v);
+    check_at_risk(&m, &v);
+    check_countries_and_known(&m, &v);
+    check_page_names(&m, html);
     st_report_model_free(&m);
-    for (int i = 0; i < 4; i++) {
-        st_column_free(&g[i]);
-        st_column_free(&d[i]);
-    }
+    nv_free(&v);
 
     /* 3. in the browser */
     if (access(CHROMIUM, X_OK) == 0) {

@@ -41,11 +41,32 @@ static void free_cols(st_column *c)
     for (int i = 0; i < 4; i++) st_column_free(&c[i]);
 }
 
+/* Reads <dir>/wh/platinum/fct_transactions.strata into f and <dir>/same.strata
+ * into s, and asserts they agree row for row: customer, period, cluster, persona. */
+static void expect_same_personas(const char *dir, st_column *f, st_column *s)
+{
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/wh/platinum/fct_transactions.strata", dir);
+    snprintf(b, sizeof b, "%s/same.strata", dir);
+    read_personas(a, f);
+    read_personas(b, s);
+    cr_assert_gt(f[0].n_rows, 100);
+    cr_assert_eq(s[0].n_rows, f[0].n_rows, "scored %zu rows, fitted %zu", s[0].n_rows, f[0].n_rows);
+    for (size_t i = 0; i < f[0].n_rows; i++) {
+        cr_assert_eq(st_column_i64(&s[0])[i], st_column_i64(&f[0])[i], "row %zu", i);
+        cr_assert_eq(st_column_i32(&s[1])[i], st_column_i32(&f[1])[i], "row %zu", i);
+        cr_assert_eq(st_column_i32(&s[2])[i], st_column_i32(&f[2])[i], "cluster of row %zu", i);
+        size_t la, lb;
+        const char *pa = st_column_str(&s[3], i, &la), *pb = st_column_str(&f[3], i, &lb);
+        cr_assert(la == lb && !memcmp(pa, pb, la), "persona of row %zu: %.*s vs %.*s", i, (int)la, pa, (int)lb, pb);
+    }
+}
+
 Test(score, same_source_reproduces_the_fitted_personas_and_new_source_is_scored)
 {
     char dir[64];
     fx_tmpdir(dir, sizeof dir, "strata-score-");
-    char cmd[2048], a[512], b[512];
+    char cmd[2048], b[512];
     snprintf(cmd, sizeof cmd,
              "%s gen --out %s/tx.db --rows 40000 --customers 60 --months 18 --seed 11 >/dev/null 2>&1 && "
              "%s gen --out %s/new.db --rows 20000 --customers 60 --months 6 --start-year 2022 --seed 12 >/dev/null 2>&1 && "
@@ -60,20 +81,7 @@ Test(score, same_source_reproduces_the_fitted_personas_and_new_source_is_scored)
              fx_bin(), dir, dir, dir, dir);
     cr_assert_eq(fx_sh("%s", cmd), 0, "%s", cmd);
     st_column f[4], s[4];
-    snprintf(a, sizeof a, "%s/wh/platinum/fct_transactions.strata", dir);
-    snprintf(b, sizeof b, "%s/same.strata", dir);
-    read_personas(a, f);
-    read_personas(b, s);
-    cr_assert_gt(f[0].n_rows, 100);
-    cr_assert_eq(s[0].n_rows, f[0].n_rows);
-    for (size_t i = 0; i < f[0].n_rows; i++) {
-        cr_assert_eq(st_column_i64(&s[0])[i], st_column_i64(&f[0])[i], "row %zu", i);
-        cr_assert_eq(st_column_i32(&s[1])[i], st_column_i32(&f[1])[i], "row %zu", i);
-        cr_assert_eq(st_column_i32(&s[2])[i], st_column_i32(&f[2])[i], "cluster of row %zu", i);
-        size_t la, lb;
-        const char *pa = st_column_str(&s[3], i, &la), *pb = st_column_str(&f[3], i, &lb);
-        cr_assert(la == lb && !memcmp(pa, pb, la), "persona of row %zu: %.*s vs %.*s", i, (int)la, pa, (int)lb, pb);
-    }
+    expect_same_personas(dir, f, s);
     free_cols(s);
 
     /* 2. a new source: its own months, personas of the model only; the warehouse is unchanged */
@@ -125,7 +133,7 @@ Test(score, applies_the_stage_rules_the_model_was_fitted_with)
 {
     char dir[64];
     fx_tmpdir(dir, sizeof dir, "strata-score-rules-");
-    char cmd[2048], a[512], b[512];
+    char cmd[2048];
     snprintf(cmd, sizeof cmd,
              "%s gen --out %s/tx.db --rows 30000 --customers 40 --months 24 --start-year 2020 --seed 5 >/dev/null 2>&1 && "
              "%s run --customers data/chinook.db --transactions %s/tx.db --warehouse %s/wh --quiet --year-min 2021 "
@@ -135,17 +143,9 @@ Test(score, applies_the_stage_rules_the_model_was_fitted_with)
              fx_bin(), dir, fx_bin(), dir, dir, fx_bin(), dir, dir, dir);
     cr_assert_eq(fx_sh("%s", cmd), 0, "%s", cmd);
     st_column f[4], s[4];
-    snprintf(a, sizeof a, "%s/wh/platinum/fct_transactions.strata", dir);
-    snprintf(b, sizeof b, "%s/same.strata", dir);
-    read_personas(a, f);
-    read_personas(b, s);
-    cr_assert_gt(f[0].n_rows, 100);
-    cr_assert_eq(s[0].n_rows, f[0].n_rows, "scored %zu rows, fitted %zu", s[0].n_rows, f[0].n_rows);
-    for (size_t i = 0; i < f[0].n_rows; i++) {
+    expect_same_personas(dir, f, s);
+    for (size_t i = 0; i < s[0].n_rows; i++)
         cr_assert_geq(st_column_i32(&s[1])[i], 202101, "row %zu: a year the fit rejected", i);
-        cr_assert_eq(st_column_i32(&s[1])[i], st_column_i32(&f[1])[i], "row %zu", i);
-        cr_assert_eq(st_column_i32(&s[2])[i], st_column_i32(&f[2])[i], "cluster of row %zu", i);
-    }
     free_cols(s);
     free_cols(f);
     fx_rmtree(dir);

@@ -18,7 +18,7 @@
 #define ST_MANIFEST_MINOR 0
 /* magic, versions, body length, CRC32C and the smallest body (two empty
  * strings, rows, fingerprint, count, one part with a 8-byte name) */
-#define ST_MANIFEST_MIN_BYTES (16 + 2 + 2 + 8 + 8 + 4 + 2 + 8 + 30 + 4)
+#define ST_MANIFEST_MIN_BYTES (16 + 2 + 2 + 8 + 8 + 4 + 30 + 8 + 4)
 
 /* One part as the manifest names it. name points into st_manifest.strings. */
 typedef struct st_manifest_part {

@@ -19,10 +19,13 @@
  * then the rows of the first shard in rowid order, then those of the
  * second, and so on: its row order is (shard order, rowid), whatever
  * --threads. Columns typed by their values are typed over the classes of
- * every shard together, as one file holding all their rows would be. The
- * three tables are read concurrently as before; the shards of one table
- * are read one after the other by that table's worker, through a
- * connection of their own each, into the table's one writer. `_rowid`
+ * every shard together, as one file holding all their rows would be
+ * (before any part is written, so every part has the same schema). With
+ * several shards each transaction table is written as a partitioned
+ * table (pipeline/parts.c, FORMAT.md "Partitioned tables"): one part per
+ * shard, the parts read and written concurrently (a task per shard, each
+ * through its own connection and writer), then named after their content
+ * and listed in shard order by the table's manifest. `_rowid`
  * stays each shard's own rowid (shards that number their rows from 1 give
  * repeated transaction ids, which the silver `unique transaction_id`
  * expectation reports as a warning).
@@ -67,20 +70,31 @@ typedef struct ingest_job {
     st_source *src[MAX_SHARDS];
     const char *table[MAX_SHARDS];      /* as spelled in the file (owned by src) */
     st_source_table *desc[MAX_SHARDS];  /* same columns in every shard (checked) */
-    uint64_t n_rows_est;  /* rowid spans: schedules the jobs and scales progress */
+    uint64_t n_rows_est;  /* rowid spans: schedules the work and scales progress */
+    uint64_t shard_est[MAX_SHARDS];
     uint64_t fp;              /* seed; the file's fingerprint adds its content */
+    bool parted;              /* several shards: one part per shard (a partitioned table) */
     /* results */
-    char reader[400];         /* which reader read it: st_source_scan_path(), per shard */
+    char reader_of[MAX_SHARDS][120]; /* which reader read each shard: st_source_scan_path() */
     char typed[200];          /* columns typed by their values: "a int64, b string" */
+    uint64_t rows;
+} ingest_job;
+
+/* One worker's unit: a whole table, or one shard of a parted table
+ * (its part). */
+typedef struct ingest_task {
+    ingest_job *j;
+    size_t shard;             /* the part it writes (parted jobs) */
+    uint64_t n_rows_est;
     uint64_t rows;
     st_status status;
     st_error err;
-} ingest_job;
+} ingest_task;
 
 typedef struct ingest_pool {
     st_run_ctx *ctx;
-    ingest_job *jobs;
-    size_t n_jobs;
+    ingest_task *tasks;
+    size_t n_tasks;
     size_t next;
     pthread_mutex_t mu;
     uint64_t rows_done, rows_total;
@@ -96,10 +110,10 @@ static const char *base_name(const char *p)
  * dominant storage class, counted through this worker's connections (all
  * shards together) before the bronze schema is fixed (strata/source.h);
  * j->typed names them for the step note. */
-static st_status type_by_values(st_source *const *src, ingest_job *j)
+static st_status type_by_values(st_source *const *src, ingest_job *j, st_error *err)
 {
     size_t n = 0, len = 0;
-    ST_TRY(st_source_type_by_values_shards(src, j->desc, j->n_shards, &n, &j->err));
+    ST_TRY(st_source_type_by_values_shards(src, j->desc, j->n_shards, &n, err));
     const st_source_table *d = j->desc[0];
     for (size_t c = 0; c < d->n_cols && len < sizeof j->typed; c++) {
         if (!d->cols[c].by_values) continue;
@@ -124,34 +138,25 @@ static void source_files(const ingest_job *j, char *buf, size_t cap)
     }
 }
 
-/* Records which reader read shard k (the note lists every shard's when
- * there are several). */
-static void note_reader(ingest_job *j, size_t k, const char *reader)
-{
-    size_t len = strlen(j->reader);
-    if (j->n_shards == 1) snprintf(j->reader, sizeof j->reader, "%s", reader);
-    else if (len < sizeof j->reader)
-        snprintf(j->reader + len, sizeof j->reader - len, "%s%s %s", len ? ", " : "", base_name(j->path[k]), reader);
-}
-
-/* Appends shard k's rows (rowid order) to w. */
-static st_status ingest_shard(ingest_pool *pool, ingest_job *j, size_t k, st_source *src, st_writer *w,
+/* Appends shard k's rows (rowid order) to w; t counts them. */
+static st_status ingest_shard(ingest_pool *pool, ingest_task *t, size_t k, st_source *src, st_writer *w,
                               st_column *cols)
 {
     st_run_ctx *ctx = pool->ctx;
+    ingest_job *j = t->j;
     st_source_scan *scan = NULL;
     int64_t lo, hi;
     bool any;
-    st_status s = st_source_rowid_span(src, j->desc[k], &lo, &hi, &any, &j->err);
+    st_status s = st_source_rowid_span(src, j->desc[k], &lo, &hi, &any, &t->err);
     if (s != ST_OK || !any) return s;
-    if ((s = st_source_scan_open(&scan, src, j->desc[k], lo, hi, ST_CHUNK_ROWS, &j->err)) != ST_OK) goto done;
-    note_reader(j, k, st_source_scan_path(scan));
+    if ((s = st_source_scan_open(&scan, src, j->desc[k], lo, hi, ST_CHUNK_ROWS, &t->err)) != ST_OK) goto done;
+    snprintf(j->reader_of[k], sizeof j->reader_of[k], "%s", st_source_scan_path(scan));
     for (;;) {
         size_t got = 0;
-        if ((s = st_source_scan_next(scan, cols, &got, &j->err)) != ST_OK) goto done;
+        if ((s = st_source_scan_next(scan, cols, &got, &t->err)) != ST_OK) goto done;
         if (got == 0) break;
-        if ((s = st_writer_write(w, cols, 0, got, &j->err)) != ST_OK) goto done;
-        j->rows += got;
+        if ((s = st_writer_write(w, cols, 0, got, &t->err)) != ST_OK) goto done;
+        t->rows += got;
         pthread_mutex_lock(&pool->mu);
         pool->rows_done += got;
         if (ctx->threads >= 1) st_progress(ctx, pool->rows_done, pool->rows_total);
@@ -162,44 +167,69 @@ done:
     return s;
 }
 
-static st_status ingest_one(ingest_pool *pool, ingest_job *j)
+/* Columns of the bronze schema, initialised (*cols NULL when out of memory). */
+static st_status bronze_cols(const ingest_job *j, st_column **cols, st_error *err)
 {
-    st_run_ctx *ctx = pool->ctx;
-    st_status s = ST_OK;
-    st_source *src[MAX_SHARDS] = {0};
-    st_writer *w = NULL;
-    st_column *cols = NULL;
     size_t nf = j->desc[0]->n_fields;
-    /* each worker reads through its own connections */
-    for (size_t k = 0; k < j->n_shards; k++)
-        if ((s = st_source_open(&src[k], j->path[k], &j->err)) != ST_OK) goto done;
-    if ((s = type_by_values(src, j)) != ST_OK) goto done;
-    cols = calloc(nf, sizeof *cols);
-    if (!cols) {
-        s = st_error_set(&j->err, ST_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t f = 0; f < nf; f++) st_column_init(&cols[f], j->desc[0]->fields[f].type);
+    *cols = calloc(nf, sizeof **cols);
+    if (!*cols) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    for (size_t f = 0; f < nf; f++) st_column_init(&(*cols)[f], j->desc[0]->fields[f].type);
+    return ST_OK;
+}
+
+static void bronze_cols_free(const ingest_job *j, st_column *cols)
+{
+    if (cols)
+        for (size_t f = 0; f < j->desc[0]->n_fields; f++) st_column_free(&cols[f]);
+    free(cols);
+}
+
+/* Opens the staged writer of task t: the table, or shard t->shard's part
+ * (whose part_source names its shard; source_file lists every shard). */
+static st_status open_writer(ingest_pool *pool, ingest_task *t, st_writer **w)
+{
+    ingest_job *j = t->j;
     char input[300], files[2048];
     snprintf(input, sizeof input, "source.%s", j->table[0]);
     source_files(j, files, sizeof files);
     const char *inputs[1] = {input};
-    st_kv kv[2] = {{"source_file", files}, {"source_table", j->table[0]}};
-    if ((s = st_table_create(ctx, "bronze", j->bronze, j->desc[0]->fields, nf, inputs, 1, "", j->fp, kv, 2, &w,
-                             &j->err)) != ST_OK)
-        goto done;
-    for (size_t k = 0; k < j->n_shards; k++)
-        if ((s = ingest_shard(pool, j, k, src[k], w, cols)) != ST_OK) goto done;
+    st_kv kv[3] = {{"source_file", files}, {"source_table", j->table[0]}, {"part_source", ""}};
+    const st_field *fields = j->desc[0]->fields;
+    size_t nf = j->desc[0]->n_fields;
+    if (!j->parted)
+        return st_table_create(pool->ctx, "bronze", j->bronze, fields, nf, inputs, 1, "", j->fp, kv, 2, w, &t->err);
+    kv[2].value = base_name(j->path[t->shard]);
+    return st_table_create_part(pool->ctx, "bronze", j->bronze, t->shard, fields, nf, inputs, 1, "", j->fp, kv, 3, w,
+                                &t->err);
+}
+
+/* Reads task t: every shard of a table into its one file, or one shard
+ * into its part. */
+static st_status ingest_one(ingest_pool *pool, ingest_task *t)
+{
+    ingest_job *j = t->j;
+    st_status s = ST_OK;
+    st_source *src[MAX_SHARDS] = {0};
+    st_writer *w = NULL;
+    st_column *cols = NULL;
+    size_t first = j->parted ? t->shard : 0, end = j->parted ? t->shard + 1 : j->n_shards;
+    /* each worker reads through its own connections */
+    for (size_t k = first; k < end; k++)
+        if ((s = st_source_open(&src[k], j->path[k], &t->err)) != ST_OK) goto done;
+    /* a parted job was typed over all its shards before the tasks began */
+    if (!j->parted && (s = type_by_values(src, j, &t->err)) != ST_OK) goto done;
+    if ((s = bronze_cols(j, &cols, &t->err)) != ST_OK) goto done;
+    if ((s = open_writer(pool, t, &w)) != ST_OK) goto done;
+    for (size_t k = first; k < end; k++)
+        if ((s = ingest_shard(pool, t, k, src[k], w, cols)) != ST_OK) goto done;
     st_writer_fingerprint_content(w); /* bronze's fingerprint is what was read */
-    s = st_writer_close(w, &j->err);
+    s = st_writer_close(w, &t->err);
     w = NULL;
 done:
     st_writer_abort(w);
-    for (size_t k = 0; k < j->n_shards; k++) st_source_close(src[k]);
-    if (cols)
-        for (size_t f = 0; f < nf; f++) st_column_free(&cols[f]);
-    free(cols);
-    if (s != ST_OK && j->err.code == ST_OK) st_error_set(&j->err, s, "ingest of %s failed", j->bronze);
+    for (size_t k = first; k < end; k++) st_source_close(src[k]);
+    bronze_cols_free(j, cols);
+    if (s != ST_OK && t->err.code == ST_OK) st_error_set(&t->err, s, "ingest of %s failed", j->bronze);
     return s;
 }
 
@@ -210,9 +240,9 @@ static void *worker(void *arg)
         pthread_mutex_lock(&pool->mu);
         size_t i = pool->next++;
         pthread_mutex_unlock(&pool->mu);
-        if (i >= pool->n_jobs) break;
-        ingest_job *j = &pool->jobs[i];
-        j->status = ingest_one(pool, j);
+        if (i >= pool->n_tasks) break;
+        ingest_task *t = &pool->tasks[i];
+        t->status = ingest_one(pool, t);
     }
     return NULL;
 }
@@ -224,6 +254,14 @@ static int cmp_job_size(const void *a, const void *b)
     return strcmp(x->bronze, y->bronze);
 }
 
+static int cmp_task_size(const void *a, const void *b)
+{
+    const ingest_task *x = a, *y = b;
+    if (x->n_rows_est != y->n_rows_est) return x->n_rows_est < y->n_rows_est ? 1 : -1;
+    int c = strcmp(x->j->bronze, y->j->bronze);
+    return c ? c : (x->shard > y->shard) - (x->shard < y->shard);
+}
+
 /* The step note says which reader read each table and, for sqlite3_step,
  * why the pages were not decoded directly (source.h); appended to what the
  * note already says (why bronze was rebuilt). */
@@ -232,9 +270,20 @@ static void note_readers(st_run_ctx *ctx, const ingest_job *jobs, size_t n)
     char *note = ctx->cur->note;
     size_t cap = sizeof ctx->cur->note, len = strlen(note);
     for (size_t i = 0; i < n && len < cap; i++) {
-        int k = snprintf(note + len, cap - len, "%s%s: %s%s%s", len ? "; " : "", jobs[i].bronze,
-                         jobs[i].reader[0] ? jobs[i].reader : "empty", jobs[i].typed[0] ? ", typed by values: " : "",
-                         jobs[i].typed);
+        const ingest_job *j = &jobs[i];
+        char reader[1024] = "";
+        size_t rl = 0;
+        /* one shard: its reader; several: each shard's, named */
+        for (size_t k = 0; k < j->n_shards && rl < sizeof reader; k++) {
+            if (!j->reader_of[k][0]) continue;
+            int w = j->n_shards == 1 ? snprintf(reader, sizeof reader, "%s", j->reader_of[k])
+                                     : snprintf(reader + rl, sizeof reader - rl, "%s%s %s", rl ? ", " : "",
+                                                base_name(j->path[k]), j->reader_of[k]);
+            if (w < 0) break;
+            rl += (size_t)w;
+        }
+        int k = snprintf(note + len, cap - len, "%s%s: %s%s%s", len ? "; " : "", j->bronze,
+                         reader[0] ? reader : "empty", j->typed[0] ? ", typed by values: " : "", j->typed);
         if (k < 0) break;
         len += (size_t)k;
     }
@@ -331,7 +380,8 @@ static st_status rows_estimate(ingest_job *j, size_t k, st_error *err)
     int64_t lo, hi;
     bool any;
     ST_TRY(st_source_rowid_span(j->src[k], j->desc[k], &lo, &hi, &any, err));
-    j->n_rows_est += any ? (uint64_t)hi - (uint64_t)lo + 1 : 0;
+    j->shard_est[k] = any ? (uint64_t)hi - (uint64_t)lo + 1 : 0;
+    j->n_rows_est += j->shard_est[k];
     return ST_OK;
 }
 
@@ -400,9 +450,52 @@ static st_status resolve_shard(ingest_job *j, size_t k, st_error *err)
     return rows_estimate(j, k, err);
 }
 
-/* Reads the three jobs into staged bronze files, the tables concurrently
- * (as many workers as --threads allows, largest table first); the first
- * failure in job order. */
+/* The tasks of the jobs: one per table, or one per shard of a parted
+ * table, which is first typed over all its shards through the checking
+ * connections (every part gets the same schema). *out is the caller's. */
+static st_status make_tasks(ingest_job *jobs, size_t n, ingest_task **out, size_t *n_tasks, st_error *err)
+{
+    size_t nt = 0;
+    for (size_t i = 0; i < n; i++) nt += jobs[i].parted ? jobs[i].n_shards : 1;
+    ingest_task *t = calloc(nt, sizeof *t);
+    if (!t) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    size_t at = 0;
+    st_status s = ST_OK;
+    for (size_t i = 0; i < n && s == ST_OK; i++) {
+        ingest_job *j = &jobs[i];
+        if (j->parted) s = type_by_values(j->src, j, err);
+        for (size_t k = 0; k < (j->parted ? j->n_shards : 1); k++)
+            t[at++] = (ingest_task){.j = j, .shard = k, .n_rows_est = j->parted ? j->shard_est[k] : j->n_rows_est};
+    }
+    if (s != ST_OK) {
+        free(t);
+        return s;
+    }
+    qsort(t, nt, sizeof *t, cmp_task_size);
+    *out = t;
+    *n_tasks = nt;
+    return ST_OK;
+}
+
+/* Runs the tasks, as many workers as --threads allows (at most
+ * MAX_WORKERS), largest first. */
+static void run_tasks(ingest_pool *pool)
+{
+    enum { MAX_WORKERS = 16 };
+    pthread_mutex_init(&pool->mu, NULL);
+    int nt = pool->ctx->threads < (int)pool->n_tasks ? pool->ctx->threads : (int)pool->n_tasks;
+    pthread_t th[MAX_WORKERS];
+    int started = 0;
+    for (int t = 1; t < nt && t < MAX_WORKERS; t++)
+        if (pthread_create(&th[t], NULL, worker, pool) == 0) started++;
+        else break;
+    worker(pool);
+    for (int t = 1; t <= started; t++) pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&pool->mu);
+}
+
+/* Reads the three jobs into staged bronze files (parted ones as parts
+ * and their manifest); the first failure in task order. */
 static st_status read_jobs(st_run_ctx *ctx, ingest_job *jobs, size_t n, st_error *err)
 {
     uint64_t rows_est = 0;
@@ -419,26 +512,26 @@ static st_status read_jobs(st_run_ctx *ctx, ingest_job *jobs, size_t n, st_error
     /* the per-worker connections are opened in the workers; the checking
      * connections stay open for the descriptions they own */
     qsort(jobs, n, sizeof jobs[0], cmp_job_size);
-    ingest_pool pool = {.ctx = ctx, .jobs = jobs, .n_jobs = n, .rows_total = rows_est};
-    pthread_mutex_init(&pool.mu, NULL);
-    int nt = ctx->threads < (int)n ? ctx->threads : (int)n;
-    pthread_t th[3];
-    int started = 0;
-    for (int t = 1; t < nt && t < 3; t++)
-        if (pthread_create(&th[t], NULL, worker, &pool) == 0) started++;
-        else break;
-    worker(&pool);
-    for (int t = 1; t <= started; t++) pthread_join(th[t], NULL);
-    pthread_mutex_destroy(&pool.mu);
-    for (size_t i = 0; i < n; i++) {
-        if (jobs[i].status != ST_OK) {
-            if (err) *err = jobs[i].err;
-            return jobs[i].status;
+    ingest_pool pool = {.ctx = ctx, .rows_total = rows_est};
+    ST_TRY(make_tasks(jobs, n, &pool.tasks, &pool.n_tasks, err));
+    run_tasks(&pool);
+    st_status s = ST_OK;
+    for (size_t i = 0; i < pool.n_tasks && s == ST_OK; i++) {
+        ingest_task *t = &pool.tasks[i];
+        if (t->status != ST_OK) {
+            if (err) *err = t->err;
+            s = t->status;
         }
+        t->j->rows += t->rows;
+    }
+    for (size_t i = 0; i < n && s == ST_OK; i++) {
+        uint64_t fp;
+        if (jobs[i].parted) s = st_table_seal_parts(ctx, "bronze", jobs[i].bronze, jobs[i].n_shards, jobs[i].fp, &fp, err);
         ctx->cur->rows_in += jobs[i].rows; /* every row read is a bronze row */
         ctx->cur->rows_out += jobs[i].rows;
     }
-    return ST_OK;
+    free(pool.tasks);
+    return s;
 }
 
 /* Stages the stamp so it is published with the files it describes. */
@@ -478,6 +571,7 @@ st_status st_step_ingest(st_run_ctx *ctx, st_error *err)
                        : st_error_set(err, ST_ERR_NOMEM, "out of memory");
     if (s != ST_OK) goto done;
     jobs[2].n_shards = jobs[1].n_shards;
+    jobs[1].parted = jobs[2].parted = jobs[1].n_shards > 1;
     memcpy(jobs[2].path, jobs[1].path, sizeof jobs[1].path);
     /* resolve and check everything before writing anything */
     for (size_t i = 0; i < 3 && s == ST_OK; i++)

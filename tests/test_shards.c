@@ -14,7 +14,8 @@
  * shard must have the first shard's schema (exit 3 naming the shard and
  * table); ingest is skipped only while every shard is unchanged. Tables
  * are compared through `strata export` (CSV), the same way a user sees
- * them.
+ * them. With several shards each bronze transaction table is a
+ * partitioned table, a part per shard (FORMAT.md "Partitioned tables").
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -38,7 +39,7 @@ static char *exports(const char *wh, const char *layers)
 {
     char p[400];
     snprintf(p, sizeof p, "%s/%s.exports", dir, wh);
-    int rc = fx_sh("cd %s/%s && for f in $(find . -name '*.strata' -path '%s' -not -path './.staging/*' | sort); do "
+    int rc = fx_sh("cd %s/%s && for f in $(find . -name '*.strata' -path '%s' -not -path './.staging/*' -not -path '*.parts/*' | sort); do "
                    "echo \"== $f\"; %s export \"$f\" || echo FAILED; done > %s 2>&1",
                    dir, wh, layers, fx_bin(), p);
     cr_assert_eq(rc, 0);
@@ -134,6 +135,7 @@ Test(shards, ingest_skips_only_while_every_shard_is_unchanged)
     char out[8192];
     cr_assert_eq(fx_capture(out, sizeof out, "%s inspect %s/bronze/raw_sales_quantity.strata", fx_bin(), wh), 0);
     cr_assert_not_null(strstr(out, "shard0.db,shard1.db,shard2.db"), "%s", out);
+    cr_assert_not_null(strstr(out, "parts: 3"), "bronze is partitioned, a part per shard: %s", out);
     char log[400];
     snprintf(log, sizeof log, "%s/_runs/latest.json", wh);
     char *runlog = fx_read_file(log, NULL);
@@ -156,6 +158,16 @@ Test(shards, ingest_skips_only_while_every_shard_is_unchanged)
     cr_assert_eq(fx_capture(out, sizeof out, "%s export %s/bronze/raw_sales_quantity.strata | wc -l", fx_bin(), wh),
                  0);
     cr_assert_eq(atoi(out), 5000 + 1 + 1, "rows + the new line + header: %s", out);
+    /* the re-ingest published new parts and removed the replaced ones */
+    cr_assert_eq(fx_capture(out, sizeof out, "ls %s/bronze/raw_sales_quantity.parts | wc -l", wh), 0);
+    cr_assert_eq(atoi(out), 3, "%s", out);
+    cr_assert_eq(fx_sh("%s inspect --verify %s >/dev/null", fx_bin(), wh), 0);
+    /* back to one file: a plain bronze file, the parts gone */
+    cr_assert_eq(fx_run_demo(dir, tx, wh, ""), 0, "%s", fx_text_of(dir, "err.txt"));
+    cr_assert_neq(fx_sh("test -e %s/bronze/raw_sales_quantity.parts", wh), 0, "the parts must be removed");
+    cr_assert_eq(fx_capture(out, sizeof out, "%s export %s/bronze/raw_sales_quantity.strata | wc -l", fx_bin(), wh),
+                 0);
+    cr_assert_eq(atoi(out), 5000 + 1, "%s", out);
 }
 
 Test(shards, a_bad_shard_list_is_a_usage_error)

@@ -61,6 +61,16 @@ static void one_file_and_shards(int rows, bool by_customer, char *list, size_t c
     fx_split_source(tx, dir, 3, by_customer, list, cap);
 }
 
+/* A generated source dir/tx.db (tx: 300 bytes) of `rows` lines, its three
+ * shards in list, and the warehouse path dir/wh (wh: 300 bytes). */
+static void source_in_shards(int rows, int seed, bool by_customer, char *tx, char *list, size_t cap, char *wh)
+{
+    snprintf(tx, 300, "%s/tx.db", dir);
+    fx_gen_source(tx, rows, seed);
+    fx_split_source(tx, dir, 3, by_customer, list, cap);
+    snprintf(wh, 300, "%s/wh", dir);
+}
+
 Test(shards, rowid_range_shards_export_every_table_as_the_one_file)
 {
     char list[2000], wh[300];
@@ -97,12 +107,8 @@ Test(shards, customer_shards_give_the_gold_and_platinum_of_the_one_file)
 
 Test(shards, a_shard_with_another_schema_is_refused_naming_the_shard_and_table)
 {
-    char list[2000], wh[300];
-    char tx[300];
-    snprintf(tx, sizeof tx, "%s/tx.db", dir);
-    fx_gen_source(tx, 3000, 2);
-    fx_split_source(tx, dir, 3, false, list, sizeof list);
-    snprintf(wh, sizeof wh, "%s/wh", dir);
+    char list[2000], wh[300], tx[300];
+    source_in_shards(3000, 2, false, tx, list, sizeof list, wh);
     char shard[300];
     snprintf(shard, sizeof shard, "%s/shard2.db", dir);
     sqlite3_close(fx_make_db(shard, "ALTER TABLE foc_qty ADD COLUMN note TEXT"));
@@ -124,12 +130,8 @@ Test(shards, a_shard_with_another_schema_is_refused_naming_the_shard_and_table)
 
 Test(shards, ingest_skips_only_while_every_shard_is_unchanged)
 {
-    char list[2000], wh[300];
-    char tx[300];
-    snprintf(tx, sizeof tx, "%s/tx.db", dir);
-    fx_gen_source(tx, 5000, 4);
-    fx_split_source(tx, dir, 3, true, list, sizeof list);
-    snprintf(wh, sizeof wh, "%s/wh", dir);
+    char list[2000], wh[300], tx[300];
+    source_in_shards(5000, 4, true, tx, list, sizeof list, wh);
     cr_assert_eq(fx_run_demo(dir, list, wh, ""), 0, "%s", fx_text_of(dir, "err.txt"));
     /* lineage: the footer and the run log name every shard, in order */
     char out[8192];

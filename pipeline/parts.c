@@ -28,14 +28,22 @@ static st_status parts_dir(st_run_ctx *ctx, const char *layer, const char *table
     return st_mkdirs(dir, err);
 }
 
+/* dir/.part-<index>.strata: where part `index` is written until sealed. */
+static st_status temp_path(const char *dir, size_t index, char *buf, size_t cap, st_error *err)
+{
+    if ((size_t)snprintf(buf, cap, "%s/.part-%05zu.strata", dir, index) >= cap)
+        return st_error_set(err, ST_ERR_INVALID, "path too long: '%s'", dir);
+    return ST_OK;
+}
+
 st_status st_table_create_part(st_run_ctx *ctx, const char *layer, const char *table, size_t index,
                                const st_field *fields, size_t n_fields, const char *const *inputs, size_t n_inputs,
                                const char *params, uint64_t fp, const st_kv *kv, size_t n_kv, st_writer **w,
                                st_error *err)
 {
-    char dir[ST_PATH_MAX], path[ST_PATH_MAX + 32];
+    char dir[ST_PATH_MAX], path[ST_PATH_MAX + 64];
     ST_TRY(parts_dir(ctx, layer, table, dir, err));
-    snprintf(path, sizeof path, "%s/.part-%05zu.strata", dir, index);
+    ST_TRY(temp_path(dir, index, path, sizeof path, err));
     return st_table_create_at(ctx, path, layer, table, fields, n_fields, inputs, n_inputs, params, fp, kv, n_kv, w,
                               err);
 }
@@ -50,10 +58,10 @@ st_status st_table_seal_parts(st_run_ctx *ctx, const char *layer, const char *ta
     st_status s = names && list ? ST_OK : st_error_set(err, ST_ERR_NOMEM, "out of memory");
     uint64_t h = seed;
     for (size_t i = 0; i < n && s == ST_OK; i++) {
-        char from[ST_PATH_MAX + 32], to[ST_PATH_MAX + 96];
-        snprintf(from, sizeof from, "%s/.part-%05zu.strata", dir, i);
+        char from[ST_PATH_MAX + 64], to[ST_PATH_MAX + 96];
         st_reader *r = NULL;
-        if ((s = st_reader_open(&r, from, err)) != ST_OK) break;
+        if ((s = temp_path(dir, i, from, sizeof from, err)) != ST_OK || (s = st_reader_open(&r, from, err)) != ST_OK)
+            break;
         uint64_t pf = st_reader_meta(r)->fingerprint;
         st_reader_close(r);
         h = st_hash64(h, &pf, sizeof pf);

@@ -251,12 +251,10 @@ Test(parts, the_manifest_parser_refuses_bad_names_counts_and_lengths)
 }
 
 /* Stages a partitioned bronze.t of parts (rows cut at cut[0..n]) with
- * the given part names in warehouse wh and commits it. */
-static void publish(const char *wh, const char *const *pnames, const int *cut, size_t n, uint64_t fp)
+ * the given part names in the open warehouse w. */
+static void stage(st_warehouse *w, const char *const *pnames, const int *cut, size_t n, uint64_t fp)
 {
-    st_warehouse *w = NULL;
     st_error err;
-    cr_assert_eq(st_warehouse_open(&w, wh, false, &err), ST_OK, "%s", err.msg);
     char path[ST_PATH_MAX], parts[ST_PATH_MAX + 16];
     cr_assert_eq(st_warehouse_stage_path(w, "bronze", "t", path, &err), ST_OK, "%s", err.msg);
     cr_assert_eq(st_manifest_parts_dir(path, parts, sizeof parts, &err), ST_OK);
@@ -267,22 +265,32 @@ static void publish(const char *wh, const char *const *pnames, const int *cut, s
         write_rows(p, cut[k], cut[k + 1], fp + k);
     }
     cr_assert_eq(st_manifest_write(path, pnames, n, fp, &err), ST_OK, "%s", err.msg);
+}
+
+/* stage() in warehouse wh, then its commit. */
+static void publish(const char *wh, const char *const *pnames, const int *cut, size_t n, uint64_t fp)
+{
+    st_warehouse *w = NULL;
+    st_error err;
+    cr_assert_eq(st_warehouse_open(&w, wh, false, &err), ST_OK, "%s", err.msg);
+    stage(w, pnames, cut, n, fp);
     cr_assert_eq(st_warehouse_commit(w, &err), ST_OK, "%s", err.msg);
     st_warehouse_close(w);
 }
+
+static const char *const v1[3] = {"part-00000-a1.strata", "part-00001-a1.strata", "part-00002-a1.strata"};
+static const char *const v2[2] = {"part-00000-b2.strata", "part-00001-b2.strata"};
+static const int cut2[3] = {0, 3, 8};
 
 Test(parts, publish_swaps_a_partitioned_table_whole_and_drops_the_old_parts)
 {
     char wh[300], m[400];
     snprintf(wh, sizeof wh, "%s/wh", dir);
     snprintf(m, sizeof m, "%s/bronze/t.strata", wh);
-    static const char *const v1[3] = {"part-00000-a1.strata", "part-00001-a1.strata", "part-00002-a1.strata"};
-    static const char *const v2[2] = {"part-00000-b2.strata", "part-00001-b2.strata"};
     publish(wh, v1, cuts, 3, 0xa1);
     char out[4096];
     cr_assert_eq(fx_capture(out, sizeof out, "%s export %s | wc -l", fx_bin(), m), 0);
     cr_assert_eq(atoi(out), 18, "header + 17 rows: %s", out);
-    static const int cut2[3] = {0, 3, 8};
     publish(wh, v2, cut2, 2, 0xb2);
     cr_assert_eq(fx_capture(out, sizeof out, "%s export %s | wc -l", fx_bin(), m), 0);
     cr_assert_eq(atoi(out), 9, "header + 8 rows: %s", out);
@@ -301,4 +309,39 @@ Test(parts, publish_swaps_a_partitioned_table_whole_and_drops_the_old_parts)
     cr_assert_neq(fx_sh("test -e %s/bronze/t.parts", wh), 0, "the parts folder must be gone");
     cr_assert_eq(fx_capture(out, sizeof out, "%s export %s | wc -l", fx_bin(), m), 0);
     cr_assert_eq(atoi(out), 6, "%s", out);
+}
+
+/* A publish whose manifest rename fails (an immutable layer folder,
+ * chattr +i, which stops root too) puts the new parts back: the old
+ * manifest and its parts stand, and read whole. */
+Test(parts, a_failed_publish_keeps_the_old_partitioned_table)
+{
+    char wh[300], m[400], out[4096];
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    snprintf(m, sizeof m, "%s/bronze/t.strata", wh);
+    publish(wh, v1, cuts, 3, 0xa1);
+    size_t nb, na;
+    char *before = fx_read_file(m, &nb);
+    st_warehouse *w = NULL;
+    st_error err;
+    cr_assert_eq(st_warehouse_open(&w, wh, false, &err), ST_OK, "%s", err.msg);
+    stage(w, v2, cut2, 2, 0xb2);
+    if (fx_sh("chattr +i %s/bronze 2>/dev/null", wh) != 0) {
+        st_warehouse_close(w);
+        cr_skip_test("this file system has no immutable attribute (chattr +i)");
+    }
+    st_status s = st_warehouse_commit(w, &err);
+    (void)!fx_sh("chattr -i %s/bronze", wh);
+    st_warehouse_close(w);
+    cr_assert_eq(s, ST_ERR_IO, "the publish must fail: %d", s);
+    cr_assert_not_null(strstr(err.msg, "previous warehouse restored"), "%s", err.msg);
+    char *after = fx_read_file(m, &na);
+    cr_assert(na == nb && !memcmp(after, before, na), "the old manifest must stand");
+    cr_assert_eq(fx_capture(out, sizeof out, "ls %s/bronze/t.parts", wh), 0);
+    cr_assert_str_eq(out, "part-00000-a1.strata\npart-00001-a1.strata\npart-00002-a1.strata\n", "%s", out);
+    cr_assert_eq(fx_capture(out, sizeof out, "%s export %s | wc -l", fx_bin(), m), 0);
+    cr_assert_eq(atoi(out), 18, "header + the old 17 rows: %s", out);
+    cr_assert_eq(fx_sh("%s inspect --verify %s >/dev/null", fx_bin(), wh), 0);
+    free(before);
+    free(after);
 }

@@ -215,6 +215,8 @@ static void file_header(st_buf *b, bool json, const char *path, st_reader *r)
         for (size_t i = 0; i < m->n_inputs; i++) st_buf_printf(b, " %s", m->inputs[i]);
         st_buf_puts(b, "\n");
         if (m->params[0]) st_buf_printf(b, "  params: %s\n", m->params);
+        if (st_reader_n_parts(r)) st_buf_printf(b, "  parts: %zu (in row order)\n", st_reader_n_parts(r));
+        for (size_t i = 0; i < st_reader_n_parts(r); i++) st_buf_printf(b, "    %s\n", st_reader_part_path(r, i));
         for (size_t i = 0; i < m->n_kv; i++) st_buf_printf(b, "  meta %s = %s\n", m->kv[i].key, m->kv[i].value);
         st_buf_printf(b, "\n  %-28s %-8s %-4s %-26s %12s %12s %6s %10s  %s\n", "column", "type", "null",
                       "encodings (blocks)", "stored", "raw", "ratio", "nulls", "min .. max");
@@ -232,7 +234,14 @@ static void file_header(st_buf *b, bool json, const char *path, st_reader *r)
         if (i) st_buf_puts(b, ", ");
         st_buf_json_str(b, m->inputs[i], strlen(m->inputs[i]));
     }
-    st_buf_puts(b, "], \"params\": ");
+    st_buf_puts(b, "]");
+    for (size_t i = 0; i < st_reader_n_parts(r); i++) { /* a partitioned table's parts, in row order */
+        const char *pp = st_reader_part_path(r, i);
+        st_buf_puts(b, i ? ", " : ", \"parts\": [");
+        st_buf_json_str(b, pp, strlen(pp));
+        if (i + 1 == st_reader_n_parts(r)) st_buf_puts(b, "]");
+    }
+    st_buf_puts(b, ", \"params\": ");
     st_buf_json_str(b, m->params, strlen(m->params));
     st_buf_puts(b, ", \"metadata\": {");
     for (size_t i = 0; i < m->n_kv; i++) {

@@ -15,6 +15,11 @@
  *
  * A reader is single-threaded (it owns one decompression buffer); open
  * one reader per thread to read a file in parallel.
+ *
+ * A partitioned table (a manifest naming part files, manifest.c) opens
+ * as one reader holding a reader per part: its chunks are the parts'
+ * chunks in manifest order, and the block functions hand each chunk to
+ * its part's reader (chunk_part[c], chunk_local[c]).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +32,9 @@
 #include <zstd.h>
 
 #include "format_internal.h"
+#include "manifest_internal.h"
+
+#define PART_PATH_MAX 4096 /* a part's path, as strata/warehouse.h's ST_PATH_MAX */
 
 struct st_reader {
     char name[512];
@@ -48,6 +56,10 @@ struct st_reader {
     void *zbuf;
     size_t zcap;
     ZSTD_DCtx *dctx;
+    /* partitioned: fields, meta strings and kv borrowed from parts[0] */
+    st_reader **parts;
+    size_t n_parts;
+    uint32_t *chunk_part, *chunk_local; /* per chunk: its part, its index there */
 };
 
 const char *st_encoding_name(int enc)
@@ -222,6 +234,8 @@ static st_status parse(st_reader *r, st_error *err)
     return ST_OK;
 }
 
+static st_status open_parts(st_reader *r, const char *path, st_reader **out, st_error *err);
+
 static st_status finish_open(st_reader *r, st_reader **out, st_error *err)
 {
     st_status s = parse(r, err);
@@ -268,7 +282,8 @@ st_status st_reader_open(st_reader **out, const char *path, st_error *err)
         r->mapped = true;
     }
     close(fd);
-    ST_TRY(finish_open(r, out, err));
+    if (st_manifest_is(r->data, r->size)) ST_TRY(open_parts(r, path, out, err));
+    else ST_TRY(finish_open(r, out, err));
     st_status s = st_file_check_place(st_reader_meta(*out), path, err);
     if (s != ST_OK) {
         st_reader_close(*out);
@@ -292,6 +307,15 @@ void st_reader_close(st_reader *r)
 {
     if (!r) return;
     if (r->mapped) munmap((void *)r->data, r->size);
+    if (r->parts) {
+        for (size_t i = 0; i < r->n_parts; i++) st_reader_close(r->parts[i]);
+        free(r->parts);
+        free(r->chunk_part);
+        free(r->chunk_local);
+        free(r->chunk_n);
+        free(r);
+        return;
+    }
     free(r->fields);
     free(r->inputs);
     free(r->kv);
@@ -324,6 +348,7 @@ void st_reader_version(const st_reader *r, int *major, int *minor)
 st_status st_reader_block_info(const st_reader *r, size_t c, size_t col, st_block_info *out)
 {
     if (c >= r->n_chunks || col >= r->n_fields) return ST_ERR_INVALID;
+    if (r->parts) return st_reader_block_info(r->parts[r->chunk_part[c]], r->chunk_local[c], col, out);
     const st_block_ent *b = &r->blocks[c * r->n_fields + col];
     memset(out, 0, sizeof *out);
     out->n_rows = r->chunk_n[c];
@@ -536,6 +561,7 @@ static void release_behind(st_reader *r, size_t c)
 
 st_status st_reader_read_block(st_reader *r, size_t c, size_t col, st_column *out, st_error *err)
 {
+    if (r->parts && c < r->n_chunks) return st_reader_read_block(r->parts[r->chunk_part[c]], r->chunk_local[c], col, out, err);
     if (r->mapped && c < r->n_chunks && r->n_fields > 0) release_behind(r, c);
     return read_block(r, c, col, out, NULL, err);
 }
@@ -546,6 +572,8 @@ st_status st_reader_read_block_dict(st_reader *r, size_t c, size_t col, st_colum
     if (col < r->n_fields && r->fields[col].type != ST_TYPE_STR && r->fields[col].type != ST_TYPE_BYTES)
         return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' is %s, not a string column", r->name,
                             r->fields[col].name, st_type_name(r->fields[col].type));
+    if (r->parts && c < r->n_chunks)
+        return st_reader_read_block_dict(r->parts[r->chunk_part[c]], r->chunk_local[c], col, dict, codes, err);
     if (r->mapped && c < r->n_chunks && r->n_fields > 0) release_behind(r, c);
     return read_block(r, c, col, dict, codes, err);
 }
@@ -554,6 +582,7 @@ st_status st_reader_read_stored(st_reader *r, size_t c, size_t col, st_stored_bl
 {
     if (c >= r->n_chunks || col >= r->n_fields)
         return st_error_set(err, ST_ERR_INVALID, "'%s': no chunk %zu column %zu", r->name, c, col);
+    if (r->parts) return st_reader_read_stored(r->parts[r->chunk_part[c]], r->chunk_local[c], col, out, err);
     if (r->mapped && r->n_fields > 0) release_behind(r, c);
     const st_field *f = &r->fields[col];
     const st_block_ent *b = &r->blocks[c * r->n_fields + col];
@@ -581,6 +610,8 @@ st_status st_reader_verify(st_reader *r, st_error *err)
 
 st_status st_reader_verify_checksums(st_reader *r, st_error *err)
 {
+    for (size_t i = 0; i < r->n_parts; i++) ST_TRY(st_reader_verify_checksums(r->parts[i], err));
+    if (r->parts) return ST_OK;
     for (size_t c = 0; c < r->n_chunks; c++) {
         if (r->mapped && r->n_fields > 0) release_behind(r, c);
         for (size_t col = 0; col < r->n_fields; col++) {
@@ -620,5 +651,96 @@ st_status st_reader_read_all(st_reader *r, const size_t *which, size_t n_which, 
         st_column_free(&tmp);
     }
     if (s != ST_OK && err && err->code == ST_OK) st_error_set(err, s, "out of memory reading '%s'", r->name);
+    return s;
+}
+
+/* ---- partitioned tables ---- */
+
+size_t st_reader_n_parts(const st_reader *r) { return r->n_parts; }
+const char *st_reader_part_path(const st_reader *r, size_t i) { return i < r->n_parts ? r->parts[i]->name : NULL; }
+
+st_status st_reader_file_tail(const st_reader *r, uint64_t *size_bytes, uint32_t *footer_crc)
+{
+    if (r->parts || r->size < ST_HEADER_BYTES + ST_TAIL_BYTES) return ST_ERR_INVALID;
+    *size_bytes = r->size;
+    *footer_crc = st_get_u32(r->data + r->size - ST_TAIL_BYTES + 8);
+    return ST_OK;
+}
+
+/* Part i opened and checked against its manifest entry and part 0. */
+static st_status open_part(st_reader *r, const st_manifest *m, const char *dir, size_t i, st_error *err)
+{
+    const st_manifest_part *e = &m->parts[i];
+    char path[PART_PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->name) >= sizeof path)
+        return st_error_set(err, ST_ERR_INVALID, "path too long: '%s/%s'", dir, e->name);
+    st_status s = st_reader_open(&r->parts[i], path, err);
+    if (s == ST_ERR_NOTFOUND) return st_error_set(err, ST_ERR_CORRUPT, "'%s': part '%s' is missing", r->name, path);
+    if (s != ST_OK) return s;
+    st_reader *p = r->parts[i];
+    uint64_t size = 0;
+    uint32_t crc = 0;
+    const char *why = NULL;
+    if (st_reader_file_tail(p, &size, &crc) != ST_OK) why = "is not a layer file";
+    else if (size != e->size_bytes || crc != e->footer_crc || p->meta.fingerprint != e->fingerprint)
+        why = "is not the file the manifest names (size, footer checksum or fingerprint differ)";
+    else if (p->n_rows != e->rows) why = "has another row count than the manifest says";
+    else if (strcmp(p->meta.layer, m->layer) || strcmp(p->meta.table, m->table)) why = "belongs to another table";
+    else if (p->n_fields != r->parts[0]->n_fields) why = "has another schema than the first part";
+    for (size_t j = 0; !why && j < p->n_fields; j++) {
+        const st_field *a = &p->fields[j], *b = &r->parts[0]->fields[j];
+        if (a->type != b->type || a->nullable != b->nullable || strcmp(a->name, b->name))
+            why = "has another schema than the first part";
+    }
+    if (why) return st_error_set(err, ST_ERR_CORRUPT, "'%s' is damaged: part '%s' %s", r->name, path, why);
+    return ST_OK;
+}
+
+/* The chunk directory across the parts: counts, then per chunk its part,
+ * its index there and its rows. */
+static st_status map_chunks(st_reader *r, st_error *err)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_parts; i++) n += r->parts[i]->n_chunks;
+    r->n_chunks = n;
+    r->chunk_part = malloc((n ? n : 1) * sizeof *r->chunk_part);
+    r->chunk_local = malloc((n ? n : 1) * sizeof *r->chunk_local);
+    r->chunk_n = malloc((n ? n : 1) * sizeof *r->chunk_n);
+    if (!r->chunk_part || !r->chunk_local || !r->chunk_n) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    size_t c = 0;
+    for (size_t i = 0; i < r->n_parts; i++)
+        for (size_t k = 0; k < r->parts[i]->n_chunks; k++, c++) {
+            r->chunk_part[c] = (uint32_t)i;
+            r->chunk_local[c] = (uint32_t)k;
+            r->chunk_n[c] = r->parts[i]->chunk_n[k];
+        }
+    return ST_OK;
+}
+
+/* Opens the partitioned table whose manifest r has mapped; on success
+ * *out = r, on failure r is closed. */
+static st_status open_parts(st_reader *r, const char *path, st_reader **out, st_error *err)
+{
+    st_manifest m;
+    char dir[PART_PATH_MAX];
+    st_status s = st_manifest_parse(r->data, r->size, r->name, &m, err);
+    if (s == ST_OK) s = st_manifest_parts_dir(path, dir, sizeof dir, err);
+    if (s == ST_OK && !(r->parts = calloc(m.n_parts, sizeof *r->parts)))
+        s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    if (s == ST_OK) r->n_parts = m.n_parts;
+    for (size_t i = 0; i < r->n_parts && s == ST_OK; i++) s = open_part(r, &m, dir, i, err);
+    if (s == ST_OK) s = map_chunks(r, err);
+    if (s == ST_OK) {
+        const st_reader *p0 = r->parts[0];
+        r->major = p0->major;
+        r->minor = p0->minor;
+        r->n_fields = p0->n_fields;
+        r->fields = p0->fields;
+        r->meta = p0->meta;
+        r->meta.fingerprint = m.fingerprint;
+        r->n_rows = m.n_rows;
+        *out = r;
+    } else st_reader_close(r);
+    st_manifest_free(&m);
     return s;
 }

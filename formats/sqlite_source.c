@@ -559,22 +559,32 @@ done:
 
 st_status st_source_type_by_values(st_source *src, st_source_table *t, size_t *n_counted, st_error *err)
 {
+    return st_source_type_by_values_shards(&src, &t, 1, n_counted, err);
+}
+
+st_status st_source_type_by_values_shards(st_source *const *srcs, st_source_table *const *ts, size_t n_shards,
+                                          size_t *n_counted, st_error *err)
+{
     static const char *const desc = "the source value, typed by its most frequent storage class (the declared "
                                     "type does not decide); NULL when it does not fit (see __raw)";
+    st_source_table *t = ts[0];
     size_t n = 0;
     for (size_t j = 0; j < t->n_cols; j++) n += affinity_undecided(t->cols[j].affinity);
     if (n_counted) *n_counted = n;
     if (n == 0) return ST_OK;
     int64_t (*cnt)[4] = calloc(t->n_cols, sizeof *cnt);
     if (!cnt) return st_error_set(err, ST_ERR_NOMEM, "typing '%s': out of memory", t->name);
-    st_status s = count_classes(src, t, cnt, err);
-    for (size_t j = 0; j < t->n_cols; j++) {
-        if (!affinity_undecided(t->cols[j].affinity)) continue;
-        st_field *f = &t->fields[st_source_field_value(j)];
-        t->cols[j].type = f->type = s == ST_OK ? dominant_type(cnt[j]) : ST_TYPE_STR;
-        t->cols[j].by_values = s == ST_OK;
-        if (s == ST_OK) f->description = desc;
-    }
+    st_status s = ST_OK;
+    /* the shards' counts add up: the types a file holding all their rows gets */
+    for (size_t k = 0; k < n_shards && s == ST_OK; k++) s = count_classes(srcs[k], ts[k], cnt, err);
+    for (size_t k = 0; k < n_shards; k++)
+        for (size_t j = 0; j < t->n_cols; j++) {
+            if (!affinity_undecided(ts[k]->cols[j].affinity)) continue;
+            st_field *f = &ts[k]->fields[st_source_field_value(j)];
+            ts[k]->cols[j].type = f->type = s == ST_OK ? dominant_type(cnt[j]) : ST_TYPE_STR;
+            ts[k]->cols[j].by_values = s == ST_OK;
+            if (s == ST_OK) f->description = desc;
+        }
     free(cnt);
     return s;
 }

@@ -96,6 +96,26 @@ st_status st_table_create(st_run_ctx *ctx, const char *layer, const char *table,
                           const char *params, uint64_t fp, const st_kv *kv, size_t n_kv,
                           st_writer **w, st_error *err) ST_MUST_USE;
 
+/* The same at `path` (a part of a partitioned table, st_table_create_part). */
+st_status st_table_create_at(st_run_ctx *ctx, const char *path, const char *layer, const char *table,
+                             const st_field *fields, size_t n_fields, const char *const *inputs, size_t n_inputs,
+                             const char *params, uint64_t fp, const st_kv *kv, size_t n_kv, st_writer **w,
+                             st_error *err) ST_MUST_USE;
+
+/* Partitioned tables (pipeline/parts.c; FORMAT.md "Partitioned tables").
+ * st_table_create_part opens a staged writer for part `index` of
+ * <layer>.<table> (same arguments as st_table_create; parts may be
+ * written concurrently, each by its own writer). When parts 0..n-1 are
+ * all closed, st_table_seal_parts names each after its content and writes
+ * the table's manifest with the fingerprint hash(seed, the parts'
+ * fingerprints in order), returned in *fp. */
+st_status st_table_create_part(st_run_ctx *ctx, const char *layer, const char *table, size_t index,
+                               const st_field *fields, size_t n_fields, const char *const *inputs, size_t n_inputs,
+                               const char *params, uint64_t fp, const st_kv *kv, size_t n_kv, st_writer **w,
+                               st_error *err) ST_MUST_USE;
+st_status st_table_seal_parts(st_run_ctx *ctx, const char *layer, const char *table, size_t n, uint64_t seed,
+                              uint64_t *fp, st_error *err) ST_MUST_USE;
+
 /* Column index by name in r, or ST_ERR_SCHEMA naming table and column. */
 st_status st_table_col(st_reader *r, const char *table, const char *name, size_t *idx,
                        st_error *err) ST_MUST_USE;

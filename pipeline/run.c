@@ -166,6 +166,22 @@ static void json_step(st_buf *b, const st_step_result *s)
     st_buf_puts(b, "}");
 }
 
+/* "sources": the customer master and every transaction shard, in order. */
+static void json_sources(st_buf *b, const st_run_opts *o)
+{
+    st_buf_puts(b, ",\n  \"sources\": {\"customers\": ");
+    st_buf_json_str(b, o->customers_path, strlen(o->customers_path));
+    st_buf_puts(b, ", \"transactions\": [");
+    for (const char *p = o->transactions_path;;) {
+        size_t n = strcspn(p, ",");
+        st_buf_json_str(b, p, n);
+        if (!p[n]) break;
+        st_buf_puts(b, ", ");
+        p += n + 1;
+    }
+    st_buf_puts(b, "]}");
+}
+
 static void write_run_log(st_run_ctx *ctx, const char *run_id, const char *started, const st_step_result *steps,
                           double seconds, st_status status, const st_error *run_err)
 {
@@ -177,6 +193,7 @@ static void write_run_log(st_run_ctx *ctx, const char *run_id, const char *start
     st_buf_json_str(&b, started, strlen(started));
     st_buf_puts(&b, ",\n  \"warehouse\": ");
     st_buf_json_str(&b, ctx->o->warehouse, strlen(ctx->o->warehouse));
+    json_sources(&b, ctx->o);
     st_buf_printf(&b, ",\n  \"threads\": %d,\n  \"status\": \"%s\",\n  \"exit_code\": %d,\n  \"error\": ",
                   ctx->threads, status == ST_OK ? "ok" : "failed", st_status_exit_code(status));
     if (status == ST_OK) st_buf_puts(&b, "null");

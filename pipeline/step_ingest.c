@@ -10,6 +10,26 @@
  * straight into a bronze writer: memory is a couple of batches per table
  * whatever the table size.
  *
+ * Shards. `--transactions a.db,b.db,c.db` names the shards of the two
+ * transaction tables (one path is one shard: today's run, byte for byte).
+ * Every shard must hold the sales and free-of-charge tables with the same
+ * columns in the same order and the same declared affinities as the first
+ * shard, or the step fails before writing anything (ST_ERR_SCHEMA, exit 3,
+ * naming the shard, the table and the first difference). A bronze table is
+ * then the rows of the first shard in rowid order, then those of the
+ * second, and so on: its row order is (shard order, rowid), whatever
+ * --threads. Columns typed by their values are typed over the classes of
+ * every shard together, as one file holding all their rows would be
+ * (before any part is written, so every part has the same schema). With
+ * several shards each transaction table is written as a partitioned
+ * table (pipeline/parts.c, FORMAT.md "Partitioned tables"): one part per
+ * shard, the parts read and written concurrently (a task per shard, each
+ * through its own connection and writer), then named after their content
+ * and listed in shard order by the table's manifest. `_rowid`
+ * stays each shard's own rowid (shards that number their rows from 1 give
+ * repeated transaction ids, which the silver `unique transaction_id`
+ * expectation reports as a warning).
+ *
  * Skipping: the step is skipped when the sources' identity (file size,
  * mtime, inode, header change counter, WAL frames: formats/
  * source_identity.c; resolved table names) matches the stamp saved by the
@@ -33,31 +53,48 @@
 #include "strata/source.h"
 #include "strata/source_identity.h"
 
+/* Most shards one table may have (--transactions a.db,b.db,...). */
+#define MAX_SHARDS 64
+/* Bytes of the ingest stamp (a line per table and shard). */
+#define STAMP_CAP (MAX_SHARDS * 2 * (ST_PATH_MAX + 1024))
+
 typedef struct ingest_job {
-    const char *path;         /* source file */
+    const char *path[MAX_SHARDS]; /* source files, in shard (= row) order */
+    size_t n_shards;              /* >= 1 */
     const char *const *candidates;
     size_t n_candidates;
     const char *const *required;
     size_t n_required;
     const char *bronze;       /* output table name */
-    /* resolved */
-    st_source *src;
-    const char *table;        /* as spelled in the file (owned by src) */
-    st_source_table *desc;
-    uint64_t n_rows_est;  /* rowid span: schedules the jobs and scales progress */
+    /* resolved, per shard (the checking connections; the worker opens its own) */
+    st_source *src[MAX_SHARDS];
+    const char *table[MAX_SHARDS];      /* as spelled in the file (owned by src) */
+    st_source_table *desc[MAX_SHARDS];  /* same columns in every shard (checked) */
+    uint64_t n_rows_est;  /* rowid spans: schedules the work and scales progress */
+    uint64_t shard_est[MAX_SHARDS];
     uint64_t fp;              /* seed; the file's fingerprint adds its content */
+    bool parted;              /* several shards: one part per shard (a partitioned table) */
     /* results */
-    char reader[200];         /* which reader read it: st_source_scan_path() */
+    char reader_of[MAX_SHARDS][120]; /* which reader read each shard: st_source_scan_path() */
     char typed[200];          /* columns typed by their values: "a int64, b string" */
+    uint64_t rows;
+} ingest_job;
+
+/* One worker's unit: a whole table, or one shard of a parted table
+ * (its part). */
+typedef struct ingest_task {
+    ingest_job *j;
+    size_t shard;             /* the part it writes (parted jobs) */
+    uint64_t n_rows_est;
     uint64_t rows;
     st_status status;
     st_error err;
-} ingest_job;
+} ingest_task;
 
 typedef struct ingest_pool {
     st_run_ctx *ctx;
-    ingest_job *jobs;
-    size_t n_jobs;
+    ingest_task *tasks;
+    size_t n_tasks;
     size_t next;
     pthread_mutex_t mu;
     uint64_t rows_done, rows_total;
@@ -70,77 +107,129 @@ static const char *base_name(const char *p)
 }
 
 /* Columns whose declared type does not decide take the type of their
- * dominant storage class, counted through this worker's connection
- * before the bronze schema is fixed (strata/source.h); j->typed names
- * them for the step note. */
-static st_status type_by_values(st_source *src, ingest_job *j)
+ * dominant storage class, counted through this worker's connections (all
+ * shards together) before the bronze schema is fixed (strata/source.h);
+ * j->typed names them for the step note. */
+static st_status type_by_values(st_source *const *src, ingest_job *j, st_error *err)
 {
     size_t n = 0, len = 0;
-    ST_TRY(st_source_type_by_values(src, j->desc, &n, &j->err));
-    for (size_t c = 0; c < j->desc->n_cols && len < sizeof j->typed; c++) {
-        if (!j->desc->cols[c].by_values) continue;
-        int k = snprintf(j->typed + len, sizeof j->typed - len, "%s%s %s", len ? ", " : "", j->desc->cols[c].lname,
-                         st_type_name(j->desc->cols[c].type));
+    ST_TRY(st_source_type_by_values_shards(src, j->desc, j->n_shards, &n, err));
+    const st_source_table *d = j->desc[0];
+    for (size_t c = 0; c < d->n_cols && len < sizeof j->typed; c++) {
+        if (!d->cols[c].by_values) continue;
+        int k = snprintf(j->typed + len, sizeof j->typed - len, "%s%s %s", len ? ", " : "", d->cols[c].lname,
+                         st_type_name(d->cols[c].type));
         if (k < 0) break;
         len += (size_t)k;
     }
     return ST_OK;
 }
 
-static st_status ingest_one(ingest_pool *pool, ingest_job *j)
+/* The footer's source_file: the file, or the shards' names joined by
+ * commas in shard order. */
+static void source_files(const ingest_job *j, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t k = 0; k < j->n_shards && len < cap; k++) {
+        int n = snprintf(buf + len, cap - len, "%s%s", k ? "," : "", base_name(j->path[k]));
+        if (n < 0) break;
+        len += (size_t)n;
+    }
+}
+
+/* Appends shard k's rows (rowid order) to w; t counts them. */
+static st_status ingest_shard(ingest_pool *pool, ingest_task *t, size_t k, st_source *src, st_writer *w,
+                              st_column *cols)
 {
     st_run_ctx *ctx = pool->ctx;
-    st_status s = ST_OK;
-    st_source *src = NULL;
+    ingest_job *j = t->j;
     st_source_scan *scan = NULL;
-    st_writer *w = NULL;
-    st_column *cols = NULL;
-    size_t nf = j->desc->n_fields;
-    /* each worker reads through its own connection */
-    if ((s = st_source_open(&src, j->path, &j->err)) != ST_OK) goto done;
-    if ((s = type_by_values(src, j)) != ST_OK) goto done;
-    cols = calloc(nf, sizeof *cols);
-    if (!cols) {
-        s = st_error_set(&j->err, ST_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t f = 0; f < nf; f++) st_column_init(&cols[f], j->desc->fields[f].type);
     int64_t lo, hi;
     bool any;
-    if ((s = st_source_rowid_span(src, j->desc, &lo, &hi, &any, &j->err)) != ST_OK) goto done;
-    char input[300];
-    snprintf(input, sizeof input, "source.%s", j->table);
-    const char *inputs[1] = {input};
-    st_kv kv[2] = {{"source_file", base_name(j->path)}, {"source_table", j->table}};
-    if ((s = st_table_create(ctx, "bronze", j->bronze, j->desc->fields, nf, inputs, 1, "", j->fp, kv, 2, &w,
-                             &j->err)) != ST_OK)
-        goto done;
-    if (any) {
-        if ((s = st_source_scan_open(&scan, src, j->desc, lo, hi, ST_CHUNK_ROWS, &j->err)) != ST_OK) goto done;
-        snprintf(j->reader, sizeof j->reader, "%s", st_source_scan_path(scan));
-        for (;;) {
-            size_t got = 0;
-            if ((s = st_source_scan_next(scan, cols, &got, &j->err)) != ST_OK) goto done;
-            if (got == 0) break;
-            if ((s = st_writer_write(w, cols, 0, got, &j->err)) != ST_OK) goto done;
-            j->rows += got;
-            pthread_mutex_lock(&pool->mu);
-            pool->rows_done += got;
-            if (ctx->threads >= 1) st_progress(ctx, pool->rows_done, pool->rows_total);
-            pthread_mutex_unlock(&pool->mu);
-        }
+    st_status s = st_source_rowid_span(src, j->desc[k], &lo, &hi, &any, &t->err);
+    if (s != ST_OK || !any) return s;
+    if ((s = st_source_scan_open(&scan, src, j->desc[k], lo, hi, ST_CHUNK_ROWS, &t->err)) != ST_OK) goto done;
+    snprintf(j->reader_of[k], sizeof j->reader_of[k], "%s", st_source_scan_path(scan));
+    for (;;) {
+        size_t got = 0;
+        if ((s = st_source_scan_next(scan, cols, &got, &t->err)) != ST_OK) goto done;
+        if (got == 0) break;
+        if ((s = st_writer_write(w, cols, 0, got, &t->err)) != ST_OK) goto done;
+        t->rows += got;
+        pthread_mutex_lock(&pool->mu);
+        pool->rows_done += got;
+        if (ctx->threads >= 1) st_progress(ctx, pool->rows_done, pool->rows_total);
+        pthread_mutex_unlock(&pool->mu);
     }
+done:
+    st_source_scan_close(scan);
+    return s;
+}
+
+/* Columns of the bronze schema, initialised (*cols NULL when out of memory). */
+static st_status bronze_cols(const ingest_job *j, st_column **cols, st_error *err)
+{
+    size_t nf = j->desc[0]->n_fields;
+    *cols = calloc(nf, sizeof **cols);
+    if (!*cols) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    for (size_t f = 0; f < nf; f++) st_column_init(&(*cols)[f], j->desc[0]->fields[f].type);
+    return ST_OK;
+}
+
+static void bronze_cols_free(const ingest_job *j, st_column *cols)
+{
+    if (cols)
+        for (size_t f = 0; f < j->desc[0]->n_fields; f++) st_column_free(&cols[f]);
+    free(cols);
+}
+
+/* Opens the staged writer of task t: the table, or shard t->shard's part
+ * (whose part_source names its shard; source_file lists every shard). */
+static st_status open_writer(ingest_pool *pool, ingest_task *t, st_writer **w)
+{
+    ingest_job *j = t->j;
+    char input[300], files[2048];
+    snprintf(input, sizeof input, "source.%s", j->table[0]);
+    source_files(j, files, sizeof files);
+    const char *inputs[1] = {input};
+    st_kv kv[3] = {{"source_file", files}, {"source_table", j->table[0]}, {"part_source", ""}};
+    const st_field *fields = j->desc[0]->fields;
+    size_t nf = j->desc[0]->n_fields;
+    if (!j->parted)
+        return st_table_create(pool->ctx, "bronze", j->bronze, fields, nf, inputs, 1, "", j->fp, kv, 2, w, &t->err);
+    kv[2].value = base_name(j->path[t->shard]);
+    return st_table_create_part(pool->ctx, "bronze", j->bronze, t->shard, fields, nf, inputs, 1, "", j->fp, kv, 3, w,
+                                &t->err);
+}
+
+/* Reads task t: every shard of a table into its one file, or one shard
+ * into its part. */
+static st_status ingest_one(ingest_pool *pool, ingest_task *t)
+{
+    ingest_job *j = t->j;
+    st_status s = ST_OK;
+    st_source *src[MAX_SHARDS] = {0};
+    st_writer *w = NULL;
+    st_column *cols = NULL;
+    size_t first = j->parted ? t->shard : 0, end = j->parted ? t->shard + 1 : j->n_shards;
+    /* each worker reads through its own connections */
+    for (size_t k = first; k < end; k++)
+        if ((s = st_source_open(&src[k], j->path[k], &t->err)) != ST_OK) goto done;
+    /* a parted job was typed over all its shards before the tasks began */
+    if (!j->parted && (s = type_by_values(src, j, &t->err)) != ST_OK) goto done;
+    if ((s = bronze_cols(j, &cols, &t->err)) != ST_OK) goto done;
+    if ((s = open_writer(pool, t, &w)) != ST_OK) goto done;
+    for (size_t k = first; k < end; k++)
+        if ((s = ingest_shard(pool, t, k, src[k], w, cols)) != ST_OK) goto done;
     st_writer_fingerprint_content(w); /* bronze's fingerprint is what was read */
-    s = st_writer_close(w, &j->err);
+    s = st_writer_close(w, &t->err);
     w = NULL;
 done:
     st_writer_abort(w);
-    st_source_scan_close(scan);
-    st_source_close(src);
-    if (cols)
-        for (size_t f = 0; f < nf; f++) st_column_free(&cols[f]);
-    free(cols);
-    if (s != ST_OK && j->err.code == ST_OK) st_error_set(&j->err, s, "ingest of %s failed", j->bronze);
+    for (size_t k = first; k < end; k++) st_source_close(src[k]);
+    bronze_cols_free(j, cols);
+    if (s != ST_OK && t->err.code == ST_OK) st_error_set(&t->err, s, "ingest of %s failed", j->bronze);
     return s;
 }
 
@@ -151,9 +240,9 @@ static void *worker(void *arg)
         pthread_mutex_lock(&pool->mu);
         size_t i = pool->next++;
         pthread_mutex_unlock(&pool->mu);
-        if (i >= pool->n_jobs) break;
-        ingest_job *j = &pool->jobs[i];
-        j->status = ingest_one(pool, j);
+        if (i >= pool->n_tasks) break;
+        ingest_task *t = &pool->tasks[i];
+        t->status = ingest_one(pool, t);
     }
     return NULL;
 }
@@ -165,6 +254,14 @@ static int cmp_job_size(const void *a, const void *b)
     return strcmp(x->bronze, y->bronze);
 }
 
+static int cmp_task_size(const void *a, const void *b)
+{
+    const ingest_task *x = a, *y = b;
+    if (x->n_rows_est != y->n_rows_est) return x->n_rows_est < y->n_rows_est ? 1 : -1;
+    int c = strcmp(x->j->bronze, y->j->bronze);
+    return c ? c : (x->shard > y->shard) - (x->shard < y->shard);
+}
+
 /* The step note says which reader read each table and, for sqlite3_step,
  * why the pages were not decoded directly (source.h); appended to what the
  * note already says (why bronze was rebuilt). */
@@ -173,17 +270,29 @@ static void note_readers(st_run_ctx *ctx, const ingest_job *jobs, size_t n)
     char *note = ctx->cur->note;
     size_t cap = sizeof ctx->cur->note, len = strlen(note);
     for (size_t i = 0; i < n && len < cap; i++) {
-        int k = snprintf(note + len, cap - len, "%s%s: %s%s%s", len ? "; " : "", jobs[i].bronze,
-                         jobs[i].reader[0] ? jobs[i].reader : "empty", jobs[i].typed[0] ? ", typed by values: " : "",
-                         jobs[i].typed);
+        const ingest_job *j = &jobs[i];
+        char reader[1024] = "";
+        size_t rl = 0;
+        /* one shard: its reader; several: each shard's, named */
+        for (size_t k = 0; k < j->n_shards && rl < sizeof reader; k++) {
+            if (!j->reader_of[k][0]) continue;
+            int w = j->n_shards == 1 ? snprintf(reader, sizeof reader, "%s", j->reader_of[k])
+                                     : snprintf(reader + rl, sizeof reader - rl, "%s%s %s", rl ? ", " : "",
+                                                base_name(j->path[k]), j->reader_of[k]);
+            if (w < 0) break;
+            rl += (size_t)w;
+        }
+        int k = snprintf(note + len, cap - len, "%s%s: %s%s%s", len ? "; " : "", j->bronze,
+                         reader[0] ? reader : "empty", j->typed[0] ? ", typed by values: " : "", j->typed);
         if (k < 0) break;
         len += (size_t)k;
     }
 }
 
 /* The identity of the sources and flags: if unchanged, bronze is current.
- * One line per bronze table: its source's identity (header change counter
- * and WAL frames included, see strata/source_identity.h) and table. */
+ * One line per bronze table and shard: the shard's identity (header change
+ * counter and WAL frames included, see strata/source_identity.h) and
+ * table, in shard order (one shard: the line a single file always had). */
 static st_status make_stamp(ingest_job *jobs, size_t n, char *buf, size_t cap, st_error *err)
 {
     /* the pipeline version first: a strata that writes bronze differently rebuilds it */
@@ -192,16 +301,18 @@ static st_status make_stamp(ingest_job *jobs, size_t n, char *buf, size_t cap, s
      * sources give the same bronze bytes) */
     int k0 = snprintf(buf, cap, "strata-pipeline %d bronze-typed-by-values\n", ST_PIPELINE_VERSION);
     size_t len = k0 > 0 ? (size_t)k0 : 0;
-    for (size_t i = 0; i < n && len < cap; i++) {
-        char real[ST_PATH_MAX], id[512];
-        uint64_t id_hash;
-        if (!realpath(jobs[i].path, real)) snprintf(real, sizeof real, "%s", jobs[i].path);
-        ST_TRY(st_source_identity(jobs[i].path, id, sizeof id, &id_hash, err));
-        int k = snprintf(buf + len, cap - len, "%s\t%s\t%s\t%s\n", jobs[i].bronze, real,
-                         jobs[i].table ? jobs[i].table : "", id);
-        if (k < 0) break;
-        len += (size_t)k;
-    }
+    for (size_t i = 0; i < n && len < cap; i++)
+        for (size_t sh = 0; sh < jobs[i].n_shards && len < cap; sh++) {
+            char real[ST_PATH_MAX], id[512];
+            uint64_t id_hash;
+            const char *path = jobs[i].path[sh];
+            if (!realpath(path, real)) snprintf(real, sizeof real, "%s", path);
+            ST_TRY(st_source_identity(path, id, sizeof id, &id_hash, err));
+            int k = snprintf(buf + len, cap - len, "%s\t%s\t%s\t%s\n", jobs[i].bronze, real,
+                             jobs[i].table[sh] ? jobs[i].table[sh] : "", id);
+            if (k < 0) break;
+            len += (size_t)k;
+        }
     if (len >= cap) return st_error_set(err, ST_ERR_INVALID, "source paths too long for the ingest stamp");
     return ST_OK;
 }
@@ -235,36 +346,204 @@ static st_status bronze_current(st_run_ctx *ctx, const ingest_job *jobs, size_t 
     for (size_t i = 0; i < n; i++) ST_TRY(st_table_refuse_newer(ctx, "bronze", jobs[i].bronze, err));
     FILE *f = fopen(path, "r");
     if (!f) return ST_OK;
-    char old[8192];
-    size_t got = fread(old, 1, sizeof old - 1, f);
+    char *old = malloc(STAMP_CAP);
+    if (!old) {
+        fclose(f);
+        return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    }
+    size_t got = fread(old, 1, STAMP_CAP - 1, f);
     old[got] = '\0';
     fclose(f);
     size_t sl = strlen(stamp);
-    if (strncmp(old, stamp, sl) != 0) return ST_OK;
-    for (size_t i = 0; i < n; i++) {
+    bool same = strncmp(old, stamp, sl) == 0;
+    for (size_t i = 0; i < n && same; i++) {
         char key[128];
         snprintf(key, sizeof key, "fingerprint\t%s\t", jobs[i].bronze);
         const char *at = strstr(old + sl, key);
-        if (!at) return ST_OK;
-        uint64_t want = strtoull(at + strlen(key), NULL, 16);
-        if (!st_table_current(ctx, "bronze", jobs[i].bronze, want, ctx->cur->note, sizeof ctx->cur->note))
-            return ST_OK;
+        if (!at) same = false;
+        else {
+            uint64_t want = strtoull(at + strlen(key), NULL, 16);
+            same = st_table_current(ctx, "bronze", jobs[i].bronze, want, ctx->cur->note, sizeof ctx->cur->note);
+        }
     }
-    *current = true;
+    free(old);
+    *current = same;
     return ST_OK;
 }
 
-/* The rows a job will read, estimated by its rowid span (two b-tree
- * descents; counting them would read every page of the table once more
- * before the scan). Only the order of the jobs and the progress line use
- * it; the run log counts the rows actually read. */
-static st_status rows_estimate(ingest_job *j, st_error *err)
+/* The rows a job will read, estimated by its shards' rowid spans (two
+ * b-tree descents each; counting them would read every page of the table
+ * once more before the scan). Only the order of the jobs and the progress
+ * line use it; the run log counts the rows actually read. */
+static st_status rows_estimate(ingest_job *j, size_t k, st_error *err)
 {
     int64_t lo, hi;
     bool any;
-    ST_TRY(st_source_rowid_span(j->src, j->desc, &lo, &hi, &any, err));
-    j->n_rows_est = any ? (uint64_t)hi - (uint64_t)lo + 1 : 0;
+    ST_TRY(st_source_rowid_span(j->src[k], j->desc[k], &lo, &hi, &any, err));
+    j->shard_est[k] = any ? (uint64_t)hi - (uint64_t)lo + 1 : 0;
+    j->n_rows_est += j->shard_est[k];
     return ST_OK;
+}
+
+/* Splits --transactions into its shards, in order, in place (list is the
+ * caller's copy). ST_ERR_INVALID (exit 2) for an empty name, more than
+ * MAX_SHARDS names or a file named twice (its rows would be read twice). */
+static st_status split_shards(char *list, const char **out, size_t *n, st_error *err)
+{
+    *n = 0;
+    for (char *p = list;;) {
+        char *comma = strchr(p, ',');
+        if (comma) *comma = '\0';
+        if (!*p) return st_error_set(err, ST_ERR_INVALID, "--transactions: empty shard name in the list");
+        if (*n == MAX_SHARDS) return st_error_set(err, ST_ERR_INVALID, "--transactions: more than %d shards", MAX_SHARDS);
+        out[(*n)++] = p;
+        if (!comma) break;
+        p = comma + 1;
+    }
+    for (size_t a = 0; a < *n; a++)
+        for (size_t b = a + 1; b < *n; b++) {
+            char ra[ST_PATH_MAX], rb[ST_PATH_MAX];
+            bool same = realpath(out[a], ra) && realpath(out[b], rb) ? !strcmp(ra, rb) : !strcmp(out[a], out[b]);
+            if (same)
+                return st_error_set(err, ST_ERR_INVALID, "--transactions: shard '%s' is given twice (as '%s')", out[a],
+                                    out[b]);
+        }
+    return ST_OK;
+}
+
+/* Shard k's table has the columns of shard 0's, in the same order, with
+ * the same declared affinities; else ST_ERR_SCHEMA naming the shard, the
+ * table and the first difference. */
+static st_status check_shard_schema(const ingest_job *j, size_t k, st_error *err)
+{
+    const st_source_table *a = j->desc[0], *b = j->desc[k];
+    const char *pa = j->path[0], *pb = j->path[k];
+    if (a->n_cols != b->n_cols)
+        return st_error_set(err, ST_ERR_SCHEMA,
+                            "shard '%s': table '%s' has %zu columns, shard '%s' has %zu: every shard needs the "
+                            "same schema", pb, b->name, b->n_cols, pa, a->n_cols);
+    for (size_t c = 0; c < a->n_cols; c++) {
+        if (strcmp(a->cols[c].lname, b->cols[c].lname) != 0)
+            return st_error_set(err, ST_ERR_SCHEMA,
+                                "shard '%s': table '%s' column %zu is '%s', shard '%s' has '%s': every shard needs "
+                                "the same schema", pb, b->name, c + 1, b->cols[c].name, pa, a->cols[c].name);
+        if (a->cols[c].affinity != b->cols[c].affinity)
+            return st_error_set(err, ST_ERR_SCHEMA,
+                                "shard '%s': table '%s' column '%s' is declared '%s', shard '%s' declares '%s': "
+                                "every shard needs the same schema", pb, b->name, b->cols[c].name,
+                                b->cols[c].decl_type, pa, a->cols[c].decl_type);
+    }
+    return ST_OK;
+}
+
+/* Opens, finds, describes and checks shard k of job j through its
+ * checking connection. */
+static st_status resolve_shard(ingest_job *j, size_t k, st_error *err)
+{
+    int idx[8];
+    ST_TRY(st_source_check_regular(j->path[k], err)); /* a FIFO would block */
+    ST_TRY(st_source_open(&j->src[k], j->path[k], err));
+    ST_TRY(st_source_find_table(j->src[k], j->candidates, j->n_candidates, &j->table[k], err));
+    ST_TRY(st_source_describe(j->src[k], j->table[k], &j->desc[k], err));
+    ST_TRY(st_source_require_cols(j->desc[k], j->required, j->n_required, idx, err));
+    if (k > 0) ST_TRY(check_shard_schema(j, k, err));
+    return rows_estimate(j, k, err);
+}
+
+/* The tasks of the jobs: one per table, or one per shard of a parted
+ * table, which is first typed over all its shards through the checking
+ * connections (every part gets the same schema). *out is the caller's. */
+static st_status make_tasks(ingest_job *jobs, size_t n, ingest_task **out, size_t *n_tasks, st_error *err)
+{
+    size_t nt = 0;
+    for (size_t i = 0; i < n; i++) nt += jobs[i].parted ? jobs[i].n_shards : 1;
+    ingest_task *t = calloc(nt, sizeof *t);
+    if (!t) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    size_t at = 0;
+    st_status s = ST_OK;
+    for (size_t i = 0; i < n && s == ST_OK; i++) {
+        ingest_job *j = &jobs[i];
+        if (j->parted) s = type_by_values(j->src, j, err);
+        for (size_t k = 0; k < (j->parted ? j->n_shards : 1); k++)
+            t[at++] = (ingest_task){.j = j, .shard = k, .n_rows_est = j->parted ? j->shard_est[k] : j->n_rows_est};
+    }
+    if (s != ST_OK) {
+        free(t);
+        return s;
+    }
+    qsort(t, nt, sizeof *t, cmp_task_size);
+    *out = t;
+    *n_tasks = nt;
+    return ST_OK;
+}
+
+/* Runs the tasks, as many workers as --threads allows (at most
+ * MAX_WORKERS), largest first. */
+static void run_tasks(ingest_pool *pool)
+{
+    enum { MAX_WORKERS = 16 };
+    pthread_mutex_init(&pool->mu, NULL);
+    int nt = pool->ctx->threads < (int)pool->n_tasks ? pool->ctx->threads : (int)pool->n_tasks;
+    pthread_t th[MAX_WORKERS];
+    int started = 0;
+    for (int t = 1; t < nt && t < MAX_WORKERS; t++)
+        if (pthread_create(&th[t], NULL, worker, pool) == 0) started++;
+        else break;
+    worker(pool);
+    for (int t = 1; t <= started; t++) pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&pool->mu);
+}
+
+/* Reads the three jobs into staged bronze files (parted ones as parts
+ * and their manifest); the first failure in task order. */
+static st_status read_jobs(st_run_ctx *ctx, ingest_job *jobs, size_t n, st_error *err)
+{
+    uint64_t rows_est = 0;
+    /* fingerprints: the table, then (at close) the content read, so a
+     * re-ingest that reads the same rows (e.g. after a checkpoint) leaves
+     * the downstream steps current */
+    for (size_t i = 0; i < n; i++) {
+        ingest_job *j = &jobs[i];
+        uint64_t h = st_hash64(0x5354524154410001ull, j->table[0], strlen(j->table[0]));
+        h = st_hash64(h, &(int){ST_PIPELINE_VERSION}, sizeof(int));
+        j->fp = st_hash64(h, j->bronze, strlen(j->bronze));
+        rows_est += j->n_rows_est;
+    }
+    /* the per-worker connections are opened in the workers; the checking
+     * connections stay open for the descriptions they own */
+    qsort(jobs, n, sizeof jobs[0], cmp_job_size);
+    ingest_pool pool = {.ctx = ctx, .rows_total = rows_est};
+    ST_TRY(make_tasks(jobs, n, &pool.tasks, &pool.n_tasks, err));
+    run_tasks(&pool);
+    st_status s = ST_OK;
+    for (size_t i = 0; i < pool.n_tasks && s == ST_OK; i++) {
+        ingest_task *t = &pool.tasks[i];
+        if (t->status != ST_OK) {
+            if (err) *err = t->err;
+            s = t->status;
+        }
+        t->j->rows += t->rows;
+    }
+    for (size_t i = 0; i < n && s == ST_OK; i++) {
+        uint64_t fp;
+        if (jobs[i].parted) s = st_table_seal_parts(ctx, "bronze", jobs[i].bronze, jobs[i].n_shards, jobs[i].fp, &fp, err);
+        ctx->cur->rows_in += jobs[i].rows; /* every row read is a bronze row */
+        ctx->cur->rows_out += jobs[i].rows;
+    }
+    free(pool.tasks);
+    return s;
+}
+
+/* Stages the stamp so it is published with the files it describes. */
+static st_status stage_stamp(st_run_ctx *ctx, const char *stamp, st_error *err)
+{
+    char dir[ST_PATH_MAX];
+    ST_TRY(st_warehouse_stage_path(ctx->wh, "_state", "x", dir, err));
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    char path[ST_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/ingest.stamp", dir);
+    return st_write_file_atomic(path, stamp, strlen(stamp), err);
 }
 
 st_status st_step_ingest(st_run_ctx *ctx, st_error *err)
@@ -280,28 +559,26 @@ st_status st_step_ingest(st_run_ctx *ctx, st_error *err)
     const char *foc_cands[1] = {o->foc_table};
     ingest_job jobs[3];
     memset(jobs, 0, sizeof jobs);
-    uint64_t rows_est = 0;
-    jobs[0] = (ingest_job){.path = o->customers_path, .candidates = cust_cands, .n_candidates = cust_default ? 2 : 1,
-                           .required = cust_req, .n_required = 1, .bronze = "raw_customer"};
-    jobs[1] = (ingest_job){.path = o->transactions_path, .candidates = sales_cands, .n_candidates = 1,
-                           .required = sales_req, .n_required = 5, .bronze = "raw_sales_quantity"};
-    jobs[2] = (ingest_job){.path = o->transactions_path, .candidates = foc_cands, .n_candidates = 1,
-                           .required = foc_req, .n_required = 5, .bronze = "raw_free_of_charge_quantity"};
-    st_status s = ST_OK;
-    int idx[8];
+    jobs[0] = (ingest_job){.path = {o->customers_path}, .n_shards = 1, .candidates = cust_cands,
+                           .n_candidates = cust_default ? 2 : 1, .required = cust_req, .n_required = 1,
+                           .bronze = "raw_customer"};
+    jobs[1] = (ingest_job){.candidates = sales_cands, .n_candidates = 1, .required = sales_req, .n_required = 5,
+                           .bronze = "raw_sales_quantity"};
+    jobs[2] = (ingest_job){.candidates = foc_cands, .n_candidates = 1, .required = foc_req, .n_required = 5,
+                           .bronze = "raw_free_of_charge_quantity"};
+    char *stamp = NULL, *list = strdup(o->transactions_path);
+    st_status s = list ? split_shards(list, jobs[1].path, &jobs[1].n_shards, err)
+                       : st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    if (s != ST_OK) goto done;
+    jobs[2].n_shards = jobs[1].n_shards;
+    jobs[1].parted = jobs[2].parted = jobs[1].n_shards > 1;
+    memcpy(jobs[2].path, jobs[1].path, sizeof jobs[1].path);
     /* resolve and check everything before writing anything */
-    for (int i = 0; i < 3 && s == ST_OK; i++) {
-        ingest_job *j = &jobs[i];
-        if ((s = st_source_check_regular(j->path, err)) != ST_OK) break; /* a FIFO would block */
-        if ((s = st_source_open(&j->src, j->path, err)) != ST_OK) break;
-        if ((s = st_source_find_table(j->src, j->candidates, j->n_candidates, &j->table, err)) != ST_OK) break;
-        if ((s = st_source_describe(j->src, j->table, &j->desc, err)) != ST_OK) break;
-        if ((s = st_source_require_cols(j->desc, j->required, j->n_required, idx, err)) != ST_OK) break;
-        if ((s = rows_estimate(j, err)) != ST_OK) break;
-    }
-    char stamp[8192];
+    for (size_t i = 0; i < 3 && s == ST_OK; i++)
+        for (size_t k = 0; k < jobs[i].n_shards && s == ST_OK; k++) s = resolve_shard(&jobs[i], k, err);
     bool current = false;
-    if (s == ST_OK) s = make_stamp(jobs, 3, stamp, sizeof stamp, err);
+    if (s == ST_OK && !(stamp = malloc(STAMP_CAP))) s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    if (s == ST_OK) s = make_stamp(jobs, 3, stamp, STAMP_CAP, err);
     if (s == ST_OK && !o->force) s = bronze_current(ctx, jobs, 3, stamp, &current, err);
     if (s != ST_OK) goto done;
     if (current) {
@@ -309,55 +586,17 @@ st_status st_step_ingest(st_run_ctx *ctx, st_error *err)
         snprintf(ctx->cur->note, sizeof ctx->cur->note, "sources unchanged");
         goto done;
     }
-    /* fingerprints: the table, then (at close) the content read, so a
-     * re-ingest that reads the same rows (e.g. after a checkpoint) leaves
-     * the downstream steps current */
-    for (int i = 0; i < 3; i++) {
-        ingest_job *j = &jobs[i];
-        uint64_t h = st_hash64(0x5354524154410001ull, j->table, strlen(j->table));
-        h = st_hash64(h, &(int){ST_PIPELINE_VERSION}, sizeof(int));
-        j->fp = st_hash64(h, j->bronze, strlen(j->bronze));
-        rows_est += j->n_rows_est;
-    }
-    /* the per-worker connections are opened in the workers; the checking
-     * connections stay open for the descriptions they own */
-    qsort(jobs, 3, sizeof jobs[0], cmp_job_size);
-    ingest_pool pool = {.ctx = ctx, .jobs = jobs, .n_jobs = 3, .rows_total = rows_est};
-    pthread_mutex_init(&pool.mu, NULL);
-    int nt = ctx->threads < 3 ? ctx->threads : 3;
-    pthread_t th[3];
-    int started = 0;
-    for (int t = 1; t < nt; t++)
-        if (pthread_create(&th[t], NULL, worker, &pool) == 0) started++;
-        else break;
-    worker(&pool);
-    for (int t = 1; t <= started; t++) pthread_join(th[t], NULL);
-    pthread_mutex_destroy(&pool.mu);
-    for (int i = 0; i < 3; i++) {
-        if (jobs[i].status != ST_OK) {
-            if (err) *err = jobs[i].err;
-            s = jobs[i].status;
-            goto done;
-        }
-        ctx->cur->rows_in += jobs[i].rows; /* every row read is a bronze row */
-        ctx->cur->rows_out += jobs[i].rows;
-    }
+    if ((s = read_jobs(ctx, jobs, 3, err)) != ST_OK) goto done;
     note_readers(ctx, jobs, 3);
-    /* stage the stamp so it is published with the files it describes */
-    if ((s = stamp_fingerprints(ctx, jobs, 3, stamp, sizeof stamp, err)) != ST_OK) goto done;
-    {
-        char dir[ST_PATH_MAX];
-        if ((s = st_warehouse_stage_path(ctx->wh, "_state", "x", dir, err)) != ST_OK) goto done;
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = '\0';
-        char path[ST_PATH_MAX + 32];
-        snprintf(path, sizeof path, "%s/ingest.stamp", dir);
-        s = st_write_file_atomic(path, stamp, strlen(stamp), err);
-    }
+    if ((s = stamp_fingerprints(ctx, jobs, 3, stamp, STAMP_CAP, err)) != ST_OK) goto done;
+    s = stage_stamp(ctx, stamp, err);
 done:
-    for (int i = 0; i < 3; i++) {
-        st_source_table_free(jobs[i].desc);
-        st_source_close(jobs[i].src);
-    }
+    for (int i = 0; i < 3; i++)
+        for (size_t k = 0; k < jobs[i].n_shards; k++) {
+            st_source_table_free(jobs[i].desc[k]);
+            st_source_close(jobs[i].src[k]);
+        }
+    free(stamp);
+    free(list);
     return s;
 }

@@ -74,6 +74,15 @@ st_status st_table_create(st_run_ctx *ctx, const char *layer, const char *table,
 {
     char path[ST_PATH_MAX];
     ST_TRY(st_warehouse_stage_path(ctx->wh, layer, table, path, err));
+    return st_table_create_at(ctx, path, layer, table, fields, n_fields, inputs, n_inputs, params, fp, kv, n_kv, w,
+                              err);
+}
+
+st_status st_table_create_at(st_run_ctx *ctx, const char *path, const char *layer, const char *table,
+                             const st_field *fields, size_t n_fields, const char *const *inputs, size_t n_inputs,
+                             const char *params, uint64_t fp, const st_kv *kv, size_t n_kv, st_writer **w,
+                             st_error *err)
+{
     st_file_meta meta = {
         .layer = layer,
         .table = table,

@@ -4,10 +4,19 @@
  * a final path <root>/<layer>/<table>.strata only ever changes by one
  * rename of a complete, fsynced file, and only after the commit journal
  * listing every file of the run is durable.
+ *
+ * Partitioned tables (a manifest at <layer>/<table>.strata naming part
+ * files in <layer>/<table>.parts/, FORMAT.md) publish the same way: their
+ * staged parts are journal lines of their own, sorted before the
+ * manifest ('p' < 's'), so the manifest, the one file readers open, is
+ * renamed last; part names carry their content's fingerprint, so a
+ * publish never renames over a part the old manifest still names. After
+ * a publish, parts no manifest names any more are removed.
  */
 #include "strata/warehouse.h"
 
 #include "strata/buf.h"
+#include "strata/file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -423,6 +432,97 @@ static int cmp_lines(const void *a, const void *b)
     return rx != ry ? rx - ry : strcmp(x, y);
 }
 
+static st_status push_line(char ***out, size_t *count, size_t *cap, const char *line, st_error *err)
+{
+    if (*count == *cap) {
+        *cap = *cap ? *cap * 2 : 32;
+        char **g = realloc(*out, *cap * sizeof *g);
+        if (!g) return st_error_set(err, ST_ERR_NOMEM, "out of memory listing the staged files");
+        *out = g;
+    }
+    if (!((*out)[*count] = strdup(line))) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    (*count)++;
+    return ST_OK;
+}
+
+static bool is_parts_dir(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 6 && !strcmp(name + n - 6, ".parts");
+}
+
+/* Adds "layer/<table>.parts/<part>" for every complete staged part. */
+static st_status list_parts(const char *staging, const char *rel, char ***out, size_t *count, size_t *cap,
+                            st_error *err)
+{
+    char sub[ST_PATH_MAX];
+    if (snprintf(sub, sizeof sub, "%s/%s", staging, rel) >= (int)sizeof sub) return ST_OK;
+    DIR *d = opendir(sub);
+    if (!d) return ST_OK;
+    struct dirent *f;
+    st_status s = ST_OK;
+    while (s == ST_OK && (f = readdir(d)) != NULL) {
+        if (f->d_name[0] == '.' || strstr(f->d_name, ".tmp-") != NULL) continue;
+        char line[ST_PATH_MAX];
+        if (snprintf(line, sizeof line, "%s/%s", rel, f->d_name) >= (int)sizeof line) continue;
+        s = push_line(out, count, cap, line, err);
+    }
+    closedir(d);
+    return s;
+}
+
+/* Removes from <root>/<layer>/<t>.parts/ every part the table's current
+ * file does not name (all of them when it is a plain layer file or
+ * gone): what a publish leaves behind of the previous parts. A part that
+ * cannot be removed stays; no reader opens a part its manifest does not
+ * name. */
+static void drop_unnamed_parts(const char *layer_dir, const char *parts_name)
+{
+    char parts[ST_PATH_MAX], manifest[ST_PATH_MAX];
+    size_t n = strlen(parts_name) - 6;
+    if (snprintf(parts, sizeof parts, "%s/%s", layer_dir, parts_name) >= (int)sizeof parts ||
+        snprintf(manifest, sizeof manifest, "%s/%.*s.strata", layer_dir, (int)n, parts_name) >= (int)sizeof manifest)
+        return;
+    st_reader *r = NULL;
+    st_error e;
+    if (access(manifest, F_OK) == 0 && st_reader_open(&r, manifest, &e) != ST_OK) return; /* keep what we cannot check */
+    DIR *d = opendir(parts);
+    if (!d) {
+        st_reader_close(r);
+        return;
+    }
+    struct dirent *f;
+    while ((f = readdir(d)) != NULL) {
+        if (!strcmp(f->d_name, ".") || !strcmp(f->d_name, "..")) continue;
+        bool named = false;
+        for (size_t i = 0; r && i < st_reader_n_parts(r) && !named; i++) {
+            const char *p = st_reader_part_path(r, i), *slash = strrchr(p, '/');
+            named = !strcmp(slash ? slash + 1 : p, f->d_name);
+        }
+        char path[ST_PATH_MAX];
+        if (!named && snprintf(path, sizeof path, "%s/%s", parts, f->d_name) < (int)sizeof path) unlink(path);
+    }
+    closedir(d);
+    st_reader_close(r);
+    rmdir(parts); /* fails, as it should, while parts remain */
+}
+
+/* drop_unnamed_parts() for every parts folder of every layer of root. */
+static void drop_stale_parts(const char *root)
+{
+    static const char *const layers[] = {"bronze", "silver", "gold", "platinum"};
+    for (size_t l = 0; l < 4; l++) {
+        char dir[ST_PATH_MAX];
+        if (snprintf(dir, sizeof dir, "%s/%s", root, layers[l]) >= (int)sizeof dir) continue;
+        DIR *d = opendir(dir);
+        if (!d) continue;
+        struct dirent *f;
+        while ((f = readdir(d)) != NULL)
+            if (f->d_name[0] != '.' && is_parts_dir(f->d_name)) drop_unnamed_parts(dir, f->d_name);
+        closedir(d);
+    }
+}
+
 /* Collects "layer/file" for every staged file (not hidden, not a
  * temporary) of every staged layer folder into *out (caller frees each
  * and the array), sorted by cmp_lines. */
@@ -448,17 +548,8 @@ static st_status list_staged(const char *staging, char ***out, size_t *count, st
             if (f->d_name[0] == '.' || strstr(f->d_name, ".tmp-") != NULL) continue;
             char line[ST_PATH_MAX];
             if (snprintf(line, sizeof line, "%s/%s", e->d_name, f->d_name) >= (int)sizeof line) continue;
-            if (*count == cap) {
-                cap = cap ? cap * 2 : 32;
-                char **g = realloc(*out, cap * sizeof *g);
-                if (!g) {
-                    s = st_error_set(err, ST_ERR_NOMEM, "out of memory listing the staged files");
-                    break;
-                }
-                *out = g;
-            }
-            if (!((*out)[*count] = strdup(line))) s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
-            else (*count)++;
+            if (is_parts_dir(f->d_name)) s = list_parts(staging, line, out, count, &cap, err);
+            else s = push_line(out, count, &cap, line, err);
         }
         closedir(ld);
     }
@@ -502,6 +593,7 @@ st_status st_warehouse_commit(st_warehouse *wh, st_error *err)
     }
     ST_TRY(apply_journal(wh, true, err));
     remove_tree(wh->staging);
+    drop_stale_parts(wh->root);
     return ST_OK;
 }
 

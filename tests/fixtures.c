@@ -119,6 +119,39 @@ sqlite3 *fx_make_db(const char *path, const char *sql)
     return db;
 }
 
+void fx_split_source(const char *src, const char *dir, int n, bool by_customer, char *list, size_t cap)
+{
+    static const char *const tables[2][2] = {{"sales_qty", "quantity"}, {"foc_qty", "quantity_foc"}};
+    size_t len = 0;
+    list[0] = '\0';
+    for (int k = 0; k < n; k++) {
+        char path[600], sql[4096];
+        snprintf(path, sizeof path, "%s/shard%d.db", dir, k);
+        unlink(path);
+        int at = snprintf(sql, sizeof sql, "ATTACH '%s' AS src;", src);
+        for (int t = 0; t < 2; t++) {
+            const char *tb = tables[t][0], *q = tables[t][1];
+            at += snprintf(sql + at, sizeof sql - at,
+                           "CREATE TABLE %s(customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, "
+                           "%s INTEGER);", tb, q);
+            if (by_customer) /* renumbered from 1 in each shard */
+                at += snprintf(sql + at, sizeof sql - at,
+                               "INSERT INTO %s SELECT customer_id, year, month, material_code, %s FROM src.%s "
+                               "WHERE customer_id %% %d = %d ORDER BY rowid;", tb, q, tb, n, k);
+            else /* contiguous rowid ranges, rowids kept */
+                at += snprintf(sql + at, sizeof sql - at,
+                               "INSERT INTO %s(rowid, customer_id, year, month, material_code, %s) SELECT rowid, "
+                               "customer_id, year, month, material_code, %s FROM src.%s WHERE rowid "
+                               "BETWEEN (SELECT max(rowid) FROM src.%s) * %d / %d + 1 AND "
+                               "(SELECT max(rowid) FROM src.%s) * %d / %d;", tb, q, q, tb, tb, k, n, tb, k + 1, n);
+        }
+        cr_assert_lt((size_t)at, sizeof sql, "split SQL too long");
+        sqlite3_close(fx_make_db(path, sql));
+        len += (size_t)snprintf(list + len, cap - len, "%s%s", k ? "," : "", path);
+        cr_assert_lt(len, cap, "shard list too long");
+    }
+}
+
 void fx_gen_source(const char *path, int rows, int seed)
 {
     cr_assert_eq(fx_sh("%s gen --out %s --rows %d --seed %d >/dev/null 2>&1", fx_bin(), path, rows, seed), 0,

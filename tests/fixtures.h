@@ -78,6 +78,13 @@ sqlite3 *fx_make_db(const char *path, const char *sql);
  * transactions source. Asserts exit 0. */
 void fx_gen_source(const char *path, int rows, int seed);
 
+/* Splits the transaction source src (strata gen's two tables) into n
+ * shard databases dir/shard0.db.. and writes their comma-separated paths
+ * into list: by_customer puts customer c in shard c % n (rows renumbered
+ * from 1 in each shard, in source order), else shard k holds the k-th of
+ * n contiguous rowid ranges with the source's rowids. Asserts. */
+void fx_split_source(const char *src, const char *dir, int n, bool by_customer, char *list, size_t cap);
+
 /* `strata run --customers data/chinook.db --transactions tx --warehouse wh
  * --quiet --no-report extra`, stdout into dir/out.txt and stderr into
  * dir/err.txt; the exit status. */

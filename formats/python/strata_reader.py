@@ -24,6 +24,12 @@ Usage as a module:
     read_file(path, columns=["qty"])   # reads only that column's blocks
     for chunk in iter_chunks(path): ...   # one chunk (<= 65,536 rows) at a time
 
+A partitioned table (FORMAT.md "Partitioned tables": a manifest at the
+table's path naming part files in <table>.parts/) reads the same way, as
+one Table with the parts' rows in manifest order; every part is checked
+against its manifest entry (size, footer CRC32C, rows, fingerprint, layer
+and table, schema) and t.meta.parts lists the part file names.
+
 Usage as a program: python3 strata_reader.py FILE [ROWS] prints the schema,
 the metadata and the first rows (10 by default).
 """
@@ -36,9 +42,11 @@ import numpy as np
 import zstandard
 
 __all__ = ["StrataFormatError", "StrataUnsupportedError", "Table", "Meta", "read_file", "read_bytes", "iter_chunks",
-           "crc32c", "unpack_bits", "TYPE_NAMES"]
+           "crc32c", "unpack_bits", "TYPE_NAMES", "parse_manifest"]
 
 MAGIC = b"STRATA\x01\x00"
+MANIFEST_MAGIC = b"STRATA\x02\x00"
+MANIFEST_MAJOR = 1
 MAJOR = 1
 MINOR = 0
 HEADER_BYTES = 16
@@ -911,13 +919,126 @@ def _open(path_or_file):
     return open(path_or_file, "rb"), str(path_or_file), True
 
 
+# ---------------------------------------------------------------- partitioned tables
+
+def parse_manifest(buf, name="<manifest>"):
+    """Parses a partitioned table's manifest (FORMAT.md "Partitioned
+    tables"): a dict with layer, table, rows, fingerprint and parts, a list
+    of dicts (name, rows, size, footer_crc, fingerprint) in row order.
+    Raises StrataFormatError for anything the format forbids."""
+    buf = bytes(buf)
+    if len(buf) < 20 or buf[:8] != MANIFEST_MAGIC:
+        raise StrataFormatError(f"{name}: not a manifest (too short or bad magic)")
+    major, _minor, body = struct.unpack_from("<HHI", buf, 8)
+    if major > MANIFEST_MAJOR:
+        raise StrataUnsupportedError(f"{name}: manifest version {major} is newer than this reader ({MANIFEST_MAJOR})")
+    if body + 20 != len(buf):
+        raise StrataFormatError(f"{name}: manifest length does not match its file")
+    if crc32c(buf[:16 + body]) != struct.unpack_from("<I", buf, 16 + body)[0]:
+        raise StrataFormatError(f"{name}: manifest checksum mismatch")
+    c = _Cursor(buf, name, 16, 16 + body)
+    m = {"layer": c.str16("layer"), "table": c.str16("table"), "rows": c.u64("total rows"),
+         "fingerprint": c.u64("fingerprint")}
+    n = c.u32("part count")
+    if not 1 <= n <= 65535:
+        raise StrataFormatError(f"{name}: manifest has {n} parts (1..65535)")
+    parts = []
+    for i in range(n):
+        p = {"name": c.str16(f"part {i} name"), "rows": c.u64(f"part {i} rows"), "size": c.u64(f"part {i} size"),
+             "footer_crc": c.u32(f"part {i} footer crc"), "fingerprint": c.u64(f"part {i} fingerprint")}
+        pn = p["name"]
+        if not (8 <= len(pn.encode()) <= 255) or not pn.endswith(".strata") or "/" in pn or pn.startswith("."):
+            raise StrataFormatError(f"{name}: manifest part {i} has a bad name")
+        parts.append(p)
+    c.done()
+    if sum(p["rows"] for p in parts) != m["rows"]:
+        raise StrataFormatError(f"{name}: manifest row counts do not add up")
+    m["parts"] = parts
+    return m
+
+
+def _parts_dir(path):
+    p = str(path)
+    return (p[:-7] if p.endswith(".strata") else p) + ".parts"
+
+
+def _read_part(path, entry, m, columns, verify_all):
+    """Part `entry` of manifest m, checked against its entry."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        raise StrataFormatError(f"part '{path}' is missing") from None
+    bad = None
+    if len(raw) != entry["size"] or len(raw) < TAIL_BYTES or \
+            struct.unpack_from("<I", raw, len(raw) - TAIL_BYTES + 8)[0] != entry["footer_crc"]:
+        bad = "is not the file the manifest names (size or footer checksum differ)"
+    if bad:
+        raise StrataFormatError(f"part '{path}' {bad}")
+    t = read_bytes(raw, columns=columns, name=path, verify_all=verify_all)
+    if t.meta.fingerprint != entry["fingerprint"]:
+        bad = "is not the file the manifest names (fingerprint differs)"
+    elif t.num_rows != entry["rows"]:
+        bad = "has another row count than the manifest says"
+    elif (t.meta.layer, t.meta.table) != (m["layer"], m["table"]):
+        bad = "belongs to another table"
+    if bad:
+        raise StrataFormatError(f"part '{path}' {bad}")
+    return t
+
+
+def _join_parts(tables, m, names):
+    """One Table of the parts' Tables, rows in part order."""
+    first = tables[0]
+    for t in tables[1:]:
+        if [f[:3] for f in t.schema] != [f[:3] for f in first.schema]:
+            raise StrataFormatError(f"{names[0]}: a part has another schema than the first part")
+    cols, validity, blocks = {}, {}, {}
+    for fname, _, _, _ in first.schema:
+        cols[fname] = np.concatenate([t.columns[fname] for t in tables])
+        if any(t.validity[fname] is not None for t in tables):
+            validity[fname] = np.concatenate([t.validity[fname] if t.validity[fname] is not None
+                                              else np.ones(t.num_rows, dtype=np.bool_) for t in tables])
+        else:
+            validity[fname] = None
+        blocks[fname] = [b for t in tables for b in t.blocks[fname]]
+    meta = Meta()
+    meta.update(first.meta)
+    meta.fingerprint = m["fingerprint"]
+    meta.chunk_rows = [r for t in tables for r in t.meta.chunk_rows]
+    meta.parts = [p["name"] for p in m["parts"]]
+    return Table(first.schema, m["rows"], meta, cols, validity, blocks)
+
+
+def _read_partitioned(path, columns, verify_all):
+    with open(path, "rb") as fh:
+        m = parse_manifest(fh.read(), str(path))
+    d = _parts_dir(path)
+    names = [f"{d}/{p['name']}" for p in m["parts"]]
+    tables = [_read_part(n, p, m, columns, verify_all) for n, p in zip(names, m["parts"])]
+    return _join_parts(tables, m, names)
+
+
+def _is_manifest(path):
+    if hasattr(path, "read"):
+        return False
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(8) == MANIFEST_MAGIC
+    except OSError:
+        return False
+
+
 def read_file(path, columns=None, verify_all=None):
     """Reads and verifies the layer file at path (or a binary file object
     with read/seek). Reads the header, the footer and only the blocks of
     the requested columns: with columns=["a"], the other columns' bytes are
     never read. verify_all=True also reads and checksums every other block
     (the default when columns is None, since those blocks are read anyway).
-    Same checks and errors as read_bytes."""
+    Same checks and errors as read_bytes. A partitioned table's manifest
+    reads as the table of all its parts."""
+    if _is_manifest(path):
+        return _read_partitioned(path, columns, (columns is None) if verify_all is None else verify_all)
     fh, name, mine = _open(path)
     try:
         buf = _FileBuf(fh, name)
@@ -935,7 +1056,15 @@ def iter_chunks(path, columns=None):
     and decoding only that chunk's blocks of the requested columns, so
     memory stays at one chunk (at most 65,536 rows) whatever the table's
     size. Each Table has the file's meta and schema; num_rows is the
-    chunk's."""
+    chunk's. A partitioned table yields its parts' chunks in order."""
+    if _is_manifest(path):
+        with open(path, "rb") as fh:
+            m = parse_manifest(fh.read(), str(path))
+        for p in m["parts"]:
+            part = f"{_parts_dir(path)}/{p['name']}"
+            _read_part(part, p, m, [], False)  # checked against its entry before its rows are handed out
+            yield from iter_chunks(part, columns)
+        return
     fh, name, mine = _open(path)
     try:
         buf = _FileBuf(fh, name)

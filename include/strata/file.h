@@ -260,6 +260,36 @@ st_status st_reader_verify_checksums(st_reader *r, st_error *err) ST_MUST_USE;
 st_status st_reader_read_all(st_reader *r, const size_t *which, size_t n_which,
                              st_column *cols, st_error *err) ST_MUST_USE;
 
+/* ---- partitioned tables ----
+ *
+ * A table may be stored as parts: layer files in the folder
+ * <table>.parts/ beside <table>.strata, which then holds a manifest
+ * naming the parts in row order (FORMAT.md, "Partitioned tables").
+ * st_reader_open() on the manifest's path gives one reader over all the
+ * parts, in that order: every function above works on it (chunks are
+ * numbered across the parts; the metadata is the first part's, with the
+ * manifest's fingerprint and the total row count). Opening checks every
+ * part against the manifest (size, footer checksum, rows, fingerprint,
+ * layer and table, schema) and fails with ST_ERR_CORRUPT naming the part
+ * when one is missing, swapped or replaced. */
+
+/* Parts of a partitioned table's reader (0 for a plain layer file), and
+ * the path of part i (owned by r). */
+size_t st_reader_n_parts(const st_reader *r);
+const char *st_reader_part_path(const st_reader *r, size_t i);
+
+/* Writes the manifest at `path` (<dir>/<table>.strata, atomically) for the
+ * parts names[0..n) (1..65535 file names ending in .strata, in row order)
+ * already complete in <dir>/<table>.parts/, all of one layer and table;
+ * `fingerprint` is the table's. Reads each part's footer and tail for its
+ * entry. ST_ERR_INVALID for bad names or parts of another table. */
+st_status st_manifest_write(const char *path, const char *const *names, size_t n, uint64_t fingerprint,
+                            st_error *err) ST_MUST_USE;
+
+/* The parts folder of the table whose file or manifest is at
+ * manifest_path: "<path minus .strata>.parts". */
+st_status st_manifest_parts_dir(const char *manifest_path, char *buf, size_t cap, st_error *err) ST_MUST_USE;
+
 /* CRC32C (Castagnoli), as used in the format. crc starts at 0. */
 uint32_t st_crc32c(uint32_t crc, const void *buf, size_t len);
 

@@ -152,6 +152,14 @@ void st_source_table_free(st_source_table *t);
 st_status st_source_type_by_values(st_source *src, st_source_table *t, size_t *n_counted,
                                    st_error *err) ST_MUST_USE;
 
+/* The same over the shards of one table: ts[0..n_shards) are the same
+ * table in n_shards files (same columns and affinities, in that order,
+ * each described from its own srcs[k]); the classes are counted over all
+ * of them and every ts[k] gets the types one file holding all their rows
+ * would get. */
+st_status st_source_type_by_values_shards(st_source *const *srcs, st_source_table *const *ts, size_t n_shards,
+                                          size_t *n_counted, st_error *err) ST_MUST_USE;
+
 /* Index of column `name` (ASCII case-insensitive) in t->cols, or -1. */
 int st_source_table_find_col(const st_source_table *t, const char *name);
 

@@ -310,6 +310,85 @@ class TestFixtures(Compare, unittest.TestCase):
         self.assertIn("id=-994", out)
 
 
+def build_manifest(layer, table, fingerprint, parts):
+    """A manifest per FORMAT.md "Partitioned tables", written here from the
+    spec (not by strata): parts = [(name, rows, size, footer_crc, fp)]."""
+    def s16(x):
+        b = x.encode()
+        return struct.pack("<H", len(b)) + b
+    body = s16(layer) + s16(table) + struct.pack("<QQI", sum(p[1] for p in parts), fingerprint, len(parts))
+    for name, rows, size, fcrc, fp in parts:
+        body += s16(name) + struct.pack("<QQIQ", rows, size, fcrc, fp)
+    head = sr.MANIFEST_MAGIC + struct.pack("<HHI", 1, 0, len(body))
+    return head + body + struct.pack("<I", sr.crc32c(head + body))
+
+
+class TestPartitioned(Compare, unittest.TestCase):
+    """A table of three parts (copies of one fixture file) read by both
+    readers as one table, and refused by both when a part is swapped or the
+    manifest damaged."""
+
+    def make(self, src, n=3):
+        d = tempfile.mkdtemp(dir=_tmp)
+        os.mkdir(os.path.join(d, "t.parts"))
+        raw = Path(src).read_bytes()
+        meta = sr.read_file(src).meta
+        rows = sr.read_file(src).num_rows
+        fcrc = struct.unpack_from("<I", raw, len(raw) - 16)[0]
+        parts = []
+        for k in range(n):
+            name = f"part-{k:05d}.strata"
+            shutil.copyfile(src, os.path.join(d, "t.parts", name))
+            parts.append((name, rows, len(raw), fcrc, meta.fingerprint))
+        m = os.path.join(d, "t.strata")
+        Path(m).write_bytes(build_manifest(meta.layer, meta.table, 0x1234, parts))
+        return m, rows
+
+    def sources(self):
+        files = [f for f in fixture_files() if sr.read_file(f).num_rows > 0]
+        self.assertGreater(len(files), 3)
+        return files[:: max(1, len(files) // 6)]
+
+    def test_parts_read_as_one_table_by_both_readers(self):
+        for src in self.sources():
+            with self.subTest(file=os.path.basename(src)):
+                m, rows = self.make(src)
+                t = self.assert_matches_c(m)
+                self.assertEqual(t.num_rows, 3 * rows)
+                self.assertEqual(t.meta.fingerprint, 0x1234)
+                self.assertEqual(len(t.meta.parts), 3)
+                one = sr.read_file(src).to_pylist()
+                self.assertEqual(repr(t.to_pylist()), repr([c * 3 for c in one]))  # NaN == NaN by repr
+                chunks = list(sr.iter_chunks(m))
+                self.assertEqual(sum(c.num_rows for c in chunks), 3 * rows)
+
+    def test_a_replaced_part_or_damaged_manifest_is_refused_by_both(self):
+        src, other = self.sources()[:2]
+        m, _ = self.make(src)
+        part1 = os.path.join(os.path.dirname(m), "t.parts", "part-00001.strata")
+        keep = Path(part1).read_bytes()
+        shutil.copyfile(other, part1)
+        with self.assertRaises(StrataFormatError):
+            sr.read_file(m)
+        self.assertEqual(subprocess.run([STRATA_BIN, "export", m], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL).returncode, 6)
+        os.remove(part1)
+        with self.assertRaisesRegex(StrataFormatError, "missing"):
+            sr.read_file(m)
+        Path(part1).write_bytes(keep)
+        sr.read_file(m)
+        good = Path(m).read_bytes()
+        for i in range(len(good)):
+            bad = bytearray(good)
+            bad[i] ^= 0x01
+            Path(m).write_bytes(bytes(bad))
+            with self.assertRaises(StrataFormatError, msg=f"byte {i}"):
+                sr.read_file(m)
+        for n in range(len(good)):
+            with self.assertRaises(StrataFormatError, msg=f"cut at {n}"):
+                sr.parse_manifest(good[:n])
+
+
 class TestPipeline(Compare, unittest.TestCase):
     def test_every_warehouse_file_matches_c_export(self):
         tmp = tempfile.mkdtemp(prefix="strata-py-wh-")

@@ -424,6 +424,22 @@ static bool ikeys_has(const ikeys *k, int64_t v)
     return lo < k->n && k->a[lo].v == v;
 }
 
+/* True when every integer of [lo, hi] is in the sorted unique set k: the
+ * key at lo's place and the one hi - lo places later are lo and hi (no
+ * integer between them can be missing, the keys being distinct). */
+static bool ikeys_has_range(const ikeys *k, int64_t lo, int64_t hi)
+{
+    if (hi < lo || k->n == 0) return false;
+    size_t a = 0, b = k->n;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (k->a[mid].v < lo) a = mid + 1;
+        else b = mid;
+    }
+    uint64_t span = (uint64_t)hi - (uint64_t)lo;
+    return a < k->n && k->a[a].v == lo && span < k->n - a && k->a[a + (size_t)span].v == hi;
+}
+
 /* Starts a key at the end of the buffer; bkeys_bytes() appends to it and
  * bkeys_end() records it. */
 static st_status bkeys_bytes(bkeys *k, const void *p, size_t n, st_error *err)
@@ -779,6 +795,7 @@ static void colref_text(const st_qcolref *ref, const char *suffix, char *out, si
 }
 
 #define MAX_KEY_COLS 64
+#define REF_HIST_MAX 4096 /* largest zone-map range (max - min + 1) referential_hist counts in */
 
 typedef struct qstate {
     const st_expectation *e;
@@ -811,6 +828,7 @@ typedef struct qstate {
     bkeys t_b;
     ihset orph_i;   /* distinct orphan values */
     int64_t orph_seen[256]; /* orph_seen[v & 255] == v: v is in orph_i already (entry k starts as k + 1, no value's slot) */
+    uint32_t hist[REF_HIST_MAX]; /* referential_hist: rows per value of one chunk */
     bhset orph_b;
     size_t max_keys_held; /* most keys of this table held at once */
     /* temporal_window */
@@ -1521,14 +1539,74 @@ static st_status step_keys(qstate *q, tablectx *tc, uint32_t n, st_error *err)
     return ST_OK;
 }
 
+/* referential over int64 keys without NULLs whose zone map [mn, mx] is a
+ * small range: one histogram of the chunk's values, each distinct value
+ * looked up once; the rows are scanned again only for samples. The same
+ * counts, orphan values and samples as the row loop. *done is false when
+ * a value lies outside [mn, mx] (a zone map that lies): the row loop then
+ * takes the chunk, nothing having been counted. */
+static st_status referential_hist(qstate *q, tablectx *tc, const st_column *c, uint32_t n, int64_t mn, int64_t mx,
+                                  bool *done, st_error *err)
+{
+    st_qresult *r = q->r;
+    const int64_t *v = st_column_i64(c);
+    size_t width = (size_t)((uint64_t)mx - (uint64_t)mn) + 1;
+    uint32_t *h = q->hist;
+    memset(h, 0, width * sizeof *h);
+    uint64_t off = (uint64_t)mn, outside = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t o = (uint64_t)v[i] - off;
+        outside |= o >= width;
+        h[o < width ? o : 0]++;
+    }
+    *done = !outside;
+    if (outside) return ST_OK;
+    r->rows_checked += n;
+    uint64_t orphans = 0;
+    for (size_t d = 0; d < width; d++) {
+        if (!h[d] || ikeys_has(&q->t_i, (int64_t)(off + d))) continue;
+        orphans += h[d];
+        ST_TRY(ihset_add(&q->orph_i, (int64_t)(off + d), err));
+    }
+    r->unexpected_count += orphans;
+    for (size_t i = 0; orphans && i < n && r->n_sample < ST_QSAMPLE_MAX; i++) {
+        if (!ikeys_has(&q->t_i, v[i])) add_sample_cell(r, tc->row_base + (int64_t)i, c, i);
+    }
+    return ST_OK;
+}
+
 /* referential: every present value not among the target's is an orphan
- * (distinct orphans are kept). */
+ * (distinct orphans are kept). An integer chunk whose zone map lies in a
+ * gapless run of target keys has none and is not decoded; one with a small
+ * range is counted by a histogram (referential_hist). */
 static st_status step_referential(qstate *q, tablectx *tc, size_t col, uint32_t n, st_error *err)
 {
     st_qresult *r = q->r;
     const st_column *c;
+    st_block_info bi = {0};
+    if (q->int_keys) {
+        ST_TRY(tc->t.vt->block_info(tc->t.impl, tc->chunk, col, &bi, err));
+        if (bi.null_count >= n) {
+            r->chunks_skipped++;
+            return ST_OK;
+        }
+        if (bi.has_minmax && ikeys_has_range(&q->t_i, bi.min_i64, bi.max_i64)) {
+            r->rows_checked += n - bi.null_count;
+            r->chunks_skipped++;
+            return ST_OK;
+        }
+    }
     ST_TRY(get_block(tc, col, &c, err));
     r->chunks_decoded++;
+    const int64_t *iv = q->int_keys && c->type == ST_TYPE_I64 && !c->null_count ? st_column_i64(c) : NULL;
+    if (iv && bi.has_minmax && bi.min_i64 <= bi.max_i64 && (uint64_t)bi.max_i64 - (uint64_t)bi.min_i64 < REF_HIST_MAX) {
+        bool done;
+        ST_TRY(referential_hist(q, tc, c, n, bi.min_i64, bi.max_i64, &done, err));
+        if (done) {
+            note_held(q, q->orph_i.n);
+            return ST_OK;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         if (!st_column_valid(c, i)) continue;
         r->rows_checked++;

@@ -65,6 +65,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,7 @@ struct st_quality_results {
     st_qresult *res;
     size_t n;
     size_t max_keys_held; /* keys, see st_quality_max_keys_held() */
+    pthread_mutex_t *lock; /* arena and max_keys_held, while tables are evaluated in parallel */
 };
 
 size_t st_quality_count(const st_quality_results *r) { return r ? r->n : 0; }
@@ -1837,7 +1839,9 @@ static st_status eval_table(const qsource *src, const st_suite *s, const size_t 
         st = setup(&qs[k], &tc, src, err);
         /* The resolved column names become the result's column. */
         if (st == ST_OK && qs[k].cols_text[0]) {
+            if (out->lock) pthread_mutex_lock(out->lock);
             res[k].column = st_qarena_strdup(&out->arena, qs[k].cols_text);
+            if (out->lock) pthread_mutex_unlock(out->lock);
             if (!res[k].column) st = st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
         }
         if (qs[k].active) any_active = true;
@@ -1850,10 +1854,12 @@ static st_status eval_table(const qsource *src, const st_suite *s, const size_t 
             if (qs[k].active) st = step(&qs[k], &tc, err);
         tc.row_base += tc.chunk_n;
     }
+    if (out->lock) pthread_mutex_lock(out->lock);
     for (size_t k = 0; k < n && st == ST_OK; k++) {
         if (qs[k].active) finish(&qs[k], &tc);
         if (qs[k].max_keys_held > out->max_keys_held) out->max_keys_held = qs[k].max_keys_held;
     }
+    if (out->lock) pthread_mutex_unlock(out->lock);
 done:
     for (size_t k = 0; k < n; k++) qstate_free(&qs[k]);
     free(qs);
@@ -1879,8 +1885,103 @@ static bool layer_selected(const char *filter, const char *layer)
     return false;
 }
 
-st_status st_quality_eval(const st_suite *s, const qsource *src, const char *layer_filter, st_quality_results **out,
-                          st_error *err)
+/* The tables of one evaluation: group g is the expectations
+ * grp[at[g] .. at[g + 1]) (suite indices) of one layer.table, whose
+ * results go to r->res[pos[..]] (evaluated in tmp[..]). */
+typedef struct groups {
+    const qsource *src;
+    const st_suite *s;
+    st_quality_results *r;
+    size_t *grp, *pos, *at;
+    st_qresult *tmp;
+    size_t n;
+    st_status *status; /* per group */
+    st_error *err;     /* per group */
+    size_t next;       /* the next group to take, under r->lock */
+} groups;
+
+static void *group_worker(void *arg)
+{
+    groups *G = arg;
+    for (;;) {
+        if (G->r->lock) pthread_mutex_lock(G->r->lock);
+        size_t g = G->next++;
+        if (G->r->lock) pthread_mutex_unlock(G->r->lock);
+        if (g >= G->n) return NULL;
+        st_error_clear(&G->err[g]);
+        G->status[g] = eval_table(G->src, G->s, G->grp + G->at[g], G->at[g + 1] - G->at[g], G->tmp + G->at[g], G->r,
+                                  &G->err[g]);
+    }
+}
+
+/* Splits the r->n selected expectations (suite indices sel[]) into one
+ * group per table (a section's expectations are contiguous, sections
+ * unique) and evaluates the groups, up to `threads` tables at a time;
+ * each writes only its own results, so the results (and the error
+ * returned: the first failing table's, in suite order) do not depend on
+ * the thread count. */
+static st_status eval_groups(const qsource *src, const st_suite *s, const size_t *sel, bool *done_flags, int threads,
+                             st_quality_results *r, st_error *err)
+{
+    size_t n_sel = r->n, m = n_sel ? n_sel : 1;
+    groups G = {.src = src, .s = s, .r = r};
+    G.grp = malloc(m * sizeof *G.grp);
+    G.pos = malloc(m * sizeof *G.pos);
+    G.at = malloc((m + 1) * sizeof *G.at);
+    G.tmp = malloc(m * sizeof *G.tmp);
+    G.status = calloc(m, sizeof *G.status);
+    G.err = calloc(m, sizeof *G.err);
+    st_status st = ST_OK;
+    if (!G.grp || !G.pos || !G.at || !G.tmp || !G.status || !G.err) {
+        st = st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
+        goto done;
+    }
+    size_t f = 0;
+    for (size_t k = 0; k < n_sel; k++) {
+        if (done_flags[k]) continue;
+        const st_expectation *ek = &s->exps[sel[k]];
+        G.at[G.n++] = f;
+        for (size_t j = k; j < n_sel; j++) {
+            const st_expectation *ej = &s->exps[sel[j]];
+            if (!done_flags[j] && ej->layer == ek->layer && !strcmp(ej->table, ek->table)) {
+                G.grp[f] = sel[j];
+                G.pos[f] = j;
+                G.tmp[f++] = r->res[j];
+                done_flags[j] = true;
+            }
+        }
+    }
+    G.at[G.n] = f;
+    pthread_mutex_t lock;
+    pthread_t th[8];
+    size_t n_th = 0;
+    if (threads > 1 && G.n > 1 && pthread_mutex_init(&lock, NULL) == 0) {
+        r->lock = &lock;
+        size_t want = (size_t)threads < G.n ? (size_t)threads : G.n;
+        while (n_th + 1 < want && n_th < 8 && pthread_create(&th[n_th], NULL, group_worker, &G) == 0) n_th++;
+    }
+    group_worker(&G);
+    for (size_t t = 0; t < n_th; t++) pthread_join(th[t], NULL);
+    if (r->lock) pthread_mutex_destroy(&lock);
+    r->lock = NULL;
+    for (size_t g = 0; g < G.n && st == ST_OK; g++)
+        if (G.status[g] != ST_OK) {
+            st = G.status[g];
+            if (err) *err = G.err[g];
+        }
+    for (size_t q = 0; q < f; q++) r->res[G.pos[q]] = G.tmp[q];
+done:
+    free(G.grp);
+    free(G.pos);
+    free(G.at);
+    free(G.tmp);
+    free(G.status);
+    free(G.err);
+    return st;
+}
+
+st_status st_quality_eval(const st_suite *s, const qsource *src, const char *layer_filter, int threads,
+                          st_quality_results **out, st_error *err)
 {
     *out = NULL;
     st_status st = ST_OK;
@@ -1923,39 +2024,7 @@ st_status st_quality_eval(const st_suite *s, const qsource *src, const char *lay
         }
     }
     r->n = n_sel;
-    /* One pass per table: expectations of a section are contiguous (sections
-     * are unique), so each run of equal layer.table is one group. */
-    size_t *grp = malloc((n_sel ? n_sel : 1) * sizeof *grp);
-    st_qresult *tmp = malloc((n_sel ? n_sel : 1) * sizeof *tmp);
-    if (!grp || !tmp) {
-        free(grp);
-        free(tmp);
-        st = st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
-        goto done;
-    }
-    for (size_t k = 0; k < n_sel && st == ST_OK; k++) {
-        if (done_flags[k]) continue;
-        const st_expectation *ek = &s->exps[sel[k]];
-        size_t g = 0;
-        for (size_t j = k; j < n_sel; j++) {
-            const st_expectation *ej = &s->exps[sel[j]];
-            if (!done_flags[j] && ej->layer == ek->layer && !strcmp(ej->table, ek->table)) {
-                grp[g] = sel[j];
-                tmp[g] = r->res[j];
-                g++;
-            }
-        }
-        st = eval_table(src, s, grp, g, tmp, r, err);
-        for (size_t j = k, h = 0; j < n_sel && h < g; j++) {
-            const st_expectation *ej = &s->exps[sel[j]];
-            if (!done_flags[j] && ej->layer == ek->layer && !strcmp(ej->table, ek->table)) {
-                r->res[j] = tmp[h++];
-                done_flags[j] = true;
-            }
-        }
-    }
-    free(grp);
-    free(tmp);
+    st = eval_groups(src, s, sel, done_flags, threads, r, err);
 done:
     free(idx);
     free(done_flags);

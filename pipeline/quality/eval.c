@@ -797,7 +797,7 @@ static void colref_text(const st_qcolref *ref, const char *suffix, char *out, si
 }
 
 #define MAX_KEY_COLS 64
-#define REF_HIST_MAX 4096 /* largest zone-map range (max - min + 1) referential_hist counts in */
+#define REF_HIST_MAX 4096 /* largest zone-map range (max - min + 1) referential_hist takes */
 
 typedef struct qstate {
     const st_expectation *e;
@@ -830,7 +830,8 @@ typedef struct qstate {
     bkeys t_b;
     ihset orph_i;   /* distinct orphan values */
     int64_t orph_seen[256]; /* orph_seen[v & 255] == v: v is in orph_i already (entry k starts as k + 1, no value's slot) */
-    uint32_t hist[REF_HIST_MAX]; /* referential_hist: rows per value of one chunk */
+    uint8_t orph[REF_HIST_MAX];  /* referential_hist: value mn + d is not a target key */
+    uint8_t seen[REF_HIST_MAX];  /* referential_hist: value mn + d is in the chunk */
     bhset orph_b;
     size_t max_keys_held; /* most keys of this table held at once */
     /* temporal_window */
@@ -1505,8 +1506,11 @@ static bool chunk_strictly_increasing(const st_column *c, uint32_t n)
     if (c->null_count) return false;
     bool up = true;
     if (c->type == ST_TYPE_I64) {
+        /* an OR of compares, which the compiler vectorises */
         const int64_t *v = st_column_i64(c);
-        for (size_t i = 1; i < n; i++) up &= v[i] > v[i - 1];
+        uint64_t bad = 0;
+        for (size_t i = 1; i < n; i++) bad |= (uint64_t)(v[i] <= v[i - 1]);
+        up = bad == 0;
     } else {
         for (size_t i = 1; i < n; i++) up &= int_at(c, i) > int_at(c, i - 1);
     }
@@ -1542,8 +1546,9 @@ static st_status step_keys(qstate *q, tablectx *tc, uint32_t n, st_error *err)
 }
 
 /* referential over int64 keys without NULLs whose zone map [mn, mx] is a
- * small range: one histogram of the chunk's values, each distinct value
- * looked up once; the rows are scanned again only for samples. The same
+ * small range: each value of the range looked up in the target once
+ * (orph[]), then one pass over the rows counts the orphan rows and marks
+ * the values seen; the rows are scanned again only for samples. The same
  * counts, orphan values and samples as the row loop. *done is false when
  * a value lies outside [mn, mx] (a zone map that lies): the row loop then
  * takes the chunk, nothing having been counted. */
@@ -1553,34 +1558,41 @@ static st_status referential_hist(qstate *q, tablectx *tc, const st_column *c, u
     st_qresult *r = q->r;
     const int64_t *v = st_column_i64(c);
     size_t width = (size_t)((uint64_t)mx - (uint64_t)mn) + 1;
-    uint32_t *h = q->hist;
-    memset(h, 0, width * sizeof *h);
-    uint64_t off = (uint64_t)mn, outside = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t o = (uint64_t)v[i] - off;
-        outside |= o >= width;
-        h[o < width ? o : 0]++;
+    uint64_t off = (uint64_t)mn, outside = 0, orphans = 0;
+    uint8_t *orph = q->orph, *seen = q->seen;
+    bool any = false;
+    for (size_t d = 0; d < width; d++) {
+        orph[d] = !ikeys_has(&q->t_i, (int64_t)(off + d));
+        any |= orph[d];
+    }
+    if (!any) { /* every value of the range is a target key: count only */
+        for (size_t i = 0; i < n; i++) outside |= (uint64_t)v[i] - off >= width;
+    } else {
+        memset(seen, 0, width);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t o = (uint64_t)v[i] - off;
+            outside |= o >= width;
+            o = o < width ? o : 0;
+            orphans += orph[o];
+            seen[o] = 1;
+        }
     }
     *done = !outside;
     if (outside) return ST_OK;
     r->rows_checked += n;
-    uint64_t orphans = 0;
-    for (size_t d = 0; d < width; d++) {
-        if (!h[d] || ikeys_has(&q->t_i, (int64_t)(off + d))) continue;
-        orphans += h[d];
-        ST_TRY(ihset_add(&q->orph_i, (int64_t)(off + d), err));
-    }
     r->unexpected_count += orphans;
-    for (size_t i = 0; orphans && i < n && r->n_sample < ST_QSAMPLE_MAX; i++) {
-        if (!ikeys_has(&q->t_i, v[i])) add_sample_cell(r, tc->row_base + (int64_t)i, c, i);
-    }
+    for (size_t d = 0; orphans && d < width; d++)
+        if (seen[d] && orph[d]) ST_TRY(ihset_add(&q->orph_i, (int64_t)(off + d), err));
+    for (size_t i = 0; orphans && i < n && r->n_sample < ST_QSAMPLE_MAX; i++)
+        if (orph[(uint64_t)v[i] - off]) add_sample_cell(r, tc->row_base + (int64_t)i, c, i);
     return ST_OK;
 }
 
 /* referential: every present value not among the target's is an orphan
  * (distinct orphans are kept). An integer chunk whose zone map lies in a
  * gapless run of target keys has none and is not decoded; one with a small
- * range is counted by a histogram (referential_hist). */
+ * range is counted in one pass with a lookup per value of the range
+ * (referential_hist). */
 static st_status step_referential(qstate *q, tablectx *tc, size_t col, uint32_t n, st_error *err)
 {
     st_qresult *r = q->r;
@@ -1900,7 +1912,7 @@ typedef struct groups {
     size_t next;       /* the next group to take, under r->lock */
 } groups;
 
-static void *group_worker(void *arg)
+static void *table_worker(void *arg)
 {
     groups *G = arg;
     for (;;) {
@@ -1958,9 +1970,9 @@ static st_status eval_groups(const qsource *src, const st_suite *s, const size_t
     if (threads > 1 && G.n > 1 && pthread_mutex_init(&lock, NULL) == 0) {
         r->lock = &lock;
         size_t want = (size_t)threads < G.n ? (size_t)threads : G.n;
-        while (n_th + 1 < want && n_th < 8 && pthread_create(&th[n_th], NULL, group_worker, &G) == 0) n_th++;
+        while (n_th + 1 < want && n_th < 8 && pthread_create(&th[n_th], NULL, table_worker, &G) == 0) n_th++;
     }
-    group_worker(&G);
+    table_worker(&G);
     for (size_t t = 0; t < n_th; t++) pthread_join(th[t], NULL);
     if (r->lock) pthread_mutex_destroy(&lock);
     r->lock = NULL;

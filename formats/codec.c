@@ -843,3 +843,58 @@ st_status st_codec_decode(st_type t, int enc, const uint8_t *p, size_t len, size
     }
     return s;
 }
+
+/* ---- a fixed-width block given as runs ---- */
+
+st_status st_codec_encode_runs(st_type t, const uint64_t *val, const uint32_t *len, size_t n_runs, st_buf *out,
+                               int *enc, bool *done)
+{
+    *done = false;
+    size_t width = st_type_width(t);
+    if (forced_encoding >= 0 || n_runs == 0 || is_var(t) || t == ST_TYPE_F64 || width == 0) return ST_OK;
+    /* the statistics fixed_stats() and distinct() would take from the
+     * expanded values: the differences are 0 inside a run (when one is
+     * longer than a row) and the steps between run values */
+    size_t n = 0, max_run = 0;
+    int64_t mn = INT64_MAX, mx = INT64_MIN, dmn = INT64_MAX, dmx = INT64_MIN;
+    for (size_t r = 0; r < n_runs; r++) {
+        if (len[r] == 0 || (r && val[r] == val[r - 1])) return ST_OK; /* not runs as the encoder counts them */
+        int64_t x = (int64_t)val[r];
+        mn = x < mn ? x : mn;
+        mx = x > mx ? x : mx;
+        if (r) {
+            int64_t dl = (int64_t)(val[r] - val[r - 1]);
+            dmn = dl < dmn ? dl : dmn;
+            dmx = dl > dmx ? dl : dmx;
+        }
+        if (len[r] > 1) {
+            dmn = dmn < 0 ? dmn : 0;
+            dmx = dmx > 0 ? dmx : 0;
+        }
+        max_run = len[r] > max_run ? len[r] : max_run;
+        n += len[r];
+    }
+    if (n < 2) dmn = dmx = 0;
+    fstats st = {.mn = mn, .mx = mx, .dmn = dmn, .dmx = dmx, .runs = n_runs, .max_run = max_run};
+    uint64_t *tmp = malloc((n_runs > DICT_MAX ? n_runs : DICT_MAX) * sizeof *tmp);
+    if (!tmp) return ST_ERR_NOMEM;
+    st.have_dict = distinct(val, n_runs, tmp, &st.nd, cmp_s64);
+    int best = choose_fixed(&st, n, width, false, -1);
+    if (best == ST_ENC_CONST && n * width > 8) {
+        st_buf_put_u64(out, val[0]);
+        *done = true;
+    } else if (best == ST_ENC_RLE) {
+        st_buf_put_u32(out, (uint32_t)st.runs);
+        st_buf_put_u64(out, (uint64_t)st.mn);
+        st_buf_put_u8(out, (uint8_t)st.w_for);
+        for (size_t r = 0; r < n_runs; r++) tmp[r] = val[r] - (uint64_t)st.mn;
+        pack(out, tmp, n_runs, st.w_for);
+        st_buf_put_u8(out, (uint8_t)st.w_rl);
+        for (size_t r = 0; r < n_runs; r++) tmp[r] = len[r] - 1;
+        pack(out, tmp, n_runs, st.w_rl);
+        *done = true;
+    }
+    if (*done) *enc = best;
+    free(tmp);
+    return st_buf_ok(out) ? ST_OK : ST_ERR_NOMEM;
+}

@@ -78,6 +78,16 @@ static inline uint64_t st_get_u64(const uint8_t *p)
  * encoding id into *enc. Values only: validity is handled by the caller. */
 st_status st_codec_encode(const st_column *c, int force, st_buf *out, int *enc);
 
+/* The block st_codec_encode() writes for a BOOL/I32/I64 column holding
+ * n_runs runs, run r being len[r] >= 1 rows of val[r] (widened to 64 bits
+ * as the encoder does; adjacent runs differ), when that block is RLE or
+ * CONST: then its bytes go to out, *enc gets the encoding and *done is
+ * true. Otherwise (another encoding would be the smallest, runs that are
+ * not the encoder's runs, a forced encoding) nothing is written and *done
+ * is false. Costs O(n_runs), not O(rows). */
+st_status st_codec_encode_runs(st_type t, const uint64_t *val, const uint32_t *len, size_t n_runs, st_buf *out,
+                               int *enc, bool *done);
+
 /* Decodes n values of type t encoded with enc from (p, len) into out
  * (appending). ST_ERR_CORRUPT on any inconsistency; never reads past len. */
 st_status st_codec_decode(st_type t, int enc, const uint8_t *p, size_t len, size_t n, st_column *out,

@@ -24,6 +24,9 @@
 #include "format_internal.h"
 #include "strata/utf8.h"
 
+/* Payloads shorter than this are never given to zstd. */
+#define ZSTD_MIN_RAW 64
+
 struct st_writer {
     char path[4096];
     char tmp[4160];
@@ -343,7 +346,7 @@ static st_status encode_block(st_writer *w, size_t j, const st_column *c, size_t
     if (raw > ST_MAX_BLOCK_RAW)
         return st_error_set(err, ST_ERR_INVALID, "'%s': block of column '%s' exceeds %u bytes", w->path,
                             w->fields[j].name, ST_MAX_BLOCK_RAW);
-    if (level > 0 && raw >= 64) {
+    if (level > 0 && raw >= ZSTD_MIN_RAW) {
         size_t bound = ZSTD_compressBound(raw);
         if (bound > w->zcap) {
             void *z = realloc(w->zbuf, bound);
@@ -368,6 +371,9 @@ bool st_writer_stored_fits(const st_writer *w, size_t col, const st_stored_block
         return false;
     const st_field *f = &w->fields[col];
     if (b->null_count && !f->nullable) return false;
+    if (b->payload) /* st_writer_runs_block: written as encode_block would */
+        return b->type == f->type && !b->null_count && !b->flags && b->raw_len < ZSTD_MIN_RAW &&
+               b->stored_len == b->raw_len;
     if ((b->flags & ST_BLOCK_FLAG_ZSTD) && w->opts.zstd_level != 0 && w->opts.zstd_level != 3) return false;
     if (b->type == f->type) return true;
     /* int64 values re-headed as int32: the encoder widens both to 64 bits,
@@ -391,7 +397,38 @@ static st_status stored_block(st_writer *w, size_t j, const st_stored_block *sb,
     b->max = sb->max;
     b->raw_bytes = type == sb->type ? sb->raw_bytes : (uint64_t)sb->n_rows * st_type_width(type);
     return emit_block(w, b, sb->encoding, sb->flags, type, sb->n_rows, sb->bytes, sb->stored_len, sb->raw_len,
-                      type == sb->type, sb->crc, err);
+                      type == sb->type && !sb->payload, sb->crc, err);
+}
+
+st_status st_writer_runs_block(const st_writer *w, size_t col, const uint64_t *val, const uint32_t *len,
+                               size_t n_runs, st_buf *buf, st_stored_block *out, bool *ok, st_error *err)
+{
+    *ok = false;
+    if (col >= w->n_fields) return st_error_set(err, ST_ERR_INVALID, "'%s': no column %zu", w->path, col);
+    st_type t = w->fields[col].type;
+    if (t != ST_TYPE_BOOL && t != ST_TYPE_I32 && t != ST_TYPE_I64) return ST_OK;
+    st_buf_reset(buf);
+    int enc = 0;
+    bool done;
+    if (st_codec_encode_runs(t, val, len, n_runs, buf, &enc, &done) != ST_OK)
+        return st_error_set(err, ST_ERR_NOMEM, "out of memory encoding '%s'", w->fields[col].name);
+    if (!done || buf->len >= ZSTD_MIN_RAW) return ST_OK;
+    /* the zone map zone() takes from the values: signed min and max */
+    uint64_t n = 0;
+    int64_t mn = (int64_t)val[0], mx = (int64_t)val[0];
+    for (size_t r = 0; r < n_runs; r++) {
+        int64_t x = (int64_t)val[r];
+        mn = x < mn ? x : mn;
+        mx = x > mx ? x : mx;
+        n += len[r];
+    }
+    if (n > w->chunk_rows) return ST_OK;
+    *out = (st_stored_block){.type = t, .encoding = enc, .n_rows = (uint32_t)n, .raw_len = (uint32_t)buf->len,
+                             .stored_len = (uint32_t)buf->len, .bytes = (const uint8_t *)buf->data,
+                             .raw_bytes = n * st_type_width(t), .has_minmax = true, .min = (uint64_t)mn,
+                             .max = (uint64_t)mx, .payload = true};
+    *ok = true;
+    return ST_OK;
 }
 
 /* Encodes and writes one chunk: the buffered rows (cols == NULL, then

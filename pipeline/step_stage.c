@@ -216,6 +216,9 @@ typedef struct tx_state {
     uint8_t *ok;          /* ST_CHUNK_ROWS: row passes every rule as-is */
     uint32_t *codes;      /* ST_CHUNK_ROWS: material codes of a stored chunk */
     st_column mat_dict;   /* the material values of a stored chunk */
+    uint64_t *pk_val;     /* ST_CHUNK_ROWS: period_key runs of a stored chunk, values */
+    uint32_t *pk_len;     /* ST_CHUNK_ROWS: their lengths */
+    st_buf pk_buf;        /* the period_key block built from the runs */
     uint64_t n_stored;    /* chunks whose blocks went to silver as stored */
 } tx_state;
 
@@ -455,27 +458,67 @@ static st_status stored_or_values(tx_state *x, size_t c, size_t col, int k, st_c
     return ST_OK;
 }
 
-/* period_key = year * 100 + month of chunk c: from the zone maps when
- * both are constant, else from their decoded values. */
-static st_status period_keys(tx_state *x, size_t c, size_t n)
+/* period_key = year * 100 + month of chunk c as runs (rows where neither
+ * changes; values widened as the encoder does): one run when both zone
+ * maps are constant, else from the decoded values. Returns the number of
+ * runs in x->pk_val / x->pk_len. */
+static st_status period_runs(tx_state *x, size_t c, size_t n, size_t *n_runs)
 {
     bcol *yb = &x->all[x->req_at[R_YEAR]], *mb = &x->all[x->req_at[R_MONTH]];
     st_block_info yi, mi;
     ST_TRY(st_reader_block_info(x->r, c, yb->i_val, &yi));
     ST_TRY(st_reader_block_info(x->r, c, mb->i_val, &mi));
+    uint64_t *val = x->pk_val;
+    uint32_t *len = x->pk_len;
+    if (yi.min_i64 == yi.max_i64 && mi.min_i64 == mi.max_i64) {
+        val[0] = (uint64_t)(int64_t)(int32_t)(yi.min_i64 * 100 + mi.min_i64);
+        len[0] = (uint32_t)n;
+        *n_runs = 1;
+        return ST_OK;
+    }
+    st_error *err = &x->j->err;
+    ST_TRY(st_reader_read_block(x->r, c, yb->i_val, &yb->val, err));
+    ST_TRY(st_reader_read_block(x->r, c, mb->i_val, &mb->val, err));
+    const int64_t *y = st_column_i64(&yb->val), *m = st_column_i64(&mb->val);
+    size_t r = 0;
+    for (size_t a = 0, e; a < n; a = e) {
+        /* the run starting at a ends where year or month changes: found
+         * 8 rows at a time (an OR of differences the compiler vectorises) */
+        e = a + 1;
+        while (e + 8 <= n) {
+            uint64_t d = 0;
+            for (size_t k = 0; k < 8; k++) d |= (uint64_t)(y[e + k] ^ y[a]) | (uint64_t)(m[e + k] ^ m[a]);
+            if (d) break;
+            e += 8;
+        }
+        while (e < n && y[e] == y[a] && m[e] == m[a]) e++;
+        uint64_t v = (uint64_t)(int64_t)(int32_t)(y[a] * 100 + m[a]);
+        if (r && v == val[r - 1]) { /* equal keys from other (year, month): one run */
+            len[r - 1] += (uint32_t)(e - a);
+            continue;
+        }
+        val[r] = v;
+        len[r++] = (uint32_t)(e - a);
+    }
+    *n_runs = r;
+    return ST_OK;
+}
+
+/* period_key of chunk c: its block built from the runs when the writer
+ * can (*use = sb), else the values in out[T_PK] (*use = NULL). */
+static st_status period_keys(tx_state *x, size_t c, size_t n, st_stored_block *sb, const st_stored_block **use)
+{
+    size_t n_runs;
+    bool ok;
+    ST_TRY(period_runs(x, c, n, &n_runs));
+    ST_TRY(st_writer_runs_block(x->w, T_PK, x->pk_val, x->pk_len, n_runs, &x->pk_buf, sb, &ok, &x->j->err));
+    *use = ok ? sb : NULL;
+    if (ok) return ST_OK;
     st_column *o = &x->out[T_PK];
     ST_TRY(st_column_reserve(o, n, 0));
     int32_t *pk = (int32_t *)o->data;
-    if (yi.min_i64 == yi.max_i64 && mi.min_i64 == mi.max_i64) {
-        int32_t v = (int32_t)(yi.min_i64 * 100 + mi.min_i64);
-        for (size_t i = 0; i < n; i++) pk[i] = v;
-    } else {
-        st_error *err = &x->j->err;
-        ST_TRY(st_reader_read_block(x->r, c, yb->i_val, &yb->val, err));
-        ST_TRY(st_reader_read_block(x->r, c, mb->i_val, &mb->val, err));
-        const int64_t *y = st_column_i64(&yb->val), *m = st_column_i64(&mb->val);
-        for (size_t i = 0; i < n; i++) pk[i] = (int32_t)(y[i] * 100 + m[i]);
-    }
+    for (size_t r = 0, i = 0; r < n_runs; r++)
+        for (uint32_t k = 0; k < x->pk_len[r]; k++) pk[i++] = (int32_t)x->pk_val[r];
     o->n_rows = n;
     return ST_OK;
 }
@@ -486,7 +529,8 @@ static st_status period_keys(tx_state *x, size_t c, size_t n)
  * customer_id, material_code and quantity are bronze's blocks as stored
  * (the same values give the same bytes), year and month too when only
  * their width changes (st_writer_stored_fits), else narrowed; period_key
- * is computed and encoded. *done tells whether the chunk was written. */
+ * is built from the runs of year and month (period_keys). *done tells
+ * whether the chunk was written. */
 static st_status stage_stored(tx_state *x, size_t c, size_t n, bool last, size_t i_rowid, bool *done)
 {
     *done = false;
@@ -512,7 +556,7 @@ static st_status stage_stored(tx_state *x, size_t c, size_t n, bool last, size_t
         ST_TRY(st_reader_read_stored(x->r, c, b->i_val, &sb[k], err));
         use[k] = &sb[k];
     }
-    ST_TRY(period_keys(x, c, n));
+    ST_TRY(period_keys(x, c, n, &sb[T_PK], &use[T_PK]));
     for (int k = 0; k < T_N; k++)
         if (use[k] && !st_writer_stored_fits(x->w, (size_t)k, use[k])) return ST_OK; /* a test forcing an encoding */
     ST_TRY(st_writer_write_chunk(x->w, x->out, use, n, err));
@@ -534,7 +578,10 @@ static st_status tx_open(tx_state *x)
     x->all = calloc(x->n_all ? x->n_all : 1, sizeof *x->all);
     x->ok = malloc(ST_CHUNK_ROWS);
     x->codes = malloc(ST_CHUNK_ROWS * sizeof *x->codes);
-    if (!x->all || !x->ok || !x->codes) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    x->pk_val = malloc(ST_CHUNK_ROWS * sizeof *x->pk_val);
+    x->pk_len = malloc(ST_CHUNK_ROWS * sizeof *x->pk_len);
+    if (!x->all || !x->ok || !x->codes || !x->pk_val || !x->pk_len)
+        return st_error_set(err, ST_ERR_NOMEM, "out of memory");
     for (size_t k = 0; k < x->n_all; k++)
         ST_TRY(bcol_find(x->r, j->bronze, st_reader_field(x->r, 1 + 3 * k)->name, &x->all[k], err));
     const char *req[R_N] = {"customer_id", "year", "month", "material_code", j->qty_name};
@@ -564,6 +611,9 @@ static void tx_close(tx_state *x)
     free(x->all);
     free(x->ok);
     free(x->codes);
+    free(x->pk_val);
+    free(x->pk_len);
+    st_buf_free(&x->pk_buf);
     st_column_free(&x->mat_dict);
     for (int k = 0; k < T_N; k++) st_column_free(&x->out[k]);
     st_column_free(&x->rowid);
@@ -583,6 +633,7 @@ static st_status stage_tx(tx_job *j)
     st_column_init(&x.mat_dict, ST_TYPE_STR);
     st_buf_init(&x.raw);
     st_buf_init(&x.txt);
+    st_buf_init(&x.pk_buf);
     size_t i_rowid;
     st_status s = tx_open(&x);
     if (s == ST_OK) s = st_table_col(x.r, j->bronze, "_rowid", &i_rowid, err);

@@ -598,3 +598,115 @@ Test(format, bitpack_every_width_round_trips)
                 st_column_free(&out);
             }
 }
+
+/* Writes one chunk of column type t holding the runs (val[r], len[r]) to
+ * `path`: as st_writer_runs_block's block when use_runs and it gives one
+ * (*ok), else encoded from the expanded rows. Returns the file's bytes. */
+static char *runs_file(const char *path, st_type t, const uint64_t *val, const uint32_t *len, size_t n_runs,
+                       bool use_runs, bool *ok, size_t *n_bytes)
+{
+    st_field f = {"v", t, false, NULL};
+    st_writer *w;
+    st_error err;
+    cr_assert_eq(st_writer_open(&w, path, &f, 1, NULL, NULL, &err), ST_OK, "%s", err.msg);
+    st_column c;
+    st_column_init(&c, t);
+    for (size_t r = 0; r < n_runs; r++)
+        for (uint32_t k = 0; k < len[r]; k++) {
+            st_status s = t == ST_TYPE_I64   ? st_column_push_i64(&c, (int64_t)val[r])
+                          : t == ST_TYPE_I32 ? st_column_push_i32(&c, (int32_t)val[r])
+                                             : st_column_push_bool(&c, val[r] != 0);
+            cr_assert_eq(s, ST_OK);
+        }
+    st_buf buf;
+    st_buf_init(&buf);
+    st_stored_block sb;
+    *ok = false;
+    if (use_runs) cr_assert_eq(st_writer_runs_block(w, 0, val, len, n_runs, &buf, &sb, ok, &err), ST_OK, "%s", err.msg);
+    if (*ok) {
+        const st_stored_block *use[1] = {&sb};
+        cr_assert(st_writer_stored_fits(w, 0, &sb));
+        cr_assert_eq(st_writer_write_chunk(w, NULL, use, c.n_rows, &err), ST_OK, "%s", err.msg);
+    } else {
+        cr_assert_eq(st_writer_write(w, &c, 0, c.n_rows, &err), ST_OK, "%s", err.msg);
+    }
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    st_buf_free(&buf);
+    st_column_free(&c);
+    char *bytes = fx_slurp(path, n_bytes);
+    cr_assert_not_null(bytes);
+    return bytes;
+}
+
+/* A block built from runs (st_writer_runs_block) is byte for byte the one
+ * the encoder writes for the expanded rows, over run counts, lengths,
+ * value ranges and types; when it declines, the encoder indeed picks
+ * something else than RLE/CONST or a payload zstd would be tried on. */
+Test(format, a_block_built_from_runs_equals_the_encoded_rows)
+{
+    static const st_type types[3] = {ST_TYPE_I32, ST_TYPE_I64, ST_TYPE_BOOL};
+    uint64_t *val = malloc(ST_CHUNK_ROWS * sizeof *val);
+    uint32_t *len = malloc(ST_CHUNK_ROWS * sizeof *len);
+    char pa[256], pb[256];
+    snprintf(pa, sizeof pa, "%s/runs_a.strata", dir);
+    snprintf(pb, sizeof pb, "%s/runs_b.strata", dir);
+    int built = 0;
+    for (int trial = 0; trial < 300; trial++) {
+        st_type t = types[trial % 3];
+        size_t n_runs = trial % 7 == 0 ? 1 : 1 + rnd() % (trial % 5 == 0 ? 3000 : 12);
+        uint64_t rows_left = ST_CHUNK_ROWS;
+        int64_t base = trial % 4 == 0 ? INT32_MIN : trial % 4 == 1 ? 202001 : (int64_t)(rnd() % 50) - 25;
+        uint64_t spread = trial % 6 == 0 ? (uint64_t)INT32_MAX : 2 + rnd() % 300;
+        if (t == ST_TYPE_BOOL) {
+            base = 0;
+            spread = 2;
+            if (n_runs > 2) n_runs = 2;
+        }
+        size_t r = 0;
+        for (; r < n_runs && rows_left; r++) {
+            uint64_t v;
+            do v = (uint64_t)(base + (int64_t)(rnd() % spread));
+            while (r && v == val[r - 1]);
+            if (t == ST_TYPE_BOOL) v = r ? !val[r - 1] : rnd() % 2;
+            val[r] = t == ST_TYPE_I32 ? (uint64_t)(int64_t)(int32_t)v : v;
+            uint64_t l = trial % 9 == 0 ? 1 : 1 + rnd() % (trial % 2 ? 40000 : 30);
+            len[r] = (uint32_t)(l < rows_left ? l : rows_left);
+            rows_left -= len[r];
+        }
+        n_runs = r;
+        bool ok_a, ok_b;
+        size_t na, nb;
+        char *a = runs_file(pa, t, val, len, n_runs, true, &ok_a, &na);
+        char *b = runs_file(pb, t, val, len, n_runs, false, &ok_b, &nb);
+        cr_assert(na == nb && !memcmp(a, b, na), "trial %d: %zu runs of %s: the files differ", trial, n_runs,
+                  st_type_name(t));
+        if (ok_a) {
+            built++;
+        } else {
+            st_reader *rd;
+            st_error err;
+            st_block_info bi;
+            cr_assert_eq(st_reader_open(&rd, pb, &err), ST_OK, "%s", err.msg);
+            cr_assert_eq(st_reader_block_info(rd, 0, 0, &bi), ST_OK);
+            cr_expect(bi.zstd || (bi.encoding != ST_ENC_RLE && bi.encoding != ST_ENC_CONST) ||
+                          bi.size_bytes >= 64 + 24 || bi.n_rows <= 2,
+                      "trial %d: declined a %d block of %llu bytes", trial, bi.encoding,
+                      (unsigned long long)bi.size_bytes);
+            st_reader_close(rd);
+        }
+        free(a);
+        free(b);
+    }
+    cr_expect_gt(built, 100, "only %d of 300 blocks were built from runs", built);
+    /* a forced encoding is never imitated */
+    st_format_force_encoding(ST_ENC_PLAIN);
+    val[0] = 7;
+    len[0] = 1000;
+    bool ok;
+    size_t na;
+    free(runs_file(pa, ST_TYPE_I32, val, len, 1, true, &ok, &na));
+    cr_expect(!ok);
+    st_format_force_encoding(-1);
+    free(val);
+    free(len);
+}

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strata/buf.h"
 #include "strata/column.h"
 #include "strata/status.h"
 
@@ -123,6 +124,8 @@ typedef struct st_stored_block {
     uint64_t raw_bytes;       /* footer: decoded size of the values */
     bool has_minmax;
     uint64_t min, max;        /* footer zone map (int64 or float64 bits) */
+    bool payload;             /* bytes are an encoder's payload with no checksum yet (st_writer_runs_block):
+                                 the writer computes it, crc is not used */
 } st_stored_block;
 
 /* Rows appended but not yet written as a chunk (they wait for a full one
@@ -139,6 +142,18 @@ size_t st_writer_buffered_rows(const st_writer *w);
  * every layer file uses); never while a test forces an encoding. Equal
  * bytes assume b was written by this strata's encoder and zstd library. */
 bool st_writer_stored_fits(const st_writer *w, size_t col, const st_stored_block *b);
+
+/* Column `col`'s block for a chunk whose values are n_runs runs, run r
+ * being len[r] >= 1 rows of val[r] (widened to 64 bits; adjacent runs
+ * differ), built from the runs without the rows: when the encoder would
+ * write it RLE or CONST, and small enough that the writer would not try
+ * zstd on it, *ok is true and *out is that block (its payload in *buf,
+ * owned by the caller; the zone map from the runs), which
+ * st_writer_write_chunk() takes as a stored block and writes with the
+ * bytes encoding the rows would give. Else *ok is false: encode the rows.
+ * BOOL/I32/I64 columns without NULLs. */
+st_status st_writer_runs_block(const st_writer *w, size_t col, const uint64_t *val, const uint32_t *len,
+                               size_t n_runs, st_buf *buf, st_stored_block *out, bool *ok, st_error *err) ST_MUST_USE;
 
 /* Writes one chunk of n rows now: column j is stored[j] as it is (when
  * stored and stored[j] are not NULL; it must fit, st_writer_stored_fits)

@@ -235,10 +235,12 @@ st_status st_suite_run(const st_suite *s, const char *warehouse_dir,
 typedef bool (*st_qpath_fn)(void *ctx, const char *layer, const char *table,
                             char *buf, size_t cap);
 
-/* As st_suite_run(), with paths chosen by `path` (e.g. staged files). */
+/* As st_suite_run(), with paths chosen by `path` (e.g. staged files; it
+ * must answer from several threads when threads > 1), evaluating up to
+ * `threads` tables at a time: the same results for any thread count. */
 st_status st_suite_run_paths(const st_suite *s, st_qpath_fn path, void *ctx,
-                             const char *layer_filter, st_quality_results **out,
-                             st_error *err) ST_MUST_USE;
+                             const char *layer_filter, int threads,
+                             st_quality_results **out, st_error *err) ST_MUST_USE;
 
 /* In-memory tables: a small registry of named tables made of borrowed
  * columns, split into chunks of chunk_rows rows with zone maps computed

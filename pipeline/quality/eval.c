@@ -65,6 +65,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,7 @@ struct st_quality_results {
     st_qresult *res;
     size_t n;
     size_t max_keys_held; /* keys, see st_quality_max_keys_held() */
+    pthread_mutex_t *lock; /* arena and max_keys_held, while tables are evaluated in parallel */
 };
 
 size_t st_quality_count(const st_quality_results *r) { return r ? r->n : 0; }
@@ -422,6 +424,22 @@ static bool ikeys_has(const ikeys *k, int64_t v)
         else hi = mid;
     }
     return lo < k->n && k->a[lo].v == v;
+}
+
+/* True when every integer of [lo, hi] is in the sorted unique set k: the
+ * key at lo's place and the one hi - lo places later are lo and hi (no
+ * integer between them can be missing, the keys being distinct). */
+static bool ikeys_has_range(const ikeys *k, int64_t lo, int64_t hi)
+{
+    if (hi < lo || k->n == 0) return false;
+    size_t a = 0, b = k->n;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (k->a[mid].v < lo) a = mid + 1;
+        else b = mid;
+    }
+    uint64_t span = (uint64_t)hi - (uint64_t)lo;
+    return a < k->n && k->a[a].v == lo && span < k->n - a && k->a[a + (size_t)span].v == hi;
 }
 
 /* Starts a key at the end of the buffer; bkeys_bytes() appends to it and
@@ -779,6 +797,7 @@ static void colref_text(const st_qcolref *ref, const char *suffix, char *out, si
 }
 
 #define MAX_KEY_COLS 64
+#define REF_HIST_MAX 4096 /* largest zone-map range (max - min + 1) referential_hist takes */
 
 typedef struct qstate {
     const st_expectation *e;
@@ -811,6 +830,8 @@ typedef struct qstate {
     bkeys t_b;
     ihset orph_i;   /* distinct orphan values */
     int64_t orph_seen[256]; /* orph_seen[v & 255] == v: v is in orph_i already (entry k starts as k + 1, no value's slot) */
+    uint8_t orph[REF_HIST_MAX];  /* referential_hist: value mn + d is not a target key */
+    uint8_t seen[REF_HIST_MAX];  /* referential_hist: value mn + d is in the chunk */
     bhset orph_b;
     size_t max_keys_held; /* most keys of this table held at once */
     /* temporal_window */
@@ -1485,8 +1506,11 @@ static bool chunk_strictly_increasing(const st_column *c, uint32_t n)
     if (c->null_count) return false;
     bool up = true;
     if (c->type == ST_TYPE_I64) {
+        /* an OR of compares, which the compiler vectorises */
         const int64_t *v = st_column_i64(c);
-        for (size_t i = 1; i < n; i++) up &= v[i] > v[i - 1];
+        uint64_t bad = 0;
+        for (size_t i = 1; i < n; i++) bad |= (uint64_t)(v[i] <= v[i - 1]);
+        up = bad == 0;
     } else {
         for (size_t i = 1; i < n; i++) up &= int_at(c, i) > int_at(c, i - 1);
     }
@@ -1521,14 +1545,82 @@ static st_status step_keys(qstate *q, tablectx *tc, uint32_t n, st_error *err)
     return ST_OK;
 }
 
+/* referential over int64 keys without NULLs whose zone map [mn, mx] is a
+ * small range: each value of the range looked up in the target once
+ * (orph[]), then one pass over the rows counts the orphan rows and marks
+ * the values seen; the rows are scanned again only for samples. The same
+ * counts, orphan values and samples as the row loop. *done is false when
+ * a value lies outside [mn, mx] (a zone map that lies): the row loop then
+ * takes the chunk, nothing having been counted. */
+static st_status referential_hist(qstate *q, tablectx *tc, const st_column *c, uint32_t n, int64_t mn, int64_t mx,
+                                  bool *done, st_error *err)
+{
+    st_qresult *r = q->r;
+    const int64_t *v = st_column_i64(c);
+    size_t width = (size_t)((uint64_t)mx - (uint64_t)mn) + 1;
+    uint64_t off = (uint64_t)mn, outside = 0, orphans = 0;
+    uint8_t *orph = q->orph, *seen = q->seen;
+    bool any = false;
+    for (size_t d = 0; d < width; d++) {
+        orph[d] = !ikeys_has(&q->t_i, (int64_t)(off + d));
+        any |= orph[d];
+    }
+    if (!any) { /* every value of the range is a target key: count only */
+        for (size_t i = 0; i < n; i++) outside |= (uint64_t)v[i] - off >= width;
+    } else {
+        memset(seen, 0, width);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t o = (uint64_t)v[i] - off;
+            outside |= o >= width;
+            o = o < width ? o : 0;
+            orphans += orph[o];
+            seen[o] = 1;
+        }
+    }
+    *done = !outside;
+    if (outside) return ST_OK;
+    r->rows_checked += n;
+    r->unexpected_count += orphans;
+    for (size_t d = 0; orphans && d < width; d++)
+        if (seen[d] && orph[d]) ST_TRY(ihset_add(&q->orph_i, (int64_t)(off + d), err));
+    for (size_t i = 0; orphans && i < n && r->n_sample < ST_QSAMPLE_MAX; i++)
+        if (orph[(uint64_t)v[i] - off]) add_sample_cell(r, tc->row_base + (int64_t)i, c, i);
+    return ST_OK;
+}
+
 /* referential: every present value not among the target's is an orphan
- * (distinct orphans are kept). */
+ * (distinct orphans are kept). An integer chunk whose zone map lies in a
+ * gapless run of target keys has none and is not decoded; one with a small
+ * range is counted in one pass with a lookup per value of the range
+ * (referential_hist). */
 static st_status step_referential(qstate *q, tablectx *tc, size_t col, uint32_t n, st_error *err)
 {
     st_qresult *r = q->r;
     const st_column *c;
+    st_block_info bi = {0};
+    if (q->int_keys) {
+        ST_TRY(tc->t.vt->block_info(tc->t.impl, tc->chunk, col, &bi, err));
+        if (bi.null_count >= n) {
+            r->chunks_skipped++;
+            return ST_OK;
+        }
+        if (bi.has_minmax && ikeys_has_range(&q->t_i, bi.min_i64, bi.max_i64)) {
+            r->rows_checked += n - bi.null_count;
+            r->chunks_skipped++;
+            return ST_OK;
+        }
+    }
     ST_TRY(get_block(tc, col, &c, err));
     r->chunks_decoded++;
+    const int64_t *iv = q->int_keys && c->type == ST_TYPE_I64 && !c->null_count ? st_column_i64(c) : NULL;
+    if (iv && bi.has_minmax && bi.min_i64 <= bi.max_i64 && (uint64_t)bi.max_i64 - (uint64_t)bi.min_i64 < REF_HIST_MAX) {
+        bool done;
+        ST_TRY(referential_hist(q, tc, c, n, bi.min_i64, bi.max_i64, &done, err));
+        if (done) {
+            note_held(q, q->orph_i.n);
+            return ST_OK;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         if (!st_column_valid(c, i)) continue;
         r->rows_checked++;
@@ -1759,7 +1851,9 @@ static st_status eval_table(const qsource *src, const st_suite *s, const size_t 
         st = setup(&qs[k], &tc, src, err);
         /* The resolved column names become the result's column. */
         if (st == ST_OK && qs[k].cols_text[0]) {
+            if (out->lock) pthread_mutex_lock(out->lock);
             res[k].column = st_qarena_strdup(&out->arena, qs[k].cols_text);
+            if (out->lock) pthread_mutex_unlock(out->lock);
             if (!res[k].column) st = st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
         }
         if (qs[k].active) any_active = true;
@@ -1772,10 +1866,12 @@ static st_status eval_table(const qsource *src, const st_suite *s, const size_t 
             if (qs[k].active) st = step(&qs[k], &tc, err);
         tc.row_base += tc.chunk_n;
     }
+    if (out->lock) pthread_mutex_lock(out->lock);
     for (size_t k = 0; k < n && st == ST_OK; k++) {
         if (qs[k].active) finish(&qs[k], &tc);
         if (qs[k].max_keys_held > out->max_keys_held) out->max_keys_held = qs[k].max_keys_held;
     }
+    if (out->lock) pthread_mutex_unlock(out->lock);
 done:
     for (size_t k = 0; k < n; k++) qstate_free(&qs[k]);
     free(qs);
@@ -1801,8 +1897,103 @@ static bool layer_selected(const char *filter, const char *layer)
     return false;
 }
 
-st_status st_quality_eval(const st_suite *s, const qsource *src, const char *layer_filter, st_quality_results **out,
-                          st_error *err)
+/* The tables of one evaluation: group g is the expectations
+ * grp[at[g] .. at[g + 1]) (suite indices) of one layer.table, whose
+ * results go to r->res[pos[..]] (evaluated in tmp[..]). */
+typedef struct groups {
+    const qsource *src;
+    const st_suite *s;
+    st_quality_results *r;
+    size_t *grp, *pos, *at;
+    st_qresult *tmp;
+    size_t n;
+    st_status *status; /* per group */
+    st_error *err;     /* per group */
+    size_t next;       /* the next group to take, under r->lock */
+} groups;
+
+static void *table_worker(void *arg)
+{
+    groups *G = arg;
+    for (;;) {
+        if (G->r->lock) pthread_mutex_lock(G->r->lock);
+        size_t g = G->next++;
+        if (G->r->lock) pthread_mutex_unlock(G->r->lock);
+        if (g >= G->n) return NULL;
+        st_error_clear(&G->err[g]);
+        G->status[g] = eval_table(G->src, G->s, G->grp + G->at[g], G->at[g + 1] - G->at[g], G->tmp + G->at[g], G->r,
+                                  &G->err[g]);
+    }
+}
+
+/* Splits the r->n selected expectations (suite indices sel[]) into one
+ * group per table (a section's expectations are contiguous, sections
+ * unique) and evaluates the groups, up to `threads` tables at a time;
+ * each writes only its own results, so the results (and the error
+ * returned: the first failing table's, in suite order) do not depend on
+ * the thread count. */
+static st_status eval_groups(const qsource *src, const st_suite *s, const size_t *sel, bool *done_flags, int threads,
+                             st_quality_results *r, st_error *err)
+{
+    size_t n_sel = r->n, m = n_sel ? n_sel : 1;
+    groups G = {.src = src, .s = s, .r = r};
+    G.grp = malloc(m * sizeof *G.grp);
+    G.pos = malloc(m * sizeof *G.pos);
+    G.at = malloc((m + 1) * sizeof *G.at);
+    G.tmp = malloc(m * sizeof *G.tmp);
+    G.status = calloc(m, sizeof *G.status);
+    G.err = calloc(m, sizeof *G.err);
+    st_status st = ST_OK;
+    if (!G.grp || !G.pos || !G.at || !G.tmp || !G.status || !G.err) {
+        st = st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
+        goto done;
+    }
+    size_t f = 0;
+    for (size_t k = 0; k < n_sel; k++) {
+        if (done_flags[k]) continue;
+        const st_expectation *ek = &s->exps[sel[k]];
+        G.at[G.n++] = f;
+        for (size_t j = k; j < n_sel; j++) {
+            const st_expectation *ej = &s->exps[sel[j]];
+            if (!done_flags[j] && ej->layer == ek->layer && !strcmp(ej->table, ek->table)) {
+                G.grp[f] = sel[j];
+                G.pos[f] = j;
+                G.tmp[f++] = r->res[j];
+                done_flags[j] = true;
+            }
+        }
+    }
+    G.at[G.n] = f;
+    pthread_mutex_t lock;
+    pthread_t th[8];
+    size_t n_th = 0;
+    if (threads > 1 && G.n > 1 && pthread_mutex_init(&lock, NULL) == 0) {
+        r->lock = &lock;
+        size_t want = (size_t)threads < G.n ? (size_t)threads : G.n;
+        while (n_th + 1 < want && n_th < 8 && pthread_create(&th[n_th], NULL, table_worker, &G) == 0) n_th++;
+    }
+    table_worker(&G);
+    for (size_t t = 0; t < n_th; t++) pthread_join(th[t], NULL);
+    if (r->lock) pthread_mutex_destroy(&lock);
+    r->lock = NULL;
+    for (size_t g = 0; g < G.n && st == ST_OK; g++)
+        if (G.status[g] != ST_OK) {
+            st = G.status[g];
+            if (err) *err = G.err[g];
+        }
+    for (size_t q = 0; q < f; q++) r->res[G.pos[q]] = G.tmp[q];
+done:
+    free(G.grp);
+    free(G.pos);
+    free(G.at);
+    free(G.tmp);
+    free(G.status);
+    free(G.err);
+    return st;
+}
+
+st_status st_quality_eval(const st_suite *s, const qsource *src, const char *layer_filter, int threads,
+                          st_quality_results **out, st_error *err)
 {
     *out = NULL;
     st_status st = ST_OK;
@@ -1845,39 +2036,7 @@ st_status st_quality_eval(const st_suite *s, const qsource *src, const char *lay
         }
     }
     r->n = n_sel;
-    /* One pass per table: expectations of a section are contiguous (sections
-     * are unique), so each run of equal layer.table is one group. */
-    size_t *grp = malloc((n_sel ? n_sel : 1) * sizeof *grp);
-    st_qresult *tmp = malloc((n_sel ? n_sel : 1) * sizeof *tmp);
-    if (!grp || !tmp) {
-        free(grp);
-        free(tmp);
-        st = st_error_set(err, ST_ERR_NOMEM, "quality: out of memory");
-        goto done;
-    }
-    for (size_t k = 0; k < n_sel && st == ST_OK; k++) {
-        if (done_flags[k]) continue;
-        const st_expectation *ek = &s->exps[sel[k]];
-        size_t g = 0;
-        for (size_t j = k; j < n_sel; j++) {
-            const st_expectation *ej = &s->exps[sel[j]];
-            if (!done_flags[j] && ej->layer == ek->layer && !strcmp(ej->table, ek->table)) {
-                grp[g] = sel[j];
-                tmp[g] = r->res[j];
-                g++;
-            }
-        }
-        st = eval_table(src, s, grp, g, tmp, r, err);
-        for (size_t j = k, h = 0; j < n_sel && h < g; j++) {
-            const st_expectation *ej = &s->exps[sel[j]];
-            if (!done_flags[j] && ej->layer == ek->layer && !strcmp(ej->table, ek->table)) {
-                r->res[j] = tmp[h++];
-                done_flags[j] = true;
-            }
-        }
-    }
-    free(grp);
-    free(tmp);
+    st = eval_groups(src, s, sel, done_flags, threads, r, err);
 done:
     free(idx);
     free(done_flags);

@@ -68,12 +68,12 @@ static st_status file_open(void *ctx, const char *layer, const char *table, qtab
     return ST_OK;
 }
 
-st_status st_suite_run_paths(const st_suite *s, st_qpath_fn path, void *ctx, const char *layer_filter,
+st_status st_suite_run_paths(const st_suite *s, st_qpath_fn path, void *ctx, const char *layer_filter, int threads,
                              st_quality_results **out, st_error *err)
 {
     pathsrc ps = {path, ctx};
     qsource src = {file_open, &ps};
-    return st_quality_eval(s, &src, layer_filter, out, err);
+    return st_quality_eval(s, &src, layer_filter, threads, out, err);
 }
 
 static bool warehouse_path(void *ctx, const char *layer, const char *table, char *buf, size_t cap)
@@ -85,5 +85,5 @@ static bool warehouse_path(void *ctx, const char *layer, const char *table, char
 st_status st_suite_run(const st_suite *s, const char *warehouse_dir, const char *layer_filter,
                        st_quality_results **out, st_error *err)
 {
-    return st_suite_run_paths(s, warehouse_path, (void *)warehouse_dir, layer_filter, out, err);
+    return st_suite_run_paths(s, warehouse_path, (void *)warehouse_dir, layer_filter, 1, out, err);
 }

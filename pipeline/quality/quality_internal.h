@@ -79,8 +79,10 @@ const char *st_quality_layers(const st_quality_results *r);
  * referential. 0 for NULL. */
 size_t st_quality_max_keys_held(const st_quality_results *r);
 
-/* The evaluator: runs the selected expectations of s on tables of src. */
-st_status st_quality_eval(const st_suite *s, const qsource *src, const char *layer_filter,
+/* The evaluator: runs the selected expectations of s on tables of src,
+ * up to `threads` tables at a time (src->open must then be callable from
+ * several threads); the results do not depend on the thread count. */
+st_status st_quality_eval(const st_suite *s, const qsource *src, const char *layer_filter, int threads,
                           st_quality_results **out, st_error *err) ST_MUST_USE;
 
 #endif

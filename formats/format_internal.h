@@ -73,9 +73,30 @@ static inline uint64_t st_get_u64(const uint8_t *p)
     return v;
 }
 
-/* Encodes column c (all n_rows values, NULL slots hold 0 / "") into out:
- * picks the smallest encoding (or `force` >= 0 for tests), writes the
- * encoding id into *enc. Values only: validity is handled by the caller. */
+/* Scratch memory of the block encoder (tables, widened values), reused
+ * across blocks by one thread. Caller owns it; free with
+ * st_codec_scratch_free() (NULL does nothing). NULL when out of memory. */
+typedef struct st_codec_scratch st_codec_scratch;
+st_codec_scratch *st_codec_scratch_new(void);
+void st_codec_scratch_free(st_codec_scratch *s);
+
+/* The signed range of every value of a bool/int32/int64 block, which
+ * the encoder's statistics give for free (has_minmax false for float64,
+ * strings and empty blocks). */
+typedef struct st_codec_range {
+    bool has_minmax;
+    int64_t min, max;
+} st_codec_range;
+
+/* Encodes column c (all n_rows values, NULL slots hold 0 / "") into out
+ * (appending): picks the smallest encoding (or `force` >= 0 for tests),
+ * writes the encoding id into *enc and, when range is not NULL, the
+ * values' range into *range. Values only: validity is handled by the
+ * caller. Borrows s for the call. ST_ERR_NOMEM when out of memory. */
+st_status st_codec_encode_block(const st_column *c, int force, st_codec_scratch *s, st_buf *out, int *enc,
+                                st_codec_range *range);
+
+/* st_codec_encode_block with a scratch of its own (tests, tools). */
 st_status st_codec_encode(const st_column *c, int force, st_buf *out, int *enc);
 
 /* Decodes n values of type t encoded with enc from (p, len) into out

@@ -751,7 +751,7 @@ static void ref_fixed(const st_column *c, st_buf *cand, bool *ok)
     uint64_t *v = f64 ? NULL : ref_widen(c);
     if (f64) {
         v = malloc((n + 1) * 8);
-        memcpy(v, c->data, n * 8);
+        if (n) memcpy(v, c->data, n * 8);
     }
     ok[ST_ENC_PLAIN] = true;
     st_buf_append(&cand[ST_ENC_PLAIN], c->data, n * st_type_width(c->type));
@@ -854,7 +854,7 @@ static void ref_var(const st_column *c, st_buf *cand, bool *ok)
     st_buf_put_u8(&cand[ST_ENC_PLAIN], (uint8_t)ref_bits(lmax - lmin));
     for (size_t i = 0; i < n; i++) len[i] -= lmin;
     ref_pack(&cand[ST_ENC_PLAIN], len, n, ref_bits(lmax - lmin));
-    st_buf_append(&cand[ST_ENC_PLAIN], c->bytes + c->offsets[0], c->offsets[n] - c->offsets[0]);
+    if (n) st_buf_append(&cand[ST_ENC_PLAIN], c->bytes + c->offsets[0], c->offsets[n] - c->offsets[0]);
     ref_str_dict(c, cand, ok);
     bool same = n > 0;
     size_t l0 = 0;
@@ -991,7 +991,7 @@ static void expect_encoder_matches(const st_column *c, const char *what)
 Test(format, encoder_matches_naive_reference_byte_for_byte)
 {
     static const st_type types[] = {ST_TYPE_BOOL, ST_TYPE_I32, ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_STR, ST_TYPE_BYTES};
-    static const size_t sizes[] = {1, 2, 3, 8, 9, 63, 1000, 4097, 65536};
+    static const size_t sizes[] = {0, 1, 2, 3, 8, 9, 63, 1000, 4097, 65536};
     for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++)
         for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
             for (int k = 0; k < 18; k++) {

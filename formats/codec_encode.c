@@ -10,8 +10,8 @@
  *   - one statistics pass (codec_stats*.c, SIMD where the CPU has it)
  *     gives the value range, the range of differences and the run count,
  *     hence PLAIN, FOR_BITPACK, DELTA and CONST exactly and a lower bound
- *     of RLE (run lengths of 0 bits); the longest run, which makes RLE
- *     exact, is counted only when that bound could win;
+ *     of RLE (the longest run is at least the average one); the longest
+ *     run, which makes RLE exact, is counted only when that bound wins;
  *   - DICT's size grows with the number of distinct values, so the best
  *     of the others bounds how many distinct values DICT may have and
  *     still win (dict_limit); counting them stops there. A small value
@@ -371,8 +371,10 @@ static int choose(st_codec_scratch *s, const uint64_t *v, fstats *f)
     int best = ST_ENC_PLAIN;
     for (int e = ST_ENC_FOR_BITPACK; e <= ST_ENC_DELTA; e++)
         if (size[e] < size[best]) best = e;
-    /* RLE beats those only if its size with 0-bit run lengths does */
-    if (!f->f64 && rle_size(f, 0) < size[best]) {
+    /* RLE beats those only if it does with the shortest run lengths
+     * possible: the longest run is at least the average one */
+    size_t avg_run = f->s.runs ? (f->n + f->s.runs - 1) / f->s.runs : 0;
+    if (!f->f64 && rle_size(f, st_bits_for(avg_run ? avg_run - 1 : 0)) < size[best]) {
         f->max_run = f->n ? max_run(v, f->n) : 0;
         f->have_max_run = true;
         size[ST_ENC_RLE] = rle_size(f, st_bits_for(f->max_run ? f->max_run - 1 : 0));

@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "fixtures.h"
+#include "codec_internal.h"
 #include "format_internal.h"
+#include "strata/cpu.h"
 #include "strata/file.h"
 
 static char dir[128];
@@ -998,13 +1000,69 @@ Test(format, encoder_matches_naive_reference_byte_for_byte)
                 if (sizes[si] == 65536 && k % 3 != 0 && k != 10 && k != 16) continue; /* keep the test short */
                 st_column c;
                 enc_case(&c, types[ti], sizes[si], k);
-                char what[96];
-                snprintf(what, sizeof what, "%s, %zu rows, case %d", st_type_name(types[ti]), sizes[si], k);
-                expect_encoder_matches(&c, what);
+                for (int lvl = ST_CPU_SCALAR; lvl <= ST_CPU_AVX512; lvl++) {
+                    if (lvl > (int)st_cpu_detected()) break;
+                    if (lvl > ST_CPU_SCALAR && sizes[si] == 65536 && k % 6 != 0) continue;
+                    st_cpu_cap((st_cpu_isa)lvl);
+                    char what[96];
+                    snprintf(what, sizeof what, "%s, %zu rows, case %d, %s", st_type_name(types[ti]), sizes[si], k,
+                             st_cpu_name((st_cpu_isa)lvl));
+                    expect_encoder_matches(&c, what);
+                }
+                st_cpu_cap(ST_CPU_AVX512);
                 st_column_free(&c);
             }
     for (int e = 0; e < 6; e++)
         cr_assert(enc_seen[0][e] > 0, "the cases make the choice pick encoding %d for some fixed column", e);
     cr_assert(enc_seen[1][ST_ENC_PLAIN] && enc_seen[1][ST_ENC_DICT] && enc_seen[1][ST_ENC_CONST],
               "the cases make the choice pick every string encoding");
+}
+
+/* The SIMD statistics kernels against the scalar one (the spec): every
+ * length 0..80 at every start offset 0..3 (the tails and the unaligned
+ * loads), over values that make each statistic hard: extremes whose
+ * differences wrap, runs, constant stretches, random. */
+Test(format, encoder_stats_kernels_match_scalar)
+{
+    enum { N = 4096 };
+    uint64_t *v = malloc((N + 8) * sizeof *v);
+    int32_t *v32 = malloc((N + 8) * sizeof *v32);
+    cr_assert(v && v32);
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int pat = 0; pat < 5; pat++) {
+        for (size_t i = 0; i < N + 8; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            switch (pat) {
+            case 0: v[i] = x; break;
+            case 1: v[i] = x % 3 == 0 ? (uint64_t)INT64_MIN : x % 3 == 1 ? (uint64_t)INT64_MAX : 0; break;
+            case 2: v[i] = (i / 5) % 3; break;
+            case 3: v[i] = 7; break;
+            default: v[i] = (uint64_t)(int64_t)(int32_t)(x >> 32); break;
+            }
+            v32[i] = pat == 1 ? (x % 3 == 0 ? INT32_MIN : x % 3 == 1 ? INT32_MAX : 0) : (int32_t)v[i];
+        }
+        for (int lvl = ST_CPU_AVX2; lvl <= (int)st_cpu_detected(); lvl++)
+            for (size_t off = 0; off < 4; off++)
+                for (size_t n = 0; n <= 80; n++) {
+                    size_t len = n == 80 ? N : n;
+                    st_enc_stats a, b, a32, b32;
+                    st_enc_stats64_scalar(v + off, len, &a);
+                    st_enc_stats64_pick((st_cpu_isa)lvl)(v + off, len, &b);
+                    st_enc_stats32_scalar(v32 + off, len, &a32);
+                    st_enc_stats32_pick((st_cpu_isa)lvl)(v32 + off, len, &b32);
+                    cr_assert(a.mn == b.mn && a.mx == b.mx && a.dmn == b.dmn && a.dmx == b.dmx && a.runs == b.runs,
+                              "int64 %s pattern %d offset %zu n %zu", st_cpu_name((st_cpu_isa)lvl), pat, off, len);
+                    cr_assert(a32.mn == b32.mn && a32.mx == b32.mx && a32.dmn == b32.dmn && a32.dmx == b32.dmx &&
+                                  a32.runs == b32.runs,
+                              "int32 %s pattern %d offset %zu n %zu", st_cpu_name((st_cpu_isa)lvl), pat, off, len);
+                }
+    }
+    /* and the scalar kernel against the definition, on a few values */
+    uint64_t w[4] = {(uint64_t)INT64_MAX, (uint64_t)INT64_MIN, (uint64_t)INT64_MIN, 5};
+    st_enc_stats st;
+    st_enc_stats64_scalar(w, 4, &st);
+    cr_assert(st.mn == INT64_MIN && st.mx == INT64_MAX && st.runs == 3);
+    cr_assert(st.dmn == (int64_t)(5 - (uint64_t)INT64_MIN) && st.dmx == 1, "differences wrap modulo 2^64");
+    free(v);
+    free(v32);
 }

@@ -112,6 +112,10 @@ st_status st_codec_decode(st_type t, int enc, const uint8_t *p, size_t len, size
 st_status st_codec_decode_dict(st_type t, int enc, const uint8_t *p, size_t len, size_t n, st_column *dict,
                                uint32_t *codes, const char **why);
 
+/* st_crc32c by the table version only, the specification the SSE4.2
+ * version is tested against. */
+uint32_t st_crc32c_portable(uint32_t crc, const void *buf, size_t len);
+
 /* Test hook: force every block of subsequent writers to this encoding
  * (-1 = choose by size). Not thread-safe; tests only. */
 void st_format_force_encoding(int enc);

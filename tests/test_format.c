@@ -415,6 +415,36 @@ Test(format, aborted_writer_leaves_nothing_and_bad_rows_are_refused)
 Test(format, crc32c_known_answer)
 {
     cr_assert_eq(st_crc32c(0, "123456789", 9), 0xE3069283u);
+    cr_assert_eq(st_crc32c_portable(0, "123456789", 9), 0xE3069283u);
+}
+
+/* The dispatched CRC (SSE4.2, three interleaved streams, where the CPU
+ * has it) against the table version: lengths around the stream sizes
+ * (3 x 256, 3 x 8192) and random ones, odd start offsets, chained calls. */
+Test(format, crc32c_fast_matches_table_version)
+{
+    enum { MAX = 3 * 8192 * 2 + 1000 };
+    uint8_t *b = malloc(MAX + 16);
+    cr_assert(b);
+    uint64_t x = 0xDEADBEEFCAFEF00Dull;
+    for (size_t i = 0; i < MAX + 16; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        b[i] = (uint8_t)x;
+    }
+    static const size_t edge[] = {0, 1, 7, 8, 9, 767, 768, 769, 775, 776, 1536, 24575, 24576, 24577, 24583,
+                                  49152, 49152 + 768, MAX};
+    for (size_t e = 0; e < sizeof edge / sizeof *edge + 200; e++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t len = e < sizeof edge / sizeof *edge ? edge[e] : (size_t)(x % MAX);
+        size_t off = (size_t)(x >> 40) % 16;
+        if (off + len > MAX + 16) off = 0;
+        uint32_t seed = (uint32_t)(x >> 20);
+        cr_assert_eq(st_crc32c(seed, b + off, len), st_crc32c_portable(seed, b + off, len), "length %zu offset %zu",
+                     len, off);
+        size_t cut = len ? (size_t)(x % len) : 0; /* chained: two calls give one call's answer */
+        cr_assert_eq(st_crc32c(st_crc32c(0, b + off, cut), b + off + cut, len - cut), st_crc32c(0, b + off, len));
+    }
+    free(b);
 }
 
 /* A file built byte by byte from FORMAT.md: one int64 column, one chunk of

@@ -10,14 +10,15 @@
  *   - one statistics pass (codec_stats*.c, SIMD where the CPU has it)
  *     gives the value range, the range of differences and the run count,
  *     hence PLAIN, FOR_BITPACK, DELTA and CONST exactly and a lower bound
- *     of RLE (the longest run is at least the average one); the longest
- *     run, which makes RLE exact, is counted only when that bound wins;
+ *     of RLE (the longest run is at least the average one); the runs,
+ *     whose longest makes RLE exact, are listed only when that bound wins,
+ *     and RLE then packs that list;
  *   - DICT's size grows with the number of distinct values, so the best
  *     of the others bounds how many distinct values DICT may have and
  *     still win (dict_limit); counting them stops there. A small value
- *     range (under 2^16) is counted in a bitmap, whose set bits are the
- *     sorted dictionary and whose rank table codes every row with one
- *     load; wider ranges go through an open-addressing hash table sized
+ *     range (under 2^16) is counted in a byte map, whose present offsets
+ *     are the sorted dictionary and whose rank table codes every row with
+ *     one load; wider ranges go through an open-addressing hash table sized
  *     to the block, then only the distinct values are sorted and each row
  *     is coded by one hash probe.
  *
@@ -63,7 +64,7 @@ struct st_codec_scratch {
     uint64_t keys[HASH_SLOTS_MAX];       /* hash table: key of a used slot */
     uint16_t code[HASH_SLOTS_MAX];       /* 0 = empty, else (insertion index, then rank) + 1 */
     uint64_t dict[ST_DICT_MAX + 1];      /* the distinct values */
-    uint64_t bits[DIRECT_RANGE / 64];    /* direct map: offsets from the minimum present */
+    uint8_t seen[DIRECT_RANGE + 8];      /* direct map: 1 = offset from the minimum present */
     uint16_t rank[DIRECT_RANGE];         /* direct map: code of a present offset */
     sslot slots[HASH_SLOTS_MAX];         /* strings */
     uint32_t first[ST_DICT_MAX];         /* strings: first row of each dictionary value */
@@ -193,8 +194,8 @@ typedef struct fstats {
     st_enc_stats s;
     size_t n, width;
     bool f64;
-    size_t max_run;    /* longest run, when counted (have_max_run) */
-    bool have_max_run;
+    size_t max_run;    /* longest run, when the runs are in the scratch's tmp (have_runs) */
+    bool have_runs;
     size_t nd;         /* distinct values, when dict_ok */
     bool dict_ok;      /* the dictionary below is complete (nd <= ST_DICT_MAX) */
     bool direct;       /* the dictionary is the bitmap's (rank[] codes rows), else the hash table's */
@@ -226,17 +227,24 @@ static size_t dict_limit(const fstats *f, size_t beat)
     return lo;
 }
 
-/* The longest run of equal values of v[0..n) (n >= 1), branch-free. */
-static size_t max_run(const uint64_t *v, size_t n)
+/* The runs of v[0..n) (n >= 1, `runs` of them): values into tmp[0..runs),
+ * lengths - 1 into tmp[runs..2 runs); returns the longest. A column gets
+ * here only when RLE could win, that is when its runs are long, so the
+ * branch is well predicted. */
+static size_t extract_runs(const uint64_t *v, size_t n, size_t runs, uint64_t *tmp)
 {
-    size_t best = 1, start = 0;
-    for (size_t i = 1; i < n; i++) {
-        bool b = v[i] != v[i - 1];
-        size_t len = i - start;
-        best = b && len > best ? len : best;
-        start = b ? i : start;
-    }
-    return n - start > best ? n - start : best;
+    uint64_t *len = tmp + runs;
+    size_t r = 0, start = 0, longest = 0;
+    for (size_t i = 1; i < n; i++)
+        if (v[i] != v[i - 1]) {
+            tmp[r] = v[start];
+            len[r++] = i - start - 1;
+            longest = i - start > longest ? i - start : longest;
+            start = i;
+        }
+    tmp[r] = v[start];
+    len[r] = n - start - 1;
+    return n - start > longest ? n - start : longest;
 }
 
 static inline uint64_t hash_u64(uint64_t x, unsigned shift) { return (x * 0x9E3779B97F4A7C15ull) >> shift; }
@@ -273,37 +281,42 @@ static unsigned hash_bits(size_t n)
     return b;
 }
 
-/* Counts the distinct values of v[0..n) in the bitmap (value range
- * below DIRECT_RANGE, not float64): nd, and when nd <= limit the sorted
- * dictionary and the rank of every present offset. */
+/* Counts the distinct values of v[0..n) in a byte map over the value
+ * range (below DIRECT_RANGE, not float64), stopping past `limit`; when
+ * complete, the present offsets in order are the sorted dictionary and
+ * rank[] codes every row. Bytes rather than bits: a row's store does not
+ * wait for the previous row's (the same word, in a small range). */
 static void distinct_direct(st_codec_scratch *s, const uint64_t *v, fstats *f, size_t limit)
 {
     uint64_t mn = (uint64_t)f->s.mn;
-    size_t words = (size_t)(((uint64_t)f->s.mx - mn) >> 6) + 1;
-    memset(s->bits, 0, words * sizeof *s->bits);
-    for (size_t i = 0; i < f->n; i++) {
-        uint64_t o = v[i] - mn;
-        s->bits[o >> 6] |= (uint64_t)1 << (o & 63);
+    size_t span = (size_t)((uint64_t)f->s.mx - mn) + 1, nd = 0;
+    memset(s->seen, 0, (span + 7) & ~(size_t)7);
+    f->direct = true;
+    f->dict_ok = false;
+    for (size_t i = 0; i < f->n;) {
+        size_t end = f->n - i > 512 ? i + 512 : f->n;
+        for (; i < end; i++) {
+            size_t o = (size_t)(v[i] - mn);
+            nd += s->seen[o] ^ 1u;
+            s->seen[o] = 1;
+        }
+        if (nd > limit) {
+            f->nd = nd;
+            return;
+        }
     }
-    size_t nd = 0;
-    for (size_t k = 0; k < words; k++) {
-        uint64_t x = s->bits[k]; /* population count without the popcnt instruction */
-        x -= (x >> 1) & 0x5555555555555555ull;
-        x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
-        x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
-        nd += (size_t)((x * 0x0101010101010101ull) >> 56);
+    size_t code = 0;
+    for (size_t o = 0; o < span; o += 8) {
+        uint64_t w;
+        memcpy(&w, s->seen + o, 8);
+        for (; w; w &= w - 1) {
+            size_t k = o + (size_t)__builtin_ctzll(w) / 8;
+            s->dict[code] = mn + k;
+            s->rank[k] = (uint16_t)code++;
+        }
     }
     f->nd = nd;
-    f->direct = true;
-    f->dict_ok = nd <= limit;
-    if (!f->dict_ok) return;
-    size_t code = 0;
-    for (size_t k = 0; k < words; k++)
-        for (uint64_t b = s->bits[k]; b; b &= b - 1) {
-            size_t o = k * 64 + (size_t)__builtin_ctzll(b);
-            s->dict[code] = mn + o;
-            s->rank[o] = (uint16_t)code++;
-        }
+    f->dict_ok = true;
 }
 
 /* Counts the distinct values of v[0..n) in the hash table, stopping past
@@ -339,7 +352,7 @@ static void distinct_hash(st_codec_scratch *s, const uint64_t *v, fstats *f, siz
 static void distinct(st_codec_scratch *s, const uint64_t *v, fstats *f, size_t limit)
 {
     uint64_t range = (uint64_t)f->s.mx - (uint64_t)f->s.mn;
-    if (!f->f64 && range < DIRECT_RANGE && (range >> 6) <= f->n) distinct_direct(s, v, f, limit);
+    if (!f->f64 && range < DIRECT_RANGE && (range >> 3) <= f->n) distinct_direct(s, v, f, limit);
     else distinct_hash(s, v, f, limit, 64 - hash_bits(f->n));
 }
 
@@ -374,16 +387,16 @@ static int choose(st_codec_scratch *s, const uint64_t *v, fstats *f)
     /* RLE beats those only if it does with the shortest run lengths
      * possible: the longest run is at least the average one */
     size_t avg_run = f->s.runs ? (f->n + f->s.runs - 1) / f->s.runs : 0;
-    if (!f->f64 && rle_size(f, st_bits_for(avg_run ? avg_run - 1 : 0)) < size[best]) {
-        f->max_run = f->n ? max_run(v, f->n) : 0;
-        f->have_max_run = true;
+    if (!f->f64 && f->n && rle_size(f, st_bits_for(avg_run ? avg_run - 1 : 0)) < size[best]) {
+        f->max_run = extract_runs(v, f->n, f->s.runs, s->tmp);
+        f->have_runs = true;
         size[ST_ENC_RLE] = rle_size(f, st_bits_for(f->max_run ? f->max_run - 1 : 0));
         if (size[ST_ENC_RLE] < size[best]) best = ST_ENC_RLE;
     }
     /* one run: CONST's 8 bytes beat any dictionary (at least 30 bytes) */
     if (f->n >= 1 && f->s.runs == 1) return size[best] > 8 ? ST_ENC_CONST : best;
     size_t limit = f->n ? dict_limit(f, size[best]) : 0;
-    if (limit == 0) return best;
+    if (limit < 2) return best; /* more than one run: at least two values */
     distinct(s, v, f, limit);
     return f->dict_ok ? ST_ENC_DICT : best;
 }
@@ -406,24 +419,18 @@ static void put_delta(st_buf *out, const uint64_t *v, const fstats *f)
     if (p) pack_delta(p, v, f->n - 1, f->w_delta, (uint64_t)f->s.dmn);
 }
 
-/* RLE: run count, the run values (FOR-packed from mn), the run lengths - 1. */
-static void put_rle(st_buf *out, const uint64_t *v, const fstats *f, uint64_t *tmp)
+/* RLE: run count, the run values (FOR-packed from mn), the run lengths - 1
+ * (extract_runs has put both in tmp). */
+static void put_rle(st_buf *out, const fstats *f, const uint64_t *tmp)
 {
-    size_t runs = f->s.runs, r = 0, start = 0;
-    uint64_t *len = tmp + runs;
-    for (size_t i = 1; i <= f->n; i++)
-        if (i == f->n || v[i] != v[i - 1]) {
-            tmp[r] = v[start];
-            len[r++] = i - start - 1;
-            start = i;
-        }
+    size_t runs = f->s.runs;
     unsigned w_rl = st_bits_for(f->max_run ? f->max_run - 1 : 0);
     st_buf_put_u32(out, (uint32_t)runs);
     st_buf_put_u64(out, (uint64_t)f->s.mn);
     st_buf_put_u8(out, (uint8_t)f->w_for);
     put_packed(out, tmp, runs, f->w_for, (uint64_t)f->s.mn);
     st_buf_put_u8(out, (uint8_t)w_rl);
-    put_packed(out, len, runs, w_rl, 0);
+    put_packed(out, tmp + runs, runs, w_rl, 0);
 }
 
 /* DICT: the nd sorted values (raw for float64, else FOR-packed from the
@@ -515,13 +522,13 @@ static st_status encode_fixed(const st_column *c, int force, st_codec_scratch *s
         if (f.dict_ok) best = ST_ENC_DICT;
     }
     if (best < 0) best = choose(s, v, &f);
-    if (best == ST_ENC_RLE && !f.have_max_run) f.max_run = n ? max_run(v, n) : 0;
+    if (best == ST_ENC_RLE && !f.have_runs) f.max_run = n ? extract_runs(v, n, f.s.runs, s->tmp) : 0;
     *enc = best;
     switch (best) {
     case ST_ENC_PLAIN: st_buf_append(out, c->data, n * f.width); break;
     case ST_ENC_FOR_BITPACK: put_for(out, v, &f); break;
     case ST_ENC_DELTA: put_delta(out, v, &f); break;
-    case ST_ENC_RLE: put_rle(out, v, &f, s->tmp); break;
+    case ST_ENC_RLE: put_rle(out, &f, s->tmp); break;
     case ST_ENC_DICT: put_dict(out, s, v, &f, s->tmp); break;
     case ST_ENC_CONST: st_buf_put_u64(out, v[0]); break;
     }

@@ -24,7 +24,9 @@
  *
  * Strings: one pass for lengths and "all equal"; the dictionary (first
  * occurrence order) through a hash of the bytes, stopped as soon as its
- * size can no longer beat PLAIN.
+ * size can no longer beat PLAIN. Blocks of strings of at most 7 bytes
+ * (codes, ids) use each string's bytes and length as a 64-bit key in the
+ * integer hash table instead.
  *
  * Bit packing (FORMAT.md): value i occupies bits [i*w, (i+1)*w) of a
  * little-endian bit stream, followed by ST_PACK_SLACK zero bytes. Every
@@ -659,6 +661,55 @@ static void var_dict(const st_column *c, st_codec_scratch *s, vstats *st, uint64
     st->dict_ok = n > 0;
 }
 
+/* A string of l <= 7 bytes as one integer: its bytes, zero-padded, and
+ * its length in the top byte (so "a" and "a\0" differ). end: the end of
+ * the column's bytes (a full 8-byte load only when it stays inside). */
+static inline uint64_t short_key(const char *p, size_t l, const char *end)
+{
+    uint64_t x = 0;
+    if (end - p >= 8) {
+        memcpy(&x, p, 8);
+        x &= l ? ~0ull >> (64 - 8 * l) : 0;
+    } else {
+        memcpy(&x, p, l);
+    }
+    return x | (uint64_t)l << 56;
+}
+
+/* var_dict for a block whose strings are all at most 7 bytes: each one
+ * is its short_key, so the integer hash table of the fixed-width blocks
+ * finds it with one compare (code[] holds first-occurrence order + 1). */
+static void var_dict_short(const st_column *c, st_codec_scratch *s, vstats *st, uint64_t *codes, bool full)
+{
+    size_t n = c->n_rows, nd = 0;
+    const uint64_t *off = c->offsets;
+    const char *end = c->bytes + off[n];
+    unsigned shift = 64 - hash_bits(n);
+    uint64_t dict_bytes = 0;
+    memset(s->code, 0, ((size_t)1 << (64 - shift)) * sizeof *s->code);
+    st->dict_ok = false;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = (size_t)(off[i + 1] - off[i]);
+        uint64_t key = short_key(c->bytes + off[i], l, end);
+        size_t h = probe(s, key, shift);
+        if (s->code[h]) {
+            codes[i] = s->code[h] - 1u;
+            continue;
+        }
+        size_t lb = 4 + 9 + st_packed_bytes(nd + 1, 0) + (size_t)(dict_bytes + l) + 1 +
+                    st_packed_bytes(n, nd ? st_bits_for(nd) : 0);
+        if (nd == ST_DICT_MAX || (!full && lb >= st->plain)) return;
+        s->keys[h] = key;
+        s->code[h] = (uint16_t)(nd + 1);
+        s->first[nd] = (uint32_t)i;
+        codes[i] = nd++;
+        dict_bytes += l;
+    }
+    st->nd = nd;
+    st->dict_bytes = dict_bytes;
+    st->dict_ok = n > 0;
+}
+
 /* DICT's exact size, and the range of its value lengths. */
 static size_t var_dict_size(const st_column *c, const st_codec_scratch *s, const vstats *st, uint64_t *dlmin,
                             uint64_t *dlmax)
@@ -716,8 +767,9 @@ static st_status encode_var(const st_column *c, int force, st_codec_scratch *s, 
      * dictionary (at least 30 + l) */
     if (forced) best = force;
     else if (st.all_equal && force != ST_ENC_DICT) best = ST_ENC_CONST;
-    else {
-        var_dict(c, s, &st, codes, force == ST_ENC_DICT);
+    else if (n) {
+        if (st.lmax <= 7) var_dict_short(c, s, &st, codes, force == ST_ENC_DICT);
+        else var_dict(c, s, &st, codes, force == ST_ENC_DICT);
         if (st.dict_ok && (var_dict_size(c, s, &st, &dlmin, &dlmax) < st.plain || force == ST_ENC_DICT))
             best = ST_ENC_DICT;
         else if (st.all_equal)

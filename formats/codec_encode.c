@@ -230,23 +230,10 @@ static size_t dict_limit(const fstats *f, size_t beat)
 }
 
 /* The runs of v[0..n) (n >= 1, `runs` of them): values into tmp[0..runs),
- * lengths - 1 into tmp[runs..2 runs); returns the longest. A column gets
- * here only when RLE could win, that is when its runs are long, so the
- * branch is well predicted. */
+ * lengths - 1 into tmp[runs..2 runs); returns the longest. */
 static size_t extract_runs(const uint64_t *v, size_t n, size_t runs, uint64_t *tmp)
 {
-    uint64_t *len = tmp + runs;
-    size_t r = 0, start = 0, longest = 0;
-    for (size_t i = 1; i < n; i++)
-        if (v[i] != v[i - 1]) {
-            tmp[r] = v[start];
-            len[r++] = i - start - 1;
-            longest = i - start > longest ? i - start : longest;
-            start = i;
-        }
-    tmp[r] = v[start];
-    len[r] = n - start - 1;
-    return n - start > longest ? n - start : longest;
+    return st_enc_runs_pick(st_cpu_level())(v, n, tmp, tmp + runs);
 }
 
 static inline uint64_t hash_u64(uint64_t x, unsigned shift) { return (x * 0x9E3779B97F4A7C15ull) >> shift; }

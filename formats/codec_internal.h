@@ -58,8 +58,37 @@ void st_enc_stats64_finish(const uint64_t *v, size_t n, size_t i, int64_t mn, in
 void st_enc_stats32_finish(const int32_t *v, size_t n, size_t i, int64_t mn, int64_t mx, int64_t dmn, int64_t dmx,
                            size_t changes, st_enc_stats *st);
 
+/* The runs of a block (v[0..n), n >= 1, `runs` of them, as the
+ * statistics counted): run values into val[0..runs), lengths - 1 into
+ * len[0..runs); returns the longest run. Scalar spec and SIMD versions,
+ * which find the run boundaries several values at a time. */
+typedef size_t (*st_enc_runs_fn)(const uint64_t *v, size_t n, uint64_t *val, uint64_t *len);
+size_t st_enc_runs_scalar(const uint64_t *v, size_t n, uint64_t *val, uint64_t *len);
+size_t st_enc_runs_avx2(const uint64_t *v, size_t n, uint64_t *val, uint64_t *len);
+size_t st_enc_runs_avx512(const uint64_t *v, size_t n, uint64_t *val, uint64_t *len);
+
+/* The run list being built: runs so far (r), where the current run
+ * starts, the longest finished run. */
+typedef struct st_run_list {
+    uint64_t *val, *len;
+    size_t r, start, longest;
+} st_run_list;
+
+/* A new run starts at row k: the current one ends at k - 1. */
+static inline void st_run_cut(st_run_list *l, const uint64_t *v, size_t k)
+{
+    l->val[l->r] = v[l->start];
+    l->len[l->r++] = k - l->start - 1;
+    l->longest = k - l->start > l->longest ? k - l->start : l->longest;
+    l->start = k;
+}
+
+/* For the SIMD kernels: the boundaries from row i on, and the last run. */
+size_t st_enc_runs_finish(const uint64_t *v, size_t n, size_t i, st_run_list *l);
+
 /* The kernels for a SIMD level (never above what the machine has). */
 st_enc_stats64_fn st_enc_stats64_pick(st_cpu_isa level);
 st_enc_stats32_fn st_enc_stats32_pick(st_cpu_isa level);
+st_enc_runs_fn st_enc_runs_pick(st_cpu_isa level);
 
 #endif

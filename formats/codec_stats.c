@@ -3,6 +3,8 @@
  * range, range of consecutive differences, run count; codec_internal.h),
  * scalar kernels and the choice of kernel per SIMD level.
  *
+ * The run list of a block (values and lengths, for RLE) is here too.
+ *
  * These scalar loops are the specification: the AVX2 and AVX-512 kernels
  * (codec_stats_avx2.c, codec_stats_avx512.c) compute the same numbers
  * several values at a time and hand their last few values to the scalar
@@ -70,12 +72,34 @@ void st_enc_stats32_finish(const int32_t *v, size_t n, size_t i, int64_t mn, int
     stats_out(st, n, mn, mx, dmn, dmx, changes);
 }
 
+size_t st_enc_runs_finish(const uint64_t *v, size_t n, size_t i, st_run_list *l)
+{
+    for (; i < n; i++)
+        if (v[i] != v[i - 1]) st_run_cut(l, v, i);
+    st_run_cut(l, v, n);
+    return l->longest;
+}
+
+size_t st_enc_runs_scalar(const uint64_t *v, size_t n, uint64_t *val, uint64_t *len)
+{
+    st_run_list l = {.val = val, .len = len};
+    return st_enc_runs_finish(v, n, 1, &l);
+}
+
 #if !(defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)))
 /* No x86 SIMD on this target: the SIMD names are the scalar kernels. */
 void st_enc_stats64_avx2(const uint64_t *v, size_t n, st_enc_stats *st) { st_enc_stats64_scalar(v, n, st); }
 void st_enc_stats32_avx2(const int32_t *v, size_t n, st_enc_stats *st) { st_enc_stats32_scalar(v, n, st); }
 void st_enc_stats64_avx512(const uint64_t *v, size_t n, st_enc_stats *st) { st_enc_stats64_scalar(v, n, st); }
 void st_enc_stats32_avx512(const int32_t *v, size_t n, st_enc_stats *st) { st_enc_stats32_scalar(v, n, st); }
+size_t st_enc_runs_avx2(const uint64_t *v, size_t n, uint64_t *val, uint64_t *len)
+{
+    return st_enc_runs_scalar(v, n, val, len);
+}
+size_t st_enc_runs_avx512(const uint64_t *v, size_t n, uint64_t *val, uint64_t *len)
+{
+    return st_enc_runs_scalar(v, n, val, len);
+}
 #endif
 
 st_enc_stats64_fn st_enc_stats64_pick(st_cpu_isa level)
@@ -90,4 +114,11 @@ st_enc_stats32_fn st_enc_stats32_pick(st_cpu_isa level)
     if (level >= ST_CPU_AVX512) return st_enc_stats32_avx512;
     if (level >= ST_CPU_AVX2) return st_enc_stats32_avx2;
     return st_enc_stats32_scalar;
+}
+
+st_enc_runs_fn st_enc_runs_pick(st_cpu_isa level)
+{
+    if (level >= ST_CPU_AVX512) return st_enc_runs_avx512;
+    if (level >= ST_CPU_AVX2) return st_enc_runs_avx2;
+    return st_enc_runs_scalar;
 }

@@ -7,7 +7,8 @@
  * a step sees value i+k and its predecessor i+k-1 (an unaligned load one
  * value back), so the differences and the equal-neighbour count need no
  * shuffles. int32 blocks are sign-extended to 64-bit lanes on load: their
- * differences (up to 2^32 - 1 in size) do not fit 32 bits.
+ * differences (up to 2^32 - 1 in size) do not fit 32 bits. The run
+ * list's boundaries come from the same neighbour compare, as a mask.
  */
 #include "codec_internal.h"
 
@@ -90,5 +91,20 @@ T256 void st_enc_stats32_avx2(const int32_t *v, size_t n, st_enc_stats *st)
     size_t changes;
     fold(&a, i - 1, &mn, &mx, &dmn, &dmx, &changes);
     st_enc_stats32_finish(v, n, i, mn, mx, dmn, dmx, changes, st);
+}
+
+/* Run boundaries four rows at a time: a step with no change (the common
+ * case when RLE is worth listing) is a compare and a test. */
+T256 size_t st_enc_runs_avx2(const uint64_t *v, size_t n, uint64_t *val, uint64_t *len)
+{
+    st_run_list l = {.val = val, .len = len};
+    size_t i = 1;
+    for (; i + 4 <= n; i += 4) {
+        __m256i eq = _mm256_cmpeq_epi64(_mm256_loadu_si256((const __m256i *)(v + i)),
+                                        _mm256_loadu_si256((const __m256i *)(v + i - 1)));
+        unsigned m = (unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(eq)) ^ 0xFu;
+        for (; m; m &= m - 1) st_run_cut(&l, v, i + (size_t)__builtin_ctz(m));
+    }
+    return st_enc_runs_finish(v, n, i, &l);
 }
 #endif

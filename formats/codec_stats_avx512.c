@@ -8,6 +8,7 @@
  * a step is two loads (value i+k and its predecessor), a subtraction,
  * four min/max and a masked increment of the change count. int32 blocks
  * are sign-extended to 64-bit lanes on load, as their differences need.
+ * The run list's boundaries come from the same compare's mask.
  */
 #include "codec_internal.h"
 
@@ -65,5 +66,18 @@ T512 void st_enc_stats32_avx512(const int32_t *v, size_t n, st_enc_stats *st)
     st_enc_stats32_finish(v, n, i, _mm512_reduce_min_epi64(a.mn), _mm512_reduce_max_epi64(a.mx),
                           _mm512_reduce_min_epi64(a.dmn), _mm512_reduce_max_epi64(a.dmx),
                           (size_t)_mm512_reduce_add_epi64(a.ch), st);
+}
+
+/* Run boundaries eight rows at a time: a step with no change (the common
+ * case when RLE is worth listing) is a compare into a mask and a test. */
+T512 size_t st_enc_runs_avx512(const uint64_t *v, size_t n, uint64_t *val, uint64_t *len)
+{
+    st_run_list l = {.val = val, .len = len};
+    size_t i = 1;
+    for (; i + 8 <= n; i += 8) {
+        unsigned m = _mm512_cmpneq_epi64_mask(_mm512_loadu_si512(v + i), _mm512_loadu_si512(v + i - 1));
+        for (; m; m &= m - 1) st_run_cut(&l, v, i + (size_t)__builtin_ctz(m));
+    }
+    return st_enc_runs_finish(v, n, i, &l);
 }
 #endif

@@ -1087,6 +1087,37 @@ Test(format, encoder_stats_kernels_match_scalar)
                               "int32 %s pattern %d offset %zu n %zu", st_cpu_name((st_cpu_isa)lvl), pat, off, len);
                 }
     }
+    /* the run lists, over runs of every length around the step sizes */
+    uint64_t *val = malloc(2 * (N + 8) * sizeof *val), *len = val + N + 8;
+    uint64_t *val2 = malloc(2 * (N + 8) * sizeof *val2), *len2 = val2 + N + 8;
+    cr_assert(val && val2);
+    for (int pat = 0; pat < 4; pat++) {
+        for (size_t i = 0, run = 0; i < N + 8; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            if (pat == 0) v[i] = x % 2;                                  /* short runs */
+            else if (pat == 1) v[i] = i / (1 + i % 11);                   /* mixed lengths */
+            else if (pat == 2) v[i] = (run += x % 13 == 0) % 3;           /* long runs */
+            else v[i] = i < (N + 8) / 2 ? 5 : (uint64_t)INT64_MIN;        /* two runs */
+        }
+        for (int lvl = ST_CPU_AVX2; lvl <= (int)st_cpu_detected(); lvl++)
+            for (size_t off = 0; off < 4; off++)
+                for (size_t n = 1; n <= 80; n++) {
+                    size_t cnt = n == 80 ? N : n;
+                    size_t a = st_enc_runs_scalar(v + off, cnt, val, len);
+                    size_t b = st_enc_runs_pick((st_cpu_isa)lvl)(v + off, cnt, val2, len2);
+                    st_enc_stats st0;
+                    st_enc_stats64_scalar(v + off, cnt, &st0);
+                    cr_assert_eq(a, b, "runs %s pattern %d offset %zu n %zu: longest", st_cpu_name((st_cpu_isa)lvl),
+                                 pat, off, cnt);
+                    cr_assert(!memcmp(val, val2, st0.runs * 8) && !memcmp(len, len2, st0.runs * 8),
+                              "runs %s pattern %d offset %zu n %zu: list", st_cpu_name((st_cpu_isa)lvl), pat, off, cnt);
+                    size_t total = 0;
+                    for (size_t r = 0; r < st0.runs; r++) total += len[r] + 1;
+                    cr_assert_eq(total, cnt, "the run lengths add up to the rows");
+                }
+    }
+    free(val);
+    free(val2);
     /* and the scalar kernel against the definition, on a few values */
     uint64_t w[4] = {(uint64_t)INT64_MAX, (uint64_t)INT64_MIN, (uint64_t)INT64_MIN, 5};
     st_enc_stats st;

@@ -73,9 +73,30 @@ static inline uint64_t st_get_u64(const uint8_t *p)
     return v;
 }
 
-/* Encodes column c (all n_rows values, NULL slots hold 0 / "") into out:
- * picks the smallest encoding (or `force` >= 0 for tests), writes the
- * encoding id into *enc. Values only: validity is handled by the caller. */
+/* Scratch memory of the block encoder (tables, widened values), reused
+ * across blocks by one thread. Caller owns it; free with
+ * st_codec_scratch_free() (NULL does nothing). NULL when out of memory. */
+typedef struct st_codec_scratch st_codec_scratch;
+st_codec_scratch *st_codec_scratch_new(void);
+void st_codec_scratch_free(st_codec_scratch *s);
+
+/* The signed range of every value of a bool/int32/int64 block, which
+ * the encoder's statistics give for free (has_minmax false for float64,
+ * strings and empty blocks). */
+typedef struct st_codec_range {
+    bool has_minmax;
+    int64_t min, max;
+} st_codec_range;
+
+/* Encodes column c (all n_rows values, NULL slots hold 0 / "") into out
+ * (appending): picks the smallest encoding (or `force` >= 0 for tests),
+ * writes the encoding id into *enc and, when range is not NULL, the
+ * values' range into *range. Values only: validity is handled by the
+ * caller. Borrows s for the call. ST_ERR_NOMEM when out of memory. */
+st_status st_codec_encode_block(const st_column *c, int force, st_codec_scratch *s, st_buf *out, int *enc,
+                                st_codec_range *range);
+
+/* st_codec_encode_block with a scratch of its own (tests, tools). */
 st_status st_codec_encode(const st_column *c, int force, st_buf *out, int *enc);
 
 /* The block st_codec_encode() writes for a BOOL/I32/I64 column holding
@@ -100,6 +121,10 @@ st_status st_codec_decode(st_type t, int enc, const uint8_t *p, size_t len, size
  * fixed-width type. */
 st_status st_codec_decode_dict(st_type t, int enc, const uint8_t *p, size_t len, size_t n, st_column *dict,
                                uint32_t *codes, const char **why);
+
+/* st_crc32c by the table version only, the specification the SSE4.2
+ * version is tested against. */
+uint32_t st_crc32c_portable(uint32_t crc, const void *buf, size_t len);
 
 /* Test hook: force every block of subsequent writers to this encoding
  * (-1 = choose by size). Not thread-safe; tests only. */

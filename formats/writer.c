@@ -47,10 +47,11 @@ struct st_writer {
     uint32_t *chunk_n;     /* rows per chunk */
     st_block_ent *blocks;     /* n_chunks * n_fields */
     size_t n_chunks, cap_chunks;
-    st_buf payload, enc, io;
+    st_buf payload, io;
     void *zbuf;
     size_t zcap;
     ZSTD_CCtx *zctx;
+    st_codec_scratch *scratch; /* the block encoder's tables, reused across blocks */
     st_status failed;
     uint64_t content_hash; /* hash of every block header (with its CRC32C) in write order */
     bool fp_content;       /* close folds content_hash into the fingerprint */
@@ -86,10 +87,10 @@ static void writer_free(st_writer *w)
     free(w->chunk_n);
     free(w->blocks);
     st_buf_free(&w->payload);
-    st_buf_free(&w->enc);
     st_buf_free(&w->io);
     free(w->zbuf);
     ZSTD_freeCCtx(w->zctx);
+    st_codec_scratch_free(w->scratch);
     free(w);
 }
 
@@ -163,7 +164,8 @@ st_status st_writer_open(st_writer **out, const char *path, const st_field *fiel
     w->meta.inputs = w->inputs;
     w->meta.kv = w->kv;
     w->zctx = ZSTD_createCCtx();
-    if (!w->zctx) goto nomem;
+    w->scratch = st_codec_scratch_new();
+    if (!w->zctx || !w->scratch) goto nomem;
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (w->fd < 0) {
         s = st_error_set(err, ST_ERR_IO, "cannot create '%s': %s", w->tmp, strerror(errno));
@@ -313,13 +315,17 @@ static st_status emit_block(st_writer *w, st_block_ent *b, int enc, uint8_t flag
 }
 
 /* Encodes column j's block c (n rows) into entry b and writes it: zone
- * map, validity, values (st_codec_encode), then zstd when it saves at
- * least 1/16. */
+ * map, validity, values (st_codec_encode_block), then zstd when it saves
+ * at least 1/16. A block without NULLs takes its integer zone map from
+ * the encoder's statistics (the range of all its values) instead of a
+ * pass of its own. */
 static st_status encode_block(st_writer *w, size_t j, const st_column *c, size_t n, st_block_ent *b, st_error *err)
 {
     int level = w->opts.zstd_level == 0 ? 3 : w->opts.zstd_level;
     memset(b, 0, sizeof *b);
-    zone(c, b);
+    bool zone_from_codec = c->null_count == 0 && c->type != ST_TYPE_F64 && c->type != ST_TYPE_STR &&
+                           c->type != ST_TYPE_BYTES;
+    if (!zone_from_codec) zone(c, b);
     b->null_count = (uint32_t)c->null_count;
     b->raw_bytes = c->type == ST_TYPE_STR || c->type == ST_TYPE_BYTES ? c->n_bytes : n * st_type_width(c->type);
     st_buf_reset(&w->payload);
@@ -335,10 +341,14 @@ static st_status encode_block(st_writer *w, size_t j, const st_column *c, size_t
             flags |= ST_BLOCK_FLAG_VALIDITY;
             append_validity(&w->payload, c->validity, n);
         }
-        st_buf_reset(&w->enc);
-        st_status s = st_codec_encode(c, -1, &w->enc, &enc);
+        st_codec_range range;
+        st_status s = st_codec_encode_block(c, -1, w->scratch, &w->payload, &enc, &range);
         if (s != ST_OK) return st_error_set(err, s, "out of memory encoding '%s'", w->fields[j].name);
-        st_buf_append(&w->payload, w->enc.data, w->enc.len);
+        if (zone_from_codec && range.has_minmax) {
+            b->has_minmax = 1;
+            b->min = (uint64_t)range.min;
+            b->max = (uint64_t)range.max;
+        }
     }
     if (!st_buf_ok(&w->payload)) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
     const uint8_t *data = (const uint8_t *)w->payload.data;

@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "fixtures.h"
+#include "codec_internal.h"
 #include "format_internal.h"
+#include "strata/cpu.h"
 #include "strata/file.h"
 
 static char dir[128];
@@ -413,6 +415,36 @@ Test(format, aborted_writer_leaves_nothing_and_bad_rows_are_refused)
 Test(format, crc32c_known_answer)
 {
     cr_assert_eq(st_crc32c(0, "123456789", 9), 0xE3069283u);
+    cr_assert_eq(st_crc32c_portable(0, "123456789", 9), 0xE3069283u);
+}
+
+/* The dispatched CRC (SSE4.2, three interleaved streams, where the CPU
+ * has it) against the table version: lengths around the stream sizes
+ * (3 x 256, 3 x 8192) and random ones, odd start offsets, chained calls. */
+Test(format, crc32c_fast_matches_table_version)
+{
+    enum { MAX = 3 * 8192 * 2 + 1000 };
+    uint8_t *b = malloc(MAX + 16);
+    cr_assert(b);
+    uint64_t x = 0xDEADBEEFCAFEF00Dull;
+    for (size_t i = 0; i < MAX + 16; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        b[i] = (uint8_t)x;
+    }
+    static const size_t edge[] = {0, 1, 7, 8, 9, 767, 768, 769, 775, 776, 1536, 24575, 24576, 24577, 24583,
+                                  49152, 49152 + 768, MAX};
+    for (size_t e = 0; e < sizeof edge / sizeof *edge + 200; e++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t len = e < sizeof edge / sizeof *edge ? edge[e] : (size_t)(x % MAX);
+        size_t off = (size_t)(x >> 40) % 16;
+        if (off + len > MAX + 16) off = 0;
+        uint32_t seed = (uint32_t)(x >> 20);
+        cr_assert_eq(st_crc32c(seed, b + off, len), st_crc32c_portable(seed, b + off, len), "length %zu offset %zu",
+                     len, off);
+        size_t cut = len ? (size_t)(x % len) : 0; /* chained: two calls give one call's answer */
+        cr_assert_eq(st_crc32c(st_crc32c(0, b + off, cut), b + off + cut, len - cut), st_crc32c(0, b + off, len));
+    }
+    free(b);
 }
 
 /* A file built byte by byte from FORMAT.md: one int64 column, one chunk of
@@ -709,4 +741,500 @@ Test(format, a_block_built_from_runs_equals_the_encoded_rows)
     st_format_force_encoding(-1);
     free(val);
     free(len);
+}
+/* ---- the block encoder against a naive reference, byte for byte ----
+ *
+ * ref_encode builds every candidate encoding of a block the slow, obvious
+ * way (bit-at-a-time packing, a full sort for the dictionary, a sort of
+ * row indices for the strings' first-occurrence order), keeps the
+ * shortest (ties: the lower encoding id) or the forced one when it
+ * applies: the choice FORMAT.md specifies. st_codec_encode must give the
+ * same encoding id and the same bytes, for every forced encoding and
+ * at every SIMD level. */
+
+static void ref_pack(st_buf *b, const uint64_t *v, size_t n, unsigned w)
+{
+    size_t bytes = (n * w + 7) / 8 + ST_PACK_SLACK;
+    uint8_t *p = calloc(bytes, 1);
+    cr_assert(p);
+    for (size_t i = 0; i < n; i++)
+        for (unsigned k = 0; k < w; k++)
+            if ((v[i] >> k) & 1) p[(i * w + k) / 8] |= (uint8_t)(1u << ((i * w + k) % 8));
+    st_buf_append(b, p, bytes);
+    free(p);
+}
+
+static unsigned ref_bits(uint64_t x)
+{
+    unsigned w = 0;
+    for (; x; x >>= 1) w++;
+    return w;
+}
+
+static int ref_cmp_s(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+static int ref_cmp_u(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Values of fixed column c widened to 64 bits (sign-extended int32). */
+static uint64_t *ref_widen(const st_column *c)
+{
+    size_t n = c->n_rows;
+    uint64_t *v = malloc((n + 1) * sizeof *v);
+    cr_assert(v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = c->type == ST_TYPE_BOOL  ? st_column_bool(c)[i]
+               : c->type == ST_TYPE_I32 ? (uint64_t)(int64_t)st_column_i32(c)[i]
+                                        : (uint64_t)st_column_i64(c)[i];
+    return v;
+}
+
+/* FOR_BITPACK, DELTA and RLE candidates of integer values v[0..n). */
+static void ref_int_candidates(const uint64_t *v, size_t n, st_buf *cand, bool *ok)
+{
+    int64_t mn = 0, mx = 0, dmn = 0, dmx = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t x = (int64_t)v[i];
+        if (i == 0 || x < mn) mn = x;
+        if (i == 0 || x > mx) mx = x;
+    }
+    for (size_t i = 1; i < n; i++) {
+        int64_t d = (int64_t)(v[i] - v[i - 1]);
+        if (i == 1 || d < dmn) dmn = d;
+        if (i == 1 || d > dmx) dmx = d;
+    }
+    unsigned w_for = ref_bits((uint64_t)mx - (uint64_t)mn);
+    uint64_t *t = malloc((n + 1) * sizeof *t), *len = malloc((n + 1) * sizeof *len);
+    cr_assert(t && len);
+    ok[ST_ENC_FOR_BITPACK] = true;
+    st_buf_put_u64(&cand[ST_ENC_FOR_BITPACK], (uint64_t)mn);
+    st_buf_put_u8(&cand[ST_ENC_FOR_BITPACK], (uint8_t)w_for);
+    for (size_t i = 0; i < n; i++) t[i] = v[i] - (uint64_t)mn;
+    ref_pack(&cand[ST_ENC_FOR_BITPACK], t, n, w_for);
+    if (n >= 1) {
+        unsigned wd = ref_bits((uint64_t)dmx - (uint64_t)dmn);
+        ok[ST_ENC_DELTA] = true;
+        st_buf_put_u64(&cand[ST_ENC_DELTA], v[0]);
+        st_buf_put_u64(&cand[ST_ENC_DELTA], (uint64_t)dmn);
+        st_buf_put_u8(&cand[ST_ENC_DELTA], (uint8_t)wd);
+        for (size_t i = 1; i < n; i++) t[i - 1] = v[i] - v[i - 1] - (uint64_t)dmn;
+        ref_pack(&cand[ST_ENC_DELTA], t, n - 1, wd);
+    }
+    size_t runs = 0;
+    uint64_t max_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && v[i] == v[i - 1]) {
+            len[runs - 1]++;
+        } else {
+            t[runs] = v[i] - (uint64_t)mn;
+            len[runs++] = 1;
+        }
+        if (len[runs - 1] > max_len) max_len = len[runs - 1];
+    }
+    for (size_t r = 0; r < runs; r++) len[r]--;
+    unsigned wl = ref_bits(max_len ? max_len - 1 : 0);
+    ok[ST_ENC_RLE] = true;
+    st_buf_put_u32(&cand[ST_ENC_RLE], (uint32_t)runs);
+    st_buf_put_u64(&cand[ST_ENC_RLE], (uint64_t)mn);
+    st_buf_put_u8(&cand[ST_ENC_RLE], (uint8_t)w_for);
+    ref_pack(&cand[ST_ENC_RLE], t, runs, w_for);
+    st_buf_put_u8(&cand[ST_ENC_RLE], (uint8_t)wl);
+    ref_pack(&cand[ST_ENC_RLE], len, runs, wl);
+    free(t);
+    free(len);
+}
+
+/* DICT candidate of fixed values v[0..n): the sorted distinct values
+ * (signed order for integers, bit patterns for float64), codes by binary
+ * search. Not applicable beyond 4096 distinct values. */
+static void ref_dict_candidate(const uint64_t *v, size_t n, bool f64, st_buf *cand, bool *ok)
+{
+    if (n == 0) return;
+    uint64_t *d = malloc(n * sizeof *d), *codes = malloc(n * sizeof *codes);
+    cr_assert(d && codes);
+    memcpy(d, v, n * sizeof *d);
+    int (*cmp)(const void *, const void *) = f64 ? ref_cmp_u : ref_cmp_s;
+    qsort(d, n, sizeof *d, cmp);
+    size_t nd = 0;
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || d[i] != d[nd - 1]) d[nd++] = d[i];
+    if (nd <= 4096) {
+        for (size_t i = 0; i < n; i++) codes[i] = (uint64_t)((const uint64_t *)bsearch(&v[i], d, nd, 8, cmp) - d);
+        st_buf *b = &cand[ST_ENC_DICT];
+        ok[ST_ENC_DICT] = true;
+        st_buf_put_u32(b, (uint32_t)nd);
+        if (f64) {
+            for (size_t k = 0; k < nd; k++) st_buf_put_u64(b, d[k]);
+        } else {
+            unsigned w = ref_bits(d[nd - 1] - d[0]);
+            st_buf_put_u64(b, d[0]);
+            st_buf_put_u8(b, (uint8_t)w);
+            uint64_t *t = malloc(nd * sizeof *t);
+            for (size_t k = 0; k < nd; k++) t[k] = d[k] - d[0];
+            ref_pack(b, t, nd, w);
+            free(t);
+        }
+        st_buf_put_u8(b, (uint8_t)(nd > 1 ? ref_bits(nd - 1) : 0));
+        ref_pack(b, codes, n, nd > 1 ? ref_bits(nd - 1) : 0);
+    }
+    free(d);
+    free(codes);
+}
+
+static void ref_fixed(const st_column *c, st_buf *cand, bool *ok)
+{
+    size_t n = c->n_rows;
+    bool f64 = c->type == ST_TYPE_F64;
+    uint64_t *v = f64 ? NULL : ref_widen(c);
+    if (f64) {
+        v = malloc((n + 1) * 8);
+        if (n) memcpy(v, c->data, n * 8);
+    }
+    ok[ST_ENC_PLAIN] = true;
+    st_buf_append(&cand[ST_ENC_PLAIN], c->data, n * st_type_width(c->type));
+    if (!f64) ref_int_candidates(v, n, cand, ok);
+    ref_dict_candidate(v, n, f64, cand, ok);
+    bool same = n > 0;
+    for (size_t i = 1; i < n; i++) same = same && v[i] == v[0];
+    if (same) {
+        ok[ST_ENC_CONST] = true;
+        st_buf_put_u64(&cand[ST_ENC_CONST], v[0]);
+    }
+    free(v);
+}
+
+static const st_column *ref_sort_col;
+static int ref_cmp_row(const void *a, const void *b)
+{
+    size_t i = *(const size_t *)a, j = *(const size_t *)b, li, lj;
+    const char *x = st_column_str(ref_sort_col, i, &li), *y = st_column_str(ref_sort_col, j, &lj);
+    int k = memcmp(x, y, li < lj ? li : lj);
+    if (k == 0) k = (li > lj) - (li < lj);
+    return k ? k : (i > j) - (i < j);
+}
+
+/* DICT candidate of a string column: values in first-occurrence order. */
+static void ref_str_dict(const st_column *c, st_buf *cand, bool *ok)
+{
+    size_t n = c->n_rows;
+    if (n == 0) return;
+    size_t *idx = malloc(n * sizeof *idx), *group = malloc(n * sizeof *group), *first = malloc(n * sizeof *first);
+    size_t *rank = malloc(n * sizeof *rank);
+    uint64_t *codes = malloc(n * sizeof *codes);
+    cr_assert(idx && group && first && rank && codes);
+    for (size_t i = 0; i < n; i++) idx[i] = i;
+    ref_sort_col = c;
+    qsort(idx, n, sizeof *idx, ref_cmp_row);
+    size_t ng = 0; /* groups of equal strings; each group's first row is its smallest index */
+    for (size_t k = 0; k < n; k++) {
+        size_t la, lb;
+        const char *a = st_column_str(c, idx[k], &la), *b = k ? st_column_str(c, idx[k - 1], &lb) : NULL;
+        if (k == 0 || la != lb || memcmp(a, b, la)) first[ng++] = idx[k];
+        group[idx[k]] = ng - 1;
+    }
+    if (ng <= 4096) {
+        /* rank of a group = how many groups occur first before it */
+        for (size_t g = 0; g < ng; g++) {
+            rank[g] = 0;
+            for (size_t h = 0; h < ng; h++) rank[g] += first[h] < first[g];
+        }
+        size_t *order = malloc(ng * sizeof *order);
+        for (size_t g = 0; g < ng; g++) order[rank[g]] = first[g];
+        for (size_t i = 0; i < n; i++) codes[i] = rank[group[i]];
+        uint64_t lmin = 0, lmax = 0;
+        uint64_t *lens = malloc(ng * sizeof *lens);
+        for (size_t k = 0; k < ng; k++) {
+            size_t l;
+            st_column_str(c, order[k], &l);
+            lens[k] = l;
+            if (k == 0 || l < lmin) lmin = l;
+            if (k == 0 || l > lmax) lmax = l;
+        }
+        st_buf *b = &cand[ST_ENC_DICT];
+        ok[ST_ENC_DICT] = true;
+        st_buf_put_u32(b, (uint32_t)ng);
+        st_buf_put_u64(b, lmin);
+        st_buf_put_u8(b, (uint8_t)ref_bits(lmax - lmin));
+        for (size_t k = 0; k < ng; k++) lens[k] -= lmin;
+        ref_pack(b, lens, ng, ref_bits(lmax - lmin));
+        for (size_t k = 0; k < ng; k++) {
+            size_t l;
+            const char *s = st_column_str(c, order[k], &l);
+            st_buf_append(b, s, l);
+        }
+        st_buf_put_u8(b, (uint8_t)(ng > 1 ? ref_bits(ng - 1) : 0));
+        ref_pack(b, codes, n, ng > 1 ? ref_bits(ng - 1) : 0);
+        free(lens);
+        free(order);
+    }
+    free(idx);
+    free(group);
+    free(first);
+    free(rank);
+    free(codes);
+}
+
+static void ref_var(const st_column *c, st_buf *cand, bool *ok)
+{
+    size_t n = c->n_rows;
+    uint64_t *len = malloc((n + 1) * sizeof *len), lmin = 0, lmax = 0;
+    cr_assert(len);
+    for (size_t i = 0; i < n; i++) {
+        size_t l;
+        st_column_str(c, i, &l);
+        len[i] = l;
+        if (i == 0 || l < lmin) lmin = l;
+        if (i == 0 || l > lmax) lmax = l;
+    }
+    ok[ST_ENC_PLAIN] = true;
+    st_buf_put_u64(&cand[ST_ENC_PLAIN], lmin);
+    st_buf_put_u8(&cand[ST_ENC_PLAIN], (uint8_t)ref_bits(lmax - lmin));
+    for (size_t i = 0; i < n; i++) len[i] -= lmin;
+    ref_pack(&cand[ST_ENC_PLAIN], len, n, ref_bits(lmax - lmin));
+    if (n) st_buf_append(&cand[ST_ENC_PLAIN], c->bytes + c->offsets[0], c->offsets[n] - c->offsets[0]);
+    ref_str_dict(c, cand, ok);
+    bool same = n > 0;
+    size_t l0 = 0;
+    const char *s0 = n ? st_column_str(c, 0, &l0) : NULL;
+    for (size_t i = 1; i < n && same; i++) {
+        size_t l;
+        const char *s = st_column_str(c, i, &l);
+        same = l == l0 && !memcmp(s, s0, l);
+    }
+    if (same) {
+        ok[ST_ENC_CONST] = true;
+        st_buf_put_u32(&cand[ST_ENC_CONST], (uint32_t)l0);
+        st_buf_append(&cand[ST_ENC_CONST], s0, l0);
+    }
+    free(len);
+}
+
+/* The reference encoding of c: every candidate into cand[6] (ok[e] when
+ * encoding e applies), then the choice for each `force`. */
+static void ref_candidates(const st_column *c, st_buf cand[6], bool ok[6])
+{
+    for (int e = 0; e < 6; e++) {
+        st_buf_init(&cand[e]);
+        ok[e] = false;
+    }
+    if (c->type == ST_TYPE_STR || c->type == ST_TYPE_BYTES) ref_var(c, cand, ok);
+    else ref_fixed(c, cand, ok);
+    for (int e = 0; e < 6; e++) cr_assert(st_buf_ok(&cand[e]));
+}
+
+static int ref_choice(const st_buf cand[6], const bool ok[6], int force)
+{
+    int best = ST_ENC_PLAIN;
+    for (int e = 0; e < 6; e++)
+        if (ok[e] && cand[e].len < cand[best].len) best = e;
+    return force >= 0 && force < 6 && ok[force] ? force : best;
+}
+
+/* One test column: kind k of `encoder_cases` below, n rows of type t. */
+static void enc_case(st_column *c, st_type t, size_t n, int k)
+{
+    st_column_init(c, t);
+    uint64_t x = 0x243F6A8885A308D3ull ^ ((uint64_t)k << 32) ^ n;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t v;
+        switch (k) {
+        case 0: v = 42; break;                                             /* all equal */
+        case 1: v = (int64_t)i * 3 - 1000; break;                          /* all distinct, sorted */
+        case 2: v = (int64_t)x; break;                                     /* full 64-bit range */
+        case 3: v = (int64_t)(x % 100) - 50; break;                        /* small range, negative too */
+        case 4: v = -(int64_t)(x % 100000) - 1; break;                     /* negative only */
+        case 5: v = x % 3 == 0 ? INT64_MIN : x % 3 == 1 ? INT64_MAX : 0; break; /* extremes */
+        case 6: v = (int64_t)((i / 17) % 5); break;                        /* short runs */
+        case 7: v = (int64_t)(i / (n / 3 + 1)) * 1000003; break;           /* three long runs */
+        case 8: v = (int64_t)(i & 1); break;                               /* alternating */
+        case 9: v = (int64_t)(((i % 4096) * 2654435761u) % 4096) * 977 - 5; break; /* 4096 distinct */
+        case 10: v = (int64_t)(i % 4097) * 131; break;                     /* 4097 distinct */
+        case 11: v = (int64_t)((x % 7) * (uint64_t)(INT64_MAX / 4) - (uint64_t)(INT64_MAX / 2)); break; /* few values, wide range */
+        case 12: v = i + 1 == n ? INT64_MIN : (int64_t)i; break;            /* sorted, one outlier */
+        case 13: v = i == n / 2 ? -7 : 9; break;                           /* one odd value */
+        case 14: v = INT64_MAX - (int64_t)i * 5; break;                    /* descending near the top */
+        case 15: v = (int64_t)((x % 64) << 48); break;                     /* strided: hash stress */
+        case 16: v = (int64_t)((x % 3000) << 32) + (int64_t)(x % 2); break; /* strided, many values */
+        default: v = (int64_t)(x % (1u << 16)) - 30000; break;             /* 16-bit range, random */
+        }
+        st_status s = ST_OK;
+        switch (t) {
+        case ST_TYPE_BOOL: s = st_column_push_bool(c, (v & 1) != 0); break;
+        case ST_TYPE_I32: s = st_column_push_i32(c, k == 5 ? (v == INT64_MIN ? INT32_MIN : v == INT64_MAX ? INT32_MAX : 0)
+                                                           : (int32_t)(v >> (k == 11 || k == 14 || k == 15 ? 32 : 0)));
+            break;
+        case ST_TYPE_I64: s = st_column_push_i64(c, v); break;
+        case ST_TYPE_F64: {
+            static const uint64_t odd[] = {0x8000000000000000ull /* -0.0 */, 0, 0x7FF8000000000000ull /* NaN */,
+                                           0x7FF8000000000001ull, 0xFFF8000000000000ull, 0x7FF0000000000000ull,
+                                           0xFFF0000000000000ull, 1 /* subnormal */};
+            double d;
+            if (k == 5 || k == 15) {
+                uint64_t bits = odd[x % 8];
+                memcpy(&d, &bits, 8);
+            } else {
+                d = (double)v / 7.0;
+            }
+            s = st_column_push_f64(c, d);
+            break;
+        }
+        default: {
+            char buf[400];
+            size_t len;
+            if (k == 3) len = 0;                                          /* all empty */
+            else if (k == 4) len = x % 3 ? 0 : (size_t)snprintf(buf, sizeof buf, "e%d", (int)(x % 10)); /* many empty */
+            else if (k == 14) {                                           /* long values, shared prefix */
+                len = 300 + x % 64;
+                memset(buf, 'p', len);
+                buf[len - 1] = (char)('a' + x % 20);
+            } else if (k == 15) len = (size_t)snprintf(buf, sizeof buf, "%s", (const char *[]){"a", "ab", "abc", "", "abcd"}[x % 5]);
+            else len = (size_t)snprintf(buf, sizeof buf, "s%lld", (long long)v);
+            if (t == ST_TYPE_BYTES && len > 1) buf[len / 2] = '\0';       /* embedded zero bytes */
+            s = st_column_push_str(c, buf, len);
+            break;
+        }
+        }
+        cr_assert_eq(s, ST_OK);
+    }
+}
+
+static int enc_seen[2][6]; /* [fixed, strings][encoding]: chosen by size at least once */
+
+static void expect_encoder_matches(const st_column *c, const char *what)
+{
+    st_buf cand[6];
+    bool ok[6];
+    ref_candidates(c, cand, ok);
+    st_buf got;
+    st_buf_init(&got);
+    for (int force = -1; force < 6; force++) {
+        int want = ref_choice(cand, ok, force), enc = -1;
+        if (force < 0) enc_seen[c->type == ST_TYPE_STR || c->type == ST_TYPE_BYTES][want]++;
+        st_buf_reset(&got);
+        cr_assert_eq(st_codec_encode(c, force, &got, &enc), ST_OK, "%s", what);
+        cr_assert_eq(enc, want, "%s force %d: encoding %d, the reference picks %d", what, force, enc, want);
+        cr_assert_eq(got.len, cand[want].len, "%s force %d (encoding %d): %zu bytes, the reference %zu", what, force,
+                     enc, got.len, cand[want].len);
+        size_t at = 0;
+        while (at < got.len && got.data[at] == cand[want].data[at]) at++;
+        cr_assert_eq(at, got.len, "%s force %d (encoding %d): first different byte at %zu of %zu", what, force, enc,
+                     at, got.len);
+    }
+    st_buf_free(&got);
+    for (int e = 0; e < 6; e++) st_buf_free(&cand[e]);
+}
+
+Test(format, encoder_matches_naive_reference_byte_for_byte)
+{
+    static const st_type types[] = {ST_TYPE_BOOL, ST_TYPE_I32, ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_STR, ST_TYPE_BYTES};
+    static const size_t sizes[] = {0, 1, 2, 3, 8, 9, 63, 1000, 4097, 65536};
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++)
+        for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+            for (int k = 0; k < 18; k++) {
+                if (sizes[si] == 65536 && k % 3 != 0 && k != 10 && k != 16) continue; /* keep the test short */
+                st_column c;
+                enc_case(&c, types[ti], sizes[si], k);
+                for (int lvl = ST_CPU_SCALAR; lvl <= ST_CPU_AVX512; lvl++) {
+                    if (lvl > (int)st_cpu_detected()) break;
+                    if (lvl > ST_CPU_SCALAR && sizes[si] == 65536 && k % 6 != 0) continue;
+                    st_cpu_cap((st_cpu_isa)lvl);
+                    char what[96];
+                    snprintf(what, sizeof what, "%s, %zu rows, case %d, %s", st_type_name(types[ti]), sizes[si], k,
+                             st_cpu_name((st_cpu_isa)lvl));
+                    expect_encoder_matches(&c, what);
+                }
+                st_cpu_cap(ST_CPU_AVX512);
+                st_column_free(&c);
+            }
+    for (int e = 0; e < 6; e++)
+        cr_assert(enc_seen[0][e] > 0, "the cases make the choice pick encoding %d for some fixed column", e);
+    cr_assert(enc_seen[1][ST_ENC_PLAIN] && enc_seen[1][ST_ENC_DICT] && enc_seen[1][ST_ENC_CONST],
+              "the cases make the choice pick every string encoding");
+}
+
+/* The SIMD statistics kernels against the scalar one (the spec): every
+ * length 0..80 at every start offset 0..3 (the tails and the unaligned
+ * loads), over values that make each statistic hard: extremes whose
+ * differences wrap, runs, constant stretches, random. */
+Test(format, encoder_stats_kernels_match_scalar)
+{
+    enum { N = 4096 };
+    uint64_t *v = malloc((N + 8) * sizeof *v);
+    int32_t *v32 = malloc((N + 8) * sizeof *v32);
+    cr_assert(v && v32);
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int pat = 0; pat < 5; pat++) {
+        for (size_t i = 0; i < N + 8; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            switch (pat) {
+            case 0: v[i] = x; break;
+            case 1: v[i] = x % 3 == 0 ? (uint64_t)INT64_MIN : x % 3 == 1 ? (uint64_t)INT64_MAX : 0; break;
+            case 2: v[i] = (i / 5) % 3; break;
+            case 3: v[i] = 7; break;
+            default: v[i] = (uint64_t)(int64_t)(int32_t)(x >> 32); break;
+            }
+            v32[i] = pat == 1 ? (x % 3 == 0 ? INT32_MIN : x % 3 == 1 ? INT32_MAX : 0) : (int32_t)v[i];
+        }
+        for (int lvl = ST_CPU_AVX2; lvl <= (int)st_cpu_detected(); lvl++)
+            for (size_t off = 0; off < 4; off++)
+                for (size_t n = 0; n <= 80; n++) {
+                    size_t len = n == 80 ? N : n;
+                    st_enc_stats a, b, a32, b32;
+                    st_enc_stats64_scalar(v + off, len, &a);
+                    st_enc_stats64_pick((st_cpu_isa)lvl)(v + off, len, &b);
+                    st_enc_stats32_scalar(v32 + off, len, &a32);
+                    st_enc_stats32_pick((st_cpu_isa)lvl)(v32 + off, len, &b32);
+                    cr_assert(a.mn == b.mn && a.mx == b.mx && a.dmn == b.dmn && a.dmx == b.dmx && a.runs == b.runs,
+                              "int64 %s pattern %d offset %zu n %zu", st_cpu_name((st_cpu_isa)lvl), pat, off, len);
+                    cr_assert(a32.mn == b32.mn && a32.mx == b32.mx && a32.dmn == b32.dmn && a32.dmx == b32.dmx &&
+                                  a32.runs == b32.runs,
+                              "int32 %s pattern %d offset %zu n %zu", st_cpu_name((st_cpu_isa)lvl), pat, off, len);
+                }
+    }
+    /* the run lists, over runs of every length around the step sizes */
+    uint64_t *val = malloc(2 * (N + 8) * sizeof *val), *len = val + N + 8;
+    uint64_t *val2 = malloc(2 * (N + 8) * sizeof *val2), *len2 = val2 + N + 8;
+    cr_assert(val && val2);
+    for (int pat = 0; pat < 4; pat++) {
+        for (size_t i = 0, run = 0; i < N + 8; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            if (pat == 0) v[i] = x % 2;                                  /* short runs */
+            else if (pat == 1) v[i] = i / (1 + i % 11);                   /* mixed lengths */
+            else if (pat == 2) v[i] = (run += x % 13 == 0) % 3;           /* long runs */
+            else v[i] = i < (N + 8) / 2 ? 5 : (uint64_t)INT64_MIN;        /* two runs */
+        }
+        for (int lvl = ST_CPU_AVX2; lvl <= (int)st_cpu_detected(); lvl++)
+            for (size_t off = 0; off < 4; off++)
+                for (size_t n = 1; n <= 80; n++) {
+                    size_t cnt = n == 80 ? N : n;
+                    size_t a = st_enc_runs_scalar(v + off, cnt, val, len);
+                    size_t b = st_enc_runs_pick((st_cpu_isa)lvl)(v + off, cnt, val2, len2);
+                    st_enc_stats st0;
+                    st_enc_stats64_scalar(v + off, cnt, &st0);
+                    cr_assert_eq(a, b, "runs %s pattern %d offset %zu n %zu: longest", st_cpu_name((st_cpu_isa)lvl),
+                                 pat, off, cnt);
+                    cr_assert(!memcmp(val, val2, st0.runs * 8) && !memcmp(len, len2, st0.runs * 8),
+                              "runs %s pattern %d offset %zu n %zu: list", st_cpu_name((st_cpu_isa)lvl), pat, off, cnt);
+                    size_t total = 0;
+                    for (size_t r = 0; r < st0.runs; r++) total += len[r] + 1;
+                    cr_assert_eq(total, cnt, "the run lengths add up to the rows");
+                }
+    }
+    free(val);
+    free(val2);
+    /* and the scalar kernel against the definition, on a few values */
+    uint64_t w[4] = {(uint64_t)INT64_MAX, (uint64_t)INT64_MIN, (uint64_t)INT64_MIN, 5};
+    st_enc_stats st;
+    st_enc_stats64_scalar(w, 4, &st);
+    cr_assert(st.mn == INT64_MIN && st.mx == INT64_MAX && st.runs == 3);
+    cr_assert(st.dmn == (int64_t)(5 - (uint64_t)INT64_MIN) && st.dmx == 1, "differences wrap modulo 2^64");
+    free(v);
+    free(v32);
 }

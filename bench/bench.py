@@ -273,9 +273,9 @@ class Bench:
         floor = stats(floor_rates)
         self.context.setdefault("ingest_floor_threads", len(tables))
         target = ">= 3x the floor per thread"
-        bound = ("encoding bronze blocks ~40% (encode_fixed, put_fixed_dict, encode_var), page decoder "
-                 "~38% (st_bt_scan_next, put_value, lane_put_*, parse_leaf_cell), page faults 4%, "
-                 "page-cache copies 2%; no SQLite in the loop (perf, bench/README)")
+        bound = ("page decoder ~61% (st_bt_scan_next with the record loop 52%, parse_leaf_cell 9%), "
+                 "encoding bronze blocks ~13% (encode_var, block statistics, packing), source pages "
+                 "from the page cache ~7% (pread copies); no SQLite in the loop (perf, bench/README)")
         try:
             self.need("run")
             wh = self.warehouse(scale)

@@ -361,9 +361,10 @@ static bool applies(const fstats *f, int e)
 }
 
 /* The encoding the size rule picks (see the top of this file). */
-static int choose(st_codec_scratch *s, const uint64_t *v, fstats *f)
+/* Sizes of PLAIN, FOR_BITPACK and DELTA (SIZE_MAX for the others and
+ * what does not apply); returns the smallest of the three. */
+static int smallest_packed(const fstats *f, size_t size[N_ENC])
 {
-    size_t size[N_ENC];
     for (int e = 0; e < N_ENC; e++) size[e] = SIZE_MAX;
     size[ST_ENC_PLAIN] = f->n * f->width;
     if (!f->f64) {
@@ -373,6 +374,13 @@ static int choose(st_codec_scratch *s, const uint64_t *v, fstats *f)
     int best = ST_ENC_PLAIN;
     for (int e = ST_ENC_FOR_BITPACK; e <= ST_ENC_DELTA; e++)
         if (size[e] < size[best]) best = e;
+    return best;
+}
+
+static int choose(st_codec_scratch *s, const uint64_t *v, fstats *f)
+{
+    size_t size[N_ENC];
+    int best = smallest_packed(f, size);
     /* RLE beats those only if it does with the shortest run lengths
      * possible: the longest run is at least the average one */
     size_t avg_run = f->s.runs ? (f->n + f->s.runs - 1) / f->s.runs : 0;
@@ -570,13 +578,7 @@ static int runs_choice(st_codec_scratch *s, const uint64_t *vals, size_t n_runs,
 {
     if (f->s.runs == 1) return f->n * f->width > 8 ? ST_ENC_CONST : ST_ENC_PLAIN;
     size_t size[N_ENC];
-    for (int e = 0; e < N_ENC; e++) size[e] = SIZE_MAX;
-    size[ST_ENC_PLAIN] = f->n * f->width;
-    size[ST_ENC_FOR_BITPACK] = 9 + st_packed_bytes(f->n, f->w_for);
-    size[ST_ENC_DELTA] = 17 + st_packed_bytes(f->n - 1, f->w_delta);
-    int best = ST_ENC_PLAIN;
-    for (int e = ST_ENC_FOR_BITPACK; e <= ST_ENC_DELTA; e++)
-        if (size[e] < size[best]) best = e;
+    int best = smallest_packed(f, size);
     size[ST_ENC_RLE] = rle_size(f, st_bits_for(f->max_run ? f->max_run - 1 : 0));
     if (size[ST_ENC_RLE] < size[best]) best = ST_ENC_RLE;
     size_t limit = dict_limit(f, size[best]);
@@ -587,8 +589,8 @@ static int runs_choice(st_codec_scratch *s, const uint64_t *vals, size_t n_runs,
     return g.dict_ok ? -1 : best;
 }
 
-st_status st_codec_encode_runs(st_type t, const uint64_t *val, const uint32_t *len, size_t n_runs, st_buf *out,
-                               int *enc, bool *done)
+st_status st_codec_encode_runs(st_type t, const uint64_t *val, const uint32_t *len, size_t n_runs,
+                               st_codec_scratch *s, st_buf *out, int *enc, bool *done)
 {
     *done = false;
     if (forced_encoding >= 0 || n_runs == 0 || t == ST_TYPE_STR || t == ST_TYPE_BYTES || t == ST_TYPE_F64 ||
@@ -596,28 +598,21 @@ st_status st_codec_encode_runs(st_type t, const uint64_t *val, const uint32_t *l
         return ST_OK;
     fstats f;
     if (!runs_stats(t, val, len, n_runs, &f)) return ST_OK;
-    st_codec_scratch *s = st_codec_scratch_new();
-    uint64_t *tmp = malloc(2 * n_runs * sizeof *tmp);
-    st_status rc = ST_ERR_NOMEM;
-    if (!s || !tmp) goto done;
+    if (!scratch_reserve(s, n_runs)) return ST_ERR_NOMEM;
     int best = runs_choice(s, val, n_runs, &f);
     if (best == ST_ENC_CONST) {
         st_buf_put_u64(out, val[0]);
         *done = true;
     } else if (best == ST_ENC_RLE) {
         for (size_t r = 0; r < n_runs; r++) {
-            tmp[r] = val[r];
-            tmp[n_runs + r] = len[r] - 1;
+            s->tmp[r] = val[r];
+            s->tmp[n_runs + r] = len[r] - 1;
         }
-        put_rle(out, &f, tmp);
+        put_rle(out, &f, s->tmp);
         *done = true;
     }
     if (*done) *enc = best;
-    rc = st_buf_ok(out) ? ST_OK : ST_ERR_NOMEM;
-done:
-    free(tmp);
-    st_codec_scratch_free(s);
-    return rc;
+    return st_buf_ok(out) ? ST_OK : ST_ERR_NOMEM;
 }
 
 /* ---- strings ---- */

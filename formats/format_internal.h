@@ -105,9 +105,11 @@ st_status st_codec_encode(const st_column *c, int force, st_buf *out, int *enc);
  * CONST: then its bytes go to out, *enc gets the encoding and *done is
  * true. Otherwise (another encoding would be the smallest, runs that are
  * not the encoder's runs, a forced encoding) nothing is written and *done
- * is false. Costs O(n_runs), not O(rows). */
-st_status st_codec_encode_runs(st_type t, const uint64_t *val, const uint32_t *len, size_t n_runs, st_buf *out,
-                               int *enc, bool *done);
+ * is false. Costs O(n_runs), not O(rows). s: the caller's encoder
+ * scratch (st_codec_scratch_new; the writer's own), used for the
+ * dictionary count and the packing input. */
+st_status st_codec_encode_runs(st_type t, const uint64_t *val, const uint32_t *len, size_t n_runs,
+                               st_codec_scratch *s, st_buf *out, int *enc, bool *done);
 
 /* Decodes n values of type t encoded with enc from (p, len) into out
  * (appending). ST_ERR_CORRUPT on any inconsistency; never reads past len. */

@@ -420,7 +420,7 @@ st_status st_writer_runs_block(const st_writer *w, size_t col, const uint64_t *v
     st_buf_reset(buf);
     int enc = 0;
     bool done;
-    if (st_codec_encode_runs(t, val, len, n_runs, buf, &enc, &done) != ST_OK)
+    if (st_codec_encode_runs(t, val, len, n_runs, w->scratch, buf, &enc, &done) != ST_OK)
         return st_error_set(err, ST_ERR_NOMEM, "out of memory encoding '%s'", w->fields[col].name);
     if (!done || buf->len >= ZSTD_MIN_RAW) return ST_OK;
     /* the zone map zone() takes from the values: signed min and max */

@@ -251,7 +251,10 @@ static st_status finish_open(st_reader *r, st_reader **out, st_error *err)
     return ST_OK;
 }
 
-st_status st_reader_open(st_reader **out, const char *path, st_error *err)
+/* st_reader_open; a manifest is refused unless manifest_ok (a part must
+ * be a layer file: no manifest names another manifest, so opening never
+ * recurses). */
+static st_status open_path(st_reader **out, const char *path, bool manifest_ok, st_error *err)
 {
     *out = NULL;
     st_reader *r = calloc(1, sizeof *r);
@@ -282,14 +285,26 @@ st_status st_reader_open(st_reader **out, const char *path, st_error *err)
         r->mapped = true;
     }
     close(fd);
-    if (st_manifest_is(r->data, r->size)) ST_TRY(open_parts(r, path, out, err));
-    else ST_TRY(finish_open(r, out, err));
+    if (st_manifest_is(r->data, r->size)) {
+        if (!manifest_ok) {
+            st_reader_close(r);
+            return st_error_set(err, ST_ERR_CORRUPT, "'%s' is a manifest, not a part file", path);
+        }
+        ST_TRY(open_parts(r, path, out, err));
+    } else {
+        ST_TRY(finish_open(r, out, err));
+    }
     st_status s = st_file_check_place(st_reader_meta(*out), path, err);
     if (s != ST_OK) {
         st_reader_close(*out);
         *out = NULL;
     }
     return s;
+}
+
+st_status st_reader_open(st_reader **out, const char *path, st_error *err)
+{
+    return open_path(out, path, true, err);
 }
 
 st_status st_reader_open_mem(st_reader **out, const void *buf, size_t len, const char *name, st_error *err)
@@ -674,7 +689,7 @@ static st_status open_part(st_reader *r, const st_manifest *m, const char *dir, 
     char path[PART_PATH_MAX];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->name) >= sizeof path)
         return st_error_set(err, ST_ERR_INVALID, "path too long: '%s/%s'", dir, e->name);
-    st_status s = st_reader_open(&r->parts[i], path, err);
+    st_status s = open_path(&r->parts[i], path, false, err);
     if (s == ST_ERR_NOTFOUND) return st_error_set(err, ST_ERR_CORRUPT, "'%s': part '%s' is missing", r->name, path);
     if (s != ST_OK) return s;
     st_reader *p = r->parts[i];

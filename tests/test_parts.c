@@ -196,6 +196,11 @@ Test(parts, a_swapped_missing_or_replaced_part_is_refused_naming_it)
     write_rows(p2, 10, 16, 102);
     expect_refused(m, "part-00002.strata' is not the file the manifest names");
     cr_assert_eq(rename(tmp, p2), 0);
+    /* a manifest where a part should be: refused before it is followed */
+    cr_assert_eq(rename(p2, tmp), 0);
+    cr_assert_eq(fx_sh("cp %s %s", m, p2), 0);
+    expect_refused(m, "part-00002.strata' is a manifest, not a part file");
+    cr_assert_eq(rename(tmp, p2), 0);
     /* the manifest itself: one byte flipped, cut short */
     size_t len;
     char *bytes = fx_read_file(m, &len);

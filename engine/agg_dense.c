@@ -199,6 +199,22 @@ static size_t first_bad(const st_dense *dn, int t, const int64_t *cust, const in
     return n;
 }
 
+/* Writes zeros over month p's stripes of table t before its first line.
+ * The tables come from calloc as untouched (lazily mapped) pages; a line's
+ * `+=` would read a page first, map the shared zero page, and the write
+ * after it would then replace that mapping, which with two threads costs a
+ * TLB shoot-down (an interrupt to every core) per page: a quarter of the
+ * step's CPU time at 10M lines. Writing first maps each page once. */
+static void touch_month(st_dense *dn, int t, uint32_t p)
+{
+    const size_t cs = dn->cust_span, nc = dn->n_cells;
+    for (uint32_t code = 0; code < dn->cap_codes; code++)
+        memset(dn->uni[t] + (size_t)code * nc + (size_t)p * cs, 0, cs * sizeof(dense_acc));
+    size_t nh = cs * dn->span[t];
+    memset(dn->hist[t] + (size_t)p * nh, 0, nh * sizeof(uint32_t));
+    dn->touched[t][p] = 1;
+}
+
 /* Adds rows [0, n) to the accumulators and returns false when any row is
  * outside the ranges. One pass: every index is clamped into its table
  * (a bad row adds to a wrong but existing slot), so checking costs a few
@@ -229,7 +245,7 @@ static bool add_rows(st_dense *dn, int t, const int64_t *cust, const int32_t *pk
         dc = okc ? dc : 0;
         dq = okq ? dq : 0;
         m = okm ? m : 0;
-        touched[p] = 1;
+        if (!touched[p]) touch_month(dn, t, p);
         size_t cell = (size_t)p * cs + (size_t)dc;
         dense_acc *a = &uni[(size_t)m * nc + cell];
         a->sum += (int64_t)(qmin + dq); /* = qty[i] when the row is good */
@@ -292,7 +308,7 @@ st_status st_dense_merge(st_dense *dst, st_dense *src, st_error *err)
     for (int t = 0; t < 2; t++) {
         for (uint32_t p = 0; p < src->n_periods; p++) {
             if (!src->touched[t][p]) continue;
-            dst->touched[t][p] = 1;
+            if (!dst->touched[t][p]) touch_month(dst, t, p);
             for (uint32_t code = 0; code < src->cap_codes; code++) {
                 dense_acc *restrict du = dst->uni[t] + (size_t)code * nc + (size_t)p * cs;
                 const dense_acc *restrict su = src->uni[t] + (size_t)code * nc + (size_t)p * cs;

@@ -16,7 +16,11 @@
  * all points, broadcasts a FIT command with the options and scatters the
  * point blocks (each rank receives only its share); every rank then runs
  * st_km_fit_world() and meets the others in its collectives, and the kept
- * restart's labels are gathered on rank 0. st_kmeans_serve_end()
+ * restart's labels are gathered on rank 0. The k selection's silhouette
+ * (kselect.c) is a SCORE command: rank 0 broadcasts the sample (at most
+ * 20,000 points), each rank computes the values of a share of its
+ * positions, and rank 0 gathers them and adds them in position order.
+ * st_kmeans_serve_end()
  * broadcasts STOP with the run's final status and message, which every
  * follower returns, so all ranks exit with the same code and words.
  * Outside a served run (another command, or the plain binary) a fit is
@@ -34,6 +38,7 @@
 
 #include "dist.h"
 #include "kmeans_internal.h"
+#include "silhouette_internal.h"
 #include "strata/column.h"
 
 enum { CMD_FIT = 1, CMD_STOP = 2 };
@@ -122,9 +127,78 @@ void st_kmeans_serve_end(st_status s, const st_error *err)
     st_dist_bcast(&c, sizeof c, 0);
 }
 
-/* One FIT command on a follower: receive its share, fit with the world. */
+/* ---- the k selection's silhouette values (kselect.c) across ranks ---- */
+
+enum { CMD_SCORE = 4 }; /* a silhouette sample: n = its points, d, k, threads */
+
+/* Positions [*a0, *a1) of a sample of m that rank r of size computes. */
+static void score_range(size_t m, int r, int size, size_t *a0, size_t *a1)
+{
+    *a0 = m * (size_t)r / (size_t)size;
+    *a1 = m * (size_t)(r + 1) / (size_t)size;
+}
+
+/* Every rank of a served scoring: the sample from rank 0 (S there, NULL
+ * on the others), this rank's positions, their values gathered into s on
+ * rank 0. When a rank cannot hold the sample, rank 0 computes every
+ * value itself (the same values) and the others skip. */
+static void score_share(const command *c, const st_sil_sample *S, double *s)
+{
+    int rank = st_dist_rank(), size = st_dist_size();
+    size_t m = (size_t)c->n, d = (size_t)c->d, k = (size_t)c->k, a0, a1;
+    score_range(m, rank, size, &a0, &a1);
+    bool root = rank == 0;
+    float *xt = root ? (float *)S->xt : malloc(m * d * sizeof *xt);
+    size_t *off = root ? (size_t *)S->off : malloc((k + 1) * sizeof *off);
+    int32_t *lab = root ? (int32_t *)S->lab : malloc(m * sizeof *lab);
+    double *mine = root ? s + a0 : malloc((a1 > a0 ? a1 - a0 : 1) * sizeof *mine);
+    size_t *share = malloc(2 * (size_t)size * sizeof *share);
+    st_error err;
+    if (st_km_agree(xt && off && lab && mine && share, "scoring", m, d, &err) != ST_OK) {
+        if (root) st_sil_values(S, 0, m, c->threads, s);
+        goto done;
+    }
+    st_dist_bcast(xt, m * d * sizeof *xt, 0);
+    st_dist_bcast(off, (k + 1) * sizeof *off, 0);
+    st_dist_bcast(lab, m * sizeof *lab, 0);
+    st_sil_sample mine_s = {xt, m, d, off, lab, (int)k};
+    st_sil_values(&mine_s, a0, a1, c->threads, mine);
+    for (int r = 0; r < size; r++) {
+        size_t b0, b1;
+        score_range(m, r, size, &b0, &b1);
+        share[r] = b1 - b0;
+        share[size + r] = b0;
+    }
+    st_dist_gatherv(mine, sizeof *mine, share, share + size, s, 0);
+done:
+    if (!root) {
+        free(xt);
+        free(off);
+        free(lab);
+        free(mine);
+    }
+    free(share);
+}
+
+void st_sil_values_world(const st_sil_sample *S, int threads, double *s)
+{
+    if (!g_serving) {
+        st_sil_values(S, 0, S->m, threads, s);
+        return;
+    }
+    command c = {.cmd = CMD_SCORE, .k = S->k, .threads = threads, .n = S->m, .d = S->d};
+    st_dist_bcast(&c, sizeof c, 0);
+    score_share(&c, S, s);
+}
+
+/* One FIT command on a follower: receive its share, fit with the world
+ * (or, for CMD_SCORE, its share of a silhouette's values). */
 static st_status follow_fit(const command *c, st_error *err)
 {
+    if (c->cmd == CMD_SCORE) {
+        score_share(c, NULL, NULL);
+        return ST_OK;
+    }
     st_kmeans_result *r = NULL;
     st_status s = fit_share(c, NULL, &r, err);
     st_kmeans_result_free(r);

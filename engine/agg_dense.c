@@ -8,9 +8,11 @@
  *
  *   cell        c = month index * cust_span + (customer_id - customer_id_min)
  *   blk[t][p]   month p of table t, allocated at the month's first line:
- *               uni   cap codes x cust_span (sum, lines) pairs, code-major
- *                     (uni[code * cust_span + dc]), so a dictionary that
- *                     grows appends rows to the block: no re-layout
+ *               uni   cust_span x cap codes (sum, lines) pairs,
+ *                     customer-major (uni[dc * cap + code]), so the unified
+ *                     rows of a cell, its materials, are one contiguous
+ *                     run; a dictionary that grows past cap re-lays the
+ *                     block out (geometric growth: rarely)
  *               hist  cust_span x span[t] uint32 counts,
  *                     span = qty_max - qty_min + 1
  *
@@ -52,7 +54,7 @@ typedef struct dense_acc {
 } dense_acc;
 
 typedef struct month_blk {
-    dense_acc *uni; /* cap x cust_span; NULL until the month's first line */
+    dense_acc *uni; /* cust_span x cap; NULL until the month's first line */
     uint32_t *hist; /* cust_span x span[t] */
     uint32_t cap;   /* code rows of uni */
 } month_blk;
@@ -176,18 +178,22 @@ nomem:
     return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory creating the accumulator");
 }
 
-/* Grows a month's material rows to at least `need` codes, the new rows
- * zeroed by writing. False when out of memory. */
+/* Grows a month's material rows to at least `need` codes: a new block
+ * with the wider stride, zeroed by writing, the old rows copied in. False
+ * when out of memory. */
 static bool grow_block(month_blk *b, uint32_t need, size_t cs)
 {
     if (need <= b->cap) return true;
     uint64_t cap = (uint64_t)b->cap + b->cap / 2;
     if (cap < need) cap = need;
     size_t bytes;
-    if (!st_size_mul((size_t)cap, cs * sizeof(dense_acc), &bytes)) return false;
-    dense_acc *u = realloc(b->uni, bytes ? bytes : 1);
+    if (cap > UINT32_MAX || !st_size_mul((size_t)cap, cs * sizeof(dense_acc), &bytes)) return false;
+    dense_acc *u = malloc(bytes ? bytes : 1);
     if (!u) return false;
-    memset(u + (size_t)b->cap * cs, 0, ((size_t)cap - b->cap) * cs * sizeof *u);
+    memset(u, 0, bytes);
+    for (size_t dc = 0; b->uni && dc < cs; dc++)
+        memcpy(u + dc * (size_t)cap, b->uni + dc * (size_t)b->cap, (size_t)b->cap * sizeof *u);
+    free(b->uni);
     b->uni = u;
     b->cap = (uint32_t)cap;
     return true;
@@ -235,7 +241,7 @@ static bool add_run(const st_dense *dn, int t, month_blk *b, const int64_t *cust
                     const int64_t *qty, size_t n, uint32_t n_codes)
 {
     const uint64_t cmin = (uint64_t)dn->d.f.customer_id_min, qmin = (uint64_t)dn->d.qty_min[t];
-    const uint64_t cspan = dn->cust_span, qspan = dn->span[t];
+    const uint64_t cspan = dn->cust_span, qspan = dn->span[t], cap = b->cap;
     dense_acc *restrict uni = b->uni;
     uint32_t *restrict hist = b->hist;
     bool ok = true;
@@ -247,7 +253,7 @@ static bool add_run(const st_dense *dn, int t, month_blk *b, const int64_t *cust
         dc = okc ? dc : 0;
         dq = okq ? dq : 0;
         m = okm ? m : 0;
-        dense_acc *a = &uni[(size_t)m * cspan + dc];
+        dense_acc *a = &uni[dc * cap + m];
         a->sum += (int64_t)(qmin + dq); /* = qty[i] when the row is good */
         a->lines++;
         hist[dc * qspan + dq]++;
@@ -320,11 +326,15 @@ static bool same_dims(const st_dense_dims *a, const st_dense_dims *b)
 static bool merge_block(month_blk *d, const month_blk *s, size_t cs, size_t span)
 {
     if (!grow_block(d, s->cap, cs)) return false;
-    size_t nu = (size_t)s->cap * cs, nh = cs * span;
-    for (size_t i = 0; i < nu; i++) {
-        d->uni[i].sum += s->uni[i].sum;
-        d->uni[i].lines += s->uni[i].lines;
+    for (size_t dc = 0; dc < cs; dc++) {
+        dense_acc *restrict du = d->uni + dc * d->cap;
+        const dense_acc *restrict su = s->uni + dc * s->cap;
+        for (size_t k = 0; k < s->cap; k++) {
+            du[k].sum += su[k].sum;
+            du[k].lines += su[k].lines;
+        }
     }
+    size_t nh = cs * span;
     for (size_t i = 0; i < nh; i++) d->hist[i] += s->hist[i];
     return true;
 }
@@ -392,19 +402,24 @@ static st_status rank_table(st_dense *dn, const uint32_t *material_rank, uint32_
     return ST_OK;
 }
 
-/* Code `code`'s row of block b (customer-indexed), NULL when the block
- * has no such row: all zero. */
-static const dense_acc *code_row(const month_blk *b, uint32_t code, size_t cs)
+/* Totals, lines and distinct materials of one cell from its rows in the
+ * two tables' blocks (either may have fewer codes, or none). */
+static uint32_t cell_of_blocks(const month_blk *b0, const month_blk *b1, size_t dc, int64_t sum[2],
+                               int64_t lines[2], uint32_t *max_code)
 {
-    return code < b->cap ? b->uni + (size_t)code * cs : NULL;
-}
-
-static void add_totals(const dense_acc *u, size_t cs, int64_t *sum, int64_t *lines)
-{
-    for (size_t c = 0; c < cs; c++) {
-        sum[c] += u[c].sum;
-        lines[c] += u[c].lines;
+    const dense_acc *u0 = b0->cap ? b0->uni + dc * b0->cap : NULL, *u1 = b1->cap ? b1->uni + dc * b1->cap : NULL;
+    uint32_t cap = b0->cap > b1->cap ? b0->cap : b1->cap, uniq = 0;
+    for (uint32_t k = 0; k < cap; k++) {
+        int64_t l0 = k < b0->cap ? u0[k].lines : 0, l1 = k < b1->cap ? u1[k].lines : 0;
+        if ((l0 | l1) == 0) continue;
+        sum[0] += k < b0->cap ? u0[k].sum : 0;
+        sum[1] += k < b1->cap ? u1[k].sum : 0;
+        lines[0] += l0;
+        lines[1] += l1;
+        uniq++;
+        *max_code = k + 1 > *max_code ? k + 1 : *max_code;
     }
+    return uniq;
 }
 
 /* Per-cell totals, lines and distinct materials, walking the blocks month
@@ -412,25 +427,23 @@ static void add_totals(const dense_acc *u, size_t cs, int64_t *sum, int64_t *lin
 static st_status cell_totals(st_dense *dn, int64_t *sum[2], int64_t *lines[2], uint32_t *uniq, st_error *err)
 {
     const size_t cs = dn->cust_span;
+    uint32_t max_code = 0; /* 1 + the largest code with lines */
     for (uint32_t p = 0; p < dn->n_periods; p++) {
         const month_blk *b0 = &dn->blk[0][p], *b1 = &dn->blk[1][p];
-        uint32_t cap = b0->cap > b1->cap ? b0->cap : b1->cap;
-        size_t c0 = (size_t)p * cs;
-        for (uint32_t code = 0; code < cap; code++) {
-            const dense_acc *u0 = code_row(b0, code, cs), *u1 = code_row(b1, code, cs);
-            if (u0) add_totals(u0, cs, sum[0] + c0, lines[0] + c0);
-            if (u1) add_totals(u1, cs, sum[1] + c0, lines[1] + c0);
-            bool any = false;
-            for (size_t c = 0; c < cs; c++) {
-                bool has = (u0 && u0[c].lines) || (u1 && u1[c].lines);
-                uniq[c0 + c] += has;
-                any |= has;
+        if (!b0->cap && !b1->cap) continue;
+        for (size_t dc = 0; dc < cs; dc++) {
+            size_t c = (size_t)p * cs + dc;
+            int64_t sm[2] = {0, 0}, ln[2] = {0, 0};
+            uniq[c] = cell_of_blocks(b0, b1, dc, sm, ln, &max_code);
+            for (int t = 0; t < 2; t++) {
+                sum[t][c] = sm[t];
+                lines[t][c] = ln[t];
             }
-            if (any && code >= dn->n_materials)
-                return st_error_set(err, ST_ERR_INVALID, "dense features: material code %" PRIu32 " not below %" PRIu32,
-                                    code, dn->n_materials);
         }
     }
+    if (max_code > dn->n_materials)
+        return st_error_set(err, ST_ERR_INVALID, "dense features: material code %" PRIu32 " not below %" PRIu32,
+                            max_code - 1, dn->n_materials);
     return ST_OK;
 }
 
@@ -554,11 +567,11 @@ st_status st_dense_unified_next(const st_dense *dn, st_unified_cursor *cur, cons
         int64_t cust = cell_customer(dn, cell);
         int32_t pk = cell_period(dn, cell);
         const month_blk *b0 = &dn->blk[0][cell / cs], *b1 = &dn->blk[1][cell / cs];
-        size_t dc = cell % cs;
+        const dense_acc *u0 = b0->cap ? b0->uni + (cell % cs) * b0->cap : NULL;
+        const dense_acc *u1 = b1->cap ? b1->uni + (cell % cs) * b1->cap : NULL;
         while (n < cap && cur->sales_pos < dn->n_materials) {
             uint32_t code = dn->rank_code[cur->sales_pos++];
-            const dense_acc *r0 = code_row(b0, code, cs), *r1 = code_row(b1, code, cs);
-            const dense_acc *a = r0 ? r0 + dc : &zero_acc, *b = r1 ? r1 + dc : &zero_acc;
+            const dense_acc *a = code < b0->cap ? &u0[code] : &zero_acc, *b = code < b1->cap ? &u1[code] : &zero_acc;
             if ((a->lines | b->lines) == 0) continue;
             out->customer_id[n] = cust;
             out->period_key[n] = pk;

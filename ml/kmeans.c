@@ -171,6 +171,16 @@ void st_km_share(size_t n, int rank, int size, size_t *p0, size_t *p1)
     *p1 = b1 * BLOCK < n ? b1 * BLOCK : n;
 }
 
+void st_km_shares(size_t n, int size, size_t *cnt, size_t *off)
+{
+    for (int r = 0; r < size; r++) {
+        size_t a, z;
+        st_km_share(n, r, size, &a, &z);
+        cnt[r] = z - a;
+        off[r] = a;
+    }
+}
+
 /* The rank holding global point i. */
 static int owner_of(const fit *f, size_t i)
 {
@@ -735,12 +745,7 @@ static int32_t *gather_labels(const fit *f, size_t *share, kept *best, int32_t *
         best->label = NULL;
         return mine;
     }
-    for (int r = 0; r < f->size; r++) {
-        size_t a, z;
-        st_km_share(f->n_all, r, f->size, &a, &z);
-        share[r] = z - a;
-        share[f->size + r] = a;
-    }
+    st_km_shares(f->n_all, f->size, share, share + f->size);
     st_dist_gatherv(best->label, sizeof *best->label, share, share + f->size, all, 0);
     return f->rank == 0 ? all : NULL;
 }

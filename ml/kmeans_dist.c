@@ -87,12 +87,7 @@ static st_status fit_share(const command *c, const float *x, st_kmeans_result **
     const float *mine = rank == 0 ? x : buf;
     st_status s = st_km_agree(share && mine, "receiving", n, d, err);
     if (s == ST_OK) {
-        for (int r = 0; r < size; r++) {
-            size_t a, z;
-            st_km_share(n, r, size, &a, &z);
-            share[r] = z - a;
-            share[size + r] = a;
-        }
+        st_km_shares(n, size, share, share + size);
         /* rank 0's share is the first rows of x: it stays in place */
         st_dist_scatterv(x, d * sizeof *x, share, share + size, rank == 0 ? (void *)x : buf, 0);
         st_kmeans_opts o = {.k = c->k, .n_init = c->n_init, .max_iter = c->max_iter, .tol = c->tol,

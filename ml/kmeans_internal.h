@@ -138,6 +138,9 @@ static inline void km_label_scalar(const float *xt, size_t stride, size_t d, siz
  * the first n_blocks % size, so rank 0 holds the first block (point 0)
  * and a rank beyond the blocks holds none. */
 void st_km_share(size_t n, int rank, int size, size_t *p0, size_t *p1);
+/* Every rank's share as counts and first points (size entries each), for
+ * a scatter or gather of the fit's rows. */
+void st_km_shares(size_t n, int size, size_t *cnt, size_t *off);
 
 /* The arguments of a fit (k, d, n_init, max_iter, tol; n >= k; every value
  * of x finite), checked where all n points are, before any rank is asked

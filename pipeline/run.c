@@ -334,10 +334,7 @@ static st_status run_step(st_run_ctx *ctx, int i, const char *run_id, const char
         return s == ST_OK ? st_step_validate(ctx, "silver", err) : s;
     case S_INTERMEDIATE:
         s = run_data_step(ctx, i, inter_in, N_OF(inter_in), inter_out, N_OF(inter_out), err);
-        if (getenv("STRATA_GOLD_TIMES")) fprintf(stderr, "gold checks0 %.1f ms\n", 1e3 * st_now_seconds());
-        s = s == ST_OK ? st_step_validate(ctx, "gold", err) : s;
-        if (getenv("STRATA_GOLD_TIMES")) fprintf(stderr, "gold checks1 %.1f ms\n", 1e3 * st_now_seconds());
-        return s;
+        return s == ST_OK ? st_step_validate(ctx, "gold", err) : s;
     case S_ML: return run_data_step(ctx, i, ml_in, N_OF(ml_in), ml_out, N_OF(ml_out), err);
     case S_MARTS:
         s = run_data_step(ctx, i, marts_in, N_OF(marts_in), marts_out, N_OF(marts_out), err);

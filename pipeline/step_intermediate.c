@@ -25,7 +25,6 @@
 #include "strata/spill.h"
 
 enum { A_CUST, A_YEAR, A_MONTH, A_PK, A_SOLD, A_FOC, A_RATIO, A_SOLD_TX, A_FOC_TX, A_MED_SOLD, A_MED_FOC, A_UNIQ, A_N };
-#define TR(x) do { if (getenv("STRATA_GOLD_TIMES")) fprintf(stderr, "gold %-10s %.1f ms\n", x, 1e3 * st_now_seconds()); } while (0)
 static const st_field an_fields[A_N] = {
     {"customer_id", ST_TYPE_I64, false, "customer id"},
     {"year", ST_TYPE_I32, false, "calendar year"},
@@ -652,9 +651,7 @@ static st_status dense_pass(st_run_ctx *ctx, const st_dense_dims *dd, st_dict *d
                               {0}};
         s = st_dense_create(&jobs[k].dn, dd, err);
     }
-    TR("threads0");
     if (s == ST_OK) s = dense_threads(jobs, n, fell_back, err);
-    TR("threads1");
     if (s != ST_OK || *fell_back) goto done;
     for (unsigned k = 0; k < n; k++) ctx->cur->rows_in += jobs[k].rows;
     for (unsigned k = 1; k < n && s == ST_OK; k++) {
@@ -662,14 +659,11 @@ static st_status dense_pass(st_run_ctx *ctx, const st_dense_dims *dd, st_dict *d
         st_dense_free(jobs[k].dn);
         jobs[k].dn = NULL;
     }
-    TR("merged");
     if (s == ST_OK) s = st_dict_finish(dict, err);
     if (s == ST_OK) s = st_dense_finish(jobs[0].dn, st_dict_rank(dict), st_dict_size(dict), err);
     if (s == ST_OK) {
-        TR("finished");
         gold_src g = {NULL, jobs[0].dn};
         s = emit(&g, dict, o, err);
-        TR("emitted");
     }
 done:
     for (unsigned k = 0; k < n; k++) st_dense_free(jobs[k].dn);
@@ -853,7 +847,6 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
     for (int k = 0; k < A_N; k++) st_column_init(&o.a[k], an_fields[k].type);
     for (int k = 0; k < U_N; k++) st_column_init(&o.u[k], un_fields[k].type);
     static const char *const inputs[] = {"silver.stg_sales_transactions", "silver.stg_foc_transactions"};
-    TR("start");
     st_status s = plan_gold(ctx, &plan, err);
     if (s == ST_OK) s = st_dict_create(&dict, err);
     if (s == ST_OK)
@@ -880,7 +873,6 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
         s = plan.n_ranges <= 1 ? one_pass(ctx, &plan.dd.f, dict, &o, err)
                                : partitioned(ctx, &plan.dd.f, plan.ranges, plan.n_ranges, dict, &o, &spilled, err);
     if (s == ST_OK) s = close_gold(ctx, &o, &plan, !fell_back, spilled, err);
-    TR("closed");
 done:
     st_writer_abort(o.wa);
     st_writer_abort(o.wu);

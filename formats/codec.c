@@ -56,7 +56,7 @@ static inline __attribute__((always_inline)) void unpack_w(const uint8_t *p, siz
 /* Unpacks n values of width w from p (which holds packed_bytes(n, w)).
  * The widths of the silver and gold integer columns (ids, months,
  * quantities, codes: 1..24 bits) get a copy of the loop each. */
-static void unpack(const uint8_t *p, size_t n, unsigned w, uint64_t base, uint64_t *out)
+void st_unpack_scalar(const uint8_t *p, size_t n, unsigned w, uint64_t base, uint64_t *out)
 {
     if (w == 0) {
         for (size_t i = 0; i < n; i++) out[i] = base;
@@ -84,6 +84,14 @@ static void unpack(const uint8_t *p, size_t n, unsigned w, uint64_t base, uint64
         if (w < 64) x &= ((uint64_t)1 << w) - 1;
         out[i] = base + x;
     }
+}
+
+st_unpack_fn st_unpack_pick(st_cpu_isa level) { return level >= ST_CPU_AVX2 ? st_unpack_avx2 : st_unpack_scalar; }
+
+/* The decoder's unpacking: the best kernel the CPU allows (engine/cpu.c). */
+static void unpack(const uint8_t *p, size_t n, unsigned w, uint64_t base, uint64_t *out)
+{
+    st_unpack_pick(st_cpu_level())(p, n, w, base, out);
 }
 
 static bool is_var(st_type t) { return t == ST_TYPE_STR || t == ST_TYPE_BYTES; }

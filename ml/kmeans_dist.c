@@ -59,6 +59,11 @@ static int env_rank(const char *name)
     return v && *v ? atoi(v) : -1;
 }
 
+/* The k selection's silhouette across ranks (the end of this file): a
+ * SCORE command carries the sample's points (n), d, k and threads. */
+enum { CMD_SCORE = 4 };
+static void score_share(const command *c, const st_sil_sample *S, double *s);
+
 st_status st_km_agree(bool ok, const char *stage, size_t n, size_t d, st_error *err)
 {
     st_status s = ST_OK;
@@ -122,9 +127,38 @@ void st_kmeans_serve_end(st_status s, const st_error *err)
     st_dist_bcast(&c, sizeof c, 0);
 }
 
-/* ---- the k selection's silhouette values (kselect.c) across ranks ---- */
+/* One FIT command on a follower: receive the points, fit with the world. */
+static st_status follow_fit(const command *c, st_error *err)
+{
+    /* a SCORE command: this rank's share of a silhouette's values */
+    if (c->cmd == CMD_SCORE) {
+        score_share(c, NULL, NULL);
+        return ST_OK;
+    }
+    st_kmeans_result *r = NULL;
+    st_status s = fit_share(c, NULL, &r, err);
+    st_kmeans_result_free(r);
+    return s;
+}
 
-enum { CMD_SCORE = 4 }; /* a silhouette sample: n = its points, d, k, threads */
+st_status st_kmeans_follow(st_error *err)
+{
+    for (;;) {
+        command c;
+        st_dist_bcast(&c, sizeof c, 0);
+        if (c.cmd == CMD_STOP) {
+            if (c.code == ST_OK) return ST_OK;
+            c.msg[sizeof c.msg - 1] = 0;
+            return st_error_set(err, (st_status)c.code, "%s", c.msg);
+        }
+        st_error ferr;
+        /* a fit failure is agreed inside the fit; rank 0 fails the run
+         * and its STOP brings the message back here */
+        (void)follow_fit(&c, &ferr);
+    }
+}
+
+/* ---- the k selection's silhouette values (kselect.c) across ranks ---- */
 
 /* Positions [*a0, *a1) of a sample of m that rank r of size computes. */
 static void score_range(size_t m, int r, int size, size_t *a0, size_t *a1)
@@ -184,35 +218,4 @@ void st_sil_values_world(const st_sil_sample *S, int threads, double *s)
     command c = {.cmd = CMD_SCORE, .k = S->k, .threads = threads, .n = S->m, .d = S->d};
     st_dist_bcast(&c, sizeof c, 0);
     score_share(&c, S, s);
-}
-
-/* One FIT command on a follower: receive its share, fit with the world
- * (or, for CMD_SCORE, its share of a silhouette's values). */
-static st_status follow_fit(const command *c, st_error *err)
-{
-    if (c->cmd == CMD_SCORE) {
-        score_share(c, NULL, NULL);
-        return ST_OK;
-    }
-    st_kmeans_result *r = NULL;
-    st_status s = fit_share(c, NULL, &r, err);
-    st_kmeans_result_free(r);
-    return s;
-}
-
-st_status st_kmeans_follow(st_error *err)
-{
-    for (;;) {
-        command c;
-        st_dist_bcast(&c, sizeof c, 0);
-        if (c.cmd == CMD_STOP) {
-            if (c.code == ST_OK) return ST_OK;
-            c.msg[sizeof c.msg - 1] = 0;
-            return st_error_set(err, (st_status)c.code, "%s", c.msg);
-        }
-        st_error ferr;
-        /* a fit failure is agreed inside the fit; rank 0 fails the run
-         * and its STOP brings the message back here */
-        (void)follow_fit(&c, &ferr);
-    }
 }

@@ -27,7 +27,7 @@
  * local.
  *
  * Test hooks (the MPI tests' "a rank fails / dies mid-run"):
- * STRATA_TEST_FAIL_RANK=R makes rank R report a failure when its
+ * STRATA_TEST_FAIL_RANK=R makes rank R report a failure when a fit's
  * restarts are done; STRATA_TEST_KILL_RANK=R makes it die (SIGKILL) there.
  */
 #include <signal.h>

@@ -136,7 +136,7 @@ Test(mpi, every_table_for_1_to_4_ranks_exports_as_one_process)
  * blocks (np 4: 4, 4, 4 and 3) and every fold of every k-means pass
  * crosses ranks in the middle of the points. The ml tables (centroids,
  * inertia per k, every label in fct_transactions) must be one process's
- * bits, whatever the ranks and threads. */
+ * bits, whatever the ranks, threads and SIMD kernels. */
 Test(mpi, many_blocks_per_rank_give_the_ml_tables_of_one_process)
 {
     const char *bin = mpi_bin();
@@ -159,6 +159,17 @@ Test(mpi, many_blocks_per_rank_give_the_ml_tables_of_one_process)
         const char *diff = differing_files("one", name, "platinum");
         cr_assert_str_eq(diff, "", "np %d, %s: platinum files differ from one process:\n%s", np[c], extra, diff);
     }
+    /* three ranks on three kernels (the widest the CPU has, scalar, AVX2
+     * when present): the kernels agree bit for bit, so ranks of unlike
+     * machines fold the same partials */
+    const char *run = "run --customers data/chinook.db --quiet --no-report --threads 1 --transactions";
+    int rc = fx_sh("%s mpirun --allow-run-as-root --oversubscribe -np 1 %s %s %s --warehouse %s/mixed : -np 1 env "
+                   "STRATA_FORCE_SCALAR=1 %s %s %s --warehouse %s/mixed : -np 1 env STRATA_KMEANS_KERNEL=avx2 %s %s %s "
+                   "--warehouse %s/mixed >%s/out.txt 2>%s/err.txt",
+                   leak_env(), bin, run, tx, dir, bin, run, tx, dir, bin, run, tx, dir, dir, dir);
+    cr_assert_eq(rc, 0, "%s", fx_text_of(dir, "err.txt"));
+    const char *diff = differing_files("one", "mixed", "platinum");
+    cr_assert_str_eq(diff, "", "ranks on three kernels: platinum files differ from one process:\n%s", diff);
 }
 
 /* dir/<name>: a layer file of n points in float64 columns x0, x1, x2:

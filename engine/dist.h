@@ -52,6 +52,28 @@ void st_dist_bcast(void *buf, size_t bytes, int root);
 void st_dist_alltoallv(const void *send, const size_t *send_n, const size_t *send_off, void *recv,
                        const size_t *recv_n, const size_t *recv_off);
 
+/* Rows of root to every rank: rank r receives n[r] rows of `unit` bytes,
+ * taken from send + off[r] * unit on root, into recv. n is read on every
+ * rank (each must know its own count), send and off on root only; on root
+ * recv may be send + off[root] * unit (its own rows stay where they are).
+ * Every count and offset fits in an int (rows, not bytes). */
+void st_dist_scatterv(const void *send, size_t unit, const size_t *n, const size_t *off, void *recv, int root);
+/* The reverse: rank r's n[r] rows at mine land at all + off[r] * unit on
+ * root (n on every rank, all and off on root only; on root mine may be
+ * all + off[root] * unit). */
+void st_dist_gatherv(const void *mine, size_t unit, const size_t *n, const size_t *off, void *all, int root);
+
+/* A fold along the ranks in rank order: rank 0 calls fold(state, ctx) on
+ * its own state, rank 1 then calls it on what rank 0's call left, and so
+ * on up to the last rank, whose result every rank holds in state when
+ * this returns (`bytes` bytes, the same count on every rank; the state a
+ * rank above 0 passes in is overwritten). A sum folded this way adds rank
+ * 0's terms, then rank 1's, one at a time in the order one process adding
+ * all of them would: the same bits for any number of ranks, which no
+ * reduction tree gives for floating point. Cost: size - 1 messages of
+ * `bytes`, one after the other, then a broadcast. */
+void st_dist_chain(void *state, size_t bytes, void (*fold)(void *state, void *ctx), void *ctx);
+
 /* The ranks agree on one outcome: every rank passes its status and error;
  * all return the status of the lowest rank that failed (ST_OK when none
  * did) and, when one failed, *err becomes that rank's message (prefixed

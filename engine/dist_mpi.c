@@ -13,6 +13,7 @@
 #include "dist.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,81 @@ void st_dist_alltoallv(const void *send, const size_t *send_n, const size_t *sen
     }
     MPI_Alltoallv(send, c, c + p, MPI_BYTE, recv, c + 2 * p, c + 3 * p, MPI_BYTE, MPI_COMM_WORLD);
     free(c);
+}
+
+/* A contiguous MPI type of `unit` bytes (a row), committed; free it with
+ * MPI_Type_free. */
+static MPI_Datatype row_type(size_t unit)
+{
+    MPI_Datatype t;
+    MPI_Type_contiguous(count_of(unit, "row"), MPI_BYTE, &t);
+    MPI_Type_commit(&t);
+    return t;
+}
+
+/* Counts and offsets as ints for a v-collective on root: c[0..p) counts,
+ * c[p..2p) offsets; NULL on the other ranks. Ends the world when out of
+ * memory. */
+static int *v_counts(const size_t *n, const size_t *off, bool root, const char *what)
+{
+    if (!root) return NULL;
+    int p = g_size, *c = malloc(2 * (size_t)p * sizeof *c);
+    if (!c) st_dist_abort(8, "out of memory for the counts of a scatter or gather");
+    for (int r = 0; r < p; r++) {
+        c[r] = count_of(n[r], what);
+        c[p + r] = count_of(off[r], what);
+    }
+    return c;
+}
+
+void st_dist_scatterv(const void *send, size_t unit, const size_t *n, const size_t *off, void *recv, int root)
+{
+    bool me = g_rank == root;
+    int *c = v_counts(n, off, me, "scatter");
+    MPI_Datatype t = row_type(unit);
+    if (me) {
+        uint64_t out = 0;
+        for (int r = 0; r < g_size; r++)
+            if (r != root) out += (uint64_t)n[r] * unit;
+        sent(out);
+        const void *own = (const char *)send + off[root] * unit;
+        MPI_Scatterv(send, c, c + g_size, t, own == recv ? MPI_IN_PLACE : recv, c[root], t, root, MPI_COMM_WORLD);
+    } else {
+        MPI_Scatterv(NULL, NULL, NULL, t, recv, count_of(n[g_rank], "scatter"), t, root, MPI_COMM_WORLD);
+    }
+    MPI_Type_free(&t);
+    free(c);
+}
+
+void st_dist_gatherv(const void *mine, size_t unit, const size_t *n, const size_t *off, void *all, int root)
+{
+    bool me = g_rank == root;
+    int *c = v_counts(n, off, me, "gather");
+    MPI_Datatype t = row_type(unit);
+    if (me) {
+        const void *own = (const char *)all + off[root] * unit;
+        MPI_Gatherv(own == mine ? MPI_IN_PLACE : mine, c[root], t, all, c, c + g_size, t, root, MPI_COMM_WORLD);
+    } else {
+        sent((uint64_t)n[g_rank] * unit);
+        MPI_Gatherv(mine, count_of(n[g_rank], "gather"), t, NULL, NULL, NULL, t, root, MPI_COMM_WORLD);
+    }
+    MPI_Type_free(&t);
+    free(c);
+}
+
+/* The tag of st_dist_chain's messages: collectives never match it. */
+#define CHAIN_TAG 0x5c4a
+
+void st_dist_chain(void *state, size_t bytes, void (*fold)(void *state, void *ctx), void *ctx)
+{
+    int nb = count_of(bytes, "chain state");
+    if (g_rank > 0) MPI_Recv(state, nb, MPI_BYTE, g_rank - 1, CHAIN_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    fold(state, ctx);
+    if (g_rank + 1 < g_size) {
+        sent(bytes);
+        MPI_Send(state, nb, MPI_BYTE, g_rank + 1, CHAIN_TAG, MPI_COMM_WORLD);
+    }
+    st_dist_bcast(state, bytes, g_size - 1);
 }
 
 st_status st_dist_agree(st_status s, st_error *err)

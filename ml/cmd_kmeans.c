@@ -13,6 +13,10 @@
  * passes over all restarts (and how many of them the kept restart took),
  * and "inertia:" the kept fit's inertia (in the scaled space): bench/bench.py
  * reads both. --json prints the same facts as one JSON object.
+ *
+ * Under mpirun, every rank of strata-mpi runs the command: rank 0 reads
+ * the file and prints, the others take their share of each fit's points
+ * (ml/kmeans_dist.c), with the bits of one process.
  */
 #include <stdio.h>
 #include <inttypes.h>
@@ -20,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dist.h"
 #include "strata/buf.h"
 #include "strata/cli.h"
 #include "strata/column.h"
@@ -371,6 +376,15 @@ int st_cmd_kmeans(int argc, char **argv)
     int rc = parse_kmeans(argc, argv, &ka, &kd);
     if (rc >= 0) return rc;
     st_error err = {0};
+    /* strata-mpi under mpirun: rank 0 reads the file and runs the command,
+     * the other ranks serve its fits (ml/kmeans_dist.c) and exit with its
+     * outcome once it has printed it */
+    if (st_dist_rank() != 0) {
+        st_status fs = st_kmeans_follow(&err);
+        st_dist_barrier();
+        return fs == ST_OK ? 0 : st_status_exit_code(fs);
+    }
+    st_kmeans_serve_begin();
     st_reader *r = NULL;
     km_fit f = {0};
     st_status s = st_warehouse_check_pending(ka.path, &err); /* never half a publish */
@@ -384,9 +398,8 @@ int st_cmd_kmeans(int argc, char **argv)
     free(f.scores);
     st_kmeans_result_free(f.km);
     st_reader_close(r);
-    if (s != ST_OK) {
-        fprintf(stderr, "strata kmeans: %s\n", err.msg);
-        return st_status_exit_code(s);
-    }
-    return 0;
+    st_kmeans_serve_end(s, &err);
+    if (s != ST_OK) fprintf(stderr, "strata kmeans: %s\n", err.msg);
+    st_dist_barrier();
+    return s == ST_OK ? 0 : st_status_exit_code(s);
 }

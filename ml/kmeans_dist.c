@@ -2,26 +2,32 @@
  * kmeans_dist.c: k-means across the ranks of an MPI world, with the
  * result of one process to the bit.
  *
- * What is split: the n_init restarts. Restart r (its own k-means++ seed,
- * then Lloyd to convergence) runs on rank r % size; within a rank it runs
- * exactly as in one process (fixed blocks, partials reduced in block
- * order: kmeans.c), so its inertia, centroids and labels are the same bits
- * wherever it runs. The ranks then gather every restart's record, keep the
- * lowest inertia (ties: the earliest restart, the rule of one process),
- * and the owner of that restart broadcasts its labels. Nothing is summed
- * across ranks in floating point, so no order of additions can differ.
+ * What is split: the points. A fit's points are cut into the blocks of
+ * kmeans.c (ST_KM_BLOCK points each, whatever the ranks), rank r holding a
+ * run of whole blocks (st_km_share); every restart runs on all ranks at
+ * once, each labelling and summing its own blocks, and every quantity of
+ * all points is folded along the ranks in block order (kmeans.c), so the
+ * centroids, labels and inertia are the bits of one process for any
+ * number of ranks and threads.
  *
  * How the ranks meet: in `strata-mpi run` rank 0 runs the pipeline and the
  * other ranks wait in st_kmeans_follow(). Each st_kmeans_fit() on rank 0
- * (st_kselect's per-k fits and the final fit) broadcasts a FIT command,
- * the options and the points; every rank then runs st_km_fit_world() and
- * meets the others in its collectives. st_kmeans_serve_end() broadcasts
- * STOP with the run's final status and message, which every follower
- * returns, so all ranks exit with the same code and words. Outside a
- * served run (another command, or the plain binary) a fit is local.
+ * (st_kselect's per-k fits and the final fit) checks its arguments over
+ * all points, broadcasts a FIT command with the options and scatters the
+ * point blocks (each rank receives only its share); every rank then runs
+ * st_km_fit_world() and meets the others in its collectives, and the kept
+ * restart's labels are gathered on rank 0. The k selection's silhouette
+ * (kselect.c) is a SCORE command: rank 0 broadcasts the sample (at most
+ * 20,000 points), each rank computes the values of a share of its
+ * positions, and rank 0 gathers them and adds them in position order.
+ * st_kmeans_serve_end()
+ * broadcasts STOP with the run's final status and message, which every
+ * follower returns, so all ranks exit with the same code and words.
+ * Outside a served run (another command, or the plain binary) a fit is
+ * local.
  *
  * Test hooks (the MPI tests' "a rank fails / dies mid-run"):
- * STRATA_TEST_FAIL_RANK=R makes rank R report a failure when its
+ * STRATA_TEST_FAIL_RANK=R makes rank R report a failure when a fit's
  * restarts are done; STRATA_TEST_KILL_RANK=R makes it die (SIGKILL) there.
  */
 #include <signal.h>
@@ -32,6 +38,7 @@
 
 #include "dist.h"
 #include "kmeans_internal.h"
+#include "silhouette_internal.h"
 #include "strata/column.h"
 
 enum { CMD_FIT = 1, CMD_STOP = 2 };
@@ -52,6 +59,11 @@ static int env_rank(const char *name)
     return v && *v ? atoi(v) : -1;
 }
 
+/* The k selection's silhouette across ranks (the end of this file): a
+ * SCORE command carries the sample's points (n), d, k and threads. */
+enum { CMD_SCORE = 4 };
+static void score_share(const command *c, const st_sil_sample *S, double *s);
+
 st_status st_km_agree(bool ok, const char *stage, size_t n, size_t d, st_error *err)
 {
     st_status s = ST_OK;
@@ -67,63 +79,41 @@ st_status st_km_agree(bool ok, const char *stage, size_t n, size_t d, st_error *
     return st_dist_agree(s, err);
 }
 
-st_status st_km_merge_runs(int n_init, size_t kd, int size, const st_km_run *rec, const double *rec_c,
-                           int32_t *best_label, st_kmeans_result *r, st_error *err)
+/* Every rank of a served fit: its share of the points from rank 0 (x:
+ * all c->n points on rank 0, NULL on the others), then the fit with the
+ * world. A rank that cannot hold its share fails the fit on all. */
+static st_status fit_share(const command *c, const float *x, st_kmeans_result **out, st_error *err)
 {
-    size_t one = (size_t)n_init * (sizeof *rec + kd * sizeof *rec_c);
-    char *mine = malloc(one), *all = malloc(one * (size_t)size);
-    double *best_c = malloc(kd * sizeof *best_c);
-    bool ok = mine && all && best_c;
-    st_status s = st_km_agree(ok, "merging restarts of", r->n, r->d, err);
-    if (s != ST_OK) goto done;
-    memcpy(mine, rec, (size_t)n_init * sizeof *rec);
-    memcpy(mine + (size_t)n_init * sizeof *rec, rec_c, (size_t)n_init * kd * sizeof *rec_c);
-    st_dist_allgather(mine, one, all);
-    int best = -1;
-    st_km_run b = {0};
-    long total = 0;
-    for (int run = 0; run < n_init; run++) {
-        const char *slot = all + (size_t)(run % size) * one;
-        st_km_run x;
-        memcpy(&x, slot + (size_t)run * sizeof x, sizeof x);
-        total += (long)x.total_iter;
-        if (best < 0 || x.inertia < b.inertia) {
-            best = run;
-            b = x;
-            memcpy(best_c, slot + (size_t)n_init * sizeof *rec + (size_t)run * kd * sizeof *best_c,
-                   kd * sizeof *best_c);
-        }
+    int rank = st_dist_rank(), size = st_dist_size();
+    size_t n = (size_t)c->n, d = (size_t)c->d, p0, p1;
+    st_km_share(n, rank, size, &p0, &p1);
+    size_t *share = malloc(2 * (size_t)size * sizeof *share);
+    float *buf = rank == 0 ? NULL : malloc((p1 > p0 ? p1 - p0 : 1) * d * sizeof *buf);
+    const float *mine = rank == 0 ? x : buf;
+    st_status s = st_km_agree(share && mine, "receiving", n, d, err);
+    if (s == ST_OK) {
+        st_km_shares(n, size, share, share + size);
+        /* rank 0's share is the first rows of x: it stays in place */
+        st_dist_scatterv(x, d * sizeof *x, share, share + size, rank == 0 ? (void *)x : buf, 0);
+        st_kmeans_opts o = {.k = c->k, .n_init = c->n_init, .max_iter = c->max_iter, .tol = c->tol,
+                            .seed = c->seed, .threads = c->threads};
+        s = st_km_fit_world(mine, n, d, &o, rank, size, out, err);
     }
-    st_dist_bcast(best_label, r->n * sizeof *best_label, best % size);
-    r->inertia = b.inertia;
-    r->n_iter = (int)b.n_iter;
-    r->total_iter = total;
-    r->centroids = best_c;
-    best_c = NULL;
-done:
-    free(mine);
-    free(all);
-    free(best_c);
+    free(buf);
+    free(share);
     return s;
-}
-
-/* Sends n x d points from rank 0 in messages of at most 1 GiB. */
-static void bcast_points(float *x, size_t n, size_t d)
-{
-    size_t bytes = n * d * sizeof *x, step = (size_t)1 << 30;
-    for (size_t at = 0; at < bytes; at += step)
-        st_dist_bcast((char *)x + at, bytes - at < step ? bytes - at : step, 0);
 }
 
 st_status st_kmeans_fit(const float *x, size_t n, size_t d, const st_kmeans_opts *o, st_kmeans_result **out,
                         st_error *err)
 {
+    *out = NULL;
+    ST_TRY(st_km_check_args(x, n, d, o, err));
     if (!g_serving) return st_km_fit_world(x, n, d, o, 0, 1, out, err);
     command c = {.cmd = CMD_FIT, .k = o->k, .n_init = o->n_init, .max_iter = o->max_iter, .threads = o->threads,
                  .n = n, .d = d, .seed = o->seed, .tol = o->tol};
     st_dist_bcast(&c, sizeof c, 0);
-    bcast_points((float *)x, n, d);
-    return st_km_fit_world(x, n, d, o, 0, st_dist_size(), out, err);
+    return fit_share(&c, x, out, err);
 }
 
 void st_kmeans_serve_begin(void) { g_serving = st_dist_rank() == 0 && st_dist_size() > 1; }
@@ -140,18 +130,14 @@ void st_kmeans_serve_end(st_status s, const st_error *err)
 /* One FIT command on a follower: receive the points, fit with the world. */
 static st_status follow_fit(const command *c, st_error *err)
 {
-    size_t nd;
-    if (!st_size_mul((size_t)c->n, (size_t)c->d, &nd) || nd > SIZE_MAX / sizeof(float))
-        st_dist_abort(8, "k-means: the points sent to this rank overflow its memory");
-    float *x = malloc(nd ? nd * sizeof *x : 1);
-    if (!x) st_dist_abort(8, "k-means: out of memory for the points sent to this rank");
-    bcast_points(x, (size_t)c->n, (size_t)c->d);
-    st_kmeans_opts o = {.k = c->k, .n_init = c->n_init, .max_iter = c->max_iter, .tol = c->tol, .seed = c->seed,
-                        .threads = c->threads};
+    /* a SCORE command: this rank's share of a silhouette's values */
+    if (c->cmd == CMD_SCORE) {
+        score_share(c, NULL, NULL);
+        return ST_OK;
+    }
     st_kmeans_result *r = NULL;
-    st_status s = st_km_fit_world(x, (size_t)c->n, (size_t)c->d, &o, st_dist_rank(), st_dist_size(), &r, err);
+    st_status s = fit_share(c, NULL, &r, err);
     st_kmeans_result_free(r);
-    free(x);
     return s;
 }
 
@@ -170,4 +156,66 @@ st_status st_kmeans_follow(st_error *err)
          * and its STOP brings the message back here */
         (void)follow_fit(&c, &ferr);
     }
+}
+
+/* ---- the k selection's silhouette values (kselect.c) across ranks ---- */
+
+/* Positions [*a0, *a1) of a sample of m that rank r of size computes. */
+static void score_range(size_t m, int r, int size, size_t *a0, size_t *a1)
+{
+    *a0 = m * (size_t)r / (size_t)size;
+    *a1 = m * (size_t)(r + 1) / (size_t)size;
+}
+
+/* Every rank of a served scoring: the sample from rank 0 (S there, NULL
+ * on the others), this rank's positions, their values gathered into s on
+ * rank 0. When a rank cannot hold the sample, rank 0 computes every
+ * value itself (the same values) and the others skip. */
+static void score_share(const command *c, const st_sil_sample *S, double *s)
+{
+    int rank = st_dist_rank(), size = st_dist_size();
+    size_t m = (size_t)c->n, d = (size_t)c->d, k = (size_t)c->k, a0, a1;
+    score_range(m, rank, size, &a0, &a1);
+    bool root = rank == 0;
+    float *xt = root ? (float *)S->xt : malloc(m * d * sizeof *xt);
+    size_t *off = root ? (size_t *)S->off : malloc((k + 1) * sizeof *off);
+    int32_t *lab = root ? (int32_t *)S->lab : malloc(m * sizeof *lab);
+    double *mine = root ? s + a0 : malloc((a1 > a0 ? a1 - a0 : 1) * sizeof *mine);
+    size_t *share = malloc(2 * (size_t)size * sizeof *share);
+    st_error err;
+    if (st_km_agree(xt && off && lab && mine && share, "scoring", m, d, &err) != ST_OK) {
+        if (root) st_sil_values(S, 0, m, c->threads, s);
+        goto done;
+    }
+    st_dist_bcast(xt, m * d * sizeof *xt, 0);
+    st_dist_bcast(off, (k + 1) * sizeof *off, 0);
+    st_dist_bcast(lab, m * sizeof *lab, 0);
+    st_sil_sample mine_s = {xt, m, d, off, lab, (int)k};
+    st_sil_values(&mine_s, a0, a1, c->threads, mine);
+    for (int r = 0; r < size; r++) {
+        size_t b0, b1;
+        score_range(m, r, size, &b0, &b1);
+        share[r] = b1 - b0;
+        share[size + r] = b0;
+    }
+    st_dist_gatherv(mine, sizeof *mine, share, share + size, s, 0);
+done:
+    if (!root) {
+        free(xt);
+        free(off);
+        free(lab);
+        free(mine);
+    }
+    free(share);
+}
+
+void st_sil_values_world(const st_sil_sample *S, int threads, double *s)
+{
+    if (!g_serving) {
+        st_sil_values(S, 0, S->m, threads, s);
+        return;
+    }
+    command c = {.cmd = CMD_SCORE, .k = S->k, .threads = threads, .n = S->m, .d = S->d};
+    st_dist_bcast(&c, sizeof c, 0);
+    score_share(&c, S, s);
 }

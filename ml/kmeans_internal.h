@@ -122,34 +122,46 @@ static inline void km_label_scalar(const float *xt, size_t stride, size_t d, siz
     }
 }
 
-/* ---- k-means across ranks (kmeans_dist.c) ---- */
+/* ---- k-means across ranks (kmeans.c, kmeans_dist.c) ---- */
 
 #include "strata/ml.h"
 #include "strata/status.h"
 
-/* One restart's outcome, as its owner rank recorded it. */
-typedef struct st_km_run {
-    double inertia;
-    int64_t n_iter;
-    int64_t total_iter;
-} st_km_run;
+/* Points per block: the unit of every ordered reduction (a multiple of
+ * 16, so a block holds whole SIMD vectors). Blocks are cut from the whole
+ * fit's points, whatever the threads and ranks. */
+#define ST_KM_BLOCK 4096
 
-/* The fit of st_kmeans_fit with the restarts split over a world of
- * `size` ranks (run r on rank r % size); every rank of the world calls it
- * with the same points and options, and every rank gets the same result,
- * bit for bit the one of size 1 (kmeans.c). */
+/* The points rank `rank` of `size` holds in a fit of n points: [*p0, *p1),
+ * whole blocks (only the fit's last block may be short): the blocks in
+ * rank order, q = n_blocks / size to each rank and one more to each of
+ * the first n_blocks % size, so rank 0 holds the first block (point 0)
+ * and a rank beyond the blocks holds none. */
+void st_km_share(size_t n, int rank, int size, size_t *p0, size_t *p1);
+/* Every rank's share as counts and first points (size entries each), for
+ * a scatter or gather of the fit's rows. */
+void st_km_shares(size_t n, int size, size_t *cnt, size_t *off);
+
+/* The arguments of a fit (k, d, n_init, max_iter, tol; n >= k; every value
+ * of x finite), checked where all n points are, before any rank is asked
+ * to fit; ST_ERR_INVALID (or ST_ERR_NOMEM for an n x d that overflows)
+ * naming what is wrong. */
+st_status st_km_check_args(const float *x, size_t n, size_t d, const st_kmeans_opts *o, st_error *err) ST_MUST_USE;
+
+/* A fit of n points (arguments checked) split by points over a world of
+ * `size` ranks: this rank passes its share x (row-major, st_km_share's
+ * rows of the fit, borrowed for the call), every rank calls it with the
+ * same n, d and options, and each pass's per-block partials are folded in
+ * block order along the ranks (st_dist_chain), so the centroids, labels,
+ * inertia and iterations are the bits of size 1 (one process) for any
+ * size and thread count. size 1 is a local fit that calls no collective
+ * but st_km_agree(). Rank 0's result holds the labels and sizes of all n
+ * points (gathered); the other ranks' have none (NULL). Caller owns *out. */
 st_status st_km_fit_world(const float *x, size_t n, size_t d, const st_kmeans_opts *o, int rank, int size,
                           st_kmeans_result **out, st_error *err) ST_MUST_USE;
 
 /* Every rank: ok says whether this rank may go on `stage` ("allocating",
  * "fitting"); the first failing rank's error on all (dist.h). */
 st_status st_km_agree(bool ok, const char *stage, size_t n, size_t d, st_error *err) ST_MUST_USE;
-
-/* Every rank: the restarts' records are gathered, the best kept (lowest
- * inertia, ties the earliest run, as in one process), its centroids,
- * inertia and iterations filled into r and its labels (this rank's best
- * in best_label) sent from the owner to all. */
-st_status st_km_merge_runs(int n_init, size_t kd, int size, const st_km_run *rec, const double *rec_c,
-                           int32_t *best_label, st_kmeans_result *r, st_error *err) ST_MUST_USE;
 
 #endif

@@ -43,12 +43,9 @@ double st_sil_sum_scalar(const float *xt, size_t stride, size_t d, const float *
 typedef double (*sil_fn)(const float *, size_t, size_t, const float *, size_t, size_t);
 
 typedef struct sil_job {
-    const float *xt;   /* sample, column-major, grouped by cluster */
-    size_t m, d;
-    const size_t *off; /* cluster q is [off[q], off[q+1]) */
-    const int32_t *lab;/* label of sample position */
-    int k;
-    double *s;         /* per sample position */
+    const st_sil_sample *S;
+    size_t a0, a1;     /* the positions to do */
+    double *s;         /* s[a - a0] for position a */
     size_t next;
     pthread_mutex_t mu;
     sil_fn fn;
@@ -57,38 +54,55 @@ typedef struct sil_job {
 static void *sil_worker(void *arg)
 {
     sil_job *J = arg;
+    const st_sil_sample *S = J->S;
     double sumd[ST_ML_MAX_K];
     for (;;) {
         pthread_mutex_lock(&J->mu);
         size_t a0 = J->next;
         J->next += 256;
         pthread_mutex_unlock(&J->mu);
-        if (a0 >= J->m) break;
-        size_t a1 = a0 + 256 < J->m ? a0 + 256 : J->m;
+        if (a0 >= J->a1) break;
+        size_t a1 = a0 + 256 < J->a1 ? a0 + 256 : J->a1;
         for (size_t a = a0; a < a1; a++) {
             float p[ST_ML_MAX_D];
-            for (size_t j = 0; j < J->d; j++) p[j] = J->xt[j * J->m + a];
-            for (int q = 0; q < J->k; q++) sumd[q] = J->fn(J->xt, J->m, J->d, p, J->off[q], J->off[q + 1]);
-            int own = J->lab[a];
-            size_t n_own = J->off[own + 1] - J->off[own];
-            J->s[a] = 0;
+            double *out = &J->s[a - J->a0];
+            for (size_t j = 0; j < S->d; j++) p[j] = S->xt[j * S->m + a];
+            for (int q = 0; q < S->k; q++) sumd[q] = J->fn(S->xt, S->m, S->d, p, S->off[q], S->off[q + 1]);
+            int own = S->lab[a];
+            size_t n_own = S->off[own + 1] - S->off[own];
+            *out = 0;
             if (n_own <= 1) continue;
             double ai = sumd[own] / (double)(n_own - 1);
             double bi = INFINITY;
-            for (int q = 0; q < J->k; q++) {
-                size_t nq = J->off[q + 1] - J->off[q];
+            for (int q = 0; q < S->k; q++) {
+                size_t nq = S->off[q + 1] - S->off[q];
                 if (q != own && nq > 0 && sumd[q] / (double)nq < bi) bi = sumd[q] / (double)nq;
             }
             if (!isfinite(bi)) continue;
             double mx = ai > bi ? ai : bi;
-            J->s[a] = mx > 0 ? (bi - ai) / mx : 0;
+            *out = mx > 0 ? (bi - ai) / mx : 0;
         }
     }
     return NULL;
 }
 
-/* Silhouette over the points idx[0..m) of x (labels lab), threaded over
- * points; per-point values summed in a fixed order. */
+void st_sil_values(const st_sil_sample *S, size_t a0, size_t a1, int threads, double *s)
+{
+    sil_job J = {S, a0, a1, s, a0, PTHREAD_MUTEX_INITIALIZER,
+                 __builtin_cpu_supports("avx2") && !getenv("STRATA_FORCE_SCALAR") ? st_sil_sum_avx2 : st_sil_sum_scalar};
+    int nt = threads < 1 ? 1 : threads > 64 ? 64 : threads;
+    if (a1 - a0 < 2048) nt = 1;
+    pthread_t th[64];
+    int started = 0;
+    for (int t = 1; t < nt; t++)
+        if (pthread_create(&th[started], NULL, sil_worker, &J) == 0) started++;
+    sil_worker(&J);
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+}
+
+/* Silhouette over the points idx[0..m) of x (labels lab): the sample
+ * grouped by cluster, its per-point values (threads, and ranks in a
+ * served run) summed in position order. */
 static double silhouette(const float *x, size_t d, const size_t *idx, size_t m, const int32_t *lab, int k, int threads)
 {
     if (m == 0) return 0;
@@ -107,16 +121,8 @@ static double silhouette(const float *x, size_t d, const size_t *idx, size_t m, 
         sl[at] = lab[i];
         for (size_t j = 0; j < d; j++) xt[j * m + at] = x[i * d + j];
     }
-    sil_job J = {xt, m, d, off, sl, k, s, 0, PTHREAD_MUTEX_INITIALIZER,
-                 __builtin_cpu_supports("avx2") && !getenv("STRATA_FORCE_SCALAR") ? st_sil_sum_avx2 : st_sil_sum_scalar};
-    int nt = threads < 1 ? 1 : threads > 64 ? 64 : threads;
-    if (m < 2048) nt = 1;
-    pthread_t th[64];
-    int started = 0;
-    for (int t = 1; t < nt; t++)
-        if (pthread_create(&th[started], NULL, sil_worker, &J) == 0) started++;
-    sil_worker(&J);
-    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    st_sil_sample S = {xt, m, d, off, sl, k};
+    st_sil_values_world(&S, threads, s);
     total = 0;
     for (size_t a = 0; a < m; a++) total += s[a];
     total /= (double)m;

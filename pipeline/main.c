@@ -69,10 +69,11 @@ static int dispatch(int argc, char **argv)
 int main(int argc, char **argv)
 {
     st_dist_init(&argc, &argv);
-    /* only `run` is an SPMD program; any other command of strata-mpi
-     * under mpirun runs once, on rank 0, and every rank exits with its code */
+    /* only `run` and `kmeans` are SPMD programs (every rank takes part in
+     * their k-means fits); any other command of strata-mpi under mpirun
+     * runs once, on rank 0, and every rank exits with its code */
     int rc = 0;
-    if (st_dist_size() == 1 || (argc >= 2 && !strcmp(argv[1], "run"))) {
+    if (st_dist_size() == 1 || (argc >= 2 && (!strcmp(argv[1], "run") || !strcmp(argv[1], "kmeans")))) {
         rc = dispatch(argc, argv);
     } else {
         int32_t code = 0;

@@ -52,3 +52,39 @@ Test(dist, agreement_of_one_rank_is_its_own_status_and_message)
     cr_assert_eq(st_dist_agree(ST_ERR_IO, &e), ST_ERR_IO);
     cr_assert_str_eq(e.msg, "disk full writing x", "one rank: no rank prefix");
 }
+
+Test(dist, scatter_and_gather_of_one_rank_copy_its_rows_and_leave_them_in_place)
+{
+    /* rows of 4 bytes: rank 0 is sent rows 1..2 of send */
+    char send[13] = "aaaabbbbcccc", recv[9] = {0};
+    size_t n[1] = {2}, off[1] = {1};
+    st_dist_scatterv(send, 4, n, off, recv, 0);
+    cr_assert_str_eq(recv, "bbbbcccc");
+    st_dist_scatterv(send, 4, n, off, send + 4, 0); /* in place: nothing moves */
+    cr_assert_str_eq(send, "aaaabbbbcccc");
+    char all[13] = "------------";
+    st_dist_gatherv(recv, 4, n, off, all, 0);
+    cr_assert_str_eq(all, "----bbbbcccc");
+    st_dist_gatherv(all + 4, 4, n, off, all, 0);
+    cr_assert_str_eq(all, "----bbbbcccc");
+}
+
+static void add_terms(void *state, void *ctx)
+{
+    double *s = state;
+    const double *t = ctx;
+    for (int i = 0; i < 3; i++) *s += t[i];
+}
+
+Test(dist, a_chain_of_one_rank_folds_once_from_the_state_given)
+{
+    double terms[3] = {1e16, 1.0, 1.0}, s = 0;
+    st_dist_chain(&s, sizeof s, add_terms, terms);
+    /* left to right, one add at a time: each 1.0 is lost against 1e16 */
+    cr_assert(s == 1e16, "%.17g", s);
+    /* the same terms the other way round: the 1.0s add up first */
+    double back[3] = {1.0, 1.0, 1e16};
+    s = 0;
+    st_dist_chain(&s, sizeof s, add_terms, back);
+    cr_assert(s == 1e16 + 2.0, "%.17g", s);
+}

@@ -2,7 +2,8 @@
  * test_kmeans.c: segmentation. Blob recovery, SIMD kernels equal to the
  * scalar specification, determinism across threads and kernels,
  * degenerate inputs, k-selection measures against naive references,
- * persona naming and the override file parser.
+ * persona naming and the override file parser, and how a fit's points
+ * are shared among ranks (st_km_share).
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -294,4 +295,35 @@ Test(kmeans, cli_on_a_layer_file)
     cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 3, "rc %d", rc);
     remove(path);
     rmdir(dir);
+}
+
+/* The ranks' shares of a fit's points (kmeans_dist.c scatters them):
+ * consecutive runs of whole blocks in rank order covering every point,
+ * block counts differing by at most one, rank 0 holding point 0. */
+Test(kmeans, rank_shares_are_whole_blocks_in_rank_order)
+{
+    static const size_t ns[] = {1, 4095, 4096, 4097, 3 * 4096, 60341, 1000000};
+    for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++)
+        for (int size = 1; size <= 9; size++) {
+            size_t n = ns[t], at = 0, nb = (n + ST_KM_BLOCK - 1) / ST_KM_BLOCK, most = 0, least = SIZE_MAX;
+            size_t cnt[9], off[9];
+            st_km_shares(n, size, cnt, off);
+            for (int r = 0; r < size; r++) {
+                size_t p0, p1;
+                st_km_share(n, r, size, &p0, &p1);
+                cr_assert(p0 == at && p1 >= p0 && cnt[r] == p1 - p0 && off[r] == p0, "n %zu size %d rank %d", n, size,
+                          r);
+                cr_assert((p0 % ST_KM_BLOCK == 0 || p0 == n) && (p1 % ST_KM_BLOCK == 0 || p1 == n),
+                          "n %zu rank %d: cut inside a block", n, r);
+                size_t blocks = (p1 - p0 + ST_KM_BLOCK - 1) / ST_KM_BLOCK;
+                if (blocks > most) most = blocks;
+                if (blocks < least) least = blocks;
+                at = p1;
+            }
+            cr_assert_eq(at, n, "n %zu size %d: points left over", n, size);
+            cr_assert(most - least <= 1 && most == (nb + (size_t)size - 1) / (size_t)size, "n %zu size %d", n, size);
+            size_t p0, p1;
+            st_km_share(n, 0, size, &p0, &p1);
+            cr_assert(p0 == 0 && p1 > 0, "rank 0 must hold point 0");
+        }
 }

@@ -3,9 +3,13 @@
  *
  * The MPI build's promises (README "The MPI build"): for any number of
  * ranks the warehouse exports exactly as the one built by one process
- * (every table, every byte of its CSV export), and a rank that fails or
- * dies mid-run fails the run on every rank and leaves the previous
- * warehouse as it was, readable and verified. The ranks run on this
+ * (every table, every byte of its CSV export; the platinum files, where
+ * the k-means results live, byte for byte, whatever --threads), k-means
+ * split by points over the ranks gives the fit of one process to the bit
+ * (also when every rank holds several blocks of points, and when empty
+ * clusters take points across ranks), and a rank that fails or dies
+ * mid-run fails the run on every rank and leaves the previous warehouse
+ * as it was, readable and verified. The ranks run on this
  * machine (`--oversubscribe`), which is what a cluster's ranks see too,
  * minus the network.
  *
@@ -20,6 +24,8 @@
 #include <unistd.h>
 
 #include "fixtures.h"
+#include "strata/column.h"
+#include "strata/file.h"
 
 static char dir[256];
 
@@ -80,6 +86,22 @@ static char *snapshot(const char *wh)
     return fx_slurp(p, &len);
 }
 
+/* The layer files under dir/a/<sub> that are missing from dir/b/<sub> or
+ * differ from them in any byte, one a line: "" when all are the same.
+ * Asserts that dir/a/<sub> holds some. Points into a static buffer. */
+static const char *differing_files(const char *a, const char *b, const char *sub)
+{
+    static char out[4096];
+    char n[64];
+    fx_capture(n, sizeof n, "find %s/%s/%s -name '*.strata' | wc -l", dir, a, sub);
+    cr_assert_gt(atoi(n), 0, "no layer file under %s/%s", a, sub);
+    fx_capture(out, sizeof out,
+               "cd %s/%s && for f in $(find %s -name '*.strata' | sort); do cmp -s \"$f\" \"%s/%s/$f\" || echo \"$f\"; "
+               "done",
+               dir, a, sub, dir, b);
+    return out;
+}
+
 Test(mpi, every_table_for_1_to_4_ranks_exports_as_one_process)
 {
     const char *bin = mpi_bin();
@@ -91,16 +113,141 @@ Test(mpi, every_table_for_1_to_4_ranks_exports_as_one_process)
     char *ref = exports("one");
     cr_assert_not_null(strstr(ref, "platinum/ml_centroids.strata"));
     cr_assert_null(strstr(ref, "FAILED"), "%s", ref);
-    for (int n = 1; n <= 4; n++) {
-        char name[16];
-        snprintf(name, sizeof name, "np%d", n);
-        /* one thread per rank: the thread count must not matter either */
-        cr_assert_eq(mpi_run(bin, n, tx, name, "", "--threads 1"), 0, "np %d: %s", n, fx_text_of(dir, "err.txt"));
-        char *got = exports(name);
-        cr_assert_str_eq(got, ref, "np %d: some table exports differently from one process", n);
-        free(got);
-    }
+    for (int n = 1; n <= 4; n++)
+        for (int t = 1; t <= 2; t++) {
+            char name[32], threads[32];
+            snprintf(name, sizeof name, "np%d_t%d", n, t);
+            snprintf(threads, sizeof threads, "--threads %d", t);
+            /* the demo's 4,646 points are 2 blocks: from 3 ranks on, some
+             * ranks hold none and still take part in every fold */
+            cr_assert_eq(mpi_run(bin, n, tx, name, "", threads), 0, "np %d: %s", n, fx_text_of(dir, "err.txt"));
+            const char *diff = differing_files("one", name, "platinum");
+            cr_assert_str_eq(diff, "", "np %d, %s: platinum files differ from one process:\n%s", n, threads, diff);
+            if (t == 2) continue;
+            char *got = exports(name);
+            cr_assert_str_eq(got, ref, "np %d: some table exports differently from one process", n);
+            free(got);
+        }
     free(ref);
+}
+
+/* 1,500 customers over 60 months: about 60,000 customer-periods, 15
+ * blocks of 4,096 points, so on 2 to 4 ranks every rank holds several
+ * blocks (np 4: 4, 4, 4 and 3) and every fold of every k-means pass
+ * crosses ranks in the middle of the points. The ml tables (centroids,
+ * inertia per k, every label in fct_transactions) must be one process's
+ * bits, whatever the ranks, threads and SIMD kernels. */
+Test(mpi, many_blocks_per_rank_give_the_ml_tables_of_one_process)
+{
+    const char *bin = mpi_bin();
+    char tx[300], wh[300], out[4096];
+    snprintf(tx, sizeof tx, "%s/tx.db", dir);
+    cr_assert_eq(fx_sh("%s gen --out %s --rows 200000 --customers 1500 --months 60 >/dev/null 2>&1", fx_bin(), tx), 0);
+    snprintf(wh, sizeof wh, "%s/one", dir);
+    cr_assert_eq(fx_run_demo(dir, tx, wh, "--threads 2"), 0, "%s", fx_text_of(dir, "err.txt"));
+    fx_capture(out, sizeof out, "%s inspect --json %s/gold/int_customer_analytics.strata", fx_bin(), wh);
+    const char *rows = strstr(out, "\"rows\": ");
+    cr_assert_not_null(rows, "%s", out);
+    long n = atol(rows + 8);
+    cr_assert_gt(n, 4 * 3 * 4096, "%ld points: fewer than 3 blocks for each of 4 ranks", n);
+    static const int np[3] = {2, 3, 4}, threads[3] = {2, 1, 2};
+    for (int c = 0; c < 3; c++) {
+        char name[32], extra[48];
+        snprintf(name, sizeof name, "np%d", np[c]);
+        snprintf(extra, sizeof extra, "--threads %d", threads[c]);
+        cr_assert_eq(mpi_run(bin, np[c], tx, name, "", extra), 0, "np %d: %s", np[c], fx_text_of(dir, "err.txt"));
+        const char *diff = differing_files("one", name, "platinum");
+        cr_assert_str_eq(diff, "", "np %d, %s: platinum files differ from one process:\n%s", np[c], extra, diff);
+    }
+    /* three ranks on three kernels (the widest the CPU has, scalar, AVX2
+     * when present): the kernels agree bit for bit, so ranks of unlike
+     * machines fold the same partials */
+    const char *run = "run --customers data/chinook.db --quiet --no-report --threads 1 --transactions";
+    int rc = fx_sh("%s mpirun --allow-run-as-root --oversubscribe -np 1 %s %s %s --warehouse %s/mixed : -np 1 env "
+                   "STRATA_FORCE_SCALAR=1 %s %s %s --warehouse %s/mixed : -np 1 env STRATA_KMEANS_KERNEL=avx2 %s %s %s "
+                   "--warehouse %s/mixed >%s/out.txt 2>%s/err.txt",
+                   leak_env(), bin, run, tx, dir, bin, run, tx, dir, bin, run, tx, dir, dir, dir);
+    cr_assert_eq(rc, 0, "%s", fx_text_of(dir, "err.txt"));
+    const char *diff = differing_files("one", "mixed", "platinum");
+    cr_assert_str_eq(diff, "", "ranks on three kernels: platinum files differ from one process:\n%s", diff);
+}
+
+/* dir/<name>: a layer file of n points in float64 columns x0, x1, x2:
+ * five overlapping Gaussian clouds, or (distinct > 0) only `distinct`
+ * different points, repeated in a random order. */
+static void write_points(const char *name, size_t n, int distinct, uint64_t seed)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    st_field fields[3] = {{"x0", ST_TYPE_F64, false, NULL}, {"x1", ST_TYPE_F64, false, NULL},
+                          {"x2", ST_TYPE_F64, false, NULL}};
+    st_file_meta meta = {.layer = "test", .table = "points", .params = ""};
+    st_write_opts wo = {.no_fsync = true};
+    st_writer *w;
+    st_error err;
+    cr_assert_eq(st_writer_open(&w, path, fields, 3, &meta, &wo, &err), ST_OK, "%s", err.msg);
+    st_column c[3];
+    for (int j = 0; j < 3; j++) st_column_init(&c[j], ST_TYPE_F64);
+    fx_seed(seed);
+    for (size_t i = 0; i < n; i++) {
+        int b = (int)(fx_urand() * (distinct > 0 ? distinct : 5));
+        for (int j = 0; j < 3; j++) {
+            double v = b * (j == 1 ? -1.5 : 1.5) + j + (distinct > 0 ? 0 : fx_gauss());
+            cr_assert_eq(st_column_push_f64(&c[j], v), ST_OK);
+        }
+    }
+    cr_assert_eq(st_writer_write(w, c, 0, n, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    for (int j = 0; j < 3; j++) st_column_free(&c[j]);
+}
+
+/* `strata kmeans --json` on dir/<file> (prefix: "" for one process, else
+ * the mpirun command line and strata-mpi), without the two fields that
+ * may differ (threads in use, seconds). Caller frees. */
+static char *kmeans_json(const char *prefix, const char *file, const char *args)
+{
+    char p[400];
+    snprintf(p, sizeof p, "%s/km.json", dir);
+    int rc = fx_sh("%s kmeans %s/%s --columns x0,x1,x2 %s --json 2>%s/err.txt | sed -E 's/\"(threads|seconds)\": "
+                   "[0-9.e+-]+//g' > %s",
+                   prefix, dir, file, args, dir, p);
+    cr_assert_eq(rc, 0, "%s", fx_text_of(dir, "err.txt"));
+    size_t len;
+    char *s = fx_slurp(p, &len);
+    cr_assert_not_null(strstr(s, "\"inertia\": "), "%s", s);
+    return s;
+}
+
+/* The k-means command itself on 2..4 ranks (strata-mpi kmeans is SPMD):
+ * 50,000 points (13 blocks) through k selection and the final fit, and
+ * more clusters than distinct points, so empty clusters take the
+ * farthest points (every distance tied: the lowest index) from across
+ * the ranks: the inertia, sizes, centroids and k-selection scores printed
+ * (%.17g) are one process's. */
+Test(mpi, kmeans_command_on_ranks_fits_as_one_process)
+{
+    const char *bin = mpi_bin();
+    write_points("clouds.strata", 50000, 0, 11);
+    write_points("few.strata", 40000, 3, 12);
+    static const struct {
+        const char *file, *args;
+    } fits[2] = {{"clouds.strata", "--k auto --k-range 2..5 --n-init 3"}, {"few.strata", "--k 5 --n-init 2"}};
+    for (int f = 0; f < 2; f++) {
+        char one[300];
+        snprintf(one, sizeof one, "%s", fx_bin());
+        char args[200];
+        snprintf(args, sizeof args, "%s --threads 2", fits[f].args);
+        char *ref = kmeans_json(one, fits[f].file, args);
+        for (int n = 2; n <= 4; n++) {
+            char prefix[600];
+            snprintf(prefix, sizeof prefix, "%s mpirun --allow-run-as-root --oversubscribe -np %d %s", leak_env(), n, bin);
+            snprintf(args, sizeof args, "%s --threads %d", fits[f].args, n % 2 + 1);
+            char *got = kmeans_json(prefix, fits[f].file, args);
+            cr_assert_str_eq(got, ref, "%s on %d ranks: not the fit of one process", fits[f].file, n);
+            free(got);
+        }
+        free(ref);
+    }
 }
 
 /* A good run, then a run with other parameters (--seed 7 would change
@@ -151,7 +298,9 @@ Test(mpi, a_usage_error_is_exit_2_on_every_rank)
 
 Test(mpi, more_ranks_than_restarts_give_the_same_tables)
 {
-    /* --n-init 2 on 3 ranks: rank 2 runs no restart and still takes part */
+    /* --n-init 2 on 3 ranks: fewer restarts than ranks (which once left
+     * a rank idle) and, with this source's few points, ranks that hold no
+     * block: every rank still takes part in every fold */
     const char *bin = mpi_bin();
     char tx[300], wh[300];
     snprintf(tx, sizeof tx, "%s/tx.db", dir);

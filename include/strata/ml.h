@@ -112,12 +112,13 @@ st_status st_kmeans_fit(const float *x, size_t n, size_t d, const st_kmeans_opts
 void st_kmeans_result_free(st_kmeans_result *r);
 
 /* k-means across the ranks of a world (ml/kmeans_dist.c; a world of one
- * in the plain binary). In `strata-mpi run`, rank 0 calls
+ * in the plain binary). In `strata-mpi run` (and `kmeans`), rank 0 calls
  * st_kmeans_serve_begin() before the pipeline: from then on each of its
- * st_kmeans_fit() calls splits the restarts over every rank, while the
- * other ranks are in st_kmeans_follow(); st_kmeans_serve_end(s, err) ends
- * their wait, and st_kmeans_follow() returns s with err's message. The
- * result is the same bits for any number of ranks. */
+ * st_kmeans_fit() calls splits the points over every rank (each receives
+ * its blocks of them; the labels come back to rank 0), while the other
+ * ranks are in st_kmeans_follow(); st_kmeans_serve_end(s, err) ends their
+ * wait, and st_kmeans_follow() returns s with err's message. The result
+ * is the same bits for any number of ranks. */
 void st_kmeans_serve_begin(void);
 void st_kmeans_serve_end(st_status s, const st_error *err);
 st_status st_kmeans_follow(st_error *err) ST_MUST_USE;

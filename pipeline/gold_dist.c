@@ -45,12 +45,13 @@
  * only after the checkpoint of their round. Rank 0 writes into staging,
  * so a failed step publishes nothing.
  *
- * Test hook: STRATA_TEST_FAIL_GOLD_RANK=R makes rank R fail after reading
- * its share.
+ * Test hooks: STRATA_TEST_FAIL_GOLD_RANK=R makes rank R fail after reading
+ * its share; STRATA_TEST_KILL_GOLD_RANK=R makes it die there (SIGKILL).
  */
 #include "gold_dist.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,8 @@ typedef struct gd {
     unsigned n_passes;
     st_spill *spill;
     bool stopped;           /* a checkpoint saw a rank fail */
+    uint64_t n_rounds;      /* of the exchange */
+    uint64_t moved;         /* bytes this rank sent to other ranks (lines and rows) */
 } gd;
 
 /* The checkpoint: a collective. True (and g->stopped) when some rank's s
@@ -157,7 +160,8 @@ static st_status count_share(gd *g, st_key_hist *h, st_column *cust, st_error *e
             }
         }
     }
-    const char *v = getenv("STRATA_TEST_FAIL_GOLD_RANK");
+    const char *kill = getenv("STRATA_TEST_KILL_GOLD_RANK"), *v = getenv("STRATA_TEST_FAIL_GOLD_RANK");
+    if (first && kill && *kill && atoi(kill) == g->me) raise(SIGKILL);
     if (first && v && *v && atoi(v) == g->me)
         return st_error_set(err, ST_ERR_INTERNAL,
                             "gold: failure injected by STRATA_TEST_FAIL_GOLD_RANK after reading this rank's share "
@@ -515,12 +519,14 @@ static st_status exchange(gd *g, st_error *err)
     if (stop(g, s)) goto done;
     int64_t rounds = (int64_t)((g->my_lines + b.cap - 1) / b.cap);
     st_dist_max_i64(&rounds, 1);
+    g->n_rounds = (uint64_t)rounds;
     for (int64_t k = 0; k < rounds; k++) {
         if (s == ST_OK) s = fill_round(g, &c, &b, err);
         if (s == ST_OK) s = count_round(g, &b, err);
         if (stop(g, s)) goto done;
         st_dist_allgather(b.mine, 2 * (size_t)g->n * sizeof *b.mine, b.all);
         pack_round(g, &b);
+        for (int d = 0; d < g->n; d++) g->moved += d == g->me ? 0 : b.cnt[d];
         if (stop(g, s = recv_sizes(g, &b, err))) goto done;
         st_dist_alltoallv(b.send, b.cnt, b.cnt + g->n, b.recv, b.cnt + 2 * g->n, b.cnt + 3 * g->n);
         s = spill_received(g, &b, err); /* checked at the next checkpoint */
@@ -599,6 +605,7 @@ static void gather_round(gd *g, const st_features *fx, const uint64_t *cnt, char
                 memset(io, 0, 4 * n * sizeof *io);
                 if ((size_t)g->me == r) {
                     send_n[0] = k * width;
+                    g->moved += r ? k * width : 0;
                     if (*s == ST_OK) *s = pack_piece(fx, kind, off, k, &cur, r ? sbuf : rbuf, err);
                 }
                 if (g->me == 0) recv_n[r] = k * width;
@@ -680,9 +687,9 @@ st_status st_gold_dist_task(int32_t kind, const void *plan, size_t len, void *ar
     g.local = NULL;
     if ((s = exchange(&g, err)) != ST_OK || g.stopped) goto done;
     if ((s = compute_and_gather(&g, err)) != ST_OK || g.stopped) goto done;
-    uint64_t spilled = st_spill_bytes(g.spill);
-    st_dist_sum_u64(&spilled, 1);
-    if (g.sink) *g.sink->out = (st_gold_dist_out){g.n_ranges, g.n_passes, spilled, g.n};
+    uint64_t sums[2] = {st_spill_bytes(g.spill), g.moved};
+    st_dist_sum_u64(sums, 2);
+    if (g.sink) *g.sink->out = (st_gold_dist_out){g.n_ranges, g.n_passes, sums[0], g.n, g.n_rounds, sums[1]};
 done:
     gd_free(&g);
     return s;
@@ -711,8 +718,10 @@ st_status st_gold_dist_run(st_gold_dist_in *in, st_dict *dict, st_gold_emit_fn e
     return s;
 }
 
-void st_gold_dist_note(char *note, size_t cap, int n_ranks)
+void st_gold_dist_note(char *note, size_t cap, const st_gold_dist_out *d)
 {
     size_t w = strlen(note);
-    if (n_ranks > 1 && w < cap) snprintf(note + w, cap - w, "; on %d ranks", n_ranks);
+    if (d->n_ranks > 1 && w < cap)
+        snprintf(note + w, cap - w, "; on %d ranks (%llu exchange round%s, %.1f MiB between ranks)", d->n_ranks,
+                 (unsigned long long)d->n_rounds, d->n_rounds == 1 ? "" : "s", (double)d->moved / 1048576.0);
 }

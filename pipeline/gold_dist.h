@@ -85,6 +85,8 @@ typedef struct st_gold_dist_out {
     unsigned n_passes;
     uint64_t spilled;  /* bytes of every rank's spill file */
     int n_ranks;
+    uint64_t n_rounds; /* of the lines' exchange */
+    uint64_t moved;    /* bytes the ranks sent each other: lines, then rows to rank 0 */
 } st_gold_dist_out;
 
 /* Writes finished rows to the gold files, on rank 0, in the order given. */
@@ -102,7 +104,8 @@ st_status st_gold_dist_run(st_gold_dist_in *in, st_dict *dict, st_gold_emit_fn e
 /* The followers' task handler (st_kmeans_on_task). */
 st_status st_gold_dist_task(int32_t kind, const void *plan, size_t len, void *arg, st_error *err);
 
-/* Appends "; on N ranks" to the step's note when n_ranks > 1. */
-void st_gold_dist_note(char *note, size_t cap, int n_ranks);
+/* Appends "; on N ranks (R exchange rounds, M MiB between ranks)" to the
+ * step's note when d->n_ranks > 1. */
+void st_gold_dist_note(char *note, size_t cap, const st_gold_dist_out *d);
 
 #endif

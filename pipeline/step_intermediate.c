@@ -829,7 +829,7 @@ typedef struct gold_plan {
     st_key_range *ranges;  /* n_ranges customer ranges (1: one pass) */
     size_t n_ranges;
     unsigned n_passes;     /* histogram passes that planned them */
-    int n_ranks;           /* ranks the step ran on (gold_dist.c), 0: this process alone */
+    st_gold_dist_out dist; /* across ranks (gold_dist.c); n_ranks 0: this process alone */
 } gold_plan;
 
 static st_status plan_gold(st_run_ctx *ctx, gold_plan *p, st_error *err)
@@ -913,7 +913,7 @@ static st_status close_gold(st_run_ctx *ctx, gold_out *o, const gold_plan *p, bo
                  (unsigned long long)(mib ? lim >> 20 : lim >> 10), mib ? "MiB" : "KiB", p->n_passes,
                  p->n_passes == 1 ? "" : "es", (double)spilled / 1048576.0);
     }
-    st_gold_dist_note(ctx->cur->note, sizeof ctx->cur->note, p->n_ranks);
+    st_gold_dist_note(ctx->cur->note, sizeof ctx->cur->note, &p->dist);
     return ST_OK;
 }
 
@@ -926,13 +926,11 @@ static st_status gold_dist(st_run_ctx *ctx, gold_plan *p, st_dict *dict, gold_ou
                           .memory_limit = ctx->o->memory_limit_bytes, .fd = -1};
     for (unsigned t = 0; t < 2; t++) st_warehouse_input_path(ctx->wh, "silver", tables[t], in.silver[t]);
     ST_TRY(st_warehouse_temp_file(ctx->wh, "gold-spill", &in.fd, in.tmpdir, err));
-    st_gold_dist_out out = {0};
-    st_status s = st_gold_dist_run(&in, dict, emit_rows, o, &out, err);
+    st_status s = st_gold_dist_run(&in, dict, emit_rows, o, &p->dist, err);
     ctx->cur->rows_in += p->n_lines;
-    p->n_ranges = out.n_ranges;
-    p->n_passes = out.n_passes;
-    p->n_ranks = out.n_ranks;
-    *spilled = out.spilled;
+    p->n_ranges = p->dist.n_ranges;
+    p->n_passes = p->dist.n_passes;
+    *spilled = p->dist.spilled;
     return s;
 }
 

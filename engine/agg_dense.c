@@ -7,18 +7,30 @@
  * ranges the zone maps give before any value is decoded:
  *
  *   cell        c = month index * cust_span + (customer_id - customer_id_min)
- *               (period-major: the silver files arrive month by month, so
- *               one chunk touches one stripe of cells)
- *   uni[t]      cap_codes * n_cells (sum, lines) pairs, material-major
- *               (uni[t][code * n_cells + c]), so a dictionary that grows
- *               only appends rows: no re-layout
- *   hist[t]     n_cells * span[t] uint32 counts, span = qty_max - qty_min + 1
+ *   blk[t][p]   month p of table t, allocated at the month's first line:
+ *               uni   cust_span x cap codes (sum, lines) pairs,
+ *                     customer-major (uni[dc * cap + code]), so the unified
+ *                     rows of a cell, its materials, are one contiguous
+ *                     run; a dictionary that grows past cap re-lays the
+ *                     block out (geometric growth: rarely)
+ *               hist  cust_span x span[t] uint32 counts,
+ *                     span = qty_max - qty_min + 1
  *
- * A line costs a table lookup for its month, two increments and an add;
- * nothing is stored per line and nothing is freed and allocated per chunk,
- * which is what made the sort-based path pay page faults for every line.
+ * Month blocks, because the silver files arrive month by month: a chunk's
+ * lines (one month, as a rule) touch one block, a few hundred KiB held
+ * contiguously. A table spanning every month with a stride of the whole
+ * grid put each material's row of a month on its own page, at a stride
+ * that mapped them all to the same L1 sets (perf: the load of the pair was
+ * 38% of the loop). A line costs two increments and an add; nothing is
+ * stored per line and nothing is freed and allocated per chunk.
  *
- * Finish walks uni sequentially code by code into per-cell totals, line
+ * Blocks are zeroed by writing (malloc + memset), not by calloc: a page
+ * calloc leaves lazily mapped is first read by a line's `+=`, which maps
+ * the shared zero page, and the write after it replaces that mapping with
+ * a TLB shoot-down on every core (a quarter of the step's CPU with two
+ * threads). Merging accumulators moves the months only one side has.
+ *
+ * Finish walks the blocks month by month into per-cell totals, line
  * counts and distinct-material counts, lists the active cells in
  * (customer_id, period_key) order, and reads each median off the cell's
  * histogram: the value at index n/2 (and n/2 - 1 for an even count),
@@ -41,6 +53,12 @@ typedef struct dense_acc {
     int64_t lines;
 } dense_acc;
 
+typedef struct month_blk {
+    dense_acc *uni; /* cust_span x cap; NULL until the month's first line */
+    uint32_t *hist; /* cust_span x span[t] */
+    uint32_t cap;   /* code rows of uni */
+} month_blk;
+
 struct st_dense {
     st_dense_dims d;
     bool failed, finished;
@@ -51,11 +69,8 @@ struct st_dense {
     uint32_t *per_idx;      /* per_span entries, ST_KEY_NONE = not a month */
     size_t n_cells;
     uint32_t span[2];       /* histogram bins per cell */
-    uint32_t cap_codes;     /* rows of uni[t] */
-    dense_acc *uni[2];
-    uint32_t *hist[2];
+    month_blk *blk[2];      /* n_periods each */
     uint64_t n_lines[2];
-    uint8_t *touched[2];    /* n_periods flags: a line of that month was added */
 
     /* after finish */
     uint32_t n_materials;
@@ -67,6 +82,8 @@ struct st_dense {
     double *g_med[2];
     uint32_t *g_uniq;
 };
+
+static const dense_acc zero_acc;
 
 static int32_t month_of(int32_t pk) { return (pk / 100) * 12 + (pk % 100) - 1; }
 
@@ -116,9 +133,11 @@ void st_dense_free(st_dense *dn)
     if (!dn) return;
     free(dn->per_idx);
     for (int t = 0; t < 2; t++) {
-        free(dn->touched[t]);
-        free(dn->uni[t]);
-        free(dn->hist[t]);
+        for (uint32_t p = 0; dn->blk[t] && p < dn->n_periods; p++) {
+            free(dn->blk[t][p].uni);
+            free(dn->blk[t][p].hist);
+        }
+        free(dn->blk[t]);
         free(dn->g_sum[t]);
         free(dn->g_lines[t]);
         free(dn->g_med[t]);
@@ -150,9 +169,7 @@ st_status st_dense_create(st_dense **out, const st_dense_dims *d, st_error *err)
     }
     for (int t = 0; t < 2; t++) {
         dn->span[t] = (uint32_t)qty_span(d, t);
-        dn->hist[t] = calloc(dn->n_cells * dn->span[t], sizeof *dn->hist[t]);
-        dn->touched[t] = calloc(dn->n_periods, 1);
-        if (!dn->hist[t] || !dn->touched[t]) goto nomem;
+        if (!(dn->blk[t] = calloc(dn->n_periods, sizeof *dn->blk[t]))) goto nomem;
     }
     *out = dn;
     return ST_OK;
@@ -161,30 +178,46 @@ nomem:
     return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory creating the accumulator");
 }
 
-/* Grows both material tables to at least `need` codes (zeroed). */
-static st_status grow_codes(st_dense *dn, uint32_t need, st_error *err)
+/* Grows a month's material rows to at least `need` codes: a new block
+ * with the wider stride, zeroed by writing, the old rows copied in. False
+ * when out of memory. */
+static bool grow_block(month_blk *b, uint32_t need, size_t cs)
 {
-    if (need <= dn->cap_codes) return ST_OK;
-    uint32_t cap = dn->cap_codes + dn->cap_codes / 2;
+    if (need <= b->cap) return true;
+    uint64_t cap = (uint64_t)b->cap + b->cap / 2;
     if (cap < need) cap = need;
     size_t bytes;
-    if (!st_size_mul((size_t)cap * sizeof(dense_acc), dn->n_cells, &bytes))
-        return st_error_set(err, ST_ERR_NOMEM, "dense features: %" PRIu32 " materials do not fit", cap);
-    for (int t = 0; t < 2; t++) {
-        /* the first allocation comes zeroed from calloc (untouched months
-         * then never cost a page); growing clears only the new rows */
-        dense_acc *u = dn->cap_codes ? realloc(dn->uni[t], bytes ? bytes : 1) : calloc(1, bytes ? bytes : 1);
-        if (!u) return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for %" PRIu32 " materials", cap);
-        size_t old = (size_t)dn->cap_codes * dn->n_cells;
-        if (old) memset(u + old, 0, ((size_t)cap * dn->n_cells - old) * sizeof *u);
-        dn->uni[t] = u;
+    if (cap > UINT32_MAX || !st_size_mul((size_t)cap, cs * sizeof(dense_acc), &bytes)) return false;
+    dense_acc *u = malloc(bytes ? bytes : 1);
+    if (!u) return false;
+    memset(u, 0, bytes);
+    for (size_t dc = 0; b->uni && dc < cs; dc++)
+        memcpy(u + dc * (size_t)cap, b->uni + dc * (size_t)b->cap, (size_t)b->cap * sizeof *u);
+    free(b->uni);
+    b->uni = u;
+    b->cap = (uint32_t)cap;
+    return true;
+}
+
+/* Month p of table t with room for n_codes codes: made at its first line
+ * (histogram zeroed by writing), grown when the dictionary has grown. */
+static st_status month_block(st_dense *dn, int t, uint32_t p, uint32_t n_codes, month_blk **out, st_error *err)
+{
+    month_blk *b = &dn->blk[t][p];
+    size_t cs = dn->cust_span, bytes;
+    if (!b->hist) {
+        if (!st_size_mul(cs * sizeof(uint32_t), dn->span[t], &bytes) || !(b->hist = malloc(bytes ? bytes : 1)))
+            return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for a month's histograms");
+        memset(b->hist, 0, bytes);
     }
-    dn->cap_codes = cap;
+    if (!grow_block(b, n_codes, cs))
+        return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for %" PRIu32 " materials", n_codes);
+    *out = b;
     return ST_OK;
 }
 
 /* First row of [0, n) outside the ranges, or n: the error path of
- * st_dense_add, once add_rows has seen a bad row. */
+ * st_dense_add, once add_run has seen a bad row. */
 static size_t first_bad(const st_dense *dn, int t, const int64_t *cust, const int32_t *pk,
                         const uint32_t *mat, const int64_t *qty, size_t n, uint32_t n_codes)
 {
@@ -199,60 +232,58 @@ static size_t first_bad(const st_dense *dn, int t, const int64_t *cust, const in
     return n;
 }
 
-/* Writes zeros over month p's stripes of table t before its first line.
- * The tables come from calloc as untouched (lazily mapped) pages; a line's
- * `+=` would read a page first, map the shared zero page, and the write
- * after it would then replace that mapping, which with two threads costs a
- * TLB shoot-down (an interrupt to every core) per page: a quarter of the
- * step's CPU time at 10M lines. Writing first maps each page once. */
-static void touch_month(st_dense *dn, int t, uint32_t p)
-{
-    const size_t cs = dn->cust_span, nc = dn->n_cells;
-    for (uint32_t code = 0; code < dn->cap_codes; code++)
-        memset(dn->uni[t] + (size_t)code * nc + (size_t)p * cs, 0, cs * sizeof(dense_acc));
-    size_t nh = cs * dn->span[t];
-    memset(dn->hist[t] + (size_t)p * nh, 0, nh * sizeof(uint32_t));
-    dn->touched[t][p] = 1;
-}
-
-/* Adds rows [0, n) to the accumulators and returns false when any row is
- * outside the ranges. One pass: every index is clamped into its table
- * (a bad row adds to a wrong but existing slot), so checking costs a few
- * compares per row instead of a second pass; on false the caller fails the
- * object, which is then never read. */
-static bool add_rows(st_dense *dn, int t, const int64_t *cust, const int32_t *pk, const uint32_t *mat,
-                     const int64_t *qty, size_t n, uint32_t n_codes)
+/* Adds rows [0, n) of one month to its block and returns false when any
+ * row is outside the ranges. One pass: every index is clamped into the
+ * block (a bad row adds to a wrong but existing slot), so checking costs a
+ * few compares per row instead of a second pass; on false the caller
+ * fails the object, which is then never read. */
+static bool add_run(const st_dense *dn, int t, month_blk *b, const int64_t *cust, const uint32_t *mat,
+                    const int64_t *qty, size_t n, uint32_t n_codes)
 {
     const uint64_t cmin = (uint64_t)dn->d.f.customer_id_min, qmin = (uint64_t)dn->d.qty_min[t];
-    const uint64_t cspan = dn->cust_span, qspan = dn->span[t];
-    const uint32_t pspan = dn->per_span, pmin = (uint32_t)dn->d.f.period_key_min;
-    const uint32_t *restrict per_idx = dn->per_idx;
-    const size_t cs = dn->cust_span, nc = dn->n_cells, span = dn->span[t];
-    dense_acc *restrict uni = dn->uni[t];
-    uint32_t *restrict hist = dn->hist[t];
-    uint8_t *restrict touched = dn->touched[t];
+    const uint64_t cspan = dn->cust_span, qspan = dn->span[t], cap = b->cap;
+    dense_acc *restrict uni = b->uni;
+    uint32_t *restrict hist = b->hist;
     bool ok = true;
     for (size_t i = 0; i < n; i++) {
-        uint32_t dp = (uint32_t)pk[i] - pmin;
-        bool okp = dp < pspan;
-        uint32_t p = per_idx[okp ? dp : 0];
-        okp &= p != ST_KEY_NONE;
-        p = okp ? p : 0;
         uint64_t dc = (uint64_t)cust[i] - cmin, dq = (uint64_t)qty[i] - qmin;
         uint32_t m = mat[i];
         bool okc = dc < cspan, okq = dq < qspan, okm = m < n_codes;
-        ok &= okp & okc & okq & okm;
+        ok &= okc & okq & okm;
         dc = okc ? dc : 0;
         dq = okq ? dq : 0;
         m = okm ? m : 0;
-        if (!touched[p]) touch_month(dn, t, p);
-        size_t cell = (size_t)p * cs + (size_t)dc;
-        dense_acc *a = &uni[(size_t)m * nc + cell];
+        dense_acc *a = &uni[dc * cap + m];
         a->sum += (int64_t)(qmin + dq); /* = qty[i] when the row is good */
         a->lines++;
-        hist[cell * span + (size_t)dq]++;
+        hist[dc * qspan + dq]++;
     }
     return ok;
+}
+
+/* Adds the lines run by run of one period_key (a chunk is one month as a
+ * rule); false at the first run outside the ranges. */
+static st_status add_months(st_dense *dn, int t, const int64_t *cust, const int32_t *pk, const uint32_t *mat,
+                            const int64_t *qty, size_t n, uint32_t n_codes, bool *ok, st_error *err)
+{
+    const uint32_t pmin = (uint32_t)dn->d.f.period_key_min;
+    *ok = true;
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && pk[j] == pk[i];) j++;
+        uint32_t dp = (uint32_t)pk[i] - pmin;
+        uint32_t p = dp < dn->per_span ? dn->per_idx[dp] : ST_KEY_NONE;
+        if (p == ST_KEY_NONE) {
+            *ok = false;
+            return ST_OK;
+        }
+        month_blk *b = NULL;
+        ST_TRY(month_block(dn, t, p, n_codes, &b, err));
+        if (!add_run(dn, t, b, cust + i, mat + i, qty + i, j - i, n_codes)) {
+            *ok = false;
+            return ST_OK;
+        }
+    }
+    return ST_OK;
 }
 
 st_status st_dense_add(st_dense *dn, int t, const int64_t *cust, const int32_t *pk, const uint32_t *mat,
@@ -266,9 +297,10 @@ st_status st_dense_add(st_dense *dn, int t, const int64_t *cust, const int32_t *
         s = st_error_set(err, ST_ERR_INVALID, "dense features: more than %" PRIu32 " lines", UINT32_MAX);
         goto done;
     }
+    bool ok;
     /* a code table of at least one row, so a clamped bad code has a slot */
-    if ((s = grow_codes(dn, n_codes ? n_codes : 1, err)) != ST_OK) goto done;
-    if (!add_rows(dn, t, cust, pk, mat, qty, n, n_codes)) {
+    if ((s = add_months(dn, t, cust, pk, mat, qty, n, n_codes ? n_codes : 1, &ok, err)) != ST_OK) goto done;
+    if (!ok || n_codes == 0) {
         size_t bad = first_bad(dn, t, cust, pk, mat, qty, n, n_codes);
         s = st_error_set(err, ST_ERR_INVALID,
                          "dense features: row %zu (customer_id %" PRId64 ", period_key %" PRId32
@@ -290,6 +322,23 @@ static bool same_dims(const st_dense_dims *a, const st_dense_dims *b)
            a->qty_max[1] == b->qty_max[1];
 }
 
+/* Adds src's month block into dst's (both made). */
+static bool merge_block(month_blk *d, const month_blk *s, size_t cs, size_t span)
+{
+    if (!grow_block(d, s->cap, cs)) return false;
+    for (size_t dc = 0; dc < cs; dc++) {
+        dense_acc *restrict du = d->uni + dc * d->cap;
+        const dense_acc *restrict su = s->uni + dc * s->cap;
+        for (size_t k = 0; k < s->cap; k++) {
+            du[k].sum += su[k].sum;
+            du[k].lines += su[k].lines;
+        }
+    }
+    size_t nh = cs * span;
+    for (size_t i = 0; i < nh; i++) d->hist[i] += s->hist[i];
+    return true;
+}
+
 st_status st_dense_merge(st_dense *dst, st_dense *src, st_error *err)
 {
     if (dst->failed || dst->finished || src->failed || src->finished || !same_dims(&dst->d, &src->d))
@@ -297,33 +346,23 @@ st_status st_dense_merge(st_dense *dst, st_dense *src, st_error *err)
     for (int t = 0; t < 2; t++)
         if (src->n_lines[t] > UINT32_MAX - dst->n_lines[t])
             return st_error_set(err, ST_ERR_INVALID, "dense features: more than %" PRIu32 " lines", UINT32_MAX);
-    st_status s = grow_codes(dst, src->cap_codes, err);
-    if (s != ST_OK) {
-        dst->failed = true;
-        return s;
-    }
-    /* only the months src saw: lines split by contiguous chunk ranges of
-     * month-ordered files then merge in a fraction of the tables */
-    const size_t cs = src->cust_span, nc = src->n_cells;
+    /* lines split by contiguous chunk ranges of month-ordered files: most
+     * months are only on one side and move without a copy */
     for (int t = 0; t < 2; t++) {
         for (uint32_t p = 0; p < src->n_periods; p++) {
-            if (!src->touched[t][p]) continue;
-            if (!dst->touched[t][p]) touch_month(dst, t, p);
-            for (uint32_t code = 0; code < src->cap_codes; code++) {
-                dense_acc *restrict du = dst->uni[t] + (size_t)code * nc + (size_t)p * cs;
-                const dense_acc *restrict su = src->uni[t] + (size_t)code * nc + (size_t)p * cs;
-                for (size_t i = 0; i < cs; i++) {
-                    du[i].sum += su[i].sum;
-                    du[i].lines += su[i].lines;
-                }
+            month_blk *sb = &src->blk[t][p], *db = &dst->blk[t][p];
+            if (!sb->hist) continue;
+            if (!db->hist) {
+                *db = *sb;
+                *sb = (month_blk){0};
+            } else if (!merge_block(db, sb, src->cust_span, src->span[t])) {
+                dst->failed = true;
+                return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory merging accumulators");
             }
-            size_t nh = cs * src->span[t];
-            uint32_t *restrict dh = dst->hist[t] + (size_t)p * nh;
-            const uint32_t *restrict sh = src->hist[t] + (size_t)p * nh;
-            for (size_t i = 0; i < nh; i++) dh[i] += sh[i];
         }
         dst->n_lines[t] += src->n_lines[t];
     }
+    src->failed = true; /* its months may now be dst's: only free is left */
     return ST_OK;
 }
 
@@ -363,30 +402,48 @@ static st_status rank_table(st_dense *dn, const uint32_t *material_rank, uint32_
     return ST_OK;
 }
 
-/* Per-cell totals, lines and distinct materials, walking uni in memory
- * order; a code at or above n_materials with lines is an error. */
+/* Totals, lines and distinct materials of one cell from its rows in the
+ * two tables' blocks (either may have fewer codes, or none). */
+static uint32_t cell_of_blocks(const month_blk *b0, const month_blk *b1, size_t dc, int64_t sum[2],
+                               int64_t lines[2], uint32_t *max_code)
+{
+    const dense_acc *u0 = b0->cap ? b0->uni + dc * b0->cap : NULL, *u1 = b1->cap ? b1->uni + dc * b1->cap : NULL;
+    uint32_t cap = b0->cap > b1->cap ? b0->cap : b1->cap, uniq = 0;
+    for (uint32_t k = 0; k < cap; k++) {
+        int64_t l0 = k < b0->cap ? u0[k].lines : 0, l1 = k < b1->cap ? u1[k].lines : 0;
+        if ((l0 | l1) == 0) continue;
+        sum[0] += k < b0->cap ? u0[k].sum : 0;
+        sum[1] += k < b1->cap ? u1[k].sum : 0;
+        lines[0] += l0;
+        lines[1] += l1;
+        uniq++;
+        *max_code = k + 1 > *max_code ? k + 1 : *max_code;
+    }
+    return uniq;
+}
+
+/* Per-cell totals, lines and distinct materials, walking the blocks month
+ * by month; a code at or above n_materials with lines is an error. */
 static st_status cell_totals(st_dense *dn, int64_t *sum[2], int64_t *lines[2], uint32_t *uniq, st_error *err)
 {
-    const size_t nc = dn->n_cells, cs = dn->cust_span;
-    for (uint32_t code = 0; code < dn->cap_codes; code++)
-        for (uint32_t p = 0; p < dn->n_periods; p++) {
-            if (!dn->touched[0][p] && !dn->touched[1][p]) continue; /* all zero */
-            size_t c0 = (size_t)p * cs;
-            const dense_acc *u0 = dn->uni[0] + (size_t)code * nc, *u1 = dn->uni[1] + (size_t)code * nc;
-            for (size_t c = c0; c < c0 + cs; c++) {
-                sum[0][c] += u0[c].sum;
-                sum[1][c] += u1[c].sum;
-                lines[0][c] += u0[c].lines;
-                lines[1][c] += u1[c].lines;
-                uniq[c] += (u0[c].lines | u1[c].lines) != 0;
+    const size_t cs = dn->cust_span;
+    uint32_t max_code = 0; /* 1 + the largest code with lines */
+    for (uint32_t p = 0; p < dn->n_periods; p++) {
+        const month_blk *b0 = &dn->blk[0][p], *b1 = &dn->blk[1][p];
+        if (!b0->cap && !b1->cap) continue;
+        for (size_t dc = 0; dc < cs; dc++) {
+            size_t c = (size_t)p * cs + dc;
+            int64_t sm[2] = {0, 0}, ln[2] = {0, 0};
+            uniq[c] = cell_of_blocks(b0, b1, dc, sm, ln, &max_code);
+            for (int t = 0; t < 2; t++) {
+                sum[t][c] = sm[t];
+                lines[t][c] = ln[t];
             }
-            if (code >= dn->n_materials)
-                for (size_t c = c0; c < c0 + cs; c++)
-                    if (u0[c].lines | u1[c].lines)
-                        return st_error_set(err, ST_ERR_INVALID,
-                                            "dense features: material code %" PRIu32 " not below %" PRIu32, code,
-                                            dn->n_materials);
         }
+    }
+    if (max_code > dn->n_materials)
+        return st_error_set(err, ST_ERR_INVALID, "dense features: material code %" PRIu32 " not below %" PRIu32,
+                            max_code - 1, dn->n_materials);
     return ST_OK;
 }
 
@@ -416,7 +473,8 @@ static st_status list_groups(st_dense *dn, int64_t *sum[2], int64_t *lines[2], c
             for (int t = 0; t < 2; t++) {
                 dn->g_sum[t][g] = sum[t][c];
                 dn->g_lines[t][g] = lines[t][c];
-                dn->g_med[t][g] = lines[t][c] ? hist_median(dn->hist[t] + c * dn->span[t], dn->d.qty_min[t],
+                dn->g_med[t][g] = lines[t][c] ? hist_median(dn->blk[t][p].hist + (size_t)dc * dn->span[t],
+                                                            dn->d.qty_min[t],
                                                             (size_t)lines[t][c])
                                               : 0.0;
             }
@@ -502,15 +560,18 @@ st_status st_dense_unified_next(const st_dense *dn, st_unified_cursor *cur, cons
     *n_out = 0;
     if (!dn->finished || dn->failed || cap == 0)
         return st_error_set(err, ST_ERR_INVALID, "dense features: unified rows need a finished accumulator and cap > 0");
-    size_t n = 0, nc = dn->n_cells;
+    size_t n = 0, cs = dn->cust_span;
     while (n < cap && cur->group < dn->n_groups) {
         size_t g = cur->group;
         uint32_t cell = dn->g_cell[g];
         int64_t cust = cell_customer(dn, cell);
         int32_t pk = cell_period(dn, cell);
+        const month_blk *b0 = &dn->blk[0][cell / cs], *b1 = &dn->blk[1][cell / cs];
+        const dense_acc *u0 = b0->cap ? b0->uni + (cell % cs) * b0->cap : NULL;
+        const dense_acc *u1 = b1->cap ? b1->uni + (cell % cs) * b1->cap : NULL;
         while (n < cap && cur->sales_pos < dn->n_materials) {
             uint32_t code = dn->rank_code[cur->sales_pos++];
-            const dense_acc *a = &dn->uni[0][(size_t)code * nc + cell], *b = &dn->uni[1][(size_t)code * nc + cell];
+            const dense_acc *a = code < b0->cap ? &u0[code] : &zero_acc, *b = code < b1->cap ? &u1[code] : &zero_acc;
             if ((a->lines | b->lines) == 0) continue;
             out->customer_id[n] = cust;
             out->period_key[n] = pk;

@@ -171,7 +171,10 @@ static st_status decode_fixed(st_type t, int enc, rd *r, size_t n, st_column *ou
     size_t width = st_type_width(t);
     size_t at = out->n_rows;
     ST_TRY(st_column_reserve(out, at + n, 0));
-    uint64_t *v = malloc((n ? n : 1) * sizeof *v);
+    /* 8-byte values are decoded in place; narrower ones through a buffer
+     * of 64-bit values, checked against the type and narrowed */
+    bool direct = width == 8 && out->type == t;
+    uint64_t *v = direct ? (uint64_t *)out->data + at : malloc((n ? n : 1) * sizeof *v);
     if (!v) return ST_ERR_NOMEM;
     st_status s = ST_OK;
     const uint8_t *p;
@@ -252,10 +255,10 @@ static st_status decode_fixed(st_type t, int enc, rd *r, size_t n, st_column *ou
     default: BAD("unknown encoding");
     }
     if (!in_type(t, v, n)) BAD("value out of the column type's range");
-    store_fixed(out, at, v, n);
+    if (!direct) store_fixed(out, at, v, n);
     out->n_rows = at + n;
 done:
-    free(v);
+    if (!direct) free(v);
     return s;
 }
 

@@ -15,6 +15,8 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,49 @@
 
 /* Payloads shorter than this are never given to zstd. */
 #define ZSTD_MIN_RAW 64
+
+/* What one thread needs to encode blocks: zstd's context and the block
+ * encoder's tables, reused across blocks. */
+typedef struct enc_lane {
+    ZSTD_CCtx *zctx;
+    st_codec_scratch *scratch;
+} enc_lane;
+
+/* One column block encoded and not yet written: its payload and zstd
+ * buffers (reused across chunks), footer entry, header fields and
+ * checksum. Encoding fills it; emit_block writes it, in column order. */
+typedef struct enc_out {
+    st_buf payload;
+    void *zbuf;
+    size_t zcap;
+    st_block_ent b;
+    int enc;
+    uint8_t flags;
+    const uint8_t *data; /* payload.data or zbuf */
+    size_t stored, raw;
+    uint32_t crc;
+    st_status status;
+    st_error err;
+} enc_out;
+
+static void lane_free(enc_lane *l)
+{
+    ZSTD_freeCCtx(l->zctx);
+    st_codec_scratch_free(l->scratch);
+}
+
+static bool lane_init(enc_lane *l)
+{
+    l->zctx = ZSTD_createCCtx();
+    l->scratch = st_codec_scratch_new();
+    return l->zctx && l->scratch;
+}
+
+static void out_free(enc_out *o)
+{
+    st_buf_free(&o->payload);
+    free(o->zbuf);
+}
 
 struct st_writer {
     char path[4096];
@@ -47,11 +92,12 @@ struct st_writer {
     uint32_t *chunk_n;     /* rows per chunk */
     st_block_ent *blocks;     /* n_chunks * n_fields */
     size_t n_chunks, cap_chunks;
-    st_buf payload, io;
-    void *zbuf;
-    size_t zcap;
-    ZSTD_CCtx *zctx;
-    st_codec_scratch *scratch; /* the block encoder's tables, reused across blocks */
+    st_buf io;
+    enc_lane lane0;        /* the calling thread's encoder state */
+    enc_out out0;          /* its block, between encoding and writing */
+    unsigned threads;      /* st_writer_set_threads: lanes of a parallel flush */
+    enc_lane *lanes;       /* threads - 1 more lanes, made at the first parallel flush */
+    enc_out *outs;         /* n_fields blocks of a parallel flush */
     st_status failed;
     uint64_t content_hash; /* hash of every block header (with its CRC32C) in write order */
     bool fp_content;       /* close folds content_hash into the fingerprint */
@@ -86,11 +132,13 @@ static void writer_free(st_writer *w)
     free(w->buf);
     free(w->chunk_n);
     free(w->blocks);
-    st_buf_free(&w->payload);
     st_buf_free(&w->io);
-    free(w->zbuf);
-    ZSTD_freeCCtx(w->zctx);
-    st_codec_scratch_free(w->scratch);
+    lane_free(&w->lane0);
+    out_free(&w->out0);
+    for (unsigned k = 0; w->lanes && k + 1 < w->threads; k++) lane_free(&w->lanes[k]);
+    free(w->lanes);
+    for (size_t j = 0; w->outs && j < w->n_fields; j++) out_free(&w->outs[j]);
+    free(w->outs);
     free(w);
 }
 
@@ -163,9 +211,7 @@ st_status st_writer_open(st_writer **out, const char *path, const st_field *fiel
     }
     w->meta.inputs = w->inputs;
     w->meta.kv = w->kv;
-    w->zctx = ZSTD_createCCtx();
-    w->scratch = st_codec_scratch_new();
-    if (!w->zctx || !w->scratch) goto nomem;
+    if (!lane_init(&w->lane0)) goto nomem;
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (w->fd < 0) {
         s = st_error_set(err, ST_ERR_IO, "cannot create '%s': %s", w->tmp, strerror(errno));
@@ -291,18 +337,26 @@ static st_status chunk_slot(st_writer *w, size_t n, st_error *err)
 /* Writes a block: header fields (enc, flags, type, n, nulls, stored and
  * raw sizes), the CRC32C over them and the stored bytes (or `crc` as
  * given, when have_crc), then the bytes; fills b's place and encoding. */
+/* The first 20 bytes of a block header (FORMAT.md "Blocks"); bytes 20..24
+ * are the CRC32C of these and the stored bytes. */
+static void block_header(uint8_t *hdr, int enc, uint8_t flags, st_type type, size_t n, uint32_t null_count,
+                         size_t stored, size_t raw)
+{
+    hdr[0] = (uint8_t)enc;
+    hdr[1] = flags;
+    st_put_u16(hdr + 2, (uint16_t)type);
+    st_put_u32(hdr + 4, (uint32_t)n);
+    st_put_u32(hdr + 8, null_count);
+    st_put_u32(hdr + 12, (uint32_t)stored);
+    st_put_u32(hdr + 16, (uint32_t)raw);
+}
+
 static st_status emit_block(st_writer *w, st_block_ent *b, int enc, uint8_t flags, st_type type, size_t n,
                             const uint8_t *data, size_t stored, size_t raw, bool have_crc, uint32_t crc,
                             st_error *err)
 {
     uint8_t hdr[ST_BLOCK_HEADER_BYTES];
-    hdr[0] = (uint8_t)enc;
-    hdr[1] = flags;
-    st_put_u16(hdr + 2, (uint16_t)type);
-    st_put_u32(hdr + 4, (uint32_t)n);
-    st_put_u32(hdr + 8, b->null_count);
-    st_put_u32(hdr + 12, (uint32_t)stored);
-    st_put_u32(hdr + 16, (uint32_t)raw);
+    block_header(hdr, enc, flags, type, n, b->null_count, stored, raw);
     if (!have_crc) crc = st_crc32c(st_crc32c(0, hdr, 20), data, stored);
     st_put_u32(hdr + 20, crc);
     w->content_hash = st_hash64(w->content_hash, hdr, sizeof hdr);
@@ -314,35 +368,38 @@ static st_status emit_block(st_writer *w, st_block_ent *b, int enc, uint8_t flag
     return write_all(w, data, stored, err);
 }
 
-/* Encodes column j's block c (n rows) into entry b and writes it: zone
- * map, validity, values (st_codec_encode_block), then zstd when it saves
- * at least 1/16. A block without NULLs takes its integer zone map from
- * the encoder's statistics (the range of all its values) instead of a
- * pass of its own. */
-static st_status encode_block(st_writer *w, size_t j, const st_column *c, size_t n, st_block_ent *b, st_error *err)
+/* Encodes column j's block c (n rows) into o with lane l, writing
+ * nothing: zone map, validity, values (st_codec_encode_block), then zstd
+ * when it saves at least 1/16, and the block's checksum. A block without
+ * NULLs takes its integer zone map from the encoder's statistics (the
+ * range of all its values) instead of a pass of its own. Reads only w's
+ * options and schema, so lanes may encode columns at the same time. */
+static st_status encode_into(const st_writer *w, size_t j, const st_column *c, size_t n, enc_lane *l, enc_out *o,
+                             st_error *err)
 {
     int level = w->opts.zstd_level == 0 ? 3 : w->opts.zstd_level;
+    st_block_ent *b = &o->b;
     memset(b, 0, sizeof *b);
     bool zone_from_codec = c->null_count == 0 && c->type != ST_TYPE_F64 && c->type != ST_TYPE_STR &&
                            c->type != ST_TYPE_BYTES;
     if (!zone_from_codec) zone(c, b);
     b->null_count = (uint32_t)c->null_count;
     b->raw_bytes = c->type == ST_TYPE_STR || c->type == ST_TYPE_BYTES ? c->n_bytes : n * st_type_width(c->type);
-    st_buf_reset(&w->payload);
+    st_buf_reset(&o->payload);
     uint8_t flags = 0;
     int enc = ST_ENC_CONST;
     if (c->null_count == n) {
         /* all NULL: no values at all */
         enc = ST_ENC_CONST;
         flags |= ST_BLOCK_FLAG_VALIDITY;
-        append_validity(&w->payload, NULL, n);
+        append_validity(&o->payload, NULL, n);
     } else {
         if (c->null_count) {
             flags |= ST_BLOCK_FLAG_VALIDITY;
-            append_validity(&w->payload, c->validity, n);
+            append_validity(&o->payload, c->validity, n);
         }
         st_codec_range range;
-        st_status s = st_codec_encode_block(c, -1, w->scratch, &w->payload, &enc, &range);
+        st_status s = st_codec_encode_block(c, -1, l->scratch, &o->payload, &enc, &range);
         if (s != ST_OK) return st_error_set(err, s, "out of memory encoding '%s'", w->fields[j].name);
         if (zone_from_codec && range.has_minmax) {
             b->has_minmax = 1;
@@ -350,29 +407,51 @@ static st_status encode_block(st_writer *w, size_t j, const st_column *c, size_t
             b->max = (uint64_t)range.max;
         }
     }
-    if (!st_buf_ok(&w->payload)) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
-    const uint8_t *data = (const uint8_t *)w->payload.data;
-    size_t raw = w->payload.len, stored = raw;
+    if (!st_buf_ok(&o->payload)) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    const uint8_t *data = (const uint8_t *)o->payload.data;
+    size_t raw = o->payload.len, stored = raw;
     if (raw > ST_MAX_BLOCK_RAW)
         return st_error_set(err, ST_ERR_INVALID, "'%s': block of column '%s' exceeds %u bytes", w->path,
                             w->fields[j].name, ST_MAX_BLOCK_RAW);
     if (level > 0 && raw >= ZSTD_MIN_RAW) {
         size_t bound = ZSTD_compressBound(raw);
-        if (bound > w->zcap) {
-            void *z = realloc(w->zbuf, bound);
+        if (bound > o->zcap) {
+            void *z = realloc(o->zbuf, bound);
             if (!z) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
-            w->zbuf = z;
-            w->zcap = bound;
+            o->zbuf = z;
+            o->zcap = bound;
         }
-        size_t zn = ZSTD_compressCCtx(w->zctx, w->zbuf, w->zcap, data, raw, level);
+        size_t zn = ZSTD_compressCCtx(l->zctx, o->zbuf, o->zcap, data, raw, level);
         /* keep zstd only when it saves at least 1/16 */
         if (!ZSTD_isError(zn) && zn + zn / 16 < raw) {
-            data = w->zbuf;
+            data = o->zbuf;
             stored = zn;
             flags |= ST_BLOCK_FLAG_ZSTD;
         }
     }
-    return emit_block(w, b, enc, flags, c->type, n, data, stored, raw, false, 0, err);
+    uint8_t hdr[20];
+    block_header(hdr, enc, flags, c->type, n, b->null_count, stored, raw);
+    o->crc = st_crc32c(st_crc32c(0, hdr, sizeof hdr), data, stored);
+    o->enc = enc;
+    o->flags = flags;
+    o->data = data;
+    o->stored = stored;
+    o->raw = raw;
+    return ST_OK;
+}
+
+/* Writes an encoded block as column j's (footer entry b). */
+static st_status emit_out(st_writer *w, size_t j, enc_out *o, size_t n, st_block_ent *b, st_error *err)
+{
+    *b = o->b;
+    return emit_block(w, b, o->enc, o->flags, w->fields[j].type, n, o->data, o->stored, o->raw, true, o->crc, err);
+}
+
+/* Encodes column j's block c (n rows) into entry b and writes it. */
+static st_status encode_block(st_writer *w, size_t j, const st_column *c, size_t n, st_block_ent *b, st_error *err)
+{
+    ST_TRY(encode_into(w, j, c, n, &w->lane0, &w->out0, err));
+    return emit_out(w, j, &w->out0, n, b, err);
 }
 
 bool st_writer_stored_fits(const st_writer *w, size_t col, const st_stored_block *b)
@@ -420,7 +499,7 @@ st_status st_writer_runs_block(const st_writer *w, size_t col, const uint64_t *v
     st_buf_reset(buf);
     int enc = 0;
     bool done;
-    if (st_codec_encode_runs(t, val, len, n_runs, w->scratch, buf, &enc, &done) != ST_OK)
+    if (st_codec_encode_runs(t, val, len, n_runs, w->lane0.scratch, buf, &enc, &done) != ST_OK)
         return st_error_set(err, ST_ERR_NOMEM, "out of memory encoding '%s'", w->fields[col].name);
     if (!done || buf->len >= ZSTD_MIN_RAW) return ST_OK;
     /* the zone map zone() takes from the values: signed min and max */
@@ -441,6 +520,82 @@ st_status st_writer_runs_block(const st_writer *w, size_t col, const uint64_t *v
     return ST_OK;
 }
 
+/* A parallel flush: lanes take the chunk's columns one at a time, in
+ * column order, from a shared counter. */
+typedef struct flush_job {
+    st_writer *w;
+    const st_column *cols; /* the chunk's columns (the caller's or w->buf) */
+    size_t n;
+    atomic_size_t next;
+} flush_job;
+
+typedef struct flush_lane {
+    flush_job *job;
+    enc_lane *lane;
+} flush_lane;
+
+static void *flush_worker(void *arg)
+{
+    flush_lane *fl = arg;
+    flush_job *fj = fl->job;
+    for (size_t j; (j = atomic_fetch_add(&fj->next, 1)) < fj->w->n_fields;) {
+        enc_out *o = &fj->w->outs[j];
+        o->status = encode_into(fj->w, j, &fj->cols[j], fj->n, fl->lane, o, &o->err);
+    }
+    return NULL;
+}
+
+/* Made at the first parallel flush: the extra lanes and the per-column
+ * blocks. False when out of memory (the flush then stays serial). */
+static bool parallel_ready(st_writer *w)
+{
+    if (w->outs) return true;
+    w->lanes = calloc(w->threads - 1, sizeof *w->lanes);
+    w->outs = calloc(w->n_fields, sizeof *w->outs);
+    bool ok = w->lanes && w->outs;
+    for (unsigned k = 0; ok && k + 1 < w->threads; k++) ok = lane_init(&w->lanes[k]);
+    if (ok) return true;
+    for (unsigned k = 0; w->lanes && k + 1 < w->threads; k++) lane_free(&w->lanes[k]);
+    free(w->lanes);
+    free(w->outs);
+    w->lanes = NULL;
+    w->outs = NULL;
+    return false;
+}
+
+/* Encodes the chunk's columns on up to w->threads threads (this one
+ * included) and writes the blocks in column order: the same bytes as one
+ * thread, whose lane and buffers are only the encoder's state. The error
+ * is the first failing column's. */
+static st_status flush_parallel(st_writer *w, const st_column *cols, size_t n, st_error *err)
+{
+    flush_job fj = {.w = w, .cols = cols, .n = n};
+    atomic_init(&fj.next, 0);
+    enum { MAX_LANES = 16 };
+    flush_lane fl[MAX_LANES];
+    pthread_t tid[MAX_LANES];
+    bool started[MAX_LANES] = {false};
+    unsigned nl = w->threads < MAX_LANES ? w->threads : MAX_LANES;
+    if (nl > w->n_fields) nl = (unsigned)w->n_fields;
+    fl[0] = (flush_lane){&fj, &w->lane0};
+    for (unsigned k = 1; k < nl; k++) {
+        fl[k] = (flush_lane){&fj, &w->lanes[k - 1]};
+        started[k] = pthread_create(&tid[k], NULL, flush_worker, &fl[k]) == 0;
+    }
+    flush_worker(&fl[0]); /* also takes the columns of lanes that did not start */
+    for (unsigned k = 1; k < nl; k++)
+        if (started[k]) pthread_join(tid[k], NULL);
+    st_block_ent *blocks = &w->blocks[w->n_chunks * w->n_fields];
+    for (size_t j = 0; j < w->n_fields; j++) {
+        if (w->outs[j].status != ST_OK) {
+            if (err) *err = w->outs[j].err;
+            return w->outs[j].status;
+        }
+        ST_TRY(emit_out(w, j, &w->outs[j], n, &blocks[j], err));
+    }
+    return ST_OK;
+}
+
 /* Encodes and writes one chunk: the buffered rows (cols == NULL, then
  * the buffers are reset) or the caller's columns cols[0..n_fields), all of
  * cols[0].n_rows rows (a whole chunk handed over without a copy). */
@@ -449,14 +604,23 @@ static st_status flush_cols(st_writer *w, const st_column *cols, st_error *err)
     size_t n = cols ? cols[0].n_rows : w->buf[0].n_rows;
     if (n == 0) return ST_OK;
     ST_TRY(chunk_slot(w, n, err));
-    for (size_t j = 0; j < w->n_fields; j++) {
-        const st_column *c = cols ? &cols[j] : &w->buf[j];
-        ST_TRY(encode_block(w, j, c, n, &w->blocks[w->n_chunks * w->n_fields + j], err));
-        if (!cols) st_column_reset(&w->buf[j]);
+    if (w->threads > 1 && w->n_fields > 1 && parallel_ready(w)) {
+        ST_TRY(flush_parallel(w, cols ? cols : w->buf, n, err));
+    } else {
+        for (size_t j = 0; j < w->n_fields; j++) {
+            const st_column *c = cols ? &cols[j] : &w->buf[j];
+            ST_TRY(encode_block(w, j, c, n, &w->blocks[w->n_chunks * w->n_fields + j], err));
+        }
     }
+    for (size_t j = 0; !cols && j < w->n_fields; j++) st_column_reset(&w->buf[j]);
     w->n_chunks++;
     if (!cols) w->buffered_bytes = 0;
     return ST_OK;
+}
+
+void st_writer_set_threads(st_writer *w, unsigned threads)
+{
+    if (w && !w->outs) w->threads = threads;
 }
 
 static st_status flush_chunk(st_writer *w, st_error *err) { return flush_cols(w, NULL, err); }

@@ -868,12 +868,15 @@ static int forced_gold_path(void)
 
 /* The dense path applies when the ranges are narrow, the quantities small
  * and the accumulators (one per thread) fit the memory limit; unless forced,
- * it is taken only when there are at least as many lines as histogram bins.
- * Its cost is a fixed part per bin plus a few ns per line, the sort path's
- * about 55-150 ns per line: measured on demo-shaped data (6,000 cells,
- * ~1,160 bins each), 1M lines took 0.28 s fused and 0.15 s sorted, 20M lines
- * 0.65 s fused and 1.11 s sorted (bench/README.md). The output is the same
- * bytes either way. */
+ * it is taken only when there are at least 1/DENSE_LINES_PER_BIN lines per
+ * histogram bin. Its cost is a fixed part per bin (zeroing the month blocks,
+ * their page faults, the median scans) plus a few ns per line; the sort
+ * path's is about 55-150 ns per line. Measured on demo-shaped data (6,000
+ * cells, ~1,160 bins each: 7M bins), 2 threads, minimum of 5 runs: 100K
+ * lines 55 ms fused and 27 ms sorted, 400K lines 60-71 ms and 55 ms, 1M
+ * lines 80 ms and 97 ms, 20M lines 0.21 s and 1.1 s. The output is the
+ * same bytes either way. */
+#define DENSE_LINES_PER_BIN 12
 static bool dense_fits(const st_run_ctx *ctx, const gold_plan *p)
 {
     int force = forced_gold_path();
@@ -881,7 +884,7 @@ static bool dense_fits(const st_run_ctx *ctx, const gold_plan *p)
     if (p->n_ranges > 1 || !p->qty_known || p->n_lines == 0 || !st_dense_eligible(&p->dd)) return false;
     uint64_t n = ctx->threads < 1 ? 1 : (uint64_t)ctx->threads;
     if (n * st_dense_bytes(&p->dd, 1) > ctx->o->memory_limit_bytes) return false;
-    return force == 'f' || p->n_lines >= st_dense_slots(&p->dd);
+    return force == 'f' || p->n_lines * DENSE_LINES_PER_BIN >= st_dense_slots(&p->dd);
 }
 
 /* The grand-total check, closing both files, the step's note. */
@@ -953,6 +956,9 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
         s = st_table_create(ctx, "gold", "int_customer_analytics", an_fields, A_N, inputs, 2, "", fp, NULL, 0, &o.wa,
                             err);
     if (s != ST_OK) goto done;
+    /* the unified file is most of the step's encoding: its columns are
+     * encoded in parallel (the analytics file is a few thousand rows) */
+    st_writer_set_threads(o.wu, ctx->threads > 1 ? (unsigned)ctx->threads : 1);
     bool fell_back = true;
     if (st_gold_dist_wanted()) {
         /* every rank computes its customer ranges; rank 0 writes them */

@@ -266,8 +266,8 @@ st_status st_features_append_unified(const st_features *fx, st_unified_cursor *c
  * lines were split.
  *
  * Memory: 32 bytes per cell and material (both tables) plus 4 bytes per
- * cell and histogram bin; st_dense_bytes() says how much for a given
- * material count. An st_dense is used by one thread at a time. */
+ * cell and histogram bin, for the months that have lines; st_dense_bytes()
+ * says how much at most for a given material count. An st_dense is used by one thread at a time. */
 typedef struct st_dense_dims {
     st_feature_dims f;      /* customer and period ranges (inclusive) */
     int64_t qty_min[2];     /* per table (0 sales, 1 FOC): every quantity */
@@ -309,8 +309,9 @@ st_status st_dense_add(st_dense *dn, int t, const int64_t *customer_id, const in
                        const uint32_t *material, const int64_t *quantity, size_t n,
                        uint32_t n_codes, st_error *err) ST_MUST_USE;
 
-/* Adds src's lines into dst (same dims; src is left as it was).
- * ST_ERR_INVALID for other dims or a finished object, ST_ERR_NOMEM. */
+/* Adds src's lines into dst (same dims). src's months may move into dst
+ * without a copy, so afterwards src can only be freed. ST_ERR_INVALID for
+ * other dims or a finished object, ST_ERR_NOMEM. */
 st_status st_dense_merge(st_dense *dst, st_dense *src, st_error *err) ST_MUST_USE;
 
 /* Computes the groups; material_rank as for st_features_finish() (NULL =

@@ -31,7 +31,8 @@
  *   5. compute and gather: in round j, rank r computes its range j*N + r
  *      with st_features (range by range, each within the budget, as the
  *      one-process partitioned path does); then each rank in turn sends
- *      its rows to rank 0, in pieces of PIECE_ROWS rows, and rank 0 writes
+ *      its rows to rank 0, in pieces of at most PIECE_ROWS rows (fewer when
+ *      two pieces would take more than a quarter of the limit), and rank 0 writes
  *      them through `emit`. Ranges thus reach the files in key order, and
  *      since a range's rows depend only on the multiset of its lines, the
  *      files are those of one process whatever N is.
@@ -60,7 +61,7 @@
 #include "dist.h"
 #include "strata/ml.h"
 
-enum { GOLD_TASK = 1, PIECE_ROWS = 65536, LINE_BYTES = 24, UNI_BYTES = 48 };
+enum { GOLD_TASK = 1, PIECE_ROWS = 65536, MIN_PIECE_ROWS = 1024, LINE_BYTES = 24, UNI_BYTES = 48 };
 #define PLAN_MAGIC 0x31444753u /* "SGD1" */
 
 /* The plan on the wire (the same binary on every rank). */
@@ -101,6 +102,7 @@ typedef struct gd {
     st_spill *spill;
     bool stopped;           /* a checkpoint saw a rank fail */
     uint64_t n_rounds;      /* of the exchange */
+    size_t piece_rows;      /* rows a rank sends rank 0 at a time */
     uint64_t moved;         /* bytes this rank sent to other ranks (lines and rows) */
 } gd;
 
@@ -600,8 +602,8 @@ static void gather_round(gd *g, const st_features *fx, const uint64_t *cnt, char
         st_unified_cursor cur = {0};
         for (int kind = 0; kind < 2; kind++) {
             size_t width = kind ? UNI_BYTES : sizeof(st_feature_row), total = (size_t)cnt[2 * r + (size_t)kind];
-            for (size_t off = 0; off < total; off += PIECE_ROWS) {
-                size_t k = min_size(PIECE_ROWS, total - off);
+            for (size_t off = 0; off < total; off += g->piece_rows) {
+                size_t k = min_size(g->piece_rows, total - off);
                 memset(io, 0, 4 * n * sizeof *io);
                 if ((size_t)g->me == r) {
                     send_n[0] = k * width;
@@ -625,7 +627,10 @@ static st_status compute_and_gather(gd *g, st_error *err)
     size_t n = (size_t)g->n, rounds = (g->n_ranges + n - 1) / n;
     uint64_t *cnt = calloc(2 * n, sizeof *cnt);
     size_t *io = calloc(4 * n, sizeof *io);
-    size_t piece = PIECE_ROWS * (sizeof(st_feature_row) > UNI_BYTES ? sizeof(st_feature_row) : UNI_BYTES);
+    size_t width = sizeof(st_feature_row) > UNI_BYTES ? sizeof(st_feature_row) : UNI_BYTES;
+    double fit = (double)g->p->memory_limit / 8.0 / (double)width; /* a send and a receive buffer */
+    g->piece_rows = fit > PIECE_ROWS ? PIECE_ROWS : fit < MIN_PIECE_ROWS ? MIN_PIECE_ROWS : (size_t)fit;
+    size_t piece = g->piece_rows * width;
     char *sbuf = malloc(piece), *rbuf = malloc(piece);
     st_status s = cnt && io && sbuf && rbuf ? st_dict_finish(g->dict, err)
                                    : st_error_set(err, ST_ERR_NOMEM, "gold: out of memory");

@@ -25,12 +25,15 @@
  *   4. exchange: the lines move to the owners of their ranges with
  *      st_dist_alltoallv, in rounds of at most R lines a rank, R chosen so
  *      that the round's buffers (its lines, what it sends, at most N * R
- *      lines received) stay within half of --memory-limit; the owner
- *      scatters what it receives into a spill file of its own ranges
- *      (formats/spill.c, the other half), as the one-process step does.
- *   5. compute and gather: in round j, rank r computes its range j*N + r
- *      with st_features (range by range, each within the budget, as the
- *      one-process partitioned path does); then each rank in turn sends
+ *      lines received, a sorted copy) stay within half of --memory-limit.
+ *      The owner adds what it receives straight into one st_features per
+ *      range it owns when their costs together fit the other half; else
+ *      it scatters it into a spill file of its ranges (formats/spill.c,
+ *      its write buffers in the other half), as the one-process step does.
+ *   5. compute and gather: in round j, rank r finishes its range j*N + r
+ *      (held, or read back from the spill into st_features: range by
+ *      range, each within the budget, as the one-process partitioned path
+ *      does); then each rank in turn sends
  *      its rows to rank 0, in pieces of at most PIECE_ROWS rows (fewer when
  *      two pieces would take more than a quarter of the limit), and rank 0 writes
  *      them through `emit`. Ranges thus reach the files in key order, and
@@ -99,7 +102,9 @@ typedef struct gd {
     st_key_range *ranges;
     size_t n_ranges;
     unsigned n_passes;
-    st_spill *spill;
+    size_t n_owned;         /* ranges me, me + N, ... */
+    st_spill *spill;        /* their lines, partition j = range j*N + me; or */
+    st_features **held;     /* n_owned: their lines in memory, when they fit */
     bool stopped;           /* a checkpoint saw a rank fail */
     uint64_t n_rounds;      /* of the exchange */
     size_t piece_rows;      /* rows a rank sends rank 0 at a time */
@@ -307,6 +312,8 @@ typedef struct gd_round {
     size_t *cnt;            /* 4 * N: send_n, send_off, recv_n, recv_off */
     uint64_t *mine, *all;   /* 2N lines per (rank, table) from here; N x 2N from all */
     size_t *at;             /* 2N: next line of each (rank, table) segment */
+    char *tmp;              /* held, several ranges: a segment sorted by range */
+    size_t *bucket;         /* held: n_owned + 1 counters */
 } gd_round;
 
 /* Where the reading of this rank's share stands. */
@@ -331,15 +338,17 @@ static void round_free(gd_round *b)
     free(b->mine);
     free(b->all);
     free(b->at);
+    free(b->tmp);
+    free(b->bucket);
 }
 
-/* Lines a rank takes per round: its lines, its sends and up to N ranks'
- * sends received (LINE_BYTES each, plus 4 for the range) within half of
- * the memory limit; never fewer than 256, and every exchange within an
- * MPI message. */
+/* Lines a rank takes per round: its lines, its sends, up to N ranks'
+ * sends received and a sorted copy of one (LINE_BYTES each, plus 4 for
+ * the range) within half of the memory limit; never fewer than 256, and
+ * every exchange within an MPI message. */
 static size_t round_lines(const gd *g)
 {
-    double r = (double)g->p->memory_limit / 2.0 / ((double)LINE_BYTES * (g->n + 2) + 4.0);
+    double r = (double)g->p->memory_limit / 2.0 / ((double)LINE_BYTES * (g->n + 3) + 4.0);
     double most = (double)INT_MAX / LINE_BYTES / (g->n + 1);
     return r < 256 ? 256 : r > most ? (size_t)most : (size_t)r;
 }
@@ -358,7 +367,12 @@ static st_status round_init(gd_round *b, const gd *g, st_error *err)
     b->mine = calloc(2 * n, sizeof *b->mine);
     b->all = calloc(2 * n * n, sizeof *b->all);
     b->at = calloc(2 * n, sizeof *b->at);
-    if (!b->cust || !b->qty || !b->per || !b->mat || !b->part || !b->send || !b->cnt || !b->mine || !b->all || !b->at)
+    if (g->held && g->n_owned > 1) {
+        b->tmp = malloc(cap * LINE_BYTES);
+        b->bucket = malloc((g->n_owned + 1) * sizeof *b->bucket);
+    }
+    if (!b->cust || !b->qty || !b->per || !b->mat || !b->part || !b->send || !b->cnt || !b->mine || !b->all || !b->at ||
+        (g->held && g->n_owned > 1 && (!b->tmp || !b->bucket)))
         return st_error_set(err, ST_ERR_NOMEM, "gold: out of memory for the exchange of %zu lines a round", cap);
     return ST_OK;
 }
@@ -467,8 +481,40 @@ static st_status recv_sizes(const gd *g, gd_round *b, st_error *err)
     return ST_OK;
 }
 
-/* The lines received, into this rank's spill (partition: range / N). */
-static st_status spill_received(gd *g, gd_round *b, st_error *err)
+static st_status add_lines(st_features *fx, unsigned t, gd_seg s, size_t c, st_error *err)
+{
+    return t ? st_features_add_foc(fx, s.cust, s.per, s.mat, s.qty, c, err)
+             : st_features_add_sales(fx, s.cust, s.per, s.mat, s.qty, c, err);
+}
+
+/* Held: c lines of table t (b->part: their range j) into the ranges'
+ * st_features, through a copy sorted by range when there are several. */
+static st_status hold_lines(gd *g, gd_round *b, unsigned t, gd_seg s, size_t c, st_error *err)
+{
+    if (g->n_owned == 1) return add_lines(g->held[0], t, s, c, err);
+    size_t *k = b->bucket;
+    memset(k, 0, (g->n_owned + 1) * sizeof *k);
+    for (size_t i = 0; i < c; i++) k[b->part[i] + 1]++;
+    for (size_t j = 0; j < g->n_owned; j++) k[j + 1] += k[j];
+    gd_seg o = seg_at(b->tmp, c);
+    for (size_t i = 0; i < c; i++) {
+        size_t at = k[b->part[i]]++;
+        o.cust[at] = s.cust[i];
+        o.qty[at] = s.qty[i];
+        o.per[at] = s.per[i];
+        o.mat[at] = s.mat[i];
+    }
+    /* k[j] is now the end of range j's run */
+    for (size_t j = 0, from = 0; j < g->n_owned; from = k[j++]) {
+        gd_seg run = {o.cust + from, o.qty + from, o.per + from, o.mat + from};
+        if (k[j] > from) ST_TRY(add_lines(g->held[j], t, run, k[j] - from, err));
+    }
+    return ST_OK;
+}
+
+/* The lines received, into this rank's ranges (j: range / N): its spill,
+ * or held in memory. */
+static st_status take_received(gd *g, gd_round *b, st_error *err)
 {
     size_t n = (size_t)g->n, me = (size_t)g->me;
     for (size_t r = 0; r < n; r++) {
@@ -485,16 +531,36 @@ static st_status spill_received(gd *g, gd_round *b, st_error *err)
                                         (long long)s.cust[i]);
                 b->part[i] /= (uint32_t)n;
             }
-            ST_TRY(st_spill_add(g->spill, t, b->part, s.cust, s.per, s.mat, s.qty, c, err));
+            if (g->held) ST_TRY(hold_lines(g, b, t, s, c, err));
+            else ST_TRY(st_spill_add(g->spill, t, b->part, s.cust, s.per, s.mat, s.qty, c, err));
         }
     }
     return ST_OK;
 }
 
-static st_status open_spill(gd *g, st_error *err)
+/* Where this rank's ranges gather their lines: in memory, one st_features
+ * a range, when their costs together fit half the memory limit (the
+ * other half is the exchange's); else a spill file with a partition a
+ * range, whose write buffers take that half. */
+static st_status open_ranges(gd *g, st_error *err)
 {
-    size_t n = (size_t)g->n, owned = g->n_ranges > (size_t)g->me ? (g->n_ranges - (size_t)g->me + n - 1) / n : 0;
-    if (owned == 0) owned = 1;
+    size_t n = (size_t)g->n;
+    g->n_owned = g->n_ranges > (size_t)g->me ? (g->n_ranges - (size_t)g->me + n - 1) / n : 0;
+    st_range_cost cost = st_gold_range_cost(&g->p->dims);
+    double held = 0;
+    for (size_t gi = (size_t)g->me; gi < g->n_ranges; gi += n)
+        held += st_range_cost_of(&cost, g->ranges[gi].n_rows, (uint64_t)g->ranges[gi].hi - (uint64_t)g->ranges[gi].lo + 1);
+    if (g->n_owned > 0 && held <= (double)g->p->memory_limit / 2.0) {
+        if (!(g->held = calloc(g->n_owned, sizeof *g->held)))
+            return st_error_set(err, ST_ERR_NOMEM, "gold: out of memory");
+        for (size_t j = 0; j < g->n_owned; j++) {
+            const st_key_range *r = &g->ranges[j * n + (size_t)g->me];
+            st_feature_dims pd = {r->lo, r->hi, g->p->dims.period_key_min, g->p->dims.period_key_max};
+            ST_TRY(st_features_create(&g->held[j], &pd, err));
+        }
+        return ST_OK;
+    }
+    size_t owned = g->n_owned ? g->n_owned : 1;
     double per_buf = (double)g->p->memory_limit / 2.0 / (double)(2 * owned * LINE_BYTES);
     uint32_t block_rows = per_buf > ST_SPILL_MAX_BLOCK_ROWS ? ST_SPILL_MAX_BLOCK_ROWS
                           : per_buf < 256.0                 ? 256u
@@ -516,7 +582,7 @@ static st_status exchange(gd *g, st_error *err)
 {
     gd_round b = {0};
     gd_cursor c = {0, g->lo[0], 0, g->row0[0], false, {0}};
-    st_status s = open_spill(g, err);
+    st_status s = open_ranges(g, err);
     if (s == ST_OK) s = round_init(&b, g, err);
     if (stop(g, s)) goto done;
     int64_t rounds = (int64_t)((g->my_lines + b.cap - 1) / b.cap);
@@ -531,9 +597,9 @@ static st_status exchange(gd *g, st_error *err)
         for (int d = 0; d < g->n; d++) g->moved += d == g->me ? 0 : b.cnt[d];
         if (stop(g, s = recv_sizes(g, &b, err))) goto done;
         st_dist_alltoallv(b.send, b.cnt, b.cnt + g->n, b.recv, b.cnt + 2 * g->n, b.cnt + 3 * g->n);
-        s = spill_received(g, &b, err); /* checked at the next checkpoint */
+        s = take_received(g, &b, err); /* checked at the next checkpoint */
     }
-    if (s == ST_OK) s = st_spill_flush(g->spill, err);
+    if (s == ST_OK && g->spill) s = st_spill_flush(g->spill, err);
     (void)stop(g, s);
 done:
     round_free(&b);
@@ -641,7 +707,13 @@ static st_status compute_and_gather(gd *g, st_error *err)
         if (s == ST_OK && gi < g->n_ranges) {
             st_feature_dims pd = {g->ranges[gi].lo, g->ranges[gi].hi, g->p->dims.period_key_min,
                                   g->p->dims.period_key_max};
-            s = st_gold_spill_features(g->spill, (uint32_t)j, &pd, g->dict, (unsigned)g->p->threads, &fx, err);
+            if (g->held) {
+                fx = g->held[j];
+                g->held[j] = NULL;
+                s = st_features_finish(fx, st_dict_rank(g->dict), st_dict_size(g->dict), (unsigned)g->p->threads, err);
+            } else {
+                s = st_gold_spill_features(g->spill, (uint32_t)j, &pd, g->dict, (unsigned)g->p->threads, &fx, err);
+            }
         }
         if (stop(g, s)) {
             st_features_free(fx);
@@ -672,6 +744,8 @@ static void gd_free(gd *g)
     if (!g->sink) st_dict_free(g->dict);
     free(g->ranges);
     st_spill_free(g->spill);
+    for (size_t j = 0; g->held && j < g->n_owned; j++) st_features_free(g->held[j]);
+    free(g->held);
 }
 
 st_status st_gold_dist_task(int32_t kind, const void *plan, size_t len, void *arg, st_error *err)
@@ -692,7 +766,7 @@ st_status st_gold_dist_task(int32_t kind, const void *plan, size_t len, void *ar
     g.local = NULL;
     if ((s = exchange(&g, err)) != ST_OK || g.stopped) goto done;
     if ((s = compute_and_gather(&g, err)) != ST_OK || g.stopped) goto done;
-    uint64_t sums[2] = {st_spill_bytes(g.spill), g.moved};
+    uint64_t sums[2] = {g.spill ? st_spill_bytes(g.spill) : 0, g.moved};
     st_dist_sum_u64(sums, 2);
     if (g.sink) *g.sink->out = (st_gold_dist_out){g.n_ranges, g.n_passes, sums[0], g.n, g.n_rounds, sums[1]};
 done:

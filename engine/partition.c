@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
+
 #define NB ((size_t)1 << ST_KEY_HIST_BUCKET_BITS)
 
 typedef struct pend {
@@ -209,6 +211,27 @@ void st_key_hist_count(st_key_hist *h, const int64_t *keys, size_t n)
         if (k < p[a].lo || k > p[a].hi) continue; /* final already, or outside */
         count_one(h, a, (size_t)(((uint64_t)k - (uint64_t)p[a].lo) >> p[a].shift), k);
     }
+}
+
+void st_key_hist_allreduce(st_key_hist *h)
+{
+    if (!h->open) return;
+    size_t nb = h->off[h->n_counting];
+    /* an empty bucket holds the identities of max: INT64_MIN as largest
+     * key, and as smallest INT64_MAX, which ~ (order-reversing, and
+     * without the overflow of negating INT64_MIN) makes INT64_MIN too */
+    for (size_t i = 0; i < nb; i++) {
+        if (h->counts[i] == 0) {
+            h->mins[i] = INT64_MAX;
+            h->maxs[i] = INT64_MIN;
+        }
+        h->mins[i] = ~h->mins[i];
+    }
+    st_dist_sum_u64(h->counts, nb);
+    st_dist_max_i64(h->maxs, nb);
+    st_dist_max_i64(h->mins, nb);
+    for (size_t i = 0; i < nb; i++) h->mins[i] = ~h->mins[i];
+    if (h->n_passes == 0) st_dist_sum_u64(&h->n_outside, 1);
 }
 
 static int cmp_pend(const void *a, const void *b)

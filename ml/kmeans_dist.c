@@ -26,6 +26,13 @@
  * Outside a served run (another command, or the plain binary) a fit is
  * local.
  *
+ * Other work of the pipeline joins the same loop as a TASK command: a
+ * kind and a plan (bytes the followers need, since they have no run
+ * context), run by the handler the pipeline registered with
+ * st_kmeans_on_task() (ml/ knows nothing of what the task is), and ended
+ * by st_dist_agree() on every rank, so one rank failing fails the task on
+ * all with its message.
+ *
  * Test hooks (the MPI tests' "a rank fails / dies mid-run"):
  * STRATA_TEST_FAIL_RANK=R makes rank R report a failure when a fit's
  * restarts are done; STRATA_TEST_KILL_RANK=R makes it die (SIGKILL) there.
@@ -41,16 +48,17 @@
 #include "silhouette_internal.h"
 #include "strata/column.h"
 
-enum { CMD_FIT = 1, CMD_STOP = 2 };
+enum { CMD_FIT = 1, CMD_STOP = 2, CMD_TASK = 3 };
 
 typedef struct command {
     int32_t cmd, k, n_init, max_iter, threads, code;
-    uint64_t n, d, seed;
+    uint64_t n, d, seed; /* CMD_TASK: k = the task's kind, n = its plan's bytes */
     double tol;
     char msg[ST_ERROR_MSG_MAX];
 } command;
 
 static bool g_serving; /* rank 0 of a world > 1, between serve_begin and serve_end */
+static st_task_fn g_task; /* the followers' handler of CMD_TASK (st_kmeans_on_task) */
 
 /* Rank `who` as named by an environment variable, -1 when unset. */
 static int env_rank(const char *name)
@@ -127,6 +135,35 @@ void st_kmeans_serve_end(st_status s, const st_error *err)
     st_dist_bcast(&c, sizeof c, 0);
 }
 
+void st_kmeans_on_task(st_task_fn fn) { g_task = fn; }
+
+bool st_kmeans_serving(void) { return g_serving; }
+
+st_status st_kmeans_task(int32_t kind, const void *plan, size_t len, st_task_fn fn, void *arg, st_error *err)
+{
+    if (g_serving) {
+        command c = {.cmd = CMD_TASK, .k = kind, .n = len};
+        st_dist_bcast(&c, sizeof c, 0);
+        st_dist_bcast((void *)plan, len, 0);
+    }
+    st_status s = fn(kind, plan, len, arg, err);
+    return g_serving ? st_dist_agree(s, err) : s;
+}
+
+/* One TASK command on a follower: receive the plan, run the handler with
+ * no context (arg NULL), agree. */
+static void follow_task(const command *c)
+{
+    char *plan = c->n <= SIZE_MAX - 1 ? malloc((size_t)c->n + 1) : NULL;
+    if (!plan) st_dist_abort(8, "out of memory for a task's plan sent to this rank");
+    st_dist_bcast(plan, (size_t)c->n, 0);
+    st_error err = {0};
+    st_status s = g_task ? g_task(c->k, plan, (size_t)c->n, NULL, &err)
+                         : st_error_set(&err, ST_ERR_INTERNAL, "task %d: this rank has no task handler", (int)c->k);
+    (void)st_dist_agree(s, &err); /* rank 0 fails the run; its STOP brings the message back */
+    free(plan);
+}
+
 /* One FIT command on a follower: receive the points, fit with the world. */
 static st_status follow_fit(const command *c, st_error *err)
 {
@@ -150,6 +187,10 @@ st_status st_kmeans_follow(st_error *err)
             if (c.code == ST_OK) return ST_OK;
             c.msg[sizeof c.msg - 1] = 0;
             return st_error_set(err, (st_status)c.code, "%s", c.msg);
+        }
+        if (c.cmd == CMD_TASK) {
+            follow_task(&c);
+            continue;
         }
         st_error ferr;
         /* a fit failure is agreed inside the fit; rank 0 fails the run

@@ -1,7 +1,8 @@
 /*
  * cmd_run.c: `strata run`: flags -> st_run_opts -> st_pipeline_run().
  * Under `mpirun ... strata-mpi run` every rank parses the same flags;
- * rank 0 runs the pipeline and the others serve its k-means restarts.
+ * rank 0 runs the pipeline and the others serve its k-means restarts and
+ * its distributed gold step.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "dist.h"
+#include "gold_dist.h"
 #include "strata/cli.h"
 #include "strata/ml.h"
 #include "strata/pipeline.h"
@@ -160,6 +162,7 @@ int st_cmd_run(int argc, char **argv)
      * others serve its k-means fits until it sends the run's outcome
      * (ml/kmeans_dist.c); all ranks then exit with that code, rank 0
      * printing the message */
+    st_kmeans_on_task(st_gold_dist_task); /* the gold step by customer range (gold_dist.c) */
     if (st_dist_rank() != 0) {
         s = st_kmeans_follow(&err);
     } else {

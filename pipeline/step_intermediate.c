@@ -23,6 +23,7 @@
 #include "strata/agg.h"
 #include "strata/partition.h"
 #include "strata/spill.h"
+#include "gold_dist.h"
 
 enum { A_CUST, A_YEAR, A_MONTH, A_PK, A_SOLD, A_FOC, A_RATIO, A_SOLD_TX, A_FOC_TX, A_MED_SOLD, A_MED_FOC, A_UNIQ, A_N };
 static const st_field an_fields[A_N] = {
@@ -90,12 +91,19 @@ static st_status table_dims(st_run_ctx *ctx, const char *table, st_feature_dims 
 
 /* Opens a silver transaction table and checks the four columns the step
  * reads; idx[] gets customer_id, period_key, material_code, quantity. */
+static st_status line_cols(st_reader *r, const char *table, st_reader **out, size_t idx[4], st_error *err);
 static st_status open_lines(st_run_ctx *ctx, const char *table, st_reader **out, size_t idx[4], st_error *err)
+{
+    st_reader *r = NULL;
+    ST_TRY(st_table_open(ctx, "silver", table, &r, err));
+    return line_cols(r, table, out, idx, err);
+}
+
+/* open_lines on an open reader r (closed here on failure). */
+static st_status line_cols(st_reader *r, const char *table, st_reader **out, size_t idx[4], st_error *err)
 {
     static const char *const names[4] = {"customer_id", "period_key", "material_code", "quantity"};
     static const st_type types[4] = {ST_TYPE_I64, ST_TYPE_I32, ST_TYPE_STR, ST_TYPE_I64};
-    st_reader *r = NULL;
-    ST_TRY(st_table_open(ctx, "silver", table, &r, err));
     st_status s = ST_OK;
     for (int k = 0; k < 4 && s == ST_OK; k++) {
         s = st_table_col(r, table, names[k], &idx[k], err);
@@ -268,17 +276,20 @@ typedef struct gold_out {
 
 /* A finished accumulator seen by emit(): st_features or st_dense. */
 typedef struct gold_src {
-    const st_features *fx; /* exactly one of the two is set */
+    const st_features *fx; /* exactly one of the three is set */
     const st_dense *dn;
+    const st_feature_rows *rows; /* rows another rank computed (gold_dist.c) */
 } gold_src;
 
 static size_t src_n_groups(const gold_src *g)
 {
+    if (g->rows) return g->rows->n_groups;
     return g->fx ? st_features_n_groups(g->fx) : st_dense_n_groups(g->dn);
 }
 
 static st_status src_analytics(const gold_src *g, size_t first, st_column *cols, st_error *err)
 {
+    if (g->rows) return st_feature_rows_append_analytics(g->rows, first, ST_CHUNK_ROWS, cols, err);
     return g->fx ? st_features_append_analytics(g->fx, first, ST_CHUNK_ROWS, cols, err)
                  : st_dense_append_analytics(g->dn, first, ST_CHUNK_ROWS, cols, err);
 }
@@ -286,6 +297,7 @@ static st_status src_analytics(const gold_src *g, size_t first, st_column *cols,
 static st_status src_unified(const gold_src *g, st_unified_cursor *cur, const st_dict *dict, st_column *cols,
                              size_t *got, st_error *err)
 {
+    if (g->rows) return st_feature_rows_append_unified(g->rows, cur, dict, ST_CHUNK_ROWS, cols, got, err);
     return g->fx ? st_features_append_unified(g->fx, cur, dict, ST_CHUNK_ROWS, cols, got, err)
                  : st_dense_append_unified(g->dn, cur, dict, ST_CHUNK_ROWS, cols, got, err);
 }
@@ -408,7 +420,7 @@ static st_status emit(const gold_src *g, const st_dict *dict, gold_out *o, st_er
 
 static st_status emit_features(const st_features *fx, const st_dict *dict, gold_out *o, st_error *err)
 {
-    gold_src g = {fx, NULL};
+    gold_src g = {fx, NULL, NULL};
     return emit(&g, dict, o, err);
 }
 
@@ -662,7 +674,7 @@ static st_status dense_pass(st_run_ctx *ctx, const st_dense_dims *dd, st_dict *d
     if (s == ST_OK) s = st_dict_finish(dict, err);
     if (s == ST_OK) s = st_dense_finish(jobs[0].dn, st_dict_rank(dict), st_dict_size(dict), err);
     if (s == ST_OK) {
-        gold_src g = {NULL, jobs[0].dn};
+        gold_src g = {NULL, jobs[0].dn, NULL};
         s = emit(&g, dict, o, err);
     }
 done:
@@ -688,11 +700,11 @@ static st_status one_pass(st_run_ctx *ctx, const st_feature_dims *dims, st_dict 
     return s;
 }
 
-/* One customer range of the spill through its own st_features. */
-static st_status spill_range(st_run_ctx *ctx, st_spill *spill, uint32_t pi, const st_feature_dims *pd, st_dict *dict,
-                             gold_out *o, st_error *err)
+st_status st_gold_spill_features(st_spill *spill, uint32_t pi, const st_feature_dims *pd, const st_dict *dict,
+                                 unsigned threads, st_features **out, st_error *err)
 {
     st_features *fx = NULL;
+    *out = NULL;
     st_status s = st_features_create(&fx, pd, err);
     if (s == ST_OK) s = st_features_reserve(fx, st_spill_rows(spill, pi, 0), st_spill_rows(spill, pi, 1), err);
     st_spill_cursor cur = {0};
@@ -702,7 +714,18 @@ static st_status spill_range(st_run_ctx *ctx, st_spill *spill, uint32_t pi, cons
         s = b.table ? st_features_add_foc(fx, b.customer_id, b.period_key, b.material, b.quantity, b.n_rows, err)
                     : st_features_add_sales(fx, b.customer_id, b.period_key, b.material, b.quantity, b.n_rows, err);
     }
-    if (s == ST_OK) s = st_features_finish(fx, st_dict_rank(dict), st_dict_size(dict), (unsigned)ctx->threads, err);
+    if (s == ST_OK) s = st_features_finish(fx, st_dict_rank(dict), st_dict_size(dict), threads, err);
+    if (s != ST_OK) st_features_free(fx);
+    else *out = fx;
+    return s;
+}
+
+/* One customer range of the spill through its own st_features. */
+static st_status spill_range(st_run_ctx *ctx, st_spill *spill, uint32_t pi, const st_feature_dims *pd, st_dict *dict,
+                             gold_out *o, st_error *err)
+{
+    st_features *fx = NULL;
+    st_status s = st_gold_spill_features(spill, pi, pd, dict, (unsigned)ctx->threads, &fx, err);
     if (s == ST_OK) s = emit_features(fx, dict, o, err);
     st_features_free(fx);
     return s;
@@ -740,6 +763,62 @@ static st_status partitioned(st_run_ctx *ctx, const st_feature_dims *dims, const
     return s;
 }
 
+/* ---- across ranks (gold_dist.c) ---- */
+
+static st_status emit_rows(void *arg, const st_feature_rows *rows, const st_dict *dict, st_error *err)
+{
+    gold_src g = {NULL, NULL, rows};
+    return emit(&g, dict, arg, err);
+}
+
+struct st_gold_chunk {
+    chunk_bufs b;
+};
+
+st_status st_gold_chunk_create(st_gold_chunk **out, st_error *err)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    st_status s = chunk_bufs_init(&(*out)->b, err);
+    if (s != ST_OK) {
+        st_gold_chunk_free(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
+void st_gold_chunk_free(st_gold_chunk *c)
+{
+    if (!c) return;
+    chunk_bufs_free(&c->b);
+    free(c);
+}
+
+st_status st_gold_read_chunk(st_gold_chunk *c, st_reader *r, const size_t ix[4], size_t ch, unsigned tab,
+                             uint64_t row0, st_dict *dict, const st_feature_dims *dims, st_gold_lines *out,
+                             st_error *err)
+{
+    uint32_t n_codes;
+    ST_TRY(read_chunk(r, ix, ch, tables[tab], row0, dict, NULL, dims, &c->b, &n_codes, err));
+    *out = (st_gold_lines){st_column_i64(&c->b.c), st_column_i32(&c->b.p), c->b.codes, st_column_i64(&c->b.q),
+                           c->b.c.n_rows};
+    return ST_OK;
+}
+
+st_status st_gold_open_lines(const char *path, unsigned tab, st_reader **out, size_t ix[4], st_error *err)
+{
+    st_reader *r = NULL;
+    ST_TRY(st_reader_open(&r, path, err));
+    return line_cols(r, tables[tab], out, ix, err);
+}
+
+const char *st_gold_table(unsigned tab) { return tables[tab & 1]; }
+
+st_range_cost st_gold_range_cost(const st_feature_dims *dims)
+{
+    return gold_cost(months_between(dims->period_key_min, dims->period_key_max));
+}
+
 /* ---- the step ---- */
 
 /* What the zone maps say before any value is decoded. */
@@ -750,6 +829,7 @@ typedef struct gold_plan {
     st_key_range *ranges;  /* n_ranges customer ranges (1: one pass) */
     size_t n_ranges;
     unsigned n_passes;     /* histogram passes that planned them */
+    st_gold_dist_out dist; /* across ranks (gold_dist.c); n_ranks 0: this process alone */
 } gold_plan;
 
 static st_status plan_gold(st_run_ctx *ctx, gold_plan *p, st_error *err)
@@ -769,7 +849,9 @@ static st_status plan_gold(st_run_ctx *ctx, gold_plan *p, st_error *err)
             st_reader_close(r);
         }
     }
-    if (s == ST_OK) s = plan_ranges(ctx, &p->dd.f, p->n_lines, &p->ranges, &p->n_ranges, &p->n_passes, err);
+    /* across ranks, the ranks plan the ranges together (gold_dist.c) */
+    if (s == ST_OK && !st_gold_dist_wanted())
+        s = plan_ranges(ctx, &p->dd.f, p->n_lines, &p->ranges, &p->n_ranges, &p->n_passes, err);
     return s;
 }
 
@@ -834,7 +916,25 @@ static st_status close_gold(st_run_ctx *ctx, gold_out *o, const gold_plan *p, bo
                  (unsigned long long)(mib ? lim >> 20 : lim >> 10), mib ? "MiB" : "KiB", p->n_passes,
                  p->n_passes == 1 ? "" : "es", (double)spilled / 1048576.0);
     }
+    st_gold_dist_note(ctx->cur->note, sizeof ctx->cur->note, &p->dist);
     return ST_OK;
+}
+
+/* The step across the ranks: the paths of the silver tables and the
+ * staging area, then st_gold_dist_run. */
+static st_status gold_dist(st_run_ctx *ctx, gold_plan *p, st_dict *dict, gold_out *o, uint64_t *spilled,
+                           st_error *err)
+{
+    st_gold_dist_in in = {.dims = p->dd.f, .n_lines = p->n_lines, .threads = ctx->threads,
+                          .memory_limit = ctx->o->memory_limit_bytes, .fd = -1};
+    for (unsigned t = 0; t < 2; t++) st_warehouse_input_path(ctx->wh, "silver", tables[t], in.silver[t]);
+    ST_TRY(st_warehouse_temp_file(ctx->wh, "gold-spill", &in.fd, in.tmpdir, err));
+    st_status s = st_gold_dist_run(&in, dict, emit_rows, o, &p->dist, err);
+    ctx->cur->rows_in += p->n_lines;
+    p->n_ranges = p->dist.n_ranges;
+    p->n_passes = p->dist.n_passes;
+    *spilled = p->dist.spilled;
+    return s;
 }
 
 st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
@@ -860,6 +960,12 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
      * encoded in parallel (the analytics file is a few thousand rows) */
     st_writer_set_threads(o.wu, ctx->threads > 1 ? (unsigned)ctx->threads : 1);
     bool fell_back = true;
+    if (st_gold_dist_wanted()) {
+        /* every rank computes its customer ranges; rank 0 writes them */
+        s = gold_dist(ctx, &plan, dict, &o, &spilled, err);
+        if (s == ST_OK) s = close_gold(ctx, &o, &plan, false, spilled, err);
+        goto done;
+    }
     if (dense_fits(ctx, &plan)) {
         st_progress_expect(ctx, plan.n_lines);
         if ((s = dense_pass(ctx, &plan.dd, dict, &o, &fell_back, err)) != ST_OK) goto done;

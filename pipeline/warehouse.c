@@ -401,16 +401,21 @@ st_status st_warehouse_temp_file(st_warehouse *wh, const char *what, int *fd, ch
     ST_TRY(st_mkdirs(wh->staging, err));
     if (snprintf(path, ST_PATH_MAX, "%s", wh->staging) >= ST_PATH_MAX)
         return st_error_set(err, ST_ERR_INVALID, "path too long");
+    return st_temp_file_in(wh->staging, what, fd, err);
+}
+
+st_status st_temp_file_in(const char *dir, const char *what, int *fd, st_error *err)
+{
+    *fd = -1;
 #ifdef O_TMPFILE
-    *fd = open(wh->staging, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    *fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (*fd >= 0) return ST_OK;
 #endif
     char name[ST_PATH_MAX];
-    if (snprintf(name, sizeof name, "%s/.%s-XXXXXX", wh->staging, what) >= (int)sizeof name)
+    if (snprintf(name, sizeof name, "%s/.%s-XXXXXX", dir, what) >= (int)sizeof name)
         return st_error_set(err, ST_ERR_INVALID, "path too long");
     *fd = mkostemp(name, O_CLOEXEC);
-    if (*fd < 0)
-        return st_error_set(err, ST_ERR_IO, "cannot create a temporary file in '%s': %s", wh->staging, strerror(errno));
+    if (*fd < 0) return st_error_set(err, ST_ERR_IO, "cannot create a temporary file in '%s': %s", dir, strerror(errno));
     unlink(name);
     return ST_OK;
 }

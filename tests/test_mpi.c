@@ -74,16 +74,21 @@ static char *exports(const char *wh)
     return fx_slurp(p, &len);
 }
 
+/* md5 of the files `list` (a shell command run in dir/wh) names, in one
+ * string (caller frees); tag names the list's file. */
+static char *md5s(const char *wh, const char *tag, const char *list)
+{
+    char p[400];
+    snprintf(p, sizeof p, "%s/%s.%s", dir, wh, tag);
+    cr_assert_eq(fx_sh("cd %s/%s && %s | xargs -r md5sum > %s", dir, wh, list, p), 0);
+    size_t len;
+    return fx_slurp(p, &len);
+}
+
 /* md5 of every published layer file and the run's data state of dir/wh. */
 static char *snapshot(const char *wh)
 {
-    char p[400];
-    snprintf(p, sizeof p, "%s/%s.snap", dir, wh);
-    cr_assert_eq(fx_sh("cd %s/%s && find . -name '*.strata' -not -path './.staging/*' | sort | xargs -r md5sum > %s",
-                       dir, wh, p),
-                 0);
-    size_t len;
-    return fx_slurp(p, &len);
+    return md5s(wh, "snap", "find . -name '*.strata' -not -path './.staging/*' | sort");
 }
 
 /* The layer files under dir/a/<sub> that are missing from dir/b/<sub> or
@@ -333,4 +338,87 @@ Test(mpi, three_shards_on_three_ranks_give_the_tables_of_the_one_file)
     cr_assert_str_eq(got, ref, "3 shards on 3 ranks: some table exports differently from one process on the file");
     free(ref);
     free(got);
+}
+
+/* md5 of the two gold files of dir/wh, in one string (caller frees). */
+static char *gold_md5(const char *wh)
+{
+    return md5s(wh, "gold", "ls gold/int_customer_analytics.strata gold/int_transactions_unified.strata");
+}
+
+/* The gold step's note in dir/wh's run log (caller frees the log). */
+static char *run_log(const char *wh)
+{
+    char p[400];
+    snprintf(p, sizeof p, "%s/%s/_runs/latest.json", dir, wh);
+    size_t len;
+    char *log = fx_slurp(p, &len);
+    cr_assert_not_null(log, "no run log in %s", wh);
+    return log;
+}
+
+/* The number before `what` in s (e.g. "14 customer ranges"), -1 if none. */
+static long number_before(const char *s, const char *what)
+{
+    const char *at = strstr(s, what);
+    if (!at) return -1;
+    const char *b = at;
+    while (b > s && b[-1] == ' ') b--;
+    while (b > s && b[-1] >= '0' && b[-1] <= '9') b--;
+    return b < at ? strtol(b, NULL, 10) : -1;
+}
+
+/* The gold step by customer range on 1..4 ranks writes the same two
+ * files, byte for byte, as one process: with the default limit (one
+ * range a rank or so, one exchange round) and with a limit so small that
+ * there are many customer ranges and many all-to-all rounds. */
+Test(mpi, gold_by_customer_range_on_1_to_4_ranks_is_byte_identical_to_one_process)
+{
+    const char *bin = mpi_bin();
+    char tx[300], wh[300];
+    snprintf(tx, sizeof tx, "%s/tx.db", dir);
+    fx_gen_source(tx, 60000, 11);
+    snprintf(wh, sizeof wh, "%s/one", dir);
+    cr_assert_eq(fx_run_demo(dir, tx, wh, "--threads 2"), 0, "%s", fx_text_of(dir, "err.txt"));
+    char *ref = gold_md5("one");
+    static const char *const limits[2] = {"", "--memory-limit 256K"};
+    for (int l = 0; l < 2; l++) {
+        for (int n = 1; n <= 4; n++) {
+            char name[32], extra[96];
+            snprintf(name, sizeof name, "np%d_%d", n, l);
+            snprintf(extra, sizeof extra, "--threads %d %s", 1 + (n & 1), limits[l]);
+            cr_assert_eq(mpi_run(bin, n, tx, name, "", extra), 0, "np %d %s: %s", n, extra, fx_text_of(dir, "err.txt"));
+            char *got = gold_md5(name), *log = run_log(name);
+            cr_assert_str_eq(got, ref, "np %d %s: the gold files differ from one process's", n, extra);
+            if (n > 1) {
+                char ranks[32];
+                snprintf(ranks, sizeof ranks, "on %d ranks", n);
+                cr_assert_not_null(strstr(log, ranks), "np %d: the run log does not say %s", n, ranks);
+                long rounds = number_before(log, "exchange round");
+                cr_assert(rounds >= 1, "np %d: no exchange rounds in the run log", n);
+                if (l == 1) {
+                    cr_assert(number_before(log, "customer ranges") >= 8, "np %d: too few customer ranges", n);
+                    cr_assert(rounds >= 8, "np %d: %ld exchange rounds, want several", n, rounds);
+                }
+            }
+            free(got);
+            free(log);
+        }
+    }
+    free(ref);
+}
+
+Test(mpi, a_rank_failing_in_the_gold_step_fails_every_rank_and_keeps_the_warehouse)
+{
+    broken_rank_keeps_warehouse("STRATA_TEST_FAIL_GOLD_RANK=1", 1, "strata run: rank 1: gold: failure injected");
+}
+
+Test(mpi, rank_0_failing_in_the_gold_step_fails_every_rank_and_keeps_the_warehouse)
+{
+    broken_rank_keeps_warehouse("STRATA_TEST_FAIL_GOLD_RANK=0", 1, "strata run: rank 0: gold: failure injected");
+}
+
+Test(mpi, a_rank_killed_in_the_gold_step_fails_the_run_and_keeps_the_warehouse)
+{
+    broken_rank_keeps_warehouse("STRATA_TEST_KILL_GOLD_RANK=2", -1, NULL);
 }

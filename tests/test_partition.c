@@ -177,15 +177,23 @@ Test(partition, per_key_and_per_cell_costs_split_sparse_customers)
     free(k);
 }
 
+/* n keys: 300 pairs of adjacent ids 2^30 apart, 1200 keys each (random
+ * within the pair), then 2^62 in every place after those (caller frees). */
+static int64_t *heavy_pairs(size_t n, uint64_t seed)
+{
+    int64_t *k = malloc(n * sizeof *k);
+    cr_assert_not_null(k);
+    for (size_t i = 0; i < n; i++)
+        k[i] = i < 300 * 1200 ? (int64_t)((i / 1200) << 30) + (int64_t)(rng_next(&seed) & 1) : (int64_t)1 << 62;
+    return k;
+}
+
 Test(partition, many_heavy_buckets_take_more_passes_and_lose_nothing)
 {
     /* 300 pairs of adjacent ids 2^30 apart, 1200 rows each, and an outlier
      * at 2^62: 300 heavy first-level buckets, each refined */
     size_t n = 300 * 1200 + 1;
-    int64_t *k = malloc(n * sizeof *k);
-    uint64_t s = 6;
-    for (size_t i = 0; i < n - 1; i++) k[i] = (int64_t)((i / 1200) << 30) + (int64_t)(rng_next(&s) & 1);
-    k[n - 1] = (int64_t)1 << 62;
+    int64_t *k = heavy_pairs(n, 6);
     size_t nr;
     unsigned passes;
     st_key_range *r = plan(k, n, &rows_only, 1000, &nr, &passes);
@@ -271,4 +279,40 @@ Test(partition, single_key_and_bad_arguments)
     free(r);
     st_key_hist_free(h);
     st_key_hist_free(NULL);
+}
+
+/* In a world of one rank (the plain build) st_key_hist_allreduce() is the
+ * identity: with it before every st_key_hist_end() the passes, the keys
+ * outside and the plan are those without it (the MPI tests check the
+ * world of several ranks against one process). */
+Test(partition, allreduce_in_a_world_of_one_changes_nothing)
+{
+    size_t n = 300 * 1200 + 3;
+    int64_t *k = heavy_pairs(n, 9);
+    k[n - 2] = -5; /* outside [0, 2^62] */
+    k[n - 1] = INT64_MIN;
+    size_t nr_ref, nr;
+    unsigned passes_ref;
+    st_key_range *ref = plan(k, n - 2, &rows_only, 1000, &nr_ref, &passes_ref);
+    st_key_hist *h = NULL;
+    st_error e = {0};
+    cr_assert_eq(st_key_hist_create(&h, 0, (int64_t)1 << 62, &rows_only, 1000, &e), ST_OK, "%s", e.msg);
+    while (st_key_hist_pass_needed(h)) {
+        cr_assert_eq(st_key_hist_begin(h, &e), ST_OK, "%s", e.msg);
+        st_key_hist_count(h, k, n);
+        st_key_hist_allreduce(h);
+        cr_assert_eq(st_key_hist_end(h, &e), ST_OK, "%s", e.msg);
+    }
+    st_key_hist_allreduce(h); /* no pass open: nothing */
+    cr_assert_eq(st_key_hist_n_outside(h), 2);
+    cr_assert_eq(st_key_hist_n_passes(h), passes_ref);
+    st_key_range *r = NULL;
+    cr_assert_eq(st_key_hist_plan(h, &r, &nr, &e), ST_OK, "%s", e.msg);
+    cr_assert_eq(nr, nr_ref);
+    for (size_t i = 0; i < nr; i++)
+        cr_assert(r[i].lo == ref[i].lo && r[i].hi == ref[i].hi && r[i].n_rows == ref[i].n_rows, "range %zu differs", i);
+    st_key_hist_free(h);
+    free(r);
+    free(ref);
+    free(k);
 }

@@ -340,6 +340,28 @@ st_status st_dense_append_unified(const st_dense *dn, st_unified_cursor *cur, co
                                   size_t cap, st_column *cols, size_t *n_out,
                                   st_error *err) ST_MUST_USE;
 
+/* ---- finished rows as plain arrays ------------------------------------ */
+
+/* Groups and unified rows that were computed elsewhere (by st_features on
+ * another rank, and sent here as st_feature_row and st_unified_batch
+ * arrays), to be appended to the gold columns exactly as the object that
+ * made them would have appended them. Either part may be empty. All
+ * arrays borrowed. */
+typedef struct st_feature_rows {
+    const st_feature_row *groups; /* n_groups, in output order */
+    size_t n_groups;
+    st_unified_batch unified;     /* n_unified rows in each array */
+    size_t n_unified;
+} st_feature_rows;
+
+/* As st_features_append_analytics / _append_unified, from plain rows (the
+ * cursor's group is the unified row reached; the other fields unused). */
+st_status st_feature_rows_append_analytics(const st_feature_rows *g, size_t first, size_t n,
+                                           st_column *cols, st_error *err) ST_MUST_USE;
+st_status st_feature_rows_append_unified(const st_feature_rows *g, st_unified_cursor *cur,
+                                         const st_dict *dict, size_t cap, st_column *cols,
+                                         size_t *n_out, st_error *err) ST_MUST_USE;
+
 #ifdef __cplusplus
 }
 #endif

@@ -123,6 +123,23 @@ void st_kmeans_serve_begin(void);
 void st_kmeans_serve_end(st_status s, const st_error *err);
 st_status st_kmeans_follow(st_error *err) ST_MUST_USE;
 
+/* Other SPMD work in the same follower loop. A task is a kind and a plan
+ * (len bytes from rank 0; every rank gets a copy); fn runs it on one rank:
+ * with the caller's arg on rank 0, with arg NULL on the followers, and
+ * returns that rank's status (it may stop early, returning ST_OK, when a
+ * collective told it another rank failed). st_kmeans_on_task() registers
+ * the followers' fn (call on every rank before st_kmeans_follow()).
+ * st_kmeans_task() on rank 0: while serving, sends the task to the
+ * followers; then runs fn here, and every rank ends with st_dist_agree():
+ * the status of the lowest failing rank, with its message, everywhere.
+ * Outside a served run it just runs fn. st_kmeans_serving(): rank 0 of a
+ * world of more than one rank, between serve_begin and serve_end. */
+typedef st_status (*st_task_fn)(int32_t kind, const void *plan, size_t len, void *arg, st_error *err);
+void st_kmeans_on_task(st_task_fn fn);
+bool st_kmeans_serving(void);
+st_status st_kmeans_task(int32_t kind, const void *plan, size_t len, st_task_fn fn, void *arg,
+                         st_error *err) ST_MUST_USE;
+
 /* Labels n points (x row-major, n x d floats) with their nearest of the k
  * centres (k x d doubles, as st_kmeans_result.centroids and the
  * `f__scaled` columns of platinum.ml_centroids hold them), through the

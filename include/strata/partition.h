@@ -94,6 +94,16 @@ st_status st_key_hist_begin(st_key_hist *h, st_error *err) ST_MUST_USE;
  * st_key_hist_n_outside() and otherwise ignored. Borrowed for the call. */
 void st_key_hist_count(st_key_hist *h, const int64_t *keys, size_t n);
 
+/* Across the ranks of a world (engine/dist.h; every rank calls it, in
+ * the same pass, with the same histogram parameters): after each rank
+ * counted its share of the keys, every rank's open pass holds the counts
+ * of all keys (sums, exact) with their smallest and largest keys per
+ * bucket, and the first pass's keys outside [lo, hi] summed too; so
+ * st_key_hist_end() and st_key_hist_plan() give every rank the plan one
+ * process counting every key would make. Call before st_key_hist_end();
+ * a no-op in a world of one, or when no pass is open (on every rank). */
+void st_key_hist_allreduce(st_key_hist *h);
+
 /* Ends the pass: buckets that are still too costly are queued for the
  * next one. ST_ERR_INVALID when no pass is open, ST_ERR_NOMEM. */
 st_status st_key_hist_end(st_key_hist *h, st_error *err) ST_MUST_USE;

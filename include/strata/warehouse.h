@@ -72,6 +72,9 @@ void st_warehouse_input_path(const st_warehouse *wh, const char *layer,
  * bytes) for messages. ST_ERR_IO. */
 st_status st_warehouse_temp_file(st_warehouse *wh, const char *what, int *fd, char *path,
                                  st_error *err) ST_MUST_USE;
+/* The same in the existing directory `dir` (another rank's view of the
+ * staging area, say). */
+st_status st_temp_file_in(const char *dir, const char *what, int *fd, st_error *err) ST_MUST_USE;
 
 /* Publishes every staged file (see the top of this file). */
 st_status st_warehouse_commit(st_warehouse *wh, st_error *err) ST_MUST_USE;

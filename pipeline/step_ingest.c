@@ -25,7 +25,12 @@
  * table (pipeline/parts.c, FORMAT.md "Partitioned tables"): one part per
  * shard, the parts read and written concurrently (a task per shard, each
  * through its own connection and writer), then named after their content
- * and listed in shard order by the table's manifest. `_rowid`
+ * and listed in shard order by the table's manifest. Each part is
+ * written from its item (parts_dist.h: the shard, the part's path, the
+ * names, params and fingerprint seed, the decided types), by
+ * st_ingest_item_write(), whoever runs it: in strata-mpi on N > 1 ranks
+ * part k is written by rank k % N (parts_dist.c), so the parts' bytes do
+ * not depend on N. `_rowid`
  * stays each shard's own rowid (shards that number their rows from 1 give
  * repeated transaction ids, which the silver `unique transaction_id`
  * expectation reports as a warning).

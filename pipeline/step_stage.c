@@ -9,7 +9,7 @@
  * pipeline/cast.c and checked in a fixed order (customer id, year, month,
  * material code, quantity); the first failure names the reason and the
  * column. Accepted rows stream to the staged silver file chunk by chunk;
- * rejected rows stream to a per-table part file, and the parts are
+ * rejected rows stream to a file per table (per part), and the files are
  * concatenated into stg_rejects in table order (customers, sales, FOC) so
  * the output does not depend on which worker finished first. Inside a
  * transaction table rejects are in rowid order; inside the customer master
@@ -17,6 +17,19 @@
  * then rowid). Memory is bounded by the chunk size for transactions;
  * the customer master is held whole (it is small by nature: one row per
  * customer).
+ *
+ * Parts. A partitioned bronze transaction table (shards) gives a
+ * partitioned silver table, a part per bronze part, each staged on its
+ * own from its item (parts_dist.h: the bronze part, the silver part's
+ * path, its rejects file, the rules) by st_stage_item_write(): so a
+ * part's short last chunk never shifts the chunk boundaries of the next,
+ * and every chunk can pass through as stored. The parts are staged in
+ * parallel (up to --threads, the customers on the calling thread), in
+ * strata-mpi on N > 1 ranks part k by rank k % N (parts_dist.c); rank 0
+ * seals the manifests with the step's fingerprint (what its skip test
+ * compares) and concatenates the rejects files in item order, which is
+ * bronze's row order: stg_rejects and the silver quality checks (which
+ * read the parts as one table) are those of one process for any N.
  *
  * Invariant, checked here on every run: for each source table, bronze
  * rows = staged rows + rejected rows; a mismatch is ST_ERR_INTERNAL.

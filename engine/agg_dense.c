@@ -81,6 +81,9 @@ struct st_dense {
     int64_t *g_lines[2];
     double *g_med[2];
     uint32_t *g_uniq;
+    size_t *g_uoff;         /* n_groups + 1: group g's unified rows are [g_uoff[g], g_uoff[g+1]) */
+    uint32_t *u_code;       /* n_unified rows in output order: material code, */
+    int64_t *u_val[4];      /* sold sum, FOC sum, sold lines, FOC lines */
 };
 
 static const dense_acc zero_acc;
@@ -125,7 +128,9 @@ uint64_t st_dense_bytes(const st_dense_dims *d, uint32_t n_materials)
 {
     uint64_t cells = ((uint64_t)d->f.customer_id_max - (uint64_t)d->f.customer_id_min + 1) * n_months(&d->f);
     uint64_t hist = cells * (qty_span(d, 0) + qty_span(d, 1)) * sizeof(uint32_t);
-    return 2 * cells * (uint64_t)n_materials * sizeof(dense_acc) + hist;
+    /* finish's unified rows: at most one per cell and material */
+    uint64_t rows = cells * (uint64_t)n_materials * (sizeof(uint32_t) + 4 * sizeof(int64_t));
+    return 2 * cells * (uint64_t)n_materials * sizeof(dense_acc) + hist + rows;
 }
 
 void st_dense_free(st_dense *dn)
@@ -145,6 +150,9 @@ void st_dense_free(st_dense *dn)
     free(dn->rank_code);
     free(dn->g_cell);
     free(dn->g_uniq);
+    free(dn->g_uoff);
+    free(dn->u_code);
+    for (int k = 0; k < 4; k++) free(dn->u_val[k]);
     free(dn);
 }
 
@@ -447,8 +455,10 @@ static st_status cell_totals(st_dense *dn, int64_t *sum[2], int64_t *lines[2], u
     return ST_OK;
 }
 
-/* Active cells in (customer_id, period_key) order with their results. */
-static st_status list_groups(st_dense *dn, int64_t *sum[2], int64_t *lines[2], const uint32_t *uniq, st_error *err)
+/* Active cells in (customer_id, period_key) order with their results;
+ * cell_off[c] gets where active cell c's unified rows start. */
+static st_status list_groups(st_dense *dn, int64_t *sum[2], int64_t *lines[2], const uint32_t *uniq, size_t *cell_off,
+                             st_error *err)
 {
     size_t ng = 0;
     for (size_t c = 0; c < dn->n_cells; c++) ng += (lines[0][c] | lines[1][c]) != 0;
@@ -461,7 +471,8 @@ static st_status list_groups(st_dense *dn, int64_t *sum[2], int64_t *lines[2], c
         dn->g_med[t] = malloc(ng1 * sizeof *dn->g_med[t]);
         if (!dn->g_sum[t] || !dn->g_lines[t] || !dn->g_med[t]) goto nomem;
     }
-    if (!dn->g_cell || !dn->g_uniq) goto nomem;
+    dn->g_uoff = malloc((ng1 + 1) * sizeof *dn->g_uoff);
+    if (!dn->g_cell || !dn->g_uniq || !dn->g_uoff) goto nomem;
     size_t g = 0, nu = 0;
     for (uint32_t dc = 0; dc < dn->cust_span; dc++)
         for (uint32_t p = 0; p < dn->n_periods; p++) {
@@ -469,6 +480,8 @@ static st_status list_groups(st_dense *dn, int64_t *sum[2], int64_t *lines[2], c
             if ((lines[0][c] | lines[1][c]) == 0) continue;
             dn->g_cell[g] = (uint32_t)c;
             dn->g_uniq[g] = uniq[c];
+            dn->g_uoff[g] = nu;
+            cell_off[c] = nu;
             nu += uniq[c];
             for (int t = 0; t < 2; t++) {
                 dn->g_sum[t][g] = sum[t][c];
@@ -480,6 +493,7 @@ static st_status list_groups(st_dense *dn, int64_t *sum[2], int64_t *lines[2], c
             }
             g++;
         }
+    dn->g_uoff[ng] = nu;
     dn->n_groups = ng;
     dn->n_unified = nu;
     return ST_OK;
@@ -487,10 +501,54 @@ nomem:
     return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
 }
 
+/* The unified rows of one cell, in material rank order, from row `at`. */
+static void cell_unified(st_dense *dn, const month_blk *b0, const month_blk *b1, size_t dc, size_t at)
+{
+    const dense_acc *u0 = b0->cap ? b0->uni + dc * b0->cap : NULL, *u1 = b1->cap ? b1->uni + dc * b1->cap : NULL;
+    for (uint32_t r = 0; r < dn->n_materials; r++) {
+        uint32_t code = dn->rank_code[r];
+        const dense_acc *a = code < b0->cap ? &u0[code] : &zero_acc, *b = code < b1->cap ? &u1[code] : &zero_acc;
+        if ((a->lines | b->lines) == 0) continue;
+        dn->u_code[at] = code;
+        dn->u_val[0][at] = a->sum;
+        dn->u_val[1][at] = b->sum;
+        dn->u_val[2][at] = a->lines;
+        dn->u_val[3][at] = b->lines;
+        at++;
+    }
+}
+
+/* Every cell's unified rows into their place in output order, walking
+ * the blocks in memory order (month by month, a cell's materials one
+ * contiguous run): the output order (customer-major) would visit each
+ * block once per customer. The blocks are freed as they are done: the
+ * rows and the results are all that is read from here on. */
+static st_status fill_unified(st_dense *dn, const size_t *cell_off, const uint32_t *uniq, st_error *err)
+{
+    size_t nu = dn->n_unified ? dn->n_unified : 1;
+    dn->u_code = malloc(nu * sizeof *dn->u_code);
+    for (int k = 0; k < 4; k++) dn->u_val[k] = malloc(nu * sizeof *dn->u_val[k]);
+    if (!dn->u_code || !dn->u_val[0] || !dn->u_val[1] || !dn->u_val[2] || !dn->u_val[3])
+        return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for %zu unified rows", dn->n_unified);
+    const size_t cs = dn->cust_span;
+    for (uint32_t p = 0; p < dn->n_periods; p++) {
+        month_blk *b0 = &dn->blk[0][p], *b1 = &dn->blk[1][p];
+        for (size_t dc = 0; (b0->cap || b1->cap) && dc < cs; dc++)
+            if (uniq[(size_t)p * cs + dc]) cell_unified(dn, b0, b1, dc, cell_off[(size_t)p * cs + dc]);
+        for (int t = 0; t < 2; t++) {
+            free(dn->blk[t][p].uni);
+            free(dn->blk[t][p].hist);
+            dn->blk[t][p] = (month_blk){0};
+        }
+    }
+    return ST_OK;
+}
+
 st_status st_dense_finish(st_dense *dn, const uint32_t *material_rank, uint32_t n_materials, st_error *err)
 {
     int64_t *sum[2] = {NULL, NULL}, *lines[2] = {NULL, NULL};
     uint32_t *uniq = NULL;
+    size_t *cell_off = NULL;
     st_status s = ST_OK;
     if (dn->failed || dn->finished)
         return st_error_set(err, ST_ERR_INVALID, "dense features: finish after %s",
@@ -503,9 +561,10 @@ st_status st_dense_finish(st_dense *dn, const uint32_t *material_rank, uint32_t 
         lines[t] = calloc(nc, sizeof *lines[t]);
         if (!sum[t] || !lines[t]) goto nomem;
     }
-    if (!(uniq = calloc(nc, sizeof *uniq))) goto nomem;
+    if (!(uniq = calloc(nc, sizeof *uniq)) || !(cell_off = malloc(nc * sizeof *cell_off))) goto nomem;
     if ((s = cell_totals(dn, sum, lines, uniq, err)) != ST_OK) goto done;
-    s = list_groups(dn, sum, lines, uniq, err);
+    if ((s = list_groups(dn, sum, lines, uniq, cell_off, err)) != ST_OK) goto done;
+    s = fill_unified(dn, cell_off, uniq, err);
     goto done;
 nomem:
     s = st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
@@ -515,6 +574,7 @@ done:
         free(lines[t]);
     }
     free(uniq);
+    free(cell_off);
     if (s != ST_OK) dn->failed = true;
     return s;
 }
@@ -560,29 +620,24 @@ st_status st_dense_unified_next(const st_dense *dn, st_unified_cursor *cur, cons
     *n_out = 0;
     if (!dn->finished || dn->failed || cap == 0)
         return st_error_set(err, ST_ERR_INVALID, "dense features: unified rows need a finished accumulator and cap > 0");
-    size_t n = 0, cs = dn->cust_span;
+    size_t n = 0;
     while (n < cap && cur->group < dn->n_groups) {
-        size_t g = cur->group;
-        uint32_t cell = dn->g_cell[g];
-        int64_t cust = cell_customer(dn, cell);
-        int32_t pk = cell_period(dn, cell);
-        const month_blk *b0 = &dn->blk[0][cell / cs], *b1 = &dn->blk[1][cell / cs];
-        const dense_acc *u0 = b0->cap ? b0->uni + (cell % cs) * b0->cap : NULL;
-        const dense_acc *u1 = b1->cap ? b1->uni + (cell % cs) * b1->cap : NULL;
-        while (n < cap && cur->sales_pos < dn->n_materials) {
-            uint32_t code = dn->rank_code[cur->sales_pos++];
-            const dense_acc *a = code < b0->cap ? &u0[code] : &zero_acc, *b = code < b1->cap ? &u1[code] : &zero_acc;
-            if ((a->lines | b->lines) == 0) continue;
-            out->customer_id[n] = cust;
-            out->period_key[n] = pk;
-            out->material[n] = code;
-            out->sold_qty[n] = a->sum;
-            out->foc_qty[n] = b->sum;
-            out->sold_lines[n] = a->lines;
-            out->foc_lines[n] = b->lines;
-            n++;
+        size_t g = cur->group, lo = dn->g_uoff[g] + cur->sales_pos, hi = dn->g_uoff[g + 1];
+        size_t take = hi - lo < cap - n ? hi - lo : cap - n;
+        int64_t cust = cell_customer(dn, dn->g_cell[g]);
+        int32_t pk = cell_period(dn, dn->g_cell[g]);
+        for (size_t k = 0; k < take; k++) {
+            out->customer_id[n + k] = cust;
+            out->period_key[n + k] = pk;
         }
-        if (cur->sales_pos >= dn->n_materials) {
+        memcpy(out->material + n, dn->u_code + lo, take * sizeof *out->material);
+        memcpy(out->sold_qty + n, dn->u_val[0] + lo, take * sizeof *out->sold_qty);
+        memcpy(out->foc_qty + n, dn->u_val[1] + lo, take * sizeof *out->foc_qty);
+        memcpy(out->sold_lines + n, dn->u_val[2] + lo, take * sizeof *out->sold_lines);
+        memcpy(out->foc_lines + n, dn->u_val[3] + lo, take * sizeof *out->foc_lines);
+        n += take;
+        cur->sales_pos += take;
+        if (lo + take == hi) {
             cur->group++;
             cur->sales_pos = 0;
         }

@@ -56,7 +56,7 @@ static inline __attribute__((always_inline)) void unpack_w(const uint8_t *p, siz
 /* Unpacks n values of width w from p (which holds packed_bytes(n, w)).
  * The widths of the silver and gold integer columns (ids, months,
  * quantities, codes: 1..24 bits) get a copy of the loop each. */
-static void unpack(const uint8_t *p, size_t n, unsigned w, uint64_t base, uint64_t *out)
+void st_unpack_scalar(const uint8_t *p, size_t n, unsigned w, uint64_t base, uint64_t *out)
 {
     if (w == 0) {
         for (size_t i = 0; i < n; i++) out[i] = base;
@@ -84,6 +84,14 @@ static void unpack(const uint8_t *p, size_t n, unsigned w, uint64_t base, uint64
         if (w < 64) x &= ((uint64_t)1 << w) - 1;
         out[i] = base + x;
     }
+}
+
+st_unpack_fn st_unpack_pick(st_cpu_isa level) { return level >= ST_CPU_AVX2 ? st_unpack_avx2 : st_unpack_scalar; }
+
+/* The decoder's unpacking: the best kernel the CPU allows (engine/cpu.c). */
+static void unpack(const uint8_t *p, size_t n, unsigned w, uint64_t base, uint64_t *out)
+{
+    st_unpack_pick(st_cpu_level())(p, n, w, base, out);
 }
 
 static bool is_var(st_type t) { return t == ST_TYPE_STR || t == ST_TYPE_BYTES; }
@@ -166,8 +174,56 @@ static bool in_type(st_type t, const uint64_t *v, size_t n)
         goto done;          \
     } while (0)
 
+static bool in_i32(uint64_t v) { return (int64_t)v >= INT32_MIN && (int64_t)v <= INT32_MAX; }
+
+/* CONST and RLE blocks of an int32 column (period keys, years, months:
+ * one value or a few runs a chunk), written straight into the column:
+ * the same checks, in the same order, as the 64-bit path below, without
+ * expanding every row to 64 bits, checking and narrowing it. */
+static st_status decode_i32_runs(int enc, rd *r, size_t n, st_column *out, const char **why)
+{
+    size_t at = out->n_rows;
+    ST_TRY(st_column_reserve(out, at + n, 0));
+    int32_t *dst = (int32_t *)out->data + at;
+    st_status s = ST_OK;
+    uint64_t a, *rv = NULL;
+    unsigned w, w2;
+    uint32_t cnt;
+    const uint8_t *p, *pl;
+    if (enc == ST_ENC_CONST) {
+        if (!get8(r, &a)) BAD("constant truncated");
+        if (n && !in_i32(a)) BAD("value out of the column type's range");
+        for (size_t i = 0; i < n; i++) dst[i] = (int32_t)a;
+        out->n_rows = at + n;
+        return ST_OK;
+    }
+    if (!get4(r, &cnt) || !get8(r, &a) || !get1(r, &w) || cnt > n || !get_packed(r, cnt, w, &p)) BAD("run values truncated");
+    if (!get1(r, &w2) || !get_packed(r, cnt, w2, &pl)) BAD("run lengths truncated");
+    if (!(rv = malloc(((size_t)cnt * 2 + 1) * sizeof *rv))) return ST_ERR_NOMEM;
+    unpack(p, cnt, w, a, rv);
+    unpack(pl, cnt, w2, 1, rv + cnt);
+    size_t k = 0;
+    for (size_t q = 0; q < cnt; q++) {
+        uint64_t len = rv[cnt + q];
+        if (len == 0 || len > n - k) BAD("run lengths do not add up to the row count");
+        k += (size_t)len;
+    }
+    if (k != n) BAD("run lengths do not add up to the row count");
+    for (size_t q = 0; q < cnt; q++)
+        if (!in_i32(rv[q])) BAD("value out of the column type's range");
+    k = 0;
+    for (size_t q = 0; q < cnt; q++)
+        for (uint64_t z = 0; z < rv[cnt + q]; z++) dst[k++] = (int32_t)rv[q];
+    out->n_rows = at + n;
+done:
+    free(rv);
+    return s;
+}
+
 static st_status decode_fixed(st_type t, int enc, rd *r, size_t n, st_column *out, const char **why)
 {
+    if (t == ST_TYPE_I32 && out->type == t && (enc == ST_ENC_CONST || enc == ST_ENC_RLE))
+        return decode_i32_runs(enc, r, n, out, why);
     size_t width = st_type_width(t);
     size_t at = out->n_rows;
     ST_TRY(st_column_reserve(out, at + n, 0));

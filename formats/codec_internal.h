@@ -87,6 +87,16 @@ static inline void st_run_cut(st_run_list *l, const uint64_t *v, size_t k)
 size_t st_enc_runs_finish(const uint64_t *v, size_t n, size_t i, st_run_list *l);
 
 /* The kernels for a SIMD level (never above what the machine has). */
+/* Unpacks n values of w bits (0..64) from p, which holds
+ * st_packed_bytes(n, w) readable bytes, adding base to each: the
+ * decoder's FOR, DELTA, RLE and DICT code arrays. The scalar kernel
+ * (codec.c) is the specification; st_unpack_avx2 (codec_unpack_avx2.c)
+ * returns the same values. */
+typedef void (*st_unpack_fn)(const uint8_t *p, size_t n, unsigned w, uint64_t base, uint64_t *out);
+void st_unpack_scalar(const uint8_t *p, size_t n, unsigned w, uint64_t base, uint64_t *out);
+void st_unpack_avx2(const uint8_t *p, size_t n, unsigned w, uint64_t base, uint64_t *out);
+st_unpack_fn st_unpack_pick(st_cpu_isa level);
+
 st_enc_stats64_fn st_enc_stats64_pick(st_cpu_isa level);
 st_enc_stats32_fn st_enc_stats32_pick(st_cpu_isa level);
 st_enc_runs_fn st_enc_runs_pick(st_cpu_isa level);

@@ -1285,3 +1285,36 @@ Test(format, columns_encoded_on_several_threads_write_the_same_bytes)
     free(three);
     free(many);
 }
+
+/* The AVX2 unpacking kernel against the scalar one (the spec): every width
+ * 0..64, lengths around the group and load boundaries, random bits, a
+ * base that wraps, and the packed array followed only by its slack (the
+ * buffer is exactly st_packed_bytes long, so a read past it is caught
+ * under the sanitizers). */
+Test(format, unpack_kernel_matches_scalar)
+{
+    if (st_cpu_detected() < ST_CPU_AVX2) return; /* nothing to compare on this CPU */
+    static const size_t lens[] = {0, 1, 7, 8, 15, 16, 17, 23, 24, 31, 33, 40, 63, 64, 65, 100, 257, 1000, 4099};
+    uint64_t x = 0x853C49E6748FEA9Bull;
+    for (unsigned w = 0; w <= 64; w++)
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+            size_t n = lens[li], bytes = st_packed_bytes(n, w);
+            uint8_t *p = malloc(bytes);
+            uint64_t *a = malloc((n + 1) * sizeof *a), *b = malloc((n + 1) * sizeof *b);
+            cr_assert(p && a && b);
+            for (size_t i = 0; i < bytes; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                p[i] = (uint8_t)x;
+            }
+            uint64_t base = w % 3 == 0 ? UINT64_MAX - 5 : (uint64_t)w * 1000;
+            st_unpack_scalar(p, n, w, base, a);
+            st_unpack_avx2(p, n, w, base, b);
+            for (size_t i = 0; i < n; i++)
+                cr_assert_eq(a[i], b[i], "width %u, %zu values: value %zu is %llu, scalar says %llu", w, n, i,
+                             (unsigned long long)b[i], (unsigned long long)a[i]);
+            cr_assert(st_unpack_pick(ST_CPU_SCALAR) == st_unpack_scalar);
+            free(p);
+            free(a);
+            free(b);
+        }
+}

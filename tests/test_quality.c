@@ -1824,3 +1824,54 @@ Test(quality, composite_keys_in_order_hold_one_key)
     free(c);
     free(p);
 }
+
+/* no_duplicate_keys over an (int, string) key whose rows arrive in key
+ * order (the gold unified table's shape): keys compared row to row inside
+ * a chunk and to the carried key across chunks count the same duplicates,
+ * repeated keys and samples as a naive count, for every chunk size; a row
+ * below its predecessor (the last case) sends the check to the collector
+ * with the same result. Strings order by length first, as their encoding
+ * does ("zz" < "aaa"). */
+Test(quality, ordered_mixed_keys_count_duplicates_like_a_naive_count)
+{
+    static const int64_t a[] = {1, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 4};
+    static const char *const sv[] = {"b", "b", "zz", "aaa", "a", "a", "a", "c", "cc", "", "", "x", "x", "q"};
+    enum { N = sizeof a / sizeof *a };
+    for (int unordered = 0; unordered < 2; unordered++)
+        for (size_t chunk = 1; chunk <= 8; chunk *= 2) {
+            int64_t v[N];
+            memcpy(v, a, sizeof v);
+            if (unordered) v[N - 1] = 0; /* the last row goes back */
+            st_column ci = col_i64(v, N), cs;
+            st_column_init(&cs, ST_TYPE_STR);
+            for (size_t i = 0; i < N; i++) cr_assert_eq(st_column_push_str(&cs, sv[i], strlen(sv[i])), ST_OK);
+            st_column cols[2] = {ci, cs};
+            const char *names[] = {"k", "s"};
+            st_qmem *m;
+            cr_assert_eq(st_qmem_new(&m), ST_OK);
+            cr_assert_eq(st_qmem_add(m, "gold", "t", names, cols, 2, chunk, NULL), ST_OK);
+            st_quality_results *r = run("[gold.t]\nno_duplicate_keys k, s\n", m, NULL, NULL);
+            const st_qresult *q = res(r, 0);
+            uint64_t dups = 0, keys = 0;
+            for (size_t i = 0; i < N; i++) {
+                size_t before = 0;
+                for (size_t j = 0; j < i; j++) before += v[j] == v[i] && !strcmp(sv[j], sv[i]);
+                dups += before > 0;
+                keys += before == 1;
+            }
+            cr_expect_eq(dups, 5, "the fixture's duplicate rows");
+            cr_expect_eq(q->rows_checked, N, "chunk %zu", chunk);
+            cr_expect_eq(q->unexpected_count, dups, "chunk %zu, unordered %d", chunk, unordered);
+            cr_expect_eq(q->n_sample, dups, "chunk %zu, unordered %d", chunk, unordered);
+            static const int64_t rows[] = {1, 5, 6, 10, 12};
+            for (size_t k = 0; k < q->n_sample && k < 5; k++) cr_expect_eq(q->sample[k].row, rows[k], "sample %zu", k);
+            char want[200];
+            snprintf(want, sizeof want, "%llu duplicate rows over %llu repeated keys of (k,s) in gold.t",
+                     (unsigned long long)dups, (unsigned long long)keys);
+            cr_expect_str_eq(q->message, want, "chunk %zu: %s", chunk, q->message);
+            st_quality_results_free(r);
+            st_qmem_free(m);
+            st_column_free(&ci);
+            st_column_free(&cs);
+        }
+}

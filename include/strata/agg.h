@@ -266,8 +266,10 @@ st_status st_features_append_unified(const st_features *fx, st_unified_cursor *c
  * lines were split.
  *
  * Memory: 32 bytes per cell and material (both tables) plus 4 bytes per
- * cell and histogram bin, for the months that have lines; st_dense_bytes()
- * says how much at most for a given material count. An st_dense is used by one thread at a time. */
+ * cell and histogram bin, for the months that have lines, and after
+ * finish (which frees those) 36 bytes per unified row; st_dense_bytes()
+ * says how much at most for a given material count. An st_dense is used
+ * by one thread at a time. */
 typedef struct st_dense_dims {
     st_feature_dims f;      /* customer and period ranges (inclusive) */
     int64_t qty_min[2];     /* per table (0 sales, 1 FOC): every quantity */
@@ -322,7 +324,7 @@ st_status st_dense_finish(st_dense *dn, const uint32_t *material_rank, uint32_t 
                           st_error *err) ST_MUST_USE;
 
 /* As st_features_n_groups / _get / _n_unified / _unified_next, on a
- * finished st_dense (the cursor's sales_pos is the material rank reached
+ * finished st_dense (the cursor's sales_pos is the unified row reached
  * inside the group; foc_pos is unused). */
 size_t st_dense_n_groups(const st_dense *dn);
 void st_dense_get(const st_dense *dn, size_t i, st_feature_row *row);

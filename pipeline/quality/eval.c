@@ -1305,6 +1305,37 @@ static st_status encode_key(const qstate *q, const st_column *const *cols, size_
     return ST_OK;
 }
 
+/* Rows a and b of one chunk's key columns compared as bytes_cmp compares
+ * their encodings (key_append), without encoding them: an integer as a
+ * signed value, a float by its bits (unsigned, -0.0 as 0.0), a string by
+ * its length and then its bytes. Each field's encoding is fixed-width or
+ * length-prefixed, so comparing field by field orders alike. */
+static int cmp_rows(const qstate *q, const st_column *const *cols, size_t a, size_t b)
+{
+    for (size_t j = 0; j < q->n_col; j++) {
+        const st_column *c = cols[j];
+        if (is_int_type(c->type)) {
+            int64_t x = int_at(c, a), y = int_at(c, b);
+            if (x != y) return x < y ? -1 : 1;
+        } else if (c->type == ST_TYPE_F64) {
+            double dx = st_column_f64(c)[a], dy = st_column_f64(c)[b];
+            uint64_t x, y;
+            if (dx == 0) dx = 0;
+            if (dy == 0) dy = 0;
+            memcpy(&x, &dx, 8);
+            memcpy(&y, &dy, 8);
+            if (x != y) return x < y ? -1 : 1;
+        } else {
+            size_t lx, ly;
+            const char *x = st_column_str(c, a, &lx), *y = st_column_str(c, b, &ly);
+            if (lx != ly) return lx < ly ? -1 : 1;
+            int d = lx ? memcmp(x, y, lx) : 0;
+            if (d) return d;
+        }
+    }
+    return 0;
+}
+
 /* The ordered path of unique / no_duplicate_keys: walks one chunk's keys
  * comparing each with the previous key (carried over from earlier chunks).
  * While no key is below its predecessor, the (key, row) order the
@@ -1313,9 +1344,9 @@ static st_status encode_key(const qstate *q, const st_column *const *cols, size_
  * first such row of a run a repeated key, and the first ST_QSAMPLE_MAX of
  * them in row order its samples: they are counted and sampled here and
  * nothing is held. The comparison is the collector's: the encoded bytes
- * (bytes_cmp), or for keys of integer columns only the values compared
- * column by column, which orders alike (the encoding is order-preserving
- * for integers). *still is false when a key below its predecessor is
+ * (bytes_cmp) against the key carried from the chunk before, and inside a
+ * chunk (or for keys of integer columns only, always) the values compared
+ * column by column (cmp_rows), which orders alike. *still is false when a key below its predecessor is
  * met: then this chunk's counts and every sample are undone, q leaves the
  * ordered path and the caller collects instead. Fails only for memory. */
 static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *cols, bool *still, st_error *err)
@@ -1323,6 +1354,7 @@ static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *co
     st_qresult *r = q->r;
     uint64_t checked0 = r->rows_checked;
     int64_t cur_i[MAX_KEY_COLS];
+    size_t pi = SIZE_MAX; /* this chunk's last key row; before it, q->prev holds the last key encoded */
     *still = true;
     for (size_t i = 0; i < tc->chunk_n; i++) {
         bool any_null = false;
@@ -1337,6 +1369,8 @@ static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *co
                 for (size_t j = 0; j < q->n_col && c == 0; j++)
                     c = cur_i[j] < q->prev_i[j] ? -1 : cur_i[j] > q->prev_i[j];
             }
+        } else if (pi != SIZE_MAX) {
+            c = cmp_rows(q, cols, i, pi);
         } else {
             ST_TRY(encode_key(q, cols, i, &q->cur, err));
             if (q->have_prev) c = bytes_cmp(q->cur.buf, q->cur.len, q->prev.buf, q->prev.len);
@@ -1358,22 +1392,18 @@ static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *co
             q->prev_dup = true;
             if (r->n_sample < ST_QSAMPLE_MAX) {
                 char v[sizeof r->sample[0].value];
-                if (q->all_int) ST_TRY(encode_key(q, cols, i, &q->cur, err));
+                ST_TRY(encode_key(q, cols, i, &q->cur, err));
                 key_render(q->cur.buf, q->cur.len, q->type, q->n_col, v, sizeof v);
                 add_sample(r, tc->row_base + (int64_t)i, v);
             }
         } else {
             q->prev_dup = false;
         }
-        if (q->all_int) {
-            memcpy(q->prev_i, cur_i, q->n_col * sizeof *cur_i);
-        } else {
-            bkeys t = q->prev;
-            q->prev = q->cur;
-            q->cur = t;
-        }
+        if (q->all_int) memcpy(q->prev_i, cur_i, q->n_col * sizeof *cur_i);
+        else pi = i;
         q->have_prev = true;
     }
+    if (pi != SIZE_MAX) ST_TRY(encode_key(q, cols, pi, &q->prev, err)); /* carried to the next chunk */
     note_held(q, q->have_prev ? 1 : 0);
     return ST_OK;
 }

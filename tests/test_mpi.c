@@ -103,30 +103,40 @@ Test(mpi, every_table_for_1_to_4_ranks_exports_as_one_process)
     free(ref);
 }
 
-/* A good run, then a run with other parameters (--seed 7 would change
- * the centroids) that a rank breaks: the warehouse must stay the good
- * run's, verified, and a later run must work. */
-static void broken_rank_keeps_warehouse(const char *env, int want_rc, const char *want_msg)
+/* A good one-process run over one file, then a run on three ranks that a
+ * rank breaks: with other parameters (--seed 7 would change the
+ * centroids), or over three shards of the file (bronze and silver would
+ * become partitioned). The warehouse must stay the good run's, verified,
+ * and a later run must work. */
+static void broken_run_keeps_warehouse(const char *env, int want_rc, const char *want_msg, bool shards)
 {
     const char *bin = mpi_bin();
-    char tx[300], wh[300];
+    char tx[300], wh[300], list[2000];
     snprintf(tx, sizeof tx, "%s/tx.db", dir);
     fx_gen_source(tx, 30000, 3);
     snprintf(wh, sizeof wh, "%s/wh", dir);
     cr_assert_eq(fx_run_demo(dir, tx, wh, ""), 0, "%s", fx_text_of(dir, "err.txt"));
     char *before = snapshot("wh");
-    int rc = mpi_run(bin, 3, tx, "wh", env, "--force --seed 7");
+    snprintf(list, sizeof list, "%s", tx);
+    if (shards) fx_split_source(tx, dir, 3, false, list, sizeof list);
+    const char *extra = shards ? "--threads 1" : "--force --seed 7", *next = shards ? "--threads 1" : "--seed 7";
+    int rc = mpi_run(bin, 3, list, "wh", env, extra);
     if (want_rc >= 0) cr_assert_eq(rc, want_rc, "exit code %d, want %d: %s", rc, want_rc, fx_text_of(dir, "err.txt"));
     else cr_assert_neq(rc, 0, "a killed rank must fail the run");
     if (want_msg) cr_assert_not_null(strstr(fx_text_of(dir, "err.txt"), want_msg), "%s", fx_text_of(dir, "err.txt"));
     char *after = snapshot("wh");
     cr_assert_str_eq(after, before, "the previous warehouse changed");
     cr_assert_eq(fx_sh("%s inspect --verify %s >/dev/null 2>&1", fx_bin(), wh), 0, "the warehouse must verify");
-    /* the next run (all ranks well) publishes the new parameters */
-    cr_assert_eq(mpi_run(bin, 3, tx, "wh", "", "--seed 7"), 0, "%s", fx_text_of(dir, "err.txt"));
+    /* the next run (all ranks well) publishes */
+    cr_assert_eq(mpi_run(bin, 3, list, "wh", "", next), 0, "%s", fx_text_of(dir, "err.txt"));
     cr_assert_eq(fx_sh("%s inspect --verify %s >/dev/null 2>&1", fx_bin(), wh), 0);
     free(before);
     free(after);
+}
+
+static void broken_rank_keeps_warehouse(const char *env, int want_rc, const char *want_msg)
+{
+    broken_run_keeps_warehouse(env, want_rc, want_msg, false);
 }
 
 Test(mpi, a_failing_rank_fails_every_rank_with_its_message_and_keeps_the_warehouse)
@@ -348,38 +358,12 @@ Test(mpi, bronze_and_silver_parts_of_three_shards_on_1_to_4_ranks_are_the_bytes_
     free(ref_exp);
 }
 
-/* A good one-process run over the one file, then a run over three shards
- * on three ranks (bronze and silver would become partitioned) that rank
- * R breaks in the ingest or stage step: every rank fails with R's
- * message, the warehouse stays the good run's and verifies. */
-static void broken_part_rank_keeps_warehouse(const char *env, const char *want_msg)
-{
-    const char *bin = mpi_bin();
-    char tx[300], wh[300], list[2000];
-    snprintf(tx, sizeof tx, "%s/tx.db", dir);
-    fx_gen_source(tx, 30000, 3);
-    snprintf(wh, sizeof wh, "%s/wh", dir);
-    cr_assert_eq(fx_run_demo(dir, tx, wh, ""), 0, "%s", fx_text_of(dir, "err.txt"));
-    char *before = snapshot("wh");
-    fx_split_source(tx, dir, 3, false, list, sizeof list);
-    int rc = mpi_run(bin, 3, list, "wh", env, "--threads 1");
-    cr_assert_eq(rc, 1, "exit code %d, want 1: %s", rc, fx_text_of(dir, "err.txt"));
-    cr_assert_not_null(strstr(fx_text_of(dir, "err.txt"), want_msg), "%s", fx_text_of(dir, "err.txt"));
-    char *after = snapshot("wh");
-    cr_assert_str_eq(after, before, "the previous warehouse changed");
-    cr_assert_eq(fx_sh("%s inspect --verify %s >/dev/null 2>&1", fx_bin(), wh), 0, "the warehouse must verify");
-    cr_assert_eq(mpi_run(bin, 3, list, "wh", "", "--threads 1"), 0, "%s", fx_text_of(dir, "err.txt"));
-    cr_assert_eq(fx_sh("%s inspect --verify %s >/dev/null 2>&1", fx_bin(), wh), 0);
-    free(before);
-    free(after);
-}
-
 Test(mpi, a_rank_failing_in_the_ingest_step_fails_every_rank_and_keeps_the_warehouse)
 {
-    broken_part_rank_keeps_warehouse("STRATA_TEST_FAIL_INGEST_RANK=1", "strata run: rank 1: ingest: failure injected");
+    broken_run_keeps_warehouse("STRATA_TEST_FAIL_INGEST_RANK=1", 1, "strata run: rank 1: ingest: failure injected", true);
 }
 
 Test(mpi, a_rank_failing_in_the_stage_step_fails_every_rank_and_keeps_the_warehouse)
 {
-    broken_part_rank_keeps_warehouse("STRATA_TEST_FAIL_STAGE_RANK=2", "strata run: rank 2: stage: failure injected");
+    broken_run_keeps_warehouse("STRATA_TEST_FAIL_STAGE_RANK=2", 1, "strata run: rank 2: stage: failure injected", true);
 }

@@ -246,7 +246,7 @@ Test(mpi, gold_by_customer_range_on_1_to_4_ranks_is_byte_identical_to_one_proces
     static const char *const limits[2] = {"", "--memory-limit 256K"};
     for (int l = 0; l < 2; l++) {
         for (int n = 1; n <= 4; n++) {
-            char name[16], extra[64];
+            char name[32], extra[64];
             snprintf(name, sizeof name, "np%d_%d", n, l);
             snprintf(extra, sizeof extra, "--threads %d %s", 1 + (n & 1), limits[l]);
             cr_assert_eq(mpi_run(bin, n, tx, name, "", extra), 0, "np %d %s: %s", n, extra, fx_text_of(dir, "err.txt"));

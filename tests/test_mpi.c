@@ -68,16 +68,21 @@ static char *exports(const char *wh)
     return fx_slurp(p, &len);
 }
 
+/* md5 of the files `list` (a shell command run in dir/wh) names, in one
+ * string (caller frees); tag names the list's file. */
+static char *md5s(const char *wh, const char *tag, const char *list)
+{
+    char p[400];
+    snprintf(p, sizeof p, "%s/%s.%s", dir, wh, tag);
+    cr_assert_eq(fx_sh("cd %s/%s && %s | xargs -r md5sum > %s", dir, wh, list, p), 0);
+    size_t len;
+    return fx_slurp(p, &len);
+}
+
 /* md5 of every published layer file and the run's data state of dir/wh. */
 static char *snapshot(const char *wh)
 {
-    char p[400];
-    snprintf(p, sizeof p, "%s/%s.snap", dir, wh);
-    cr_assert_eq(fx_sh("cd %s/%s && find . -name '*.strata' -not -path './.staging/*' | sort | xargs -r md5sum > %s",
-                       dir, wh, p),
-                 0);
-    size_t len;
-    return fx_slurp(p, &len);
+    return md5s(wh, "snap", "find . -name '*.strata' -not -path './.staging/*' | sort");
 }
 
 Test(mpi, every_table_for_1_to_4_ranks_exports_as_one_process)
@@ -199,13 +204,7 @@ Test(mpi, three_shards_on_three_ranks_give_the_tables_of_the_one_file)
 /* md5 of the two gold files of dir/wh, in one string (caller frees). */
 static char *gold_md5(const char *wh)
 {
-    char p[400];
-    snprintf(p, sizeof p, "%s/%s.gold", dir, wh);
-    cr_assert_eq(fx_sh("cd %s/%s/gold && md5sum int_customer_analytics.strata int_transactions_unified.strata > %s",
-                       dir, wh, p),
-                 0);
-    size_t len;
-    return fx_slurp(p, &len);
+    return md5s(wh, "gold", "ls gold/int_customer_analytics.strata gold/int_transactions_unified.strata");
 }
 
 /* The gold step's note in dir/wh's run log (caller frees the log). */
@@ -246,7 +245,7 @@ Test(mpi, gold_by_customer_range_on_1_to_4_ranks_is_byte_identical_to_one_proces
     static const char *const limits[2] = {"", "--memory-limit 256K"};
     for (int l = 0; l < 2; l++) {
         for (int n = 1; n <= 4; n++) {
-            char name[32], extra[64];
+            char name[32], extra[96];
             snprintf(name, sizeof name, "np%d_%d", n, l);
             snprintf(extra, sizeof extra, "--threads %d %s", 1 + (n & 1), limits[l]);
             cr_assert_eq(mpi_run(bin, n, tx, name, "", extra), 0, "np %d %s: %s", n, extra, fx_text_of(dir, "err.txt"));

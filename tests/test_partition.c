@@ -177,15 +177,23 @@ Test(partition, per_key_and_per_cell_costs_split_sparse_customers)
     free(k);
 }
 
+/* n keys: 300 pairs of adjacent ids 2^30 apart, 1200 keys each (random
+ * within the pair), then 2^62 in every place after those (caller frees). */
+static int64_t *heavy_pairs(size_t n, uint64_t seed)
+{
+    int64_t *k = malloc(n * sizeof *k);
+    cr_assert_not_null(k);
+    for (size_t i = 0; i < n; i++)
+        k[i] = i < 300 * 1200 ? (int64_t)((i / 1200) << 30) + (int64_t)(rng_next(&seed) & 1) : (int64_t)1 << 62;
+    return k;
+}
+
 Test(partition, many_heavy_buckets_take_more_passes_and_lose_nothing)
 {
     /* 300 pairs of adjacent ids 2^30 apart, 1200 rows each, and an outlier
      * at 2^62: 300 heavy first-level buckets, each refined */
     size_t n = 300 * 1200 + 1;
-    int64_t *k = malloc(n * sizeof *k);
-    uint64_t s = 6;
-    for (size_t i = 0; i < n - 1; i++) k[i] = (int64_t)((i / 1200) << 30) + (int64_t)(rng_next(&s) & 1);
-    k[n - 1] = (int64_t)1 << 62;
+    int64_t *k = heavy_pairs(n, 6);
     size_t nr;
     unsigned passes;
     st_key_range *r = plan(k, n, &rows_only, 1000, &nr, &passes);
@@ -280,10 +288,7 @@ Test(partition, single_key_and_bad_arguments)
 Test(partition, allreduce_in_a_world_of_one_changes_nothing)
 {
     size_t n = 300 * 1200 + 3;
-    int64_t *k = malloc(n * sizeof *k);
-    uint64_t s = 9;
-    for (size_t i = 0; i < n - 3; i++) k[i] = (int64_t)((i / 1200) << 30) + (int64_t)(rng_next(&s) & 1);
-    k[n - 3] = (int64_t)1 << 62;
+    int64_t *k = heavy_pairs(n, 9);
     k[n - 2] = -5; /* outside [0, 2^62] */
     k[n - 1] = INT64_MIN;
     size_t nr_ref, nr;

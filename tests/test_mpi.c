@@ -288,12 +288,7 @@ Test(mpi, a_rank_killed_in_the_gold_step_fails_the_run_and_keeps_the_warehouse)
  * of a partitioned table included), paths relative to the warehouse. */
 static char *parts_md5(const char *wh)
 {
-    char p[400];
-    snprintf(p, sizeof p, "%s/%s.parts_md5", dir, wh);
-    cr_assert_eq(fx_sh("cd %s/%s && find bronze silver -name '*.strata' | sort | xargs -r md5sum > %s", dir, wh, p),
-                 0);
-    size_t len;
-    return fx_slurp(p, &len);
+    return md5s(wh, "parts", "find bronze silver -name '*.strata' | sort");
 }
 
 /* The comma-separated ranks after `what` in s ("0,1,2" from "...parts on

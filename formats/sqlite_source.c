@@ -562,11 +562,29 @@ st_status st_source_type_by_values(st_source *src, st_source_table *t, size_t *n
     return st_source_type_by_values_shards(&src, &t, 1, n_counted, err);
 }
 
-st_status st_source_type_by_values_shards(st_source *const *srcs, st_source_table *const *ts, size_t n_shards,
-                                          size_t *n_counted, st_error *err)
+/* Column j of t typed by its values as `type` (ok), or left a string. */
+static void set_value_type(st_source_table *t, size_t j, st_type type, bool ok)
 {
     static const char *const desc = "the source value, typed by its most frequent storage class (the declared "
                                     "type does not decide); NULL when it does not fit (see __raw)";
+    st_field *f = &t->fields[st_source_field_value(j)];
+    t->cols[j].type = f->type = ok ? type : ST_TYPE_STR;
+    t->cols[j].by_values = ok;
+    if (ok) f->description = desc;
+}
+
+bool st_source_table_set_type(st_source_table *t, size_t j, st_type type)
+{
+    if (j >= t->n_cols || !affinity_undecided(t->cols[j].affinity) ||
+        (type != ST_TYPE_I64 && type != ST_TYPE_F64 && type != ST_TYPE_STR))
+        return false;
+    set_value_type(t, j, type, true);
+    return true;
+}
+
+st_status st_source_type_by_values_shards(st_source *const *srcs, st_source_table *const *ts, size_t n_shards,
+                                          size_t *n_counted, st_error *err)
+{
     st_source_table *t = ts[0];
     size_t n = 0;
     for (size_t j = 0; j < t->n_cols; j++) n += affinity_undecided(t->cols[j].affinity);
@@ -580,10 +598,7 @@ st_status st_source_type_by_values_shards(st_source *const *srcs, st_source_tabl
     for (size_t k = 0; k < n_shards; k++)
         for (size_t j = 0; j < t->n_cols; j++) {
             if (!affinity_undecided(ts[k]->cols[j].affinity)) continue;
-            st_field *f = &ts[k]->fields[st_source_field_value(j)];
-            ts[k]->cols[j].type = f->type = s == ST_OK ? dominant_type(cnt[j]) : ST_TYPE_STR;
-            ts[k]->cols[j].by_values = s == ST_OK;
-            if (s == ST_OK) f->description = desc;
+            set_value_type(ts[k], j, s == ST_OK ? dominant_type(cnt[j]) : ST_TYPE_STR, s == ST_OK);
         }
     free(cnt);
     return s;

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "dist.h"
-#include "gold_dist.h"
+#include "parts_dist.h"
 #include "strata/cli.h"
 #include "strata/ml.h"
 #include "strata/pipeline.h"
@@ -162,7 +162,7 @@ int st_cmd_run(int argc, char **argv)
      * others serve its k-means fits until it sends the run's outcome
      * (ml/kmeans_dist.c); all ranks then exit with that code, rank 0
      * printing the message */
-    st_kmeans_on_task(st_gold_dist_task); /* the gold step by customer range (gold_dist.c) */
+    st_kmeans_on_task(st_pipeline_task); /* gold by customer range, ingest and stage by part (gold_dist.c, parts_dist.c) */
     if (st_dist_rank() != 0) {
         s = st_kmeans_follow(&err);
     } else {

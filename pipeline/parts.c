@@ -10,7 +10,16 @@
  * part that the published manifest still names, then writes the manifest
  * at the table's staged path. The table's fingerprint hashes the parts'
  * fingerprints in order: parts with the same content give the same
- * manifest, byte for byte, whoever wrote them.
+ * manifest, byte for byte, whoever wrote them. A step whose skip test
+ * compares its outputs' fingerprint with its own (stage) seals with that
+ * fingerprint instead (st_table_seal_parts_as); its parts all carry it, so
+ * their names differ by index only, and a new part of the same name has
+ * the same bytes (the step is deterministic).
+ *
+ * A part may be written on another rank of an MPI run: st_table_part_path
+ * gives the path in the staging area (which every rank sees), and the
+ * writer there opens it with st_part_writer_open (no run context); rank 0
+ * seals once every rank has closed its parts.
  */
 #include "pipeline_internal.h"
 
@@ -36,20 +45,30 @@ static st_status temp_path(const char *dir, size_t index, char *buf, size_t cap,
     return ST_OK;
 }
 
+st_status st_table_part_path(st_run_ctx *ctx, const char *layer, const char *table, size_t index, char *buf,
+                             size_t cap, st_error *err)
+{
+    char dir[ST_PATH_MAX];
+    ST_TRY(parts_dir(ctx, layer, table, dir, err));
+    return temp_path(dir, index, buf, cap, err);
+}
+
 st_status st_table_create_part(st_run_ctx *ctx, const char *layer, const char *table, size_t index,
                                const st_field *fields, size_t n_fields, const char *const *inputs, size_t n_inputs,
                                const char *params, uint64_t fp, const st_kv *kv, size_t n_kv, st_writer **w,
                                st_error *err)
 {
-    char dir[ST_PATH_MAX], path[ST_PATH_MAX + 64];
-    ST_TRY(parts_dir(ctx, layer, table, dir, err));
-    ST_TRY(temp_path(dir, index, path, sizeof path, err));
+    char path[ST_PATH_MAX + 64];
+    ST_TRY(st_table_part_path(ctx, layer, table, index, path, sizeof path, err));
     return st_table_create_at(ctx, path, layer, table, fields, n_fields, inputs, n_inputs, params, fp, kv, n_kv, w,
                               err);
 }
 
-st_status st_table_seal_parts(st_run_ctx *ctx, const char *layer, const char *table, size_t n, uint64_t seed,
-                              uint64_t *fp, st_error *err)
+/* Names parts 0..n-1 after their content and writes the manifest: its
+ * fingerprint hash(seed, the parts' fingerprints) into *fp, or *fp as
+ * given when keep. */
+static st_status seal(st_run_ctx *ctx, const char *layer, const char *table, size_t n, uint64_t seed, bool keep,
+                      uint64_t *fp, st_error *err)
 {
     char dir[ST_PATH_MAX];
     ST_TRY(parts_dir(ctx, layer, table, dir, err));
@@ -72,9 +91,22 @@ st_status st_table_seal_parts(st_run_ctx *ctx, const char *layer, const char *ta
     }
     char path[ST_PATH_MAX];
     if (s == ST_OK) s = st_warehouse_stage_path(ctx->wh, layer, table, path, err);
+    if (keep) h = *fp;
     if (s == ST_OK) s = st_manifest_write(path, list, n, h, err);
     if (s == ST_OK) *fp = h;
     free(names);
     free(list);
     return s;
+}
+
+st_status st_table_seal_parts(st_run_ctx *ctx, const char *layer, const char *table, size_t n, uint64_t seed,
+                              uint64_t *fp, st_error *err)
+{
+    return seal(ctx, layer, table, n, seed, false, fp, err);
+}
+
+st_status st_table_seal_parts_as(st_run_ctx *ctx, const char *layer, const char *table, size_t n, uint64_t fp,
+                                 st_error *err)
+{
+    return seal(ctx, layer, table, n, 0, true, &fp, err);
 }

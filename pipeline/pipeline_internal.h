@@ -102,6 +102,12 @@ st_status st_table_create_at(st_run_ctx *ctx, const char *path, const char *laye
                              const char *params, uint64_t fp, const st_kv *kv, size_t n_kv, st_writer **w,
                              st_error *err) ST_MUST_USE;
 
+/* The writer of st_table_create_at without a run context (params taken
+ * as given): what a follower rank, which has none, writes its parts with. */
+st_status st_part_writer_open(const char *path, const char *layer, const char *table, const st_field *fields,
+                              size_t n_fields, const char *const *inputs, size_t n_inputs, const char *params,
+                              uint64_t fp, const st_kv *kv, size_t n_kv, st_writer **w, st_error *err) ST_MUST_USE;
+
 /* Partitioned tables (pipeline/parts.c; FORMAT.md "Partitioned tables").
  * st_table_create_part opens a staged writer for part `index` of
  * <layer>.<table> (same arguments as st_table_create; parts may be
@@ -115,6 +121,16 @@ st_status st_table_create_part(st_run_ctx *ctx, const char *layer, const char *t
                                st_error *err) ST_MUST_USE;
 st_status st_table_seal_parts(st_run_ctx *ctx, const char *layer, const char *table, size_t n, uint64_t seed,
                               uint64_t *fp, st_error *err) ST_MUST_USE;
+/* Where part `index` of <layer>.<table> is written in this run's staging
+ * area until sealed (its folder created): the path st_table_create_part
+ * opens, for a writer on another rank (st_part_writer_open). */
+st_status st_table_part_path(st_run_ctx *ctx, const char *layer, const char *table, size_t index, char *buf,
+                             size_t cap, st_error *err) ST_MUST_USE;
+/* st_table_seal_parts with the manifest's fingerprint `fp` as given (a
+ * step's fingerprint, which its skip test compares; every part carries it
+ * too). */
+st_status st_table_seal_parts_as(st_run_ctx *ctx, const char *layer, const char *table, size_t n, uint64_t fp,
+                                 st_error *err) ST_MUST_USE;
 
 /* Column index by name in r, or ST_ERR_SCHEMA naming table and column. */
 st_status st_table_col(st_reader *r, const char *table, const char *name, size_t *idx,

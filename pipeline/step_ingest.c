@@ -25,7 +25,12 @@
  * table (pipeline/parts.c, FORMAT.md "Partitioned tables"): one part per
  * shard, the parts read and written concurrently (a task per shard, each
  * through its own connection and writer), then named after their content
- * and listed in shard order by the table's manifest. `_rowid`
+ * and listed in shard order by the table's manifest. Each part is
+ * written from its item (parts_dist.h: the shard, the part's path, the
+ * names, params and fingerprint seed, the decided types), by
+ * st_ingest_item_write(), whoever runs it: in strata-mpi on N > 1 ranks
+ * part k is written by rank k % N (parts_dist.c), so the parts' bytes do
+ * not depend on N. `_rowid`
  * stays each shard's own rowid (shards that number their rows from 1 give
  * repeated transaction ids, which the silver `unique transaction_id`
  * expectation reports as a warning).
@@ -50,6 +55,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dist.h"
+#include "parts_dist.h"
 #include "strata/source.h"
 #include "strata/source_identity.h"
 
@@ -76,6 +83,7 @@ typedef struct ingest_job {
     bool parted;              /* several shards: one part per shard (a partitioned table) */
     /* results */
     char reader_of[MAX_SHARDS][120]; /* which reader read each shard: st_source_scan_path() */
+    int rank_of[MAX_SHARDS];  /* which rank wrote each shard's part */
     char typed[200];          /* columns typed by their values: "a int64, b string" */
     uint64_t rows;
 } ingest_job;
@@ -85,6 +93,9 @@ typedef struct ingest_job {
 typedef struct ingest_task {
     ingest_job *j;
     size_t shard;             /* the part it writes (parted jobs) */
+    st_ingest_item *item;     /* parted jobs: the part's item, and its result */
+    st_ingest_result *res;
+    bool remote;              /* written by another rank */
     uint64_t n_rows_est;
     uint64_t rows;
     st_status status;
@@ -95,6 +106,10 @@ typedef struct ingest_pool {
     st_run_ctx *ctx;
     ingest_task *tasks;
     size_t n_tasks;
+    st_ingest_item *items;    /* the parted jobs' parts, in task order */
+    st_ingest_result *results;
+    int32_t *owner;
+    size_t n_items;
     size_t next;
     pthread_mutex_t mu;
     uint64_t rows_done, rows_total;
@@ -138,54 +153,120 @@ static void source_files(const ingest_job *j, char *buf, size_t cap)
     }
 }
 
-/* Appends shard k's rows (rowid order) to w; t counts them. */
-static st_status ingest_shard(ingest_pool *pool, ingest_task *t, size_t k, st_source *src, st_writer *w,
-                              st_column *cols)
+/* The pool's progress: rows more read (ingest_pool *arg). */
+static void pool_progress(void *arg, uint64_t rows)
 {
-    st_run_ctx *ctx = pool->ctx;
-    ingest_job *j = t->j;
+    ingest_pool *pool = arg;
+    pthread_mutex_lock(&pool->mu);
+    pool->rows_done += rows;
+    if (pool->ctx->threads >= 1) st_progress(pool->ctx, pool->rows_done, pool->rows_total);
+    pthread_mutex_unlock(&pool->mu);
+}
+
+/* Appends the rows of table d of src (rowid order) to w, counting them
+ * in *rows; reader (cap bytes) gets the reader used, left alone when the
+ * table is empty. */
+static st_status scan_into(st_source *src, const st_source_table *d, st_writer *w, st_column *cols, uint64_t *rows,
+                           char *reader, size_t cap, void (*progress)(void *, uint64_t), void *arg, st_error *err)
+{
     st_source_scan *scan = NULL;
     int64_t lo, hi;
     bool any;
-    st_status s = st_source_rowid_span(src, j->desc[k], &lo, &hi, &any, &t->err);
+    st_status s = st_source_rowid_span(src, d, &lo, &hi, &any, err);
     if (s != ST_OK || !any) return s;
-    if ((s = st_source_scan_open(&scan, src, j->desc[k], lo, hi, ST_CHUNK_ROWS, &t->err)) != ST_OK) goto done;
-    snprintf(j->reader_of[k], sizeof j->reader_of[k], "%s", st_source_scan_path(scan));
+    if ((s = st_source_scan_open(&scan, src, d, lo, hi, ST_CHUNK_ROWS, err)) != ST_OK) goto done;
+    snprintf(reader, cap, "%s", st_source_scan_path(scan));
     for (;;) {
         size_t got = 0;
-        if ((s = st_source_scan_next(scan, cols, &got, &t->err)) != ST_OK) goto done;
+        if ((s = st_source_scan_next(scan, cols, &got, err)) != ST_OK) goto done;
         if (got == 0) break;
-        if ((s = st_writer_write(w, cols, 0, got, &t->err)) != ST_OK) goto done;
-        t->rows += got;
-        pthread_mutex_lock(&pool->mu);
-        pool->rows_done += got;
-        if (ctx->threads >= 1) st_progress(ctx, pool->rows_done, pool->rows_total);
-        pthread_mutex_unlock(&pool->mu);
+        if ((s = st_writer_write(w, cols, 0, got, err)) != ST_OK) goto done;
+        *rows += got;
+        if (progress) progress(arg, got);
     }
 done:
     st_source_scan_close(scan);
     return s;
 }
 
-/* Columns of the bronze schema, initialised (*cols NULL when out of memory). */
-static st_status bronze_cols(const ingest_job *j, st_column **cols, st_error *err)
+/* Appends shard k's rows (rowid order) to w; t counts them. */
+static st_status ingest_shard(ingest_pool *pool, ingest_task *t, size_t k, st_source *src, st_writer *w,
+                              st_column *cols)
 {
-    size_t nf = j->desc[0]->n_fields;
+    ingest_job *j = t->j;
+    return scan_into(src, j->desc[k], w, cols, &t->rows, j->reader_of[k], sizeof j->reader_of[k], pool_progress,
+                     pool, &t->err);
+}
+
+/* Columns of the bronze schema of d, initialised (*cols NULL when out of memory). */
+static st_status bronze_cols(const st_source_table *d, st_column **cols, st_error *err)
+{
+    size_t nf = d->n_fields;
     *cols = calloc(nf, sizeof **cols);
     if (!*cols) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
-    for (size_t f = 0; f < nf; f++) st_column_init(&(*cols)[f], j->desc[0]->fields[f].type);
+    for (size_t f = 0; f < nf; f++) st_column_init(&(*cols)[f], d->fields[f].type);
     return ST_OK;
 }
 
-static void bronze_cols_free(const ingest_job *j, st_column *cols)
+static void bronze_cols_free(const st_source_table *d, st_column *cols)
 {
     if (cols)
-        for (size_t f = 0; f < j->desc[0]->n_fields; f++) st_column_free(&cols[f]);
+        for (size_t f = 0; f < d->n_fields; f++) st_column_free(&cols[f]);
     free(cols);
 }
 
-/* Opens the staged writer of task t: the table, or shard t->shard's part
- * (whose part_source names its shard; source_file lists every shard). */
+/* The described table of the item, typed as rank 0 decided. */
+static st_status item_table(const st_ingest_item *it, st_source *src, st_source_table **d, st_error *err)
+{
+    const char *cands[1] = {it->src_table};
+    const char *name;
+    ST_TRY(st_source_find_table(src, cands, 1, &name, err));
+    ST_TRY(st_source_describe(src, name, d, err));
+    if ((*d)->n_cols != it->n_cols)
+        return st_error_set(err, ST_ERR_SCHEMA, "shard '%s': table '%s' has %zu columns, %u when the run began",
+                            it->shard, name, (*d)->n_cols, (unsigned)it->n_cols);
+    for (size_t c = 0; c < it->n_cols; c++)
+        if (it->types[c] && !st_source_table_set_type(*d, c, (st_type)it->types[c]))
+            return st_error_set(err, ST_ERR_SCHEMA, "shard '%s': table '%s' column '%s' cannot take type %d",
+                                it->shard, name, (*d)->cols[c].name, (int)it->types[c]);
+    return ST_OK;
+}
+
+st_status st_ingest_item_write(const st_ingest_item *it, st_ingest_result *res, void (*progress)(void *, uint64_t),
+                               void *arg, st_error *err)
+{
+    st_source *src = NULL;
+    st_source_table *d = NULL;
+    st_writer *w = NULL;
+    st_column *cols = NULL;
+    memset(res, 0, sizeof *res);
+    res->rank = st_dist_rank();
+    char input[300];
+    snprintf(input, sizeof input, "source.%s", it->table0);
+    const char *inputs[1] = {input};
+    st_kv kv[3] = {{"source_file", it->files}, {"source_table", it->table0}, {"part_source", it->part_source}};
+    st_status s = st_source_open(&src, it->shard, err);
+    if (s == ST_OK) s = item_table(it, src, &d, err);
+    if (s == ST_OK) s = bronze_cols(d, &cols, err);
+    if (s == ST_OK)
+        s = st_part_writer_open(it->out, "bronze", it->bronze, d->fields, d->n_fields, inputs, 1, it->params, it->fp,
+                                kv, 3, &w, err);
+    if (s == ST_OK) s = scan_into(src, d, w, cols, &res->rows, res->reader, sizeof res->reader, progress, arg, err);
+    if (s != ST_OK) goto done;
+    st_writer_fingerprint_content(w); /* bronze's fingerprint is what was read */
+    s = st_writer_close(w, err);
+    w = NULL;
+done:
+    st_writer_abort(w);
+    if (d) bronze_cols_free(d, cols);
+    st_source_table_free(d);
+    st_source_close(src);
+    if (s != ST_OK && err->code == ST_OK) st_error_set(err, s, "ingest of %s from '%s' failed", it->bronze, it->shard);
+    return s;
+}
+
+/* Opens the staged writer of a table that is one file (source_file
+ * lists every shard). */
 static st_status open_writer(ingest_pool *pool, ingest_task *t, st_writer **w)
 {
     ingest_job *j = t->j;
@@ -193,42 +274,40 @@ static st_status open_writer(ingest_pool *pool, ingest_task *t, st_writer **w)
     snprintf(input, sizeof input, "source.%s", j->table[0]);
     source_files(j, files, sizeof files);
     const char *inputs[1] = {input};
-    st_kv kv[3] = {{"source_file", files}, {"source_table", j->table[0]}, {"part_source", ""}};
-    const st_field *fields = j->desc[0]->fields;
-    size_t nf = j->desc[0]->n_fields;
-    if (!j->parted)
-        return st_table_create(pool->ctx, "bronze", j->bronze, fields, nf, inputs, 1, "", j->fp, kv, 2, w, &t->err);
-    kv[2].value = base_name(j->path[t->shard]);
-    return st_table_create_part(pool->ctx, "bronze", j->bronze, t->shard, fields, nf, inputs, 1, "", j->fp, kv, 3, w,
-                                &t->err);
+    st_kv kv[2] = {{"source_file", files}, {"source_table", j->table[0]}};
+    return st_table_create(pool->ctx, "bronze", j->bronze, j->desc[0]->fields, j->desc[0]->n_fields, inputs, 1, "",
+                           j->fp, kv, 2, w, &t->err);
 }
 
 /* Reads task t: every shard of a table into its one file, or one shard
- * into its part. */
+ * into its part (its item: what another rank would write). */
 static st_status ingest_one(ingest_pool *pool, ingest_task *t)
 {
     ingest_job *j = t->j;
+    if (j->parted) {
+        st_status s = st_ingest_item_write(t->item, t->res, pool_progress, pool, &t->err);
+        t->rows = t->res->rows;
+        return s;
+    }
     st_status s = ST_OK;
     st_source *src[MAX_SHARDS] = {0};
     st_writer *w = NULL;
     st_column *cols = NULL;
-    size_t first = j->parted ? t->shard : 0, end = j->parted ? t->shard + 1 : j->n_shards;
     /* each worker reads through its own connections */
-    for (size_t k = first; k < end; k++)
+    for (size_t k = 0; k < j->n_shards; k++)
         if ((s = st_source_open(&src[k], j->path[k], &t->err)) != ST_OK) goto done;
-    /* a parted job was typed over all its shards before the tasks began */
-    if (!j->parted && (s = type_by_values(src, j, &t->err)) != ST_OK) goto done;
-    if ((s = bronze_cols(j, &cols, &t->err)) != ST_OK) goto done;
+    if ((s = type_by_values(src, j, &t->err)) != ST_OK) goto done;
+    if ((s = bronze_cols(j->desc[0], &cols, &t->err)) != ST_OK) goto done;
     if ((s = open_writer(pool, t, &w)) != ST_OK) goto done;
-    for (size_t k = first; k < end; k++)
+    for (size_t k = 0; k < j->n_shards; k++)
         if ((s = ingest_shard(pool, t, k, src[k], w, cols)) != ST_OK) goto done;
     st_writer_fingerprint_content(w); /* bronze's fingerprint is what was read */
     s = st_writer_close(w, &t->err);
     w = NULL;
 done:
     st_writer_abort(w);
-    for (size_t k = first; k < end; k++) st_source_close(src[k]);
-    bronze_cols_free(j, cols);
+    for (size_t k = 0; k < j->n_shards; k++) st_source_close(src[k]);
+    bronze_cols_free(j->desc[0], cols);
     if (s != ST_OK && t->err.code == ST_OK) st_error_set(&t->err, s, "ingest of %s failed", j->bronze);
     return s;
 }
@@ -242,7 +321,7 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&pool->mu);
         if (i >= pool->n_tasks) break;
         ingest_task *t = &pool->tasks[i];
-        t->status = ingest_one(pool, t);
+        if (!t->remote) t->status = ingest_one(pool, t);
     }
     return NULL;
 }
@@ -276,9 +355,11 @@ static void note_readers(st_run_ctx *ctx, const ingest_job *jobs, size_t n)
         /* one shard: its reader; several: each shard's, named */
         for (size_t k = 0; k < j->n_shards && rl < sizeof reader; k++) {
             if (!j->reader_of[k][0]) continue;
+            char on[24] = "";
+            if (j->parted && st_dist_size() > 1) snprintf(on, sizeof on, " (rank %d)", j->rank_of[k]);
             int w = j->n_shards == 1 ? snprintf(reader, sizeof reader, "%s", j->reader_of[k])
-                                     : snprintf(reader + rl, sizeof reader - rl, "%s%s %s", rl ? ", " : "",
-                                                base_name(j->path[k]), j->reader_of[k]);
+                                     : snprintf(reader + rl, sizeof reader - rl, "%s%s %s%s", rl ? ", " : "",
+                                                base_name(j->path[k]), j->reader_of[k], on);
             if (w < 0) break;
             rl += (size_t)w;
         }
@@ -450,35 +531,69 @@ static st_status resolve_shard(ingest_job *j, size_t k, st_error *err)
     return rows_estimate(j, k, err);
 }
 
+/* The item of shard k of parted job j: everything its writer needs,
+ * wherever it runs. */
+static st_status fill_item(st_run_ctx *ctx, const ingest_job *j, size_t k, st_ingest_item *it, st_error *err)
+{
+    const st_source_table *d = j->desc[0];
+    if (d->n_cols > ST_DIST_MAX_COLS)
+        return st_error_set(err, ST_ERR_SCHEMA, "table '%s' has %zu columns, more than %d", d->name, d->n_cols,
+                            ST_DIST_MAX_COLS);
+    ST_TRY(st_table_part_path(ctx, "bronze", j->bronze, k, it->out, sizeof it->out, err));
+    snprintf(it->shard, sizeof it->shard, "%s", j->path[k]);
+    snprintf(it->src_table, sizeof it->src_table, "%s", j->table[k]);
+    snprintf(it->bronze, sizeof it->bronze, "%s", j->bronze);
+    snprintf(it->table0, sizeof it->table0, "%s", j->table[0]);
+    source_files(j, it->files, sizeof it->files);
+    snprintf(it->part_source, sizeof it->part_source, "%s", base_name(j->path[k]));
+    snprintf(it->params, sizeof it->params, "%s", ctx->params ? ctx->params : "");
+    it->fp = j->fp;
+    it->n_cols = (uint32_t)d->n_cols;
+    for (size_t c = 0; c < d->n_cols; c++) it->types[c] = d->cols[c].by_values ? (uint8_t)d->cols[c].type : 0;
+    return ST_OK;
+}
+
 /* The tasks of the jobs: one per table, or one per shard of a parted
  * table, which is first typed over all its shards through the checking
- * connections (every part gets the same schema). *out is the caller's. */
-static st_status make_tasks(ingest_job *jobs, size_t n, ingest_task **out, size_t *n_tasks, st_error *err)
+ * connections (every part gets the same schema) and gets an item per
+ * part (pool->items, owned by pool->owner's ranks). */
+static st_status make_tasks(ingest_pool *pool, ingest_job *jobs, size_t n, st_error *err)
 {
-    size_t nt = 0;
-    for (size_t i = 0; i < n; i++) nt += jobs[i].parted ? jobs[i].n_shards : 1;
-    ingest_task *t = calloc(nt, sizeof *t);
-    if (!t) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    size_t nt = 0, ni = 0;
+    for (size_t i = 0; i < n; i++) {
+        nt += jobs[i].parted ? jobs[i].n_shards : 1;
+        ni += jobs[i].parted ? jobs[i].n_shards : 0;
+    }
+    ingest_task *t = pool->tasks = calloc(nt, sizeof *t);
+    pool->items = calloc(ni ? ni : 1, sizeof *pool->items);
+    pool->results = calloc(ni ? ni : 1, sizeof *pool->results);
+    pool->owner = calloc(ni ? ni : 1, sizeof *pool->owner);
+    if (!t || !pool->items || !pool->results || !pool->owner) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
     size_t at = 0;
     st_status s = ST_OK;
     for (size_t i = 0; i < n && s == ST_OK; i++) {
         ingest_job *j = &jobs[i];
         if (j->parted) s = type_by_values(j->src, j, err);
-        for (size_t k = 0; k < (j->parted ? j->n_shards : 1); k++)
-            t[at++] = (ingest_task){.j = j, .shard = k, .n_rows_est = j->parted ? j->shard_est[k] : j->n_rows_est};
+        for (size_t k = 0; k < (j->parted ? j->n_shards : 1) && s == ST_OK; k++) {
+            t[at] = (ingest_task){.j = j, .shard = k, .n_rows_est = j->parted ? j->shard_est[k] : j->n_rows_est};
+            if (j->parted) {
+                size_t ix = pool->n_items++;
+                t[at].item = &pool->items[ix];
+                t[at].res = &pool->results[ix];
+                pool->owner[ix] = st_parts_dist_owner(k);
+                s = fill_item(pool->ctx, j, k, t[at].item, err);
+            }
+            at++;
+        }
     }
-    if (s != ST_OK) {
-        free(t);
-        return s;
-    }
+    if (s != ST_OK) return s;
     qsort(t, nt, sizeof *t, cmp_task_size);
-    *out = t;
-    *n_tasks = nt;
+    pool->n_tasks = nt;
     return ST_OK;
 }
 
 /* Runs the tasks, as many workers as --threads allows (at most
- * MAX_WORKERS), largest first. */
+ * MAX_WORKERS), largest first (those of other ranks left out). */
 static void run_tasks(ingest_pool *pool)
 {
     enum { MAX_WORKERS = 16 };
@@ -492,6 +607,25 @@ static void run_tasks(ingest_pool *pool)
     worker(pool);
     for (int t = 1; t <= started; t++) pthread_join(th[t], NULL);
     pthread_mutex_destroy(&pool->mu);
+}
+
+/* The first failed task's status and error, in task order. */
+static st_status first_failure(const ingest_pool *pool, st_error *err)
+{
+    for (size_t i = 0; i < pool->n_tasks; i++)
+        if (pool->tasks[i].status != ST_OK) {
+            if (err) *err = pool->tasks[i].err;
+            return pool->tasks[i].status;
+        }
+    return ST_OK;
+}
+
+/* Rank 0's share of a distributed ingest (st_parts_dist_run). */
+static st_status run_local(void *arg, st_error *err)
+{
+    ingest_pool *pool = arg;
+    run_tasks(pool);
+    return first_failure(pool, err);
 }
 
 /* Reads the three jobs into staged bronze files (parted ones as parts
@@ -513,16 +647,25 @@ static st_status read_jobs(st_run_ctx *ctx, ingest_job *jobs, size_t n, st_error
      * connections stay open for the descriptions they own */
     qsort(jobs, n, sizeof jobs[0], cmp_job_size);
     ingest_pool pool = {.ctx = ctx, .rows_total = rows_est};
-    ST_TRY(make_tasks(jobs, n, &pool.tasks, &pool.n_tasks, err));
-    run_tasks(&pool);
-    st_status s = ST_OK;
+    st_status s = make_tasks(&pool, jobs, n, err);
+    if (s == ST_OK && st_parts_dist_wanted() && pool.n_items) {
+        /* the parts of other ranks are written there; this rank's pool
+         * writes its own and the tables that are one file */
+        for (size_t i = 0; i < pool.n_tasks; i++)
+            pool.tasks[i].remote = pool.tasks[i].item && pool.owner[pool.tasks[i].item - pool.items] != 0;
+        s = st_parts_dist_run(ST_TASK_INGEST, pool.items, pool.owner, pool.n_items, ctx->threads, pool.results,
+                              run_local, &pool, err);
+        for (size_t i = 0; i < pool.n_tasks; i++)
+            if (pool.tasks[i].remote) pool.tasks[i].rows = pool.tasks[i].res->rows;
+    } else if (s == ST_OK) {
+        run_tasks(&pool);
+        s = first_failure(&pool, err);
+    }
     for (size_t i = 0; i < pool.n_tasks && s == ST_OK; i++) {
         ingest_task *t = &pool.tasks[i];
-        if (t->status != ST_OK) {
-            if (err) *err = t->err;
-            s = t->status;
-        }
         t->j->rows += t->rows;
+        if (t->res) snprintf(t->j->reader_of[t->shard], sizeof t->j->reader_of[t->shard], "%s", t->res->reader);
+        if (t->res) t->j->rank_of[t->shard] = t->res->rank;
     }
     for (size_t i = 0; i < n && s == ST_OK; i++) {
         uint64_t fp;
@@ -531,6 +674,9 @@ static st_status read_jobs(st_run_ctx *ctx, ingest_job *jobs, size_t n, st_error
         ctx->cur->rows_out += jobs[i].rows;
     }
     free(pool.tasks);
+    free(pool.items);
+    free(pool.results);
+    free(pool.owner);
     return s;
 }
 

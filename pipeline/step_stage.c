@@ -9,7 +9,7 @@
  * pipeline/cast.c and checked in a fixed order (customer id, year, month,
  * material code, quantity); the first failure names the reason and the
  * column. Accepted rows stream to the staged silver file chunk by chunk;
- * rejected rows stream to a per-table part file, and the parts are
+ * rejected rows stream to a file per table (per part), and the files are
  * concatenated into stg_rejects in table order (customers, sales, FOC) so
  * the output does not depend on which worker finished first. Inside a
  * transaction table rejects are in rowid order; inside the customer master
@@ -17,6 +17,19 @@
  * then rowid). Memory is bounded by the chunk size for transactions;
  * the customer master is held whole (it is small by nature: one row per
  * customer).
+ *
+ * Parts. A partitioned bronze transaction table (shards) gives a
+ * partitioned silver table, a part per bronze part, each staged on its
+ * own from its item (parts_dist.h: the bronze part, the silver part's
+ * path, its rejects file, the rules) by st_stage_item_write(): so a
+ * part's short last chunk never shifts the chunk boundaries of the next,
+ * and every chunk can pass through as stored. The parts are staged in
+ * parallel (up to --threads, the customers on the calling thread), in
+ * strata-mpi on N > 1 ranks part k by rank k % N (parts_dist.c); rank 0
+ * seals the manifests with the step's fingerprint (what its skip test
+ * compares) and concatenates the rejects files in item order, which is
+ * bronze's row order: stg_rejects and the silver quality checks (which
+ * read the parts as one table) are those of one process for any N.
  *
  * Invariant, checked here on every run: for each source table, bronze
  * rows = staged rows + rejected rows; a mismatch is ST_ERR_INTERNAL.
@@ -30,6 +43,8 @@
 #include <unistd.h>
 
 #include "clean_internal.h"
+#include "dist.h"
+#include "parts_dist.h"
 #include "strata/cast.h"
 #include "strata/utf8.h"
 
@@ -145,23 +160,24 @@ static st_status rejects_flush(rejects *rj, st_error *err)
     return ST_OK;
 }
 
-static st_status part_path(st_run_ctx *ctx, const char *bronze, char *buf, st_error *err)
+/* Where the rejects of bronze (its part `part`; -1: the whole table) wait
+ * in staging for stg_rejects. */
+static st_status part_path(st_run_ctx *ctx, const char *bronze, int part, char *buf, st_error *err)
 {
     char p[ST_PATH_MAX];
     ST_TRY(st_warehouse_stage_path(ctx->wh, "silver", "x", p, err));
     char *slash = strrchr(p, '/');
     *slash = '\0';
-    if (snprintf(buf, ST_PATH_MAX, "%s/.rejects_%s.part", p, bronze) >= ST_PATH_MAX)
-        return st_error_set(err, ST_ERR_INVALID, "path too long");
+    int n = part < 0 ? snprintf(buf, ST_PATH_MAX, "%s/.rejects_%s.part", p, bronze)
+                     : snprintf(buf, ST_PATH_MAX, "%s/.rejects_%s.%05d.part", p, bronze, part);
+    if (n >= ST_PATH_MAX) return st_error_set(err, ST_ERR_INVALID, "path too long");
     return ST_OK;
 }
 
-static st_status rejects_open(st_run_ctx *ctx, const char *bronze, rejects *rj, st_error *err)
+static st_status rejects_open(const char *path, rejects *rj, st_error *err)
 {
     memset(rj, 0, sizeof *rj);
     for (int k = 0; k < 5; k++) st_column_init(&rj->c[k], reject_fields[k].type);
-    char path[ST_PATH_MAX];
-    ST_TRY(part_path(ctx, bronze, path, err));
     st_file_meta meta = {.layer = "silver", .table = "stg_rejects_part", .params = ""};
     st_write_opts wo = {.no_fsync = true};
     return st_writer_open(&rj->w, path, reject_fields, 5, &meta, &wo, err);
@@ -176,8 +192,11 @@ static void rejects_free(rejects *rj)
 
 /* ---- transactions ---- */
 
+/* One transaction table's item being staged (st_stage_item_write). */
 typedef struct tx_job {
-    st_run_ctx *ctx;
+    st_run_ctx *ctx;          /* NULL on a follower rank: only progress needs it */
+    const st_stage_item *it;
+    st_run_opts o;            /* the item's rules: year and quantity ranges */
     const char *bronze, *silver, *qty_name;
     uint64_t fp;
     uint64_t raw_rows, staged, rejected;
@@ -570,9 +589,8 @@ static st_status stage_stored(tx_state *x, size_t c, size_t n, bool last, size_t
 static st_status tx_open(tx_state *x)
 {
     tx_job *j = x->j;
-    st_run_ctx *ctx = j->ctx;
     st_error *err = &j->err;
-    ST_TRY(st_table_open(ctx, "bronze", j->bronze, &x->r, err));
+    ST_TRY(st_reader_open(&x->r, j->it->in, err));
     size_t nf = st_reader_n_fields(x->r);
     x->n_all = (nf - 1) / 3;
     x->all = calloc(x->n_all ? x->n_all : 1, sizeof *x->all);
@@ -598,8 +616,9 @@ static st_status tx_open(tx_state *x)
     char params[256];
     snprintf(params, sizeof params, "year=%lld..%lld;quantity=%lld..%lld", (long long)x->o->year_min,
              (long long)x->o->year_max, (long long)x->o->qty_min, (long long)x->o->qty_max);
-    ST_TRY(st_table_create(ctx, "silver", j->silver, tx_fields, T_N, inputs, 1, params, j->fp, NULL, 0, &x->w, err));
-    return rejects_open(ctx, j->bronze, &x->rj, err);
+    ST_TRY(st_part_writer_open(j->it->out, "silver", j->silver, tx_fields, T_N, inputs, 1, params, j->fp, NULL, 0,
+                               &x->w, err));
+    return rejects_open(j->it->rejects, &x->rj, err);
 }
 
 static void tx_close(tx_state *x)
@@ -626,7 +645,7 @@ static st_status stage_tx(tx_job *j)
     tx_state x;
     memset(&x, 0, sizeof x);
     x.j = j;
-    x.o = j->ctx->o;
+    x.o = &j->o;
     st_error *err = &j->err;
     for (int k = 0; k < T_N; k++) st_column_init(&x.out[k], tx_fields[k].type);
     st_column_init(&x.rowid, ST_TYPE_I64);
@@ -680,11 +699,21 @@ done:
     return s;
 }
 
-static void *tx_worker(void *arg)
+st_status st_stage_item_write(const st_stage_item *it, st_stage_result *res, st_run_ctx *ctx, st_error *err)
 {
-    tx_job *j = arg;
-    j->status = stage_tx(j);
-    return NULL;
+    tx_job *j = calloc(1, sizeof *j);
+    if (!j) return st_error_set(err, ST_ERR_NOMEM, "out of memory staging %s", it->bronze);
+    *j = (tx_job){.ctx = ctx, .it = it, .bronze = it->bronze, .silver = it->silver, .qty_name = it->qty_name,
+                  .fp = it->fp};
+    j->o.year_min = it->year_min;
+    j->o.year_max = it->year_max;
+    j->o.qty_min = it->qty_min;
+    j->o.qty_max = it->qty_max;
+    st_status s = stage_tx(j);
+    *res = (st_stage_result){j->raw_rows, j->staged, j->rejected, j->chunks, j->stored, st_dist_rank()};
+    if (s != ST_OK && err) *err = j->err;
+    free(j);
+    return s;
 }
 
 /* ---- customers ---- */
@@ -954,11 +983,9 @@ done:
     return s;
 }
 
-/* Appends a part file's rows to the final rejects writer, then removes it. */
-static st_status append_part(st_run_ctx *ctx, const char *bronze, st_writer *w, st_error *err)
+/* Appends a rejects file's rows to the final rejects writer, then removes it. */
+static st_status append_part(const char *path, st_writer *w, st_error *err)
 {
-    char path[ST_PATH_MAX];
-    ST_TRY(part_path(ctx, bronze, path, err));
     st_reader *r = NULL;
     ST_TRY(st_reader_open(&r, path, err));
     st_column c[5];
@@ -974,64 +1001,259 @@ static st_status append_part(st_run_ctx *ctx, const char *bronze, st_writer *w, 
     return s;
 }
 
-st_status st_step_stage(st_run_ctx *ctx, uint64_t fp, st_error *err)
+/* ---- the step: items, on threads and ranks ---- */
+
+enum { MAX_WORKERS = 16 };
+
+/* The transaction tables' items: a table's parts (a partitioned bronze
+ * table: silver gets a part per bronze part) or the table, in
+ * stg_rejects order. */
+typedef struct stage_plan {
+    st_run_ctx *ctx;
+    st_stage_item *items;
+    st_stage_result *res;
+    int32_t *owner;
+    st_status *status;
+    st_error *errs;
+    size_t n, next;
+    size_t first[3];          /* table t's items are [first[t], first[t + 1]) */
+    bool parted[2];
+    bool remote;              /* items of other ranks are written there */
+    pthread_mutex_t mu;
+    /* the customer master, staged on the calling thread */
+    uint64_t c_raw, c_staged, c_rej;
+} stage_plan;
+
+static const char *const tx_bronze[2] = {"raw_sales_quantity", "raw_free_of_charge_quantity"};
+static const char *const tx_silver[2] = {"stg_sales_transactions", "stg_foc_transactions"};
+static const char *const tx_qty[2] = {"quantity", "quantity_foc"};
+
+/* Item of part p (-1: the whole table) of transaction table t. */
+static st_status fill_item(stage_plan *pl, unsigned t, st_reader *r, int p, uint64_t fp, st_stage_item *it,
+                           st_error *err)
 {
-    tx_job jobs[2] = {
-        {.ctx = ctx, .bronze = "raw_sales_quantity", .silver = "stg_sales_transactions", .qty_name = "quantity", .fp = fp},
-        {.ctx = ctx, .bronze = "raw_free_of_charge_quantity", .silver = "stg_foc_transactions",
-         .qty_name = "quantity_foc", .fp = fp},
-    };
-    pthread_t th;
-    bool threaded = ctx->threads > 1 && pthread_create(&th, NULL, tx_worker, &jobs[1]) == 0;
-    tx_worker(&jobs[0]);
-    if (!threaded) tx_worker(&jobs[1]);
-    /* customers on this thread meanwhile */
+    st_run_ctx *ctx = pl->ctx;
+    const st_run_opts *o = ctx->o;
+    if (p < 0) {
+        st_warehouse_input_path(ctx->wh, "bronze", tx_bronze[t], it->in);
+        ST_TRY(st_warehouse_stage_path(ctx->wh, "silver", tx_silver[t], it->out, err));
+    } else {
+        snprintf(it->in, sizeof it->in, "%s", st_reader_part_path(r, (size_t)p));
+        ST_TRY(st_table_part_path(ctx, "silver", tx_silver[t], (size_t)p, it->out, sizeof it->out, err));
+    }
+    ST_TRY(part_path(ctx, tx_bronze[t], p, it->rejects, err));
+    snprintf(it->bronze, sizeof it->bronze, "%s", tx_bronze[t]);
+    snprintf(it->silver, sizeof it->silver, "%s", tx_silver[t]);
+    snprintf(it->qty_name, sizeof it->qty_name, "%s", tx_qty[t]);
+    it->fp = fp;
+    it->year_min = o->year_min;
+    it->year_max = o->year_max;
+    it->qty_min = o->qty_min;
+    it->qty_max = o->qty_max;
+    return ST_OK;
+}
+
+static st_status plan_items(stage_plan *pl, uint64_t fp, st_error *err)
+{
+    st_reader *r[2] = {0};
+    size_t parts[2], n = 0;
+    st_status s = ST_OK;
+    for (unsigned t = 0; t < 2 && s == ST_OK; t++) {
+        s = st_table_open(pl->ctx, "bronze", tx_bronze[t], &r[t], err);
+        parts[t] = s == ST_OK ? st_reader_n_parts(r[t]) : 0;
+        pl->parted[t] = parts[t] > 0;
+        n += parts[t] ? parts[t] : 1;
+    }
+    pl->items = calloc(n, sizeof *pl->items);
+    pl->res = calloc(n, sizeof *pl->res);
+    pl->owner = calloc(n, sizeof *pl->owner);
+    pl->status = calloc(n, sizeof *pl->status);
+    pl->errs = calloc(n, sizeof *pl->errs);
+    if (s == ST_OK && !(pl->items && pl->res && pl->owner && pl->status && pl->errs))
+        s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    for (unsigned t = 0; t < 2 && s == ST_OK; t++) {
+        pl->first[t] = pl->n;
+        for (size_t p = 0; p < (parts[t] ? parts[t] : 1) && s == ST_OK; p++) {
+            pl->owner[pl->n] = parts[t] ? st_parts_dist_owner(p) : 0;
+            s = fill_item(pl, t, r[t], parts[t] ? (int)p : -1, fp, &pl->items[pl->n++], err);
+        }
+    }
+    pl->first[2] = pl->n;
+    st_reader_close(r[0]);
+    st_reader_close(r[1]);
+    return s;
+}
+
+static void plan_free(stage_plan *pl)
+{
+    free(pl->items);
+    free(pl->res);
+    free(pl->owner);
+    free(pl->status);
+    free(pl->errs);
+}
+
+static void *item_worker(void *arg)
+{
+    stage_plan *pl = arg;
+    for (;;) {
+        pthread_mutex_lock(&pl->mu);
+        size_t i = pl->next;
+        while (i < pl->n && pl->remote && pl->owner[i] != 0) i++;
+        pl->next = i + 1;
+        pthread_mutex_unlock(&pl->mu);
+        if (i >= pl->n) break;
+        pl->status[i] = st_stage_item_write(&pl->items[i], &pl->res[i], pl->ctx, &pl->errs[i]);
+    }
+    return NULL;
+}
+
+/* Stages the customer master into its rejects file (the stg_rejects part
+ * that goes first); counts in pl. */
+static st_status customers(stage_plan *pl, uint64_t fp, st_error *err)
+{
     rejects rj;
-    st_writer *w = NULL;
-    uint64_t c_raw = 0, c_staged = 0;
-    st_status s = rejects_open(ctx, "raw_customer", &rj, err);
-    if (s == ST_OK) s = stage_customers(ctx, fp, &c_raw, &c_staged, &rj, err);
+    char path[ST_PATH_MAX];
+    st_status s = part_path(pl->ctx, "raw_customer", -1, path, err);
+    if (s == ST_OK) s = rejects_open(path, &rj, err);
+    else memset(&rj, 0, sizeof rj);
+    if (s == ST_OK) s = stage_customers(pl->ctx, fp, &pl->c_raw, &pl->c_staged, &rj, err);
     if (s == ST_OK) s = rejects_flush(&rj, err);
-    uint64_t c_rej = rj.n;
+    pl->c_rej = rj.n;
     if (s == ST_OK) {
         s = st_writer_close(rj.w, err);
         rj.w = NULL;
     }
     rejects_free(&rj);
-    if (threaded) pthread_join(th, NULL);
-    for (int k = 0; k < 2 && s == ST_OK; k++)
-        if (jobs[k].status != ST_OK) {
-            if (err) *err = jobs[k].err;
-            s = jobs[k].status;
+    return s;
+}
+
+/* This rank's items on the workers while the calling thread stages the
+ * customers; the first failure (customers, then items in order). */
+static st_status run_local(stage_plan *pl, uint64_t fp, st_error *err)
+{
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_t th[MAX_WORKERS];
+    int started = 0;
+    for (int t = 1; t < pl->ctx->threads && t < MAX_WORKERS && (size_t)t <= pl->n; t++)
+        if (pthread_create(&th[started], NULL, item_worker, pl) == 0) started++;
+        else break;
+    st_status s = customers(pl, fp, err);
+    item_worker(pl);
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    pthread_mutex_destroy(&pl->mu);
+    for (size_t i = 0; i < pl->n && s == ST_OK; i++)
+        if (pl->status[i] != ST_OK) {
+            if (err) *err = pl->errs[i];
+            s = pl->status[i];
         }
-    if (s != ST_OK) return s;
-    /* the invariant */
-    if (c_raw != c_staged + c_rej)
+    return s;
+}
+
+typedef struct local_arg {
+    stage_plan *pl;
+    uint64_t fp;
+} local_arg;
+
+static st_status run_local_task(void *arg, st_error *err)
+{
+    local_arg *a = arg;
+    return run_local(a->pl, a->fp, err);
+}
+
+/* Checks bronze rows = staged + rejected for each table, seals the
+ * partitioned silver tables with the step's fingerprint. */
+static st_status finish_tables(stage_plan *pl, uint64_t fp, st_error *err)
+{
+    if (pl->c_raw != pl->c_staged + pl->c_rej)
         return st_error_set(err, ST_ERR_INTERNAL, "invariant broken for raw_customer: %llu raw != %llu staged + %llu rejected",
-                            (unsigned long long)c_raw, (unsigned long long)c_staged, (unsigned long long)c_rej);
-    for (int k = 0; k < 2; k++)
-        if (jobs[k].raw_rows != jobs[k].staged + jobs[k].rejected)
+                            (unsigned long long)pl->c_raw, (unsigned long long)pl->c_staged,
+                            (unsigned long long)pl->c_rej);
+    for (unsigned t = 0; t < 2; t++) {
+        uint64_t raw = 0, staged = 0, rej = 0;
+        for (size_t i = pl->first[t]; i < pl->first[t + 1]; i++) {
+            raw += pl->res[i].raw_rows;
+            staged += pl->res[i].staged;
+            rej += pl->res[i].rejected;
+        }
+        if (raw != staged + rej)
             return st_error_set(err, ST_ERR_INTERNAL, "invariant broken for %s: %llu raw != %llu staged + %llu rejected",
-                                jobs[k].bronze, (unsigned long long)jobs[k].raw_rows,
-                                (unsigned long long)jobs[k].staged, (unsigned long long)jobs[k].rejected);
-    /* stg_rejects: customers, sales, FOC, each in rowid order */
+                                tx_bronze[t], (unsigned long long)raw, (unsigned long long)staged,
+                                (unsigned long long)rej);
+        if (pl->parted[t])
+            ST_TRY(st_table_seal_parts_as(pl->ctx, "silver", tx_silver[t], pl->first[t + 1] - pl->first[t], fp, err));
+    }
+    return ST_OK;
+}
+
+/* stg_rejects: customers, sales, FOC, each in bronze row order (a
+ * table's parts in order), the waiting files removed. */
+static st_status write_rejects(stage_plan *pl, uint64_t fp, st_error *err)
+{
     static const char *const inputs[] = {"bronze.raw_customer", "bronze.raw_sales_quantity",
                                          "bronze.raw_free_of_charge_quantity"};
-    s = st_table_create(ctx, "silver", "stg_rejects", reject_fields, 5, inputs, 3, "", fp, NULL, 0, &w, err);
-    if (s == ST_OK) s = append_part(ctx, "raw_customer", w, err);
-    if (s == ST_OK) s = append_part(ctx, "raw_sales_quantity", w, err);
-    if (s == ST_OK) s = append_part(ctx, "raw_free_of_charge_quantity", w, err);
+    st_writer *w = NULL;
+    char path[ST_PATH_MAX];
+    st_status s = st_table_create(pl->ctx, "silver", "stg_rejects", reject_fields, 5, inputs, 3, "", fp, NULL, 0, &w,
+                                  err);
+    if (s == ST_OK) s = part_path(pl->ctx, "raw_customer", -1, path, err);
+    if (s == ST_OK) s = append_part(path, w, err);
+    for (size_t i = 0; i < pl->n && s == ST_OK; i++) s = append_part(pl->items[i].rejects, w, err);
     if (s == ST_OK) {
         s = st_writer_close(w, err);
         w = NULL;
     }
     st_writer_abort(w);
-    if (s != ST_OK) return s;
-    ctx->cur->rows_in = c_raw + jobs[0].raw_rows + jobs[1].raw_rows;
-    ctx->cur->rows_out = c_staged + jobs[0].staged + jobs[1].staged + c_rej + jobs[0].rejected + jobs[1].rejected;
-    uint64_t rej = c_rej + jobs[0].rejected + jobs[1].rejected;
-    snprintf(ctx->cur->note, sizeof ctx->cur->note, "%llu rejected, %llu of %llu chunks passed through",
-             (unsigned long long)rej, (unsigned long long)(jobs[0].stored + jobs[1].stored),
-             (unsigned long long)(jobs[0].chunks + jobs[1].chunks));
-    return ST_OK;
+    return s;
+}
+
+/* The step's note: rejects, chunks passed through, and on several ranks
+ * which rank wrote each silver part. */
+static void stage_note(stage_plan *pl)
+{
+    st_step_result *cur = pl->ctx->cur;
+    uint64_t rej = pl->c_rej, stored = 0, chunks = 0;
+    for (size_t i = 0; i < pl->n; i++) {
+        rej += pl->res[i].rejected;
+        stored += pl->res[i].stored;
+        chunks += pl->res[i].chunks;
+    }
+    size_t len = (size_t)snprintf(cur->note, sizeof cur->note, "%llu rejected, %llu of %llu chunks passed through",
+                                  (unsigned long long)rej, (unsigned long long)stored, (unsigned long long)chunks);
+    for (unsigned t = 0; t < 2 && pl->remote; t++) {
+        for (size_t i = pl->first[t]; i < pl->first[t + 1] && len < sizeof cur->note; i++) {
+            int k = snprintf(cur->note + len, sizeof cur->note - len, "%s%d",
+                             i == pl->first[t] ? (t ? "; foc parts on ranks " : "; sales parts on ranks ") : ",",
+                             (int)pl->res[i].rank);
+            if (k < 0) break;
+            len += (size_t)k;
+        }
+    }
+}
+
+st_status st_step_stage(st_run_ctx *ctx, uint64_t fp, st_error *err)
+{
+    stage_plan pl = {.ctx = ctx};
+    st_status s = plan_items(&pl, fp, err);
+    if (s != ST_OK) goto done;
+    pl.remote = st_parts_dist_wanted() && (pl.parted[0] || pl.parted[1]);
+    if (pl.remote) {
+        local_arg a = {&pl, fp};
+        s = st_parts_dist_run(ST_TASK_STAGE, pl.items, pl.owner, pl.n, ctx->threads, pl.res, run_local_task, &a, err);
+    } else {
+        s = run_local(&pl, fp, err);
+    }
+    if (s == ST_OK) s = finish_tables(&pl, fp, err);
+    if (s == ST_OK) s = write_rejects(&pl, fp, err);
+    if (s != ST_OK) goto done;
+    ctx->cur->rows_in = pl.c_raw;
+    ctx->cur->rows_out = pl.c_staged + pl.c_rej;
+    for (size_t i = 0; i < pl.n; i++) {
+        ctx->cur->rows_in += pl.res[i].raw_rows;
+        ctx->cur->rows_out += pl.res[i].staged + pl.res[i].rejected;
+    }
+    stage_note(&pl);
+done:
+    plan_free(&pl);
+    return s;
 }

@@ -83,12 +83,20 @@ st_status st_table_create_at(st_run_ctx *ctx, const char *path, const char *laye
                              const char *params, uint64_t fp, const st_kv *kv, size_t n_kv, st_writer **w,
                              st_error *err)
 {
+    const char *p = params && *params ? params : ctx->params ? ctx->params : "";
+    return st_part_writer_open(path, layer, table, fields, n_fields, inputs, n_inputs, p, fp, kv, n_kv, w, err);
+}
+
+st_status st_part_writer_open(const char *path, const char *layer, const char *table, const st_field *fields,
+                              size_t n_fields, const char *const *inputs, size_t n_inputs, const char *params,
+                              uint64_t fp, const st_kv *kv, size_t n_kv, st_writer **w, st_error *err)
+{
     st_file_meta meta = {
         .layer = layer,
         .table = table,
         .inputs = inputs,
         .n_inputs = n_inputs,
-        .params = params && *params ? params : ctx->params ? ctx->params : "",
+        .params = params ? params : "",
         .fingerprint = fp,
         .kv = kv,
         .n_kv = n_kv,
@@ -152,7 +160,7 @@ static void *tick_loop(void *arg)
 /* The running step's meter, started on its first use in that step. */
 static st_meter *step_meter(st_run_ctx *ctx)
 {
-    if (!ctx->cur) return NULL;
+    if (!ctx || !ctx->cur) return NULL; /* no run context: a follower rank */
     if (ctx->meter.label != ctx->cur->name)
         st_meter_start(&ctx->meter, ctx->cur->name, 0, !ctx->o->quiet && st_meter_tty());
     return &ctx->meter;

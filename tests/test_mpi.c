@@ -255,30 +255,40 @@ Test(mpi, kmeans_command_on_ranks_fits_as_one_process)
     }
 }
 
-/* A good run, then a run with other parameters (--seed 7 would change
- * the centroids) that a rank breaks: the warehouse must stay the good
- * run's, verified, and a later run must work. */
-static void broken_rank_keeps_warehouse(const char *env, int want_rc, const char *want_msg)
+/* A good one-process run over one file, then a run on three ranks that a
+ * rank breaks: with other parameters (--seed 7 would change the
+ * centroids), or over three shards of the file (bronze and silver would
+ * become partitioned). The warehouse must stay the good run's, verified,
+ * and a later run must work. */
+static void broken_run_keeps_warehouse(const char *env, int want_rc, const char *want_msg, bool shards)
 {
     const char *bin = mpi_bin();
-    char tx[300], wh[300];
+    char tx[300], wh[300], list[2000];
     snprintf(tx, sizeof tx, "%s/tx.db", dir);
     fx_gen_source(tx, 30000, 3);
     snprintf(wh, sizeof wh, "%s/wh", dir);
     cr_assert_eq(fx_run_demo(dir, tx, wh, ""), 0, "%s", fx_text_of(dir, "err.txt"));
     char *before = snapshot("wh");
-    int rc = mpi_run(bin, 3, tx, "wh", env, "--force --seed 7");
+    snprintf(list, sizeof list, "%s", tx);
+    if (shards) fx_split_source(tx, dir, 3, false, list, sizeof list);
+    const char *extra = shards ? "--threads 1" : "--force --seed 7", *next = shards ? "--threads 1" : "--seed 7";
+    int rc = mpi_run(bin, 3, list, "wh", env, extra);
     if (want_rc >= 0) cr_assert_eq(rc, want_rc, "exit code %d, want %d: %s", rc, want_rc, fx_text_of(dir, "err.txt"));
     else cr_assert_neq(rc, 0, "a killed rank must fail the run");
     if (want_msg) cr_assert_not_null(strstr(fx_text_of(dir, "err.txt"), want_msg), "%s", fx_text_of(dir, "err.txt"));
     char *after = snapshot("wh");
     cr_assert_str_eq(after, before, "the previous warehouse changed");
     cr_assert_eq(fx_sh("%s inspect --verify %s >/dev/null 2>&1", fx_bin(), wh), 0, "the warehouse must verify");
-    /* the next run (all ranks well) publishes the new parameters */
-    cr_assert_eq(mpi_run(bin, 3, tx, "wh", "", "--seed 7"), 0, "%s", fx_text_of(dir, "err.txt"));
+    /* the next run (all ranks well) publishes */
+    cr_assert_eq(mpi_run(bin, 3, list, "wh", "", next), 0, "%s", fx_text_of(dir, "err.txt"));
     cr_assert_eq(fx_sh("%s inspect --verify %s >/dev/null 2>&1", fx_bin(), wh), 0);
     free(before);
     free(after);
+}
+
+static void broken_rank_keeps_warehouse(const char *env, int want_rc, const char *want_msg)
+{
+    broken_run_keeps_warehouse(env, want_rc, want_msg, false);
 }
 
 Test(mpi, a_failing_rank_fails_every_rank_with_its_message_and_keeps_the_warehouse)
@@ -421,4 +431,82 @@ Test(mpi, rank_0_failing_in_the_gold_step_fails_every_rank_and_keeps_the_warehou
 Test(mpi, a_rank_killed_in_the_gold_step_fails_the_run_and_keeps_the_warehouse)
 {
     broken_rank_keeps_warehouse("STRATA_TEST_KILL_GOLD_RANK=2", -1, NULL);
+}
+
+/* md5 of every layer file of dir/wh under bronze/ and silver/ (the parts
+ * of a partitioned table included), paths relative to the warehouse. */
+static char *parts_md5(const char *wh)
+{
+    return md5s(wh, "parts", "find bronze silver -name '*.strata' | sort");
+}
+
+/* The comma-separated ranks after `what` in s ("0,1,2" from "...parts on
+ * ranks 0,1,2"), copied into buf; "" when s does not say `what`. */
+static const char *list_after(const char *s, const char *what, char *buf, size_t cap)
+{
+    const char *at = strstr(s, what);
+    if (!at) return "";
+    at += strlen(what);
+    size_t n = strspn(at, "0123456789,");
+    snprintf(buf, cap, "%.*s", (int)(n < cap ? n : cap - 1), at);
+    return buf;
+}
+
+/* Three shards of one source (contiguous rowid ranges, rowids kept), on 1
+ * to 4 ranks: every bronze and silver file, each part of the partitioned
+ * tables included, has the bytes of one `strata run` over the same shards;
+ * every table exports as one `strata run` over the one file; the notes
+ * say which rank wrote each part (part k on rank k % N), and staging
+ * passes every chunk through. */
+Test(mpi, bronze_and_silver_parts_of_three_shards_on_1_to_4_ranks_are_the_bytes_of_one_process)
+{
+    const char *bin = mpi_bin();
+    char tx[300], wh[300], list[2000];
+    snprintf(tx, sizeof tx, "%s/tx.db", dir);
+    fx_gen_source(tx, 400000, 13); /* about 2 chunks a shard and table */
+    snprintf(wh, sizeof wh, "%s/file", dir);
+    cr_assert_eq(fx_run_demo(dir, tx, wh, ""), 0, "%s", fx_text_of(dir, "err.txt"));
+    fx_split_source(tx, dir, 3, false, list, sizeof list);
+    snprintf(wh, sizeof wh, "%s/one", dir);
+    cr_assert_eq(fx_run_demo(dir, list, wh, "--threads 2"), 0, "%s", fx_text_of(dir, "err.txt"));
+    char *ref = parts_md5("one"), *ref_exp = exports("file");
+    cr_assert_not_null(strstr(ref, "bronze/raw_sales_quantity.parts/part-00002-"), "%s", ref);
+    cr_assert_not_null(strstr(ref, "silver/stg_foc_transactions.parts/part-00002-"), "%s", ref);
+    for (int n = 1; n <= 4; n++) {
+        char name[16];
+        snprintf(name, sizeof name, "np%d", n);
+        cr_assert_eq(mpi_run(bin, n, list, name, "", "--threads 1"), 0, "np %d: %s", n, fx_text_of(dir, "err.txt"));
+        char *got = parts_md5(name), *exp = exports(name), *log = run_log(name);
+        cr_assert_str_eq(got, ref, "np %d: a bronze or silver file differs from one process's", n);
+        cr_assert_str_eq(exp, ref_exp, "np %d: some table exports differently from one process on the file", n);
+        long passed = -1, total = -1;
+        const char *note = strstr(log, " rejected, ");
+        cr_assert(note && sscanf(note, " rejected, %ld of %ld chunks", &passed, &total) == 2, "np %d: %s", n, log);
+        cr_assert(total > 6 && passed == total, "np %d: %ld of %ld chunks passed through", n, passed, total);
+        if (n > 1) {
+            char want[32], buf[32];
+            snprintf(want, sizeof want, "0,1,%d", 2 % n);
+            cr_assert_str_eq(list_after(log, "sales parts on ranks ", buf, sizeof buf), want, "np %d: %s", n, log);
+            cr_assert_str_eq(list_after(log, "foc parts on ranks ", buf, sizeof buf), want, "np %d: %s", n, log);
+            char shard[64];
+            snprintf(shard, sizeof shard, "shard2.db pages (rank %d)", 2 % n);
+            cr_assert_not_null(strstr(log, "shard1.db pages (rank 1)"), "np %d: %s", n, log);
+            cr_assert_not_null(strstr(log, shard), "np %d: %s", n, log);
+        }
+        free(got);
+        free(exp);
+        free(log);
+    }
+    free(ref);
+    free(ref_exp);
+}
+
+Test(mpi, a_rank_failing_in_the_ingest_step_fails_every_rank_and_keeps_the_warehouse)
+{
+    broken_run_keeps_warehouse("STRATA_TEST_FAIL_INGEST_RANK=1", 1, "strata run: rank 1: ingest: failure injected", true);
+}
+
+Test(mpi, a_rank_failing_in_the_stage_step_fails_every_rank_and_keeps_the_warehouse)
+{
+    broken_run_keeps_warehouse("STRATA_TEST_FAIL_STAGE_RANK=2", 1, "strata run: rank 2: stage: failure injected", true);
 }

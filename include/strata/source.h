@@ -160,6 +160,12 @@ st_status st_source_type_by_values(st_source *src, st_source_table *t, size_t *n
 st_status st_source_type_by_values_shards(st_source *const *srcs, st_source_table *const *ts, size_t n_shards,
                                           size_t *n_counted, st_error *err) ST_MUST_USE;
 
+/* Types column j as st_source_type_by_values() would have typed it
+ * `type` (ST_TYPE_I64, _F64 or _STR): what a process that did not count
+ * the classes (another rank) is told. False, changing nothing, when j is
+ * out of range, its declared type decides, or type is not one of those. */
+bool st_source_table_set_type(st_source_table *t, size_t j, st_type type);
+
 /* Index of column `name` (ASCII case-insensitive) in t->cols, or -1. */
 int st_source_table_find_col(const st_source_table *t, const char *name);
 

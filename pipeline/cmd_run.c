@@ -40,6 +40,9 @@ static void usage(FILE *f)
         "  --suite FILE            data-quality suite                 (default: built-in default suite)\n"
         "  --no-report             skip the HTML/Markdown report\n"
         "  --quiet                 no progress or summary\n"
+        "  --part-rows N           rowids per part of a transaction shard: a shard spanning more\n"
+        "                          is read and staged as contiguous rowid ranges of N, in\n"
+        "                          parallel across threads and ranks (default 16777216)\n"
         "  --memory-limit SIZE     gold step working set, e.g. 512M, 2G; beyond it customers are\n"
         "                          processed range by range through a spill file (default 1G)\n"
         "staging rules:\n"
@@ -64,7 +67,7 @@ static void usage(FILE *f)
 enum {
     F_FORCE, F_WAIT, F_QUIET, F_NO_REPORT, F_CUSTOMERS, F_TRANSACTIONS, F_CUSTOMERS_TABLE, F_SALES_TABLE,
     F_FOC_TABLE, F_WAREHOUSE, F_SUITE, F_ONLY, F_FROM, F_FEATURES, F_LOG1P, F_PERSONA_MAP, F_MEMORY_LIMIT,
-    F_THREADS, F_YEAR_MIN, F_YEAR_MAX, F_QTY_MIN, F_QTY_MAX, F_K, F_K_RANGE, F_N_INIT, F_MAX_ITER, F_SEED, F_TOL,
+    F_PART_ROWS, F_THREADS, F_YEAR_MIN, F_YEAR_MAX, F_QTY_MIN, F_QTY_MAX, F_K, F_K_RANGE, F_N_INIT, F_MAX_ITER, F_SEED, F_TOL,
     F_COUNT
 };
 static const st_argspec run_flags[F_COUNT] = {
@@ -77,6 +80,7 @@ static const st_argspec run_flags[F_COUNT] = {
     [F_ONLY] = {"--only", true},             [F_FROM] = {"--from", true},
     [F_FEATURES] = {"--features", true},     [F_LOG1P] = {"--log1p", true},
     [F_PERSONA_MAP] = {"--persona-map", true}, [F_MEMORY_LIMIT] = {"--memory-limit", true},
+    [F_PART_ROWS] = {"--part-rows", true},
     [F_THREADS] = {"--threads", true},       [F_YEAR_MIN] = {"--year-min", true},
     [F_YEAR_MAX] = {"--year-max", true},     [F_QTY_MIN] = {"--qty-min", true},
     [F_QTY_MAX] = {"--qty-max", true},       [F_K] = {"--k", true},
@@ -93,6 +97,10 @@ static bool set_number(const st_args *a, int f, const char *v, st_run_opts *o)
     long long x = 0;
     switch (f) {
     case F_MEMORY_LIMIT: return st_args_size(a, v, (uint64_t)64 << 10, &o->memory_limit_bytes);
+    case F_PART_ROWS:
+        if (!st_args_int(a, v, 1000, (long long)1 << 62, &x)) return false;
+        o->part_rows = (uint64_t)x;
+        return true;
     case F_THREADS: if (!st_args_int(a, v, 1, 64, &x)) return false; o->threads = (int)x; return true;
     case F_YEAR_MIN: if (!st_args_int(a, v, 1, 9999, &x)) return false; o->year_min = x; return true;
     case F_YEAR_MAX: if (!st_args_int(a, v, 1, 9999, &x)) return false; o->year_max = x; return true;

@@ -26,7 +26,8 @@
 
 enum { ST_TASK_INGEST = 2, ST_TASK_STAGE = 3 }; /* 1 is gold_dist.c's */
 
-/* One bronze part: one shard of a transaction table. */
+/* One bronze part: one shard of a transaction table, or the rows of a
+ * rowid range of one (--part-rows). */
 typedef struct st_ingest_item {
     char shard[ST_PATH_MAX];  /* the SQLite file */
     char out[ST_PATH_MAX];    /* the part's staged path (st_table_part_path) */
@@ -37,6 +38,8 @@ typedef struct st_ingest_item {
     char part_source[256];    /* this shard's file name */
     char params[1024];        /* the ingest step's params */
     uint64_t fp;              /* fingerprint seed (the content read is added) */
+    int64_t lo, hi;           /* the rowid range read when bounded (footer part_rowids) */
+    uint8_t bounded;          /* 0: the whole shard */
     uint32_t n_cols;
     uint8_t types[ST_DIST_MAX_COLS]; /* per column: 0 as declared, else the st_type its values decided */
 } st_ingest_item;

@@ -55,6 +55,7 @@ void st_run_opts_default(st_run_opts *o)
     o->features = "total_sold_quantity,foc_ratio,total_sold_transactions";
     o->log1p = "";
     o->memory_limit_bytes = (uint64_t)1 << 30;
+    o->part_rows = ST_PART_ROWS_DEFAULT;
 }
 
 enum { S_INGEST, S_VALIDATE, S_STAGE, S_INTERMEDIATE, S_ML, S_MARTS, S_REPORT, S_COUNT };
@@ -96,6 +97,8 @@ static void step_params(const st_run_opts *o, int step, char *buf, size_t len)
     case S_INGEST:
         snprintf(buf, len, "customers_table=%s;sales_table=%s;foc_table=%s", o->customers_table, o->sales_table,
                  o->foc_table);
+        if (o->part_rows != ST_PART_ROWS_DEFAULT) /* the default's bronze keeps the params it always had */
+            snprintf(buf + strlen(buf), len - strlen(buf), ";part_rows=%llu", (unsigned long long)o->part_rows);
         break;
     case S_STAGE:
         snprintf(buf, len, "year=%lld..%lld;quantity=%lld..%lld", (long long)o->year_min,

@@ -20,17 +20,24 @@
  * second, and so on: its row order is (shard order, rowid), whatever
  * --threads. Columns typed by their values are typed over the classes of
  * every shard together, as one file holding all their rows would be
- * (before any part is written, so every part has the same schema). With
- * several shards each transaction table is written as a partitioned
- * table (pipeline/parts.c, FORMAT.md "Partitioned tables"): one part per
- * shard, the parts read and written concurrently (a task per shard, each
- * through its own connection and writer), then named after their content
- * and listed in shard order by the table's manifest. Each part is
- * written from its item (parts_dist.h: the shard, the part's path, the
- * names, params and fingerprint seed, the decided types), by
- * st_ingest_item_write(), whoever runs it: in strata-mpi on N > 1 ranks
- * part k is written by rank k % N (parts_dist.c), so the parts' bytes do
- * not depend on N. `_rowid`
+ * (before any part is written, so every part has the same schema).
+ *
+ * Parts. A shard whose rowids span more than --part-rows (default 2^24)
+ * is cut into contiguous rowid ranges of that width from its smallest
+ * rowid (plan_parts; at most MAX_PARTS a table, wider ranges beyond), so
+ * the cut follows from the source and the flag alone. With several
+ * shards, or one shard cut into ranges, each transaction table is written
+ * as a partitioned table (pipeline/parts.c, FORMAT.md "Partitioned
+ * tables"): one part per shard or range, the parts read and written
+ * concurrently (a task per part, each through its own connection and
+ * writer), then named after their content and listed in (shard, rowid)
+ * order by the table's manifest; a range part's footer says its range
+ * (part_rowids), a range without rows is an empty part. Each part is
+ * written from its item (parts_dist.h: the shard, the rowid range, the
+ * part's path, the names, params and fingerprint seed, the decided
+ * types), by st_ingest_item_write(), whoever runs it: in strata-mpi on
+ * N > 1 ranks part k is written by rank k % N (parts_dist.c), so the
+ * parts' bytes do not depend on N or --threads. `_rowid`
  * stays each shard's own rowid (shards that number their rows from 1 give
  * repeated transaction ids, which the silver `unique transaction_id`
  * expectation reports as a warning).
@@ -62,8 +69,22 @@
 
 /* Most shards one table may have (--transactions a.db,b.db,...). */
 #define MAX_SHARDS 64
+/* Most parts one transaction table may have: a shard whose rowid span
+ * would give more than MAX_PARTS / shards parts of --part-rows gets wider
+ * parts (the same for any rank or thread count: the width depends on the
+ * sources and the flag only). */
+#define MAX_PARTS 1000
 /* Bytes of the ingest stamp (a line per table and shard). */
 #define STAMP_CAP (MAX_SHARDS * 2 * (ST_PATH_MAX + 1024))
+
+/* One part of a transaction table: shard `shard`'s rows with rowid in
+ * [lo, hi]; unbounded (the whole shard) when the shard is one part. */
+typedef struct ingest_part {
+    size_t shard;
+    int64_t lo, hi;
+    bool bounded;
+    uint64_t est;             /* rowids in the range: schedules the work */
+} ingest_part;
 
 typedef struct ingest_job {
     const char *path[MAX_SHARDS]; /* source files, in shard (= row) order */
@@ -79,20 +100,23 @@ typedef struct ingest_job {
     st_source_table *desc[MAX_SHARDS];  /* same columns in every shard (checked) */
     uint64_t n_rows_est;  /* rowid spans: schedules the work and scales progress */
     uint64_t shard_est[MAX_SHARDS];
+    int64_t shard_lo[MAX_SHARDS], shard_hi[MAX_SHARDS]; /* rowid span (lo > hi: empty) */
+    bool splittable;          /* a transaction table: its shards may be cut by rowid */
+    ingest_part *parts;       /* in shard, then rowid order (owned) */
+    size_t n_parts;
     uint64_t fp;              /* seed; the file's fingerprint adds its content */
-    bool parted;              /* several shards: one part per shard (a partitioned table) */
+    bool parted;              /* several parts: a partitioned table */
     /* results */
     char reader_of[MAX_SHARDS][120]; /* which reader read each shard: st_source_scan_path() */
-    int rank_of[MAX_SHARDS];  /* which rank wrote each shard's part */
+    uint64_t ranks_of[MAX_SHARDS];   /* which ranks (bits 0..63) wrote each shard's parts */
     char typed[200];          /* columns typed by their values: "a int64, b string" */
     uint64_t rows;
 } ingest_job;
 
-/* One worker's unit: a whole table, or one shard of a parted table
- * (its part). */
+/* One worker's unit: a whole table, or one part of a parted table. */
 typedef struct ingest_task {
     ingest_job *j;
-    size_t shard;             /* the part it writes (parted jobs) */
+    size_t part;              /* the part it writes (parted jobs) */
     st_ingest_item *item;     /* parted jobs: the part's item, and its result */
     st_ingest_result *res;
     bool remote;              /* written by another rank */
@@ -163,17 +187,24 @@ static void pool_progress(void *arg, uint64_t rows)
     pthread_mutex_unlock(&pool->mu);
 }
 
-/* Appends the rows of table d of src (rowid order) to w, counting them
- * in *rows; reader (cap bytes) gets the reader used, left alone when the
- * table is empty. */
-static st_status scan_into(st_source *src, const st_source_table *d, st_writer *w, st_column *cols, uint64_t *rows,
-                           char *reader, size_t cap, void (*progress)(void *, uint64_t), void *arg, st_error *err)
+/* Appends the rows of table d of src (rowid order; those with rowid in
+ * range[0..1] when range is not NULL) to w, counting them in *rows;
+ * reader (cap bytes) gets the reader used, left alone when the table is
+ * empty. */
+static st_status scan_into(st_source *src, const st_source_table *d, const int64_t *range, st_writer *w,
+                           st_column *cols, uint64_t *rows, char *reader, size_t cap,
+                           void (*progress)(void *, uint64_t), void *arg, st_error *err)
 {
     st_source_scan *scan = NULL;
     int64_t lo, hi;
     bool any;
     st_status s = st_source_rowid_span(src, d, &lo, &hi, &any, err);
     if (s != ST_OK || !any) return s;
+    if (range && (range[0] > hi || range[1] < lo)) return ST_OK; /* a range past the rows */
+    if (range) {
+        lo = range[0] > lo ? range[0] : lo;
+        hi = range[1] < hi ? range[1] : hi;
+    }
     if ((s = st_source_scan_open(&scan, src, d, lo, hi, ST_CHUNK_ROWS, err)) != ST_OK) goto done;
     snprintf(reader, cap, "%s", st_source_scan_path(scan));
     for (;;) {
@@ -194,8 +225,8 @@ static st_status ingest_shard(ingest_pool *pool, ingest_task *t, size_t k, st_so
                               st_column *cols)
 {
     ingest_job *j = t->j;
-    return scan_into(src, j->desc[k], w, cols, &t->rows, j->reader_of[k], sizeof j->reader_of[k], pool_progress,
-                     pool, &t->err);
+    return scan_into(src, j->desc[k], NULL, w, cols, &t->rows, j->reader_of[k], sizeof j->reader_of[k],
+                     pool_progress, pool, &t->err);
 }
 
 /* Columns of the bronze schema of d, initialised (*cols NULL when out of memory). */
@@ -244,14 +275,22 @@ st_status st_ingest_item_write(const st_ingest_item *it, st_ingest_result *res, 
     char input[300];
     snprintf(input, sizeof input, "source.%s", it->table0);
     const char *inputs[1] = {input};
-    st_kv kv[3] = {{"source_file", it->files}, {"source_table", it->table0}, {"part_source", it->part_source}};
+    char rowids[48];
+    snprintf(rowids, sizeof rowids, "%lld..%lld", (long long)it->lo, (long long)it->hi);
+    /* part_rowids only on a shard cut into several parts: a shard that is
+     * one part keeps the bytes it always had */
+    st_kv kv[4] = {{"source_file", it->files}, {"source_table", it->table0}, {"part_source", it->part_source},
+                   {"part_rowids", rowids}};
     st_status s = st_source_open(&src, it->shard, err);
     if (s == ST_OK) s = item_table(it, src, &d, err);
     if (s == ST_OK) s = bronze_cols(d, &cols, err);
     if (s == ST_OK)
         s = st_part_writer_open(it->out, "bronze", it->bronze, d->fields, d->n_fields, inputs, 1, it->params, it->fp,
-                                kv, 3, &w, err);
-    if (s == ST_OK) s = scan_into(src, d, w, cols, &res->rows, res->reader, sizeof res->reader, progress, arg, err);
+                                kv, it->bounded ? 4 : 3, &w, err);
+    int64_t range[2] = {it->lo, it->hi};
+    if (s == ST_OK)
+        s = scan_into(src, d, it->bounded ? range : NULL, w, cols, &res->rows, res->reader, sizeof res->reader,
+                      progress, arg, err);
     if (s != ST_OK) goto done;
     st_writer_fingerprint_content(w); /* bronze's fingerprint is what was read */
     s = st_writer_close(w, err);
@@ -338,7 +377,20 @@ static int cmp_task_size(const void *a, const void *b)
     const ingest_task *x = a, *y = b;
     if (x->n_rows_est != y->n_rows_est) return x->n_rows_est < y->n_rows_est ? 1 : -1;
     int c = strcmp(x->j->bronze, y->j->bronze);
-    return c ? c : (x->shard > y->shard) - (x->shard < y->shard);
+    return c ? c : (x->part > y->part) - (x->part < y->part);
+}
+
+/* " (rank 1)" or " (ranks 0,1)": the ranks set in mask. */
+static void ranks_text(uint64_t mask, char *buf, size_t cap)
+{
+    size_t len = (size_t)snprintf(buf, cap, " (rank%s", __builtin_popcountll(mask) > 1 ? "s " : " ");
+    for (int r = 0; r < 64 && len < cap; r++)
+        if (mask >> r & 1) {
+            int w = snprintf(buf + len, cap - len, "%s%d", (mask & (((uint64_t)1 << r) - 1)) ? "," : "", r);
+            if (w < 0) break;
+            len += (size_t)w;
+        }
+    if (len < cap) snprintf(buf + len, cap - len, ")");
 }
 
 /* The step note says which reader read each table and, for sqlite3_step,
@@ -355,16 +407,18 @@ static void note_readers(st_run_ctx *ctx, const ingest_job *jobs, size_t n)
         /* one shard: its reader; several: each shard's, named */
         for (size_t k = 0; k < j->n_shards && rl < sizeof reader; k++) {
             if (!j->reader_of[k][0]) continue;
-            char on[24] = "";
-            if (j->parted && st_dist_size() > 1) snprintf(on, sizeof on, " (rank %d)", j->rank_of[k]);
-            int w = j->n_shards == 1 ? snprintf(reader, sizeof reader, "%s", j->reader_of[k])
+            char on[200] = "";
+            if (j->parted && st_dist_size() > 1) ranks_text(j->ranks_of[k], on, sizeof on);
+            int w = j->n_shards == 1 ? snprintf(reader, sizeof reader, "%s%s", j->reader_of[k], on)
                                      : snprintf(reader + rl, sizeof reader - rl, "%s%s %s%s", rl ? ", " : "",
                                                 base_name(j->path[k]), j->reader_of[k], on);
             if (w < 0) break;
             rl += (size_t)w;
         }
-        int k = snprintf(note + len, cap - len, "%s%s: %s%s%s", len ? "; " : "", j->bronze,
-                         reader[0] ? reader : "empty", j->typed[0] ? ", typed by values: " : "", j->typed);
+        char parts[48] = "";
+        if (j->n_parts > j->n_shards) snprintf(parts, sizeof parts, ", %zu rowid-range parts", j->n_parts);
+        int k = snprintf(note + len, cap - len, "%s%s: %s%s%s%s", len ? "; " : "", j->bronze,
+                         reader[0] ? reader : "empty", parts, j->typed[0] ? ", typed by values: " : "", j->typed);
         if (k < 0) break;
         len += (size_t)k;
     }
@@ -374,13 +428,16 @@ static void note_readers(st_run_ctx *ctx, const ingest_job *jobs, size_t n)
  * One line per bronze table and shard: the shard's identity (header change
  * counter and WAL frames included, see strata/source_identity.h) and
  * table, in shard order (one shard: the line a single file always had). */
-static st_status make_stamp(ingest_job *jobs, size_t n, char *buf, size_t cap, st_error *err)
+static st_status make_stamp(ingest_job *jobs, size_t n, uint64_t part_rows, char *buf, size_t cap, st_error *err)
 {
     /* the pipeline version first: a strata that writes bronze differently rebuilds it */
     /* (and how bronze is typed: a warehouse ingested before columns were
      * typed by their values re-reads its sources once; declared-type
      * sources give the same bronze bytes) */
-    int k0 = snprintf(buf, cap, "strata-pipeline %d bronze-typed-by-values\n", ST_PIPELINE_VERSION);
+    /* (and the part width when not the default: it decides the parts) */
+    char parts[40] = "";
+    if (part_rows != ST_PART_ROWS_DEFAULT) snprintf(parts, sizeof parts, " part-rows %llu", (unsigned long long)part_rows);
+    int k0 = snprintf(buf, cap, "strata-pipeline %d bronze-typed-by-values%s\n", ST_PIPELINE_VERSION, parts);
     size_t len = k0 > 0 ? (size_t)k0 : 0;
     for (size_t i = 0; i < n && len < cap; i++)
         for (size_t sh = 0; sh < jobs[i].n_shards && len < cap; sh++) {
@@ -461,6 +518,8 @@ static st_status rows_estimate(ingest_job *j, size_t k, st_error *err)
     int64_t lo, hi;
     bool any;
     ST_TRY(st_source_rowid_span(j->src[k], j->desc[k], &lo, &hi, &any, err));
+    j->shard_lo[k] = any ? lo : 1;
+    j->shard_hi[k] = any ? hi : 0;
     j->shard_est[k] = any ? (uint64_t)hi - (uint64_t)lo + 1 : 0;
     j->n_rows_est += j->shard_est[k];
     return ST_OK;
@@ -531,15 +590,59 @@ static st_status resolve_shard(ingest_job *j, size_t k, st_error *err)
     return rows_estimate(j, k, err);
 }
 
-/* The item of shard k of parted job j: everything its writer needs,
+/* Parts of shard k of a transaction table of rowid span [lo, hi] (lo > hi:
+ * empty) cut into ranges of `width` rowids: how many, and the width
+ * used (widened when more than `cap` parts would be needed). */
+static size_t shard_parts(int64_t lo, int64_t hi, uint64_t width, size_t cap, uint64_t *used)
+{
+    *used = width;
+    if (lo > hi) return 1;
+    uint64_t span_m1 = (uint64_t)hi - (uint64_t)lo; /* span - 1: no overflow for the full int64 range */
+    if (span_m1 / width + 1 > cap) *used = span_m1 / cap + 1;
+    return (size_t)(span_m1 / *used + 1);
+}
+
+/* Plans job j's parts: every shard cut into contiguous rowid ranges of
+ * `width` rowids (the last one ends at the shard's largest rowid), in
+ * shard then rowid order; a table that is not splittable, or whose one
+ * shard is one part, is one unbounded part. The ranges follow from the
+ * sources and the width alone, never from the ranks or threads. */
+static st_status plan_parts(ingest_job *j, uint64_t width, st_error *err)
+{
+    size_t cap = MAX_PARTS / j->n_shards, count[MAX_SHARDS], total = 0;
+    uint64_t used[MAX_SHARDS];
+    for (size_t k = 0; k < j->n_shards; k++) {
+        count[k] = j->splittable ? shard_parts(j->shard_lo[k], j->shard_hi[k], width, cap, &used[k]) : 1;
+        total += count[k];
+    }
+    if (!(j->parts = calloc(total, sizeof *j->parts))) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < j->n_shards; k++)
+        for (size_t i = 0; i < count[k]; i++) {
+            ingest_part *p = &j->parts[j->n_parts++];
+            p->shard = k;
+            p->bounded = count[k] > 1;
+            p->est = j->shard_est[k];
+            if (!p->bounded) continue;
+            /* two's-complement steps from lo: (count - 1) x width <= span - 1, so no step passes hi */
+            p->lo = (int64_t)((uint64_t)j->shard_lo[k] + i * used[k]);
+            p->hi = i + 1 == count[k] ? j->shard_hi[k] : (int64_t)((uint64_t)p->lo + used[k] - 1);
+            p->est = (uint64_t)p->hi - (uint64_t)p->lo + 1;
+        }
+    j->parted = j->n_parts > 1;
+    return ST_OK;
+}
+
+/* The item of part p of parted job j: everything its writer needs,
  * wherever it runs. */
-static st_status fill_item(st_run_ctx *ctx, const ingest_job *j, size_t k, st_ingest_item *it, st_error *err)
+static st_status fill_item(st_run_ctx *ctx, const ingest_job *j, size_t p, st_ingest_item *it, st_error *err)
 {
     const st_source_table *d = j->desc[0];
+    const ingest_part *pt = &j->parts[p];
+    size_t k = pt->shard;
     if (d->n_cols > ST_DIST_MAX_COLS)
         return st_error_set(err, ST_ERR_SCHEMA, "table '%s' has %zu columns, more than %d", d->name, d->n_cols,
                             ST_DIST_MAX_COLS);
-    ST_TRY(st_table_part_path(ctx, "bronze", j->bronze, k, it->out, sizeof it->out, err));
+    ST_TRY(st_table_part_path(ctx, "bronze", j->bronze, p, it->out, sizeof it->out, err));
     snprintf(it->shard, sizeof it->shard, "%s", j->path[k]);
     snprintf(it->src_table, sizeof it->src_table, "%s", j->table[k]);
     snprintf(it->bronze, sizeof it->bronze, "%s", j->bronze);
@@ -548,12 +651,15 @@ static st_status fill_item(st_run_ctx *ctx, const ingest_job *j, size_t k, st_in
     snprintf(it->part_source, sizeof it->part_source, "%s", base_name(j->path[k]));
     snprintf(it->params, sizeof it->params, "%s", ctx->params ? ctx->params : "");
     it->fp = j->fp;
+    it->lo = pt->lo;
+    it->hi = pt->hi;
+    it->bounded = pt->bounded;
     it->n_cols = (uint32_t)d->n_cols;
     for (size_t c = 0; c < d->n_cols; c++) it->types[c] = d->cols[c].by_values ? (uint8_t)d->cols[c].type : 0;
     return ST_OK;
 }
 
-/* The tasks of the jobs: one per table, or one per shard of a parted
+/* The tasks of the jobs: one per table, or one per part of a parted
  * table, which is first typed over all its shards through the checking
  * connections (every part gets the same schema) and gets an item per
  * part (pool->items, owned by pool->owner's ranks). */
@@ -561,8 +667,8 @@ static st_status make_tasks(ingest_pool *pool, ingest_job *jobs, size_t n, st_er
 {
     size_t nt = 0, ni = 0;
     for (size_t i = 0; i < n; i++) {
-        nt += jobs[i].parted ? jobs[i].n_shards : 1;
-        ni += jobs[i].parted ? jobs[i].n_shards : 0;
+        nt += jobs[i].parted ? jobs[i].n_parts : 1;
+        ni += jobs[i].parted ? jobs[i].n_parts : 0;
     }
     ingest_task *t = pool->tasks = calloc(nt, sizeof *t);
     pool->items = calloc(ni ? ni : 1, sizeof *pool->items);
@@ -574,8 +680,8 @@ static st_status make_tasks(ingest_pool *pool, ingest_job *jobs, size_t n, st_er
     for (size_t i = 0; i < n && s == ST_OK; i++) {
         ingest_job *j = &jobs[i];
         if (j->parted) s = type_by_values(j->src, j, err);
-        for (size_t k = 0; k < (j->parted ? j->n_shards : 1) && s == ST_OK; k++) {
-            t[at] = (ingest_task){.j = j, .shard = k, .n_rows_est = j->parted ? j->shard_est[k] : j->n_rows_est};
+        for (size_t k = 0; k < (j->parted ? j->n_parts : 1) && s == ST_OK; k++) {
+            t[at] = (ingest_task){.j = j, .part = k, .n_rows_est = j->parted ? j->parts[k].est : j->n_rows_est};
             if (j->parted) {
                 size_t ix = pool->n_items++;
                 t[at].item = &pool->items[ix];
@@ -664,12 +770,14 @@ static st_status read_jobs(st_run_ctx *ctx, ingest_job *jobs, size_t n, st_error
     for (size_t i = 0; i < pool.n_tasks && s == ST_OK; i++) {
         ingest_task *t = &pool.tasks[i];
         t->j->rows += t->rows;
-        if (t->res) snprintf(t->j->reader_of[t->shard], sizeof t->j->reader_of[t->shard], "%s", t->res->reader);
-        if (t->res) t->j->rank_of[t->shard] = t->res->rank;
+        if (!t->res) continue;
+        size_t k = t->j->parts[t->part].shard;
+        if (t->res->reader[0]) snprintf(t->j->reader_of[k], sizeof t->j->reader_of[k], "%s", t->res->reader);
+        if (t->res->rank >= 0 && t->res->rank < 64) t->j->ranks_of[k] |= (uint64_t)1 << t->res->rank;
     }
     for (size_t i = 0; i < n && s == ST_OK; i++) {
         uint64_t fp;
-        if (jobs[i].parted) s = st_table_seal_parts(ctx, "bronze", jobs[i].bronze, jobs[i].n_shards, jobs[i].fp, &fp, err);
+        if (jobs[i].parted) s = st_table_seal_parts(ctx, "bronze", jobs[i].bronze, jobs[i].n_parts, jobs[i].fp, &fp, err);
         ctx->cur->rows_in += jobs[i].rows; /* every row read is a bronze row */
         ctx->cur->rows_out += jobs[i].rows;
     }
@@ -717,14 +825,16 @@ st_status st_step_ingest(st_run_ctx *ctx, st_error *err)
                        : st_error_set(err, ST_ERR_NOMEM, "out of memory");
     if (s != ST_OK) goto done;
     jobs[2].n_shards = jobs[1].n_shards;
-    jobs[1].parted = jobs[2].parted = jobs[1].n_shards > 1;
+    jobs[1].splittable = jobs[2].splittable = true;
     memcpy(jobs[2].path, jobs[1].path, sizeof jobs[1].path);
     /* resolve and check everything before writing anything */
-    for (size_t i = 0; i < 3 && s == ST_OK; i++)
+    for (size_t i = 0; i < 3 && s == ST_OK; i++) {
         for (size_t k = 0; k < jobs[i].n_shards && s == ST_OK; k++) s = resolve_shard(&jobs[i], k, err);
+        if (s == ST_OK) s = plan_parts(&jobs[i], o->part_rows, err);
+    }
     bool current = false;
     if (s == ST_OK && !(stamp = malloc(STAMP_CAP))) s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
-    if (s == ST_OK) s = make_stamp(jobs, 3, stamp, STAMP_CAP, err);
+    if (s == ST_OK) s = make_stamp(jobs, 3, o->part_rows, stamp, STAMP_CAP, err);
     if (s == ST_OK && !o->force) s = bronze_current(ctx, jobs, 3, stamp, &current, err);
     if (s != ST_OK) goto done;
     if (current) {
@@ -737,11 +847,13 @@ st_status st_step_ingest(st_run_ctx *ctx, st_error *err)
     if ((s = stamp_fingerprints(ctx, jobs, 3, stamp, STAMP_CAP, err)) != ST_OK) goto done;
     s = stage_stamp(ctx, stamp, err);
 done:
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         for (size_t k = 0; k < jobs[i].n_shards; k++) {
             st_source_table_free(jobs[i].desc[k]);
             st_source_close(jobs[i].src[k]);
         }
+        free(jobs[i].parts);
+    }
     free(stamp);
     free(list);
     return s;

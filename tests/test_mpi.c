@@ -510,3 +510,50 @@ Test(mpi, a_rank_failing_in_the_stage_step_fails_every_rank_and_keeps_the_wareho
 {
     broken_run_keeps_warehouse("STRATA_TEST_FAIL_STAGE_RANK=2", 1, "strata run: rank 2: stage: failure injected", true);
 }
+
+/* One source cut into rowid-range parts (--part-rows), on 1 to 4 ranks:
+ * every layer file, each part included, has the bytes of one `strata run`
+ * with the same flag (the parts follow from the source and the width,
+ * never from the ranks); every table exports as one `strata run` without
+ * the flag; the ingest note says which ranks wrote the parts. */
+Test(mpi, rowid_range_parts_of_one_source_on_1_to_4_ranks_are_the_bytes_of_one_process)
+{
+    const char *bin = mpi_bin();
+    char tx[300], wh[300];
+    snprintf(tx, sizeof tx, "%s/tx.db", dir);
+    fx_gen_source(tx, 200000, 17);
+    snprintf(wh, sizeof wh, "%s/file", dir);
+    cr_assert_eq(fx_run_demo(dir, tx, wh, ""), 0, "%s", fx_text_of(dir, "err.txt"));
+    snprintf(wh, sizeof wh, "%s/one", dir);
+    cr_assert_eq(fx_run_demo(dir, tx, wh, "--part-rows 45000 --threads 2"), 0, "%s", fx_text_of(dir, "err.txt"));
+    const char *all = "find bronze silver gold platinum -name '*.strata' | sort";
+    char *ref = md5s("one", "all", all), *ref_exp = exports("file");
+    cr_assert_not_null(strstr(ref, "bronze/raw_sales_quantity.parts/part-00004-"), "%s", ref);
+    cr_assert_null(strstr(ref, "bronze/raw_sales_quantity.parts/part-00005-"), "%s", ref);
+    cr_assert_not_null(strstr(ref, "silver/stg_foc_transactions.parts/part-00004-"), "%s", ref);
+    for (int n = 1; n <= 4; n++) {
+        char name[16];
+        snprintf(name, sizeof name, "np%d", n);
+        cr_assert_eq(mpi_run(bin, n, tx, name, "", "--part-rows 45000 --threads 1"), 0, "np %d: %s", n,
+                     fx_text_of(dir, "err.txt"));
+        char *got = md5s(name, "all", all), *exp = exports(name), *log = run_log(name);
+        cr_assert_str_eq(got, ref, "np %d: a layer file differs from one process's", n);
+        cr_assert_str_eq(exp, ref_exp, "np %d: some table exports differently from one process on the file", n);
+        cr_assert_not_null(strstr(log, "raw_sales_quantity: pages"), "np %d: %s", n, log);
+        cr_assert_not_null(strstr(log, "5 rowid-range parts"), "np %d: %s", n, log);
+        if (n > 1) {
+            char want[32] = "0", buf[32];
+            for (int r = 1; r < n; r++) snprintf(want + strlen(want), sizeof want - strlen(want), ",%d", r);
+            cr_assert_str_eq(list_after(log, "raw_sales_quantity: pages (ranks ", buf, sizeof buf), want, "np %d: %s",
+                             n, log);
+            char owners[32] = "0"; /* staging: part k on rank k % N */
+            for (int k = 1; k < 5; k++) snprintf(owners + strlen(owners), sizeof owners - strlen(owners), ",%d", k % n);
+            cr_assert_str_eq(list_after(log, "sales parts on ranks ", buf, sizeof buf), owners, "np %d: %s", n, log);
+        }
+        free(got);
+        free(exp);
+        free(log);
+    }
+    free(ref);
+    free(ref_exp);
+}

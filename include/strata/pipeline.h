@@ -30,6 +30,10 @@
 extern "C" {
 #endif
 
+/* Default rowid width of a transaction table part (2^24): a source of up
+ * to 16.7M rowids per shard is one part, today's single file. */
+#define ST_PART_ROWS_DEFAULT ((uint64_t)1 << 24)
+
 typedef struct st_run_opts {
     const char *customers_path;    /* default "data/chinook.db" */
     const char *transactions_path; /* default "data/example.db" */
@@ -49,6 +53,12 @@ typedef struct st_run_opts {
                                       the step partitions customers through a
                                       spill file (default 1 GiB; not part of
                                       any fingerprint: output is identical) */
+    uint64_t part_rows;            /* rowids per part of a transaction shard
+                                      (default ST_PART_ROWS_DEFAULT): a shard
+                                      whose rowids span more is cut into
+                                      contiguous rowid ranges of this width,
+                                      the unit of parallel ingest and stage
+                                      across threads and ranks */
     int64_t year_min, year_max;    /* accepted years, default 1990..2100 */
     int64_t qty_min, qty_max;      /* accepted quantities, default 0..1e9 */
     /* segmentation */

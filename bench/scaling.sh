@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # bench/scaling.sh: the measurements of bench/SCALING.md.
-#   bash bench/scaling.sh [ROWS] [REPS]     (default: the demo's 500000 rows per table, 3 repetitions)
+#   bash bench/scaling.sh [ROWS] [REPS] [PARTS]
+#     (default: the demo's 500000 rows per table, 3 repetitions, 2 parts)
 # One process with 1 and 2 threads against mpirun -np 1 and -np 2 (one
-# thread per rank) on the same source, each run --force into its own
+# thread per rank) on the same source, cut into PARTS rowid-range parts
+# per transaction table (--part-rows, the same in every config, so every
+# config writes the same bytes and np 2 splits ingest and stage as well as
+# gold and ml), each run --force into its own
 # warehouse; prints the median total and per-step seconds from the run
 # logs, the bytes each rank handed to MPI collectives (STRATA_DIST_STATS=1)
 # and the load average before and after. Needs build/strata and
@@ -11,12 +15,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-500000}
 reps=${2:-3}
+parts=${3:-2}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 build/strata gen --out "$tmp/tx.db" --rows "$rows" >/dev/null 2>&1
 mpi=(mpirun --allow-run-as-root --oversubscribe)
-common=(--customers data/chinook.db --transactions "$tmp/tx.db" --quiet --no-report --force)
-echo "rows per table: $rows; repetitions: $reps; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+part_rows=$(( (rows + parts - 1) / parts ))
+[ "$part_rows" -ge 1000 ] || part_rows=1000
+common=(--customers data/chinook.db --transactions "$tmp/tx.db" --quiet --no-report --force --part-rows "$part_rows")
+echo "rows per table: $rows; parts per table: $parts (--part-rows $part_rows); repetitions: $reps; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 run_cfg() { # name, command...
   local name=$1; shift
   for r in $(seq "$reps"); do

@@ -289,3 +289,16 @@ const char *fx_check_markup(const char *s, bool html)
     }
     return NULL;
 }
+
+const char *fx_differing_files(const char *dir, const char *a, const char *b, const char *sub)
+{
+    static char out[8192];
+    char n[64];
+    fx_capture(n, sizeof n, "cd %s/%s && find %s -name '*.strata' | wc -l", dir, a, sub);
+    cr_assert_gt(atoi(n), 0, "no layer file under %s/%s", a, sub);
+    fx_capture(out, sizeof out,
+               "cd %s/%s && for f in $(find %s -name '*.strata' | sort); do cmp -s \"$f\" \"%s/%s/$f\" || echo \"$f\"; "
+               "done",
+               dir, a, sub, dir, b);
+    return out;
+}

@@ -85,6 +85,12 @@ void fx_gen_source(const char *path, int rows, int seed);
  * n contiguous rowid ranges with the source's rowids. Asserts. */
 void fx_split_source(const char *src, const char *dir, int n, bool by_customer, char *list, size_t cap);
 
+/* The layer files under dir/a/<sub> (sub: one or more folders, space
+ * separated) that are missing from dir/b/<sub> or differ from them in any
+ * byte, one a line: "" when all are the same. Asserts that dir/a/<sub>
+ * holds some. Points into a static buffer (the next call overwrites it). */
+const char *fx_differing_files(const char *dir, const char *a, const char *b, const char *sub);
+
 /* `strata run --customers data/chinook.db --transactions tx --warehouse wh
  * --quiet --no-report extra`, stdout into dir/out.txt and stderr into
  * dir/err.txt; the exit status. */

@@ -91,22 +91,6 @@ static char *snapshot(const char *wh)
     return md5s(wh, "snap", "find . -name '*.strata' -not -path './.staging/*' | sort");
 }
 
-/* The layer files under dir/a/<sub> that are missing from dir/b/<sub> or
- * differ from them in any byte, one a line: "" when all are the same.
- * Asserts that dir/a/<sub> holds some. Points into a static buffer. */
-static const char *differing_files(const char *a, const char *b, const char *sub)
-{
-    static char out[4096];
-    char n[64];
-    fx_capture(n, sizeof n, "find %s/%s/%s -name '*.strata' | wc -l", dir, a, sub);
-    cr_assert_gt(atoi(n), 0, "no layer file under %s/%s", a, sub);
-    fx_capture(out, sizeof out,
-               "cd %s/%s && for f in $(find %s -name '*.strata' | sort); do cmp -s \"$f\" \"%s/%s/$f\" || echo \"$f\"; "
-               "done",
-               dir, a, sub, dir, b);
-    return out;
-}
-
 Test(mpi, every_table_for_1_to_4_ranks_exports_as_one_process)
 {
     const char *bin = mpi_bin();
@@ -126,7 +110,7 @@ Test(mpi, every_table_for_1_to_4_ranks_exports_as_one_process)
             /* the demo's 4,646 points are 2 blocks: from 3 ranks on, some
              * ranks hold none and still take part in every fold */
             cr_assert_eq(mpi_run(bin, n, tx, name, "", threads), 0, "np %d: %s", n, fx_text_of(dir, "err.txt"));
-            const char *diff = differing_files("one", name, "platinum");
+            const char *diff = fx_differing_files(dir, "one", name, "platinum");
             cr_assert_str_eq(diff, "", "np %d, %s: platinum files differ from one process:\n%s", n, threads, diff);
             if (t == 2) continue;
             char *got = exports(name);
@@ -161,7 +145,7 @@ Test(mpi, many_blocks_per_rank_give_the_ml_tables_of_one_process)
         snprintf(name, sizeof name, "np%d", np[c]);
         snprintf(extra, sizeof extra, "--threads %d", threads[c]);
         cr_assert_eq(mpi_run(bin, np[c], tx, name, "", extra), 0, "np %d: %s", np[c], fx_text_of(dir, "err.txt"));
-        const char *diff = differing_files("one", name, "platinum");
+        const char *diff = fx_differing_files(dir, "one", name, "platinum");
         cr_assert_str_eq(diff, "", "np %d, %s: platinum files differ from one process:\n%s", np[c], extra, diff);
     }
     /* three ranks on three kernels (the widest the CPU has, scalar, AVX2
@@ -173,7 +157,7 @@ Test(mpi, many_blocks_per_rank_give_the_ml_tables_of_one_process)
                    "--warehouse %s/mixed >%s/out.txt 2>%s/err.txt",
                    leak_env(), bin, run, tx, dir, bin, run, tx, dir, bin, run, tx, dir, dir, dir);
     cr_assert_eq(rc, 0, "%s", fx_text_of(dir, "err.txt"));
-    const char *diff = differing_files("one", "mixed", "platinum");
+    const char *diff = fx_differing_files(dir, "one", "mixed", "platinum");
     cr_assert_str_eq(diff, "", "ranks on three kernels: platinum files differ from one process:\n%s", diff);
 }
 

@@ -240,18 +240,6 @@ static char *part_list(const char *wh, const char *layer_table)
     return strdup(out);
 }
 
-/* The layer files of dir/a and dir/b that differ ("" when none). */
-static char *differing_files(const char *a, const char *b)
-{
-    char out[8192];
-    cr_assert_eq(fx_capture(out, sizeof out,
-                            "cd %s/%s && find bronze silver gold platinum -name '*.strata' | sort | while read f; do "
-                            "cmp -s \"$f\" \"%s/%s/$f\" || echo \"$f\"; done",
-                            dir, a, dir, b),
-                 0);
-    return strdup(out);
-}
-
 /* --part-rows cuts one source's transaction tables into contiguous rowid
  * ranges (40,000 rowids in parts of 7,000: 6 parts), read and staged as
  * parts of a partitioned table: every table exports as the one file; the
@@ -272,7 +260,7 @@ Test(shards, rowid_range_parts_of_one_source_export_every_table_as_the_one_file)
     }
     char *ref = exports("one", "*"), *got = exports("parts2", "*");
     cr_assert_str_eq(got, ref, "rowid-range parts: some table exports differently from the one file");
-    char *diff = differing_files("parts1", "parts2");
+    const char *diff = fx_differing_files(dir, "parts1", "parts2", "bronze silver gold platinum");
     cr_assert_str_eq(diff, "", "files differ between --threads 1 and 2: %s", diff);
     const char *tables[] = {"bronze/raw_sales_quantity", "bronze/raw_free_of_charge_quantity",
                             "silver/stg_sales_transactions", "silver/stg_foc_transactions"};
@@ -296,7 +284,6 @@ Test(shards, rowid_range_parts_of_one_source_export_every_table_as_the_one_file)
     char *parts = part_list("parts2", "bronze/raw_sales_quantity");
     cr_assert_eq(fx_count(parts, ".strata"), 2, "%s", parts);
     free(parts);
-    free(diff);
     free(ref);
     free(got);
 }

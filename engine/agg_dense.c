@@ -59,6 +59,30 @@ typedef struct month_blk {
     uint32_t cap;   /* code rows of uni */
 } month_blk;
 
+/* One unified row of a sealed cell: a material with lines in either table. */
+typedef struct dense_urow {
+    uint32_t code;
+    uint32_t lines[2];
+    int64_t sum[2];
+} dense_urow;
+
+/* The unified rows sealed into one accumulator; merging adds the other
+ * side's pools to the list instead of copying them. */
+typedef struct dense_pool {
+    dense_urow *row;
+    size_t n, cap;
+} dense_pool;
+
+/* A sealed cell's results; lines == 0 in both tables: no group. */
+typedef struct dense_cell {
+    int64_t sum[2];
+    uint32_t lines[2];
+    double med[2];
+    uint32_t uniq; /* its unified rows: pool[pool].row[off, off + uniq) */
+    uint32_t pool;
+    size_t off;
+} dense_cell;
+
 struct st_dense {
     st_dense_dims d;
     bool failed, finished;
@@ -72,21 +96,20 @@ struct st_dense {
     month_blk *blk[2];      /* n_periods each */
     uint64_t n_lines[2];
 
+    /* sealed months: their blocks reduced to cells, the blocks reused */
+    uint8_t *sealed;        /* n_periods */
+    dense_cell *cell;       /* n_cells, made at the first seal */
+    dense_pool *pool;       /* n_pools; pool[0] is this object's own */
+    uint32_t n_pools;
+    uint32_t max_code;      /* 1 + the largest code with lines in a sealed cell */
+    month_blk *spare[2];    /* zeroed blocks of sealed months, n_spare[t] each */
+    uint32_t n_spare[2], cap_spare[2];
+
     /* after finish */
     uint32_t n_materials;
-    uint32_t *rank_code;    /* rank -> code */
     size_t n_groups, n_unified;
     uint32_t *g_cell;       /* n_groups cells in output order */
-    int64_t *g_sum[2];
-    int64_t *g_lines[2];
-    double *g_med[2];
-    uint32_t *g_uniq;
-    size_t *g_uoff;         /* n_groups + 1: group g's unified rows are [g_uoff[g], g_uoff[g+1]) */
-    uint32_t *u_code;       /* n_unified rows in output order: material code, */
-    int64_t *u_val[4];      /* sold sum, FOC sum, sold lines, FOC lines */
 };
-
-static const dense_acc zero_acc;
 
 static int32_t month_of(int32_t pk) { return (pk / 100) * 12 + (pk % 100) - 1; }
 
@@ -143,16 +166,17 @@ void st_dense_free(st_dense *dn)
             free(dn->blk[t][p].hist);
         }
         free(dn->blk[t]);
-        free(dn->g_sum[t]);
-        free(dn->g_lines[t]);
-        free(dn->g_med[t]);
+        for (uint32_t k = 0; k < dn->n_spare[t]; k++) {
+            free(dn->spare[t][k].uni);
+            free(dn->spare[t][k].hist);
+        }
+        free(dn->spare[t]);
     }
-    free(dn->rank_code);
+    for (uint32_t k = 0; k < dn->n_pools; k++) free(dn->pool[k].row);
+    free(dn->pool);
+    free(dn->sealed);
+    free(dn->cell);
     free(dn->g_cell);
-    free(dn->g_uniq);
-    free(dn->g_uoff);
-    free(dn->u_code);
-    for (int k = 0; k < 4; k++) free(dn->u_val[k]);
     free(dn);
 }
 
@@ -179,6 +203,8 @@ st_status st_dense_create(st_dense **out, const st_dense_dims *d, st_error *err)
         dn->span[t] = (uint32_t)qty_span(d, t);
         if (!(dn->blk[t] = calloc(dn->n_periods, sizeof *dn->blk[t]))) goto nomem;
     }
+    if (!(dn->sealed = calloc(dn->n_periods, 1)) || !(dn->pool = calloc(1, sizeof *dn->pool))) goto nomem;
+    dn->n_pools = 1;
     *out = dn;
     return ST_OK;
 nomem:
@@ -208,12 +234,15 @@ static bool grow_block(month_blk *b, uint32_t need, size_t cs)
 }
 
 /* Month p of table t with room for n_codes codes: made at its first line
- * (histogram zeroed by writing), grown when the dictionary has grown. */
+ * from a sealed month's zeroed block when there is one (else histogram
+ * zeroed by writing), grown when the dictionary has grown. */
 static st_status month_block(st_dense *dn, int t, uint32_t p, uint32_t n_codes, month_blk **out, st_error *err)
 {
     month_blk *b = &dn->blk[t][p];
     size_t cs = dn->cust_span, bytes;
-    if (!b->hist) {
+    if (!b->hist && dn->n_spare[t] > 0) {
+        *b = dn->spare[t][--dn->n_spare[t]];
+    } else if (!b->hist) {
         if (!st_size_mul(cs * sizeof(uint32_t), dn->span[t], &bytes) || !(b->hist = malloc(bytes ? bytes : 1)))
             return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for a month's histograms");
         memset(b->hist, 0, bytes);
@@ -280,7 +309,7 @@ static st_status add_months(st_dense *dn, int t, const int64_t *cust, const int3
         for (j = i + 1; j < n && pk[j] == pk[i];) j++;
         uint32_t dp = (uint32_t)pk[i] - pmin;
         uint32_t p = dp < dn->per_span ? dn->per_idx[dp] : ST_KEY_NONE;
-        if (p == ST_KEY_NONE) {
+        if (p == ST_KEY_NONE || dn->sealed[p]) {
             *ok = false;
             return ST_OK;
         }
@@ -310,6 +339,14 @@ st_status st_dense_add(st_dense *dn, int t, const int64_t *cust, const int32_t *
     if ((s = add_months(dn, t, cust, pk, mat, qty, n, n_codes ? n_codes : 1, &ok, err)) != ST_OK) goto done;
     if (!ok || n_codes == 0) {
         size_t bad = first_bad(dn, t, cust, pk, mat, qty, n, n_codes);
+        if (bad == n) { /* in range: a month sealed before */
+            for (bad = 0; bad + 1 < n && !dn->sealed[dn->per_idx[(uint32_t)pk[bad] - (uint32_t)dn->d.f.period_key_min]];)
+                bad++;
+            s = st_error_set(err, ST_ERR_INVALID,
+                             "dense features: row %zu (period_key %" PRId32 ") is in a month sealed before", bad,
+                             pk[bad]);
+            goto done;
+        }
         s = st_error_set(err, ST_ERR_INVALID,
                          "dense features: row %zu (customer_id %" PRId64 ", period_key %" PRId32
                          ", material %" PRIu32 ", quantity %" PRId64 ") is outside the ranges",
@@ -347,33 +384,6 @@ static bool merge_block(month_blk *d, const month_blk *s, size_t cs, size_t span
     return true;
 }
 
-st_status st_dense_merge(st_dense *dst, st_dense *src, st_error *err)
-{
-    if (dst->failed || dst->finished || src->failed || src->finished || !same_dims(&dst->d, &src->d))
-        return st_error_set(err, ST_ERR_INVALID, "dense features: merge of unlike or finished accumulators");
-    for (int t = 0; t < 2; t++)
-        if (src->n_lines[t] > UINT32_MAX - dst->n_lines[t])
-            return st_error_set(err, ST_ERR_INVALID, "dense features: more than %" PRIu32 " lines", UINT32_MAX);
-    /* lines split by contiguous chunk ranges of month-ordered files: most
-     * months are only on one side and move without a copy */
-    for (int t = 0; t < 2; t++) {
-        for (uint32_t p = 0; p < src->n_periods; p++) {
-            month_blk *sb = &src->blk[t][p], *db = &dst->blk[t][p];
-            if (!sb->hist) continue;
-            if (!db->hist) {
-                *db = *sb;
-                *sb = (month_blk){0};
-            } else if (!merge_block(db, sb, src->cust_span, src->span[t])) {
-                dst->failed = true;
-                return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory merging accumulators");
-            }
-        }
-        dst->n_lines[t] += src->n_lines[t];
-    }
-    src->failed = true; /* its months may now be dst's: only free is left */
-    return ST_OK;
-}
-
 /* The value at index k (0-based, ascending) of a histogram with n >= k+1
  * entries; returned as an offset from the range's minimum. */
 static size_t hist_at(const uint32_t *h, size_t k)
@@ -393,188 +403,279 @@ static double hist_median(const uint32_t *h, int64_t qmin, size_t n)
     return ((double)lo + (double)hi) / 2.0;
 }
 
-/* rank_code from the caller's code -> rank table (NULL = identity). */
-static st_status rank_table(st_dense *dn, const uint32_t *material_rank, uint32_t n_materials, st_error *err)
+/* ---- sealing: a finished month's blocks reduced to cells --------------- */
+
+static bool ensure_cells(st_dense *dn)
 {
-    dn->n_materials = n_materials;
-    dn->rank_code = malloc((n_materials ? n_materials : 1) * sizeof *dn->rank_code);
-    if (!dn->rank_code) return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
-    memset(dn->rank_code, 0xff, (n_materials ? n_materials : 1) * sizeof *dn->rank_code);
-    for (uint32_t c = 0; c < n_materials; c++) {
-        uint32_t r = material_rank ? material_rank[c] : c;
-        if (r >= n_materials || dn->rank_code[r] != ST_KEY_NONE)
+    if (!dn->cell) dn->cell = calloc(dn->n_cells ? dn->n_cells : 1, sizeof *dn->cell);
+    return dn->cell != NULL;
+}
+
+/* Room for `more` rows in pool p (geometric growth). */
+static bool pool_reserve(dense_pool *p, size_t more)
+{
+    if (p->cap - p->n >= more) return true;
+    size_t cap = p->cap + p->cap / 2 + 1024;
+    if (cap - p->n < more) cap = p->n + more;
+    dense_urow *r = realloc(p->row, cap * sizeof *r);
+    if (!r) return false;
+    p->row = r;
+    p->cap = cap;
+    return true;
+}
+
+/* Cell dc of one month from its rows in the two tables' blocks (either may
+ * have fewer codes, or none): totals, lines, medians, and its unified rows
+ * appended to the object's own pool in code order. */
+static void seal_cell(st_dense *dn, const month_blk *b0, const month_blk *b1, size_t dc, dense_cell *c)
+{
+    const month_blk *b[2] = {b0, b1};
+    const dense_acc *u[2];
+    for (int t = 0; t < 2; t++) u[t] = b[t]->cap ? b[t]->uni + dc * b[t]->cap : NULL;
+    dense_pool *pool = &dn->pool[0];
+    uint32_t cap = b0->cap > b1->cap ? b0->cap : b1->cap;
+    *c = (dense_cell){.pool = 0, .off = pool->n};
+    for (uint32_t k = 0; k < cap; k++) {
+        int64_t l0 = k < b0->cap ? u[0][k].lines : 0, l1 = k < b1->cap ? u[1][k].lines : 0;
+        if ((l0 | l1) == 0) continue;
+        dense_urow *r = &pool->row[pool->n++];
+        r->code = k;
+        r->lines[0] = (uint32_t)l0;
+        r->lines[1] = (uint32_t)l1;
+        r->sum[0] = k < b0->cap ? u[0][k].sum : 0;
+        r->sum[1] = k < b1->cap ? u[1][k].sum : 0;
+        for (int t = 0; t < 2; t++) {
+            c->sum[t] += r->sum[t];
+            c->lines[t] += r->lines[t];
+        }
+        c->uniq++;
+        dn->max_code = k + 1 > dn->max_code ? k + 1 : dn->max_code;
+    }
+    for (int t = 0; t < 2; t++)
+        c->med[t] = c->lines[t] ? hist_median(b[t]->hist + dc * dn->span[t], dn->d.qty_min[t], c->lines[t]) : 0.0;
+}
+
+/* Zeroes a sealed month's block and keeps it for the next month's first
+ * line (the memory is mapped and cached already). */
+static bool recycle(st_dense *dn, int t, month_blk *b)
+{
+    if (!b->hist) return true;
+    if (dn->n_spare[t] == dn->cap_spare[t]) {
+        uint32_t cap = dn->cap_spare[t] ? 2 * dn->cap_spare[t] : 4;
+        month_blk *s = realloc(dn->spare[t], cap * sizeof *s);
+        if (!s) return false;
+        dn->spare[t] = s;
+        dn->cap_spare[t] = cap;
+    }
+    memset(b->hist, 0, (size_t)dn->cust_span * dn->span[t] * sizeof *b->hist);
+    if (b->uni) memset(b->uni, 0, (size_t)dn->cust_span * b->cap * sizeof *b->uni);
+    dn->spare[t][dn->n_spare[t]++] = *b;
+    *b = (month_blk){0};
+    return true;
+}
+
+/* Month p into its cells; its blocks become spares. */
+static st_status seal_month(st_dense *dn, uint32_t p, st_error *err)
+{
+    if (dn->sealed[p]) return ST_OK;
+    month_blk *b0 = &dn->blk[0][p], *b1 = &dn->blk[1][p];
+    if (b0->hist || b1->hist) {
+        size_t cs = dn->cust_span, cap = b0->cap > b1->cap ? b0->cap : b1->cap;
+        if (!ensure_cells(dn))
+            return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for %zu cells", dn->n_cells);
+        for (size_t dc = 0; dc < cs; dc++) {
+            if (!pool_reserve(&dn->pool[0], cap))
+                return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for unified rows");
+            seal_cell(dn, b0, b1, dc, &dn->cell[(size_t)p * cs + dc]);
+        }
+        if (!recycle(dn, 0, b0) || !recycle(dn, 1, b1))
+            return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory");
+    }
+    dn->sealed[p] = 1;
+    return ST_OK;
+}
+
+st_status st_dense_seal_month(st_dense *dn, int32_t period_key, st_error *err)
+{
+    if (dn->failed || dn->finished) return st_error_set(err, ST_ERR_INVALID, "dense features: seal after finish or an error");
+    uint32_t dp = (uint32_t)period_key - (uint32_t)dn->d.f.period_key_min;
+    uint32_t p = dp < dn->per_span ? dn->per_idx[dp] : ST_KEY_NONE;
+    if (p == ST_KEY_NONE)
+        return st_error_set(err, ST_ERR_INVALID, "dense features: period_key %" PRId32 " is outside the ranges",
+                            period_key);
+    st_status s = seal_month(dn, p, err);
+    if (s != ST_OK) dn->failed = true;
+    return s;
+}
+
+/* ---- merge ------------------------------------------------------------- */
+
+static bool month_live(const st_dense *dn, uint32_t p) { return dn->blk[0][p].hist || dn->blk[1][p].hist; }
+
+/* Moves src's sealed month p into dst, whose month p is empty: its cells,
+ * pointing at src's pools (already in dst's list from pool_base on). */
+static void move_sealed(st_dense *dst, const st_dense *src, uint32_t p, uint32_t pool_base)
+{
+    size_t cs = dst->cust_span;
+    for (size_t dc = 0; dc < cs; dc++) {
+        dense_cell c = src->cell[(size_t)p * cs + dc];
+        c.pool += pool_base;
+        dst->cell[(size_t)p * cs + dc] = c;
+    }
+    dst->sealed[p] = 1;
+}
+
+/* src's pools appended to dst's list (src keeps none). */
+static bool take_pools(st_dense *dst, st_dense *src)
+{
+    dense_pool *p = realloc(dst->pool, (dst->n_pools + src->n_pools) * sizeof *p);
+    if (!p) return false;
+    dst->pool = p;
+    memcpy(dst->pool + dst->n_pools, src->pool, src->n_pools * sizeof *p);
+    dst->n_pools += src->n_pools;
+    memset(src->pool, 0, src->n_pools * sizeof *src->pool);
+    return true;
+}
+
+/* Month p of table t: src's block added to (or moved into) dst's. */
+static bool merge_month(st_dense *dst, st_dense *src, int t, uint32_t p)
+{
+    month_blk *sb = &src->blk[t][p], *db = &dst->blk[t][p];
+    if (!sb->hist) return true;
+    if (!db->hist) {
+        *db = *sb;
+        *sb = (month_blk){0};
+        return true;
+    }
+    return merge_block(db, sb, src->cust_span, src->span[t]);
+}
+
+st_status st_dense_merge(st_dense *dst, st_dense *src, st_error *err)
+{
+    if (dst->failed || dst->finished || src->failed || src->finished || !same_dims(&dst->d, &src->d))
+        return st_error_set(err, ST_ERR_INVALID, "dense features: merge of unlike or finished accumulators");
+    for (int t = 0; t < 2; t++)
+        if (src->n_lines[t] > UINT32_MAX - dst->n_lines[t])
+            return st_error_set(err, ST_ERR_INVALID, "dense features: more than %" PRIu32 " lines", UINT32_MAX);
+    for (uint32_t p = 0; p < src->n_periods; p++)
+        if ((src->sealed[p] && (dst->sealed[p] || month_live(dst, p))) || (dst->sealed[p] && month_live(src, p)))
+            return st_error_set(err, ST_ERR_INVALID,
+                                "dense features: merge of a month sealed on one side with lines on the other");
+    uint32_t pool_base = dst->n_pools;
+    bool any_sealed = false;
+    for (uint32_t p = 0; p < src->n_periods; p++) any_sealed |= src->sealed[p] != 0;
+    if (any_sealed && (!ensure_cells(dst) || !take_pools(dst, src))) goto nomem;
+    /* lines split by contiguous chunk ranges of month-ordered files: most
+     * months are only on one side and move without a copy */
+    for (uint32_t p = 0; p < src->n_periods; p++) {
+        if (src->sealed[p]) {
+            move_sealed(dst, src, p, pool_base);
+            continue;
+        }
+        for (int t = 0; t < 2; t++)
+            if (!merge_month(dst, src, t, p)) goto nomem;
+    }
+    for (int t = 0; t < 2; t++) dst->n_lines[t] += src->n_lines[t];
+    dst->max_code = src->max_code > dst->max_code ? src->max_code : dst->max_code;
+    src->failed = true; /* its months may now be dst's: only free is left */
+    return ST_OK;
+nomem:
+    dst->failed = true;
+    return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory merging accumulators");
+}
+
+/* ---- finish ------------------------------------------------------------ */
+
+/* Sorts a cell's unified rows (code order) into material rank order:
+ * insertion when few, else through a rank-indexed scratch (slot, all
+ * ST_KEY_NONE on entry and on return; tmp holds n rows). */
+static void rank_rows(dense_urow *r, size_t n, const uint32_t *rank, uint32_t n_materials, uint32_t *slot,
+                      dense_urow *tmp)
+{
+    if (!rank || n < 2) return;
+    if (n * n <= 4 * (size_t)n_materials) {
+        for (size_t i = 1; i < n; i++) {
+            dense_urow x = r[i];
+            uint32_t rx = rank[x.code];
+            size_t j = i;
+            for (; j > 0 && rank[r[j - 1].code] > rx; j--) r[j] = r[j - 1];
+            r[j] = x;
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) slot[rank[r[i].code]] = (uint32_t)i;
+    size_t k = 0;
+    for (uint32_t q = 0; q < n_materials && k < n; q++)
+        if (slot[q] != ST_KEY_NONE) {
+            tmp[k++] = r[slot[q]];
+            slot[q] = ST_KEY_NONE;
+        }
+    memcpy(r, tmp, n * sizeof *r);
+}
+
+/* Checks material_rank is a permutation of [0, n_materials). */
+static st_status check_rank(const uint32_t *material_rank, uint32_t n_materials, uint32_t *seen, st_error *err)
+{
+    memset(seen, 0xff, (n_materials ? n_materials : 1) * sizeof *seen);
+    for (uint32_t c = 0; material_rank && c < n_materials; c++) {
+        uint32_t r = material_rank[c];
+        if (r >= n_materials || seen[r] != ST_KEY_NONE)
             return st_error_set(err, ST_ERR_INVALID,
                                 "dense features: material rank table is not a permutation (code %" PRIu32 ")", c);
-        dn->rank_code[r] = c;
+        seen[r] = c;
     }
+    memset(seen, 0xff, (n_materials ? n_materials : 1) * sizeof *seen);
     return ST_OK;
 }
 
-/* Totals, lines and distinct materials of one cell from its rows in the
- * two tables' blocks (either may have fewer codes, or none). */
-static uint32_t cell_of_blocks(const month_blk *b0, const month_blk *b1, size_t dc, int64_t sum[2],
-                               int64_t lines[2], uint32_t *max_code)
+/* Active cells in (customer_id, period_key) order, each cell's unified
+ * rows put in material rank order. */
+static st_status list_groups(st_dense *dn, const uint32_t *material_rank, uint32_t *slot, st_error *err)
 {
-    const dense_acc *u0 = b0->cap ? b0->uni + dc * b0->cap : NULL, *u1 = b1->cap ? b1->uni + dc * b1->cap : NULL;
-    uint32_t cap = b0->cap > b1->cap ? b0->cap : b1->cap, uniq = 0;
-    for (uint32_t k = 0; k < cap; k++) {
-        int64_t l0 = k < b0->cap ? u0[k].lines : 0, l1 = k < b1->cap ? u1[k].lines : 0;
-        if ((l0 | l1) == 0) continue;
-        sum[0] += k < b0->cap ? u0[k].sum : 0;
-        sum[1] += k < b1->cap ? u1[k].sum : 0;
-        lines[0] += l0;
-        lines[1] += l1;
-        uniq++;
-        *max_code = k + 1 > *max_code ? k + 1 : *max_code;
+    size_t ng = 0, nu = 0, widest = 1;
+    for (size_t c = 0; c < dn->n_cells; c++) {
+        const dense_cell *x = &dn->cell[c];
+        ng += (x->lines[0] | x->lines[1]) != 0;
+        nu += x->uniq;
+        widest = x->uniq > widest ? x->uniq : widest;
     }
-    return uniq;
-}
-
-/* Per-cell totals, lines and distinct materials, walking the blocks month
- * by month; a code at or above n_materials with lines is an error. */
-static st_status cell_totals(st_dense *dn, int64_t *sum[2], int64_t *lines[2], uint32_t *uniq, st_error *err)
-{
-    const size_t cs = dn->cust_span;
-    uint32_t max_code = 0; /* 1 + the largest code with lines */
-    for (uint32_t p = 0; p < dn->n_periods; p++) {
-        const month_blk *b0 = &dn->blk[0][p], *b1 = &dn->blk[1][p];
-        if (!b0->cap && !b1->cap) continue;
-        for (size_t dc = 0; dc < cs; dc++) {
-            size_t c = (size_t)p * cs + dc;
-            int64_t sm[2] = {0, 0}, ln[2] = {0, 0};
-            uniq[c] = cell_of_blocks(b0, b1, dc, sm, ln, &max_code);
-            for (int t = 0; t < 2; t++) {
-                sum[t][c] = sm[t];
-                lines[t][c] = ln[t];
-            }
-        }
+    dense_urow *tmp = malloc(widest * sizeof *tmp);
+    dn->g_cell = malloc((ng ? ng : 1) * sizeof *dn->g_cell);
+    if (!tmp || !dn->g_cell) {
+        free(tmp);
+        return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
     }
-    if (max_code > dn->n_materials)
-        return st_error_set(err, ST_ERR_INVALID, "dense features: material code %" PRIu32 " not below %" PRIu32,
-                            max_code - 1, dn->n_materials);
-    return ST_OK;
-}
-
-/* Active cells in (customer_id, period_key) order with their results;
- * cell_off[c] gets where active cell c's unified rows start. */
-static st_status list_groups(st_dense *dn, int64_t *sum[2], int64_t *lines[2], const uint32_t *uniq, size_t *cell_off,
-                             st_error *err)
-{
-    size_t ng = 0;
-    for (size_t c = 0; c < dn->n_cells; c++) ng += (lines[0][c] | lines[1][c]) != 0;
-    size_t ng1 = ng + 1;
-    dn->g_cell = malloc(ng1 * sizeof *dn->g_cell);
-    dn->g_uniq = malloc(ng1 * sizeof *dn->g_uniq);
-    for (int t = 0; t < 2; t++) {
-        dn->g_sum[t] = malloc(ng1 * sizeof *dn->g_sum[t]);
-        dn->g_lines[t] = malloc(ng1 * sizeof *dn->g_lines[t]);
-        dn->g_med[t] = malloc(ng1 * sizeof *dn->g_med[t]);
-        if (!dn->g_sum[t] || !dn->g_lines[t] || !dn->g_med[t]) goto nomem;
-    }
-    dn->g_uoff = malloc((ng1 + 1) * sizeof *dn->g_uoff);
-    if (!dn->g_cell || !dn->g_uniq || !dn->g_uoff) goto nomem;
-    size_t g = 0, nu = 0;
+    size_t g = 0;
     for (uint32_t dc = 0; dc < dn->cust_span; dc++)
         for (uint32_t p = 0; p < dn->n_periods; p++) {
             size_t c = (size_t)p * dn->cust_span + dc;
-            if ((lines[0][c] | lines[1][c]) == 0) continue;
-            dn->g_cell[g] = (uint32_t)c;
-            dn->g_uniq[g] = uniq[c];
-            dn->g_uoff[g] = nu;
-            cell_off[c] = nu;
-            nu += uniq[c];
-            for (int t = 0; t < 2; t++) {
-                dn->g_sum[t][g] = sum[t][c];
-                dn->g_lines[t][g] = lines[t][c];
-                dn->g_med[t][g] = lines[t][c] ? hist_median(dn->blk[t][p].hist + (size_t)dc * dn->span[t],
-                                                            dn->d.qty_min[t],
-                                                            (size_t)lines[t][c])
-                                              : 0.0;
-            }
-            g++;
+            const dense_cell *x = &dn->cell[c];
+            if ((x->lines[0] | x->lines[1]) == 0) continue;
+            dn->g_cell[g++] = (uint32_t)c;
+            rank_rows(dn->pool[x->pool].row + x->off, x->uniq, material_rank, dn->n_materials, slot, tmp);
         }
-    dn->g_uoff[ng] = nu;
+    free(tmp);
     dn->n_groups = ng;
     dn->n_unified = nu;
-    return ST_OK;
-nomem:
-    return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
-}
-
-/* The unified rows of one cell, in material rank order, from row `at`. */
-static void cell_unified(st_dense *dn, const month_blk *b0, const month_blk *b1, size_t dc, size_t at)
-{
-    const dense_acc *u0 = b0->cap ? b0->uni + dc * b0->cap : NULL, *u1 = b1->cap ? b1->uni + dc * b1->cap : NULL;
-    for (uint32_t r = 0; r < dn->n_materials; r++) {
-        uint32_t code = dn->rank_code[r];
-        const dense_acc *a = code < b0->cap ? &u0[code] : &zero_acc, *b = code < b1->cap ? &u1[code] : &zero_acc;
-        if ((a->lines | b->lines) == 0) continue;
-        dn->u_code[at] = code;
-        dn->u_val[0][at] = a->sum;
-        dn->u_val[1][at] = b->sum;
-        dn->u_val[2][at] = a->lines;
-        dn->u_val[3][at] = b->lines;
-        at++;
-    }
-}
-
-/* Every cell's unified rows into their place in output order, walking
- * the blocks in memory order (month by month, a cell's materials one
- * contiguous run): the output order (customer-major) would visit each
- * block once per customer. The blocks are freed as they are done: the
- * rows and the results are all that is read from here on. */
-static st_status fill_unified(st_dense *dn, const size_t *cell_off, const uint32_t *uniq, st_error *err)
-{
-    size_t nu = dn->n_unified ? dn->n_unified : 1;
-    dn->u_code = malloc(nu * sizeof *dn->u_code);
-    for (int k = 0; k < 4; k++) dn->u_val[k] = malloc(nu * sizeof *dn->u_val[k]);
-    if (!dn->u_code || !dn->u_val[0] || !dn->u_val[1] || !dn->u_val[2] || !dn->u_val[3])
-        return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for %zu unified rows", dn->n_unified);
-    const size_t cs = dn->cust_span;
-    for (uint32_t p = 0; p < dn->n_periods; p++) {
-        month_blk *b0 = &dn->blk[0][p], *b1 = &dn->blk[1][p];
-        for (size_t dc = 0; (b0->cap || b1->cap) && dc < cs; dc++)
-            if (uniq[(size_t)p * cs + dc]) cell_unified(dn, b0, b1, dc, cell_off[(size_t)p * cs + dc]);
-        for (int t = 0; t < 2; t++) {
-            free(dn->blk[t][p].uni);
-            free(dn->blk[t][p].hist);
-            dn->blk[t][p] = (month_blk){0};
-        }
-    }
     return ST_OK;
 }
 
 st_status st_dense_finish(st_dense *dn, const uint32_t *material_rank, uint32_t n_materials, st_error *err)
 {
-    int64_t *sum[2] = {NULL, NULL}, *lines[2] = {NULL, NULL};
-    uint32_t *uniq = NULL;
-    size_t *cell_off = NULL;
-    st_status s = ST_OK;
     if (dn->failed || dn->finished)
         return st_error_set(err, ST_ERR_INVALID, "dense features: finish after %s",
                             dn->finished ? "finish" : "an earlier error");
     dn->finished = true;
-    if ((s = rank_table(dn, material_rank, n_materials, err)) != ST_OK) goto done;
-    size_t nc = dn->n_cells ? dn->n_cells : 1;
-    for (int t = 0; t < 2; t++) {
-        sum[t] = calloc(nc, sizeof *sum[t]);
-        lines[t] = calloc(nc, sizeof *lines[t]);
-        if (!sum[t] || !lines[t]) goto nomem;
-    }
-    if (!(uniq = calloc(nc, sizeof *uniq)) || !(cell_off = malloc(nc * sizeof *cell_off))) goto nomem;
-    if ((s = cell_totals(dn, sum, lines, uniq, err)) != ST_OK) goto done;
-    if ((s = list_groups(dn, sum, lines, uniq, cell_off, err)) != ST_OK) goto done;
-    s = fill_unified(dn, cell_off, uniq, err);
-    goto done;
-nomem:
-    s = st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
-done:
-    for (int t = 0; t < 2; t++) {
-        free(sum[t]);
-        free(lines[t]);
-    }
-    free(uniq);
-    free(cell_off);
+    dn->n_materials = n_materials;
+    uint32_t *slot = malloc((n_materials ? n_materials : 1) * sizeof *slot);
+    st_status s = slot && ensure_cells(dn) ? ST_OK : st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
+    if (s == ST_OK) s = check_rank(material_rank, n_materials, slot, err);
+    for (uint32_t p = 0; s == ST_OK && p < dn->n_periods; p++) s = seal_month(dn, p, err);
+    if (s == ST_OK && dn->max_code > n_materials)
+        s = st_error_set(err, ST_ERR_INVALID, "dense features: material code %" PRIu32 " not below %" PRIu32,
+                         dn->max_code - 1, n_materials);
+    if (s == ST_OK) s = list_groups(dn, material_rank, slot, err);
+    free(slot);
     if (s != ST_OK) dn->failed = true;
     return s;
 }
@@ -598,20 +699,21 @@ void st_dense_get(const st_dense *dn, size_t i, st_feature_row *row)
 {
     memset(row, 0, sizeof *row);
     uint32_t cell = dn->g_cell[i];
+    const dense_cell *c = &dn->cell[cell];
     row->customer_id = cell_customer(dn, cell);
     row->period_key = cell_period(dn, cell);
-    int64_t sold = dn->g_sum[0][i], foc = dn->g_sum[1][i];
+    int64_t sold = c->sum[0], foc = c->sum[1];
     row->total_sold_quantity = sold;
     row->total_foc_quantity = foc;
     double den = (double)sold + (double)foc;
     row->foc_ratio = den != 0.0 ? (double)foc / den : 0.0;
-    row->total_sold_transactions = dn->g_lines[0][i];
-    row->total_foc_transactions = dn->g_lines[1][i];
+    row->total_sold_transactions = c->lines[0];
+    row->total_foc_transactions = c->lines[1];
     row->has_median_sold = row->total_sold_transactions > 0;
     row->has_median_foc = row->total_foc_transactions > 0;
-    row->median_sold_order_size = dn->g_med[0][i];
-    row->median_foc_order_size = dn->g_med[1][i];
-    row->unique_materials = dn->g_uniq[i];
+    row->median_sold_order_size = c->med[0];
+    row->median_foc_order_size = c->med[1];
+    row->unique_materials = c->uniq;
 }
 
 st_status st_dense_unified_next(const st_dense *dn, st_unified_cursor *cur, const st_unified_batch *out,
@@ -622,22 +724,24 @@ st_status st_dense_unified_next(const st_dense *dn, st_unified_cursor *cur, cons
         return st_error_set(err, ST_ERR_INVALID, "dense features: unified rows need a finished accumulator and cap > 0");
     size_t n = 0;
     while (n < cap && cur->group < dn->n_groups) {
-        size_t g = cur->group, lo = dn->g_uoff[g] + cur->sales_pos, hi = dn->g_uoff[g + 1];
-        size_t take = hi - lo < cap - n ? hi - lo : cap - n;
-        int64_t cust = cell_customer(dn, dn->g_cell[g]);
-        int32_t pk = cell_period(dn, dn->g_cell[g]);
+        uint32_t cell = dn->g_cell[cur->group];
+        const dense_cell *c = &dn->cell[cell];
+        const dense_urow *r = dn->pool[c->pool].row + c->off + cur->sales_pos;
+        size_t left = c->uniq - cur->sales_pos, take = left < cap - n ? left : cap - n;
+        int64_t cust = cell_customer(dn, cell);
+        int32_t pk = cell_period(dn, cell);
         for (size_t k = 0; k < take; k++) {
             out->customer_id[n + k] = cust;
             out->period_key[n + k] = pk;
+            out->material[n + k] = r[k].code;
+            out->sold_qty[n + k] = r[k].sum[0];
+            out->foc_qty[n + k] = r[k].sum[1];
+            out->sold_lines[n + k] = r[k].lines[0];
+            out->foc_lines[n + k] = r[k].lines[1];
         }
-        memcpy(out->material + n, dn->u_code + lo, take * sizeof *out->material);
-        memcpy(out->sold_qty + n, dn->u_val[0] + lo, take * sizeof *out->sold_qty);
-        memcpy(out->foc_qty + n, dn->u_val[1] + lo, take * sizeof *out->foc_qty);
-        memcpy(out->sold_lines + n, dn->u_val[2] + lo, take * sizeof *out->sold_lines);
-        memcpy(out->foc_lines + n, dn->u_val[3] + lo, take * sizeof *out->foc_lines);
         n += take;
         cur->sales_pos += take;
-        if (lo + take == hi) {
+        if (take == left) {
             cur->group++;
             cur->sales_pos = 0;
         }

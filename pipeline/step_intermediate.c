@@ -223,7 +223,7 @@ static st_status add_table(st_run_ctx *ctx, const char *table, unsigned tab, st_
     st_progress_expect(ctx, st_reader_n_rows(r));
     uint64_t row0 = 0;
     for (size_t ch = 0; ch < st_reader_n_chunks(r) && s == ST_OK; ch++) {
-        uint32_t n_codes;
+        uint32_t n_codes = 0;
         if ((s = read_chunk(r, ix, ch, table, row0, dict, NULL, sink->dims, &b, &n_codes, err)) != ST_OK) break;
         size_t n = b.c.n_rows;
         const int64_t *cust = st_column_i64(&b.c), *qty = st_column_i64(&b.q);
@@ -481,11 +481,13 @@ static st_status plan_ranges(st_run_ctx *ctx, const st_feature_dims *dims, uint6
 
 enum { DENSE_MAX_THREADS = 64 };
 
-/* One chunk of one table, in the order the serial path reads them. */
+/* One chunk of one table with the months its zone map gives; the fused
+ * pass reads them in (first month, table, chunk) order. */
 typedef struct chunk_ref {
     unsigned tab;
     size_t ch;
     uint64_t row0;
+    uint32_t m_lo, m_hi; /* month indexes (from period_key_min) of its first and last line */
 } chunk_ref;
 
 typedef struct dense_job {
@@ -494,7 +496,9 @@ typedef struct dense_job {
     st_dict *dict;
     pthread_mutex_t *lock;
     const chunk_ref *items;
-    size_t lo[2], hi[2];            /* items [lo[t], hi[t]) of each table */
+    size_t lo, hi;                  /* items [lo, hi) */
+    const uint32_t *owner;          /* per month: the one job whose chunks touch it, or UINT32_MAX */
+    uint32_t id, n_months;
     unsigned n_acc;                 /* accumulators alive (for the budget) */
     st_dense *dn;
     uint64_t rows;
@@ -527,7 +531,24 @@ static st_status lines_outside(const char *table, uint64_t row0, const chunk_buf
     return check_qty(table, row0, st_column_i64(&b->q), n, dd->qty_min[tab], dd->qty_max[tab], err);
 }
 
-/* The job's chunks of both tables into job->dn, in item order. */
+static int32_t month_key(const st_dense_dims *dd, uint32_t m)
+{
+    int32_t pk = dd->f.period_key_min, a = (pk / 100) * 12 + pk % 100 - 1 + (int32_t)m;
+    return (a / 12) * 100 + a % 12 + 1;
+}
+
+/* Seals the job's own months from *next up to (not including) month
+ * `below`: no chunk left to this job starts before it, and no other
+ * job's chunk touches them. */
+static st_status seal_owned(dense_job *job, uint32_t *next, uint32_t below, st_error *err)
+{
+    for (; *next < below && *next < job->n_months; ++*next)
+        if (job->owner[*next] == job->id) ST_TRY(st_dense_seal_month(job->dn, month_key(job->dd, *next), err));
+    return ST_OK;
+}
+
+/* The job's chunks of both tables into job->dn, in item order, sealing
+ * each of its own months once the chunks left start after it. */
 static st_status dense_run(dense_job *job)
 {
     st_error *err = &job->err;
@@ -537,12 +558,11 @@ static st_status dense_run(dense_job *job)
     st_status s = chunk_bufs_init(&b, err);
     for (int t = 0; t < 2 && s == ST_OK; t++) s = open_lines(job->ctx, tables[t], &r[t], ix[t], err);
     uint64_t budget = job->ctx->o->memory_limit_bytes;
-    for (size_t i = job->lo[0]; s == ST_OK && i < job->hi[1]; i++) {
-        if (i == job->hi[0]) i = job->lo[1];
-        if (i >= job->hi[1]) break;
+    uint32_t seal_next = 0;
+    for (size_t i = job->lo; s == ST_OK && i < job->hi; i++) {
         const chunk_ref *it = &job->items[i];
         const char *table = tables[it->tab];
-        uint32_t n_codes;
+        uint32_t n_codes = 0;
         job->bad_item = i;
         s = read_chunk(r[it->tab], ix[it->tab], it->ch, table, it->row0, job->dict, job->lock, NULL, &b, &n_codes,
                        err);
@@ -557,11 +577,15 @@ static st_status dense_run(dense_job *job)
         if (s != ST_OK) {
             /* a line outside the ranges: the error the other paths give */
             st_status c = lines_outside(table, it->row0, &b, job->dd, it->tab, err);
-            s = c != ST_OK ? c : s;
+            if (c == ST_OK) /* inside the ranges: a month the zone maps said was done */
+                c = st_error_set(err, ST_ERR_CORRUPT, "silver.%s chunk %zu: %s (its period_key zone map is wrong)",
+                                 table, it->ch, err ? err->msg : "a line of a sealed month");
+            s = c;
             break;
         }
         job->rows += n;
         st_progress_add(job->ctx, n);
+        s = seal_owned(job, &seal_next, i + 1 < job->hi ? job->items[i + 1].m_lo : UINT32_MAX, err);
     }
     if (s == ST_OK) job->bad_item = SIZE_MAX;
     chunk_bufs_free(&b);
@@ -577,8 +601,41 @@ static void *dense_worker(void *arg)
     return NULL;
 }
 
-/* Every chunk of both tables with its first row number. */
-static st_status list_chunks(st_run_ctx *ctx, chunk_ref **out, size_t *n_out, size_t *n_sales, st_error *err)
+/* Month index of period_key pk within dd (pk inside the ranges). */
+static uint32_t month_index(const st_dense_dims *dd, int64_t pk)
+{
+    int64_t a = dd->f.period_key_min, ma = (a / 100) * 12 + a % 100, mb = (pk / 100) * 12 + pk % 100;
+    return mb > ma ? (uint32_t)(mb - ma) : 0;
+}
+
+/* The months chunk ch's lines lie in, from its period_key zone map (the
+ * whole range when it has none). */
+static st_status chunk_months(st_reader *r, size_t ch, size_t ix_pk, const st_dense_dims *dd, chunk_ref *it,
+                              uint32_t *n_rows, st_error *err)
+{
+    st_block_info bi;
+    if (st_reader_block_info(r, ch, ix_pk, &bi) != ST_OK)
+        return st_error_set(err, ST_ERR_CORRUPT, "silver: no zone map for chunk %zu", ch);
+    *n_rows = bi.n_rows;
+    bool ok = bi.has_minmax && bi.min_i64 >= dd->f.period_key_min && bi.max_i64 <= dd->f.period_key_max &&
+              bi.min_i64 <= bi.max_i64;
+    it->m_lo = ok ? month_index(dd, bi.min_i64) : 0;
+    it->m_hi = month_index(dd, ok ? bi.max_i64 : dd->f.period_key_max);
+    return ST_OK;
+}
+
+static int by_first_month(const void *a, const void *b)
+{
+    const chunk_ref *x = a, *y = b;
+    if (x->m_lo != y->m_lo) return x->m_lo < y->m_lo ? -1 : 1;
+    if (x->tab != y->tab) return x->tab < y->tab ? -1 : 1;
+    return x->ch < y->ch ? -1 : x->ch > y->ch;
+}
+
+/* Every chunk of both tables with its first row number and months, in
+ * (first month, table, chunk) order: month-ordered files then hand each
+ * thread its own months, which it seals as it goes. */
+static st_status list_chunks(st_run_ctx *ctx, const st_dense_dims *dd, chunk_ref **out, size_t *n_out, st_error *err)
 {
     st_reader *r[2] = {NULL, NULL};
     size_t ix[2][4], n = 0;
@@ -592,12 +649,12 @@ static st_status list_chunks(st_run_ctx *ctx, chunk_ref **out, size_t *n_out, si
     for (unsigned t = 0; t < 2 && s == ST_OK; t++) {
         uint64_t row0 = 0;
         for (size_t ch = 0; ch < st_reader_n_chunks(r[t]) && s == ST_OK; ch++) {
-            st_block_info bi;
-            if ((s = st_reader_block_info(r[t], ch, ix[t][0], &bi)) != ST_OK) break;
-            items[k++] = (chunk_ref){t, ch, row0};
-            row0 += bi.n_rows;
+            uint32_t rows = 0;
+            items[k] = (chunk_ref){t, ch, row0, 0, 0};
+            if ((s = chunk_months(r[t], ch, ix[t][1], dd, &items[k], &rows, err)) != ST_OK) break;
+            k++;
+            row0 += rows;
         }
-        if (t == 0) *n_sales = k;
     }
     st_reader_close(r[0]);
     st_reader_close(r[1]);
@@ -605,8 +662,24 @@ static st_status list_chunks(st_run_ctx *ctx, chunk_ref **out, size_t *n_out, si
         free(items);
         return s;
     }
+    qsort(items, k, sizeof *items, by_first_month);
     *out = items;
     *n_out = k;
+    return ST_OK;
+}
+
+/* owner[m] = the job whose chunks alone touch month m, UINT32_MAX when
+ * several (or none) do. */
+static st_status month_owners(const dense_job *jobs, unsigned n, uint32_t n_months, uint32_t **out, st_error *err)
+{
+    uint32_t *owner = malloc((n_months ? n_months : 1) * sizeof *owner);
+    if (!owner) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    memset(owner, 0xfe, (n_months ? n_months : 1) * sizeof *owner); /* 0xfefefefe: nobody yet */
+    for (unsigned k = 0; k < n; k++)
+        for (size_t i = jobs[k].lo; i < jobs[k].hi; i++)
+            for (uint32_t m = jobs[k].items[i].m_lo; m <= jobs[k].items[i].m_hi && m < n_months; m++)
+                owner[m] = owner[m] == 0xfefefefeu || owner[m] == k ? k : UINT32_MAX;
+    *out = owner;
     return ST_OK;
 }
 
@@ -635,34 +708,34 @@ static st_status dense_threads(dense_job *jobs, unsigned n, bool *over_budget, s
     return ST_OK;
 }
 
-/* The whole gold step through st_dense: each table's chunks split into
- * contiguous ranges over the threads, each into its own accumulator, merged (exact integer sums: the
- * split never shows), finished and emitted. *fell_back is set, with
- * nothing written, when the material dictionary grows past the memory
- * limit; the caller then takes the st_features path. */
+/* The whole gold step through st_dense: the chunks, in (first month,
+ * table) order, split into contiguous ranges over the threads, each into
+ * its own accumulator that seals the months only it has lines of as it
+ * goes; then merged (exact integer sums: the split never shows), finished
+ * and emitted. *fell_back is set, with nothing written, when the material
+ * dictionary grows past the memory limit; the caller then takes the
+ * st_features path. */
 static st_status dense_pass(st_run_ctx *ctx, const st_dense_dims *dd, st_dict *dict, gold_out *o, bool *fell_back,
                             st_error *err)
 {
     chunk_ref *items = NULL;
+    uint32_t *owner = NULL;
     size_t n_items = 0;
     unsigned n = ctx->threads < 1 ? 1 : ctx->threads > DENSE_MAX_THREADS ? DENSE_MAX_THREADS : (unsigned)ctx->threads;
     dense_job jobs[DENSE_MAX_THREADS];
     memset(jobs, 0, sizeof jobs);
     pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     *fell_back = false;
-    size_t n_sales = 0;
-    st_status s = list_chunks(ctx, &items, &n_items, &n_sales, err);
+    uint32_t n_months = month_index(dd, dd->f.period_key_max) + 1;
+    st_status s = list_chunks(ctx, dd, &items, &n_items, err);
     if (s == ST_OK && n_items < n) n = n_items ? (unsigned)n_items : 1;
     for (unsigned k = 0; k < n && s == ST_OK; k++) {
-        /* contiguous chunk ranges of each table: the files are in month
-         * order, so each thread touches its own months and the merge is
-         * small */
-        size_t nf = n_items - n_sales;
-        jobs[k] = (dense_job){ctx, dd, dict, &lock, items, {n_sales * k / n, n_sales + nf * k / n},
-                              {n_sales * (k + 1) / n, n_sales + nf * (k + 1) / n}, n, NULL, 0, false, SIZE_MAX, ST_OK,
-                              {0}};
+        jobs[k] = (dense_job){ctx, dd, dict, &lock, items, n_items * k / n, n_items * (k + 1) / n, NULL, k, n_months,
+                              n, NULL, 0, false, SIZE_MAX, ST_OK, {0}};
         s = st_dense_create(&jobs[k].dn, dd, err);
     }
+    if (s == ST_OK) s = month_owners(jobs, n, n_months, &owner, err);
+    for (unsigned k = 0; k < n && s == ST_OK; k++) jobs[k].owner = owner;
     if (s == ST_OK) s = dense_threads(jobs, n, fell_back, err);
     if (s != ST_OK || *fell_back) goto done;
     for (unsigned k = 0; k < n; k++) ctx->cur->rows_in += jobs[k].rows;
@@ -679,6 +752,7 @@ static st_status dense_pass(st_run_ctx *ctx, const st_dense_dims *dd, st_dict *d
     }
 done:
     for (unsigned k = 0; k < n; k++) st_dense_free(jobs[k].dn);
+    free(owner);
     free(items);
     return s;
 }

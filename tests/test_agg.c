@@ -764,6 +764,118 @@ Test(agg, dense_one_table_empty)
     dataset_free(&d);
 }
 
+/* Month-ordered lines (as silver files are) split into n_parts
+ * contiguous month ranges whose edges share a month; each part adds its
+ * lines month by month, both tables, and seals every month only it has
+ * lines of right after them (the step's order), so sealed months free
+ * their blocks for the next ones; the boundary months are merged live. */
+static void run_dense_sealed(const dataset *d, unsigned n_parts, const uint32_t *rank, result *out)
+{
+    st_error err = {0};
+    st_dense_dims dd = dense_dims_of(d);
+    enum { NP = sizeof periods / sizeof periods[0] };
+    st_dense *parts[4] = {NULL, NULL, NULL, NULL};
+    for (unsigned k = 0; k < n_parts; k++) cr_assert_eq(st_dense_create(&parts[k], &dd, &err), ST_OK, "%s", err.msg);
+    /* part k takes periods [lo_k, hi_k]; neighbours share their edge period,
+     * each taking the lines of it by parity of the line's index */
+    size_t lo[4], hi[4];
+    for (unsigned k = 0; k < n_parts; k++) {
+        lo[k] = NP * k / n_parts;
+        hi[k] = k + 1 == n_parts ? NP - 1 : NP * (k + 1) / n_parts;
+    }
+    for (unsigned k = 0; k < n_parts; k++) {
+        for (size_t pi = lo[k]; pi <= hi[k]; pi++) {
+            bool shared_lo = k > 0 && pi == hi[k - 1], shared_hi = k + 1 < n_parts && pi == lo[k + 1];
+            for (int t = 0; t < 2; t++) {
+                const lines *l = &d->t[t];
+                for (size_t i = 0; i < l->n; i++) {
+                    if (l->pk[i] != periods[pi]) continue;
+                    if ((shared_lo && i % 2 == 0) || (shared_hi && i % 2 == 1)) continue;
+                    cr_assert_eq(st_dense_add(parts[k], t, l->cust + i, l->pk + i, l->mat + i, l->qty + i, 1, d->n_mat,
+                                              &err),
+                                 ST_OK, "%s", err.msg);
+                }
+            }
+            if (!shared_lo && !shared_hi)
+                cr_assert_eq(st_dense_seal_month(parts[k], periods[pi], &err), ST_OK, "%s", err.msg);
+        }
+    }
+    for (unsigned k = 1; k < n_parts; k++) cr_assert_eq(st_dense_merge(parts[0], parts[k], &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_dense_finish(parts[0], rank, d->n_mat, &err), ST_OK, "%s", err.msg);
+    memset(out, 0, sizeof *out);
+    cr_assert_eq(read_back(parts[0], st_dense_n_groups(parts[0]), st_dense_n_unified(parts[0]), dense_get, dense_next,
+                           7, out, &err),
+                 ST_OK, "%s", err.msg);
+    for (unsigned k = 0; k < n_parts; k++) st_dense_free(parts[k]);
+}
+
+Test(agg, dense_sealed_months_match_reference)
+{
+    dataset d = {0};
+    make_random(&d, 21, 12000, 7000, 40, 3, 2, 200);
+    fold_qty(&d, -3, 50);
+    uint32_t rank[200];
+    for (uint32_t i = 0; i < 200; i++) rank[i] = (i * 37 + 11) % 200;
+    for (int r = 0; r < 2; r++) {
+        result ref, got;
+        run_ref(&d, r ? rank : NULL, &ref);
+        for (unsigned parts = 1; parts <= 3; parts++) {
+            run_dense_sealed(&d, parts, r ? rank : NULL, &got);
+            assert_same(&got, &ref);
+            result_free(&got);
+        }
+        result_free(&ref);
+    }
+    dataset_free(&d);
+}
+
+Test(agg, dense_sealed_month_refuses_lines_and_conflicting_merges)
+{
+    st_error err = {0};
+    st_dense_dims dd = {{1, 10, 202001, 202012}, {0, 0}, {100, 100}};
+    int64_t cust[2] = {1, 2}, qty[2] = {5, 7};
+    int32_t pk[2] = {202003, 202004};
+    uint32_t mat[2] = {0, 1};
+    st_dense *a, *b;
+    cr_assert_eq(st_dense_create(&a, &dd, &err), ST_OK);
+    cr_assert_eq(st_dense_add(a, 0, cust, pk, mat, qty, 2, 2, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_dense_seal_month(a, 202003, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_dense_seal_month(a, 202003, &err), ST_OK, "sealing twice is a no-op");
+    cr_assert_eq(st_dense_seal_month(a, 202013, &err), ST_ERR_INVALID, "not a month");
+    st_dense_free(a);
+    /* a line of a sealed month is refused, naming its row */
+    cr_assert_eq(st_dense_create(&a, &dd, &err), ST_OK);
+    cr_assert_eq(st_dense_seal_month(a, 202004, &err), ST_OK);
+    cr_assert_eq(st_dense_add(a, 0, cust, pk, mat, qty, 2, 2, &err), ST_ERR_INVALID);
+    cr_assert(strstr(err.msg, "row 1 (period_key 202004) is in a month sealed before"), "%s", err.msg);
+    st_dense_free(a);
+    /* a month sealed on one side and live on the other cannot merge */
+    cr_assert_eq(st_dense_create(&a, &dd, &err), ST_OK);
+    cr_assert_eq(st_dense_create(&b, &dd, &err), ST_OK);
+    cr_assert_eq(st_dense_add(a, 0, cust, pk, mat, qty, 1, 2, &err), ST_OK);
+    cr_assert_eq(st_dense_add(b, 1, cust, pk, mat, qty, 1, 2, &err), ST_OK);
+    cr_assert_eq(st_dense_seal_month(b, 202003, &err), ST_OK);
+    cr_assert_eq(st_dense_merge(a, b, &err), ST_ERR_INVALID);
+    cr_assert(strstr(err.msg, "sealed on one side"), "%s", err.msg);
+    st_dense_free(a);
+    st_dense_free(b);
+    /* sealed on one side, nothing on the other: moves over */
+    cr_assert_eq(st_dense_create(&a, &dd, &err), ST_OK);
+    cr_assert_eq(st_dense_create(&b, &dd, &err), ST_OK);
+    cr_assert_eq(st_dense_add(a, 0, cust + 1, pk + 1, mat + 1, qty + 1, 1, 2, &err), ST_OK);
+    cr_assert_eq(st_dense_add(b, 1, cust, pk, mat, qty, 1, 2, &err), ST_OK);
+    cr_assert_eq(st_dense_seal_month(b, 202003, &err), ST_OK);
+    cr_assert_eq(st_dense_merge(a, b, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_dense_finish(a, NULL, 2, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_dense_n_groups(a), 2);
+    st_feature_row row;
+    st_dense_get(a, 0, &row);
+    cr_assert(row.customer_id == 1 && row.period_key == 202003 && row.total_foc_quantity == 5 &&
+              row.median_foc_order_size == 5.0 && !row.has_median_sold);
+    st_dense_free(a);
+    st_dense_free(b);
+}
+
 Test(agg, dense_eligibility_and_bad_rows)
 {
     st_error err = {0};

@@ -266,10 +266,14 @@ st_status st_features_append_unified(const st_features *fx, st_unified_cursor *c
  * lines were split.
  *
  * Memory: 32 bytes per cell and material (both tables) plus 4 bytes per
- * cell and histogram bin, for the months that have lines, and after
- * finish (which frees those) 36 bytes per unified row; st_dense_bytes()
- * says how much at most for a given material count. An st_dense is used
- * by one thread at a time. */
+ * cell and histogram bin, for the months that have lines and are not
+ * sealed, 56 bytes per cell once a month is sealed, and 32 bytes per
+ * unified row of the sealed months; st_dense_bytes() says how much at most
+ * for a given material count. A caller that reads month-ordered lines
+ * seals each month once no more of its lines can come
+ * (st_dense_seal_month): its blocks are reduced to per-cell results and
+ * reused for the next month, so the live blocks are those of a few months
+ * instead of all of them. An st_dense is used by one thread at a time. */
 typedef struct st_dense_dims {
     st_feature_dims f;      /* customer and period ranges (inclusive) */
     int64_t qty_min[2];     /* per table (0 sales, 1 FOC): every quantity */
@@ -311,8 +315,18 @@ st_status st_dense_add(st_dense *dn, int t, const int64_t *customer_id, const in
                        const uint32_t *material, const int64_t *quantity, size_t n,
                        uint32_t n_codes, st_error *err) ST_MUST_USE;
 
+/* Declares that no more lines of period_key's month will be added: the
+ * month's totals, line counts, medians and unified rows are computed now
+ * and its blocks reused (a month with no lines is only marked). A later
+ * line of that month is ST_ERR_INVALID, as is a period_key outside the
+ * ranges; sealing twice is a no-op. ST_ERR_NOMEM; after an error only
+ * st_dense_free() is allowed. */
+st_status st_dense_seal_month(st_dense *dn, int32_t period_key, st_error *err) ST_MUST_USE;
+
 /* Adds src's lines into dst (same dims). src's months may move into dst
- * without a copy, so afterwards src can only be freed. ST_ERR_INVALID for
+ * without a copy, so afterwards src can only be freed. A month sealed on
+ * one side must have no lines and not be sealed on the other (seal only
+ * months no other accumulator has lines of). ST_ERR_INVALID for that,
  * other dims or a finished object, ST_ERR_NOMEM. */
 st_status st_dense_merge(st_dense *dst, st_dense *src, st_error *err) ST_MUST_USE;
 

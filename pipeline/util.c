@@ -84,7 +84,19 @@ st_status st_table_create_at(st_run_ctx *ctx, const char *path, const char *laye
                              st_error *err)
 {
     const char *p = params && *params ? params : ctx->params ? ctx->params : "";
-    return st_part_writer_open(path, layer, table, fields, n_fields, inputs, n_inputs, p, fp, kv, n_kv, w, err);
+    st_file_meta meta = {
+        .layer = layer,
+        .table = table,
+        .inputs = inputs,
+        .n_inputs = n_inputs,
+        .params = p,
+        .fingerprint = fp,
+        .kv = kv,
+        .n_kv = n_kv,
+    };
+    /* a staged file: st_warehouse_commit makes it durable with the rest */
+    st_write_opts wo = {.defer_fsync = st_warehouse_is_staged(ctx->wh, path)};
+    return st_writer_open(w, path, fields, n_fields, &meta, &wo, err);
 }
 
 st_status st_part_writer_open(const char *path, const char *layer, const char *table, const st_field *fields,

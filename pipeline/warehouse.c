@@ -387,6 +387,13 @@ st_status st_warehouse_stage_path(st_warehouse *wh, const char *layer, const cha
     return ST_OK;
 }
 
+bool st_warehouse_is_staged(const st_warehouse *wh, const char *path)
+{
+    if (!wh || !path) return false;
+    size_t n = strlen(wh->staging);
+    return strncmp(path, wh->staging, n) == 0 && path[n] == '/';
+}
+
 void st_warehouse_input_path(const st_warehouse *wh, const char *layer, const char *table, char *buf)
 {
     if (snprintf(buf, ST_PATH_MAX, "%s/%s/%s.strata", wh->staging, layer, table) < ST_PATH_MAX &&
@@ -563,6 +570,29 @@ static st_status list_staged(const char *staging, char ***out, size_t *count, st
     return s;
 }
 
+/* fsyncs staged file `name` (a journal line) and, when it is the first
+ * in its directory (names are sorted), that directory. ST_ERR_IO. */
+static st_status make_durable(const st_warehouse *wh, const char *name, const char *prev, st_error *err)
+{
+    char path[ST_PATH_MAX], dir[ST_PATH_MAX], pdir[ST_PATH_MAX];
+    ST_TRY(path_join(path, wh->staging, name, err));
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 || fsync(fd) != 0) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return st_error_set(err, ST_ERR_IO, "cannot make staged '%s' durable: %s", path, strerror(e));
+    }
+    close(fd);
+    dir_of(path, dir);
+    if (prev) {
+        char pp[ST_PATH_MAX];
+        ST_TRY(path_join(pp, wh->staging, prev, err));
+        dir_of(pp, pdir);
+    }
+    if (!prev || strcmp(dir, pdir) != 0) fsync_dir(dir);
+    return ST_OK;
+}
+
 st_status st_warehouse_commit(st_warehouse *wh, st_error *err)
 {
     struct stat sb;
@@ -575,6 +605,9 @@ st_status st_warehouse_commit(st_warehouse *wh, st_error *err)
     size_t count = 0;
     char **names = NULL;
     st_status s = list_staged(wh->staging, &names, &count, err);
+    /* every file the journal names is durable before the journal is */
+    for (size_t i = 0; i < count && s == ST_OK; i++) s = make_durable(wh, names[i], i ? names[i - 1] : NULL, err);
+    if (s == ST_OK) fsync_dir(wh->staging); /* the layer directories' entries */
     for (size_t i = 0; i < count; i++) {
         if (s == ST_OK && fprintf(j, "%s\n", names[i]) < 0) s = st_error_set(err, ST_ERR_IO, "cannot write commit journal");
         free(names[i]);

@@ -1288,7 +1288,7 @@ static void write_table_chunked(const char *dir, const char *layer, const char *
     for (size_t j = 0; j < n_cols; j++)
         fields[j] = (st_field){names[j], cols[j].type, true, NULL};
     st_file_meta meta = {layer, table, NULL, 0, "", 0, NULL, 0};
-    st_write_opts opts = {0, true, chunk_rows};
+    st_write_opts opts = {.no_fsync = true, .chunk_rows = chunk_rows};
     st_writer *w = NULL;
     st_error e;
     cr_assert_eq(st_writer_open(&w, path, fields, n_cols, &meta, &opts, &e), ST_OK, "%s", e.msg);

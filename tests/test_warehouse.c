@@ -51,6 +51,23 @@ Test(warehouse, commit_publishes_staged_files)
     st_warehouse_close(wh);
 }
 
+Test(warehouse, staged_paths_are_told_apart_from_final_and_lookalike_ones)
+{
+    st_warehouse *wh = NULL;
+    st_error err;
+    cr_assert_eq(st_warehouse_open(&wh, root, false, &err), ST_OK);
+    char p[ST_PATH_MAX], f[ST_PATH_MAX], look[ST_PATH_MAX + 8];
+    cr_assert_eq(st_warehouse_stage_path(wh, "gold", "t", p, &err), ST_OK);
+    st_warehouse_final_path(wh, "gold", "t", f);
+    cr_assert(st_warehouse_is_staged(wh, p), "%s is staged (its writer leaves the fsync to the commit)", p);
+    cr_assert_not(st_warehouse_is_staged(wh, f), "%s is a final path", f);
+    snprintf(look, sizeof look, "%s2/gold/t.strata", root);
+    cr_assert_not(st_warehouse_is_staged(wh, look));
+    cr_assert_not(st_warehouse_is_staged(wh, NULL));
+    cr_assert_not(st_warehouse_is_staged(NULL, p));
+    st_warehouse_close(wh);
+}
+
 Test(warehouse, close_without_commit_keeps_previous)
 {
     st_warehouse *wh = NULL;

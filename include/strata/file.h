@@ -77,6 +77,10 @@ typedef struct st_write_opts {
     int zstd_level;        /* 0 = default (3); <0 disables the zstd stage */
     bool no_fsync;         /* tests only: skip fsync (rename stays atomic) */
     uint32_t chunk_rows;   /* 0 = ST_CHUNK_ROWS; tests may use smaller powers of two */
+    bool defer_fsync;      /* durability is the publisher's: close starts the write-back
+                            * and renames, but neither the file nor its directory is
+                            * fsynced (st_warehouse_commit fsyncs every staged file and
+                            * directory before it writes its journal) */
 } st_write_opts;
 
 /* Encodings, as written in block headers (values fixed by FORMAT.md). */

@@ -17,7 +17,10 @@
  * fails, the journal stays); and a journal left by a kill during the
  * renames is rolled forward by the next st_warehouse_open() or, for the
  * reading commands, st_warehouse_check_pending(). Every file is itself written atomically
- * (temporary name, fsync, rename), so no path ever holds half a file.
+ * (temporary name, rename), so no path ever holds half a file; staged
+ * files are not fsynced one by one as they are written: the commit
+ * fsyncs every staged file and directory before it writes the journal,
+ * so the journal never names a file that is not durable.
  *
  * The lock is an flock() on <root>/.lock, which also records the holder's
  * pid for the error message; the kernel drops it when the holder dies, so
@@ -59,6 +62,9 @@ void st_warehouse_final_path(const st_warehouse *wh, const char *layer,
 st_status st_warehouse_stage_path(st_warehouse *wh, const char *layer,
                                   const char *table, char *buf,
                                   st_error *err) ST_MUST_USE;
+/* True when path lies in the staging area: a file written there is made
+ * durable by st_warehouse_commit, so its writer need not fsync it. */
+bool st_warehouse_is_staged(const st_warehouse *wh, const char *path);
 /* Where a step should read <layer>.<table> from: the staged file when this
  * run wrote one, else the final one. */
 void st_warehouse_input_path(const st_warehouse *wh, const char *layer,

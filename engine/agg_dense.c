@@ -109,6 +109,7 @@ struct st_dense {
     uint32_t n_materials;
     size_t n_groups, n_unified;
     uint32_t *g_cell;       /* n_groups cells in output order */
+    uint64_t *g_row;        /* n_groups + 1: first unified row of each group */
 };
 
 static int32_t month_of(int32_t pk) { return (pk / 100) * 12 + (pk % 100) - 1; }
@@ -177,6 +178,7 @@ void st_dense_free(st_dense *dn)
     free(dn->sealed);
     free(dn->cell);
     free(dn->g_cell);
+    free(dn->g_row);
     free(dn);
 }
 
@@ -641,7 +643,8 @@ static st_status list_groups(st_dense *dn, const uint32_t *material_rank, uint32
     }
     dense_urow *tmp = malloc(widest * sizeof *tmp);
     dn->g_cell = malloc((ng ? ng : 1) * sizeof *dn->g_cell);
-    if (!tmp || !dn->g_cell) {
+    dn->g_row = malloc((ng + 1) * sizeof *dn->g_row);
+    if (!tmp || !dn->g_cell || !dn->g_row) {
         free(tmp);
         return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
     }
@@ -651,10 +654,12 @@ static st_status list_groups(st_dense *dn, const uint32_t *material_rank, uint32
             size_t c = (size_t)p * dn->cust_span + dc;
             const dense_cell *x = &dn->cell[c];
             if ((x->lines[0] | x->lines[1]) == 0) continue;
+            dn->g_row[g + 1] = (g ? dn->g_row[g] : 0) + x->uniq;
             dn->g_cell[g++] = (uint32_t)c;
             rank_rows(dn->pool[x->pool].row + x->off, x->uniq, material_rank, dn->n_materials, slot, tmp);
         }
     free(tmp);
+    dn->g_row[0] = 0;
     dn->n_groups = ng;
     dn->n_unified = nu;
     return ST_OK;
@@ -747,6 +752,26 @@ st_status st_dense_unified_next(const st_dense *dn, st_unified_cursor *cur, cons
         }
     }
     *n_out = n;
+    return ST_OK;
+}
+
+st_status st_dense_unified_seek(const st_dense *dn, uint64_t row, st_unified_cursor *cur, st_error *err)
+{
+    memset(cur, 0, sizeof *cur);
+    if (!dn->finished || dn->failed)
+        return st_error_set(err, ST_ERR_INVALID, "dense features: unified rows need a finished accumulator");
+    if (row > dn->n_unified)
+        return st_error_set(err, ST_ERR_INVALID, "dense features: unified row %" PRIu64 " past the %zu rows", row,
+                            dn->n_unified);
+    /* the last group that starts at or before row */
+    size_t lo = 0, hi = dn->n_groups;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (dn->g_row[mid + 1] <= row) lo = mid + 1;
+        else hi = mid;
+    }
+    cur->group = lo;
+    cur->sales_pos = lo < dn->n_groups ? (size_t)(row - dn->g_row[lo]) : 0;
     return ST_OK;
 }
 

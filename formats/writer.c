@@ -643,30 +643,35 @@ static bool strs_utf8_fast(const st_column *c, size_t r0, size_t n)
 
 /* Rows [r0, r0 + n) of column src, bound for column j: no NULL in a
  * non-nullable column, valid UTF-8 in a STR column. Row numbers in errors
- * are base + row. A failure fails the writer. */
-static st_status check_rows(st_writer *w, size_t j, const st_column *src, size_t r0, size_t n, uint64_t base,
-                            st_error *err)
+ * are base + row. Reads only w's schema and path. */
+static st_status rows_ok(const st_writer *w, size_t j, const st_column *src, size_t r0, size_t n, uint64_t base,
+                         st_error *err)
 {
     bool check = (src->validity && !w->fields[j].nullable) ||
                  (src->type == ST_TYPE_STR && !strs_utf8_fast(src, r0, n));
     for (size_t i = r0; check && i < r0 + n; i++) {
         if (!st_column_valid(src, i)) {
-            if (!w->fields[j].nullable) {
-                w->failed = ST_ERR_INVALID;
+            if (!w->fields[j].nullable)
                 return st_error_set(err, ST_ERR_INVALID, "'%s': NULL in non-nullable column '%s' at row %llu",
                                     w->path, w->fields[j].name, (unsigned long long)(base + i));
-            }
         } else if (src->type == ST_TYPE_STR) {
             size_t len;
-            const char *s = st_column_str(src, i, &len);
-            if (!st_utf8_valid(s, len)) {
-                w->failed = ST_ERR_INVALID;
+            const char *str = st_column_str(src, i, &len);
+            if (!st_utf8_valid(str, len))
                 return st_error_set(err, ST_ERR_INVALID, "'%s': invalid UTF-8 in column '%s' at row %llu",
                                     w->path, w->fields[j].name, (unsigned long long)(base + i));
-            }
         }
     }
     return ST_OK;
+}
+
+/* rows_ok; a failure fails the writer. */
+static st_status check_rows(st_writer *w, size_t j, const st_column *src, size_t r0, size_t n, uint64_t base,
+                            st_error *err)
+{
+    st_status s = rows_ok(w, j, src, r0, n, base, err);
+    if (s != ST_OK) w->failed = s;
+    return s;
 }
 
 size_t st_writer_buffered_rows(const st_writer *w) { return w->buf[0].n_rows; }
@@ -703,6 +708,95 @@ st_status st_writer_write_chunk(st_writer *w, const st_column *cols, const st_st
     }
     w->n_chunks++;
     w->n_rows += n;
+    return ST_OK;
+}
+
+/* ---- chunks encoded on the caller's threads ---- */
+
+struct st_chunk_enc {
+    enc_lane lane;
+    enc_out *outs;      /* n_fields blocks */
+    size_t n_fields, n;
+    uint64_t first_row; /* of the chunk it holds */
+    bool full;          /* holds an encoded chunk not yet put */
+};
+
+void st_chunk_enc_free(st_chunk_enc *ce)
+{
+    if (!ce) return;
+    lane_free(&ce->lane);
+    for (size_t j = 0; ce->outs && j < ce->n_fields; j++) out_free(&ce->outs[j]);
+    free(ce->outs);
+    free(ce);
+}
+
+st_status st_chunk_enc_create(const st_writer *w, st_chunk_enc **out, st_error *err)
+{
+    *out = NULL;
+    st_chunk_enc *ce = calloc(1, sizeof *ce);
+    if (ce) {
+        ce->n_fields = w->n_fields;
+        ce->outs = calloc(w->n_fields ? w->n_fields : 1, sizeof *ce->outs);
+    }
+    if (!ce || !ce->outs || !lane_init(&ce->lane)) {
+        st_chunk_enc_free(ce);
+        return st_error_set(err, ST_ERR_NOMEM, "out of memory for a chunk encoder of '%s'", w->path);
+    }
+    *out = ce;
+    return ST_OK;
+}
+
+uint32_t st_writer_chunk_rows(const st_writer *w) { return w->chunk_rows; }
+
+st_status st_writer_encode_chunk(const st_writer *w, const st_column *cols, size_t n, uint64_t first_row,
+                                 st_chunk_enc *ce, st_error *err)
+{
+    ce->full = false;
+    if (ce->n_fields != w->n_fields)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': a chunk encoder made for another schema", w->path);
+    if (n == 0 || n > w->chunk_rows) return st_error_set(err, ST_ERR_INVALID, "'%s': a chunk of %zu rows", w->path, n);
+    for (size_t j = 0; j < w->n_fields; j++) {
+        const st_column *c = &cols[j];
+        if (c->type != w->fields[j].type || c->n_rows != n)
+            return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' needs %zu rows of %s", w->path,
+                                w->fields[j].name, n, st_type_name(w->fields[j].type));
+        if ((c->type == ST_TYPE_STR || c->type == ST_TYPE_BYTES) && c->n_bytes > ST_CHUNK_MAX_BYTES)
+            return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' holds %zu bytes, more than one chunk takes",
+                                w->path, w->fields[j].name, c->n_bytes);
+        ST_TRY(rows_ok(w, j, c, 0, n, first_row, err));
+    }
+    for (size_t j = 0; j < w->n_fields; j++) {
+        ST_TRY(encode_into(w, j, &cols[j], n, &ce->lane, &ce->outs[j], err));
+    }
+    ce->n = n;
+    ce->first_row = first_row;
+    ce->full = true;
+    return ST_OK;
+}
+
+st_status st_writer_put_chunk(st_writer *w, st_chunk_enc *ce, st_error *err)
+{
+    if (w->failed) return st_error_set(err, w->failed, "writer for '%s' failed earlier", w->path);
+    if (!ce->full || ce->n_fields != w->n_fields)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': no encoded chunk to put", w->path);
+    if (w->buf[0].n_rows)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': an encoded chunk put while %zu rows are buffered", w->path,
+                            w->buf[0].n_rows);
+    /* the chunks st_writer_write would cut: in row order, every one but
+     * the last full */
+    if (ce->first_row != w->n_rows || (w->n_chunks && w->chunk_n[w->n_chunks - 1] != w->chunk_rows))
+        return st_error_set(err, ST_ERR_INVALID, "'%s': the chunk of rows from %llu put after %llu rows in %zu chunks",
+                            w->path, (unsigned long long)ce->first_row, (unsigned long long)w->n_rows, w->n_chunks);
+    st_status s = chunk_slot(w, ce->n, err);
+    st_block_ent *blocks = s == ST_OK ? &w->blocks[w->n_chunks * w->n_fields] : NULL;
+    for (size_t j = 0; j < w->n_fields && s == ST_OK; j++) s = emit_out(w, j, &ce->outs[j], ce->n, &blocks[j], err);
+    if (s != ST_OK) {
+        w->failed = s;
+        return s;
+    }
+    w->n_chunks++;
+    w->n_rows += ce->n;
+    ce->full = false;
     return ST_OK;
 }
 

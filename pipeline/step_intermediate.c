@@ -17,6 +17,7 @@
 #include "pipeline_internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -271,7 +272,7 @@ typedef struct gold_out {
      * the run summary add group totals up, and every such partial sum fits
      * int64 when these do */
     __extension__ unsigned __int128 abs_total[2];
-    bool overlap;             /* unified rows made while the last chunk is written (threads > 1) */
+    unsigned threads;         /* > 1: unified rows made while chunks are written (in parallel from st_dense) */
 } gold_out;
 
 /* A finished accumulator seen by emit(): st_features or st_dense. */
@@ -399,6 +400,149 @@ static st_status emit_unified_overlapped(const gold_src *g, const st_dict *dict,
     return s;
 }
 
+/* ---- unified rows made and encoded on every thread ---- */
+
+enum { DENSE_MAX_THREADS = 64 }; /* threads of the fused pass and of its unified rows */
+
+/* The threads take the unified file's chunks from a counter: each makes
+ * its chunk's rows (the accumulator sought to the chunk's first row),
+ * encodes them into its own st_chunk_enc, waits for the chunk before to
+ * be written and writes its own. The file is the bytes emit_unified
+ * writes, whatever the thread count. */
+typedef struct uni_par {
+    const st_dense *dn;
+    const st_dict *dict;
+    st_writer *w;
+    uint64_t n_rows;
+    size_t n_chunks, chunk_rows, longest; /* longest: the longest material code's bytes */
+    atomic_size_t next;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t turn; /* the chunk written next */
+    st_status s; /* the first error, in err */
+    st_error err;
+} uni_par;
+
+typedef struct uni_lane {
+    uni_par *p;
+    st_column cols[U_N];
+    st_chunk_enc *ce;
+} uni_lane;
+
+static void uni_fail(uni_par *p, st_status s, const st_error *e)
+{
+    pthread_mutex_lock(&p->mu);
+    if (p->s == ST_OK) {
+        p->s = s;
+        p->err = *e;
+    }
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Makes, encodes and (in its turn) writes chunk k. */
+static st_status uni_chunk(uni_lane *l, size_t k, st_error *err)
+{
+    uni_par *p = l->p;
+    uint64_t first = (uint64_t)k * p->chunk_rows;
+    size_t want = p->n_rows - first < p->chunk_rows ? (size_t)(p->n_rows - first) : p->chunk_rows, got = 0;
+    st_unified_cursor cur;
+    ST_TRY(st_dense_unified_seek(p->dn, first, &cur, err));
+    for (int c = 0; c < U_N; c++) {
+        st_column_reset(&l->cols[c]);
+        /* room for the whole chunk at once: no regrowth, reused chunk after chunk */
+        if (st_column_reserve(&l->cols[c], want, want * p->longest) != ST_OK)
+            return st_error_set(err, ST_ERR_NOMEM, "gold: out of memory for a chunk of unified rows");
+    }
+    ST_TRY(st_dense_append_unified(p->dn, &cur, p->dict, want, l->cols, &got, err));
+    if (got != want)
+        return st_error_set(err, ST_ERR_INTERNAL, "gold: unified chunk %zu made %zu rows of %zu", k, got, want);
+    ST_TRY(st_writer_encode_chunk(p->w, l->cols, got, first, l->ce, err));
+    pthread_mutex_lock(&p->mu);
+    while (p->turn != k && p->s == ST_OK) pthread_cond_wait(&p->cv, &p->mu);
+    st_status s = ST_OK;
+    if (p->s == ST_OK && (s = st_writer_put_chunk(p->w, l->ce, err)) == ST_OK) p->turn++;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return s;
+}
+
+static void *uni_worker(void *arg)
+{
+    uni_lane *l = arg;
+    uni_par *p = l->p;
+    st_error err;
+    for (size_t k; (k = atomic_fetch_add(&p->next, 1)) < p->n_chunks;) {
+        pthread_mutex_lock(&p->mu);
+        bool stop = p->s != ST_OK;
+        pthread_mutex_unlock(&p->mu);
+        if (stop) break;
+        st_status s = uni_chunk(l, k, &err);
+        if (s != ST_OK) {
+            uni_fail(p, s, &err);
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* The longest material code's bytes. */
+static size_t longest_material(const st_dict *dict)
+{
+    size_t longest = 0;
+    for (uint32_t c = 0; c < st_dict_size(dict); c++) {
+        size_t len;
+        (void)st_dict_str(dict, c, &len);
+        longest = len > longest ? len : longest;
+    }
+    return longest;
+}
+
+/* True when no chunk of unified rows can reach the writer's byte cut (so
+ * every chunk but the last is st_writer_chunk_rows rows): the longest
+ * material code times the rows of a chunk fits ST_CHUNK_MAX_BYTES. */
+static bool unified_chunks_fixed(const st_dict *dict, size_t chunk_rows)
+{
+    return longest_material(dict) <= ST_CHUNK_MAX_BYTES / (chunk_rows ? chunk_rows : 1);
+}
+
+static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, gold_out *o, unsigned threads,
+                                       st_error *err)
+{
+    uni_par p = {.dn = dn, .dict = dict, .w = o->wu, .n_rows = st_dense_n_unified(dn),
+                 .chunk_rows = st_writer_chunk_rows(o->wu), .longest = longest_material(dict),
+                 .mu = PTHREAD_MUTEX_INITIALIZER,
+                 .cv = PTHREAD_COND_INITIALIZER, .s = ST_OK};
+    p.n_chunks = (size_t)((p.n_rows + p.chunk_rows - 1) / p.chunk_rows);
+    atomic_init(&p.next, 0);
+    unsigned n = threads > DENSE_MAX_THREADS ? DENSE_MAX_THREADS : threads < 1 ? 1 : threads;
+    if (n > p.n_chunks) n = p.n_chunks ? (unsigned)p.n_chunks : 1;
+    uni_lane lanes[DENSE_MAX_THREADS];
+    pthread_t tid[DENSE_MAX_THREADS];
+    bool started[DENSE_MAX_THREADS] = {false};
+    st_status s = ST_OK;
+    for (unsigned k = 0; k < n; k++) {
+        lanes[k] = (uni_lane){.p = &p, .ce = NULL};
+        for (int c = 0; c < U_N; c++) st_column_init(&lanes[k].cols[c], un_fields[c].type);
+        if (s == ST_OK) s = st_chunk_enc_create(o->wu, &lanes[k].ce, err);
+    }
+    if (s == ST_OK) {
+        for (unsigned k = 1; k < n; k++) started[k] = pthread_create(&tid[k], NULL, uni_worker, &lanes[k]) == 0;
+        uni_worker(&lanes[0]); /* also takes the chunks of threads that did not start */
+        for (unsigned k = 1; k < n; k++)
+            if (started[k]) pthread_join(tid[k], NULL);
+        if (p.s != ST_OK) {
+            if (err) *err = p.err;
+            s = p.s;
+        }
+    }
+    for (unsigned k = 0; k < n; k++) {
+        st_chunk_enc_free(lanes[k].ce);
+        for (int c = 0; c < U_N; c++) st_column_free(&lanes[k].cols[c]);
+    }
+    return s;
+}
+
 /* Appends a finished accumulator's rows to both gold files, a chunk at a
  * time. */
 static st_status emit(const gold_src *g, const st_dict *dict, gold_out *o, st_error *err)
@@ -415,7 +559,9 @@ static st_status emit(const gold_src *g, const st_dict *dict, gold_out *o, st_er
         ST_TRY(st_writer_write(o->wa, o->a, 0, o->a[0].n_rows, err));
     }
     o->n_groups += n_groups;
-    return o->overlap ? emit_unified_overlapped(g, dict, o, err) : emit_unified(g, dict, o, err);
+    if (g->dn && o->threads > 1 && unified_chunks_fixed(dict, st_writer_chunk_rows(o->wu)))
+        return emit_unified_parallel(g->dn, dict, o, o->threads, err);
+    return o->threads > 1 ? emit_unified_overlapped(g, dict, o, err) : emit_unified(g, dict, o, err);
 }
 
 static st_status emit_features(const st_features *fx, const st_dict *dict, gold_out *o, st_error *err)
@@ -479,7 +625,6 @@ static st_status plan_ranges(st_run_ctx *ctx, const st_feature_dims *dims, uint6
 
 /* ---- the dense one-pass path (st_dense) ---- */
 
-enum { DENSE_MAX_THREADS = 64 };
 
 /* One chunk of one table with the months its zone map gives; the fused
  * pass reads them in (first month, table, chunk) order. */
@@ -1016,7 +1161,7 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
     st_dict *dict = NULL;
     gold_plan plan;
     gold_out o = {0};
-    o.overlap = ctx->threads > 1;
+    o.threads = ctx->threads > 1 ? (unsigned)ctx->threads : 1;
     uint64_t spilled = 0;
     for (int k = 0; k < A_N; k++) st_column_init(&o.a[k], an_fields[k].type);
     for (int k = 0; k < U_N; k++) st_column_init(&o.u[k], un_fields[k].type);

@@ -684,6 +684,47 @@ static st_status dense_next(const void *obj, st_unified_cursor *cur, const st_un
     return st_dense_unified_next(obj, cur, b, cap, n, err);
 }
 
+/* st_dense_unified_seek: from any row, the rows the walk from the start
+ * gives from there (the gold step's threads each seek to their chunk). */
+static void check_seek(const st_dense *dn)
+{
+    st_error err = {0};
+    size_t n = st_dense_n_unified(dn);
+    int64_t *cust = malloc((n + 1) * sizeof *cust), *sq = malloc((n + 1) * sizeof *sq);
+    int64_t *fq = malloc((n + 1) * sizeof *fq), *sl = malloc((n + 1) * sizeof *sl), *fl = malloc((n + 1) * sizeof *fl);
+    int32_t *pk = malloc((n + 1) * sizeof *pk);
+    uint32_t *mat = malloc((n + 1) * sizeof *mat);
+    cr_assert(cust && sq && fq && sl && fl && pk && mat);
+    st_unified_batch all = {cust, pk, mat, sq, fq, sl, fl};
+    st_unified_cursor cur = {0, 0, 0};
+    size_t got = 0;
+    cr_assert_eq(st_dense_unified_next(dn, &cur, &all, n + 1, &got, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(got, n);
+    const size_t at[] = {0, 1, 2, 7, n / 3, n / 2, n > 0 ? n - 1 : 0, n};
+    for (size_t a = 0; a < sizeof at / sizeof *at; a++) {
+        size_t r = at[a] > n ? n : at[a];
+        int64_t c5[5], s5[5], f5[5], l5[5], m5[5];
+        int32_t p5[5];
+        uint32_t t5[5];
+        st_unified_batch b = {c5, p5, t5, s5, f5, l5, m5};
+        cr_assert_eq(st_dense_unified_seek(dn, r, &cur, &err), ST_OK, "%s", err.msg);
+        cr_assert_eq(st_dense_unified_next(dn, &cur, &b, 5, &got, &err), ST_OK, "%s", err.msg);
+        cr_assert_eq(got, n - r < 5 ? n - r : 5, "rows after seeking to %zu of %zu", r, n);
+        for (size_t i = 0; i < got; i++)
+            cr_assert(c5[i] == cust[r + i] && p5[i] == pk[r + i] && t5[i] == mat[r + i] && s5[i] == sq[r + i] &&
+                          f5[i] == fq[r + i] && l5[i] == sl[r + i] && m5[i] == fl[r + i],
+                      "row %zu after seeking to %zu", r + i, r);
+    }
+    cr_assert_eq(st_dense_unified_seek(dn, (uint64_t)n + 1, &cur, &err), ST_ERR_INVALID, "past the end");
+    free(cust);
+    free(sq);
+    free(fq);
+    free(sl);
+    free(fl);
+    free(pk);
+    free(mat);
+}
+
 /* Lines split round-robin by chunk over n_parts accumulators (as the gold
  * step's threads split chunks), merged, finished, read back. */
 static void run_dense(const dataset *d, size_t chunk, unsigned n_parts, const uint32_t *rank, result *out)
@@ -709,6 +750,7 @@ static void run_dense(const dataset *d, size_t chunk, unsigned n_parts, const ui
     for (unsigned k = 1; k < n_parts; k++) cr_assert_eq(st_dense_merge(parts[0], parts[k], &err), ST_OK, "%s", err.msg);
     cr_assert_eq(st_dense_finish(parts[0], rank, d->n_mat, &err), ST_OK, "%s", err.msg);
     st_dense *dn = parts[0];
+    check_seek(dn);
     memset(out, 0, sizeof *out);
     cr_assert_eq(read_back(dn, st_dense_n_groups(dn), st_dense_n_unified(dn), dense_get, dense_next, 5, out, &err),
                  ST_OK, "%s", err.msg);

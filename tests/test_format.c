@@ -1286,6 +1286,93 @@ Test(format, columns_encoded_on_several_threads_write_the_same_bytes)
     free(many);
 }
 
+/* The write_lanes_file columns and schema, chunk k's rows as columns of
+ * their own (chunks of 4096 rows, the last one short). */
+static void lanes_chunk(const st_column *c, int nc, size_t k, size_t rows, st_column *out)
+{
+    size_t first = k * 4096, n = rows - first < 4096 ? rows - first : 4096;
+    for (int j = 0; j < nc; j++) {
+        st_column_init(&out[j], c[j].type);
+        cr_assert_eq(st_column_append_range(&out[j], &c[j], first, n), ST_OK);
+    }
+}
+
+/* Chunks encoded out of order, each by its own st_chunk_enc, and put in
+ * row order give the bytes of st_writer_write; put refuses a chunk out of
+ * row order and encode refuses a chunk that is not the schema's. */
+Test(format, chunks_encoded_apart_and_put_in_order_write_the_same_bytes)
+{
+    static const st_type types[] = {ST_TYPE_BOOL, ST_TYPE_I32, ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_STR, ST_TYPE_BYTES};
+    enum { NT = sizeof types / sizeof *types, NC = 12, ROWS = 3 * 4096 + 77, NCH = 4 };
+    st_field f[NC];
+    st_column c[NC], part[NCH][NC];
+    char names[NC][16];
+    for (int j = 0; j < NC; j++) {
+        snprintf(names[j], sizeof names[j], "c%d", j);
+        f[j] = (st_field){names[j], types[j % NT], false, NULL};
+        enc_case(&c[j], types[j % NT], ROWS, (j * 5) % 18);
+    }
+    char path[300];
+    snprintf(path, sizeof path, "%s/apart.strata", dir);
+    st_write_opts wo = {.no_fsync = true, .chunk_rows = 4096};
+    st_writer *w = NULL;
+    st_error err = {0};
+    cr_assert_eq(st_writer_open(&w, path, f, NC, NULL, &wo, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_chunk_rows(w), 4096u);
+    st_chunk_enc *ce[NCH];
+    for (int k = NCH - 1; k >= 0; k--) { /* last chunk first */
+        lanes_chunk(c, NC, (size_t)k, ROWS, part[k]);
+        cr_assert_eq(st_chunk_enc_create(w, &ce[k], &err), ST_OK, "%s", err.msg);
+        cr_assert_eq(st_writer_encode_chunk(w, part[k], part[k][0].n_rows, (uint64_t)k * 4096, ce[k], &err), ST_OK,
+                     "%s", err.msg);
+    }
+    cr_assert_eq(st_writer_put_chunk(w, ce[1], &err), ST_ERR_INVALID, "chunk 1 before chunk 0 is refused");
+    cr_assert(strstr(err.msg, "put after 0 rows") != NULL, "%s", err.msg);
+    cr_assert_eq(st_writer_encode_chunk(w, part[0], 4097, 0, ce[0], &err), ST_ERR_INVALID, "more rows than a chunk");
+    cr_assert_eq(st_writer_encode_chunk(w, part[0], 4096, 0, ce[0], &err), ST_OK, "%s", err.msg);
+    for (int k = 0; k < NCH; k++) cr_assert_eq(st_writer_put_chunk(w, ce[k], &err), ST_OK, "chunk %d: %s", k, err.msg);
+    cr_assert_eq(st_writer_put_chunk(w, ce[0], &err), ST_ERR_INVALID, "a chunk is put once");
+    cr_assert_eq(st_writer_n_rows(w), (uint64_t)ROWS);
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    size_t n_apart, n_one;
+    char *apart = fx_slurp(path, &n_apart), *one = write_lanes_file("apart1", 1, &n_one);
+    cr_assert_not_null(apart);
+    cr_assert_eq(n_apart, n_one);
+    cr_assert(memcmp(apart, one, n_one) == 0, "chunks encoded apart wrote other bytes than st_writer_write");
+    for (int k = 0; k < NCH; k++) {
+        st_chunk_enc_free(ce[k]);
+        for (int j = 0; j < NC; j++) st_column_free(&part[k][j]);
+    }
+    for (int j = 0; j < NC; j++) st_column_free(&c[j]);
+    free(apart);
+    free(one);
+}
+
+/* A chunk after a short one is not what st_writer_write cuts: refused. */
+Test(format, a_chunk_put_after_a_short_one_is_refused)
+{
+    st_field f = {"v", ST_TYPE_I64, false, NULL};
+    st_column c;
+    st_column_init(&c, ST_TYPE_I64);
+    for (int i = 0; i < 10; i++) cr_assert_eq(st_column_push_i64(&c, i), ST_OK);
+    char path[300];
+    snprintf(path, sizeof path, "%s/short.strata", dir);
+    st_write_opts wo = {.no_fsync = true, .chunk_rows = 4096};
+    st_writer *w = NULL;
+    st_error err = {0};
+    cr_assert_eq(st_writer_open(&w, path, &f, 1, NULL, &wo, &err), ST_OK, "%s", err.msg);
+    st_chunk_enc *ce = NULL;
+    cr_assert_eq(st_chunk_enc_create(w, &ce, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_encode_chunk(w, &c, 10, 0, ce, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_put_chunk(w, ce, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_encode_chunk(w, &c, 10, 10, ce, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_put_chunk(w, ce, &err), ST_ERR_INVALID);
+    cr_assert(strstr(err.msg, "in 1 chunks") != NULL, "%s", err.msg);
+    st_chunk_enc_free(ce);
+    st_writer_abort(w);
+    st_column_free(&c);
+}
+
 /* The AVX2 unpacking kernel against the scalar one (the spec): every width
  * 0..64, lengths around the group and load boundaries, random bits, a
  * base that wraps, and the packed array followed only by its slack (the

@@ -346,6 +346,11 @@ size_t st_dense_n_unified(const st_dense *dn);
 st_status st_dense_unified_next(const st_dense *dn, st_unified_cursor *cur,
                                 const st_unified_batch *out, size_t cap, size_t *n_out,
                                 st_error *err) ST_MUST_USE;
+/* Sets *cur to unified row `row` (0 <= row <= st_dense_n_unified; the
+ * end gives no more rows), so threads can each make their own stretch of
+ * the rows. ST_ERR_INVALID before finish or past the end. */
+st_status st_dense_unified_seek(const st_dense *dn, uint64_t row, st_unified_cursor *cur,
+                                st_error *err) ST_MUST_USE;
 
 /* As st_features_append_analytics / _append_unified, from an st_dense. */
 st_status st_dense_append_analytics(const st_dense *dn, size_t first, size_t n, st_column *cols,

@@ -168,9 +168,42 @@ st_status st_writer_runs_block(const st_writer *w, size_t col, const uint64_t *v
 st_status st_writer_write_chunk(st_writer *w, const st_column *cols, const st_stored_block *const *stored, size_t n,
                                 st_error *err) ST_MUST_USE;
 
-/* Flushes, writes the footer, fsyncs, renames to the final path, fsyncs
- * the directory and frees w (also on failure, after removing the
- * temporary file). */
+/* ---- chunks encoded on the caller's threads ----
+ *
+ * For a writer fed by several threads: each encodes whole chunks into
+ * its own st_chunk_enc (st_writer_encode_chunk reads only w's schema and
+ * options, so any number may run at once), and the chunks are put into
+ * the file one at a time in row order (st_writer_put_chunk, under the
+ * caller's lock). The file is the bytes st_writer_write gives for the same
+ * rows when every chunk but the last holds st_writer_chunk_rows() rows:
+ * put refuses a chunk out of row order or after a short one. */
+typedef struct st_chunk_enc st_chunk_enc;
+
+/* An encoder for w's chunks (zstd context, encoder tables, block
+ * buffers, reused chunk after chunk). Caller owns *out: st_chunk_enc_free. */
+st_status st_chunk_enc_create(const st_writer *w, st_chunk_enc **out, st_error *err) ST_MUST_USE;
+void st_chunk_enc_free(st_chunk_enc *ce);
+
+/* Rows of each chunk but the last (ST_CHUNK_ROWS unless opts said). */
+uint32_t st_writer_chunk_rows(const st_writer *w);
+
+/* Encodes the chunk cols[0..n_fields), n rows each (1 <= n <=
+ * st_writer_chunk_rows(w)), that starts at row first_row of the file,
+ * into ce, checking the rows as st_writer_write does (row numbers from
+ * first_row). ST_ERR_INVALID for a schema mismatch, a bad row or a
+ * string column over ST_CHUNK_MAX_BYTES (write such rows with
+ * st_writer_write). Borrows cols for the call. */
+st_status st_writer_encode_chunk(const st_writer *w, const st_column *cols, size_t n, uint64_t first_row,
+                                 st_chunk_enc *ce, st_error *err) ST_MUST_USE;
+
+/* Writes ce's chunk as w's next (ce is then empty). ST_ERR_INVALID when
+ * rows are buffered, when ce holds no chunk, or when its first row is not
+ * st_writer_n_rows(w) or the chunk before was short. */
+st_status st_writer_put_chunk(st_writer *w, st_chunk_enc *ce, st_error *err) ST_MUST_USE;
+
+/* Flushes, writes the footer, fsyncs (unless opts.defer_fsync), renames
+ * to the final path, fsyncs the directory (unless opts.defer_fsync) and
+ * frees w (also on failure, after removing the temporary file). */
 st_status st_writer_close(st_writer *w, st_error *err) ST_MUST_USE;
 
 /* Removes the temporary file and frees w. NULL does nothing. */

@@ -55,9 +55,12 @@ typedef struct dense_acc {
 
 typedef struct month_blk {
     dense_acc *uni; /* cust_span x cap; NULL until the month's first line */
+    uint64_t *seen; /* cust_span x seen_words(cap) bits: the codes with lines */
     uint32_t *hist; /* cust_span x span[t] */
     uint32_t cap;   /* code rows of uni */
 } month_blk;
+
+static size_t seen_words(uint32_t cap) { return ((size_t)cap + 63) / 64; }
 
 /* One unified row of a sealed cell: a material with lines in either table. */
 typedef struct dense_urow {
@@ -164,11 +167,13 @@ void st_dense_free(st_dense *dn)
     for (int t = 0; t < 2; t++) {
         for (uint32_t p = 0; dn->blk[t] && p < dn->n_periods; p++) {
             free(dn->blk[t][p].uni);
+            free(dn->blk[t][p].seen);
             free(dn->blk[t][p].hist);
         }
         free(dn->blk[t]);
         for (uint32_t k = 0; k < dn->n_spare[t]; k++) {
             free(dn->spare[t][k].uni);
+            free(dn->spare[t][k].seen);
             free(dn->spare[t][k].hist);
         }
         free(dn->spare[t]);
@@ -224,13 +229,23 @@ static bool grow_block(month_blk *b, uint32_t need, size_t cs)
     if (cap < need) cap = need;
     size_t bytes;
     if (cap > UINT32_MAX || !st_size_mul((size_t)cap, cs * sizeof(dense_acc), &bytes)) return false;
+    size_t nw = seen_words((uint32_t)cap), ow = seen_words(b->cap);
     dense_acc *u = malloc(bytes ? bytes : 1);
-    if (!u) return false;
+    uint64_t *seen = calloc(cs * nw + 1, sizeof *seen);
+    if (!u || !seen) {
+        free(u);
+        free(seen);
+        return false;
+    }
     memset(u, 0, bytes);
-    for (size_t dc = 0; b->uni && dc < cs; dc++)
+    for (size_t dc = 0; b->uni && dc < cs; dc++) {
         memcpy(u + dc * (size_t)cap, b->uni + dc * (size_t)b->cap, (size_t)b->cap * sizeof *u);
+        memcpy(seen + dc * nw, b->seen + dc * ow, ow * sizeof *seen);
+    }
     free(b->uni);
+    free(b->seen);
     b->uni = u;
+    b->seen = seen;
     b->cap = (uint32_t)cap;
     return true;
 }
@@ -280,8 +295,9 @@ static bool add_run(const st_dense *dn, int t, month_blk *b, const int64_t *cust
                     const int64_t *qty, size_t n, uint32_t n_codes)
 {
     const uint64_t cmin = (uint64_t)dn->d.f.customer_id_min, qmin = (uint64_t)dn->d.qty_min[t];
-    const uint64_t cspan = dn->cust_span, qspan = dn->span[t], cap = b->cap;
+    const uint64_t cspan = dn->cust_span, qspan = dn->span[t], cap = b->cap, nw = seen_words(b->cap);
     dense_acc *restrict uni = b->uni;
+    uint64_t *restrict seen = b->seen;
     uint32_t *restrict hist = b->hist;
     bool ok = true;
     for (size_t i = 0; i < n; i++) {
@@ -295,6 +311,7 @@ static bool add_run(const st_dense *dn, int t, month_blk *b, const int64_t *cust
         dense_acc *a = &uni[dc * cap + m];
         a->sum += (int64_t)(qmin + dq); /* = qty[i] when the row is good */
         a->lines++;
+        seen[dc * nw + (m >> 6)] |= (uint64_t)1 << (m & 63);
         hist[dc * qspan + dq]++;
     }
     return ok;
@@ -380,6 +397,8 @@ static bool merge_block(month_blk *d, const month_blk *s, size_t cs, size_t span
             du[k].sum += su[k].sum;
             du[k].lines += su[k].lines;
         }
+        size_t dw = seen_words(d->cap), sw = seen_words(s->cap);
+        for (size_t w = 0; w < sw; w++) d->seen[dc * dw + w] |= s->seen[dc * sw + w];
     }
     size_t nh = cs * span;
     for (size_t i = 0; i < nh; i++) d->hist[i] += s->hist[i];
@@ -428,37 +447,56 @@ static bool pool_reserve(dense_pool *p, size_t more)
 
 /* Cell dc of one month from its rows in the two tables' blocks (either may
  * have fewer codes, or none): totals, lines, medians, and its unified rows
- * appended to the object's own pool in code order. */
-static void seal_cell(st_dense *dn, const month_blk *b0, const month_blk *b1, size_t dc, dense_cell *c)
+ * appended to the object's own pool in code order. Only the codes with
+ * lines are visited (the seen bits), and what is read is zeroed (entries,
+ * bits, the histogram rows of tables with lines): the cell is left as a
+ * new block's. */
+static void seal_cell(st_dense *dn, month_blk *b0, month_blk *b1, size_t dc, dense_cell *c)
 {
-    const month_blk *b[2] = {b0, b1};
-    const dense_acc *u[2];
-    for (int t = 0; t < 2; t++) u[t] = b[t]->cap ? b[t]->uni + dc * b[t]->cap : NULL;
-    dense_pool *pool = &dn->pool[0];
-    uint32_t cap = b0->cap > b1->cap ? b0->cap : b1->cap;
-    *c = (dense_cell){.pool = 0, .off = pool->n};
-    for (uint32_t k = 0; k < cap; k++) {
-        int64_t l0 = k < b0->cap ? u[0][k].lines : 0, l1 = k < b1->cap ? u[1][k].lines : 0;
-        if ((l0 | l1) == 0) continue;
-        dense_urow *r = &pool->row[pool->n++];
-        r->code = k;
-        r->lines[0] = (uint32_t)l0;
-        r->lines[1] = (uint32_t)l1;
-        r->sum[0] = k < b0->cap ? u[0][k].sum : 0;
-        r->sum[1] = k < b1->cap ? u[1][k].sum : 0;
-        for (int t = 0; t < 2; t++) {
-            c->sum[t] += r->sum[t];
-            c->lines[t] += r->lines[t];
-        }
-        c->uniq++;
-        dn->max_code = k + 1 > dn->max_code ? k + 1 : dn->max_code;
-    }
+    month_blk *b[2] = {b0, b1};
+    dense_acc *u[2] = {NULL, NULL};
+    uint64_t *sn[2] = {NULL, NULL};
+    size_t nw[2] = {0, 0};
     for (int t = 0; t < 2; t++)
-        c->med[t] = c->lines[t] ? hist_median(b[t]->hist + dc * dn->span[t], dn->d.qty_min[t], c->lines[t]) : 0.0;
+        if (b[t]->cap) {
+            nw[t] = seen_words(b[t]->cap);
+            u[t] = b[t]->uni + dc * b[t]->cap;
+            sn[t] = b[t]->seen + dc * nw[t];
+        }
+    dense_pool *pool = &dn->pool[0];
+    *c = (dense_cell){.pool = 0, .off = pool->n};
+    size_t words = nw[0] > nw[1] ? nw[0] : nw[1];
+    for (size_t w = 0; w < words; w++) {
+        uint64_t m0 = w < nw[0] ? sn[0][w] : 0, m1 = w < nw[1] ? sn[1][w] : 0;
+        if (w < nw[0]) sn[0][w] = 0;
+        if (w < nw[1]) sn[1][w] = 0;
+        for (uint64_t bits = m0 | m1; bits; bits &= bits - 1) {
+            unsigned bit = (unsigned)__builtin_ctzll(bits);
+            uint32_t k = (uint32_t)(w * 64 + bit);
+            dense_acc a[2] = {{0, 0}, {0, 0}};
+            if ((m0 >> bit) & 1) a[0] = u[0][k], u[0][k] = (dense_acc){0, 0};
+            if ((m1 >> bit) & 1) a[1] = u[1][k], u[1][k] = (dense_acc){0, 0};
+            dense_urow *r = &pool->row[pool->n++];
+            *r = (dense_urow){.code = k, .lines = {(uint32_t)a[0].lines, (uint32_t)a[1].lines},
+                              .sum = {a[0].sum, a[1].sum}};
+            for (int t = 0; t < 2; t++) {
+                c->sum[t] += r->sum[t];
+                c->lines[t] += r->lines[t];
+            }
+            c->uniq++;
+            dn->max_code = k + 1 > dn->max_code ? k + 1 : dn->max_code;
+        }
+    }
+    for (int t = 0; t < 2; t++) {
+        if (!c->lines[t]) continue;
+        uint32_t *h = b[t]->hist + dc * dn->span[t];
+        c->med[t] = hist_median(h, dn->d.qty_min[t], c->lines[t]);
+        memset(h, 0, dn->span[t] * sizeof *h);
+    }
 }
 
-/* Zeroes a sealed month's block and keeps it for the next month's first
- * line (the memory is mapped and cached already). */
+/* Keeps a sealed month's block (zeroed by seal_cell) for the next month's
+ * first line: the memory is mapped and cached already. */
 static bool recycle(st_dense *dn, int t, month_blk *b)
 {
     if (!b->hist) return true;
@@ -469,8 +507,6 @@ static bool recycle(st_dense *dn, int t, month_blk *b)
         dn->spare[t] = s;
         dn->cap_spare[t] = cap;
     }
-    memset(b->hist, 0, (size_t)dn->cust_span * dn->span[t] * sizeof *b->hist);
-    if (b->uni) memset(b->uni, 0, (size_t)dn->cust_span * b->cap * sizeof *b->uni);
     dn->spare[t][dn->n_spare[t]++] = *b;
     *b = (month_blk){0};
     return true;
@@ -589,13 +625,15 @@ nomem:
 /* ---- finish ------------------------------------------------------------ */
 
 /* Sorts a cell's unified rows (code order) into material rank order:
- * insertion when few, else through a rank-indexed scratch (slot, all
- * ST_KEY_NONE on entry and on return; tmp holds n rows). */
+ * insertion when few, else by marking each row's rank in a bitmap over
+ * the ranks and reading the bits in order (slot: rank -> row, read only
+ * where a bit is set; bits: words over n_materials ranks, all zero on
+ * entry and on return; tmp holds n rows). */
 static void rank_rows(dense_urow *r, size_t n, const uint32_t *rank, uint32_t n_materials, uint32_t *slot,
-                      dense_urow *tmp)
+                      uint64_t *bits, dense_urow *tmp)
 {
     if (!rank || n < 2) return;
-    if (n * n <= 4 * (size_t)n_materials) {
+    if (n <= 8 || n * n <= (size_t)n_materials / 16) {
         for (size_t i = 1; i < n; i++) {
             dense_urow x = r[i];
             uint32_t rx = rank[x.code];
@@ -605,13 +643,19 @@ static void rank_rows(dense_urow *r, size_t n, const uint32_t *rank, uint32_t n_
         }
         return;
     }
-    for (size_t i = 0; i < n; i++) slot[rank[r[i].code]] = (uint32_t)i;
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t q = rank[r[i].code];
+        slot[q] = (uint32_t)i;
+        bits[q >> 6] |= (uint64_t)1 << (q & 63);
+        lo = q < lo ? q : lo;
+        hi = q > hi ? q : hi;
+    }
     size_t k = 0;
-    for (uint32_t q = 0; q < n_materials && k < n; q++)
-        if (slot[q] != ST_KEY_NONE) {
-            tmp[k++] = r[slot[q]];
-            slot[q] = ST_KEY_NONE;
-        }
+    for (uint32_t w = lo >> 6; w <= hi >> 6; w++) {
+        for (uint64_t b = bits[w]; b; b &= b - 1) tmp[k++] = r[slot[w * 64 + (uint32_t)__builtin_ctzll(b)]];
+        bits[w] = 0;
+    }
     memcpy(r, tmp, n * sizeof *r);
 }
 
@@ -642,10 +686,12 @@ static st_status list_groups(st_dense *dn, const uint32_t *material_rank, uint32
         widest = x->uniq > widest ? x->uniq : widest;
     }
     dense_urow *tmp = malloc(widest * sizeof *tmp);
+    uint64_t *bits = calloc((size_t)dn->n_materials / 64 + 1, sizeof *bits);
     dn->g_cell = malloc((ng ? ng : 1) * sizeof *dn->g_cell);
     dn->g_row = malloc((ng + 1) * sizeof *dn->g_row);
-    if (!tmp || !dn->g_cell || !dn->g_row) {
+    if (!tmp || !bits || !dn->g_cell || !dn->g_row) {
         free(tmp);
+        free(bits);
         return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
     }
     size_t g = 0;
@@ -656,9 +702,10 @@ static st_status list_groups(st_dense *dn, const uint32_t *material_rank, uint32
             if ((x->lines[0] | x->lines[1]) == 0) continue;
             dn->g_row[g + 1] = (g ? dn->g_row[g] : 0) + x->uniq;
             dn->g_cell[g++] = (uint32_t)c;
-            rank_rows(dn->pool[x->pool].row + x->off, x->uniq, material_rank, dn->n_materials, slot, tmp);
+            rank_rows(dn->pool[x->pool].row + x->off, x->uniq, material_rank, dn->n_materials, slot, bits, tmp);
         }
     free(tmp);
+    free(bits);
     dn->g_row[0] = 0;
     dn->n_groups = ng;
     dn->n_unified = nu;

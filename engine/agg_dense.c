@@ -286,35 +286,42 @@ static size_t first_bad(const st_dense *dn, int t, const int64_t *cust, const in
     return n;
 }
 
-/* Adds rows [0, n) of one month to its block and returns false when any
- * row is outside the ranges. One pass: every index is clamped into the
- * block (a bad row adds to a wrong but existing slot), so checking costs a
- * few compares per row instead of a second pass; on false the caller
- * fails the object, which is then never read. */
+/* True when every row of [0, n) is inside the ranges: customer and
+ * quantity offsets below their spans, codes below n_codes. One
+ * branch-free pass (an OR of the out-of-range tests), so the adding loop
+ * after it needs no test per row. */
+static bool rows_in_ranges(const int64_t *cust, const uint32_t *mat, const int64_t *qty, size_t n, uint64_t cmin,
+                           uint64_t cspan, uint64_t qmin, uint64_t qspan, uint32_t n_codes)
+{
+    uint64_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad |= (uint64_t)((uint64_t)cust[i] - cmin >= cspan) | (uint64_t)((uint64_t)qty[i] - qmin >= qspan) |
+               (uint64_t)(mat[i] >= n_codes);
+    return bad == 0;
+}
+
+/* Adds rows [0, n) of one month to its block and returns false, adding
+ * nothing, when any row is outside the ranges (the caller then fails the
+ * object and finds the row). */
 static bool add_run(const st_dense *dn, int t, month_blk *b, const int64_t *cust, const uint32_t *mat,
                     const int64_t *qty, size_t n, uint32_t n_codes)
 {
     const uint64_t cmin = (uint64_t)dn->d.f.customer_id_min, qmin = (uint64_t)dn->d.qty_min[t];
     const uint64_t cspan = dn->cust_span, qspan = dn->span[t], cap = b->cap, nw = seen_words(b->cap);
+    if (!rows_in_ranges(cust, mat, qty, n, cmin, cspan, qmin, qspan, n_codes)) return false;
     dense_acc *restrict uni = b->uni;
     uint64_t *restrict seen = b->seen;
     uint32_t *restrict hist = b->hist;
-    bool ok = true;
     for (size_t i = 0; i < n; i++) {
         uint64_t dc = (uint64_t)cust[i] - cmin, dq = (uint64_t)qty[i] - qmin;
         uint32_t m = mat[i];
-        bool okc = dc < cspan, okq = dq < qspan, okm = m < n_codes;
-        ok &= okc & okq & okm;
-        dc = okc ? dc : 0;
-        dq = okq ? dq : 0;
-        m = okm ? m : 0;
         dense_acc *a = &uni[dc * cap + m];
-        a->sum += (int64_t)(qmin + dq); /* = qty[i] when the row is good */
+        a->sum += qty[i];
         a->lines++;
         seen[dc * nw + (m >> 6)] |= (uint64_t)1 << (m & 63);
         hist[dc * qspan + dq]++;
     }
-    return ok;
+    return true;
 }
 
 /* Adds the lines run by run of one period_key (a chunk is one month as a
@@ -354,7 +361,7 @@ st_status st_dense_add(st_dense *dn, int t, const int64_t *cust, const int32_t *
         goto done;
     }
     bool ok;
-    /* a code table of at least one row, so a clamped bad code has a slot */
+    /* a code table of at least one row (n_codes == 0 is then refused below) */
     if ((s = add_months(dn, t, cust, pk, mat, qty, n, n_codes ? n_codes : 1, &ok, err)) != ST_OK) goto done;
     if (!ok || n_codes == 0) {
         size_t bad = first_bad(dn, t, cust, pk, mat, qty, n, n_codes);

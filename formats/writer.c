@@ -713,13 +713,34 @@ st_status st_writer_write_chunk(st_writer *w, const st_column *cols, const st_st
 
 /* ---- chunks encoded on the caller's threads ---- */
 
-struct st_chunk_enc {
+struct st_enc_lane {
     enc_lane lane;
-    enc_out *outs;      /* n_fields blocks */
-    size_t n_fields, n;
-    uint64_t first_row; /* of the chunk it holds */
-    bool full;          /* holds an encoded chunk not yet put */
 };
+
+struct st_chunk_enc {
+    enc_lane lane;      /* st_writer_encode_chunk's */
+    enc_out *outs;      /* n_fields blocks */
+    bool *done;         /* n_fields: column encoded (for rows col_first..+col_n) */
+    size_t *col_n;
+    uint64_t *col_first;
+    size_t n_fields;
+};
+
+void st_enc_lane_free(st_enc_lane *l)
+{
+    if (!l) return;
+    lane_free(&l->lane);
+    free(l);
+}
+
+st_status st_enc_lane_create(st_enc_lane **out, st_error *err)
+{
+    *out = calloc(1, sizeof **out);
+    if (*out && lane_init(&(*out)->lane)) return ST_OK;
+    st_enc_lane_free(*out);
+    *out = NULL;
+    return st_error_set(err, ST_ERR_NOMEM, "out of memory for a block encoder");
+}
 
 void st_chunk_enc_free(st_chunk_enc *ce)
 {
@@ -727,6 +748,9 @@ void st_chunk_enc_free(st_chunk_enc *ce)
     lane_free(&ce->lane);
     for (size_t j = 0; ce->outs && j < ce->n_fields; j++) out_free(&ce->outs[j]);
     free(ce->outs);
+    free(ce->done);
+    free(ce->col_n);
+    free(ce->col_first);
     free(ce);
 }
 
@@ -734,11 +758,15 @@ st_status st_chunk_enc_create(const st_writer *w, st_chunk_enc **out, st_error *
 {
     *out = NULL;
     st_chunk_enc *ce = calloc(1, sizeof *ce);
+    size_t nf = w->n_fields ? w->n_fields : 1;
     if (ce) {
         ce->n_fields = w->n_fields;
-        ce->outs = calloc(w->n_fields ? w->n_fields : 1, sizeof *ce->outs);
+        ce->outs = calloc(nf, sizeof *ce->outs);
+        ce->done = calloc(nf, sizeof *ce->done);
+        ce->col_n = calloc(nf, sizeof *ce->col_n);
+        ce->col_first = calloc(nf, sizeof *ce->col_first);
     }
-    if (!ce || !ce->outs || !lane_init(&ce->lane)) {
+    if (!ce || !ce->outs || !ce->done || !ce->col_n || !ce->col_first || !lane_init(&ce->lane)) {
         st_chunk_enc_free(ce);
         return st_error_set(err, ST_ERR_NOMEM, "out of memory for a chunk encoder of '%s'", w->path);
     }
@@ -748,55 +776,88 @@ st_status st_chunk_enc_create(const st_writer *w, st_chunk_enc **out, st_error *
 
 uint32_t st_writer_chunk_rows(const st_writer *w) { return w->chunk_rows; }
 
+/* Column j of a chunk of n rows from first_row into ce with lane l. */
+static st_status encode_column(const st_writer *w, size_t j, const st_column *c, size_t n, uint64_t first_row,
+                               enc_lane *l, st_chunk_enc *ce, st_error *err)
+{
+    ce->done[j] = false;
+    if (c->type != w->fields[j].type || c->n_rows != n)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' needs %zu rows of %s", w->path, w->fields[j].name,
+                            n, st_type_name(w->fields[j].type));
+    if ((c->type == ST_TYPE_STR || c->type == ST_TYPE_BYTES) && c->n_bytes > ST_CHUNK_MAX_BYTES)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' holds %zu bytes, more than one chunk takes",
+                            w->path, w->fields[j].name, c->n_bytes);
+    ST_TRY(rows_ok(w, j, c, 0, n, first_row, err));
+    ST_TRY(encode_into(w, j, c, n, l, &ce->outs[j], err));
+    ce->col_n[j] = n;
+    ce->col_first[j] = first_row;
+    ce->done[j] = true;
+    return ST_OK;
+}
+
+static st_status chunk_args(const st_writer *w, size_t j, size_t n, const st_chunk_enc *ce, st_error *err)
+{
+    if (ce->n_fields != w->n_fields || j >= w->n_fields)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': a chunk encoder made for another schema", w->path);
+    if (n == 0 || n > w->chunk_rows) return st_error_set(err, ST_ERR_INVALID, "'%s': a chunk of %zu rows", w->path, n);
+    return ST_OK;
+}
+
+st_status st_writer_encode_column(const st_writer *w, size_t j, const st_column *c, size_t n, uint64_t first_row,
+                                  st_enc_lane *l, st_chunk_enc *ce, st_error *err)
+{
+    ST_TRY(chunk_args(w, j, n, ce, err));
+    return encode_column(w, j, c, n, first_row, &l->lane, ce, err);
+}
+
 st_status st_writer_encode_chunk(const st_writer *w, const st_column *cols, size_t n, uint64_t first_row,
                                  st_chunk_enc *ce, st_error *err)
 {
-    ce->full = false;
-    if (ce->n_fields != w->n_fields)
-        return st_error_set(err, ST_ERR_INVALID, "'%s': a chunk encoder made for another schema", w->path);
-    if (n == 0 || n > w->chunk_rows) return st_error_set(err, ST_ERR_INVALID, "'%s': a chunk of %zu rows", w->path, n);
+    for (size_t j = 0; j < ce->n_fields; j++) ce->done[j] = false; /* on failure ce holds nothing */
     for (size_t j = 0; j < w->n_fields; j++) {
-        const st_column *c = &cols[j];
-        if (c->type != w->fields[j].type || c->n_rows != n)
-            return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' needs %zu rows of %s", w->path,
-                                w->fields[j].name, n, st_type_name(w->fields[j].type));
-        if ((c->type == ST_TYPE_STR || c->type == ST_TYPE_BYTES) && c->n_bytes > ST_CHUNK_MAX_BYTES)
-            return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' holds %zu bytes, more than one chunk takes",
-                                w->path, w->fields[j].name, c->n_bytes);
-        ST_TRY(rows_ok(w, j, c, 0, n, first_row, err));
+        ST_TRY(chunk_args(w, j, n, ce, err));
+        ST_TRY(encode_column(w, j, &cols[j], n, first_row, &ce->lane, ce, err));
     }
-    for (size_t j = 0; j < w->n_fields; j++) {
-        ST_TRY(encode_into(w, j, &cols[j], n, &ce->lane, &ce->outs[j], err));
-    }
-    ce->n = n;
-    ce->first_row = first_row;
-    ce->full = true;
     return ST_OK;
+}
+
+/* True when every column of ce is encoded for the same rows: *n and
+ * *first_row get them. */
+static bool chunk_complete(const st_chunk_enc *ce, size_t *n, uint64_t *first_row)
+{
+    if (ce->n_fields == 0 || !ce->done[0]) return false;
+    *n = ce->col_n[0];
+    *first_row = ce->col_first[0];
+    for (size_t j = 1; j < ce->n_fields; j++)
+        if (!ce->done[j] || ce->col_n[j] != *n || ce->col_first[j] != *first_row) return false;
+    return true;
 }
 
 st_status st_writer_put_chunk(st_writer *w, st_chunk_enc *ce, st_error *err)
 {
     if (w->failed) return st_error_set(err, w->failed, "writer for '%s' failed earlier", w->path);
-    if (!ce->full || ce->n_fields != w->n_fields)
+    size_t n = 0;
+    uint64_t first_row = 0;
+    if (ce->n_fields != w->n_fields || !chunk_complete(ce, &n, &first_row))
         return st_error_set(err, ST_ERR_INVALID, "'%s': no encoded chunk to put", w->path);
     if (w->buf[0].n_rows)
         return st_error_set(err, ST_ERR_INVALID, "'%s': an encoded chunk put while %zu rows are buffered", w->path,
                             w->buf[0].n_rows);
     /* the chunks st_writer_write would cut: in row order, every one but
      * the last full */
-    if (ce->first_row != w->n_rows || (w->n_chunks && w->chunk_n[w->n_chunks - 1] != w->chunk_rows))
+    if (first_row != w->n_rows || (w->n_chunks && w->chunk_n[w->n_chunks - 1] != w->chunk_rows))
         return st_error_set(err, ST_ERR_INVALID, "'%s': the chunk of rows from %llu put after %llu rows in %zu chunks",
-                            w->path, (unsigned long long)ce->first_row, (unsigned long long)w->n_rows, w->n_chunks);
-    st_status s = chunk_slot(w, ce->n, err);
+                            w->path, (unsigned long long)first_row, (unsigned long long)w->n_rows, w->n_chunks);
+    st_status s = chunk_slot(w, n, err);
     st_block_ent *blocks = s == ST_OK ? &w->blocks[w->n_chunks * w->n_fields] : NULL;
-    for (size_t j = 0; j < w->n_fields && s == ST_OK; j++) s = emit_out(w, j, &ce->outs[j], ce->n, &blocks[j], err);
+    for (size_t j = 0; j < w->n_fields && s == ST_OK; j++) s = emit_out(w, j, &ce->outs[j], n, &blocks[j], err);
     if (s != ST_OK) {
         w->failed = s;
         return s;
     }
     w->n_chunks++;
-    w->n_rows += ce->n;
-    ce->full = false;
+    w->n_rows += n;
+    for (size_t j = 0; j < ce->n_fields; j++) ce->done[j] = false;
     return ST_OK;
 }
 

@@ -404,85 +404,163 @@ static st_status emit_unified_overlapped(const gold_src *g, const st_dict *dict,
 
 enum { DENSE_MAX_THREADS = 64 }; /* threads of the fused pass and of its unified rows */
 
-/* The threads take the unified file's chunks from a counter: each makes
- * its chunk's rows (the accumulator sought to the chunk's first row),
- * encodes them into its own st_chunk_enc, waits for the chunk before to
- * be written and writes its own. The file is the bytes emit_unified
- * writes, whatever the thread count. */
-typedef struct uni_par {
+/* The unified file's chunks go through a few slots: a thread makes a
+ * chunk's rows into a free slot (the accumulator sought to the chunk's
+ * first row), then every thread takes the slot's columns one at a time
+ * and encodes them with its own lane; a slot whose columns are all
+ * encoded is written when its turn comes (chunks in row order) and
+ * freed. So both threads are busy to the end even when the chunks do not
+ * divide among them, and the file is the bytes emit_unified writes. */
+enum { SLOT_FREE, SLOT_MAKING, SLOT_ENCODING, SLOT_DONE };
+
+typedef struct uni_slot {
+    st_column cols[U_N];
+    st_chunk_enc *ce;
+    size_t k, n;        /* chunk k: n rows */
+    int state;
+    unsigned next_col;  /* SLOT_ENCODING: the next column to take */
+    unsigned cols_done;
+} uni_slot;
+
+typedef struct uni_pool {
     const st_dense *dn;
     const st_dict *dict;
     st_writer *w;
     uint64_t n_rows;
     size_t n_chunks, chunk_rows, longest; /* longest: the longest material code's bytes */
-    atomic_size_t next;
+    uni_slot slot[DENSE_MAX_THREADS];
+    unsigned n_slots;
+    size_t next_make, turn; /* the chunk made next, the chunk written next */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    size_t turn; /* the chunk written next */
     st_status s; /* the first error, in err */
     st_error err;
-} uni_par;
+} uni_pool;
 
-typedef struct uni_lane {
-    uni_par *p;
-    st_column cols[U_N];
-    st_chunk_enc *ce;
-} uni_lane;
-
-static void uni_fail(uni_par *p, st_status s, const st_error *e)
+/* Makes chunk k's rows into slot u (unlocked: the slot is this thread's). */
+static st_status uni_make(uni_pool *p, uni_slot *u, st_error *err)
 {
-    pthread_mutex_lock(&p->mu);
-    if (p->s == ST_OK) {
-        p->s = s;
-        p->err = *e;
-    }
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-}
-
-/* Makes, encodes and (in its turn) writes chunk k. */
-static st_status uni_chunk(uni_lane *l, size_t k, st_error *err)
-{
-    uni_par *p = l->p;
-    uint64_t first = (uint64_t)k * p->chunk_rows;
-    size_t want = p->n_rows - first < p->chunk_rows ? (size_t)(p->n_rows - first) : p->chunk_rows, got = 0;
+    uint64_t first = (uint64_t)u->k * p->chunk_rows;
+    size_t got = 0;
+    u->n = p->n_rows - first < p->chunk_rows ? (size_t)(p->n_rows - first) : p->chunk_rows;
     st_unified_cursor cur;
     ST_TRY(st_dense_unified_seek(p->dn, first, &cur, err));
     for (int c = 0; c < U_N; c++) {
-        st_column_reset(&l->cols[c]);
+        st_column_reset(&u->cols[c]);
         /* room for the whole chunk at once: no regrowth, reused chunk after chunk */
-        if (st_column_reserve(&l->cols[c], want, want * p->longest) != ST_OK)
+        if (st_column_reserve(&u->cols[c], u->n, u->n * p->longest) != ST_OK)
             return st_error_set(err, ST_ERR_NOMEM, "gold: out of memory for a chunk of unified rows");
     }
-    ST_TRY(st_dense_append_unified(p->dn, &cur, p->dict, want, l->cols, &got, err));
-    if (got != want)
-        return st_error_set(err, ST_ERR_INTERNAL, "gold: unified chunk %zu made %zu rows of %zu", k, got, want);
-    ST_TRY(st_writer_encode_chunk(p->w, l->cols, got, first, l->ce, err));
-    pthread_mutex_lock(&p->mu);
-    while (p->turn != k && p->s == ST_OK) pthread_cond_wait(&p->cv, &p->mu);
-    st_status s = ST_OK;
-    if (p->s == ST_OK && (s = st_writer_put_chunk(p->w, l->ce, err)) == ST_OK) p->turn++;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    return s;
+    ST_TRY(st_dense_append_unified(p->dn, &cur, p->dict, u->n, u->cols, &got, err));
+    if (got != u->n)
+        return st_error_set(err, ST_ERR_INTERNAL, "gold: unified chunk %zu made %zu rows of %zu", u->k, got, u->n);
+    return ST_OK;
 }
+
+/* Under the lock: writes the encoded slots whose turn it is. */
+static st_status uni_put_ready(uni_pool *p, st_error *err)
+{
+    for (bool more = true; more;) {
+        more = false;
+        for (unsigned i = 0; i < p->n_slots; i++) {
+            uni_slot *u = &p->slot[i];
+            if (u->state != SLOT_DONE || u->k != p->turn) continue;
+            ST_TRY(st_writer_put_chunk(p->w, u->ce, err));
+            u->state = SLOT_FREE;
+            p->turn++;
+            more = true;
+        }
+    }
+    return ST_OK;
+}
+
+/* Under the lock: the encoding slot with the lowest chunk that still has
+ * a column to take, or NULL. */
+static uni_slot *uni_column_slot(uni_pool *p)
+{
+    uni_slot *best = NULL;
+    for (unsigned i = 0; i < p->n_slots; i++) {
+        uni_slot *u = &p->slot[i];
+        if (u->state == SLOT_ENCODING && u->next_col < U_N && (!best || u->k < best->k)) best = u;
+    }
+    return best;
+}
+
+/* Under the lock: a free slot when a chunk is left to make, else NULL. */
+static uni_slot *uni_make_slot(uni_pool *p)
+{
+    for (unsigned i = 0; p->next_make < p->n_chunks && i < p->n_slots; i++)
+        if (p->slot[i].state == SLOT_FREE) return &p->slot[i];
+    return NULL;
+}
+
+/* Under the lock: true when work may still come (a chunk being made, or
+ * left to make). */
+static bool uni_work_left(const uni_pool *p)
+{
+    if (p->next_make < p->n_chunks) return true;
+    for (unsigned i = 0; i < p->n_slots; i++)
+        if (p->slot[i].state == SLOT_MAKING) return true;
+    return false;
+}
+
+/* One step of a worker, called and returning with the lock held: takes
+ * a column or a chunk to make and does it; false when nothing is left
+ * for it (it may then wait). */
+static bool uni_step(uni_pool *p, st_enc_lane *lane, st_status *s, st_error *err)
+{
+    uni_slot *u = uni_column_slot(p);
+    if (u) {
+        unsigned j = u->next_col++;
+        pthread_mutex_unlock(&p->mu);
+        *s = st_writer_encode_column(p->w, j, &u->cols[j], u->n, (uint64_t)u->k * p->chunk_rows, lane, u->ce, err);
+        pthread_mutex_lock(&p->mu);
+        if (*s == ST_OK && ++u->cols_done == U_N) {
+            u->state = SLOT_DONE;
+            *s = uni_put_ready(p, err);
+        }
+        pthread_cond_broadcast(&p->cv);
+        return true;
+    }
+    if ((u = uni_make_slot(p)) != NULL) {
+        u->k = p->next_make++;
+        u->state = SLOT_MAKING;
+        pthread_mutex_unlock(&p->mu);
+        *s = uni_make(p, u, err);
+        pthread_mutex_lock(&p->mu);
+        u->state = SLOT_ENCODING;
+        u->next_col = u->cols_done = 0;
+        pthread_cond_broadcast(&p->cv);
+        return true;
+    }
+    return false;
+}
+
+typedef struct uni_worker_arg {
+    uni_pool *p;
+    st_enc_lane *lane;
+} uni_worker_arg;
 
 static void *uni_worker(void *arg)
 {
-    uni_lane *l = arg;
-    uni_par *p = l->p;
+    uni_worker_arg *a = arg;
+    uni_pool *p = a->p;
     st_error err;
-    for (size_t k; (k = atomic_fetch_add(&p->next, 1)) < p->n_chunks;) {
-        pthread_mutex_lock(&p->mu);
-        bool stop = p->s != ST_OK;
-        pthread_mutex_unlock(&p->mu);
-        if (stop) break;
-        st_status s = uni_chunk(l, k, &err);
-        if (s != ST_OK) {
-            uni_fail(p, s, &err);
-            break;
+    pthread_mutex_lock(&p->mu);
+    while (p->s == ST_OK) {
+        st_status s = ST_OK;
+        if (uni_step(p, a->lane, &s, &err)) {
+            if (s != ST_OK && p->s == ST_OK) {
+                p->s = s;
+                p->err = err;
+                pthread_cond_broadcast(&p->cv);
+            }
+            continue;
         }
+        if (!uni_work_left(p)) break;
+        pthread_cond_wait(&p->cv, &p->mu);
     }
+    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -509,37 +587,44 @@ static bool unified_chunks_fixed(const st_dict *dict, size_t chunk_rows)
 static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, gold_out *o, unsigned threads,
                                        st_error *err)
 {
-    uni_par p = {.dn = dn, .dict = dict, .w = o->wu, .n_rows = st_dense_n_unified(dn),
-                 .chunk_rows = st_writer_chunk_rows(o->wu), .longest = longest_material(dict),
-                 .mu = PTHREAD_MUTEX_INITIALIZER,
-                 .cv = PTHREAD_COND_INITIALIZER, .s = ST_OK};
-    p.n_chunks = (size_t)((p.n_rows + p.chunk_rows - 1) / p.chunk_rows);
-    atomic_init(&p.next, 0);
+    uni_pool *p = malloc(sizeof *p);
+    if (!p) return st_error_set(err, ST_ERR_NOMEM, "gold: out of memory");
+    *p = (uni_pool){.dn = dn, .dict = dict, .w = o->wu, .n_rows = st_dense_n_unified(dn),
+                    .chunk_rows = st_writer_chunk_rows(o->wu), .longest = longest_material(dict),
+                    .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .s = ST_OK};
+    p->n_chunks = (size_t)((p->n_rows + p->chunk_rows - 1) / p->chunk_rows);
     unsigned n = threads > DENSE_MAX_THREADS ? DENSE_MAX_THREADS : threads < 1 ? 1 : threads;
-    if (n > p.n_chunks) n = p.n_chunks ? (unsigned)p.n_chunks : 1;
-    uni_lane lanes[DENSE_MAX_THREADS];
+    p->n_slots = n;
+    uni_worker_arg args[DENSE_MAX_THREADS];
     pthread_t tid[DENSE_MAX_THREADS];
     bool started[DENSE_MAX_THREADS] = {false};
     st_status s = ST_OK;
     for (unsigned k = 0; k < n; k++) {
-        lanes[k] = (uni_lane){.p = &p, .ce = NULL};
-        for (int c = 0; c < U_N; c++) st_column_init(&lanes[k].cols[c], un_fields[c].type);
-        if (s == ST_OK) s = st_chunk_enc_create(o->wu, &lanes[k].ce, err);
+        uni_slot *u = &p->slot[k];
+        u->state = SLOT_FREE;
+        for (int c = 0; c < U_N; c++) st_column_init(&u->cols[c], un_fields[c].type);
+        args[k] = (uni_worker_arg){p, NULL};
+        if (s == ST_OK) s = st_chunk_enc_create(o->wu, &u->ce, err);
+        if (s == ST_OK) s = st_enc_lane_create(&args[k].lane, err);
     }
     if (s == ST_OK) {
-        for (unsigned k = 1; k < n; k++) started[k] = pthread_create(&tid[k], NULL, uni_worker, &lanes[k]) == 0;
-        uni_worker(&lanes[0]); /* also takes the chunks of threads that did not start */
+        for (unsigned k = 1; k < n; k++) started[k] = pthread_create(&tid[k], NULL, uni_worker, &args[k]) == 0;
+        uni_worker(&args[0]); /* takes every task the threads that did not start would have */
         for (unsigned k = 1; k < n; k++)
             if (started[k]) pthread_join(tid[k], NULL);
-        if (p.s != ST_OK) {
-            if (err) *err = p.err;
-            s = p.s;
+        if (p->s != ST_OK) {
+            if (err) *err = p->err;
+            s = p->s;
+        } else if (p->turn != p->n_chunks) {
+            s = st_error_set(err, ST_ERR_INTERNAL, "gold: %zu of %zu unified chunks written", p->turn, p->n_chunks);
         }
     }
     for (unsigned k = 0; k < n; k++) {
-        st_chunk_enc_free(lanes[k].ce);
-        for (int c = 0; c < U_N; c++) st_column_free(&lanes[k].cols[c]);
+        st_chunk_enc_free(p->slot[k].ce);
+        st_enc_lane_free(args[k].lane);
+        for (int c = 0; c < U_N; c++) st_column_free(&p->slot[k].cols[c]);
     }
+    free(p);
     return s;
 }
 

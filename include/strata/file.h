@@ -196,8 +196,23 @@ uint32_t st_writer_chunk_rows(const st_writer *w);
 st_status st_writer_encode_chunk(const st_writer *w, const st_column *cols, size_t n, uint64_t first_row,
                                  st_chunk_enc *ce, st_error *err) ST_MUST_USE;
 
+/* A block encoder (zstd context and encoder tables) for one thread's
+ * st_writer_encode_column calls. Caller owns *out: st_enc_lane_free. */
+typedef struct st_enc_lane st_enc_lane;
+st_status st_enc_lane_create(st_enc_lane **out, st_error *err) ST_MUST_USE;
+void st_enc_lane_free(st_enc_lane *l);
+
+/* Encodes column j (c, n rows) of the chunk starting at first_row into
+ * ce with lane l, checked as st_writer_encode_chunk checks it: so the
+ * columns of one chunk can be encoded on several threads at once, each
+ * with its own lane (a column of a ce by one thread at a time). The chunk
+ * can be put once every column is encoded for the same rows. */
+st_status st_writer_encode_column(const st_writer *w, size_t j, const st_column *c, size_t n, uint64_t first_row,
+                                  st_enc_lane *l, st_chunk_enc *ce, st_error *err) ST_MUST_USE;
+
 /* Writes ce's chunk as w's next (ce is then empty). ST_ERR_INVALID when
- * rows are buffered, when ce holds no chunk, or when its first row is not
+ * rows are buffered, when ce holds no chunk (a column not encoded, or
+ * columns encoded for different rows), or when its first row is not
  * st_writer_n_rows(w) or the chunk before was short. */
 st_status st_writer_put_chunk(st_writer *w, st_chunk_enc *ce, st_error *err) ST_MUST_USE;
 

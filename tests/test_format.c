@@ -1320,17 +1320,34 @@ Test(format, chunks_encoded_apart_and_put_in_order_write_the_same_bytes)
     cr_assert_eq(st_writer_open(&w, path, f, NC, NULL, &wo, &err), ST_OK, "%s", err.msg);
     cr_assert_eq(st_writer_chunk_rows(w), 4096u);
     st_chunk_enc *ce[NCH];
+    st_enc_lane *lane[2];
+    for (int i = 0; i < 2; i++) cr_assert_eq(st_enc_lane_create(&lane[i], &err), ST_OK, "%s", err.msg);
     for (int k = NCH - 1; k >= 0; k--) { /* last chunk first */
         lanes_chunk(c, NC, (size_t)k, ROWS, part[k]);
         cr_assert_eq(st_chunk_enc_create(w, &ce[k], &err), ST_OK, "%s", err.msg);
-        cr_assert_eq(st_writer_encode_chunk(w, part[k], part[k][0].n_rows, (uint64_t)k * 4096, ce[k], &err), ST_OK,
-                     "%s", err.msg);
+        if (k != 2) {
+            cr_assert_eq(st_writer_encode_chunk(w, part[k], part[k][0].n_rows, (uint64_t)k * 4096, ce[k], &err),
+                         ST_OK, "%s", err.msg);
+            continue;
+        }
+        /* chunk 2 column by column, on two lanes, the last column left for later */
+        for (int j = NC - 2; j >= 0; j--)
+            cr_assert_eq(st_writer_encode_column(w, (size_t)j, &part[k][j], part[k][0].n_rows, (uint64_t)k * 4096,
+                                                 lane[j & 1], ce[k], &err),
+                         ST_OK, "%s", err.msg);
     }
     cr_assert_eq(st_writer_put_chunk(w, ce[1], &err), ST_ERR_INVALID, "chunk 1 before chunk 0 is refused");
     cr_assert(strstr(err.msg, "put after 0 rows") != NULL, "%s", err.msg);
     cr_assert_eq(st_writer_encode_chunk(w, part[0], 4097, 0, ce[0], &err), ST_ERR_INVALID, "more rows than a chunk");
     cr_assert_eq(st_writer_encode_chunk(w, part[0], 4096, 0, ce[0], &err), ST_OK, "%s", err.msg);
-    for (int k = 0; k < NCH; k++) cr_assert_eq(st_writer_put_chunk(w, ce[k], &err), ST_OK, "chunk %d: %s", k, err.msg);
+    for (int k = 0; k < 2; k++) cr_assert_eq(st_writer_put_chunk(w, ce[k], &err), ST_OK, "chunk %d: %s", k, err.msg);
+    cr_assert_eq(st_writer_put_chunk(w, ce[2], &err), ST_ERR_INVALID, "a chunk with a column not encoded");
+    cr_assert_eq(st_writer_encode_column(w, NC - 1, &part[2][NC - 1], 4096, 4096, lane[0], ce[2], &err), ST_OK,
+                 "%s", err.msg);
+    cr_assert_eq(st_writer_put_chunk(w, ce[2], &err), ST_ERR_INVALID, "a column encoded for other rows");
+    cr_assert_eq(st_writer_encode_column(w, NC - 1, &part[2][NC - 1], 4096, 2 * 4096, lane[1], ce[2], &err), ST_OK,
+                 "%s", err.msg);
+    for (int k = 2; k < NCH; k++) cr_assert_eq(st_writer_put_chunk(w, ce[k], &err), ST_OK, "chunk %d: %s", k, err.msg);
     cr_assert_eq(st_writer_put_chunk(w, ce[0], &err), ST_ERR_INVALID, "a chunk is put once");
     cr_assert_eq(st_writer_n_rows(w), (uint64_t)ROWS);
     cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
@@ -1339,6 +1356,7 @@ Test(format, chunks_encoded_apart_and_put_in_order_write_the_same_bytes)
     cr_assert_not_null(apart);
     cr_assert_eq(n_apart, n_one);
     cr_assert(memcmp(apart, one, n_one) == 0, "chunks encoded apart wrote other bytes than st_writer_write");
+    for (int i = 0; i < 2; i++) st_enc_lane_free(lane[i]);
     for (int k = 0; k < NCH; k++) {
         st_chunk_enc_free(ce[k]);
         for (int j = 0; j < NC; j++) st_column_free(&part[k][j]);

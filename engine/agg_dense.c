@@ -287,17 +287,28 @@ static size_t first_bad(const st_dense *dn, int t, const int64_t *cust, const in
 }
 
 /* True when every row of [0, n) is inside the ranges: customer and
- * quantity offsets below their spans, codes below n_codes. One
- * branch-free pass (an OR of the out-of-range tests), so the adding loop
- * after it needs no test per row. */
+ * quantity offsets below their spans, codes below n_codes. Min/max
+ * reductions the compiler vectorises, so the adding loop after it needs
+ * no test per row. */
 static bool rows_in_ranges(const int64_t *cust, const uint32_t *mat, const int64_t *qty, size_t n, uint64_t cmin,
                            uint64_t cspan, uint64_t qmin, uint64_t qspan, uint32_t n_codes)
 {
-    uint64_t bad = 0;
-    for (size_t i = 0; i < n; i++)
-        bad |= (uint64_t)((uint64_t)cust[i] - cmin >= cspan) | (uint64_t)((uint64_t)qty[i] - qmin >= qspan) |
-               (uint64_t)(mat[i] >= n_codes);
-    return bad == 0;
+    if (n == 0) return true;
+    int64_t c_lo = cust[0], c_hi = cust[0], q_lo = qty[0], q_hi = qty[0];
+    uint32_t m_hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        c_lo = cust[i] < c_lo ? cust[i] : c_lo;
+        c_hi = cust[i] > c_hi ? cust[i] : c_hi;
+    }
+    for (size_t i = 0; i < n; i++) {
+        q_lo = qty[i] < q_lo ? qty[i] : q_lo;
+        q_hi = qty[i] > q_hi ? qty[i] : q_hi;
+    }
+    for (size_t i = 0; i < n; i++) m_hi = mat[i] > m_hi ? mat[i] : m_hi;
+    /* [lo, hi] inside [min, min + span) in the wrapping offsets add_run uses */
+    return (uint64_t)c_lo - cmin < cspan && (uint64_t)c_hi - cmin < cspan && (uint64_t)c_hi - cmin >= (uint64_t)c_lo - cmin &&
+           (uint64_t)q_lo - qmin < qspan && (uint64_t)q_hi - qmin < qspan && (uint64_t)q_hi - qmin >= (uint64_t)q_lo - qmin &&
+           m_hi < n_codes;
 }
 
 /* Adds rows [0, n) of one month to its block and returns false, adding
@@ -324,6 +335,21 @@ static bool add_run(const st_dense *dn, int t, month_blk *b, const int64_t *cust
     return true;
 }
 
+/* The end of the run of pk[i]'s value that starts at i: eight at a time
+ * while all eight match (a loop the compiler vectorises), then one by one. */
+static size_t run_end(const int32_t *pk, size_t i, size_t n)
+{
+    const int32_t v = pk[i];
+    size_t j = i + 1;
+    for (; j + 8 <= n; j += 8) {
+        int same = 1;
+        for (size_t k = 0; k < 8; k++) same &= pk[j + k] == v;
+        if (!same) break;
+    }
+    while (j < n && pk[j] == v) j++;
+    return j;
+}
+
 /* Adds the lines run by run of one period_key (a chunk is one month as a
  * rule); false at the first run outside the ranges. */
 static st_status add_months(st_dense *dn, int t, const int64_t *cust, const int32_t *pk, const uint32_t *mat,
@@ -332,7 +358,7 @@ static st_status add_months(st_dense *dn, int t, const int64_t *cust, const int3
     const uint32_t pmin = (uint32_t)dn->d.f.period_key_min;
     *ok = true;
     for (size_t i = 0, j; i < n; i = j) {
-        for (j = i + 1; j < n && pk[j] == pk[i];) j++;
+        j = run_end(pk, i, n);
         uint32_t dp = (uint32_t)pk[i] - pmin;
         uint32_t p = dp < dn->per_span ? dn->per_idx[dp] : ST_KEY_NONE;
         if (p == ST_KEY_NONE || dn->sealed[p]) {

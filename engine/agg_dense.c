@@ -311,26 +311,31 @@ static bool rows_in_ranges(const int64_t *cust, const uint32_t *mat, const int64
            m_hi < n_codes;
 }
 
-/* Adds rows [0, n) of one month to its block and returns false, adding
- * nothing, when any row is outside the ranges (the caller then fails the
- * object and finds the row). */
+/* Adds rows [0, n) of one month to its block, a slice at a time (each
+ * checked by rows_in_ranges, then added while its rows are still in the
+ * cache), and returns false at the first slice with a row outside the
+ * ranges: the caller then fails the object and finds the row. */
 static bool add_run(const st_dense *dn, int t, month_blk *b, const int64_t *cust, const uint32_t *mat,
                     const int64_t *qty, size_t n, uint32_t n_codes)
 {
+    enum { SLICE = 2048 };
     const uint64_t cmin = (uint64_t)dn->d.f.customer_id_min, qmin = (uint64_t)dn->d.qty_min[t];
     const uint64_t cspan = dn->cust_span, qspan = dn->span[t], cap = b->cap, nw = seen_words(b->cap);
-    if (!rows_in_ranges(cust, mat, qty, n, cmin, cspan, qmin, qspan, n_codes)) return false;
     dense_acc *restrict uni = b->uni;
     uint64_t *restrict seen = b->seen;
     uint32_t *restrict hist = b->hist;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t dc = (uint64_t)cust[i] - cmin, dq = (uint64_t)qty[i] - qmin;
-        uint32_t m = mat[i];
-        dense_acc *a = &uni[dc * cap + m];
-        a->sum += qty[i];
-        a->lines++;
-        seen[dc * nw + (m >> 6)] |= (uint64_t)1 << (m & 63);
-        hist[dc * qspan + dq]++;
+    for (size_t i0 = 0; i0 < n; i0 += SLICE) {
+        size_t i1 = n - i0 < SLICE ? n : i0 + SLICE;
+        if (!rows_in_ranges(cust + i0, mat + i0, qty + i0, i1 - i0, cmin, cspan, qmin, qspan, n_codes)) return false;
+        for (size_t i = i0; i < i1; i++) {
+            uint64_t dc = (uint64_t)cust[i] - cmin, dq = (uint64_t)qty[i] - qmin;
+            uint32_t m = mat[i];
+            dense_acc *a = &uni[dc * cap + m];
+            a->sum += qty[i];
+            a->lines++;
+            seen[dc * nw + (m >> 6)] |= (uint64_t)1 << (m & 63);
+            hist[dc * qspan + dq]++;
+        }
     }
     return true;
 }

@@ -404,11 +404,12 @@ class Bench:
                f"CSV load {r['load_seconds']:.2f} s not timed"
         self.context.setdefault("duckdb_sums", {})[scale] = r["sums"]
         # from the step's phase timings and perf (bench/README, "What bounds each stage")
-        bound = ("fused pass too (>= 1 line per 12 histogram bins); fixed costs dominate: writing the two "
-                 "gold files (st_codec_encode), close/fsync ~8 ms, gold checks ~5 ms, of a ~57 ms step "
-                 "(phase timings, bench/README)") if scale == "500K" else \
-                ("fused pass (decode ~20%, st_dense_add ~25%) ~50%, writing the gold files "
-                 "(st_codec_encode) ~25%, merge 4%, close/fsync 4%, gold checks 3%")
+        bound = ("fused pass ~40% (per thread: decoding ~25%, st_dense_add ~45%, sealing months ~20%, a third of "
+                 "it page faults), writing the unified file ~35% (zstd ~57% of its encoding, 3 chunks over both "
+                 "threads), gold checks ~11%, finish 4% (phase timings of a ~55 ms step, bench/README)") \
+            if scale == "500K" else \
+                ("fused pass ~70% (per thread: decoding ~45%, st_dense_add ~48%, sealing 7%), writing the unified "
+                 "file ~20% (zstd most of it), gold checks ~6%, finish 2% (phase timings, bench/README)")
         try:
             self.need("run")
             self.ensure_warehouse(db, wh)

@@ -1242,18 +1242,28 @@ Test(format, encoder_stats_kernels_match_scalar)
 /* One file from columns of every type and many encoding cases, written
  * through st_writer_write with `threads` encoder lanes (several chunks,
  * the last one short); returns its bytes. */
-static char *write_lanes_file(const char *name, unsigned threads, size_t *n_bytes)
+enum { LANES_NC = 12, LANES_ROWS = 3 * 4096 + 77 };
+
+/* The schema and columns of the lanes files: every type, many encoding
+ * cases, LANES_ROWS rows. */
+static void lanes_columns(st_field *f, st_column *c, char (*names)[16])
 {
     static const st_type types[] = {ST_TYPE_BOOL, ST_TYPE_I32, ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_STR, ST_TYPE_BYTES};
-    enum { NT = sizeof types / sizeof *types, NC = 12, ROWS = 3 * 4096 + 77 };
+    enum { NT = sizeof types / sizeof *types };
+    for (int j = 0; j < LANES_NC; j++) {
+        snprintf(names[j], 16, "c%d", j);
+        f[j] = (st_field){names[j], types[j % NT], false, NULL};
+        enc_case(&c[j], types[j % NT], LANES_ROWS, (j * 5) % 18);
+    }
+}
+
+static char *write_lanes_file(const char *name, unsigned threads, size_t *n_bytes)
+{
+    enum { NC = LANES_NC, ROWS = LANES_ROWS };
     st_field f[NC];
     st_column c[NC];
     char names[NC][16];
-    for (int j = 0; j < NC; j++) {
-        snprintf(names[j], sizeof names[j], "c%d", j);
-        f[j] = (st_field){names[j], types[j % NT], false, NULL};
-        enc_case(&c[j], types[j % NT], ROWS, (j * 5) % 18);
-    }
+    lanes_columns(f, c, names);
     char path[300];
     snprintf(path, sizeof path, "%s/%s.strata", dir, name);
     st_write_opts wo = {.no_fsync = true, .chunk_rows = 4096};
@@ -1302,16 +1312,11 @@ static void lanes_chunk(const st_column *c, int nc, size_t k, size_t rows, st_co
  * row order and encode refuses a chunk that is not the schema's. */
 Test(format, chunks_encoded_apart_and_put_in_order_write_the_same_bytes)
 {
-    static const st_type types[] = {ST_TYPE_BOOL, ST_TYPE_I32, ST_TYPE_I64, ST_TYPE_F64, ST_TYPE_STR, ST_TYPE_BYTES};
-    enum { NT = sizeof types / sizeof *types, NC = 12, ROWS = 3 * 4096 + 77, NCH = 4 };
+    enum { NC = LANES_NC, ROWS = LANES_ROWS, NCH = 4 };
     st_field f[NC];
     st_column c[NC], part[NCH][NC];
     char names[NC][16];
-    for (int j = 0; j < NC; j++) {
-        snprintf(names[j], sizeof names[j], "c%d", j);
-        f[j] = (st_field){names[j], types[j % NT], false, NULL};
-        enc_case(&c[j], types[j % NT], ROWS, (j * 5) % 18);
-    }
+    lanes_columns(f, c, names);
     char path[300];
     snprintf(path, sizeof path, "%s/apart.strata", dir);
     st_write_opts wo = {.no_fsync = true, .chunk_rows = 4096};

@@ -21,22 +21,27 @@
  * contiguously. A table spanning every month with a stride of the whole
  * grid put each material's row of a month on its own page, at a stride
  * that mapped them all to the same L1 sets (perf: the load of the pair was
- * 38% of the loop). A line costs two increments and an add; nothing is
- * stored per line and nothing is freed and allocated per chunk.
+ * 38% of the loop). A line costs two increments, an add and a bit set
+ * (the block's seen bitmap, one bit per customer and material, which lets
+ * sealing visit only the materials with lines); nothing is stored per
+ * line and nothing is freed and allocated per chunk.
  *
- * Blocks are zeroed by writing (malloc + memset), not by calloc: a page
+ * Blocks are zeroed by writing (malloc + memset), not by calloc (the seen
+ * bitmaps, a few KiB a block, excepted): a page
  * calloc leaves lazily mapped is first read by a line's `+=`, which maps
  * the shared zero page, and the write after it replaces that mapping with
  * a TLB shoot-down on every core (a quarter of the step's CPU with two
  * threads). Merging accumulators moves the months only one side has.
  *
- * Finish walks the blocks month by month into per-cell totals, line
- * counts and distinct-material counts, lists the active cells in
- * (customer_id, period_key) order, and reads each median off the cell's
- * histogram: the value at index n/2 (and n/2 - 1 for an even count),
- * averaged in double as st_median_i64() does, so the medians are bit for
- * bit those of selection. Unified rows are the (cell, material) pairs
- * with lines, walked in material rank order.
+ * Sealing a month (st_dense_seal_month as the caller's lines move past
+ * it, finish for the months left) walks its blocks into per-cell totals,
+ * line counts, distinct-material counts and unified rows (the (cell,
+ * material) pairs with lines, in code order), and reads each median off
+ * the cell's histogram: the value at index n/2 (and n/2 - 1 for an even
+ * count), averaged in double as st_median_i64() does, so the medians are
+ * bit for bit those of selection. Finish then lists the active cells in
+ * (customer_id, period_key) order and puts each cell's rows into
+ * material rank order.
  *
  * Overflow cannot happen: eligibility bounds |quantity| by 2^31 and the
  * line count of a table by 2^32 - 1, so every sum, per material or per
@@ -155,9 +160,25 @@ uint64_t st_dense_bytes(const st_dense_dims *d, uint32_t n_materials)
 {
     uint64_t cells = ((uint64_t)d->f.customer_id_max - (uint64_t)d->f.customer_id_min + 1) * n_months(&d->f);
     uint64_t hist = cells * (qty_span(d, 0) + qty_span(d, 1)) * sizeof(uint32_t);
-    /* finish's unified rows: at most one per cell and material */
-    uint64_t rows = cells * (uint64_t)n_materials * (sizeof(uint32_t) + 4 * sizeof(int64_t));
-    return 2 * cells * (uint64_t)n_materials * sizeof(dense_acc) + hist + rows;
+    /* the seen bits of both tables' blocks */
+    uint64_t seen = 2 * cells * seen_words(n_materials) * sizeof(uint64_t);
+    /* sealed cells, and their unified rows: at most one per cell and
+     * material, with the pool's growth slack (half) */
+    uint64_t sealed = cells * sizeof(dense_cell) + cells * (uint64_t)n_materials * sizeof(dense_urow) * 3 / 2;
+    return 2 * cells * (uint64_t)n_materials * sizeof(dense_acc) + hist + seen + sealed;
+}
+
+/* Frees the zeroed blocks kept for later months. */
+static void free_spares(st_dense *dn)
+{
+    for (int t = 0; t < 2; t++) {
+        for (uint32_t k = 0; k < dn->n_spare[t]; k++) {
+            free(dn->spare[t][k].uni);
+            free(dn->spare[t][k].seen);
+            free(dn->spare[t][k].hist);
+        }
+        dn->n_spare[t] = 0;
+    }
 }
 
 void st_dense_free(st_dense *dn)
@@ -171,11 +192,9 @@ void st_dense_free(st_dense *dn)
             free(dn->blk[t][p].hist);
         }
         free(dn->blk[t]);
-        for (uint32_t k = 0; k < dn->n_spare[t]; k++) {
-            free(dn->spare[t][k].uni);
-            free(dn->spare[t][k].seen);
-            free(dn->spare[t][k].hist);
-        }
+    }
+    free_spares(dn);
+    for (int t = 0; t < 2; t++) {
         free(dn->spare[t]);
     }
     for (uint32_t k = 0; k < dn->n_pools; k++) free(dn->pool[k].row);
@@ -555,10 +574,11 @@ static st_status seal_month(st_dense *dn, uint32_t p, st_error *err)
 {
     if (dn->sealed[p]) return ST_OK;
     month_blk *b0 = &dn->blk[0][p], *b1 = &dn->blk[1][p];
+    /* cells even for a month without lines: a merge moves them */
+    if (!ensure_cells(dn))
+        return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for %zu cells", dn->n_cells);
     if (b0->hist || b1->hist) {
         size_t cs = dn->cust_span, cap = b0->cap > b1->cap ? b0->cap : b1->cap;
-        if (!ensure_cells(dn))
-            return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for %zu cells", dn->n_cells);
         for (size_t dc = 0; dc < cs; dc++) {
             if (!pool_reserve(&dn->pool[0], cap))
                 return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for unified rows");
@@ -569,6 +589,13 @@ static st_status seal_month(st_dense *dn, uint32_t p, st_error *err)
     }
     dn->sealed[p] = 1;
     return ST_OK;
+}
+
+bool st_dense_month_sealed(const st_dense *dn, int32_t period_key)
+{
+    uint32_t dp = (uint32_t)period_key - (uint32_t)dn->d.f.period_key_min;
+    uint32_t p = dp < dn->per_span ? dn->per_idx[dp] : ST_KEY_NONE;
+    return p != ST_KEY_NONE && dn->sealed[p];
 }
 
 st_status st_dense_seal_month(st_dense *dn, int32_t period_key, st_error *err)
@@ -766,6 +793,7 @@ st_status st_dense_finish(st_dense *dn, const uint32_t *material_rank, uint32_t 
                          dn->max_code - 1, n_materials);
     if (s == ST_OK) s = list_groups(dn, material_rank, slot, err);
     free(slot);
+    free_spares(dn); /* every month is sealed: no block is needed again */
     if (s != ST_OK) dn->failed = true;
     return s;
 }

@@ -761,6 +761,30 @@ static st_status lines_outside(const char *table, uint64_t row0, const chunk_buf
     return check_qty(table, row0, st_column_i64(&b->q), n, dd->qty_min[tab], dd->qty_max[tab], err);
 }
 
+/* True when a line of the chunk lies in a month dn has sealed. */
+static bool hits_sealed_month(const st_dense *dn, const chunk_bufs *b)
+{
+    const int32_t *pk = st_column_i32(&b->p);
+    for (size_t i = 0; i < b->p.n_rows; i++)
+        if ((i == 0 || pk[i] != pk[i - 1]) && st_dense_month_sealed(dn, pk[i])) return true;
+    return false;
+}
+
+/* The error for a chunk st_dense_add refused with s: a line outside the
+ * ranges gives the error the other paths give (table and row); a line
+ * in a month sealed before means the chunk's period_key zone map, which
+ * planned the sealing, is wrong; any other error (out of memory) is s. */
+static st_status refused_chunk(const dense_job *job, const chunk_ref *it, const chunk_bufs *b, st_status s,
+                               st_error *err)
+{
+    st_status c = lines_outside(tables[it->tab], it->row0, b, job->dd, it->tab, err);
+    if (c != ST_OK || s != ST_ERR_INVALID || !hits_sealed_month(job->dn, b)) return c != ST_OK ? c : s;
+    char why[sizeof err->msg];
+    snprintf(why, sizeof why, "%s", err->msg);
+    return st_error_set(err, ST_ERR_CORRUPT, "silver.%s chunk %zu: %s (its period_key zone map is wrong)",
+                        tables[it->tab], it->ch, why);
+}
+
 static int32_t month_key(const st_dense_dims *dd, uint32_t m)
 {
     int32_t pk = dd->f.period_key_min, a = (pk / 100) * 12 + pk % 100 - 1 + (int32_t)m;
@@ -805,12 +829,7 @@ static st_status dense_run(dense_job *job)
         s = st_dense_add(job->dn, (int)it->tab, st_column_i64(&b.c), st_column_i32(&b.p), b.codes,
                          st_column_i64(&b.q), n, n_codes, err);
         if (s != ST_OK) {
-            /* a line outside the ranges: the error the other paths give */
-            st_status c = lines_outside(table, it->row0, &b, job->dd, it->tab, err);
-            if (c == ST_OK) /* inside the ranges: a month the zone maps said was done */
-                c = st_error_set(err, ST_ERR_CORRUPT, "silver.%s chunk %zu: %s (its period_key zone map is wrong)",
-                                 table, it->ch, err ? err->msg : "a line of a sealed month");
-            s = c;
+            s = refused_chunk(job, it, &b, s, err);
             break;
         }
         job->rows += n;
@@ -913,8 +932,17 @@ static st_status month_owners(const dense_job *jobs, unsigned n, uint32_t n_mont
     return ST_OK;
 }
 
+/* True when item a comes before item b in the order the serial path
+ * reads the chunks (every sales chunk, then every FOC chunk); SIZE_MAX,
+ * a failure before any chunk, comes after every chunk. */
+static bool serial_before(const chunk_ref *items, size_t a, size_t b)
+{
+    if (a == SIZE_MAX || b == SIZE_MAX) return a != SIZE_MAX && b == SIZE_MAX;
+    return items[a].tab != items[b].tab ? items[a].tab < items[b].tab : items[a].ch < items[b].ch;
+}
+
 /* Runs the jobs on their threads (the first here) and joins them; returns
- * the error of the earliest failing chunk, as the serial path would. */
+ * the error of the earliest failing chunk in the serial path's order. */
 static st_status dense_threads(dense_job *jobs, unsigned n, bool *over_budget, st_error *err)
 {
     pthread_t tid[DENSE_MAX_THREADS];
@@ -929,7 +957,8 @@ static st_status dense_threads(dense_job *jobs, unsigned n, bool *over_budget, s
     *over_budget = false;
     for (unsigned k = 0; k < n; k++) {
         *over_budget |= jobs[k].over_budget;
-        if (jobs[k].status != ST_OK && (!bad || jobs[k].bad_item < bad->bad_item)) bad = &jobs[k];
+        if (jobs[k].status != ST_OK && (!bad || serial_before(jobs[k].items, jobs[k].bad_item, bad->bad_item)))
+            bad = &jobs[k];
     }
     if (bad && !*over_budget) {
         if (err) *err = bad->err;
@@ -973,6 +1002,12 @@ static st_status dense_pass(st_run_ctx *ctx, const st_dense_dims *dd, st_dict *d
         s = st_dense_merge(jobs[0].dn, jobs[k].dn, err);
         st_dense_free(jobs[k].dn);
         jobs[k].dn = NULL;
+        /* months one thread sealed have lines on another: the zone maps
+         * that assigned the months lied */
+        if (s == ST_ERR_INVALID)
+            s = st_error_set(err, ST_ERR_CORRUPT,
+                             "silver: a line lies outside its chunk's period_key zone map (a month one thread sealed "
+                             "has lines in another thread's chunks)");
     }
     if (s == ST_OK) s = st_dict_finish(dict, err);
     if (s == ST_OK) s = st_dense_finish(jobs[0].dn, st_dict_rank(dict), st_dict_size(dict), err);

@@ -73,6 +73,20 @@ static void fsync_dir(const char *dir)
     }
 }
 
+/* fsync_dir for the commit, where it must hold: ST_ERR_IO when the
+ * directory cannot be opened or synced (EINVAL, a file system that does
+ * not sync directories, counts as done). */
+static st_status sync_dir(const char *dir, st_error *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return st_error_set(err, ST_ERR_IO, "cannot open staged directory '%s': %s", dir, strerror(errno));
+    int rc = fsync(fd), e = errno;
+    close(fd);
+    if (rc != 0 && e != EINVAL)
+        return st_error_set(err, ST_ERR_IO, "cannot make staged directory '%s' durable: %s", dir, strerror(e));
+    return ST_OK;
+}
+
 static void dir_of(const char *path, char *buf)
 {
     snprintf(buf, ST_PATH_MAX, "%s", path);
@@ -589,8 +603,7 @@ static st_status make_durable(const st_warehouse *wh, const char *name, const ch
         ST_TRY(path_join(pp, wh->staging, prev, err));
         dir_of(pp, pdir);
     }
-    if (!prev || strcmp(dir, pdir) != 0) fsync_dir(dir);
-    return ST_OK;
+    return !prev || strcmp(dir, pdir) != 0 ? sync_dir(dir, err) : ST_OK;
 }
 
 st_status st_warehouse_commit(st_warehouse *wh, st_error *err)
@@ -607,7 +620,7 @@ st_status st_warehouse_commit(st_warehouse *wh, st_error *err)
     st_status s = list_staged(wh->staging, &names, &count, err);
     /* every file the journal names is durable before the journal is */
     for (size_t i = 0; i < count && s == ST_OK; i++) s = make_durable(wh, names[i], i ? names[i - 1] : NULL, err);
-    if (s == ST_OK) fsync_dir(wh->staging); /* the layer directories' entries */
+    if (s == ST_OK) s = sync_dir(wh->staging, err); /* the layer directories' entries */
     for (size_t i = 0; i < count; i++) {
         if (s == ST_OK && fprintf(j, "%s\n", names[i]) < 0) s = st_error_set(err, ST_ERR_IO, "cannot write commit journal");
         free(names[i]);

@@ -871,6 +871,32 @@ Test(agg, dense_sealed_months_match_reference)
     dataset_free(&d);
 }
 
+/* A month sealed without a line (its chunk's zone map spanned it, no line
+ * fell in it) merges into an accumulator that had none of it either. */
+Test(agg, dense_empty_sealed_month_merges)
+{
+    st_error err = {0};
+    st_dense_dims dd = {{1, 3, 202001, 202003}, {1, 1}, {9, 9}};
+    st_dense *a = NULL, *b = NULL;
+    cr_assert_eq(st_dense_create(&a, &dd, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_dense_create(&b, &dd, &err), ST_OK, "%s", err.msg);
+    int64_t cust[2] = {1, 2}, qty[2] = {3, 4};
+    int32_t pk[2] = {202001, 202003};
+    uint32_t mat[2] = {0, 0};
+    cr_assert_eq(st_dense_add(a, 0, cust, pk, mat, qty, 2, 1, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_dense_seal_month(b, 202002, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_dense_merge(a, b, &err), ST_OK, "%s", err.msg);
+    uint32_t rank[1] = {0};
+    cr_assert_eq(st_dense_finish(a, rank, 1, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_dense_n_groups(a), 2u);
+    cr_assert_eq(st_dense_n_unified(a), 2u);
+    st_feature_row r;
+    st_dense_get(a, 1, &r);
+    cr_assert(r.customer_id == 2 && r.period_key == 202003 && r.total_sold_quantity == 4);
+    st_dense_free(a);
+    st_dense_free(b);
+}
+
 Test(agg, dense_sealed_month_refuses_lines_and_conflicting_merges)
 {
     st_error err = {0};
@@ -924,7 +950,11 @@ Test(agg, dense_eligibility_and_bad_rows)
     st_dense_dims dd = {{1, 100, 202001, 202412}, {0, 0}, {580, 146}};
     cr_assert(st_dense_eligible(&dd));
     /* material tables of both tables, histograms, and finish's unified rows (4 + 4 x 8 bytes) */
-    cr_assert_eq(st_dense_bytes(&dd, 150), 2ull * 6000 * 150 * 16 + 6000ull * (581 + 147) * 4 + 6000ull * 150 * 36);
+    /* blocks of both tables, histograms, seen bits (3 words of 64 per row),
+     * sealed cells (56 bytes) and unified rows (32 bytes, with half again of
+     * pool slack) */
+    cr_assert_eq(st_dense_bytes(&dd, 150), 2ull * 6000 * 150 * 16 + 6000ull * (581 + 147) * 4 + 2ull * 6000 * 3 * 8 +
+                                               6000ull * 56 + 6000ull * 150 * 32 * 3 / 2);
     st_dense_dims wide = dd;
     wide.qty_max[0] = 1000000000; /* histogram too wide: st_features takes it */
     cr_assert_not(st_dense_eligible(&wide));

@@ -265,11 +265,12 @@ st_status st_features_append_unified(const st_features *fx, st_unified_cursor *c
  * add up exactly (st_dense_merge), so results never depend on how the
  * lines were split.
  *
- * Memory: 32 bytes per cell and material (both tables) plus 4 bytes per
- * cell and histogram bin, for the months that have lines and are not
- * sealed, 56 bytes per cell once a month is sealed, and 32 bytes per
- * unified row of the sealed months; st_dense_bytes() says how much at most
- * for a given material count. A caller that reads month-ordered lines
+ * Memory: 32 bytes and 2 bits per cell and material (both tables) plus 4
+ * bytes per cell and histogram bin, for the months that have lines and
+ * are not sealed, 56 bytes per cell once a month is sealed, and 32 bytes
+ * per unified row of the sealed months (the blocks of sealed months are
+ * kept for later months until finish frees them); st_dense_bytes() says
+ * how much at most for a given material count. A caller that reads month-ordered lines
  * seals each month once no more of its lines can come
  * (st_dense_seal_month): its blocks are reduced to per-cell results and
  * reused for the next month, so the live blocks are those of a few months
@@ -314,6 +315,9 @@ void st_dense_free(st_dense *dn);
 st_status st_dense_add(st_dense *dn, int t, const int64_t *customer_id, const int32_t *period_key,
                        const uint32_t *material, const int64_t *quantity, size_t n,
                        uint32_t n_codes, st_error *err) ST_MUST_USE;
+
+/* True when the month of period_key (inside the ranges) is sealed. */
+bool st_dense_month_sealed(const st_dense *dn, int32_t period_key);
 
 /* Declares that no more lines of period_key's month will be added: the
  * month's totals, line counts, medians and unified rows are computed now

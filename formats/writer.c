@@ -718,7 +718,6 @@ struct st_enc_lane {
 };
 
 struct st_chunk_enc {
-    enc_lane lane;      /* st_writer_encode_chunk's */
     enc_out *outs;      /* n_fields blocks */
     bool *done;         /* n_fields: column encoded (for rows col_first..+col_n) */
     size_t *col_n;
@@ -745,7 +744,6 @@ st_status st_enc_lane_create(st_enc_lane **out, st_error *err)
 void st_chunk_enc_free(st_chunk_enc *ce)
 {
     if (!ce) return;
-    lane_free(&ce->lane);
     for (size_t j = 0; ce->outs && j < ce->n_fields; j++) out_free(&ce->outs[j]);
     free(ce->outs);
     free(ce->done);
@@ -766,7 +764,7 @@ st_status st_chunk_enc_create(const st_writer *w, st_chunk_enc **out, st_error *
         ce->col_n = calloc(nf, sizeof *ce->col_n);
         ce->col_first = calloc(nf, sizeof *ce->col_first);
     }
-    if (!ce || !ce->outs || !ce->done || !ce->col_n || !ce->col_first || !lane_init(&ce->lane)) {
+    if (!ce || !ce->outs || !ce->done || !ce->col_n || !ce->col_first) {
         st_chunk_enc_free(ce);
         return st_error_set(err, ST_ERR_NOMEM, "out of memory for a chunk encoder of '%s'", w->path);
     }
@@ -811,12 +809,12 @@ st_status st_writer_encode_column(const st_writer *w, size_t j, const st_column 
 }
 
 st_status st_writer_encode_chunk(const st_writer *w, const st_column *cols, size_t n, uint64_t first_row,
-                                 st_chunk_enc *ce, st_error *err)
+                                 st_enc_lane *l, st_chunk_enc *ce, st_error *err)
 {
     for (size_t j = 0; j < ce->n_fields; j++) ce->done[j] = false; /* on failure ce holds nothing */
     for (size_t j = 0; j < w->n_fields; j++) {
         ST_TRY(chunk_args(w, j, n, ce, err));
-        ST_TRY(encode_column(w, j, &cols[j], n, first_row, &ce->lane, ce, err));
+        ST_TRY(encode_column(w, j, &cols[j], n, first_row, &l->lane, ce, err));
     }
     return ST_OK;
 }

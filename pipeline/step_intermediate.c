@@ -576,21 +576,17 @@ static size_t longest_material(const st_dict *dict)
     return longest;
 }
 
-/* True when no chunk of unified rows can reach the writer's byte cut (so
- * every chunk but the last is st_writer_chunk_rows rows): the longest
- * material code times the rows of a chunk fits ST_CHUNK_MAX_BYTES. */
-static bool unified_chunks_fixed(const st_dict *dict, size_t chunk_rows)
-{
-    return longest_material(dict) <= ST_CHUNK_MAX_BYTES / (chunk_rows ? chunk_rows : 1);
-}
-
-static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, gold_out *o, unsigned threads,
-                                       st_error *err)
+/* Needs every chunk but the last to be st_writer_chunk_rows rows, i.e.
+ * no chunk of unified rows reaching the writer's byte cut: `longest`
+ * (the longest material code's bytes) times the rows of a chunk fits
+ * ST_CHUNK_MAX_BYTES (emit checks). */
+static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, size_t longest, gold_out *o,
+                                       unsigned threads, st_error *err)
 {
     uni_pool *p = malloc(sizeof *p);
     if (!p) return st_error_set(err, ST_ERR_NOMEM, "gold: out of memory");
     *p = (uni_pool){.dn = dn, .dict = dict, .w = o->wu, .n_rows = st_dense_n_unified(dn),
-                    .chunk_rows = st_writer_chunk_rows(o->wu), .longest = longest_material(dict),
+                    .chunk_rows = st_writer_chunk_rows(o->wu), .longest = longest,
                     .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .s = ST_OK};
     p->n_chunks = (size_t)((p->n_rows + p->chunk_rows - 1) / p->chunk_rows);
     unsigned n = threads > DENSE_MAX_THREADS ? DENSE_MAX_THREADS : threads < 1 ? 1 : threads;
@@ -644,8 +640,9 @@ static st_status emit(const gold_src *g, const st_dict *dict, gold_out *o, st_er
         ST_TRY(st_writer_write(o->wa, o->a, 0, o->a[0].n_rows, err));
     }
     o->n_groups += n_groups;
-    if (g->dn && o->threads > 1 && unified_chunks_fixed(dict, st_writer_chunk_rows(o->wu)))
-        return emit_unified_parallel(g->dn, dict, o, o->threads, err);
+    size_t longest = g->dn && o->threads > 1 ? longest_material(dict) : 0;
+    if (g->dn && o->threads > 1 && longest <= ST_CHUNK_MAX_BYTES / st_writer_chunk_rows(o->wu))
+        return emit_unified_parallel(g->dn, dict, longest, o, o->threads, err);
     return o->threads > 1 ? emit_unified_overlapped(g, dict, o, err) : emit_unified(g, dict, o, err);
 }
 

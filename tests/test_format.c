@@ -1331,7 +1331,7 @@ Test(format, chunks_encoded_apart_and_put_in_order_write_the_same_bytes)
         lanes_chunk(c, NC, (size_t)k, ROWS, part[k]);
         cr_assert_eq(st_chunk_enc_create(w, &ce[k], &err), ST_OK, "%s", err.msg);
         if (k != 2) {
-            cr_assert_eq(st_writer_encode_chunk(w, part[k], part[k][0].n_rows, (uint64_t)k * 4096, ce[k], &err),
+            cr_assert_eq(st_writer_encode_chunk(w, part[k], part[k][0].n_rows, (uint64_t)k * 4096, lane[0], ce[k], &err),
                          ST_OK, "%s", err.msg);
             continue;
         }
@@ -1343,8 +1343,8 @@ Test(format, chunks_encoded_apart_and_put_in_order_write_the_same_bytes)
     }
     cr_assert_eq(st_writer_put_chunk(w, ce[1], &err), ST_ERR_INVALID, "chunk 1 before chunk 0 is refused");
     cr_assert(strstr(err.msg, "put after 0 rows") != NULL, "%s", err.msg);
-    cr_assert_eq(st_writer_encode_chunk(w, part[0], 4097, 0, ce[0], &err), ST_ERR_INVALID, "more rows than a chunk");
-    cr_assert_eq(st_writer_encode_chunk(w, part[0], 4096, 0, ce[0], &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_encode_chunk(w, part[0], 4097, 0, lane[1], ce[0], &err), ST_ERR_INVALID, "more rows than a chunk");
+    cr_assert_eq(st_writer_encode_chunk(w, part[0], 4096, 0, lane[1], ce[0], &err), ST_OK, "%s", err.msg);
     for (int k = 0; k < 2; k++) cr_assert_eq(st_writer_put_chunk(w, ce[k], &err), ST_OK, "chunk %d: %s", k, err.msg);
     cr_assert_eq(st_writer_put_chunk(w, ce[2], &err), ST_ERR_INVALID, "a chunk with a column not encoded");
     cr_assert_eq(st_writer_encode_column(w, NC - 1, &part[2][NC - 1], 4096, 4096, lane[0], ce[2], &err), ST_OK,
@@ -1385,13 +1385,16 @@ Test(format, a_chunk_put_after_a_short_one_is_refused)
     st_error err = {0};
     cr_assert_eq(st_writer_open(&w, path, &f, 1, NULL, &wo, &err), ST_OK, "%s", err.msg);
     st_chunk_enc *ce = NULL;
+    st_enc_lane *lane = NULL;
     cr_assert_eq(st_chunk_enc_create(w, &ce, &err), ST_OK, "%s", err.msg);
-    cr_assert_eq(st_writer_encode_chunk(w, &c, 10, 0, ce, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_enc_lane_create(&lane, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_encode_chunk(w, &c, 10, 0, lane, ce, &err), ST_OK, "%s", err.msg);
     cr_assert_eq(st_writer_put_chunk(w, ce, &err), ST_OK, "%s", err.msg);
-    cr_assert_eq(st_writer_encode_chunk(w, &c, 10, 10, ce, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_encode_chunk(w, &c, 10, 10, lane, ce, &err), ST_OK, "%s", err.msg);
     cr_assert_eq(st_writer_put_chunk(w, ce, &err), ST_ERR_INVALID);
     cr_assert(strstr(err.msg, "in 1 chunks") != NULL, "%s", err.msg);
     st_chunk_enc_free(ce);
+    st_enc_lane_free(lane);
     st_writer_abort(w);
     st_column_free(&c);
 }

@@ -743,6 +743,37 @@ static double med_sorted(const src_line *v, size_t n)
     return n % 2 ? (double)v[n / 2].qty : ((double)v[n / 2 - 1].qty + (double)v[n / 2].qty) / 2.0;
 }
 
+/* The gold files of warehouse wh rebuilt from source tx with --threads 1
+ * and 3 (copies of wh) are its bytes: on the demo data the unified file
+ * is several chunks (178K rows), made and encoded by every thread. */
+static void assert_gold_same_with_threads(const char *tx, const char *wh, char *args, size_t cap, char *err,
+                                          size_t errlen)
+{
+    for (int threads = 1; threads <= 3; threads += 2) {
+        char wt[400];
+        snprintf(wt, sizeof wt, "%s/wh_t%d", dir, threads);
+        snprintf(args, cap,
+                 "run --customers data/chinook.db --transactions %s --warehouse %s --quiet --no-report --only intermediate --force --threads %d",
+                 tx, wt, threads);
+        char copy[1200];
+        snprintf(copy, sizeof copy, "cp -r %s %s", wh, wt);
+        cr_assert_eq(system(copy), 0);
+        cr_assert_eq(strata(args, err, errlen), 0, "%s", err);
+        for (int f = 0; f < 2; f++) {
+            static const char *const gold[2] = {"int_transactions_unified", "int_customer_analytics"};
+            char pa[600], pb[600];
+            snprintf(pa, sizeof pa, "%s/gold/%s.strata", wh, gold[f]);
+            snprintf(pb, sizeof pb, "%s/gold/%s.strata", wt, gold[f]);
+            size_t la, lb;
+            char *x = fx_slurp(pa, &la), *y = fx_slurp(pb, &lb);
+            cr_assert(x && y && la == lb && memcmp(x, y, la) == 0, "gold.%s differs with --threads %d", gold[f],
+                      threads);
+            free(x);
+            free(y);
+        }
+    }
+}
+
 Test(pipeline, demo_data_features_equal_an_independent_computation, .timeout = 300)
 {
     char tx[400], wh[400], args[1400], err[4096];
@@ -829,31 +860,7 @@ Test(pipeline, demo_data_features_equal_an_independent_computation, .timeout = 3
     free(v);
     free(mats);
 
-    /* the unified file is several chunks here (178K rows), made and
-     * encoded by every thread: the same bytes with one thread or three */
-    for (int threads = 1; threads <= 3; threads += 2) {
-        char wt[400];
-        snprintf(wt, sizeof wt, "%s/wh_t%d", dir, threads);
-        snprintf(args, sizeof args,
-                 "run --customers data/chinook.db --transactions %s --warehouse %s --quiet --no-report --only intermediate --force --threads %d",
-                 tx, wt, threads);
-        char copy[1200];
-        snprintf(copy, sizeof copy, "cp -r %s %s", wh, wt);
-        cr_assert_eq(system(copy), 0);
-        cr_assert_eq(strata(args, err, sizeof err), 0, "%s", err);
-        for (int f = 0; f < 2; f++) {
-            static const char *const gold[2] = {"int_transactions_unified", "int_customer_analytics"};
-            char pa[600], pb[600];
-            snprintf(pa, sizeof pa, "%s/gold/%s.strata", wh, gold[f]);
-            snprintf(pb, sizeof pb, "%s/gold/%s.strata", wt, gold[f]);
-            size_t la, lb;
-            char *x = fx_slurp(pa, &la), *y = fx_slurp(pb, &lb);
-            cr_assert(x && y && la == lb && memcmp(x, y, la) == 0, "gold.%s differs with --threads %d", gold[f],
-                      threads);
-            free(x);
-            free(y);
-        }
-    }
+    assert_gold_same_with_threads(tx, wh, args, sizeof args, err, sizeof err);
 }
 
 /* Stored chunks (bronze blocks passed through to silver): a generated

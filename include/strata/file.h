@@ -170,17 +170,25 @@ st_status st_writer_write_chunk(st_writer *w, const st_column *cols, const st_st
 
 /* ---- chunks encoded on the caller's threads ----
  *
- * For a writer fed by several threads: each encodes whole chunks into
- * its own st_chunk_enc (st_writer_encode_chunk reads only w's schema and
- * options, so any number may run at once), and the chunks are put into
- * the file one at a time in row order (st_writer_put_chunk, under the
- * caller's lock). The file is the bytes st_writer_write gives for the same
- * rows when every chunk but the last holds st_writer_chunk_rows() rows:
- * put refuses a chunk out of row order or after a short one. */
+ * For a writer fed by several threads: chunks are encoded, whole
+ * (st_writer_encode_chunk) or a column at a time (st_writer_encode_column),
+ * into st_chunk_enc objects, each thread with its own st_enc_lane; both
+ * read only w's schema and options, so any number may run at once. The
+ * chunks are put into the file one at a time in row order
+ * (st_writer_put_chunk, under the caller's lock). The file is the bytes
+ * st_writer_write gives for the same rows when every chunk but the last
+ * holds st_writer_chunk_rows() rows: put refuses a chunk out of row order
+ * or after a short one. */
 typedef struct st_chunk_enc st_chunk_enc;
 
-/* An encoder for w's chunks (zstd context, encoder tables, block
- * buffers, reused chunk after chunk). Caller owns *out: st_chunk_enc_free. */
+/* A block encoder (zstd context and encoder tables), used by one thread
+ * at a time. Caller owns *out: st_enc_lane_free. */
+typedef struct st_enc_lane st_enc_lane;
+st_status st_enc_lane_create(st_enc_lane **out, st_error *err) ST_MUST_USE;
+void st_enc_lane_free(st_enc_lane *l);
+
+/* The encoded blocks of one of w's chunks (buffers reused chunk after
+ * chunk). Caller owns *out: st_chunk_enc_free. */
 st_status st_chunk_enc_create(const st_writer *w, st_chunk_enc **out, st_error *err) ST_MUST_USE;
 void st_chunk_enc_free(st_chunk_enc *ce);
 
@@ -189,24 +197,18 @@ uint32_t st_writer_chunk_rows(const st_writer *w);
 
 /* Encodes the chunk cols[0..n_fields), n rows each (1 <= n <=
  * st_writer_chunk_rows(w)), that starts at row first_row of the file,
- * into ce, checking the rows as st_writer_write does (row numbers from
- * first_row). ST_ERR_INVALID for a schema mismatch, a bad row or a
- * string column over ST_CHUNK_MAX_BYTES (write such rows with
- * st_writer_write). Borrows cols for the call. */
+ * into ce with lane l, checking the rows as st_writer_write does (row
+ * numbers from first_row). ST_ERR_INVALID for a schema mismatch, a bad
+ * row or a string column over ST_CHUNK_MAX_BYTES (write such rows with
+ * st_writer_write); ce then holds nothing. Borrows cols for the call. */
 st_status st_writer_encode_chunk(const st_writer *w, const st_column *cols, size_t n, uint64_t first_row,
-                                 st_chunk_enc *ce, st_error *err) ST_MUST_USE;
-
-/* A block encoder (zstd context and encoder tables) for one thread's
- * st_writer_encode_column calls. Caller owns *out: st_enc_lane_free. */
-typedef struct st_enc_lane st_enc_lane;
-st_status st_enc_lane_create(st_enc_lane **out, st_error *err) ST_MUST_USE;
-void st_enc_lane_free(st_enc_lane *l);
+                                 st_enc_lane *l, st_chunk_enc *ce, st_error *err) ST_MUST_USE;
 
 /* Encodes column j (c, n rows) of the chunk starting at first_row into
  * ce with lane l, checked as st_writer_encode_chunk checks it: so the
- * columns of one chunk can be encoded on several threads at once, each
- * with its own lane (a column of a ce by one thread at a time). The chunk
- * can be put once every column is encoded for the same rows. */
+ * columns of one chunk can be encoded on several threads at once (a
+ * column of a ce by one thread at a time). The chunk can be put once
+ * every column is encoded for the same rows. */
 st_status st_writer_encode_column(const st_writer *w, size_t j, const st_column *c, size_t n, uint64_t first_row,
                                   st_enc_lane *l, st_chunk_enc *ce, st_error *err) ST_MUST_USE;
 

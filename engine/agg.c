@@ -46,8 +46,7 @@ bool st_agg_sum_i64(const int64_t *v, size_t n, int64_t *out)
 
 static int32_t period_key_of(const st_features *fx, uint32_t pidx)
 {
-    int32_t m = fx->month0 + (int32_t)pidx;
-    return (m / 12) * 100 + (m % 12) + 1;
+    return st_month_period(fx->month0 + (int32_t)pidx);
 }
 
 /* ---- step 3: per-group work ------------------------------------------- */

@@ -120,10 +120,6 @@ struct st_dense {
     uint64_t *g_row;        /* n_groups + 1: first unified row of each group */
 };
 
-static int32_t month_of(int32_t pk) { return (pk / 100) * 12 + (pk % 100) - 1; }
-
-static bool valid_period(int32_t pk) { return pk >= 101 && pk % 100 >= 1 && pk % 100 <= 12; }
-
 static uint64_t qty_span(const st_dense_dims *d, int t)
 {
     return (uint64_t)(d->qty_max[t] - d->qty_min[t]) + 1;
@@ -131,14 +127,14 @@ static uint64_t qty_span(const st_dense_dims *d, int t)
 
 static uint64_t n_months(const st_feature_dims *f)
 {
-    return (uint64_t)(month_of(f->period_key_max) - month_of(f->period_key_min)) + 1;
+    return (uint64_t)(st_period_month(f->period_key_max) - st_period_month(f->period_key_min)) + 1;
 }
 
 bool st_dense_eligible(const st_dense_dims *d)
 {
     const st_feature_dims *f = &d->f;
-    if (f->customer_id_min > f->customer_id_max || !valid_period(f->period_key_min) ||
-        !valid_period(f->period_key_max) || f->period_key_min > f->period_key_max ||
+    if (f->customer_id_min > f->customer_id_max || !st_period_valid(f->period_key_min) ||
+        !st_period_valid(f->period_key_max) || f->period_key_min > f->period_key_max ||
         (int64_t)f->period_key_max - f->period_key_min >= ST_FEATURES_MAX_PERIOD_SPAN)
         return false;
     uint64_t cust = (uint64_t)f->customer_id_max - (uint64_t)f->customer_id_min;
@@ -214,7 +210,7 @@ st_status st_dense_create(st_dense **out, const st_dense_dims *d, st_error *err)
     st_dense *dn = calloc(1, sizeof *dn);
     if (!dn) goto nomem;
     dn->d = *d;
-    dn->month0 = month_of(d->f.period_key_min);
+    dn->month0 = st_period_month(d->f.period_key_min);
     dn->n_periods = (uint32_t)n_months(&d->f);
     dn->cust_span = (uint32_t)((uint64_t)d->f.customer_id_max - (uint64_t)d->f.customer_id_min) + 1;
     dn->per_span = (uint32_t)(d->f.period_key_max - d->f.period_key_min) + 1;
@@ -223,7 +219,7 @@ st_status st_dense_create(st_dense **out, const st_dense_dims *d, st_error *err)
     if (!dn->per_idx) goto nomem;
     for (uint32_t i = 0; i < dn->per_span; i++) {
         int32_t pk = d->f.period_key_min + (int32_t)i;
-        dn->per_idx[i] = valid_period(pk) ? (uint32_t)(month_of(pk) - dn->month0) : ST_KEY_NONE;
+        dn->per_idx[i] = st_period_valid(pk) ? (uint32_t)(st_period_month(pk) - dn->month0) : ST_KEY_NONE;
     }
     for (int t = 0; t < 2; t++) {
         dn->span[t] = (uint32_t)qty_span(d, t);
@@ -809,8 +805,7 @@ static int64_t cell_customer(const st_dense *dn, uint32_t cell)
 
 static int32_t cell_period(const st_dense *dn, uint32_t cell)
 {
-    int32_t m = dn->month0 + (int32_t)(cell / dn->cust_span);
-    return (m / 12) * 100 + (m % 12) + 1;
+    return st_month_period(dn->month0 + (int32_t)(cell / dn->cust_span));
 }
 
 void st_dense_get(const st_dense *dn, size_t i, st_feature_row *row)

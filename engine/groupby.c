@@ -24,14 +24,6 @@
 
 static const char *const table_name[2] = {"sales", "foc"};
 
-/* Month index of a valid period key relative to year 0. */
-static int32_t month_of(int32_t pk) { return (pk / 100) * 12 + (pk % 100) - 1; }
-
-static bool valid_period(int32_t pk)
-{
-    return pk >= 101 && pk % 100 >= 1 && pk % 100 <= 12;
-}
-
 void st_features_free(st_features *fx)
 {
     if (!fx) return;
@@ -62,7 +54,7 @@ st_status st_features_create(st_features **out, const st_feature_dims *dims, st_
     st_features *fx = NULL;
     *out = NULL;
     if (!dims || dims->customer_id_min > dims->customer_id_max ||
-        !valid_period(dims->period_key_min) || !valid_period(dims->period_key_max) ||
+        !st_period_valid(dims->period_key_min) || !st_period_valid(dims->period_key_max) ||
         dims->period_key_min > dims->period_key_max ||
         (int64_t)dims->period_key_max - dims->period_key_min >= ST_FEATURES_MAX_PERIOD_SPAN) {
         s = st_error_set(err, ST_ERR_INVALID, "features: bad dimensions (customer or period range)");
@@ -75,12 +67,12 @@ st_status st_features_create(st_features **out, const st_feature_dims *dims, st_
     uint32_t per_span = (uint32_t)(dims->period_key_max - dims->period_key_min) + 1;
     fx->per_idx = malloc(per_span * sizeof *fx->per_idx);
     if (!fx->per_idx) goto nomem;
-    fx->month0 = month_of(dims->period_key_min);
+    fx->month0 = st_period_month(dims->period_key_min);
     for (uint32_t i = 0; i < per_span; i++) {
         int32_t pk = dims->period_key_min + (int32_t)i;
-        fx->per_idx[i] = valid_period(pk) ? (uint32_t)(month_of(pk) - fx->month0) : ST_KEY_NONE;
+        fx->per_idx[i] = st_period_valid(pk) ? (uint32_t)(st_period_month(pk) - fx->month0) : ST_KEY_NONE;
     }
-    fx->n_periods = (uint32_t)(month_of(dims->period_key_max) - fx->month0) + 1;
+    fx->n_periods = (uint32_t)(st_period_month(dims->period_key_max) - fx->month0) + 1;
 
     uint64_t cust_range = (uint64_t)dims->customer_id_max - (uint64_t)dims->customer_id_min;
     fx->direct = cust_range < ST_FEATURES_DIRECT_IDS;

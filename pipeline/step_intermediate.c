@@ -666,7 +666,7 @@ static st_range_cost gold_cost(uint32_t n_periods)
 
 static uint32_t months_between(int32_t lo, int32_t hi)
 {
-    int32_t a = (lo / 100) * 12 + lo % 100, b = (hi / 100) * 12 + hi % 100;
+    int32_t a = st_period_month(lo), b = st_period_month(hi);
     return b >= a ? (uint32_t)(b - a) + 1 : 1;
 }
 
@@ -784,8 +784,7 @@ static st_status refused_chunk(const dense_job *job, const chunk_ref *it, const 
 
 static int32_t month_key(const st_dense_dims *dd, uint32_t m)
 {
-    int32_t pk = dd->f.period_key_min, a = (pk / 100) * 12 + pk % 100 - 1 + (int32_t)m;
-    return (a / 12) * 100 + a % 12 + 1;
+    return st_month_period(st_period_month(dd->f.period_key_min) + (int32_t)m);
 }
 
 /* Seals the job's own months from *next up to (not including) month
@@ -850,7 +849,7 @@ static void *dense_worker(void *arg)
 /* Month index of period_key pk within dd (pk inside the ranges). */
 static uint32_t month_index(const st_dense_dims *dd, int64_t pk)
 {
-    int64_t a = dd->f.period_key_min, ma = (a / 100) * 12 + a % 100, mb = (pk / 100) * 12 + pk % 100;
+    int32_t ma = st_period_month(dd->f.period_key_min), mb = st_period_month((int32_t)pk);
     return mb > ma ? (uint32_t)(mb - ma) : 0;
 }
 

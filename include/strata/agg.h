@@ -120,6 +120,17 @@ typedef struct st_feature_dims {
     int32_t period_key_max;
 } st_feature_dims;
 
+/* Period keys and month numbers, the one conversion of every gold path: a
+ * period key is year*100 + month (month 1..12, year >= 1), its month
+ * number year*12 + month - 1 (months since January of year 0), so the
+ * months between two keys are a subtraction. */
+static inline bool st_period_valid(int32_t period_key)
+{
+    return period_key >= 101 && period_key % 100 >= 1 && period_key % 100 <= 12;
+}
+static inline int32_t st_period_month(int32_t period_key) { return (period_key / 100) * 12 + period_key % 100 - 1; }
+static inline int32_t st_month_period(int32_t month) { return (month / 12) * 100 + month % 12 + 1; }
+
 #define ST_FEATURES_DIRECT_IDS (1u << 22)
 #define ST_FEATURES_MAX_PERIOD_SPAN (1 << 20)
 

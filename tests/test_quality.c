@@ -1875,3 +1875,56 @@ Test(quality, ordered_mixed_keys_count_duplicates_like_a_naive_count)
             st_column_free(&cs);
         }
 }
+
+/* The ordered path's string comparison on long keys: for lengths across
+ * the 4- and 8-byte steps and past 16 (memcmp), strings that differ at
+ * each position, in key order with a duplicate after each, count what a
+ * naive count finds; a last row equal to an earlier key and below its
+ * predecessor only at its last byte must leave the ordered path, or the
+ * repeat would go unseen. */
+Test(quality, ordered_long_string_keys_count_like_a_naive_count)
+{
+    static const size_t lens[] = {5, 8, 9, 12, 16, 17, 24};
+    for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+        for (int back = 0; back < 2; back++) {
+            size_t len = lens[li], n = 0;
+            char s[2 * 26 + 3][32];
+            memset(s[n], 'a', len), s[n][len] = 0, n++; /* the base */
+            memcpy(s[n], s[n - 1], len + 1), n++;
+            char x[32]; /* just below the last variant, by its last byte */
+            memset(x, 'a', len), x[0] = 'b', x[len - 1] = '`', x[len] = 0;
+            for (size_t d = len; d-- > 0;) { /* one byte up at d: later d first, in key order */
+                if (d == 0) memcpy(s[n], x, len + 1), n++;
+                memcpy(s[n], s[0], len + 1), s[n][d] = 'b', n++;
+                memcpy(s[n], s[n - 1], len + 1), n++;
+            }
+            if (back) memcpy(s[n], x, len + 1), n++; /* x again, below its predecessor at the last byte */
+            int64_t k[2 * 26 + 3];
+            st_column cs;
+            st_column_init(&cs, ST_TYPE_STR);
+            for (size_t i = 0; i < n; i++) {
+                k[i] = 7;
+                cr_assert_eq(st_column_push_str(&cs, s[i], len), ST_OK);
+            }
+            st_column cols[2] = {col_i64(k, n), cs};
+            const char *names[] = {"k", "s"};
+            st_qmem *m;
+            cr_assert_eq(st_qmem_new(&m), ST_OK);
+            cr_assert_eq(st_qmem_add(m, "gold", "t", names, cols, 2, 0, NULL), ST_OK);
+            st_quality_results *r = run("[gold.t]\nno_duplicate_keys k, s\n", m, NULL, NULL);
+            const st_qresult *q = res(r, 0);
+            uint64_t dups = 0;
+            for (size_t i = 0; i < n; i++) {
+                bool before = false;
+                for (size_t j = 0; j < i; j++) before |= !strcmp(s[j], s[i]);
+                dups += before;
+            }
+            cr_expect_eq(dups, len + 1 + (size_t)back, "the fixture's duplicate rows");
+            cr_expect_eq(q->rows_checked, n, "len %zu", len);
+            cr_expect_eq(q->unexpected_count, dups, "len %zu, back %d: %s", len, back, q->message);
+            st_quality_results_free(r);
+            st_qmem_free(m);
+            st_column_free(&cols[0]);
+            st_column_free(&cs);
+        }
+}

@@ -138,8 +138,7 @@ static st_status check_lines(const char *table, uint64_t row0, const int64_t *cu
                              const st_feature_dims *d, st_error *err)
 {
     for (size_t i = 0; i < n; i++) {
-        int32_t m = per[i] % 100;
-        if (per[i] < d->period_key_min || per[i] > d->period_key_max || m < 1 || m > 12)
+        if (per[i] < d->period_key_min || per[i] > d->period_key_max || !st_period_valid(per[i]))
             return st_error_set(err, ST_ERR_CORRUPT,
                                 "silver.%s row %llu: period_key %d is not a month in [%d, %d] (staging never writes "
                                 "that: the file is damaged or not strata's)",

@@ -70,6 +70,8 @@ struct st_codec_scratch {
     uint16_t rank[DIRECT_RANGE];         /* direct map: code of a present offset */
     sslot slots[HASH_SLOTS_MAX];         /* strings */
     uint32_t first[ST_DICT_MAX];         /* strings: first row of each dictionary value */
+    uint32_t *local;  /* coded strings: a dictionary code's block code + 1, 0 = absent; all 0 between calls */
+    size_t cap_local;
 };
 
 st_codec_scratch *st_codec_scratch_new(void) { return calloc(1, sizeof(st_codec_scratch)); }
@@ -79,6 +81,7 @@ void st_codec_scratch_free(st_codec_scratch *s)
     if (!s) return;
     free(s->v);
     free(s->tmp);
+    free(s->local);
     free(s);
 }
 
@@ -860,6 +863,149 @@ static st_status encode_var(const st_column *c, int force, st_codec_scratch *s, 
     case ST_ENC_CONST:
         st_buf_put_u32(out, (uint32_t)(c->offsets[1] - c->offsets[0]));
         st_buf_append(out, c->bytes + c->offsets[0], (size_t)(c->offsets[1] - c->offsets[0]));
+        break;
+    }
+    return st_buf_ok(out) ? ST_OK : ST_ERR_NOMEM;
+}
+
+/* ---- strings given as dictionary codes ----
+ *
+ * The block encode_var writes for the strings dict[codes[i]], without
+ * making them: the block's dictionary in first-occurrence order is the
+ * order in which codes first occur, a string is all the rows' only value
+ * exactly when one code is (dict holds distinct strings), and the lengths
+ * and bytes come from dict. var_dict's early stop only ever gives up a
+ * dictionary whose exact size would not beat PLAIN, so counting every
+ * code and comparing exact sizes picks the same encoding. */
+
+typedef struct cstats {
+    vstats v;
+    uint64_t bytes;   /* the rows' string bytes */
+    uint64_t dlmin, dlmax;
+} cstats;
+
+/* Room for dictionaries of n_dict strings in s->local (zeroed). */
+static bool local_reserve(st_codec_scratch *s, size_t n_dict)
+{
+    if (n_dict <= s->cap_local && s->local) return true;
+    uint32_t *m = calloc(n_dict ? n_dict : 1, sizeof *m);
+    if (!m) return false;
+    free(s->local);
+    s->local = m;
+    s->cap_local = n_dict;
+    return true;
+}
+
+/* The block's codes (into `codes`, first-occurrence order; s->first: the
+ * dictionary code of each, up to ST_DICT_MAX of them) and what the choice
+ * needs: lengths, PLAIN's size, the dictionary's bytes and length range. */
+static void code_stats(const st_column *dict, const uint32_t *rows, size_t n, st_codec_scratch *s, uint64_t *codes,
+                       cstats *cs)
+{
+    const uint64_t *off = dict->offsets;
+    uint32_t nd = 0;
+    uint64_t bytes = 0, dict_bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = rows[i];
+        if (!s->local[c]) {
+            if (nd < ST_DICT_MAX) s->first[nd] = c;
+            s->local[c] = ++nd;
+            dict_bytes += off[c + 1] - off[c];
+        }
+        codes[i] = s->local[c] - 1u;
+        bytes += off[c + 1] - off[c];
+    }
+    uint32_t kept = nd < ST_DICT_MAX ? nd : ST_DICT_MAX;
+    uint64_t lmin = UINT64_MAX, lmax = 0;
+    for (uint32_t k = 0; k < kept; k++) {
+        uint64_t l = off[s->first[k] + 1] - off[s->first[k]];
+        lmin = l < lmin ? l : lmin;
+        lmax = l > lmax ? l : lmax;
+    }
+    /* past ST_DICT_MAX the first codes' lengths alone are not the range:
+     * the forgotten codes are found again through their rows */
+    for (size_t i = 0; nd > ST_DICT_MAX && i < n; i++) {
+        uint64_t l = off[rows[i] + 1] - off[rows[i]];
+        lmin = l < lmin ? l : lmin;
+        lmax = l > lmax ? l : lmax;
+    }
+    for (size_t i = 0; nd > ST_DICT_MAX && i < n; i++) s->local[rows[i]] = 0;
+    for (uint32_t k = 0; k < kept; k++) s->local[s->first[k]] = 0;
+    *cs = (cstats){.v = {.n = n, .lmin = lmin, .lmax = lmax, .all_equal = nd == 1, .nd = kept,
+                         .dict_bytes = dict_bytes, .dict_ok = nd <= ST_DICT_MAX},
+                   .bytes = bytes, .dlmin = lmin, .dlmax = lmax};
+    cs->v.plain = 9 + st_packed_bytes(n, st_bits_for(lmax - lmin)) + (size_t)bytes;
+}
+
+static size_t code_dict_size(const cstats *cs)
+{
+    const vstats *st = &cs->v;
+    return 4 + 9 + st_packed_bytes(st->nd, st_bits_for(cs->dlmax - cs->dlmin)) + (size_t)st->dict_bytes + 1 +
+           st_packed_bytes(st->n, st->nd > 1 ? st_bits_for(st->nd - 1) : 0);
+}
+
+/* put_var_plain for the coded rows: the lengths packed as differences of
+ * offsets made in s->v (n + 1 of them). */
+static void put_code_plain(st_buf *out, const st_column *dict, const uint32_t *rows, const cstats *cs,
+                           st_codec_scratch *s)
+{
+    const uint64_t *off = dict->offsets;
+    size_t n = cs->v.n;
+    unsigned w = st_bits_for(cs->v.lmax - cs->v.lmin);
+    uint64_t *o = s->v;
+    o[0] = 0;
+    for (size_t i = 0; i < n; i++) o[i + 1] = o[i] + (off[rows[i] + 1] - off[rows[i]]);
+    st_buf_put_u64(out, cs->v.lmin);
+    st_buf_put_u8(out, (uint8_t)w);
+    uint8_t *p = append_zeros(out, st_packed_bytes(n, w));
+    if (p) pack_delta(p, o, n, w, cs->v.lmin);
+    for (size_t i = 0; i < n; i++)
+        st_buf_append(out, dict->bytes + off[rows[i]], (size_t)(off[rows[i] + 1] - off[rows[i]]));
+}
+
+/* put_var_dict for the coded rows. */
+static void put_code_dict(st_buf *out, const st_column *dict, const st_codec_scratch *s, const cstats *cs,
+                          const uint64_t *codes, uint64_t *tmp)
+{
+    const uint64_t *off = dict->offsets;
+    size_t nd = cs->v.nd;
+    st_buf_put_u32(out, (uint32_t)nd);
+    st_buf_put_u64(out, cs->dlmin);
+    unsigned wl = st_bits_for(cs->dlmax - cs->dlmin);
+    st_buf_put_u8(out, (uint8_t)wl);
+    for (size_t k = 0; k < nd; k++) tmp[k] = off[s->first[k] + 1] - off[s->first[k]];
+    put_packed(out, tmp, nd, wl, cs->dlmin);
+    for (size_t k = 0; k < nd; k++)
+        st_buf_append(out, dict->bytes + off[s->first[k]], (size_t)(off[s->first[k] + 1] - off[s->first[k]]));
+    unsigned wc = nd > 1 ? st_bits_for(nd - 1) : 0;
+    st_buf_put_u8(out, (uint8_t)wc);
+    put_packed(out, codes, cs->v.n, wc, 0);
+}
+
+st_status st_codec_encode_str_codes(const st_column *dict, const uint32_t *rows, size_t n, int force,
+                                    st_codec_scratch *s, st_buf *out, int *enc, uint64_t *n_bytes)
+{
+    if (force < 0) force = forced_encoding;
+    if (n == 0) return ST_ERR_INVALID;
+    if (!scratch_reserve(s, n + 1) || !local_reserve(s, dict->n_rows)) return ST_ERR_NOMEM;
+    uint64_t *codes = s->tmp + ST_DICT_MAX;
+    cstats cs;
+    code_stats(dict, rows, n, s, codes, &cs);
+    *n_bytes = cs.bytes;
+    int best = ST_ENC_PLAIN;
+    bool forced = force == ST_ENC_PLAIN || (force == ST_ENC_CONST && cs.v.all_equal);
+    if (forced) best = force;
+    else if (cs.v.all_equal && force != ST_ENC_DICT) best = ST_ENC_CONST;
+    else if (cs.v.dict_ok && (code_dict_size(&cs) < cs.v.plain || force == ST_ENC_DICT)) best = ST_ENC_DICT;
+    else if (cs.v.all_equal) best = ST_ENC_CONST;
+    *enc = best;
+    const uint64_t *off = dict->offsets;
+    switch (best) {
+    case ST_ENC_PLAIN: put_code_plain(out, dict, rows, &cs, s); break;
+    case ST_ENC_DICT: put_code_dict(out, dict, s, &cs, codes, s->tmp); break;
+    case ST_ENC_CONST:
+        st_buf_put_u32(out, (uint32_t)(off[rows[0] + 1] - off[rows[0]]));
+        st_buf_append(out, dict->bytes + off[rows[0]], (size_t)(off[rows[0] + 1] - off[rows[0]]));
         break;
     }
     return st_buf_ok(out) ? ST_OK : ST_ERR_NOMEM;

@@ -96,6 +96,15 @@ typedef struct st_codec_range {
 st_status st_codec_encode_block(const st_column *c, int force, st_codec_scratch *s, st_buf *out, int *enc,
                                 st_codec_range *range);
 
+/* The block st_codec_encode_block() writes for the STR column whose row i
+ * is dict's string rows[i] (i < n, n >= 1), without making that column:
+ * dict holds distinct strings (no NULLs) and every rows[i] < dict->n_rows
+ * (the caller checks both). *n_bytes gets the rows' string bytes (the
+ * column's n_bytes). Borrows s for the call. ST_ERR_INVALID for n == 0,
+ * ST_ERR_NOMEM when out of memory. */
+st_status st_codec_encode_str_codes(const st_column *dict, const uint32_t *rows, size_t n, int force,
+                                    st_codec_scratch *s, st_buf *out, int *enc, uint64_t *n_bytes);
+
 /* st_codec_encode_block with a scratch of its own (tests, tools). */
 st_status st_codec_encode(const st_column *c, int force, st_buf *out, int *enc);
 

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,6 +36,8 @@
 typedef struct enc_lane {
     ZSTD_CCtx *zctx;
     st_codec_scratch *scratch;
+    uint64_t *checked;   /* coded strings: one bit per dictionary string already checked; 0 between calls */
+    size_t checked_words;
 } enc_lane;
 
 /* One column block encoded and not yet written: its payload and zstd
@@ -58,6 +61,7 @@ static void lane_free(enc_lane *l)
 {
     ZSTD_freeCCtx(l->zctx);
     st_codec_scratch_free(l->scratch);
+    free(l->checked);
 }
 
 static bool lane_init(enc_lane *l)
@@ -369,6 +373,45 @@ static st_status emit_block(st_writer *w, st_block_ent *b, int enc, uint8_t flag
     return write_all(w, data, stored, err);
 }
 
+/* The end of encoding a block whose values are in o->payload: zstd when
+ * it saves at least 1/16, and the header's checksum. */
+static st_status seal_payload(const st_writer *w, size_t j, st_type type, size_t n, int enc, uint8_t flags,
+                              enc_lane *l, enc_out *o, st_error *err)
+{
+    int level = w->opts.zstd_level == 0 ? 3 : w->opts.zstd_level;
+    if (!st_buf_ok(&o->payload)) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    const uint8_t *data = (const uint8_t *)o->payload.data;
+    size_t raw = o->payload.len, stored = raw;
+    if (raw > ST_MAX_BLOCK_RAW)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': block of column '%s' exceeds %u bytes", w->path,
+                            w->fields[j].name, ST_MAX_BLOCK_RAW);
+    if (level > 0 && raw >= ZSTD_MIN_RAW) {
+        size_t bound = ZSTD_compressBound(raw);
+        if (bound > o->zcap) {
+            void *z = realloc(o->zbuf, bound);
+            if (!z) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+            o->zbuf = z;
+            o->zcap = bound;
+        }
+        size_t zn = ZSTD_compressCCtx(l->zctx, o->zbuf, o->zcap, data, raw, level);
+        /* keep zstd only when it saves at least 1/16 */
+        if (!ZSTD_isError(zn) && zn + zn / 16 < raw) {
+            data = o->zbuf;
+            stored = zn;
+            flags |= ST_BLOCK_FLAG_ZSTD;
+        }
+    }
+    uint8_t hdr[20];
+    block_header(hdr, enc, flags, type, n, o->b.null_count, stored, raw);
+    o->crc = st_crc32c(st_crc32c(0, hdr, sizeof hdr), data, stored);
+    o->enc = enc;
+    o->flags = flags;
+    o->data = data;
+    o->stored = stored;
+    o->raw = raw;
+    return ST_OK;
+}
+
 /* Encodes column j's block c (n rows) into o with lane l, writing
  * nothing: zone map, validity, values (st_codec_encode_block), then zstd
  * when it saves at least 1/16, and the block's checksum. A block without
@@ -378,7 +421,6 @@ static st_status emit_block(st_writer *w, st_block_ent *b, int enc, uint8_t flag
 static st_status encode_into(const st_writer *w, size_t j, const st_column *c, size_t n, enc_lane *l, enc_out *o,
                              st_error *err)
 {
-    int level = w->opts.zstd_level == 0 ? 3 : w->opts.zstd_level;
     st_block_ent *b = &o->b;
     memset(b, 0, sizeof *b);
     bool zone_from_codec = c->null_count == 0 && c->type != ST_TYPE_F64 && c->type != ST_TYPE_STR &&
@@ -408,37 +450,7 @@ static st_status encode_into(const st_writer *w, size_t j, const st_column *c, s
             b->max = (uint64_t)range.max;
         }
     }
-    if (!st_buf_ok(&o->payload)) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
-    const uint8_t *data = (const uint8_t *)o->payload.data;
-    size_t raw = o->payload.len, stored = raw;
-    if (raw > ST_MAX_BLOCK_RAW)
-        return st_error_set(err, ST_ERR_INVALID, "'%s': block of column '%s' exceeds %u bytes", w->path,
-                            w->fields[j].name, ST_MAX_BLOCK_RAW);
-    if (level > 0 && raw >= ZSTD_MIN_RAW) {
-        size_t bound = ZSTD_compressBound(raw);
-        if (bound > o->zcap) {
-            void *z = realloc(o->zbuf, bound);
-            if (!z) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
-            o->zbuf = z;
-            o->zcap = bound;
-        }
-        size_t zn = ZSTD_compressCCtx(l->zctx, o->zbuf, o->zcap, data, raw, level);
-        /* keep zstd only when it saves at least 1/16 */
-        if (!ZSTD_isError(zn) && zn + zn / 16 < raw) {
-            data = o->zbuf;
-            stored = zn;
-            flags |= ST_BLOCK_FLAG_ZSTD;
-        }
-    }
-    uint8_t hdr[20];
-    block_header(hdr, enc, flags, c->type, n, b->null_count, stored, raw);
-    o->crc = st_crc32c(st_crc32c(0, hdr, sizeof hdr), data, stored);
-    o->enc = enc;
-    o->flags = flags;
-    o->data = data;
-    o->stored = stored;
-    o->raw = raw;
-    return ST_OK;
+    return seal_payload(w, j, c->type, n, enc, flags, l, o, err);
 }
 
 /* Writes an encoded block as column j's (footer entry b). */
@@ -806,6 +818,71 @@ st_status st_writer_encode_column(const st_writer *w, size_t j, const st_column 
 {
     ST_TRY(chunk_args(w, j, n, ce, err));
     return encode_column(w, j, c, n, first_row, &l->lane, ce, err);
+}
+
+/* Coded rows bound for column j (STR or BYTES, dict of its type): every
+ * code inside dict and, for STR, every string used valid UTF-8, each
+ * checked once (the lane's bitmap, cleared again, marks them); *bytes
+ * gets the rows' string bytes. */
+static st_status codes_ok(const st_writer *w, size_t j, const st_column *dict, const uint32_t *rows, size_t n,
+                          uint64_t first_row, enc_lane *l, uint64_t *bytes, st_error *err)
+{
+    bool utf8 = dict->type == ST_TYPE_STR;
+    size_t words = (dict->n_rows + 63) / 64;
+    if (utf8 && words > l->checked_words) {
+        uint64_t *m = calloc(words, sizeof *m);
+        if (!m) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+        free(l->checked);
+        l->checked = m;
+        l->checked_words = words;
+    }
+    const uint64_t *off = dict->offsets;
+    st_status s = ST_OK;
+    *bytes = 0;
+    for (size_t i = 0; i < n && s == ST_OK; i++) {
+        uint32_t c = rows[i];
+        if (c >= dict->n_rows) {
+            s = st_error_set(err, ST_ERR_INVALID, "'%s': code %" PRIu32 " at row %llu of column '%s' is not in its "
+                             "dictionary of %zu strings", w->path, c, (unsigned long long)(first_row + i),
+                             w->fields[j].name, dict->n_rows);
+            break;
+        }
+        *bytes += off[c + 1] - off[c];
+        if (!utf8 || (l->checked[c >> 6] >> (c & 63) & 1)) continue;
+        l->checked[c >> 6] |= (uint64_t)1 << (c & 63);
+        if (!st_utf8_valid(dict->bytes + off[c], (size_t)(off[c + 1] - off[c])))
+            s = st_error_set(err, ST_ERR_INVALID, "'%s': invalid UTF-8 in column '%s' at row %llu", w->path,
+                             w->fields[j].name, (unsigned long long)(first_row + i));
+    }
+    if (utf8) memset(l->checked, 0, words * sizeof *l->checked);
+    return s;
+}
+
+st_status st_writer_encode_str_codes(const st_writer *w, size_t j, const st_column *dict, const uint32_t *rows,
+                                     size_t n, uint64_t first_row, st_enc_lane *l, st_chunk_enc *ce, st_error *err)
+{
+    ST_TRY(chunk_args(w, j, n, ce, err));
+    ce->done[j] = false;
+    st_type t = w->fields[j].type;
+    if ((t != ST_TYPE_STR && t != ST_TYPE_BYTES) || dict->type != t || dict->null_count)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' takes no codes into a dictionary of %s values "
+                            "with %zu NULLs", w->path, w->fields[j].name, st_type_name(dict->type), dict->null_count);
+    uint64_t bytes = 0;
+    ST_TRY(codes_ok(w, j, dict, rows, n, first_row, &l->lane, &bytes, err));
+    if (bytes > ST_CHUNK_MAX_BYTES)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' holds %llu bytes, more than one chunk takes",
+                            w->path, w->fields[j].name, (unsigned long long)bytes);
+    enc_out *o = &ce->outs[j];
+    memset(&o->b, 0, sizeof o->b);
+    st_buf_reset(&o->payload);
+    int enc = ST_ENC_CONST;
+    st_status s = st_codec_encode_str_codes(dict, rows, n, -1, l->lane.scratch, &o->payload, &enc, &o->b.raw_bytes);
+    if (s != ST_OK) return st_error_set(err, s, "out of memory encoding '%s'", w->fields[j].name);
+    ST_TRY(seal_payload(w, j, t, n, enc, 0, &l->lane, o, err));
+    ce->col_n[j] = n;
+    ce->col_first[j] = first_row;
+    ce->done[j] = true;
+    return ST_OK;
 }
 
 st_status st_writer_encode_chunk(const st_writer *w, const st_column *cols, size_t n, uint64_t first_row,

@@ -409,11 +409,16 @@ enum { DENSE_MAX_THREADS = 64 }; /* threads of the fused pass and of its unified
  * and encodes them with its own lane; a slot whose columns are all
  * encoded is written when its turn comes (chunks in row order) and
  * freed. So both threads are busy to the end even when the chunks do not
- * divide among them, and the file is the bytes emit_unified writes. */
+ * divide among them, and the file is the bytes emit_unified writes. The
+ * material column is made as codes and encoded from the dictionary
+ * (st_writer_encode_str_codes): no string is copied per row, and the
+ * writer measures and checks each material once instead of once a row.
+ * One thread takes the same path, doing every step itself. */
 enum { SLOT_FREE, SLOT_MAKING, SLOT_ENCODING, SLOT_DONE };
 
 typedef struct uni_slot {
-    st_column cols[U_N];
+    st_column cols[U_N]; /* cols[U_MAT] unused: the materials are codes */
+    uint32_t *codes;     /* chunk_rows material codes into the pool's dictionary */
     st_chunk_enc *ce;
     size_t k, n;        /* chunk k: n rows */
     int state;
@@ -424,9 +429,10 @@ typedef struct uni_slot {
 typedef struct uni_pool {
     const st_dense *dn;
     const st_dict *dict;
+    st_column materials; /* dict's strings in code order: the material blocks are encoded from codes */
     st_writer *w;
     uint64_t n_rows;
-    size_t n_chunks, chunk_rows, longest; /* longest: the longest material code's bytes */
+    size_t n_chunks, chunk_rows;
     uni_slot slot[DENSE_MAX_THREADS];
     unsigned n_slots;
     size_t next_make, turn; /* the chunk made next, the chunk written next */
@@ -447,10 +453,10 @@ static st_status uni_make(uni_pool *p, uni_slot *u, st_error *err)
     for (int c = 0; c < U_N; c++) {
         st_column_reset(&u->cols[c]);
         /* room for the whole chunk at once: no regrowth, reused chunk after chunk */
-        if (st_column_reserve(&u->cols[c], u->n, u->n * p->longest) != ST_OK)
+        if (c != U_MAT && st_column_reserve(&u->cols[c], u->n, 0) != ST_OK)
             return st_error_set(err, ST_ERR_NOMEM, "gold: out of memory for a chunk of unified rows");
     }
-    ST_TRY(st_dense_append_unified(p->dn, &cur, p->dict, u->n, u->cols, &got, err));
+    ST_TRY(st_dense_append_unified_codes(p->dn, &cur, p->dict, u->n, u->cols, u->codes, &got, err));
     if (got != u->n)
         return st_error_set(err, ST_ERR_INTERNAL, "gold: unified chunk %zu made %zu rows of %zu", u->k, got, u->n);
     return ST_OK;
@@ -512,7 +518,9 @@ static bool uni_step(uni_pool *p, st_enc_lane *lane, st_status *s, st_error *err
     if (u) {
         unsigned j = u->next_col++;
         pthread_mutex_unlock(&p->mu);
-        *s = st_writer_encode_column(p->w, j, &u->cols[j], u->n, (uint64_t)u->k * p->chunk_rows, lane, u->ce, err);
+        uint64_t first = (uint64_t)u->k * p->chunk_rows;
+        *s = j == U_MAT ? st_writer_encode_str_codes(p->w, j, &p->materials, u->codes, u->n, first, lane, u->ce, err)
+                        : st_writer_encode_column(p->w, j, &u->cols[j], u->n, first, lane, u->ce, err);
         pthread_mutex_lock(&p->mu);
         if (*s == ST_OK && ++u->cols_done == U_N) {
             u->state = SLOT_DONE;
@@ -563,29 +571,32 @@ static void *uni_worker(void *arg)
     return NULL;
 }
 
-/* The longest material code's bytes. */
-static size_t longest_material(const st_dict *dict)
+/* The dictionary's strings in code order into col (STR, empty), and the
+ * longest one's bytes into *longest. */
+static st_status material_column(const st_dict *dict, st_column *col, size_t *longest, st_error *err)
 {
-    size_t longest = 0;
+    *longest = 0;
     for (uint32_t c = 0; c < st_dict_size(dict); c++) {
         size_t len;
-        (void)st_dict_str(dict, c, &len);
-        longest = len > longest ? len : longest;
+        const char *str = st_dict_str(dict, c, &len);
+        if (st_column_push_str(col, str, len) != ST_OK) return st_error_set(err, ST_ERR_NOMEM, "gold: out of memory");
+        *longest = len > *longest ? len : *longest;
     }
-    return longest;
+    return ST_OK;
 }
 
 /* Needs every chunk but the last to be st_writer_chunk_rows rows, i.e.
- * no chunk of unified rows reaching the writer's byte cut: `longest`
- * (the longest material code's bytes) times the rows of a chunk fits
- * ST_CHUNK_MAX_BYTES (emit checks). */
-static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, size_t longest, gold_out *o,
-                                       unsigned threads, st_error *err)
+ * no chunk of unified rows reaching the writer's byte cut: the longest
+ * material code's bytes times the rows of a chunk fits
+ * ST_CHUNK_MAX_BYTES (emit checks). materials: the dictionary's strings
+ * in code order (material_column). */
+static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, const st_column *materials,
+                                       gold_out *o, unsigned threads, st_error *err)
 {
     uni_pool *p = malloc(sizeof *p);
     if (!p) return st_error_set(err, ST_ERR_NOMEM, "gold: out of memory");
-    *p = (uni_pool){.dn = dn, .dict = dict, .w = o->wu, .n_rows = st_dense_n_unified(dn),
-                    .chunk_rows = st_writer_chunk_rows(o->wu), .longest = longest,
+    *p = (uni_pool){.dn = dn, .dict = dict, .materials = *materials, .w = o->wu, .n_rows = st_dense_n_unified(dn),
+                    .chunk_rows = st_writer_chunk_rows(o->wu),
                     .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .s = ST_OK};
     p->n_chunks = (size_t)((p->n_rows + p->chunk_rows - 1) / p->chunk_rows);
     unsigned n = threads > DENSE_MAX_THREADS ? DENSE_MAX_THREADS : threads < 1 ? 1 : threads;
@@ -599,6 +610,8 @@ static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, 
         u->state = SLOT_FREE;
         for (int c = 0; c < U_N; c++) st_column_init(&u->cols[c], un_fields[c].type);
         args[k] = (uni_worker_arg){p, NULL};
+        if (s == ST_OK && !(u->codes = malloc(p->chunk_rows * sizeof *u->codes)))
+            s = st_error_set(err, ST_ERR_NOMEM, "gold: out of memory");
         if (s == ST_OK) s = st_chunk_enc_create(o->wu, &u->ce, err);
         if (s == ST_OK) s = st_enc_lane_create(&args[k].lane, err);
     }
@@ -616,6 +629,7 @@ static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, 
     }
     for (unsigned k = 0; k < n; k++) {
         st_chunk_enc_free(p->slot[k].ce);
+        free(p->slot[k].codes);
         st_enc_lane_free(args[k].lane);
         for (int c = 0; c < U_N; c++) st_column_free(&p->slot[k].cols[c]);
     }
@@ -639,9 +653,18 @@ static st_status emit(const gold_src *g, const st_dict *dict, gold_out *o, st_er
         ST_TRY(st_writer_write(o->wa, o->a, 0, o->a[0].n_rows, err));
     }
     o->n_groups += n_groups;
-    size_t longest = g->dn && o->threads > 1 ? longest_material(dict) : 0;
-    if (g->dn && o->threads > 1 && longest <= ST_CHUNK_MAX_BYTES / st_writer_chunk_rows(o->wu))
-        return emit_unified_parallel(g->dn, dict, longest, o, o->threads, err);
+    if (g->dn) {
+        /* on the slot pool, one thread or more, the materials encoded from
+         * their codes; unless a chunk of rows could reach the byte cut */
+        st_column materials;
+        size_t longest;
+        st_column_init(&materials, ST_TYPE_STR);
+        st_status s = material_column(dict, &materials, &longest, err);
+        bool pool = s == ST_OK && longest <= ST_CHUNK_MAX_BYTES / st_writer_chunk_rows(o->wu);
+        if (pool) s = emit_unified_parallel(g->dn, dict, &materials, o, o->threads, err);
+        st_column_free(&materials);
+        if (pool || s != ST_OK) return s;
+    }
     return o->threads > 1 ? emit_unified_overlapped(g, dict, o, err) : emit_unified(g, dict, o, err);
 }
 

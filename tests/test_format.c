@@ -1431,3 +1431,190 @@ Test(format, unpack_kernel_matches_scalar)
             free(b);
         }
 }
+
+/* ---- strings encoded from dictionary codes ---- */
+
+/* A dictionary of n distinct strings: lengths up to max_len (at most 7
+ * when `short_only`), some ending in a two-byte character; each starts
+ * with its index in hex, then '-' when more follows, so no two are equal. */
+static void codes_dict(st_column *d, size_t n, size_t max_len, bool short_only)
+{
+    st_column_init(d, ST_TYPE_STR);
+    for (size_t i = 0; i < n; i++) {
+        char s[64];
+        int k = snprintf(s, sizeof s, "%zx", i);
+        size_t lim = short_only ? 7 : max_len, len = (size_t)k + rnd() % (lim > (size_t)k ? lim - (size_t)k + 1 : 1);
+        if (len > lim) len = lim < (size_t)k ? (size_t)k : lim;
+        for (size_t j = (size_t)k; j < len; j++) s[j] = j == (size_t)k ? '-' : (char)('g' + rnd() % 20);
+        if (len >= (size_t)k + 2 && i % 5 == 0) { /* a two-byte character at the end: "é" */
+            s[len - 2] = (char)0xC3;
+            s[len - 1] = (char)0xA9;
+        }
+        cr_assert_eq(st_column_push_str(d, s, len), ST_OK);
+    }
+}
+
+/* Rows as codes, pattern p: random over the whole dictionary, over a few
+ * codes, all one code, each row a new code, long runs. */
+static void codes_rows(uint32_t *rows, size_t n, size_t n_dict, int p)
+{
+    uint32_t few = (uint32_t)(1 + rnd() % 6);
+    for (size_t i = 0; i < n; i++) {
+        switch (p) {
+        case 0: rows[i] = (uint32_t)(rnd() % n_dict); break;
+        case 1: rows[i] = (uint32_t)((rnd() % few) * 7 % n_dict); break;
+        case 2: rows[i] = (uint32_t)(n_dict / 2); break;
+        case 3: rows[i] = (uint32_t)(i % n_dict); break;
+        default: rows[i] = (uint32_t)((i / 700) % n_dict); break;
+        }
+    }
+}
+
+/* The rows made into the column st_codec_encode sees. */
+static void codes_column(const st_column *d, const uint32_t *rows, size_t n, st_column *c)
+{
+    st_column_init(c, ST_TYPE_STR);
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        const char *s = st_column_str(d, rows[i], &len);
+        cr_assert_eq(st_column_push_str(c, s, len), ST_OK);
+    }
+}
+
+/* st_codec_encode_str_codes writes, for every forced encoding too, the
+ * bytes st_codec_encode writes for the strings made into a column (that
+ * one is checked against the naive reference above): dictionaries of 1 to
+ * 5,000 strings (past ST_DICT_MAX, the most a DICT block holds), short
+ * ones and long ones, rows over all codes, a few, one, each a new code. */
+Test(format, strings_encoded_from_codes_equal_the_strings_encoded)
+{
+    static const size_t dict_n[] = {1, 2, 5, 150, 4096, 5000};
+    static const size_t rows_n[] = {1, 2, 63, 1000, 4097, 65536};
+    uint32_t *rows = malloc(65536 * sizeof *rows);
+    st_codec_scratch *s = st_codec_scratch_new();
+    cr_assert(rows && s);
+    st_buf want, got;
+    st_buf_init(&want);
+    st_buf_init(&got);
+    int seen[6] = {0};
+    for (size_t di = 0; di < sizeof dict_n / sizeof *dict_n; di++)
+        for (int shortness = 0; shortness < 2; shortness++) {
+            st_column d;
+            codes_dict(&d, dict_n[di], shortness ? 7 : 24, shortness);
+            for (size_t ri = 0; ri < sizeof rows_n / sizeof *rows_n; ri++)
+                for (int p = 0; p < 5; p++) {
+                    if (rows_n[ri] == 65536 && p % 2) continue; /* keep the test short */
+                    size_t n = rows_n[ri];
+                    codes_rows(rows, n, dict_n[di], p);
+                    st_column c;
+                    codes_column(&d, rows, n, &c);
+                    for (int force = -1; force < 6; force++) {
+                        int we = -1, ge = -1;
+                        uint64_t bytes = 0;
+                        st_buf_reset(&want);
+                        st_buf_reset(&got);
+                        cr_assert_eq(st_codec_encode(&c, force, &want, &we), ST_OK);
+                        cr_assert_eq(st_codec_encode_str_codes(&d, rows, n, force, s, &got, &ge, &bytes), ST_OK);
+                        if (force < 0) seen[we]++;
+                        cr_assert_eq(ge, we, "dict %zu (short %d), %zu rows, pattern %d, force %d: encoding %d, "
+                                     "the strings' %d", dict_n[di], shortness, n, p, force, ge, we);
+                        cr_assert_eq(bytes, (uint64_t)c.n_bytes);
+                        cr_assert(got.len == want.len && memcmp(got.data, want.data, got.len) == 0,
+                                  "dict %zu (short %d), %zu rows, pattern %d, force %d: other bytes (%zu, %zu)",
+                                  dict_n[di], shortness, n, p, force, got.len, want.len);
+                    }
+                    st_column_free(&c);
+                }
+            st_column_free(&d);
+        }
+    cr_assert(seen[ST_ENC_PLAIN] && seen[ST_ENC_DICT] && seen[ST_ENC_CONST], "the cases pick every string encoding");
+    int enc;
+    uint64_t bytes;
+    st_column d;
+    codes_dict(&d, 3, 8, false);
+    cr_assert_eq(st_codec_encode_str_codes(&d, rows, 0, -1, s, &got, &enc, &bytes), ST_ERR_INVALID, "no rows");
+    st_column_free(&d);
+    st_buf_free(&want);
+    st_buf_free(&got);
+    st_codec_scratch_free(s);
+    free(rows);
+}
+
+/* A file whose string column is written from codes is the file
+ * st_writer_write makes of the strings; codes outside the dictionary,
+ * invalid UTF-8 in a string a row uses, a dictionary with NULLs or of
+ * another type, and a column that is not a string column are refused,
+ * naming the row. */
+Test(format, a_string_column_written_from_codes_is_the_file_of_its_strings)
+{
+    enum { ROWS = 3 * 4096 + 77 };
+    st_field f[2] = {{"id", ST_TYPE_I64, false, NULL}, {"code", ST_TYPE_STR, false, NULL}};
+    st_column d, c[2];
+    codes_dict(&d, 300, 12, false);
+    uint32_t *rows = malloc(ROWS * sizeof *rows);
+    cr_assert_not_null(rows);
+    codes_rows(rows, ROWS, 300, 0);
+    for (size_t i = 0; i < ROWS; i += 977) rows[i] = 299; /* one code far apart */
+    st_column_init(&c[0], ST_TYPE_I64);
+    for (size_t i = 0; i < ROWS; i++) cr_assert_eq(st_column_push_i64(&c[0], (int64_t)(i * 3)), ST_OK);
+    codes_column(&d, rows, ROWS, &c[1]);
+    st_write_opts wo = {.no_fsync = true, .chunk_rows = 4096};
+    st_error err = {0};
+    char pa[300], pb[300];
+    snprintf(pa, sizeof pa, "%s/codes_a.strata", dir);
+    snprintf(pb, sizeof pb, "%s/codes_b.strata", dir);
+    st_writer *w = NULL;
+    cr_assert_eq(st_writer_open(&w, pa, f, 2, NULL, &wo, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_write(w, c, 0, ROWS, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_open(&w, pb, f, 2, NULL, &wo, &err), ST_OK, "%s", err.msg);
+    st_enc_lane *lane;
+    st_chunk_enc *ce;
+    cr_assert_eq(st_enc_lane_create(&lane, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_chunk_enc_create(w, &ce, &err), ST_OK, "%s", err.msg);
+    for (size_t first = 0; first < ROWS; first += 4096) {
+        size_t n = ROWS - first < 4096 ? ROWS - first : 4096;
+        st_column part;
+        st_column_init(&part, ST_TYPE_I64);
+        cr_assert_eq(st_column_append_range(&part, &c[0], first, n), ST_OK);
+        cr_assert_eq(st_writer_encode_column(w, 0, &part, n, first, lane, ce, &err), ST_OK, "%s", err.msg);
+        cr_assert_eq(st_writer_encode_str_codes(w, 1, &d, rows + first, n, first, lane, ce, &err), ST_OK, "%s",
+                     err.msg);
+        cr_assert_eq(st_writer_put_chunk(w, ce, &err), ST_OK, "%s", err.msg);
+        st_column_free(&part);
+    }
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    size_t na, nb;
+    char *a = fx_slurp(pa, &na), *b = fx_slurp(pb, &nb);
+    cr_assert(a && b && na == nb && memcmp(a, b, na) == 0, "the file written from codes differs (%zu, %zu bytes)",
+              na, nb);
+    free(a);
+    free(b);
+
+    cr_assert_eq(st_writer_open(&w, pb, f, 2, NULL, &wo, &err), ST_OK, "%s", err.msg);
+    rows[5] = 300;
+    cr_assert_eq(st_writer_encode_str_codes(w, 1, &d, rows, 4096, 8192, lane, ce, &err), ST_ERR_INVALID);
+    cr_assert(strstr(err.msg, "code 300 at row 8197") && strstr(err.msg, "'code'"), "%s", err.msg);
+    rows[5] = 4;
+    st_column bad;
+    st_column_init(&bad, ST_TYPE_STR);
+    cr_assert_eq(st_column_push_str(&bad, "ok", 2), ST_OK);
+    cr_assert_eq(st_column_push_str(&bad, "\xff\xfe", 2), ST_OK);
+    uint32_t two[3] = {0, 0, 1};
+    cr_assert_eq(st_writer_encode_str_codes(w, 1, &bad, two, 3, 0, lane, ce, &err), ST_ERR_INVALID);
+    cr_assert(strstr(err.msg, "invalid UTF-8") && strstr(err.msg, "row 2"), "%s", err.msg);
+    cr_assert_eq(st_writer_encode_str_codes(w, 1, &bad, two, 2, 0, lane, ce, &err), ST_OK,
+                 "an invalid string no row uses is no error: %s", err.msg);
+    cr_assert_eq(st_column_push_null(&bad), ST_OK);
+    cr_assert_eq(st_writer_encode_str_codes(w, 1, &bad, two, 2, 0, lane, ce, &err), ST_ERR_INVALID, "NULLs");
+    cr_assert_eq(st_writer_encode_str_codes(w, 0, &d, rows, 2, 0, lane, ce, &err), ST_ERR_INVALID, "an int64 column");
+    cr_assert_eq(st_writer_encode_str_codes(w, 1, &d, rows, 0, 0, lane, ce, &err), ST_ERR_INVALID, "no rows");
+    st_writer_abort(w);
+    st_column_free(&bad);
+    st_chunk_enc_free(ce);
+    st_enc_lane_free(lane);
+    st_column_free(&c[0]);
+    st_column_free(&c[1]);
+    st_column_free(&d);
+    free(rows);
+}

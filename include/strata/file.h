@@ -212,6 +212,17 @@ st_status st_writer_encode_chunk(const st_writer *w, const st_column *cols, size
 st_status st_writer_encode_column(const st_writer *w, size_t j, const st_column *c, size_t n, uint64_t first_row,
                                   st_enc_lane *l, st_chunk_enc *ce, st_error *err) ST_MUST_USE;
 
+/* As st_writer_encode_column for a STR or BYTES column whose row i is
+ * dict's value rows[i] (i < n): the block st_writer_encode_column writes
+ * for those rows made into a column, without making it (no string is
+ * copied; the dictionary's values are measured and checked once each).
+ * dict: distinct values of column j's type, no NULLs (borrowed for the
+ * call). ST_ERR_INVALID for a code outside dict, invalid UTF-8 in a used
+ * STR value, or rows over ST_CHUNK_MAX_BYTES; ce then holds nothing. */
+st_status st_writer_encode_str_codes(const st_writer *w, size_t j, const st_column *dict, const uint32_t *rows,
+                                     size_t n, uint64_t first_row, st_enc_lane *l, st_chunk_enc *ce,
+                                     st_error *err) ST_MUST_USE;
+
 /* Writes ce's chunk as w's next (ce is then empty). ST_ERR_INVALID when
  * rows are buffered, when ce holds no chunk (a column not encoded, or
  * columns encoded for different rows), or when its first row is not

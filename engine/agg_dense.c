@@ -302,28 +302,25 @@ static size_t first_bad(const st_dense *dn, int t, const int64_t *cust, const in
 }
 
 /* True when every row of [0, n) is inside the ranges: customer and
- * quantity offsets below their spans, codes below n_codes. Min/max
- * reductions the compiler vectorises, so the adding loop after it needs
+ * quantity offsets below their spans, codes below n_codes. One unsigned
+ * max reduction a column (an offset below the minimum wraps to a huge
+ * one), loops the compiler vectorises, so the adding loop after it needs
  * no test per row. */
 static bool rows_in_ranges(const int64_t *cust, const uint32_t *mat, const int64_t *qty, size_t n, uint64_t cmin,
                            uint64_t cspan, uint64_t qmin, uint64_t qspan, uint32_t n_codes)
 {
-    if (n == 0) return true;
-    int64_t c_lo = cust[0], c_hi = cust[0], q_lo = qty[0], q_hi = qty[0];
+    uint64_t c_hi = 0, q_hi = 0;
     uint32_t m_hi = 0;
     for (size_t i = 0; i < n; i++) {
-        c_lo = cust[i] < c_lo ? cust[i] : c_lo;
-        c_hi = cust[i] > c_hi ? cust[i] : c_hi;
+        uint64_t d = (uint64_t)cust[i] - cmin;
+        c_hi = d > c_hi ? d : c_hi;
     }
     for (size_t i = 0; i < n; i++) {
-        q_lo = qty[i] < q_lo ? qty[i] : q_lo;
-        q_hi = qty[i] > q_hi ? qty[i] : q_hi;
+        uint64_t d = (uint64_t)qty[i] - qmin;
+        q_hi = d > q_hi ? d : q_hi;
     }
     for (size_t i = 0; i < n; i++) m_hi = mat[i] > m_hi ? mat[i] : m_hi;
-    /* [lo, hi] inside [min, min + span) in the wrapping offsets add_run uses */
-    return (uint64_t)c_lo - cmin < cspan && (uint64_t)c_hi - cmin < cspan && (uint64_t)c_hi - cmin >= (uint64_t)c_lo - cmin &&
-           (uint64_t)q_lo - qmin < qspan && (uint64_t)q_hi - qmin < qspan && (uint64_t)q_hi - qmin >= (uint64_t)q_lo - qmin &&
-           m_hi < n_codes;
+    return n == 0 || (c_hi < cspan && q_hi < qspan && m_hi < n_codes);
 }
 
 /* Adds rows [0, n) of one month to its block, a slice at a time (each

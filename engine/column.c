@@ -175,6 +175,30 @@ st_status st_column_push_str(st_column *c, const char *s, size_t len)
     return ST_OK;
 }
 
+st_status st_column_push_picked(st_column *c, const char *base, const uint64_t *start, const uint64_t *len,
+                                const uint64_t *pick, size_t n)
+{
+    assert(is_var(c->type));
+    size_t total = 0, rows, bytes;
+    for (size_t i = 0; i < n; i++)
+        if (!st_size_add(total, (size_t)len[pick[i]], &total)) return ST_ERR_NOMEM;
+    if (!st_size_add(c->n_rows, n, &rows) || !st_size_add(c->n_bytes, total, &bytes)) return ST_ERR_NOMEM;
+    ST_TRY(grow_rows(c, rows));
+    ST_TRY(grow_bytes(c, bytes));
+    uint64_t o = c->n_bytes, *off = c->offsets + c->n_rows + 1;
+    char *dst = c->bytes;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = (size_t)len[pick[i]];
+        memcpy(dst + o, base + start[pick[i]], l);
+        o += l;
+        off[i] = o;
+    }
+    for (size_t i = c->n_rows; c->validity && i < rows; i++) mark_valid(c, i);
+    c->n_rows = rows;
+    c->n_bytes = bytes;
+    return ST_OK;
+}
+
 st_status st_column_push_null(st_column *c)
 {
     if (c->n_rows >= c->cap_rows || (is_var(c->type) && !c->offsets)) ST_TRY(grow_rows(c, c->n_rows + 1));

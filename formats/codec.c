@@ -388,10 +388,7 @@ static st_status decode_var(int enc, rd *r, size_t n, st_column *out, const char
             total += dl[len[i]];
             if (total > ST_MAX_BLOCK_RAW) BAD("decoded strings exceed the block limit");
         }
-        if ((s = st_column_reserve(out, at + n, out->n_bytes + (size_t)total)) != ST_OK) goto done;
-        for (size_t i = 0; i < n; i++)
-            if ((s = st_column_push_str(out, (const char *)bytes + doff[len[i]], (size_t)dl[len[i]])) != ST_OK)
-                goto done;
+        s = st_column_push_picked(out, (const char *)bytes, doff, dl, len, n);
         break;
     }
     case ST_ENC_CONST: {

@@ -1618,3 +1618,30 @@ Test(format, a_string_column_written_from_codes_is_the_file_of_its_strings)
     st_column_free(&d);
     free(rows);
 }
+
+/* st_column_push_picked appends what a st_column_push_str per value
+ * appends, onto a column that has NULLs already (its validity bitmap then
+ * marks the new rows present) and across its growth. */
+Test(format, strings_pushed_by_codes_equal_strings_pushed_one_by_one)
+{
+    static const char base[] = "alphabetagammadelta";
+    const uint64_t start[4] = {0, 5, 9, 14}, len[4] = {5, 4, 5, 0};
+    st_column a, b;
+    st_column_init(&a, ST_TYPE_STR);
+    st_column_init(&b, ST_TYPE_STR);
+    cr_assert_eq(st_column_push_null(&a), ST_OK);
+    cr_assert_eq(st_column_push_null(&b), ST_OK);
+    uint64_t pick[300];
+    for (size_t i = 0; i < 300; i++) pick[i] = (i * 7 + i / 3) % 4;
+    cr_assert_eq(st_column_push_picked(&a, base, start, len, pick, 300), ST_OK);
+    for (size_t i = 0; i < 300; i++)
+        cr_assert_eq(st_column_push_str(&b, base + start[pick[i]], (size_t)len[pick[i]]), ST_OK);
+    cr_assert_eq(a.n_rows, b.n_rows);
+    cr_assert_eq(a.n_bytes, b.n_bytes);
+    cr_assert_eq(a.null_count, b.null_count);
+    cr_assert(memcmp(a.bytes, b.bytes, a.n_bytes) == 0);
+    for (size_t i = 0; i <= a.n_rows; i++) cr_assert_eq(a.offsets[i], b.offsets[i], "offset %zu", i);
+    for (size_t i = 0; i < a.n_rows; i++) cr_assert_eq(st_column_valid(&a, i), i > 0, "row %zu", i);
+    st_column_free(&a);
+    st_column_free(&b);
+}

@@ -97,6 +97,7 @@ static st_status put_unified_batch(const st_unified_batch *b, size_t got, const 
                                 " not in the dictionary (%" PRIu32 " strings)",
                                 b->material[i], n_codes);
         size_t len;
+        if (codes) continue;
         (void)st_dict_str(dict, b->material[i], &len);
         bytes += len;
     }

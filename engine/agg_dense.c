@@ -301,26 +301,32 @@ static size_t first_bad(const st_dense *dn, int t, const int64_t *cust, const in
     return n;
 }
 
+/* The largest of the offsets v[i] - base (i < n), as unsigned values (one
+ * below base wraps to a huge one), saturated to UINT32_MAX: its high
+ * halves OR-ed and its low halves max-ed, which the compiler vectorises
+ * at the baseline ISA (there is no unsigned 64-bit max before AVX-512). */
+static uint64_t offset_max(const int64_t *v, size_t n, uint64_t base)
+{
+    uint64_t hi = 0;
+    uint32_t lo = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t d = (uint64_t)v[i] - base;
+        hi |= d >> 32;
+        lo = (uint32_t)d > lo ? (uint32_t)d : lo;
+    }
+    return hi ? UINT32_MAX : lo;
+}
+
 /* True when every row of [0, n) is inside the ranges: customer and
- * quantity offsets below their spans, codes below n_codes. One unsigned
- * max reduction a column (an offset below the minimum wraps to a huge
- * one), loops the compiler vectorises, so the adding loop after it needs
- * no test per row. */
+ * quantity offsets below their spans (both below 2^32: eligibility), codes
+ * below n_codes. Reductions the compiler vectorises, so the adding loop
+ * after it needs no test per row. */
 static bool rows_in_ranges(const int64_t *cust, const uint32_t *mat, const int64_t *qty, size_t n, uint64_t cmin,
                            uint64_t cspan, uint64_t qmin, uint64_t qspan, uint32_t n_codes)
 {
-    uint64_t c_hi = 0, q_hi = 0;
     uint32_t m_hi = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t d = (uint64_t)cust[i] - cmin;
-        c_hi = d > c_hi ? d : c_hi;
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint64_t d = (uint64_t)qty[i] - qmin;
-        q_hi = d > q_hi ? d : q_hi;
-    }
     for (size_t i = 0; i < n; i++) m_hi = mat[i] > m_hi ? mat[i] : m_hi;
-    return n == 0 || (c_hi < cspan && q_hi < qspan && m_hi < n_codes);
+    return n == 0 || (offset_max(cust, n, cmin) < cspan && offset_max(qty, n, qmin) < qspan && m_hi < n_codes);
 }
 
 /* Adds rows [0, n) of one month to its block, a slice at a time (each

@@ -12,6 +12,7 @@
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -988,6 +989,34 @@ Test(agg, dense_eligibility_and_bad_rows)
     qty[3] = 4;
     cr_assert_eq(st_dense_add(dn, 0, cust, pk, mat, qty, 4, 3, &err), ST_ERR_INVALID); /* code 3 >= 3 */
     st_dense_free(dn);
+
+    /* offsets that wrap below the minimum, or whose low 32 bits alone
+     * would fit: each refused, naming its row, in a long slice */
+    {
+        enum { N = 3000 };
+        static int64_t c2[N], q2[N];
+        static int32_t p2[N];
+        static uint32_t m2[N];
+        const int64_t bad_cust[3] = {0, 1 + ((int64_t)1 << 32), INT64_MIN + 1};
+        const int64_t bad_qty[3] = {-1, (int64_t)1 << 32, INT64_MAX};
+        for (int k = 0; k < 6; k++) {
+            for (size_t i = 0; i < N; i++) {
+                c2[i] = 1 + (int64_t)(i % 100);
+                p2[i] = 202005;
+                m2[i] = (uint32_t)(i % 4);
+                q2[i] = (int64_t)(i % 500);
+            }
+            size_t at = 2049 + (size_t)k * 31;
+            if (k < 3) c2[at] = bad_cust[k];
+            else q2[at] = bad_qty[k - 3];
+            cr_assert_eq(st_dense_create(&dn, &dd, &err), ST_OK);
+            cr_assert_eq(st_dense_add(dn, 0, c2, p2, m2, q2, N, 4, &err), ST_ERR_INVALID, "case %d", k);
+            char want[32];
+            snprintf(want, sizeof want, "row %zu ", at);
+            cr_assert_not_null(strstr(err.msg, want), "case %d: %s", k, err.msg);
+            st_dense_free(dn);
+        }
+    }
 
     /* a code with lines at or above n_materials is refused at finish */
     cr_assert_eq(st_dense_create(&dn, &dd, &err), ST_OK);

@@ -12,7 +12,8 @@
  *     hence PLAIN, FOR_BITPACK, DELTA and CONST exactly and a lower bound
  *     of RLE (the longest run is at least the average one); the runs,
  *     whose longest makes RLE exact, are listed only when that bound wins,
- *     and RLE then packs that list;
+ *     and RLE then packs that list (when the runs are short, a dictionary
+ *     is counted first: one smaller than the bound wins without them);
  *   - DICT's size grows with the number of distinct values, so the best
  *     of the others bounds how many distinct values DICT may have and
  *     still win (dict_limit); counting them stops there. A small value
@@ -387,7 +388,22 @@ static int choose(st_codec_scratch *s, const uint64_t *v, fstats *f)
     /* RLE beats those only if it does with the shortest run lengths
      * possible: the longest run is at least the average one */
     size_t avg_run = f->s.runs ? (f->n + f->s.runs - 1) / f->s.runs : 0;
-    if (!f->f64 && f->n && rle_size(f, st_bits_for(avg_run ? avg_run - 1 : 0)) < size[best]) {
+    size_t rle_low = !f->f64 && f->n ? rle_size(f, st_bits_for(avg_run ? avg_run - 1 : 0)) : SIZE_MAX;
+    bool counted = false; /* the dictionary counted against the packed encodings' best */
+    if (rle_low < size[best] && f->s.runs > 1 && rle_low > dict_size(f, 2)) {
+        /* short runs (RLE's lower bound above the smallest dictionary's
+         * size): a dictionary below that bound wins without the runs being
+         * listed; one that does not leaves its count for below. Either
+         * order gives the same choice; this one is cheaper when rows
+         * repeat few values in short runs. */
+        size_t limit = dict_limit(f, size[best]);
+        if (limit >= 2) {
+            distinct(s, v, f, limit);
+            counted = true;
+            if (f->dict_ok && dict_size(f, f->nd) < rle_low) return ST_ENC_DICT;
+        }
+    }
+    if (rle_low < size[best]) {
         f->max_run = extract_runs(v, f->n, f->s.runs, s->tmp);
         f->have_runs = true;
         size[ST_ENC_RLE] = rle_size(f, st_bits_for(f->max_run ? f->max_run - 1 : 0));
@@ -395,6 +411,9 @@ static int choose(st_codec_scratch *s, const uint64_t *v, fstats *f)
     }
     /* one run: CONST's 8 bytes beat any dictionary (at least 30 bytes) */
     if (f->n >= 1 && f->s.runs == 1) return size[best] > 8 ? ST_ENC_CONST : best;
+    /* DICT wins when smaller than the best (ties to the lower id): a count
+     * stopped past the packed best's limit is past this smaller one too */
+    if (counted) return f->dict_ok && dict_size(f, f->nd) < size[best] ? ST_ENC_DICT : best;
     size_t limit = f->n ? dict_limit(f, size[best]) : 0;
     if (limit < 2) return best; /* more than one run: at least two values */
     distinct(s, v, f, limit);

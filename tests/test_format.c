@@ -810,7 +810,7 @@ static void ref_int_candidates(const uint64_t *v, size_t n, st_buf *cand, bool *
         if (i == 1 || d > dmx) dmx = d;
     }
     unsigned w_for = ref_bits((uint64_t)mx - (uint64_t)mn);
-    uint64_t *t = malloc((n + 1) * sizeof *t), *len = malloc((n + 1) * sizeof *len);
+    uint64_t *t = calloc(n + 1, sizeof *t), *len = calloc(n + 1, sizeof *len);
     cr_assert(t && len);
     ok[ST_ENC_FOR_BITPACK] = true;
     st_buf_put_u64(&cand[ST_ENC_FOR_BITPACK], (uint64_t)mn);
@@ -1644,4 +1644,39 @@ Test(format, strings_pushed_by_codes_equal_strings_pushed_one_by_one)
     for (size_t i = 0; i < a.n_rows; i++) cr_assert_eq(st_column_valid(&a, i), i > 0, "row %zu", i);
     st_column_free(&a);
     st_column_free(&b);
+}
+
+/* Where RLE and DICT compete (short runs over a few values, the case the
+ * encoder counts the dictionary first for): the choice and bytes equal
+ * the naive reference's, forced encodings too. */
+Test(format, short_runs_over_few_values_choose_like_the_reference)
+{
+    static const size_t max_run[] = {1, 2, 3, 5, 9, 40};
+    static const uint64_t values[] = {2, 3, 16, 200, 3000};
+    static const size_t sizes[] = {100, 2000, 20000};
+    for (size_t a = 0; a < sizeof max_run / sizeof *max_run; a++)
+        for (size_t b = 0; b < sizeof values / sizeof *values; b++)
+            for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++)
+                for (int wide = 0; wide < 2; wide++) {
+                    st_column c;
+                    st_type t = (a + b + z) % 2 ? ST_TYPE_I64 : ST_TYPE_I32;
+                    st_column_init(&c, t);
+                    int64_t v = 0;
+                    for (size_t i = 0; i < sizes[z];) {
+                        size_t run = 1 + rnd() % max_run[a];
+                        int64_t nv;
+                        do nv = (int64_t)(rnd() % values[b]) * (wide ? 70001 : 1);
+                        while (i && nv == v && values[b] > 1);
+                        v = nv;
+                        for (size_t k = 0; k < run && i < sizes[z]; k++, i++)
+                            cr_assert_eq(t == ST_TYPE_I64 ? st_column_push_i64(&c, v) : st_column_push_i32(&c, (int32_t)v),
+                                         ST_OK);
+                    }
+                    char what[96];
+                    snprintf(what, sizeof what, "%s, runs 1..%zu over %llu values%s, %zu rows", st_type_name(t),
+                             max_run[a], (unsigned long long)values[b], wide ? " (wide)" : "", sizes[z]);
+                    expect_encoder_matches(&c, what);
+                    st_column_free(&c);
+                }
+    cr_assert(enc_seen[0][ST_ENC_RLE] > 0 && enc_seen[0][ST_ENC_DICT] > 0, "both RLE and DICT win some cases");
 }

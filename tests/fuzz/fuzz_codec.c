@@ -8,7 +8,8 @@
  * encoder succeeds, the decoder gives back exactly the values, the
  * forced encoding is used when it applies, and the same bytes decoded as
  * a block of each encoding are either refused or decoded without reading
- * past them (ASan).
+ * past them (ASan); strings given as codes into their distinct values
+ * (st_codec_encode_str_codes) encode to the same bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -66,6 +67,41 @@ static void same(const st_column *a, const st_column *b)
     }
 }
 
+/* The strings of c as codes into a dictionary of its distinct values
+ * (first-occurrence order, a naive search), encoded through
+ * st_codec_encode_str_codes: the bytes st_codec_encode gave. */
+static void same_from_codes(const st_column *c, int force, const st_buf *want, int want_enc)
+{
+    if (c->n_rows == 0 || c->n_rows > 4000) return;
+    st_column dict;
+    st_column_init(&dict, c->type);
+    uint32_t *rows = malloc(c->n_rows * sizeof *rows);
+    if (!rows) abort();
+    for (size_t i = 0; i < c->n_rows; i++) {
+        size_t l, k;
+        const char *x = st_column_str(c, i, &l);
+        for (k = 0; k < dict.n_rows; k++) {
+            size_t dl;
+            const char *y = st_column_str(&dict, k, &dl);
+            if (dl == l && memcmp(x, y, l) == 0) break;
+        }
+        if (k == dict.n_rows && st_column_push_str(&dict, x, l) != ST_OK) abort();
+        rows[i] = (uint32_t)k;
+    }
+    st_codec_scratch *s = st_codec_scratch_new();
+    st_buf got;
+    st_buf_init(&got);
+    int enc = -1;
+    uint64_t bytes = 0;
+    if (!s || st_codec_encode_str_codes(&dict, rows, c->n_rows, force, s, &got, &enc, &bytes) != ST_OK) abort();
+    if (enc != want_enc || got.len != want->len || memcmp(got.data, want->data, got.len) || bytes != c->n_bytes)
+        abort();
+    st_buf_free(&got);
+    st_codec_scratch_free(s);
+    st_column_free(&dict);
+    free(rows);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -86,6 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * offsets a NULL data pointer by 0, which UBSan flags) */
     if (in.n_rows && st_codec_decode(t, enc, (const uint8_t *)b.data, b.len, in.n_rows, &out, &why) != ST_OK) abort();
     if (in.n_rows) same(&in, &out);
+    if (t == ST_TYPE_STR || t == ST_TYPE_BYTES) same_from_codes(&in, force, &b, enc);
     /* the raw bytes as a block of every encoding: refused or decoded, never read past */
     for (int e = 0; e < 6; e++) {
         st_column junk;

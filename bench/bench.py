@@ -404,9 +404,9 @@ class Bench:
                f"CSV load {r['load_seconds']:.2f} s not timed"
         self.context.setdefault("duckdb_sums", {})[scale] = r["sums"]
         # from the step's phase timings and perf (bench/README, "What bounds each stage")
-        bound = ("fused pass ~40% (per thread: decoding ~25%, st_dense_add ~45%, sealing months ~20%, a third of "
-                 "it page faults), writing the unified file ~35% (zstd ~57% of its encoding, 3 chunks over both "
-                 "threads), gold checks ~11%, finish 4% (phase timings of a ~55 ms step, bench/README)") \
+        bound = ("fused pass ~45% (per thread: decoding ~25%, st_dense_add ~45%, sealing months ~20%), writing "
+                 "the unified file ~30% (zstd level 3, fixed by the bytes, ~70% of its encoding CPU; 3 chunks over "
+                 "both threads), gold checks ~10%, finish 5% (phase timings of a ~50 ms step, bench/README)") \
             if scale == "500K" else \
                 ("fused pass ~70% (per thread: decoding ~45%, st_dense_add ~48%, sealing 7%), writing the unified "
                  "file ~20% (zstd most of it), gold checks ~6%, finish 2% (phase timings, bench/README)")

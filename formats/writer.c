@@ -854,7 +854,7 @@ static st_status codes_ok(const st_writer *w, size_t j, const st_column *dict, c
             s = st_error_set(err, ST_ERR_INVALID, "'%s': invalid UTF-8 in column '%s' at row %llu", w->path,
                              w->fields[j].name, (unsigned long long)(first_row + i));
     }
-    if (utf8) memset(l->checked, 0, words * sizeof *l->checked);
+    if (utf8 && words) memset(l->checked, 0, words * sizeof *l->checked);
     return s;
 }
 

@@ -1607,6 +1607,12 @@ Test(format, a_string_column_written_from_codes_is_the_file_of_its_strings)
                  "an invalid string no row uses is no error: %s", err.msg);
     cr_assert_eq(st_column_push_null(&bad), ST_OK);
     cr_assert_eq(st_writer_encode_str_codes(w, 1, &bad, two, 2, 0, lane, ce, &err), ST_ERR_INVALID, "NULLs");
+    st_column none;
+    st_column_init(&none, ST_TYPE_STR);
+    cr_assert_eq(st_writer_encode_str_codes(w, 1, &none, two, 1, 0, lane, ce, &err), ST_ERR_INVALID,
+                 "an empty dictionary");
+    cr_assert(strstr(err.msg, "code 0 at row 0"), "%s", err.msg);
+    st_column_free(&none);
     cr_assert_eq(st_writer_encode_str_codes(w, 0, &d, rows, 2, 0, lane, ce, &err), ST_ERR_INVALID, "an int64 column");
     cr_assert_eq(st_writer_encode_str_codes(w, 1, &d, rows, 0, 0, lane, ce, &err), ST_ERR_INVALID, "no rows");
     st_writer_abort(w);

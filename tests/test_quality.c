@@ -1882,9 +1882,38 @@ Test(quality, ordered_mixed_keys_count_duplicates_like_a_naive_count)
  * naive count finds; a last row equal to an earlier key and below its
  * predecessor only at its last byte must leave the ordered path, or the
  * repeat would go unseen. */
+/* Inside a chunk the streamed keys are compared column by column, across
+ * chunks as encoded bytes: both must order strings as memcmp does. With a
+ * comparator that read a 4..16-byte string's last word in machine order,
+ * M ("aaaaba") would sort below K ("aaaaab") inside the second chunk while
+ * above L ("aaaaac") across the chunk boundary, and K's repeat would go
+ * unseen. Lengths 6 and 12 (one word and two). */
+Test(quality, streamed_string_keys_order_as_memcmp_inside_and_across_chunks)
+{
+    for (int wide = 0; wide < 2; wide++) {
+        const char *k = wide ? "aaaaaaaaaaab" : "aaaaab", *l = wide ? "aaaaaaaaaaac" : "aaaaac",
+                   *mm = wide ? "aaaaaaaaaaba" : "aaaaba";
+        const char *rows[4] = {k, l, mm, k};
+        st_column cs;
+        st_column_init(&cs, ST_TYPE_STR);
+        for (int i = 0; i < 4; i++) cr_assert_eq(st_column_push_str(&cs, rows[i], strlen(rows[i])), ST_OK);
+        const char *names[] = {"s"};
+        st_qmem *m;
+        cr_assert_eq(st_qmem_new(&m), ST_OK);
+        cr_assert_eq(st_qmem_add(m, "gold", "t", names, &cs, 1, 2, NULL), ST_OK);
+        st_quality_results *r = run("[gold.t]\nno_duplicate_keys s\n", m, NULL, NULL);
+        const st_qresult *q = res(r, 0);
+        cr_expect_eq(q->rows_checked, 4);
+        cr_expect_eq(q->unexpected_count, 1, "length %zu: %s", strlen(k), q->message);
+        st_quality_results_free(r);
+        st_qmem_free(m);
+        st_column_free(&cs);
+    }
+}
+
 Test(quality, ordered_long_string_keys_count_like_a_naive_count)
 {
-    static const size_t lens[] = {5, 8, 9, 12, 16, 17, 24};
+    static const size_t lens[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 24};
     for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
         for (int back = 0; back < 2; back++) {
             size_t len = lens[li], n = 0;

@@ -985,6 +985,35 @@ static st_status dense_threads(dense_job *jobs, unsigned n, bool *over_budget, s
     return ST_OK;
 }
 
+/* After the pass failed: the first chunk in the serial order (every sales
+ * chunk, then every FOC chunk) that does not decode or has a line outside
+ * the ranges. The threads each stop at their own first error, so which
+ * damaged chunk they met first depends on how the chunks were split; this
+ * makes the error the same at any thread count. ST_OK when no chunk fails
+ * so (the pass's own error stands: a period_key zone map that planned
+ * the sealing wrong). Single-threaded: the pass's threads are joined. */
+static st_status first_serial_error(st_run_ctx *ctx, const st_dense_dims *dd, st_dict *dict, st_error *err)
+{
+    st_reader *r[2] = {NULL, NULL};
+    size_t ix[2][4];
+    chunk_bufs b;
+    st_status s = chunk_bufs_init(&b, err);
+    for (unsigned t = 0; t < 2 && s == ST_OK; t++) {
+        s = open_lines(ctx, tables[t], &r[t], ix[t], err);
+        uint64_t row0 = 0;
+        for (size_t ch = 0; s == ST_OK && ch < st_reader_n_chunks(r[t]); ch++) {
+            uint32_t n_codes;
+            s = read_chunk(r[t], ix[t], ch, tables[t], row0, dict, NULL, NULL, &b, &n_codes, err);
+            if (s == ST_OK) s = lines_outside(tables[t], row0, &b, dd, t, err);
+            row0 += b.c.n_rows;
+        }
+    }
+    chunk_bufs_free(&b);
+    st_reader_close(r[0]);
+    st_reader_close(r[1]);
+    return s;
+}
+
 /* The whole gold step through st_dense: the chunks, in (first month,
  * table) order, split into contiguous ranges over the threads, each into
  * its own accumulator that seals the months only it has lines of as it
@@ -1013,7 +1042,14 @@ static st_status dense_pass(st_run_ctx *ctx, const st_dense_dims *dd, st_dict *d
     }
     if (s == ST_OK) s = month_owners(jobs, n, n_months, &owner, err);
     for (unsigned k = 0; k < n && s == ST_OK; k++) jobs[k].owner = owner;
-    if (s == ST_OK) s = dense_threads(jobs, n, fell_back, err);
+    if (s == ST_OK && (s = dense_threads(jobs, n, fell_back, err)) != ST_OK && s != ST_ERR_NOMEM) {
+        st_error first;
+        st_status fs = first_serial_error(ctx, dd, dict, &first);
+        if (fs != ST_OK && fs != ST_ERR_NOMEM) {
+            s = fs;
+            if (err) *err = first;
+        }
+    }
     if (s != ST_OK || *fell_back) goto done;
     for (unsigned k = 0; k < n; k++) ctx->cur->rows_in += jobs[k].rows;
     for (unsigned k = 1; k < n && s == ST_OK; k++) {

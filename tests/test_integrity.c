@@ -791,3 +791,53 @@ Test(integrity, failed_publish_rolls_back_or_leaves_a_journal_to_roll_forward)
     free(old);
     free(want_new);
 }
+
+/* Flips a byte inside the payload of block (chunk, col) of the layer
+ * file at dir/rel: blocks tile the file from byte 16 in chunk-major,
+ * column-minor order, each a 24-byte header and its payload. */
+static void flip_block(const char *rel, size_t chunk, size_t col)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    st_reader *r;
+    st_error e;
+    cr_assert_eq(st_reader_open(&r, path, &e), ST_OK, "%s", e.msg);
+    size_t nf = st_reader_n_fields(r);
+    cr_assert(chunk < st_reader_n_chunks(r), "%s has %zu chunks", rel, st_reader_n_chunks(r));
+    uint64_t at = 16;
+    for (size_t c = 0; c <= chunk; c++)
+        for (size_t j = 0; j < nf && !(c == chunk && j == col); j++) {
+            st_block_info bi;
+            cr_assert_eq(st_reader_block_info(r, c, j, &bi), ST_OK);
+            at += bi.size_bytes;
+        }
+    st_reader_close(r);
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    cr_assert_eq(fseek(f, (long)(at + 24 + 1), SEEK_SET), 0);
+    int ch = fgetc(f);
+    cr_assert_neq(ch, EOF);
+    cr_assert_eq(fseek(f, (long)(at + 24 + 1), SEEK_SET), 0);
+    fputc(ch ^ 0x20, f);
+    fclose(f);
+}
+
+/* 7. Damaged silver chunks in both tables: the fused gold pass reports
+ * the same chunk at 1, 2, 3 and 4 threads, the first damaged one in the
+ * serial order (every sales chunk, then every FOC chunk), though the FOC
+ * one comes first in the order the chunks are read (by month). */
+Test(integrity, damaged_silver_chunks_get_the_same_error_at_any_thread_count, .timeout = 120)
+{
+    gen("tx.db", 300000, 5);
+    cr_assert_eq(run("wh", ""), 0, "%s", errtext());
+    flip_block("wh/silver/stg_foc_transactions.strata", 0, 1);
+    flip_block("wh/silver/stg_sales_transactions.strata", 3, 1);
+    for (int t = 1; t <= 4; t++) {
+        char extra[64];
+        snprintf(extra, sizeof extra, "--from intermediate --force --threads %d", t);
+        int rc = run("wh", extra);
+        cr_assert_eq(rc, 6, "threads %d: exit %d: %s", t, rc, errtext());
+        cr_assert(strstr(errtext(), "stg_sales_transactions.strata' is damaged") && strstr(errtext(), "chunk 3"),
+                  "threads %d: %s", t, errtext());
+    }
+}

@@ -900,7 +900,6 @@ static st_status encode_var(const st_column *c, int force, st_codec_scratch *s, 
 typedef struct cstats {
     vstats v;
     uint64_t bytes;   /* the rows' string bytes */
-    uint64_t dlmin, dlmax;
 } cstats;
 
 /* Room for dictionaries of n_dict strings in s->local (zeroed). */
@@ -917,7 +916,9 @@ static bool local_reserve(st_codec_scratch *s, size_t n_dict)
 
 /* The block's codes (into `codes`, first-occurrence order; s->first: the
  * dictionary code of each, up to ST_DICT_MAX of them) and what the choice
- * needs: lengths, PLAIN's size, the dictionary's bytes and length range. */
+ * needs: lengths, PLAIN's size, the dictionary's bytes. s->first then
+ * indexes dict as var_dict's indexes its column's rows, so var_dict_size
+ * and put_var_dict serve both. */
 static void code_stats(const st_column *dict, const uint32_t *rows, size_t n, st_codec_scratch *s, uint64_t *codes,
                        cstats *cs)
 {
@@ -952,15 +953,8 @@ static void code_stats(const st_column *dict, const uint32_t *rows, size_t n, st
     for (uint32_t k = 0; k < kept; k++) s->local[s->first[k]] = 0;
     *cs = (cstats){.v = {.n = n, .lmin = lmin, .lmax = lmax, .all_equal = nd == 1, .nd = kept,
                          .dict_bytes = dict_bytes, .dict_ok = nd <= ST_DICT_MAX},
-                   .bytes = bytes, .dlmin = lmin, .dlmax = lmax};
+                   .bytes = bytes};
     cs->v.plain = 9 + st_packed_bytes(n, st_bits_for(lmax - lmin)) + (size_t)bytes;
-}
-
-static size_t code_dict_size(const cstats *cs)
-{
-    const vstats *st = &cs->v;
-    return 4 + 9 + st_packed_bytes(st->nd, st_bits_for(cs->dlmax - cs->dlmin)) + (size_t)st->dict_bytes + 1 +
-           st_packed_bytes(st->n, st->nd > 1 ? st_bits_for(st->nd - 1) : 0);
 }
 
 /* put_var_plain for the coded rows: the lengths packed as differences of
@@ -982,32 +976,13 @@ static void put_code_plain(st_buf *out, const st_column *dict, const uint32_t *r
         st_buf_append(out, dict->bytes + off[rows[i]], (size_t)(off[rows[i] + 1] - off[rows[i]]));
 }
 
-/* put_var_dict for the coded rows. */
-static void put_code_dict(st_buf *out, const st_column *dict, const st_codec_scratch *s, const cstats *cs,
-                          const uint64_t *codes, uint64_t *tmp)
-{
-    const uint64_t *off = dict->offsets;
-    size_t nd = cs->v.nd;
-    st_buf_put_u32(out, (uint32_t)nd);
-    st_buf_put_u64(out, cs->dlmin);
-    unsigned wl = st_bits_for(cs->dlmax - cs->dlmin);
-    st_buf_put_u8(out, (uint8_t)wl);
-    for (size_t k = 0; k < nd; k++) tmp[k] = off[s->first[k] + 1] - off[s->first[k]];
-    put_packed(out, tmp, nd, wl, cs->dlmin);
-    for (size_t k = 0; k < nd; k++)
-        st_buf_append(out, dict->bytes + off[s->first[k]], (size_t)(off[s->first[k] + 1] - off[s->first[k]]));
-    unsigned wc = nd > 1 ? st_bits_for(nd - 1) : 0;
-    st_buf_put_u8(out, (uint8_t)wc);
-    put_packed(out, codes, cs->v.n, wc, 0);
-}
-
 st_status st_codec_encode_str_codes(const st_column *dict, const uint32_t *rows, size_t n, int force,
                                     st_codec_scratch *s, st_buf *out, int *enc, uint64_t *n_bytes)
 {
     if (force < 0) force = forced_encoding;
     if (n == 0) return ST_ERR_INVALID;
     if (!scratch_reserve(s, n + 1) || !local_reserve(s, dict->n_rows)) return ST_ERR_NOMEM;
-    uint64_t *codes = s->tmp + ST_DICT_MAX;
+    uint64_t *codes = s->tmp + ST_DICT_MAX, dlmin = 0, dlmax = 0;
     cstats cs;
     code_stats(dict, rows, n, s, codes, &cs);
     *n_bytes = cs.bytes;
@@ -1015,13 +990,14 @@ st_status st_codec_encode_str_codes(const st_column *dict, const uint32_t *rows,
     bool forced = force == ST_ENC_PLAIN || (force == ST_ENC_CONST && cs.v.all_equal);
     if (forced) best = force;
     else if (cs.v.all_equal && force != ST_ENC_DICT) best = ST_ENC_CONST;
-    else if (cs.v.dict_ok && (code_dict_size(&cs) < cs.v.plain || force == ST_ENC_DICT)) best = ST_ENC_DICT;
+    else if (cs.v.dict_ok && (var_dict_size(dict, s, &cs.v, &dlmin, &dlmax) < cs.v.plain || force == ST_ENC_DICT))
+        best = ST_ENC_DICT;
     else if (cs.v.all_equal) best = ST_ENC_CONST;
     *enc = best;
     const uint64_t *off = dict->offsets;
     switch (best) {
     case ST_ENC_PLAIN: put_code_plain(out, dict, rows, &cs, s); break;
-    case ST_ENC_DICT: put_code_dict(out, dict, s, &cs, codes, s->tmp); break;
+    case ST_ENC_DICT: put_var_dict(out, dict, s, &cs.v, codes, s->tmp, dlmin, dlmax); break;
     case ST_ENC_CONST:
         st_buf_put_u32(out, (uint32_t)(off[rows[0] + 1] - off[rows[0]]));
         st_buf_append(out, dict->bytes + off[rows[0]], (size_t)(off[rows[0] + 1] - off[rows[0]]));

@@ -1540,6 +1540,68 @@ Test(format, strings_encoded_from_codes_equal_the_strings_encoded)
     free(rows);
 }
 
+/* A DICT string block decoded as (dictionary, codes) gives each row's
+ * string, whatever the code width (1..12 bits) and the row count around
+ * the decoder's 1,024-row slices; a code past the dictionary in the last
+ * slice only is refused as corrupt. */
+Test(format, dictionary_codes_decode_in_slices_and_refuse_a_code_past_the_dictionary)
+{
+    static const size_t dict_n[] = {2, 3, 150, 300, 4096};
+    static const size_t rows_n[] = {1, 7, 1023, 1024, 1025, 2049, 5000};
+    uint32_t *rows = malloc(5000 * sizeof *rows), *codes = malloc(5000 * sizeof *codes);
+    cr_assert(rows && codes);
+    st_buf b;
+    st_buf_init(&b);
+    for (size_t di = 0; di < sizeof dict_n / sizeof *dict_n; di++) {
+        st_column d;
+        codes_dict(&d, dict_n[di], 12, false);
+        for (size_t ri = 0; ri < sizeof rows_n / sizeof *rows_n; ri++) {
+            size_t n = rows_n[ri];
+            codes_rows(rows, n, dict_n[di], 0);
+            st_column c, got;
+            codes_column(&d, rows, n, &c);
+            st_column_init(&got, ST_TYPE_STR);
+            int enc = -1;
+            const char *why = NULL;
+            st_buf_reset(&b);
+            cr_assert_eq(st_codec_encode(&c, ST_ENC_DICT, &b, &enc), ST_OK);
+            cr_assert_eq(enc, ST_ENC_DICT);
+            cr_assert_eq(st_codec_decode_dict(ST_TYPE_STR, enc, (const uint8_t *)b.data, b.len, n, &got, codes, &why), ST_OK,
+                         "dict %zu, %zu rows: %s", dict_n[di], n, why);
+            for (size_t i = 0; i < n; i++) {
+                size_t la, lb;
+                cr_assert_lt(codes[i], got.n_rows, "dict %zu, %zu rows: row %zu code", dict_n[di], n, i);
+                const char *x = st_column_str(&c, i, &la), *y = st_column_str(&got, codes[i], &lb);
+                cr_assert(la == lb && !memcmp(x, y, la), "dict %zu, %zu rows: row %zu", dict_n[di], n, i);
+            }
+            st_column_free(&c);
+            st_column_free(&got);
+        }
+        st_column_free(&d);
+    }
+    /* three strings: two-bit codes, the last bytes of the block (then the
+     * slack); row 2900's code set to 3 */
+    st_column d, c, got;
+    codes_dict(&d, 3, 8, false);
+    for (size_t i = 0; i < 3000; i++) rows[i] = (uint32_t)(i % 3);
+    codes_column(&d, rows, 3000, &c);
+    int enc = -1;
+    const char *why = NULL;
+    st_buf_reset(&b);
+    cr_assert_eq(st_codec_encode(&c, ST_ENC_DICT, &b, &enc), ST_OK);
+    uint8_t *packed = (uint8_t *)b.data + b.len - st_packed_bytes(3000, 2);
+    packed[2900 / 4] |= (uint8_t)(3u << (2 * (2900 % 4)));
+    st_column_init(&got, ST_TYPE_STR);
+    cr_assert_eq(st_codec_decode_dict(ST_TYPE_STR, enc, (const uint8_t *)b.data, b.len, 3000, &got, codes, &why), ST_ERR_CORRUPT);
+    cr_assert_str_eq(why, "dictionary code out of range");
+    st_column_free(&got);
+    st_column_free(&c);
+    st_column_free(&d);
+    st_buf_free(&b);
+    free(rows);
+    free(codes);
+}
+
 /* A file whose string column is written from codes is the file
  * st_writer_write makes of the strings; codes outside the dictionary,
  * invalid UTF-8 in a string a row uses, a dictionary with NULLs or of

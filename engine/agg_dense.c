@@ -21,13 +21,11 @@
  * contiguously. A table spanning every month with a stride of the whole
  * grid put each material's row of a month on its own page, at a stride
  * that mapped them all to the same L1 sets (perf: the load of the pair was
- * 38% of the loop). A line costs two increments, an add and a bit set
- * (the block's seen bitmap, one bit per customer and material, which lets
- * sealing visit only the materials with lines); nothing is stored per
+ * 38% of the loop). A line costs two increments and an add; sealing finds
+ * the materials with lines by their line counts. Nothing is stored per
  * line and nothing is freed and allocated per chunk.
  *
- * Blocks are zeroed by writing (malloc + memset), not by calloc (the seen
- * bitmaps, a few KiB a block, excepted): a page
+ * Blocks are zeroed by writing (malloc + memset), not by calloc: a page
  * calloc leaves lazily mapped is first read by a line's `+=`, which maps
  * the shared zero page, and the write after it replaces that mapping with
  * a TLB shoot-down on every core (a quarter of the step's CPU with two
@@ -60,12 +58,9 @@ typedef struct dense_acc {
 
 typedef struct month_blk {
     dense_acc *uni; /* cust_span x cap; NULL until the month's first line */
-    uint64_t *seen; /* cust_span x seen_words(cap) bits: the codes with lines */
     uint32_t *hist; /* cust_span x span[t] */
     uint32_t cap;   /* code rows of uni */
 } month_blk;
-
-static size_t seen_words(uint32_t cap) { return ((size_t)cap + 63) / 64; }
 
 /* One unified row of a sealed cell: a material with lines in either table. */
 typedef struct dense_urow {
@@ -156,12 +151,10 @@ uint64_t st_dense_bytes(const st_dense_dims *d, uint32_t n_materials)
 {
     uint64_t cells = ((uint64_t)d->f.customer_id_max - (uint64_t)d->f.customer_id_min + 1) * n_months(&d->f);
     uint64_t hist = cells * (qty_span(d, 0) + qty_span(d, 1)) * sizeof(uint32_t);
-    /* the seen bits of both tables' blocks */
-    uint64_t seen = 2 * cells * seen_words(n_materials) * sizeof(uint64_t);
     /* sealed cells, and their unified rows: at most one per cell and
      * material, with the pool's growth slack (half) */
     uint64_t sealed = cells * sizeof(dense_cell) + cells * (uint64_t)n_materials * sizeof(dense_urow) * 3 / 2;
-    return 2 * cells * (uint64_t)n_materials * sizeof(dense_acc) + hist + seen + sealed;
+    return 2 * cells * (uint64_t)n_materials * sizeof(dense_acc) + hist + sealed;
 }
 
 /* Frees the zeroed blocks kept for later months. */
@@ -170,7 +163,6 @@ static void free_spares(st_dense *dn)
     for (int t = 0; t < 2; t++) {
         for (uint32_t k = 0; k < dn->n_spare[t]; k++) {
             free(dn->spare[t][k].uni);
-            free(dn->spare[t][k].seen);
             free(dn->spare[t][k].hist);
         }
         dn->n_spare[t] = 0;
@@ -184,7 +176,6 @@ void st_dense_free(st_dense *dn)
     for (int t = 0; t < 2; t++) {
         for (uint32_t p = 0; dn->blk[t] && p < dn->n_periods; p++) {
             free(dn->blk[t][p].uni);
-            free(dn->blk[t][p].seen);
             free(dn->blk[t][p].hist);
         }
         free(dn->blk[t]);
@@ -244,23 +235,13 @@ static bool grow_block(month_blk *b, uint32_t need, size_t cs)
     if (cap < need) cap = need;
     size_t bytes;
     if (cap > UINT32_MAX || !st_size_mul((size_t)cap, cs * sizeof(dense_acc), &bytes)) return false;
-    size_t nw = seen_words((uint32_t)cap), ow = seen_words(b->cap);
     dense_acc *u = malloc(bytes ? bytes : 1);
-    uint64_t *seen = calloc(cs * nw + 1, sizeof *seen);
-    if (!u || !seen) {
-        free(u);
-        free(seen);
-        return false;
-    }
+    if (!u) return false;
     memset(u, 0, bytes);
-    for (size_t dc = 0; b->uni && dc < cs; dc++) {
+    for (size_t dc = 0; b->uni && dc < cs; dc++)
         memcpy(u + dc * (size_t)cap, b->uni + dc * (size_t)b->cap, (size_t)b->cap * sizeof *u);
-        memcpy(seen + dc * nw, b->seen + dc * ow, ow * sizeof *seen);
-    }
     free(b->uni);
-    free(b->seen);
     b->uni = u;
-    b->seen = seen;
     b->cap = (uint32_t)cap;
     return true;
 }
@@ -338,9 +319,8 @@ static bool add_run(const st_dense *dn, int t, month_blk *b, const int64_t *cust
 {
     enum { SLICE = 2048 };
     const uint64_t cmin = (uint64_t)dn->d.f.customer_id_min, qmin = (uint64_t)dn->d.qty_min[t];
-    const uint64_t cspan = dn->cust_span, qspan = dn->span[t], cap = b->cap, nw = seen_words(b->cap);
+    const uint64_t cspan = dn->cust_span, qspan = dn->span[t], cap = b->cap;
     dense_acc *restrict uni = b->uni;
-    uint64_t *restrict seen = b->seen;
     uint32_t *restrict hist = b->hist;
     for (size_t i0 = 0; i0 < n; i0 += SLICE) {
         size_t i1 = n - i0 < SLICE ? n : i0 + SLICE;
@@ -351,7 +331,6 @@ static bool add_run(const st_dense *dn, int t, month_blk *b, const int64_t *cust
             dense_acc *a = &uni[dc * cap + m];
             a->sum += qty[i];
             a->lines++;
-            seen[dc * nw + (m >> 6)] |= (uint64_t)1 << (m & 63);
             hist[dc * qspan + dq]++;
         }
     }
@@ -453,8 +432,6 @@ static bool merge_block(month_blk *d, const month_blk *s, size_t cs, size_t span
             du[k].sum += su[k].sum;
             du[k].lines += su[k].lines;
         }
-        size_t dw = seen_words(d->cap), sw = seen_words(s->cap);
-        for (size_t w = 0; w < sw; w++) d->seen[dc * dw + w] |= s->seen[dc * sw + w];
     }
     size_t nh = cs * span;
     for (size_t i = 0; i < nh; i++) d->hist[i] += s->hist[i];
@@ -501,48 +478,48 @@ static bool pool_reserve(dense_pool *p, size_t more)
     return true;
 }
 
+/* One unified row from the two tables' entries of a code (either may be
+ * empty), added to the cell's totals; the entries zeroed. */
+static void seal_code(st_dense *dn, dense_acc *a0, dense_acc *a1, uint32_t k, dense_cell *c)
+{
+    dense_acc a[2] = {{0, 0}, {0, 0}};
+    if (a0) a[0] = *a0, *a0 = (dense_acc){0, 0};
+    if (a1) a[1] = *a1, *a1 = (dense_acc){0, 0};
+    dense_pool *pool = &dn->pool[0];
+    dense_urow *r = &pool->row[pool->n++];
+    *r = (dense_urow){.code = k, .lines = {(uint32_t)a[0].lines, (uint32_t)a[1].lines}, .sum = {a[0].sum, a[1].sum}};
+    for (int t = 0; t < 2; t++) {
+        c->sum[t] += r->sum[t];
+        c->lines[t] += r->lines[t];
+    }
+    c->uniq++;
+    dn->max_code = k + 1 > dn->max_code ? k + 1 : dn->max_code;
+}
+
 /* Cell dc of one month from its rows in the two tables' blocks (either may
  * have fewer codes, or none): totals, lines, medians, and its unified rows
- * appended to the object's own pool in code order. Only the codes with
- * lines are visited (the seen bits), and what is read is zeroed (entries,
- * bits, the histogram rows of tables with lines): the cell is left as a
- * new block's. */
+ * appended to the object's own pool in code order. The codes with lines
+ * are found by reading every entry's line count (a block's rows are as
+ * many as the entries it was zeroed with when made), and what has lines
+ * is zeroed (entries, the histogram rows of tables with lines): the cell
+ * is left as a new block's. A bit per entry set by every line cost more
+ * than this read (its word's store and load chained the lines of a
+ * customer). */
 static void seal_cell(st_dense *dn, month_blk *b0, month_blk *b1, size_t dc, dense_cell *c)
 {
     month_blk *b[2] = {b0, b1};
     dense_acc *u[2] = {NULL, NULL};
-    uint64_t *sn[2] = {NULL, NULL};
-    size_t nw[2] = {0, 0};
+    uint32_t cap[2] = {b0->cap, b1->cap};
     for (int t = 0; t < 2; t++)
-        if (b[t]->cap) {
-            nw[t] = seen_words(b[t]->cap);
-            u[t] = b[t]->uni + dc * b[t]->cap;
-            sn[t] = b[t]->seen + dc * nw[t];
-        }
-    dense_pool *pool = &dn->pool[0];
-    *c = (dense_cell){.pool = 0, .off = pool->n};
-    size_t words = nw[0] > nw[1] ? nw[0] : nw[1];
-    for (size_t w = 0; w < words; w++) {
-        uint64_t m0 = w < nw[0] ? sn[0][w] : 0, m1 = w < nw[1] ? sn[1][w] : 0;
-        if (w < nw[0]) sn[0][w] = 0;
-        if (w < nw[1]) sn[1][w] = 0;
-        for (uint64_t bits = m0 | m1; bits; bits &= bits - 1) {
-            unsigned bit = (unsigned)__builtin_ctzll(bits);
-            uint32_t k = (uint32_t)(w * 64 + bit);
-            dense_acc a[2] = {{0, 0}, {0, 0}};
-            if ((m0 >> bit) & 1) a[0] = u[0][k], u[0][k] = (dense_acc){0, 0};
-            if ((m1 >> bit) & 1) a[1] = u[1][k], u[1][k] = (dense_acc){0, 0};
-            dense_urow *r = &pool->row[pool->n++];
-            *r = (dense_urow){.code = k, .lines = {(uint32_t)a[0].lines, (uint32_t)a[1].lines},
-                              .sum = {a[0].sum, a[1].sum}};
-            for (int t = 0; t < 2; t++) {
-                c->sum[t] += r->sum[t];
-                c->lines[t] += r->lines[t];
-            }
-            c->uniq++;
-            dn->max_code = k + 1 > dn->max_code ? k + 1 : dn->max_code;
-        }
-    }
+        if (cap[t]) u[t] = b[t]->uni + dc * cap[t];
+    *c = (dense_cell){.pool = 0, .off = dn->pool[0].n};
+    uint32_t both = cap[0] < cap[1] ? cap[0] : cap[1];
+    for (uint32_t k = 0; k < both; k++)
+        if (u[0][k].lines | u[1][k].lines)
+            seal_code(dn, u[0][k].lines ? &u[0][k] : NULL, u[1][k].lines ? &u[1][k] : NULL, k, c);
+    for (int t = 0; t < 2; t++)
+        for (uint32_t k = both; k < cap[t]; k++)
+            if (u[t][k].lines) seal_code(dn, t ? NULL : &u[0][k], t ? &u[1][k] : NULL, k, c);
     for (int t = 0; t < 2; t++) {
         if (!c->lines[t]) continue;
         uint32_t *h = b[t]->hist + dc * dn->span[t];

@@ -276,7 +276,7 @@ st_status st_features_append_unified(const st_features *fx, st_unified_cursor *c
  * add up exactly (st_dense_merge), so results never depend on how the
  * lines were split.
  *
- * Memory: 32 bytes and 2 bits per cell and material (both tables) plus 4
+ * Memory: 32 bytes per cell and material (both tables) plus 4
  * bytes per cell and histogram bin, for the months that have lines and
  * are not sealed, 56 bytes per cell once a month is sealed, and 32 bytes
  * per unified row of the sealed months (the blocks of sealed months are

@@ -819,45 +819,136 @@ static st_status seal_owned(dense_job *job, uint32_t *next, uint32_t below, st_e
     return ST_OK;
 }
 
-/* The job's chunks of both tables into job->dn, in item order, sealing
- * each of its own months once the chunks left start after it. */
+/* Month index of period_key pk within dd (pk inside the ranges). */
+static uint32_t month_index(const st_dense_dims *dd, int64_t pk)
+{
+    int32_t ma = st_period_month(dd->f.period_key_min), mb = st_period_month((int32_t)pk);
+    return mb > ma ? (uint32_t)(mb - ma) : 0;
+}
+
+/* One table's side of a job: the chunk decoded now (item) and its lines
+ * [pos, n) left to add, and the job's next item of the table. */
+typedef struct dense_stream {
+    st_reader *r;
+    size_t ix[4];
+    chunk_bufs b;
+    size_t item, next; /* items; next == hi: none left */
+    size_t pos, n;
+    bool sorted;       /* the chunk's period_keys never decrease */
+    uint32_t n_codes;  /* the dictionary's size once the chunk was read */
+} dense_stream;
+
+/* The job's first item of table t at or after item i (hi when none). */
+static size_t next_of_table(const dense_job *job, unsigned t, size_t i)
+{
+    while (i < job->hi && job->items[i].tab != t) i++;
+    return i;
+}
+
+/* True when pk[0..n) never decreases (a loop the compiler vectorises). */
+static bool keys_sorted(const int32_t *pk, size_t n)
+{
+    int down = 0;
+    for (size_t i = 1; i < n; i++) down |= pk[i] < pk[i - 1];
+    return !down;
+}
+
+/* The end of pk[i]'s run in pk[0..n), which never decreases: the first
+ * j > i with pk[j] > pk[i], by bisection. */
+static size_t sorted_run_end(const int32_t *pk, size_t i, size_t n)
+{
+    size_t lo = i + 1, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (pk[mid] > pk[i]) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
+/* When the stream's chunk is used up, reads its table's next chunk (if
+ * any) through the dictionary; over_budget when the accumulators would
+ * outgrow the memory limit. */
+static st_status stream_fill(dense_job *job, dense_stream *st, st_error *err)
+{
+    if (st->pos < st->n || st->next >= job->hi) return ST_OK;
+    const chunk_ref *it = &job->items[st->next];
+    job->bad_item = st->item = st->next;
+    st->next = next_of_table(job, it->tab, st->next + 1);
+    ST_TRY(read_chunk(st->r, st->ix, it->ch, tables[it->tab], it->row0, job->dict, job->lock, NULL, &st->b,
+                      &st->n_codes, err));
+    st->pos = 0;
+    st->n = st->b.c.n_rows;
+    st->sorted = keys_sorted(st_column_i32(&st->b.p), st->n);
+    if ((uint64_t)job->n_acc * st_dense_bytes(job->dd, st->n_codes) > job->ctx->o->memory_limit_bytes)
+        job->over_budget = true;
+    return ST_OK;
+}
+
+/* The lowest month the stream's lines left can lie in: the next line's
+ * when its chunk is in period_key order, else the chunk's zone map, or
+ * the next chunk's; UINT32_MAX when none is left. */
+static uint32_t stream_floor(const dense_job *job, const dense_stream *st)
+{
+    if (st->pos < st->n)
+        return st->sorted ? month_index(job->dd, st_column_i32(&st->b.p)[st->pos]) : job->items[st->item].m_lo;
+    return st->next < job->hi ? job->items[st->next].m_lo : UINT32_MAX;
+}
+
+/* Adds the stream's next lines: the rest of the current month when the
+ * chunk is in period_key order, else the rest of the chunk. */
+static st_status stream_add(dense_job *job, dense_stream *st, st_error *err)
+{
+    const chunk_ref *it = &job->items[st->item];
+    const int32_t *pk = st_column_i32(&st->b.p);
+    size_t i = st->pos, j = st->sorted ? sorted_run_end(pk, i, st->n) : st->n;
+    job->bad_item = st->item;
+    st_status s = st_dense_add(job->dn, (int)it->tab, st_column_i64(&st->b.c) + i, pk + i, st->b.codes + i,
+                               st_column_i64(&st->b.q) + i, j - i, st->n_codes, err);
+    if (s != ST_OK) return refused_chunk(job, it, &st->b, s, err);
+    st->pos = j;
+    job->rows += j - i;
+    st_progress_add(job->ctx, j - i);
+    return ST_OK;
+}
+
+/* The job's chunks of both tables into job->dn, the two tables' lines
+ * month by month where the chunks are in period_key order: a chunk of a
+ * small table spans several months, and taking each month's lines of
+ * both tables before the next month's lets the job seal it (its own
+ * months) at once and reuse its blocks, so a job holds the blocks of
+ * about one month instead of a chunk's span (fresh blocks: page faults
+ * and zeroing). */
 static st_status dense_run(dense_job *job)
 {
     st_error *err = &job->err;
-    st_reader *r[2] = {NULL, NULL};
-    size_t ix[2][4];
-    chunk_bufs b;
-    st_status s = chunk_bufs_init(&b, err);
-    for (int t = 0; t < 2 && s == ST_OK; t++) s = open_lines(job->ctx, tables[t], &r[t], ix[t], err);
-    uint64_t budget = job->ctx->o->memory_limit_bytes;
+    dense_stream st[2];
+    st_status s = ST_OK;
+    memset(st, 0, sizeof st);
+    for (unsigned t = 0; t < 2; t++) {
+        st_status bs = chunk_bufs_init(&st[t].b, err);
+        s = s != ST_OK ? s : bs;
+        st[t].next = next_of_table(job, t, job->lo);
+        if (s == ST_OK) s = open_lines(job->ctx, tables[t], &st[t].r, st[t].ix, err);
+    }
     uint32_t seal_next = 0;
-    for (size_t i = job->lo; s == ST_OK && i < job->hi; i++) {
-        const chunk_ref *it = &job->items[i];
-        const char *table = tables[it->tab];
-        uint32_t n_codes = 0;
-        job->bad_item = i;
-        s = read_chunk(r[it->tab], ix[it->tab], it->ch, table, it->row0, job->dict, job->lock, NULL, &b, &n_codes,
-                       err);
-        if (s != ST_OK) break;
-        size_t n = b.c.n_rows;
-        if ((uint64_t)job->n_acc * st_dense_bytes(job->dd, n_codes) > budget) {
-            job->over_budget = true;
-            break;
-        }
-        s = st_dense_add(job->dn, (int)it->tab, st_column_i64(&b.c), st_column_i32(&b.p), b.codes,
-                         st_column_i64(&b.q), n, n_codes, err);
-        if (s != ST_OK) {
-            s = refused_chunk(job, it, &b, s, err);
-            break;
-        }
-        job->rows += n;
-        st_progress_add(job->ctx, n);
-        s = seal_owned(job, &seal_next, i + 1 < job->hi ? job->items[i + 1].m_lo : UINT32_MAX, err);
+    while (s == ST_OK) {
+        for (unsigned t = 0; t < 2 && s == ST_OK && !job->over_budget; t++) s = stream_fill(job, &st[t], err);
+        if (s != ST_OK || job->over_budget) break;
+        uint32_t f0 = stream_floor(job, &st[0]), f1 = stream_floor(job, &st[1]);
+        if (f0 == UINT32_MAX && f1 == UINT32_MAX) break;
+        /* the stream whose next lines come first (sales on a tie) */
+        dense_stream *next = st[0].pos < st[0].n && (f0 <= f1 || st[1].pos >= st[1].n) ? &st[0] : &st[1];
+        if ((s = stream_add(job, next, err)) != ST_OK) break;
+        uint32_t below = stream_floor(job, &st[0]);
+        uint32_t b1 = stream_floor(job, &st[1]);
+        s = seal_owned(job, &seal_next, b1 < below ? b1 : below, err);
     }
     if (s == ST_OK) job->bad_item = SIZE_MAX;
-    chunk_bufs_free(&b);
-    st_reader_close(r[0]);
-    st_reader_close(r[1]);
+    for (unsigned t = 0; t < 2; t++) {
+        chunk_bufs_free(&st[t].b);
+        st_reader_close(st[t].r);
+    }
     return s;
 }
 
@@ -866,13 +957,6 @@ static void *dense_worker(void *arg)
     dense_job *job = arg;
     job->status = dense_run(job);
     return NULL;
-}
-
-/* Month index of period_key pk within dd (pk inside the ranges). */
-static uint32_t month_index(const st_dense_dims *dd, int64_t pk)
-{
-    int32_t ma = st_period_month(dd->f.period_key_min), mb = st_period_month((int32_t)pk);
-    return mb > ma ? (uint32_t)(mb - ma) : 0;
 }
 
 /* The months chunk ch's lines lie in, from its period_key zone map (the

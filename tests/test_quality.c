@@ -1957,3 +1957,124 @@ Test(quality, ordered_long_string_keys_count_like_a_naive_count)
             st_column_free(&cs);
         }
 }
+
+/* The ordered path compares a chunk's rows without NULLs a key column at a
+ * time (order_rows, against cmp_rows): a five-column key of every type (an
+ * int32, a bool, a float with -0.0 and 0.0 the same key, strings by length
+ * then bytes, an int64) over 3,000 rows in key order with many repeats
+ * counts the duplicate rows, repeated keys and sampled rows a naive count
+ * finds, for several chunk sizes; with a NULL string in one row (that
+ * chunk takes the row-by-row loop, the row is not checked) and with the
+ * last row below its predecessor (the collector) too; in key order no key
+ * is held (the streamed path stayed). */
+typedef struct mixed_key {
+    int32_t a;
+    bool b;
+    double f;
+    const char *s;
+    int64_t c;
+} mixed_key;
+
+static uint64_t key_bits(double f)
+{
+    uint64_t x;
+    if (f == 0) f = 0;
+    memcpy(&x, &f, 8);
+    return x;
+}
+
+static int mixed_cmp(const void *pa, const void *pb)
+{
+    const mixed_key *x = pa, *y = pb;
+    if (x->a != y->a) return x->a < y->a ? -1 : 1;
+    if (x->b != y->b) return x->b < y->b ? -1 : 1;
+    if (key_bits(x->f) != key_bits(y->f)) return key_bits(x->f) < key_bits(y->f) ? -1 : 1;
+    size_t lx = strlen(x->s), ly = strlen(y->s);
+    if (lx != ly) return lx < ly ? -1 : 1;
+    int d = memcmp(x->s, y->s, lx);
+    if (d) return d;
+    return x->c < y->c ? -1 : x->c > y->c;
+}
+
+/* Key order, and among equal keys 0.0 before -0.0 (by their raw bits):
+ * a comparison that told them apart would then see a repeat as a rise
+ * and miss it, instead of a fall that the collector would recount. */
+static int mixed_sort_cmp(const void *pa, const void *pb)
+{
+    const mixed_key *x = pa, *y = pb;
+    int d = mixed_cmp(pa, pb);
+    uint64_t bx, by;
+    memcpy(&bx, &x->f, 8);
+    memcpy(&by, &y->f, 8);
+    return d ? d : (bx > by) - (bx < by);
+}
+
+Test(quality, ordered_keys_of_every_type_count_duplicates_like_a_naive_count)
+{
+    enum { N = 3000 };
+    static const double fv[] = {-1.5, -0.0, 0.0, 2.25};
+    static const char *const sv[] = {"", "a", "b", "zz", "aaa", "aaaaaaaaab", "aaaaaaaaaaaaaaaaaaaaaz"};
+    mixed_key *k = malloc(N * sizeof *k);
+    cr_assert(k);
+    uint64_t x = 12345;
+    for (size_t i = 0; i < N; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        unsigned r = (unsigned)(x >> 33);
+        k[i] = (mixed_key){(int32_t)(r % 3) - 1, (r >> 2) & 1, fv[(r >> 3) % 4], sv[(r >> 5) % 7],
+                           (int64_t)((r >> 8) % 2) - 1};
+    }
+    qsort(k, N, sizeof *k, mixed_sort_cmp);
+    static const size_t chunks[] = {0, 7, 64, 1000};
+    for (int variant = 0; variant < 3; variant++)
+        for (size_t ci = 0; ci < sizeof chunks / sizeof *chunks; ci++) {
+            size_t null_row = variant == 1 ? 1500 : SIZE_MAX;
+            if (variant == 2) k[N - 1].a = -5; /* the last row goes back */
+            int32_t a[N];
+            int64_t c[N];
+            double f[N];
+            const char *s[N];
+            st_column b;
+            st_column_init(&b, ST_TYPE_BOOL);
+            for (size_t i = 0; i < N; i++) {
+                a[i] = k[i].a, c[i] = k[i].c, f[i] = k[i].f, s[i] = i == null_row ? NULL : k[i].s;
+                cr_assert_eq(st_column_push_bool(&b, k[i].b), ST_OK);
+            }
+            st_column cols[5] = {col_i32(a, N), b, col_f64(f, N), col_str(s, N), col_i64(c, N)};
+            const char *names[] = {"a", "b", "f", "s", "c"};
+            st_qmem *m;
+            cr_assert_eq(st_qmem_new(&m), ST_OK);
+            cr_assert_eq(st_qmem_add(m, "gold", "t", names, cols, 5, chunks[ci], NULL), ST_OK);
+            st_quality_results *r = run("[gold.t]\nno_duplicate_keys a, b, f, s, c\n", m, NULL, NULL);
+            const st_qresult *q = res(r, 0);
+            /* naive: a row is a duplicate when an earlier checked row has its key */
+            uint64_t dups = 0, keys = 0, checked = 0;
+            int64_t first_dup[ST_QSAMPLE_MAX];
+            size_t n_first = 0;
+            for (size_t i = 0; i < N; i++) {
+                if (i == null_row) continue;
+                checked++;
+                size_t before = 0;
+                for (size_t j = 0; j < i; j++) before += j != null_row && mixed_cmp(&k[j], &k[i]) == 0;
+                dups += before > 0;
+                keys += before == 1;
+                if (before > 0 && n_first < ST_QSAMPLE_MAX) first_dup[n_first++] = (int64_t)i;
+            }
+            cr_expect_eq(q->rows_checked, checked, "variant %d, chunk %zu", variant, chunks[ci]);
+            cr_expect_eq(q->unexpected_count, dups, "variant %d, chunk %zu: %s", variant, chunks[ci], q->message);
+            char want[200];
+            snprintf(want, sizeof want, "%llu duplicate rows over %llu repeated keys of (a,b,f,s,c) in gold.t",
+                     (unsigned long long)dups, (unsigned long long)keys);
+            cr_expect_str_eq(q->message, want, "variant %d, chunk %zu", variant, chunks[ci]);
+            cr_expect_eq(q->n_sample, n_first, "variant %d, chunk %zu", variant, chunks[ci]);
+            if (variant < 2) /* in key order: streamed, nothing collected */
+                cr_expect_leq(st_quality_max_keys_held(r), 1, "variant %d, chunk %zu: held %zu keys", variant,
+                              chunks[ci], st_quality_max_keys_held(r));
+            for (size_t i = 0; i < q->n_sample && i < n_first; i++)
+                cr_expect_eq(q->sample[i].row, first_dup[i], "variant %d, chunk %zu: sample %zu", variant, chunks[ci],
+                             i);
+            st_quality_results_free(r);
+            st_qmem_free(m);
+            for (int j = 0; j < 5; j++) st_column_free(&cols[j]);
+        }
+    free(k);
+}

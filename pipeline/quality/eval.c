@@ -822,6 +822,8 @@ typedef struct qstate {
     bool prev_dup;  /* in_order: the previous key equals the one before it */
     int64_t prev_i[MAX_KEY_COLS]; /* in_order, all_int: the previous key */
     bkeys cur, prev;              /* in_order: encoded keys (buffers only) of this row and the previous one */
+    int8_t *ord;                  /* in_order: a chunk's rows against the row before (order_rows) */
+    size_t ord_cap;
     uint64_t dup_rows, dup_keys;  /* int_keys or in_order: tallied so far */
     ikey dsamp[2 * ST_QSAMPLE_MAX];          /* int_keys: first duplicate rows by (value, row) */
     size_t n_dsamp;
@@ -851,6 +853,7 @@ static void qstate_free(qstate *q)
     bkeys_free(&q->bk);
     bkeys_free(&q->cur);
     bkeys_free(&q->prev);
+    free(q->ord);
     ikeys_free(&q->t_i);
     bkeys_free(&q->t_b);
     ihset_free(&q->orph_i);
@@ -1374,6 +1377,55 @@ static int cmp_rows(const qstate *q, const st_column *const *cols, size_t a, siz
     return 0;
 }
 
+/* ord[i] = cmp_rows(q, cols, i, i - 1) for rows 1 <= i < n of a chunk
+ * without NULLs in its key: a column at a time over the whole chunk, each
+ * deciding the rows the columns before it left equal (0), so the integer
+ * columns are loops the compiler vectorises and strings are compared only
+ * where the columns before them tie. cmp_rows is its specification (and
+ * the test's). ord[0] is left 0. */
+static void order_rows(const qstate *q, const st_column *const *cols, size_t n, int8_t *ord)
+{
+    memset(ord, 0, n);
+    for (size_t j = 0; j < q->n_col; j++) {
+        const st_column *c = cols[j];
+        switch (c->type) {
+#define ORDER_BY(T, V)                                                       \
+    do {                                                                     \
+        const T *v = V;                                                      \
+        for (size_t i = 1; i < n; i++) {                                     \
+            int d = (v[i] > v[i - 1]) - (v[i] < v[i - 1]);                   \
+            ord[i] = (int8_t)(ord[i] ? ord[i] : d);                          \
+        }                                                                    \
+    } while (0)
+        case ST_TYPE_BOOL: ORDER_BY(uint8_t, st_column_bool(c)); break;
+        case ST_TYPE_I32: ORDER_BY(int32_t, st_column_i32(c)); break;
+        case ST_TYPE_I64: ORDER_BY(int64_t, st_column_i64(c)); break;
+#undef ORDER_BY
+        case ST_TYPE_F64:
+            for (size_t i = 1; i < n; i++)
+                if (!ord[i]) {
+                    double dx = st_column_f64(c)[i], dy = st_column_f64(c)[i - 1];
+                    uint64_t x, y;
+                    if (dx == 0) dx = 0;
+                    if (dy == 0) dy = 0;
+                    memcpy(&x, &dx, 8);
+                    memcpy(&y, &dy, 8);
+                    ord[i] = (int8_t)((x > y) - (x < y));
+                }
+            break;
+        default:
+            for (size_t i = 1; i < n; i++)
+                if (!ord[i]) {
+                    size_t lx, ly;
+                    const char *x = st_column_str(c, i, &lx), *y = st_column_str(c, i - 1, &ly);
+                    int d = lx != ly ? (lx < ly ? -1 : 1) : bytes_order(x, y, lx); /* memcmp's sign */
+                    ord[i] = (int8_t)((d > 0) - (d < 0));
+                }
+            break;
+        }
+    }
+}
+
 /* The ordered path of unique / no_duplicate_keys: walks one chunk's keys
  * comparing each with the previous key (carried over from earlier chunks).
  * While no key is below its predecessor, the (key, row) order the
@@ -1396,13 +1448,36 @@ static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *co
     bool nulls = false;   /* rows are tested for NULLs only when a key column has some */
     for (size_t j = 0; j < q->n_col; j++) nulls |= cols[j]->null_count != 0;
     *still = true;
+    /* without NULLs, rows after the first compared a column at a time */
+    const int8_t *ord = NULL;
+    if (!nulls && tc->chunk_n > 1) {
+        if (tc->chunk_n > q->ord_cap) {
+            int8_t *o = realloc(q->ord, tc->chunk_n);
+            if (!o) return st_error_set(err, ST_ERR_NOMEM, "out of memory checking keys");
+            q->ord = o;
+            q->ord_cap = tc->chunk_n;
+        }
+        order_rows(q, cols, tc->chunk_n, q->ord);
+        ord = q->ord;
+    }
     for (size_t i = 0; i < tc->chunk_n; i++) {
         bool any_null = false;
         for (size_t j = 0; nulls && j < q->n_col; j++)
             if (!st_column_valid(cols[j], i)) any_null = true;
         if (any_null) continue;
+        if (ord && i > 0 && ord[i] > 0) { /* a run of rows each above the one before: no duplicate */
+            size_t j = i + 1;
+            while (j < tc->chunk_n && ord[j] > 0) j++;
+            r->rows_checked += j - i;
+            q->prev_dup = false;
+            pi = j - 1;
+            i = j - 1;
+            continue;
+        }
         int c = 1;
-        if (q->all_int) {
+        if (ord && i > 0) {
+            c = ord[i];
+        } else if (q->all_int) {
             for (size_t j = 0; j < q->n_col; j++) cur_i[j] = int_at(cols[j], i);
             if (q->have_prev) {
                 c = 0;
@@ -1439,10 +1514,12 @@ static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *co
         } else {
             q->prev_dup = false;
         }
-        if (q->all_int) memcpy(q->prev_i, cur_i, q->n_col * sizeof *cur_i);
-        else pi = i;
+        if (!q->all_int) pi = i;
+        else if (!ord || i == 0) memcpy(q->prev_i, cur_i, q->n_col * sizeof *cur_i);
         q->have_prev = true;
     }
+    if (ord && q->all_int) /* the chunk's last key, carried */
+        for (size_t j = 0; j < q->n_col; j++) q->prev_i[j] = int_at(cols[j], tc->chunk_n - 1);
     if (pi != SIZE_MAX) ST_TRY(encode_key(q, cols, pi, &q->prev, err)); /* carried to the next chunk */
     note_held(q, q->have_prev ? 1 : 0);
     return ST_OK;

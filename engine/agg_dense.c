@@ -478,22 +478,15 @@ static bool pool_reserve(dense_pool *p, size_t more)
     return true;
 }
 
-/* One unified row from the two tables' entries of a code (either may be
- * empty), added to the cell's totals; the entries zeroed. */
-static void seal_code(st_dense *dn, dense_acc *a0, dense_acc *a1, uint32_t k, dense_cell *c)
+/* Appends code k's unified row (the two tables' entries, either may be
+ * empty) at *r and zeroes the entries. */
+static inline void seal_code(dense_urow **r, uint32_t k, dense_acc *a0, dense_acc *a1)
 {
-    dense_acc a[2] = {{0, 0}, {0, 0}};
-    if (a0) a[0] = *a0, *a0 = (dense_acc){0, 0};
-    if (a1) a[1] = *a1, *a1 = (dense_acc){0, 0};
-    dense_pool *pool = &dn->pool[0];
-    dense_urow *r = &pool->row[pool->n++];
-    *r = (dense_urow){.code = k, .lines = {(uint32_t)a[0].lines, (uint32_t)a[1].lines}, .sum = {a[0].sum, a[1].sum}};
-    for (int t = 0; t < 2; t++) {
-        c->sum[t] += r->sum[t];
-        c->lines[t] += r->lines[t];
-    }
-    c->uniq++;
-    dn->max_code = k + 1 > dn->max_code ? k + 1 : dn->max_code;
+    static const dense_acc none = {0, 0};
+    const dense_acc x = a0 ? *a0 : none, y = a1 ? *a1 : none;
+    *(*r)++ = (dense_urow){.code = k, .lines = {(uint32_t)x.lines, (uint32_t)y.lines}, .sum = {x.sum, y.sum}};
+    if (a0) *a0 = none;
+    if (a1) *a1 = none;
 }
 
 /* Cell dc of one month from its rows in the two tables' blocks (either may
@@ -508,18 +501,26 @@ static void seal_code(st_dense *dn, dense_acc *a0, dense_acc *a1, uint32_t k, de
 static void seal_cell(st_dense *dn, month_blk *b0, month_blk *b1, size_t dc, dense_cell *c)
 {
     month_blk *b[2] = {b0, b1};
-    dense_acc *u[2] = {NULL, NULL};
-    uint32_t cap[2] = {b0->cap, b1->cap};
-    for (int t = 0; t < 2; t++)
-        if (cap[t]) u[t] = b[t]->uni + dc * cap[t];
-    *c = (dense_cell){.pool = 0, .off = dn->pool[0].n};
-    uint32_t both = cap[0] < cap[1] ? cap[0] : cap[1];
+    dense_acc *u0 = b0->cap ? b0->uni + dc * b0->cap : NULL, *u1 = b1->cap ? b1->uni + dc * b1->cap : NULL;
+    dense_pool *pool = &dn->pool[0];
+    dense_urow *first = pool->row + pool->n, *r = first;
+    uint32_t both = b0->cap < b1->cap ? b0->cap : b1->cap;
     for (uint32_t k = 0; k < both; k++)
-        if (u[0][k].lines | u[1][k].lines)
-            seal_code(dn, u[0][k].lines ? &u[0][k] : NULL, u[1][k].lines ? &u[1][k] : NULL, k, c);
-    for (int t = 0; t < 2; t++)
-        for (uint32_t k = both; k < cap[t]; k++)
-            if (u[t][k].lines) seal_code(dn, t ? NULL : &u[0][k], t ? &u[1][k] : NULL, k, c);
+        if (u0[k].lines | u1[k].lines) seal_code(&r, k, &u0[k], &u1[k]);
+    /* the codes only one table's block has (at most one has more) */
+    for (uint32_t k = both; k < b0->cap; k++)
+        if (u0[k].lines) seal_code(&r, k, &u0[k], NULL);
+    for (uint32_t k = both; k < b1->cap; k++)
+        if (u1[k].lines) seal_code(&r, k, NULL, &u1[k]);
+    *c = (dense_cell){.pool = 0, .off = pool->n, .uniq = (uint32_t)(r - first)};
+    for (const dense_urow *q = first; q < r; q++) {
+        c->sum[0] += q->sum[0];
+        c->sum[1] += q->sum[1];
+        c->lines[0] += q->lines[0];
+        c->lines[1] += q->lines[1];
+    }
+    pool->n += c->uniq;
+    if (r > first && r[-1].code + 1 > dn->max_code) dn->max_code = r[-1].code + 1;
     for (int t = 0; t < 2; t++) {
         if (!c->lines[t]) continue;
         uint32_t *h = b[t]->hist + dc * dn->span[t];

@@ -239,10 +239,6 @@ static st_status open_parts(st_reader *r, const char *path, st_reader **out, st_
 static st_status finish_open(st_reader *r, st_reader **out, st_error *err)
 {
     st_status s = parse(r, err);
-    if (s == ST_OK) {
-        r->dctx = ZSTD_createDCtx();
-        if (!r->dctx) s = st_error_set(err, ST_ERR_NOMEM, "out of memory");
-    }
     if (s != ST_OK) {
         st_reader_close(r);
         return s;
@@ -429,6 +425,9 @@ static st_status block_payload(st_reader *r, const st_field *f, size_t c, const 
             r->zbuf = z;
             r->zcap = raw;
         }
+        /* made at the first compressed block: a reader of zone maps or
+         * plain blocks never needs one */
+        if (!r->dctx && !(r->dctx = ZSTD_createDCtx())) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
         size_t got = ZSTD_decompressDCtx(r->dctx, r->zbuf, r->zcap, p, stored);
         if (ZSTD_isError(got) || got != raw) BAD("zstd frame does not decode");
         p = r->zbuf;

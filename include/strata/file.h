@@ -278,7 +278,9 @@ typedef struct st_block_info {
  * ST_ERR_UNSUPPORTED; a newer minor version is read (unknown optional
  * footer sections are skipped). A file whose footer does not match its
  * place in a warehouse is ST_ERR_CORRUPT (st_file_check_place()); a
- * FIFO or other non-regular file is refused without blocking. */
+ * FIFO or other non-regular file is refused without blocking. A reader is
+ * used by one thread at a time: its zstd context (made at the first
+ * compressed block read) and block buffer are its own. */
 st_status st_reader_open(st_reader **out, const char *path, st_error *err) ST_MUST_USE;
 
 /* ST_ERR_CORRUPT naming the path when `path` has a warehouse's shape

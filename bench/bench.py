@@ -404,12 +404,12 @@ class Bench:
                f"CSV load {r['load_seconds']:.2f} s not timed"
         self.context.setdefault("duckdb_sums", {})[scale] = r["sums"]
         # from the step's phase timings and perf (bench/README, "What bounds each stage")
-        bound = ("fused pass ~45% (per thread: decoding ~25%, st_dense_add ~45%, sealing months ~20%), writing "
-                 "the unified file ~30% (zstd level 3, fixed by the bytes, ~70% of its encoding CPU; 3 chunks over "
-                 "both threads), gold checks ~10%, finish 5% (phase timings of a ~50 ms step, bench/README)") \
+        bound = ("fused pass ~40% (per thread: decoding ~40%, st_dense_add ~35%, sealing months ~25%), writing "
+                 "the unified file ~40% (zstd level 3, fixed by the bytes, most of it; 3 chunks over both threads), "
+                 "gold checks ~10%, finish and close ~10% (phase timings of a ~35 ms step, bench/README)") \
             if scale == "500K" else \
-                ("fused pass ~70% (per thread: decoding ~45%, st_dense_add ~48%, sealing 7%), writing the unified "
-                 "file ~20% (zstd most of it), gold checks ~6%, finish 2% (phase timings, bench/README)")
+                ("fused pass ~70% (per thread: decoding ~55%, st_dense_add ~37%, sealing 8%), writing the unified "
+                 "file ~20% (zstd most of it), gold checks ~5%, finish and close 4% (phase timings, bench/README)")
         try:
             self.need("run")
             self.ensure_warehouse(db, wh)

@@ -887,14 +887,18 @@ static st_status stream_fill(dense_job *job, dense_stream *st, st_error *err)
     return ST_OK;
 }
 
-/* The lowest month the stream's lines left can lie in: the next line's
- * when its chunk is in period_key order, else the chunk's zone map, or
- * the next chunk's; UINT32_MAX when none is left. */
+/* The lowest month the stream's lines left can lie in: the lower of its
+ * chunk's (the next line's when the chunk is in period_key order, else
+ * the chunk's zone map) and the next chunk's zone map (the table's chunks
+ * come in first-month order, so no later one starts before it: a chunk
+ * of late lines may start in a month an earlier chunk has passed);
+ * UINT32_MAX when none is left. */
 static uint32_t stream_floor(const dense_job *job, const dense_stream *st)
 {
-    if (st->pos < st->n)
-        return st->sorted ? month_index(job->dd, st_column_i32(&st->b.p)[st->pos]) : job->items[st->item].m_lo;
-    return st->next < job->hi ? job->items[st->next].m_lo : UINT32_MAX;
+    uint32_t later = st->next < job->hi ? job->items[st->next].m_lo : UINT32_MAX;
+    if (st->pos >= st->n) return later;
+    uint32_t now = st->sorted ? month_index(job->dd, st_column_i32(&st->b.p)[st->pos]) : job->items[st->item].m_lo;
+    return now < later ? now : later;
 }
 
 /* Adds the stream's next lines: the rest of the current month when the

@@ -521,7 +521,10 @@ Test(pipeline, fused_gold_and_chunk_stage_write_the_same_files_as_the_reference_
  * 65,536 lines then span several months each, the case where the fused
  * pass takes both tables' lines month by month inside a chunk; FOC lines
  * are out of order one in seven (its chunks then are not in period_key
- * order, and their zone maps bound the sealing). */
+ * order, and their zone maps bound the sealing). Then 140,000 sales lines
+ * of one early month arrive late (a backfill): chunks after the ordered
+ * ones, one of them in order, that start in a month the first chunk has
+ * passed, so that month must stay open until they are read. */
 static void make_ordered_transactions(const char *path, size_t n)
 {
     sqlite3 *db;
@@ -545,6 +548,15 @@ static void make_ordered_transactions(const char *path, size_t n)
         sqlite3_bind_int64(st, 5, (int64_t)(rnd() % 50));
         cr_assert_eq(sqlite3_step(st), SQLITE_DONE);
         sqlite3_reset(st);
+    }
+    for (size_t i = 0; i < 140000; i++) {
+        sqlite3_bind_int64(ins[0], 1, 1 + (int64_t)(rnd() % 12));
+        sqlite3_bind_int(ins[0], 2, 2021);
+        sqlite3_bind_int(ins[0], 3, 4);
+        sqlite3_bind_text(ins[0], 4, "MAT0003", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(ins[0], 5, (int64_t)(rnd() % 50));
+        cr_assert_eq(sqlite3_step(ins[0]), SQLITE_DONE);
+        sqlite3_reset(ins[0]);
     }
     sqlite3_finalize(ins[0]);
     sqlite3_finalize(ins[1]);

@@ -781,27 +781,33 @@ static st_status lines_outside(const char *table, uint64_t row0, const chunk_buf
 }
 
 /* True when a line of the chunk lies in a month dn has sealed. */
-static bool hits_sealed_month(const st_dense *dn, const chunk_bufs *b)
+/* The first row of b at or after row `from` that lies in a month dn has
+ * sealed, or SIZE_MAX. */
+static size_t first_in_sealed_month(const st_dense *dn, const chunk_bufs *b, size_t from)
 {
     const int32_t *pk = st_column_i32(&b->p);
-    for (size_t i = 0; i < b->p.n_rows; i++)
-        if ((i == 0 || pk[i] != pk[i - 1]) && st_dense_month_sealed(dn, pk[i])) return true;
-    return false;
+    for (size_t i = from; i < b->p.n_rows; i++)
+        if ((i == from || pk[i] != pk[i - 1]) && st_dense_month_sealed(dn, pk[i])) return i;
+    return SIZE_MAX;
 }
 
-/* The error for a chunk st_dense_add refused with s: a line outside the
- * ranges gives the error the other paths give (table and row); a line
- * in a month sealed before means the chunk's period_key zone map, which
- * planned the sealing, is wrong; any other error (out of memory) is s. */
-static st_status refused_chunk(const dense_job *job, const chunk_ref *it, const chunk_bufs *b, st_status s,
-                               st_error *err)
+/* The error for a chunk whose lines from row `from` on st_dense_add
+ * refused with s: a line outside the ranges gives the error the other
+ * paths give (table and row); a line in a month sealed before (the first
+ * such row from `from` on: the one refused) means the chunk's period_key
+ * zone map, which planned the sealing, is wrong; any other error (out of
+ * memory) is s. */
+static st_status refused_chunk(const dense_job *job, const chunk_ref *it, const chunk_bufs *b, size_t from,
+                               st_status s, st_error *err)
 {
     st_status c = lines_outside(tables[it->tab], it->row0, b, job->dd, it->tab, err);
-    if (c != ST_OK || s != ST_ERR_INVALID || !hits_sealed_month(job->dn, b)) return c != ST_OK ? c : s;
-    char why[sizeof err->msg];
-    snprintf(why, sizeof why, "%s", err->msg);
-    return st_error_set(err, ST_ERR_CORRUPT, "silver.%s chunk %zu: %s (its period_key zone map is wrong)",
-                        tables[it->tab], it->ch, why);
+    size_t bad = c == ST_OK && s == ST_ERR_INVALID ? first_in_sealed_month(job->dn, b, from) : SIZE_MAX;
+    if (bad == SIZE_MAX) return c != ST_OK ? c : s;
+    return st_error_set(err, ST_ERR_CORRUPT,
+                        "silver.%s row %llu (chunk %zu): period_key %d is in a month sealed before (its "
+                        "period_key zone map is wrong)",
+                        tables[it->tab], (unsigned long long)(it->row0 + bad), it->ch,
+                        (int)st_column_i32(&b->p)[bad]);
 }
 
 static int32_t month_key(const st_dense_dims *dd, uint32_t m)
@@ -911,7 +917,7 @@ static st_status stream_add(dense_job *job, dense_stream *st, st_error *err)
     job->bad_item = st->item;
     st_status s = st_dense_add(job->dn, (int)it->tab, st_column_i64(&st->b.c) + i, pk + i, st->b.codes + i,
                                st_column_i64(&st->b.q) + i, j - i, st->n_codes, err);
-    if (s != ST_OK) return refused_chunk(job, it, &st->b, s, err);
+    if (s != ST_OK) return refused_chunk(job, it, &st->b, i, s, err);
     st->pos = j;
     job->rows += j - i;
     st_progress_add(job->ctx, j - i);

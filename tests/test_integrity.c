@@ -841,3 +841,77 @@ Test(integrity, damaged_silver_chunks_get_the_same_error_at_any_thread_count, .t
                   "threads %d: %s", t, errtext());
     }
 }
+
+/* Rewrites the zone map of column `col` in chunk ch of a layer file to
+ * [mn, mx] and the footer's CRC, so the file's checksums hold while its
+ * zone map lies. The chunk directory is the footer's end (FORMAT.md):
+ * u32 C, then C x (u32 rows, F block entries of 44 bytes: min at +28,
+ * max at +36), then u32 S = 0 (no optional sections). */
+static void lie_zone_map(const char *rel, size_t ch, const char *col, int64_t mn, int64_t mx)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    st_reader *r = NULL;
+    st_error err;
+    cr_assert_eq(st_reader_open(&r, path, &err), ST_OK, "%s", err.msg);
+    size_t nc = st_reader_n_chunks(r), nf = st_reader_n_fields(r);
+    int c = st_reader_find(r, col);
+    st_reader_close(r);
+    cr_assert(c >= 0 && ch < nc);
+    size_t n;
+    uint8_t *u = (uint8_t *)fx_slurp(path, &n);
+    cr_assert_not_null(u);
+    uint64_t flen;
+    memcpy(&flen, u + n - 24, 8);
+    uint8_t *foot = u + n - 24 - flen, *end = u + n - 24;
+    uint32_t sections, chunks;
+    memcpy(&sections, end - 4, 4);
+    cr_assert_eq(sections, 0);
+    uint8_t *d = end - 4 - nc * (4 + nf * 44) - 4;
+    memcpy(&chunks, d, 4);
+    cr_assert_eq(chunks, nc);
+    uint8_t *e = d + 4 + ch * (4 + nf * 44) + 4 + (size_t)c * 44;
+    memcpy(e + 28, &mn, 8);
+    memcpy(e + 36, &mx, 8);
+    uint32_t crc = st_crc32c(0, foot, (size_t)flen);
+    memcpy(u + n - 24 + 8, &crc, 4);
+    FILE *f = fopen(path, "wb");
+    cr_assert_eq(fwrite(u, 1, n, f), n);
+    fclose(f);
+    free(u);
+}
+
+/* A silver chunk whose period_key zone map claims one month while its
+ * lines span three (checksums intact): the fused pass takes the chunk as
+ * in period_key order, seals January on the zone map's word and meets a
+ * May line after it; the run fails (exit 6) naming that line's row in the
+ * table, not its place in the slice it was added with. */
+Test(integrity, a_lying_period_key_zone_map_is_refused_naming_the_row)
+{
+    char p[300];
+    snprintf(p, sizeof p, "%s/lie.db", dir);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(p, &db), SQLITE_OK);
+    fx_exec_sql(db, "CREATE TABLE sales_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, "
+                    "quantity INTEGER);");
+    fx_exec_sql(db, "CREATE TABLE foc_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, "
+                    "quantity_foc INTEGER);");
+    static const int months[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 12, 5, 12, 12, 12, 12};
+    for (size_t i = 0; i < sizeof months / sizeof *months; i++) {
+        char sql[200];
+        snprintf(sql, sizeof sql, "INSERT INTO sales_qty VALUES (1, 2021, %d, 'A', 1);", months[i]);
+        fx_exec_sql(db, sql);
+    }
+    fx_exec_sql(db, "INSERT INTO foc_qty VALUES (1, 2021, 1, 'A', 1);");
+    fx_exec_sql(db, "INSERT INTO foc_qty VALUES (1, 2021, 12, 'A', 1);");
+    sqlite3_close(db);
+    cr_assert_eq(run_on("lie.db", "wh", ""), 0, "%s", errtext());
+    lie_zone_map("wh/silver/stg_sales_transactions.strata", 0, "period_key", 202101, 202101);
+    setenv("STRATA_GOLD_PATH", "fused", 1);
+    int rc = run_on("lie.db", "wh", "--from intermediate --force --threads 1");
+    unsetenv("STRATA_GOLD_PATH");
+    cr_assert_eq(rc, 6, "exit %d: %s", rc, errtext());
+    cr_assert_not_null(strstr(errtext(), "silver.stg_sales_transactions row 11 (chunk 0): period_key 202105 is in a "
+                                         "month sealed before"),
+                       "%s", errtext());
+}

@@ -842,17 +842,11 @@ static void assert_gold_same_with_threads(const char *tx, const char *wh, char *
     }
 }
 
-Test(pipeline, demo_data_features_equal_an_independent_computation, .timeout = 300)
+/* Every line of both tables of source tx, read with SQLite itself, into
+ * v (caller frees), sorted by cmp_line; materials numbered by first
+ * appearance (at most 1,000). */
+static src_line *read_source_lines(const char *tx, size_t *n_out)
 {
-    char tx[400], wh[400], args[1400], err[4096];
-    snprintf(tx, sizeof tx, "%s/example.db", dir);
-    snprintf(wh, sizeof wh, "%s/wh", dir);
-    snprintf(args, sizeof args, "gen --out %s", tx); /* the defaults: 500,000 rows per table */
-    cr_assert_eq(strata(args, err, sizeof err), 0, "%s", err);
-    snprintf(args, sizeof args, "run --customers data/chinook.db --transactions %s --warehouse %s --quiet --no-report", tx, wh);
-    cr_assert_eq(strata(args, err, sizeof err), 0, "%s", err);
-
-    /* read the source directly with SQLite: every line of both tables */
     sqlite3 *db;
     cr_assert_eq(sqlite3_open_v2(tx, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     size_t cap = 1100000, n = 0;
@@ -872,6 +866,7 @@ Test(pipeline, demo_data_features_equal_an_independent_computation, .timeout = 3
             const char *m = (const char *)sqlite3_column_text(st, 3);
             int k = 0;
             while (k < n_mats && strcmp(mats[k], m)) k++;
+            cr_assert_lt(k, 1000);
             if (k == n_mats) snprintf(mats[n_mats++], 16, "%s", m);
             l->mat = k;
             l->qty = sqlite3_column_int64(st, 4);
@@ -880,8 +875,55 @@ Test(pipeline, demo_data_features_equal_an_independent_computation, .timeout = 3
         sqlite3_finalize(st);
     }
     sqlite3_close(db);
+    free(mats);
     qsort(v, n, sizeof *v, cmp_line);
+    *n_out = n;
+    return v;
+}
 
+/* The customer-period group v[a, b) (sales lines first, then FOC) against
+ * row `row` of the analytics columns c. */
+static void assert_group(const st_column *c, size_t row, const src_line *v, size_t a, size_t b)
+{
+    size_t s_end = a;
+    while (s_end < b && v[s_end].foc == 0) s_end++;
+    int64_t sold = 0, foc = 0;
+    for (size_t i = a; i < s_end; i++) sold += v[i].qty;
+    for (size_t i = s_end; i < b; i++) foc += v[i].qty;
+    uint8_t seen[1000] = {0};
+    int64_t uniq = 0;
+    for (size_t i = a; i < b; i++)
+        if (!seen[v[i].mat]) {
+            seen[v[i].mat] = 1;
+            uniq++;
+        }
+    cr_assert_eq(st_column_i64(&c[0])[row], v[a].cust, "row %zu customer", row);
+    cr_assert_eq(st_column_i32(&c[1])[row], v[a].pk, "row %zu period", row);
+    cr_assert_eq(st_column_i64(&c[2])[row], sold, "row %zu sold", row);
+    cr_assert_eq(st_column_i64(&c[3])[row], foc, "row %zu foc", row);
+    double ratio = sold + foc ? (double)foc / (double)(sold + foc) : 0.0;
+    cr_assert(fabs(st_column_f64(&c[4])[row] - ratio) <= 1e-15, "row %zu foc_ratio", row);
+    cr_assert_eq(st_column_i64(&c[5])[row], (int64_t)(s_end - a), "row %zu sold lines", row);
+    cr_assert_eq(st_column_i64(&c[6])[row], (int64_t)(b - s_end), "row %zu foc lines", row);
+    if (s_end > a) cr_assert(st_column_f64(&c[7])[row] == med_sorted(v + a, s_end - a), "row %zu median sold", row);
+    else cr_assert(!st_column_valid(&c[7], row), "row %zu: no sales, NULL median", row);
+    if (b > s_end) cr_assert(st_column_f64(&c[8])[row] == med_sorted(v + s_end, b - s_end), "row %zu median foc", row);
+    else cr_assert(!st_column_valid(&c[8], row), "row %zu: no FOC, NULL median", row);
+    cr_assert_eq(st_column_i64(&c[9])[row], uniq, "row %zu unique materials", row);
+}
+
+Test(pipeline, demo_data_features_equal_an_independent_computation, .timeout = 300)
+{
+    char tx[400], wh[400], args[1400], err[4096];
+    snprintf(tx, sizeof tx, "%s/example.db", dir);
+    snprintf(wh, sizeof wh, "%s/wh", dir);
+    snprintf(args, sizeof args, "gen --out %s", tx); /* the defaults: 500,000 rows per table */
+    cr_assert_eq(strata(args, err, sizeof err), 0, "%s", err);
+    snprintf(args, sizeof args, "run --customers data/chinook.db --transactions %s --warehouse %s --quiet --no-report", tx, wh);
+    cr_assert_eq(strata(args, err, sizeof err), 0, "%s", err);
+
+    size_t n = 0;
+    src_line *v = read_source_lines(tx, &n);
     st_reader *r = open_table(wh, "gold", "int_customer_analytics");
     st_column c[10];
     const char *names[10] = {"customer_id", "period_key", "total_sold_quantity", "total_foc_quantity", "foc_ratio",
@@ -889,44 +931,17 @@ Test(pipeline, demo_data_features_equal_an_independent_computation, .timeout = 3
                              "median_foc_order_size", "unique_materials"};
     for (int j = 0; j < 10; j++) read_col(r, names[j], &c[j]);
     size_t row = 0;
-    uint8_t seen[1000];
-    for (size_t a = 0; a < n;) {
+    for (size_t a = 0; a < n; row++) {
         size_t b = a;
         while (b < n && v[b].cust == v[a].cust && v[b].pk == v[a].pk) b++;
-        size_t s_end = a;
-        while (s_end < b && v[s_end].foc == 0) s_end++;
-        int64_t sold = 0, foc = 0;
-        for (size_t i = a; i < s_end; i++) sold += v[i].qty;
-        for (size_t i = s_end; i < b; i++) foc += v[i].qty;
-        memset(seen, 0, sizeof seen);
-        int64_t uniq = 0;
-        for (size_t i = a; i < b; i++)
-            if (!seen[v[i].mat]) {
-                seen[v[i].mat] = 1;
-                uniq++;
-            }
         cr_assert_lt(row, c[0].n_rows, "gold has fewer customer-periods than the source");
-        cr_assert_eq(st_column_i64(&c[0])[row], v[a].cust, "row %zu customer", row);
-        cr_assert_eq(st_column_i32(&c[1])[row], v[a].pk, "row %zu period", row);
-        cr_assert_eq(st_column_i64(&c[2])[row], sold, "row %zu sold", row);
-        cr_assert_eq(st_column_i64(&c[3])[row], foc, "row %zu foc", row);
-        double ratio = sold + foc ? (double)foc / (double)(sold + foc) : 0.0;
-        cr_assert(fabs(st_column_f64(&c[4])[row] - ratio) <= 1e-15, "row %zu foc_ratio", row);
-        cr_assert_eq(st_column_i64(&c[5])[row], (int64_t)(s_end - a), "row %zu sold lines", row);
-        cr_assert_eq(st_column_i64(&c[6])[row], (int64_t)(b - s_end), "row %zu foc lines", row);
-        if (s_end > a) cr_assert(st_column_f64(&c[7])[row] == med_sorted(v + a, s_end - a), "row %zu median sold", row);
-        else cr_assert(!st_column_valid(&c[7], row), "row %zu: no sales, NULL median", row);
-        if (b > s_end) cr_assert(st_column_f64(&c[8])[row] == med_sorted(v + s_end, b - s_end), "row %zu median foc", row);
-        else cr_assert(!st_column_valid(&c[8], row), "row %zu: no FOC, NULL median", row);
-        cr_assert_eq(st_column_i64(&c[9])[row], uniq, "row %zu unique materials", row);
-        row++;
+        assert_group(c, row, v, a, b);
         a = b;
     }
     cr_assert_eq(row, c[0].n_rows, "gold has more customer-periods than the source");
     for (int j = 0; j < 10; j++) st_column_free(&c[j]);
     st_reader_close(r);
     free(v);
-    free(mats);
 
     assert_gold_same_with_threads(tx, wh, args, sizeof args, err, sizeof err);
 }

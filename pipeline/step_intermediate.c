@@ -947,14 +947,14 @@ static st_status dense_run(dense_job *job)
     while (s == ST_OK) {
         for (unsigned t = 0; t < 2 && s == ST_OK && !job->over_budget; t++) s = stream_fill(job, &st[t], err);
         if (s != ST_OK || job->over_budget) break;
+        /* the job's own months below both floors are complete (all of
+         * them once no line is left) */
         uint32_t f0 = stream_floor(job, &st[0]), f1 = stream_floor(job, &st[1]);
+        if ((s = seal_owned(job, &seal_next, f0 < f1 ? f0 : f1, err)) != ST_OK) break;
         if (f0 == UINT32_MAX && f1 == UINT32_MAX) break;
         /* the stream whose next lines come first (sales on a tie) */
         dense_stream *next = st[0].pos < st[0].n && (f0 <= f1 || st[1].pos >= st[1].n) ? &st[0] : &st[1];
-        if ((s = stream_add(job, next, err)) != ST_OK) break;
-        uint32_t below = stream_floor(job, &st[0]);
-        uint32_t b1 = stream_floor(job, &st[1]);
-        s = seal_owned(job, &seal_next, b1 < below ? b1 : below, err);
+        s = stream_add(job, next, err);
     }
     if (s == ST_OK) job->bad_item = SIZE_MAX;
     for (unsigned t = 0; t < 2; t++) {

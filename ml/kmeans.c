@@ -57,7 +57,7 @@
 
 #include "dist.h"
 #include "kmeans_internal.h"
-#include "pool_internal.h"
+#include "strata/pool.h"
 #include "strata/column.h"
 #include "strata/ml.h"
 

@@ -35,6 +35,7 @@
 
 #include "strata/cli.h"
 #include "strata/ml.h"
+#include "strata/pool.h"
 
 typedef struct score_model {
     size_t d;
@@ -176,11 +177,13 @@ static st_status build_gold(const st_run_opts *o, st_error *err)
     memset(&step, 0, sizeof step);
     ctx.cur = &step;
     ST_TRY(st_warehouse_open(&ctx.wh, o->warehouse, false, err));
+    ctx.pool = st_pool_new(ctx.threads);
     st_status s = st_step_ingest(&ctx, err);
     if (s == ST_OK) s = st_step_stage(&ctx, 0, err);
     if (s == ST_OK) s = st_step_intermediate(&ctx, 0, err);
     if (s == ST_OK) s = st_warehouse_commit(ctx.wh, err);
     st_warehouse_close(ctx.wh);
+    st_pool_free(ctx.pool);
     return s;
 }
 

@@ -50,6 +50,10 @@ typedef struct st_run_ctx {
      * `params` of every file it writes (st_table_create). */
     const char *params;
     st_meter meter;                 /* the running step's progress line (st_progress*) */
+    /* The run's worker pool, ctx->threads threads with the caller (owned
+     * by st_pipeline_run; NULL when out of memory: phases then run their
+     * tasks on the calling thread). */
+    struct st_pool *pool;
 } st_run_ctx;
 
 /* Steps. Each writes its outputs into staging with fingerprint `fp`. */

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "strata/pool.h"
 #include "strata/quality.h"
 #include "strata/report.h"
 #include "strata/source_identity.h"
@@ -425,6 +426,8 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
     if (!o->quiet)
         fprintf(stderr, "strata run %s: warehouse '%s', %d thread%s\n", run_id, o->warehouse, ctx.threads,
                 ctx.threads == 1 ? "" : "s");
+    /* made before the first step, so its workers are running by then */
+    ctx.pool = st_pool_new(ctx.threads);
 
     for (int i = first; i <= last && s == ST_OK; i++) {
         ctx.cur = &steps[i];
@@ -458,5 +461,6 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
     st_buf_free(&ctx.quality_summary);
     st_buf_free(&ctx.persona_summary);
     st_warehouse_close(ctx.wh);
+    st_pool_free(ctx.pool);
     return s;
 }

@@ -23,6 +23,7 @@
 
 #include "strata/agg.h"
 #include "strata/partition.h"
+#include "strata/pool.h"
 #include "strata/spill.h"
 #include "gold_dist.h"
 
@@ -272,6 +273,7 @@ typedef struct gold_out {
      * int64 when these do */
     __extension__ unsigned __int128 abs_total[2];
     unsigned threads;         /* > 1: unified rows made while chunks are written (in parallel from st_dense) */
+    struct st_pool *pool;     /* the run's workers (ctx->pool; may be NULL) */
 } gold_out;
 
 /* A finished accumulator seen by emit(): st_features or st_dense. */
@@ -548,9 +550,11 @@ typedef struct uni_worker_arg {
     st_enc_lane *lane;
 } uni_worker_arg;
 
-static void *uni_worker(void *arg)
+/* A task of the run's pool: one worker's loop over the slots. */
+static void uni_worker(void *arg, size_t task, int worker)
 {
-    uni_worker_arg *a = arg;
+    (void)worker;
+    uni_worker_arg *a = (uni_worker_arg *)arg + task;
     uni_pool *p = a->p;
     st_error err;
     pthread_mutex_lock(&p->mu);
@@ -568,7 +572,6 @@ static void *uni_worker(void *arg)
         pthread_cond_wait(&p->cv, &p->mu);
     }
     pthread_mutex_unlock(&p->mu);
-    return NULL;
 }
 
 /* The dictionary's strings in code order into col (STR, empty), and the
@@ -591,7 +594,7 @@ static st_status material_column(const st_dict *dict, st_column *col, size_t *lo
  * ST_CHUNK_MAX_BYTES (emit checks). materials: the dictionary's strings
  * in code order (material_column). */
 static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, const st_column *materials,
-                                       gold_out *o, unsigned threads, st_error *err)
+                                       gold_out *o, st_error *err)
 {
     uni_pool *p = malloc(sizeof *p);
     if (!p) return st_error_set(err, ST_ERR_NOMEM, "gold: out of memory");
@@ -599,11 +602,10 @@ static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, 
                     .chunk_rows = st_writer_chunk_rows(o->wu),
                     .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .s = ST_OK};
     p->n_chunks = (size_t)((p->n_rows + p->chunk_rows - 1) / p->chunk_rows);
-    unsigned n = threads > DENSE_MAX_THREADS ? DENSE_MAX_THREADS : threads < 1 ? 1 : threads;
+    int threads = st_pool_threads(o->pool);
+    unsigned n = threads > DENSE_MAX_THREADS ? DENSE_MAX_THREADS : (unsigned)threads;
     p->n_slots = n;
     uni_worker_arg args[DENSE_MAX_THREADS];
-    pthread_t tid[DENSE_MAX_THREADS];
-    bool started[DENSE_MAX_THREADS] = {false};
     st_status s = ST_OK;
     for (unsigned k = 0; k < n; k++) {
         uni_slot *u = &p->slot[k];
@@ -616,10 +618,8 @@ static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, 
         if (s == ST_OK) s = st_enc_lane_create(&args[k].lane, err);
     }
     if (s == ST_OK) {
-        for (unsigned k = 1; k < n; k++) started[k] = pthread_create(&tid[k], NULL, uni_worker, &args[k]) == 0;
-        uni_worker(&args[0]); /* takes every task the threads that did not start would have */
-        for (unsigned k = 1; k < n; k++)
-            if (started[k]) pthread_join(tid[k], NULL);
+        /* a task run after another on one thread finds the work done */
+        st_pool_run(o->pool, n, uni_worker, args);
         if (p->s != ST_OK) {
             if (err) *err = p->err;
             s = p->s;
@@ -661,7 +661,7 @@ static st_status emit(const gold_src *g, const st_dict *dict, gold_out *o, st_er
         st_column_init(&materials, ST_TYPE_STR);
         st_status s = material_column(dict, &materials, &longest, err);
         bool pool = s == ST_OK && longest <= ST_CHUNK_MAX_BYTES / st_writer_chunk_rows(o->wu);
-        if (pool) s = emit_unified_parallel(g->dn, dict, &materials, o, o->threads, err);
+        if (pool) s = emit_unified_parallel(g->dn, dict, &materials, o, err);
         st_column_free(&materials);
         if (pool || s != ST_OK) return s;
     }
@@ -964,11 +964,12 @@ static st_status dense_run(dense_job *job)
     return s;
 }
 
-static void *dense_worker(void *arg)
+/* A task of the run's pool: job `task` of the array. */
+static void dense_worker(void *arg, size_t task, int worker)
 {
-    dense_job *job = arg;
+    (void)worker;
+    dense_job *job = (dense_job *)arg + task;
     job->status = dense_run(job);
-    return NULL;
 }
 
 /* The months chunk ch's lines lie in, from its period_key zone map (the
@@ -1055,18 +1056,11 @@ static bool serial_before(const chunk_ref *items, size_t a, size_t b)
     return items[a].tab != items[b].tab ? items[a].tab < items[b].tab : items[a].ch < items[b].ch;
 }
 
-/* Runs the jobs on their threads (the first here) and joins them; returns
- * the error of the earliest failing chunk in the serial path's order. */
+/* Runs the jobs as tasks of the run's pool; returns the error of the
+ * earliest failing chunk in the serial path's order. */
 static st_status dense_threads(dense_job *jobs, unsigned n, bool *over_budget, st_error *err)
 {
-    pthread_t tid[DENSE_MAX_THREADS];
-    bool started[DENSE_MAX_THREADS] = {false};
-    for (unsigned k = 1; k < n; k++) started[k] = pthread_create(&tid[k], NULL, dense_worker, &jobs[k]) == 0;
-    dense_worker(&jobs[0]);
-    for (unsigned k = 1; k < n; k++) {
-        if (started[k]) pthread_join(tid[k], NULL);
-        else dense_worker(&jobs[k]);
-    }
+    st_pool_run(jobs[0].ctx->pool, n, dense_worker, jobs);
     const dense_job *bad = NULL;
     *over_budget = false;
     for (unsigned k = 0; k < n; k++) {
@@ -1432,6 +1426,7 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
     gold_plan plan;
     gold_out o = {0};
     o.threads = ctx->threads > 1 ? (unsigned)ctx->threads : 1;
+    o.pool = ctx->pool;
     uint64_t spilled = 0;
     for (int k = 0; k < A_N; k++) st_column_init(&o.a[k], an_fields[k].type);
     for (int k = 0; k < U_N; k++) st_column_init(&o.u[k], un_fields[k].type);

@@ -1,0 +1,62 @@
+/*
+ * pool.h: the persistent worker pool the run's parallel phases share.
+ *
+ * A pool runs one "job" at a time: n_tasks independent tasks numbered
+ * 0..n_tasks-1, claimed by the workers (and the calling thread) through an
+ * atomic counter. Which thread runs which task is not deterministic, so a
+ * task must write only to its own slot of the output (per-block partials,
+ * a job of its own); the caller reduces the slots in task order afterwards,
+ * which makes the result independent of the number of threads.
+ *
+ * Why a pool and not threads per phase: on the 2-vCPU machines strata is
+ * measured on, a thread created (or woken from sleep) while the other CPU
+ * is idle often starts 1-5 ms late, which is a tenth of a 500K-line gold
+ * step (bench/README, "Threads that start late"). So the workers are made
+ * once per run, each first placed on a CPU other than its creator's (then
+ * free to move), and a worker that finishes a job keeps polling for the
+ * next one for ST_POOL_HOT_MS (yielding the CPU between polls) before it
+ * sleeps on a condition variable; the caller waits for the job's end the
+ * same way. The short serial stretches between a step's parallel phases
+ * then cost no wake-up.
+ *
+ * Ownership: st_pool_new returns a pool the caller frees with
+ * st_pool_free; a pool is driven by one thread at a time (the one calling
+ * st_pool_run). A job's context may live on the caller's stack: the call
+ * returns only after every worker has left the job.
+ */
+#ifndef STRATA_POOL_H
+#define STRATA_POOL_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct st_pool st_pool;
+
+/* How long an idle worker (and a caller waiting for a job's end) polls
+ * before sleeping. */
+#define ST_POOL_HOT_MS 5
+
+/* fn(ctx, task, worker): worker is in 0..threads-1 (0 = the caller), for
+ * per-thread scratch. */
+typedef void (*st_pool_fn)(void *ctx, size_t task, int worker);
+
+/* Starts threads-1 workers (threads <= 1: none; the caller does all the
+ * work). Returns NULL when out of memory; a thread that fails to start is
+ * simply not used, so st_pool_threads() may be lower than asked. */
+st_pool *st_pool_new(int threads);
+/* Threads that take part in a job, caller included (>= 1; 1 for NULL). */
+int st_pool_threads(const st_pool *p);
+/* Runs tasks 0..n_tasks-1 and returns when all are done. NULL p: the
+ * caller runs them in order. */
+void st_pool_run(st_pool *p, size_t n_tasks, st_pool_fn fn, void *ctx);
+/* Stops and joins the workers. NULL does nothing. */
+void st_pool_free(st_pool *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -46,6 +46,7 @@
  * cell, stays below 2^63 in magnitude.
  */
 #include "agg_internal.h"
+#include "strata/pool.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -716,63 +717,107 @@ static st_status check_rank(const uint32_t *material_rank, uint32_t n_materials,
     return ST_OK;
 }
 
-/* Active cells in (customer_id, period_key) order, each cell's unified
- * rows put in material rank order. */
-static st_status list_groups(st_dense *dn, const uint32_t *material_rank, uint32_t *slot, st_error *err)
+/* Active cells in (customer_id, period_key) order: g_cell, g_row. */
+static st_status list_groups(st_dense *dn, size_t *widest, st_error *err)
 {
-    size_t ng = 0, nu = 0, widest = 1;
+    size_t ng = 0, nu = 0;
+    *widest = 1;
     for (size_t c = 0; c < dn->n_cells; c++) {
         const dense_cell *x = &dn->cell[c];
         ng += (x->lines[0] | x->lines[1]) != 0;
         nu += x->uniq;
-        widest = x->uniq > widest ? x->uniq : widest;
+        *widest = x->uniq > *widest ? x->uniq : *widest;
     }
-    dense_urow *tmp = malloc(widest * sizeof *tmp);
-    uint64_t *bits = calloc((size_t)dn->n_materials / 64 + 1, sizeof *bits);
     dn->g_cell = malloc((ng ? ng : 1) * sizeof *dn->g_cell);
     dn->g_row = malloc((ng + 1) * sizeof *dn->g_row);
-    if (!tmp || !bits || !dn->g_cell || !dn->g_row) {
-        free(tmp);
-        free(bits);
-        return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
-    }
+    if (!dn->g_cell || !dn->g_row) return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
     size_t g = 0;
+    dn->g_row[0] = 0;
     for (uint32_t dc = 0; dc < dn->cust_span; dc++)
         for (uint32_t p = 0; p < dn->n_periods; p++) {
             size_t c = (size_t)p * dn->cust_span + dc;
             const dense_cell *x = &dn->cell[c];
             if ((x->lines[0] | x->lines[1]) == 0) continue;
-            dn->g_row[g + 1] = (g ? dn->g_row[g] : 0) + x->uniq;
+            dn->g_row[g + 1] = dn->g_row[g] + x->uniq;
             dn->g_cell[g++] = (uint32_t)c;
-            rank_rows(dn->pool[x->pool].row + x->off, x->uniq, material_rank, dn->n_materials, slot, bits, tmp);
         }
-    free(tmp);
-    free(bits);
-    dn->g_row[0] = 0;
     dn->n_groups = ng;
     dn->n_unified = nu;
     return ST_OK;
 }
 
-st_status st_dense_finish(st_dense *dn, const uint32_t *material_rank, uint32_t n_materials, st_error *err)
+/* Putting each group's unified rows in material rank order, as tasks
+ * over group ranges (each with its own scratch), on the caller's pool. */
+enum { RANK_TASKS_PER_THREAD = 4 };
+
+typedef struct rank_job {
+    st_dense *dn;
+    const uint32_t *rank;
+    size_t widest, n_tasks;
+    uint32_t *slot;     /* n_tasks x (n_materials + 1) */
+    uint64_t *bits;     /* n_tasks x words, zero */
+    dense_urow *tmp;    /* n_tasks x widest */
+    size_t words;
+} rank_job;
+
+static void rank_task(void *arg, size_t t, int worker)
+{
+    (void)worker;
+    rank_job *j = arg;
+    st_dense *dn = j->dn;
+    size_t g0 = dn->n_groups * t / j->n_tasks, g1 = dn->n_groups * (t + 1) / j->n_tasks;
+    for (size_t g = g0; g < g1; g++) {
+        const dense_cell *x = &dn->cell[dn->g_cell[g]];
+        rank_rows(dn->pool[x->pool].row + x->off, x->uniq, j->rank, dn->n_materials,
+                  j->slot + t * ((size_t)dn->n_materials + 1), j->bits + t * j->words, j->tmp + t * j->widest);
+    }
+}
+
+static st_status rank_groups(st_dense *dn, const uint32_t *material_rank, size_t widest, st_pool *pool,
+                             st_error *err)
+{
+    if (!material_rank || dn->n_groups == 0) return ST_OK;
+    size_t n = (size_t)st_pool_threads(pool) * RANK_TASKS_PER_THREAD;
+    rank_job j = {dn, material_rank, widest, n < dn->n_groups ? n : dn->n_groups, NULL, NULL, NULL,
+                  (size_t)dn->n_materials / 64 + 1};
+    j.slot = malloc(j.n_tasks * ((size_t)dn->n_materials + 1) * sizeof *j.slot);
+    j.bits = calloc(j.n_tasks * j.words, sizeof *j.bits);
+    j.tmp = malloc(j.n_tasks * widest * sizeof *j.tmp);
+    st_status s = j.slot && j.bits && j.tmp ? ST_OK : st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
+    if (s == ST_OK) st_pool_run(pool, j.n_tasks, rank_task, &j);
+    free(j.slot);
+    free(j.bits);
+    free(j.tmp);
+    return s;
+}
+
+st_status st_dense_finish_on(st_dense *dn, const uint32_t *material_rank, uint32_t n_materials, st_pool *pool,
+                             st_error *err)
 {
     if (dn->failed || dn->finished)
         return st_error_set(err, ST_ERR_INVALID, "dense features: finish after %s",
                             dn->finished ? "finish" : "an earlier error");
     dn->finished = true;
     dn->n_materials = n_materials;
-    uint32_t *slot = malloc((n_materials ? n_materials : 1) * sizeof *slot);
-    st_status s = slot && ensure_cells(dn) ? ST_OK : st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
-    if (s == ST_OK) s = check_rank(material_rank, n_materials, slot, err);
+    uint32_t *seen = malloc((n_materials ? n_materials : 1) * sizeof *seen);
+    st_status s = seen && ensure_cells(dn) ? ST_OK : st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
+    if (s == ST_OK) s = check_rank(material_rank, n_materials, seen, err);
+    free(seen);
     for (uint32_t p = 0; s == ST_OK && p < dn->n_periods; p++) s = seal_month(dn, p, err);
     if (s == ST_OK && dn->max_code > n_materials)
         s = st_error_set(err, ST_ERR_INVALID, "dense features: material code %" PRIu32 " not below %" PRIu32,
                          dn->max_code - 1, n_materials);
-    if (s == ST_OK) s = list_groups(dn, material_rank, slot, err);
-    free(slot);
+    size_t widest = 1;
+    if (s == ST_OK) s = list_groups(dn, &widest, err);
+    if (s == ST_OK) s = rank_groups(dn, material_rank, widest, pool, err);
     free_spares(dn); /* every month is sealed: no block is needed again */
     if (s != ST_OK) dn->failed = true;
     return s;
+}
+
+st_status st_dense_finish(st_dense *dn, const uint32_t *material_rank, uint32_t n_materials, st_error *err)
+{
+    return st_dense_finish_on(dn, material_rank, n_materials, NULL, err);
 }
 
 size_t st_dense_n_groups(const st_dense *dn) { return dn->finished && !dn->failed ? dn->n_groups : 0; }

@@ -1154,7 +1154,7 @@ static st_status dense_pass(st_run_ctx *ctx, const st_dense_dims *dd, st_dict *d
                              "has lines in another thread's chunks)");
     }
     if (s == ST_OK) s = st_dict_finish(dict, err);
-    if (s == ST_OK) s = st_dense_finish(jobs[0].dn, st_dict_rank(dict), st_dict_size(dict), err);
+    if (s == ST_OK) s = st_dense_finish_on(jobs[0].dn, st_dict_rank(dict), st_dict_size(dict), ctx->pool, err);
     if (s == ST_OK) {
         gold_src g = {NULL, jobs[0].dn, NULL};
         s = emit(&g, dict, o, err);

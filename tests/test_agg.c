@@ -18,6 +18,7 @@
 
 #include "strata/agg.h"
 #include "strata/cpu.h"
+#include "strata/pool.h"
 
 TestSuite(agg);
 
@@ -727,7 +728,8 @@ static void check_seek(const st_dense *dn)
 }
 
 /* Lines split round-robin by chunk over n_parts accumulators (as the gold
- * step's threads split chunks), merged, finished, read back. */
+ * step's threads split chunks), merged, finished (the rank order put on a
+ * pool of n_parts threads when there are several), read back. */
 static void run_dense(const dataset *d, size_t chunk, unsigned n_parts, const uint32_t *rank, result *out)
 {
     st_error err = {0};
@@ -749,7 +751,10 @@ static void run_dense(const dataset *d, size_t chunk, unsigned n_parts, const ui
         }
     }
     for (unsigned k = 1; k < n_parts; k++) cr_assert_eq(st_dense_merge(parts[0], parts[k], &err), ST_OK, "%s", err.msg);
-    cr_assert_eq(st_dense_finish(parts[0], rank, d->n_mat, &err), ST_OK, "%s", err.msg);
+    st_pool *pool = n_parts > 1 ? st_pool_new((int)n_parts) : NULL;
+    cr_assert(n_parts == 1 || pool);
+    cr_assert_eq(st_dense_finish_on(parts[0], rank, d->n_mat, pool, &err), ST_OK, "%s", err.msg);
+    st_pool_free(pool);
     st_dense *dn = parts[0];
     check_seek(dn);
     memset(out, 0, sizeof *out);

@@ -351,6 +351,12 @@ st_status st_dense_merge(st_dense *dst, st_dense *src, st_error *err) ST_MUST_US
  * Called once; adds are refused afterwards. */
 st_status st_dense_finish(st_dense *dn, const uint32_t *material_rank, uint32_t n_materials,
                           st_error *err) ST_MUST_USE;
+/* The same, putting the groups' unified rows in rank order as tasks of
+ * pool (strata/pool.h; NULL: on the caller). The result does not depend
+ * on the pool or its threads. */
+struct st_pool;
+st_status st_dense_finish_on(st_dense *dn, const uint32_t *material_rank, uint32_t n_materials,
+                             struct st_pool *pool, st_error *err) ST_MUST_USE;
 
 /* As st_features_n_groups / _get / _n_unified / _unified_next, on a
  * finished st_dense (the cursor's sales_pos is the unified row reached

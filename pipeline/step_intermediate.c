@@ -438,6 +438,13 @@ typedef struct uni_pool {
     uni_slot slot[DENSE_MAX_THREADS];
     unsigned n_slots;
     size_t next_make, turn; /* the chunk made next, the chunk written next */
+    /* the analytics file's one chunk (a_rows 0: none), encoded by a worker
+     * that has nothing else to take, into a_ce; put by the caller after */
+    st_writer *wa;
+    const st_column *a_cols;
+    size_t a_rows;
+    st_chunk_enc *a_ce;
+    bool a_taken;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     st_status s; /* the first error, in err */
@@ -542,6 +549,13 @@ static bool uni_step(uni_pool *p, st_enc_lane *lane, st_status *s, st_error *err
         pthread_cond_broadcast(&p->cv);
         return true;
     }
+    if (p->a_rows && !p->a_taken) {
+        p->a_taken = true;
+        pthread_mutex_unlock(&p->mu);
+        *s = st_writer_encode_chunk(p->wa, p->a_cols, p->a_rows, 0, lane, p->a_ce, err);
+        pthread_mutex_lock(&p->mu);
+        return true;
+    }
     return false;
 }
 
@@ -592,14 +606,16 @@ static st_status material_column(const st_dict *dict, st_column *col, size_t *lo
  * no chunk of unified rows reaching the writer's byte cut: the longest
  * material code's bytes times the rows of a chunk fits
  * ST_CHUNK_MAX_BYTES (emit checks). materials: the dictionary's strings
- * in code order (material_column). */
+ * in code order (material_column). a_rows > 0: o->a holds the analytics
+ * file's whole content, at most one chunk, encoded beside the unified
+ * chunks and put once they are written. */
 static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, const st_column *materials,
-                                       gold_out *o, st_error *err)
+                                       gold_out *o, size_t a_rows, st_error *err)
 {
     uni_pool *p = malloc(sizeof *p);
     if (!p) return st_error_set(err, ST_ERR_NOMEM, "gold: out of memory");
     *p = (uni_pool){.dn = dn, .dict = dict, .materials = *materials, .w = o->wu, .n_rows = st_dense_n_unified(dn),
-                    .chunk_rows = st_writer_chunk_rows(o->wu),
+                    .chunk_rows = st_writer_chunk_rows(o->wu), .wa = o->wa, .a_cols = o->a, .a_rows = a_rows,
                     .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .s = ST_OK};
     p->n_chunks = (size_t)((p->n_rows + p->chunk_rows - 1) / p->chunk_rows);
     int threads = st_pool_threads(o->pool);
@@ -617,6 +633,7 @@ static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, 
         if (s == ST_OK) s = st_chunk_enc_create(o->wu, &u->ce, err);
         if (s == ST_OK) s = st_enc_lane_create(&args[k].lane, err);
     }
+    if (s == ST_OK && a_rows) s = st_chunk_enc_create(o->wa, &p->a_ce, err);
     if (s == ST_OK) {
         /* a task run after another on one thread finds the work done */
         st_pool_run(o->pool, n, uni_worker, args);
@@ -627,6 +644,8 @@ static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, 
             s = st_error_set(err, ST_ERR_INTERNAL, "gold: %zu of %zu unified chunks written", p->turn, p->n_chunks);
         }
     }
+    if (s == ST_OK && a_rows) s = st_writer_put_chunk(o->wa, p->a_ce, err);
+    st_chunk_enc_free(p->a_ce);
     for (unsigned k = 0; k < n; k++) {
         st_chunk_enc_free(p->slot[k].ce);
         free(p->slot[k].codes);
@@ -638,33 +657,31 @@ static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, 
 }
 
 /* Appends a finished accumulator's rows to both gold files, a chunk at a
- * time. */
+ * time. From st_dense (the unified rows on the slot pool, the materials
+ * encoded from their codes, unless a chunk of rows could reach the byte
+ * cut), an analytics file of one chunk is encoded on the pool too. */
 static st_status emit(const gold_src *g, const st_dict *dict, gold_out *o, st_error *err)
 {
-    size_t n_groups = src_n_groups(g);
-    for (size_t first = 0; first < n_groups; first += ST_CHUNK_ROWS) {
+    size_t n_groups = src_n_groups(g), longest = 0;
+    st_column materials;
+    st_column_init(&materials, ST_TYPE_STR);
+    st_status s = g->dn ? material_column(dict, &materials, &longest, err) : ST_OK;
+    bool pool = s == ST_OK && g->dn && longest <= ST_CHUNK_MAX_BYTES / st_writer_chunk_rows(o->wu);
+    bool side = pool && n_groups > 0 && n_groups <= st_writer_chunk_rows(o->wa);
+    for (size_t first = 0; s == ST_OK && first < n_groups; first += ST_CHUNK_ROWS) {
         for (int k = 0; k < A_N; k++) st_column_reset(&o->a[k]);
-        ST_TRY(src_analytics(g, first, o->a, err));
-        for (int t = 0; t < 2; t++) {
+        s = src_analytics(g, first, o->a, err);
+        for (int t = 0; s == ST_OK && t < 2; t++) {
             const int64_t *v = st_column_i64(&o->a[t ? A_FOC : A_SOLD]);
             for (size_t i = 0; i < o->a[0].n_rows; i++)
                 o->abs_total[t] += v[i] < 0 ? (uint64_t)0 - (uint64_t)v[i] : (uint64_t)v[i];
         }
-        ST_TRY(st_writer_write(o->wa, o->a, 0, o->a[0].n_rows, err));
+        if (s == ST_OK && !side) s = st_writer_write(o->wa, o->a, 0, o->a[0].n_rows, err);
     }
     o->n_groups += n_groups;
-    if (g->dn) {
-        /* on the slot pool, one thread or more, the materials encoded from
-         * their codes; unless a chunk of rows could reach the byte cut */
-        st_column materials;
-        size_t longest;
-        st_column_init(&materials, ST_TYPE_STR);
-        st_status s = material_column(dict, &materials, &longest, err);
-        bool pool = s == ST_OK && longest <= ST_CHUNK_MAX_BYTES / st_writer_chunk_rows(o->wu);
-        if (pool) s = emit_unified_parallel(g->dn, dict, &materials, o, err);
-        st_column_free(&materials);
-        if (pool || s != ST_OK) return s;
-    }
+    if (s == ST_OK && pool) s = emit_unified_parallel(g->dn, dict, &materials, o, side ? n_groups : 0, err);
+    st_column_free(&materials);
+    if (pool || s != ST_OK) return s;
     return o->threads > 1 ? emit_unified_overlapped(g, dict, o, err) : emit_unified(g, dict, o, err);
 }
 

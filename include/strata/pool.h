@@ -9,15 +9,15 @@
  * which makes the result independent of the number of threads.
  *
  * Why a pool and not threads per phase: on the 2-vCPU machines strata is
- * measured on, a thread created (or woken from sleep) while the other CPU
- * is idle often starts 1-5 ms late, which is a tenth of a 500K-line gold
- * step (bench/README, "Threads that start late"). So the workers are made
- * once per run, each first placed on a CPU other than its creator's (then
+ * measured on, a thread created while its creator is busy was queued
+ * behind it and started about 2.8 ms late, and one woken from sleep was
+ * often late too: a tenth of a 500K-line gold step (bench/README,
+ * "Threads that start late"). So the workers are made once per run, each
+ * first placed on a CPU other than its creator's (0.15 ms to start; then
  * free to move), and a worker that finishes a job keeps polling for the
- * next one for ST_POOL_HOT_MS (yielding the CPU between polls) before it
- * sleeps on a condition variable; the caller waits for the job's end the
- * same way. The short serial stretches between a step's parallel phases
- * then cost no wake-up.
+ * next one for ST_POOL_HOT_MS before it sleeps on a condition variable;
+ * the caller waits for the job's end the same way. The short serial
+ * stretches between a step's parallel phases then cost no wake-up.
  *
  * Ownership: st_pool_new returns a pool the caller frees with
  * st_pool_free; a pool is driven by one thread at a time (the one calling

@@ -32,7 +32,7 @@ st_status st_step_validate(st_run_ctx *ctx, const char *layer, st_error *err)
     if (ctx->o->suite_path) s = st_suite_load(&suite, ctx->o->suite_path, err);
     else s = st_suite_load_default(&suite, err);
     if (s != ST_OK) return s;
-    s = st_suite_run_paths(suite, staged_or_final, ctx->wh, layer, ctx->threads, &r, err);
+    s = st_suite_run_paths_on(suite, staged_or_final, ctx->wh, layer, ctx->pool, &r, err);
     if (s != ST_OK) goto done;
     size_t np, nw, nf;
     st_quality_counts(r, &np, &nw, &nf);

@@ -241,6 +241,12 @@ typedef bool (*st_qpath_fn)(void *ctx, const char *layer, const char *table,
 st_status st_suite_run_paths(const st_suite *s, st_qpath_fn path, void *ctx,
                              const char *layer_filter, int threads,
                              st_quality_results **out, st_error *err) ST_MUST_USE;
+/* The same on the workers of pool (strata/pool.h; NULL: on the caller
+ * alone), a table per thread at a time. */
+struct st_pool;
+st_status st_suite_run_paths_on(const st_suite *s, st_qpath_fn path, void *ctx,
+                                const char *layer_filter, struct st_pool *pool,
+                                st_quality_results **out, st_error *err) ST_MUST_USE;
 
 /* In-memory tables: a small registry of named tables made of borrowed
  * columns, split into chunks of chunk_rows rows with zone maps computed

@@ -72,6 +72,7 @@
 #include <string.h>
 
 #include "quality_internal.h"
+#include "strata/pool.h"
 
 /* ---- results storage ------------------------------------------------------- */
 
@@ -2059,14 +2060,17 @@ typedef struct groups {
     size_t next;       /* the next group to take, under r->lock */
 } groups;
 
-static void *table_worker(void *arg)
+/* A task of the pool: takes tables until none is left. */
+static void table_worker(void *arg, size_t task, int worker)
 {
+    (void)task;
+    (void)worker;
     groups *G = arg;
     for (;;) {
         if (G->r->lock) pthread_mutex_lock(G->r->lock);
         size_t g = G->next++;
         if (G->r->lock) pthread_mutex_unlock(G->r->lock);
-        if (g >= G->n) return NULL;
+        if (g >= G->n) return;
         st_error_clear(&G->err[g]);
         G->status[g] = eval_table(G->src, G->s, G->grp + G->at[g], G->at[g + 1] - G->at[g], G->tmp + G->at[g], G->r,
                                   &G->err[g]);
@@ -2075,12 +2079,12 @@ static void *table_worker(void *arg)
 
 /* Splits the r->n selected expectations (suite indices sel[]) into one
  * group per table (a section's expectations are contiguous, sections
- * unique) and evaluates the groups, up to `threads` tables at a time;
+ * unique) and evaluates the groups, a table per thread of pool at a time;
  * each writes only its own results, so the results (and the error
  * returned: the first failing table's, in suite order) do not depend on
  * the thread count. */
-static st_status eval_groups(const qsource *src, const st_suite *s, const size_t *sel, bool *done_flags, int threads,
-                             st_quality_results *r, st_error *err)
+static st_status eval_groups(const qsource *src, const st_suite *s, const size_t *sel, bool *done_flags,
+                             st_pool *pool, st_quality_results *r, st_error *err)
 {
     size_t n_sel = r->n, m = n_sel ? n_sel : 1;
     groups G = {.src = src, .s = s, .r = r};
@@ -2112,17 +2116,15 @@ static st_status eval_groups(const qsource *src, const st_suite *s, const size_t
     }
     G.at[G.n] = f;
     pthread_mutex_t lock;
-    pthread_t th[8];
-    size_t n_th = 0;
+    size_t threads = (size_t)st_pool_threads(pool);
     if (threads > 1 && G.n > 1 && pthread_mutex_init(&lock, NULL) == 0) {
         r->lock = &lock;
-        size_t want = (size_t)threads < G.n ? (size_t)threads : G.n;
-        while (n_th + 1 < want && n_th < 8 && pthread_create(&th[n_th], NULL, table_worker, &G) == 0) n_th++;
+        st_pool_run(pool, threads < G.n ? threads : G.n, table_worker, &G);
+        pthread_mutex_destroy(&lock);
+        r->lock = NULL;
+    } else {
+        table_worker(&G, 0, 0);
     }
-    table_worker(&G);
-    for (size_t t = 0; t < n_th; t++) pthread_join(th[t], NULL);
-    if (r->lock) pthread_mutex_destroy(&lock);
-    r->lock = NULL;
     for (size_t g = 0; g < G.n && st == ST_OK; g++)
         if (G.status[g] != ST_OK) {
             st = G.status[g];
@@ -2139,7 +2141,7 @@ done:
     return st;
 }
 
-st_status st_quality_eval(const st_suite *s, const qsource *src, const char *layer_filter, int threads,
+st_status st_quality_eval(const st_suite *s, const qsource *src, const char *layer_filter, st_pool *pool,
                           st_quality_results **out, st_error *err)
 {
     *out = NULL;
@@ -2183,7 +2185,7 @@ st_status st_quality_eval(const st_suite *s, const qsource *src, const char *lay
         }
     }
     r->n = n_sel;
-    st = eval_groups(src, s, sel, done_flags, threads, r, err);
+    st = eval_groups(src, s, sel, done_flags, pool, r, err);
 done:
     free(idx);
     free(done_flags);

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "quality_internal.h"
+#include "strata/pool.h"
 
 static size_t ft_n_fields(void *impl) { return st_reader_n_fields(impl); }
 static const char *ft_field_name(void *impl, size_t i) { return st_reader_field(impl, i)->name; }
@@ -68,12 +69,21 @@ static st_status file_open(void *ctx, const char *layer, const char *table, qtab
     return ST_OK;
 }
 
-st_status st_suite_run_paths(const st_suite *s, st_qpath_fn path, void *ctx, const char *layer_filter, int threads,
-                             st_quality_results **out, st_error *err)
+st_status st_suite_run_paths_on(const st_suite *s, st_qpath_fn path, void *ctx, const char *layer_filter,
+                                st_pool *pool, st_quality_results **out, st_error *err)
 {
     pathsrc ps = {path, ctx};
     qsource src = {file_open, &ps};
-    return st_quality_eval(s, &src, layer_filter, threads, out, err);
+    return st_quality_eval(s, &src, layer_filter, pool, out, err);
+}
+
+st_status st_suite_run_paths(const st_suite *s, st_qpath_fn path, void *ctx, const char *layer_filter, int threads,
+                             st_quality_results **out, st_error *err)
+{
+    st_pool *pool = threads > 1 ? st_pool_new(threads > 8 ? 8 : threads) : NULL;
+    st_status st = st_suite_run_paths_on(s, path, ctx, layer_filter, pool, out, err);
+    st_pool_free(pool);
+    return st;
 }
 
 static bool warehouse_path(void *ctx, const char *layer, const char *table, char *buf, size_t cap)

@@ -176,5 +176,5 @@ st_status st_suite_run_mem(const st_suite *s, const st_qmem *m, const char *laye
                            st_quality_results **out, st_error *err)
 {
     qsource src = {mem_open, (void *)m};
-    return st_quality_eval(s, &src, layer_filter, 1, out, err);
+    return st_quality_eval(s, &src, layer_filter, NULL, out, err);
 }

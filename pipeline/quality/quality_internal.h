@@ -80,9 +80,11 @@ const char *st_quality_layers(const st_quality_results *r);
 size_t st_quality_max_keys_held(const st_quality_results *r);
 
 /* The evaluator: runs the selected expectations of s on tables of src,
- * up to `threads` tables at a time (src->open must then be callable from
- * several threads); the results do not depend on the thread count. */
-st_status st_quality_eval(const st_suite *s, const qsource *src, const char *layer_filter, int threads,
+ * a table per thread of pool at a time (NULL: on the caller; src->open
+ * must be callable from several threads when the pool has more); the
+ * results do not depend on the thread count. */
+struct st_pool;
+st_status st_quality_eval(const st_suite *s, const qsource *src, const char *layer_filter, struct st_pool *pool,
                           st_quality_results **out, st_error *err) ST_MUST_USE;
 
 #endif

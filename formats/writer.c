@@ -17,7 +17,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,7 @@
 #include <zstd.h>
 
 #include "format_internal.h"
+#include "strata/pool.h"
 #include "strata/utf8.h"
 
 /* Payloads shorter than this are never given to zstd. */
@@ -100,7 +100,8 @@ struct st_writer {
     st_buf io;
     enc_lane lane0;        /* the calling thread's encoder state */
     enc_out out0;          /* its block, between encoding and writing */
-    unsigned threads;      /* st_writer_set_threads: lanes of a parallel flush */
+    unsigned threads;      /* the threads of pool: lanes of a parallel flush */
+    st_pool *pool;         /* st_writer_set_pool (borrowed) */
     enc_lane *lanes;       /* threads - 1 more lanes, made at the first parallel flush */
     enc_out *outs;         /* n_fields blocks of a parallel flush */
     st_status failed;
@@ -547,15 +548,16 @@ typedef struct flush_lane {
     enc_lane *lane;
 } flush_lane;
 
-static void *flush_worker(void *arg)
+/* A task of the pool: lane `task` takes columns until none is left. */
+static void flush_worker(void *arg, size_t task, int worker)
 {
-    flush_lane *fl = arg;
+    (void)worker;
+    flush_lane *fl = (flush_lane *)arg + task;
     flush_job *fj = fl->job;
     for (size_t j; (j = atomic_fetch_add(&fj->next, 1)) < fj->w->n_fields;) {
         enc_out *o = &fj->w->outs[j];
         o->status = encode_into(fj->w, j, &fj->cols[j], fj->n, fl->lane, o, &o->err);
     }
-    return NULL;
 }
 
 /* Made at the first parallel flush: the extra lanes and the per-column
@@ -576,28 +578,22 @@ static bool parallel_ready(st_writer *w)
     return false;
 }
 
-/* Encodes the chunk's columns on up to w->threads threads (this one
- * included) and writes the blocks in column order: the same bytes as one
- * thread, whose lane and buffers are only the encoder's state. The error
- * is the first failing column's. */
+/* Encodes the chunk's columns on the pool's threads (this one included)
+ * and writes the blocks in column order: the same bytes as one thread,
+ * whose lane and buffers are only the encoder's state. The error is the
+ * first failing column's. */
 static st_status flush_parallel(st_writer *w, const st_column *cols, size_t n, st_error *err)
 {
     flush_job fj = {.w = w, .cols = cols, .n = n};
     atomic_init(&fj.next, 0);
     enum { MAX_LANES = 16 };
     flush_lane fl[MAX_LANES];
-    pthread_t tid[MAX_LANES];
-    bool started[MAX_LANES] = {false};
     unsigned nl = w->threads < MAX_LANES ? w->threads : MAX_LANES;
     if (nl > w->n_fields) nl = (unsigned)w->n_fields;
     fl[0] = (flush_lane){&fj, &w->lane0};
-    for (unsigned k = 1; k < nl; k++) {
-        fl[k] = (flush_lane){&fj, &w->lanes[k - 1]};
-        started[k] = pthread_create(&tid[k], NULL, flush_worker, &fl[k]) == 0;
-    }
-    flush_worker(&fl[0]); /* also takes the columns of lanes that did not start */
-    for (unsigned k = 1; k < nl; k++)
-        if (started[k]) pthread_join(tid[k], NULL);
+    for (unsigned k = 1; k < nl; k++) fl[k] = (flush_lane){&fj, &w->lanes[k - 1]};
+    /* a lane taken after another on one thread finds the columns done */
+    st_pool_run(w->pool, nl, flush_worker, fl);
     st_block_ent *blocks = &w->blocks[w->n_chunks * w->n_fields];
     for (size_t j = 0; j < w->n_fields; j++) {
         if (w->outs[j].status != ST_OK) {
@@ -631,9 +627,12 @@ static st_status flush_cols(st_writer *w, const st_column *cols, st_error *err)
     return ST_OK;
 }
 
-void st_writer_set_threads(st_writer *w, unsigned threads)
+void st_writer_set_pool(st_writer *w, st_pool *pool)
 {
-    if (w && !w->outs) w->threads = threads;
+    if (w && !w->outs) {
+        w->pool = pool;
+        w->threads = (unsigned)st_pool_threads(pool);
+    }
 }
 
 static st_status flush_chunk(st_writer *w, st_error *err) { return flush_cols(w, NULL, err); }

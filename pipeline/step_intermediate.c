@@ -1459,7 +1459,7 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
     if (s != ST_OK) goto done;
     /* the unified file is most of the step's encoding: its columns are
      * encoded in parallel (the analytics file is a few thousand rows) */
-    st_writer_set_threads(o.wu, ctx->threads > 1 ? (unsigned)ctx->threads : 1);
+    st_writer_set_pool(o.wu, ctx->pool);
     bool fell_back = true;
     if (st_gold_dist_wanted()) {
         /* every rank computes its customer ranges; rank 0 writes them */

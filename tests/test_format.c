@@ -17,6 +17,7 @@
 #include "format_internal.h"
 #include "strata/cpu.h"
 #include "strata/file.h"
+#include "strata/pool.h"
 
 static char dir[128];
 static void setup(void) { fx_tmpdir(dir, sizeof dir, "st_fmt_"); }
@@ -1270,10 +1271,13 @@ static char *write_lanes_file(const char *name, unsigned threads, size_t *n_byte
     st_writer *w = NULL;
     st_error err = {0};
     cr_assert_eq(st_writer_open(&w, path, f, NC, NULL, &wo, &err), ST_OK, "%s", err.msg);
-    st_writer_set_threads(w, threads);
+    st_pool *pool = threads > 1 ? st_pool_new((int)threads) : NULL;
+    cr_assert(threads == 1 || pool);
+    st_writer_set_pool(w, pool);
     cr_assert_eq(st_writer_write(w, c, 0, 5000, &err), ST_OK, "%s", err.msg); /* one chunk and a buffered part */
     cr_assert_eq(st_writer_write(w, c, 5000, ROWS - 5000, &err), ST_OK, "%s", err.msg);
     cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    st_pool_free(pool);
     for (int j = 0; j < NC; j++) st_column_free(&c[j]);
     char *bytes = fx_slurp(path, n_bytes);
     cr_assert_not_null(bytes);

@@ -240,12 +240,14 @@ void st_writer_abort(st_writer *w);
 /* Rows written so far. */
 uint64_t st_writer_n_rows(const st_writer *w);
 
-/* Encodes each chunk's columns on up to `threads` threads (the caller's
- * included; 0 or 1 = on the calling thread only). The file is the same
- * bytes whatever the count: only where blocks are encoded changes, never
- * how, and they are written in column order. Call before the first chunk
- * is written; later calls are ignored. */
-void st_writer_set_threads(st_writer *w, unsigned threads);
+/* Encodes each chunk's columns as tasks of pool (strata/pool.h; the
+ * caller's thread included; NULL = on the calling thread only), which w
+ * borrows until st_writer_close or st_writer_abort. The file is the same
+ * bytes whatever the threads: only where blocks are encoded changes,
+ * never how, and they are written in column order. Call before the first
+ * chunk is written; later calls are ignored. */
+struct st_pool;
+void st_writer_set_pool(st_writer *w, struct st_pool *pool);
 
 /* Makes st_writer_close() replace the footer fingerprint given at open
  * by hash(that fingerprint, every block header in write order (each

@@ -64,6 +64,7 @@
 
 #include "dist.h"
 #include "parts_dist.h"
+#include "strata/pool.h"
 #include "strata/source.h"
 #include "strata/source_identity.h"
 
@@ -351,8 +352,11 @@ done:
     return s;
 }
 
-static void *worker(void *arg)
+/* A task of the run's pool: takes ingest tasks until none is left. */
+static void worker(void *arg, size_t task, int worker_id)
 {
+    (void)task;
+    (void)worker_id;
     ingest_pool *pool = arg;
     for (;;) {
         pthread_mutex_lock(&pool->mu);
@@ -362,7 +366,6 @@ static void *worker(void *arg)
         ingest_task *t = &pool->tasks[i];
         if (!t->remote) t->status = ingest_one(pool, t);
     }
-    return NULL;
 }
 
 static int cmp_job_size(const void *a, const void *b)
@@ -698,20 +701,14 @@ static st_status make_tasks(ingest_pool *pool, ingest_job *jobs, size_t n, st_er
     return ST_OK;
 }
 
-/* Runs the tasks, as many workers as --threads allows (at most
- * MAX_WORKERS), largest first (those of other ranks left out). */
+/* Runs the tasks on the run's pool, as many workers as --threads allows
+ * (at most MAX_WORKERS), largest first (those of other ranks left out). */
 static void run_tasks(ingest_pool *pool)
 {
     enum { MAX_WORKERS = 16 };
     pthread_mutex_init(&pool->mu, NULL);
     int nt = pool->ctx->threads < (int)pool->n_tasks ? pool->ctx->threads : (int)pool->n_tasks;
-    pthread_t th[MAX_WORKERS];
-    int started = 0;
-    for (int t = 1; t < nt && t < MAX_WORKERS; t++)
-        if (pthread_create(&th[t], NULL, worker, pool) == 0) started++;
-        else break;
-    worker(pool);
-    for (int t = 1; t <= started; t++) pthread_join(th[t], NULL);
+    st_pool_run(pool->ctx->pool, (size_t)(nt < MAX_WORKERS ? nt : MAX_WORKERS), worker, pool);
     pthread_mutex_destroy(&pool->mu);
 }
 

@@ -46,6 +46,7 @@
 #include "dist.h"
 #include "parts_dist.h"
 #include "strata/cast.h"
+#include "strata/pool.h"
 #include "strata/utf8.h"
 
 /* One source column as bronze holds it: value, storage class, raw bytes. */
@@ -1093,9 +1094,8 @@ static void plan_free(stage_plan *pl)
     free(pl->errs);
 }
 
-static void *item_worker(void *arg)
+static void item_worker(stage_plan *pl)
 {
-    stage_plan *pl = arg;
     for (;;) {
         pthread_mutex_lock(&pl->mu);
         size_t i = pl->next;
@@ -1105,7 +1105,6 @@ static void *item_worker(void *arg)
         if (i >= pl->n) break;
         pl->status[i] = st_stage_item_write(&pl->items[i], &pl->res[i], pl->ctx, &pl->errs[i]);
     }
-    return NULL;
 }
 
 /* Stages the customer master into its rejects file (the stg_rejects part
@@ -1128,20 +1127,35 @@ static st_status customers(stage_plan *pl, uint64_t fp, st_error *err)
     return s;
 }
 
-/* This rank's items on the workers while the calling thread stages the
+typedef struct stage_run {
+    stage_plan *pl;
+    uint64_t fp;
+    st_status s; /* the customers' */
+    st_error err;
+} stage_run;
+
+/* A task of the run's pool: task 0 stages the customers first; every
+ * task then takes items until none is left. */
+static void stage_task(void *arg, size_t task, int worker)
+{
+    (void)worker;
+    stage_run *r = arg;
+    if (task == 0) r->s = customers(r->pl, r->fp, &r->err);
+    item_worker(r->pl);
+}
+
+/* This rank's items on the run's workers while one of them stages the
  * customers; the first failure (customers, then items in order). */
 static st_status run_local(stage_plan *pl, uint64_t fp, st_error *err)
 {
     pthread_mutex_init(&pl->mu, NULL);
-    pthread_t th[MAX_WORKERS];
-    int started = 0;
-    for (int t = 1; t < pl->ctx->threads && t < MAX_WORKERS && (size_t)t <= pl->n; t++)
-        if (pthread_create(&th[started], NULL, item_worker, pl) == 0) started++;
-        else break;
-    st_status s = customers(pl, fp, err);
-    item_worker(pl);
-    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    size_t n_tasks = 1;
+    while ((int)n_tasks < pl->ctx->threads && n_tasks < MAX_WORKERS && n_tasks <= pl->n) n_tasks++;
+    stage_run r = {pl, fp, ST_OK, {0}};
+    st_pool_run(pl->ctx->pool, n_tasks, stage_task, &r);
     pthread_mutex_destroy(&pl->mu);
+    st_status s = r.s;
+    if (s != ST_OK && err) *err = r.err;
     for (size_t i = 0; i < pl->n && s == ST_OK; i++)
         if (pl->status[i] != ST_OK) {
             if (err) *err = pl->errs[i];

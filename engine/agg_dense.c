@@ -226,6 +226,19 @@ nomem:
     return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory creating the accumulator");
 }
 
+st_status st_dense_reserve_rows(st_dense *dn, size_t n_rows, st_error *err)
+{
+    dense_pool *p = &dn->pool[0];
+    if (dn->failed || dn->finished || p->n || n_rows <= p->cap) return ST_OK;
+    size_t bytes;
+    dense_urow *r = st_size_mul(n_rows, sizeof *r, &bytes) ? malloc(bytes) : NULL;
+    if (!r) return st_error_set(err, ST_ERR_NOMEM, "dense features: no room reserved for %zu unified rows", n_rows);
+    free(p->row);
+    p->row = r;
+    p->cap = n_rows;
+    return ST_OK;
+}
+
 /* Grows a month's material rows to at least `need` codes: a new block
  * with the wider stride, zeroed by writing, the old rows copied in. False
  * when out of memory. */

@@ -754,6 +754,7 @@ typedef struct chunk_ref {
     size_t ch;
     uint64_t row0;
     uint32_t m_lo, m_hi; /* month indexes (from period_key_min) of its first and last line */
+    uint32_t n_rows;
 } chunk_ref;
 
 typedef struct dense_job {
@@ -1031,8 +1032,9 @@ static st_status list_chunks(st_run_ctx *ctx, const st_dense_dims *dd, chunk_ref
         uint64_t row0 = 0;
         for (size_t ch = 0; ch < st_reader_n_chunks(r[t]) && s == ST_OK; ch++) {
             uint32_t rows = 0;
-            items[k] = (chunk_ref){t, ch, row0, 0, 0};
+            items[k] = (chunk_ref){t, ch, row0, 0, 0, 0};
             if ((s = chunk_months(r[t], ch, ix[t][1], dd, &items[k], &rows, err)) != ST_OK) break;
+            items[k].n_rows = rows;
             k++;
             row0 += rows;
         }
@@ -1071,6 +1073,18 @@ static bool serial_before(const chunk_ref *items, size_t a, size_t b)
 {
     if (a == SIZE_MAX || b == SIZE_MAX) return a != SIZE_MAX && b == SIZE_MAX;
     return items[a].tab != items[b].tab ? items[a].tab < items[b].tab : items[a].ch < items[b].ch;
+}
+
+/* Room for the job's unified rows, one per line at most, so sealing
+ * never copies them to grow (untouched room costs no page); without it
+ * the rows grow as before. */
+static void reserve_rows(dense_job *job)
+{
+    uint64_t lines = 0;
+    for (size_t i = job->lo; i < job->hi; i++) lines += job->items[i].n_rows;
+    st_error ignored;
+    if (job->dn && lines <= SIZE_MAX / 64 && st_dense_reserve_rows(job->dn, (size_t)lines, &ignored) != ST_OK)
+        return; /* out of memory for the room: the rows grow as they are sealed */
 }
 
 /* Runs the jobs as tasks of the run's pool; returns the error of the
@@ -1146,6 +1160,7 @@ static st_status dense_pass(st_run_ctx *ctx, const st_dense_dims *dd, st_dict *d
         jobs[k] = (dense_job){ctx, dd, dict, &lock, items, n_items * k / n, n_items * (k + 1) / n, NULL, k, n_months,
                               n, NULL, 0, false, SIZE_MAX, ST_OK, {0}};
         s = st_dense_create(&jobs[k].dn, dd, err);
+        reserve_rows(&jobs[k]);
     }
     if (s == ST_OK) s = month_owners(jobs, n, n_months, &owner, err);
     for (unsigned k = 0; k < n && s == ST_OK; k++) jobs[k].owner = owner;

@@ -736,7 +736,13 @@ static void run_dense(const dataset *d, size_t chunk, unsigned n_parts, const ui
     st_dense_dims dd = dense_dims_of(d);
     cr_assert(st_dense_eligible(&dd));
     st_dense *parts[4] = {NULL, NULL, NULL, NULL};
-    for (unsigned k = 0; k < n_parts; k++) cr_assert_eq(st_dense_create(&parts[k], &dd, &err), ST_OK, "%s", err.msg);
+    for (unsigned k = 0; k < n_parts; k++) {
+        cr_assert_eq(st_dense_create(&parts[k], &dd, &err), ST_OK, "%s", err.msg);
+        /* two parts: the first with room for one row (its rows grow past
+         * it), the second with room for every line (they never grow) */
+        if (n_parts == 2)
+            cr_assert_eq(st_dense_reserve_rows(parts[k], k ? d->t[0].n + d->t[1].n : 1, &err), ST_OK, "%s", err.msg);
+    }
     for (int t = 0; t < 2; t++) {
         const lines *l = &d->t[t];
         size_t step = chunk ? chunk : (l->n ? l->n : 1);
@@ -823,7 +829,13 @@ static void run_dense_sealed(const dataset *d, unsigned n_parts, const uint32_t 
     st_dense_dims dd = dense_dims_of(d);
     enum { NP = sizeof periods / sizeof periods[0] };
     st_dense *parts[4] = {NULL, NULL, NULL, NULL};
-    for (unsigned k = 0; k < n_parts; k++) cr_assert_eq(st_dense_create(&parts[k], &dd, &err), ST_OK, "%s", err.msg);
+    for (unsigned k = 0; k < n_parts; k++) {
+        cr_assert_eq(st_dense_create(&parts[k], &dd, &err), ST_OK, "%s", err.msg);
+        /* two parts: the first with room for one row (its rows grow past
+         * it), the second with room for every line (they never grow) */
+        if (n_parts == 2)
+            cr_assert_eq(st_dense_reserve_rows(parts[k], k ? d->t[0].n + d->t[1].n : 1, &err), ST_OK, "%s", err.msg);
+    }
     /* part k takes periods [lo_k, hi_k]; neighbours share their edge period,
      * each taking the lines of it by parity of the line's index */
     size_t lo[4], hi[4];

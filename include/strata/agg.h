@@ -345,6 +345,13 @@ st_status st_dense_seal_month(st_dense *dn, int32_t period_key, st_error *err) S
  * other dims or a finished object, ST_ERR_NOMEM. */
 st_status st_dense_merge(st_dense *dst, st_dense *src, st_error *err) ST_MUST_USE;
 
+/* Reserves room for n_rows unified rows before the first seal (an upper
+ * bound such as the lines to come: a row needs a line; the pages are
+ * touched only as rows are sealed), so the rows are not copied as they
+ * grow. ST_ERR_NOMEM leaves dn as it was (rows then grow as needed); a
+ * call after a seal, or for fewer rows, does nothing. */
+st_status st_dense_reserve_rows(st_dense *dn, size_t n_rows, st_error *err) ST_MUST_USE;
+
 /* Computes the groups; material_rank as for st_features_finish() (NULL =
  * codes sort as numbers). ST_ERR_INVALID when a code with lines is not
  * below n_materials or the rank table is not a permutation; ST_ERR_NOMEM.

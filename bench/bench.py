@@ -404,9 +404,9 @@ class Bench:
                f"CSV load {r['load_seconds']:.2f} s not timed"
         self.context.setdefault("duckdb_sums", {})[scale] = r["sums"]
         # from the step's phase timings and perf (bench/README, "What bounds each stage")
-        bound = ("fused pass ~40% (per thread: decoding ~40%, st_dense_add ~35%, sealing months ~25%), writing "
-                 "the unified file ~40% (zstd level 3, fixed by the bytes, most of it; 3 chunks over both threads), "
-                 "gold checks ~10%, finish and close ~10% (phase timings of a ~35 ms step, bench/README)") \
+        bound = ("fused pass ~50% (no faster on two threads than on one on this host, and ~4,400 first-touch "
+                 "page faults in an --only run), writing both files ~30% (zstd level 3, fixed by the bytes, most of "
+                 "it; on the run's pool), gold checks ~10%, finish ~5% (phase timings, bench/README)") \
             if scale == "500K" else \
                 ("fused pass ~70% (per thread: decoding ~55%, st_dense_add ~37%, sealing 8%), writing the unified "
                  "file ~20% (zstd most of it), gold checks ~5%, finish and close 4% (phase timings, bench/README)")

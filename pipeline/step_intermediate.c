@@ -1486,6 +1486,7 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
         st_progress_expect(ctx, plan.n_lines);
         if ((s = dense_pass(ctx, &plan.dd, dict, &o, &fell_back, err)) != ST_OK) goto done;
         if (fell_back) { /* the dictionary outgrew the limit: start over */
+            st_progress(ctx, 0, 0); /* the path taken instead counts every line again */
             st_dict_free(dict);
             dict = NULL;
             if ((s = st_dict_create(&dict, err)) != ST_OK) goto done;

@@ -388,7 +388,7 @@ static st_status decode_var(int enc, rd *r, size_t n, st_column *out, const char
             total += dl[len[i]];
             if (total > ST_MAX_BLOCK_RAW) BAD("decoded strings exceed the block limit");
         }
-        s = st_column_push_picked(out, (const char *)bytes, doff, dl, len, n);
+        s = st_column_push_picked(out, (const char *)bytes, doff, dl, cnt, len, n);
         break;
     }
     case ST_ENC_CONST: {

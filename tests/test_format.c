@@ -1693,21 +1693,24 @@ Test(format, a_string_column_written_from_codes_is_the_file_of_its_strings)
 
 /* st_column_push_picked appends what a st_column_push_str per value
  * appends, onto a column that has NULLs already (its validity bitmap then
- * marks the new rows present) and across its growth. */
-Test(format, strings_pushed_by_codes_equal_strings_pushed_one_by_one)
+ * marks the new rows present) and across its growth: for a small
+ * dictionary of short strings (copied 16 bytes a row), with one string of
+ * 16 bytes and with one of 17 (copied by length), and for a dictionary
+ * of 300 strings. */
+static void check_picked(const char *base, const uint64_t *start, const uint64_t *len, size_t n_dict)
 {
-    static const char base[] = "alphabetagammadelta";
-    const uint64_t start[4] = {0, 5, 9, 14}, len[4] = {5, 4, 5, 0};
     st_column a, b;
     st_column_init(&a, ST_TYPE_STR);
     st_column_init(&b, ST_TYPE_STR);
     cr_assert_eq(st_column_push_null(&a), ST_OK);
     cr_assert_eq(st_column_push_null(&b), ST_OK);
     uint64_t pick[300];
-    for (size_t i = 0; i < 300; i++) pick[i] = (i * 7 + i / 3) % 4;
-    cr_assert_eq(st_column_push_picked(&a, base, start, len, pick, 300), ST_OK);
-    for (size_t i = 0; i < 300; i++)
-        cr_assert_eq(st_column_push_str(&b, base + start[pick[i]], (size_t)len[pick[i]]), ST_OK);
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < 300; i++) pick[i] = (i * 7 + i / 3 + (size_t)round) % n_dict;
+        cr_assert_eq(st_column_push_picked(&a, base, start, len, n_dict, pick, 300), ST_OK);
+        for (size_t i = 0; i < 300; i++)
+            cr_assert_eq(st_column_push_str(&b, base + start[pick[i]], (size_t)len[pick[i]]), ST_OK);
+    }
     cr_assert_eq(a.n_rows, b.n_rows);
     cr_assert_eq(a.n_bytes, b.n_bytes);
     cr_assert_eq(a.null_count, b.null_count);
@@ -1716,6 +1719,24 @@ Test(format, strings_pushed_by_codes_equal_strings_pushed_one_by_one)
     for (size_t i = 0; i < a.n_rows; i++) cr_assert_eq(st_column_valid(&a, i), i > 0, "row %zu", i);
     st_column_free(&a);
     st_column_free(&b);
+}
+
+Test(format, strings_pushed_by_codes_equal_strings_pushed_one_by_one)
+{
+    static const char base[] = "alphabetagammadelta0123456789abcdefghij";
+    const uint64_t start[4] = {0, 5, 9, 14}, len[4] = {5, 4, 5, 0};
+    check_picked(base, start, len, 4);
+    const uint64_t start16[3] = {0, 19, 3}, len16[3] = {16, 16, 1}, len17[3] = {16, 17, 1};
+    check_picked(base, start16, len16, 3);
+    check_picked(base, start16, len17, 3);
+    static char many[300 * 8];
+    uint64_t start_m[300], len_m[300];
+    for (size_t k = 0; k < 300; k++) {
+        snprintf(many + 8 * k, 8, "m%05zu", k);
+        start_m[k] = 8 * k;
+        len_m[k] = 1 + k % 6;
+    }
+    check_picked(many, start_m, len_m, 300);
 }
 
 /* Where RLE and DICT compete (short runs over a few values, the case the

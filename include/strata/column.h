@@ -78,11 +78,11 @@ st_status st_column_push_f64(st_column *c, double v) ST_MUST_USE;
 /* STR and BYTES: copies len bytes from s. */
 st_status st_column_push_str(st_column *c, const char *s, size_t len) ST_MUST_USE;
 /* STR and BYTES: appends n values, value i the len[pick[i]] bytes at
- * base + start[pick[i]] (a dictionary's strings picked by codes; the
- * caller has checked every pick[i] against its tables), with one
- * reservation instead of one per value. */
+ * base + start[pick[i]] (a dictionary of n_dict strings picked by codes;
+ * the caller has checked every pick[i] < n_dict), with one reservation
+ * instead of one per value. */
 st_status st_column_push_picked(st_column *c, const char *base, const uint64_t *start, const uint64_t *len,
-                                const uint64_t *pick, size_t n) ST_MUST_USE;
+                                size_t n_dict, const uint64_t *pick, size_t n) ST_MUST_USE;
 /* Appends a NULL (materialises the validity bitmap on first use). */
 st_status st_column_push_null(st_column *c) ST_MUST_USE;
 

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #define POOL_MAX 64
 
@@ -35,6 +36,7 @@ struct st_pool {
     void *ctx;
     size_t n_tasks;
     atomic_size_t next;      /* next unclaimed task */
+    bool hot;                /* poll between jobs: only when the threads fit the usable CPUs */
 #ifdef __linux__
     cpu_set_t allowed;       /* the process's CPUs, given back to each worker once it runs */
     bool placed;
@@ -60,17 +62,22 @@ static uint64_t now_ns(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* Polls until done(p, arg) or ST_POOL_HOT_MS have passed; true when done.
+/* Polls until done(p, arg) or ST_POOL_HOT_US have passed; true when done.
  * It does not yield the CPU: a worker calling sched_yield() while polling
  * picked up the gold pass's job 1-4 ms late in 13 of 20 runs (the
- * scheduler moved the threads about), against 2 of 20 without. */
+ * scheduler moved the threads about), against 2 of 20 without. So it
+ * polls only when the pool's threads fit the CPUs the process may use:
+ * a polling thread that shares a CPU holds it for its time slice, and
+ * with --threads above the cores (or a process bound to fewer CPUs, as
+ * mpirun binds ranks) every job took a time slice; else one test. */
 static bool poll_hot(st_pool *p, bool (*done)(st_pool *, unsigned long), unsigned long arg)
 {
+    if (!p->hot) return done(p, arg);
     uint64_t t0 = now_ns();
     for (unsigned i = 1;; i++) {
         if (done(p, arg)) return true;
         cpu_relax();
-        if (i % 64 == 0 && now_ns() - t0 > (uint64_t)ST_POOL_HOT_MS * 1000000u) return false;
+        if (i % 64 == 0 && now_ns() - t0 > (uint64_t)ST_POOL_HOT_US * 1000u) return false;
     }
 }
 
@@ -180,10 +187,13 @@ st_pool *st_pool_new(int threads)
     atomic_init(&p->active, 0);
     atomic_init(&p->stop, 0);
     atomic_init(&p->next, 0);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 #ifdef __linux__
     p->placed = sched_getaffinity(0, sizeof p->allowed, &p->allowed) == 0;
+    if (p->placed) cpus = CPU_COUNT(&p->allowed);
 #endif
     if (threads > POOL_MAX) threads = POOL_MAX;
+    p->hot = threads <= cpus; /* before any worker reads it */
     for (int t = 1; t < threads && start_worker(p, t); t++) p->n_workers++;
     return p;
 }

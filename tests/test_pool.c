@@ -66,9 +66,9 @@ Test(pool, every_task_runs_once_job_after_job_at_any_thread_count)
             c->spin = (long)(job % 7) * 200;
             run_and_check(p, c, job % 256);
         }
-        /* after ST_POOL_HOT_MS the workers sleep: a job must still wake them */
+        /* after ST_POOL_HOT_US the workers sleep: a job must still wake them */
         for (int job = 0; job < 3; job++) {
-            sleep_ms(ST_POOL_HOT_MS * 3);
+            sleep_ms(ST_POOL_HOT_US / 1000 * 3 + 2);
             c->spin = 20000;
             run_and_check(p, c, 64);
         }

@@ -790,7 +790,12 @@ static st_status rank_groups(st_dense *dn, const uint32_t *material_rank, size_t
                              st_error *err)
 {
     if (!material_rank || dn->n_groups == 0) return ST_OK;
-    size_t n = (size_t)st_pool_threads(pool) * RANK_TASKS_PER_THREAD;
+    size_t threads = (size_t)st_pool_threads(pool), n = threads * RANK_TASKS_PER_THREAD;
+    /* each task's scratch is a slot per material: one task a thread when
+     * the tasks' scratch would pass 32 MiB */
+    size_t per_task = ((size_t)dn->n_materials + 1) * sizeof(uint32_t) + ((size_t)dn->n_materials / 64 + 1) * 8 +
+                      widest * sizeof(dense_urow);
+    if (per_task > ((size_t)32 << 20) / n) n = threads;
     rank_job j = {dn, material_rank, widest, n < dn->n_groups ? n : dn->n_groups, NULL, NULL, NULL,
                   (size_t)dn->n_materials / 64 + 1};
     j.slot = malloc(j.n_tasks * ((size_t)dn->n_materials + 1) * sizeof *j.slot);

@@ -65,11 +65,11 @@ static uint64_t now_ns(void)
 /* Polls until done(p, arg) or ST_POOL_HOT_US have passed; true when done.
  * It does not yield the CPU: a worker calling sched_yield() while polling
  * picked up the gold pass's job 1-4 ms late in 13 of 20 runs (the
- * scheduler moved the threads about), against 2 of 20 without. So it
- * polls only when the pool's threads fit the CPUs the process may use:
- * a polling thread that shares a CPU holds it for its time slice, and
- * with --threads above the cores (or a process bound to fewer CPUs, as
- * mpirun binds ranks) every job took a time slice; else one test. */
+ * scheduler moved the threads about), against 2 of 20 without. A pool
+ * whose threads outnumber the CPUs the process may use tests done() once
+ * and does not poll: a polling thread that shares a CPU holds it for its
+ * time slice, and with --threads above the cores (or a process bound to
+ * fewer CPUs, as mpirun binds ranks) every job took a time slice. */
 static bool poll_hot(st_pool *p, bool (*done)(st_pool *, unsigned long), unsigned long arg)
 {
     if (!p->hot) return done(p, arg);

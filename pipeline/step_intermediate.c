@@ -667,7 +667,7 @@ static st_status emit(const gold_src *g, const st_dict *dict, gold_out *o, st_er
     st_column_init(&materials, ST_TYPE_STR);
     st_status s = g->dn ? material_column(dict, &materials, &longest, err) : ST_OK;
     bool pool = s == ST_OK && g->dn && longest <= ST_CHUNK_MAX_BYTES / st_writer_chunk_rows(o->wu);
-    bool side = pool && n_groups > 0 && n_groups <= st_writer_chunk_rows(o->wa);
+    bool side = pool && n_groups > 0 && n_groups <= ST_CHUNK_ROWS && n_groups <= st_writer_chunk_rows(o->wa);
     for (size_t first = 0; s == ST_OK && first < n_groups; first += ST_CHUNK_ROWS) {
         for (int k = 0; k < A_N; k++) st_column_reset(&o->a[k]);
         s = src_analytics(g, first, o->a, err);

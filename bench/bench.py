@@ -404,7 +404,7 @@ class Bench:
                f"CSV load {r['load_seconds']:.2f} s not timed"
         self.context.setdefault("duckdb_sums", {})[scale] = r["sums"]
         # from the step's phase timings and perf (bench/README, "What bounds each stage")
-        bound = ("fused pass ~50% (no faster on two threads than on one on this host, and ~4,400 first-touch "
+        bound = ("fused pass ~50% (the two vCPUs share one core's resources; ~4,400 first-touch "
                  "page faults in an --only run), writing both files ~30% (zstd level 3, fixed by the bytes, most of "
                  "it; on the run's pool), gold checks ~10%, finish ~5% (phase timings, bench/README)") \
             if scale == "500K" else \

@@ -23,8 +23,10 @@
  *
  * Ownership: st_pool_new returns a pool the caller frees with
  * st_pool_free; a pool is driven by one thread at a time (the one calling
- * st_pool_run). A job's context may live on the caller's stack: the call
- * returns only after every worker has left the job.
+ * st_pool_run), and a task must not run a job on the pool it runs on (it
+ * would wait for itself; another pool is fine). A job's context may live
+ * on the caller's stack: the call returns only after every worker has
+ * left the job.
  */
 #ifndef STRATA_POOL_H
 #define STRATA_POOL_H

@@ -767,10 +767,10 @@ typedef struct rank_job {
     st_dense *dn;
     const uint32_t *rank;
     size_t widest, n_tasks;
-    uint32_t *slot;     /* n_tasks x (n_materials + 1) */
-    uint64_t *bits;     /* n_tasks x words, zero */
-    dense_urow *tmp;    /* n_tasks x widest */
-    size_t words;
+    size_t slots, words; /* a task's entries of slot and bits */
+    uint32_t *slot;      /* n_tasks x slots */
+    uint64_t *bits;      /* n_tasks x words, zero */
+    dense_urow *tmp;     /* n_tasks x widest */
 } rank_job;
 
 static void rank_task(void *arg, size_t t, int worker)
@@ -782,7 +782,7 @@ static void rank_task(void *arg, size_t t, int worker)
     for (size_t g = g0; g < g1; g++) {
         const dense_cell *x = &dn->cell[dn->g_cell[g]];
         rank_rows(dn->pool[x->pool].row + x->off, x->uniq, j->rank, dn->n_materials,
-                  j->slot + t * ((size_t)dn->n_materials + 1), j->bits + t * j->words, j->tmp + t * j->widest);
+                  j->slot + t * j->slots, j->bits + t * j->words, j->tmp + t * j->widest);
     }
 }
 
@@ -790,15 +790,15 @@ static st_status rank_groups(st_dense *dn, const uint32_t *material_rank, size_t
                              st_error *err)
 {
     if (!material_rank || dn->n_groups == 0) return ST_OK;
+    rank_job j = {.dn = dn, .rank = material_rank, .widest = widest, .slots = (size_t)dn->n_materials + 1,
+                  .words = (size_t)dn->n_materials / 64 + 1};
     size_t threads = (size_t)st_pool_threads(pool), n = threads * RANK_TASKS_PER_THREAD;
     /* each task's scratch is a slot per material: one task a thread when
      * the tasks' scratch would pass 32 MiB */
-    size_t per_task = ((size_t)dn->n_materials + 1) * sizeof(uint32_t) + ((size_t)dn->n_materials / 64 + 1) * 8 +
-                      widest * sizeof(dense_urow);
+    size_t per_task = j.slots * sizeof *j.slot + j.words * sizeof *j.bits + widest * sizeof *j.tmp;
     if (per_task > ((size_t)32 << 20) / n) n = threads;
-    rank_job j = {dn, material_rank, widest, n < dn->n_groups ? n : dn->n_groups, NULL, NULL, NULL,
-                  (size_t)dn->n_materials / 64 + 1};
-    j.slot = malloc(j.n_tasks * ((size_t)dn->n_materials + 1) * sizeof *j.slot);
+    j.n_tasks = n < dn->n_groups ? n : dn->n_groups;
+    j.slot = malloc(j.n_tasks * j.slots * sizeof *j.slot);
     j.bits = calloc(j.n_tasks * j.words, sizeof *j.bits);
     j.tmp = malloc(j.n_tasks * widest * sizeof *j.tmp);
     st_status s = j.slot && j.bits && j.tmp ? ST_OK : st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");

@@ -1149,8 +1149,10 @@ static void stage_task(void *arg, size_t task, int worker)
 static st_status run_local(stage_plan *pl, uint64_t fp, st_error *err)
 {
     pthread_mutex_init(&pl->mu, NULL);
-    size_t n_tasks = 1;
-    while ((int)n_tasks < pl->ctx->threads && n_tasks < MAX_WORKERS && n_tasks <= pl->n) n_tasks++;
+    /* the customers' task and a task per item, up to --threads and MAX_WORKERS */
+    size_t n_tasks = pl->ctx->threads > 1 ? (size_t)pl->ctx->threads : 1;
+    if (n_tasks > MAX_WORKERS) n_tasks = MAX_WORKERS;
+    if (n_tasks > pl->n + 1) n_tasks = pl->n + 1;
     stage_run r = {pl, fp, ST_OK, {0}};
     st_pool_run(pl->ctx->pool, n_tasks, stage_task, &r);
     pthread_mutex_destroy(&pl->mu);

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,10 +39,19 @@ struct st_pool {
     atomic_size_t next;      /* next unclaimed task */
     bool hot;                /* poll between jobs: only when the threads fit the usable CPUs */
 #ifdef __linux__
-    cpu_set_t allowed;       /* the process's CPUs, given back to each worker once it runs */
-    bool placed;
+    cpu_set_t allowed;       /* the process's CPUs */
+    bool placed;             /* allowed is known: workers start on a CPU other than the caller's */
+    bool bound;              /* workers stay on that CPU, the caller on `home` during a job */
+    int home;                /* the caller's CPU when the pool was made: no worker's */
 #endif
 };
+
+#ifdef __linux__
+/* The bound pool this thread works for (its worker, or its caller inside
+ * a job): a pool made or driven on a bound thread takes that pool's
+ * `allowed`, not the thread's one CPU, and leaves the binding alone. */
+static _Thread_local const st_pool *bound_by;
+#endif
 
 typedef struct worker_arg {
     st_pool *p;
@@ -121,7 +131,8 @@ static void *worker_main(void *arg)
     int id = ((worker_arg *)arg)->id;
     free(arg);
 #ifdef __linux__
-    if (p->placed) (void)pthread_setaffinity_np(pthread_self(), sizeof p->allowed, &p->allowed);
+    if (p->bound) bound_by = p;
+    else if (p->placed) (void)pthread_setaffinity_np(pthread_self(), sizeof p->allowed, &p->allowed);
 #endif
     unsigned long seen = 0;
     while (next_job(p, &seen)) {
@@ -137,26 +148,65 @@ static void *worker_main(void *arg)
 
 /* Thread attributes that start worker t on a CPU other than the caller's
  * (when the process may use more than one): a new thread queued behind
- * its busy creator waits for the load balancer, often milliseconds. */
+ * its busy creator waits for the load balancer, often milliseconds. With
+ * no such CPU, the process's CPUs (a thread would inherit a bound
+ * caller's one CPU). Workers 1..n-1 of a pool that fits get n-1
+ * different CPUs. */
 static void place_worker(st_pool *p, pthread_attr_t *at, int t)
 {
 #ifdef __linux__
-    int here = sched_getcpu(), n = CPU_COUNT(&p->allowed);
-    if (!p->placed || here < 0 || n < 2) return;
-    int pick = -1, seen = 0;
-    for (int c = 0; c < CPU_SETSIZE && pick < 0; c++)
+    if (!p->placed) return;
+    int here = sched_getcpu(), n = CPU_COUNT(&p->allowed), pick = -1, seen = 0;
+    for (int c = 0; c < CPU_SETSIZE && pick < 0 && here >= 0 && n >= 2; c++)
         if (CPU_ISSET(c, &p->allowed) && c != here && seen++ == (t - 1) % (n - 1)) pick = c;
-    if (pick < 0) return;
     cpu_set_t one;
     CPU_ZERO(&one);
-    CPU_SET(pick, &one);
-    (void)pthread_attr_setaffinity_np(at, sizeof one, &one);
+    if (pick >= 0) CPU_SET(pick, &one);
+    (void)pthread_attr_setaffinity_np(at, sizeof one, pick >= 0 ? &one : &p->allowed);
 #else
     (void)p;
     (void)at;
     (void)t;
 #endif
 }
+
+#ifdef __linux__
+/* STRATA_THREAD_BIND=0 leaves every thread free to move. */
+static bool binding_wanted(void)
+{
+    const char *e = getenv("STRATA_THREAD_BIND");
+    return !e || strcmp(e, "0") != 0;
+}
+
+/* Makes the pool bound: its workers stay on the CPUs they start on, and
+ * the caller keeps the one it runs on now for its jobs. */
+static void bind_pool(st_pool *p)
+{
+    int here = sched_getcpu();
+    if (!p->placed || here < 0 || !CPU_ISSET(here, &p->allowed) || CPU_COUNT(&p->allowed) < 2) return;
+    p->bound = true;
+    p->home = here;
+}
+
+/* Binds the caller to the pool's home CPU for a job (unless a pool has
+ * bound it already); true when it did, and unbind_caller must follow. */
+static bool bind_caller(const st_pool *p)
+{
+    if (!p->bound || bound_by) return false;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(p->home, &one);
+    if (pthread_setaffinity_np(pthread_self(), sizeof one, &one) != 0) return false;
+    bound_by = p;
+    return true;
+}
+
+static void unbind_caller(const st_pool *p)
+{
+    (void)pthread_setaffinity_np(pthread_self(), sizeof p->allowed, &p->allowed);
+    bound_by = NULL;
+}
+#endif
 
 /* Starts worker t (1-based); false when it did not start. */
 static bool start_worker(st_pool *p, int t)
@@ -189,11 +239,15 @@ st_pool *st_pool_new(int threads)
     atomic_init(&p->next, 0);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 #ifdef __linux__
-    p->placed = sched_getaffinity(0, sizeof p->allowed, &p->allowed) == 0;
+    if (bound_by) p->allowed = bound_by->allowed;
+    p->placed = bound_by || sched_getaffinity(0, sizeof p->allowed, &p->allowed) == 0;
     if (p->placed) cpus = CPU_COUNT(&p->allowed);
 #endif
     if (threads > POOL_MAX) threads = POOL_MAX;
     p->hot = threads <= cpus; /* before any worker reads it */
+#ifdef __linux__
+    if (threads > 1 && p->hot && binding_wanted()) bind_pool(p);
+#endif
     for (int t = 1; t < threads && start_worker(p, t); t++) p->n_workers++;
     return p;
 }
@@ -206,6 +260,9 @@ void st_pool_run(st_pool *p, size_t n_tasks, st_pool_fn fn, void *ctx)
         for (size_t t = 0; t < n_tasks; t++) fn(ctx, t, 0);
         return;
     }
+#ifdef __linux__
+    bool bound = bind_caller(p);
+#endif
     pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->ctx = ctx;
@@ -216,10 +273,14 @@ void st_pool_run(st_pool *p, size_t n_tasks, st_pool_fn fn, void *ctx)
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     drain(p, 0);
-    if (poll_hot(p, all_left, 0)) return;
-    pthread_mutex_lock(&p->mu);
-    while (atomic_load(&p->active) > 0) pthread_cond_wait(&p->idle, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    if (!poll_hot(p, all_left, 0)) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->active) > 0) pthread_cond_wait(&p->idle, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+#ifdef __linux__
+    if (bound) unbind_caller(p);
+#endif
 }
 
 void st_pool_free(st_pool *p)

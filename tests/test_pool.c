@@ -135,3 +135,81 @@ Test(pool, a_task_may_drive_another_pool)
     st_pool_free(inner);
     free(c);
 }
+
+#ifdef __linux__
+#include <sched.h>
+
+/* What the tasks of a job saw of their threads. */
+typedef struct binding {
+    atomic_int cpus[2]; /* CPUs the thread may use: [0] the caller, [1] a worker */
+    atomic_int worker_cpu;
+    atomic_int caller_cpu;
+} binding;
+
+static int thread_cpus(void)
+{
+    cpu_set_t s;
+    return sched_getaffinity(0, sizeof s, &s) == 0 ? CPU_COUNT(&s) : -1;
+}
+
+static void binding_task(void *arg, size_t task, int worker)
+{
+    (void)task;
+    binding *b = arg;
+    atomic_store(&b->cpus[worker != 0], thread_cpus());
+    atomic_store(worker ? &b->worker_cpu : &b->caller_cpu, sched_getcpu());
+    volatile long x = 0;
+    for (long i = 0; i < 2000000; i++) x += i;
+}
+
+/* Task t drives a pool of its own from its (bound) thread into b[t]. */
+static void own_pool_task(void *arg, size_t task, int worker)
+{
+    (void)worker;
+    binding *b = (binding *)arg + task;
+    st_pool *q = st_pool_new(2);
+    if (!q) return;
+    st_pool_run(q, 64, binding_task, b);
+    st_pool_free(q);
+}
+
+/* A pool whose threads fit the CPUs binds each worker to a CPU of its own
+ * and the caller to another during a job, then gives the caller its CPUs
+ * back; a pool made on a bound thread still places its worker elsewhere;
+ * STRATA_THREAD_BIND=0 binds nothing. */
+Test(pool, threads_that_fit_are_bound_to_cpus_of_their_own_during_a_job)
+{
+    int all = thread_cpus();
+    if (all < 2) cr_skip_test("one CPU: nothing to bind");
+    binding b;
+    memset(&b, 0, sizeof b);
+    st_pool *p = st_pool_new(2);
+    cr_assert_not_null(p);
+    st_pool_run(p, 64, binding_task, &b);
+    cr_assert_eq(thread_cpus(), all, "the caller did not get its CPUs back after the job");
+    cr_assert_eq(atomic_load(&b.cpus[0]), 1, "the caller may use %d CPUs inside a job", atomic_load(&b.cpus[0]));
+    if (atomic_load(&b.cpus[1])) { /* a worker took a task */
+        cr_assert_eq(atomic_load(&b.cpus[1]), 1, "a worker may use %d CPUs", atomic_load(&b.cpus[1]));
+        cr_assert_neq(atomic_load(&b.worker_cpu), atomic_load(&b.caller_cpu), "worker and caller on one CPU");
+    }
+    binding nb[2];
+    memset(nb, 0, sizeof nb);
+    st_pool_run(p, 2, own_pool_task, nb);
+    cr_assert_eq(thread_cpus(), all);
+    for (int t = 0; t < 2; t++)
+        if (atomic_load(&nb[t].cpus[1]))
+            cr_assert_neq(atomic_load(&nb[t].worker_cpu), atomic_load(&nb[t].caller_cpu),
+                          "a pool made on a bound thread put its worker on that thread's CPU");
+    st_pool_free(p);
+
+    setenv("STRATA_THREAD_BIND", "0", 1);
+    memset(&b, 0, sizeof b);
+    p = st_pool_new(2);
+    cr_assert_not_null(p);
+    st_pool_run(p, 64, binding_task, &b);
+    st_pool_free(p);
+    unsetenv("STRATA_THREAD_BIND");
+    cr_assert_eq(atomic_load(&b.cpus[0]), all, "STRATA_THREAD_BIND=0: the caller was bound");
+    if (atomic_load(&b.cpus[1])) cr_assert_eq(atomic_load(&b.cpus[1]), all, "STRATA_THREAD_BIND=0: a worker was bound");
+}
+#endif

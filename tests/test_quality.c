@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "fixtures.h"
+#include "format_internal.h" /* st_format_force_encoding */
 #include "strata/buf.h"
 #include "strata/file.h"
 #include "strata/warehouse.h"
@@ -1778,6 +1779,36 @@ Test(quality, composite_keys_fallback_on_files)
     held = keys_against_reference(&t, CHUNK, dir);
     cr_expect_gt(held, 5 * CHUNK);
     ktab_free(&t);
+    fx_rmtree(dir);
+}
+
+/* String key columns of layer files are read through their blocks'
+ * dictionaries and compared by rank: the reference's answer with
+ * dictionary blocks, with plain blocks (every row its own entry, so equal
+ * strings must share a rank), with the string column first, last or
+ * alone, in order and with a row swapped out of order. */
+Test(quality, string_keys_on_files_compared_by_dictionary_rank_match_reference)
+{
+    static const char *const kinds[] = {"ls", "sl", "s", "lsl"};
+    static const size_t chunks[] = {8, 64, 1024}; /* a file's chunks are powers of two */
+    char dir[] = "/tmp/strata_qrank_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    for (int iter = 0; iter < 24; iter++) {
+        const char *k = kinds[iter % 4];
+        size_t chunk = chunks[(iter / 4) % 3];
+        st_format_force_encoding(iter >= 12 ? ST_ENC_PLAIN : -1);
+        ktab t;
+        ktab_sorted(&t, 300 + rnd() % 900, strlen(k), k, 10 + (int)(rnd() % 70), iter % 3 == 0);
+        size_t held = keys_against_reference(&t, chunk, dir);
+        cr_expect_leq(held, 1, "iter %d (%s, chunk %zu): in order, held %zu", iter, k, chunk, held);
+        size_t x = t.n / 2 + 1, y = t.n / 2 - 3;
+        if (!ktab_null(&t, x) && !ktab_null(&t, y) && ref_key_cmp(x, y) != 0) {
+            ktab_swap(&t, x, y);
+            (void)keys_against_reference(&t, chunk, dir);
+        }
+        st_format_force_encoding(-1);
+        ktab_free(&t);
+    }
     fx_rmtree(dir);
 }
 

@@ -717,11 +717,34 @@ static void key_render(const char *p, size_t n, const st_type *types, size_t n_t
 
 /* ---- per-table machinery ---------------------------------------------------- */
 
+/* A dictionary entry while ranking: its bytes and index. */
+typedef struct rank_ent {
+    const char *p;
+    uint64_t len;
+    uint32_t k;
+} rank_ent;
+
+/* A key column's block read through its dictionary (get_key_block):
+ * rank[code[i]] orders row i's value among the block's as cmp_rows orders
+ * strings (length, then bytes), equal values equal ranks. */
+typedef struct keyrank {
+    st_column dict;
+    uint32_t *code, *rank;
+    uint64_t *pick, *len; /* st_column_push_picked's codes and lengths */
+    rank_ent *ent;
+    size_t cap_rows, cap_dict;
+} keyrank;
+
+/* Blocks whose dictionaries have more entries are compared by value. */
+#define KEY_RANK_MAX 4096
+
 typedef struct colcache {
     st_column col;
     size_t chunk;
     bool loaded;
     bool inited;
+    bool ranked;  /* col came through kr, whose ranks hold for this chunk */
+    keyrank *kr;  /* NULL until a key check reads the column so */
 } colcache;
 
 typedef struct tablectx {
@@ -755,11 +778,129 @@ static st_status get_block(tablectx *tc, size_t col, const st_column **out, st_e
     }
     if (!cc->loaded || cc->chunk != tc->chunk) {
         cc->loaded = false;
+        cc->ranked = false;
         ST_TRY(read_checked(tc, tc->chunk, col, tc->chunk_n, &cc->col, err));
         cc->loaded = true;
         cc->chunk = tc->chunk;
     }
     *out = &cc->col;
+    return ST_OK;
+}
+
+static void keyrank_free(keyrank *k)
+{
+    if (!k) return;
+    st_column_free(&k->dict);
+    free(k->code);
+    free(k->rank);
+    free(k->pick);
+    free(k->len);
+    free(k->ent);
+    free(k);
+}
+
+/* Room for a chunk of rows codes (rows > 0) or a dictionary of n_dict entries (rows == 0). */
+static bool keyrank_reserve(keyrank *k, size_t rows, size_t n_dict)
+{
+    if (rows > k->cap_rows) {
+        uint32_t *c = realloc(k->code, rows * sizeof *c);
+        if (c) k->code = c;
+        uint64_t *p = c ? realloc(k->pick, rows * sizeof *p) : NULL;
+        if (!p) return false;
+        k->pick = p;
+        k->cap_rows = rows;
+    }
+    if (n_dict > k->cap_dict) {
+        uint32_t *r = realloc(k->rank, n_dict * sizeof *r);
+        if (r) k->rank = r;
+        uint64_t *l = r ? realloc(k->len, n_dict * sizeof *l) : NULL;
+        if (l) k->len = l;
+        rank_ent *e = l ? realloc(k->ent, n_dict * sizeof *e) : NULL;
+        if (!e) return false;
+        k->ent = e;
+        k->cap_dict = n_dict;
+    }
+    return true;
+}
+
+/* cmp_rows' order of two strings (length, then bytes); ties by index, so
+ * the sort is deterministic. */
+static int rank_ent_cmp(const void *a, const void *b)
+{
+    const rank_ent *x = a, *y = b;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    int d = x->len ? memcmp(x->p, y->p, (size_t)x->len) : 0;
+    return d ? d : (x->k > y->k) - (x->k < y->k);
+}
+
+/* k->rank of the dictionary's n entries: dense ranks, equal strings one. */
+static void rank_dict(keyrank *k, size_t n)
+{
+    for (size_t e = 0; e < n; e++) {
+        size_t l;
+        k->ent[e] = (rank_ent){st_column_str(&k->dict, e, &l), l, (uint32_t)e};
+    }
+    qsort(k->ent, n, sizeof *k->ent, rank_ent_cmp);
+    uint32_t r = 0;
+    for (size_t m = 0; m < n; m++) {
+        const rank_ent *a = &k->ent[m], *b = m ? &k->ent[m - 1] : NULL;
+        if (b && (a->len != b->len || (a->len && memcmp(a->p, b->p, (size_t)a->len)))) r++;
+        k->rank[a->k] = r;
+    }
+}
+
+/* Block (tc->chunk, col) of a STR/BYTES key column through its dictionary
+ * into cc: cc->col the strings, as read_checked gives them, and ranks of
+ * a dictionary of at most KEY_RANK_MAX entries. *plain is true when the
+ * block has NULLs after all: the caller reads it as get_block does. */
+static st_status read_key_dict(tablectx *tc, colcache *cc, size_t col, bool *plain, st_error *err)
+{
+    keyrank *k = cc->kr;
+    *plain = false;
+    if (!keyrank_reserve(k, tc->chunk_n ? tc->chunk_n : 1, 0)) return st_error_set(err, ST_ERR_NOMEM, "out of memory checking keys");
+    ST_TRY(tc->t.vt->read_block_dict(tc->t.impl, tc->chunk, col, &k->dict, k->code, err));
+    size_t nd = k->dict.n_rows;
+    if (k->dict.null_count) return (*plain = true, ST_OK);
+    if (!keyrank_reserve(k, 0, nd)) return st_error_set(err, ST_ERR_NOMEM, "out of memory checking keys");
+    for (size_t e = 0; e < nd; e++) k->len[e] = k->dict.offsets[e + 1] - k->dict.offsets[e];
+    for (size_t i = 0; i < tc->chunk_n; i++) k->pick[i] = k->code[i];
+    st_column_reset(&cc->col);
+    if (st_column_push_picked(&cc->col, k->dict.bytes, k->dict.offsets, k->len, nd, k->pick, tc->chunk_n) != ST_OK)
+        return st_error_set(err, ST_ERR_NOMEM, "out of memory checking keys");
+    cc->ranked = nd <= KEY_RANK_MAX;
+    if (cc->ranked) rank_dict(k, nd);
+    return ST_OK;
+}
+
+/* get_block for a key column. A STR/BYTES block without NULLs of a table
+ * that reads dictionaries is read through its dictionary, and when that
+ * is small, *kr gets its ranks (else NULL): order_rows then compares
+ * ranks, not bytes. */
+static st_status get_key_block(tablectx *tc, size_t col, const st_column **out, const keyrank **kr, st_error *err)
+{
+    colcache *cc = &tc->cache[col];
+    st_type t = tc->t.vt->field_type(tc->t.impl, col);
+    *kr = NULL;
+    if (!is_var_type(t) || !tc->t.vt->read_block_dict) return get_block(tc, col, out, err);
+    if (!cc->loaded || cc->chunk != tc->chunk) {
+        st_block_info bi;
+        ST_TRY(tc->t.vt->block_info(tc->t.impl, tc->chunk, col, &bi, err));
+        if (bi.null_count) return get_block(tc, col, out, err);
+        if (!cc->inited) {
+            st_column_init(&cc->col, t);
+            cc->inited = true;
+        }
+        if (!cc->kr && (cc->kr = calloc(1, sizeof *cc->kr)) != NULL) st_column_init(&cc->kr->dict, t);
+        if (!cc->kr) return st_error_set(err, ST_ERR_NOMEM, "out of memory checking keys");
+        cc->loaded = cc->ranked = false;
+        bool plain;
+        ST_TRY(read_key_dict(tc, cc, col, &plain, err));
+        if (plain) return get_block(tc, col, out, err);
+        cc->loaded = true;
+        cc->chunk = tc->chunk;
+    }
+    *out = &cc->col;
+    *kr = cc->ranked ? cc->kr : NULL;
     return ST_OK;
 }
 
@@ -1384,11 +1525,21 @@ static int cmp_rows(const qstate *q, const st_column *const *cols, size_t a, siz
  * columns are loops the compiler vectorises and strings are compared only
  * where the columns before them tie. cmp_rows is its specification (and
  * the test's). ord[0] is left 0. */
-static void order_rows(const qstate *q, const st_column *const *cols, size_t n, int8_t *ord)
+static void order_rows(const qstate *q, const st_column *const *cols, const keyrank *const *kr, size_t n,
+                       int8_t *ord)
 {
     memset(ord, 0, n);
     for (size_t j = 0; j < q->n_col; j++) {
         const st_column *c = cols[j];
+        if (kr && kr[j]) { /* a string column by its dictionary's ranks */
+            const uint32_t *code = kr[j]->code, *rank = kr[j]->rank;
+            for (size_t i = 1; i < n; i++) {
+                uint32_t x = rank[code[i]], y = rank[code[i - 1]];
+                int d = (x > y) - (x < y);
+                ord[i] = (int8_t)(ord[i] ? ord[i] : d);
+            }
+            continue;
+        }
         switch (c->type) {
 #define ORDER_BY(T, V)                                                       \
     do {                                                                     \
@@ -1440,7 +1591,8 @@ static void order_rows(const qstate *q, const st_column *const *cols, size_t n, 
  * column by column (cmp_rows), which orders alike. *still is false when a key below its predecessor is
  * met: then this chunk's counts and every sample are undone, q leaves the
  * ordered path and the caller collects instead. Fails only for memory. */
-static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *cols, bool *still, st_error *err)
+static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *cols, const keyrank *const *kr,
+                             bool *still, st_error *err)
 {
     st_qresult *r = q->r;
     uint64_t checked0 = r->rows_checked;
@@ -1458,7 +1610,7 @@ static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *co
             q->ord = o;
             q->ord_cap = tc->chunk_n;
         }
-        order_rows(q, cols, tc->chunk_n, q->ord);
+        order_rows(q, cols, kr, tc->chunk_n, q->ord);
         ord = q->ord;
     }
     for (size_t i = 0; i < tc->chunk_n; i++) {
@@ -1670,7 +1822,8 @@ static bool chunk_strictly_increasing(const st_column *c, uint32_t n)
 static st_status step_keys(qstate *q, tablectx *tc, uint32_t n, st_error *err)
 {
     const st_column *cols[MAX_KEY_COLS];
-    for (size_t j = 0; j < q->n_col; j++) ST_TRY(get_block(tc, (size_t)q->col[j], &cols[j], err));
+    const keyrank *kr[MAX_KEY_COLS];
+    for (size_t j = 0; j < q->n_col; j++) ST_TRY(get_key_block(tc, (size_t)q->col[j], &cols[j], &kr[j], err));
     q->r->chunks_decoded++;
     if (q->per_chunk && chunk_strictly_increasing(cols[0], n)) {
         /* all distinct: the sort and tally would find nothing */
@@ -1679,7 +1832,7 @@ static st_status step_keys(qstate *q, tablectx *tc, uint32_t n, st_error *err)
     }
     if (q->in_order) {
         bool still;
-        ST_TRY(stream_keys(q, tc, cols, &still, err));
+        ST_TRY(stream_keys(q, tc, cols, kr, &still, err));
         if (still) return ST_OK;
         ST_TRY(recollect(q, tc, err));
     }
@@ -2024,7 +2177,10 @@ done:
     for (size_t k = 0; k < n; k++) qstate_free(&qs[k]);
     free(qs);
     if (tc.cache)
-        for (size_t j = 0; j < tc.n_fields; j++) st_column_free(&tc.cache[j].col);
+        for (size_t j = 0; j < tc.n_fields; j++) {
+            st_column_free(&tc.cache[j].col);
+            keyrank_free(tc.cache[j].kr);
+        }
     free(tc.cache);
     if (tc.t.vt) tc.t.vt->close(tc.t.impl);
     return st;

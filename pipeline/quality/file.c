@@ -39,10 +39,16 @@ static st_status ft_read_block(void *impl, size_t c, size_t col, st_column *out,
     return st_reader_read_block(impl, c, col, out, err);
 }
 
+static st_status ft_read_block_dict(void *impl, size_t c, size_t col, st_column *dict, uint32_t *codes, st_error *err)
+{
+    return st_reader_read_block_dict(impl, c, col, dict, codes, err);
+}
+
 static void ft_close(void *impl) { st_reader_close(impl); }
 
 static const qtable_vt file_vt = {
-    ft_n_fields, ft_field_name, ft_field_type, ft_n_rows, ft_n_chunks, ft_chunk_rows, ft_block_info, ft_read_block, ft_close,
+    ft_n_fields,   ft_field_name, ft_field_type,      ft_n_rows, ft_n_chunks, ft_chunk_rows,
+    ft_block_info, ft_read_block, ft_read_block_dict, ft_close,
 };
 
 typedef struct pathsrc {

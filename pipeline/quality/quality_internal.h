@@ -50,6 +50,10 @@ typedef struct qtable_vt {
     uint32_t (*chunk_rows)(void *impl, size_t c);
     st_status (*block_info)(void *impl, size_t c, size_t col, st_block_info *out, st_error *err);
     st_status (*read_block)(void *impl, size_t c, size_t col, st_column *out, st_error *err);
+    /* A STR/BYTES block as a dictionary and a code per row (codes: room for
+     * the chunk's rows), as st_reader_read_block_dict; NULL when the table
+     * has no such reading. */
+    st_status (*read_block_dict)(void *impl, size_t c, size_t col, st_column *dict, uint32_t *codes, st_error *err);
     void (*close)(void *impl);
 } qtable_vt;
 

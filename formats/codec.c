@@ -419,6 +419,16 @@ static bool unpack_codes(const uint8_t *p, size_t n, unsigned w, uint32_t cnt, u
     for (size_t i0 = 0; i0 < n; i0 += SLICE) {
         size_t m = n - i0 < SLICE ? n - i0 : SLICE;
         unpack(p + i0 / 8 * w, m, w, 0, v);
+        if (w <= 32) { /* codes below 2^32: their maximum in 32 bits, a loop the compiler vectorises */
+            uint32_t hi = 0;
+            for (size_t i = 0; i < m; i++) {
+                uint32_t c = (uint32_t)v[i];
+                codes[i0 + i] = c;
+                hi = c > hi ? c : hi;
+            }
+            if (hi >= cnt) return false;
+            continue;
+        }
         uint64_t hi = 0;
         for (size_t i = 0; i < m; i++) {
             hi = v[i] > hi ? v[i] : hi;

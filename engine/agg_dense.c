@@ -927,6 +927,81 @@ st_status st_dense_unified_seek(const st_dense *dn, uint64_t row, st_unified_cur
     return ST_OK;
 }
 
+void st_unified_groups_free(st_unified_groups *g)
+{
+    free(g->cust);
+    free(g->pk);
+    free(g->rows);
+    *g = (st_unified_groups){0};
+}
+
+/* Room in g for groups [cur->group, the one holding row last] (their number). */
+static bool groups_room(const st_dense *dn, const st_unified_cursor *cur, uint64_t last, st_unified_groups *g)
+{
+    size_t lo = cur->group, hi = dn->n_groups;
+    while (lo < hi) { /* the first group starting after last */
+        size_t mid = lo + (hi - lo) / 2;
+        if (dn->g_row[mid] <= last) lo = mid + 1;
+        else hi = mid;
+    }
+    size_t need = lo - cur->group;
+    if (need <= g->cap) return true;
+    int64_t *c = realloc(g->cust, need * sizeof *c);
+    if (c) g->cust = c;
+    int32_t *p = c ? realloc(g->pk, need * sizeof *p) : NULL;
+    if (p) g->pk = p;
+    uint32_t *r = p ? realloc(g->rows, need * sizeof *r) : NULL;
+    if (!r) return false;
+    g->rows = r;
+    g->cap = need;
+    return true;
+}
+
+st_status st_dense_unified_values(const st_dense *dn, uint64_t first, size_t n, st_column *vals, uint32_t *codes,
+                                  st_unified_groups *g, st_error *err)
+{
+    st_unified_cursor cur;
+    ST_TRY(st_dense_unified_seek(dn, first, &cur, err));
+    if (n == 0 || n > dn->n_unified - first)
+        return st_error_set(err, ST_ERR_INVALID, "dense features: unified rows %" PRIu64 "+%zu: not within the %zu rows",
+                            first, n, dn->n_unified);
+    if (!groups_room(dn, &cur, first + n - 1, g))
+        return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for unified groups");
+    for (int k = 0; k < 4; k++) {
+        if (vals[k].type != ST_TYPE_I64 || vals[k].validity)
+            return st_error_set(err, ST_ERR_INVALID, "dense features: unified values need int64 columns without NULLs");
+        if (st_column_reserve(&vals[k], vals[k].n_rows + n, 0) != ST_OK)
+            return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for unified rows");
+    }
+    int64_t *v[4];
+    for (int k = 0; k < 4; k++) v[k] = (int64_t *)vals[k].data + vals[k].n_rows;
+    size_t done = 0, ng = 0;
+    for (size_t gi = cur.group; done < n && gi < dn->n_groups && ng < g->cap; gi++) {
+        uint32_t cell = dn->g_cell[gi];
+        const dense_cell *c = &dn->cell[cell];
+        size_t skip = gi == cur.group ? cur.sales_pos : 0, take = c->uniq - skip;
+        take = take < n - done ? take : n - done;
+        const dense_urow *r = dn->pool[c->pool].row + c->off + skip;
+        for (size_t k = 0; k < take; k++) {
+            codes[done + k] = r[k].code;
+            v[0][done + k] = r[k].sum[0];
+            v[1][done + k] = r[k].sum[1];
+            v[2][done + k] = r[k].lines[0];
+            v[3][done + k] = r[k].lines[1];
+        }
+        g->cust[ng] = cell_customer(dn, cell);
+        g->pk[ng] = cell_period(dn, cell);
+        g->rows[ng++] = (uint32_t)take;
+        done += take;
+    }
+    if (done != n)
+        return st_error_set(err, ST_ERR_INTERNAL, "dense features: unified rows %" PRIu64 "+%zu: %zu found", first, n,
+                            done);
+    for (int k = 0; k < 4; k++) vals[k].n_rows += n;
+    g->n = ng;
+    return ST_OK;
+}
+
 static void dense_get(const void *obj, size_t i, st_feature_row *row) { st_dense_get(obj, i, row); }
 
 static st_status dense_next(const void *obj, st_unified_cursor *cur, const st_unified_batch *out, size_t cap,

@@ -819,6 +819,45 @@ st_status st_writer_encode_column(const st_writer *w, size_t j, const st_column 
     return encode_column(w, j, c, n, first_row, &l->lane, ce, err);
 }
 
+st_status st_writer_encode_runs(const st_writer *w, size_t j, const uint64_t *val, const uint32_t *len, size_t n_runs,
+                                uint64_t first_row, st_enc_lane *l, st_chunk_enc *ce, bool *done, st_error *err)
+{
+    *done = false;
+    if (ce->n_fields != w->n_fields || j >= w->n_fields)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': a chunk encoder made for another schema", w->path);
+    st_type t = w->fields[j].type;
+    if ((t != ST_TYPE_BOOL && t != ST_TYPE_I32 && t != ST_TYPE_I64) || n_runs == 0) return ST_OK;
+    uint64_t n = 0;
+    int64_t mn = (int64_t)val[0], mx = mn;
+    for (size_t r = 0; r < n_runs; r++) {
+        int64_t x = (int64_t)val[r];
+        mn = x < mn ? x : mn;
+        mx = x > mx ? x : mx;
+        n += len[r];
+    }
+    ST_TRY(chunk_args(w, j, n > SIZE_MAX ? SIZE_MAX : (size_t)n, ce, err));
+    enc_out *o = &ce->outs[j];
+    ce->done[j] = false;
+    st_buf_reset(&o->payload);
+    int enc = 0;
+    bool made;
+    if (st_codec_encode_runs(t, val, len, n_runs, l->lane.scratch, &o->payload, &enc, &made) != ST_OK)
+        return st_error_set(err, ST_ERR_NOMEM, "out of memory encoding '%s'", w->fields[j].name);
+    if (!made) return ST_OK;
+    /* the zone map encode_into takes from the encoder's range of the values */
+    memset(&o->b, 0, sizeof o->b);
+    o->b.has_minmax = 1;
+    o->b.min = (uint64_t)mn;
+    o->b.max = (uint64_t)mx;
+    o->b.raw_bytes = n * st_type_width(t);
+    ST_TRY(seal_payload(w, j, t, (size_t)n, enc, 0, &l->lane, o, err));
+    ce->col_n[j] = (size_t)n;
+    ce->col_first[j] = first_row;
+    ce->done[j] = true;
+    *done = true;
+    return ST_OK;
+}
+
 /* Coded rows bound for column j (STR or BYTES, dict of its type): every
  * code inside dict and, for STR, every string used valid UTF-8, each
  * checked once (the lane's bitmap, cleared again, marks them); *bytes

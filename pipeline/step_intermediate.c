@@ -157,8 +157,8 @@ static st_status check_lines(const char *table, uint64_t row0, const int64_t *cu
  * codes; reused from chunk to chunk. */
 typedef struct chunk_bufs {
     st_column c, p, m, q;
-    uint32_t *codes; /* row -> run code */
-    uint32_t *local; /* row -> block dictionary entry */
+    uint32_t *codes; /* row -> run code: `local`, mapped in place (one buffer's pages fewer to fault in) */
+    uint32_t *local; /* row -> block dictionary entry, until mapped */
     uint32_t *map;   /* block dictionary entry -> run code */
 } chunk_bufs;
 
@@ -168,7 +168,6 @@ static void chunk_bufs_free(chunk_bufs *b)
     st_column_free(&b->p);
     st_column_free(&b->m);
     st_column_free(&b->q);
-    free(b->codes);
     free(b->local);
     free(b->map);
 }
@@ -179,10 +178,9 @@ static st_status chunk_bufs_init(chunk_bufs *b, st_error *err)
     st_column_init(&b->p, ST_TYPE_I32);
     st_column_init(&b->m, ST_TYPE_STR);
     st_column_init(&b->q, ST_TYPE_I64);
-    b->codes = malloc(ST_CHUNK_ROWS * sizeof *b->codes);
-    b->local = malloc(ST_CHUNK_ROWS * sizeof *b->local);
+    b->codes = b->local = malloc(ST_CHUNK_ROWS * sizeof *b->local);
     b->map = malloc(ST_CHUNK_ROWS * sizeof *b->map);
-    if (!b->codes || !b->local || !b->map) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    if (!b->local || !b->map) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
     return ST_OK;
 }
 
@@ -207,7 +205,7 @@ static st_status read_chunk(st_reader *r, const size_t ix[4], size_t ch, const c
     *n_codes = st_dict_size(dict);
     if (lock) pthread_mutex_unlock(lock);
     if (s != ST_OK) return s;
-    for (size_t i = 0; i < n; i++) b->codes[i] = b->map[b->local[i]];
+    for (size_t i = 0; i < n; i++) b->local[i] = b->map[b->local[i]];
     return dims ? check_lines(table, row0, st_column_i64(&b->c), st_column_i32(&b->p), n, dims, err) : ST_OK;
 }
 
@@ -419,8 +417,12 @@ enum { DENSE_MAX_THREADS = 64 }; /* threads of the fused pass and of its unified
 enum { SLOT_FREE, SLOT_MAKING, SLOT_ENCODING, SLOT_DONE };
 
 typedef struct uni_slot {
-    st_column cols[U_N]; /* cols[U_MAT] unused: the materials are codes */
+    st_column cols[U_N]; /* cols[U_MAT] unused: the materials are codes; the key columns only when not made from runs */
     uint32_t *codes;     /* chunk_rows material codes into the pool's dictionary */
+    st_unified_groups g; /* the chunk's (customer, period) groups */
+    uint64_t *run_val[U_MAT]; /* customer_id, year, month, period_key as runs (from g), room for run_cap */
+    uint32_t *run_len[U_MAT];
+    size_t n_runs[U_MAT], run_cap;
     st_chunk_enc *ce;
     size_t k, n;        /* chunk k: n rows */
     int state;
@@ -451,24 +453,67 @@ typedef struct uni_pool {
     st_error err;
 } uni_pool;
 
-/* Makes chunk k's rows into slot u (unlocked: the slot is this thread's). */
+/* The key columns of slot u's chunk as runs, from its groups: equal
+ * neighbours (a customer's months, a year's months) merged. year and
+ * month as put_unified_batch makes them: period_key / 100 and % 100. */
+static void key_runs(uni_slot *u)
+{
+    for (int c = 0; c < U_MAT; c++) u->n_runs[c] = 0;
+    for (size_t k = 0; k < u->g.n; k++) {
+        int32_t pk = u->g.pk[k];
+        uint64_t v[U_MAT] = {(uint64_t)u->g.cust[k], (uint64_t)(int64_t)(pk / 100), (uint64_t)(int64_t)(pk % 100),
+                             (uint64_t)(int64_t)pk};
+        for (int c = 0; c < U_MAT; c++) {
+            size_t r = u->n_runs[c];
+            if (r && u->run_val[c][r - 1] == v[c]) {
+                u->run_len[c][r - 1] += u->g.rows[k];
+            } else {
+                u->run_val[c][r] = v[c];
+                u->run_len[c][r] = u->g.rows[k];
+                u->n_runs[c]++;
+            }
+        }
+    }
+}
+
+/* Makes chunk k's rows into slot u (unlocked: the slot is this thread's):
+ * the material codes, the four value columns and the key columns' runs. */
 static st_status uni_make(uni_pool *p, uni_slot *u, st_error *err)
 {
     uint64_t first = (uint64_t)u->k * p->chunk_rows;
-    size_t got = 0;
     u->n = p->n_rows - first < p->chunk_rows ? (size_t)(p->n_rows - first) : p->chunk_rows;
-    st_unified_cursor cur;
-    ST_TRY(st_dense_unified_seek(p->dn, first, &cur, err));
-    for (int c = 0; c < U_N; c++) {
-        st_column_reset(&u->cols[c]);
-        /* room for the whole chunk at once: no regrowth, reused chunk after chunk */
-        if (c != U_MAT && st_column_reserve(&u->cols[c], u->n, 0) != ST_OK)
-            return st_error_set(err, ST_ERR_NOMEM, "gold: out of memory for a chunk of unified rows");
+    for (int c = U_SOLD; c < U_N; c++) st_column_reset(&u->cols[c]);
+    ST_TRY(st_dense_unified_values(p->dn, first, u->n, &u->cols[U_SOLD], u->codes, &u->g, err));
+    /* a column has at most a run per group: room sized to the groups, not the rows (fewer pages) */
+    for (int c = 0; c < U_MAT && u->g.n > u->run_cap; c++) {
+        uint64_t *v = realloc(u->run_val[c], u->g.n * sizeof *v);
+        if (v) u->run_val[c] = v;
+        uint32_t *l = v ? realloc(u->run_len[c], u->g.n * sizeof *l) : NULL;
+        if (!l) return st_error_set(err, ST_ERR_NOMEM, "gold: out of memory for a chunk of unified rows");
+        u->run_len[c] = l;
     }
-    ST_TRY(st_dense_append_unified_codes(p->dn, &cur, p->dict, u->n, u->cols, u->codes, &got, err));
-    if (got != u->n)
-        return st_error_set(err, ST_ERR_INTERNAL, "gold: unified chunk %zu made %zu rows of %zu", u->k, got, u->n);
+    if (u->g.n > u->run_cap) u->run_cap = u->g.n;
+    key_runs(u);
     return ST_OK;
+}
+
+/* Key column j of slot u's chunk: from its runs when the encoder takes
+ * them (RLE or CONST), else made into rows and encoded as such. */
+static st_status uni_key_column(uni_pool *p, uni_slot *u, unsigned j, uint64_t first, st_enc_lane *lane,
+                                st_error *err)
+{
+    bool done;
+    ST_TRY(st_writer_encode_runs(p->w, j, u->run_val[j], u->run_len[j], u->n_runs[j], first, lane, u->ce, &done, err));
+    if (done) return ST_OK;
+    st_column *c = &u->cols[j];
+    st_column_reset(c);
+    st_status s = st_column_reserve(c, u->n, 0);
+    for (size_t r = 0; r < u->n_runs[j] && s == ST_OK; r++)
+        for (uint32_t i = 0; i < u->run_len[j][r] && s == ST_OK; i++)
+            s = c->type == ST_TYPE_I64 ? st_column_push_i64(c, (int64_t)u->run_val[j][r])
+                                       : st_column_push_i32(c, (int32_t)(int64_t)u->run_val[j][r]);
+    if (s != ST_OK) return st_error_set(err, ST_ERR_NOMEM, "gold: out of memory for a chunk of unified rows");
+    return st_writer_encode_column(p->w, j, c, u->n, first, lane, u->ce, err);
 }
 
 /* Under the lock: writes the encoded slots whose turn it is. */
@@ -528,8 +573,9 @@ static bool uni_step(uni_pool *p, st_enc_lane *lane, st_status *s, st_error *err
         unsigned j = u->next_col++;
         pthread_mutex_unlock(&p->mu);
         uint64_t first = (uint64_t)u->k * p->chunk_rows;
-        *s = j == U_MAT ? st_writer_encode_str_codes(p->w, j, &p->materials, u->codes, u->n, first, lane, u->ce, err)
-                        : st_writer_encode_column(p->w, j, &u->cols[j], u->n, first, lane, u->ce, err);
+        *s = j == U_MAT  ? st_writer_encode_str_codes(p->w, j, &p->materials, u->codes, u->n, first, lane, u->ce, err)
+             : j < U_MAT ? uni_key_column(p, u, j, first, lane, err)
+                         : st_writer_encode_column(p->w, j, &u->cols[j], u->n, first, lane, u->ce, err);
         pthread_mutex_lock(&p->mu);
         if (*s == ST_OK && ++u->cols_done == U_N) {
             u->state = SLOT_DONE;
@@ -602,6 +648,23 @@ static st_status material_column(const st_dict *dict, st_column *col, size_t *lo
     return ST_OK;
 }
 
+/* The arrays of a slot for chunks of n rows (the group and run arrays
+ * grow with the chunks made). */
+static st_status uni_slot_alloc(uni_slot *u, size_t n, st_error *err)
+{
+    return (u->codes = malloc(n * sizeof *u->codes)) ? ST_OK : st_error_set(err, ST_ERR_NOMEM, "gold: out of memory");
+}
+
+static void uni_slot_free(uni_slot *u)
+{
+    free(u->codes);
+    st_unified_groups_free(&u->g);
+    for (int c = 0; c < U_MAT; c++) {
+        free(u->run_val[c]);
+        free(u->run_len[c]);
+    }
+}
+
 /* Needs every chunk but the last to be st_writer_chunk_rows rows, i.e.
  * no chunk of unified rows reaching the writer's byte cut: the longest
  * material code's bytes times the rows of a chunk fits
@@ -628,8 +691,7 @@ static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, 
         u->state = SLOT_FREE;
         for (int c = 0; c < U_N; c++) st_column_init(&u->cols[c], un_fields[c].type);
         args[k] = (uni_worker_arg){p, NULL};
-        if (s == ST_OK && !(u->codes = malloc(p->chunk_rows * sizeof *u->codes)))
-            s = st_error_set(err, ST_ERR_NOMEM, "gold: out of memory");
+        if (s == ST_OK) s = uni_slot_alloc(u, p->chunk_rows, err);
         if (s == ST_OK) s = st_chunk_enc_create(o->wu, &u->ce, err);
         if (s == ST_OK) s = st_enc_lane_create(&args[k].lane, err);
     }
@@ -648,7 +710,7 @@ static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, 
     st_chunk_enc_free(p->a_ce);
     for (unsigned k = 0; k < n; k++) {
         st_chunk_enc_free(p->slot[k].ce);
-        free(p->slot[k].codes);
+        uni_slot_free(&p->slot[k]);
         st_enc_lane_free(args[k].lane);
         for (int c = 0; c < U_N; c++) st_column_free(&p->slot[k].cols[c]);
     }

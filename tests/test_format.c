@@ -1691,6 +1691,110 @@ Test(format, a_string_column_written_from_codes_is_the_file_of_its_strings)
     free(rows);
 }
 
+/* Column j's rows of chunk k (ch rows) as runs into val/len; their count. */
+static size_t chunk_runs(const st_column *c, int j, size_t k, size_t ch, uint64_t *val, uint32_t *len)
+{
+    size_t nr = 0;
+    for (size_t i = k * ch; i < (k + 1) * ch; i++) {
+        uint64_t v = j == 0 ? (uint64_t)st_column_i64(&c[0])[i]
+                     : j == 1 ? (uint64_t)(int64_t)st_column_i32(&c[1])[i]
+                              : st_column_bool(&c[2])[i];
+        if (nr && val[nr - 1] == v) len[nr - 1]++;
+        else val[nr] = v, len[nr++] = 1;
+    }
+    return nr;
+}
+
+/* Chunks of runs of several shapes (a few long runs, many short ones, one
+ * value, runs of one row) written from their runs where
+ * st_writer_encode_runs takes them (RLE or CONST) and as rows where it
+ * says it did not: the file is the one st_writer_write makes of the rows,
+ * for an int64, an int32 and a bool column. Lists that are not runs (an
+ * empty run, equal neighbours) are not taken. */
+Test(format, a_column_written_from_runs_is_the_file_of_its_rows)
+{
+    enum { CH = 4096, N_CH = 7 };
+    st_field f[3] = {{"a", ST_TYPE_I64, false, NULL}, {"b", ST_TYPE_I32, false, NULL}, {"c", ST_TYPE_BOOL, false, NULL}};
+    st_column c[3];
+    st_column_init(&c[0], ST_TYPE_I64);
+    st_column_init(&c[1], ST_TYPE_I32);
+    st_column_init(&c[2], ST_TYPE_BOOL);
+    static const uint32_t run_len[N_CH] = {700, 40, CH, 3, 1, 97, 12};
+    uint64_t x = 99;
+    for (size_t k = 0; k < N_CH; k++)
+        for (size_t i = 0; i < CH; i++) {
+            if (i % run_len[k] == 0) x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            int64_t v = (int64_t)(x >> 40) % 1000 - 500 + (int64_t)(i / run_len[k]) * 7;
+            cr_assert_eq(st_column_push_i64(&c[0], v * 1000003), ST_OK);
+            cr_assert_eq(st_column_push_i32(&c[1], (int32_t)(v % 50)), ST_OK);
+            cr_assert_eq(st_column_push_bool(&c[2], ((i / run_len[k]) & 1) != 0), ST_OK);
+        }
+    st_write_opts wo = {.no_fsync = true, .chunk_rows = CH};
+    st_error err = {0};
+    char pa[300], pb[300];
+    snprintf(pa, sizeof pa, "%s/runs_a.strata", dir);
+    snprintf(pb, sizeof pb, "%s/runs_b.strata", dir);
+    st_writer *w = NULL;
+    cr_assert_eq(st_writer_open(&w, pa, f, 3, NULL, &wo, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_write(w, c, 0, N_CH * CH, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_open(&w, pb, f, 3, NULL, &wo, &err), ST_OK, "%s", err.msg);
+    st_enc_lane *lane;
+    st_chunk_enc *ce;
+    cr_assert_eq(st_enc_lane_create(&lane, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_chunk_enc_create(w, &ce, &err), ST_OK, "%s", err.msg);
+    uint64_t *val = malloc(CH * sizeof *val);
+    uint32_t *len = malloc(CH * sizeof *len);
+    cr_assert(val && len);
+    int from_runs = 0, from_rows = 0;
+    for (size_t k = 0; k < N_CH; k++) {
+        for (int j = 0; j < 3; j++) {
+            size_t nr = chunk_runs(c, j, k, CH, val, len);
+            bool done = true;
+            if (nr >= 2) { /* not runs */
+                uint32_t l0 = len[0];
+                len[0] = 0;
+                cr_assert_eq(st_writer_encode_runs(w, (size_t)j, val, len, nr, k * CH, lane, ce, &done, &err), ST_OK);
+                cr_assert(!done, "an empty run was taken");
+                len[0] = l0;
+                uint64_t v1 = val[1];
+                val[1] = val[0];
+                cr_assert_eq(st_writer_encode_runs(w, (size_t)j, val, len, nr, k * CH, lane, ce, &done, &err), ST_OK);
+                cr_assert(!done, "equal neighbours were taken");
+                val[1] = v1;
+            }
+            cr_assert_eq(st_writer_encode_runs(w, (size_t)j, val, len, nr, k * CH, lane, ce, &done, &err), ST_OK,
+                         "%s", err.msg);
+            if (done) {
+                from_runs++;
+                continue;
+            }
+            from_rows++;
+            st_column part;
+            st_column_init(&part, f[j].type);
+            cr_assert_eq(st_column_append_range(&part, &c[j], k * CH, CH), ST_OK);
+            cr_assert_eq(st_writer_encode_column(w, (size_t)j, &part, CH, k * CH, lane, ce, &err), ST_OK, "%s",
+                         err.msg);
+            st_column_free(&part);
+        }
+        cr_assert_eq(st_writer_put_chunk(w, ce, &err), ST_OK, "%s", err.msg);
+    }
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+    cr_assert_gt(from_runs, 0);
+    cr_assert_gt(from_rows, 0, "every block was taken from runs: the fallback is not tested");
+    size_t na, nb;
+    char *a = fx_slurp(pa, &na), *b = fx_slurp(pb, &nb);
+    cr_assert(a && b && na == nb && memcmp(a, b, na) == 0, "the file written from runs differs (%zu, %zu bytes)", na,
+              nb);
+    free(a);
+    free(b);
+    free(val);
+    free(len);
+    st_chunk_enc_free(ce);
+    st_enc_lane_free(lane);
+    for (int j = 0; j < 3; j++) st_column_free(&c[j]);
+}
+
 /* st_column_push_picked appends what a st_column_push_str per value
  * appends, onto a column that has NULLs already (its validity bitmap then
  * marks the new rows present) and across its growth: for a small

@@ -394,6 +394,27 @@ st_status st_dense_append_unified_codes(const st_dense *dn, st_unified_cursor *c
                                         size_t cap, st_column *cols, uint32_t *codes, size_t *n_out,
                                         st_error *err) ST_MUST_USE;
 
+/* The (customer, period) groups a range of unified rows lies in, in
+ * order: group k holds rows[k] of the range's rows, all of customer
+ * cust[k] and period pk[k]. Zero-initialise; the arrays (room for cap
+ * groups) grow as needed and are freed by st_unified_groups_free. */
+typedef struct st_unified_groups {
+    int64_t *cust;
+    int32_t *pk;
+    uint32_t *rows;
+    size_t n, cap;
+} st_unified_groups;
+
+void st_unified_groups_free(st_unified_groups *g);
+
+/* Unified rows [first, first + n) of a finished st_dense for a writer
+ * that encodes the key columns from their runs: their material codes to
+ * codes[0, n), sold_qty, foc_qty, sold_lines and foc_lines appended to
+ * vals[0..4) (int64 columns without NULLs; room reserved here), and their
+ * groups to *g. ST_ERR_INVALID for a range past the rows. */
+st_status st_dense_unified_values(const st_dense *dn, uint64_t first, size_t n, st_column *vals, uint32_t *codes,
+                                  st_unified_groups *g, st_error *err) ST_MUST_USE;
+
 /* ---- finished rows as plain arrays ------------------------------------ */
 
 /* Groups and unified rows that were computed elsewhere (by st_features on

@@ -212,6 +212,18 @@ st_status st_writer_encode_chunk(const st_writer *w, const st_column *cols, size
 st_status st_writer_encode_column(const st_writer *w, size_t j, const st_column *c, size_t n, uint64_t first_row,
                                   st_enc_lane *l, st_chunk_enc *ce, st_error *err) ST_MUST_USE;
 
+/* As st_writer_encode_column for a BOOL, I32 or I64 column without NULLs
+ * whose rows are n_runs runs, run r being len[r] >= 1 rows of val[r]
+ * (widened to 64 bits; adjacent runs differ): when the encoder would
+ * write those rows RLE or CONST, the block is made from the runs, byte
+ * for byte the one st_writer_encode_column writes for the rows, and
+ * *done is true. Else (another encoding, runs that are not runs, another
+ * type) *done is false, column j of ce holds nothing, and the caller
+ * encodes the rows. */
+st_status st_writer_encode_runs(const st_writer *w, size_t j, const uint64_t *val, const uint32_t *len, size_t n_runs,
+                                uint64_t first_row, st_enc_lane *l, st_chunk_enc *ce, bool *done,
+                                st_error *err) ST_MUST_USE;
+
 /* As st_writer_encode_column for a STR or BYTES column whose row i is
  * dict's value rows[i] (i < n): the block st_writer_encode_column writes
  * for those rows made into a column, without making it (no string is

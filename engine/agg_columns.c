@@ -83,11 +83,9 @@ st_status st_features_append_analytics(const st_features *fx, size_t first, size
 
 /* Appends rows [0, got) of batch b to the nine unified columns: room
  * reserved once per batch, values written in place (the columns are
- * non-nullable: a validity bitmap, if one exists, gets the rows marked).
- * With `codes`, the material column (cols[4]) is left alone and the rows'
- * codes go to codes[0, got) instead. */
+ * non-nullable: a validity bitmap, if one exists, gets the rows marked). */
 static st_status put_unified_batch(const st_unified_batch *b, size_t got, const st_dict *dict, uint32_t n_codes,
-                                   st_column *cols, uint32_t *codes, st_error *err)
+                                   st_column *cols, st_error *err)
 {
     size_t bytes = cols[4].n_bytes;
     for (size_t i = 0; i < got; i++) {
@@ -97,15 +95,12 @@ static st_status put_unified_batch(const st_unified_batch *b, size_t got, const 
                                 " not in the dictionary (%" PRIu32 " strings)",
                                 b->material[i], n_codes);
         size_t len;
-        if (codes) continue;
         (void)st_dict_str(dict, b->material[i], &len);
         bytes += len;
     }
     size_t at = cols[0].n_rows;
     for (int k = 0; k < ST_UNIFIED_N_COLS; k++)
-        if (codes && k == 4)
-            continue;
-        else if (cols[k].n_rows != at)
+        if (cols[k].n_rows != at)
             return st_error_set(err, ST_ERR_INVALID, "int_transactions_unified: columns of unequal length");
         else if (st_column_reserve(&cols[k], at + got, bytes) != ST_OK)
             return st_error_set(err, ST_ERR_NOMEM, "int_transactions_unified: appending a row failed");
@@ -121,8 +116,7 @@ static st_status put_unified_batch(const st_unified_batch *b, size_t got, const 
         m[i] = b->period_key[i] % 100;
         p[i] = b->period_key[i];
     }
-    if (codes) memcpy(codes, b->material, got * sizeof *codes);
-    for (size_t i = 0; !codes && i < got; i++) {
+    for (size_t i = 0; i < got; i++) {
         size_t len;
         const char *str = st_dict_str(dict, b->material[i], &len);
         if (len) memcpy(sc->bytes + sc->n_bytes, str, len);
@@ -131,7 +125,6 @@ static st_status put_unified_batch(const st_unified_batch *b, size_t got, const 
     }
     for (int k = 0; k < 4; k++) memcpy(q[k], src[k], got * sizeof *q[k]);
     for (int k = 0; k < ST_UNIFIED_N_COLS; k++) {
-        if (codes && k == 4) continue;
         for (size_t i = at; cols[k].validity && i < at + got; i++)
             cols[k].validity[i >> 6] |= (uint64_t)1 << (i & 63);
         cols[k].n_rows = at + got;
@@ -140,8 +133,8 @@ static st_status put_unified_batch(const st_unified_batch *b, size_t got, const 
 }
 
 st_status st_agg_append_unified(st_agg_next_fn next, const void *obj, st_unified_cursor *cur,
-                                const st_dict *dict, size_t cap, st_column *cols, uint32_t *codes,
-                                size_t *n_out, st_error *err)
+                                const st_dict *dict, size_t cap, st_column *cols, size_t *n_out,
+                                st_error *err)
 {
     enum { UNI_BATCH = 1024 };
     int64_t cust[UNI_BATCH], sq[UNI_BATCH], fq[UNI_BATCH], sl[UNI_BATCH], fl[UNI_BATCH];
@@ -155,7 +148,7 @@ st_status st_agg_append_unified(st_agg_next_fn next, const void *obj, st_unified
         size_t want = cap - *n_out < UNI_BATCH ? cap - *n_out : UNI_BATCH, got;
         ST_TRY(next(obj, cur, &b, want, &got, err));
         if (got == 0) break;
-        ST_TRY(put_unified_batch(&b, got, dict, n_codes, cols, codes ? codes + *n_out : NULL, err));
+        ST_TRY(put_unified_batch(&b, got, dict, n_codes, cols, err));
         *n_out += got;
     }
     return ST_OK;
@@ -171,5 +164,5 @@ st_status st_features_append_unified(const st_features *fx, st_unified_cursor *c
                                      const st_dict *dict, size_t cap, st_column *cols,
                                      size_t *n_out, st_error *err)
 {
-    return st_agg_append_unified(features_next, fx, cur, dict, cap, cols, NULL, n_out, err);
+    return st_agg_append_unified(features_next, fx, cur, dict, cap, cols, n_out, err);
 }

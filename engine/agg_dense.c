@@ -1020,11 +1020,5 @@ st_status st_dense_append_analytics(const st_dense *dn, size_t first, size_t n, 
 st_status st_dense_append_unified(const st_dense *dn, st_unified_cursor *cur, const st_dict *dict, size_t cap,
                                   st_column *cols, size_t *n_out, st_error *err)
 {
-    return st_agg_append_unified(dense_next, dn, cur, dict, cap, cols, NULL, n_out, err);
-}
-
-st_status st_dense_append_unified_codes(const st_dense *dn, st_unified_cursor *cur, const st_dict *dict, size_t cap,
-                                        st_column *cols, uint32_t *codes, size_t *n_out, st_error *err)
-{
-    return st_agg_append_unified(dense_next, dn, cur, dict, cap, cols, codes, n_out, err);
+    return st_agg_append_unified(dense_next, dn, cur, dict, cap, cols, n_out, err);
 }

@@ -88,10 +88,8 @@ typedef st_status (*st_agg_next_fn)(const void *obj, st_unified_cursor *cur,
                                     st_error *err);
 st_status st_agg_append_analytics(st_agg_get_fn get, const void *obj, size_t total, size_t first,
                                   size_t n, st_column *cols, st_error *err) ST_MUST_USE;
-/* codes NULL: the material column as strings; else as in
- * st_dense_append_unified_codes. */
 st_status st_agg_append_unified(st_agg_next_fn next, const void *obj, st_unified_cursor *cur,
-                                const st_dict *dict, size_t cap, st_column *cols, uint32_t *codes,
-                                size_t *n_out, st_error *err) ST_MUST_USE;
+                                const st_dict *dict, size_t cap, st_column *cols, size_t *n_out,
+                                st_error *err) ST_MUST_USE;
 
 #endif /* STRATA_AGG_INTERNAL_H */

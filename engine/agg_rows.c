@@ -52,5 +52,5 @@ st_status st_feature_rows_append_analytics(const st_feature_rows *g, size_t firs
 st_status st_feature_rows_append_unified(const st_feature_rows *g, st_unified_cursor *cur, const st_dict *dict,
                                          size_t cap, st_column *cols, size_t *n_out, st_error *err)
 {
-    return st_agg_append_unified(rows_next, g, cur, dict, cap, cols, NULL, n_out, err);
+    return st_agg_append_unified(rows_next, g, cur, dict, cap, cols, n_out, err);
 }

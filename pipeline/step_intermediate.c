@@ -413,6 +413,9 @@ enum { DENSE_MAX_THREADS = 64 }; /* threads of the fused pass and of its unified
  * material column is made as codes and encoded from the dictionary
  * (st_writer_encode_str_codes): no string is copied per row, and the
  * writer measures and checks each material once instead of once a row.
+ * customer_id, year, month and period_key are encoded from their runs,
+ * taken from the chunk's (customer, period) groups: a few thousand runs
+ * instead of 65,536 rows each to make, scan and page in.
  * One thread takes the same path, doing every step itself. */
 enum { SLOT_FREE, SLOT_MAKING, SLOT_ENCODING, SLOT_DONE };
 

@@ -386,13 +386,6 @@ st_status st_dense_append_analytics(const st_dense *dn, size_t first, size_t n, 
 st_status st_dense_append_unified(const st_dense *dn, st_unified_cursor *cur, const st_dict *dict,
                                   size_t cap, st_column *cols, size_t *n_out,
                                   st_error *err) ST_MUST_USE;
-/* As st_dense_append_unified, except that the material column (cols[4])
- * is left untouched: the rows' dictionary codes go to codes[0, *n_out)
- * instead (cap entries, caller-owned), for a writer that encodes the
- * strings from the dictionary (st_writer_encode_str_codes). */
-st_status st_dense_append_unified_codes(const st_dense *dn, st_unified_cursor *cur, const st_dict *dict,
-                                        size_t cap, st_column *cols, uint32_t *codes, size_t *n_out,
-                                        st_error *err) ST_MUST_USE;
 
 /* The (customer, period) groups a range of unified rows lies in, in
  * order: group k holds rows[k] of the range's rows, all of customer

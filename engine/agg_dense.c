@@ -689,6 +689,9 @@ static void rank_rows(dense_urow *r, size_t n, const uint32_t *rank, uint32_t n_
                       uint64_t *bits, dense_urow *tmp)
 {
     if (!rank || n < 2) return;
+    size_t up = 1; /* already in rank order (codes handed out in string order): nothing to do */
+    while (up < n && rank[r[up].code] > rank[r[up - 1].code]) up++;
+    if (up == n) return;
     if (n <= 8 || n * n <= (size_t)n_materials / 16) {
         for (size_t i = 1; i < n; i++) {
             dense_urow x = r[i];

@@ -179,14 +179,60 @@ st_status st_dict_add(st_dict *d, const st_column *col, uint32_t *codes, const c
     return ST_OK;
 }
 
-/* Bytewise order, a proper prefix first. */
-static int cmp_codes(const st_dict *d, uint32_t a, uint32_t b)
+/* Bytewise order of strings a and b of an arena (bytes, off[i] ..
+ * off[i + 1]), a proper prefix first. */
+static int cmp_strings(const char *bytes, const uint64_t *off, uint32_t a, uint32_t b)
 {
-    size_t la = (size_t)(d->off[a + 1] - d->off[a]), lb = (size_t)(d->off[b + 1] - d->off[b]);
+    size_t la = (size_t)(off[a + 1] - off[a]), lb = (size_t)(off[b + 1] - off[b]);
     size_t l = la < lb ? la : lb;
-    int c = l ? memcmp(d->bytes + d->off[a], d->bytes + d->off[b], l) : 0;
+    int c = l ? memcmp(bytes + off[a], bytes + off[b], l) : 0;
     if (c) return c;
     return la < lb ? -1 : la > lb;
+}
+
+/* Indices [0, n) of an arena's strings in cmp_strings order, by a
+ * bottom-up merge sort between a and b (n entries each); returns the one
+ * holding the result. */
+static uint32_t *sort_strings(const char *bytes, const uint64_t *off, uint32_t *a, uint32_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) a[i] = (uint32_t)i;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) b[k++] = cmp_strings(bytes, off, a[j], a[i]) < 0 ? a[j++] : a[i++];
+            while (i < mid) b[k++] = a[i++];
+            while (j < hi) b[k++] = a[j++];
+        }
+        uint32_t *t = a;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+st_status st_dict_add_sorted(st_dict *d, const st_column *col, uint32_t *codes, const char *what, st_error *err)
+{
+    size_t n = col->n_rows;
+    if (n < 2 || n > ST_DICT_SORTED_ADD_MAX || col->null_count || (col->type != ST_TYPE_STR && col->type != ST_TYPE_BYTES))
+        return st_dict_add(d, col, codes, what, err);
+    uint32_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    st_column in_order;
+    st_column_init(&in_order, col->type);
+    st_status s = a && b ? st_column_reserve(&in_order, n, col->n_bytes) : ST_ERR_NOMEM;
+    uint32_t *idx = s == ST_OK ? sort_strings(col->bytes, col->offsets, a, b, n) : NULL, *got = idx == a ? b : a;
+    for (size_t i = 0; i < n && s == ST_OK; i++) {
+        size_t len;
+        const char *str = st_column_str(col, idx[i], &len);
+        s = st_column_push_str(&in_order, str, len);
+    }
+    if (s != ST_OK) s = st_error_set(err, ST_ERR_NOMEM, "dict: out of memory sorting %zu strings", n);
+    if (s == ST_OK) s = st_dict_add(d, &in_order, got, what, err);
+    for (size_t i = 0; i < n && s == ST_OK; i++) codes[idx[i]] = got[i];
+    st_column_free(&in_order);
+    free(a);
+    free(b);
+    return s;
 }
 
 st_status st_dict_finish(st_dict *d, st_error *err)
@@ -202,23 +248,10 @@ st_status st_dict_finish(st_dict *d, st_error *err)
         free(rank);
         return st_error_set(err, ST_ERR_NOMEM, "dict: out of memory sorting %zu strings", n);
     }
-    for (size_t i = 0; i < n; i++) a[i] = (uint32_t)i;
-    /* bottom-up merge sort, a -> b -> a ... */
-    for (size_t w = 1; w < n; w *= 2) {
-        for (size_t lo = 0; lo < n; lo += 2 * w) {
-            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
-            size_t i = lo, j = mid, k = lo;
-            while (i < mid && j < hi) b[k++] = cmp_codes(d, a[j], a[i]) < 0 ? a[j++] : a[i++];
-            while (i < mid) b[k++] = a[i++];
-            while (j < hi) b[k++] = a[j++];
-        }
-        uint32_t *t = a;
-        a = b;
-        b = t;
-    }
-    for (size_t r = 0; r < n; r++) rank[a[r]] = (uint32_t)r;
-    free(b);
-    d->sorted = a;
+    uint32_t *s = sort_strings(d->bytes, d->off, a, b, n);
+    for (size_t r = 0; r < n; r++) rank[s[r]] = (uint32_t)r;
+    free(s == a ? b : a);
+    d->sorted = s;
     d->rank = rank;
     return ST_OK;
 }

@@ -201,7 +201,10 @@ static st_status read_chunk(st_reader *r, const size_t ix[4], size_t ch, const c
     size_t n = b->c.n_rows;
     if (n > ST_CHUNK_ROWS) return st_error_set(err, ST_ERR_CORRUPT, "silver.%s: chunk %zu has %zu rows", table, ch, n);
     if (lock) pthread_mutex_lock(lock);
-    st_status s = st_dict_add(dict, &b->m, b->map, "material_code", err);
+    /* in string order: the chunk that brings every material (the first,
+     * as a rule) hands out codes equal to their ranks, and finish finds
+     * each cell's unified rows in order instead of sorting them */
+    st_status s = st_dict_add_sorted(dict, &b->m, b->map, "material_code", err);
     *n_codes = st_dict_size(dict);
     if (lock) pthread_mutex_unlock(lock);
     if (s != ST_OK) return s;

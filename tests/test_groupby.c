@@ -308,6 +308,61 @@ Test(groupby, dict_codes_and_ranks)
     free(pick);
 }
 
+/* st_dict_add_sorted hands a column's new strings codes in string order:
+ * a first column with every string (repeats and prefixes among them)
+ * gets codes equal to the ranks st_dict_finish gives; a second with old
+ * and new strings keeps the old codes and orders the new ones among
+ * themselves; each row's code is its string's; NULLs are refused as by
+ * st_dict_add. */
+Test(groupby, dict_sorted_add_hands_out_codes_in_string_order)
+{
+    static const char *const first[] = {"MAT9", "MAT10", "MAT1", "", "MAT10", "B", "MAT1x", "A", "B"};
+    static const char *const second[] = {"Z", "MAT1", "C", "MAT0", "Z"};
+    st_dict *d;
+    st_error err;
+    cr_assert_eq(st_dict_create(&d, &err), ST_OK);
+    uint32_t c1[9], c2[5];
+    st_column col;
+    st_column_init(&col, ST_TYPE_STR);
+    for (int i = 0; i < 9; i++) cr_assert_eq(st_column_push_str(&col, first[i], strlen(first[i])), ST_OK);
+    cr_assert_eq(st_dict_add_sorted(d, &col, c1, "material_code", &err), ST_OK, "%s", err.msg);
+    st_column_free(&col);
+    uint32_t n1 = st_dict_size(d);
+    cr_assert_eq(n1, 7);
+    for (int i = 0; i < 9; i++) {
+        size_t len;
+        const char *str = st_dict_str(d, c1[i], &len);
+        cr_assert(len == strlen(first[i]) && !memcmp(str, first[i], len), "row %d", i);
+    }
+    /* codes 0..6 in string order: "", "A", "B", "MAT1", "MAT10", "MAT1x", "MAT9" */
+    for (uint32_t c = 1; c < n1; c++) {
+        size_t la, lb;
+        const char *a = st_dict_str(d, c - 1, &la), *b = st_dict_str(d, c, &lb);
+        cr_assert_lt(cmp_bytes(a, la, b, lb), 0, "code %u", c);
+    }
+    st_column_init(&col, ST_TYPE_STR);
+    for (int i = 0; i < 5; i++) cr_assert_eq(st_column_push_str(&col, second[i], strlen(second[i])), ST_OK);
+    cr_assert_eq(st_dict_add_sorted(d, &col, c2, NULL, &err), ST_OK, "%s", err.msg);
+    st_column_free(&col);
+    cr_assert_eq(st_dict_size(d), 10);
+    cr_assert_eq(c2[1], c1[2], "an old string keeps its code");
+    cr_assert_eq(c2[0], c2[4]);
+    cr_assert(c2[2] < c2[3] && c2[3] < c2[0], "new codes in string order: C %u, MAT0 %u, Z %u", c2[2], c2[3], c2[0]);
+    cr_assert_eq(st_dict_finish(d, &err), ST_OK);
+    const uint32_t *rank = st_dict_rank(d);
+    for (uint32_t c = 1; c < n1; c++) cr_assert_lt(rank[c - 1], rank[c], "the first column's codes are in rank order");
+    st_dict_free(d);
+
+    cr_assert_eq(st_dict_create(&d, &err), ST_OK);
+    st_column_init(&col, ST_TYPE_STR);
+    cr_assert_eq(st_column_push_str(&col, "b", 1), ST_OK);
+    cr_assert_eq(st_column_push_null(&col), ST_OK);
+    cr_assert_eq(st_dict_add_sorted(d, &col, c1, "material_code", &err), ST_ERR_INVALID);
+    cr_assert_not_null(strstr(err.msg, "material_code row 1 is NULL"), "%s", err.msg);
+    st_column_free(&col);
+    st_dict_free(d);
+}
+
 Test(groupby, dict_rejects_null_and_wrong_type)
 {
     st_dict *d;

@@ -87,6 +87,15 @@ void st_dict_free(st_dict *d);
 st_status st_dict_add(st_dict *d, const st_column *col, uint32_t *codes,
                       const char *what, st_error *err) ST_MUST_USE;
 
+/* As st_dict_add, except that the column's new strings are handed their
+ * codes in string order (the order st_dict_finish sorts by) rather than
+ * in row order: a dictionary fed the whole set first has codes equal to
+ * ranks. Meant for a block's dictionary (up to ST_DICT_SORTED_ADD_MAX
+ * rows; a longer column, or one with NULLs, is added as st_dict_add). */
+#define ST_DICT_SORTED_ADD_MAX 4096
+st_status st_dict_add_sorted(st_dict *d, const st_column *col, uint32_t *codes, const char *what,
+                             st_error *err) ST_MUST_USE;
+
 /* Number of distinct strings seen. */
 uint32_t st_dict_size(const st_dict *d);
 

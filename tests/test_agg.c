@@ -967,11 +967,10 @@ Test(agg, dense_eligibility_and_bad_rows)
     st_error err = {0};
     st_dense_dims dd = {{1, 100, 202001, 202412}, {0, 0}, {580, 146}};
     cr_assert(st_dense_eligible(&dd));
-    /* material tables of both tables, histograms, and finish's unified rows (4 + 4 x 8 bytes) */
     /* blocks of both tables, histograms, sealed cells (56 bytes) and
-     * unified rows (32 bytes, with half again of pool slack) */
+     * unified rows (28 bytes, with half again of pool slack) */
     cr_assert_eq(st_dense_bytes(&dd, 150),
-                 2ull * 6000 * 150 * 16 + 6000ull * (581 + 147) * 4 + 6000ull * 56 + 6000ull * 150 * 32 * 3 / 2);
+                 2ull * 6000 * 150 * 16 + 6000ull * (581 + 147) * 4 + 6000ull * 56 + 6000ull * 150 * 28 * 3 / 2);
     st_dense_dims wide = dd;
     wide.qty_max[0] = 1000000000; /* histogram too wide: st_features takes it */
     cr_assert_not(st_dense_eligible(&wide));

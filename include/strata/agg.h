@@ -287,7 +287,7 @@ st_status st_features_append_unified(const st_features *fx, st_unified_cursor *c
  *
  * Memory: 32 bytes per cell and material (both tables) plus 4
  * bytes per cell and histogram bin, for the months that have lines and
- * are not sealed, 56 bytes per cell once a month is sealed, and 32 bytes
+ * are not sealed, 56 bytes per cell once a month is sealed, and 28 bytes
  * per unified row of the sealed months (the blocks of sealed months are
  * kept for later months until finish frees them); st_dense_bytes() says
  * how much at most for a given material count. A caller that reads month-ordered lines

@@ -174,8 +174,9 @@ static void own_pool_task(void *arg, size_t task, int worker)
 }
 
 /* A pool whose threads fit the CPUs binds each worker to a CPU of its own
- * and the caller to another during a job, then gives the caller its CPUs
- * back; a pool made on a bound thread still places its worker elsewhere;
+ * and the caller to another from its first job until the pool is freed,
+ * then gives the caller its CPUs back; a pool made on a bound thread
+ * still places its worker elsewhere and leaves the binding alone;
  * STRATA_THREAD_BIND=0 binds nothing. */
 Test(pool, threads_that_fit_are_bound_to_cpus_of_their_own_during_a_job)
 {
@@ -185,9 +186,10 @@ Test(pool, threads_that_fit_are_bound_to_cpus_of_their_own_during_a_job)
     memset(&b, 0, sizeof b);
     st_pool *p = st_pool_new(2);
     cr_assert_not_null(p);
+    cr_assert_eq(thread_cpus(), all, "bound before its first job");
     st_pool_run(p, 64, binding_task, &b);
-    cr_assert_eq(thread_cpus(), all, "the caller did not get its CPUs back after the job");
     cr_assert_eq(atomic_load(&b.cpus[0]), 1, "the caller may use %d CPUs inside a job", atomic_load(&b.cpus[0]));
+    cr_assert_eq(thread_cpus(), 1, "the caller is unbound between jobs");
     if (atomic_load(&b.cpus[1])) { /* a worker took a task */
         cr_assert_eq(atomic_load(&b.cpus[1]), 1, "a worker may use %d CPUs", atomic_load(&b.cpus[1]));
         cr_assert_neq(atomic_load(&b.worker_cpu), atomic_load(&b.caller_cpu), "worker and caller on one CPU");
@@ -195,12 +197,13 @@ Test(pool, threads_that_fit_are_bound_to_cpus_of_their_own_during_a_job)
     binding nb[2];
     memset(nb, 0, sizeof nb);
     st_pool_run(p, 2, own_pool_task, nb);
-    cr_assert_eq(thread_cpus(), all);
+    cr_assert_eq(thread_cpus(), 1, "a pool made inside a task unbound the caller");
     for (int t = 0; t < 2; t++)
         if (atomic_load(&nb[t].cpus[1]))
             cr_assert_neq(atomic_load(&nb[t].worker_cpu), atomic_load(&nb[t].caller_cpu),
                           "a pool made on a bound thread put its worker on that thread's CPU");
     st_pool_free(p);
+    cr_assert_eq(thread_cpus(), all, "the caller did not get its CPUs back when the pool was freed");
 
     setenv("STRATA_THREAD_BIND", "0", 1);
     memset(&b, 0, sizeof b);

@@ -22,9 +22,9 @@
  * the CPUs the process may use does not poll: its threads sleep at once.
  *
  * A pool whose threads fit those CPUs is bound: each worker stays on the
- * CPU it started on, and the caller, for the length of each job, on the
- * one it ran on when it made the pool (no worker's), then gets its CPUs
- * back. Free to move, the two threads of a 500K gold step's pass often
+ * CPU it started on, and the caller, from its first job until it frees
+ * the pool, on the one it ran on when it made the pool (no worker's),
+ * then gets its CPUs back. Free to move, the two threads of a 500K gold step's pass often
  * ended on one vCPU (the guest kernel packs short-lived threads onto few
  * vCPUs) and waited there for each other: up to 16 ms runnable and not
  * running in a ~10 ms job. STRATA_THREAD_BIND=0 in the environment turns
@@ -32,7 +32,8 @@
  * among the process's CPUs, not the thread's one.
  *
  * Ownership: st_pool_new returns a pool the caller frees with
- * st_pool_free; a pool is driven by one thread at a time (the one calling
+ * st_pool_free, on the thread that runs its jobs (a bound caller gets its
+ * CPUs back there); a pool is driven by one thread at a time (the one calling
  * st_pool_run), and a task must not run a job on the pool it runs on (it
  * would wait for itself; another pool is fine). A job's context may live
  * on the caller's stack: the call returns only after every worker has

@@ -686,6 +686,49 @@ static st_status dense_next(const void *obj, st_unified_cursor *cur, const st_un
     return st_dense_unified_next(obj, cur, b, cap, n, err);
 }
 
+/* st_dense_unified_values over ranges that start and end inside groups
+ * and at their edges: the codes and the four values of the walk's rows
+ * (all, n rows), and groups that spell out the rows' customers and
+ * periods, neighbours differing, their rows adding up to the range; an
+ * empty range or one past the rows is refused. */
+static void check_values(const st_dense *dn, const st_unified_batch *all, size_t n)
+{
+    st_error err = {0};
+    st_unified_groups g = {0};
+    st_column v[4];
+    uint32_t *codes = malloc((n + 1) * sizeof *codes);
+    cr_assert(codes);
+    const size_t at[] = {0, 1, 3, n / 3, n / 2, n > 2 ? n - 2 : 0};
+    const size_t len[] = {1, 5, 977, n};
+    for (size_t a = 0; a < sizeof at / sizeof *at; a++)
+        for (size_t l = 0; l < sizeof len / sizeof *len; l++) {
+            size_t r = at[a], m = len[l] < n - r ? len[l] : n - r;
+            if (m == 0) continue;
+            for (int k = 0; k < 4; k++) st_column_init(&v[k], ST_TYPE_I64);
+            cr_assert_eq(st_dense_unified_values(dn, r, m, v, codes, &g, &err), ST_OK, "%s", err.msg);
+            const int64_t *want[4] = {all->sold_qty, all->foc_qty, all->sold_lines, all->foc_lines};
+            for (size_t i = 0; i < m; i++) {
+                cr_assert_eq(codes[i], all->material[r + i], "row %zu of %zu+%zu", r + i, r, m);
+                for (int k = 0; k < 4; k++) cr_assert_eq(st_column_i64(&v[k])[i], want[k][r + i], "row %zu value %d", r + i, k);
+            }
+            size_t row = r;
+            for (size_t k = 0; k < g.n; k++) {
+                cr_assert_gt(g.rows[k], 0);
+                if (k) cr_assert(g.cust[k] != g.cust[k - 1] || g.pk[k] != g.pk[k - 1], "group %zu repeats", k);
+                for (uint32_t i = 0; i < g.rows[k]; i++, row++)
+                    cr_assert(g.cust[k] == all->customer_id[row] && g.pk[k] == all->period_key[row], "row %zu", row);
+            }
+            cr_assert_eq(row, r + m, "the groups hold %zu rows of %zu", row - r, m);
+            for (int k = 0; k < 4; k++) st_column_free(&v[k]);
+        }
+    for (int k = 0; k < 4; k++) st_column_init(&v[k], ST_TYPE_I64);
+    cr_assert_eq(st_dense_unified_values(dn, 0, 0, v, codes, &g, &err), ST_ERR_INVALID, "an empty range");
+    cr_assert_eq(st_dense_unified_values(dn, n, 1, v, codes, &g, &err), ST_ERR_INVALID, "past the rows");
+    for (int k = 0; k < 4; k++) st_column_free(&v[k]);
+    st_unified_groups_free(&g);
+    free(codes);
+}
+
 /* st_dense_unified_seek: from any row, the rows the walk from the start
  * gives from there (the gold step's threads each seek to their chunk). */
 static void check_seek(const st_dense *dn)
@@ -718,6 +761,7 @@ static void check_seek(const st_dense *dn)
                       "row %zu after seeking to %zu", r + i, r);
     }
     cr_assert_eq(st_dense_unified_seek(dn, (uint64_t)n + 1, &cur, &err), ST_ERR_INVALID, "past the end");
+    check_values(dn, &all, n);
     free(cust);
     free(sq);
     free(fq);

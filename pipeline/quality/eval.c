@@ -732,7 +732,7 @@ typedef struct keyrank {
     uint32_t *code, *rank;
     uint64_t *pick, *len; /* st_column_push_picked's codes and lengths */
     rank_ent *ent;
-    size_t cap_rows, cap_dict;
+    size_t cap_code, cap_pick, cap_rank, cap_len, cap_ent;
 } keyrank;
 
 /* Blocks whose dictionaries have more entries are compared by value. */
@@ -799,28 +799,19 @@ static void keyrank_free(keyrank *k)
     free(k);
 }
 
-/* Room for a chunk of rows codes (rows > 0) or a dictionary of n_dict entries (rows == 0). */
-static bool keyrank_reserve(keyrank *k, size_t rows, size_t n_dict)
+/* Room for a chunk of `rows` codes. */
+static st_status keyrank_rows(keyrank *k, size_t rows, st_error *err)
 {
-    if (rows > k->cap_rows) {
-        uint32_t *c = realloc(k->code, rows * sizeof *c);
-        if (c) k->code = c;
-        uint64_t *p = c ? realloc(k->pick, rows * sizeof *p) : NULL;
-        if (!p) return false;
-        k->pick = p;
-        k->cap_rows = rows;
-    }
-    if (n_dict > k->cap_dict) {
-        uint32_t *r = realloc(k->rank, n_dict * sizeof *r);
-        if (r) k->rank = r;
-        uint64_t *l = r ? realloc(k->len, n_dict * sizeof *l) : NULL;
-        if (l) k->len = l;
-        rank_ent *e = l ? realloc(k->ent, n_dict * sizeof *e) : NULL;
-        if (!e) return false;
-        k->ent = e;
-        k->cap_dict = n_dict;
-    }
-    return true;
+    ST_TRY(grow((void **)&k->code, &k->cap_code, rows, sizeof *k->code, err));
+    return grow((void **)&k->pick, &k->cap_pick, rows, sizeof *k->pick, err);
+}
+
+/* Room for ranking a dictionary of n entries. */
+static st_status keyrank_dict(keyrank *k, size_t n, st_error *err)
+{
+    ST_TRY(grow((void **)&k->rank, &k->cap_rank, n, sizeof *k->rank, err));
+    ST_TRY(grow((void **)&k->len, &k->cap_len, n, sizeof *k->len, err));
+    return grow((void **)&k->ent, &k->cap_ent, n, sizeof *k->ent, err);
 }
 
 /* cmp_rows' order of two strings (length, then bytes); ties by index, so
@@ -857,11 +848,11 @@ static st_status read_key_dict(tablectx *tc, colcache *cc, size_t col, bool *pla
 {
     keyrank *k = cc->kr;
     *plain = false;
-    if (!keyrank_reserve(k, tc->chunk_n ? tc->chunk_n : 1, 0)) return st_error_set(err, ST_ERR_NOMEM, "out of memory checking keys");
+    ST_TRY(keyrank_rows(k, tc->chunk_n ? tc->chunk_n : 1, err));
     ST_TRY(tc->t.vt->read_block_dict(tc->t.impl, tc->chunk, col, &k->dict, k->code, err));
     size_t nd = k->dict.n_rows;
     if (k->dict.null_count) return (*plain = true, ST_OK);
-    if (!keyrank_reserve(k, 0, nd)) return st_error_set(err, ST_ERR_NOMEM, "out of memory checking keys");
+    ST_TRY(keyrank_dict(k, nd, err));
     for (size_t e = 0; e < nd; e++) k->len[e] = k->dict.offsets[e + 1] - k->dict.offsets[e];
     for (size_t i = 0; i < tc->chunk_n; i++) k->pick[i] = k->code[i];
     st_column_reset(&cc->col);

@@ -503,6 +503,21 @@ static st_status stored_block(st_writer *w, size_t j, const st_stored_block *sb,
                       type == sb->type && !sb->payload, sb->crc, err);
 }
 
+/* The rows of n_runs runs and, as zone() takes them from the values, their
+ * signed minimum and maximum. */
+static uint64_t runs_zone(const uint64_t *val, const uint32_t *len, size_t n_runs, int64_t *mn, int64_t *mx)
+{
+    uint64_t n = 0;
+    *mn = *mx = (int64_t)val[0];
+    for (size_t r = 0; r < n_runs; r++) {
+        int64_t x = (int64_t)val[r];
+        *mn = x < *mn ? x : *mn;
+        *mx = x > *mx ? x : *mx;
+        n += len[r];
+    }
+    return n;
+}
+
 st_status st_writer_runs_block(const st_writer *w, size_t col, const uint64_t *val, const uint32_t *len,
                                size_t n_runs, st_buf *buf, st_stored_block *out, bool *ok, st_error *err)
 {
@@ -516,15 +531,8 @@ st_status st_writer_runs_block(const st_writer *w, size_t col, const uint64_t *v
     if (st_codec_encode_runs(t, val, len, n_runs, w->lane0.scratch, buf, &enc, &done) != ST_OK)
         return st_error_set(err, ST_ERR_NOMEM, "out of memory encoding '%s'", w->fields[col].name);
     if (!done || buf->len >= ZSTD_MIN_RAW) return ST_OK;
-    /* the zone map zone() takes from the values: signed min and max */
-    uint64_t n = 0;
-    int64_t mn = (int64_t)val[0], mx = (int64_t)val[0];
-    for (size_t r = 0; r < n_runs; r++) {
-        int64_t x = (int64_t)val[r];
-        mn = x < mn ? x : mn;
-        mx = x > mx ? x : mx;
-        n += len[r];
-    }
+    int64_t mn, mx;
+    uint64_t n = runs_zone(val, len, n_runs, &mn, &mx);
     if (n > w->chunk_rows) return ST_OK;
     *out = (st_stored_block){.type = t, .encoding = enc, .n_rows = (uint32_t)n, .raw_len = (uint32_t)buf->len,
                              .stored_len = (uint32_t)buf->len, .bytes = (const uint8_t *)buf->data,
@@ -827,14 +835,8 @@ st_status st_writer_encode_runs(const st_writer *w, size_t j, const uint64_t *va
         return st_error_set(err, ST_ERR_INVALID, "'%s': a chunk encoder made for another schema", w->path);
     st_type t = w->fields[j].type;
     if ((t != ST_TYPE_BOOL && t != ST_TYPE_I32 && t != ST_TYPE_I64) || n_runs == 0) return ST_OK;
-    uint64_t n = 0;
-    int64_t mn = (int64_t)val[0], mx = mn;
-    for (size_t r = 0; r < n_runs; r++) {
-        int64_t x = (int64_t)val[r];
-        mn = x < mn ? x : mn;
-        mx = x > mx ? x : mx;
-        n += len[r];
-    }
+    int64_t mn, mx;
+    uint64_t n = runs_zone(val, len, n_runs, &mn, &mx);
     ST_TRY(chunk_args(w, j, n > SIZE_MAX ? SIZE_MAX : (size_t)n, ce, err));
     enc_out *o = &ce->outs[j];
     ce->done[j] = false;

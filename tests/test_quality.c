@@ -1812,6 +1812,82 @@ Test(quality, string_keys_on_files_compared_by_dictionary_rank_match_reference)
     fx_rmtree(dir);
 }
 
+/* A string key column read through its dictionary leaves its rows'
+ * strings unmade until a check needs them: a check after the key check
+ * that reads the column whole (values_in_set), one before it, and
+ * duplicates whose samples render the strings, on files (dictionary
+ * blocks, plain blocks), give what the same suite gives in memory. */
+Test(quality, lazy_key_strings_serve_every_check_of_the_column_as_in_memory)
+{
+    enum { N = 2000 };
+    static const char *const mat[] = {"m1", "m3", "m5", "zz", "m22", "m44x"}; /* key order: length, then bytes */
+    static const char *const names[] = {"a", "s"};
+    static const char *const suites[] = {"[gold.t]\n"
+                                         "no_duplicate_keys a, s\n"
+                                         "values_in_set s m1, m3, zz\n"
+                                         "unique s\n"
+                                         "no_duplicate_keys s, a\n",
+                                         "[gold.t]\n"
+                                         "values_in_set s m1, m3, zz\n"
+                                         "no_duplicate_keys a, s\n"
+                                         "unique s\n"};
+    char dir[] = "/tmp/strata_qlazy_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    int64_t *a = malloc(N * sizeof *a);
+    const char **sv = malloc(N * sizeof *sv);
+    for (int iter = 0; iter < 4; iter++) {
+        int enc = iter & 1;
+        const char *suite = suites[iter >> 1];
+        size_t n = 0;
+        for (int64_t c = 1; n < N; c++)
+            for (size_t k = 0; k < 6 && n < N; k++)
+                if ((c + (int64_t)k) % 3) {
+                    a[n] = c;
+                    sv[n++] = mat[k];
+                }
+        /* repeated keys across rows 700..702 and inside a chunk */
+        a[701] = a[700], sv[701] = sv[700];
+        a[702] = a[700], sv[702] = sv[700];
+        a[1500] = a[1499], sv[1500] = sv[1499];
+        st_column cols[2] = {col_i64(a, N), col_str(sv, N)};
+        st_format_force_encoding(enc ? ST_ENC_PLAIN : -1);
+        write_table_chunked(dir, "gold", "t", names, cols, 2, 256);
+        st_format_force_encoding(-1);
+        st_qmem *m;
+        cr_assert_eq(st_qmem_new(&m), ST_OK);
+        cr_assert_eq(st_qmem_add(m, "gold", "t", names, cols, 2, 256, NULL), ST_OK);
+        st_quality_results *want = run(suite, m, NULL, NULL), *got = NULL;
+        st_suite *s = parse_ok(suite);
+        st_error e;
+        st_error_clear(&e);
+        cr_assert_eq(st_suite_run(s, dir, NULL, &got, &e), ST_OK, "%s", e.msg);
+        cr_assert_eq(st_quality_count(got), st_quality_count(want));
+        for (size_t i = 0; i < st_quality_count(want); i++) {
+            const st_qresult *x = res(want, i), *y = res(got, i);
+            cr_expect_eq(y->status, x->status, "iter %d check %zu", iter, i);
+            cr_expect_eq(y->unexpected_count, x->unexpected_count, "iter %d check %zu", iter, i);
+            cr_expect_eq(y->rows_checked, x->rows_checked, "iter %d check %zu", iter, i);
+            cr_expect_str_eq(y->message, x->message, "iter %d check %zu", iter, i);
+            cr_assert_eq(y->n_sample, x->n_sample, "iter %d check %zu", iter, i);
+            for (size_t k = 0; k < x->n_sample; k++) {
+                cr_expect_eq(y->sample[k].row, x->sample[k].row, "iter %d check %zu", iter, i);
+                cr_expect_str_eq(y->sample[k].value, x->sample[k].value, "iter %d check %zu", iter, i);
+            }
+        }
+        /* the checks found something to compare */
+        for (size_t i = 0; i < st_quality_count(want); i++) cr_expect_gt(res(want, i)->unexpected_count, 0);
+        st_quality_results_free(want);
+        st_quality_results_free(got);
+        st_suite_free(s);
+        st_qmem_free(m);
+        st_column_free(&cols[0]);
+        st_column_free(&cols[1]);
+    }
+    free(a);
+    free(sv);
+    fx_rmtree(dir);
+}
+
 /* At the size of a platinum table's chunking: 1M (customer_id, period_key)
  * rows in key order, with repeats across a chunk boundary, hold one key. */
 Test(quality, composite_keys_in_order_hold_one_key)

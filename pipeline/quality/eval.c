@@ -660,6 +660,17 @@ static void bhset_free(bhset *h)
     memset(h, 0, sizeof *h);
 }
 
+/* Encodes a string of len bytes onto the current key: its length, then
+ * its bytes. */
+static st_status key_append_str(bkeys *k, const char *s, size_t len, st_error *err)
+{
+    unsigned char b[8];
+    uint64_t l = len;
+    for (int j = 0; j < 8; j++) b[j] = (unsigned char)(l >> (56 - 8 * j));
+    ST_TRY(bkeys_bytes(k, b, 8, err));
+    return bkeys_bytes(k, s, len, err);
+}
+
 /* Encodes value i of c onto the current key (caller checked validity). */
 static st_status key_append(bkeys *k, const st_column *c, size_t i, st_error *err)
 {
@@ -678,10 +689,7 @@ static st_status key_append(bkeys *k, const st_column *c, size_t i, st_error *er
     }
     size_t len;
     const char *s = st_column_str(c, i, &len);
-    uint64_t l = len;
-    for (int j = 0; j < 8; j++) b[j] = (unsigned char)(l >> (56 - 8 * j));
-    ST_TRY(bkeys_bytes(k, b, 8, err));
-    return bkeys_bytes(k, s, len, err);
+    return key_append_str(k, s, len, err);
 }
 
 /* Renders an encoded key tuple of the given column types as "(a, b)" or "a". */
@@ -744,6 +752,7 @@ typedef struct colcache {
     bool loaded;
     bool inited;
     bool ranked;  /* col came through kr, whose ranks hold for this chunk */
+    bool lazy;    /* ranked, and col not made yet: row i's string is kr->dict's entry kr->code[i] */
     keyrank *kr;  /* NULL until a key check reads the column so */
 } colcache;
 
@@ -769,6 +778,8 @@ static st_status read_checked(tablectx *tc, size_t chunk, size_t col, uint32_t n
     return ST_OK;
 }
 
+static st_status key_strings(tablectx *tc, colcache *cc, st_error *err);
+
 static st_status get_block(tablectx *tc, size_t col, const st_column **out, st_error *err)
 {
     colcache *cc = &tc->cache[col];
@@ -776,9 +787,10 @@ static st_status get_block(tablectx *tc, size_t col, const st_column **out, st_e
         st_column_init(&cc->col, tc->t.vt->field_type(tc->t.impl, col));
         cc->inited = true;
     }
+    if (cc->loaded && cc->chunk == tc->chunk && cc->lazy) ST_TRY(key_strings(tc, cc, err));
     if (!cc->loaded || cc->chunk != tc->chunk) {
         cc->loaded = false;
-        cc->ranked = false;
+        cc->ranked = cc->lazy = false;
         ST_TRY(read_checked(tc, tc->chunk, col, tc->chunk_n, &cc->col, err));
         cc->loaded = true;
         cc->chunk = tc->chunk;
@@ -840,10 +852,29 @@ static void rank_dict(keyrank *k, size_t n)
     }
 }
 
+/* cc->col made from a lazy block's dictionary and codes: the strings,
+ * as read_checked gives them. */
+static st_status key_strings(tablectx *tc, colcache *cc, st_error *err)
+{
+    keyrank *k = cc->kr;
+    size_t nd = k->dict.n_rows;
+    ST_TRY(keyrank_dict(k, nd, err));
+    for (size_t e = 0; e < nd; e++) k->len[e] = k->dict.offsets[e + 1] - k->dict.offsets[e];
+    for (size_t i = 0; i < tc->chunk_n; i++) k->pick[i] = k->code[i];
+    st_column_reset(&cc->col);
+    if (st_column_push_picked(&cc->col, k->dict.bytes, k->dict.offsets, k->len, nd, k->pick, tc->chunk_n) != ST_OK)
+        return st_error_set(err, ST_ERR_NOMEM, "out of memory checking keys");
+    cc->lazy = false;
+    return ST_OK;
+}
+
 /* Block (tc->chunk, col) of a STR/BYTES key column through its dictionary
- * into cc: cc->col the strings, as read_checked gives them, and ranks of
- * a dictionary of at most KEY_RANK_MAX entries. *plain is true when the
- * block has NULLs after all: the caller reads it as get_block does. */
+ * into cc. A dictionary of at most KEY_RANK_MAX entries gets ranks, and
+ * the rows' strings are left unmade (cc->lazy: key_strings makes them
+ * when a check needs them whole; a key of a row reads its entry); a
+ * larger one makes cc->col the strings, as read_checked gives them.
+ * *plain is true when the block has NULLs after all: the caller reads it
+ * as get_block does. */
 static st_status read_key_dict(tablectx *tc, colcache *cc, size_t col, bool *plain, st_error *err)
 {
     keyrank *k = cc->kr;
@@ -852,14 +883,12 @@ static st_status read_key_dict(tablectx *tc, colcache *cc, size_t col, bool *pla
     ST_TRY(tc->t.vt->read_block_dict(tc->t.impl, tc->chunk, col, &k->dict, k->code, err));
     size_t nd = k->dict.n_rows;
     if (k->dict.null_count) return (*plain = true, ST_OK);
-    ST_TRY(keyrank_dict(k, nd, err));
-    for (size_t e = 0; e < nd; e++) k->len[e] = k->dict.offsets[e + 1] - k->dict.offsets[e];
-    for (size_t i = 0; i < tc->chunk_n; i++) k->pick[i] = k->code[i];
-    st_column_reset(&cc->col);
-    if (st_column_push_picked(&cc->col, k->dict.bytes, k->dict.offsets, k->len, nd, k->pick, tc->chunk_n) != ST_OK)
-        return st_error_set(err, ST_ERR_NOMEM, "out of memory checking keys");
+    cc->lazy = true;
     cc->ranked = nd <= KEY_RANK_MAX;
-    if (cc->ranked) rank_dict(k, nd);
+    if (!cc->ranked) return key_strings(tc, cc, err);
+    st_column_reset(&cc->col);
+    ST_TRY(keyrank_dict(k, nd, err));
+    rank_dict(k, nd);
     return ST_OK;
 }
 
@@ -883,7 +912,7 @@ static st_status get_key_block(tablectx *tc, size_t col, const st_column **out, 
         }
         if (!cc->kr && (cc->kr = calloc(1, sizeof *cc->kr)) != NULL) st_column_init(&cc->kr->dict, t);
         if (!cc->kr) return st_error_set(err, ST_ERR_NOMEM, "out of memory checking keys");
-        cc->loaded = cc->ranked = false;
+        cc->loaded = cc->ranked = cc->lazy = false;
         bool plain;
         ST_TRY(read_key_dict(tc, cc, col, &plain, err));
         if (plain) return get_block(tc, col, out, err);
@@ -1433,11 +1462,21 @@ static st_status collect_keys(qstate *q, const st_column *const *cols, size_t n,
     return ST_OK;
 }
 
-/* Encodes row i's key into the (reset) buffer of k. */
-static st_status encode_key(const qstate *q, const st_column *const *cols, size_t i, bkeys *k, st_error *err)
+/* Encodes row i's key into the (reset) buffer of k; a column with ranks
+ * (kr[j], kr may be NULL) by its dictionary's entry. */
+static st_status encode_key(const qstate *q, const st_column *const *cols, const keyrank *const *kr, size_t i,
+                            bkeys *k, st_error *err)
 {
     k->len = 0;
-    for (size_t j = 0; j < q->n_col; j++) ST_TRY(key_append(k, cols[j], i, err));
+    for (size_t j = 0; j < q->n_col; j++) {
+        if (kr && kr[j]) {
+            size_t len;
+            const char *s = st_column_str(&kr[j]->dict, kr[j]->code[i], &len);
+            ST_TRY(key_append_str(k, s, len, err));
+        } else {
+            ST_TRY(key_append(k, cols[j], i, err));
+        }
+    }
     return ST_OK;
 }
 
@@ -1631,7 +1670,7 @@ static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *co
         } else if (pi != SIZE_MAX) {
             c = cmp_rows(q, cols, i, pi);
         } else {
-            ST_TRY(encode_key(q, cols, i, &q->cur, err));
+            ST_TRY(encode_key(q, cols, kr, i, &q->cur, err));
             if (q->have_prev) c = bytes_cmp(q->cur.buf, q->cur.len, q->prev.buf, q->prev.len);
         }
         if (c < 0) {
@@ -1651,7 +1690,7 @@ static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *co
             q->prev_dup = true;
             if (r->n_sample < ST_QSAMPLE_MAX) {
                 char v[sizeof r->sample[0].value];
-                ST_TRY(encode_key(q, cols, i, &q->cur, err));
+                ST_TRY(encode_key(q, cols, kr, i, &q->cur, err));
                 key_render(q->cur.buf, q->cur.len, q->type, q->n_col, v, sizeof v);
                 add_sample(r, tc->row_base + (int64_t)i, v);
             }
@@ -1664,7 +1703,7 @@ static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *co
     }
     if (ord && q->all_int) /* the chunk's last key, carried */
         for (size_t j = 0; j < q->n_col; j++) q->prev_i[j] = int_at(cols[j], tc->chunk_n - 1);
-    if (pi != SIZE_MAX) ST_TRY(encode_key(q, cols, pi, &q->prev, err)); /* carried to the next chunk */
+    if (pi != SIZE_MAX) ST_TRY(encode_key(q, cols, kr, pi, &q->prev, err)); /* carried to the next chunk */
     note_held(q, q->have_prev ? 1 : 0);
     return ST_OK;
 }
@@ -1810,21 +1849,40 @@ static bool chunk_strictly_increasing(const st_column *c, uint32_t n)
 
 /* unique / no_duplicate_keys: keys streamed while they arrive in order,
  * else collected (per chunk when the chunks' ranges are disjoint). */
+/* The strings of the key columns read lazily (get_key_block) made. */
+static st_status all_key_strings(qstate *q, tablectx *tc, st_error *err)
+{
+    for (size_t j = 0; j < q->n_col; j++) {
+        colcache *cc = &tc->cache[q->col[j]];
+        if (cc->lazy) ST_TRY(key_strings(tc, cc, err));
+    }
+    return ST_OK;
+}
+
 static st_status step_keys(qstate *q, tablectx *tc, uint32_t n, st_error *err)
 {
     const st_column *cols[MAX_KEY_COLS];
     const keyrank *kr[MAX_KEY_COLS];
-    for (size_t j = 0; j < q->n_col; j++) ST_TRY(get_key_block(tc, (size_t)q->col[j], &cols[j], &kr[j], err));
+    bool nulls = false;
+    for (size_t j = 0; j < q->n_col; j++) {
+        ST_TRY(get_key_block(tc, (size_t)q->col[j], &cols[j], &kr[j], err));
+        nulls |= cols[j]->null_count != 0;
+    }
     q->r->chunks_decoded++;
     if (q->per_chunk && chunk_strictly_increasing(cols[0], n)) {
         /* all distinct: the sort and tally would find nothing */
         q->r->rows_checked += n;
         return ST_OK;
     }
+    /* keys streamed a column at a time (no NULLs, rows to compare) read
+     * the strings of a few rows through the ranks' dictionaries; every
+     * other path reads the rows' strings */
+    if (!q->in_order || nulls || n <= 1) ST_TRY(all_key_strings(q, tc, err));
     if (q->in_order) {
         bool still;
         ST_TRY(stream_keys(q, tc, cols, kr, &still, err));
         if (still) return ST_OK;
+        ST_TRY(all_key_strings(q, tc, err));
         ST_TRY(recollect(q, tc, err));
     }
     ST_TRY(collect_keys(q, cols, n, tc->row_base, &q->r->rows_checked, err));

@@ -1563,10 +1563,12 @@ static void order_rows(const qstate *q, const st_column *const *cols, const keyr
         const st_column *c = cols[j];
         if (kr && kr[j]) { /* a string column by its dictionary's ranks */
             const uint32_t *code = kr[j]->code, *rank = kr[j]->rank;
+            uint32_t y = n ? rank[code[0]] : 0; /* the row before's rank, carried: one lookup a row */
             for (size_t i = 1; i < n; i++) {
-                uint32_t x = rank[code[i]], y = rank[code[i - 1]];
+                uint32_t x = rank[code[i]];
                 int d = (x > y) - (x < y);
                 ord[i] = (int8_t)(ord[i] ? ord[i] : d);
+                y = x;
             }
             continue;
         }
@@ -1606,6 +1608,22 @@ static void order_rows(const qstate *q, const st_column *const *cols, const keyr
             break;
         }
     }
+}
+
+/* The first i in [from, n) with ord[i] <= 0, or n: eight entries a word
+ * (an entry is not above 0 when it is 0 or its sign bit is set). */
+static size_t first_not_above(const int8_t *ord, size_t from, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    size_t i = from;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, ord + i, 8);
+        uint64_t hit = (((w - ones) & ~w) | w) & high; /* a zero byte, or a negative one */
+        if (hit) return i + (size_t)__builtin_ctzll(hit) / 8;
+    }
+    while (i < n && ord[i] > 0) i++;
+    return i;
 }
 
 /* The ordered path of unique / no_duplicate_keys: walks one chunk's keys
@@ -1649,8 +1667,7 @@ static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *co
             if (!st_column_valid(cols[j], i)) any_null = true;
         if (any_null) continue;
         if (ord && i > 0 && ord[i] > 0) { /* a run of rows each above the one before: no duplicate */
-            size_t j = i + 1;
-            while (j < tc->chunk_n && ord[j] > 0) j++;
+            size_t j = first_not_above(ord, i + 1, tc->chunk_n);
             r->rows_checked += j - i;
             q->prev_dup = false;
             pi = j - 1;

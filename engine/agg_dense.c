@@ -721,16 +721,20 @@ static void rank_rows(dense_urow *r, size_t n, const uint32_t *rank, uint32_t n_
     memcpy(r, tmp, n * sizeof *r);
 }
 
-/* Checks material_rank is a permutation of [0, n_materials). */
-static st_status check_rank(const uint32_t *material_rank, uint32_t n_materials, uint32_t *seen, st_error *err)
+/* Checks material_rank is a permutation of [0, n_materials); *identity
+ * is true when it maps every code to itself (or is NULL). */
+static st_status check_rank(const uint32_t *material_rank, uint32_t n_materials, uint32_t *seen, bool *identity,
+                            st_error *err)
 {
     memset(seen, 0xff, (n_materials ? n_materials : 1) * sizeof *seen);
+    *identity = true;
     for (uint32_t c = 0; material_rank && c < n_materials; c++) {
         uint32_t r = material_rank[c];
         if (r >= n_materials || seen[r] != ST_KEY_NONE)
             return st_error_set(err, ST_ERR_INVALID,
                                 "dense features: material rank table is not a permutation (code %" PRIu32 ")", c);
         seen[r] = c;
+        *identity &= r == c;
     }
     memset(seen, 0xff, (n_materials ? n_materials : 1) * sizeof *seen);
     return ST_OK;
@@ -825,7 +829,8 @@ st_status st_dense_finish_on(st_dense *dn, const uint32_t *material_rank, uint32
     dn->n_materials = n_materials;
     uint32_t *seen = malloc((n_materials ? n_materials : 1) * sizeof *seen);
     st_status s = seen && ensure_cells(dn) ? ST_OK : st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory in finish");
-    if (s == ST_OK) s = check_rank(material_rank, n_materials, seen, err);
+    bool identity = true;
+    if (s == ST_OK) s = check_rank(material_rank, n_materials, seen, &identity, err);
     free(seen);
     for (uint32_t p = 0; s == ST_OK && p < dn->n_periods; p++) s = seal_month(dn, p, err);
     if (s == ST_OK && dn->max_code > n_materials)
@@ -833,7 +838,10 @@ st_status st_dense_finish_on(st_dense *dn, const uint32_t *material_rank, uint32
                          dn->max_code - 1, n_materials);
     size_t widest = 1;
     if (s == ST_OK) s = list_groups(dn, &widest, err);
-    if (s == ST_OK) s = rank_groups(dn, material_rank, widest, pool, err);
+    /* a cell's rows are sealed in code order (seal_cell): when codes are
+     * ranks (the dictionary took every material in string order), they
+     * are in rank order already */
+    if (s == ST_OK && !identity) s = rank_groups(dn, material_rank, widest, pool, err);
     free_spares(dn); /* every month is sealed: no block is needed again */
     if (s != ST_OK) dn->failed = true;
     return s;

@@ -545,6 +545,7 @@ class Bench:
                      miss="" if met in (None, True) else f"{st['median'] - tgt:.2f} s over",
                      bound=bound, note=f"step medians (s): {split}")
             self.e2e_step_rows(scale, db, logs, walls, n_rows)
+            self.gold_in_run(scale, steps.get("intermediate"))
             rss = max(rsss)
             rss_by_scale[scale] = rss
             peak_step = next((s["name"] for s in logs[-1].get("steps", [])
@@ -567,6 +568,23 @@ class Bench:
                      bound="gold step at its limit + chunk buffers", note=f"gold step: {ranges}")
         except NotAvailable as e:
             self.unavailable(stage, scale, e, target)
+
+    def gold_in_run(self, scale, secs):
+        """Context for the features row: the gold step as the end-to-end runs timed it (inside a whole
+        `strata run`, after the steps before it), beside the same DuckDB query. The features row times
+        `--only intermediate` runs, each a fresh process that starts at the step: its heap and code are
+        paged in during the step. DuckDB's query runs in a process that holds its tables, after a
+        warm-up. Needs this run's DuckDB result (the features comparison at this scale)."""
+        r = self.context.get("_cache", {}).get(("duckdb", scale))
+        if not secs or not r:
+            return
+        peer, st = stats(r["seconds"]), stats(secs)
+        self.add("features (gold step inside a whole `strata run`)", scale, unit="s", strata=st, peer=peer,
+                 peer_name="DuckDB feature query", ratio=peer["median"] / st["median"], ratio_desc="DuckDB / strata",
+                 target="(context)",
+                 bound="the same step as the features row, in a process whose heap the earlier steps paged in",
+                 note="the run log's step seconds of the end-to-end reps (checks included); the target is the "
+                      "features row's, timed in --only runs")
 
     def scan_floor(self, scale, db):
         """The bare sqlite3_step scan's rows/s per thread: from the ingest comparison of this run, else one scan now."""

@@ -41,6 +41,7 @@ typedef struct st_run_ctx {
     int threads;
     st_step_result *cur;            /* the running step's result record */
     struct st_quality_results *quality; /* accumulated over the layers checked */
+    struct st_suite *suite;         /* the run's suite, owned (NULL: st_step_validate loads its own) */
     st_buf quality_summary;         /* one line per layer checked */
     int quality_warnings;
     int quality_failures;
@@ -59,6 +60,10 @@ typedef struct st_run_ctx {
 /* Steps. Each writes its outputs into staging with fingerprint `fp`. */
 st_status st_step_ingest(st_run_ctx *ctx, st_error *err) ST_MUST_USE;
 st_status st_step_validate(st_run_ctx *ctx, const char *layer, st_error *err) ST_MUST_USE;
+/* The suite of options o (--suite FILE, else the built-in one) into *out
+ * (caller owns; st_suite_free). A file that does not parse: ST_ERR_INVALID
+ * naming its line. */
+st_status st_step_load_suite(const st_run_opts *o, struct st_suite **out, st_error *err) ST_MUST_USE;
 st_status st_step_stage(st_run_ctx *ctx, uint64_t fp, st_error *err) ST_MUST_USE;
 st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err) ST_MUST_USE;
 st_status st_step_ml(st_run_ctx *ctx, uint64_t fp, st_error *err) ST_MUST_USE;

@@ -428,6 +428,9 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
                 ctx.threads == 1 ? "" : "s");
     /* made before the first step, so its workers are running by then */
     ctx.pool = st_pool_new(ctx.threads);
+    /* the suite once, before the first step: a --suite file that does not
+     * parse stops the run before it reads a source */
+    if (first <= S_MARTS) s = st_step_load_suite(o, &ctx.suite, err);
 
     for (int i = first; i <= last && s == ST_OK; i++) {
         ctx.cur = &steps[i];
@@ -458,6 +461,7 @@ st_status st_pipeline_run(const st_run_opts *o, st_error *err)
     if (s == ST_OK) s = st_warehouse_commit(ctx.wh, err);
     finish_run(&ctx, run_id, started, steps, t_start, s, err);
     st_quality_results_free(ctx.quality);
+    st_suite_free(ctx.suite);
     st_buf_free(&ctx.quality_summary);
     st_buf_free(&ctx.persona_summary);
     st_warehouse_close(ctx.wh);

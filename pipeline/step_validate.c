@@ -1,8 +1,9 @@
 /*
  * pipeline/step_validate.c: the pipeline's "validate" step, st_step_validate().
  *
- * Runs the expectations of one layer of the run's suite (the file given
- * with --suite, else the built-in default suite) against the files this
+ * Runs the expectations of one layer of the run's suite (ctx->suite, which
+ * st_pipeline_run loads once before the first step; when NULL, the file
+ * given with --suite, else the built-in default suite) against the files this
  * run sees (staged when the run wrote them, final otherwise), appends the
  * results to the run's accumulated results, counts warnings and failures,
  * and stops the pipeline with ST_ERR_QUALITY when an expectation of
@@ -26,12 +27,12 @@ static bool staged_or_final(void *ctx, const char *layer, const char *table, cha
 
 st_status st_step_validate(st_run_ctx *ctx, const char *layer, st_error *err)
 {
-    st_suite *suite = NULL;
+    st_suite *own = NULL, *suite = ctx->suite;
     st_quality_results *r = NULL;
-    st_status s;
-    if (ctx->o->suite_path) s = st_suite_load(&suite, ctx->o->suite_path, err);
-    else s = st_suite_load_default(&suite, err);
+    st_status s = ST_OK;
+    if (!suite) s = st_step_load_suite(ctx->o, &own, err);
     if (s != ST_OK) return s;
+    if (!suite) suite = own;
     s = st_suite_run_paths_on(suite, staged_or_final, ctx->wh, layer, ctx->pool, &r, err);
     if (s != ST_OK) goto done;
     size_t np, nw, nf;
@@ -56,6 +57,11 @@ st_status st_step_validate(st_run_ctx *ctx, const char *layer, st_error *err)
     }
 done:
     st_quality_results_free(r);
-    st_suite_free(suite);
+    st_suite_free(own);
     return s;
+}
+
+st_status st_step_load_suite(const st_run_opts *o, struct st_suite **out, st_error *err)
+{
+    return o->suite_path ? st_suite_load(out, o->suite_path, err) : st_suite_load_default(out, err);
 }

@@ -400,6 +400,38 @@ static void assert_same_files(const char *a, const char *b)
     }
 }
 
+/* A --suite file that does not parse stops the run before its first step
+ * (the run loads the suite once, up front): exit 2 naming the file's
+ * line, no source read, nothing published; the same file, mended, runs. */
+Test(pipeline, a_suite_that_does_not_parse_stops_the_run_before_its_first_step)
+{
+    build_fixture(500, 0, "customers");
+    char suite[300], extra[400], err[4096];
+    snprintf(suite, sizeof suite, "%s/my.suite", dir);
+    FILE *f = fopen(suite, "w");
+    cr_assert_not_null(f);
+    fputs("[gold.int_customer_analytics]\nnot_nul customer_id\n", f);
+    fclose(f);
+    snprintf(extra, sizeof extra, "--suite %s", suite);
+    cr_expect_eq(run_pipeline("wh", extra, err, sizeof err), 2, "%s", err);
+    cr_expect_not_null(strstr(err, "my.suite:2:1: unknown expectation 'not_nul'"), "%s", err);
+    char p[400];
+    snprintf(p, sizeof p, "%s/wh/bronze/raw_customer.strata", dir);
+    cr_expect_neq(access(p, F_OK), 0, "a bronze table was written");
+    snprintf(p, sizeof p, "%s/wh/_runs/latest.json", dir);
+    char *log = fx_slurp(p, NULL);
+    cr_assert_not_null(log);
+    cr_expect_not_null(strstr(log, "{\"name\": \"ingest\", \"status\": \"not run\""), "%s", log);
+    free(log);
+    f = fopen(suite, "w");
+    cr_assert_not_null(f);
+    fputs("[gold.int_customer_analytics]\nnot_null customer_id\n", f);
+    fclose(f);
+    cr_expect_eq(run_pipeline("wh", extra, err, sizeof err), 0, "%s", err);
+    snprintf(p, sizeof p, "%s/wh/bronze/raw_customer.strata", dir);
+    cr_expect_eq(access(p, F_OK), 0);
+}
+
 Test(pipeline, rerun_skips_and_force_rebuilds_identically_across_threads)
 {
     build_fixture(1500, 1, "Customer");

@@ -318,6 +318,46 @@ done:
     return s;
 }
 
+/* decode_fixed's CONST and RLE cases, as runs: the same checks in the same
+ * order (run values, run lengths that add up to n, values of the type),
+ * then the bytes all taken. */
+static st_status decode_runs(st_type t, int enc, rd *r, size_t n, uint64_t *val, uint32_t *end, size_t cap,
+                             size_t *n_runs, const char **why)
+{
+    st_status s = ST_OK;
+    uint64_t a;
+    uint32_t cnt;
+    unsigned w, w2;
+    const uint8_t *p, *pl;
+    uint64_t *rv = NULL;
+    if (enc == ST_ENC_CONST) {
+        if (!get8(r, &a)) BAD("constant truncated");
+        if (n && !in_type(t, &a, 1)) BAD("value out of the column type's range");
+        if (n && cap < 1) return ST_ERR_UNSUPPORTED;
+        *n_runs = n ? 1 : 0;
+        if (n) val[0] = a, end[0] = (uint32_t)n;
+        return ST_OK;
+    }
+    if (!get4(r, &cnt) || !get8(r, &a) || !get1(r, &w) || cnt > n || !get_packed(r, cnt, w, &p)) BAD("run values truncated");
+    if (!get1(r, &w2) || !get_packed(r, cnt, w2, &pl)) BAD("run lengths truncated");
+    if (cnt > cap) return ST_ERR_UNSUPPORTED; /* the structure read: the caller decodes rows */
+    if (!(rv = malloc(((size_t)cnt + 1) * sizeof *rv))) return ST_ERR_NOMEM;
+    unpack(p, cnt, w, a, val);
+    unpack(pl, cnt, w2, 1, rv);
+    size_t k = 0;
+    for (size_t q = 0; q < cnt; q++) {
+        if (rv[q] == 0 || rv[q] > n - k) BAD("run lengths do not add up to the row count");
+        k += (size_t)rv[q];
+        end[q] = (uint32_t)k;
+    }
+    if (k != n) BAD("run lengths do not add up to the row count");
+    if (!in_type(t, val, cnt)) BAD("value out of the column type's range");
+    *n_runs = cnt;
+done:
+    free(rv);
+    return s;
+}
+
 /* The dictionary of a DICT string block: count, lengths, offsets into
  * the value bytes (cnt + 1 entries) and the bytes. NULL, or what is wrong. */
 static const char *str_dict(rd *r, uint32_t *cnt, uint64_t *dl, uint64_t *doff, const uint8_t **bytes)
@@ -483,6 +523,21 @@ st_status st_codec_decode_dict(st_type t, int enc, const uint8_t *p, size_t len,
     }
     rd r = {p, len, 0};
     st_status s = decode_var_dict(enc, &r, n, dict, codes, why);
+    if (s == ST_OK && r.at != len) {
+        *why = "trailing bytes after the values";
+        return ST_ERR_CORRUPT;
+    }
+    return s;
+}
+
+st_status st_codec_decode_runs(st_type t, int enc, const uint8_t *p, size_t len, size_t n, uint64_t *val,
+                               uint32_t *end, size_t cap, size_t *n_runs, const char **why)
+{
+    *n_runs = 0;
+    if (is_var(t) || t == ST_TYPE_F64 || (enc != ST_ENC_CONST && enc != ST_ENC_RLE) || n > UINT32_MAX)
+        return ST_ERR_UNSUPPORTED;
+    rd r = {p, len, 0};
+    st_status s = decode_runs(t, enc, &r, n, val, end, cap, n_runs, why);
     if (s == ST_OK && r.at != len) {
         *why = "trailing bytes after the values";
         return ST_ERR_CORRUPT;

@@ -125,6 +125,15 @@ st_status st_codec_encode_runs(st_type t, const uint64_t *val, const uint32_t *l
 st_status st_codec_decode(st_type t, int enc, const uint8_t *p, size_t len, size_t n, st_column *out,
                           const char **why);
 
+/* The same for an integer (BOOL, I32, I64) block encoded CONST or RLE, as
+ * its runs: run r is the rows [end[r-1], end[r]) (end[-1] = 0) of value
+ * val[r] (widened); *n_runs of them, room for cap given (caller-owned).
+ * The checks of st_codec_decode, in its order: ST_ERR_CORRUPT with *why.
+ * ST_ERR_UNSUPPORTED (nothing decoded) for another encoding or type, or
+ * more than cap runs: the caller decodes rows instead. */
+st_status st_codec_decode_runs(st_type t, int enc, const uint8_t *p, size_t len, size_t n, uint64_t *val,
+                               uint32_t *end, size_t cap, size_t *n_runs, const char **why);
+
 /* The same for a STR or BYTES block, as a dictionary: dict (appending)
  * gets values and codes[0..n) the index into them of each row (DICT
  * blocks: their dictionary; CONST: one value; PLAIN: every row's value,

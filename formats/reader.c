@@ -541,6 +541,34 @@ static st_status read_block(st_reader *r, size_t c, size_t col, st_column *out, 
         for (uint32_t i = 0; i < n; i++) codes[i] = i;
     return ST_OK;
 }
+
+/* Block (c, col) as runs (st_reader_read_block_runs); the footer says
+ * whether it can be, before its bytes are read. */
+static st_status read_runs(st_reader *r, size_t c, size_t col, uint64_t *val, uint32_t *end, size_t cap,
+                           size_t *n_runs, st_error *err)
+{
+    *n_runs = 0;
+    if (c >= r->n_chunks || col >= r->n_fields)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': no chunk %zu column %zu", r->name, c, col);
+    const st_field *f = &r->fields[col];
+    const st_block_ent *b = &r->blocks[c * r->n_fields + col];
+    uint32_t n = r->chunk_n[c];
+    bool ints = f->type == ST_TYPE_BOOL || f->type == ST_TYPE_I32 || f->type == ST_TYPE_I64;
+    if (!ints || (b->encoding != ST_ENC_CONST && b->encoding != ST_ENC_RLE) || b->null_count ||
+        (b->flags & ST_BLOCK_FLAG_VALIDITY) || n == 0)
+        return st_error_set(err, ST_ERR_UNSUPPORTED, "'%s': column '%s', chunk %zu is not a block of runs", r->name,
+                            f->name, c);
+    const uint8_t *p = NULL;
+    size_t len = 0;
+    ST_TRY(block_payload(r, f, c, b, n, &p, &len, err));
+    const char *why = "bad values";
+    st_status s = st_codec_decode_runs(f->type, b->encoding, p, len, n, val, end, cap, n_runs, &why);
+    if (s == ST_ERR_CORRUPT) BAD(why);
+    if (s == ST_ERR_UNSUPPORTED)
+        return st_error_set(err, s, "'%s': column '%s', chunk %zu has more than %zu runs", r->name, f->name, c, cap);
+    if (s != ST_OK) return st_error_set(err, s, "out of memory decoding '%s'", r->name);
+    return ST_OK;
+}
 #undef BAD
 
 /* Streaming a mapped file must not keep it resident. Every page touched
@@ -590,6 +618,16 @@ st_status st_reader_read_block_dict(st_reader *r, size_t c, size_t col, st_colum
         return st_reader_read_block_dict(r->parts[r->chunk_part[c]], r->chunk_local[c], col, dict, codes, err);
     if (r->mapped && c < r->n_chunks && r->n_fields > 0) release_behind(r, c);
     return read_block(r, c, col, dict, codes, err);
+}
+
+st_status st_reader_read_block_runs(st_reader *r, size_t c, size_t col, uint64_t *val, uint32_t *end, size_t cap,
+                                    size_t *n_runs, st_error *err)
+{
+    if (r->parts && c < r->n_chunks)
+        return st_reader_read_block_runs(r->parts[r->chunk_part[c]], r->chunk_local[c], col, val, end, cap, n_runs,
+                                         err);
+    if (r->mapped && c < r->n_chunks && r->n_fields > 0) release_behind(r, c);
+    return read_runs(r, c, col, val, end, cap, n_runs, err);
 }
 
 st_status st_reader_read_stored(st_reader *r, size_t c, size_t col, st_stored_block *out, st_error *err)

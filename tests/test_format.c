@@ -106,6 +106,49 @@ static void assert_same(const st_column *a, const st_column *b, const char *what
     }
 }
 
+/* Every block of r's column 0 (an integer column, rows `rows` as read)
+ * read as runs: a CONST or RLE block without NULLs gives runs that spell
+ * out its rows, refused (ST_ERR_UNSUPPORTED) with one run too few of
+ * room; any other block is refused as ST_ERR_UNSUPPORTED. */
+static void runs_spell_rows(st_reader *r, const st_column *rows, const char *what)
+{
+    uint64_t *val = malloc(ST_CHUNK_ROWS * sizeof *val);
+    uint32_t *end = malloc(ST_CHUNK_ROWS * sizeof *end);
+    cr_assert(val && end);
+    st_error err;
+    size_t base = 0;
+    for (size_t c = 0; c < st_reader_n_chunks(r); c++) {
+        st_block_info bi;
+        cr_assert_eq(st_reader_block_info(r, c, 0, &bi), ST_OK);
+        size_t n_runs = 7;
+        st_status s = st_reader_read_block_runs(r, c, 0, val, end, ST_CHUNK_ROWS, &n_runs, &err);
+        bool runs = (bi.encoding == ST_ENC_CONST || bi.encoding == ST_ENC_RLE) && bi.null_count == 0 && bi.n_rows;
+        cr_assert_eq(s, runs ? ST_OK : ST_ERR_UNSUPPORTED, "%s chunk %zu (encoding %d): %s", what, c, bi.encoding,
+                     err.msg);
+        if (!runs) {
+            base += bi.n_rows;
+            continue;
+        }
+        cr_assert_gt(n_runs, 0);
+        cr_assert_eq(end[n_runs - 1], bi.n_rows, "%s chunk %zu: the runs cover the chunk", what, c);
+        for (size_t k = 0, i = 0; k < n_runs; k++) {
+            cr_assert_gt(end[k], i, "%s chunk %zu run %zu: empty", what, c, k);
+            for (; i < end[k]; i++) {
+                int64_t v = rows->type == ST_TYPE_I64 ? st_column_i64(rows)[base + i]
+                            : rows->type == ST_TYPE_I32 ? st_column_i32(rows)[base + i]
+                                                        : st_column_bool(rows)[base + i];
+                cr_assert_eq((int64_t)val[k], v, "%s chunk %zu row %zu", what, c, i);
+            }
+        }
+        if (n_runs > 1)
+            cr_assert_eq(st_reader_read_block_runs(r, c, 0, val, end, n_runs - 1, &n_runs, &err), ST_ERR_UNSUPPORTED,
+                         "%s chunk %zu: more runs than room", what, c);
+        base += bi.n_rows;
+    }
+    free(val);
+    free(end);
+}
+
 static void roundtrip(const st_column *in, uint32_t chunk_rows, const char *what)
 {
     char path[256];
@@ -163,6 +206,7 @@ static void roundtrip(const st_column *in, uint32_t chunk_rows, const char *what
         cr_assert_eq(st_reader_read_block_dict(r, 0, 0, &d, codes, &err), ST_ERR_INVALID, "%s: not strings", what);
         st_column_free(&d);
     }
+    if (in->type == ST_TYPE_BOOL || in->type == ST_TYPE_I32 || in->type == ST_TYPE_I64) runs_spell_rows(r, &out, what);
     /* zone maps against a naive computation */
     size_t row = 0;
     for (size_t c = 0; c < st_reader_n_chunks(r); c++) {
@@ -1711,6 +1755,62 @@ static size_t chunk_runs(const st_column *c, int j, size_t k, size_t ch, uint64_
  * says it did not: the file is the one st_writer_write makes of the rows,
  * for an int64, an int32 and a bool column. Lists that are not runs (an
  * empty run, equal neighbours) are not taken. */
+/* Blocks the row decoder refuses, the runs decoder refuses for the same
+ * reason: an int32 column's RLE or CONST block holding a 64-bit value,
+ * a bool's holding 2, run lengths that do not add up, trailing bytes. */
+Test(format, runs_are_refused_where_rows_are)
+{
+    struct { st_type enc_as, read_as; int enc; int64_t big; } cases[] = {
+        {ST_TYPE_I64, ST_TYPE_I32, ST_ENC_RLE, (int64_t)1 << 40},
+        {ST_TYPE_I64, ST_TYPE_I32, ST_ENC_CONST, -((int64_t)1 << 40)},
+        {ST_TYPE_I64, ST_TYPE_BOOL, ST_ENC_RLE, 2},
+        {ST_TYPE_I64, ST_TYPE_BOOL, ST_ENC_CONST, 2},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        st_column c;
+        st_column_init(&c, cases[k].enc_as);
+        for (int i = 0; i < 40; i++)
+            cr_assert_eq(st_column_push_i64(&c, cases[k].enc == ST_ENC_CONST || i >= 20 ? cases[k].big : 1), ST_OK);
+        st_buf b;
+        st_buf_init(&b);
+        int enc = -1;
+        cr_assert_eq(st_codec_encode(&c, cases[k].enc, &b, &enc), ST_OK);
+        cr_assert_eq(enc, cases[k].enc);
+        for (int damage = 0; damage < 3; damage++) {
+            size_t len = b.len + (damage == 2); /* a trailing byte */
+            uint8_t *p = calloc(len + 8, 1);
+            memcpy(p, b.data, b.len);
+            size_t n = 40 + (damage == 1 && enc == ST_ENC_RLE); /* lengths short of the rows */
+            uint64_t val[64];
+            uint32_t end[64];
+            size_t n_runs;
+            const char *why_runs = NULL, *why_rows = NULL;
+            st_column rows;
+            st_column_init(&rows, cases[k].read_as);
+            st_status a = st_codec_decode_runs(cases[k].read_as, enc, p, len, n, val, end, 64, &n_runs, &why_runs);
+            st_status r = st_codec_decode(cases[k].read_as, enc, p, len, n, &rows, &why_rows);
+            cr_expect_eq(r, ST_ERR_CORRUPT, "case %zu damage %d", k, damage);
+            cr_expect_eq(a, ST_ERR_CORRUPT, "case %zu damage %d", k, damage);
+            if (a == ST_ERR_CORRUPT && r == ST_ERR_CORRUPT)
+                cr_expect_str_eq(why_runs, why_rows, "case %zu damage %d", k, damage);
+            /* as the type it was written as (no damage), both decode */
+            if (damage == 0) {
+                st_column ok;
+                st_column_init(&ok, cases[k].enc_as);
+                cr_expect_eq(st_codec_decode_runs(cases[k].enc_as, enc, p, len, n, val, end, 64, &n_runs, &why_runs),
+                             ST_OK);
+                cr_expect_eq(n_runs, enc == ST_ENC_CONST ? 1 : 2);
+                cr_expect_eq(st_codec_decode(cases[k].enc_as, enc, p, len, n, &ok, &why_rows), ST_OK);
+                st_column_free(&ok);
+            }
+            st_column_free(&rows);
+            free(p);
+        }
+        st_buf_free(&b);
+        st_column_free(&c);
+    }
+}
+
 Test(format, a_column_written_from_runs_is_the_file_of_its_rows)
 {
     enum { CH = 4096, N_CH = 7 };

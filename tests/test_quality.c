@@ -1812,6 +1812,35 @@ Test(quality, string_keys_on_files_compared_by_dictionary_rank_match_reference)
     fx_rmtree(dir);
 }
 
+/* The same suite on the files under dir and on the tables of m: every
+ * result alike (status, counts, message, samples), each check having
+ * found something; iter names the case in failures. */
+static void file_results_as_in_memory(const char *suite, const char *dir, const st_qmem *m, int iter)
+{
+    st_quality_results *want = run(suite, m, NULL, NULL), *got = NULL;
+    st_suite *s = parse_ok(suite);
+    st_error e;
+    st_error_clear(&e);
+    cr_assert_eq(st_suite_run(s, dir, NULL, &got, &e), ST_OK, "%s", e.msg);
+    cr_assert_eq(st_quality_count(got), st_quality_count(want));
+    for (size_t i = 0; i < st_quality_count(want); i++) {
+        const st_qresult *x = res(want, i), *y = res(got, i);
+        cr_expect_eq(y->status, x->status, "iter %d check %zu", iter, i);
+        cr_expect_eq(y->unexpected_count, x->unexpected_count, "iter %d check %zu", iter, i);
+        cr_expect_eq(y->rows_checked, x->rows_checked, "iter %d check %zu", iter, i);
+        cr_expect_str_eq(y->message, x->message, "iter %d check %zu", iter, i);
+        cr_assert_eq(y->n_sample, x->n_sample, "iter %d check %zu", iter, i);
+        for (size_t k = 0; k < x->n_sample; k++) {
+            cr_expect_eq(y->sample[k].row, x->sample[k].row, "iter %d check %zu", iter, i);
+            cr_expect_str_eq(y->sample[k].value, x->sample[k].value, "iter %d check %zu", iter, i);
+        }
+        cr_expect_gt(x->unexpected_count, 0, "iter %d check %zu found nothing to compare", iter, i);
+    }
+    st_quality_results_free(want);
+    st_quality_results_free(got);
+    st_suite_free(s);
+}
+
 /* A string key column read through its dictionary leaves its rows'
  * strings unmade until a check needs them: a check after the key check
  * that reads the column whole (values_in_set), one before it, and
@@ -1856,34 +1885,73 @@ Test(quality, lazy_key_strings_serve_every_check_of_the_column_as_in_memory)
         st_qmem *m;
         cr_assert_eq(st_qmem_new(&m), ST_OK);
         cr_assert_eq(st_qmem_add(m, "gold", "t", names, cols, 2, 256, NULL), ST_OK);
-        st_quality_results *want = run(suite, m, NULL, NULL), *got = NULL;
-        st_suite *s = parse_ok(suite);
-        st_error e;
-        st_error_clear(&e);
-        cr_assert_eq(st_suite_run(s, dir, NULL, &got, &e), ST_OK, "%s", e.msg);
-        cr_assert_eq(st_quality_count(got), st_quality_count(want));
-        for (size_t i = 0; i < st_quality_count(want); i++) {
-            const st_qresult *x = res(want, i), *y = res(got, i);
-            cr_expect_eq(y->status, x->status, "iter %d check %zu", iter, i);
-            cr_expect_eq(y->unexpected_count, x->unexpected_count, "iter %d check %zu", iter, i);
-            cr_expect_eq(y->rows_checked, x->rows_checked, "iter %d check %zu", iter, i);
-            cr_expect_str_eq(y->message, x->message, "iter %d check %zu", iter, i);
-            cr_assert_eq(y->n_sample, x->n_sample, "iter %d check %zu", iter, i);
-            for (size_t k = 0; k < x->n_sample; k++) {
-                cr_expect_eq(y->sample[k].row, x->sample[k].row, "iter %d check %zu", iter, i);
-                cr_expect_str_eq(y->sample[k].value, x->sample[k].value, "iter %d check %zu", iter, i);
-            }
-        }
-        /* the checks found something to compare */
-        for (size_t i = 0; i < st_quality_count(want); i++) cr_expect_gt(res(want, i)->unexpected_count, 0);
-        st_quality_results_free(want);
-        st_quality_results_free(got);
-        st_suite_free(s);
+        file_results_as_in_memory(suite, dir, m, iter);
         st_qmem_free(m);
         st_column_free(&cols[0]);
         st_column_free(&cols[1]);
     }
     free(a);
+    free(sv);
+    fx_rmtree(dir);
+}
+
+/* Integer key columns whose blocks are runs (RLE, CONST) are read as runs
+ * by the key checks: composite keys of runs and strings, keys of runs
+ * only, duplicates inside a run and across a chunk boundary, a check
+ * after the key check that reads the column whole, and a key out of
+ * order give on files (runs, and plain blocks) what the same suite gives
+ * in memory. */
+Test(quality, key_columns_read_as_runs_serve_every_check_as_in_memory)
+{
+    enum { N = 3000 };
+    static const char *const names[] = {"c", "p", "s"};
+    static const char *const suites[] = {"[gold.t]\n"
+                                         "no_duplicate_keys c, p, s\n"
+                                         "values_between c 1 .. 5\n"
+                                         "values_between p 202001 .. 202003\n"
+                                         "no_duplicate_keys c, p\n"
+                                         "unique c\n",
+                                         "[gold.t]\n"
+                                         "values_between c 1 .. 5\n"
+                                         "no_duplicate_keys p, s\n"
+                                         "no_duplicate_keys c, s, p\n"};
+    char mat[20][8]; /* "m00" .. "m19": one length, so key order is byte order */
+    for (int k = 0; k < 20; k++) snprintf(mat[k], sizeof mat[k], "m%02d", k);
+    char dir[] = "/tmp/strata_qruns_XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    int64_t *c = malloc(N * sizeof *c);
+    int32_t *pk = malloc(N * sizeof *pk);
+    const char **sv = malloc(N * sizeof *sv);
+    for (int iter = 0; iter < 4; iter++) {
+        int enc = iter & 1;
+        size_t n = 0;
+        for (int64_t cust = 1; n < N; cust++)
+            for (int32_t m = 1; m <= 12 && n < N; m++)
+                for (size_t k = 0; k < 20 && n < N; k++)
+                    if ((cust + m + (int64_t)k) % 4) {
+                        c[n] = cust;
+                        pk[n] = 202000 + m;
+                        sv[n++] = mat[k];
+                    }
+        /* a key repeated across the boundary of the 512-row chunks, and inside one */
+        c[512] = c[511], pk[512] = pk[511], sv[512] = sv[511];
+        c[513] = c[511], pk[513] = pk[511], sv[513] = sv[511];
+        c[2000] = c[1999], pk[2000] = pk[1999], sv[2000] = sv[1999];
+        /* the last rows go back to an earlier month of their customer: keys out of order */
+        for (size_t i = N - 10; i < N; i++) c[i] = c[N - 11], pk[i] = 202001;
+        st_column cols[3] = {col_i64(c, N), col_i32(pk, N), col_str(sv, N)};
+        st_format_force_encoding(enc ? ST_ENC_PLAIN : -1);
+        write_table_chunked(dir, "gold", "t", names, cols, 3, 512);
+        st_format_force_encoding(-1);
+        st_qmem *m;
+        cr_assert_eq(st_qmem_new(&m), ST_OK);
+        cr_assert_eq(st_qmem_add(m, "gold", "t", names, cols, 3, 512, NULL), ST_OK);
+        file_results_as_in_memory(suites[iter >> 1], dir, m, iter);
+        st_qmem_free(m);
+        for (int j = 0; j < 3; j++) st_column_free(&cols[j]);
+    }
+    free(c);
+    free(pk);
     free(sv);
     fx_rmtree(dir);
 }

@@ -342,6 +342,16 @@ st_status st_reader_read_block(st_reader *r, size_t c, size_t col,
 st_status st_reader_read_block_dict(st_reader *r, size_t c, size_t col, st_column *dict,
                                     uint32_t *codes, st_error *err) ST_MUST_USE;
 
+/* Block `col` of chunk `c` of an integer column (BOOL, INT32, INT64) as
+ * its runs, when it is CONST or RLE without NULLs and has at most cap
+ * runs: run k is rows [end[k-1], end[k]) (end[-1] = 0) of value val[k]
+ * (widened to 64 bits); *n_runs of them (val and end caller-owned, room
+ * for cap). Same checks and errors as st_reader_read_block();
+ * ST_ERR_UNSUPPORTED, nothing read but the footer, for any other block
+ * (read its rows instead). */
+st_status st_reader_read_block_runs(st_reader *r, size_t c, size_t col, uint64_t *val, uint32_t *end,
+                                    size_t cap, size_t *n_runs, st_error *err) ST_MUST_USE;
+
 /* Block `col` of chunk `c` as stored (st_stored_block; bytes borrowed
  * until st_reader_close()), after the checks st_reader_read_block() makes
  * before decoding: its CRC32C and its header against the footer. */

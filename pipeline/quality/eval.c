@@ -671,21 +671,31 @@ static st_status key_append_str(bkeys *k, const char *s, size_t len, st_error *e
     return bkeys_bytes(k, s, len, err);
 }
 
+/* Encodes a word onto the current key, most significant byte first. */
+static st_status key_append_word(bkeys *k, uint64_t u, st_error *err)
+{
+    unsigned char b[8];
+    for (int j = 0; j < 8; j++) b[j] = (unsigned char)(u >> (56 - 8 * j));
+    return bkeys_bytes(k, b, 8, err);
+}
+
+/* Encodes an integer onto the current key (its sign bit flipped: the
+ * bytes order as the values). */
+static st_status key_append_int(bkeys *k, int64_t v, st_error *err)
+{
+    return key_append_word(k, (uint64_t)v ^ ((uint64_t)1 << 63), err);
+}
+
 /* Encodes value i of c onto the current key (caller checked validity). */
 static st_status key_append(bkeys *k, const st_column *c, size_t i, st_error *err)
 {
-    unsigned char b[8];
-    if (is_int_type(c->type) || c->type == ST_TYPE_F64) {
+    if (is_int_type(c->type)) return key_append_int(k, int_at(c, i), err);
+    if (c->type == ST_TYPE_F64) {
         uint64_t u;
-        if (c->type == ST_TYPE_F64) {
-            double d = st_column_f64(c)[i];
-            if (d == 0) d = 0; /* -0.0 equals 0.0 */
-            memcpy(&u, &d, 8);
-        } else {
-            u = (uint64_t)int_at(c, i) ^ ((uint64_t)1 << 63);
-        }
-        for (int j = 0; j < 8; j++) b[j] = (unsigned char)(u >> (56 - 8 * j));
-        return bkeys_bytes(k, b, 8, err);
+        double d = st_column_f64(c)[i];
+        if (d == 0) d = 0; /* -0.0 equals 0.0 */
+        memcpy(&u, &d, 8);
+        return key_append_word(k, u, err);
     }
     size_t len;
     const char *s = st_column_str(c, i, &len);
@@ -753,6 +763,10 @@ typedef struct colcache {
     bool inited;
     bool ranked;  /* col came through kr, whose ranks hold for this chunk */
     bool lazy;    /* ranked, and col not made yet: row i's string is kr->dict's entry kr->code[i] */
+    bool runs;    /* an integer key block kept as its runs, col not made yet: rows [re[k-1], re[k]) hold rv[k] */
+    uint64_t *rv;
+    uint32_t *re;
+    size_t n_runs, cap_runs;
     keyrank *kr;  /* NULL until a key check reads the column so */
 } colcache;
 
@@ -778,7 +792,7 @@ static st_status read_checked(tablectx *tc, size_t chunk, size_t col, uint32_t n
     return ST_OK;
 }
 
-static st_status key_strings(tablectx *tc, colcache *cc, st_error *err);
+static st_status make_rows(tablectx *tc, colcache *cc, st_error *err);
 
 static st_status get_block(tablectx *tc, size_t col, const st_column **out, st_error *err)
 {
@@ -787,10 +801,10 @@ static st_status get_block(tablectx *tc, size_t col, const st_column **out, st_e
         st_column_init(&cc->col, tc->t.vt->field_type(tc->t.impl, col));
         cc->inited = true;
     }
-    if (cc->loaded && cc->chunk == tc->chunk && cc->lazy) ST_TRY(key_strings(tc, cc, err));
+    if (cc->loaded && cc->chunk == tc->chunk && (cc->lazy || cc->runs)) ST_TRY(make_rows(tc, cc, err));
     if (!cc->loaded || cc->chunk != tc->chunk) {
         cc->loaded = false;
-        cc->ranked = cc->lazy = false;
+        cc->ranked = cc->lazy = cc->runs = false;
         ST_TRY(read_checked(tc, tc->chunk, col, tc->chunk_n, &cc->col, err));
         cc->loaded = true;
         cc->chunk = tc->chunk;
@@ -868,6 +882,31 @@ static st_status key_strings(tablectx *tc, colcache *cc, st_error *err)
     return ST_OK;
 }
 
+/* cc->col made from the runs of an integer block read as runs. */
+static st_status key_rows(tablectx *tc, colcache *cc, st_error *err)
+{
+    st_column *c = &cc->col;
+    st_column_reset(c);
+    if (st_column_reserve(c, tc->chunk_n, 0) != ST_OK) return st_error_set(err, ST_ERR_NOMEM, "out of memory checking keys");
+    for (size_t k = 0, i = 0; k < cc->n_runs; k++)
+        for (; i < cc->re[k]; i++) switch (c->type) {
+            case ST_TYPE_BOOL: ((uint8_t *)c->data)[i] = (uint8_t)cc->rv[k]; break;
+            case ST_TYPE_I32: ((int32_t *)c->data)[i] = (int32_t)(int64_t)cc->rv[k]; break;
+            default: ((int64_t *)c->data)[i] = (int64_t)cc->rv[k]; break;
+            }
+    c->n_rows = tc->chunk_n;
+    cc->runs = false;
+    return ST_OK;
+}
+
+/* cc->col's rows made, for a block kept as a dictionary or as runs. */
+static st_status make_rows(tablectx *tc, colcache *cc, st_error *err)
+{
+    if (cc->lazy) ST_TRY(key_strings(tc, cc, err));
+    if (cc->runs) ST_TRY(key_rows(tc, cc, err));
+    return ST_OK;
+}
+
 /* Block (tc->chunk, col) of a STR/BYTES key column through its dictionary
  * into cc. A dictionary of at most KEY_RANK_MAX entries gets ranks, and
  * the rows' strings are left unmade (cc->lazy: key_strings makes them
@@ -896,11 +935,17 @@ static st_status read_key_dict(tablectx *tc, colcache *cc, size_t col, bool *pla
  * that reads dictionaries is read through its dictionary, and when that
  * is small, *kr gets its ranks (else NULL): order_rows then compares
  * ranks, not bytes. */
-static st_status get_key_block(tablectx *tc, size_t col, const st_column **out, const keyrank **kr, st_error *err)
+static st_status get_key_runs(tablectx *tc, colcache *cc, size_t col, const st_column **out, const colcache **rc,
+                               st_error *err);
+
+static st_status get_key_block(tablectx *tc, size_t col, const st_column **out, const keyrank **kr,
+                               const colcache **rc, st_error *err)
 {
     colcache *cc = &tc->cache[col];
     st_type t = tc->t.vt->field_type(tc->t.impl, col);
     *kr = NULL;
+    *rc = NULL;
+    if (is_int_type(t) && tc->t.vt->read_block_runs) return get_key_runs(tc, cc, col, out, rc, err);
     if (!is_var_type(t) || !tc->t.vt->read_block_dict) return get_block(tc, col, out, err);
     if (!cc->loaded || cc->chunk != tc->chunk) {
         st_block_info bi;
@@ -912,7 +957,7 @@ static st_status get_key_block(tablectx *tc, size_t col, const st_column **out, 
         }
         if (!cc->kr && (cc->kr = calloc(1, sizeof *cc->kr)) != NULL) st_column_init(&cc->kr->dict, t);
         if (!cc->kr) return st_error_set(err, ST_ERR_NOMEM, "out of memory checking keys");
-        cc->loaded = cc->ranked = cc->lazy = false;
+        cc->loaded = cc->ranked = cc->lazy = cc->runs = false;
         bool plain;
         ST_TRY(read_key_dict(tc, cc, col, &plain, err));
         if (plain) return get_block(tc, col, out, err);
@@ -921,6 +966,40 @@ static st_status get_key_block(tablectx *tc, size_t col, const st_column **out, 
     }
     *out = &cc->col;
     *kr = cc->ranked ? cc->kr : NULL;
+    return ST_OK;
+}
+
+/* get_key_block for an integer column of a table that reads runs: a CONST
+ * or RLE block without NULLs of at most a quarter as many runs as rows is
+ * kept as its runs (*rc = cc; cc->col left unmade), any other block read
+ * as get_block does. */
+static st_status get_key_runs(tablectx *tc, colcache *cc, size_t col, const st_column **out, const colcache **rc,
+                              st_error *err)
+{
+    if (!cc->loaded || cc->chunk != tc->chunk) {
+        if (!cc->inited) {
+            st_column_init(&cc->col, tc->t.vt->field_type(tc->t.impl, col));
+            cc->inited = true;
+        }
+        cc->loaded = cc->ranked = cc->lazy = cc->runs = false;
+        size_t cap = tc->chunk_n / 4 ? tc->chunk_n / 4 : 1;
+        ST_TRY(grow((void **)&cc->rv, &cc->cap_runs, cap, sizeof *cc->rv, err));
+        uint32_t *re = realloc(cc->re, cc->cap_runs * sizeof *re); /* as many as rv */
+        if (!re) return st_error_set(err, ST_ERR_NOMEM, "out of memory checking keys");
+        cc->re = re;
+        st_error e;
+        st_status s = tc->t.vt->read_block_runs(tc->t.impl, tc->chunk, col, cc->rv, cc->re, cap, &cc->n_runs, &e);
+        if (s == ST_ERR_UNSUPPORTED) return get_block(tc, col, out, err);
+        if (s != ST_OK) {
+            if (err) *err = e;
+            return s;
+        }
+        st_column_reset(&cc->col);
+        cc->runs = cc->loaded = true;
+        cc->chunk = tc->chunk;
+    }
+    *out = &cc->col;
+    *rc = cc->runs ? cc : NULL;
     return ST_OK;
 }
 
@@ -1462,14 +1541,31 @@ static st_status collect_keys(qstate *q, const st_column *const *cols, size_t n,
     return ST_OK;
 }
 
+/* Row i's value of an integer key column: from its runs (rc, when kept
+ * so: the run whose end is the first past i, by bisection) or its rows. */
+static int64_t key_int(const st_column *c, const colcache *rc, size_t i)
+{
+    if (!rc) return int_at(c, i);
+    size_t lo = 0, hi = rc->n_runs - 1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (rc->re[mid] > i) hi = mid;
+        else lo = mid + 1;
+    }
+    return (int64_t)rc->rv[lo];
+}
+
 /* Encodes row i's key into the (reset) buffer of k; a column with ranks
- * (kr[j], kr may be NULL) by its dictionary's entry. */
-static st_status encode_key(const qstate *q, const st_column *const *cols, const keyrank *const *kr, size_t i,
-                            bkeys *k, st_error *err)
+ * (kr[j], kr may be NULL) by its dictionary's entry, one kept as runs
+ * (rc[j], rc may be NULL) by its run's value. */
+static st_status encode_key(const qstate *q, const st_column *const *cols, const keyrank *const *kr,
+                            const colcache *const *rc, size_t i, bkeys *k, st_error *err)
 {
     k->len = 0;
     for (size_t j = 0; j < q->n_col; j++) {
-        if (kr && kr[j]) {
+        if (rc && rc[j]) {
+            ST_TRY(key_append_int(k, key_int(cols[j], rc[j], i), err));
+        } else if (kr && kr[j]) {
             size_t len;
             const char *s = st_column_str(&kr[j]->dict, kr[j]->code[i], &len);
             ST_TRY(key_append_str(k, s, len, err));
@@ -1555,12 +1651,21 @@ static int cmp_rows(const qstate *q, const st_column *const *cols, size_t a, siz
  * columns are loops the compiler vectorises and strings are compared only
  * where the columns before them tie. cmp_rows is its specification (and
  * the test's). ord[0] is left 0. */
-static void order_rows(const qstate *q, const st_column *const *cols, const keyrank *const *kr, size_t n,
-                       int8_t *ord)
+static void order_rows(const qstate *q, const st_column *const *cols, const keyrank *const *kr,
+                       const colcache *const *rc, size_t n, int8_t *ord)
 {
     memset(ord, 0, n);
     for (size_t j = 0; j < q->n_col; j++) {
         const st_column *c = cols[j];
+        if (rc && rc[j]) { /* runs: a row differs from the one before only where a run starts */
+            const colcache *x = rc[j];
+            for (size_t k = 1; k < x->n_runs; k++) {
+                size_t i = x->re[k - 1];
+                int64_t a = (int64_t)x->rv[k], b = (int64_t)x->rv[k - 1];
+                ord[i] = (int8_t)(ord[i] ? ord[i] : (a > b) - (a < b));
+            }
+            continue;
+        }
         if (kr && kr[j]) { /* a string column by its dictionary's ranks */
             const uint32_t *code = kr[j]->code, *rank = kr[j]->rank;
             uint32_t y = n ? rank[code[0]] : 0; /* the row before's rank, carried: one lookup a row */
@@ -1640,7 +1745,7 @@ static size_t first_not_above(const int8_t *ord, size_t from, size_t n)
  * met: then this chunk's counts and every sample are undone, q leaves the
  * ordered path and the caller collects instead. Fails only for memory. */
 static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *cols, const keyrank *const *kr,
-                             bool *still, st_error *err)
+                             const colcache *const *rc, bool *still, st_error *err)
 {
     st_qresult *r = q->r;
     uint64_t checked0 = r->rows_checked;
@@ -1658,7 +1763,7 @@ static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *co
             q->ord = o;
             q->ord_cap = tc->chunk_n;
         }
-        order_rows(q, cols, kr, tc->chunk_n, q->ord);
+        order_rows(q, cols, kr, rc, tc->chunk_n, q->ord);
         ord = q->ord;
     }
     for (size_t i = 0; i < tc->chunk_n; i++) {
@@ -1678,7 +1783,7 @@ static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *co
         if (ord && i > 0) {
             c = ord[i];
         } else if (q->all_int) {
-            for (size_t j = 0; j < q->n_col; j++) cur_i[j] = int_at(cols[j], i);
+            for (size_t j = 0; j < q->n_col; j++) cur_i[j] = key_int(cols[j], rc[j], i);
             if (q->have_prev) {
                 c = 0;
                 for (size_t j = 0; j < q->n_col && c == 0; j++)
@@ -1687,7 +1792,7 @@ static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *co
         } else if (pi != SIZE_MAX) {
             c = cmp_rows(q, cols, i, pi);
         } else {
-            ST_TRY(encode_key(q, cols, kr, i, &q->cur, err));
+            ST_TRY(encode_key(q, cols, kr, rc, i, &q->cur, err));
             if (q->have_prev) c = bytes_cmp(q->cur.buf, q->cur.len, q->prev.buf, q->prev.len);
         }
         if (c < 0) {
@@ -1707,7 +1812,7 @@ static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *co
             q->prev_dup = true;
             if (r->n_sample < ST_QSAMPLE_MAX) {
                 char v[sizeof r->sample[0].value];
-                ST_TRY(encode_key(q, cols, kr, i, &q->cur, err));
+                ST_TRY(encode_key(q, cols, kr, rc, i, &q->cur, err));
                 key_render(q->cur.buf, q->cur.len, q->type, q->n_col, v, sizeof v);
                 add_sample(r, tc->row_base + (int64_t)i, v);
             }
@@ -1719,8 +1824,8 @@ static st_status stream_keys(qstate *q, tablectx *tc, const st_column *const *co
         q->have_prev = true;
     }
     if (ord && q->all_int) /* the chunk's last key, carried */
-        for (size_t j = 0; j < q->n_col; j++) q->prev_i[j] = int_at(cols[j], tc->chunk_n - 1);
-    if (pi != SIZE_MAX) ST_TRY(encode_key(q, cols, kr, pi, &q->prev, err)); /* carried to the next chunk */
+        for (size_t j = 0; j < q->n_col; j++) q->prev_i[j] = key_int(cols[j], rc[j], tc->chunk_n - 1);
+    if (pi != SIZE_MAX) ST_TRY(encode_key(q, cols, kr, rc, pi, &q->prev, err)); /* carried to the next chunk */
     note_held(q, q->have_prev ? 1 : 0);
     return ST_OK;
 }
@@ -1866,13 +1971,11 @@ static bool chunk_strictly_increasing(const st_column *c, uint32_t n)
 
 /* unique / no_duplicate_keys: keys streamed while they arrive in order,
  * else collected (per chunk when the chunks' ranges are disjoint). */
-/* The strings of the key columns read lazily (get_key_block) made. */
-static st_status all_key_strings(qstate *q, tablectx *tc, st_error *err)
+/* The rows of the key columns read lazily (get_key_block: dictionaries,
+ * runs) made. */
+static st_status all_key_rows(qstate *q, tablectx *tc, st_error *err)
 {
-    for (size_t j = 0; j < q->n_col; j++) {
-        colcache *cc = &tc->cache[q->col[j]];
-        if (cc->lazy) ST_TRY(key_strings(tc, cc, err));
-    }
+    for (size_t j = 0; j < q->n_col; j++) ST_TRY(make_rows(tc, &tc->cache[q->col[j]], err));
     return ST_OK;
 }
 
@@ -1880,26 +1983,30 @@ static st_status step_keys(qstate *q, tablectx *tc, uint32_t n, st_error *err)
 {
     const st_column *cols[MAX_KEY_COLS];
     const keyrank *kr[MAX_KEY_COLS];
+    const colcache *rc[MAX_KEY_COLS];
     bool nulls = false;
     for (size_t j = 0; j < q->n_col; j++) {
-        ST_TRY(get_key_block(tc, (size_t)q->col[j], &cols[j], &kr[j], err));
+        ST_TRY(get_key_block(tc, (size_t)q->col[j], &cols[j], &kr[j], &rc[j], err));
         nulls |= cols[j]->null_count != 0;
     }
     q->r->chunks_decoded++;
+    /* keys streamed a column at a time (no NULLs, rows to compare) read a
+     * few rows' values through the dictionaries and runs; every other path
+     * reads the rows */
+    if (q->per_chunk || !q->in_order || nulls || n <= 1) {
+        ST_TRY(all_key_rows(q, tc, err));
+        for (size_t j = 0; j < q->n_col; j++) rc[j] = NULL;
+    }
     if (q->per_chunk && chunk_strictly_increasing(cols[0], n)) {
         /* all distinct: the sort and tally would find nothing */
         q->r->rows_checked += n;
         return ST_OK;
     }
-    /* keys streamed a column at a time (no NULLs, rows to compare) read
-     * the strings of a few rows through the ranks' dictionaries; every
-     * other path reads the rows' strings */
-    if (!q->in_order || nulls || n <= 1) ST_TRY(all_key_strings(q, tc, err));
     if (q->in_order) {
         bool still;
-        ST_TRY(stream_keys(q, tc, cols, kr, &still, err));
+        ST_TRY(stream_keys(q, tc, cols, kr, rc, &still, err));
         if (still) return ST_OK;
-        ST_TRY(all_key_strings(q, tc, err));
+        ST_TRY(all_key_rows(q, tc, err));
         ST_TRY(recollect(q, tc, err));
     }
     ST_TRY(collect_keys(q, cols, n, tc->row_base, &q->r->rows_checked, err));
@@ -2246,6 +2353,8 @@ done:
         for (size_t j = 0; j < tc.n_fields; j++) {
             st_column_free(&tc.cache[j].col);
             keyrank_free(tc.cache[j].kr);
+            free(tc.cache[j].rv);
+            free(tc.cache[j].re);
         }
     free(tc.cache);
     if (tc.t.vt) tc.t.vt->close(tc.t.impl);

@@ -44,11 +44,17 @@ static st_status ft_read_block_dict(void *impl, size_t c, size_t col, st_column 
     return st_reader_read_block_dict(impl, c, col, dict, codes, err);
 }
 
+static st_status ft_read_block_runs(void *impl, size_t c, size_t col, uint64_t *val, uint32_t *end, size_t cap,
+                                    size_t *n_runs, st_error *err)
+{
+    return st_reader_read_block_runs(impl, c, col, val, end, cap, n_runs, err);
+}
+
 static void ft_close(void *impl) { st_reader_close(impl); }
 
 static const qtable_vt file_vt = {
-    ft_n_fields,   ft_field_name, ft_field_type,      ft_n_rows, ft_n_chunks, ft_chunk_rows,
-    ft_block_info, ft_read_block, ft_read_block_dict, ft_close,
+    ft_n_fields,   ft_field_name, ft_field_type,      ft_n_rows,          ft_n_chunks, ft_chunk_rows,
+    ft_block_info, ft_read_block, ft_read_block_dict, ft_read_block_runs, ft_close,
 };
 
 typedef struct pathsrc {

@@ -157,7 +157,7 @@ static st_status mt_read_block(void *impl, size_t c, size_t col, st_column *out,
 static void mt_close(void *impl) { (void)impl; }
 
 static const qtable_vt mem_vt = {
-    mt_n_fields, mt_field_name, mt_field_type, mt_n_rows, mt_n_chunks, mt_chunk_rows, mt_block_info, mt_read_block, NULL, mt_close,
+    mt_n_fields, mt_field_name, mt_field_type, mt_n_rows, mt_n_chunks, mt_chunk_rows, mt_block_info, mt_read_block, NULL, NULL, mt_close,
 };
 
 static st_status mem_open(void *ctx, const char *layer, const char *table, qtable *out, st_error *err)

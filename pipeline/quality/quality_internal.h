@@ -54,6 +54,10 @@ typedef struct qtable_vt {
      * the chunk's rows), as st_reader_read_block_dict; NULL when the table
      * has no such reading. */
     st_status (*read_block_dict)(void *impl, size_t c, size_t col, st_column *dict, uint32_t *codes, st_error *err);
+    /* An integer block as runs, as st_reader_read_block_runs (ST_ERR_UNSUPPORTED:
+     * not a block of runs); NULL when the table has no such reading. */
+    st_status (*read_block_runs)(void *impl, size_t c, size_t col, uint64_t *val, uint32_t *end, size_t cap,
+                                 size_t *n_runs, st_error *err);
     void (*close)(void *impl);
 } qtable_vt;
 

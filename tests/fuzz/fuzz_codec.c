@@ -9,7 +9,9 @@
  * forced encoding is used when it applies, and the same bytes decoded as
  * a block of each encoding are either refused or decoded without reading
  * past them (ASan); strings given as codes into their distinct values
- * (st_codec_encode_str_codes) encode to the same bytes.
+ * (st_codec_encode_str_codes) encode to the same bytes; an integer block
+ * read as runs (st_codec_decode_runs) spells out the rows the row decoder
+ * gives, and is refused exactly when the row decoder refuses the bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -102,6 +104,45 @@ static void same_from_codes(const st_column *c, int force, const st_buf *want, i
     free(rows);
 }
 
+/* Bytes (p, len) of n rows decoded as runs and as rows: the runs spell
+ * out the rows, a block refused by one is refused by the other (the same
+ * reason), and a block of another encoding or more runs than cap is
+ * refused as ST_ERR_UNSUPPORTED. */
+static void same_runs(st_type t, int enc, const uint8_t *p, size_t len, size_t n, size_t cap)
+{
+    if (t != ST_TYPE_BOOL && t != ST_TYPE_I32 && t != ST_TYPE_I64) return;
+    uint64_t *val = malloc((cap + 1) * sizeof *val);
+    uint32_t *end = malloc((cap + 1) * sizeof *end);
+    if (!val || !end) abort();
+    st_column rows;
+    st_column_init(&rows, t);
+    const char *why_runs = NULL, *why_rows = NULL;
+    size_t n_runs = 0;
+    st_status a = st_codec_decode_runs(t, enc, p, len, n, val, end, cap, &n_runs, &why_runs);
+    st_status b = st_codec_decode(t, enc, p, len, n, &rows, &why_rows);
+    if (enc != ST_ENC_CONST && enc != ST_ENC_RLE) {
+        if (a != ST_ERR_UNSUPPORTED) abort();
+    } else if (a == ST_OK) {
+        if (b != ST_OK || n_runs > cap || rows.n_rows != n) abort();
+        for (size_t k = 0, i = 0; k < n_runs; k++) {
+            if (end[k] <= i || end[k] > n) abort();
+            for (; i < end[k]; i++) {
+                int64_t v = t == ST_TYPE_I64 ? st_column_i64(&rows)[i]
+                            : t == ST_TYPE_I32 ? st_column_i32(&rows)[i] : st_column_bool(&rows)[i];
+                if (v != (int64_t)val[k]) abort();
+            }
+        }
+        if (n_runs && end[n_runs - 1] != n) abort();
+    } else if (a == ST_ERR_CORRUPT) {
+        if (b != ST_ERR_CORRUPT || strcmp(why_runs, why_rows)) abort();
+    } else if (a != ST_ERR_UNSUPPORTED && a != ST_ERR_NOMEM) {
+        abort();
+    }
+    st_column_free(&rows);
+    free(val);
+    free(end);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -122,6 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * offsets a NULL data pointer by 0, which UBSan flags) */
     if (in.n_rows && st_codec_decode(t, enc, (const uint8_t *)b.data, b.len, in.n_rows, &out, &why) != ST_OK) abort();
     if (in.n_rows) same(&in, &out);
+    if (in.n_rows) same_runs(t, enc, (const uint8_t *)b.data, b.len, in.n_rows, in.n_rows);
     if (t == ST_TYPE_STR || t == ST_TYPE_BYTES) same_from_codes(&in, force, &b, enc);
     /* the raw bytes as a block of every encoding: refused or decoded, never read past */
     for (int e = 0; e < 6; e++) {
@@ -131,6 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!copy) abort();
         memcpy(copy, data + 2, size - 2);
         (void)st_codec_decode(t, e, copy, size - 2, 1 + (size - 2) % 97, &junk, &why);
+        same_runs(t, e, copy, size - 2, 1 + (size - 2) % 97, (size - 2) % 13);
         free(copy);
         st_column_free(&junk);
     }

@@ -1915,7 +1915,7 @@ Test(quality, key_columns_read_as_runs_serve_every_check_as_in_memory)
                                          "values_between c 1 .. 5\n"
                                          "no_duplicate_keys p, s\n"
                                          "no_duplicate_keys c, s, p\n"};
-    char mat[20][8]; /* "m00" .. "m19": one length, so key order is byte order */
+    char mat[20][16]; /* "m00" .. "m19": one length, so key order is byte order */
     for (int k = 0; k < 20; k++) snprintf(mat[k], sizeof mat[k], "m%02d", k);
     char dir[] = "/tmp/strata_qruns_XXXXXX";
     cr_assert_not_null(mkdtemp(dir));

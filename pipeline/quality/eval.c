@@ -888,12 +888,14 @@ static st_status key_rows(tablectx *tc, colcache *cc, st_error *err)
     st_column *c = &cc->col;
     st_column_reset(c);
     if (st_column_reserve(c, tc->chunk_n, 0) != ST_OK) return st_error_set(err, ST_ERR_NOMEM, "out of memory checking keys");
-    for (size_t k = 0, i = 0; k < cc->n_runs; k++)
-        for (; i < cc->re[k]; i++) switch (c->type) {
-            case ST_TYPE_BOOL: ((uint8_t *)c->data)[i] = (uint8_t)cc->rv[k]; break;
-            case ST_TYPE_I32: ((int32_t *)c->data)[i] = (int32_t)(int64_t)cc->rv[k]; break;
-            default: ((int64_t *)c->data)[i] = (int64_t)cc->rv[k]; break;
-            }
+    for (size_t k = 0, i = 0; k < cc->n_runs; k++) {
+        int64_t v = (int64_t)cc->rv[k];
+        for (; i < cc->re[k]; i++) {
+            if (c->type == ST_TYPE_BOOL) ((uint8_t *)c->data)[i] = (uint8_t)v;
+            else if (c->type == ST_TYPE_I32) ((int32_t *)c->data)[i] = (int32_t)v;
+            else ((int64_t *)c->data)[i] = v;
+        }
+    }
     c->n_rows = tc->chunk_n;
     cc->runs = false;
     return ST_OK;
@@ -934,7 +936,8 @@ static st_status read_key_dict(tablectx *tc, colcache *cc, size_t col, bool *pla
 /* get_block for a key column. A STR/BYTES block without NULLs of a table
  * that reads dictionaries is read through its dictionary, and when that
  * is small, *kr gets its ranks (else NULL): order_rows then compares
- * ranks, not bytes. */
+ * ranks, not bytes. An integer column of a table that reads runs may come
+ * as runs (get_key_runs; *rc, else NULL). */
 static st_status get_key_runs(tablectx *tc, colcache *cc, size_t col, const st_column **out, const colcache **rc,
                                st_error *err);
 
@@ -1969,8 +1972,6 @@ static bool chunk_strictly_increasing(const st_column *c, uint32_t n)
     return up;
 }
 
-/* unique / no_duplicate_keys: keys streamed while they arrive in order,
- * else collected (per chunk when the chunks' ranges are disjoint). */
 /* The rows of the key columns read lazily (get_key_block: dictionaries,
  * runs) made. */
 static st_status all_key_rows(qstate *q, tablectx *tc, st_error *err)
@@ -1978,6 +1979,9 @@ static st_status all_key_rows(qstate *q, tablectx *tc, st_error *err)
     for (size_t j = 0; j < q->n_col; j++) ST_TRY(make_rows(tc, &tc->cache[q->col[j]], err));
     return ST_OK;
 }
+
+/* unique / no_duplicate_keys: keys streamed while they arrive in order,
+ * else collected (per chunk when the chunks' ranges are disjoint). */
 
 static st_status step_keys(qstate *q, tablectx *tc, uint32_t n, st_error *err)
 {

@@ -933,14 +933,14 @@ static st_status read_key_dict(tablectx *tc, colcache *cc, size_t col, bool *pla
     return ST_OK;
 }
 
+static st_status get_key_runs(tablectx *tc, colcache *cc, size_t col, const st_column **out, const colcache **rc,
+                               st_error *err);
+
 /* get_block for a key column. A STR/BYTES block without NULLs of a table
  * that reads dictionaries is read through its dictionary, and when that
  * is small, *kr gets its ranks (else NULL): order_rows then compares
  * ranks, not bytes. An integer column of a table that reads runs may come
  * as runs (get_key_runs; *rc, else NULL). */
-static st_status get_key_runs(tablectx *tc, colcache *cc, size_t col, const st_column **out, const colcache **rc,
-                               st_error *err);
-
 static st_status get_key_block(tablectx *tc, size_t col, const st_column **out, const keyrank **kr,
                                const colcache **rc, st_error *err)
 {

@@ -176,6 +176,31 @@ static bool in_type(st_type t, const uint64_t *v, size_t n)
 
 static bool in_i32(uint64_t v) { return (int64_t)v >= INT32_MIN && (int64_t)v <= INT32_MAX; }
 
+/* An RLE block's parts: its run count (at most n), base, value width and
+ * packed run values, then the lengths' width and packed lengths. NULL,
+ * or what is wrong. */
+static const char *rle_parts(rd *r, size_t n, uint32_t *cnt, uint64_t *a, unsigned *w, const uint8_t **p,
+                             unsigned *w2, const uint8_t **pl)
+{
+    if (!get4(r, cnt) || !get8(r, a) || !get1(r, w) || *cnt > n || !get_packed(r, *cnt, *w, p))
+        return "run values truncated";
+    if (!get1(r, w2) || !get_packed(r, *cnt, *w2, pl)) return "run lengths truncated";
+    return NULL;
+}
+
+/* True when the cnt run lengths len[] are each at least 1 and add up to
+ * n; end[q] (when end is not NULL) gets run q's end row. */
+static bool runs_add_up(const uint64_t *len, size_t cnt, size_t n, uint32_t *end)
+{
+    size_t k = 0;
+    for (size_t q = 0; q < cnt; q++) {
+        if (len[q] == 0 || len[q] > n - k) return false;
+        k += (size_t)len[q];
+        if (end) end[q] = (uint32_t)k;
+    }
+    return k == n;
+}
+
 /* CONST and RLE blocks of an int32 column (period keys, years, months:
  * one value or a few runs a chunk), written straight into the column:
  * the same checks, in the same order, as the 64-bit path below, without
@@ -197,21 +222,15 @@ static st_status decode_i32_runs(int enc, rd *r, size_t n, st_column *out, const
         out->n_rows = at + n;
         return ST_OK;
     }
-    if (!get4(r, &cnt) || !get8(r, &a) || !get1(r, &w) || cnt > n || !get_packed(r, cnt, w, &p)) BAD("run values truncated");
-    if (!get1(r, &w2) || !get_packed(r, cnt, w2, &pl)) BAD("run lengths truncated");
+    const char *bad = rle_parts(r, n, &cnt, &a, &w, &p, &w2, &pl);
+    if (bad) BAD(bad);
     if (!(rv = malloc(((size_t)cnt * 2 + 1) * sizeof *rv))) return ST_ERR_NOMEM;
     unpack(p, cnt, w, a, rv);
     unpack(pl, cnt, w2, 1, rv + cnt);
-    size_t k = 0;
-    for (size_t q = 0; q < cnt; q++) {
-        uint64_t len = rv[cnt + q];
-        if (len == 0 || len > n - k) BAD("run lengths do not add up to the row count");
-        k += (size_t)len;
-    }
-    if (k != n) BAD("run lengths do not add up to the row count");
+    if (!runs_add_up(rv + cnt, cnt, n, NULL)) BAD("run lengths do not add up to the row count");
     for (size_t q = 0; q < cnt; q++)
         if (!in_i32(rv[q])) BAD("value out of the column type's range");
-    k = 0;
+    size_t k = 0;
     for (size_t q = 0; q < cnt; q++)
         for (uint64_t z = 0; z < rv[cnt + q]; z++) dst[k++] = (int32_t)rv[q];
     out->n_rows = at + n;
@@ -263,9 +282,9 @@ static st_status decode_fixed(st_type t, int enc, rd *r, size_t n, st_column *ou
         break;
     case ST_ENC_RLE: {
         if (f64) BAD("encoding not valid for float64");
-        if (!get4(r, &cnt) || !get8(r, &a) || !get1(r, &w) || cnt > n || !get_packed(r, cnt, w, &p)) BAD("run values truncated");
         const uint8_t *pl;
-        if (!get1(r, &w2) || !get_packed(r, cnt, w2, &pl)) BAD("run lengths truncated");
+        const char *bad = rle_parts(r, n, &cnt, &a, &w, &p, &w2, &pl);
+        if (bad) BAD(bad);
         uint64_t *rv = malloc(((size_t)cnt * 2 + 1) * sizeof *rv);
         if (!rv) {
             s = ST_ERR_NOMEM;
@@ -273,15 +292,13 @@ static st_status decode_fixed(st_type t, int enc, rd *r, size_t n, st_column *ou
         }
         unpack(p, cnt, w, a, rv);
         unpack(pl, cnt, w2, 1, rv + cnt);
-        size_t k = 0;
-        for (size_t q = 0; q < cnt; q++) {
-            uint64_t len = rv[cnt + q];
-            if (len == 0 || len > n - k) {
-                free(rv);
-                BAD("run lengths do not add up to the row count");
-            }
-            for (uint64_t z = 0; z < len; z++) v[k++] = rv[q];
+        if (!runs_add_up(rv + cnt, cnt, n, NULL)) {
+            free(rv);
+            BAD("run lengths do not add up to the row count");
         }
+        size_t k = 0;
+        for (size_t q = 0; q < cnt; q++)
+            for (uint64_t z = 0; z < rv[cnt + q]; z++) v[k++] = rv[q];
         free(rv);
         if (k != n) BAD("run lengths do not add up to the row count");
         break;
@@ -338,19 +355,13 @@ static st_status decode_runs(st_type t, int enc, rd *r, size_t n, uint64_t *val,
         if (n) val[0] = a, end[0] = (uint32_t)n;
         return ST_OK;
     }
-    if (!get4(r, &cnt) || !get8(r, &a) || !get1(r, &w) || cnt > n || !get_packed(r, cnt, w, &p)) BAD("run values truncated");
-    if (!get1(r, &w2) || !get_packed(r, cnt, w2, &pl)) BAD("run lengths truncated");
+    const char *bad = rle_parts(r, n, &cnt, &a, &w, &p, &w2, &pl);
+    if (bad) BAD(bad);
     if (cnt > cap) return ST_ERR_UNSUPPORTED; /* the structure read: the caller decodes rows */
     if (!(rv = malloc(((size_t)cnt + 1) * sizeof *rv))) return ST_ERR_NOMEM;
     unpack(p, cnt, w, a, val);
     unpack(pl, cnt, w2, 1, rv);
-    size_t k = 0;
-    for (size_t q = 0; q < cnt; q++) {
-        if (rv[q] == 0 || rv[q] > n - k) BAD("run lengths do not add up to the row count");
-        k += (size_t)rv[q];
-        end[q] = (uint32_t)k;
-    }
-    if (k != n) BAD("run lengths do not add up to the row count");
+    if (!runs_add_up(rv, cnt, n, end)) BAD("run lengths do not add up to the row count");
     if (!in_type(t, val, cnt)) BAD("value out of the column type's range");
     *n_runs = cnt;
 done:

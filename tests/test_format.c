@@ -149,6 +149,18 @@ static void runs_spell_rows(st_reader *r, const st_column *rows, const char *wha
     free(end);
 }
 
+/* The file of the first `rows` rows of columns c (fields f) at path, written
+ * through st_writer_write with options wo. */
+static void write_rows_file(const char *path, const st_field *f, size_t nf, const st_column *c, size_t rows,
+                            const st_write_opts *wo)
+{
+    st_writer *w = NULL;
+    st_error err = {0};
+    cr_assert_eq(st_writer_open(&w, path, f, nf, NULL, wo, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_write(w, c, 0, rows, &err), ST_OK, "%s", err.msg);
+    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
+}
+
 static void roundtrip(const st_column *in, uint32_t chunk_rows, const char *what)
 {
     char path[256];
@@ -1673,10 +1685,8 @@ Test(format, a_string_column_written_from_codes_is_the_file_of_its_strings)
     char pa[300], pb[300];
     snprintf(pa, sizeof pa, "%s/codes_a.strata", dir);
     snprintf(pb, sizeof pb, "%s/codes_b.strata", dir);
+    write_rows_file(pa, f, 2, c, ROWS, &wo);
     st_writer *w = NULL;
-    cr_assert_eq(st_writer_open(&w, pa, f, 2, NULL, &wo, &err), ST_OK, "%s", err.msg);
-    cr_assert_eq(st_writer_write(w, c, 0, ROWS, &err), ST_OK, "%s", err.msg);
-    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
     cr_assert_eq(st_writer_open(&w, pb, f, 2, NULL, &wo, &err), ST_OK, "%s", err.msg);
     st_enc_lane *lane;
     st_chunk_enc *ce;
@@ -1834,10 +1844,8 @@ Test(format, a_column_written_from_runs_is_the_file_of_its_rows)
     char pa[300], pb[300];
     snprintf(pa, sizeof pa, "%s/runs_a.strata", dir);
     snprintf(pb, sizeof pb, "%s/runs_b.strata", dir);
+    write_rows_file(pa, f, 3, c, N_CH * CH, &wo);
     st_writer *w = NULL;
-    cr_assert_eq(st_writer_open(&w, pa, f, 3, NULL, &wo, &err), ST_OK, "%s", err.msg);
-    cr_assert_eq(st_writer_write(w, c, 0, N_CH * CH, &err), ST_OK, "%s", err.msg);
-    cr_assert_eq(st_writer_close(w, &err), ST_OK, "%s", err.msg);
     cr_assert_eq(st_writer_open(&w, pb, f, 3, NULL, &wo, &err), ST_OK, "%s", err.msg);
     st_enc_lane *lane;
     st_chunk_enc *ce;

@@ -525,6 +525,167 @@ done:
 }
 #undef BAD
 
+/* ---- slices ---- */
+
+static st_status corrupt(const char **why, const char *msg)
+{
+    *why = msg;
+    return ST_ERR_CORRUPT;
+}
+
+/* Room for k entries in the slicer's val and end. */
+static bool slicer_room(st_codec_slicer *sl, size_t k)
+{
+    if (k <= sl->cap) return true;
+    uint64_t *v = realloc(sl->val, k * sizeof *v);
+    if (!v) return false;
+    sl->val = v;
+    uint32_t *e = realloc(sl->end, k * sizeof *e);
+    if (!e) return false;
+    sl->end = e;
+    sl->cap = k;
+    return true;
+}
+
+/* An integer block's structure, read as decode_fixed reads it; CONST and
+ * RLE as runs (decode_runs: every check but the rows'). */
+static st_status slicer_open_fixed(st_codec_slicer *sl, rd *r, const char **why)
+{
+    const uint8_t *p;
+    uint64_t a;
+    unsigned w;
+    switch (sl->enc) {
+    case ST_ENC_PLAIN:
+        if (!take(r, sl->n * st_type_width(sl->t), &sl->packed)) return corrupt(why, "plain values truncated");
+        return ST_OK;
+    case ST_ENC_FOR_BITPACK:
+        if (!get8(r, &sl->a) || !get1(r, &sl->w) || !get_packed(r, sl->n, sl->w, &sl->packed))
+            return corrupt(why, "bit-packed values truncated");
+        return ST_OK;
+    case ST_ENC_DICT:
+        if (!get4(r, &sl->cnt) || sl->cnt == 0 || sl->cnt > DICT_MAX) return corrupt(why, "bad dictionary size");
+        if (!slicer_room(sl, sl->cnt)) return ST_ERR_NOMEM;
+        if (!get8(r, &a) || !get1(r, &w) || !get_packed(r, sl->cnt, w, &p)) return corrupt(why, "dictionary truncated");
+        unpack(p, sl->cnt, w, a, sl->val);
+        if (!get1(r, &sl->w) || !get_packed(r, sl->n, sl->w, &sl->packed))
+            return corrupt(why, "dictionary codes truncated");
+        return ST_OK;
+    case ST_ENC_CONST:
+    case ST_ENC_RLE: {
+        /* the run count comes first; a count above n fails in rle_parts */
+        uint32_t cnt = sl->enc == ST_ENC_RLE && r->len >= 4 ? st_get_u32(r->p) : 1;
+        size_t runs = 0;
+        if (!slicer_room(sl, cnt <= sl->n && cnt ? cnt : 1)) return ST_ERR_NOMEM;
+        st_status s = decode_runs(sl->t, sl->enc, r, sl->n, sl->val, sl->end, sl->cap, &runs, why);
+        sl->cnt = (uint32_t)runs;
+        return s;
+    }
+    default: return ST_ERR_UNSUPPORTED; /* DELTA: every row needs the ones before it */
+    }
+}
+
+/* A string block's structure, read as decode_var_dict reads it, its
+ * dictionary into dict. */
+static st_status slicer_open_var(st_codec_slicer *sl, rd *r, st_column *dict, const char **why)
+{
+    const uint8_t *bytes;
+    uint32_t cnt;
+    if (sl->enc == ST_ENC_CONST) {
+        if (!get4(r, &cnt) || !take(r, cnt, &bytes)) return corrupt(why, "constant truncated");
+        return st_column_push_str(dict, (const char *)bytes, cnt);
+    }
+    if (sl->enc != ST_ENC_DICT) return ST_ERR_UNSUPPORTED;
+    uint64_t dl[DICT_MAX], doff[DICT_MAX + 1];
+    const char *bad = str_dict_codes(r, sl->n, &sl->cnt, dl, doff, &bytes, &sl->w, &sl->packed);
+    if (bad) return corrupt(why, bad);
+    ST_TRY(st_column_reserve(dict, dict->n_rows + sl->cnt, dict->n_bytes + (size_t)doff[sl->cnt]));
+    for (size_t k = 0; k < sl->cnt; k++)
+        ST_TRY(st_column_push_str(dict, (const char *)bytes + doff[k], (size_t)dl[k]));
+    return ST_OK;
+}
+
+st_status st_codec_slicer_open(st_codec_slicer *sl, st_type t, int enc, const uint8_t *p, size_t len, size_t n,
+                               st_column *dict, const char **why)
+{
+    sl->t = t;
+    sl->enc = enc;
+    sl->n = n;
+    sl->a = 0;
+    sl->w = 0;
+    sl->packed = NULL;
+    sl->cnt = 0;
+    sl->run = 0;
+    if ((t != ST_TYPE_I32 && t != ST_TYPE_I64 && !is_var(t)) || (is_var(t) && !dict) || n > UINT32_MAX)
+        return ST_ERR_UNSUPPORTED;
+    rd r = {p, len, 0};
+    st_status s = is_var(t) ? slicer_open_var(sl, &r, dict, why) : slicer_open_fixed(sl, &r, why);
+    if (s == ST_OK && r.at != len) return corrupt(why, "trailing bytes after the values");
+    return s;
+}
+
+/* Rows [first, first + m) (m >= 1) of a CONST or RLE block from its runs,
+ * from the run last read on (from the first when going back). */
+static void slicer_runs(st_codec_slicer *sl, size_t first, size_t m, uint64_t *out)
+{
+    size_t q = sl->run < sl->cnt && (sl->run == 0 || sl->end[sl->run - 1] <= first) ? sl->run : 0;
+    while (sl->end[q] <= first) q++;
+    for (size_t i = first, stop = first + m; i < stop; q++) {
+        size_t e = sl->end[q] < stop ? sl->end[q] : stop;
+        for (; i < e; i++) out[i - first] = sl->val[q];
+        if (e == stop) break;
+    }
+    sl->run = q;
+}
+
+st_status st_codec_slicer_read(st_codec_slicer *sl, size_t first, size_t m, uint64_t *out, const char **why)
+{
+    if ((first & 7) || first > sl->n || m > sl->n - first) {
+        *why = "slice outside the block";
+        return ST_ERR_INVALID;
+    }
+    if (m == 0) return ST_OK;
+    bool str = is_var(sl->t);
+    /* FOR and DICT: a group of 8 values is w bytes */
+    const uint8_t *at = sl->enc == ST_ENC_FOR_BITPACK || sl->enc == ST_ENC_DICT ? sl->packed + first / 8 * sl->w : NULL;
+    switch (sl->enc) {
+    case ST_ENC_PLAIN:
+        if (sl->t == ST_TYPE_I64) {
+            memcpy(out, sl->packed + 8 * first, m * 8);
+        } else {
+            for (size_t i = 0; i < m; i++) out[i] = (uint64_t)(int64_t)(int32_t)st_get_u32(sl->packed + 4 * (first + i));
+        }
+        return ST_OK;
+    case ST_ENC_FOR_BITPACK: unpack(at, m, sl->w, sl->a, out); break;
+    case ST_ENC_DICT: {
+        unpack(at, m, sl->w, 0, out);
+        uint64_t hi = 0;
+        for (size_t i = 0; i < m; i++) hi = out[i] > hi ? out[i] : hi;
+        if (hi >= sl->cnt) return corrupt(why, "dictionary code out of range");
+        if (!str)
+            for (size_t i = 0; i < m; i++) out[i] = sl->val[out[i]];
+        break;
+    }
+    default:
+        if (str) { /* CONST: one value */
+            memset(out, 0, m * sizeof *out);
+        } else {
+            slicer_runs(sl, first, m, out); /* values checked when opened */
+        }
+        return ST_OK;
+    }
+    if (!str && !in_type(sl->t, out, m)) return corrupt(why, "value out of the column type's range");
+    return ST_OK;
+}
+
+void st_codec_slicer_free(st_codec_slicer *sl)
+{
+    free(sl->val);
+    free(sl->end);
+    sl->val = NULL;
+    sl->end = NULL;
+    sl->cap = 0;
+}
+
 st_status st_codec_decode_dict(st_type t, int enc, const uint8_t *p, size_t len, size_t n, st_column *dict,
                                uint32_t *codes, const char **why)
 {

@@ -142,6 +142,45 @@ st_status st_codec_decode_runs(st_type t, int enc, const uint8_t *p, size_t len,
 st_status st_codec_decode_dict(st_type t, int enc, const uint8_t *p, size_t len, size_t n, st_column *dict,
                                uint32_t *codes, const char **why);
 
+/* One block's rows a slice at a time: st_codec_slicer_open() reads the
+ * encoding's structure once (header fields, packed lengths, RLE runs, a
+ * DICT block's dictionary, no trailing bytes), st_codec_slicer_read()
+ * then decodes and checks only the rows asked for. Decoding every slice
+ * of a block makes the checks st_codec_decode makes, so it fails exactly
+ * when that does (the first reason found may differ). The slicer owns
+ * val and end (st_codec_slicer_free); the payload bytes are borrowed
+ * until the next open. */
+typedef struct st_codec_slicer {
+    st_type t;
+    int enc;
+    size_t n;
+    uint64_t a;            /* FOR base; CONST value */
+    unsigned w;            /* width of the FOR values, or of the DICT codes */
+    const uint8_t *packed; /* FOR values, DICT codes, PLAIN values */
+    uint32_t cnt;          /* DICT entries; RLE runs */
+    uint64_t *val;         /* integer DICT entries; RLE run values */
+    uint32_t *end;         /* RLE run ends */
+    size_t cap;            /* room in val and end */
+    size_t run;            /* RLE: the run of the last row read (slices in order cost O(runs) in all) */
+} st_codec_slicer;
+
+/* Opens block (p, len) of n values of type t (INT32, INT64, or STR/BYTES
+ * for its codes) encoded enc. Strings: dict (appending) gets the
+ * dictionary, a DICT block's entries or a CONST block's value, and the
+ * slices are codes into it. ST_ERR_CORRUPT with *why as st_codec_decode;
+ * ST_ERR_UNSUPPORTED for another type or encoding (DELTA, PLAIN strings):
+ * decode the block whole instead. */
+st_status st_codec_slicer_open(st_codec_slicer *sl, st_type t, int enc, const uint8_t *p, size_t len, size_t n,
+                               st_column *dict, const char **why);
+
+/* Rows [first, first + m) of the open block into out, widened to 64 bits
+ * (strings: their codes). first a multiple of 8 and first + m <= n, else
+ * ST_ERR_INVALID. ST_ERR_CORRUPT with *why for a value outside the type,
+ * a code outside the dictionary. */
+st_status st_codec_slicer_read(st_codec_slicer *sl, size_t first, size_t m, uint64_t *out, const char **why);
+
+void st_codec_slicer_free(st_codec_slicer *sl);
+
 /* st_crc32c by the table version only, the specification the SSE4.2
  * version is tested against. */
 uint32_t st_crc32c_portable(uint32_t crc, const void *buf, size_t len);

@@ -388,9 +388,6 @@ static st_status damaged(const st_reader *r, const st_field *f, size_t c, const 
 /* In the block readers below, with r, f, c and err in scope. */
 #define BAD(what) return damaged(r, f, c, what, err)
 
-/* Checks block b (chunk c of column f, n rows) against the footer and its
- * checksum, and decompresses it when zstd (into r->zbuf): *p, *len are
- * its payload (validity bitmap and values). */
 /* Checks block b's size and CRC32C and its header against the footer. */
 static st_status block_checked(const st_reader *r, const st_field *f, size_t c, const st_block_ent *b, uint32_t n,
                                st_error *err)
@@ -407,8 +404,11 @@ static st_status block_checked(const st_reader *r, const st_field *f, size_t c, 
     return ST_OK;
 }
 
-static st_status block_payload(st_reader *r, const st_field *f, size_t c, const st_block_ent *b, uint32_t n,
-                               const uint8_t **pp, size_t *lenp, st_error *err)
+/* Checks block b (chunk c of column f, n rows) and decompresses it when
+ * zstd into *buf (room *cap, grown: r's zbuf or a hold's): *pp, *lenp
+ * are its payload (validity bitmap and values). */
+static st_status block_payload_into(st_reader *r, const st_field *f, size_t c, const st_block_ent *b, uint32_t n,
+                                    void **buf, size_t *cap, const uint8_t **pp, size_t *lenp, st_error *err)
 {
     ST_TRY(block_checked(r, f, c, b, n, err));
     const uint8_t *h = r->data + b->offset;
@@ -419,18 +419,18 @@ static st_status block_payload(st_reader *r, const st_field *f, size_t c, const 
         if (raw > ST_MAX_BLOCK_RAW) BAD("decoded size over the limit");
         unsigned long long fs = ZSTD_getFrameContentSize(p, stored);
         if (fs != raw) BAD("zstd frame size disagrees with the header");
-        if (raw > r->zcap) {
-            void *z = realloc(r->zbuf, raw ? raw : 1);
+        if (raw > *cap) {
+            void *z = realloc(*buf, raw ? raw : 1);
             if (!z) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
-            r->zbuf = z;
-            r->zcap = raw;
+            *buf = z;
+            *cap = raw;
         }
         /* made at the first compressed block: a reader of zone maps or
          * plain blocks never needs one */
         if (!r->dctx && !(r->dctx = ZSTD_createDCtx())) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
-        size_t got = ZSTD_decompressDCtx(r->dctx, r->zbuf, r->zcap, p, stored);
+        size_t got = ZSTD_decompressDCtx(r->dctx, *buf, *cap, p, stored);
         if (ZSTD_isError(got) || got != raw) BAD("zstd frame does not decode");
-        p = r->zbuf;
+        p = *buf;
         len = raw;
     } else if (raw != stored) {
         BAD("sizes disagree");
@@ -438,6 +438,12 @@ static st_status block_payload(st_reader *r, const st_field *f, size_t c, const 
     *pp = p;
     *lenp = len;
     return ST_OK;
+}
+
+static st_status block_payload(st_reader *r, const st_field *f, size_t c, const st_block_ent *b, uint32_t n,
+                               const uint8_t **pp, size_t *lenp, st_error *err)
+{
+    return block_payload_into(r, f, c, b, n, &r->zbuf, &r->zcap, pp, lenp, err);
 }
 
 /* An all-NULL block (a CONST block of no values and a clear bitmap vb):
@@ -600,6 +606,138 @@ static void release_behind(st_reader *r, size_t c)
         r->resident_from = keep;
     }
 }
+
+#define BAD(what) return damaged(r, f, c, what, err)
+struct st_held_block {
+    st_codec_slicer sl;
+    void *buf; /* the decompressed payload of a zstd block */
+    size_t cap;
+    const st_reader *r; /* the block held: r's chunk c of column f; NULL: none */
+    const st_field *f;
+    size_t c;
+};
+
+/* Holds block (c, col) of r (not partitioned) in h: the checks of
+ * read_block before decoding, then the slicer's structure. */
+static st_status hold_block(st_reader *r, size_t c, size_t col, st_held_block *h, st_column *dict, st_error *err)
+{
+    h->r = NULL;
+    if (c >= r->n_chunks || col >= r->n_fields)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': no chunk %zu column %zu", r->name, c, col);
+    const st_field *f = &r->fields[col];
+    const st_block_ent *b = &r->blocks[c * r->n_fields + col];
+    uint32_t n = r->chunk_n[c];
+    bool str = f->type == ST_TYPE_STR || f->type == ST_TYPE_BYTES;
+    if ((f->type != ST_TYPE_I32 && f->type != ST_TYPE_I64 && !str) || (str && (!dict || dict->type != f->type)) ||
+        b->encoding > ST_ENC_CONST || b->null_count || (b->flags & ST_BLOCK_FLAG_VALIDITY))
+        return st_error_set(err, ST_ERR_UNSUPPORTED, "'%s': column '%s', chunk %zu cannot be read in slices", r->name,
+                            f->name, c);
+    const uint8_t *p = NULL;
+    size_t len = 0;
+    ST_TRY(block_payload_into(r, f, c, b, n, &h->buf, &h->cap, &p, &len, err));
+    if (str) st_column_reset(dict);
+    const char *why = "bad values";
+    st_status s = st_codec_slicer_open(&h->sl, f->type, b->encoding, p, len, n, dict, &why);
+    if (s == ST_ERR_CORRUPT) BAD(why);
+    if (s == ST_ERR_UNSUPPORTED)
+        return st_error_set(err, s, "'%s': column '%s', chunk %zu (%s) cannot be read in slices", r->name, f->name, c,
+                            st_encoding_name(b->encoding));
+    if (s != ST_OK) return st_error_set(err, s, "out of memory decoding '%s'", r->name);
+    h->r = r;
+    h->f = f;
+    h->c = c;
+    return ST_OK;
+}
+
+/* ST_OK when rows [first, first + n) of the held block may be read as
+ * type t (str: as codes): a block is held, of that type, and the rows are
+ * a slice of it starting on a multiple of 8. */
+static st_status held_slice_ok(const st_held_block *h, bool str, st_type t, size_t first, size_t n, st_error *err)
+{
+    if (!h->r) return st_error_set(err, ST_ERR_INVALID, "no block held");
+    const st_field *f = h->f;
+    bool is_str = f->type == ST_TYPE_STR || f->type == ST_TYPE_BYTES;
+    if (str != is_str || (!str && f->type != t))
+        return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' is %s, asked to read it as %s", h->r->name,
+                            f->name, st_type_name(f->type), str ? "codes" : st_type_name(t));
+    if ((first & 7) || first > h->sl.n || n > h->sl.n - first)
+        return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s', chunk %zu: rows %zu..%zu are not a slice of its %zu",
+                            h->r->name, f->name, h->c, first, first + n, h->sl.n);
+    return ST_OK;
+}
+
+/* Rows [first, first + n) of the held block as 64-bit values (codes for
+ * strings), after held_slice_ok. */
+static st_status held_read(st_held_block *h, size_t first, size_t n, uint64_t *out, st_error *err)
+{
+    const st_reader *r = h->r;
+    const st_field *f = h->f;
+    size_t c = h->c;
+    const char *why = "bad values";
+    st_status s = st_codec_slicer_read(&h->sl, first, n, out, &why);
+    if (s == ST_ERR_CORRUPT) BAD(why);
+    if (s != ST_OK)
+        return st_error_set(err, s, "'%s': column '%s', chunk %zu: rows %zu..%zu: %s", r->name, f->name, c, first,
+                            first + n, why);
+    return ST_OK;
+}
+
+st_status st_held_block_create(st_held_block **out, st_error *err)
+{
+    *out = calloc(1, sizeof **out);
+    return *out ? ST_OK : st_error_set(err, ST_ERR_NOMEM, "out of memory");
+}
+
+void st_held_block_free(st_held_block *h)
+{
+    if (!h) return;
+    st_codec_slicer_free(&h->sl);
+    free(h->buf);
+    free(h);
+}
+
+st_status st_reader_hold_block(st_reader *r, size_t c, size_t col, st_held_block *h, st_column *dict, st_error *err)
+{
+    if (r->parts && c < r->n_chunks) return st_reader_hold_block(r->parts[r->chunk_part[c]], r->chunk_local[c], col, h, dict, err);
+    if (r->mapped && c < r->n_chunks && r->n_fields > 0) release_behind(r, c);
+    return hold_block(r, c, col, h, dict, err);
+}
+
+st_status st_held_block_i64(st_held_block *h, size_t first, size_t n, int64_t *out, st_error *err)
+{
+    ST_TRY(held_slice_ok(h, false, ST_TYPE_I64, first, n, err));
+    return held_read(h, first, n, (uint64_t *)out, err);
+}
+
+/* Rows [first, first + n) of the held block as 32-bit values (INT32
+ * values or codes, of the same bits in either type), through a buffer of
+ * 64-bit values that stays in L1, a piece at a time (first stays a
+ * multiple of 8). */
+static st_status held_read32(st_held_block *h, bool str, st_type t, size_t first, size_t n, uint32_t *out,
+                             st_error *err)
+{
+    enum { PIECE = 512 };
+    uint64_t v[PIECE];
+    ST_TRY(held_slice_ok(h, str, t, first, n, err));
+    for (size_t i = 0; i < n; i += PIECE) {
+        size_t m = n - i < PIECE ? n - i : PIECE;
+        ST_TRY(held_read(h, first + i, m, v, err));
+        for (size_t k = 0; k < m; k++) out[i + k] = (uint32_t)v[k];
+    }
+    return ST_OK;
+}
+
+st_status st_held_block_i32(st_held_block *h, size_t first, size_t n, int32_t *out, st_error *err)
+{
+    return held_read32(h, false, ST_TYPE_I32, first, n, (uint32_t *)out, err);
+}
+
+st_status st_held_block_codes(st_held_block *h, size_t first, size_t n, uint32_t *out, st_error *err)
+{
+    return held_read32(h, true, ST_TYPE_STR, first, n, out, err);
+}
+
+#undef BAD
 
 st_status st_reader_read_block(st_reader *r, size_t c, size_t col, st_column *out, st_error *err)
 {

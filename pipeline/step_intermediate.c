@@ -841,6 +841,7 @@ typedef struct dense_job {
     st_dense *dn;
     uint64_t rows;
     bool over_budget;               /* the dictionary outgrew the budget */
+    bool whole_chunks;              /* tests: every chunk read whole (STRATA_GOLD_WHOLE_CHUNKS=1), none held */
     size_t bad_item;                /* item of the first error, SIZE_MAX */
     st_status status;
     st_error err;
@@ -921,12 +922,36 @@ static uint32_t month_index(const st_dense_dims *dd, int64_t pk)
     return mb > ma ? (uint32_t)(mb - ma) : 0;
 }
 
-/* One table's side of a job: the chunk decoded now (item) and its lines
- * [pos, n) left to add, and the job's next item of the table. */
+/* Rows of a held chunk decoded at a time: its lines' columns stay in the
+ * cache (80 KiB) instead of 1.5 MiB of fresh pages a chunk. */
+enum { SLICE_ROWS = 4096 };
+
+/* Runs of a held chunk's period_keys read as runs (an RLE or CONST
+ * block: the silver files come month by month); more are read as rows. */
+enum { PK_RUNS = 1024 };
+
+/* One table's side of a job: the chunk read now (item) and its lines
+ * [pos, n) left to add, and the job's next item of the table. The
+ * chunk's period_keys are read whole, as runs when their block is runs
+ * (the months it spans are found on them); its other columns are held
+ * (st_reader_hold_block) and decoded a slice of SLICE_ROWS rows at a time
+ * into sc, sm, sq (and sp from the runs), rows [w0, w1), unless a block
+ * cannot be sliced: then the chunk is read whole into b, as the other
+ * paths read it. */
 typedef struct dense_stream {
     st_reader *r;
     size_t ix[4];
     chunk_bufs b;
+    st_held_block *hold[3]; /* customer_id, material_code, quantity */
+    bool held;
+    size_t w0, w1;
+    int64_t *sc, *sq;
+    uint32_t *sm;           /* run codes */
+    int32_t *sp;            /* pk_runs: the slice's period_keys */
+    bool pk_runs;           /* held, its period_keys as runs: pv[k] up to row pe[k] (n_pruns), else in b.p */
+    uint64_t *pv;
+    uint32_t *pe;
+    size_t n_pruns, prun;   /* prun: the run of the last row asked for */
     size_t item, next; /* items; next == hi: none left */
     size_t pos, n;
     bool sorted;       /* the chunk's period_keys never decrease */
@@ -961,6 +986,69 @@ static size_t sorted_run_end(const int32_t *pk, size_t i, size_t n)
     return lo;
 }
 
+/* Chunk ch held in st (period_keys decoded, the other columns held, the
+ * material dictionary through the run's one under the job's lock);
+ * *sliced false, nothing changed but the holds, when a block cannot be
+ * sliced. */
+static st_status hold_chunk(dense_job *job, dense_stream *st, size_t ch, const char *table, bool *sliced,
+                            st_error *err)
+{
+    chunk_bufs *b = &st->b;
+    static const unsigned col[3] = {0, 2, 3};
+    *sliced = false;
+    if (job->whole_chunks) return ST_OK;
+    for (int k = 0; k < 3; k++) {
+        st_status s = st_reader_hold_block(st->r, ch, st->ix[col[k]], st->hold[k], k == 1 ? &b->m : NULL, err);
+        if (s == ST_ERR_UNSUPPORTED) return ST_OK;
+        if (s != ST_OK) return s;
+    }
+    st_status rs = st_reader_read_block_runs(st->r, ch, st->ix[1], st->pv, st->pe, PK_RUNS, &st->n_pruns, err);
+    if (rs != ST_OK && rs != ST_ERR_UNSUPPORTED) return rs;
+    st->pk_runs = rs == ST_OK;
+    st->prun = 0;
+    if (!st->pk_runs) ST_TRY(st_reader_read_block(st->r, ch, st->ix[1], &b->p, err));
+    size_t n = st_reader_chunk_rows(st->r, ch);
+    if (n > ST_CHUNK_ROWS) return st_error_set(err, ST_ERR_CORRUPT, "silver.%s: chunk %zu has %zu rows", table, ch, n);
+    pthread_mutex_lock(job->lock);
+    st_status s = st_dict_add_sorted(job->dict, &b->m, b->map, "material_code", err);
+    st->n_codes = st_dict_size(job->dict);
+    pthread_mutex_unlock(job->lock);
+    *sliced = s == ST_OK;
+    return s;
+}
+
+/* True when run values v[0..n) (period_keys widened) never decrease. */
+static bool runs_sorted(const uint64_t *v, size_t n)
+{
+    for (size_t k = 1; k < n; k++)
+        if ((int64_t)v[k] < (int64_t)v[k - 1]) return false;
+    return true;
+}
+
+/* The run of row i (< n) of a stream whose period_keys are runs: from
+ * the run last asked for on (rows are asked for in order), else from the
+ * first. */
+static size_t pk_run_of(dense_stream *st, size_t i)
+{
+    size_t q = st->prun < st->n_pruns && (st->prun == 0 || st->pe[st->prun - 1] <= i) ? st->prun : 0;
+    while (st->pe[q] <= i) q++;
+    st->prun = q;
+    return q;
+}
+
+/* Row i's period_key. */
+static int32_t stream_pk(dense_stream *st, size_t i)
+{
+    return st->pk_runs ? (int32_t)(int64_t)st->pv[pk_run_of(st, i)] : st_column_i32(&st->b.p)[i];
+}
+
+/* The end of row i's run of equal period_keys, in a chunk whose
+ * period_keys never decrease. */
+static size_t stream_month_end(dense_stream *st, size_t i)
+{
+    return st->pk_runs ? st->pe[pk_run_of(st, i)] : sorted_run_end(st_column_i32(&st->b.p), i, st->n);
+}
+
 /* When the stream's chunk is used up, reads its table's next chunk (if
  * any) through the dictionary; over_budget when the accumulators would
  * outgrow the memory limit. */
@@ -970,15 +1058,39 @@ static st_status stream_fill(dense_job *job, dense_stream *st, st_error *err)
     const chunk_ref *it = &job->items[st->next];
     job->bad_item = st->item = st->next;
     st->next = next_of_table(job, it->tab, st->next + 1);
-    ST_TRY(read_chunk(st->r, st->ix, it->ch, tables[it->tab], it->row0, job->dict, job->lock, NULL, &st->b,
-                      &st->n_codes, err));
-    st->pos = 0;
-    st->n = st->b.c.n_rows;
+    ST_TRY(hold_chunk(job, st, it->ch, tables[it->tab], &st->held, err));
+    if (!st->held)
+        ST_TRY(read_chunk(st->r, st->ix, it->ch, tables[it->tab], it->row0, job->dict, job->lock, NULL, &st->b,
+                          &st->n_codes, err));
+    if (!st->held) st->pk_runs = false;
+    st->pos = st->w0 = st->w1 = 0;
+    st->n = st->held ? st_reader_chunk_rows(st->r, it->ch) : st->b.p.n_rows;
     /* one month by the zone map: one period_key (a map that lies fails
      * the add of a line in a month sealed on its word, as before) */
-    st->sorted = it->m_lo == it->m_hi || keys_sorted(st_column_i32(&st->b.p), st->n);
+    st->sorted = it->m_lo == it->m_hi || (st->pk_runs ? runs_sorted(st->pv, st->n_pruns)
+                                                      : keys_sorted(st_column_i32(&st->b.p), st->n));
     if ((uint64_t)job->n_acc * st_dense_bytes(job->dd, st->n_codes) > job->ctx->o->memory_limit_bytes)
         job->over_budget = true;
+    return ST_OK;
+}
+
+/* The held chunk's slice holding row i decoded into sc, sm, sq (its
+ * material codes mapped to the run's). */
+static st_status stream_slice(dense_stream *st, size_t i, st_error *err)
+{
+    if (i >= st->w0 && i < st->w1) return ST_OK;
+    size_t w0 = i / SLICE_ROWS * SLICE_ROWS, m = st->n - w0 < SLICE_ROWS ? st->n - w0 : SLICE_ROWS;
+    st->w0 = st->w1 = 0;
+    ST_TRY(st_held_block_i64(st->hold[0], w0, m, st->sc, err));
+    ST_TRY(st_held_block_codes(st->hold[1], w0, m, st->sm, err));
+    ST_TRY(st_held_block_i64(st->hold[2], w0, m, st->sq, err));
+    for (size_t k = 0; k < m; k++) st->sm[k] = st->b.map[st->sm[k]];
+    for (size_t k = 0; st->pk_runs && k < m;) { /* the runs' values, run by run */
+        size_t q = pk_run_of(st, w0 + k), e = st->pe[q] - w0 < m ? st->pe[q] - w0 : m;
+        for (int32_t v = (int32_t)(int64_t)st->pv[q]; k < e; k++) st->sp[k] = v;
+    }
+    st->w0 = w0;
+    st->w1 = w0 + m;
     return ST_OK;
 }
 
@@ -988,29 +1100,88 @@ static st_status stream_fill(dense_job *job, dense_stream *st, st_error *err)
  * come in first-month order, so no later one starts before it: a chunk
  * of late lines may start in a month an earlier chunk has passed);
  * UINT32_MAX when none is left. */
-static uint32_t stream_floor(const dense_job *job, const dense_stream *st)
+static uint32_t stream_floor(const dense_job *job, dense_stream *st)
 {
     uint32_t later = st->next < job->hi ? job->items[st->next].m_lo : UINT32_MAX;
     if (st->pos >= st->n) return later;
-    uint32_t now = st->sorted ? month_index(job->dd, st_column_i32(&st->b.p)[st->pos]) : job->items[st->item].m_lo;
+    uint32_t now = st->sorted ? month_index(job->dd, stream_pk(st, st->pos)) : job->items[st->item].m_lo;
     return now < later ? now : later;
 }
 
+/* After st_dense_add refused lines of a held chunk: its customer ids,
+ * quantities (and period_keys read as runs) read whole, for
+ * refused_chunk. */
+static st_status refused_held(dense_job *job, dense_stream *st, size_t from, st_status s, st_error *err)
+{
+    const chunk_ref *it = &job->items[st->item];
+    st_error e2;
+    if (st_reader_read_block(st->r, it->ch, st->ix[0], &st->b.c, &e2) != ST_OK ||
+        (st->pk_runs && st_reader_read_block(st->r, it->ch, st->ix[1], &st->b.p, &e2) != ST_OK) ||
+        st_reader_read_block(st->r, it->ch, st->ix[3], &st->b.q, &e2) != ST_OK) {
+        if (err) *err = e2;
+        return e2.code;
+    }
+    return refused_chunk(job, it, &st->b, from, s, err);
+}
+
 /* Adds the stream's next lines: the rest of the current month when the
- * chunk is in period_key order, else the rest of the chunk. */
+ * chunk is in period_key order, else the rest of the chunk; a held
+ * chunk's a slice at a time. */
 static st_status stream_add(dense_job *job, dense_stream *st, st_error *err)
 {
     const chunk_ref *it = &job->items[st->item];
-    const int32_t *pk = st_column_i32(&st->b.p);
-    size_t i = st->pos, j = st->sorted ? sorted_run_end(pk, i, st->n) : st->n;
+    size_t i = st->pos, j = st->sorted ? stream_month_end(st, i) : st->n;
     job->bad_item = st->item;
-    st_status s = st_dense_add(job->dn, (int)it->tab, st_column_i64(&st->b.c) + i, pk + i, st->b.codes + i,
-                               st_column_i64(&st->b.q) + i, j - i, st->n_codes, err);
-    if (s != ST_OK) return refused_chunk(job, it, &st->b, i, s, err);
+    for (size_t k; i < j; i = k) {
+        const int64_t *c = st_column_i64(&st->b.c) + i, *q = st_column_i64(&st->b.q) + i;
+        const uint32_t *m = st->b.codes + i;
+        const int32_t *pk = st->pk_runs ? NULL : st_column_i32(&st->b.p) + i;
+        k = j;
+        if (st->held) {
+            ST_TRY(stream_slice(st, i, err));
+            c = st->sc + (i - st->w0);
+            q = st->sq + (i - st->w0);
+            m = st->sm + (i - st->w0);
+            if (st->pk_runs) pk = st->sp + (i - st->w0);
+            k = j < st->w1 ? j : st->w1;
+        }
+        st_status s = st_dense_add(job->dn, (int)it->tab, c, pk, m, q, k - i, st->n_codes, err);
+        if (s != ST_OK) return st->held ? refused_held(job, st, i, s, err) : refused_chunk(job, it, &st->b, i, s, err);
+        job->rows += k - i;
+        st_progress_add(job->ctx, k - i);
+    }
     st->pos = j;
-    job->rows += j - i;
-    st_progress_add(job->ctx, j - i);
     return ST_OK;
+}
+
+/* A stream's buffers and holds (freed by stream_free whatever the
+ * result). */
+static st_status stream_init(dense_stream *st, st_error *err)
+{
+    ST_TRY(chunk_bufs_init(&st->b, err));
+    for (int k = 0; k < 3; k++) ST_TRY(st_held_block_create(&st->hold[k], err));
+    st->sc = malloc(SLICE_ROWS * sizeof *st->sc);
+    st->sq = malloc(SLICE_ROWS * sizeof *st->sq);
+    st->sm = malloc(SLICE_ROWS * sizeof *st->sm);
+    st->sp = malloc(SLICE_ROWS * sizeof *st->sp);
+    st->pv = malloc(PK_RUNS * sizeof *st->pv);
+    st->pe = malloc(PK_RUNS * sizeof *st->pe);
+    if (!st->sc || !st->sq || !st->sm || !st->sp || !st->pv || !st->pe)
+        return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    return ST_OK;
+}
+
+static void stream_free(dense_stream *st)
+{
+    chunk_bufs_free(&st->b);
+    for (int k = 0; k < 3; k++) st_held_block_free(st->hold[k]);
+    free(st->sc);
+    free(st->sq);
+    free(st->sm);
+    free(st->sp);
+    free(st->pv);
+    free(st->pe);
+    st_reader_close(st->r);
 }
 
 /* The job's chunks of both tables into job->dn, the two tables' lines
@@ -1027,7 +1198,7 @@ static st_status dense_run(dense_job *job)
     st_status s = ST_OK;
     memset(st, 0, sizeof st);
     for (unsigned t = 0; t < 2; t++) {
-        st_status bs = chunk_bufs_init(&st[t].b, err);
+        st_status bs = stream_init(&st[t], err);
         s = s != ST_OK ? s : bs;
         st[t].next = next_of_table(job, t, job->lo);
         if (s == ST_OK) s = open_lines(job->ctx, tables[t], &st[t].r, st[t].ix, err);
@@ -1046,10 +1217,7 @@ static st_status dense_run(dense_job *job)
         s = stream_add(job, next, err);
     }
     if (s == ST_OK) job->bad_item = SIZE_MAX;
-    for (unsigned t = 0; t < 2; t++) {
-        chunk_bufs_free(&st[t].b);
-        st_reader_close(st[t].r);
-    }
+    for (unsigned t = 0; t < 2; t++) stream_free(&st[t]);
     return s;
 }
 
@@ -1225,11 +1393,13 @@ static st_status dense_pass(st_run_ctx *ctx, const st_dense_dims *dd, st_dict *d
     pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     *fell_back = false;
     uint32_t n_months = month_index(dd, dd->f.period_key_max) + 1;
+    const char *wc = getenv("STRATA_GOLD_WHOLE_CHUNKS");
+    bool whole = wc && !strcmp(wc, "1");
     st_status s = list_chunks(ctx, dd, &items, &n_items, err);
     if (s == ST_OK && n_items < n) n = n_items ? (unsigned)n_items : 1;
     for (unsigned k = 0; k < n && s == ST_OK; k++) {
         jobs[k] = (dense_job){ctx, dd, dict, &lock, items, n_items * k / n, n_items * (k + 1) / n, NULL, k, n_months,
-                              n, NULL, 0, false, SIZE_MAX, ST_OK, {0}};
+                              n, NULL, 0, false, whole, SIZE_MAX, ST_OK, {0}};
         s = st_dense_create(&jobs[k].dn, dd, err);
         reserve_rows(&jobs[k]);
     }

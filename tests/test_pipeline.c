@@ -506,7 +506,8 @@ Test(pipeline, memory_limit_splits_customers_into_ranges_with_byte_identical_out
  * quantities) and staging's chunk path write the same bytes as the
  * sort-based st_features path and the per-row staging path, on the dirty
  * fixture (rejects of every reason, bad classes, NULLs, spaces), with 1,
- * 2 and 4 threads; and so does the spill path under a tiny memory limit. */
+ * 2 and 4 threads, its chunks held and read in slices or read whole; and
+ * so does the spill path under a tiny memory limit. */
 static void fused_and_reference_paths_agree(void)
 {
     char err[4096], p[600];
@@ -516,6 +517,10 @@ static void fused_and_reference_paths_agree(void)
     cr_assert_eq(run_pipeline("w1", "--threads 1", err, sizeof err), 0, "%s", err);
     cr_assert_eq(run_pipeline("w2", "--threads 2", err, sizeof err), 0, "%s", err);
     cr_assert_eq(run_pipeline("w4", "--threads 4", err, sizeof err), 0, "%s", err);
+    /* every chunk read whole, as for a block that cannot be held */
+    setenv("STRATA_GOLD_WHOLE_CHUNKS", "1", 1);
+    cr_assert_eq(run_pipeline("ww", "--threads 2", err, sizeof err), 0, "%s", err);
+    unsetenv("STRATA_GOLD_WHOLE_CHUNKS");
     unsetenv("STRATA_GOLD_PATH");
     cr_assert_eq(run_pipeline("wa", "--threads 2", err, sizeof err), 0, "%s", err);
     /* the sort-based gold path and the per-row staging path: the
@@ -536,6 +541,7 @@ static void fused_and_reference_paths_agree(void)
     free(log);
     assert_same_files("w1", "w2");
     assert_same_files("w1", "w4");
+    assert_same_files("w1", "ww");
     assert_same_files("w1", "ws");
     assert_same_files("w1", "wm");
     /* left to choose (by lines per histogram bin), either path writes the

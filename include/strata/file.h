@@ -352,6 +352,39 @@ st_status st_reader_read_block_dict(st_reader *r, size_t c, size_t col, st_colum
 st_status st_reader_read_block_runs(st_reader *r, size_t c, size_t col, uint64_t *val, uint32_t *end,
                                     size_t cap, size_t *n_runs, st_error *err) ST_MUST_USE;
 
+/* A block held to be read a slice of rows at a time: its size, CRC32C
+ * and header are checked against the footer, it is decompressed into the
+ * hold's own buffer and its encoding's structure read once
+ * (st_reader_hold_block); each slice then decodes and checks only its
+ * rows, into a few KiB the caller keeps in cache instead of a chunk's
+ * worth of fresh pages. Reading every slice makes the checks
+ * st_reader_read_block() makes: a damaged block fails the hold or a
+ * slice, with the same message shape (file, column, chunk). Caller-owned,
+ * reused from block to block; the reader must outlive the hold. */
+typedef struct st_held_block st_held_block;
+
+st_status st_held_block_create(st_held_block **out, st_error *err) ST_MUST_USE;
+void st_held_block_free(st_held_block *h);
+
+/* Holds block `col` of chunk `c` of an INT32, INT64 or string column
+ * without NULLs. A string block is held as codes: `dict` (initialised
+ * with the column's type; reset here) gets its dictionary (a DICT block's
+ * entries, a CONST block's one value). ST_ERR_CORRUPT on damage;
+ * ST_ERR_UNSUPPORTED, with nothing held, for a block with NULLs, of
+ * another type, or whose encoding cannot be sliced (DELTA, PLAIN
+ * strings): read it with st_reader_read_block() instead. */
+st_status st_reader_hold_block(st_reader *r, size_t c, size_t col, st_held_block *h, st_column *dict,
+                               st_error *err) ST_MUST_USE;
+
+/* Rows [first, first + n) of the held block: first a multiple of 8,
+ * first + n at most the chunk's rows (else ST_ERR_INVALID). INT64 and
+ * INT32 blocks into the matching array, string blocks as uint32_t codes
+ * into the hold's dictionary. ST_ERR_CORRUPT naming the file, column and
+ * chunk for a value outside its type or a code outside the dictionary. */
+st_status st_held_block_i64(st_held_block *h, size_t first, size_t n, int64_t *out, st_error *err) ST_MUST_USE;
+st_status st_held_block_i32(st_held_block *h, size_t first, size_t n, int32_t *out, st_error *err) ST_MUST_USE;
+st_status st_held_block_codes(st_held_block *h, size_t first, size_t n, uint32_t *out, st_error *err) ST_MUST_USE;
+
 /* Block `col` of chunk `c` as stored (st_stored_block; bytes borrowed
  * until st_reader_close()), after the checks st_reader_read_block() makes
  * before decoding: its CRC32C and its header against the footer. */

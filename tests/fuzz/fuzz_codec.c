@@ -11,7 +11,10 @@
  * past them (ASan); strings given as codes into their distinct values
  * (st_codec_encode_str_codes) encode to the same bytes; an integer block
  * read as runs (st_codec_decode_runs) spells out the rows the row decoder
- * gives, and is refused exactly when the row decoder refuses the bytes.
+ * gives, and is refused exactly when the row decoder refuses the bytes;
+ * the same for a block read a slice at a time (st_codec_slicer): its
+ * slices spell out the rows (strings: the dictionary and codes
+ * st_codec_decode_dict gives), refused exactly when the whole block is.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -143,6 +146,66 @@ static void same_runs(st_type t, int enc, const uint8_t *p, size_t len, size_t n
     free(end);
 }
 
+/* Every slice of the slicer's n rows (8, 16, 24, ... rows, cycling) into
+ * v; ST_OK or the first refusal. */
+static st_status read_slices(st_codec_slicer *sl, size_t n, uint64_t *v, const char **why)
+{
+    for (size_t first = 0, k = 1; first < n; first += 8 * k, k = k % 5 + 1) {
+        size_t m = n - first < 8 * k ? n - first : 8 * k;
+        st_status s = st_codec_slicer_read(sl, first, m, v + first, why);
+        if (s != ST_OK) return s;
+    }
+    return ST_OK;
+}
+
+/* Bytes (p, len) of n rows read in slices and decoded whole: the same
+ * values, or both refused; ST_ERR_UNSUPPORTED exactly for the types and
+ * encodings a slicer does not take. */
+static void same_slices(st_type t, int enc, const uint8_t *p, size_t len, size_t n)
+{
+    bool str = t == ST_TYPE_STR || t == ST_TYPE_BYTES;
+    bool takes = str ? enc == ST_ENC_DICT || enc == ST_ENC_CONST
+                     : (t == ST_TYPE_I32 || t == ST_TYPE_I64) && enc >= 0 && enc <= ST_ENC_CONST && enc != ST_ENC_DELTA;
+    st_codec_slicer sl = {0};
+    st_column dict, whole, wdict;
+    st_column_init(&dict, str ? t : ST_TYPE_STR);
+    st_column_init(&whole, t);
+    st_column_init(&wdict, str ? t : ST_TYPE_STR);
+    uint64_t *v = malloc((n ? n : 1) * sizeof *v);
+    uint32_t *codes = malloc((n ? n : 1) * sizeof *codes);
+    if (!v || !codes) abort();
+    const char *why = NULL, *why_whole = NULL;
+    st_status a = st_codec_slicer_open(&sl, t, enc, p, len, n, str ? &dict : NULL, &why);
+    if (a == ST_OK) a = read_slices(&sl, n, v, &why);
+    st_status b = str ? st_codec_decode_dict(t, enc, p, len, n, &wdict, codes, &why_whole)
+                      : st_codec_decode(t, enc, p, len, n, &whole, &why_whole);
+    if (!takes) {
+        if (a != ST_ERR_UNSUPPORTED) abort();
+    } else if (a == ST_OK) {
+        if (b != ST_OK) abort();
+        for (size_t i = 0; i < n; i++) {
+            if (str) {
+                size_t la, lb;
+                if (v[i] >= dict.n_rows) abort();
+                const char *x = st_column_str(&dict, v[i], &la), *y = st_column_str(&wdict, codes[i], &lb);
+                if (la != lb || memcmp(x, y, la)) abort();
+            } else if ((int64_t)v[i] != (t == ST_TYPE_I64 ? st_column_i64(&whole)[i] : st_column_i32(&whole)[i])) {
+                abort();
+            }
+        }
+    } else if (a == ST_ERR_CORRUPT) {
+        if (b != ST_ERR_CORRUPT) abort();
+    } else if (a != ST_ERR_NOMEM) {
+        abort();
+    }
+    st_codec_slicer_free(&sl);
+    st_column_free(&dict);
+    st_column_free(&whole);
+    st_column_free(&wdict);
+    free(v);
+    free(codes);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -164,6 +227,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (in.n_rows && st_codec_decode(t, enc, (const uint8_t *)b.data, b.len, in.n_rows, &out, &why) != ST_OK) abort();
     if (in.n_rows) same(&in, &out);
     if (in.n_rows) same_runs(t, enc, (const uint8_t *)b.data, b.len, in.n_rows, in.n_rows);
+    if (in.n_rows) same_slices(t, enc, (const uint8_t *)b.data, b.len, in.n_rows);
     if (t == ST_TYPE_STR || t == ST_TYPE_BYTES) same_from_codes(&in, force, &b, enc);
     /* the raw bytes as a block of every encoding: refused or decoded, never read past */
     for (int e = 0; e < 6; e++) {
@@ -174,6 +238,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(copy, data + 2, size - 2);
         (void)st_codec_decode(t, e, copy, size - 2, 1 + (size - 2) % 97, &junk, &why);
         same_runs(t, e, copy, size - 2, 1 + (size - 2) % 97, (size - 2) % 13);
+        same_slices(t, e, copy, size - 2, 1 + (size - 2) % 97);
         free(copy);
         st_column_free(&junk);
     }

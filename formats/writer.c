@@ -864,12 +864,40 @@ st_status st_writer_encode_runs(const st_writer *w, size_t j, const uint64_t *va
  * code inside dict and, for STR, every string used valid UTF-8, each
  * checked once (the lane's bitmap, cleared again, marks them); *bytes
  * gets the rows' string bytes. */
+/* The first bad row of codes_ok's checks, in row order (a code outside
+ * the dictionary, a string that is not UTF-8), as its error; rows [0, n)
+ * are known to hold one. */
+static st_status first_bad_code(const st_writer *w, size_t j, const st_column *dict, const uint32_t *rows, size_t n,
+                                uint64_t first_row, st_error *err)
+{
+    const uint64_t *off = dict->offsets;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = rows[i];
+        if (c >= dict->n_rows)
+            return st_error_set(err, ST_ERR_INVALID, "'%s': code %" PRIu32 " at row %llu of column '%s' is not in its "
+                                "dictionary of %zu strings", w->path, c, (unsigned long long)(first_row + i),
+                                w->fields[j].name, dict->n_rows);
+        if (dict->type == ST_TYPE_STR && !st_utf8_valid(dict->bytes + off[c], (size_t)(off[c + 1] - off[c])))
+            return st_error_set(err, ST_ERR_INVALID, "'%s': invalid UTF-8 in column '%s' at row %llu", w->path,
+                                w->fields[j].name, (unsigned long long)(first_row + i));
+    }
+    return st_error_set(err, ST_ERR_INTERNAL, "'%s': column '%s': no bad code found", w->path, w->fields[j].name);
+}
+
+/* Checks codes rows[0, n) into dict (every code inside it, every string
+ * it takes valid UTF-8 for STR) and adds up their strings' bytes into
+ * *bytes: the largest code first (a reduction the compiler vectorises),
+ * then a bit per code taken (without a branch) and each string taken
+ * checked once; any failure is named by first_bad_code, in row order. */
 static st_status codes_ok(const st_writer *w, size_t j, const st_column *dict, const uint32_t *rows, size_t n,
                           uint64_t first_row, enc_lane *l, uint64_t *bytes, st_error *err)
 {
-    bool utf8 = dict->type == ST_TYPE_STR;
+    *bytes = 0;
+    uint32_t hi = 0;
+    for (size_t i = 0; i < n; i++) hi = rows[i] > hi ? rows[i] : hi;
+    if (n && hi >= dict->n_rows) return first_bad_code(w, j, dict, rows, n, first_row, err);
     size_t words = (dict->n_rows + 63) / 64;
-    if (utf8 && words > l->checked_words) {
+    if (words > l->checked_words) {
         uint64_t *m = calloc(words, sizeof *m);
         if (!m) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
         free(l->checked);
@@ -877,25 +905,23 @@ static st_status codes_ok(const st_writer *w, size_t j, const st_column *dict, c
         l->checked_words = words;
     }
     const uint64_t *off = dict->offsets;
-    st_status s = ST_OK;
-    *bytes = 0;
-    for (size_t i = 0; i < n && s == ST_OK; i++) {
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
         uint32_t c = rows[i];
-        if (c >= dict->n_rows) {
-            s = st_error_set(err, ST_ERR_INVALID, "'%s': code %" PRIu32 " at row %llu of column '%s' is not in its "
-                             "dictionary of %zu strings", w->path, c, (unsigned long long)(first_row + i),
-                             w->fields[j].name, dict->n_rows);
-            break;
-        }
-        *bytes += off[c + 1] - off[c];
-        if (!utf8 || (l->checked[c >> 6] >> (c & 63) & 1)) continue;
+        total += off[c + 1] - off[c];
         l->checked[c >> 6] |= (uint64_t)1 << (c & 63);
-        if (!st_utf8_valid(dict->bytes + off[c], (size_t)(off[c + 1] - off[c])))
-            s = st_error_set(err, ST_ERR_INVALID, "'%s': invalid UTF-8 in column '%s' at row %llu", w->path,
-                             w->fields[j].name, (unsigned long long)(first_row + i));
     }
-    if (utf8 && words) memset(l->checked, 0, words * sizeof *l->checked);
-    return s;
+    bool bad = false;
+    for (size_t k = 0; n && k <= hi / 64; k++) {
+        for (uint64_t m = l->checked[k]; m && dict->type == ST_TYPE_STR; m &= m - 1) {
+            size_t c = k * 64 + (size_t)__builtin_ctzll(m);
+            bad |= !st_utf8_valid(dict->bytes + off[c], (size_t)(off[c + 1] - off[c]));
+        }
+        l->checked[k] = 0;
+    }
+    if (bad) return first_bad_code(w, j, dict, rows, n, first_row, err);
+    *bytes = total;
+    return ST_OK;
 }
 
 st_status st_writer_encode_str_codes(const st_writer *w, size_t j, const st_column *dict, const uint32_t *rows,

@@ -990,14 +990,15 @@ st_status st_dense_unified_values(const st_dense *dn, uint64_t first, size_t n, 
                             first, n, dn->n_unified);
     if (!groups_room(dn, &cur, first + n - 1, g))
         return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for unified groups");
-    for (int k = 0; k < 4; k++) {
+    int64_t none[1];
+    for (int k = 0; k < 4 && vals; k++) {
         if (vals[k].type != ST_TYPE_I64 || vals[k].validity)
             return st_error_set(err, ST_ERR_INVALID, "dense features: unified values need int64 columns without NULLs");
         if (st_column_reserve(&vals[k], vals[k].n_rows + n, 0) != ST_OK)
             return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for unified rows");
     }
     int64_t *v[4];
-    for (int k = 0; k < 4; k++) v[k] = (int64_t *)vals[k].data + vals[k].n_rows;
+    for (int k = 0; k < 4; k++) v[k] = vals ? (int64_t *)vals[k].data + vals[k].n_rows : none;
     size_t done = 0, ng = 0;
     for (size_t gi = cur.group; done < n && gi < dn->n_groups && ng < g->cap; gi++) {
         uint32_t cell = dn->g_cell[gi];
@@ -1005,8 +1006,8 @@ st_status st_dense_unified_values(const st_dense *dn, uint64_t first, size_t n, 
         size_t skip = gi == cur.group ? cur.sales_pos : 0, take = c->uniq - skip;
         take = take < n - done ? take : n - done;
         const dense_urow *r = dn->pool[c->pool].row + c->off + skip;
-        for (size_t k = 0; k < take; k++) {
-            codes[done + k] = r[k].code;
+        for (size_t k = 0; k < take; k++) codes[done + k] = r[k].code;
+        for (size_t k = 0; vals && k < take; k++) {
             v[0][done + k] = r[k].sum[0];
             v[1][done + k] = r[k].sum[1];
             v[2][done + k] = r[k].lines[0];
@@ -1020,8 +1021,41 @@ st_status st_dense_unified_values(const st_dense *dn, uint64_t first, size_t n, 
     if (done != n)
         return st_error_set(err, ST_ERR_INTERNAL, "dense features: unified rows %" PRIu64 "+%zu: %zu found", first, n,
                             done);
-    for (int k = 0; k < 4; k++) vals[k].n_rows += n;
+    for (int k = 0; k < 4 && vals; k++) vals[k].n_rows += n;
     g->n = ng;
+    return ST_OK;
+}
+
+st_status st_dense_unified_column(const st_dense *dn, uint64_t first, size_t n, int field, st_column *out,
+                                  st_error *err)
+{
+    st_unified_cursor cur;
+    ST_TRY(st_dense_unified_seek(dn, first, &cur, err));
+    if (n == 0 || n > dn->n_unified - first || field < 0 || field > 3)
+        return st_error_set(err, ST_ERR_INVALID, "dense features: unified rows %" PRIu64 "+%zu, value %d: not within "
+                            "the %zu rows and 4 values", first, n, field, dn->n_unified);
+    if (out->type != ST_TYPE_I64 || out->validity)
+        return st_error_set(err, ST_ERR_INVALID, "dense features: unified values need int64 columns without NULLs");
+    if (st_column_reserve(out, out->n_rows + n, 0) != ST_OK)
+        return st_error_set(err, ST_ERR_NOMEM, "dense features: out of memory for unified rows");
+    int64_t *v = (int64_t *)out->data + out->n_rows;
+    size_t done = 0;
+    for (size_t gi = cur.group; done < n && gi < dn->n_groups; gi++) {
+        const dense_cell *c = &dn->cell[dn->g_cell[gi]];
+        size_t skip = gi == cur.group ? cur.sales_pos : 0, take = c->uniq - skip;
+        take = take < n - done ? take : n - done;
+        const dense_urow *r = dn->pool[c->pool].row + c->off + skip;
+        if (field < 2) {
+            for (size_t k = 0; k < take; k++) v[done + k] = r[k].sum[field];
+        } else {
+            for (size_t k = 0; k < take; k++) v[done + k] = r[k].lines[field - 2];
+        }
+        done += take;
+    }
+    if (done != n)
+        return st_error_set(err, ST_ERR_INTERNAL, "dense features: unified rows %" PRIu64 "+%zu: %zu found", first, n,
+                            done);
+    out->n_rows += n;
     return ST_OK;
 }
 

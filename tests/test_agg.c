@@ -689,8 +689,9 @@ static st_status dense_next(const void *obj, st_unified_cursor *cur, const st_un
 /* st_dense_unified_values over ranges that start and end inside groups
  * and at their edges: the codes and the four values of the walk's rows
  * (all, n rows), and groups that spell out the rows' customers and
- * periods, neighbours differing, their rows adding up to the range; an
- * empty range or one past the rows is refused. */
+ * periods, neighbours differing, their rows adding up to the range; each
+ * value made alone (st_dense_unified_column), and the codes without the
+ * values, the same; an empty range or one past the rows is refused. */
 static void check_values(const st_dense *dn, const st_unified_batch *all, size_t n)
 {
     st_error err = {0};
@@ -711,6 +712,16 @@ static void check_values(const st_dense *dn, const st_unified_batch *all, size_t
                 cr_assert_eq(codes[i], all->material[r + i], "row %zu of %zu+%zu", r + i, r, m);
                 for (int k = 0; k < 4; k++) cr_assert_eq(st_column_i64(&v[k])[i], want[k][r + i], "row %zu value %d", r + i, k);
             }
+            /* each value alone, appended after what its buffer holds */
+            for (int k = 0; k < 4; k++) {
+                cr_assert_eq(st_dense_unified_column(dn, r, m, k, &v[k], &err), ST_OK, "%s", err.msg);
+                cr_assert_eq(v[k].n_rows, 2 * m);
+                for (size_t i = 0; i < m; i++)
+                    cr_assert_eq(st_column_i64(&v[k])[m + i], want[k][r + i], "row %zu value %d alone", r + i, k);
+            }
+            /* the codes and groups alone */
+            cr_assert_eq(st_dense_unified_values(dn, r, m, NULL, codes, &g, &err), ST_OK, "%s", err.msg);
+            for (size_t i = 0; i < m; i++) cr_assert_eq(codes[i], all->material[r + i], "row %zu, no values", r + i);
             size_t row = r;
             for (size_t k = 0; k < g.n; k++) {
                 cr_assert_gt(g.rows[k], 0);
@@ -724,6 +735,13 @@ static void check_values(const st_dense *dn, const st_unified_batch *all, size_t
     for (int k = 0; k < 4; k++) st_column_init(&v[k], ST_TYPE_I64);
     cr_assert_eq(st_dense_unified_values(dn, 0, 0, v, codes, &g, &err), ST_ERR_INVALID, "an empty range");
     cr_assert_eq(st_dense_unified_values(dn, n, 1, v, codes, &g, &err), ST_ERR_INVALID, "past the rows");
+    cr_assert_eq(st_dense_unified_column(dn, 0, 0, 0, &v[0], &err), ST_ERR_INVALID, "an empty range, alone");
+    cr_assert_eq(st_dense_unified_column(dn, n, 1, 0, &v[0], &err), ST_ERR_INVALID, "past the rows, alone");
+    cr_assert_eq(st_dense_unified_column(dn, 0, 1, 4, &v[0], &err), ST_ERR_INVALID, "no fifth value");
+    st_column f64;
+    st_column_init(&f64, ST_TYPE_F64);
+    cr_assert_eq(st_dense_unified_column(dn, 0, 1, 0, &f64, &err), ST_ERR_INVALID, "int64 only");
+    st_column_free(&f64);
     for (int k = 0; k < 4; k++) st_column_free(&v[k]);
     st_unified_groups_free(&g);
     free(codes);

@@ -412,10 +412,20 @@ void st_unified_groups_free(st_unified_groups *g);
 /* Unified rows [first, first + n) of a finished st_dense for a writer
  * that encodes the key columns from their runs: their material codes to
  * codes[0, n), sold_qty, foc_qty, sold_lines and foc_lines appended to
- * vals[0..4) (int64 columns without NULLs; room reserved here), and their
- * groups to *g. ST_ERR_INVALID for a range past the rows. */
+ * vals[0..4) (int64 columns without NULLs; room reserved here; NULL: the
+ * codes and groups only), and their groups to *g. ST_ERR_INVALID for a
+ * range past the rows. */
 st_status st_dense_unified_values(const st_dense *dn, uint64_t first, size_t n, st_column *vals, uint32_t *codes,
                                   st_unified_groups *g, st_error *err) ST_MUST_USE;
+
+/* One of the four values of unified rows [first, first + n) (field 0
+ * sold_qty, 1 foc_qty, 2 sold_lines, 3 foc_lines) appended to out (int64
+ * without NULLs; room reserved here): what st_dense_unified_values gives
+ * as vals[field], made alone into a buffer the caller reuses for each
+ * value in turn. ST_ERR_INVALID for a range past the rows or another
+ * field. */
+st_status st_dense_unified_column(const st_dense *dn, uint64_t first, size_t n, int field, st_column *out,
+                                  st_error *err) ST_MUST_USE;
 
 /* ---- finished rows as plain arrays ------------------------------------ */
 

@@ -404,9 +404,9 @@ class Bench:
                f"CSV load {r['load_seconds']:.2f} s not timed"
         self.context.setdefault("duckdb_sums", {})[scale] = r["sums"]
         # from the step's phase timings and perf (bench/README, "What bounds each stage")
-        bound = ("fused pass ~45% (~3,800 first-touch page faults in an --only run: chunk buffers, "
-                 "month blocks, unified rows; the jobs' ends 0.2-3 ms apart), writing both files ~40% (zstd level 3 "
-                 "about 60% of it, fixed by the bytes; on the run's pool), gold checks ~5%, setup and finish ~8% "
+        bound = ("fused pass ~45% (~2,550 first-touch page faults in an --only run: unified rows, "
+                 "month blocks; chunks decoded 4,096 rows at a time), writing both files ~45% (zstd level 3 "
+                 "about 55% of it, fixed by the bytes; both threads busy), gold checks ~5%, setup and finish ~5% "
                  "(phase timings, bench/README)") \
             if scale == "500K" else \
                 ("fused pass ~70% (per thread: decoding ~55%, st_dense_add ~37%, sealing 8%), writing the unified "

@@ -64,13 +64,17 @@ typedef struct month_blk {
 } month_blk;
 
 /* One unified row of a sealed cell: a material with lines in either table.
- * 28 bytes, not 32 (4-byte aligned: no padding after the three 32-bit
- * fields): the rows of a 500K gold step are ~5 MB written once, page by
- * fresh page, and an unaligned 8-byte load costs nothing on x86. */
-typedef struct __attribute__((packed, aligned(4))) dense_urow {
-    int64_t sum[2];
+ * 20 bytes: the rows of a 500K gold step are ~3.6 MB written once, page
+ * by fresh page, then walked once for the codes and once per value by the
+ * writers. A (customer, month, material) sum of quantities outside int32
+ * does not fit: sealing notes it (sums_wide) and the gold step takes the
+ * st_features path instead (st_dense_sums_fit). */
+typedef struct dense_urow {
+    struct {
+        int32_t sum;    /* the low halves of the table's entry: one 16-byte store for both tables */
+        uint32_t lines;
+    } t[2];
     uint32_t code;
-    uint32_t lines[2];
 } dense_urow;
 
 /* The unified rows sealed into one accumulator; merging adds the other
@@ -93,6 +97,7 @@ typedef struct dense_cell {
 struct st_dense {
     st_dense_dims d;
     bool failed, finished;
+    bool sums_wide;         /* a unified row's sum did not fit its int32 */
     int32_t month0;         /* year*12 + month-1 of period_key_min */
     uint32_t n_periods;
     uint32_t cust_span;
@@ -495,56 +500,60 @@ static bool pool_reserve(dense_pool *p, size_t more)
     return true;
 }
 
-/* Appends code k's unified row (the two tables' entries, either may be
- * empty) at *r and zeroes the entries. */
-static inline void seal_code(dense_urow **r, uint32_t k, dense_acc *a0, dense_acc *a1)
+/* Code k's unified row (the two tables' entries x and y, either may be
+ * empty) written at *r, kept (*r moves on) when it has lines, without a
+ * branch: a quarter of the codes have lines, at random, and a branch on
+ * it missed every few codes (the pool has room for a row per code). */
+static inline void take_code(dense_urow **r, uint32_t k, dense_acc x, dense_acc y)
+{
+    **r = (dense_urow){.t = {{(int32_t)x.sum, (uint32_t)x.lines}, {(int32_t)y.sum, (uint32_t)y.lines}}, .code = k};
+    *r += (x.lines | y.lines) != 0;
+}
+
+/* The totals of a cell's kept rows [first, r) from their entries in the
+ * blocks' customer rows u0, u1 (cap0, cap1 codes; the exact 64-bit sums),
+ * which are zeroed; true when every row's sums fit its int32. */
+static bool cell_totals(const dense_urow *first, const dense_urow *r, dense_acc *u0, uint32_t cap0, dense_acc *u1,
+                        uint32_t cap1, dense_cell *c)
 {
     static const dense_acc none = {0, 0};
-    const dense_acc x = a0 ? *a0 : none, y = a1 ? *a1 : none;
-    *(*r)++ = (dense_urow){.code = k, .lines = {(uint32_t)x.lines, (uint32_t)y.lines}, .sum = {x.sum, y.sum}};
-    if (a0) *a0 = none;
-    if (a1) *a1 = none;
+    uint64_t wide = 0;
+    for (const dense_urow *q = first; q < r; q++) {
+        dense_acc x = q->code < cap0 ? u0[q->code] : none, y = q->code < cap1 ? u1[q->code] : none;
+        c->sum[0] += x.sum;
+        c->sum[1] += y.sum;
+        c->lines[0] += (uint32_t)x.lines;
+        c->lines[1] += (uint32_t)y.lines;
+        wide |= (((uint64_t)x.sum + 0x80000000u) | ((uint64_t)y.sum + 0x80000000u)) >> 32;
+        if (q->code < cap0) u0[q->code] = none;
+        if (q->code < cap1) u1[q->code] = none;
+    }
+    return wide == 0;
 }
 
 /* Cell dc of one month from its rows in the two tables' blocks (either may
  * have fewer codes, or none): totals, lines, medians, and its unified rows
  * appended to the object's own pool in code order. The codes with lines
- * are found by reading every entry's line count (a block's rows are as
- * many as the entries it was zeroed with when made), and what has lines
- * is zeroed (entries, the histogram rows of tables with lines): the cell
- * is left as a new block's. A bit per entry set by every line cost more
- * than this read (its word's store and load chained the lines of a
+ * are found by reading every entry (a block's rows are as many as the
+ * entries it was zeroed with when made), and what has lines is zeroed
+ * (the kept rows' entries, the histogram rows of tables with lines): the
+ * cell is left as a new block's. A bit per entry set by every line cost
+ * more than this read (its word's store and load chained the lines of a
  * customer). */
 static void seal_cell(st_dense *dn, month_blk *b0, month_blk *b1, size_t dc, dense_cell *c)
 {
+    static const dense_acc none = {0, 0};
     month_blk *b[2] = {b0, b1};
     dense_acc *u0 = b0->cap ? b0->uni + dc * b0->cap : NULL, *u1 = b1->cap ? b1->uni + dc * b1->cap : NULL;
     dense_pool *pool = &dn->pool[0];
     dense_urow *first = pool->row + pool->n, *r = first;
     uint32_t both = b0->cap < b1->cap ? b0->cap : b1->cap;
-    /* without a branch: every code's row is written, the next one written
-     * over it unless it has lines (a quarter of them, at random: a branch
-     * on it missed every few codes; the pool has room for cap rows); then
-     * the entries of the rows kept are zeroed */
-    static const dense_acc none = {0, 0};
-    for (uint32_t k = 0; k < both; k++) {
-        const dense_acc x = u0[k], y = u1[k];
-        *r = (dense_urow){.code = k, .lines = {(uint32_t)x.lines, (uint32_t)y.lines}, .sum = {x.sum, y.sum}};
-        r += (x.lines | y.lines) != 0;
-    }
-    for (const dense_urow *q = first; q < r; q++) u0[q->code] = u1[q->code] = none;
+    for (uint32_t k = 0; k < both; k++) take_code(&r, k, u0[k], u1[k]);
     /* the codes only one table's block has (at most one has more) */
-    for (uint32_t k = both; k < b0->cap; k++)
-        if (u0[k].lines) seal_code(&r, k, &u0[k], NULL);
-    for (uint32_t k = both; k < b1->cap; k++)
-        if (u1[k].lines) seal_code(&r, k, NULL, &u1[k]);
+    for (uint32_t k = both; k < b0->cap; k++) take_code(&r, k, u0[k], none);
+    for (uint32_t k = both; k < b1->cap; k++) take_code(&r, k, none, u1[k]);
     *c = (dense_cell){.pool = 0, .off = pool->n, .uniq = (uint32_t)(r - first)};
-    for (const dense_urow *q = first; q < r; q++) {
-        c->sum[0] += q->sum[0];
-        c->sum[1] += q->sum[1];
-        c->lines[0] += q->lines[0];
-        c->lines[1] += q->lines[1];
-    }
+    if (!cell_totals(first, r, u0, b0->cap, u1, b1->cap, c)) dn->sums_wide = true;
     pool->n += c->uniq;
     if (r > first && r[-1].code + 1 > dn->max_code) dn->max_code = r[-1].code + 1;
     for (int t = 0; t < 2; t++) {
@@ -683,6 +692,7 @@ st_status st_dense_merge(st_dense *dst, st_dense *src, st_error *err)
     }
     for (int t = 0; t < 2; t++) dst->n_lines[t] += src->n_lines[t];
     dst->max_code = src->max_code > dst->max_code ? src->max_code : dst->max_code;
+    dst->sums_wide |= src->sums_wide;
     src->failed = true; /* its months may now be dst's: only free is left */
     return ST_OK;
 nomem:
@@ -861,6 +871,8 @@ st_status st_dense_finish(st_dense *dn, const uint32_t *material_rank, uint32_t 
     return st_dense_finish_on(dn, material_rank, n_materials, NULL, err);
 }
 
+bool st_dense_sums_fit(const st_dense *dn) { return !dn->sums_wide; }
+
 size_t st_dense_n_groups(const st_dense *dn) { return dn->finished && !dn->failed ? dn->n_groups : 0; }
 
 size_t st_dense_n_unified(const st_dense *dn) { return dn->finished && !dn->failed ? dn->n_unified : 0; }
@@ -914,10 +926,10 @@ st_status st_dense_unified_next(const st_dense *dn, st_unified_cursor *cur, cons
             out->customer_id[n + k] = cust;
             out->period_key[n + k] = pk;
             out->material[n + k] = r[k].code;
-            out->sold_qty[n + k] = r[k].sum[0];
-            out->foc_qty[n + k] = r[k].sum[1];
-            out->sold_lines[n + k] = r[k].lines[0];
-            out->foc_lines[n + k] = r[k].lines[1];
+            out->sold_qty[n + k] = r[k].t[0].sum;
+            out->foc_qty[n + k] = r[k].t[1].sum;
+            out->sold_lines[n + k] = r[k].t[0].lines;
+            out->foc_lines[n + k] = r[k].t[1].lines;
         }
         n += take;
         cur->sales_pos += take;
@@ -1008,10 +1020,10 @@ st_status st_dense_unified_values(const st_dense *dn, uint64_t first, size_t n, 
         const dense_urow *r = dn->pool[c->pool].row + c->off + skip;
         for (size_t k = 0; k < take; k++) codes[done + k] = r[k].code;
         for (size_t k = 0; vals && k < take; k++) {
-            v[0][done + k] = r[k].sum[0];
-            v[1][done + k] = r[k].sum[1];
-            v[2][done + k] = r[k].lines[0];
-            v[3][done + k] = r[k].lines[1];
+            v[0][done + k] = r[k].t[0].sum;
+            v[1][done + k] = r[k].t[1].sum;
+            v[2][done + k] = r[k].t[0].lines;
+            v[3][done + k] = r[k].t[1].lines;
         }
         g->cust[ng] = cell_customer(dn, cell);
         g->pk[ng] = cell_period(dn, cell);
@@ -1046,9 +1058,9 @@ st_status st_dense_unified_column(const st_dense *dn, uint64_t first, size_t n, 
         take = take < n - done ? take : n - done;
         const dense_urow *r = dn->pool[c->pool].row + c->off + skip;
         if (field < 2) {
-            for (size_t k = 0; k < take; k++) v[done + k] = r[k].sum[field];
+            for (size_t k = 0; k < take; k++) v[done + k] = r[k].t[field].sum;
         } else {
-            for (size_t k = 0; k < take; k++) v[done + k] = r[k].lines[field - 2];
+            for (size_t k = 0; k < take; k++) v[done + k] = r[k].t[field - 2].lines;
         }
         done += take;
     }

@@ -1393,7 +1393,8 @@ static st_status first_serial_error(st_run_ctx *ctx, const st_dense_dims *dd, st
  * its own accumulator that seals the months only it has lines of as it
  * goes; then merged (exact integer sums: the split never shows), finished
  * and emitted. *fell_back is set, with nothing written, when the material
- * dictionary grows past the memory limit; the caller then takes the
+ * dictionary grows past the memory limit or a unified row's sum leaves
+ * the rows' int32 (st_dense_sums_fit); the caller then takes the
  * st_features path. */
 static st_status dense_pass(st_run_ctx *ctx, const st_dense_dims *dd, st_dict *dict, gold_out *o, bool *fell_back,
                             st_error *err)
@@ -1428,7 +1429,6 @@ static st_status dense_pass(st_run_ctx *ctx, const st_dense_dims *dd, st_dict *d
         }
     }
     if (s != ST_OK || *fell_back) goto done;
-    for (unsigned k = 0; k < n; k++) ctx->cur->rows_in += jobs[k].rows;
     for (unsigned k = 1; k < n && s == ST_OK; k++) {
         s = st_dense_merge(jobs[0].dn, jobs[k].dn, err);
         st_dense_free(jobs[k].dn);
@@ -1442,7 +1442,11 @@ static st_status dense_pass(st_run_ctx *ctx, const st_dense_dims *dd, st_dict *d
     }
     if (s == ST_OK) s = st_dict_finish(dict, err);
     if (s == ST_OK) s = st_dense_finish_on(jobs[0].dn, st_dict_rank(dict), st_dict_size(dict), ctx->pool, err);
-    if (s == ST_OK) {
+    /* a (customer, month, material) sum past the rows' int32: the caller
+     * takes the st_features path */
+    if (s == ST_OK && !st_dense_sums_fit(jobs[0].dn)) *fell_back = true;
+    if (s == ST_OK && !*fell_back) {
+        for (unsigned k = 0; k < n; k++) ctx->cur->rows_in += jobs[k].rows;
         gold_src g = {NULL, jobs[0].dn, NULL};
         s = emit(&g, dict, o, err);
     }
@@ -1740,7 +1744,7 @@ st_status st_step_intermediate(st_run_ctx *ctx, uint64_t fp, st_error *err)
     if (dense_fits(ctx, &plan)) {
         st_progress_expect(ctx, plan.n_lines);
         if ((s = dense_pass(ctx, &plan.dd, dict, &o, &fell_back, err)) != ST_OK) goto done;
-        if (fell_back) { /* the dictionary outgrew the limit: start over */
+        if (fell_back) { /* the dictionary outgrew the limit, or a sum the rows: start over */
             st_progress(ctx, 0, 0); /* the path taken instead counts every line again */
             st_dict_free(dict);
             dict = NULL;

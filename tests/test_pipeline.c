@@ -623,6 +623,50 @@ Test(pipeline, fused_gold_over_chunks_spanning_months_writes_the_reference_files
     }
 }
 
+/* Sales quantities near 10^9, the largest staging keeps, all within a
+ * thousand of each other (so the fused pass applies): a customer's month
+ * of one material sums past int32, the width of the fused pass's unified
+ * rows. The step takes the st_features path and writes the sort path's
+ * files, the sums exact. */
+Test(pipeline, unified_sums_past_int32_take_the_reference_path)
+{
+    char c[400], t[400], err[4096], p[600];
+    snprintf(c, sizeof c, "%s/customers.db", dir);
+    snprintf(t, sizeof t, "%s/tx.db", dir);
+    make_customers(c, "Customer");
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(t, &db), SQLITE_OK);
+    fx_exec_sql(db, "CREATE TABLE sales_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity INTEGER);");
+    fx_exec_sql(db, "CREATE TABLE foc_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity_foc INTEGER);");
+    fx_exec_sql(db, "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n < 1999) "
+                    "INSERT INTO sales_qty SELECT 1 + n % 5, 2021, 1 + n % 6, 'MAT' || (n % 10), 999999000 + (n * 7) % 1000 FROM i;");
+    fx_exec_sql(db, "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n < 499) "
+                    "INSERT INTO foc_qty SELECT 1 + n % 5, 2021, 1 + n % 6, 'MAT' || (n % 7), 1 + n % 50 FROM i;");
+    sqlite3_close(db);
+    setenv("STRATA_GOLD_PATH", "fused", 1);
+    cr_assert_eq(run_pipeline("w1", "--threads 2", err, sizeof err), 0, "%s", err);
+    unsetenv("STRATA_GOLD_PATH");
+    setenv("STRATA_GOLD_SORT", "1", 1);
+    cr_assert_eq(run_pipeline("ws", "--threads 2", err, sizeof err), 0, "%s", err);
+    unsetenv("STRATA_GOLD_SORT");
+    assert_same_files("w1", "ws");
+    snprintf(p, sizeof p, "%s/w1/_runs/latest.json", dir);
+    char *log = fx_slurp(p, NULL);
+    cr_assert_null(strstr(log, "one fused pass"), "%s", log);
+    free(log);
+    snprintf(p, sizeof p, "%s/w1", dir);
+    st_reader *r = open_table(p, "gold", "int_transactions_unified");
+    st_column q;
+    st_column_init(&q, ST_TYPE_I64);
+    read_col(r, "sold_qty", &q);
+    int64_t hi = 0;
+    for (size_t i = 0; i < q.n_rows; i++) hi = st_column_i64(&q)[i] > hi ? st_column_i64(&q)[i] : hi;
+    /* 2,000 lines over 5 x 6 x 10 cells of 10 materials: some of ~7 lines of ~10^9 */
+    cr_assert_gt(hi, (int64_t)INT32_MAX, "a sum past int32: %lld", (long long)hi);
+    st_column_free(&q);
+    st_reader_close(r);
+}
+
 Test(pipeline, chunk_stage_flags_typed_bad_rows_like_the_per_row_path)
 {
     fixture_typed_bad = 1;

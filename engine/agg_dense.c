@@ -41,9 +41,14 @@
  * (customer_id, period_key) order and puts each cell's rows into
  * material rank order.
  *
- * Overflow cannot happen: eligibility bounds |quantity| by 2^31 and the
- * line count of a table by 2^32 - 1, so every sum, per material or per
- * cell, stays below 2^63 in magnitude.
+ * Overflow cannot go unseen: eligibility bounds |quantity| by 2^31 and
+ * the line count of a table by 2^32 - 1, so every cell's sum stays below
+ * 2^63 in magnitude. An entry keeps the low 32 bits of its (customer,
+ * month, material) sum, added modulo 2^32, and a unified row its sums in
+ * int32: exact while lines x the table's largest |quantity| stays within
+ * int32, which sealing checks for every row it keeps; past it the object
+ * notes it (st_dense_sums_fit) and the gold step takes the st_features
+ * path.
  */
 #include "agg_internal.h"
 #include "strata/pool.h"
@@ -52,9 +57,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A (customer, material) entry of a month block: 8 bytes, so a block of
+ * 100 customers x 150 materials is 120 KiB, half in the caches and half
+ * the pages to fault in and zero. */
 typedef struct dense_acc {
-    int64_t sum;
-    int64_t lines;
+    uint32_t sum; /* the sum's low 32 bits (modulo 2^32) */
+    uint32_t lines;
 } dense_acc;
 
 typedef struct month_blk {
@@ -105,6 +113,7 @@ struct st_dense {
     uint32_t *per_idx;      /* per_span entries, ST_KEY_NONE = not a month */
     size_t n_cells;
     uint32_t span[2];       /* histogram bins per cell */
+    uint64_t qty_bound[2];  /* the largest |quantity| of each table */
     month_blk *blk[2];      /* n_periods each */
     uint64_t n_lines[2];
 
@@ -223,6 +232,9 @@ st_status st_dense_create(st_dense **out, const st_dense_dims *d, st_error *err)
     }
     for (int t = 0; t < 2; t++) {
         dn->span[t] = (uint32_t)qty_span(d, t);
+        uint64_t lo = (uint64_t)(d->qty_min[t] < 0 ? -d->qty_min[t] : d->qty_min[t]);
+        uint64_t hi = (uint64_t)(d->qty_max[t] < 0 ? -d->qty_max[t] : d->qty_max[t]);
+        dn->qty_bound[t] = lo > hi ? lo : hi;
         if (!(dn->blk[t] = calloc(dn->n_periods, sizeof *dn->blk[t]))) goto nomem;
     }
     if (!(dn->sealed = calloc(dn->n_periods, 1)) || !(dn->pool = calloc(1, sizeof *dn->pool))) goto nomem;
@@ -351,7 +363,7 @@ static bool add_run(const st_dense *dn, int t, month_blk *b, const int64_t *cust
             uint64_t dc = (uint64_t)cust[i] - cmin, dq = (uint64_t)qty[i] - qmin;
             uint32_t m = mat[i];
             dense_acc *a = &uni[dc * cap + m];
-            a->sum += qty[i];
+            a->sum += (uint32_t)qty[i];
             a->lines++;
             hist[dc * qspan + dq]++;
         }
@@ -506,29 +518,30 @@ static bool pool_reserve(dense_pool *p, size_t more)
  * it missed every few codes (the pool has room for a row per code). */
 static inline void take_code(dense_urow **r, uint32_t k, dense_acc x, dense_acc y)
 {
-    **r = (dense_urow){.t = {{(int32_t)x.sum, (uint32_t)x.lines}, {(int32_t)y.sum, (uint32_t)y.lines}}, .code = k};
+    **r = (dense_urow){.t = {{(int32_t)x.sum, x.lines}, {(int32_t)y.sum, y.lines}}, .code = k};
     *r += (x.lines | y.lines) != 0;
 }
 
-/* The totals of a cell's kept rows [first, r) from their entries in the
- * blocks' customer rows u0, u1 (cap0, cap1 codes; the exact 64-bit sums),
- * which are zeroed; true when every row's sums fit its int32. */
+/* The totals of a cell's kept rows [first, r), whose entries in the
+ * blocks' customer rows u0, u1 (cap0, cap1 codes) are zeroed; true when
+ * every row's sums are exact: its lines times its table's largest
+ * |quantity| (qb) within int32. */
 static bool cell_totals(const dense_urow *first, const dense_urow *r, dense_acc *u0, uint32_t cap0, dense_acc *u1,
-                        uint32_t cap1, dense_cell *c)
+                        uint32_t cap1, const uint64_t qb[2], dense_cell *c)
 {
     static const dense_acc none = {0, 0};
-    uint64_t wide = 0;
+    uint64_t most = 0;
     for (const dense_urow *q = first; q < r; q++) {
-        dense_acc x = q->code < cap0 ? u0[q->code] : none, y = q->code < cap1 ? u1[q->code] : none;
-        c->sum[0] += x.sum;
-        c->sum[1] += y.sum;
-        c->lines[0] += (uint32_t)x.lines;
-        c->lines[1] += (uint32_t)y.lines;
-        wide |= (((uint64_t)x.sum + 0x80000000u) | ((uint64_t)y.sum + 0x80000000u)) >> 32;
+        for (int t = 0; t < 2; t++) {
+            c->sum[t] += q->t[t].sum;
+            c->lines[t] += q->t[t].lines;
+            uint64_t b = (uint64_t)q->t[t].lines * qb[t];
+            most = b > most ? b : most;
+        }
         if (q->code < cap0) u0[q->code] = none;
         if (q->code < cap1) u1[q->code] = none;
     }
-    return wide == 0;
+    return most <= INT32_MAX;
 }
 
 /* Cell dc of one month from its rows in the two tables' blocks (either may
@@ -553,7 +566,7 @@ static void seal_cell(st_dense *dn, month_blk *b0, month_blk *b1, size_t dc, den
     for (uint32_t k = both; k < b0->cap; k++) take_code(&r, k, u0[k], none);
     for (uint32_t k = both; k < b1->cap; k++) take_code(&r, k, none, u1[k]);
     *c = (dense_cell){.pool = 0, .off = pool->n, .uniq = (uint32_t)(r - first)};
-    if (!cell_totals(first, r, u0, b0->cap, u1, b1->cap, c)) dn->sums_wide = true;
+    if (!cell_totals(first, r, u0, b0->cap, u1, b1->cap, dn->qty_bound, c)) dn->sums_wide = true;
     pool->n += c->uniq;
     if (r > first && r[-1].code + 1 > dn->max_code) dn->max_code = r[-1].code + 1;
     for (int t = 0; t < 2; t++) {

@@ -74,12 +74,13 @@ typedef struct month_blk {
 /* One unified row of a sealed cell: a material with lines in either table.
  * 20 bytes: the rows of a 500K gold step are ~3.6 MB written once, page
  * by fresh page, then walked once for the codes and once per value by the
- * writers. A (customer, month, material) sum of quantities outside int32
- * does not fit: sealing notes it (sums_wide) and the gold step takes the
- * st_features path instead (st_dense_sums_fit). */
+ * writers. Its sums are int32: a row whose lines times its table's
+ * largest |quantity| could leave int32 is noted when sealed (sums_wide)
+ * and the gold step takes the st_features path instead
+ * (st_dense_sums_fit). */
 typedef struct dense_urow {
     struct {
-        int32_t sum;    /* the low halves of the table's entry: one 16-byte store for both tables */
+        int32_t sum;    /* the table's entry as it stands: the two copied with one 16-byte store */
         uint32_t lines;
     } t[2];
     uint32_t code;
@@ -105,7 +106,7 @@ typedef struct dense_cell {
 struct st_dense {
     st_dense_dims d;
     bool failed, finished;
-    bool sums_wide;         /* a unified row's sum did not fit its int32 */
+    bool sums_wide;         /* a unified row's sum could have left its int32 */
     int32_t month0;         /* year*12 + month-1 of period_key_min */
     uint32_t n_periods;
     uint32_t cust_span;

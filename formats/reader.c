@@ -628,8 +628,11 @@ static st_status hold_block(st_reader *r, size_t c, size_t col, st_held_block *h
     const st_block_ent *b = &r->blocks[c * r->n_fields + col];
     uint32_t n = r->chunk_n[c];
     bool str = f->type == ST_TYPE_STR || f->type == ST_TYPE_BYTES;
-    if ((f->type != ST_TYPE_I32 && f->type != ST_TYPE_I64 && !str) || (str && (!dict || dict->type != f->type)) ||
-        b->encoding > ST_ENC_CONST || b->null_count || (b->flags & ST_BLOCK_FLAG_VALIDITY))
+    if (str && (!dict || dict->type != f->type))
+        return st_error_set(err, ST_ERR_INVALID, "'%s': column '%s' is %s: held with a dictionary column of its type",
+                            r->name, f->name, st_type_name(f->type));
+    if ((f->type != ST_TYPE_I32 && f->type != ST_TYPE_I64 && !str) || b->encoding > ST_ENC_CONST || b->null_count ||
+        (b->flags & ST_BLOCK_FLAG_VALIDITY))
         return st_error_set(err, ST_ERR_UNSUPPORTED, "'%s': column '%s', chunk %zu cannot be read in slices", r->name,
                             f->name, c);
     const uint8_t *p = NULL;

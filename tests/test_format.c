@@ -215,6 +215,13 @@ static void slices_spell_rows(st_reader *r, const st_column *rows, const char *w
         cr_assert_eq(st_reader_block_info(r, c, 0, &bi), ST_OK);
         bool ok = bi.null_count == 0 && (str ? bi.encoding == ST_ENC_DICT || bi.encoding == ST_ENC_CONST
                                              : (t == ST_TYPE_I32 || t == ST_TYPE_I64) && bi.encoding != ST_ENC_DELTA);
+        if (str) {
+            cr_assert_eq(st_reader_hold_block(r, c, 0, h, NULL, &err), ST_ERR_INVALID, "%s: no dictionary", what);
+            st_column i64;
+            st_column_init(&i64, ST_TYPE_I64);
+            cr_assert_eq(st_reader_hold_block(r, c, 0, h, &i64, &err), ST_ERR_INVALID, "%s: not strings", what);
+            st_column_free(&i64);
+        }
         st_status s = st_reader_hold_block(r, c, 0, h, str ? &dict : NULL, &err);
         cr_assert_eq(s, ok ? ST_OK : ST_ERR_UNSUPPORTED, "%s chunk %zu (encoding %d): %s", what, c, bi.encoding,
                      err.msg);

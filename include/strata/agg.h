@@ -375,10 +375,12 @@ st_status st_dense_finish_on(st_dense *dn, const uint32_t *material_rank, uint32
                              struct st_pool *pool, st_error *err) ST_MUST_USE;
 
 /* False when a unified row's sum of quantities (one customer, month and
- * material) left int32, the width of the rows' sums: the rows read from
- * dn are then not its results, and the caller takes the st_features path
- * instead (the gold step does; never at the bench's scales). Known once
- * every month is sealed (after st_dense_finish). */
+ * material) could have left int32, the width of the rows' sums and of
+ * the blocks' entries: its lines times its table's largest |quantity|
+ * past INT32_MAX. The rows read from dn may then not be its results, and
+ * the caller takes the st_features path instead (the gold step does;
+ * never at the bench's scales). Known once every month is sealed (after
+ * st_dense_finish). */
 bool st_dense_sums_fit(const st_dense *dn);
 
 /* As st_features_n_groups / _get / _n_unified / _unified_next, on a

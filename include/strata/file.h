@@ -372,7 +372,9 @@ void st_held_block_free(st_held_block *h);
  * entries, a CONST block's one value). ST_ERR_CORRUPT on damage;
  * ST_ERR_UNSUPPORTED, with nothing held, for a block with NULLs, of
  * another type, or whose encoding cannot be sliced (DELTA, PLAIN
- * strings): read it with st_reader_read_block() instead. */
+ * strings): read it with st_reader_read_block() instead; ST_ERR_INVALID
+ * for a string column without a dictionary column of its type, or no
+ * such chunk or column. */
 st_status st_reader_hold_block(st_reader *r, size_t c, size_t col, st_held_block *h, st_column *dict,
                                st_error *err) ST_MUST_USE;
 

@@ -490,6 +490,16 @@ static bool unpack_codes(const uint8_t *p, size_t n, unsigned w, uint32_t cnt, u
     return true;
 }
 
+/* The cnt strings of a DICT block's dictionary (lengths dl, offsets doff
+ * into bytes, from str_dict) appended to dict. */
+static st_status push_dict(st_column *dict, const uint8_t *bytes, const uint64_t *dl, const uint64_t *doff,
+                           uint32_t cnt)
+{
+    ST_TRY(st_column_reserve(dict, dict->n_rows + cnt, dict->n_bytes + (size_t)doff[cnt]));
+    for (size_t k = 0; k < cnt; k++) ST_TRY(st_column_push_str(dict, (const char *)bytes + doff[k], (size_t)dl[k]));
+    return ST_OK;
+}
+
 /* Strings as (dictionary, codes): DICT blocks give their dictionary and
  * codes without one string per row; PLAIN gives every row's value with
  * codes 0..n-1; CONST one value with codes 0. Same checks as decode_var. */
@@ -505,9 +515,7 @@ static st_status decode_var_dict(int enc, rd *r, size_t n, st_column *dict, uint
         const char *bad = str_dict_codes(r, n, &cnt, dl, doff, &bytes, &wc, &p);
         if (bad) BAD(bad);
         if (!unpack_codes(p, n, wc, cnt, codes)) BAD("dictionary code out of range");
-        if ((s = st_column_reserve(dict, cnt, (size_t)doff[cnt])) != ST_OK) goto done;
-        for (size_t k = 0; k < cnt; k++)
-            if ((s = st_column_push_str(dict, (const char *)bytes + doff[k], (size_t)dl[k])) != ST_OK) goto done;
+        s = push_dict(dict, bytes, dl, doff, cnt);
         break;
     }
     case ST_ENC_CONST:
@@ -598,10 +606,7 @@ static st_status slicer_open_var(st_codec_slicer *sl, rd *r, st_column *dict, co
     uint64_t dl[DICT_MAX], doff[DICT_MAX + 1];
     const char *bad = str_dict_codes(r, sl->n, &sl->cnt, dl, doff, &bytes, &sl->w, &sl->packed);
     if (bad) return corrupt(why, bad);
-    ST_TRY(st_column_reserve(dict, dict->n_rows + sl->cnt, dict->n_bytes + (size_t)doff[sl->cnt]));
-    for (size_t k = 0; k < sl->cnt; k++)
-        ST_TRY(st_column_push_str(dict, (const char *)bytes + doff[k], (size_t)dl[k]));
-    return ST_OK;
+    return push_dict(dict, bytes, dl, doff, sl->cnt);
 }
 
 st_status st_codec_slicer_open(st_codec_slicer *sl, st_type t, int enc, const uint8_t *p, size_t len, size_t n,
@@ -637,14 +642,24 @@ static void slicer_runs(st_codec_slicer *sl, size_t first, size_t m, uint64_t *o
     sl->run = q;
 }
 
-st_status st_codec_slicer_read(st_codec_slicer *sl, size_t first, size_t m, uint64_t *out, const char **why)
+/* ST_OK when rows [first, first + m) are a slice of the open block. */
+static st_status slice_ok(const st_codec_slicer *sl, size_t first, size_t m, const char **why)
 {
     if ((first & 7) || first > sl->n || m > sl->n - first) {
         *why = "slice outside the block";
         return ST_ERR_INVALID;
     }
+    return ST_OK;
+}
+
+st_status st_codec_slicer_read(st_codec_slicer *sl, size_t first, size_t m, uint64_t *out, const char **why)
+{
+    ST_TRY(slice_ok(sl, first, m, why));
+    if (is_var(sl->t)) {
+        *why = "a string block's slices are codes";
+        return ST_ERR_INVALID;
+    }
     if (m == 0) return ST_OK;
-    bool str = is_var(sl->t);
     /* FOR and DICT: a group of 8 values is w bytes */
     const uint8_t *at = sl->enc == ST_ENC_FOR_BITPACK || sl->enc == ST_ENC_DICT ? sl->packed + first / 8 * sl->w : NULL;
     switch (sl->enc) {
@@ -661,19 +676,29 @@ st_status st_codec_slicer_read(st_codec_slicer *sl, size_t first, size_t m, uint
         uint64_t hi = 0;
         for (size_t i = 0; i < m; i++) hi = out[i] > hi ? out[i] : hi;
         if (hi >= sl->cnt) return corrupt(why, "dictionary code out of range");
-        if (!str)
-            for (size_t i = 0; i < m; i++) out[i] = sl->val[out[i]];
+        for (size_t i = 0; i < m; i++) out[i] = sl->val[out[i]];
         break;
     }
-    default:
-        if (str) { /* CONST: one value */
-            memset(out, 0, m * sizeof *out);
-        } else {
-            slicer_runs(sl, first, m, out); /* values checked when opened */
-        }
+    default: slicer_runs(sl, first, m, out); return ST_OK; /* values checked when opened */
+    }
+    if (!in_type(sl->t, out, m)) return corrupt(why, "value out of the column type's range");
+    return ST_OK;
+}
+
+st_status st_codec_slicer_codes(st_codec_slicer *sl, size_t first, size_t m, uint32_t *codes, const char **why)
+{
+    ST_TRY(slice_ok(sl, first, m, why));
+    if (!is_var(sl->t)) {
+        *why = "an integer block's slices are values";
+        return ST_ERR_INVALID;
+    }
+    if (sl->enc == ST_ENC_CONST) {
+        memset(codes, 0, m * sizeof *codes);
         return ST_OK;
     }
-    if (!str && !in_type(sl->t, out, m)) return corrupt(why, "value out of the column type's range");
+    /* the block decoder's unpacking, from the slice's group of 8 */
+    if (m && !unpack_codes(sl->packed + first / 8 * sl->w, m, sl->w, sl->cnt, codes))
+        return corrupt(why, "dictionary code out of range");
     return ST_OK;
 }
 

@@ -173,11 +173,15 @@ typedef struct st_codec_slicer {
 st_status st_codec_slicer_open(st_codec_slicer *sl, st_type t, int enc, const uint8_t *p, size_t len, size_t n,
                                st_column *dict, const char **why);
 
-/* Rows [first, first + m) of the open block into out, widened to 64 bits
- * (strings: their codes). first a multiple of 8 and first + m <= n, else
- * ST_ERR_INVALID. ST_ERR_CORRUPT with *why for a value outside the type,
- * a code outside the dictionary. */
+/* Rows [first, first + m) of the open integer block into out, widened to
+ * 64 bits. first a multiple of 8 and first + m <= n, else ST_ERR_INVALID
+ * (and for a string block). ST_ERR_CORRUPT with *why for a value outside
+ * the type or a code outside the dictionary. */
 st_status st_codec_slicer_read(st_codec_slicer *sl, size_t first, size_t m, uint64_t *out, const char **why);
+
+/* The same for an open string block: its rows' codes into the dictionary
+ * the open gave (ST_ERR_INVALID for an integer block). */
+st_status st_codec_slicer_codes(st_codec_slicer *sl, size_t first, size_t m, uint32_t *codes, const char **why);
 
 void st_codec_slicer_free(st_codec_slicer *sl);
 

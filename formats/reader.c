@@ -669,15 +669,17 @@ static st_status held_slice_ok(const st_held_block *h, bool str, st_type t, size
     return ST_OK;
 }
 
-/* Rows [first, first + n) of the held block as 64-bit values (codes for
- * strings), after held_slice_ok. */
-static st_status held_read(st_held_block *h, size_t first, size_t n, uint64_t *out, st_error *err)
+/* Rows [first, first + n) of the held block, after held_slice_ok: an
+ * integer block's as 64-bit values into out, a string block's codes into
+ * codes. */
+static st_status held_read(st_held_block *h, size_t first, size_t n, uint64_t *out, uint32_t *codes, st_error *err)
 {
     const st_reader *r = h->r;
     const st_field *f = h->f;
     size_t c = h->c;
     const char *why = "bad values";
-    st_status s = st_codec_slicer_read(&h->sl, first, n, out, &why);
+    st_status s = codes ? st_codec_slicer_codes(&h->sl, first, n, codes, &why)
+                        : st_codec_slicer_read(&h->sl, first, n, out, &why);
     if (s == ST_ERR_CORRUPT) BAD(why);
     if (s != ST_OK)
         return st_error_set(err, s, "'%s': column '%s', chunk %zu: rows %zu..%zu: %s", r->name, f->name, c, first,
@@ -709,35 +711,28 @@ st_status st_reader_hold_block(st_reader *r, size_t c, size_t col, st_held_block
 st_status st_held_block_i64(st_held_block *h, size_t first, size_t n, int64_t *out, st_error *err)
 {
     ST_TRY(held_slice_ok(h, false, ST_TYPE_I64, first, n, err));
-    return held_read(h, first, n, (uint64_t *)out, err);
+    return held_read(h, first, n, (uint64_t *)out, NULL, err);
 }
 
-/* Rows [first, first + n) of the held block as 32-bit values (INT32
- * values or codes, of the same bits in either type), through a buffer of
- * 64-bit values that stays in L1, a piece at a time (first stays a
- * multiple of 8). */
-static st_status held_read32(st_held_block *h, bool str, st_type t, size_t first, size_t n, uint32_t *out,
-                             st_error *err)
+/* Through a buffer of 64-bit values that stays in L1, a piece at a time
+ * (first stays a multiple of 8). */
+st_status st_held_block_i32(st_held_block *h, size_t first, size_t n, int32_t *out, st_error *err)
 {
     enum { PIECE = 512 };
     uint64_t v[PIECE];
-    ST_TRY(held_slice_ok(h, str, t, first, n, err));
+    ST_TRY(held_slice_ok(h, false, ST_TYPE_I32, first, n, err));
     for (size_t i = 0; i < n; i += PIECE) {
         size_t m = n - i < PIECE ? n - i : PIECE;
-        ST_TRY(held_read(h, first + i, m, v, err));
-        for (size_t k = 0; k < m; k++) out[i + k] = (uint32_t)v[k];
+        ST_TRY(held_read(h, first + i, m, v, NULL, err));
+        for (size_t k = 0; k < m; k++) out[i + k] = (int32_t)v[k];
     }
     return ST_OK;
 }
 
-st_status st_held_block_i32(st_held_block *h, size_t first, size_t n, int32_t *out, st_error *err)
-{
-    return held_read32(h, false, ST_TYPE_I32, first, n, (uint32_t *)out, err);
-}
-
 st_status st_held_block_codes(st_held_block *h, size_t first, size_t n, uint32_t *out, st_error *err)
 {
-    return held_read32(h, true, ST_TYPE_STR, first, n, out, err);
+    ST_TRY(held_slice_ok(h, true, ST_TYPE_STR, first, n, err));
+    return held_read(h, first, n, NULL, out, err);
 }
 
 #undef BAD

@@ -555,6 +555,13 @@ Test(pipeline, fused_gold_and_chunk_stage_write_the_same_files_as_the_reference_
     fused_and_reference_paths_agree();
 }
 
+/* The two transaction tables, empty, with the source's columns. */
+static void create_tx_tables(sqlite3 *db)
+{
+    fx_exec_sql(db, "CREATE TABLE sales_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity INTEGER);");
+    fx_exec_sql(db, "CREATE TABLE foc_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity_foc INTEGER);");
+}
+
 /* Transactions in month order over 24 months, 200,000 lines: chunks of
  * 65,536 lines then span several months each, the case where the fused
  * pass takes both tables' lines month by month inside a chunk; FOC lines
@@ -567,8 +574,7 @@ static void make_ordered_transactions(const char *path, size_t n)
 {
     sqlite3 *db;
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    fx_exec_sql(db, "CREATE TABLE sales_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity INTEGER);");
-    fx_exec_sql(db, "CREATE TABLE foc_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity_foc INTEGER);");
+    create_tx_tables(db);
     fx_exec_sql(db, "BEGIN");
     sqlite3_stmt *ins[2];
     cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO sales_qty VALUES (?,?,?,?,?)", -1, &ins[0], NULL), SQLITE_OK);
@@ -636,8 +642,7 @@ Test(pipeline, unified_sums_past_int32_take_the_reference_path)
     make_customers(c, "Customer");
     sqlite3 *db;
     cr_assert_eq(sqlite3_open(t, &db), SQLITE_OK);
-    fx_exec_sql(db, "CREATE TABLE sales_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity INTEGER);");
-    fx_exec_sql(db, "CREATE TABLE foc_qty (customer_id INTEGER, year INTEGER, month INTEGER, material_code TEXT, quantity_foc INTEGER);");
+    create_tx_tables(db);
     fx_exec_sql(db, "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n < 1999) "
                     "INSERT INTO sales_qty SELECT 1 + n % 5, 2021, 1 + n % 6, 'MAT' || (n % 10), 999999000 + (n * 7) % 1000 FROM i;");
     fx_exec_sql(db, "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n < 499) "

@@ -147,12 +147,13 @@ static void same_runs(st_type t, int enc, const uint8_t *p, size_t len, size_t n
 }
 
 /* Every slice of the slicer's n rows (8, 16, 24, ... rows, cycling) into
- * v; ST_OK or the first refusal. */
-static st_status read_slices(st_codec_slicer *sl, size_t n, uint64_t *v, const char **why)
+ * v (integers) or c (a string block's codes); ST_OK or the first refusal. */
+static st_status read_slices(st_codec_slicer *sl, size_t n, uint64_t *v, uint32_t *c, const char **why)
 {
     for (size_t first = 0, k = 1; first < n; first += 8 * k, k = k % 5 + 1) {
         size_t m = n - first < 8 * k ? n - first : 8 * k;
-        st_status s = st_codec_slicer_read(sl, first, m, v + first, why);
+        st_status s = c ? st_codec_slicer_codes(sl, first, m, c + first, why)
+                        : st_codec_slicer_read(sl, first, m, v + first, why);
         if (s != ST_OK) return s;
     }
     return ST_OK;
@@ -172,11 +173,11 @@ static void same_slices(st_type t, int enc, const uint8_t *p, size_t len, size_t
     st_column_init(&whole, t);
     st_column_init(&wdict, str ? t : ST_TYPE_STR);
     uint64_t *v = malloc((n ? n : 1) * sizeof *v);
-    uint32_t *codes = malloc((n ? n : 1) * sizeof *codes);
-    if (!v || !codes) abort();
+    uint32_t *codes = malloc((n ? n : 1) * sizeof *codes), *sc = malloc((n ? n : 1) * sizeof *sc);
+    if (!v || !codes || !sc) abort();
     const char *why = NULL, *why_whole = NULL;
     st_status a = st_codec_slicer_open(&sl, t, enc, p, len, n, str ? &dict : NULL, &why);
-    if (a == ST_OK) a = read_slices(&sl, n, v, &why);
+    if (a == ST_OK) a = read_slices(&sl, n, v, str ? sc : NULL, &why);
     st_status b = str ? st_codec_decode_dict(t, enc, p, len, n, &wdict, codes, &why_whole)
                       : st_codec_decode(t, enc, p, len, n, &whole, &why_whole);
     if (!takes) {
@@ -186,8 +187,8 @@ static void same_slices(st_type t, int enc, const uint8_t *p, size_t len, size_t
         for (size_t i = 0; i < n; i++) {
             if (str) {
                 size_t la, lb;
-                if (v[i] >= dict.n_rows) abort();
-                const char *x = st_column_str(&dict, v[i], &la), *y = st_column_str(&wdict, codes[i], &lb);
+                if (sc[i] >= dict.n_rows) abort();
+                const char *x = st_column_str(&dict, sc[i], &la), *y = st_column_str(&wdict, codes[i], &lb);
                 if (la != lb || memcmp(x, y, la)) abort();
             } else if ((int64_t)v[i] != (t == ST_TYPE_I64 ? st_column_i64(&whole)[i] : st_column_i32(&whole)[i])) {
                 abort();
@@ -204,6 +205,7 @@ static void same_slices(st_type t, int enc, const uint8_t *p, size_t len, size_t
     st_column_free(&wdict);
     free(v);
     free(codes);
+    free(sc);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -21,9 +21,10 @@
  * contiguously. A table spanning every month with a stride of the whole
  * grid put each material's row of a month on its own page, at a stride
  * that mapped them all to the same L1 sets (perf: the load of the pair was
- * 38% of the loop). A line costs two increments and an add; sealing finds
- * the materials with lines by their line counts. Nothing is stored per
- * line and nothing is freed and allocated per chunk.
+ * 38% of the loop). A line costs an add to its entry and an increment of
+ * its histogram bin; sealing finds the materials with lines by their line
+ * counts. Nothing is stored per line and nothing is freed and allocated
+ * per chunk.
  *
  * Blocks are zeroed by writing (malloc + memset), not by calloc: a page
  * calloc leaves lazily mapped is first read by a line's `+=`, which maps
@@ -59,11 +60,15 @@
 
 /* A (customer, material) entry of a month block: 8 bytes, so a block of
  * 100 customers x 150 materials is 120 KiB, half in the caches and half
- * the pages to fault in and zero. */
-typedef struct dense_acc {
-    uint32_t sum; /* the sum's low 32 bits (modulo 2^32) */
-    uint32_t lines;
-} dense_acc;
+ * the pages to fault in and zero. One word: the lines in its low 32 bits,
+ * the sum's low 32 bits (modulo 2^32) in its high ones, so a line is one
+ * add of (quantity << 32) + 1. The lines never carry into the sum (a
+ * table has fewer than 2^32 lines: st_dense_add and st_dense_merge refuse
+ * more) and the sum's carries leave the word, which is the modulo. */
+typedef uint64_t dense_acc;
+
+static inline uint32_t acc_lines(dense_acc a) { return (uint32_t)a; }
+static inline uint32_t acc_sum(dense_acc a) { return (uint32_t)(a >> 32); }
 
 typedef struct month_blk {
     dense_acc *uni; /* cust_span x cap; NULL until the month's first line */
@@ -80,8 +85,8 @@ typedef struct month_blk {
  * (st_dense_sums_fit). */
 typedef struct dense_urow {
     struct {
-        int32_t sum;    /* the table's entry as it stands: the two copied with one 16-byte store */
-        uint32_t lines;
+        uint32_t lines; /* the table's entry as it stands (dense_acc's halves): the two copied with one 16-byte store */
+        int32_t sum;
     } t[2];
     uint32_t code;
 } dense_urow;
@@ -363,9 +368,7 @@ static bool add_run(const st_dense *dn, int t, month_blk *b, const int64_t *cust
         for (size_t i = i0; i < i1; i++) {
             uint64_t dc = (uint64_t)cust[i] - cmin, dq = (uint64_t)qty[i] - qmin;
             uint32_t m = mat[i];
-            dense_acc *a = &uni[dc * cap + m];
-            a->sum += (uint32_t)qty[i];
-            a->lines++;
+            uni[dc * cap + m] += ((uint64_t)(uint32_t)qty[i] << 32) + 1;
             hist[dc * qspan + dq]++;
         }
     }
@@ -463,10 +466,7 @@ static bool merge_block(month_blk *d, const month_blk *s, size_t cs, size_t span
     for (size_t dc = 0; dc < cs; dc++) {
         dense_acc *restrict du = d->uni + dc * d->cap;
         const dense_acc *restrict su = s->uni + dc * s->cap;
-        for (size_t k = 0; k < s->cap; k++) {
-            du[k].sum += su[k].sum;
-            du[k].lines += su[k].lines;
-        }
+        for (size_t k = 0; k < s->cap; k++) du[k] += su[k];
     }
     size_t nh = cs * span;
     for (size_t i = 0; i < nh; i++) d->hist[i] += s->hist[i];
@@ -519,8 +519,8 @@ static bool pool_reserve(dense_pool *p, size_t more)
  * it missed every few codes (the pool has room for a row per code). */
 static inline void take_code(dense_urow **r, uint32_t k, dense_acc x, dense_acc y)
 {
-    **r = (dense_urow){.t = {{(int32_t)x.sum, x.lines}, {(int32_t)y.sum, y.lines}}, .code = k};
-    *r += (x.lines | y.lines) != 0;
+    **r = (dense_urow){.t = {{acc_lines(x), (int32_t)acc_sum(x)}, {acc_lines(y), (int32_t)acc_sum(y)}}, .code = k};
+    *r += (acc_lines(x) | acc_lines(y)) != 0;
 }
 
 /* The totals of a cell's kept rows [first, r), whose entries in the
@@ -530,7 +530,7 @@ static inline void take_code(dense_urow **r, uint32_t k, dense_acc x, dense_acc 
 static bool cell_totals(const dense_urow *first, const dense_urow *r, dense_acc *u0, uint32_t cap0, dense_acc *u1,
                         uint32_t cap1, const uint64_t qb[2], dense_cell *c)
 {
-    static const dense_acc none = {0, 0};
+    static const dense_acc none = 0;
     uint64_t most = 0;
     for (const dense_urow *q = first; q < r; q++) {
         for (int t = 0; t < 2; t++) {
@@ -556,7 +556,7 @@ static bool cell_totals(const dense_urow *first, const dense_urow *r, dense_acc 
  * customer). */
 static void seal_cell(st_dense *dn, month_blk *b0, month_blk *b1, size_t dc, dense_cell *c)
 {
-    static const dense_acc none = {0, 0};
+    static const dense_acc none = 0;
     month_blk *b[2] = {b0, b1};
     dense_acc *u0 = b0->cap ? b0->uni + dc * b0->cap : NULL, *u1 = b1->cap ? b1->uni + dc * b1->cap : NULL;
     dense_pool *pool = &dn->pool[0];

@@ -1,10 +1,12 @@
 // duckdb_features.mjs: the DuckDB side of the features and file-size
 // comparisons (bench/README.md). Loads the silver transaction rows from CSV
 // into in-memory tables (load time reported, not compared), then times ONLY
-// the feature query, the same features strata's gold step computes for
-// int_customer_analytics, at the requested thread count. Also writes the
-// same rows as Parquet+zstd and reports the sizes, and the per-feature sums
-// over all groups so bench.py can check both engines agree.
+// the queries, at the requested thread count: the feature query (the
+// features strata's gold step computes for int_customer_analytics) alone,
+// and the whole gold step's two tables (that query, then the unified
+// (customer, period, material) rows of int_transactions_unified). Also
+// writes the same rows as Parquet+zstd and reports the sizes, and the sums
+// over all rows of both tables so bench.py can check both engines agree.
 //
 // Usage: node duckdb_features.mjs --sales S.csv --foc F.csv --threads N
 //          --reps R [--parquet-dir DIR]
@@ -45,6 +47,26 @@ SELECT m.customer_id, m.period_key // 100 AS year, m.period_key % 100 AS month, 
 FROM m LEFT JOIN s USING (customer_id, period_key) LEFT JOIN f USING (customer_id, period_key)
 ORDER BY m.customer_id, m.period_key`;
 
+// int_transactions_unified as strata's gold step defines it (docs/TABLES.md):
+// a row per (customer, period, material) with lines in either table, 0 for
+// the table without, sorted by customer_id, period_key, material_code
+// (bytewise: DuckDB's default collation).
+const UNIFIED = `
+CREATE OR REPLACE TABLE unified AS
+WITH s AS (SELECT customer_id, period_key, material_code, SUM(quantity)::BIGINT AS q, COUNT(*) AS n
+           FROM sales GROUP BY customer_id, period_key, material_code),
+     f AS (SELECT customer_id, period_key, material_code, SUM(quantity)::BIGINT AS q, COUNT(*) AS n
+           FROM foc GROUP BY customer_id, period_key, material_code)
+SELECT customer_id, period_key // 100 AS year, period_key % 100 AS month, period_key, material_code,
+       COALESCE(s.q, 0) AS sold_qty, COALESCE(f.q, 0) AS foc_qty,
+       COALESCE(s.n, 0) AS sold_lines, COALESCE(f.n, 0) AS foc_lines
+FROM s FULL OUTER JOIN f USING (customer_id, period_key, material_code)
+ORDER BY customer_id, period_key, material_code`;
+
+const UNIFIED_SUMS = `SELECT COUNT(*)::DOUBLE AS rows, SUM(sold_qty)::DOUBLE AS sold_qty,
+  SUM(foc_qty)::DOUBLE AS foc_qty, SUM(sold_lines)::DOUBLE AS sold_lines,
+  SUM(foc_lines)::DOUBLE AS foc_lines FROM unified`;
+
 const SUMS = `SELECT COUNT(*)::DOUBLE AS rows, SUM(total_sold_quantity)::DOUBLE AS total_sold_quantity,
   SUM(total_foc_quantity)::DOUBLE AS total_foc_quantity, SUM(foc_ratio) AS foc_ratio,
   SUM(total_sold_transactions)::DOUBLE AS total_sold_transactions,
@@ -67,14 +89,25 @@ const loadSeconds = now() - t0;
 const counts = (await con.runAndReadAll('SELECT (SELECT COUNT(*) FROM sales)::DOUBLE, (SELECT COUNT(*) FROM foc)::DOUBLE')).getRows()[0];
 
 await con.run(FEATURES); // warm-up: first touch of the tables
-const seconds = [];
+await con.run(UNIFIED);
+// seconds: the feature query alone; gold_seconds: both of the gold step's
+// tables, the features and the unified rows, one after the other
+const seconds = [], goldSeconds = [];
 for (let r = 0; r < reps; r++) {
   t0 = now();
   await con.run(FEATURES);
   seconds.push(now() - t0);
+  t0 = now();
+  await con.run(FEATURES);
+  await con.run(UNIFIED);
+  goldSeconds.push(now() - t0);
 }
-const sums = (await con.runAndReadAll(SUMS)).getRowObjectsJson()[0];
-for (const k of Object.keys(sums)) sums[k] = sums[k] === null ? 0 : Number(sums[k]);
+const numbers = (o) => {
+  for (const k of Object.keys(o)) o[k] = o[k] === null ? 0 : Number(o[k]);
+  return o;
+};
+const sums = numbers((await con.runAndReadAll(SUMS)).getRowObjectsJson()[0]);
+const unifiedSums = numbers((await con.runAndReadAll(UNIFIED_SUMS)).getRowObjectsJson()[0]);
 
 const parquet = {};
 if (args['parquet-dir']) {
@@ -88,5 +121,6 @@ if (args['parquet-dir']) {
 const version = (await con.runAndReadAll('SELECT version()')).getRows()[0][0];
 console.log(JSON.stringify({
   duckdb_version: version, threads, load_seconds: loadSeconds,
-  sales_rows: Number(counts[0]), foc_rows: Number(counts[1]), seconds, sums, parquet,
+  sales_rows: Number(counts[0]), foc_rows: Number(counts[1]), seconds, gold_seconds: goldSeconds, sums,
+  unified_sums: unifiedSums, parquet,
 }));

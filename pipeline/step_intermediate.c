@@ -446,11 +446,11 @@ typedef struct uni_pool {
     uni_slot slot[DENSE_MAX_THREADS];
     unsigned n_slots;
     size_t next_make, turn; /* the chunk made next, the chunk written next */
-    /* the analytics file's one chunk (a_rows 0: none), encoded into a_ce
-     * by the first worker to step, while the other makes the first unified
-     * chunk; put by the caller after */
+    /* the analytics file's one chunk (a_rows 0: none), made into ao->a
+     * and encoded into a_ce by the first worker to step, while the other
+     * makes the first unified chunk; put by the caller after */
     st_writer *wa;
-    const st_column *a_cols;
+    gold_out *ao;
     size_t a_rows;
     st_chunk_enc *a_ce;
     bool a_taken;
@@ -581,6 +581,29 @@ static bool uni_work_left(const uni_pool *p)
     return false;
 }
 
+/* Adds the absolute quantities of the analytics rows in o->a to the
+ * grand totals close_gold checks. */
+static void add_abs_totals(gold_out *o)
+{
+    for (int t = 0; t < 2; t++) {
+        const int64_t *v = st_column_i64(&o->a[t ? A_FOC : A_SOLD]);
+        for (size_t i = 0; i < o->a[0].n_rows; i++)
+            o->abs_total[t] += v[i] < 0 ? (uint64_t)0 - (uint64_t)v[i] : (uint64_t)v[i];
+    }
+}
+
+/* The analytics file's one chunk on a worker: its rows made from the
+ * accumulator (the thread before the pool left them to it), their totals
+ * added up, the chunk encoded into p->a_ce. */
+static st_status analytics_chunk(uni_pool *p, st_enc_lane *lane, st_error *err)
+{
+    gold_out *o = p->ao;
+    for (int k = 0; k < A_N; k++) st_column_reset(&o->a[k]);
+    ST_TRY(st_dense_append_analytics(p->dn, 0, p->a_rows, o->a, err));
+    add_abs_totals(o);
+    return st_writer_encode_chunk(p->wa, o->a, p->a_rows, 0, lane, p->a_ce, err);
+}
+
 /* One step of a worker, called and returning with the lock held: takes
  * the analytics chunk, a column or a chunk to make and does it; false
  * when nothing is left for it (it may then wait). The analytics chunk
@@ -591,7 +614,7 @@ static bool uni_step(uni_pool *p, st_enc_lane *lane, st_column *col, st_status *
     if (p->a_rows && !p->a_taken) {
         p->a_taken = true;
         pthread_mutex_unlock(&p->mu);
-        *s = st_writer_encode_chunk(p->wa, p->a_cols, p->a_rows, 0, lane, p->a_ce, err);
+        *s = analytics_chunk(p, lane, err);
         pthread_mutex_lock(&p->mu);
         return true;
     }
@@ -690,16 +713,17 @@ static void uni_slot_free(uni_slot *u)
  * no chunk of unified rows reaching the writer's byte cut: the longest
  * material code's bytes times the rows of a chunk fits
  * ST_CHUNK_MAX_BYTES (emit checks). materials: the dictionary's strings
- * in code order (material_column). a_rows > 0: o->a holds the analytics
- * file's whole content, at most one chunk, encoded beside the unified
- * chunks and put once they are written. */
+ * in code order (material_column). a_rows > 0: the analytics file's
+ * whole content, its a_rows groups (at most one chunk), is made into o->a
+ * and encoded beside the unified chunks (analytics_chunk), and put once
+ * they are written. */
 static st_status emit_unified_parallel(const st_dense *dn, const st_dict *dict, const st_column *materials,
                                        gold_out *o, size_t a_rows, st_error *err)
 {
     uni_pool *p = malloc(sizeof *p);
     if (!p) return st_error_set(err, ST_ERR_NOMEM, "gold: out of memory");
     *p = (uni_pool){.dn = dn, .dict = dict, .materials = *materials, .w = o->wu, .n_rows = st_dense_n_unified(dn),
-                    .chunk_rows = st_writer_chunk_rows(o->wu), .wa = o->wa, .a_cols = o->a, .a_rows = a_rows,
+                    .chunk_rows = st_writer_chunk_rows(o->wu), .wa = o->wa, .ao = o, .a_rows = a_rows,
                     .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .s = ST_OK};
     p->n_chunks = (size_t)((p->n_rows + p->chunk_rows - 1) / p->chunk_rows);
     int threads = st_pool_threads(o->pool);
@@ -753,15 +777,13 @@ static st_status emit(const gold_src *g, const st_dict *dict, gold_out *o, st_er
     st_status s = g->dn ? material_column(dict, &materials, &longest, err) : ST_OK;
     bool pool = s == ST_OK && g->dn && longest <= ST_CHUNK_MAX_BYTES / st_writer_chunk_rows(o->wu);
     bool side = pool && n_groups > 0 && n_groups <= ST_CHUNK_ROWS && n_groups <= st_writer_chunk_rows(o->wa);
-    for (size_t first = 0; s == ST_OK && first < n_groups; first += ST_CHUNK_ROWS) {
+    /* beside the unified chunks, a worker makes the analytics rows too */
+    for (size_t first = 0; s == ST_OK && !side && first < n_groups; first += ST_CHUNK_ROWS) {
         for (int k = 0; k < A_N; k++) st_column_reset(&o->a[k]);
         s = src_analytics(g, first, o->a, err);
-        for (int t = 0; s == ST_OK && t < 2; t++) {
-            const int64_t *v = st_column_i64(&o->a[t ? A_FOC : A_SOLD]);
-            for (size_t i = 0; i < o->a[0].n_rows; i++)
-                o->abs_total[t] += v[i] < 0 ? (uint64_t)0 - (uint64_t)v[i] : (uint64_t)v[i];
-        }
-        if (s == ST_OK && !side) s = st_writer_write(o->wa, o->a, 0, o->a[0].n_rows, err);
+        if (s != ST_OK) break;
+        add_abs_totals(o);
+        s = st_writer_write(o->wa, o->a, 0, o->a[0].n_rows, err);
     }
     o->n_groups += n_groups;
     if (s == ST_OK && pool) s = emit_unified_parallel(g->dn, dict, &materials, o, side ? n_groups : 0, err);

@@ -31,26 +31,31 @@
 /* Payloads shorter than this are never given to zstd. */
 #define ZSTD_MIN_RAW 64
 
-/* What one thread needs to encode blocks: zstd's context and the block
- * encoder's tables, reused across blocks. */
+/* What one thread needs to encode blocks: zstd's context, the block
+ * encoder's tables and the block's bytes before and after zstd, reused
+ * across blocks: a block's encoded values and zstd's output are made in
+ * memory this thread has touched already, and only what is kept is
+ * copied out (enc_out.keep). */
 typedef struct enc_lane {
     ZSTD_CCtx *zctx;
     st_codec_scratch *scratch;
+    st_buf payload;      /* the block being encoded: validity and values */
+    void *zbuf;          /* zstd's output for it */
+    size_t zcap;
     uint64_t *checked;   /* coded strings: one bit per dictionary string already checked; 0 between calls */
     size_t checked_words;
 } enc_lane;
 
-/* One column block encoded and not yet written: its payload and zstd
- * buffers (reused across chunks), footer entry, header fields and
- * checksum. Encoding fills it; emit_block writes it, in column order. */
+/* One column block encoded and not yet written: its stored bytes (a
+ * buffer reused across chunks), footer entry, header fields and checksum.
+ * Encoding fills it; emit_block writes it, in column order. */
 typedef struct enc_out {
-    st_buf payload;
-    void *zbuf;
-    size_t zcap;
+    uint8_t *keep;       /* the stored bytes, copied from the lane */
+    size_t keep_cap;
     st_block_ent b;
     int enc;
     uint8_t flags;
-    const uint8_t *data; /* payload.data or zbuf */
+    const uint8_t *data; /* keep */
     size_t stored, raw;
     uint32_t crc;
     st_status status;
@@ -62,6 +67,8 @@ static void lane_free(enc_lane *l)
     ZSTD_freeCCtx(l->zctx);
     st_codec_scratch_free(l->scratch);
     free(l->checked);
+    st_buf_free(&l->payload);
+    free(l->zbuf);
 }
 
 static bool lane_init(enc_lane *l)
@@ -71,11 +78,7 @@ static bool lane_init(enc_lane *l)
     return l->zctx && l->scratch;
 }
 
-static void out_free(enc_out *o)
-{
-    st_buf_free(&o->payload);
-    free(o->zbuf);
-}
+static void out_free(enc_out *o) { free(o->keep); }
 
 struct st_writer {
     char path[4096];
@@ -374,40 +377,48 @@ static st_status emit_block(st_writer *w, st_block_ent *b, int enc, uint8_t flag
     return write_all(w, data, stored, err);
 }
 
-/* The end of encoding a block whose values are in o->payload: zstd when
+/* The end of encoding a block whose values are in l->payload: zstd when
  * it saves at least 1/16, and the header's checksum. */
 static st_status seal_payload(const st_writer *w, size_t j, st_type type, size_t n, int enc, uint8_t flags,
                               enc_lane *l, enc_out *o, st_error *err)
 {
     int level = w->opts.zstd_level == 0 ? 3 : w->opts.zstd_level;
-    if (!st_buf_ok(&o->payload)) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
-    const uint8_t *data = (const uint8_t *)o->payload.data;
-    size_t raw = o->payload.len, stored = raw;
+    if (!st_buf_ok(&l->payload)) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+    const uint8_t *data = (const uint8_t *)l->payload.data;
+    size_t raw = l->payload.len, stored = raw;
     if (raw > ST_MAX_BLOCK_RAW)
         return st_error_set(err, ST_ERR_INVALID, "'%s': block of column '%s' exceeds %u bytes", w->path,
                             w->fields[j].name, ST_MAX_BLOCK_RAW);
     if (level > 0 && raw >= ZSTD_MIN_RAW) {
         size_t bound = ZSTD_compressBound(raw);
-        if (bound > o->zcap) {
-            void *z = realloc(o->zbuf, bound);
+        if (bound > l->zcap) {
+            void *z = realloc(l->zbuf, bound);
             if (!z) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
-            o->zbuf = z;
-            o->zcap = bound;
+            l->zbuf = z;
+            l->zcap = bound;
         }
-        size_t zn = ZSTD_compressCCtx(l->zctx, o->zbuf, o->zcap, data, raw, level);
+        size_t zn = ZSTD_compressCCtx(l->zctx, l->zbuf, l->zcap, data, raw, level);
         /* keep zstd only when it saves at least 1/16 */
         if (!ZSTD_isError(zn) && zn + zn / 16 < raw) {
-            data = o->zbuf;
+            data = l->zbuf;
             stored = zn;
             flags |= ST_BLOCK_FLAG_ZSTD;
         }
     }
+    if (stored > o->keep_cap) { /* an eighth more: chunks of a column vary a little */
+        size_t cap = stored + stored / 8;
+        uint8_t *k = realloc(o->keep, cap);
+        if (!k) return st_error_set(err, ST_ERR_NOMEM, "out of memory");
+        o->keep = k;
+        o->keep_cap = cap;
+    }
+    if (stored) memcpy(o->keep, data, stored);
     uint8_t hdr[20];
     block_header(hdr, enc, flags, type, n, o->b.null_count, stored, raw);
-    o->crc = st_crc32c(st_crc32c(0, hdr, sizeof hdr), data, stored);
+    o->crc = st_crc32c(st_crc32c(0, hdr, sizeof hdr), o->keep, stored);
     o->enc = enc;
     o->flags = flags;
-    o->data = data;
+    o->data = o->keep;
     o->stored = stored;
     o->raw = raw;
     return ST_OK;
@@ -429,21 +440,21 @@ static st_status encode_into(const st_writer *w, size_t j, const st_column *c, s
     if (!zone_from_codec) zone(c, b);
     b->null_count = (uint32_t)c->null_count;
     b->raw_bytes = c->type == ST_TYPE_STR || c->type == ST_TYPE_BYTES ? c->n_bytes : n * st_type_width(c->type);
-    st_buf_reset(&o->payload);
+    st_buf_reset(&l->payload);
     uint8_t flags = 0;
     int enc = ST_ENC_CONST;
     if (c->null_count == n) {
         /* all NULL: no values at all */
         enc = ST_ENC_CONST;
         flags |= ST_BLOCK_FLAG_VALIDITY;
-        append_validity(&o->payload, NULL, n);
+        append_validity(&l->payload, NULL, n);
     } else {
         if (c->null_count) {
             flags |= ST_BLOCK_FLAG_VALIDITY;
-            append_validity(&o->payload, c->validity, n);
+            append_validity(&l->payload, c->validity, n);
         }
         st_codec_range range;
-        st_status s = st_codec_encode_block(c, -1, l->scratch, &o->payload, &enc, &range);
+        st_status s = st_codec_encode_block(c, -1, l->scratch, &l->payload, &enc, &range);
         if (s != ST_OK) return st_error_set(err, s, "out of memory encoding '%s'", w->fields[j].name);
         if (zone_from_codec && range.has_minmax) {
             b->has_minmax = 1;
@@ -840,10 +851,10 @@ st_status st_writer_encode_runs(const st_writer *w, size_t j, const uint64_t *va
     ST_TRY(chunk_args(w, j, n > SIZE_MAX ? SIZE_MAX : (size_t)n, ce, err));
     enc_out *o = &ce->outs[j];
     ce->done[j] = false;
-    st_buf_reset(&o->payload);
+    st_buf_reset(&l->lane.payload);
     int enc = 0;
     bool made;
-    if (st_codec_encode_runs(t, val, len, n_runs, l->lane.scratch, &o->payload, &enc, &made) != ST_OK)
+    if (st_codec_encode_runs(t, val, len, n_runs, l->lane.scratch, &l->lane.payload, &enc, &made) != ST_OK)
         return st_error_set(err, ST_ERR_NOMEM, "out of memory encoding '%s'", w->fields[j].name);
     if (!made) return ST_OK;
     /* the zone map encode_into takes from the encoder's range of the values */
@@ -940,9 +951,9 @@ st_status st_writer_encode_str_codes(const st_writer *w, size_t j, const st_colu
                             w->path, w->fields[j].name, (unsigned long long)bytes);
     enc_out *o = &ce->outs[j];
     memset(&o->b, 0, sizeof o->b);
-    st_buf_reset(&o->payload);
+    st_buf_reset(&l->lane.payload);
     int enc = ST_ENC_CONST;
-    st_status s = st_codec_encode_str_codes(dict, rows, n, -1, l->lane.scratch, &o->payload, &enc, &o->b.raw_bytes);
+    st_status s = st_codec_encode_str_codes(dict, rows, n, -1, l->lane.scratch, &l->lane.payload, &enc, &o->b.raw_bytes);
     if (s != ST_OK) return st_error_set(err, s, "out of memory encoding '%s'", w->fields[j].name);
     ST_TRY(seal_payload(w, j, t, n, enc, 0, &l->lane, o, err));
     ce->col_n[j] = n;

@@ -590,19 +590,25 @@ class Bench:
                  note=note)
 
     def strata_unified_sums(self, wh):
-        """Row count and column sums of gold/int_transactions_unified (for the cross-check)."""
+        """Row count and column sums of gold/int_transactions_unified (for the cross-check). Read as
+        a stream: the export is ~600K lines at 10M, and a harness that held them would raise the peak
+        RSS every later strata process reports (a child's ru_maxrss starts at its parent's RSS when
+        it was forked)."""
         path = os.path.join(wh, "gold", "int_transactions_unified.strata")
         cols = ["sold_qty", "foc_qty", "sold_lines", "foc_lines"]
-        p = subprocess.run([self.strata, "export", path, "--format", "csv", "--columns", ",".join(cols)],
-                           capture_output=True, cwd=ROOT)
-        if p.returncode != 0:
-            raise NotAvailable(f"strata export of gold failed: {p.stderr.decode(errors='replace').strip()}")
-        lines = p.stdout.decode().splitlines()
         sums = {c: 0.0 for c in cols}
-        for line in lines[1:]:
-            for c, v in zip(cols, line.split(",")):
-                sums[c] += float(v)
-        sums["rows"] = float(len(lines) - 1)
+        rows = 0
+        with subprocess.Popen([self.strata, "export", path, "--format", "csv", "--columns", ",".join(cols)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT) as p:
+            p.stdout.readline()  # the header
+            for line in p.stdout:
+                for c, v in zip(cols, line.split(b",")):
+                    sums[c] += float(v)
+                rows += 1
+            err = p.stderr.read()
+        if p.returncode != 0:
+            raise NotAvailable(f"strata export of gold failed: {err.decode(errors='replace').strip()}")
+        sums["rows"] = float(rows)
         return sums
 
     def gold_in_run(self, scale, secs):

@@ -390,6 +390,10 @@ class Bench:
 
     def bench_features(self, scale, db, reps):
         stage = "features (gold step)"
+        # a 20 ms step and a 60 ms query on a shared VM: at 500K both sides get three times the
+        # repetitions, so one noisy rep moves neither median much
+        if scale == "500K" and not QUICK and not os.environ.get("BENCH_REPS"):
+            reps *= 3
         want = {"500K": 3.0}.get(scale, 5.0)  # issue 14: 3x at 500K, 5x at 10M and beyond
         target = f">= {want:g}x faster than DuckDB"
         wh = self.warehouse(scale)

@@ -408,10 +408,10 @@ class Bench:
                f"CSV load {r['load_seconds']:.2f} s not timed"
         self.context.setdefault("duckdb_sums", {})[scale] = r["sums"]
         # from the step's phase timings and perf (bench/README, "What bounds each stage")
-        bound = ("fused pass ~45% (~2,550 first-touch page faults in an --only run: unified rows, "
-                 "month blocks; chunks decoded 4,096 rows at a time), writing both files ~45% (zstd level 3 "
-                 "about 55% of it, fixed by the bytes; both threads busy), gold checks ~5%, setup and finish ~5% "
-                 "(phase timings, bench/README)") \
+        bound = ("fused pass ~36% (~1,900 first-touch page faults: unified rows, month blocks; the two jobs "
+                 "end 0.2-1.6 ms apart), writing both files ~51% (zstd level 3 ~12 ms of its ~17 ms CPU, fixed "
+                 "by the bytes; both threads busy), gold checks ~9% (the unified keys ~1 ms on one thread), "
+                 "setup, finish and close ~5% (phase timings, bench/README)") \
             if scale == "500K" else \
                 ("fused pass ~70% (per thread: decoding ~55%, st_dense_add ~37%, sealing 8%), writing the unified "
                  "file ~20% (zstd most of it), gold checks ~5%, finish and close 4% (phase timings, bench/README)")

@@ -55,7 +55,6 @@ typedef struct enc_out {
     st_block_ent b;
     int enc;
     uint8_t flags;
-    const uint8_t *data; /* keep */
     size_t stored, raw;
     uint32_t crc;
     st_status status;
@@ -378,7 +377,8 @@ static st_status emit_block(st_writer *w, st_block_ent *b, int enc, uint8_t flag
 }
 
 /* The end of encoding a block whose values are in l->payload: zstd when
- * it saves at least 1/16, and the header's checksum. */
+ * it saves at least 1/16, the stored bytes copied into o->keep, and the
+ * header's checksum. */
 static st_status seal_payload(const st_writer *w, size_t j, st_type type, size_t n, int enc, uint8_t flags,
                               enc_lane *l, enc_out *o, st_error *err)
 {
@@ -418,7 +418,6 @@ static st_status seal_payload(const st_writer *w, size_t j, st_type type, size_t
     o->crc = st_crc32c(st_crc32c(0, hdr, sizeof hdr), o->keep, stored);
     o->enc = enc;
     o->flags = flags;
-    o->data = o->keep;
     o->stored = stored;
     o->raw = raw;
     return ST_OK;
@@ -469,7 +468,7 @@ static st_status encode_into(const st_writer *w, size_t j, const st_column *c, s
 static st_status emit_out(st_writer *w, size_t j, enc_out *o, size_t n, st_block_ent *b, st_error *err)
 {
     *b = o->b;
-    return emit_block(w, b, o->enc, o->flags, w->fields[j].type, n, o->data, o->stored, o->raw, true, o->crc, err);
+    return emit_block(w, b, o->enc, o->flags, w->fields[j].type, n, o->keep, o->stored, o->raw, true, o->crc, err);
 }
 
 /* Encodes column j's block c (n rows) into entry b and writes it. */

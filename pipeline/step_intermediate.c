@@ -593,8 +593,9 @@ static void add_abs_totals(gold_out *o)
 }
 
 /* The analytics file's one chunk on a worker: its rows made from the
- * accumulator (the thread before the pool left them to it), their totals
- * added up, the chunk encoded into p->a_ce. */
+ * accumulator here (not on the thread that starts the pool, which would
+ * keep the other thread waiting), their totals added up, the chunk
+ * encoded into p->a_ce. */
 static st_status analytics_chunk(uni_pool *p, st_enc_lane *lane, st_error *err)
 {
     gold_out *o = p->ao;
